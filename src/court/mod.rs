@@ -1,0 +1,1 @@
+//! The court's state as a sans-IO machine: devices, sessions, command queues.

@@ -1,0 +1,89 @@
+//! `shuttlegate`: the command line. Arguments are parsed here (clap) and handed, resolved, to
+//! the library; this file is glue and the only place `anyhow` is used.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Edge gateway for badminton courts: ESP32 IMU ingest, durable journal, live swing analysis,
+/// cloud uplink.
+#[derive(Parser, Debug)]
+#[command(name = "shuttlegate", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway daemon for one court.
+    Run {
+        /// The court's configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and exit (0 when valid).
+    CheckConfig {
+        /// The court's configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print a fully commented default configuration.
+    PrintConfig,
+    /// Operator tools for the on-disk journal (work while the daemon is writing).
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum JournalCommand {
+    /// Segments, bytes, records by kind, oldest/newest, cursors, compression ratio.
+    Stats {
+        /// The daemon's `state_dir`.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+    },
+    /// Print stored records, oldest first, decoded.
+    Export {
+        /// The daemon's `state_dir`.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Only records of this session.
+        #[arg(long)]
+        session: Option<String>,
+        /// Only records of this device.
+        #[arg(long)]
+        device: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => anyhow::bail!("run {}: not wired yet", config.display()),
+        Command::CheckConfig { config } => {
+            anyhow::bail!("check-config {}: not wired yet", config.display())
+        }
+        Command::PrintConfig => anyhow::bail!("print-config: not wired yet"),
+        Command::Journal { command } => match command {
+            JournalCommand::Stats { state_dir } => {
+                anyhow::bail!("journal stats {}: not wired yet", state_dir.display())
+            }
+            JournalCommand::Export { state_dir, .. } => {
+                anyhow::bail!("journal export {}: not wired yet", state_dir.display())
+            }
+        },
+    }
+}

@@ -1,0 +1,1 @@
+//! Thin async drivers for the court LAN: the HTTP listener with its WebSocket endpoints.
