@@ -117,3 +117,44 @@ impl SensorBatch {
         }
     }
 }
+
+/// Where on the player an IMU node sits. A device's config maps its `sensor_id`s to these
+/// (default, as V3.3 numbers them: 1 waist, 2 shoulder, 3 wrist, 4 racket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyPosition {
+    Waist,
+    Shoulder,
+    Wrist,
+    Racket,
+}
+
+impl BodyPosition {
+    pub const ALL: [BodyPosition; 4] = [
+        BodyPosition::Waist,
+        BodyPosition::Shoulder,
+        BodyPosition::Wrist,
+        BodyPosition::Racket,
+    ];
+
+    /// The name used in config files and messages (`"waist"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyPosition::Waist => "waist",
+            BodyPosition::Shoulder => "shoulder",
+            BodyPosition::Wrist => "wrist",
+            BodyPosition::Racket => "racket",
+        }
+    }
+
+    /// The V3.3 firmware's default numbering.
+    pub fn default_for_sensor_id(sensor_id: u32) -> Option<BodyPosition> {
+        match sensor_id {
+            1 => Some(BodyPosition::Waist),
+            2 => Some(BodyPosition::Shoulder),
+            3 => Some(BodyPosition::Wrist),
+            4 => Some(BodyPosition::Racket),
+            _ => None,
+        }
+    }
+}
