@@ -1,1 +1,71 @@
-//! Process life: signals, two-phase shutdown with a deadline, and (later) systemd notify.
+//! Process life: signals and two-phase shutdown with a deadline.
+//!
+//! Phase one: a `CancellationToken` tells every task to stop taking new work (listeners stop
+//! accepting, connections stop reading). Phase two: the `TaskTracker` waits for tasks to finish
+//! what they hold (in-flight appends reach fsync and their acks go out), bounded by a deadline
+//! after which the process exits anyway. (systemd notify and the watchdog arrive with the
+//! systemd issue.)
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Shared shutdown state: the "begin" signal and the set of tasks to wait for.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    pub token: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Phase two: waits for every tracked task, at most `deadline`. Returns false if the
+    /// deadline passed with tasks still running.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        self.token.cancel();
+        self.tasks.close();
+        tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_ok()
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drain_waits_for_tasks_that_finish_their_work_after_the_signal() {
+        let shutdown = Shutdown::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let token = shutdown.token.clone();
+        shutdown.tasks.spawn(async move {
+            token.cancelled().await;
+            tx.send("flushed").unwrap();
+        });
+        assert!(shutdown.drain(Duration::from_secs(5)).await);
+        assert_eq!(rx.await.unwrap(), "flushed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_gives_up_at_the_deadline() {
+        let shutdown = Shutdown::new();
+        shutdown.tasks.spawn(std::future::pending::<()>());
+        assert!(!shutdown.drain(Duration::from_secs(1)).await);
+    }
+}
