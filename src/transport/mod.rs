@@ -1,3 +1,5 @@
 //! Thin async drivers for the court LAN: the HTTP listener with its WebSocket endpoints.
 
+pub mod auth;
+pub mod connections;
 pub mod limits;

@@ -1,0 +1,189 @@
+//! The live device connections: at most one per device, each with a bounded outbound queue.
+//!
+//! Anything that wants to reach a device (a reply, a pushed command) goes through
+//! [`Connections::send`], which never waits: a full queue means the client is not reading, and
+//! such a client is disconnected ([`CLOSE_TOO_SLOW`]) rather than allowed to hold memory or
+//! block the sender. A second connection of the same device replaces the first, which is closed
+//! with [`CLOSE_REPLACED`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Close code for a connection replaced by a newer one of the same device.
+pub const CLOSE_REPLACED: u16 = 4001;
+/// Close code for a client whose outbound queue overflowed.
+pub const CLOSE_TOO_SLOW: u16 = 4009;
+
+/// Why a connection is being closed from our side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kick {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// The handle others hold on a connection.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub id: u64,
+    tx: mpsc::Sender<String>,
+    kicked: CancellationToken,
+    kick: std::sync::Arc<Mutex<Option<Kick>>>,
+}
+
+/// The connection's own end: where its writer reads, and how it learns it was kicked.
+#[derive(Debug)]
+pub struct ConnEnd {
+    pub rx: mpsc::Receiver<String>,
+    pub kicked: CancellationToken,
+    kick: std::sync::Arc<Mutex<Option<Kick>>>,
+}
+
+impl ConnEnd {
+    /// The reason this connection was kicked, once `kicked` has fired.
+    pub fn kick(&self) -> Option<Kick> {
+        lock(&self.kick).clone()
+    }
+}
+
+impl ConnHandle {
+    fn kick(&self, code: u16, reason: &str) {
+        lock(&self.kick).get_or_insert_with(|| Kick {
+            code,
+            reason: reason.to_owned(),
+        });
+        self.kicked.cancel();
+    }
+}
+
+/// What became of a message for a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Queued,
+    NotConnected,
+    /// The queue was full: the connection is being closed as too slow.
+    Overflowed,
+}
+
+/// Every current device connection.
+#[derive(Debug, Default)]
+pub struct Connections {
+    by_device: Mutex<HashMap<String, ConnHandle>>,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these short locks leaves plain data behind: keep going.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Connections {
+    /// Registers a new connection for `device` with an outbound queue of `capacity` messages,
+    /// closing (with [`CLOSE_REPLACED`]) the one it replaces.
+    pub fn open(&self, device: &str, capacity: usize) -> (ConnHandle, ConnEnd) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let kicked = CancellationToken::new();
+        let kick = std::sync::Arc::new(Mutex::new(None));
+        let handle = ConnHandle {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            tx,
+            kicked: kicked.clone(),
+            kick: kick.clone(),
+        };
+        let old = lock(&self.by_device).insert(device.to_owned(), handle.clone());
+        if let Some(old) = old {
+            old.kick(
+                CLOSE_REPLACED,
+                "replaced by a new connection of the same device",
+            );
+        }
+        (handle, ConnEnd { rx, kicked, kick })
+    }
+
+    /// Forgets the connection `id` of `device` if it is still the current one; returns whether
+    /// it was (a replaced connection must not mark the device offline).
+    pub fn close(&self, device: &str, id: u64) -> bool {
+        let mut map = lock(&self.by_device);
+        if map.get(device).is_some_and(|h| h.id == id) {
+            map.remove(device);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Queues `text` for `device` without waiting.
+    pub fn send(&self, device: &str, text: String) -> Delivery {
+        let Some(handle) = lock(&self.by_device).get(device).cloned() else {
+            return Delivery::NotConnected;
+        };
+        send_on(&handle, text)
+    }
+
+    pub fn is_connected(&self, device: &str) -> bool {
+        lock(&self.by_device).contains_key(device)
+    }
+
+    pub fn count(&self) -> usize {
+        lock(&self.by_device).len()
+    }
+
+    /// Closes every connection (shutdown) with `code` and `reason`.
+    pub fn close_all(&self, code: u16, reason: &str) {
+        for handle in lock(&self.by_device).values() {
+            handle.kick(code, reason);
+        }
+    }
+}
+
+/// Queues `text` on one specific connection (replies go to the connection that asked).
+pub fn send_on(handle: &ConnHandle, text: String) -> Delivery {
+    match handle.tx.try_send(text) {
+        Ok(()) => Delivery::Queued,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            handle.kick(CLOSE_TOO_SLOW, "outbound queue full: client not reading");
+            Delivery::Overflowed
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Delivery::NotConnected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_connection_replaces_the_first_and_kicks_it_with_a_reason() {
+        let conns = Connections::default();
+        let (first, first_end) = conns.open("d", 4);
+        let (second, _second_end) = conns.open("d", 4);
+        assert!(first_end.kicked.is_cancelled());
+        assert_eq!(first_end.kick().unwrap().code, CLOSE_REPLACED);
+        // The replaced connection closing must not unregister the new one.
+        assert!(!conns.close("d", first.id));
+        assert!(conns.is_connected("d"));
+        assert!(conns.close("d", second.id));
+        assert!(!conns.is_connected("d"));
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_overflows_and_is_kicked_as_too_slow() {
+        let conns = Connections::default();
+        let (_h, end) = conns.open("d", 2);
+        assert_eq!(conns.send("d", "1".into()), Delivery::Queued);
+        assert_eq!(conns.send("d", "2".into()), Delivery::Queued);
+        assert_eq!(conns.send("d", "3".into()), Delivery::Overflowed);
+        assert_eq!(end.kick().unwrap().code, CLOSE_TOO_SLOW);
+    }
+
+    #[test]
+    fn sending_to_an_absent_device_says_so() {
+        assert_eq!(
+            Connections::default().send("x", "m".into()),
+            Delivery::NotConnected
+        );
+    }
+}
