@@ -2,4 +2,6 @@
 
 pub mod auth;
 pub mod connections;
+pub mod device;
+pub mod http;
 pub mod limits;
