@@ -16,9 +16,39 @@ use crate::protocol::DeviceCommand;
 pub struct PendingCommand {
     /// Gateway-wide, unique across restarts (restored from the journal).
     pub command_id: u64,
+    #[serde(with = "command_serde")]
     pub command: DeviceCommand,
     /// Gateway time the command was queued, unix ms.
     pub queued_ms: i64,
+}
+
+/// Journaled as `{"name": "start_collection", "params": {"session_id": "…"}}`, the same name
+/// and parameters the admin console and the cloud send, so one parser reads both.
+pub(crate) mod command_serde {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    use crate::protocol::DeviceCommand;
+
+    #[derive(Serialize, Deserialize)]
+    struct Named {
+        name: String,
+        params: Value,
+    }
+
+    pub fn serialize<S: Serializer>(cmd: &DeviceCommand, s: S) -> Result<S::Ok, S::Error> {
+        Named {
+            name: cmd.name().to_owned(),
+            params: cmd.params(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceCommand, D::Error> {
+        let named = Named::deserialize(d)?;
+        DeviceCommand::parse(&named.name, &named.params).map_err(D::Error::custom)
+    }
 }
 
 /// Why a command could not be queued.

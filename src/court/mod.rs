@@ -57,6 +57,7 @@ pub enum CourtEvent {
     CommandQueued {
         device: String,
         command_id: u64,
+        #[serde(with = "commands::command_serde")]
         command: DeviceCommand,
         ts: i64,
     },

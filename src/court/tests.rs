@@ -195,3 +195,24 @@ fn ended_sessions_are_forgotten_past_the_bound() {
         .collect();
     assert_eq!(kept, ["s3", "s4"]);
 }
+
+#[test]
+fn court_events_round_trip_through_their_journaled_json() {
+    let mut c = court();
+    let mut journal = Vec::new();
+    run(&mut journal, c.start_session("d1", "s1".into(), 2).unwrap());
+    run(
+        &mut journal,
+        c.enqueue("d1", DeviceCommand::SetBatch { batch_size: 60 }, 3)
+            .unwrap(),
+    );
+    journal.push(c.snapshot(4));
+    for event in journal {
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            serde_json::from_str::<CourtEvent>(&json).unwrap(),
+            event,
+            "{json}"
+        );
+    }
+}

@@ -76,7 +76,7 @@ pub trait DeviceHandler: Send + Sync + 'static {
     fn connected(&self, device: &str, peer: SocketAddr, handle: &ConnHandle) -> String;
     /// One text message. Returns its reply, possibly still in flight. `barrier` messages
     /// (e.g. `upload_complete`) are only handled once every earlier reply is out.
-    fn text(&self, device: &str, handle: &ConnHandle, text: &str) -> HandlerReply;
+    fn text(self: Arc<Self>, device: &str, handle: &ConnHandle, text: &str) -> HandlerReply;
     /// Message refused by the rate limiter (`error rate_limited`).
     fn rate_limited(&self, device: &str) -> String;
     /// A binary frame (refused until the binary frame format exists).
@@ -134,7 +134,7 @@ pub async fn serve(
     let outcome = match writer.send(welcome).await {
         Ok(()) => {
             read_loop(
-                &*handler,
+                &handler,
                 &device,
                 &handle,
                 &mut end,
@@ -217,7 +217,7 @@ impl Writer<'_> {
 
 #[allow(clippy::too_many_arguments)]
 async fn read_loop(
-    handler: &dyn DeviceHandler,
+    handler: &Arc<dyn DeviceHandler>,
     device: &str,
     handle: &ConnHandle,
     end: &mut ConnEnd,
@@ -283,7 +283,7 @@ async fn read_loop(
                                     limits.messages_per_second, limits.rate_strikes_to_close));
                             }
                         }
-                        match handler.text(device, handle, text.as_str()) {
+                        match handler.clone().text(device, handle, text.as_str()) {
                             HandlerReply::Ordered(reply) => in_flight.push_back(reply),
                             HandlerReply::Barrier(later) => {
                                 while let Some(reply) = in_flight.next().await {
