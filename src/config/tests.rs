@@ -444,3 +444,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sizes_and_durations_are_read_in_human_form() {
+    let s = load_text(&format!(
+        "{MINIMAL}[limits]\nmax_message_bytes = \"64kB\"\nidle_timeout = \"1m 30s\"\n[journal]\nmax_bytes = 1073741824\nsegment_bytes = \"8MiB\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(s.limits.max_message_bytes, 64_000);
+    assert_eq!(s.limits.idle_timeout, std::time::Duration::from_secs(90));
+    assert_eq!(s.journal.max_bytes, 1 << 30);
+    assert_eq!(s.journal.segment_bytes, 8 << 20);
+}
