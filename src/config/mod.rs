@@ -107,9 +107,17 @@ impl Secret {
         Secret(value)
     }
 
-    /// The value, for comparing (in constant time) or sending; never for logging.
+    /// The value, for sending; never for logging.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `candidate` (a token presented by a client) equals the secret, compared in
+    /// constant time over the bytes (only the length can leak, which a token's length does
+    /// not protect anyway).
+    pub fn matches(&self, candidate: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
     }
 }
 

@@ -456,3 +456,12 @@ fn sizes_and_durations_are_read_in_human_form() {
     assert_eq!(s.journal.max_bytes, 1 << 30);
     assert_eq!(s.journal.segment_bytes, 8 << 20);
 }
+
+#[test]
+fn a_secret_matches_only_itself() {
+    let secret = Secret::new("demo-token-01".into());
+    assert!(secret.matches("demo-token-01"));
+    assert!(!secret.matches("demo-token-02"));
+    assert!(!secret.matches("demo-token-0"));
+    assert!(!secret.matches(""));
+}
