@@ -69,14 +69,29 @@ enum ExportFormat {
     Csv,
 }
 
+/// `check-config`: one OK line and exit 0, or every problem and a non-zero exit.
+fn check_config(path: &std::path::Path) -> Result<()> {
+    match shuttlegate::config::load(path) {
+        Ok(settings) => {
+            println!("OK {}: {}", path.display(), settings.summary());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => anyhow::bail!("run {}: not wired yet", config.display()),
-        Command::CheckConfig { config } => {
-            anyhow::bail!("check-config {}: not wired yet", config.display())
+        Command::CheckConfig { config } => check_config(&config),
+        Command::PrintConfig => {
+            print!("{}", shuttlegate::config::commented_default());
+            Ok(())
         }
-        Command::PrintConfig => anyhow::bail!("print-config: not wired yet"),
         Command::Journal { command } => match command {
             JournalCommand::Stats { state_dir } => {
                 anyhow::bail!("journal stats {}: not wired yet", state_dir.display())

@@ -1,3 +1,243 @@
 //! Configuration: one TOML file per court, layered with `SHUTTLEGATE_SECTION__KEY` environment
 //! overrides (figment), read into a raw serde layer with defaults and validated once into typed
-//! settings whose errors name the key, the file and the reason.
+//! [`Settings`] whose errors name the key, the file and the reason.
+//!
+//! The layers, last wins:
+//! 1. built-in defaults (the raw layer's `Default`s, printed by `print-config`);
+//! 2. the TOML file;
+//! 3. environment variables `SHUTTLEGATE_<SECTION>__<KEY>` (`__` separates the levels, so
+//!    `SHUTTLEGATE_UPLINK__MQTT__URL` is `uplink.mqtt.url`). Only variables with a `__` are
+//!    read, so other `SHUTTLEGATE_*` variables never collide with keys. Values are read as TOML
+//!    values (`8080` a number, `true` a boolean, `"007"` — quoted — a string).
+//!
+//! Secrets may come from files (`token_file`, `admin_token_file`, `jwt_secret_file`,
+//! `password_file`, the hub's `token_file`): the file is read, its trailing newline trimmed.
+//! Relative paths in `*_file` keys are relative to the configuration file's directory.
+//!
+//! Errors are collected, not stopped at the first: [`ConfigError::Invalid`] lists every problem
+//! found, each with its key path (`devices[2].mount_radius_m`) and, when the value came from the
+//! environment, the variable's name.
+
+mod raw;
+mod settings;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+
+pub use settings::{
+    AuthSettings, DeviceAuth, DeviceSettings, Endpoint, GatewaySettings, HttpSettings, HubSettings,
+    JournalSettings, LimitSettings, MAX_DEVICE_CODE_CHARS, MqttSettings, SerialSettings, Settings,
+    UdpSettings, UplinkSettings, WhenFull,
+};
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "SHUTTLEGATE_";
+
+/// A configuration that cannot be used. The caller prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read: {source}", file = file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{file}: not valid TOML: {reason}", file = file.display())]
+    Syntax { file: PathBuf, reason: String },
+    /// Keys with unknown names or bad values; every problem found.
+    #[error("{}", Problems { file, problems })]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl ConfigError {
+    /// The problems of an [`ConfigError::Invalid`] (empty for the other kinds).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+}
+
+/// One bad key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key path, e.g. `devices[2].mount_radius_m`.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+    /// The environment variable the value came from, when it did.
+    pub origin: Option<String>,
+}
+
+struct Problems<'a> {
+    file: &'a Path,
+    problems: &'a [Problem],
+}
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {}", self.file.display(), p.key)?;
+            if let Some(origin) = &p.origin {
+                write!(f, " (from environment variable {origin})")?;
+            }
+            write!(f, ": {}", p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// A secret value (token, password): never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value, for sending; never for logging.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `candidate` (a token presented by a client) equals the secret, compared in
+    /// constant time over the bytes (only the length can leak, which a token's length does
+    /// not protect anyway).
+    pub fn matches(&self, candidate: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Load, layer and validate the configuration in `path` with the process's environment.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    let env = Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__");
+    load_layers(path, &text, Some(env))
+}
+
+/// Validate configuration text as if read from `path`, without environment overrides (for
+/// tests and tools).
+pub fn load_str(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+    load_layers(path, text, None)
+}
+
+fn load_layers(path: &Path, text: &str, env: Option<Env>) -> Result<Settings, ConfigError> {
+    // Syntax first, through the toml crate directly: its errors carry line, column and the
+    // offending text, which figment's re-wrapping would lose.
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            file: path.to_owned(),
+            reason: e.to_string().trim_end().to_owned(),
+        })?;
+    let mut figment = Figment::new().merge(Toml::string(text));
+    if let Some(env) = env {
+        figment = figment.merge(env);
+    }
+    let invalid = |problems| ConfigError::Invalid {
+        file: path.to_owned(),
+        problems,
+    };
+    let value: figment::value::Value = figment.extract().map_err(|e| {
+        invalid(vec![Problem {
+            key: e.path.join("."),
+            reason: e.kind.to_string(),
+            origin: None,
+        }])
+    })?;
+    let raw: raw::RawSettings = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let key = e.path().to_string();
+        let origin = env_origin(&figment, &key);
+        invalid(vec![Problem {
+            reason: reason_of(&e.into_inner().kind),
+            key,
+            origin,
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut checker = settings::Checker::new(base);
+    let settings = settings::validate(raw, &mut checker);
+    let mut problems = checker.into_problems();
+    for p in &mut problems {
+        p.origin = env_origin(&figment, &p.key);
+    }
+    settings.ok_or_else(|| invalid(problems))
+}
+
+/// figment's error kinds, worded for an operator.
+fn reason_of(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    let one_of = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match kind {
+        Kind::UnknownField(name, expected) => {
+            format!(
+                "unknown key `{name}` (this section has {})",
+                one_of(expected)
+            )
+        }
+        Kind::UnknownVariant(value, expected) => {
+            format!(
+                "unknown value `{value}` (expected one of {})",
+                one_of(expected)
+            )
+        }
+        Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::InvalidValue(actual, expected) => format!("expected {expected}, found {actual}"),
+        other => other.to_string(),
+    }
+}
+
+/// The environment variable a key's value came from, if it did.
+fn env_origin(figment: &Figment, key: &str) -> Option<String> {
+    // Array elements cannot be overridden one by one; only plain dotted paths can come from
+    // the environment.
+    if key.contains('[') {
+        return None;
+    }
+    let metadata = figment.find_metadata(key)?;
+    if metadata.source.is_some() || !metadata.name.contains("environment") {
+        return None;
+    }
+    // figment's own interpolation drops the prefix and the `__` separator; rebuild the name.
+    Some(format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    ))
+}
+
+/// The fully commented default configuration that `print-config` prints. It loads as is.
+pub fn commented_default() -> String {
+    include_str!("default.toml").to_owned()
+}
+
+#[cfg(test)]
+mod tests;

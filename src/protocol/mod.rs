@@ -33,6 +33,24 @@ pub use outbound::{
 };
 pub use time::{FrameClock, FrameTime};
 
+/// WebSocket close codes the gateway uses on device connections (`docs/protocol.md`, "Closing").
+pub mod close {
+    /// The gateway is shutting down (RFC 6455).
+    pub const GOING_AWAY: u16 = 1001;
+    /// A text frame that is not valid UTF-8 (RFC 6455 "invalid frame payload data").
+    pub const INVALID_UTF8: u16 = 1007;
+    /// A message larger than `[limits] max_message_bytes` (RFC 6455 "message too big").
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// A newer connection of the same device took over.
+    pub const REPLACED: u16 = 4001;
+    /// The device did not read its replies fast enough: its outbound queue overflowed.
+    pub const TOO_SLOW: u16 = 4002;
+    /// No traffic for `[limits] idle_timeout`.
+    pub const IDLE: u16 = 4003;
+    /// Over `[limits] messages_per_second` for `rate_limit_strikes` seconds in a row.
+    pub const RATE_LIMITED: u16 = 4008;
+}
+
 /// Machine-readable class of a protocol error, sent as `code` in the `error` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

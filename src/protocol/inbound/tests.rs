@@ -612,3 +612,57 @@ proptest! {
         prop_assert_eq!(parse_device_message(&text, DEVICE), Ok(msg));
     }
 }
+
+/// Parser throughput on the bench's batch shape (100 six-channel samples, compact form) and on
+/// V3.3's (30 seed frames). Run: `cargo test --release --lib parse_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, run by hand in release mode"]
+fn parse_throughput() {
+    // Samples as a device renders f32 readings (shortest form), not as f64 with 17 digits.
+    let samples: Vec<f32> = (0..600)
+        .map(|i| {
+            let x = i as f32 * 0.013;
+            [
+                x.sin(),
+                x.cos() - 0.98,
+                0.11 + x,
+                150.0 * x.sin(),
+                -0.4 * x,
+                0.2 + x * 3.0,
+            ][i % 6]
+        })
+        .collect();
+    let batch = SensorBatch {
+        device: DEVICE.into(),
+        session_id: "s-0017".into(),
+        seq: Some(42),
+        form: BatchForm::Compact(CompactBatch {
+            sensor_id: 4,
+            t0: 1_732_400_000_123,
+            rate_hz: 1000.0,
+            channels: 6,
+            samples,
+        }),
+    };
+    let compact = render_device_message(&DeviceMessage::Batch(batch), DEVICE);
+    let seed = v33_batch().to_string();
+    for (name, text, samples) in [
+        ("compact 100x6", &compact, 100),
+        ("v3.3 seed 30 frames", &seed, 30),
+    ] {
+        let n = 20_000;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let msg = parse_device_message(std::hint::black_box(text), DEVICE).expect("valid");
+            std::hint::black_box(msg);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{name}: {} bytes/msg, {:.0} msgs/s, {:.0} samples/s, {:.1} MB/s",
+            text.len(),
+            f64::from(n) / secs,
+            f64::from(n * samples) / secs,
+            (text.len() as f64 * f64::from(n)) / secs / 1e6
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! The raw layer: the configuration exactly as written (TOML file merged with environment
+//! overrides), with defaults, before validation. Every section denies unknown keys, so a typo is
+//! an error naming the key. Values that need more than a type check (addresses, URLs, ranges,
+//! secrets in files, cross-key rules) are checked once in [`super::settings`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+use super::settings::WhenFull;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSettings {
+    pub gateway: RawGateway,
+    pub http: RawHttp,
+    pub udp: RawUdp,
+    pub serial: Vec<RawSerial>,
+    pub journal: RawJournal,
+    pub limits: RawLimits,
+    pub auth: RawAuth,
+    pub devices: Vec<RawDevice>,
+    /// Owned by the analysis module; kept as a table until its typed settings are plugged in.
+    pub analysis: toml::Table,
+    pub uplink: RawUplink,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawGateway {
+    #[serde(deserialize_with = "opt_text")]
+    pub venue: Option<String>,
+    #[serde(deserialize_with = "opt_text")]
+    pub court: Option<String>,
+    pub state_dir: PathBuf,
+    pub timezone: String,
+}
+
+impl Default for RawGateway {
+    fn default() -> Self {
+        RawGateway {
+            venue: None,
+            court: None,
+            state_dir: PathBuf::from("/var/lib/shuttlegate"),
+            timezone: "Asia/Shanghai".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHttp {
+    pub listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: "0.0.0.0:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawUdp {
+    pub enabled: bool,
+    pub listen: String,
+    pub discovery: bool,
+}
+
+impl Default for RawUdp {
+    fn default() -> Self {
+        RawUdp {
+            enabled: false,
+            listen: "0.0.0.0:9750".into(),
+            discovery: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSerial {
+    pub path: PathBuf,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+}
+
+fn default_baud() -> u32 {
+    921_600
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawJournal {
+    pub max_bytes: HumanSize,
+    pub when_full: WhenFull,
+    pub commit_interval: HumanDuration,
+    pub segment_bytes: HumanSize,
+}
+
+impl Default for RawJournal {
+    fn default() -> Self {
+        RawJournal {
+            max_bytes: HumanSize::Text("512MiB".into()),
+            when_full: WhenFull::DropOldestRaw,
+            commit_interval: HumanDuration::new("2ms"),
+            segment_bytes: HumanSize::Text("16MiB".into()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLimits {
+    pub max_message_bytes: HumanSize,
+    pub messages_per_second: u32,
+    pub rate_limit_strikes: u32,
+    pub idle_timeout: HumanDuration,
+    pub outbound_queue: usize,
+    pub max_connections: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_message_bytes: HumanSize::Text("64KiB".into()),
+            messages_per_second: 200,
+            rate_limit_strikes: 5,
+            idle_timeout: HumanDuration::new("30s"),
+            outbound_queue: 64,
+            max_connections: 512,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawAuth {
+    #[serde(deserialize_with = "opt_text")]
+    pub admin_token: Option<String>,
+    pub admin_token_file: Option<PathBuf>,
+    #[serde(deserialize_with = "opt_text")]
+    pub jwt_secret: Option<String>,
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawDevice {
+    #[serde(deserialize_with = "opt_text")]
+    pub code: Option<String>,
+    #[serde(deserialize_with = "opt_text")]
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub allow_tokenless: bool,
+    pub mount_radius_m: f64,
+    #[serde(deserialize_with = "opt_text")]
+    pub user: Option<String>,
+    /// `sensor_id` → body position; keys are strings in TOML (`{ 1 = "waist" }`).
+    pub sensors: Option<BTreeMap<String, String>>,
+    pub acc_full_scale_g: f64,
+    pub gyro_full_scale_dps: f64,
+}
+
+impl Default for RawDevice {
+    fn default() -> Self {
+        RawDevice {
+            code: None,
+            token: None,
+            token_file: None,
+            allow_tokenless: false,
+            mount_radius_m: 0.55,
+            user: None,
+            sensors: None,
+            acc_full_scale_g: 16.0,
+            gyro_full_scale_dps: 2000.0,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawUplink {
+    pub mqtt: RawMqtt,
+    pub hub: RawHub,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawMqtt {
+    pub enabled: bool,
+    pub url: Option<String>,
+    #[serde(deserialize_with = "opt_text")]
+    pub client_id: Option<String>,
+    pub topic_prefix: String,
+    #[serde(deserialize_with = "opt_text")]
+    pub username: Option<String>,
+    #[serde(deserialize_with = "opt_text")]
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub keep_alive: HumanDuration,
+    pub inflight: u16,
+    pub max_packet_bytes: HumanSize,
+    pub replay_rate: u32,
+}
+
+impl Default for RawMqtt {
+    fn default() -> Self {
+        RawMqtt {
+            enabled: false,
+            url: None,
+            client_id: None,
+            topic_prefix: "shuttlegate".into(),
+            username: None,
+            password: None,
+            password_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            keep_alive: HumanDuration::new("30s"),
+            inflight: 16,
+            max_packet_bytes: HumanSize::Text("256KiB".into()),
+            replay_rate: 200,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHub {
+    pub enabled: bool,
+    pub url: Option<String>,
+    #[serde(deserialize_with = "opt_text")]
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub acks: bool,
+    pub ping_interval: HumanDuration,
+    pub replay_rate: u32,
+}
+
+impl Default for RawHub {
+    fn default() -> Self {
+        RawHub {
+            enabled: false,
+            url: None,
+            token: None,
+            token_file: None,
+            acks: true,
+            ping_interval: HumanDuration::new("20s"),
+            replay_rate: 200,
+        }
+    }
+}
+
+/// A duration as written ("2ms", "30s"); parsed with humantime during validation, so that a
+/// bad one is reported with humantime's reason ("unknown time unit", …).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct HumanDuration(pub String);
+
+impl HumanDuration {
+    fn new(text: &str) -> HumanDuration {
+        HumanDuration(text.to_owned())
+    }
+}
+
+/// A size as written: a byte count or text such as "64KiB" / "512MiB"; parsed with bytesize
+/// during validation, so that every bad size is reported with the others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum HumanSize {
+    Bytes(u64),
+    Text(String),
+}
+
+/// A text value that may have arrived as a number: an environment override such as
+/// `SHUTTLEGATE_GATEWAY__COURT=3` is read as the integer 3, and a device code like `2025001`
+/// is easily written unquoted. Numbers are taken as their decimal text.
+fn opt_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Str(String),
+        Unsigned(u64),
+        Signed(i64),
+    }
+    Ok(Some(
+        match Text::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("must be a string (or a number, read as its decimal text)")
+        })? {
+            Text::Str(s) => s,
+            Text::Unsigned(n) => n.to_string(),
+            Text::Signed(n) => n.to_string(),
+        },
+    ))
+}

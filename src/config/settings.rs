@@ -1,0 +1,919 @@
+//! Typed settings: what the daemon runs on, built once from the raw layer by [`validate`], which
+//! checks every value and cross-key rule and reports each problem with its key path. Nothing
+//! downstream re-validates or sees a raw string where a type belongs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::raw::{HumanDuration, HumanSize, RawDevice, RawHub, RawMqtt, RawSettings};
+use super::{Problem, Secret};
+use crate::batch::BodyPosition;
+
+/// Longest device code: it travels in URLs, MQTT topics and every V3.3 push (whose parser
+/// has a 512-byte budget).
+pub const MAX_DEVICE_CODE_CHARS: usize = 32;
+/// Largest secret file read (`*_file` keys).
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// The whole configuration of one court's gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub gateway: GatewaySettings,
+    pub http: HttpSettings,
+    pub udp: UdpSettings,
+    pub serial: Vec<SerialSettings>,
+    pub journal: JournalSettings,
+    pub limits: LimitSettings,
+    pub auth: AuthSettings,
+    pub devices: Vec<DeviceSettings>,
+    /// `[analysis]` as written; the analysis module reads its typed settings from it.
+    pub analysis: toml::Table,
+    pub uplink: UplinkSettings,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewaySettings {
+    /// Venue name, as used in MQTT topics (`{prefix}/{venue}/{court}/…`).
+    pub venue: String,
+    /// Court name, likewise.
+    pub court: String,
+    /// Where the journal, cursors and the lock file live.
+    pub state_dir: PathBuf,
+    /// The court's timezone: V3.3 time-of-day stamps and reply timestamps use it.
+    pub timezone: Tz,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// One listener for HTTP and every WebSocket endpoint.
+    pub listen: SocketAddr,
+}
+
+/// `[udp]` (the binary frame and discovery arrive in a later issue).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UdpSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Answer LAN discovery broadcasts.
+    pub discovery: bool,
+}
+
+/// One `[[serial]]` port (a later issue).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialSettings {
+    pub path: PathBuf,
+    pub baud: u32,
+}
+
+/// What the journal does when it reaches `max_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Delete the oldest raw sensor data (results and summaries are kept).
+    DropOldestRaw,
+    /// Refuse new data: devices get `success:false` and keep their copy.
+    Refuse,
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalSettings {
+    /// Byte cap of the journal on disk.
+    pub max_bytes: u64,
+    pub when_full: WhenFull,
+    /// Group-commit window: writers arriving within it share one fsync.
+    pub commit_interval: Duration,
+    /// Size at which a segment is closed and a new one started.
+    pub segment_bytes: u64,
+}
+
+/// `[limits]`: per-connection protection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSettings {
+    /// Largest WebSocket message; larger closes the connection with 1009.
+    pub max_message_bytes: usize,
+    /// Messages per second per device before `error rate_limited`.
+    pub messages_per_second: u32,
+    /// Consecutive rate-limited seconds before the connection is closed with 4008.
+    pub rate_limit_strikes: u32,
+    /// Time without traffic after which a device is offline.
+    pub idle_timeout: Duration,
+    /// Outbound messages queued per connection; a client that falls further behind is
+    /// disconnected.
+    pub outbound_queue: usize,
+    /// Simultaneous WebSocket connections.
+    pub max_connections: usize,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSettings {
+    /// Token of the admin console (`/ws/admin/`); no admin access when absent.
+    pub admin_token: Option<Secret>,
+    /// Key the cloud signs phone JWTs with; phones are refused when absent.
+    pub jwt_secret: Option<Secret>,
+}
+
+/// How a device proves who it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceAuth {
+    /// `?token=` or `Authorization: Bearer`, compared in constant time.
+    Token(Secret),
+    /// Accepted without a token (V3.3 cannot send one); warned about at start.
+    Tokenless,
+}
+
+/// One `[[devices]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceSettings {
+    /// Device code, as in `/ws/esp32/{code}/`.
+    pub code: String,
+    pub auth: DeviceAuth,
+    /// Distance from the grip to the racket node, for head speed.
+    pub mount_radius_m: f64,
+    /// The user the device is bound to (phones of that user get its swings).
+    pub user: Option<String>,
+    /// `sensor_id` → body position.
+    pub sensors: BTreeMap<u32, BodyPosition>,
+    /// Accelerometer full scale, g.
+    pub acc_full_scale_g: f64,
+    /// Gyroscope full scale, °/s.
+    pub gyro_full_scale_dps: f64,
+}
+
+impl DeviceSettings {
+    /// The body position of a node, by this device's map.
+    pub fn position_of(&self, sensor_id: u32) -> Option<BodyPosition> {
+        self.sensors.get(&sensor_id).copied()
+    }
+
+    /// True when the device is accepted without a token.
+    pub fn is_tokenless(&self) -> bool {
+        matches!(self.auth, DeviceAuth::Tokenless)
+    }
+}
+
+/// `[uplink]`: each sink is `Some` only when enabled.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UplinkSettings {
+    pub mqtt: Option<MqttSettings>,
+    pub hub: Option<HubSettings>,
+}
+
+/// A validated broker or hub address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// The URL as written.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// `mqtts://` or `wss://`.
+    pub tls: bool,
+}
+
+/// `[uplink.mqtt]`, enabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSettings {
+    pub endpoint: Endpoint,
+    /// Stable client id (persistent session); default `shuttlegate-{venue}-{court}`.
+    pub client_id: String,
+    /// Topics live under `{topic_prefix}/{venue}/{court}/`.
+    pub topic_prefix: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// CA bundle for `mqtts://` (system roots when absent).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key, both or neither.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub keep_alive: Duration,
+    /// Unacknowledged QoS 1 publishes in flight (16–32).
+    pub inflight: u16,
+    /// Largest MQTT packet, both ways.
+    pub max_packet_bytes: usize,
+    /// Backlog replay pace, records per second, so live traffic is not starved.
+    pub replay_rate: u32,
+}
+
+/// `[uplink.hub]`, enabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubSettings {
+    pub endpoint: Endpoint,
+    /// JWT sent as `?token=`.
+    pub token: Secret,
+    /// True: the hub's application acks advance the cursor; false: fire and forget.
+    pub acks: bool,
+    pub ping_interval: Duration,
+    /// Backlog replay pace, records per second.
+    pub replay_rate: u32,
+}
+
+impl Settings {
+    /// The device with this code.
+    pub fn device(&self, code: &str) -> Option<&DeviceSettings> {
+        self.devices.iter().find(|d| d.code == code)
+    }
+
+    /// One line for `check-config`.
+    pub fn summary(&self) -> String {
+        let tokenless = self.devices.iter().filter(|d| d.is_tokenless()).count();
+        format!(
+            "venue {} court {}: {} device(s) ({} tokenless), http {}, state_dir {}, timezone {}, \
+             journal {} ({}), uplink mqtt {}, hub {}",
+            self.gateway.venue,
+            self.gateway.court,
+            self.devices.len(),
+            tokenless,
+            self.http.listen,
+            self.gateway.state_dir.display(),
+            self.gateway.timezone,
+            bytesize::ByteSize(self.journal.max_bytes).display().iec(),
+            match self.journal.when_full {
+                WhenFull::DropOldestRaw => "drop_oldest_raw",
+                WhenFull::Refuse => "refuse",
+            },
+            self.uplink
+                .mqtt
+                .as_ref()
+                .map_or("off", |m| m.endpoint.url.as_str()),
+            self.uplink
+                .hub
+                .as_ref()
+                .map_or("off", |h| h.endpoint.url.as_str()),
+        )
+    }
+}
+
+/// Collects problems while the raw settings are checked; `base` resolves relative file paths.
+pub(crate) struct Checker<'a> {
+    base: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(base: &'a Path) -> Checker<'a> {
+        Checker {
+            base,
+            problems: Vec::new(),
+        }
+    }
+
+    pub(crate) fn into_problems(self) -> Vec<Problem> {
+        self.problems
+    }
+
+    fn problem(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            reason: reason.into(),
+            origin: None,
+        });
+    }
+
+    fn has_problem(&self, key: &str) -> bool {
+        self.problems.iter().any(|p| p.key == key)
+    }
+
+    /// Records a problem when `ok` is false; gives back `ok`.
+    fn check(&mut self, ok: bool, key: &str, reason: impl FnOnce() -> String) -> bool {
+        if !ok {
+            self.problem(key, reason());
+        }
+        ok
+    }
+
+    fn path(&self, path: &Path) -> PathBuf {
+        self.base.join(path)
+    }
+
+    /// A secret given inline or in a file (exclusive); `None` when neither is set.
+    fn secret(
+        &mut self,
+        key: &str,
+        inline: Option<&String>,
+        file: Option<&PathBuf>,
+    ) -> Option<Secret> {
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.problem(key, format!("set `{key}` or `{key}_file`, not both"));
+                None
+            }
+            (Some(value), None) => self
+                .check(!value.trim().is_empty(), key, || "must not be empty".into())
+                .then(|| Secret::new(value.clone())),
+            (None, Some(path)) => self.secret_file(&format!("{key}_file"), path),
+            (None, None) => None,
+        }
+    }
+
+    fn secret_file(&mut self, key: &str, path: &Path) -> Option<Secret> {
+        let full = self.path(path);
+        match read_secret(&full) {
+            Ok(secret) => Some(secret),
+            Err(reason) => {
+                self.problem(key, format!("{}: {reason}", full.display()));
+                None
+            }
+        }
+    }
+
+    fn existing_file(&mut self, key: &str, path: Option<&PathBuf>) -> Option<PathBuf> {
+        let full = self.path(path?);
+        match std::fs::metadata(&full) {
+            Ok(m) if m.is_file() => Some(full),
+            Ok(_) => {
+                self.problem(key, format!("{} is not a file", full.display()));
+                None
+            }
+            Err(e) => {
+                self.problem(key, format!("{}: {e}", full.display()));
+                None
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, key: &str, text: &str) -> Option<SocketAddr> {
+        match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(
+                    key,
+                    format!("`{text}` is not an IP:port address (e.g. 0.0.0.0:8080)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn name(&mut self, key: &str, value: Option<&String>) -> Option<String> {
+        let Some(value) = value else {
+            self.problem(key, "is required");
+            return None;
+        };
+        let ok = !value.is_empty()
+            && value.chars().count() <= 64
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        self.check(ok, key, || {
+            format!("`{value}` must be 1–64 characters of A–Z, a–z, 0–9, `-`, `_`, `.` (it is used in MQTT topics)")
+        })
+        .then(|| value.clone())
+    }
+
+    fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        key: &str,
+        value: T,
+        lo: T,
+        hi: T,
+    ) -> T {
+        self.check(value >= lo && value <= hi, key, || {
+            format!("{value} is out of range ({lo} to {hi})")
+        });
+        value
+    }
+
+    /// A size in bytes within `lo..=hi`.
+    fn size_in(&mut self, key: &str, size: &HumanSize, lo: u64, hi: u64) -> u64 {
+        let bytes = match size {
+            HumanSize::Bytes(n) => *n,
+            HumanSize::Text(text) => match text.trim().parse::<bytesize::ByteSize>() {
+                Ok(b) => b.as_u64(),
+                Err(e) => {
+                    self.problem(
+                        key,
+                        format!("`{text}` is not a size ({e}); write e.g. \"64KiB\", \"512MiB\""),
+                    );
+                    return lo;
+                }
+            },
+        };
+        let show = |n: u64| bytesize::ByteSize(n).display().iec().to_string();
+        self.check(bytes >= lo && bytes <= hi, key, || {
+            format!(
+                "{} is out of range ({} to {})",
+                show(bytes),
+                show(lo),
+                show(hi)
+            )
+        });
+        bytes
+    }
+
+    fn duration_in(
+        &mut self,
+        key: &str,
+        text: &HumanDuration,
+        lo: Duration,
+        hi: Duration,
+    ) -> Duration {
+        let value = match humantime::parse_duration(text.0.trim()) {
+            Ok(value) => value,
+            Err(e) => {
+                self.problem(
+                    key,
+                    format!(
+                        "`{}` is not a duration ({e}); write e.g. \"2ms\", \"30s\"",
+                        text.0
+                    ),
+                );
+                return lo;
+            }
+        };
+        self.check(value >= lo && value <= hi, key, || {
+            format!(
+                "{} is out of range ({} to {})",
+                humantime::format_duration(value),
+                humantime::format_duration(lo),
+                humantime::format_duration(hi)
+            )
+        });
+        value
+    }
+
+    fn endpoint(
+        &mut self,
+        key: &str,
+        url: Option<&String>,
+        schemes: [&str; 2],
+    ) -> Option<Endpoint> {
+        let Some(url) = url else {
+            self.problem(key, "is required when the sink is enabled");
+            return None;
+        };
+        let parsed = url.parse::<http::Uri>();
+        let scheme = parsed
+            .as_ref()
+            .ok()
+            .and_then(|u| u.scheme_str().map(str::to_owned));
+        let host = parsed
+            .as_ref()
+            .ok()
+            .and_then(|u| u.host().map(str::to_owned));
+        match (scheme, host) {
+            (Some(scheme), Some(host))
+                if schemes.contains(&scheme.as_str()) && !host.is_empty() =>
+            {
+                let tls = scheme == schemes[1];
+                let default_port = match (schemes[0], tls) {
+                    ("mqtt", false) => 1883,
+                    ("mqtt", true) => 8883,
+                    (_, false) => 80,
+                    (_, true) => 443,
+                };
+                let port = parsed
+                    .ok()
+                    .and_then(|u| u.port_u16())
+                    .unwrap_or(default_port);
+                Some(Endpoint {
+                    url: url.clone(),
+                    host,
+                    port,
+                    tls,
+                })
+            }
+            _ => {
+                self.problem(
+                    key,
+                    format!(
+                        "`{url}` must be a {}:// or {}:// URL with a host",
+                        schemes[0], schemes[1]
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > MAX_SECRET_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes; a secret file holds at most {MAX_SECRET_FILE_BYTES}",
+            meta.len()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    Ok(Secret::new(secret.to_owned()))
+}
+
+/// Check the raw settings; every problem found is recorded in `checker`. `None` when there
+/// was at least one.
+pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Settings> {
+    let gateway = GatewaySettings {
+        venue: checker
+            .name("gateway.venue", raw.gateway.venue.as_ref())
+            .unwrap_or_default(),
+        court: checker
+            .name("gateway.court", raw.gateway.court.as_ref())
+            .unwrap_or_default(),
+        state_dir: raw.gateway.state_dir.clone(),
+        timezone: match raw.gateway.timezone.parse::<Tz>() {
+            Ok(tz) => tz,
+            Err(_) => {
+                checker.problem(
+                    "gateway.timezone",
+                    format!(
+                        "`{}` is not an IANA timezone name (e.g. Asia/Shanghai)",
+                        raw.gateway.timezone
+                    ),
+                );
+                Tz::UTC
+            }
+        },
+    };
+    checker.check(
+        !gateway.state_dir.as_os_str().is_empty(),
+        "gateway.state_dir",
+        || "must not be empty".into(),
+    );
+    let http = HttpSettings {
+        listen: checker
+            .socket_addr("http.listen", &raw.http.listen)
+            .unwrap_or(([0, 0, 0, 0], 0).into()),
+    };
+    let udp = UdpSettings {
+        enabled: raw.udp.enabled,
+        listen: checker
+            .socket_addr("udp.listen", &raw.udp.listen)
+            .unwrap_or(([0, 0, 0, 0], 0).into()),
+        discovery: raw.udp.discovery,
+    };
+    let serial = raw
+        .serial
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SerialSettings {
+            path: s.path.clone(),
+            baud: checker.in_range(&format!("serial[{i}].baud"), s.baud, 1200, 4_000_000),
+        })
+        .collect();
+    let max_bytes = checker.size_in(
+        "journal.max_bytes",
+        &raw.journal.max_bytes,
+        2 << 20,
+        u64::MAX,
+    );
+    let segment_bytes = checker.size_in(
+        "journal.segment_bytes",
+        &raw.journal.segment_bytes,
+        1 << 20,
+        1 << 30,
+    );
+    let journal = JournalSettings {
+        max_bytes,
+        when_full: raw.journal.when_full,
+        commit_interval: checker.duration_in(
+            "journal.commit_interval",
+            &raw.journal.commit_interval,
+            Duration::ZERO,
+            Duration::from_secs(1),
+        ),
+        segment_bytes,
+    };
+    // Only when both sizes were readable, or the rule would repeat their problems.
+    if !checker.has_problem("journal.max_bytes") && !checker.has_problem("journal.segment_bytes") {
+        checker.check(
+            journal.max_bytes >= 2 * journal.segment_bytes,
+            "journal.max_bytes",
+            || "must be at least twice journal.segment_bytes".into(),
+        );
+    }
+    let limits = LimitSettings {
+        max_message_bytes: checker.size_in(
+            "limits.max_message_bytes",
+            &raw.limits.max_message_bytes,
+            1024,
+            16 << 20,
+        ) as usize,
+        messages_per_second: checker.in_range(
+            "limits.messages_per_second",
+            raw.limits.messages_per_second,
+            1,
+            100_000,
+        ),
+        rate_limit_strikes: checker.in_range(
+            "limits.rate_limit_strikes",
+            raw.limits.rate_limit_strikes,
+            1,
+            3600,
+        ),
+        idle_timeout: checker.duration_in(
+            "limits.idle_timeout",
+            &raw.limits.idle_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        ),
+        outbound_queue: checker.in_range(
+            "limits.outbound_queue",
+            raw.limits.outbound_queue,
+            1,
+            65_536,
+        ),
+        max_connections: checker.in_range(
+            "limits.max_connections",
+            raw.limits.max_connections,
+            1,
+            100_000,
+        ),
+    };
+    let auth = AuthSettings {
+        admin_token: checker.secret(
+            "auth.admin_token",
+            raw.auth.admin_token.as_ref(),
+            raw.auth.admin_token_file.as_ref(),
+        ),
+        jwt_secret: checker.secret(
+            "auth.jwt_secret",
+            raw.auth.jwt_secret.as_ref(),
+            raw.auth.jwt_secret_file.as_ref(),
+        ),
+    };
+    let devices = validate_devices(&raw.devices, checker);
+    let uplink = UplinkSettings {
+        mqtt: raw
+            .uplink
+            .mqtt
+            .enabled
+            .then(|| validate_mqtt(&raw.uplink.mqtt, &gateway, checker))
+            .flatten(),
+        hub: raw
+            .uplink
+            .hub
+            .enabled
+            .then(|| validate_hub(&raw.uplink.hub, checker))
+            .flatten(),
+    };
+    checker.problems.is_empty().then_some(Settings {
+        gateway,
+        http,
+        udp,
+        serial,
+        journal,
+        limits,
+        auth,
+        devices,
+        analysis: raw.analysis,
+        uplink,
+    })
+}
+
+fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceSettings> {
+    let mut seen = HashSet::new();
+    let mut devices = Vec::with_capacity(raw.len());
+    for (i, device) in raw.iter().enumerate() {
+        let key = |field: &str| format!("devices[{i}].{field}");
+        let code = match &device.code {
+            None => {
+                checker.problem(key("code"), "is required");
+                continue;
+            }
+            Some(code) => code.clone(),
+        };
+        let code_ok = !code.is_empty()
+            && code.chars().count() <= MAX_DEVICE_CODE_CHARS
+            && code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !checker.check(code_ok, &key("code"), || {
+            format!(
+                "`{code}` must be 1–{MAX_DEVICE_CODE_CHARS} characters of A–Z, a–z, 0–9, `-`, `_`, `.` (it appears in URLs and topics)"
+            )
+        }) {
+            continue;
+        }
+        if !seen.insert(code.clone()) {
+            checker.problem(key("code"), format!("`{code}` is listed twice"));
+            continue;
+        }
+        let auth = device_auth(device, &key, checker);
+        let settings = DeviceSettings {
+            auth: DeviceAuth::Tokenless,
+            mount_radius_m: checker.in_range(
+                &key("mount_radius_m"),
+                device.mount_radius_m,
+                0.05,
+                2.0,
+            ),
+            user: device.user.clone(),
+            sensors: sensor_map(device, &key, checker),
+            acc_full_scale_g: checker.in_range(
+                &key("acc_full_scale_g"),
+                device.acc_full_scale_g,
+                1.0,
+                64.0,
+            ),
+            gyro_full_scale_dps: checker.in_range(
+                &key("gyro_full_scale_dps"),
+                device.gyro_full_scale_dps,
+                100.0,
+                5000.0,
+            ),
+            code,
+        };
+        // A device whose auth is invalid is left out; the recorded problem fails the load.
+        if let Some(auth) = auth {
+            devices.push(DeviceSettings { auth, ..settings });
+        }
+    }
+    devices
+}
+
+fn device_auth(
+    device: &RawDevice,
+    key: &dyn Fn(&str) -> String,
+    checker: &mut Checker<'_>,
+) -> Option<DeviceAuth> {
+    let token = checker.secret(
+        &key("token"),
+        device.token.as_ref(),
+        device.token_file.as_ref(),
+    );
+    let has_token = device.token.is_some() || device.token_file.is_some();
+    match (has_token, device.allow_tokenless) {
+        (true, true) => {
+            checker.problem(
+                key("allow_tokenless"),
+                "a device has either a token (token or token_file) or allow_tokenless = true, not both",
+            );
+            None
+        }
+        (false, false) => {
+            checker.problem(
+                key("token"),
+                "the device has no token: set token or token_file, or allow_tokenless = true for firmware that cannot send one (V3.3)",
+            );
+            None
+        }
+        (false, true) => Some(DeviceAuth::Tokenless),
+        (true, false) => {
+            let token = token?;
+            let ok = token.expose().chars().count() >= 8
+                && !token.expose().chars().any(char::is_whitespace);
+            checker
+                .check(ok, &key("token"), || {
+                    "must be at least 8 characters without whitespace".into()
+                })
+                .then_some(DeviceAuth::Token(token))
+        }
+    }
+}
+
+fn sensor_map(
+    device: &RawDevice,
+    key: &dyn Fn(&str) -> String,
+    checker: &mut Checker<'_>,
+) -> BTreeMap<u32, BodyPosition> {
+    let Some(raw) = &device.sensors else {
+        return (1..=4)
+            .filter_map(|id| BodyPosition::default_for_sensor_id(id).map(|p| (id, p)))
+            .collect();
+    };
+    let mut map = BTreeMap::new();
+    for (id, position) in raw {
+        let entry_key = key(&format!("sensors.{id}"));
+        let id = match id.parse::<u32>() {
+            Ok(n) if n <= 255 => n,
+            _ => {
+                checker.problem(&entry_key, "a sensor id must be an integer from 0 to 255");
+                continue;
+            }
+        };
+        match BodyPosition::ALL.iter().find(|p| p.as_str() == position) {
+            Some(p) => {
+                map.insert(id, *p);
+            }
+            None => checker.problem(
+                &entry_key,
+                format!(
+                    "unknown body position `{position}` (expected waist, shoulder, wrist or racket)"
+                ),
+            ),
+        }
+    }
+    checker.check(!raw.is_empty(), &key("sensors"), || {
+        "must map at least one sensor id".into()
+    });
+    map
+}
+
+fn validate_mqtt(
+    raw: &RawMqtt,
+    gateway: &GatewaySettings,
+    checker: &mut Checker<'_>,
+) -> Option<MqttSettings> {
+    let endpoint = checker.endpoint("uplink.mqtt.url", raw.url.as_ref(), ["mqtt", "mqtts"]);
+    let client_id = raw
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("shuttlegate-{}-{}", gateway.venue, gateway.court));
+    checker.check(
+        !client_id.is_empty() && client_id.len() <= 128 && !client_id.contains(['+', '#', '/']),
+        "uplink.mqtt.client_id",
+        || "must be 1–128 characters without `+`, `#` or `/`".into(),
+    );
+    let prefix_ok = !raw.topic_prefix.is_empty()
+        && !raw.topic_prefix.contains(['+', '#'])
+        && !raw.topic_prefix.starts_with('/')
+        && !raw.topic_prefix.ends_with('/');
+    checker.check(prefix_ok, "uplink.mqtt.topic_prefix", || {
+        format!(
+            "`{}` must be non-empty, without `+`/`#` and without a leading or trailing `/`",
+            raw.topic_prefix
+        )
+    });
+    let password = checker.secret(
+        "uplink.mqtt.password",
+        raw.password.as_ref(),
+        raw.password_file.as_ref(),
+    );
+    checker.check(
+        password.is_none() || raw.username.is_some(),
+        "uplink.mqtt.password",
+        || "a password needs a username".into(),
+    );
+    let tls = endpoint.as_ref().is_some_and(|e| e.tls);
+    for (name, file) in [
+        ("ca_file", &raw.ca_file),
+        ("client_cert_file", &raw.client_cert_file),
+        ("client_key_file", &raw.client_key_file),
+    ] {
+        checker.check(
+            file.is_none() || tls || endpoint.is_none(),
+            &format!("uplink.mqtt.{name}"),
+            || "TLS files need an mqtts:// url".into(),
+        );
+    }
+    checker.check(
+        raw.client_cert_file.is_some() == raw.client_key_file.is_some(),
+        "uplink.mqtt.client_key_file",
+        || "client_cert_file and client_key_file go together".into(),
+    );
+    Some(MqttSettings {
+        client_id,
+        topic_prefix: raw.topic_prefix.clone(),
+        username: raw.username.clone(),
+        password,
+        ca_file: checker.existing_file("uplink.mqtt.ca_file", raw.ca_file.as_ref()),
+        client_cert_file: checker.existing_file(
+            "uplink.mqtt.client_cert_file",
+            raw.client_cert_file.as_ref(),
+        ),
+        client_key_file: checker
+            .existing_file("uplink.mqtt.client_key_file", raw.client_key_file.as_ref()),
+        keep_alive: checker.duration_in(
+            "uplink.mqtt.keep_alive",
+            &raw.keep_alive,
+            Duration::from_secs(5),
+            Duration::from_secs(65_535),
+        ),
+        inflight: checker.in_range("uplink.mqtt.inflight", raw.inflight, 16, 32),
+        max_packet_bytes: checker.size_in(
+            "uplink.mqtt.max_packet_bytes",
+            &raw.max_packet_bytes,
+            16 << 10,
+            256 << 20,
+        ) as usize,
+        replay_rate: checker.in_range("uplink.mqtt.replay_rate", raw.replay_rate, 1, 1_000_000),
+        endpoint: endpoint?,
+    })
+}
+
+fn validate_hub(raw: &RawHub, checker: &mut Checker<'_>) -> Option<HubSettings> {
+    let endpoint = checker.endpoint("uplink.hub.url", raw.url.as_ref(), ["ws", "wss"]);
+    let token = checker.secret(
+        "uplink.hub.token",
+        raw.token.as_ref(),
+        raw.token_file.as_ref(),
+    );
+    checker.check(
+        token.is_some() || raw.token.is_some() || raw.token_file.is_some(),
+        "uplink.hub.token",
+        || "is required when the hub is enabled (token or token_file)".into(),
+    );
+    Some(HubSettings {
+        acks: raw.acks,
+        ping_interval: checker.duration_in(
+            "uplink.hub.ping_interval",
+            &raw.ping_interval,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        ),
+        replay_rate: checker.in_range("uplink.hub.replay_rate", raw.replay_rate, 1, 1_000_000),
+        endpoint: endpoint?,
+        token: token?,
+    })
+}
