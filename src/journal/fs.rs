@@ -201,10 +201,13 @@ struct SimState {
     fsyncs: u64,
 }
 
-/// An in-memory disk with power cuts. Cheap to clone (shared state).
+/// An in-memory disk with power cuts. Cheap to clone (shared state). Each handle belongs to
+/// one "boot": after [`SimFs::power_cut`], every operation through an older handle fails, as the
+/// process that held it is dead; [`SimFs::boot`] gives a handle for the next one.
 #[derive(Clone, Default)]
 pub struct SimFs {
     state: Arc<Mutex<SimState>>,
+    generation: u64,
 }
 
 struct SimAppend {
@@ -293,6 +296,24 @@ impl SimFs {
         SimFs::default()
     }
 
+    /// A handle for the system as it is now (after the latest power cut).
+    pub fn boot(&self) -> SimFs {
+        SimFs {
+            state: self.state.clone(),
+            generation: lock(&self.state).generation,
+        }
+    }
+
+    /// The state, if this handle's process is still alive.
+    fn live(&self) -> io::Result<MutexGuard<'_, SimState>> {
+        let s = lock(&self.state);
+        if s.generation == self.generation {
+            Ok(s)
+        } else {
+            Err(dead())
+        }
+    }
+
     /// Number of fsyncs (file or directory) so far.
     pub fn fsyncs(&self) -> u64 {
         lock(&self.state).fsyncs
@@ -343,10 +364,10 @@ impl SimFs {
 
 impl Fs for SimFs {
     fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
-        Ok(())
+        self.live().map(|_| ())
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let s = lock(&self.state);
+        let s = self.live()?;
         Ok(s.names
             .keys()
             .filter(|p| p.parent() == Some(dir))
@@ -354,12 +375,12 @@ impl Fs for SimFs {
             .collect())
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let s = lock(&self.state);
+        let s = self.live()?;
         let ino = Self::inode(&s, path)?;
         Ok(s.files[&ino].current.clone())
     }
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadAt>> {
-        let s = lock(&self.state);
+        let s = self.live()?;
         let inode = Self::inode(&s, path)?;
         Ok(Box::new(SimRead {
             state: self.state.clone(),
@@ -367,12 +388,12 @@ impl Fs for SimFs {
         }))
     }
     fn len(&self, path: &Path) -> io::Result<u64> {
-        let s = lock(&self.state);
+        let s = self.live()?;
         let ino = Self::inode(&s, path)?;
         Ok(s.files[&ino].current.len() as u64)
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
-        let mut s = lock(&self.state);
+        let mut s = self.live()?;
         let ino = match s.names.get(path) {
             Some(&ino) => ino,
             None => {
@@ -390,7 +411,7 @@ impl Fs for SimFs {
         }))
     }
     fn write_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = self.live()?;
         s.next_inode += 1;
         let ino = s.next_inode;
         s.files.insert(
@@ -405,18 +426,18 @@ impl Fs for SimFs {
         Ok(())
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = self.live()?;
         let ino = s.names.remove(from).ok_or_else(|| not_found(from))?;
         s.names.insert(to.to_path_buf(), ino);
         Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = self.live()?;
         s.names.remove(path).ok_or_else(|| not_found(path))?;
         Ok(())
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = self.live()?;
         let in_dir = |p: &PathBuf| p.parent() == Some(dir);
         s.synced_names.retain(|p, _| !in_dir(p));
         let entries: Vec<(PathBuf, u64)> = s
@@ -430,7 +451,7 @@ impl Fs for SimFs {
         Ok(())
     }
     fn lock(&self, path: &Path, pid: u32) -> Result<Box<dyn LockGuard>, LockFailure> {
-        let mut s = lock(&self.state);
+        let mut s = self.live().map_err(LockFailure::Io)?;
         if let Some(holder) = s.locks.get(path) {
             return Err(LockFailure::Held {
                 holder: holder.to_string(),
@@ -462,7 +483,8 @@ mod tests {
         f.append(b" world").unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         fs.power_cut(&mut rng);
-        let after = fs.read(&p).unwrap();
+        assert!(fs.read(&p).is_err(), "the old boot is dead");
+        let after = fs.boot().read(&p).unwrap();
         assert!(after.starts_with(b"hello") && b"hello world".starts_with(&after));
         assert!(f.append(b"x").is_err(), "old handles are dead");
     }
@@ -472,6 +494,6 @@ mod tests {
         let fs = SimFs::new();
         fs.write_synced(Path::new("/j/x"), b"1").unwrap();
         fs.power_cut(&mut rand::rngs::StdRng::seed_from_u64(2));
-        assert!(fs.read(Path::new("/j/x")).is_err());
+        assert!(fs.boot().read(Path::new("/j/x")).is_err());
     }
 }

@@ -325,10 +325,21 @@ impl Journal {
         if !self.inner.cursors_pending.swap(true, Ordering::AcqRel) {
             self.inner
                 .tx
-                .send(Command::Cursors)
+                .send(Command::Cursors { done: None })
                 .map_err(|_| JournalError::Closed)?;
         }
         Ok(())
+    }
+
+    /// Resolves once every ack made before the call is persisted and the segments it allows to
+    /// go are deleted (shutdown paths and tests; normal acks need not wait).
+    pub async fn sync_cursors(&self) -> Result<(), JournalError> {
+        let (done, finished) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Cursors { done: Some(done) })
+            .map_err(|_| JournalError::Closed)?;
+        finished.await.map_err(|_| JournalError::Closed)
     }
 
     /// Gauges and counters (also what `journal stats` prints).

@@ -326,14 +326,25 @@ impl Store {
             .max()
             .unwrap_or(1);
 
-        let mut seqs = SeqIndex::default();
-        for s in &segments {
-            seqs.insert_segment(&s.seqs);
-        }
         let mut cursors = BTreeMap::new();
         for c in &opts.consumers {
             let id = read_u64_file(&*fs, &cursor_path(&dir, c), &mut report).unwrap_or(0);
             cursors.insert(c.clone(), id);
+        }
+        // A release interrupted by a power cut (file removed, directory not yet synced) can bring
+        // a segment back; finish it before the index is built, or its seqs would shadow later ones.
+        if let Some(min) = cursors.values().copied().min() {
+            while segments.len() > 1 && segments[0].last_id <= min {
+                let seg = segments.remove(0);
+                let path = dir.join(segment_name(seg.first_id));
+                let _ = fs.remove(&sidecar_path(&path));
+                let _ = fs.remove(&path);
+                let _ = fs.sync_dir(&dir);
+            }
+        }
+        let mut seqs = SeqIndex::default();
+        for s in &segments {
+            seqs.insert_segment(&s.seqs);
         }
         let shared = Arc::new(Shared {
             dir: dir.clone(),

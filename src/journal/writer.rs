@@ -29,8 +29,8 @@ pub(crate) enum Command {
         /// Released when the append is answered (bounds appends in flight).
         permit: OwnedSemaphorePermit,
     },
-    /// A consumer acked: persist cursors and release segments.
-    Cursors,
+    /// A consumer acked: persist cursors and release segments; answer `done` afterwards.
+    Cursors { done: Option<oneshot::Sender<()>> },
     Close {
         reply: oneshot::Sender<Result<(), JournalError>>,
     },
@@ -117,6 +117,7 @@ fn handle(
     let mut incoming = Vec::with_capacity(group.len());
     let mut waiters = Vec::with_capacity(group.len());
     let mut cursors = false;
+    let mut cursor_waiters = Vec::new();
     let mut close = None;
     for c in group {
         match c {
@@ -128,7 +129,10 @@ fn handle(
                 incoming.push(i);
                 waiters.push((reply, permit));
             }
-            Command::Cursors => cursors = true,
+            Command::Cursors { done } => {
+                cursors = true;
+                cursor_waiters.extend(done);
+            }
             Command::Close { reply } => close = Some(reply),
         }
     }
@@ -143,6 +147,9 @@ fn handle(
     if cursors || out.cursors_pending.load(Ordering::Acquire) {
         out.cursors_pending.store(false, Ordering::Release);
         store.persist_cursors_and_release();
+    }
+    for w in cursor_waiters {
+        let _ = w.send(());
     }
     publish_pressure(store, out);
     close
