@@ -1,10 +1,12 @@
 //! `shuttlegate`: the command line. Arguments are parsed here (clap) and handed, resolved, to
 //! the library; this file is glue and the only place `anyhow` is used.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use shuttlegate::journal;
 
 /// Edge gateway for badminton courts: ESP32 IMU ingest, durable journal, live swing analysis,
 /// cloud uplink.
@@ -61,6 +63,20 @@ enum JournalCommand {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
     },
+    /// Crash-test load generator: appends from concurrent tasks and prints `<id> <device> <seq>`
+    /// per acknowledged append until killed (or `--limit` acks).
+    #[command(hide = true)]
+    Torture {
+        /// The journal directory itself (not a state_dir).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        appenders: usize,
+        #[arg(long)]
+        limit: Option<u64>,
+        #[arg(long, default_value_t = 64 << 10)]
+        segment_bytes: u64,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -94,10 +110,35 @@ fn main() -> Result<()> {
         }
         Command::Journal { command } => match command {
             JournalCommand::Stats { state_dir } => {
-                anyhow::bail!("journal stats {}: not wired yet", state_dir.display())
+                let mut out = std::io::stdout().lock();
+                journal::tools::stats(&state_dir.join("journal"), &mut out)?;
+                Ok(())
             }
-            JournalCommand::Export { state_dir, .. } => {
-                anyhow::bail!("journal export {}: not wired yet", state_dir.display())
+            JournalCommand::Export {
+                state_dir,
+                session,
+                device,
+                format,
+            } => {
+                let filter = journal::tools::ExportFilter { device, session };
+                let format = match format {
+                    ExportFormat::Jsonl => journal::tools::ExportFormat::Jsonl,
+                    ExportFormat::Csv => journal::tools::ExportFormat::Csv,
+                };
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                journal::tools::export(&state_dir.join("journal"), &filter, format, &mut out)?;
+                out.flush()?;
+                Ok(())
+            }
+            JournalCommand::Torture {
+                dir,
+                appenders,
+                limit,
+                segment_bytes,
+            } => {
+                let rt = tokio::runtime::Runtime::new()?;
+                rt.block_on(journal::torture::run(dir, appenders, limit, segment_bytes))?;
+                Ok(())
             }
         },
     }

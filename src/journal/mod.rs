@@ -1,8 +1,412 @@
 //! The journal: the durable, compressed, crash-safe store-and-forward log under `state_dir`.
 //!
-//! (Design document to be written with the implementation: on-disk format, invariants, commit
-//! protocol, deletion, recovery.)
+//! Everything that must reach the cloud (sensor batches, swings, session summaries, device
+//! events) is appended here before a device is acknowledged or anything is forwarded. A device
+//! may delete its copy the moment it gets the ack, so an acknowledged record must survive
+//! SIGKILL, power cuts and a full disk, on an SD card where one fsync costs 2–20 ms.
+//!
+//! # Pieces
+//!
+//! | file | owns | IO |
+//! |---|---|---|
+//! | `record.rs` | the in-memory record types (shared contract) | none |
+//! | `codec.rs` | lossless sample transform + zstd for bodies | none |
+//! | `frame.rs` | segment header, record frame, the scanner (recovery, readers, tools, fuzz) | none |
+//! | `segment.rs` | per-segment summary + sidecar, file names | none |
+//! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
+//! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts) | all of it |
+//! | `store.rs` | recovery, group commit, roll, cap policy, cursors, release, reads | via `Fs` |
+//! | `writer.rs` | the writer thread (group-commit loop) | thread |
+//! | `mod.rs` | [`Journal`], the thin async front | channels |
+//! | `tools.rs` | offline `journal stats` / `journal export` (no lock, read-only) | via `Fs` |
+//!
+//! No tokio below `writer.rs`: the format, codec, scanner, recovery and store are plain Rust.
+//!
+//! # On disk (format version 1)
+//!
+//! `dir` holds `LOCK` (PID of the holder, `flock`ed), `next_id` (id high-water mark),
+//! `<consumer>.cursor` (one decimal id), and segments `<first_id:020>.seg` with, once sealed,
+//! a sidecar `<first_id:020>.idx`. Segments whose header is unusable are renamed `*.seg.bad`.
+//!
+//! Segment header, 32 bytes, little-endian:
+//! ```text
+//!  0  magic      8  "SGJRNL\r\n"
+//!  8  version    u32 = 1
+//! 12  first_id   u64   id of the first record written to it; the file name says the same
+//! 20  created_ms i64
+//! 28  crc32c     u32   of bytes 0..28
+//! ```
+//! Then records, back to back, each never spanning segments:
+//! ```text
+//!  0  len        u32   payload length (40 + device + session + body)
+//!  4  crc32c     u32   over the 4 len bytes and the payload
+//!  8  id         u64   gateway-wide, strictly increasing
+//! 16  ts_ms      i64   gateway clock at append
+//! 24  kind       u8    1 batch, 2 swing, 3 summary, 4 event
+//! 25  codec      u8    0 plain, 1 zstd
+//! 26  flags      u8    1 has seq, 2 has device, 4 has session
+//! 27  reserved   u8    0
+//! 28  seq        u64   (0 when absent)
+//! 36  samples    u32   batch rows / frames (0 otherwise)
+//! 40  raw_len    u32   body length before zstd
+//! 44  device_len u16
+//! 46  session_len u16
+//! 48  device, session (UTF-8), body
+//! ```
+//! A batch body is the column transform described in `codec.rs` (integer columns for values
+//! that are whole multiples of a resolution, delta or delta-of-delta coded; XOR + byte planes
+//! for other f32; delta timestamps), then zstd. Documents (swing, summary, event) are their JSON
+//! text, zstd'd when that is smaller. Device, session and seq stay outside the compressed body
+//! so that the index, filters and dedup never decompress.
+//!
+//! # Invariants
+//!
+//! - Ids are strictly increasing within and across segments and restarts. `next_id` on open is
+//!   the largest of: last id + 1, the open segment's first id, and the `next_id` file, which is
+//!   rewritten (atomically) before every new segment; so ids stay monotonic even if every
+//!   segment is gone. Ids of records that were never durable (torn tail) may be reused: no one
+//!   ever saw them (readers stop at the durable id).
+//! - A record is acknowledged (its `append` resolves) only after the `fdatasync` that covers it.
+//!   Readers never see records past [`Journal::durable_id`].
+//! - Segments are append-only, except that (a) recovery truncates a torn tail of the open segment
+//!   and (b) `drop_oldest_raw` replaces a sealed segment by a compacted copy (temp file, fsync,
+//!   rename over, fsync dir). Files are otherwise deleted whole.
+//! - At most one (device, session, seq) batch is stored, among the records the journal holds.
+//!
+//! # Commit protocol
+//!
+//! [`Journal::append`] encodes the body on the caller's task (CPU only, microseconds), takes a
+//! permit (at most 4096 appends in flight), and sends it to the writer thread over a channel
+//! with a oneshot for the answer. The writer blocks for the first command, then collects more
+//! for `commit_interval` (default 2 ms) or until 4096 appends / 4 MiB; it assigns ids and
+//! gateway seqs in arrival order, checks dedup (index + the group itself), applies the cap,
+//! writes the group with one `write` and one `fdatasync`, publishes the new durable id on a
+//! `watch` channel, and answers every waiter. A failed write or fsync truncates back to the last
+//! durable length, fails the group (callers withhold acks) and stops the writer: after a failed
+//! fsync the page cache cannot be trusted, so only a restart (recovery) decides what survived.
+//! Dropping an `append` future after it was sent does not cancel the write.
+//!
+//! # When files are deleted
+//!
+//! A segment rolls when the next record would take it past `segment_bytes`; the sealed segment
+//! gets its sidecar. Consumers ack with [`Journal::ack`] (in memory, immediately); the writer
+//! persists changed cursors (temp, fsync, rename, fsync dir) at its next wake-up and then
+//! deletes every sealed segment whose last id every enabled consumer has passed. The open
+//! segment is never deleted. With no consumers, only the cap deletes data.
+//!
+//! When an append would take the journal past `max_bytes`: with `refuse` it fails with
+//! [`AppendError::Full`]; with `drop_oldest_raw` the oldest sealed segments holding batches are
+//! compacted (batches dropped, swings/summaries/events kept, same ids) until it fits, or the
+//! append is refused when nothing is left to drop. Either way [`JournalStats`] counts it, a log
+//! line says it, and [`Journal::pressure`] (a `watch`) changes so the daemon can raise an event
+//! for the admin view.
+//!
+//! # Recovery (on open; bounded: O(sidecars + one segment))
+//!
+//! 1. Take `LOCK` (`flock`; a second opener gets [`JournalError::Locked`] naming the file and the
+//!    PID written in it). Remove leftover `*.tmp` / `*.compact` files.
+//! 2. Sealed segments (all but the newest): check the header; load the sidecar if it names the
+//!    same first id and the file's current length, else scan the segment and rewrite it. Their
+//!    records are verified lazily: every read checks each record's CRC, and a corrupt record is
+//!    skipped, counted and logged with its offset.
+//! 3. The open (newest) segment is scanned in full: each record's length and CRC checked; a
+//!    corrupt record followed by good ones is skipped, counted and logged with its offset (the
+//!    scanner resynchronises on the next offset holding a valid frame with a larger id); bytes
+//!    after the last good record are a torn tail and are truncated (and fsynced).
+//! 4. A segment with a bad header is renamed `*.seg.bad` and reported; an unreadable cursor or
+//!    `next_id` file counts as absent (cursor 0: consumers re-read, at-least-once). The daemon
+//!    always comes up; the [`RecoveryReport`] and a log line say what happened and how long it
+//!    took.
+//! 5. The idempotence index is rebuilt from the sidecars' seq ranges.
 
+mod codec;
+mod error;
+mod frame;
+mod fs;
 mod record;
+mod segment;
+mod seqs;
+mod store;
+mod stored;
+pub mod synth;
+pub mod tools;
+pub mod torture;
+mod writer;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::{Semaphore, oneshot, watch};
+
+pub use codec::CodecError;
+pub use error::{AppendError, JournalError};
+pub use frame::{FORMAT_VERSION, Parse, ScanSummary, parse_frame, scan_all};
+pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
 pub use record::{Document, Record, RecordBody, RecordKind};
+pub use store::{Appended, JournalOptions, JournalStats, RecoveryReport, WhenFull};
+pub use stored::StoredRecord;
+pub use writer::JournalPressure;
+
+use store::{Incoming, Shared, Store, check_consumer, locked};
+use writer::{Command, Outputs};
+
+/// Appends in flight (sent to the writer, not yet answered) are bounded by this.
+const MAX_IN_FLIGHT: usize = 4096;
+/// Device and session ids longer than this are rejected (they are framed with a u16 length).
+const MAX_ID_LEN: usize = 1024;
+
+/// The journal's async front. Cheap to clone; all clones share one writer thread.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Command>,
+    permits: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    durable: watch::Receiver<u64>,
+    pressure: watch::Receiver<JournalPressure>,
+    cursors_pending: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: the writer sees the channel close, persists cursors and
+        // exits; wait for it so the lock is released when this returns.
+        let (tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, tx));
+        if let Some(t) = locked(&self.thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Journal {
+    /// Takes the lock, recovers, starts the writer thread.
+    pub fn open(opts: JournalOptions) -> Result<(Journal, RecoveryReport), JournalError> {
+        Journal::open_with_fs(opts, Arc::new(StdFs))
+    }
+
+    /// [`Journal::open`] over any filesystem (tests use [`SimFs`]).
+    pub fn open_with_fs(
+        opts: JournalOptions,
+        fs: Arc<dyn Fs>,
+    ) -> Result<(Journal, RecoveryReport), JournalError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let interval = opts.commit_interval;
+        let (store, report) = Store::open(opts, fs, now)?;
+        let shared = store.shared().clone();
+        let (durable_tx, durable) = watch::channel(shared.durable_id());
+        let (pressure_tx, pressure) = watch::channel(JournalPressure::default());
+        let cursors_pending = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let outputs = Outputs {
+            durable: durable_tx,
+            pressure: pressure_tx,
+            cursors_pending: cursors_pending.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer::run(store, rx, interval, outputs))
+            .map_err(|e| JournalError::io(&shared.dir, e))?;
+        let inner = Inner {
+            tx,
+            permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            shared,
+            durable,
+            pressure,
+            cursors_pending,
+            thread: Mutex::new(Some(thread)),
+        };
+        Ok((
+            Journal {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    /// Appends a record; resolves only after it is fsynced (group commit). For a batch whose
+    /// (device, session, seq) is already stored: `Ok(Appended { duplicate: true, id: <original> })`
+    /// and nothing is written. A batch without seq gets the session's next seq (0 first), in
+    /// arrival order. Any error means "not durable: do not ack".
+    pub async fn append(&self, body: RecordBody) -> Result<Appended, AppendError> {
+        let incoming = encode(&body)?;
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AppendError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Append {
+                incoming,
+                reply,
+                permit,
+            })
+            .map_err(|_| AppendError::Closed)?;
+        answer.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// Seqs stored for (device, session), ascending (for `upload_complete`'s `missing_seqs`).
+    pub fn stored_seqs(&self, device: &str, session_id: &str) -> Vec<u64> {
+        locked(&self.inner.shared.seqs).stored(device, session_id)
+    }
+
+    /// Durable records with id > `after_id`, oldest first, at most `max`, optionally only these
+    /// kinds. Blocking (reads files): call from `spawn_blocking` or a thread.
+    pub fn read_after(
+        &self,
+        after_id: u64,
+        max: usize,
+        kinds: Option<&[RecordKind]>,
+    ) -> Result<Vec<StoredRecord>, JournalError> {
+        self.inner.shared.read_after(after_id, max, kinds)
+    }
+
+    /// The last durable id (0 when nothing was ever written).
+    pub fn durable_id(&self) -> u64 {
+        self.inner.shared.durable_id()
+    }
+
+    /// Changes on every commit; readers wait on it for new data.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.durable.clone()
+    }
+
+    /// Changes when the journal becomes full, refuses an append or drops raw data.
+    pub fn pressure(&self) -> watch::Receiver<JournalPressure> {
+        self.inner.pressure.clone()
+    }
+
+    /// The consumer's cursor: its last ack (persisted or about to be), 0 if it never acked.
+    pub fn cursor(&self, consumer: &str) -> u64 {
+        if let Some(&id) = locked(&self.inner.shared.cursors).get(consumer) {
+            return id;
+        }
+        if check_consumer(consumer).is_err() {
+            return 0;
+        }
+        let path = self.inner.shared.dir.join(format!("{consumer}.cursor"));
+        let id = self
+            .inner
+            .shared
+            .fs
+            .read(&path)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok()?.trim().parse().ok())
+            .unwrap_or(0);
+        *locked(&self.inner.shared.cursors)
+            .entry(consumer.to_owned())
+            .or_insert(id)
+    }
+
+    /// Advances a consumer's cursor to `id` (never backwards, never past the durable id).
+    /// Returns at once; the writer persists it atomically at its next wake-up and then releases
+    /// segments every enabled consumer has passed. An ack once persisted is never lost; one not
+    /// yet persisted at a crash is re-delivered (at-least-once).
+    pub fn ack(&self, consumer: &str, id: u64) -> Result<(), JournalError> {
+        check_consumer(consumer)?;
+        let id = id.min(self.durable_id());
+        let current = self.cursor(consumer);
+        if id <= current {
+            return Ok(());
+        }
+        locked(&self.inner.shared.cursors).insert(consumer.to_owned(), id);
+        if !self.inner.cursors_pending.swap(true, Ordering::AcqRel) {
+            self.inner
+                .tx
+                .send(Command::Cursors { done: None })
+                .map_err(|_| JournalError::Closed)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves once every ack made before the call is persisted and the segments it allows to
+    /// go are deleted (shutdown paths and tests; normal acks need not wait).
+    pub async fn sync_cursors(&self) -> Result<(), JournalError> {
+        let (done, finished) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Cursors { done: Some(done) })
+            .map_err(|_| JournalError::Closed)?;
+        finished.await.map_err(|_| JournalError::Closed)
+    }
+
+    /// Gauges and counters (also what `journal stats` prints).
+    pub fn stats(&self) -> JournalStats {
+        let shared = &self.inner.shared;
+        let mut st = locked(&shared.stats).clone();
+        let c = &shared.counters;
+        st.full = c.full.load(Ordering::Relaxed);
+        st.refused_appends = c.refused.load(Ordering::Relaxed);
+        st.dropped_records = c.dropped_records.load(Ordering::Relaxed);
+        st.dropped_bytes = c.dropped_bytes.load(Ordering::Relaxed);
+        st.corrupt_skipped_on_read = c.corrupt_on_read.load(Ordering::Relaxed);
+        st.newest_id = shared.durable_id();
+        st.cursors = locked(&shared.cursors)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        st
+    }
+
+    /// Stops accepting appends, commits and fsyncs everything pending, persists cursors,
+    /// answers every waiter, and joins the writer thread.
+    pub async fn close(self) -> Result<(), JournalError> {
+        self.inner.permits.close();
+        let (reply, answer) = oneshot::channel();
+        if self.inner.tx.send(Command::Close { reply }).is_err() {
+            return Err(JournalError::Closed);
+        }
+        let result = answer.await.unwrap_or(Err(JournalError::Closed));
+        let thread = locked(&self.inner.thread).take();
+        if let Some(t) = thread {
+            // The writer has answered Close and is returning; the join is immediate.
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        result
+    }
+}
+
+/// Validates and encodes a body for the writer (CPU only).
+fn encode(body: &RecordBody) -> Result<Incoming, AppendError> {
+    let too_long = |what: &str, s: Option<&str>| match s {
+        Some(s) if s.len() > MAX_ID_LEN => Err(AppendError::Invalid(format!(
+            "{what} is {} bytes (at most {MAX_ID_LEN})",
+            s.len()
+        ))),
+        _ => Ok(()),
+    };
+    too_long("device", body.device())?;
+    too_long("session_id", body.session_id())?;
+    let (seq, encoded) = match body {
+        RecordBody::Batch(b) => (b.seq, codec::encode_batch(b)),
+        RecordBody::Swing(d) | RecordBody::Summary(d) | RecordBody::Event(d) => {
+            (None, codec::encode_document(&d.json))
+        }
+    };
+    let limit = frame::MAX_PAYLOAD_LEN - frame::PAYLOAD_FIXED_LEN - 2 * MAX_ID_LEN;
+    if encoded.bytes.len() > limit {
+        return Err(AppendError::Invalid(format!(
+            "record body is {} bytes compressed (at most {limit})",
+            encoded.bytes.len()
+        )));
+    }
+    Ok(Incoming {
+        kind: body.kind(),
+        device: body.device().map(str::to_owned),
+        session_id: body.session_id().map(str::to_owned),
+        seq,
+        body: encoded,
+    })
+}

@@ -1,0 +1,752 @@
+//! Record bodies as bytes: the lossless IMU sample transform and zstd.
+//!
+//! Exists so that raw sensor batches cost a few bytes per sample on an SD card while `journal
+//! export` still gives back exactly the f32 values the device sent. Pure: no IO, no clock.
+//!
+//! A batch body, before zstd (all integers little-endian, `varint` = LEB128, `zz` = zigzag):
+//!
+//! ```text
+//! compact: 0x01 | sensor_id varint | t0 zz-varint | rate_hz f64 | channels u8 | rows varint
+//!          | column × channels                  (column c holds samples[i*channels + c])
+//! seed:    0x02 | flags u8 (1 sensor_type, 2 timestamp) | [len varint, sensor_type utf8]
+//!          | [timestamp zz-varint] | frames varint
+//!          | frame flags u8 × frames            (1 sensor_id, 2 timestamp, 4 angle)
+//!          | sensor_id varint × frames-with-id
+//!          | timestamp zz-varint × frames-with-ts   (delta to the same node's previous stamp)
+//!          | per node in order of first appearance: 6 columns (acc, gyro) over its frames,
+//!            then 3 columns (angle) over its frames that carry one
+//! column:  mode u8
+//!          0 = float: XOR of each value's bits with the previous value's, stored as four byte
+//!              planes (all most significant bytes first) so zstd sees the slowly varying
+//!              sign/exponent bytes together;
+//!          1 = k·c, 2 = k/c (c f32 follows, then order u8 ∈ {1,2}): every value is exactly
+//!              `(k as f32) * c` or `(k as f32) / c` for an integer k (what firmware derives from
+//!              int16 counts or prints with fixed decimals); the k are stored as first (order 1)
+//!              or second (order 2) differences, zz-varint.
+//! ```
+//! Every integer column is verified bit-exactly at encode time (the decoder repeats the same f32
+//! operation), so a value that does not round-trip sends its column to the float mode: the
+//! transform can lose compression, never data.
+
+use std::cell::RefCell;
+
+use crate::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
+
+/// Body stored as is (documents that zstd does not shrink).
+pub const CODEC_PLAIN: u8 = 0;
+/// Body is a zstd frame.
+pub const CODEC_ZSTD: u8 = 1;
+
+/// Upper bound on a decoded body; a corrupt or hostile size field cannot make us allocate more.
+pub const MAX_DECODED_BODY: usize = 16 << 20;
+
+const ZSTD_LEVEL: i32 = 3;
+
+/// Why a stored body could not be turned back into a value. The record is reported as corrupt.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CodecError {
+    #[error("body ends early at byte {0}")]
+    Truncated(usize),
+    #[error("body is malformed at byte {at}: {what}")]
+    Malformed { at: usize, what: &'static str },
+    #[error("zstd: {0}")]
+    Zstd(String),
+    #[error("document is not UTF-8")]
+    NotUtf8,
+    #[error("unknown body codec {0}")]
+    UnknownCodec(u8),
+}
+
+/// A body after the transform and compression, ready to be framed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedBody {
+    pub codec: u8,
+    /// Length of the body before zstd (for the compression ratio).
+    pub raw_len: u32,
+    /// Samples (compact rows or seed frames) in it; 0 for documents.
+    pub samples: u32,
+    pub bytes: Vec<u8>,
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn zstd_compress(raw: &[u8]) -> Vec<u8> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        match slot.as_mut().map(|c| c.compress(raw)) {
+            Some(Ok(out)) => out,
+            // Compressing into a growable buffer fails only on allocation failure; fall back to
+            // a fresh context so a poisoned one cannot stick.
+            _ => zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_default(),
+        }
+    })
+}
+
+/// Encodes a batch: transform then zstd.
+pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
+    let mut raw = Vec::with_capacity(64 + batch.sample_count() * 12);
+    match &batch.form {
+        BatchForm::Compact(c) => encode_compact(c, &mut raw),
+        BatchForm::Seed(s) => encode_seed(s, &mut raw),
+    }
+    EncodedBody {
+        codec: CODEC_ZSTD,
+        raw_len: raw.len() as u32,
+        samples: batch.sample_count() as u32,
+        bytes: zstd_compress(&raw),
+    }
+}
+
+/// Encodes a JSON document: zstd when it shrinks, else plain.
+pub fn encode_document(json: &str) -> EncodedBody {
+    let z = zstd_compress(json.as_bytes());
+    let (codec, bytes) = if !z.is_empty() && z.len() < json.len() {
+        (CODEC_ZSTD, z)
+    } else {
+        (CODEC_PLAIN, json.as_bytes().to_vec())
+    };
+    EncodedBody {
+        codec,
+        raw_len: json.len() as u32,
+        samples: 0,
+        bytes,
+    }
+}
+
+/// Undoes the codec (zstd or plain), giving the raw body bytes.
+pub fn decompress(codec: u8, bytes: &[u8], raw_len: u32) -> Result<Vec<u8>, CodecError> {
+    match codec {
+        CODEC_PLAIN => Ok(bytes.to_vec()),
+        CODEC_ZSTD => {
+            let cap = (raw_len as usize).min(MAX_DECODED_BODY);
+            let out =
+                zstd::bulk::decompress(bytes, cap).map_err(|e| CodecError::Zstd(e.to_string()))?;
+            Ok(out)
+        }
+        other => Err(CodecError::UnknownCodec(other)),
+    }
+}
+
+/// Decodes a raw (decompressed) document body.
+pub fn decode_document(raw: Vec<u8>) -> Result<String, CodecError> {
+    String::from_utf8(raw).map_err(|_| CodecError::NotUtf8)
+}
+
+/// Decodes a raw (decompressed) batch body into its form.
+pub fn decode_batch_form(raw: &[u8]) -> Result<BatchForm, CodecError> {
+    let mut r = Reader { buf: raw, pos: 0 };
+    let form = match r.u8()? {
+        1 => BatchForm::Compact(decode_compact(&mut r)?),
+        2 => BatchForm::Seed(decode_seed(&mut r)?),
+        _ => return Err(r.malformed("unknown batch form")),
+    };
+    if r.pos != raw.len() {
+        return Err(r.malformed("trailing bytes after batch"));
+    }
+    Ok(form)
+}
+
+// ---- compact form ----
+
+fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>) {
+    out.push(1);
+    put_varint(out, u64::from(c.sensor_id));
+    put_zz(out, c.t0);
+    out.extend_from_slice(&c.rate_hz.to_le_bytes());
+    out.push(c.channels);
+    let ch = usize::from(c.channels);
+    // A batch whose sample count is not a multiple of `channels` (or channels == 0) is stored
+    // as one flat column so nothing the device sent is lost.
+    let rows = if ch == 0 || !c.samples.len().is_multiple_of(ch) {
+        out.push(0);
+        put_varint(out, c.samples.len() as u64);
+        encode_column(&c.samples, out);
+        return;
+    } else {
+        c.samples.len() / ch
+    };
+    out.push(1);
+    put_varint(out, rows as u64);
+    let mut column = Vec::with_capacity(rows);
+    for k in 0..ch {
+        column.clear();
+        column.extend((0..rows).map(|i| c.samples[i * ch + k]));
+        encode_column(&column, out);
+    }
+}
+
+fn decode_compact(r: &mut Reader) -> Result<CompactBatch, CodecError> {
+    let sensor_id = u32::try_from(r.varint()?).map_err(|_| r.malformed("sensor_id"))?;
+    let t0 = r.zz()?;
+    let rate_hz = f64::from_le_bytes(r.array::<8>()?);
+    let channels = r.u8()?;
+    let layout = r.u8()?;
+    let ch = usize::from(channels);
+    let samples = match layout {
+        0 => {
+            let n = r.count()?;
+            r.column(n)?
+        }
+        1 => {
+            let rows = r.count()?;
+            if ch == 0 || rows.checked_mul(ch).is_none_or(|n| n > r.buf.len() * 8 + 8) {
+                return Err(r.malformed("rows × channels"));
+            }
+            let mut samples = vec![0f32; rows * ch];
+            for k in 0..ch {
+                let col = r.column(rows)?;
+                for (i, v) in col.into_iter().enumerate() {
+                    samples[i * ch + k] = v;
+                }
+            }
+            samples
+        }
+        _ => return Err(r.malformed("compact layout")),
+    };
+    Ok(CompactBatch {
+        sensor_id,
+        t0,
+        rate_hz,
+        channels,
+        samples,
+    })
+}
+
+// ---- seed form ----
+
+const F_ID: u8 = 1;
+const F_TS: u8 = 2;
+const F_ANGLE: u8 = 4;
+
+fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>) {
+    out.push(2);
+    let flags = u8::from(s.sensor_type.is_some()) | (u8::from(s.timestamp.is_some()) << 1);
+    out.push(flags);
+    if let Some(t) = &s.sensor_type {
+        put_varint(out, t.len() as u64);
+        out.extend_from_slice(t.as_bytes());
+    }
+    if let Some(ts) = s.timestamp {
+        put_zz(out, ts);
+    }
+    put_varint(out, s.frames.len() as u64);
+    for f in &s.frames {
+        let fl = (u8::from(f.sensor_id.is_some()) * F_ID)
+            | (u8::from(f.timestamp.is_some()) * F_TS)
+            | (u8::from(f.angle.is_some()) * F_ANGLE);
+        out.push(fl);
+    }
+    for id in s.frames.iter().filter_map(|f| f.sensor_id) {
+        put_varint(out, u64::from(id));
+    }
+    let nodes = group_by_node(&s.frames);
+    let mut last_ts: Vec<i64> = vec![0; nodes.len()];
+    for f in &s.frames {
+        if let Some(ts) = f.timestamp {
+            let n = node_index(&nodes, f.sensor_id);
+            put_zz(out, ts.wrapping_sub(last_ts[n]));
+            last_ts[n] = ts;
+        }
+    }
+    let mut column = Vec::new();
+    for (node, _) in &nodes {
+        let frames: Vec<&SeedFrame> = s.frames.iter().filter(|f| f.sensor_id == *node).collect();
+        for k in 0..6 {
+            column.clear();
+            column.extend(
+                frames
+                    .iter()
+                    .map(|f| if k < 3 { f.acc[k] } else { f.gyro[k - 3] }),
+            );
+            encode_column(&column, out);
+        }
+        for k in 0..3 {
+            column.clear();
+            column.extend(frames.iter().filter_map(|f| f.angle.map(|a| a[k])));
+            encode_column(&column, out);
+        }
+    }
+}
+
+/// Nodes (by `sensor_id`, `None` being its own node) in order of first appearance, with their
+/// frame counts.
+fn group_by_node(frames: &[SeedFrame]) -> Vec<(Option<u32>, usize)> {
+    let mut nodes: Vec<(Option<u32>, usize)> = Vec::new();
+    for f in frames {
+        match nodes.iter_mut().find(|(id, _)| *id == f.sensor_id) {
+            Some((_, n)) => *n += 1,
+            None => nodes.push((f.sensor_id, 1)),
+        }
+    }
+    nodes
+}
+
+fn node_index(nodes: &[(Option<u32>, usize)], id: Option<u32>) -> usize {
+    // Every frame's node was added by `group_by_node` over the same frames.
+    nodes.iter().position(|(n, _)| *n == id).unwrap_or(0)
+}
+
+fn decode_seed(r: &mut Reader) -> Result<SeedBatch, CodecError> {
+    let flags = r.u8()?;
+    let sensor_type = if flags & 1 != 0 {
+        let n = r.count()?;
+        let bytes = r.take(n)?;
+        Some(String::from_utf8(bytes.to_vec()).map_err(|_| CodecError::NotUtf8)?)
+    } else {
+        None
+    };
+    let timestamp = if flags & 2 != 0 { Some(r.zz()?) } else { None };
+    let n = r.count()?;
+    let frame_flags = r.take(n)?.to_vec();
+    let mut frames: Vec<SeedFrame> = frame_flags
+        .iter()
+        .map(|_| SeedFrame {
+            sensor_id: None,
+            timestamp: None,
+            acc: [0.0; 3],
+            gyro: [0.0; 3],
+            angle: None,
+        })
+        .collect();
+    for (f, fl) in frames.iter_mut().zip(&frame_flags) {
+        if fl & F_ID != 0 {
+            f.sensor_id = Some(u32::try_from(r.varint()?).map_err(|_| r.malformed("sensor_id"))?);
+        }
+    }
+    let nodes = group_by_node(&frames);
+    let mut last_ts: Vec<i64> = vec![0; nodes.len()];
+    for (f, fl) in frames.iter_mut().zip(&frame_flags) {
+        if fl & F_TS != 0 {
+            let i = node_index(&nodes, f.sensor_id);
+            last_ts[i] = last_ts[i].wrapping_add(r.zz()?);
+            f.timestamp = Some(last_ts[i]);
+        }
+    }
+    for (node, count) in &nodes {
+        let idx: Vec<usize> = (0..frames.len())
+            .filter(|&i| frames[i].sensor_id == *node)
+            .collect();
+        for k in 0..6 {
+            let col = r.column(*count)?;
+            for (&i, v) in idx.iter().zip(col) {
+                if k < 3 {
+                    frames[i].acc[k] = v;
+                } else {
+                    frames[i].gyro[k - 3] = v;
+                }
+            }
+        }
+        let with_angle: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| frame_flags[i] & F_ANGLE != 0)
+            .collect();
+        for k in 0..3 {
+            let col = r.column(with_angle.len())?;
+            for (&i, v) in with_angle.iter().zip(col) {
+                frames[i].angle.get_or_insert([0.0; 3])[k] = v;
+            }
+        }
+    }
+    Ok(SeedBatch {
+        sensor_type,
+        timestamp,
+        frames,
+    })
+}
+
+// ---- columns ----
+
+/// How an integer column maps back to f32.
+#[derive(Clone, Copy)]
+enum Scale {
+    Mul(f32),
+    Div(f32),
+}
+
+impl Scale {
+    fn apply(self, k: i64) -> f32 {
+        match self {
+            Scale::Mul(c) => (k as f32) * c,
+            Scale::Div(c) => (k as f32) / c,
+        }
+    }
+
+    fn integer_of(self, v: f32) -> Option<i64> {
+        let k = match self {
+            Scale::Mul(c) => (f64::from(v) / f64::from(c)).round(),
+            Scale::Div(c) => (f64::from(v) * f64::from(c)).round(),
+        };
+        // |k| ≤ 2^24 keeps `k as f32` exact, so the decoder recomputes the same value.
+        if !k.is_finite() || k.abs() > 16_777_216.0 {
+            return None;
+        }
+        let k = k as i64;
+        (self.apply(k).to_bits() == v.to_bits()).then_some(k)
+    }
+}
+
+/// Resolutions tried, coarsest first: decimal fixed points (JSON printed with N decimals) and
+/// the usual MEMS full-scale conversions (counts / LSB-per-unit, counts × range/32768).
+const SCALES: &[Scale] = &[
+    Scale::Div(1.0),
+    Scale::Mul(2000.0 / 32768.0),
+    Scale::Div(10.0),
+    Scale::Div(16.4),
+    Scale::Mul(1000.0 / 32768.0),
+    Scale::Div(32.8),
+    Scale::Mul(500.0 / 32768.0),
+    Scale::Mul(180.0 / 32768.0),
+    Scale::Div(65.5),
+    Scale::Mul(250.0 / 32768.0),
+    Scale::Div(100.0),
+    Scale::Div(131.0),
+    Scale::Div(1000.0),
+    Scale::Div(2048.0),
+    Scale::Div(4096.0),
+    Scale::Div(8192.0),
+    Scale::Div(10000.0),
+    Scale::Div(16384.0),
+    Scale::Div(32768.0),
+    Scale::Div(100000.0),
+    Scale::Div(1000000.0),
+];
+
+fn integers_at(values: &[f32], scale: Scale) -> Option<Vec<i64>> {
+    values.iter().map(|&v| scale.integer_of(v)).collect()
+}
+
+fn encode_column(values: &[f32], out: &mut Vec<u8>) {
+    if values.is_empty() {
+        out.push(0);
+        return;
+    }
+    for &scale in SCALES {
+        if let Some(ks) = integers_at(values, scale) {
+            let (mode, c) = match scale {
+                Scale::Mul(c) => (1, c),
+                Scale::Div(c) => (2, c),
+            };
+            out.push(mode);
+            out.extend_from_slice(&c.to_le_bytes());
+            encode_integers(&ks, out);
+            return;
+        }
+    }
+    out.push(0);
+    let mut prev = 0u32;
+    let xored: Vec<u32> = values
+        .iter()
+        .map(|v| {
+            let x = v.to_bits() ^ prev;
+            prev = v.to_bits();
+            x
+        })
+        .collect();
+    for plane in (0..4).rev() {
+        out.extend(xored.iter().map(|x| (x >> (plane * 8)) as u8));
+    }
+}
+
+/// Writes the integers as first or second differences, whichever is smaller in total.
+fn encode_integers(ks: &[i64], out: &mut Vec<u8>) {
+    let first: Vec<i64> = differences(ks);
+    let second: Vec<i64> = differences(&first);
+    let cost = |d: &[i64]| d.iter().map(|x| x.unsigned_abs()).sum::<u64>();
+    let (order, ds) = if cost(&second) < cost(&first) {
+        (2u8, second)
+    } else {
+        (1u8, first)
+    };
+    out.push(order);
+    for d in ds {
+        put_zz(out, d);
+    }
+}
+
+fn differences(xs: &[i64]) -> Vec<i64> {
+    let mut prev = 0i64;
+    xs.iter()
+        .map(|&x| {
+            let d = x.wrapping_sub(prev);
+            prev = x;
+            d
+        })
+        .collect()
+}
+
+fn integrate(ds: &mut [i64]) {
+    let mut acc = 0i64;
+    for d in ds.iter_mut() {
+        acc = acc.wrapping_add(*d);
+        *d = acc;
+    }
+}
+
+// ---- primitive readers and writers ----
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_zz(out: &mut Vec<u8>, v: i64) {
+    put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn malformed(&self, what: &'static str) -> CodecError {
+        CodecError::Malformed { at: self.pos, what }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8], CodecError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(CodecError::Truncated(self.pos))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.malformed("varint longer than 10 bytes"))
+    }
+
+    fn zz(&mut self) -> Result<i64, CodecError> {
+        let u = self.varint()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    /// A count of items that each take at least one byte of what remains (bounds allocations).
+    fn count(&mut self) -> Result<usize, CodecError> {
+        let n = self.varint()?;
+        let remaining = (self.buf.len() - self.pos) as u64;
+        if n > remaining.saturating_mul(8).saturating_add(8) {
+            return Err(self.malformed("count larger than the body"));
+        }
+        Ok(n as usize)
+    }
+
+    fn column(&mut self, n: usize) -> Result<Vec<f32>, CodecError> {
+        let mode = self.u8()?;
+        if n == 0 {
+            return if mode == 0 {
+                Ok(Vec::new())
+            } else {
+                Err(self.malformed("empty column with a scale"))
+            };
+        }
+        match mode {
+            0 => {
+                let planes = self.take(n.checked_mul(4).ok_or(CodecError::Truncated(self.pos))?)?;
+                let mut prev = 0u32;
+                Ok((0..n)
+                    .map(|i| {
+                        let x = (0..4).fold(0u32, |acc, p| {
+                            acc | (u32::from(planes[(3 - p) * n + i]) << (p * 8))
+                        });
+                        prev ^= x;
+                        f32::from_bits(prev)
+                    })
+                    .collect())
+            }
+            1 | 2 => {
+                let c = f32::from_le_bytes(self.array::<4>()?);
+                let scale = if mode == 1 {
+                    Scale::Mul(c)
+                } else {
+                    Scale::Div(c)
+                };
+                let order = self.u8()?;
+                if order != 1 && order != 2 {
+                    return Err(self.malformed("difference order"));
+                }
+                let mut ks = (0..n).map(|_| self.zz()).collect::<Result<Vec<_>, _>>()?;
+                for _ in 0..order {
+                    integrate(&mut ks);
+                }
+                Ok(ks.into_iter().map(|k| scale.apply(k)).collect())
+            }
+            _ => Err(self.malformed("column mode")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn roundtrip(b: &SensorBatch) -> BatchForm {
+        let e = encode_batch(b);
+        let raw = decompress(e.codec, &e.bytes, e.raw_len).expect("decompress");
+        decode_batch_form(&raw).expect("decode")
+    }
+
+    fn bits_equal(a: &BatchForm, b: &BatchForm) -> bool {
+        // PartialEq on f32 treats NaN != NaN and -0 == 0; compare bits through serde_json of
+        // the bit patterns instead.
+        format!("{:?}", bits(a)) == format!("{:?}", bits(b))
+    }
+
+    fn bits(f: &BatchForm) -> Vec<u64> {
+        match f {
+            BatchForm::Compact(c) => {
+                let mut v = vec![
+                    u64::from(c.sensor_id),
+                    c.t0 as u64,
+                    c.rate_hz.to_bits(),
+                    u64::from(c.channels),
+                ];
+                v.extend(c.samples.iter().map(|x| u64::from(x.to_bits())));
+                v
+            }
+            BatchForm::Seed(s) => {
+                let mut v = vec![
+                    s.timestamp.map_or(u64::MAX, |t| t as u64),
+                    s.frames.len() as u64,
+                ];
+                v.extend(s.sensor_type.iter().flat_map(|t| t.bytes().map(u64::from)));
+                for f in &s.frames {
+                    v.push(f.sensor_id.map_or(u64::MAX, u64::from));
+                    v.push(f.timestamp.map_or(u64::MAX - 1, |t| t as u64));
+                    v.extend(f.acc.iter().chain(&f.gyro).map(|x| u64::from(x.to_bits())));
+                    match f.angle {
+                        Some(a) => v.extend(a.iter().map(|x| u64::from(x.to_bits()))),
+                        None => v.push(u64::MAX - 2),
+                    }
+                }
+                v
+            }
+        }
+    }
+
+    #[test]
+    fn decimal_values_use_an_integer_column() {
+        let mut out = Vec::new();
+        encode_column(&[0.02, -0.98, 0.11, 1.5], &mut out);
+        assert_eq!(out[0], 2, "decimal resolution found");
+        assert_eq!(f32::from_le_bytes(out[1..5].try_into().unwrap()), 100.0);
+    }
+
+    #[test]
+    fn values_without_resolution_use_the_float_mode() {
+        let mut out = Vec::new();
+        encode_column(&[0.1234567, std::f32::consts::PI, -0.0], &mut out);
+        assert_eq!(out[0], 0);
+    }
+
+    #[test]
+    fn corrupt_bodies_are_errors_not_panics() {
+        assert!(decode_batch_form(&[]).is_err());
+        assert!(decode_batch_form(&[1, 0xff, 0xff, 0xff]).is_err());
+        assert!(decode_batch_form(&[2, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+    }
+
+    fn any_f32() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            any::<u32>().prop_map(f32::from_bits),
+            (-20000i32..20000).prop_map(|k| k as f32 / 100.0),
+            (-32768i32..32768).prop_map(|k| k as f32 / 16.4),
+            (-32768i32..32768).prop_map(|k| k as f32 * (180.0 / 32768.0)),
+        ]
+    }
+
+    fn any_frame() -> impl Strategy<Value = SeedFrame> {
+        (
+            proptest::option::of(0u32..6),
+            proptest::option::of(any::<i64>()),
+            [any_f32(), any_f32(), any_f32()],
+            [any_f32(), any_f32(), any_f32()],
+            proptest::option::of([any_f32(), any_f32(), any_f32()]),
+        )
+            .prop_map(|(sensor_id, timestamp, acc, gyro, angle)| SeedFrame {
+                sensor_id,
+                timestamp,
+                acc,
+                gyro,
+                angle,
+            })
+    }
+
+    fn any_form() -> impl Strategy<Value = BatchForm> {
+        prop_oneof![
+            (
+                any::<u32>(),
+                any::<i64>(),
+                any::<f64>(),
+                0u8..12,
+                proptest::collection::vec(any_f32(), 0..200)
+            )
+                .prop_map(|(sensor_id, t0, rate_hz, channels, samples)| {
+                    BatchForm::Compact(CompactBatch {
+                        sensor_id,
+                        t0,
+                        rate_hz,
+                        channels,
+                        samples,
+                    })
+                }),
+            (
+                proptest::option::of("[a-z]{0,8}"),
+                proptest::option::of(any::<i64>()),
+                proptest::collection::vec(any_frame(), 0..40)
+            )
+                .prop_map(|(sensor_type, timestamp, frames)| BatchForm::Seed(
+                    SeedBatch {
+                        sensor_type,
+                        timestamp,
+                        frames,
+                    }
+                )),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_batch_round_trips_bit_exactly(form in any_form()) {
+            let b = SensorBatch { device: "d".into(), session_id: "s".into(), seq: None, form };
+            let back = roundtrip(&b);
+            prop_assert!(bits_equal(&back, &b.form), "{:?} != {:?}", back, b.form);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_batch_form(&bytes);
+        }
+    }
+}

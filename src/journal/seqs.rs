@@ -1,0 +1,230 @@
+//! The idempotence index: which `seq`s are stored for each (device, session).
+//!
+//! Held as ranges (a session's batches are numbered 0, 1, 2, … so a session is usually one
+//! range), per segment and for the whole journal; the whole-journal index is the union of the
+//! segments' and shrinks when a segment is deleted, so it is bounded by what the journal holds.
+//! Pure data: no IO.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+/// A set of u64 as disjoint, non-adjacent inclusive ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeSet {
+    /// start → end (inclusive).
+    ranges: BTreeMap<u64, u64>,
+}
+
+impl RangeSet {
+    pub fn contains(&self, x: u64) -> bool {
+        self.ranges
+            .range(..=x)
+            .next_back()
+            .is_some_and(|(_, &end)| x <= end)
+    }
+
+    pub fn insert(&mut self, x: u64) {
+        if self.contains(x) {
+            return;
+        }
+        let mut start = x;
+        let mut end = x;
+        if let Some((&s, &e)) = self.ranges.range(..x).next_back()
+            && e.checked_add(1) == Some(x)
+        {
+            start = s;
+        }
+        if let Some(next) = x.checked_add(1)
+            && let Some(&e) = self.ranges.get(&next)
+        {
+            self.ranges.remove(&next);
+            end = e;
+        }
+        self.ranges.insert(start, end);
+    }
+
+    pub fn remove(&mut self, x: u64) {
+        let Some((&s, &e)) = self.ranges.range(..=x).next_back() else {
+            return;
+        };
+        if x > e {
+            return;
+        }
+        self.ranges.remove(&s);
+        if s < x {
+            self.ranges.insert(s, x - 1);
+        }
+        if x < e {
+            self.ranges.insert(x + 1, e);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn max(&self) -> Option<u64> {
+        self.ranges.values().next_back().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ranges.iter().flat_map(|(&s, &e)| s..=e)
+    }
+
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().map(|(&s, &e)| (s, e))
+    }
+}
+
+/// (device, session)
+pub type SessionKey = (String, String);
+
+/// Seqs of one segment, serialisable for its sidecar.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SegmentSeqs(pub Vec<(String, String, RangeSet)>);
+
+impl SegmentSeqs {
+    pub fn insert(&mut self, device: &str, session: &str, seq: u64) {
+        match self
+            .0
+            .iter_mut()
+            .rev()
+            .find(|(d, s, _)| d == device && s == session)
+        {
+            Some((_, _, set)) => set.insert(seq),
+            None => {
+                let mut set = RangeSet::default();
+                set.insert(seq);
+                self.0.push((device.to_owned(), session.to_owned(), set));
+            }
+        }
+    }
+}
+
+/// Recently stored seqs remembered with their record id, so that a resend is answered with the
+/// original id without reading the disk. Older duplicates are looked up in their segment.
+const RECENT_PER_SESSION: usize = 256;
+
+#[derive(Debug, Default)]
+struct SessionSeqs {
+    stored: RangeSet,
+    /// Highest seq ever assigned or stored while the session was in the index: gateway numbering
+    /// continues from it even after the segment holding it was released.
+    high: Option<u64>,
+    recent: VecDeque<(u64, u64)>,
+}
+
+/// The whole journal's idempotence index.
+#[derive(Debug, Default)]
+pub struct SeqIndex {
+    sessions: HashMap<SessionKey, SessionSeqs>,
+}
+
+impl SeqIndex {
+    fn key(device: &str, session: &str) -> SessionKey {
+        (device.to_owned(), session.to_owned())
+    }
+
+    pub fn contains(&self, device: &str, session: &str, seq: u64) -> bool {
+        self.sessions
+            .get(&Self::key(device, session))
+            .is_some_and(|s| s.stored.contains(seq))
+    }
+
+    /// The id stored for a seq, if it is among the recent ones.
+    pub fn recent_id(&self, device: &str, session: &str, seq: u64) -> Option<u64> {
+        let s = self.sessions.get(&Self::key(device, session))?;
+        s.recent.iter().find(|(q, _)| *q == seq).map(|&(_, id)| id)
+    }
+
+    /// The seq the gateway gives the next unnumbered batch of the session.
+    pub fn next_seq(&self, device: &str, session: &str) -> u64 {
+        self.sessions
+            .get(&Self::key(device, session))
+            .and_then(|s| s.high)
+            .map_or(0, |h| h + 1)
+    }
+
+    pub fn insert(&mut self, device: &str, session: &str, seq: u64, id: Option<u64>) {
+        let s = self.sessions.entry(Self::key(device, session)).or_default();
+        s.stored.insert(seq);
+        s.high = Some(s.high.map_or(seq, |h| h.max(seq)));
+        if let Some(id) = id {
+            if s.recent.len() == RECENT_PER_SESSION {
+                s.recent.pop_front();
+            }
+            s.recent.push_back((seq, id));
+        }
+    }
+
+    pub fn insert_segment(&mut self, seqs: &SegmentSeqs) {
+        for (d, s, set) in &seqs.0 {
+            for (a, b) in set.ranges() {
+                for q in a..=b {
+                    self.insert(d, s, q, None);
+                }
+            }
+        }
+    }
+
+    /// Forgets a released segment's seqs; a session with nothing left is dropped entirely.
+    pub fn remove_segment(&mut self, seqs: &SegmentSeqs) {
+        for (d, s, set) in &seqs.0 {
+            let key = Self::key(d, s);
+            let Some(entry) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            for q in set.iter() {
+                entry.stored.remove(q);
+                entry.recent.retain(|(r, _)| *r != q);
+            }
+            if entry.stored.is_empty() {
+                self.sessions.remove(&key);
+            }
+        }
+    }
+
+    pub fn stored(&self, device: &str, session: &str) -> Vec<u64> {
+        self.sessions
+            .get(&Self::key(device, session))
+            .map(|s| s.stored.iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #[test]
+        fn range_set_behaves_like_a_set(ops in proptest::collection::vec((any::<bool>(), 0u64..40), 0..200)) {
+            let mut set = RangeSet::default();
+            let mut model = BTreeSet::new();
+            for (add, x) in ops {
+                if add { set.insert(x); model.insert(x); } else { set.remove(x); model.remove(&x); }
+                prop_assert_eq!(set.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(set.max(), model.iter().next_back().copied());
+            }
+            for x in 0..40 { prop_assert_eq!(set.contains(x), model.contains(&x)); }
+        }
+    }
+
+    #[test]
+    fn gateway_numbering_continues_after_release() {
+        let mut idx = SeqIndex::default();
+        let mut seg = SegmentSeqs::default();
+        idx.insert("d", "s", 0, Some(1));
+        seg.insert("d", "s", 0);
+        idx.insert("d", "s", 1, Some(2));
+        assert_eq!(idx.next_seq("d", "s"), 2);
+        idx.remove_segment(&seg);
+        assert_eq!(idx.stored("d", "s"), vec![1]);
+        assert_eq!(idx.next_seq("d", "s"), 2);
+        assert_eq!(idx.recent_id("d", "s", 1), Some(2));
+    }
+}

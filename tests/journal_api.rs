@@ -1,0 +1,532 @@
+//! The journal's public API against real files in a temp dir: durability across restarts,
+//! idempotence, gateway numbering, segments, cursors and release, the cap policies, the lock,
+//! and the offline tools (including their exact export format).
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use shuttlegate::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
+use shuttlegate::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
+use shuttlegate::journal::tools::{self, ExportFilter, ExportFormat};
+use shuttlegate::journal::{
+    AppendError, Document, Journal, JournalError, JournalOptions, RecordBody, RecordKind, WhenFull,
+};
+
+fn opts(dir: &std::path::Path) -> JournalOptions {
+    let mut o = JournalOptions::new(dir.join("journal"));
+    o.commit_interval = Duration::from_millis(1);
+    o.segment_bytes = 8 << 10;
+    o.max_bytes = 64 << 20;
+    o
+}
+
+fn batch(seq: Option<u64>, session: &str, rng: &mut SmallRng) -> RecordBody {
+    RecordBody::Batch(compact_batch(
+        rng,
+        "dev1",
+        session,
+        seq,
+        1_732_400_000_000,
+        50,
+        Motion::Swing,
+    ))
+}
+
+fn doc(kind: RecordKind, json: &str) -> RecordBody {
+    let d = Document {
+        device: Some("dev1".into()),
+        session_id: Some("s1".into()),
+        json: json.into(),
+    };
+    match kind {
+        RecordKind::Swing => RecordBody::Swing(d),
+        RecordKind::Summary => RecordBody::Summary(d),
+        _ => RecordBody::Event(d),
+    }
+}
+
+fn all(j: &Journal) -> Vec<shuttlegate::journal::StoredRecord> {
+    j.read_after(0, usize::MAX, None).expect("read")
+}
+
+#[tokio::test]
+async fn appended_records_read_back_exactly_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let (j, report) = Journal::open(opts(tmp.path())).unwrap();
+    assert_eq!(report.records, 0);
+    let mut sent = Vec::new();
+    for i in 0..40 {
+        let body = if i % 5 == 4 {
+            doc(
+                RecordKind::Swing,
+                &format!("{{\"type\":\"swing\",\"n\":{i}}}"),
+            )
+        } else {
+            batch(Some(i), "s1", &mut rng)
+        };
+        let a = j.append(body.clone()).await.unwrap();
+        assert!(!a.duplicate);
+        sent.push((a.id, body));
+    }
+    assert!(sent.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    assert_eq!(j.durable_id(), sent.last().unwrap().0);
+    j.close().await.unwrap();
+
+    let (j, report) = Journal::open(opts(tmp.path())).unwrap();
+    assert_eq!(report.records, 40);
+    assert!(report.segments > 1, "small segments rolled");
+    let back = all(&j);
+    assert_eq!(back.len(), sent.len());
+    for (r, (id, body)) in back.iter().zip(&sent) {
+        assert_eq!(r.id, *id);
+        assert_eq!(&r.decode().unwrap().body, body);
+    }
+    let next = j.append(batch(Some(99), "s1", &mut rng)).await.unwrap();
+    assert!(next.id > sent.last().unwrap().0);
+    // Reading from the middle uses the sparse index and crosses segments.
+    let mid = j.read_after(sent[17].0, 5, None).unwrap();
+    assert_eq!(
+        mid.iter().map(|r| r.id).collect::<Vec<_>>(),
+        sent[18..23].iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    let swings = j.read_after(0, 100, Some(&[RecordKind::Swing])).unwrap();
+    assert_eq!(swings.len(), 8);
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resent_batch_is_acknowledged_with_its_original_id_and_stored_once_even_after_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(2);
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    let b = batch(Some(7), "s1", &mut rng);
+    let first = j.append(b.clone()).await.unwrap();
+    let again = j.append(b.clone()).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!((again.id, again.seq), (first.id, Some(7)));
+    // Concurrent resends inside one commit window.
+    let (x, y) = tokio::join!(
+        j.append(batch(Some(8), "s1", &mut rng)),
+        j.append(batch(Some(8), "s1", &mut rng))
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.id, y.id);
+    assert!(x.duplicate != y.duplicate);
+    // Enough other records that the original is in a sealed segment, read from disk.
+    for i in 100..140 {
+        j.append(batch(Some(i), "s2", &mut rng)).await.unwrap();
+    }
+    j.close().await.unwrap();
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    let again = j.append(b).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.id, first.id);
+    assert_eq!(j.stored_seqs("dev1", "s1"), vec![7, 8]);
+    assert_eq!(all(&j).len(), 42);
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn batches_without_seq_are_numbered_in_arrival_order_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(3);
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    for want in 0..3 {
+        let b = RecordBody::Batch(seed_batch(
+            &mut rng,
+            "dev1",
+            "123",
+            93015123,
+            30,
+            SeedStyle::Decimals,
+        ));
+        assert_eq!(j.append(b).await.unwrap().seq, Some(want));
+    }
+    j.close().await.unwrap();
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    let b = RecordBody::Batch(seed_batch(
+        &mut rng,
+        "dev1",
+        "123",
+        93016123,
+        30,
+        SeedStyle::Decimals,
+    ));
+    assert_eq!(j.append(b).await.unwrap().seq, Some(3));
+    let b = RecordBody::Batch(seed_batch(
+        &mut rng,
+        "dev1",
+        "other",
+        93016123,
+        30,
+        SeedStyle::Decimals,
+    ));
+    assert_eq!(j.append(b).await.unwrap().seq, Some(0));
+    assert_eq!(j.stored_seqs("dev1", "123"), vec![0, 1, 2, 3]);
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_opener_is_refused_with_the_lock_file_and_pid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    let err = Journal::open(opts(tmp.path()))
+        .err()
+        .expect("second open must fail");
+    match &err {
+        JournalError::Locked { lock, pid } => {
+            assert_eq!(lock, &tmp.path().join("journal").join("LOCK"));
+            assert_eq!(pid, &std::process::id().to_string());
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("LOCK") && text.contains(&std::process::id().to_string()),
+        "{text}"
+    );
+    j.close().await.unwrap();
+    let (j, _) = Journal::open(opts(tmp.path())).expect("lock released on close");
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn segments_are_released_only_when_every_consumer_acked_past_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(4);
+    let mut o = opts(tmp.path());
+    o.consumers = vec!["mqtt".into(), "hub".into()];
+    let (j, _) = Journal::open(o.clone()).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(j.append(batch(Some(i), "s1", &mut rng)).await.unwrap().id);
+    }
+    let segments_before = j.stats().segments;
+    assert!(segments_before > 3);
+    let mut durable = j.subscribe();
+    j.ack("mqtt", ids[50]).unwrap();
+    // Nudge the writer and wait for a commit so the ack was processed.
+    j.append(batch(Some(1000), "s1", &mut rng)).await.unwrap();
+    durable.changed().await.unwrap();
+    assert!(
+        j.stats().segments >= segments_before,
+        "one consumer's ack releases nothing"
+    );
+    assert_eq!(
+        j.read_after(0, 1, None).unwrap()[0].id,
+        ids[0],
+        "hub has not acked"
+    );
+    j.ack("hub", ids[40]).unwrap();
+    j.append(batch(Some(1001), "s1", &mut rng)).await.unwrap();
+    let first_left = j.read_after(0, 1, None).unwrap()[0].id;
+    assert!(
+        first_left > ids[0] && first_left <= ids[41],
+        "released up to hub's cursor: {first_left}"
+    );
+    assert!(j.stats().segments < segments_before);
+    assert_eq!(j.cursor("mqtt"), ids[50]);
+    j.close().await.unwrap();
+    let (j, _) = Journal::open(o).unwrap();
+    assert_eq!(j.cursor("mqtt"), ids[50]);
+    assert_eq!(j.cursor("hub"), ids[40]);
+    assert_eq!(j.cursor("court"), 0);
+    assert!(j.ack("bad/name", 1).is_err());
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ids_keep_increasing_when_every_segment_was_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(5);
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    let mut last = 0;
+    for i in 0..30 {
+        last = j.append(batch(Some(i), "s1", &mut rng)).await.unwrap().id;
+    }
+    j.close().await.unwrap();
+    let dir = tmp.path().join("journal");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mut deleted = 0;
+    let mut segs: Vec<_> = names
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segs.sort();
+    // Every segment but the newest: the high-water mark (written at each roll) must carry ids.
+    for p in &segs[..segs.len() - 1] {
+        std::fs::remove_file(p).unwrap();
+        deleted += 1;
+    }
+    assert!(deleted > 0);
+    let newest_first: u64 = segs
+        .last()
+        .unwrap()
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::remove_file(segs.last().unwrap()).unwrap();
+    let (j, report) = Journal::open(opts(tmp.path())).unwrap();
+    assert!(
+        report.next_id >= newest_first,
+        "{} < {newest_first}",
+        report.next_id
+    );
+    let a = j.append(batch(Some(0), "s9", &mut rng)).await.unwrap();
+    assert!(
+        a.id >= newest_first && a.id > 1,
+        "id {} after deleting all (last was {last})",
+        a.id
+    );
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn refuse_policy_fails_appends_with_full_and_counts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(6);
+    let mut o = opts(tmp.path());
+    o.max_bytes = 2 * o.segment_bytes;
+    o.when_full = WhenFull::Refuse;
+    let (j, _) = Journal::open(o).unwrap();
+    let mut pressure = j.pressure();
+    let mut refused = None;
+    for i in 0..1000 {
+        match j.append(batch(Some(i), "s1", &mut rng)).await {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(refused, Some(AppendError::Full { .. })),
+        "{refused:?}"
+    );
+    let st = j.stats();
+    assert!(st.full && st.refused_appends >= 1 && st.bytes <= st.max_bytes);
+    pressure.changed().await.unwrap();
+    assert!(pressure.borrow().full);
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn drop_oldest_raw_drops_batches_but_keeps_swings_summaries_and_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut o = opts(tmp.path());
+    o.max_bytes = 4 * o.segment_bytes;
+    let (j, _) = Journal::open(o.clone()).unwrap();
+    let mut kept = Vec::new();
+    for i in 0..400u64 {
+        if i % 10 == 0 {
+            kept.push(
+                j.append(doc(
+                    RecordKind::Summary,
+                    &format!("{{\"type\":\"summary\",\"i\":{i}}}"),
+                ))
+                .await
+                .unwrap()
+                .id,
+            );
+        } else {
+            j.append(batch(Some(i), "s1", &mut rng))
+                .await
+                .expect("drop_oldest_raw makes room");
+        }
+    }
+    let st = j.stats();
+    assert!(st.bytes <= st.max_bytes, "{} > {}", st.bytes, st.max_bytes);
+    assert!(st.dropped_records > 0 && st.dropped_bytes > 0);
+    let summaries: Vec<u64> = j
+        .read_after(0, usize::MAX, Some(&[RecordKind::Summary]))
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(summaries, kept, "every summary kept");
+    let batches = j
+        .read_after(0, usize::MAX, Some(&[RecordKind::Batch]))
+        .unwrap();
+    assert!(batches.len() < 360 && !batches.is_empty());
+    // Dropped seqs leave the idempotence index (bounded by what the journal holds).
+    assert_eq!(j.stored_seqs("dev1", "s1").len(), batches.len());
+    j.close().await.unwrap();
+    let (j, report) = Journal::open(o).unwrap();
+    assert_eq!(report.corrupt_records, 0);
+    let again: Vec<u64> = j
+        .read_after(0, usize::MAX, Some(&[RecordKind::Summary]))
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(again, kept);
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_answers_everything_pending_and_later_appends_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(8);
+    let mut o = opts(tmp.path());
+    o.commit_interval = Duration::from_millis(50);
+    let (j, _) = Journal::open(o).unwrap();
+    let mut pending = Vec::new();
+    for i in 0..20 {
+        let j2 = j.clone();
+        let b = batch(Some(i), "s1", &mut rng);
+        pending.push(tokio::spawn(async move { j2.append(b).await }));
+    }
+    tokio::task::yield_now().await;
+    let other = j.clone();
+    j.close().await.unwrap();
+    let mut ok = 0;
+    for p in pending {
+        match p.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(AppendError::Closed) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let r = other.append(batch(Some(99), "s1", &mut rng)).await;
+    assert_eq!(r, Err(AppendError::Closed));
+    assert_eq!(other.read_after(0, 100, None).unwrap().len(), ok);
+}
+
+fn compact_record() -> SensorBatch {
+    SensorBatch {
+        device: "2025001".into(),
+        session_id: "s-0017".into(),
+        seq: Some(42),
+        form: BatchForm::Compact(CompactBatch {
+            sensor_id: 4,
+            t0: 1732400000123,
+            rate_hz: 1000.0,
+            channels: 6,
+            samples: vec![
+                0.02, -0.98, 0.11, 1.5, -0.4, 0.2, 0.1234567, 3.0, -0.0, 1e-7, 65504.0, -2.5,
+            ],
+        }),
+    }
+}
+
+fn seed_record() -> SensorBatch {
+    SensorBatch {
+        device: "2025001".into(),
+        session_id: "123".into(),
+        seq: None,
+        form: BatchForm::Seed(SeedBatch {
+            sensor_type: Some("waist".into()),
+            timestamp: Some(123456),
+            frames: vec![
+                SeedFrame {
+                    sensor_id: Some(1),
+                    timestamp: Some(93015123),
+                    acc: [0.01, -0.02, 0.99],
+                    gyro: [1.2, -3.4, 0.5],
+                    angle: Some([2.1, -0.4, 87.0]),
+                },
+                SeedFrame {
+                    sensor_id: Some(4),
+                    timestamp: Some(93015133),
+                    acc: [0.3, 0.0, -1.0],
+                    gyro: [100.25, 0.0, -7.5],
+                    angle: None,
+                },
+            ],
+        }),
+    }
+}
+
+#[tokio::test]
+async fn export_prints_the_spec_format_with_values_exactly_as_received() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    j.append(RecordBody::Batch(compact_record())).await.unwrap();
+    j.append(RecordBody::Batch(seed_record())).await.unwrap();
+    j.append(RecordBody::Swing(Document {
+        device: Some("2025001".into()),
+        session_id: Some("s-0017".into()),
+        json: r#"{"type":"swing","speed_kmh":212.5}"#.into(),
+    }))
+    .await
+    .unwrap();
+    // The tools run while the daemon holds the journal open.
+    let dir = tmp.path().join("journal");
+    let mut out = Vec::new();
+    let n = tools::export(
+        &dir,
+        &ExportFilter::default(),
+        ExportFormat::Jsonl,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(n, 3);
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        r#"{"id":1,"kind":"batch","device":"2025001","session_id":"s-0017","seq":42,"sensor_id":4,"t0":1732400000123,"rate_hz":1000.0,"samples":[[0.02,-0.98,0.11,1.5,-0.4,0.2],[0.1234567,3.0,-0.0,1e-7,65504.0,-2.5]]}"#
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"id":2,"kind":"batch","device":"2025001","session_id":"123","seq":0,"sensor_type":"waist","data":[{"acc":[0.01,-0.02,0.99],"gyro":[1.2,-3.4,0.5],"angle":[2.1,-0.4,87.0],"sensor_id":1,"timestamp":93015123},{"acc":[0.3,0.0,-1.0],"gyro":[100.25,0.0,-7.5],"sensor_id":4,"timestamp":93015133}],"timestamp":123456}"#
+    );
+    assert_eq!(
+        lines[2],
+        r#"{"id":3,"kind":"swing","type":"swing","speed_kmh":212.5}"#
+    );
+    // Values parse back to the identical f32 bits.
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    let BatchForm::Compact(c) = compact_record().form else {
+        unreachable!()
+    };
+    let parsed: Vec<u32> = v["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| (x.as_f64().unwrap() as f32).to_bits())
+        })
+        .collect();
+    assert_eq!(
+        parsed,
+        c.samples.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+
+    let mut out = Vec::new();
+    let filter = ExportFilter {
+        device: None,
+        session: Some("123".into()),
+    };
+    tools::export(&dir, &filter, ExportFormat::Csv, &mut out).unwrap();
+    let csv = String::from_utf8(out).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], tools::CSV_HEADER);
+    assert_eq!(
+        rows[1],
+        "2,2025001,123,0,seed,0,1,93015123,,0.01,-0.02,0.99,1.2,-3.4,0.5,2.1,-0.4,87.0"
+    );
+    assert_eq!(rows.len(), 3);
+
+    let mut out = Vec::new();
+    tools::stats(&dir, &mut out).unwrap();
+    let stats = String::from_utf8(out).unwrap();
+    assert!(
+        stats.contains("records: 3 (batch 2, swing 1, summary 0, event 0)"),
+        "{stats}"
+    );
+    j.close().await.unwrap();
+}
