@@ -1,1 +1,249 @@
-//! The daemon: wires config, journal, court, transport, analysis and uplink into one process.
+//! The daemon: wires configuration, journal, court, ingest, analysis and transport into one
+//! process, and takes it down again in order.
+//!
+//! Start-up order matters: the journal is opened (lock, recovery) before anything listens, the
+//! court is rebuilt from the journal's events, and only then is the listener bound and the
+//! bound address announced — so "ready" means devices can be acknowledged. Shutdown runs the
+//! other way: stop accepting, drain connections (in-flight appends reach fsync and their acks
+//! go out), stop analysis, close the journal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::{DeviceAuth, Settings};
+use crate::court::{Court, CourtEvent, CourtOptions};
+use crate::ingest::{Clock, Ingest, event_record};
+use crate::journal::{Journal, JournalError, JournalOptions, RecordKind, WhenFull};
+use crate::live::Live;
+use crate::protocol::FrameClock;
+use crate::service::Shutdown;
+use crate::swings::AnalysisFeed;
+use crate::transport::admin::{self, AdminApi};
+use crate::transport::auth::{DeviceCredential, DeviceDirectory};
+use crate::transport::connections::Connections;
+use crate::transport::device::ConnectionLimits;
+use crate::transport::http::{self, DeviceEndpoint};
+
+/// How long shutdown waits for connections to drain before giving up on them.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// How often the court's open state is re-journaled as a snapshot.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(600);
+/// Court events read per page at start-up.
+const RESTORE_PAGE: usize = 4096;
+
+/// Why the daemon could not start or stopped uncleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("journal record: {0}")]
+    Codec(#[from] crate::journal::CodecError),
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+}
+
+/// A running gateway, as a test or the `demo` holds it.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub ingest: Arc<Ingest>,
+    pub journal: Journal,
+    pub shutdown: Shutdown,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Two-phase shutdown; returns once the journal is closed.
+    pub async fn stop(self) -> Result<(), DaemonError> {
+        self.shutdown.token.cancel();
+        let drained = self.shutdown.drain(DRAIN_DEADLINE).await;
+        if !drained {
+            log::warn!("shutdown: connections still open after {DRAIN_DEADLINE:?}; closing anyway");
+        }
+        match self.server.await {
+            Ok(Err(e)) => log::error!("http server: {e}"),
+            Err(e) => log::error!("http server task: {e}"),
+            Ok(Ok(())) => {}
+        }
+        self.ingest.flush_events().await;
+        drop(self.ingest);
+        self.journal.close().await?;
+        Ok(())
+    }
+}
+
+/// Starts every part of the gateway and returns once it is ready to acknowledge data.
+pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonError> {
+    let journal = open_journal(settings)?;
+    let court = restore_court(settings, &journal)?;
+    let shutdown = Shutdown::new();
+    let connections = Arc::new(Connections::default());
+    let live = Live::new(1024);
+    let (feed, analysis_rx) = AnalysisFeed::new(4096);
+    let frames = FrameClock::new(settings.gateway.timezone);
+    let (ingest, event_journaler) = Ingest::new(
+        journal.clone(),
+        court,
+        connections.clone(),
+        frames,
+        clock.clone(),
+        live.clone(),
+        feed,
+    );
+    // Events are journaled until every sender (ingest) is gone, so they outlive the drain.
+    tokio::spawn(event_journaler);
+    shutdown.tasks.spawn(crate::swings::run(
+        analysis_rx,
+        shutdown.token.clone(),
+        ingest.clone(),
+        journal.clone(),
+        live.clone(),
+        settings.clone(),
+    ));
+    spawn_snapshots(&ingest, &journal, &shutdown);
+
+    let endpoint = Arc::new(DeviceEndpoint {
+        directory: directory(settings),
+        connections,
+        limits: connection_limits(settings),
+        handler: ingest.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let listener = TcpListener::bind(&settings.http.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: settings.http.listen.to_string(),
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(DaemonError::Http)?;
+    let mut router = http::router(endpoint);
+    if let Some(token) = &settings.auth.admin_token {
+        router = router.merge(admin::routes(Arc::new(AdminApi {
+            admin_token: token.expose().to_owned(),
+            ingest: ingest.clone(),
+        })));
+    }
+    let server = tokio::spawn(http::serve(listener, router, shutdown.clone()));
+    Ok(Running {
+        http_addr,
+        ingest,
+        journal,
+        shutdown,
+        server,
+    })
+}
+
+fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
+    let options = JournalOptions {
+        dir: settings.gateway.state_dir.join("journal"),
+        max_bytes: settings.journal.max_bytes,
+        when_full: match settings.journal.when_full {
+            crate::config::WhenFull::DropOldestRaw => WhenFull::DropOldestRaw,
+            crate::config::WhenFull::Refuse => WhenFull::Refuse,
+        },
+        commit_interval: settings.journal.commit_interval,
+        segment_bytes: settings.journal.segment_bytes,
+        consumers: journal_consumers(settings),
+    };
+    let (journal, report) = Journal::open(options)?;
+    log::info!("journal recovered: {report:?}");
+    Ok(journal)
+}
+
+/// Rebuilds sessions and command queues from the journal's events.
+fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, DaemonError> {
+    let codes = settings.devices.iter().map(|d| d.code.clone());
+    let mut court = Court::new(codes, CourtOptions::default());
+    let mut after = 0;
+    let mut events = Vec::new();
+    loop {
+        let page = journal.read_after(after, RESTORE_PAGE, Some(&[RecordKind::Event]))?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for stored in page {
+            let record = stored.decode()?;
+            if let crate::journal::RecordBody::Event(doc) = record.body {
+                // Events that are not the court's (journal-full notices, …) are not state.
+                if let Ok(event) = serde_json::from_str::<CourtEvent>(&doc.json) {
+                    events.push(event);
+                }
+            }
+        }
+    }
+    let restored = events.len();
+    court.restore(events);
+    log::info!("court restored from {restored} journaled events");
+    Ok(court)
+}
+
+/// Journals the court's open state at start and every [`SNAPSHOT_EVERY`].
+fn spawn_snapshots(ingest: &Arc<Ingest>, journal: &Journal, shutdown: &Shutdown) {
+    let (ingest, journal, token) = (ingest.clone(), journal.clone(), shutdown.token.clone());
+    shutdown.tasks.spawn(async move {
+        let mut every = tokio::time::interval(SNAPSHOT_EVERY);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let now = ingest.now();
+            let snapshot = ingest.with_court(|c| c.snapshot(now));
+            if let Err(e) = journal.append(event_record(&snapshot)).await {
+                log::error!("journaling the court snapshot: {e}");
+            }
+        }
+    });
+}
+
+/// The journal's consumers: one cursor per enabled uplink sink. Segments are deleted only once
+/// every one of them has acknowledged past them.
+fn journal_consumers(settings: &Settings) -> Vec<String> {
+    let mut consumers = Vec::new();
+    if settings.uplink.mqtt.is_some() {
+        consumers.push("mqtt".to_owned());
+    }
+    if settings.uplink.hub.is_some() {
+        consumers.push("hub".to_owned());
+    }
+    consumers
+}
+
+fn directory(settings: &Settings) -> DeviceDirectory {
+    DeviceDirectory::new(settings.devices.iter().map(|d| {
+        if d.is_tokenless() {
+            log::warn!(
+                "device `{}` is accepted without a token (allow_tokenless): anyone on the court LAN can send as it",
+                d.code
+            );
+        }
+        (
+            d.code.clone(),
+            DeviceCredential {
+                token: match &d.auth {
+                    DeviceAuth::Token(secret) => Some(secret.expose().to_owned()),
+                    DeviceAuth::Tokenless => None,
+                },
+                allow_tokenless: d.is_tokenless(),
+            },
+        )
+    }))
+}
+
+fn connection_limits(settings: &Settings) -> ConnectionLimits {
+    let limits = &settings.limits;
+    ConnectionLimits {
+        max_message_bytes: limits.max_message_bytes,
+        messages_per_second: limits.messages_per_second,
+        rate_strikes_to_close: limits.rate_limit_strikes,
+        idle_timeout: limits.idle_timeout,
+        outbound_queue: limits.outbound_queue,
+        ..ConnectionLimits::default()
+    }
+}

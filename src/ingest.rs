@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
-use crate::swings::AnalysisFeed;
 use crate::batch::SensorBatch;
 use crate::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
 use crate::journal::{AppendError, Document, Journal, RecordBody};
@@ -26,6 +25,7 @@ use crate::protocol::{
     DeviceCommand, DeviceMessage, ErrorCode, FrameClock, GatewayMessage, ProtocolError,
     parse_device_message,
 };
+use crate::swings::AnalysisFeed;
 use crate::transport::connections::{ConnHandle, Connections, send_on};
 use crate::transport::device::{DeviceHandler, HandlerReply, PendingReply, ready};
 
@@ -54,7 +54,14 @@ pub struct Ingest {
     clock: Clock,
     live: Live,
     analysis: AnalysisFeed,
-    events: mpsc::Sender<CourtEvent>,
+    events: mpsc::Sender<EventJob>,
+}
+
+/// Work for the task that journals court events.
+enum EventJob {
+    Event(CourtEvent),
+    /// Answered once every event queued before it is journaled.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 fn lock(court: &Mutex<Court>) -> MutexGuard<'_, Court> {
@@ -73,7 +80,10 @@ impl Ingest {
         clock: Clock,
         live: Live,
         analysis: AnalysisFeed,
-    ) -> (Arc<Ingest>, impl std::future::Future<Output = ()> + Send + 'static) {
+    ) -> (
+        Arc<Ingest>,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (events, rx) = mpsc::channel(EVENT_QUEUE);
         let ingest = Arc::new(Ingest {
             journal: journal.clone(),
@@ -106,7 +116,7 @@ impl Ingest {
                     online: *online,
                 });
             }
-            if self.events.try_send(event).is_err() {
+            if self.events.try_send(EventJob::Event(event)).is_err() {
                 log::error!(
                     "court event queue full ({EVENT_QUEUE}): the journal is not keeping up; \
                      this state change will not survive a restart"
@@ -127,6 +137,15 @@ impl Ingest {
             .to_json()
     }
 
+    /// Waits until every court event queued so far is journaled (shutdown calls it before
+    /// closing the journal, so the last offline events are not lost).
+    pub async fn flush_events(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.events.send(EventJob::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Starts a session on `device` (admin console, phone, cloud, tooling).
     pub async fn start_session(
         &self,
@@ -135,8 +154,7 @@ impl Ingest {
     ) -> Result<String, CourtError> {
         let now = self.now();
         let session_id = session_id.unwrap_or_else(|| format!("{device}-{now}"));
-        let outcome =
-            self.with_court(|c| c.start_session(device, session_id.clone(), now))?;
+        let outcome = self.with_court(|c| c.start_session(device, session_id.clone(), now))?;
         self.apply_durably(outcome).await;
         Ok(session_id)
     }
@@ -165,7 +183,11 @@ impl Ingest {
     pub async fn command(&self, device: &str, command: DeviceCommand) -> Result<u64, CourtError> {
         let now = self.now();
         let outcome = self.with_court(|c| c.enqueue(device, command, now))?;
-        let id = outcome.pushes.first().map(|(_, p)| p.command_id).unwrap_or(0);
+        let id = outcome
+            .pushes
+            .first()
+            .map(|(_, p)| p.command_id)
+            .unwrap_or(0);
         self.apply_durably(outcome).await;
         Ok(id)
     }
@@ -181,6 +203,13 @@ impl Ingest {
             let text = self.push_text(&device, &pending);
             self.connections.send(&device, text);
         }
+    }
+
+    /// The final analysis of a session is journaled: the session is completed.
+    pub fn session_analysed(&self, device: &str, session_id: &str) {
+        let now = self.now();
+        let outcome = self.with_court(|c| c.analysis_done(device, session_id, now));
+        self.apply(outcome);
     }
 
     fn heartbeat(&self, device: &str, hb: crate::protocol::Heartbeat) -> String {
@@ -214,12 +243,22 @@ impl Ingest {
         Box::pin(async move { task.await.ok().flatten() })
     }
 
-    async fn store(&self, device: &str, batch: SensorBatch, single: bool, now: i64) -> Option<String> {
+    async fn store(
+        &self,
+        device: &str,
+        batch: SensorBatch,
+        single: bool,
+        now: i64,
+    ) -> Option<String> {
         let total = batch.sample_count() as u64;
         let session_id = batch.session_id.clone();
         let first_frame_time = first_frame_time(&batch);
         let batch = Arc::new(batch);
-        match self.journal.append(RecordBody::Batch((*batch).clone())).await {
+        match self
+            .journal
+            .append(RecordBody::Batch((*batch).clone()))
+            .await
+        {
             Ok(appended) => {
                 if !appended.duplicate {
                     let mut stored = (*batch).clone();
@@ -271,7 +310,9 @@ impl Ingest {
                 let err = ProtocolError {
                     code,
                     field: None,
-                    message: format!("batch_sensor_data: not stored ({e}); keep it and send it again later"),
+                    message: format!(
+                        "batch_sensor_data: not stored ({e}); keep it and send it again later"
+                    ),
                     seq: batch.seq,
                 };
                 Some(GatewayMessage::error(device, &err).to_json())
@@ -336,12 +377,16 @@ impl Ingest {
             )
         });
         let (command, session_id, message) = match first_start_stop.map(|p| &p.command) {
-            Some(DeviceCommand::StartCollection { session_id }) => {
-                (Some(CommandName::StartCollection), Some(session_id.clone()), "start")
-            }
-            Some(DeviceCommand::StopCollection { session_id }) => {
-                (Some(CommandName::StopCollection), Some(session_id.clone()), "stop")
-            }
+            Some(DeviceCommand::StartCollection { session_id }) => (
+                Some(CommandName::StartCollection),
+                Some(session_id.clone()),
+                "start",
+            ),
+            Some(DeviceCommand::StopCollection { session_id }) => (
+                Some(CommandName::StopCollection),
+                Some(session_id.clone()),
+                "stop",
+            ),
             _ => (None, None, "no command"),
         };
         let commands = pending
@@ -433,10 +478,17 @@ pub fn event_record(event: &CourtEvent) -> RecordBody {
 }
 
 /// Journals court events in the order they happened.
-async fn journal_events(journal: Journal, mut rx: mpsc::Receiver<CourtEvent>) {
-    while let Some(event) = rx.recv().await {
-        if let Err(e) = journal.append(event_record(&event)).await {
-            log::error!("journaling court event {event:?}: {e}");
+async fn journal_events(journal: Journal, mut rx: mpsc::Receiver<EventJob>) {
+    while let Some(job) = rx.recv().await {
+        match job {
+            EventJob::Event(event) => {
+                if let Err(e) = journal.append(event_record(&event)).await {
+                    log::error!("journaling court event {event:?}: {e}");
+                }
+            }
+            EventJob::Flush(done) => {
+                let _ = done.send(());
+            }
         }
     }
 }
@@ -488,7 +540,11 @@ impl DeviceHandler for Ingest {
                 nothing()
             }
             DeviceMessage::StatusResponse(report) => {
-                let json = report.to_json();
+                let json = serde_json::json!({
+                    "command_id": report.command_id, "connection": report.connection,
+                    "device": report.device, "stats": report.stats, "system": report.system,
+                })
+                .to_string();
                 self.with_court(|c| c.status_response(device, json));
                 nothing()
             }

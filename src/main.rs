@@ -33,6 +33,14 @@ enum Command {
     },
     /// Print a fully commented default configuration.
     PrintConfig,
+    /// Run the gateway on the demo configuration with simulated hubs (no other service needed).
+    Demo {
+        /// Configuration to use instead of the built-in `config/demo.toml`.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Simulated ESP32 hubs against any gateway.
+    Simulate(SimulateArgs),
     /// Operator tools for the on-disk journal (work while the daemon is writing).
     Journal {
         #[command(subcommand)]
@@ -79,6 +87,44 @@ enum JournalCommand {
     },
 }
 
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    /// Gateway base URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8080")]
+    url: String,
+    /// Number of hubs.
+    #[arg(long, default_value_t = 4)]
+    devices: usize,
+    /// Samples per second per node.
+    #[arg(long, default_value_t = 200.0)]
+    rate_hz: f64,
+    /// How long each hub collects, e.g. "30s", "5m".
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Which firmware the hubs imitate.
+    #[arg(long, value_enum, default_value = "compact")]
+    firmware: shuttlegate::sim::client::Firmware,
+    /// Device codes are PREFIX01, PREFIX02, …
+    #[arg(long, default_value = "demo-")]
+    code_prefix: String,
+    /// Tokens are PREFIX01, PREFIX02, … (compact firmware; V3.3 sends none).
+    #[arg(long, default_value = "demo-token-")]
+    token_prefix: String,
+    /// Compact form: samples per batch.
+    #[arg(long, default_value_t = 100)]
+    batch_samples: usize,
+    /// V3.3 hubs wait for `start_collection`: start (and at the end stop) their sessions through
+    /// the gateway's admin API with this token.
+    #[arg(long, env = "SHUTTLEGATE_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// The court's UTC offset in hours, for V3.3's local-time stamps.
+    #[arg(long, default_value_t = 8)]
+    utc_offset_hours: i32,
+    /// Random seed of the simulated motion.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum ExportFormat {
     Jsonl,
@@ -99,15 +145,117 @@ fn check_config(path: &std::path::Path) -> Result<()> {
     }
 }
 
+fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `run`: the daemon until SIGTERM/SIGINT.
+fn run(config: &std::path::Path) -> Result<()> {
+    let settings = shuttlegate::config::load(config)?;
+    runtime()?.block_on(async {
+        let running =
+            shuttlegate::daemon::start(&settings, shuttlegate::ingest::system_clock()).await?;
+        // One machine-readable line on stdout: tests and scripts read the bound address here.
+        println!("shuttlegate listening http={}", running.http_addr);
+        log::info!("ready: listening on {}", running.http_addr);
+        let signal = shuttlegate::service::termination_signal().await?;
+        log::info!("{signal}: shutting down");
+        running.stop().await?;
+        log::info!("stopped cleanly");
+        Ok(())
+    })
+}
+
+fn demo(config: Option<&std::path::Path>) -> Result<()> {
+    let settings = match config {
+        Some(path) => shuttlegate::config::load(path)?,
+        None => shuttlegate::config::load_str(
+            std::path::Path::new("config/demo.toml (built in)"),
+            shuttlegate::demo::DEMO_CONFIG,
+        )?,
+    };
+    runtime()?.block_on(async {
+        let stop = async {
+            let _ = shuttlegate::service::termination_signal().await;
+        };
+        shuttlegate::demo::run(settings, stop).await?;
+        Ok(())
+    })
+}
+
+fn simulate(args: SimulateArgs) -> Result<()> {
+    use shuttlegate::sim::client::Firmware;
+    use shuttlegate::sim::fleet::{FleetOptions, FleetProgress};
+    let options = FleetOptions {
+        url: args.url.clone(),
+        devices: args.devices,
+        firmware: args.firmware,
+        rate_hz: args.rate_hz,
+        duration: args.duration,
+        code_prefix: args.code_prefix,
+        token_prefix: (args.firmware == Firmware::Compact).then_some(args.token_prefix),
+        batch_samples: args.batch_samples,
+        utc_offset_s: args.utc_offset_hours * 3600,
+        seed: args.seed,
+    };
+    runtime()?.block_on(async move {
+        let progress = std::sync::Arc::new(FleetProgress::default());
+        let admin = shuttlegate::sim::admin::AdminClient::new(&args.url, args.admin_token.clone());
+        let codes: Vec<String> = (0..options.devices).map(|i| options.code(i)).collect();
+        let fleet = tokio::spawn(shuttlegate::sim::fleet::run(
+            options.clone(),
+            progress.clone(),
+            None,
+        ));
+        if options.firmware == Firmware::V33 {
+            admin.start_sessions(&codes).await?;
+            tokio::time::sleep(options.duration).await;
+            admin.end_sessions(&codes).await?;
+        }
+        let reports = fleet.await?;
+        let mut failed = 0;
+        for (code, report) in &reports {
+            match report {
+                Ok(r) => println!(
+                    "{code}: sent {} acked {} resent {} reconnects {} upload_complete {} errors {}",
+                    r.batches_sent,
+                    r.batches_acked,
+                    r.resends,
+                    r.reconnects,
+                    r.upload_complete,
+                    r.errors.len()
+                ),
+                Err(e) => {
+                    failed += 1;
+                    println!("{code}: failed: {e}");
+                }
+            }
+        }
+        anyhow::ensure!(failed == 0, "{failed} of {} hubs failed", reports.len());
+        Ok(())
+    })
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    init_logging();
     match cli.command {
-        Command::Run { config } => anyhow::bail!("run {}: not wired yet", config.display()),
+        Command::Run { config } => run(&config),
         Command::CheckConfig { config } => check_config(&config),
         Command::PrintConfig => {
             print!("{}", shuttlegate::config::commented_default());
             Ok(())
         }
+        Command::Demo { config } => demo(config.as_deref()),
+        Command::Simulate(args) => simulate(args),
         Command::Journal { command } => match command {
             JournalCommand::Stats { state_dir } => {
                 let mut out = std::io::stdout().lock();

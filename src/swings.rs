@@ -60,3 +60,29 @@ impl AnalysisFeed {
         });
     }
 }
+
+/// The analysis task. Until the analysers are wired in, it completes sessions whose upload is
+/// complete so the session state machine runs end to end.
+pub async fn run(
+    mut rx: mpsc::Receiver<AnalysisInput>,
+    shutdown: tokio_util::sync::CancellationToken,
+    ingest: Arc<crate::ingest::Ingest>,
+    _journal: crate::journal::Journal,
+    _live: crate::live::Live,
+    _settings: crate::config::Settings,
+) {
+    loop {
+        let input = tokio::select! {
+            input = rx.recv() => input,
+            // Connections have drained by the time this fires in earnest; finish what is queued.
+            _ = shutdown.cancelled() => rx.try_recv().ok(),
+        };
+        let Some(input) = input else { return };
+        match input {
+            AnalysisInput::Batch { .. } => {}
+            AnalysisInput::Finish { device, session_id } => {
+                ingest.session_analysed(&device, &session_id);
+            }
+        }
+    }
+}

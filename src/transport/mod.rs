@@ -1,5 +1,6 @@
 //! Thin async drivers for the court LAN: the HTTP listener with its WebSocket endpoints.
 
+pub mod admin;
 pub mod auth;
 pub mod connections;
 pub mod device;

@@ -1,0 +1,124 @@
+//! The operator's HTTP hooks: start and end sessions and send commands to a device.
+//!
+//! `POST /api/devices/{code}/sessions` (body `{"session_id": …}` optional) starts a session,
+//! `POST /api/devices/{code}/sessions/end` ends the open one, `POST /api/devices/{code}/commands`
+//! (body `{"command": "set_batch", "params": {"batch_size": 60}}`) queues any command. Each needs
+//! `Authorization: Bearer <admin_token>`; without a configured admin token they are off (404).
+//! The `simulate` tool and tests start V3.3 sessions through them; the admin console, phones and
+//! the cloud reach the same court operations through their own endpoints.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::court::CourtError;
+use crate::ingest::Ingest;
+use crate::protocol::DeviceCommand;
+
+/// What the admin hooks need.
+pub struct AdminApi {
+    pub admin_token: String,
+    pub ingest: Arc<Ingest>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StartBody {
+    session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommandBody {
+    command: String,
+    #[serde(default)]
+    params: Value,
+}
+
+/// The admin routes, to merge into the gateway's router.
+pub fn routes(api: Arc<AdminApi>) -> axum::Router {
+    axum::Router::new()
+        .route("/api/devices/{code}/sessions", post(start_session))
+        .route("/api/devices/{code}/sessions/end", post(end_session))
+        .route("/api/devices/{code}/commands", post(command))
+        .with_state(api)
+}
+
+fn authorized(api: &AdminApi, headers: &HeaderMap) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    bool::from(given.as_bytes().ct_eq(api.admin_token.as_bytes()))
+}
+
+fn refused(status: StatusCode, error: String) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+fn court_error(e: CourtError) -> Response {
+    let status = match e {
+        CourtError::UnknownDevice(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::CONFLICT,
+    };
+    refused(status, e.to_string())
+}
+
+async fn start_session(
+    State(api): State<Arc<AdminApi>>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<StartBody>>,
+) -> Response {
+    if !authorized(&api, &headers) {
+        return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
+    }
+    let session_id = body.and_then(|Json(b)| b.session_id);
+    match api.ingest.start_session(&code, session_id).await {
+        Ok(id) => {
+            Json(json!({"device": code, "session_id": id, "state": "calibrating"})).into_response()
+        }
+        Err(e) => court_error(e),
+    }
+}
+
+async fn end_session(
+    State(api): State<Arc<AdminApi>>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&api, &headers) {
+        return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
+    }
+    match api.ingest.end_session(&code).await {
+        Ok(id) => {
+            Json(json!({"device": code, "session_id": id, "state": "stopping"})).into_response()
+        }
+        Err(e) => court_error(e),
+    }
+}
+
+async fn command(
+    State(api): State<Arc<AdminApi>>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<CommandBody>,
+) -> Response {
+    if !authorized(&api, &headers) {
+        return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
+    }
+    let command = match DeviceCommand::parse(&body.command, &body.params) {
+        Ok(c) => c,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match api.ingest.command(&code, command).await {
+        Ok(id) => Json(json!({"device": code, "command_id": id})).into_response(),
+        Err(e) => court_error(e),
+    }
+}
