@@ -137,6 +137,11 @@ pub fn decode_document(raw: Vec<u8>) -> Result<String, CodecError> {
     String::from_utf8(raw).map_err(|_| CodecError::NotUtf8)
 }
 
+/// Decodes a raw (decompressed) batch body; public for the fuzz target.
+pub fn decode_batch_body(raw: &[u8]) -> Result<BatchForm, CodecError> {
+    decode_batch_form(raw)
+}
+
 /// Decodes a raw (decompressed) batch body into its form.
 pub fn decode_batch_form(raw: &[u8]) -> Result<BatchForm, CodecError> {
     let mut r = Reader { buf: raw, pos: 0 };
@@ -194,7 +199,9 @@ fn decode_compact(r: &mut Reader) -> Result<CompactBatch, CodecError> {
         }
         1 => {
             let rows = r.count()?;
-            if ch == 0 || rows.checked_mul(ch).is_none_or(|n| n > r.buf.len() * 8 + 8) {
+            // Every value takes at least one byte, so a count beyond what remains is corrupt
+            // (and must not size an allocation).
+            if ch == 0 || rows.checked_mul(ch).is_none_or(|n| n > r.buf.len() - r.pos) {
                 return Err(r.malformed("rows × channels"));
             }
             let mut samples = vec![0f32; rows * ch];
@@ -555,7 +562,7 @@ impl Reader<'_> {
     fn count(&mut self) -> Result<usize, CodecError> {
         let n = self.varint()?;
         let remaining = (self.buf.len() - self.pos) as u64;
-        if n > remaining.saturating_mul(8).saturating_add(8) {
+        if n > remaining {
             return Err(self.malformed("count larger than the body"));
         }
         Ok(n as usize)

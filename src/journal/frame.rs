@@ -76,6 +76,17 @@ pub fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, HeaderError> {
     })
 }
 
+/// A whole segment file: header for `first_id`, then `records` (tests and fuzzing).
+pub fn segment_file_bytes(first_id: u64, records: &[u8]) -> Vec<u8> {
+    let mut out = encode_segment_header(&SegmentHeader {
+        first_id,
+        created_ms: 0,
+    })
+    .to_vec();
+    out.extend_from_slice(records);
+    out
+}
+
 /// Everything of a record except its body, as framed on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameMeta<'a> {

@@ -199,6 +199,8 @@ struct SimState {
     synced_names: BTreeMap<PathBuf, u64>,
     locks: BTreeMap<PathBuf, u32>,
     fsyncs: u64,
+    /// How long a file fsync takes (outside the lock): a power cut during it loses the data.
+    sync_latency: std::time::Duration,
 }
 
 /// An in-memory disk with power cuts. Cheap to clone (shared state). Each handle belongs to
@@ -243,6 +245,11 @@ impl AppendFile for SimAppend {
         self.with(|f| f.current.extend_from_slice(data))
     }
     fn sync(&mut self) -> io::Result<()> {
+        let latency = lock(&self.state).sync_latency;
+        if !latency.is_zero() {
+            // The medium is busy: a power cut now tears what was appended since the last sync.
+            std::thread::sleep(latency);
+        }
         self.with(|f| f.synced = f.current.clone())?;
         lock(&self.state).fsyncs += 1;
         Ok(())
@@ -294,6 +301,12 @@ fn lock(m: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
 impl SimFs {
     pub fn new() -> SimFs {
         SimFs::default()
+    }
+
+    /// Makes every file fsync take `latency` (like an SD card's 2–20 ms), so that power cuts land
+    /// between a write and its fsync.
+    pub fn set_sync_latency(&self, latency: std::time::Duration) {
+        lock(&self.state).sync_latency = latency;
     }
 
     /// A handle for the system as it is now (after the latest power cut).

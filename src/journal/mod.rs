@@ -140,9 +140,12 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{Semaphore, oneshot, watch};
 
-pub use codec::CodecError;
+pub use codec::{CodecError, EncodedBody, decode_batch_body, encode_batch as encode_batch_body};
 pub use error::{AppendError, JournalError};
-pub use frame::{FORMAT_VERSION, Parse, ScanSummary, parse_frame, scan_all};
+pub use frame::{
+    FORMAT_VERSION, Frame, FrameMeta, Parse, ScanSummary, encode_frame, parse_frame, scan_all,
+    segment_file_bytes,
+};
 pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
 pub use record::{Document, Record, RecordBody, RecordKind};
 pub use store::{Appended, JournalOptions, JournalStats, RecoveryReport, WhenFull};

@@ -44,6 +44,32 @@ impl RangeSet {
         self.ranges.insert(start, end);
     }
 
+    /// Inserts every value of `a..=b`.
+    pub fn insert_range(&mut self, a: u64, b: u64) {
+        if a > b {
+            return;
+        }
+        let (mut start, mut end) = (a, b);
+        // Ranges that overlap or touch [a, b]: the one starting at or before a, and any starting
+        // inside [a, b + 1].
+        if let Some((&s, &e)) = self.ranges.range(..=a).next_back()
+            && e.saturating_add(1) >= a
+        {
+            start = s;
+            end = end.max(e);
+        }
+        let touching: Vec<(u64, u64)> = self
+            .ranges
+            .range(start..=end.saturating_add(1))
+            .map(|(&s, &e)| (s, e))
+            .collect();
+        for (s, e) in touching {
+            self.ranges.remove(&s);
+            end = end.max(e);
+        }
+        self.ranges.insert(start, end);
+    }
+
     pub fn remove(&mut self, x: u64) {
         let Some((&s, &e)) = self.ranges.range(..=x).next_back() else {
             return;
@@ -161,10 +187,10 @@ impl SeqIndex {
 
     pub fn insert_segment(&mut self, seqs: &SegmentSeqs) {
         for (d, s, set) in &seqs.0 {
+            let entry = self.sessions.entry(Self::key(d, s)).or_default();
             for (a, b) in set.ranges() {
-                for q in a..=b {
-                    self.insert(d, s, q, None);
-                }
+                entry.stored.insert_range(a, b);
+                entry.high = Some(entry.high.map_or(b, |h| h.max(b)));
             }
         }
     }
@@ -201,6 +227,17 @@ mod tests {
     use std::collections::BTreeSet;
 
     proptest! {
+        #[test]
+        fn insert_range_equals_inserting_each(ranges in proptest::collection::vec((0u64..60, 0u64..6), 0..30)) {
+            let mut a = RangeSet::default();
+            let mut b = RangeSet::default();
+            for (start, len) in ranges {
+                a.insert_range(start, start + len);
+                for x in start..=start + len { b.insert(x); }
+                prop_assert_eq!(&a, &b);
+            }
+        }
+
         #[test]
         fn range_set_behaves_like_a_set(ops in proptest::collection::vec((any::<bool>(), 0u64..40), 0..200)) {
             let mut set = RangeSet::default();

@@ -320,7 +320,7 @@ impl Store {
         }
         let next_id = segments
             .iter()
-            .map(|s| s.last_id + 1)
+            .map(|s| s.last_id.saturating_add(1))
             .chain(segments.last().map(|s| s.first_id))
             .chain([hwm, 1])
             .max()
