@@ -1,2 +1,13 @@
-//! Simulated ESP32 hubs: a kinematic swing model with ground truth, and WebSocket clients that
-//! speak like the deployed firmware (V3.3) or the compact form.
+//! Simulated ESP32 hubs: a kinematic swing model with ground truth, court-level rally
+//! structure, both wire forms, and the evaluation that scores the analyser against the truth.
+
+pub mod court;
+pub mod eval;
+pub mod model;
+pub mod truth;
+pub mod wire;
+
+pub use court::{CourtConfig, CourtSim, Impairments, SimDevice, SimPlayer, WireForm};
+pub use model::PlayerStyle;
+pub use truth::{RallyTruth, SwingTruth};
+pub use wire::SeedClock;
