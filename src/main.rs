@@ -52,6 +52,9 @@ enum Command {
         /// Probability of a batch arriving after its successor.
         #[arg(long, default_value_t = 0.0)]
         reorder_batch: f64,
+        /// Also print the unmatched and misclassified swings.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Operator tools for the on-disk journal (work while the daemon is writing).
     Journal {
@@ -106,6 +109,7 @@ fn main() -> Result<()> {
             duration_s,
             drop_batch,
             reorder_batch,
+            verbose,
         } => {
             anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
             let options = shuttlegate::sim::eval::EvalOptions {
@@ -122,6 +126,11 @@ fn main() -> Result<()> {
                 &shuttlegate::analysis::AnalysisSettings::default(),
             );
             print!("{}", report.render());
+            if verbose {
+                for line in &report.mismatches {
+                    println!("{line}");
+                }
+            }
             Ok(())
         }
         Command::Journal { command } => match command {

@@ -23,6 +23,10 @@ use super::{AnalysisSettings, DeviceProfile, NodeSample, SessionSummary, Swing};
 const PRE_TRIGGER_MS: f64 = 600.0;
 /// History kept behind each node's frontier: the pre-trigger span plus the chain window.
 const HISTORY_MS: f64 = PRE_TRIGGER_MS + chain::BEFORE_IMPACT_MS + 300.0;
+/// Primary-node data kept after a swing's end: the racket is still again there, and gravity
+/// anchors the attitude from that side too (the better anchor when clipping hid more
+/// rotation before contact than after).
+const POST_SWING_MS: f64 = 300.0;
 /// A swing longer than this is cut (a player does not swing for over a second; something is
 /// shaking the racket).
 const MAX_SWING_MS: f64 = 1200.0;
@@ -40,6 +44,13 @@ const FOOTWORK_G: f64 = 0.15;
 /// the backswing right before the trigger.
 const SERVE_TEST_GAP_MS: f64 = 450.0;
 
+/// After a swing, rotation against the swing's direction starting within this time is its
+/// recovery (players bring the racket back within ~0.3 s; their next stroke is ≥ 0.8 s away).
+const RECOVERY_MS: f64 = 350.0;
+
+/// A recovery turns the racket back slower than the swing: under this share of its peak.
+const RECOVERY_PEAK_SHARE: f64 = 0.6;
+
 /// What the analyser emits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnalysisEvent {
@@ -56,6 +67,10 @@ pub struct DeviceStats {
     pub overflowed: u64,
     pub events_dropped: u64,
     pub swings: u64,
+    /// Bursts of rotation that crossed the trigger but had no stroke's shape.
+    pub rejected_bursts: u64,
+    /// Bursts dropped as a swing's recovery.
+    pub recoveries: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +80,18 @@ enum Phase {
         trigger_t: f64,
         below_since: Option<f64>,
         quiet_before: bool,
+        /// Direction of ω⊥ (y, z) at the swing's fastest sample so far, and that speed.
+        peak_dir: [f64; 2],
+        peak: f64,
+        /// Started against the previous swing just after it: its peak, to tell a recovery
+        /// (much slower) from a real stroke when the swing is measured.
+        recovery_of: Option<f64>,
+    },
+    /// Just after a swing: rotation the other way is the racket coming back, not a stroke.
+    Recovery {
+        until_t: f64,
+        swing_dir: [f64; 2],
+        swing_peak: f64,
     },
 }
 
@@ -73,6 +100,7 @@ struct Pending {
     trigger_t: f64,
     end_t: f64,
     quiet_before: bool,
+    recovery_of: Option<f64>,
 }
 
 /// One device's analyser for one session.
@@ -170,16 +198,20 @@ impl DeviceAnalyser {
         if let Phase::Active {
             trigger_t,
             quiet_before,
+            peak_dir,
+            peak,
+            recovery_of,
             ..
         } = self.phase
             && let Some(t) = self.last_primary_t
         {
-            self.push_pending(Pending {
+            let p = Pending {
                 trigger_t,
                 end_t: t,
                 quiet_before,
-            });
-            self.phase = Phase::Idle;
+                recovery_of,
+            };
+            self.end_swing(p, peak_dir, peak);
         }
         self.finalise_ready(true);
         let span = match (self.first_t, self.last_t) {
@@ -238,34 +270,51 @@ impl DeviceAnalyser {
         let gap = self.last_primary_t.map_or(0.0, |t| s.t_ms - t);
         let prev_t = self.last_primary_t;
         self.last_primary_t = Some(s.t_ms);
+        // Every phase marks motion: a swing, its recovery and footwork all say "in a rally".
+        self.mark_motion(s);
         match self.phase {
-            Phase::Idle => {
-                if perp > self.settings.swing_start_dps {
-                    let quiet_before = self.quiet_before(s.t_ms);
-                    self.phase = Phase::Active {
-                        trigger_t: s.t_ms,
-                        below_since: None,
-                        quiet_before,
-                    };
+            Phase::Idle => self.idle_step(s, perp, None),
+            Phase::Recovery {
+                until_t,
+                swing_dir,
+                swing_peak,
+            } => {
+                if s.t_ms > until_t {
+                    self.phase = Phase::Idle;
+                    self.idle_step(s, perp, None);
                 } else {
-                    self.mark_motion(s);
+                    let dot =
+                        swing_dir[0] * f64::from(s.gyro[1]) + swing_dir[1] * f64::from(s.gyro[2]);
+                    self.idle_step(s, perp, (dot < 0.0).then_some(swing_peak));
                 }
             }
             Phase::Active {
                 trigger_t,
                 below_since,
                 quiet_before,
+                peak_dir,
+                peak,
+                recovery_of,
             } => {
+                let pending = |end_t| Pending {
+                    trigger_t,
+                    end_t,
+                    quiet_before,
+                    recovery_of,
+                };
                 if gap > MAX_GAP_MS {
                     let end_t = prev_t.unwrap_or(s.t_ms);
-                    self.push_pending(Pending {
-                        trigger_t,
-                        end_t,
-                        quiet_before,
-                    });
-                    self.phase = Phase::Idle;
+                    self.end_swing(pending(end_t), peak_dir, peak);
                     return;
                 }
+                let (peak_dir, peak) = if perp > peak {
+                    (
+                        [f64::from(s.gyro[1]) / perp, f64::from(s.gyro[2]) / perp],
+                        perp,
+                    )
+                } else {
+                    (peak_dir, peak)
+                };
                 let below_since = if perp < self.settings.swing_end_dps {
                     Some(below_since.unwrap_or(s.t_ms))
                 } else {
@@ -275,21 +324,43 @@ impl DeviceAnalyser {
                     below_since.is_some_and(|b| s.t_ms - b >= self.settings.swing_end_hold_ms);
                 if held || s.t_ms - trigger_t > MAX_SWING_MS {
                     let end_t = below_since.unwrap_or(s.t_ms);
-                    self.push_pending(Pending {
-                        trigger_t,
-                        end_t,
-                        quiet_before,
-                    });
-                    self.phase = Phase::Idle;
+                    self.end_swing(pending(end_t), peak_dir, peak);
                 } else {
                     self.phase = Phase::Active {
                         trigger_t,
                         below_since,
                         quiet_before,
+                        peak_dir,
+                        peak,
+                        recovery_of,
                     };
                 }
             }
         }
+    }
+
+    fn idle_step(&mut self, s: &NodeSample, perp: f64, recovery_of: Option<f64>) {
+        if perp > self.settings.swing_start_dps {
+            let quiet_before = self.quiet_before(s.t_ms);
+            let dir = [f64::from(s.gyro[1]) / perp, f64::from(s.gyro[2]) / perp];
+            self.phase = Phase::Active {
+                trigger_t: s.t_ms,
+                below_since: None,
+                quiet_before,
+                peak_dir: dir,
+                peak: perp,
+                recovery_of,
+            };
+        }
+    }
+
+    fn end_swing(&mut self, p: Pending, swing_dir: [f64; 2], swing_peak: f64) {
+        self.phase = Phase::Recovery {
+            until_t: p.end_t + RECOVERY_MS,
+            swing_dir,
+            swing_peak,
+        };
+        self.push_pending(p);
     }
 
     fn mark_motion(&mut self, s: &NodeSample) {
@@ -339,6 +410,9 @@ impl DeviceAnalyser {
     fn chain_ready(&self, p: &Pending) -> bool {
         let need = p.end_t + chain::AFTER_IMPACT_MS;
         let primary_t = self.last_primary_t.unwrap_or(f64::NEG_INFINITY);
+        if primary_t < p.end_t + POST_SWING_MS {
+            return false;
+        }
         [
             BodyPosition::Waist,
             BodyPosition::Shoulder,
@@ -360,7 +434,7 @@ impl DeviceAnalyser {
         };
         let Some(primary) = self.primary else { return };
         let samples: Vec<NodeSample> = self.nodes[slot(primary)]
-            .window(p.trigger_t - PRE_TRIGGER_MS, p.end_t)
+            .window(p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS)
             .copied()
             .collect();
         if samples.len() < 4 {
@@ -372,7 +446,16 @@ impl DeviceAnalyser {
             end_t: p.end_t,
             quiet_before: p.quiet_before,
         };
-        let m = measure(&window, &self.profile, &self.settings);
+        let Some(m) = measure(&window, &self.profile, &self.settings) else {
+            self.stats.rejected_bursts += 1;
+            return;
+        };
+        if p.recovery_of
+            .is_some_and(|prev| m.peak_dps < RECOVERY_PEAK_SHARE * prev)
+        {
+            self.stats.recoveries += 1;
+            return;
+        }
         let mut reasons: BTreeMap<String, String> = m
             .reasons
             .iter()
@@ -463,7 +546,7 @@ impl DeviceAnalyser {
         let oldest_pending = self.pending.front().map(|p| p.trigger_t - PRE_TRIGGER_MS);
         let active = match self.phase {
             Phase::Active { trigger_t, .. } => Some(trigger_t - PRE_TRIGGER_MS),
-            Phase::Idle => None,
+            Phase::Idle | Phase::Recovery { .. } => None,
         };
         for n in &mut self.nodes {
             let Some(f) = n.frontier() else { continue };

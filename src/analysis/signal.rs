@@ -28,7 +28,7 @@ pub fn savgol_coefficients(window: usize, order: usize) -> Option<Vec<f64>> {
     // Row 0 of (AᵀA)⁻¹: solve AᵀA · x = e0.
     let mut e0 = vec![0.0; n];
     e0[0] = 1.0;
-    let x = solve(ata, e0)?;
+    let x = solve_small(ata, e0)?;
     Some(
         (-m..=m)
             .map(|j| (0..n).map(|k| x[k] * (j as f64).powi(k as i32)).sum())
@@ -36,8 +36,8 @@ pub fn savgol_coefficients(window: usize, order: usize) -> Option<Vec<f64>> {
     )
 }
 
-/// Gaussian elimination with partial pivoting for the small systems above.
-fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+/// Gaussian elimination with partial pivoting for small dense systems.
+pub fn solve_small(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
         let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
@@ -242,7 +242,7 @@ fn fit_at(pts: &[(f64, f64)], t0: f64) -> Option<(f64, Pulse)> {
     if left < 2 || right < 2 {
         return None;
     }
-    let x = solve(ata, atb)?;
+    let x = solve_small(ata, atb)?;
     if x[1] <= 1e-9 || x[2] <= 1e-9 {
         return None;
     }

@@ -107,6 +107,8 @@ pub struct EvalReport {
     pub seed_session_rom_deg: ErrorStats,
     pub chain_devices: usize,
     pub samples: u64,
+    /// The first unmatched swings, both ways, for inspection (`--verbose`).
+    pub mismatches: Vec<String>,
 }
 
 /// Runs the evaluation.
@@ -244,8 +246,18 @@ fn score_device(truth: &[&SwingTruth], found: &[&Swing], r: &mut EvalReport) {
             });
         let Some((k, s)) = best else {
             r.false_negatives += 1;
+            note(r, format!("missed {t:?}"));
             continue;
         };
+        if s.stroke != t.stroke || s.side != t.side {
+            note(
+                r,
+                format!(
+                    "misclassified as {:?}/{:?}/{:?}: {t:?}",
+                    s.stroke, s.side, s.height
+                ),
+            );
+        }
         used[k] = true;
         r.true_positives += 1;
         r.impact_correct += usize::from(s.impact == t.impact);
@@ -299,6 +311,28 @@ fn score_device(truth: &[&SwingTruth], found: &[&Swing], r: &mut EvalReport) {
         }
     }
     r.false_positives += used.iter().filter(|u| !**u).count();
+    for (k, s) in found.iter().enumerate() {
+        if !used[k] {
+            let near = truth
+                .iter()
+                .map(|t| t.t_impact - s.t_impact)
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()));
+            note(
+                r,
+                format!(
+                    "spurious (nearest truth {near:?} ms away) {}",
+                    serde_json::to_string(s).unwrap_or_default()
+                ),
+            );
+        }
+    }
+}
+
+/// Keeps the first few mismatches (bounded).
+fn note(r: &mut EvalReport, line: String) {
+    if r.mismatches.len() < 200 {
+        r.mismatches.push(line);
+    }
 }
 
 /// Session-level seed fields, ours and the seed method's, against the truth's aggregates:

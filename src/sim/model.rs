@@ -35,12 +35,12 @@ pub const G: f64 = 9.806_65;
 pub const SHUTTLE_RATIO: f64 = 1.5;
 /// Return (recovery) pulse of the racket: starts this long after the forward peak, this wide.
 const RETURN_DELAY_MS: f64 = 150.0;
-const RETURN_SIGMA_MS: f64 = 60.0;
+const RETURN_SIGMA_MS: f64 = 100.0;
 /// The hand's speed pulse width (σ, ms): the arm's translation builds over ~200 ms.
 const HAND_SIGMA_MS: f64 = 80.0;
 /// Swing segment around contact in which the racket follows the swing model, ms.
 pub const SEGMENT_BEFORE_MS: f64 = 300.0;
-pub const SEGMENT_AFTER_MS: f64 = 450.0;
+pub const SEGMENT_AFTER_MS: f64 = 650.0;
 
 /// How a player plays: speeds, timing and ranges. Drawn per player from published ranges.
 #[derive(Debug, Clone, PartialEq)]
