@@ -40,6 +40,9 @@ const CHECKED_RATIO: f64 = 0.78;
 /// 40–120 ms. A turn held above half speed for longer than this is the player repositioning
 /// the racket (recovery, getting ready), not a stroke.
 const MAX_SWING_FWHM_MS: f64 = 200.0;
+/// The rising-flank fit through clipping uses samples above this share of the clip level: the
+/// flank's foot carries the tails of neighbouring motion (backswing, recovery) that bend it.
+const RISING_FLOOR: f64 = 0.2;
 /// Accelerometer integration for the hand's own speed starts this long before the trigger
 /// (the hand is near rest there; longer integrates more drift).
 const HAND_INTEGRATION_LEAD_MS: f64 = 150.0;
@@ -474,7 +477,10 @@ fn rising_fit(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -
     }
     let level = perp[ca..=cb].iter().copied().fold(f64::INFINITY, f64::min);
     let mut lo = ca - 1;
-    while lo > 0 && !clipped[lo - 1] && perp[lo - 1] < perp[lo] && perp[lo - 1] > FIT_FLOOR * level
+    while lo > 0
+        && !clipped[lo - 1]
+        && perp[lo - 1] < perp[lo]
+        && perp[lo - 1] > RISING_FLOOR * level
     {
         lo -= 1;
     }
