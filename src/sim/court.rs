@@ -168,7 +168,11 @@ struct NodeErrors {
 }
 
 struct DeviceState {
+    /// Sensor noise, drawn sample by sample.
     rng: SmallRng,
+    /// Swing planning, drawn rally by rally (separate, so that how often the simulation is
+    /// polled cannot change what is drawn).
+    rng_plan: SmallRng,
     rng_link: SmallRng,
     /// Plans in contact order; old ones are pruned.
     plans: VecDeque<SwingPlan>,
@@ -235,8 +239,11 @@ impl CourtSim {
                     angle_base: [0, 1, 2].map(|_| 60.0 * (rng.random::<f64>() * 2.0 - 1.0)),
                 });
                 let rest = vm::from_rotation_vector([0.3, -0.9, 0.2]);
+                let rng_plan =
+                    SmallRng::seed_from_u64(seed.wrapping_mul(977).wrapping_add(i as u64 + 3));
                 DeviceState {
                     rng,
+                    rng_plan,
                     rng_link,
                     plans: VecDeque::new(),
                     walk: VecDeque::new(),
@@ -427,7 +434,7 @@ impl CourtSim {
         ]
         .iter()
         .any(|p| player.device.positions.contains(p));
-        let shape = stroke_shape(stroke, &player.style, &mut st.rng);
+        let shape = stroke_shape(stroke, &player.style, &mut st.rng_plan);
         let plan = SwingPlan::new(
             i,
             &player.device.code,
@@ -439,7 +446,7 @@ impl CourtSim {
             has_chain,
             player.device.mount(),
             st.last_planned,
-            &mut st.rng,
+            &mut st.rng_plan,
         );
         st.last_planned = plan.q0;
         st.last_impact = t;
