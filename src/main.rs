@@ -41,6 +41,31 @@ enum Command {
     },
     /// Simulated ESP32 hubs against any gateway.
     Simulate(SimulateArgs),
+    /// Score the swing analyser against the simulator's ground truth (and the seed backend's
+    /// method on the same sessions).
+    Eval {
+        /// Number of simulated sessions (seeds from --first-seed on).
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// First seed. Seeds below 1000 were used while developing; keep evaluations above.
+        #[arg(long, default_value_t = 1000)]
+        first_seed: u64,
+        /// Players per court (2 or 4).
+        #[arg(long, default_value_t = 2)]
+        players: usize,
+        /// Length of each session, seconds.
+        #[arg(long, default_value_t = 180.0)]
+        duration_s: f64,
+        /// Probability of losing a batch.
+        #[arg(long, default_value_t = 0.0)]
+        drop_batch: f64,
+        /// Probability of a batch arriving after its successor.
+        #[arg(long, default_value_t = 0.0)]
+        reorder_batch: f64,
+        /// Also print the unmatched and misclassified swings.
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Operator tools for the on-disk journal (work while the daemon is writing).
     Journal {
         #[command(subcommand)]
@@ -256,6 +281,37 @@ fn main() -> Result<()> {
         }
         Command::Demo { config } => demo(config.as_deref()),
         Command::Simulate(args) => simulate(args),
+        Command::Eval {
+            seeds,
+            first_seed,
+            players,
+            duration_s,
+            drop_batch,
+            reorder_batch,
+            verbose,
+        } => {
+            anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
+            let options = shuttlegate::sim::eval::EvalOptions {
+                seeds: (first_seed..first_seed + seeds).collect(),
+                players,
+                duration_s,
+                impairments: shuttlegate::sim::Impairments {
+                    drop_batch,
+                    reorder_batch,
+                },
+            };
+            let report = shuttlegate::sim::eval::run(
+                &options,
+                &shuttlegate::analysis::AnalysisSettings::default(),
+            );
+            print!("{}", report.render());
+            if verbose {
+                for line in &report.mismatches {
+                    println!("{line}");
+                }
+            }
+            Ok(())
+        }
         Command::Journal { command } => match command {
             JournalCommand::Stats { state_dir } => {
                 let mut out = std::io::stdout().lock();

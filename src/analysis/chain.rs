@@ -1,0 +1,268 @@
+//! The kinetic chain of one swing: peak angular speed of waist, shoulder and wrist, the delays
+//! between those peaks, each joint's range of motion from the node's own attitude angles, and
+//! the seeds' energy ratio.
+//!
+//! Unlike the seed backend (first peak of the whole session, 0.08/0.05 s when none), each
+//! value comes from the swing's own window, with a sub-sample peak time, and is `None` with a
+//! reason when it cannot be measured.
+
+// Index loops over parallel arrays read like the formulas they implement.
+#![allow(clippy::needless_range_loop)]
+
+use crate::batch::BodyPosition;
+
+use super::signal::{refine_peak, savgol_coefficients, smooth};
+use super::{AnalysisSettings, Chain, NodeSample};
+
+/// The window searched around contact, ms: the waist peaks up to ~300 ms before contact in a
+/// slow swing, and every segment's peak precedes contact, so 600 before and 150 after holds
+/// the whole forward swing and no neighbouring swing (a player's swings are ≥ 0.8 s apart).
+pub const BEFORE_IMPACT_MS: f64 = 600.0;
+pub const AFTER_IMPACT_MS: f64 = 150.0;
+/// Smoothing span, ms: the seed's window of 15 samples at 200 Hz is 70 ms, which flattens the
+/// wrist's 15–30 ms-wide pulse by several %; 35 ms keeps peaks within ~1 % and still averages
+/// 7 samples of noise at 200 Hz.
+const SMOOTH_SPAN_MS: f64 = 35.0;
+/// A segment rotating slower than this has no swing peak to speak of, °/s.
+const MIN_PEAK_DPS: f64 = 30.0;
+/// The forward rotation's extent, for the range of motion: where |ω| stays above this fraction
+/// of the peak (a bell keeps 98.6 % of its area above 5 %).
+const ROM_EXTENT_FRACTION: f64 = 0.05;
+
+/// One segment's result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentPeak {
+    pub peak_dps: f64,
+    pub t_peak: f64,
+    pub rom_deg: Option<f64>,
+}
+
+/// Measures one segment from its samples in the window. `Err` carries the reason.
+pub fn measure_segment(
+    position: BodyPosition,
+    samples: &[NodeSample],
+) -> Result<SegmentPeak, String> {
+    if samples.len() < 5 {
+        return Err(format!(
+            "no {} samples around the impact",
+            position.as_str()
+        ));
+    }
+    let span = samples[samples.len() - 1].t_ms - samples[0].t_ms;
+    let dt = span / (samples.len() - 1) as f64;
+    let mut window = ((SMOOTH_SPAN_MS / dt.max(1e-3)).round() as usize) | 1;
+    window = window.clamp(5, 31);
+    let coefficients = savgol_coefficients(window, 3).unwrap_or_default();
+    let axis = |k: usize| -> Vec<f64> {
+        let raw: Vec<f64> = samples.iter().map(|s| f64::from(s.gyro[k])).collect();
+        smooth(&raw, &coefficients)
+    };
+    let (gx, gy, gz) = (axis(0), axis(1), axis(2));
+    let mag: Vec<f64> = (0..samples.len())
+        .map(|i| (gx[i] * gx[i] + gy[i] * gy[i] + gz[i] * gz[i]).sqrt())
+        .collect();
+    let i = (0..mag.len())
+        .max_by(|&a, &b| mag[a].total_cmp(&mag[b]))
+        .unwrap_or(0);
+    let (offset, peak) = refine_peak(&mag, i);
+    if peak.is_nan() || peak < MIN_PEAK_DPS {
+        return Err(format!(
+            "no {} rotation peak (below {MIN_PEAK_DPS} °/s)",
+            position.as_str()
+        ));
+    }
+    let t_peak = interpolate_time(samples, i, offset);
+    let rom_deg = rom(position, samples, &mag, i, peak);
+    Ok(SegmentPeak {
+        peak_dps: peak,
+        t_peak,
+        rom_deg,
+    })
+}
+
+fn interpolate_time(samples: &[NodeSample], i: usize, offset: f64) -> f64 {
+    let t = samples[i].t_ms;
+    if offset >= 0.0 {
+        samples.get(i + 1).map_or(t, |n| t + offset * (n.t_ms - t))
+    } else if i > 0 {
+        t + offset * (t - samples[i - 1].t_ms)
+    } else {
+        t
+    }
+}
+
+/// Range of the joint's angle (waist yaw, shoulder pitch, wrist roll, as the seeds take them)
+/// over the forward rotation around the peak, unwrapped across ±180°.
+fn rom(
+    position: BodyPosition,
+    samples: &[NodeSample],
+    mag: &[f64],
+    peak_i: usize,
+    peak: f64,
+) -> Option<f64> {
+    let channel = match position {
+        BodyPosition::Waist => 2,
+        BodyPosition::Shoulder => 1,
+        _ => 0,
+    };
+    let floor = ROM_EXTENT_FRACTION * peak;
+    let mut lo = peak_i;
+    while lo > 0 && mag[lo - 1] > floor {
+        lo -= 1;
+    }
+    let mut hi = peak_i;
+    while hi + 1 < mag.len() && mag[hi + 1] > floor {
+        hi += 1;
+    }
+    let lo = lo.saturating_sub(1);
+    let hi = (hi + 1).min(samples.len() - 1);
+    let mut prev: Option<f64> = None;
+    let mut unwrapped = 0.0;
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    for s in &samples[lo..=hi] {
+        let a = f64::from(s.angle?[channel]);
+        unwrapped = match prev {
+            None => a,
+            Some(p) => unwrapped + wrap180(a - p),
+        };
+        prev = Some(a);
+        min = min.min(unwrapped);
+        max = max.max(unwrapped);
+    }
+    Some(max - min)
+}
+
+fn wrap180(d: f64) -> f64 {
+    (d + 180.0).rem_euclid(360.0) - 180.0
+}
+
+/// The chain of one swing from the three segments' windows (`None` where the device has no
+/// such node). Returns the chain and the reasons for its nulls (keyed by JSON path).
+pub fn measure_chain(
+    segments: [(BodyPosition, Option<&[NodeSample]>); 3],
+    racket_speed_kmh: Option<f64>,
+    settings: &AnalysisSettings,
+) -> (Chain, Vec<(String, String)>) {
+    let mut chain = Chain::default();
+    let mut reasons = Vec::new();
+    let mut peaks: [Option<SegmentPeak>; 3] = [None; 3];
+    for (k, (position, samples)) in segments.iter().enumerate() {
+        let name = position.as_str();
+        let result = match samples {
+            None => Err(format!("device has no {name} node")),
+            Some(s) => measure_segment(*position, s),
+        };
+        match result {
+            Ok(p) => {
+                peaks[k] = Some(p);
+                if p.rom_deg.is_none() {
+                    reasons.push((
+                        format!("chain.rom_deg.{name}"),
+                        format!("the {name} node sends no attitude angles"),
+                    ));
+                }
+            }
+            Err(why) => {
+                reasons.push((format!("chain.peak_dps.{name}"), why.clone()));
+                reasons.push((format!("chain.rom_deg.{name}"), why));
+            }
+        }
+    }
+    let [waist, shoulder, wrist] = peaks;
+    chain.peak_dps.waist = waist.map(|p| p.peak_dps);
+    chain.peak_dps.shoulder = shoulder.map(|p| p.peak_dps);
+    chain.peak_dps.wrist = wrist.map(|p| p.peak_dps);
+    chain.rom_deg.waist = waist.and_then(|p| p.rom_deg);
+    chain.rom_deg.shoulder = shoulder.and_then(|p| p.rom_deg);
+    chain.rom_deg.wrist = wrist.and_then(|p| p.rom_deg);
+    let delay = |a: Option<SegmentPeak>, b: Option<SegmentPeak>| Some(b?.t_peak - a?.t_peak);
+    chain.delay_ms.waist_to_shoulder = delay(waist, shoulder);
+    chain.delay_ms.shoulder_to_wrist = delay(shoulder, wrist);
+    for (key, value, pair) in [
+        (
+            "waist_to_shoulder",
+            chain.delay_ms.waist_to_shoulder,
+            "waist or shoulder",
+        ),
+        (
+            "shoulder_to_wrist",
+            chain.delay_ms.shoulder_to_wrist,
+            "shoulder or wrist",
+        ),
+    ] {
+        if value.is_none() {
+            reasons.push((format!("chain.delay_ms.{key}"), format!("no {pair} peak")));
+        }
+    }
+    chain.energy_ratio = match (waist, racket_speed_kmh) {
+        (Some(w), Some(v)) => Some(energy_ratio(w.peak_dps, v, settings)),
+        (None, _) => {
+            reasons.push(("chain.energy_ratio".into(), "no waist peak".into()));
+            None
+        }
+        (_, None) => {
+            reasons.push(("chain.energy_ratio".into(), "no racket speed".into()));
+            None
+        }
+    };
+    (chain, reasons)
+}
+
+/// The seeds' energy ratio: racket kinetic energy over the waist's rotational energy, capped
+/// at 1 as the seed backend caps it (`min(E_wrist/E_waist, 1)`).
+pub fn energy_ratio(
+    waist_peak_dps: f64,
+    racket_speed_kmh: f64,
+    settings: &AnalysisSettings,
+) -> f64 {
+    let v = racket_speed_kmh / 3.6;
+    let w = waist_peak_dps.to_radians();
+    let e_racket = 0.5 * settings.racket_mass_kg * v * v;
+    let e_waist = 0.5 * settings.waist_inertia_kg_m2 * w * w;
+    if e_waist > 0.0 {
+        (e_racket / e_waist).min(1.0)
+    } else {
+        1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bell(t0: f64, peak: f64, sigma: f64, rate_hz: f64) -> Vec<NodeSample> {
+        let dt = 1000.0 / rate_hz;
+        let mut angle = 0.0;
+        (0..(400.0 / dt) as usize)
+            .map(|i| {
+                let t = i as f64 * dt;
+                let w = peak * (-0.5 * ((t - t0) / sigma).powi(2)).exp();
+                angle += w * dt / 1000.0;
+                NodeSample {
+                    position: BodyPosition::Waist,
+                    t_ms: t,
+                    acc: [0.0, 0.0, 1.0],
+                    gyro: [0.0, 0.0, w as f32],
+                    angle: Some([0.0, 0.0, angle as f32]),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bell_of_known_peak_time_and_area_is_measured_within_a_sample() {
+        // 300 °/s peak, σ 60 ms: area 300·0.06·√(2π) = 45.1°.
+        let s = bell(201.7, 300.0, 60.0, 200.0);
+        let p = measure_segment(BodyPosition::Waist, &s).expect("peak");
+        assert!((p.t_peak - 201.7).abs() < 2.0, "{p:?}");
+        assert!((p.peak_dps / 300.0 - 1.0).abs() < 0.01, "{p:?}");
+        assert!((p.rom_deg.expect("rom") - 45.1).abs() < 1.0, "{p:?}");
+    }
+
+    #[test]
+    fn a_still_segment_has_no_peak_and_says_why() {
+        let s = bell(200.0, 5.0, 60.0, 200.0);
+        let err = measure_segment(BodyPosition::Waist, &s).expect_err("no peak");
+        assert!(err.contains("no waist rotation peak"), "{err}");
+    }
+}

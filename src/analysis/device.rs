@@ -1,0 +1,564 @@
+//! The per-device streaming analyser: samples in (any order), swings out as soon as they are
+//! certain, a summary at the end.
+//!
+//! Each node's samples go through a [`NodeStream`] (reorder buffer + frontier). The racket
+//! node (or the wrist node on a device without one) drives a two-threshold swing detector over
+//! its released samples. A detected swing waits in a short queue until every chain node the
+//! device carries has released samples past the swing's window (or has fallen a reorder
+//! window behind, i.e. lost them), then is measured in one go. Memory per device is bounded:
+//! node buffers keep a fixed history behind the frontier plus a hard cap, and the pending and
+//! event queues are capped.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::batch::BodyPosition;
+
+use super::chain::{self, measure_chain};
+use super::measure::{SwingWindow, measure};
+use super::stream::NodeStream;
+use super::summary::SummaryAccumulator;
+use super::{AnalysisSettings, DeviceProfile, NodeSample, SessionSummary, Swing};
+
+/// Primary-node history kept before a swing's trigger for the gravity anchor, ms.
+const PRE_TRIGGER_MS: f64 = 600.0;
+/// History kept behind each node's frontier: the pre-trigger span plus the chain window.
+const HISTORY_MS: f64 = PRE_TRIGGER_MS + chain::BEFORE_IMPACT_MS + 300.0;
+/// Primary-node data kept after a swing's end: the racket is still again there, and gravity
+/// anchors the attitude from that side too (the better anchor when clipping hid more
+/// rotation before contact than after).
+const POST_SWING_MS: f64 = 300.0;
+/// A swing longer than this is cut (a player does not swing for over a second; something is
+/// shaking the racket).
+const MAX_SWING_MS: f64 = 1200.0;
+/// A gap in the primary node's data longer than this ends a swing in progress.
+const MAX_GAP_MS: f64 = 200.0;
+/// Swings waiting for chain data; beyond this the oldest is measured with what there is.
+const MAX_PENDING: usize = 16;
+/// Events not yet polled; beyond this the oldest are dropped (and counted).
+const MAX_EVENTS: usize = 1024;
+/// Motion marks (footwork, rotation) kept for the serve test.
+const MAX_MOTION_MARKS: usize = 512;
+/// Footwork: |‖a‖ − 1 g| above this between swings (a step lands with 0.3–1 g).
+const FOOTWORK_G: f64 = 0.15;
+/// The serve test looks at `[trigger − gap − serve_quiet_ms, trigger − gap]`: the gap skips
+/// the backswing right before the trigger.
+const SERVE_TEST_GAP_MS: f64 = 450.0;
+
+/// After a swing, rotation against the swing's direction starting within this time is its
+/// recovery (players bring the racket back within ~0.3 s; their next stroke is ≥ 0.8 s away).
+const RECOVERY_MS: f64 = 350.0;
+
+/// A recovery turns the racket back slower than the swing: under this share of its peak.
+const RECOVERY_PEAK_SHARE: f64 = 0.6;
+
+/// What the analyser emits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisEvent {
+    Swing(Swing),
+}
+
+/// Counters for the admin view and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    pub samples: u64,
+    pub late: u64,
+    pub duplicates: u64,
+    pub invalid: u64,
+    pub overflowed: u64,
+    pub events_dropped: u64,
+    pub swings: u64,
+    /// Bursts of rotation that crossed the trigger but had no stroke's shape.
+    pub rejected_bursts: u64,
+    /// Bursts dropped as a swing's recovery.
+    pub recoveries: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Idle,
+    Active {
+        trigger_t: f64,
+        below_since: Option<f64>,
+        quiet_before: bool,
+        /// Direction of ω⊥ (y, z) at the swing's fastest sample so far, and that speed.
+        peak_dir: [f64; 2],
+        peak: f64,
+        /// Started against the previous swing just after it: its peak, to tell a recovery
+        /// (much slower) from a real stroke when the swing is measured.
+        recovery_of: Option<f64>,
+    },
+    /// Just after a swing: rotation the other way is the racket coming back, not a stroke.
+    Recovery {
+        until_t: f64,
+        swing_dir: [f64; 2],
+        swing_peak: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    trigger_t: f64,
+    end_t: f64,
+    quiet_before: bool,
+    recovery_of: Option<f64>,
+}
+
+/// One device's analyser for one session.
+#[derive(Debug)]
+pub struct DeviceAnalyser {
+    profile: DeviceProfile,
+    settings: AnalysisSettings,
+    session_id: String,
+    nodes: [NodeStream; 4],
+    primary: Option<BodyPosition>,
+    phase: Phase,
+    last_primary_t: Option<f64>,
+    motion: VecDeque<f64>,
+    pending: VecDeque<Pending>,
+    events: VecDeque<AnalysisEvent>,
+    summary: SummaryAccumulator,
+    stats: DeviceStats,
+    first_t: Option<f64>,
+    last_t: Option<f64>,
+}
+
+fn slot(p: BodyPosition) -> usize {
+    match p {
+        BodyPosition::Waist => 0,
+        BodyPosition::Shoulder => 1,
+        BodyPosition::Wrist => 2,
+        BodyPosition::Racket => 3,
+    }
+}
+
+impl DeviceAnalyser {
+    pub fn new(
+        profile: DeviceProfile,
+        settings: AnalysisSettings,
+        session_id: impl Into<String>,
+    ) -> Self {
+        let primary = if profile.carries(BodyPosition::Racket) {
+            Some(BodyPosition::Racket)
+        } else if profile.carries(BodyPosition::Wrist) {
+            Some(BodyPosition::Wrist)
+        } else {
+            None
+        };
+        DeviceAnalyser {
+            profile,
+            settings,
+            session_id: session_id.into(),
+            nodes: Default::default(),
+            primary,
+            phase: Phase::Idle,
+            last_primary_t: None,
+            motion: VecDeque::new(),
+            pending: VecDeque::new(),
+            events: VecDeque::new(),
+            summary: SummaryAccumulator::default(),
+            stats: DeviceStats::default(),
+            first_t: None,
+            last_t: None,
+        }
+    }
+
+    /// Feeds samples (any order, any node of this device).
+    pub fn handle_samples(&mut self, samples: &[NodeSample]) {
+        for s in samples {
+            self.stats.samples += 1;
+            if self.profile.carries(s.position) {
+                self.nodes[slot(s.position)].insert(*s);
+            } else {
+                self.stats.invalid += 1;
+            }
+        }
+        self.release(self.settings.reorder_window_ms);
+        self.finalise_ready(false);
+        self.trim();
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<AnalysisEvent> {
+        self.events.pop_front()
+    }
+
+    /// Flushes everything (end of session) and returns the summary. Events produced by the
+    /// flush are still available from [`poll_event`](Self::poll_event).
+    pub fn finish(&mut self) -> SessionSummary {
+        for k in 0..4 {
+            let mut released = Vec::new();
+            self.nodes[k].flush(|s| released.push(*s));
+            if Some(k) == self.primary.map(slot) {
+                for s in &released {
+                    self.step(s);
+                }
+            }
+            self.note_times(&released);
+        }
+        if let Phase::Active {
+            trigger_t,
+            quiet_before,
+            peak_dir,
+            peak,
+            recovery_of,
+            ..
+        } = self.phase
+            && let Some(t) = self.last_primary_t
+        {
+            let p = Pending {
+                trigger_t,
+                end_t: t,
+                quiet_before,
+                recovery_of,
+            };
+            self.end_swing(p, peak_dir, peak);
+        }
+        self.finalise_ready(true);
+        let span = match (self.first_t, self.last_t) {
+            (Some(a), Some(b)) => (b - a) / 1000.0,
+            _ => 0.0,
+        };
+        let stats = self.stats();
+        let dropped = stats.late + stats.duplicates + stats.invalid + stats.overflowed;
+        SessionSummary {
+            device: self.profile.device.clone(),
+            user: self.profile.user.clone(),
+            session_id: self.session_id.clone(),
+            analysis_result: self.summary.result(&self.settings, span, dropped),
+        }
+    }
+
+    pub fn stats(&self) -> DeviceStats {
+        let mut s = self.stats;
+        for n in &self.nodes {
+            s.late += n.late;
+            s.duplicates += n.duplicates;
+            s.invalid += n.invalid;
+            s.overflowed += n.overflowed;
+        }
+        s
+    }
+
+    /// Samples currently buffered over all nodes (bounded; for tests and metrics).
+    pub fn buffered_samples(&self) -> usize {
+        self.nodes.iter().map(NodeStream::len).sum::<usize>() + self.motion.len()
+    }
+
+    fn release(&mut self, window: f64) {
+        for k in 0..4 {
+            let mut released = Vec::new();
+            self.nodes[k].release(window, |s| released.push(*s));
+            if Some(k) == self.primary.map(slot) {
+                for s in &released {
+                    self.step(s);
+                }
+            }
+            self.note_times(&released);
+        }
+    }
+
+    fn note_times(&mut self, released: &[NodeSample]) {
+        if let (Some(a), Some(b)) = (released.first(), released.last()) {
+            self.first_t = Some(self.first_t.map_or(a.t_ms, |f| f.min(a.t_ms)));
+            self.last_t = Some(self.last_t.map_or(b.t_ms, |l| l.max(b.t_ms)));
+        }
+    }
+
+    /// One released primary sample through the swing detector.
+    fn step(&mut self, s: &NodeSample) {
+        let perp = f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2]));
+        let gap = self.last_primary_t.map_or(0.0, |t| s.t_ms - t);
+        let prev_t = self.last_primary_t;
+        self.last_primary_t = Some(s.t_ms);
+        // Every phase marks motion: a swing, its recovery and footwork all say "in a rally".
+        self.mark_motion(s);
+        match self.phase {
+            Phase::Idle => self.idle_step(s, perp, None),
+            Phase::Recovery {
+                until_t,
+                swing_dir,
+                swing_peak,
+            } => {
+                if s.t_ms > until_t {
+                    self.phase = Phase::Idle;
+                    self.idle_step(s, perp, None);
+                } else {
+                    let dot =
+                        swing_dir[0] * f64::from(s.gyro[1]) + swing_dir[1] * f64::from(s.gyro[2]);
+                    self.idle_step(s, perp, (dot < 0.0).then_some(swing_peak));
+                }
+            }
+            Phase::Active {
+                trigger_t,
+                below_since,
+                quiet_before,
+                peak_dir,
+                peak,
+                recovery_of,
+            } => {
+                let pending = |end_t| Pending {
+                    trigger_t,
+                    end_t,
+                    quiet_before,
+                    recovery_of,
+                };
+                if gap > MAX_GAP_MS {
+                    let end_t = prev_t.unwrap_or(s.t_ms);
+                    self.end_swing(pending(end_t), peak_dir, peak);
+                    return;
+                }
+                let (peak_dir, peak) = if perp > peak {
+                    (
+                        [f64::from(s.gyro[1]) / perp, f64::from(s.gyro[2]) / perp],
+                        perp,
+                    )
+                } else {
+                    (peak_dir, peak)
+                };
+                let below_since = if perp < self.settings.swing_end_dps {
+                    Some(below_since.unwrap_or(s.t_ms))
+                } else {
+                    None
+                };
+                let held =
+                    below_since.is_some_and(|b| s.t_ms - b >= self.settings.swing_end_hold_ms);
+                if held || s.t_ms - trigger_t > MAX_SWING_MS {
+                    let end_t = below_since.unwrap_or(s.t_ms);
+                    self.end_swing(pending(end_t), peak_dir, peak);
+                } else {
+                    self.phase = Phase::Active {
+                        trigger_t,
+                        below_since,
+                        quiet_before,
+                        peak_dir,
+                        peak,
+                        recovery_of,
+                    };
+                }
+            }
+        }
+    }
+
+    fn idle_step(&mut self, s: &NodeSample, perp: f64, recovery_of: Option<f64>) {
+        if perp > self.settings.swing_start_dps {
+            let quiet_before = self.quiet_before(s.t_ms);
+            let dir = [f64::from(s.gyro[1]) / perp, f64::from(s.gyro[2]) / perp];
+            self.phase = Phase::Active {
+                trigger_t: s.t_ms,
+                below_since: None,
+                quiet_before,
+                peak_dir: dir,
+                peak: perp,
+                recovery_of,
+            };
+        }
+    }
+
+    fn end_swing(&mut self, p: Pending, swing_dir: [f64; 2], swing_peak: f64) {
+        self.phase = Phase::Recovery {
+            until_t: p.end_t + RECOVERY_MS,
+            swing_dir,
+            swing_peak,
+        };
+        self.push_pending(p);
+    }
+
+    fn mark_motion(&mut self, s: &NodeSample) {
+        let a = f64::from(s.acc[0])
+            .hypot(f64::from(s.acc[1]))
+            .hypot(f64::from(s.acc[2]));
+        if (a - 1.0).abs() > FOOTWORK_G && self.motion.back().is_none_or(|&t| s.t_ms - t >= 10.0) {
+            self.motion.push_back(s.t_ms);
+        }
+        let horizon = s.t_ms - (SERVE_TEST_GAP_MS + self.settings.serve_quiet_ms + 1000.0);
+        while self.motion.front().is_some_and(|&t| t < horizon)
+            || self.motion.len() > MAX_MOTION_MARKS
+        {
+            self.motion.pop_front();
+        }
+    }
+
+    /// No footwork in the serve-test span before `trigger_t`, and data covering it.
+    fn quiet_before(&self, trigger_t: f64) -> bool {
+        let to = trigger_t - SERVE_TEST_GAP_MS;
+        let from = to - self.settings.serve_quiet_ms;
+        let covered = self
+            .primary
+            .map(|p| &self.nodes[slot(p)])
+            .and_then(|n| n.window(from - 50.0, from + 50.0).next().map(|_| ()))
+            .is_some();
+        covered && !self.motion.iter().any(|&t| t >= from && t <= to)
+    }
+
+    fn push_pending(&mut self, p: Pending) {
+        self.pending.push_back(p);
+        while self.pending.len() > MAX_PENDING {
+            self.finalise_front();
+        }
+    }
+
+    /// Measures pending swings whose chain data is complete (or cannot come any more).
+    fn finalise_ready(&mut self, all: bool) {
+        while let Some(p) = self.pending.front().copied() {
+            if !all && !self.chain_ready(&p) {
+                break;
+            }
+            self.finalise_front();
+        }
+    }
+
+    fn chain_ready(&self, p: &Pending) -> bool {
+        let need = p.end_t + chain::AFTER_IMPACT_MS;
+        let primary_t = self.last_primary_t.unwrap_or(f64::NEG_INFINITY);
+        if primary_t < p.end_t + POST_SWING_MS {
+            return false;
+        }
+        [
+            BodyPosition::Waist,
+            BodyPosition::Shoulder,
+            BodyPosition::Wrist,
+        ]
+        .into_iter()
+        .filter(|&pos| self.profile.carries(pos) && Some(pos) != self.primary)
+        .all(|pos| {
+            let f = self.nodes[slot(pos)]
+                .frontier()
+                .unwrap_or(f64::NEG_INFINITY);
+            f >= need || primary_t >= need + self.settings.reorder_window_ms
+        })
+    }
+
+    fn finalise_front(&mut self) {
+        let Some(p) = self.pending.pop_front() else {
+            return;
+        };
+        let Some(primary) = self.primary else { return };
+        let samples: Vec<NodeSample> = self.nodes[slot(primary)]
+            .window(p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS)
+            .copied()
+            .collect();
+        if samples.len() < 4 {
+            return;
+        }
+        let window = SwingWindow {
+            samples: &samples,
+            trigger_t: p.trigger_t,
+            end_t: p.end_t,
+            quiet_before: p.quiet_before,
+        };
+        let Some(m) = measure(&window, &self.profile, &self.settings) else {
+            self.stats.rejected_bursts += 1;
+            return;
+        };
+        if p.recovery_of
+            .is_some_and(|prev| m.peak_dps < RECOVERY_PEAK_SHARE * prev)
+        {
+            self.stats.recoveries += 1;
+            return;
+        }
+        let mut reasons: BTreeMap<String, String> = m
+            .reasons
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let shuttle_speed_kmh = if m.impact {
+            m.racket_speed_kmh
+                .map(|v| v * self.settings.shuttle_speed_ratio)
+        } else {
+            reasons.insert(
+                "shuttle_speed_kmh".into(),
+                "air swing: no shuttle contact".into(),
+            );
+            None
+        };
+        let chain = self.chain_of(m.t_impact, m.racket_speed_kmh, &mut reasons);
+        self.stats.swings += 1;
+        let swing = Swing {
+            id: None,
+            device: self.profile.device.clone(),
+            user: self.profile.user.clone(),
+            session_id: self.session_id.clone(),
+            swing_no: self.stats.swings,
+            t_start: p.trigger_t,
+            t_impact: m.t_impact,
+            t_end: p.end_t,
+            impact: m.impact,
+            stroke: m.stroke,
+            side: m.side,
+            height: m.height,
+            racket_speed_kmh: m.racket_speed_kmh.map(round1),
+            shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
+            saturated: m.saturated,
+            chain,
+            null_reasons: reasons,
+        };
+        self.summary.add(&swing);
+        self.events.push_back(AnalysisEvent::Swing(swing));
+        while self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    fn chain_of(
+        &self,
+        t_impact: f64,
+        racket_speed_kmh: Option<f64>,
+        reasons: &mut BTreeMap<String, String>,
+    ) -> Option<super::Chain> {
+        let body = [
+            BodyPosition::Waist,
+            BodyPosition::Shoulder,
+            BodyPosition::Wrist,
+        ];
+        if !body
+            .iter()
+            .any(|&p| self.profile.carries(p) && Some(p) != self.primary)
+        {
+            reasons.insert(
+                "chain".into(),
+                "device has no waist, shoulder or wrist node".into(),
+            );
+            return None;
+        }
+        let windows: Vec<Option<Vec<NodeSample>>> = body
+            .iter()
+            .map(|&p| {
+                self.profile.carries(p).then(|| {
+                    self.nodes[slot(p)]
+                        .window(
+                            t_impact - chain::BEFORE_IMPACT_MS,
+                            t_impact + chain::AFTER_IMPACT_MS,
+                        )
+                        .copied()
+                        .collect()
+                })
+            })
+            .collect();
+        let segments = [0, 1, 2].map(|k| (body[k], windows[k].as_deref()));
+        let (c, why) = measure_chain(segments, racket_speed_kmh, &self.settings);
+        reasons.extend(why);
+        Some(c)
+    }
+
+    /// Drops history no pending swing or future swing can need.
+    fn trim(&mut self) {
+        let oldest_pending = self.pending.front().map(|p| p.trigger_t - PRE_TRIGGER_MS);
+        let active = match self.phase {
+            Phase::Active { trigger_t, .. } => Some(trigger_t - PRE_TRIGGER_MS),
+            Phase::Idle | Phase::Recovery { .. } => None,
+        };
+        for n in &mut self.nodes {
+            let Some(f) = n.frontier() else { continue };
+            let mut keep = f - HISTORY_MS;
+            for t in [oldest_pending, active].into_iter().flatten() {
+                keep = keep.min(t - chain::BEFORE_IMPACT_MS);
+            }
+            n.trim(keep);
+        }
+    }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}

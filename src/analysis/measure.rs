@@ -1,0 +1,558 @@
+//! Everything about one racket swing that the racket (or wrist) node alone can tell: impact
+//! versus air swing, the angular-rate pulse seen through saturation, the racket's attitude at
+//! contact, racket-head and shuttle speed, and the stroke, side and height.
+//!
+//! Conventions (docs/analysis.md): the node's x axis runs along the shaft towards the head,
+//! z is the normal of the forehand face. The head moves along `ω × x̂`; its z component tells
+//! which face met the shuttle.
+
+// Index loops over parallel arrays read like the formulas they implement.
+#![allow(clippy::needless_range_loop)]
+
+use super::signal::{Pulse, refine_peak};
+use super::vecmath::{self as vm, Quat, Vec3};
+use super::{AnalysisSettings, DeviceProfile, Height, NodeSample, Side, Stroke};
+
+/// A full-scale reading within this fraction of the limit counts as clipped (sensors report
+/// a few LSB under the rail).
+const CLIP_FRACTION: f64 = 0.98;
+/// The shuttle's ring corrupts the gyro for a few ms after contact; the pulse fit skips it.
+const IMPACT_RING_MS: f64 = 25.0;
+/// Pulse samples below this fraction of the peak are left out of the fit (noise and the
+/// follow-through dominate there).
+const FIT_FLOOR: f64 = 0.08;
+/// On the falling side the follow-through and the racket's recovery bend the pulse early, so
+/// only its top part is used.
+const FIT_FLOOR_FALLING: f64 = 0.08;
+/// Quasi-static samples (for the gravity anchor): |‖a‖ − 1 g| below this.
+const STILL_ACC_G: f64 = 0.1;
+/// Shaft elevation (°) above which contact is overhead, below whose negative it is underarm.
+/// A clear or smash is struck with the head 30–75° above the hand, a lift or serve with it
+/// 25–70° below; drives and blocks sit between.
+const OVERHEAD_ELEV_DEG: f64 = 25.0;
+const UNDERARM_ELEV_DEG: f64 = -20.0;
+/// Head path pitch (°) below which an overhead hit goes down (smash) rather than up (clear).
+const SMASH_PITCH_DEG: f64 = -4.0;
+/// Angular rate at contact over the swing's peak under which the swing was checked before
+/// contact: the signature of a drop (a smash or clear is struck at full speed).
+const CHECKED_RATIO: f64 = 0.78;
+/// A swing is a short burst: the racket's forward swing keeps above half its peak rate for
+/// 40–120 ms. A turn held above half speed for longer than this is the player repositioning
+/// the racket (recovery, getting ready), not a stroke.
+const MAX_SWING_FWHM_MS: f64 = 200.0;
+/// The rising-flank fit through clipping uses samples above this share of the clip level: the
+/// flank's foot carries the tails of neighbouring motion (backswing, recovery) that bend it.
+const RISING_FLOOR: f64 = 0.2;
+/// Accelerometer integration for the hand's own speed starts this long before the trigger
+/// (the hand is near rest there; longer integrates more drift).
+const HAND_INTEGRATION_LEAD_MS: f64 = 150.0;
+
+/// What [`measure`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub t_impact: f64,
+    pub impact: bool,
+    pub stroke: Stroke,
+    pub side: Side,
+    pub height: Height,
+    pub racket_speed_kmh: Option<f64>,
+    pub saturated: bool,
+    /// The swing's peak |ω⊥| (through clipping), °/s.
+    pub peak_dps: f64,
+    pub reasons: Vec<(&'static str, String)>,
+}
+
+/// Inputs of one swing: the primary node's samples from well before the trigger to the end.
+pub struct SwingWindow<'a> {
+    pub samples: &'a [NodeSample],
+    pub trigger_t: f64,
+    pub end_t: f64,
+    /// No footwork before the swing (see `AnalysisSettings::serve_quiet_ms`).
+    pub quiet_before: bool,
+}
+
+/// Measures a detected swing; `None` when the burst does not have a stroke's shape.
+pub fn measure(
+    w: &SwingWindow,
+    profile: &DeviceProfile,
+    settings: &AnalysisSettings,
+) -> Option<Measured> {
+    let s = w.samples;
+    let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
+    let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
+    let g_clip = profile.gyro_full_scale_dps * CLIP_FRACTION;
+    let a_clip = profile.acc_full_scale_g * CLIP_FRACTION;
+    let gyro_clipped: Vec<bool> = gyro
+        .iter()
+        .map(|g| g.iter().any(|v| v.abs() >= g_clip))
+        .collect();
+    let in_swing = |i: usize| s[i].t_ms >= w.trigger_t && s[i].t_ms <= w.end_t;
+    let saturated = (0..s.len())
+        .any(|i| in_swing(i) && (gyro_clipped[i] || acc[i].iter().any(|v| v.abs() >= a_clip)));
+    let perp: Vec<f64> = gyro.iter().map(|g| g[1].hypot(g[2])).collect();
+    let peak_i = swing_peak_index(&perp, &gyro_clipped, &in_swing);
+    let peak_t = s[peak_i].t_ms;
+    if half_width_ms(s, &perp, &gyro_clipped, peak_i) > MAX_SWING_FWHM_MS {
+        return None;
+    }
+    let impact_i = find_impact(&acc, s, peak_t, w.trigger_t, settings);
+    let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
+    let pulse = if clipped_any {
+        rising_fit(s, &perp, &gyro_clipped, peak_i)
+            .or_else(|| fit_pulse(s, &perp, &gyro_clipped, peak_i, impact_i))
+    } else {
+        None
+    };
+    let (refined_off, refined_peak) = refine_peak(&perp, peak_i);
+    let next_t = s[(peak_i + 1).min(s.len() - 1)].t_ms;
+    let refined_t = s[peak_i].t_ms + refined_off * (next_t - s[peak_i].t_ms);
+    let t_impact = match (impact_i, pulse) {
+        (Some(i), _) => 0.5 * (s[i - 1].t_ms + s[i].t_ms),
+        (None, Some(p)) => p.t0,
+        (None, None) => refined_t,
+    };
+    // Last sample before contact: its gyro is clean (the ring comes after).
+    let pre_i = s.iter().rposition(|x| x.t_ms <= t_impact).unwrap_or(0);
+    let swing_peak_dps = pulse.map_or(refined_peak, |p| p.peak.max(perp[peak_i]));
+    let omega_impact_dps = match (impact_i, pulse) {
+        (None, _) => swing_peak_dps,
+        (Some(_), _) if !gyro_clipped[pre_i] => {
+            extrapolate(s, &perp, &gyro_clipped, pre_i, t_impact)
+        }
+        (Some(_), Some(p)) => p.at(t_impact),
+        (Some(_), None) => perp[pre_i],
+    };
+    let gyro_fixed = desaturate(&gyro, &gyro_clipped, s, pulse);
+    let attitude = integrate(s, &gyro_fixed);
+    let still = |i: usize| {
+        (vm::norm(acc[i]) - 1.0).abs() < STILL_ACC_G && perp[i] < 0.5 * settings.swing_start_dps
+    };
+    let up_before = mean_up(&acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i));
+    let up_after = mean_up(&acc, &attitude, |i| s[i].t_ms > w.end_t && still(i));
+    // Each anchor's attitude error grows with the rotation hidden by clipping between it and
+    // contact; weight them by the inverse of that hidden rotation (degrees, +1 for the
+    // unclipped error floor).
+    let hidden = |before: bool| -> f64 {
+        pulse.map_or(0.0, |p| {
+            (1..s.len())
+                .filter(|&i| gyro_clipped[i] && ((s[i].t_ms < t_impact) == before))
+                .map(|i| {
+                    (p.at(s[i].t_ms) - perp[i]).max(0.0) * (s[i].t_ms - s[i - 1].t_ms) / 1000.0
+                })
+                .sum()
+        })
+    };
+    let q_imp = attitude[pre_i];
+    let to_body = |up: Vec3| vm::rotate(vm::conj(q_imp), up);
+    let up_b = match (up_before, up_after) {
+        (Some(a), Some(b)) => {
+            let (wa, wb) = (1.0 / (hidden(true) + 1.0), 1.0 / (hidden(false) + 1.0));
+            vm::unit(vm::add(
+                vm::scale(to_body(a), wa),
+                vm::scale(to_body(b), wb),
+            ))
+        }
+        (Some(a), None) | (None, Some(a)) => Some(to_body(a)),
+        (None, None) => None,
+    };
+    let up_ref = up_before;
+
+    let mut reasons = Vec::new();
+    let omega_b = gyro_fixed[pre_i];
+    let head_dir_b = vm::unit(vm::cross(omega_b, [1.0, 0.0, 0.0])).unwrap_or([0.0, 0.0, 1.0]);
+    let side = if head_dir_b[2] >= 0.0 {
+        Side::Forehand
+    } else {
+        Side::Backhand
+    };
+
+    let rot_speed = omega_impact_dps.to_radians() * profile.mount_radius_m;
+    let hand_speed = up_ref.map_or(0.0, |up| {
+        hand_speed_along(
+            s,
+            &acc,
+            &attitude,
+            up,
+            vm::rotate(q_imp, head_dir_b),
+            w.trigger_t,
+            pre_i,
+        )
+    });
+    let racket_speed_kmh = (rot_speed + hand_speed).max(0.0) * 3.6;
+    let racket_speed_kmh = racket_speed_kmh.is_finite().then_some(racket_speed_kmh);
+    if racket_speed_kmh.is_none() {
+        reasons.push((
+            "racket_speed_kmh",
+            "angular rate not measurable".to_string(),
+        ));
+    }
+
+    let (stroke, height) = match up_b {
+        None => {
+            reasons.push((
+                "stroke",
+                "no quasi-static samples before the swing to anchor the attitude".to_string(),
+            ));
+            (Stroke::Unknown, Height::Sidearm)
+        }
+        Some(up_b) => {
+            let elev = vm::dot([1.0, 0.0, 0.0], up_b)
+                .clamp(-1.0, 1.0)
+                .asin()
+                .to_degrees();
+            let pitch = vm::dot(head_dir_b, up_b)
+                .clamp(-1.0, 1.0)
+                .asin()
+                .to_degrees();
+            let height = height_of(elev);
+            let checked = omega_impact_dps < CHECKED_RATIO * swing_peak_dps;
+            let stroke = classify(
+                height,
+                pitch,
+                checked,
+                racket_speed_kmh.unwrap_or(0.0),
+                w.quiet_before,
+                settings,
+            );
+            (stroke, height)
+        }
+    };
+    Some(Measured {
+        t_impact,
+        impact: impact_i.is_some(),
+        stroke,
+        side,
+        height,
+        racket_speed_kmh,
+        saturated,
+        peak_dps: swing_peak_dps,
+        reasons,
+    })
+}
+
+/// How long |ω⊥| stays above half its peak around the peak, ms (clipped samples count as
+/// above).
+fn half_width_ms(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -> f64 {
+    let half = 0.5 * perp[peak_i];
+    let above = |i: usize| clipped[i] || perp[i] >= half;
+    let mut lo = peak_i;
+    while lo > 0 && above(lo - 1) {
+        lo -= 1;
+    }
+    let mut hi = peak_i;
+    while hi + 1 < perp.len() && above(hi + 1) {
+        hi += 1;
+    }
+    s[hi].t_ms - s[lo].t_ms
+}
+
+fn height_of(elev_deg: f64) -> Height {
+    if elev_deg > OVERHEAD_ELEV_DEG {
+        Height::Overhead
+    } else if elev_deg < UNDERARM_ELEV_DEG {
+        Height::Underarm
+    } else {
+        Height::Sidearm
+    }
+}
+
+/// The stroke from where the head was (height), where it was going (pitch), whether the swing
+/// was checked before contact, how fast it was, and whether the player stood still before.
+pub fn classify(
+    height: Height,
+    pitch_deg: f64,
+    checked: bool,
+    speed_kmh: f64,
+    quiet_before: bool,
+    settings: &AnalysisSettings,
+) -> Stroke {
+    match height {
+        _ if quiet_before && height != Height::Overhead => Stroke::Serve,
+        Height::Overhead if checked => Stroke::Drop,
+        Height::Overhead if pitch_deg < SMASH_PITCH_DEG => Stroke::Smash,
+        Height::Overhead => Stroke::Clear,
+        _ if speed_kmh < settings.net_speed_kmh => Stroke::Net,
+        Height::Sidearm => Stroke::Drive,
+        Height::Underarm => Stroke::Lift,
+    }
+}
+
+/// Index of the swing's peak perpendicular rate; on a clipped plateau, its middle.
+fn swing_peak_index(perp: &[f64], clipped: &[bool], in_swing: &dyn Fn(usize) -> bool) -> usize {
+    let idx: Vec<usize> = (0..perp.len()).filter(|&i| in_swing(i)).collect();
+    // On clipping: the middle of the longest clipped run (the forward swing's plateau).
+    let mut best: Option<(usize, usize)> = None;
+    let mut run: Option<(usize, usize)> = None;
+    for &i in &idx {
+        run = match run {
+            Some((a, b)) if clipped[i] && b + 1 == i => Some((a, i)),
+            _ if clipped[i] => Some((i, i)),
+            _ => None,
+        };
+        if let Some((a, b)) = run
+            && best.is_none_or(|(x, y)| b - a > y - x)
+        {
+            best = Some((a, b));
+        }
+    }
+    if let Some((a, b)) = best {
+        return (a + b) / 2;
+    }
+    idx.into_iter()
+        .max_by(|&a, &b| perp[a].total_cmp(&perp[b]))
+        .unwrap_or(0)
+}
+
+/// First sample whose acceleration breaks from its own linear trend by more than the
+/// threshold, near the swing's peak: the shuttle's contact transient.
+fn find_impact(
+    acc: &[Vec3],
+    s: &[NodeSample],
+    peak_t: f64,
+    trigger_t: f64,
+    settings: &AnalysisSettings,
+) -> Option<usize> {
+    if acc.len() < 3 {
+        return None;
+    }
+    let residual = |i: usize| {
+        vm::norm(vm::add(
+            vm::sub(acc[i], vm::scale(acc[i - 1], 2.0)),
+            acc[i - 2],
+        ))
+    };
+    let mut swing_residuals: Vec<f64> = (2..acc.len())
+        .filter(|&i| s[i].t_ms >= trigger_t && s[i].t_ms <= peak_t)
+        .map(residual)
+        .collect();
+    swing_residuals.sort_by(f64::total_cmp);
+    let median = swing_residuals
+        .get(swing_residuals.len() / 2)
+        .copied()
+        .unwrap_or(0.0);
+    // The smooth part of a fast swing has its own second difference; an impact must stand
+    // well above the swing's typical one (5× its median) as well as the absolute floor.
+    let threshold = settings.impact_threshold_g.max(5.0 * median);
+    (2..acc.len())
+        .filter(|&i| {
+            s[i].t_ms >= (peak_t - 120.0).max(trigger_t - 50.0) && s[i].t_ms <= peak_t + 80.0
+        })
+        .find(|&i| residual(i) > threshold)
+}
+
+/// The main pulse of |ω⊥| through the clean samples (not clipped, not ringing), if it has the
+/// shape for it.
+fn fit_pulse(
+    s: &[NodeSample],
+    perp: &[f64],
+    clipped: &[bool],
+    peak_i: usize,
+    impact_i: Option<usize>,
+) -> Option<Pulse> {
+    let peak = perp[peak_i];
+    let ring = impact_i.map(|i| (s[i].t_ms, s[i].t_ms + IMPACT_RING_MS));
+    let ringing = |i: usize| ring.is_some_and(|(a, b)| s[i].t_ms >= a && s[i].t_ms <= b);
+    // Walk out from the peak while the pulse keeps falling (stops at the follow-through's
+    // second hump) and stays above the floor.
+    let mut lo = peak_i;
+    while lo > 0 && perp[lo - 1] > FIT_FLOOR * peak && (perp[lo - 1] <= perp[lo] || clipped[lo]) {
+        lo -= 1;
+    }
+    let mut hi = peak_i;
+    while hi + 1 < perp.len()
+        && perp[hi + 1] > FIT_FLOOR_FALLING * peak
+        && (perp[hi + 1] <= perp[hi] || clipped[hi] || ringing(hi + 1) || ringing(hi))
+    {
+        hi += 1;
+    }
+    let points: Vec<(f64, f64)> = (lo..=hi)
+        .filter(|&i| !clipped[i] && !ringing(i))
+        .map(|i| (s[i].t_ms, perp[i]))
+        .collect();
+    let clipped_span = (lo..=hi).filter(|&i| clipped[i]).map(|i| s[i].t_ms);
+    let (t_lo, t_hi) = clipped_span.fold(
+        (s[peak_i].t_ms - 10.0, s[peak_i].t_ms + 10.0),
+        |(a, b), t| (a.min(t), b.max(t)),
+    );
+    let pulse = Pulse::fit(&points, t_lo, t_hi)?;
+    // A fit wildly above what the clean samples show is not trusted unless the sensor clipped.
+    let any_clipped = (lo..=hi).any(|i| clipped[i]);
+    (any_clipped || pulse.peak < 1.3 * peak).then_some(pulse)
+}
+
+/// Gyro with clipped samples rebuilt: the perpendicular part scaled to the fitted pulse.
+fn desaturate(
+    gyro: &[Vec3],
+    clipped: &[bool],
+    s: &[NodeSample],
+    pulse: Option<Pulse>,
+) -> Vec<Vec3> {
+    let Some(p) = pulse else {
+        return gyro.to_vec();
+    };
+    gyro.iter()
+        .zip(clipped)
+        .zip(s)
+        .map(|((g, &c), x)| {
+            let perp = g[1].hypot(g[2]);
+            if !c || perp < 1e-9 {
+                return *g;
+            }
+            let k = (p.at(x.t_ms) / perp).max(1.0);
+            [g[0], g[1] * k, g[2] * k]
+        })
+        .collect()
+}
+
+/// Body→anchor attitude at each sample, integrating the gyro from the window's first sample
+/// (midpoint rule over each interval).
+fn integrate(s: &[NodeSample], gyro: &[Vec3]) -> Vec<Quat> {
+    let mut q = vm::IDENTITY;
+    let mut out = Vec::with_capacity(s.len());
+    for i in 0..s.len() {
+        if i > 0 {
+            let dt = (s[i].t_ms - s[i - 1].t_ms) / 1000.0;
+            let w = vm::scale(vm::add(gyro[i], gyro[i - 1]), 0.5f64.to_radians() * dt);
+            q = vm::normalise(vm::mul(q, vm::from_rotation_vector(w)));
+        }
+        out.push(q);
+    }
+    out
+}
+
+/// "Up" in the anchor frame: the mean of the quasi-static accelerations selected by `pick`,
+/// each rotated into the anchor frame (so a racket turning slowly still contributes).
+fn mean_up(acc: &[Vec3], attitude: &[Quat], pick: impl Fn(usize) -> bool) -> Option<Vec3> {
+    let mut sum = [0.0; 3];
+    let mut n = 0usize;
+    for i in 0..acc.len() {
+        if pick(i)
+            && let Some(a) = vm::unit(acc[i])
+        {
+            sum = vm::add(sum, vm::rotate(attitude[i], a));
+            n += 1;
+        }
+    }
+    if n < 3 {
+        return None;
+    }
+    vm::unit(sum)
+}
+
+/// |ω⊥| at `t` (just after sample `i`) from the clean samples up to `i`: the parabola
+/// through the last three, or the sample itself.
+fn extrapolate(s: &[NodeSample], perp: &[f64], clipped: &[bool], i: usize, t: f64) -> f64 {
+    if i >= 2 && !clipped[i - 1] && !clipped[i - 2] {
+        let (t0, t1, t2) = (s[i - 2].t_ms, s[i - 1].t_ms, s[i].t_ms);
+        let (y0, y1, y2) = (perp[i - 2], perp[i - 1], perp[i]);
+        // Lagrange form.
+        let l0 = (t - t1) * (t - t2) / ((t0 - t1) * (t0 - t2));
+        let l1 = (t - t0) * (t - t2) / ((t1 - t0) * (t1 - t2));
+        let l2 = (t - t0) * (t - t1) / ((t2 - t0) * (t2 - t1));
+        let v = y0 * l0 + y1 * l1 + y2 * l2;
+        if v.is_finite() {
+            return v.clamp(0.0, 1.3 * y2.max(y1));
+        }
+    }
+    perp[i]
+}
+
+/// Gaussian through the clean rising flank before a clipped plateau: ln|ω⊥| is a parabola
+/// in t; its vertex gives the hidden peak and its time. The fall σ comes from where the
+/// plateau ends. `None` with fewer than three usable rising samples or no concave shape.
+fn rising_fit(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -> Option<Pulse> {
+    if !clipped[peak_i] {
+        return None;
+    }
+    let mut ca = peak_i;
+    while ca > 0 && clipped[ca - 1] {
+        ca -= 1;
+    }
+    let mut cb = peak_i;
+    while cb + 1 < s.len() && clipped[cb + 1] {
+        cb += 1;
+    }
+    if ca == 0 {
+        return None;
+    }
+    let level = perp[ca..=cb].iter().copied().fold(f64::INFINITY, f64::min);
+    let mut lo = ca - 1;
+    while lo > 0
+        && !clipped[lo - 1]
+        && perp[lo - 1] < perp[lo]
+        && perp[lo - 1] > RISING_FLOOR * level
+    {
+        lo -= 1;
+    }
+    let pts: Vec<(f64, f64)> = (lo..ca)
+        .filter(|&i| perp[i] > 0.0)
+        .map(|i| (s[i].t_ms - s[ca].t_ms, perp[i].ln()))
+        .collect();
+    if pts.len() < 3 {
+        return None;
+    }
+    let mut ata = vec![vec![0.0; 3]; 3];
+    let mut atb = vec![0.0; 3];
+    for &(t, y) in &pts {
+        let row = [1.0, t, t * t];
+        for r in 0..3 {
+            for c in 0..3 {
+                ata[r][c] += row[r] * row[c];
+            }
+            atb[r] += row[r] * y;
+        }
+    }
+    let x = super::signal::solve_small(ata, atb)?;
+    if x[2] >= -1e-9 {
+        return None;
+    }
+    let t0_rel = -x[1] / (2.0 * x[2]);
+    let peak = (x[0] - x[1] * x[1] / (4.0 * x[2])).exp();
+    let rise = (-1.0 / (2.0 * x[2])).sqrt();
+    let plausible = peak.is_finite()
+        && peak >= level
+        && t0_rel >= s[ca - 1].t_ms - s[ca].t_ms
+        && t0_rel < 400.0;
+    if !plausible {
+        return None;
+    }
+    let t0 = s[ca].t_ms + t0_rel;
+    let fall = match s.get(cb + 1) {
+        Some(n) if n.t_ms > t0 && perp[cb + 1] < peak && perp[cb + 1] > 0.0 => {
+            (n.t_ms - t0) / (2.0 * (peak / perp[cb + 1]).ln()).sqrt()
+        }
+        _ => rise,
+    };
+    Some(Pulse {
+        peak,
+        t0,
+        rise_ms: rise,
+        fall_ms: fall.clamp(1.0, 200.0),
+    })
+}
+
+/// The hand's own speed at contact along the head's direction of travel: gravity-free
+/// acceleration in the anchor frame, integrated from shortly before the trigger.
+fn hand_speed_along(
+    s: &[NodeSample],
+    acc: &[Vec3],
+    attitude: &[Quat],
+    up: Vec3,
+    dir_anchor: Vec3,
+    trigger_t: f64,
+    pre_i: usize,
+) -> f64 {
+    const G: f64 = 9.806_65;
+    let start = s
+        .iter()
+        .position(|x| x.t_ms >= trigger_t - HAND_INTEGRATION_LEAD_MS);
+    let Some(start) = start else { return 0.0 };
+    let lin = |i: usize| vm::scale(vm::sub(vm::rotate(attitude[i], acc[i]), up), G);
+    let mut v = [0.0; 3];
+    for i in start + 1..=pre_i.min(s.len() - 1) {
+        let dt = (s[i].t_ms - s[i - 1].t_ms) / 1000.0;
+        v = vm::add(v, vm::scale(vm::add(lin(i), lin(i - 1)), 0.5 * dt));
+    }
+    let along = vm::dot(v, dir_anchor);
+    if along.is_finite() { along } else { 0.0 }
+}

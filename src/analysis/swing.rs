@@ -1,0 +1,176 @@
+//! The swing as it leaves the analyser: SPEC §3's swing JSON, field for field.
+//!
+//! Unmeasurable values are `null` and their reason is in `null_reasons` (keyed by the JSON
+//! path of the missing value), so a consumer can tell "not measured" from "zero".
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Stroke type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stroke {
+    Smash,
+    Clear,
+    Drop,
+    Drive,
+    Net,
+    Lift,
+    Serve,
+    Unknown,
+}
+
+impl Stroke {
+    pub const ALL: [Stroke; 8] = [
+        Stroke::Smash,
+        Stroke::Clear,
+        Stroke::Drop,
+        Stroke::Drive,
+        Stroke::Net,
+        Stroke::Lift,
+        Stroke::Serve,
+        Stroke::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stroke::Smash => "smash",
+            Stroke::Clear => "clear",
+            Stroke::Drop => "drop",
+            Stroke::Drive => "drive",
+            Stroke::Net => "net",
+            Stroke::Lift => "lift",
+            Stroke::Serve => "serve",
+            Stroke::Unknown => "unknown",
+        }
+    }
+}
+
+/// Which face met the shuttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Forehand,
+    Backhand,
+}
+
+/// Where the racket head was relative to the hand at contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Height {
+    Overhead,
+    Sidearm,
+    Underarm,
+}
+
+/// Kinetic-chain measurements of one swing (waist, shoulder, wrist nodes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Chain {
+    pub peak_dps: Segments,
+    pub delay_ms: Delays,
+    pub rom_deg: Segments,
+    pub energy_ratio: Option<f64>,
+}
+
+/// One value per body segment; `None` when not measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Segments {
+    pub waist: Option<f64>,
+    pub shoulder: Option<f64>,
+    pub wrist: Option<f64>,
+}
+
+/// Peak-to-peak delays along the chain, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delays {
+    pub waist_to_shoulder: Option<f64>,
+    pub shoulder_to_wrist: Option<f64>,
+}
+
+/// One swing (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "swing")]
+pub struct Swing {
+    /// Journal id, filled in by the daemon once the swing is journaled.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<u64>,
+    pub device: String,
+    pub user: Option<String>,
+    pub session_id: String,
+    /// 1-based number of the swing within the device's session.
+    pub swing_no: u64,
+    /// Unix ms (sample time).
+    pub t_start: f64,
+    pub t_impact: f64,
+    pub t_end: f64,
+    /// Shuttle contact (the acceleration transient) rather than an air swing.
+    pub impact: bool,
+    pub stroke: Stroke,
+    pub side: Side,
+    pub height: Height,
+    pub racket_speed_kmh: Option<f64>,
+    pub shuttle_speed_kmh: Option<f64>,
+    /// A gyroscope or accelerometer axis hit its full scale during the swing; the speed was
+    /// estimated from the unsaturated part.
+    pub saturated: bool,
+    /// `None` when the device has no body node.
+    pub chain: Option<Chain>,
+    /// Why a `null` above is null, by field path (`"chain.delay_ms.waist_to_shoulder"`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub null_reasons: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swing_serialises_with_the_spec_field_names() {
+        let swing = Swing {
+            id: Some(81234),
+            device: "racket-01".into(),
+            user: Some("u-42".into()),
+            session_id: "s-0017".into(),
+            swing_no: 37,
+            t_start: 1732400012001.0,
+            t_impact: 1732400012190.0,
+            t_end: 1732400012260.0,
+            impact: true,
+            stroke: Stroke::Smash,
+            side: Side::Forehand,
+            height: Height::Overhead,
+            racket_speed_kmh: Some(182.4),
+            shuttle_speed_kmh: Some(301.0),
+            saturated: false,
+            chain: Some(Chain {
+                peak_dps: Segments {
+                    waist: Some(265.7),
+                    shoulder: Some(442.8),
+                    wrist: None,
+                },
+                delay_ms: Delays {
+                    waist_to_shoulder: Some(82.0),
+                    shoulder_to_wrist: None,
+                },
+                rom_deg: Segments::default(),
+                energy_ratio: Some(0.71),
+            }),
+            null_reasons: BTreeMap::from([(
+                "chain.peak_dps.wrist".to_string(),
+                "no wrist node".to_string(),
+            )]),
+        };
+        let v = serde_json::to_value(&swing).expect("serialises");
+        assert_eq!(v["type"], "swing");
+        assert_eq!(v["id"], 81234);
+        assert_eq!(v["stroke"], "smash");
+        assert_eq!(v["side"], "forehand");
+        assert_eq!(v["height"], "overhead");
+        assert_eq!(v["chain"]["delay_ms"]["waist_to_shoulder"], 82.0);
+        assert!(v["chain"]["peak_dps"]["wrist"].is_null());
+        assert_eq!(v["null_reasons"]["chain.peak_dps.wrist"], "no wrist node");
+        let back: Swing = serde_json::from_value(v).expect("deserialises");
+        assert_eq!(back, swing);
+    }
+}
