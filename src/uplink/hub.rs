@@ -1,0 +1,3 @@
+//! placeholder
+pub struct HubOptions;
+pub struct HubSink;
