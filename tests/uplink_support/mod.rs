@@ -396,3 +396,105 @@ pub fn check_order(by_stream: &BTreeMap<String, Vec<u64>>) -> usize {
     }
     duplicates
 }
+
+/// The test notification hub (tests/hub: Django Channels under Daphne) on a free port.
+pub struct Hub {
+    pub port: u16,
+    pub record_file: PathBuf,
+    secret: String,
+    acks: bool,
+    child: Option<Child>,
+    log_file: PathBuf,
+}
+
+impl Hub {
+    pub fn start(dir: &Path, secret: &str, acks: bool) -> Self {
+        let mut hub = Self {
+            port: free_port(),
+            record_file: dir.join("hub-received.jsonl"),
+            secret: secret.into(),
+            acks,
+            child: None,
+            log_file: dir.join("daphne.log"),
+        };
+        hub.spawn();
+        hub
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_file)
+            .unwrap();
+        let child = Command::new("python3")
+            .args(["-m", "daphne", "-b", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("hubproject.asgi:application")
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hub"))
+            .env("DJANGO_SETTINGS_MODULE", "hubproject.settings")
+            .env("HUB_JWT_SECRET", &self.secret)
+            .env("HUB_RECORD_FILE", &self.record_file)
+            .env("HUB_ACKS", if self.acks { "1" } else { "0" })
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("python3 with daphne (.ci/setup installs tests/hub/requirements.txt)");
+        self.child = Some(child);
+        wait_listening(self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws/gateway/", self.port)
+    }
+
+    /// Messages the hub recorded, in arrival order.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.record_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An HS256 JWT signed with `secret`, made by PyJWT (the hub's own library).
+pub fn jwt(secret: &str, sub: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import jwt,sys,time; print(jwt.encode({'sub': sys.argv[2], 'exp': int(time.time()) + 3600}, sys.argv[1], algorithm='HS256'))",
+            secret,
+            sub,
+        ])
+        .output()
+        .expect("python3 with PyJWT");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
