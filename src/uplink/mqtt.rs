@@ -484,12 +484,13 @@ impl<O: Outbox> Driver<O> {
         } else {
             "lost connection to"
         };
+        let reason = explain(&e);
         log::warn!(
-            "uplink mqtt: {what} {}: {e}; retrying in {} ms",
+            "uplink mqtt: {what} {}: {reason}; retrying in {} ms",
             self.options.url,
             delay.as_millis()
         );
-        self.note_error(e.to_string());
+        self.note_error(reason);
         delay
     }
 
@@ -709,6 +710,21 @@ impl<O: Outbox> Driver<O> {
         self.delivery.handle_disconnected();
         self.publish_snapshot();
     }
+}
+
+/// A connection error with what the operator can do about it.
+fn explain(e: &ConnectionError) -> String {
+    let text = e.to_string();
+    let hint = match e {
+        ConnectionError::ConnectionRefused(_) => {
+            " (check uplink.mqtt username / password_file and the broker's ACL)"
+        }
+        _ if text.contains("invalid peer certificate") => {
+            " (the broker's certificate is not trusted: check uplink.mqtt.ca_file)"
+        }
+        _ => "",
+    };
+    format!("{text}{hint}")
 }
 
 async fn sleep_until(at: Option<Instant>) {
