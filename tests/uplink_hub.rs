@@ -30,6 +30,25 @@ fn record_ids(received: &[serde_json::Value]) -> Vec<u64> {
         .collect()
 }
 
+/// Waits (bounded) until what the hub recorded satisfies `pred`.
+async fn wait_received(
+    hub: &Hub,
+    pred: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let received = hub.received();
+        if pred(&received) {
+            return received;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hub never got it: {received:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_ids(hub: &Hub, last: u64) -> Vec<u64> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -72,7 +91,11 @@ async fn records_reach_the_hub_with_seed_names_and_acks_move_the_cursor() {
         s.saved_cursor == 5
     })
     .await;
-    let received = hub_proc.received();
+    // The gateway_status goes out beside the records, possibly after their acks.
+    let received = wait_received(&hub_proc, |r| {
+        r.iter().any(|m| m["type"] == "gateway_status")
+    })
+    .await;
     let types: Vec<&str> = received
         .iter()
         .filter(|m| m["type"] != "gateway_status")
@@ -83,14 +106,15 @@ async fn records_reach_the_hub_with_seed_names_and_acks_move_the_cursor() {
         vec!["swing", "analysis_complete_notification", "device_status"]
     );
     assert_eq!(record_ids(&received), vec![1, 2, 3]);
-    assert_eq!(
-        received[received.len() - 1]["data"]["message"]["type"],
-        "device_status"
-    );
+    let last_record = received
+        .iter()
+        .rfind(|m| m["type"] != "gateway_status")
+        .unwrap();
+    assert_eq!(last_record["data"]["message"]["type"], "device_status");
     let status = received
         .iter()
         .find(|m| m["type"] == "gateway_status")
-        .expect("a gateway_status");
+        .unwrap_or_else(|| panic!("no gateway_status in {received:?}"));
     assert!(status["data"]["backlog_records"].is_u64());
     assert_eq!(outbox.cursor("hub"), 5);
     stop.cancel();

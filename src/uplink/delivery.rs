@@ -235,6 +235,15 @@ impl Delivery {
         true
     }
 
+    /// A read failed (and was waited out): the lane may read again.
+    pub fn handle_read_failed(&mut self, request: &ReadRequest) {
+        if request.epoch == self.epoch
+            && let Some(lane) = self.lanes.get_mut(request.lane)
+        {
+            lane.reading = false;
+        }
+    }
+
     /// The next record to send, live lanes first, within the window, lane slots and pacing.
     pub fn poll_send(&mut self, now: Instant) -> Option<OutboxRecord> {
         if !self.connected || self.in_flight() >= self.window {

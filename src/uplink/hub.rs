@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
@@ -30,9 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::UplinkError;
 use super::backoff::Backoff;
-use super::delivery::{Delivery, LaneSpec, ReadRequest};
+use super::delivery::{Delivery, LaneSpec};
 use super::envelope::{GatewayStatus, hub_message};
-use super::outbox::{Outbox, OutboxError, OutboxRecord};
+use super::feed::Feed;
+use super::outbox::Outbox;
 use super::status::{SinkSnapshot, now_ms};
 use super::tls::{TlsFiles, client_config};
 use crate::journal::RecordKind;
@@ -97,11 +97,6 @@ pub struct HubSink {
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
-enum Job {
-    Read(ReadRequest, Result<Vec<OutboxRecord>, OutboxError>, u64),
-    Acked(u64, Result<(), OutboxError>),
-}
-
 /// Why a connection ended.
 enum Ended {
     Shutdown,
@@ -137,16 +132,14 @@ pub fn spawn<O: Outbox>(
         ..SinkSnapshot::default()
     };
     let (snapshot_tx, snapshot) = watch::channel(initial.clone());
+    let feed = Feed::new(Arc::clone(&outbox), options.consumer.clone());
     let driver = Driver {
         backoff: Backoff::new(options.backoff_initial, options.backoff_max),
         durable_rx: outbox.subscribe(),
         options,
         connector,
-        outbox,
         delivery,
-        jobs: JoinSet::new(),
-        acking: false,
-        unsaved_cursor: None,
+        feed,
         snapshot: snapshot_tx,
         stats: initial,
         last_status_backlog: None,
@@ -194,11 +187,8 @@ fn describe_connect_error(e: &tungstenite::Error) -> String {
 struct Driver<O: Outbox> {
     options: HubOptions,
     connector: Option<Connector>,
-    outbox: Arc<O>,
     delivery: Delivery,
-    jobs: JoinSet<Job>,
-    acking: bool,
-    unsaved_cursor: Option<u64>,
+    feed: Feed<O>,
     durable_rx: watch::Receiver<u64>,
     snapshot: watch::Sender<SinkSnapshot>,
     stats: SinkSnapshot,
@@ -259,7 +249,9 @@ impl<O: Outbox> Driver<O> {
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => return,
-                Some(job) = self.jobs.join_next() => self.handle_job(job),
+                Some(job) = self.feed.jobs.join_next() => {
+                    self.feed.handle_job(job, &mut self.delivery, &mut self.stats);
+                }
                 Ok(()) = self.durable_rx.changed() => {
                     let durable = *self.durable_rx.borrow_and_update();
                     self.delivery.handle_durable(durable);
@@ -304,7 +296,9 @@ impl<O: Outbox> Driver<O> {
                     Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
                     None => return Ended::Lost("the hub closed the connection".into()),
                 },
-                Some(job) = self.jobs.join_next() => self.handle_job(job),
+                Some(job) = self.feed.jobs.join_next() => {
+                    self.feed.handle_job(job, &mut self.delivery, &mut self.stats);
+                }
                 Ok(()) = self.durable_rx.changed() => {
                     let durable = *self.durable_rx.borrow_and_update();
                     self.delivery.handle_durable(durable);
@@ -333,14 +327,7 @@ impl<O: Outbox> Driver<O> {
 
     /// Issues reads and sends what the window allows.
     async fn pump(&mut self, socket: &mut Socket) -> Result<(), tungstenite::Error> {
-        while let Some(request) = self.delivery.poll_read() {
-            let outbox = Arc::clone(&self.outbox);
-            self.jobs.spawn_blocking(move || {
-                let durable = outbox.durable_id();
-                let got = outbox.read_after(request.after, request.max, Some(&request.kinds));
-                Job::Read(request, got, durable)
-            });
-        }
+        self.feed.issue_reads(&mut self.delivery);
         let mut wrote = false;
         while let Some(record) = self.delivery.poll_send(Instant::now()) {
             match hub_message(&record) {
@@ -364,13 +351,12 @@ impl<O: Outbox> Driver<O> {
         if wrote {
             socket.flush().await?;
         }
-        self.save_cursor();
         Ok(())
     }
 
     fn skip(&mut self, id: u64) {
         if let Some(cursor) = self.delivery.handle_ack(id) {
-            self.unsaved_cursor = Some(cursor);
+            self.feed.cursor_moved(cursor);
         }
     }
 
@@ -399,7 +385,7 @@ impl<O: Outbox> Driver<O> {
         self.stats.acked += 1;
         self.stats.last_ack_ms = Some(now_ms());
         if let Some(cursor) = self.delivery.handle_ack(id) {
-            self.unsaved_cursor = Some(cursor);
+            self.feed.cursor_moved(cursor);
         }
     }
 
@@ -428,49 +414,6 @@ impl<O: Outbox> Driver<O> {
         socket.send(Message::text(message.to_string())).await
     }
 
-    fn save_cursor(&mut self) {
-        if self.acking {
-            return;
-        }
-        let Some(cursor) = self.unsaved_cursor.take() else {
-            return;
-        };
-        self.acking = true;
-        let (outbox, consumer) = (Arc::clone(&self.outbox), self.options.consumer.clone());
-        self.jobs
-            .spawn_blocking(move || Job::Acked(cursor, outbox.ack(&consumer, cursor)));
-    }
-
-    fn handle_job(&mut self, job: Result<Job, tokio::task::JoinError>) {
-        match job {
-            Ok(Job::Read(request, Ok(records), durable)) => {
-                self.delivery.handle_read(&request, records, durable);
-            }
-            Ok(Job::Read(request, Err(e), _)) => {
-                self.note_error(format!("journal read failed: {e}"));
-                self.delivery.handle_read(&request, Vec::new(), 0);
-            }
-            Ok(Job::Acked(cursor, result)) => {
-                self.acking = false;
-                match result {
-                    Ok(()) => self.stats.saved_cursor = self.stats.saved_cursor.max(cursor),
-                    Err(e) => {
-                        self.note_error(format!("saving cursor {cursor} failed: {e}"));
-                        self.unsaved_cursor = self.unsaved_cursor.max(Some(cursor));
-                    }
-                }
-                self.save_cursor();
-            }
-            Err(e) => self.note_error(format!("journal task failed: {e}")),
-        }
-        self.publish_snapshot();
-    }
-
-    fn note_error(&mut self, error: String) {
-        self.stats.errors += 1;
-        self.stats.last_error = Some(error);
-    }
-
     fn publish_snapshot(&mut self) {
         let counts = self.delivery.counts();
         let next = SinkSnapshot {
@@ -491,14 +434,7 @@ impl<O: Outbox> Driver<O> {
     }
 
     async fn finish(mut self) {
-        while let Some(job) = self.jobs.join_next().await {
-            self.handle_job(job);
-        }
-        if let Some(cursor) = self.unsaved_cursor
-            && let Err(e) = self.outbox.ack(&self.options.consumer, cursor)
-        {
-            log::warn!("uplink hub: saving cursor {cursor} at shutdown failed: {e}");
-        }
+        self.feed.finish(&mut self.delivery, &mut self.stats).await;
         self.delivery.handle_disconnected();
         self.publish_snapshot();
     }

@@ -16,6 +16,7 @@ pub mod backoff;
 pub mod command;
 pub mod delivery;
 pub mod envelope;
+mod feed;
 pub mod hub;
 pub mod ledger;
 pub mod mqtt;

@@ -38,10 +38,11 @@ use super::command::{
     CloudCommand, CommandError, CommandOutcome, CommandResult, ValidCommand, command_id_of,
     parse_command,
 };
-use super::delivery::{Delivery, LaneSpec, ReadRequest};
+use super::delivery::{Delivery, LaneSpec};
 use super::envelope::{GatewayStatus, json_envelope, mqtt_route, raw_envelope};
+use super::feed::Feed;
 use super::ledger::{Ledger, Tag};
-use super::outbox::{Outbox, OutboxError, OutboxRecord};
+use super::outbox::{Outbox, OutboxRecord};
 use super::status::{SinkSnapshot, now_ms};
 use super::tls::{TlsFiles, client_config};
 use super::topics::{Topics, client_id};
@@ -134,11 +135,6 @@ const MAX_CONTROL_QUEUE: usize = 256;
 /// At most this many commands wait for the daemon's answer.
 const MAX_PENDING_COMMANDS: usize = 64;
 
-enum Job {
-    Read(ReadRequest, Result<Vec<OutboxRecord>, OutboxError>, u64),
-    Acked(u64, Result<(), OutboxError>),
-}
-
 type CommandReply = (ValidCommand, Result<CommandOutcome, CommandError>);
 
 /// A running MQTT sink.
@@ -173,20 +169,18 @@ pub fn spawn<O: Outbox>(
         ..SinkSnapshot::default()
     };
     let (snapshot_tx, snapshot) = watch::channel(initial.clone());
+    let feed = Feed::new(Arc::clone(&outbox), options.consumer.clone());
     let driver = Driver {
         backoff: Backoff::new(options.backoff_initial, options.backoff_max),
         durable_rx: outbox.subscribe(),
         options,
         topics,
-        outbox,
         client,
         delivery,
         ledger: Ledger::default(),
         control: VecDeque::new(),
-        jobs: JoinSet::new(),
+        feed,
         replies: JoinSet::new(),
-        acking: false,
-        unsaved_cursor: None,
         commands,
         snapshot: snapshot_tx,
         stats: initial,
@@ -274,17 +268,13 @@ async fn poll_once(
 struct Driver<O: Outbox> {
     options: MqttOptions,
     topics: Topics,
-    outbox: Arc<O>,
     client: AsyncClient,
     delivery: Delivery,
     ledger: Ledger<Control>,
     /// Messages waiting to be published before the next record.
     control: VecDeque<Control>,
-    jobs: JoinSet<Job>,
+    feed: Feed<O>,
     replies: JoinSet<CommandReply>,
-    /// A cursor write is outstanding.
-    acking: bool,
-    unsaved_cursor: Option<u64>,
     durable_rx: watch::Receiver<u64>,
     commands: mpsc::Sender<CloudCommand>,
     snapshot: watch::Sender<SinkSnapshot>,
@@ -311,7 +301,9 @@ impl<O: Outbox> Driver<O> {
                     let delay = self.handle_event(&mut eventloop, event);
                     poll = Box::pin(poll_once(eventloop, delay));
                 }
-                Some(job) = self.jobs.join_next() => self.handle_job(job),
+                Some(job) = self.feed.jobs.join_next() => {
+                    self.feed.handle_job(job, &mut self.delivery, &mut self.stats);
+                }
                 Some(reply) = self.replies.join_next() => self.handle_reply(reply),
                 Ok(()) = self.durable_rx.changed() => {
                     let durable = *self.durable_rx.borrow_and_update();
@@ -330,14 +322,7 @@ impl<O: Outbox> Driver<O> {
 
     /// Issues reads and publishes what the window allows.
     fn pump(&mut self) {
-        while let Some(request) = self.delivery.poll_read() {
-            let outbox = Arc::clone(&self.outbox);
-            self.jobs.spawn_blocking(move || {
-                let durable = outbox.durable_id();
-                let got = outbox.read_after(request.after, request.max, Some(&request.kinds));
-                Job::Read(request, got, durable)
-            });
-        }
+        self.feed.issue_reads(&mut self.delivery);
         let window = usize::from(self.options.inflight);
         while self.delivery.is_connected() && self.ledger.in_flight() < window {
             if let Some(control) = self.control.pop_front() {
@@ -349,7 +334,6 @@ impl<O: Outbox> Driver<O> {
             };
             self.submit_record(record);
         }
-        self.save_cursor();
     }
 
     fn submit_control(&mut self, control: Control) {
@@ -498,46 +482,7 @@ impl<O: Outbox> Driver<O> {
         self.stats.acked += 1;
         self.stats.last_ack_ms = Some(now_ms());
         if let Some(cursor) = self.delivery.handle_ack(id) {
-            self.unsaved_cursor = Some(cursor);
-        }
-    }
-
-    /// Persists the newest cursor, one write at a time (the journal's cursor file is fsynced).
-    fn save_cursor(&mut self) {
-        if self.acking {
-            return;
-        }
-        let Some(cursor) = self.unsaved_cursor.take() else {
-            return;
-        };
-        self.acking = true;
-        let (outbox, consumer) = (Arc::clone(&self.outbox), self.options.consumer.clone());
-        self.jobs
-            .spawn_blocking(move || Job::Acked(cursor, outbox.ack(&consumer, cursor)));
-    }
-
-    fn handle_job(&mut self, job: Result<Job, tokio::task::JoinError>) {
-        match job {
-            Ok(Job::Read(request, Ok(records), durable)) => {
-                self.delivery.handle_read(&request, records, durable);
-            }
-            Ok(Job::Read(request, Err(e), _)) => {
-                self.note_error(format!("journal read failed: {e}"));
-                // Drop the read; the lane asks again (the journal's errors are transient
-                // or reported by the journal itself).
-                self.delivery.handle_read(&request, Vec::new(), 0);
-            }
-            Ok(Job::Acked(cursor, result)) => {
-                self.acking = false;
-                if result.is_ok() {
-                    self.stats.saved_cursor = self.stats.saved_cursor.max(cursor);
-                }
-                if let Err(e) = result {
-                    self.note_error(format!("saving cursor {cursor} failed: {e}"));
-                    self.unsaved_cursor = self.unsaved_cursor.max(Some(cursor));
-                }
-            }
-            Err(e) => self.note_error(format!("journal task failed: {e}")),
+            self.feed.cursor_moved(cursor);
         }
     }
 
@@ -699,14 +644,7 @@ impl<O: Outbox> Driver<O> {
                 poll = Box::pin(poll_once(eventloop, Duration::ZERO));
             }
         }
-        while let Some(job) = self.jobs.join_next().await {
-            self.handle_job(job);
-        }
-        if let Some(cursor) = self.unsaved_cursor
-            && let Err(e) = self.outbox.ack(&self.options.consumer, cursor)
-        {
-            log::warn!("uplink mqtt: saving cursor {cursor} at shutdown failed: {e}");
-        }
+        self.feed.finish(&mut self.delivery, &mut self.stats).await;
         self.delivery.handle_disconnected();
         self.publish_snapshot();
     }
