@@ -185,9 +185,11 @@ impl Delivery {
     /// The next read to do, if any lane is running low. Call until `None`.
     pub fn poll_read(&mut self) -> Option<ReadRequest> {
         let (max, epoch) = (self.read_batch, self.epoch);
-        let (index, lane) = self.lanes.iter_mut().enumerate().find(|(_, l)| {
-            !l.reading && !l.caught_up && l.queue.len() <= max / 2 && l.scanned < u64::MAX
-        })?;
+        let (index, lane) = self
+            .lanes
+            .iter_mut()
+            .enumerate()
+            .find(|(_, l)| !l.reading && !l.caught_up && l.queue.len() <= max / 2)?;
         lane.reading = true;
         Some(ReadRequest {
             lane: index,

@@ -136,6 +136,8 @@ pub struct Received {
     pub topic: String,
     pub retain: bool,
     pub payload: Vec<u8>,
+    /// When the subscriber got it.
+    pub at: Instant,
 }
 
 /// A rumqttc subscriber (persistent session) that records every message it gets.
@@ -170,6 +172,7 @@ impl Subscriber {
                             topic: p.topic.clone(),
                             retain: p.retain,
                             payload: p.payload.to_vec(),
+                            at: Instant::now(),
                         });
                         count_tx.send_replace(got.len());
                     }
