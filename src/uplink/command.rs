@@ -1,0 +1,245 @@
+//! Commands from the cloud: parsing and validation (pure), the hand-off type to the daemon, and
+//! the result message published back.
+//!
+//! A command arrives on `{prefix}/{venue}/{court}/commands` as
+//! `{"device":"racket-01","command":"set_batch","params":{"batch_size":50},"command_id":"c-1"}`.
+//! An unknown device, an unknown command or bad parameters give a `command_error` result and go
+//! no further; a valid one is handed to the daemon (which journals it and pushes or queues it
+//! for the device) and its outcome is published as `command_ack` on
+//! `{prefix}/{venue}/{court}/commands/results`.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+/// Command names the V3.3 firmware understands (SPEC §1.1).
+pub const COMMANDS: &[&str] = &[
+    "start_collection",
+    "stop_collection",
+    "sync",
+    "set_batch",
+    "get_status",
+];
+
+/// Largest `batch_size` accepted for `set_batch` (the firmware keeps batches in RAM).
+pub const MAX_BATCH_SIZE: u64 = 1000;
+
+/// A validated command, handed to the daemon.
+#[derive(Debug)]
+pub struct CloudCommand {
+    pub device: String,
+    /// One of [`COMMANDS`].
+    pub command: String,
+    /// The command's parameters (an object; `{}` when none were sent).
+    pub params: serde_json::Value,
+    pub command_id: String,
+    /// The daemon answers here once the command is journaled and pushed or queued.
+    pub reply: oneshot::Sender<CommandOutcome>,
+}
+
+/// What the daemon did with a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "delivery")]
+pub enum CommandOutcome {
+    /// Sent to the connected device.
+    Pushed,
+    /// Queued for the device's next `poll_commands`.
+    Queued,
+    /// Refused by the daemon (e.g. no session to stop).
+    Rejected { reason: String },
+}
+
+/// Why a command was refused before reaching the daemon; `code` goes into the result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("command is not a JSON object with device, command, command_id: {0}")]
+    Malformed(String),
+    #[error("unknown device {0:?}")]
+    UnknownDevice(String),
+    #[error("unknown command {0:?}; expected one of {COMMANDS:?}")]
+    UnknownCommand(String),
+    #[error("invalid params for {command}: {reason}")]
+    InvalidParams { command: String, reason: String },
+    #[error("the gateway is busy; retry later")]
+    Busy,
+    #[error("the gateway did not answer within {0} s")]
+    Timeout(u64),
+}
+
+impl CommandError {
+    /// The machine-readable code of the error result.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::Malformed(_) => "malformed",
+            CommandError::UnknownDevice(_) => "unknown_device",
+            CommandError::UnknownCommand(_) => "invalid_command",
+            CommandError::InvalidParams { .. } => "invalid_params",
+            CommandError::Busy => "busy",
+            CommandError::Timeout(_) => "timeout",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireCommand {
+    device: String,
+    command: String,
+    #[serde(default)]
+    params: Option<serde_json::Value>,
+    command_id: String,
+}
+
+/// A command that passed validation, before it gets its reply channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidCommand {
+    pub device: String,
+    pub command: String,
+    pub params: serde_json::Value,
+    pub command_id: String,
+}
+
+/// The `command_id` of a payload, if it has a readable one (for error results).
+pub fn command_id_of(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        command_id: Option<String>,
+    }
+    serde_json::from_slice::<Id>(payload).ok()?.command_id
+}
+
+/// Checks a command's parameters; the lead may swap this for the typed `DeviceCommand`.
+pub fn check_params(command: &str, params: &serde_json::Value) -> Result<(), String> {
+    if !params.is_object() {
+        return Err("params must be an object".into());
+    }
+    if command == "set_batch" {
+        let size = params.get("batch_size").and_then(serde_json::Value::as_u64);
+        match size {
+            Some(n) if (1..=MAX_BATCH_SIZE).contains(&n) => {}
+            _ => {
+                return Err(format!(
+                    "batch_size must be an integer in 1..={MAX_BATCH_SIZE}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates a command payload against the configured devices.
+pub fn parse_command(payload: &[u8], devices: &[String]) -> Result<ValidCommand, CommandError> {
+    let wire: WireCommand =
+        serde_json::from_slice(payload).map_err(|e| CommandError::Malformed(e.to_string()))?;
+    if !devices.contains(&wire.device) {
+        return Err(CommandError::UnknownDevice(wire.device));
+    }
+    if !COMMANDS.contains(&wire.command.as_str()) {
+        return Err(CommandError::UnknownCommand(wire.command));
+    }
+    let params = wire.params.unwrap_or_else(|| serde_json::json!({}));
+    check_params(&wire.command, &params).map_err(|reason| CommandError::InvalidParams {
+        command: wire.command.clone(),
+        reason,
+    })?;
+    Ok(ValidCommand {
+        device: wire.device,
+        command: wire.command,
+        params,
+        command_id: wire.command_id,
+    })
+}
+
+/// The result published on the results topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CommandResult {
+    CommandAck {
+        command_id: String,
+        device: String,
+        command: String,
+        #[serde(flatten)]
+        outcome: CommandOutcome,
+        ts_ms: i64,
+    },
+    CommandError {
+        command_id: Option<String>,
+        code: &'static str,
+        error: String,
+        ts_ms: i64,
+    },
+}
+
+impl CommandResult {
+    pub fn error(command_id: Option<String>, err: &CommandError, ts_ms: i64) -> Self {
+        CommandResult::CommandError {
+            command_id,
+            code: err.code(),
+            error: err.to_string(),
+            ts_ms,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // An enum of strings and integers always serialises.
+        serde_json::to_string(self).expect("command result serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn devices() -> Vec<String> {
+        vec!["racket-01".into()]
+    }
+
+    #[test]
+    fn a_valid_set_batch_passes() {
+        let c = parse_command(
+            br#"{"device":"racket-01","command":"set_batch","params":{"batch_size":50},"command_id":"c1"}"#,
+            &devices(),
+        )
+        .unwrap();
+        assert_eq!(c.params["batch_size"], 50);
+    }
+
+    #[test]
+    fn each_kind_of_bad_command_has_its_code() {
+        let code = |p: &[u8]| parse_command(p, &devices()).unwrap_err().code();
+        assert_eq!(code(b"nope"), "malformed");
+        assert_eq!(
+            code(br#"{"device":"x","command":"sync","command_id":"1"}"#),
+            "unknown_device"
+        );
+        assert_eq!(
+            code(br#"{"device":"racket-01","command":"reboot","command_id":"1"}"#),
+            "invalid_command"
+        );
+        assert_eq!(
+            code(br#"{"device":"racket-01","command":"set_batch","params":{"batch_size":0},"command_id":"1"}"#),
+            "invalid_params"
+        );
+    }
+
+    #[test]
+    fn results_serialise_with_their_type() {
+        let ack = CommandResult::CommandAck {
+            command_id: "c1".into(),
+            device: "d".into(),
+            command: "sync".into(),
+            outcome: CommandOutcome::Queued,
+            ts_ms: 5,
+        };
+        let v: serde_json::Value = serde_json::from_str(&ack.to_json()).unwrap();
+        assert_eq!(v["type"], "command_ack");
+        assert_eq!(v["delivery"], "queued");
+    }
+
+    proptest! {
+        #[test]
+        fn the_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_command(&bytes, &devices());
+            let _ = command_id_of(&bytes);
+        }
+    }
+}
