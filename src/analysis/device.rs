@@ -162,6 +162,11 @@ impl DeviceAnalyser {
         }
     }
 
+    /// The session this analyser is for.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
     /// Feeds samples (any order, any node of this device).
     pub fn handle_samples(&mut self, samples: &[NodeSample]) {
         for s in samples {

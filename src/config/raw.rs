@@ -21,8 +21,8 @@ pub(crate) struct RawSettings {
     pub limits: RawLimits,
     pub auth: RawAuth,
     pub devices: Vec<RawDevice>,
-    /// Owned by the analysis module; kept as a table until its typed settings are plugged in.
-    pub analysis: toml::Table,
+    /// The analysis module's own settings type: its defaults and unknown-key checks apply here.
+    pub analysis: crate::analysis::AnalysisSettings,
     pub uplink: RawUplink,
 }
 

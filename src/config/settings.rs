@@ -31,8 +31,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub auth: AuthSettings,
     pub devices: Vec<DeviceSettings>,
-    /// `[analysis]` as written; the analysis module reads its typed settings from it.
-    pub analysis: toml::Table,
+    /// `[analysis]`: thresholds, ideals and constants of the swing analysis.
+    pub analysis: crate::analysis::AnalysisSettings,
     pub uplink: UplinkSettings,
 }
 
