@@ -17,6 +17,7 @@
 
 pub mod analysis;
 pub mod batch;
+pub mod bench;
 pub mod config;
 pub mod court;
 pub mod daemon;

@@ -41,6 +41,11 @@ enum Command {
     },
     /// Simulated ESP32 hubs against any gateway.
     Simulate(SimulateArgs),
+    /// Benchmarks through the real daemon.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Score the swing analyser against the simulator's ground truth (and the seed backend's
     /// method on the same sessions).
     Eval {
@@ -109,6 +114,33 @@ enum JournalCommand {
         limit: Option<u64>,
         #[arg(long, default_value_t = 64 << 10)]
         segment_bytes: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Devices over loopback through a `shuttlegate run` child: samples/s answered durable, ack
+    /// latency, daemon CPU and RSS. Without options it runs the two reference scenarios
+    /// (64 devices unpaced; 100 devices × 1 kHz).
+    Ingest {
+        /// Devices (a custom scenario instead of the reference ones).
+        #[arg(long)]
+        devices: Option<usize>,
+        /// Samples per batch.
+        #[arg(long, default_value_t = 100)]
+        batch_samples: usize,
+        /// Samples per second per device; omit to send as fast as acks allow.
+        #[arg(long)]
+        rate_hz: Option<f64>,
+        /// Length of each scenario.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Batches in flight per device.
+        #[arg(long, default_value_t = 8)]
+        window: usize,
+        /// The journal's group-commit window.
+        #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+        commit_interval: std::time::Duration,
     },
 }
 
@@ -269,6 +301,54 @@ fn simulate(args: SimulateArgs) -> Result<()> {
     })
 }
 
+fn bench(command: BenchCommand) -> Result<()> {
+    use shuttlegate::bench::ingest::{self, IngestBench};
+    let BenchCommand::Ingest {
+        devices,
+        batch_samples,
+        rate_hz,
+        duration,
+        window,
+        commit_interval,
+    } = command;
+    let base = IngestBench {
+        devices: devices.unwrap_or(64),
+        batch_samples,
+        rate_hz,
+        duration,
+        window,
+        commit_interval,
+    };
+    let scenarios = match devices {
+        Some(_) => vec![base],
+        None => vec![
+            base.clone(),
+            IngestBench {
+                devices: 100,
+                rate_hz: Some(1000.0),
+                ..base
+            },
+        ],
+    };
+    let exe = std::env::current_exe()?;
+    let rt = runtime()?;
+    for scenario in scenarios {
+        let label = format!(
+            "{} devices x {} samples/batch, {}, window {}, commit {:?}",
+            scenario.devices,
+            scenario.batch_samples,
+            scenario
+                .rate_hz
+                .map_or("unpaced".to_owned(), |r| format!("{r} Hz each")),
+            scenario.window,
+            scenario.commit_interval
+        );
+        let report = rt.block_on(ingest::run(&exe, scenario))?;
+        println!("bench ingest: {label}\n  {report}");
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging();
@@ -281,6 +361,7 @@ fn main() -> Result<()> {
         }
         Command::Demo { config } => demo(config.as_deref()),
         Command::Simulate(args) => simulate(args),
+        Command::Bench { command } => bench(command),
         Command::Eval {
             seeds,
             first_seed,

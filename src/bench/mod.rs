@@ -1,0 +1,4 @@
+//! Benchmarks that need the whole daemon (`shuttlegate bench …`). Figures of the pure parts
+//! (journal, analysis) are `cargo bench` targets under `benches/`.
+
+pub mod ingest;
