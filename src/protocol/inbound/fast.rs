@@ -114,7 +114,10 @@ impl<'de> Visitor<'de> for RowsVisitor {
             if count > MAX_ROWS {
                 return Err(serde::de::Error::custom("too many rows"));
             }
-            if channels == 0 && (len == 6 || len == 9) {
+            if len != 6 && len != 9 {
+                return Err(serde::de::Error::custom("a row of neither 6 nor 9"));
+            }
+            if channels == 0 {
                 channels = len;
             }
             if len != channels {

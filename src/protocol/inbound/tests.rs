@@ -222,6 +222,24 @@ fn compact_form_limits_are_enforced() {
     assert_eq!(c.channels, 9);
 }
 
+/// Found by the fuzzer: the fast path took a row of no values for a valid batch of 0 channels.
+#[test]
+fn empty_rows_are_refused_by_both_paths() {
+    let text = r#"{"type":"batch_sensor_data","session_id":"s-017","seq":42,"sensor_id":4,"t0":1732400000123,"rate_hz":10,"samples":[[]]}"#;
+    assert_eq!(fast::parse_compact_batch(text, DEVICE), None);
+    let err = parse_device_message(text, DEVICE).expect_err("no channels");
+    assert_eq!(err.field.as_deref(), Some("samples[0]"));
+    let text = text.replace("[[]]", "[[1,2,3,4,5,6],[]]");
+    assert_eq!(fast::parse_compact_batch(&text, DEVICE), None);
+    assert_eq!(
+        parse_device_message(&text, DEVICE)
+            .expect_err("uneven")
+            .field
+            .as_deref(),
+        Some("samples[1]")
+    );
+}
+
 #[test]
 fn missing_fields_are_reported_as_missing() {
     for (msg, field) in [
@@ -626,7 +644,7 @@ proptest! {
     fn where_the_fast_path_answers_the_general_parser_gives_the_same_batch(
         fields in prop::collection::vec((prop::sample::select(vec![
             "seq", "session_id", "sensor_id", "t0", "rate_hz", "samples", "type", "other"]), any_json()), 0..6),
-        rows in prop::collection::vec(prop::sample::select(vec![5usize, 6, 6, 6, 9, 9, 10]).prop_flat_map(|n| {
+        rows in prop::collection::vec(prop::sample::select(vec![0usize, 1, 5, 6, 6, 6, 9, 9, 10]).prop_flat_map(|n| {
             prop::collection::vec(prop_oneof![
                 8 => any::<f64>().prop_map(Value::from), 4 => any::<i64>().prop_map(Value::from),
                 1 => Just(Value::Null), 1 => Just(Value::from("1"))], n)
