@@ -176,6 +176,16 @@ pub fn parse_device_message(text: &str, device_code: &str) -> Result<DeviceMessa
     parse_general(text, device_code)
 }
 
+/// [`parse_device_message`] without the compact fast path: the reference the fast path is
+/// checked against (property tests, the fuzz target). Same results, slower.
+#[doc(hidden)]
+pub fn parse_device_message_reference(
+    text: &str,
+    device_code: &str,
+) -> Result<DeviceMessage, ProtocolError> {
+    parse_general(text, device_code)
+}
+
 /// The general parser: every message type, every error worded.
 fn parse_general(text: &str, device_code: &str) -> Result<DeviceMessage, ProtocolError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {

@@ -599,6 +599,7 @@ proptest! {
 
     #[test]
     fn any_json_value_gives_a_message_or_a_named_error(value in any_json()) {
+        prop_assert_eq!(parse(&value), parse_general(&value.to_string(), DEVICE));
         match parse(&value) {
             Ok(_) => {}
             Err(e) => prop_assert!(!e.message.is_empty()),
@@ -626,7 +627,7 @@ proptest! {
 
     #[test]
     fn any_string_gives_a_message_or_a_named_error(text in ".{0,200}") {
-        let _ = parse_device_message(&text, DEVICE);
+        prop_assert_eq!(parse_device_message(&text, DEVICE), parse_general(&text, DEVICE));
     }
 
     #[test]
