@@ -465,3 +465,16 @@ fn a_secret_matches_only_itself() {
     assert!(!secret.matches("demo-token-0"));
     assert!(!secret.matches(""));
 }
+
+#[test]
+fn the_analysis_section_passes_through_as_written() {
+    let s = load_text(&format!(
+        "{MINIMAL}[analysis]\nideal_delay_ms = [80, 50]\nwaist_inertia_kg_m2 = 1.2\n[analysis.rally]\nmax_gap = \"3s\"\n"
+    ))
+    .expect("valid");
+    let expected: toml::Table =
+        "ideal_delay_ms = [80, 50]\nwaist_inertia_kg_m2 = 1.2\n[rally]\nmax_gap = \"3s\"\n"
+            .parse()
+            .expect("TOML");
+    assert_eq!(s.analysis, expected);
+}

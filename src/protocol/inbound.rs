@@ -166,6 +166,28 @@ pub struct Ping {
 
 /// Parse one text frame from device `device_code` (the code in the connection's URL).
 pub fn parse_device_message(text: &str, device_code: &str) -> Result<DeviceMessage, ProtocolError> {
+    // The compact batch is most of the traffic: try its typed fast path first (it declines
+    // anything it does not accept in full, and the general parser then decides).
+    if text.contains("\"samples\"")
+        && let Some(batch) = fast::parse_compact_batch(text, device_code)
+    {
+        return Ok(DeviceMessage::Batch(batch));
+    }
+    parse_general(text, device_code)
+}
+
+/// [`parse_device_message`] without the compact fast path: the reference the fast path is
+/// checked against (property tests, the fuzz target). Same results, slower.
+#[doc(hidden)]
+pub fn parse_device_message_reference(
+    text: &str,
+    device_code: &str,
+) -> Result<DeviceMessage, ProtocolError> {
+    parse_general(text, device_code)
+}
+
+/// The general parser: every message type, every error worded.
+fn parse_general(text: &str, device_code: &str) -> Result<DeviceMessage, ProtocolError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         ProtocolError::new(
             ErrorCode::InvalidJson,
@@ -219,10 +241,15 @@ fn present(value: Option<&Value>) -> Option<&Value> {
     value.filter(|v| !v.is_null())
 }
 
-/// At most 40 characters of untrusted text, for quoting it in an error.
+/// At most 40 characters of untrusted text, control characters replaced, for quoting it in an
+/// error (which also reaches the log).
 fn clip(text: &str) -> String {
-    let mut clipped: String = text.chars().take(40).collect();
-    if clipped.len() < text.len() {
+    let mut clipped: String = text
+        .chars()
+        .take(40)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().nth(40).is_some() {
         clipped.push('…');
     }
     clipped
@@ -812,5 +839,6 @@ impl Serialize for Rows<'_> {
     }
 }
 
+mod fast;
 #[cfg(test)]
 mod tests;

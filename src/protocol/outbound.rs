@@ -10,7 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCode, ProtocolError};
+use super::{ErrorCode, FrameClock, Ping, ProtocolError};
+use crate::batch::SensorBatch;
 
 /// A message from the gateway to a device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +62,88 @@ impl GatewayMessage {
             code: err.code,
             field: err.field.clone(),
             seq: err.seq,
+        })
+    }
+
+    /// `connection_established` at `now_ms` (unix ms).
+    pub fn connection_established(device_code: &str, now_ms: i64) -> GatewayMessage {
+        GatewayMessage::ConnectionEstablished(ConnectionEstablished {
+            device_code: device_code.to_owned(),
+            message: "connected".into(),
+            server_time: now_ms,
+        })
+    }
+
+    /// `heartbeat_response` at `now_ms`, its `timestamp` in the court's offset.
+    pub fn heartbeat_response(
+        device_code: &str,
+        now_ms: i64,
+        clock: &FrameClock,
+    ) -> GatewayMessage {
+        GatewayMessage::HeartbeatResponse(HeartbeatResponse {
+            device_code: device_code.to_owned(),
+            status: "ok".into(),
+            timestamp: clock.iso(now_ms),
+            server_time: now_ms,
+        })
+    }
+
+    /// `batch_sensor_data_response` for a batch stored durably as `seq`.
+    pub fn batch_stored(batch: &SensorBatch, seq: u64) -> GatewayMessage {
+        let rows = batch.sample_count() as u64;
+        GatewayMessage::BatchSensorDataResponse(BatchSensorDataResponse {
+            success: true,
+            total_items: rows,
+            successful_items: rows,
+            failed_items: 0,
+            session_id: batch.session_id.clone(),
+            seq: Some(seq),
+            durable: true,
+            message: None,
+        })
+    }
+
+    /// `batch_sensor_data_response` for a batch not stored (journal full with policy `refuse`):
+    /// the device keeps its copy.
+    pub fn batch_refused(batch: &SensorBatch, why: &str) -> GatewayMessage {
+        let rows = batch.sample_count() as u64;
+        GatewayMessage::BatchSensorDataResponse(BatchSensorDataResponse {
+            success: false,
+            total_items: rows,
+            successful_items: 0,
+            failed_items: rows,
+            session_id: batch.session_id.clone(),
+            seq: batch.seq,
+            durable: false,
+            message: Some(why.to_owned()),
+        })
+    }
+
+    /// `upload_complete_response`: complete when `missing_seqs` is empty, otherwise a request to
+    /// resend them.
+    pub fn upload_complete_response(
+        session_id: &str,
+        missing_seqs: Vec<u64>,
+        now_ms: i64,
+        clock: &FrameClock,
+    ) -> GatewayMessage {
+        GatewayMessage::UploadCompleteResponse(UploadCompleteResponse {
+            session_id: session_id.to_owned(),
+            message: if missing_seqs.is_empty() {
+                "upload complete".into()
+            } else {
+                "resend missing batches".into()
+            },
+            timestamp: Some(clock.iso(now_ms)),
+            missing_seqs,
+        })
+    }
+
+    /// `pong` at `now_ms`, echoing the ping's timestamp.
+    pub fn pong(ping: &Ping, now_ms: i64) -> GatewayMessage {
+        GatewayMessage::Pong(Pong {
+            server_time: now_ms,
+            timestamp: ping.timestamp,
         })
     }
 
@@ -286,6 +369,43 @@ mod tests {
         assert_eq!(
             GatewayMessage::error("2025001", &err).to_json(),
             r#"{"type":"error","device_code":"2025001","error":"batch_sensor_data: `seq` must be a non-negative integer","code":"invalid_field","field":"seq"}"#
+        );
+    }
+
+    #[test]
+    fn the_constructors_fill_the_fields_from_their_inputs() {
+        let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
+        let now = 1_795_483_815_456; // 2026-11-24T01:30:15.456Z
+        assert_eq!(
+            GatewayMessage::heartbeat_response("2025001", now, &clock).to_json(),
+            r#"{"type":"heartbeat_response","device_code":"2025001","status":"ok","timestamp":"2026-11-24T09:30:15.456+08:00","server_time":1795483815456}"#
+        );
+        let batch = crate::protocol::parse_device_message(
+            r#"{"type":"batch_sensor_data","session_id":"s-0017","seq":42,"sensor_id":4,"t0":1,"rate_hz":1000,"samples":[[0,0,0,0,0,0],[1,1,1,1,1,1]]}"#,
+            "d",
+        );
+        let Ok(crate::protocol::DeviceMessage::Batch(batch)) = batch else {
+            panic!("valid batch")
+        };
+        assert_eq!(
+            GatewayMessage::batch_stored(&batch, 42).to_json(),
+            r#"{"type":"batch_sensor_data_response","success":true,"total_items":2,"successful_items":2,"failed_items":0,"session_id":"s-0017","seq":42,"durable":true}"#
+        );
+        let GatewayMessage::BatchSensorDataResponse(refused) =
+            GatewayMessage::batch_refused(&batch, "journal full")
+        else {
+            panic!("a batch response")
+        };
+        assert!(!refused.success && !refused.durable && refused.failed_items == 2);
+        let GatewayMessage::UploadCompleteResponse(done) =
+            GatewayMessage::upload_complete_response("s-0017", vec![], now, &clock)
+        else {
+            panic!("an upload response")
+        };
+        assert_eq!(done.message, "upload complete");
+        assert_eq!(
+            GatewayMessage::pong(&Ping { timestamp: Some(5) }, now).to_json(),
+            r#"{"type":"pong","server_time":1795483815456,"timestamp":5}"#
         );
     }
 

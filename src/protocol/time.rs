@@ -20,10 +20,21 @@
 //! little fast) lands on the next day. Across DST: an ambiguous local time (the repeated hour)
 //! takes whichever of its two instants is nearer the reference; a local time inside a DST gap
 //! (which no synced clock shows, but a drifting one can) is read with the offset after the gap.
+//!
+//! **Plausibility.** A node that has not synced yet stamps its frames with its own
+//! milliseconds since boot, and below 66 hours of uptime such a value can look like a valid
+//! `HHMMSSmmm`. A synced V3.3 frame reaches the gateway within seconds of its stamp (the
+//! firmware drops what it cannot send), so a time of day that anchors more than
+//! [`TIME_OF_DAY_MAX_SKEW_MS`] (15 min) from the receipt time is not believed: it reads as
+//! unknown, like any other unreadable clock. A hub whose clock is off by more than that also
+//! gets receipt times; `heartbeat_response.server_time` and the `sync` push are the cure.
+//!
 //! Pure functions; the reference is passed in, never read from a clock.
 
 use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
+
+use crate::batch::BatchForm;
 
 /// Smallest raw value read as unix ms (2001-09-09T01:46:40Z).
 pub const UNIX_MS_MIN: i64 = 1_000_000_000_000;
@@ -31,6 +42,8 @@ pub const UNIX_MS_MIN: i64 = 1_000_000_000_000;
 pub const UNIX_MS_END: i64 = 4_102_444_800_000;
 /// First raw value no longer a candidate time of day (24:00:00.000 as `HHMMSSmmm`).
 pub const TIME_OF_DAY_END: i64 = 240_000_000;
+/// Farthest a time-of-day stamp may land from the receipt time and still be believed.
+pub const TIME_OF_DAY_MAX_SKEW_MS: i64 = 15 * 60 * 1000;
 
 /// What a raw frame timestamp is, by the rule in the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +98,15 @@ impl FrameClock {
     }
 
     /// Unix ms of a raw frame timestamp, anchored near `reference_ms` (the receipt time) when
-    /// it is a time of day. `None` when the raw value is neither clock ([`FrameTime::Unknown`]).
+    /// it is a time of day. `None` when the raw value is neither clock ([`FrameTime::Unknown`]),
+    /// or a time of day that lands more than [`TIME_OF_DAY_MAX_SKEW_MS`] from the reference (see
+    /// the module doc: an unsynced node's ms-since-boot).
     pub fn to_unix_ms(&self, raw: i64, reference_ms: i64) -> Option<i64> {
         match FrameTime::classify(raw) {
             FrameTime::UnixMs(ms) => Some(ms),
-            FrameTime::TimeOfDay { ms_of_day } => self.anchor_time_of_day(ms_of_day, reference_ms),
+            FrameTime::TimeOfDay { ms_of_day } => self
+                .anchor_time_of_day(ms_of_day, reference_ms)
+                .filter(|ms| ms.abs_diff(reference_ms) <= TIME_OF_DAY_MAX_SKEW_MS.unsigned_abs()),
             FrameTime::Unknown => None,
         }
     }
@@ -148,6 +165,29 @@ impl FrameClock {
             let instant = self.tz.from_local_datetime(&later).earliest()?;
             Some(instant.timestamp_millis() - k * SLICE_MS)
         })
+    }
+
+    /// Unix ms of every sample of a batch received at `received_ms`: compact rows at
+    /// `t0 + i·1000/rate_hz` (rounded to the ms), seed frames by their own timestamp as the
+    /// module doc says, or `received_ms` when a frame has none or an unknown clock.
+    pub fn sample_times_ms(&self, form: &BatchForm, received_ms: i64) -> Vec<i64> {
+        match form {
+            BatchForm::Compact(c) => {
+                let step_ms = 1000.0 / c.rate_hz;
+                (0..c.len())
+                    .map(|i| c.t0.saturating_add((i as f64 * step_ms).round() as i64))
+                    .collect()
+            }
+            BatchForm::Seed(s) => s
+                .frames
+                .iter()
+                .map(|f| {
+                    f.timestamp
+                        .and_then(|raw| self.to_unix_ms(raw, received_ms))
+                        .unwrap_or(received_ms)
+                })
+                .collect(),
+        }
     }
 
     /// An instant as ISO-8601 with milliseconds and the court's offset
@@ -284,11 +324,71 @@ mod tests {
     fn a_time_inside_a_dst_gap_is_read_with_the_offset_after_it() {
         // Europe/Berlin, 2026-03-29: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist.
         let clock = FrameClock::new(chrono_tz::Europe::Berlin);
-        let reference = 1_774_746_000_000; // 2026-03-29T01:00:00Z = 03:00 CEST
+        let reference = 1_774_744_800_000; // 2026-03-29T00:40:00Z = 01:40 CET
         // 02:30 read as CEST (+02:00) = 00:30Z.
         assert_eq!(
             clock.to_unix_ms(23_000_000, reference),
             Some(1_774_744_200_000)
+        );
+    }
+
+    #[test]
+    fn a_time_of_day_far_from_the_receipt_is_not_believed() {
+        let clock = shanghai();
+        let tz = clock.timezone();
+        let received = unix_ms(tz, (2026, 11, 24), (9, 30, 16, 0));
+        // 00:01:23.456, or 83 s of node uptime: either way not a stamp of a frame sent now.
+        assert_eq!(clock.to_unix_ms(123_456, received), None);
+        assert_eq!(
+            clock.to_unix_ms(91_516_000, received),
+            Some(unix_ms(tz, (2026, 11, 24), (9, 15, 16, 0))),
+            "exactly 15 minutes is still believed"
+        );
+        assert_eq!(clock.to_unix_ms(91_515_999, received), None);
+    }
+
+    #[test]
+    fn sample_times_follow_the_rate_or_each_frame_stamp() {
+        use crate::batch::{CompactBatch, SeedBatch, SeedFrame};
+        let clock = shanghai();
+        let compact = BatchForm::Compact(CompactBatch {
+            sensor_id: 4,
+            t0: 1_000_000_000_000,
+            rate_hz: 300.0,
+            channels: 6,
+            samples: vec![0.0; 18],
+        });
+        assert_eq!(
+            clock.sample_times_ms(&compact, 0),
+            [1_000_000_000_000, 1_000_000_000_003, 1_000_000_000_007]
+        );
+        let tz = clock.timezone();
+        let received = unix_ms(tz, (2026, 11, 24), (9, 30, 16, 0));
+        let frame = |timestamp| SeedFrame {
+            sensor_id: Some(1),
+            timestamp,
+            acc: [0.0; 3],
+            gyro: [0.0; 3],
+            angle: None,
+        };
+        let seed = BatchForm::Seed(SeedBatch {
+            sensor_type: None,
+            timestamp: Some(123_456),
+            frames: vec![
+                frame(Some(93_015_123)),
+                frame(None),
+                frame(Some(123_456)),
+                frame(Some(1_000_000_000_000)),
+            ],
+        });
+        assert_eq!(
+            clock.sample_times_ms(&seed, received),
+            [
+                unix_ms(tz, (2026, 11, 24), (9, 30, 15, 123)),
+                received,
+                received,
+                1_000_000_000_000
+            ]
         );
     }
 
@@ -302,7 +402,7 @@ mod tests {
         #[test]
         fn a_stamp_taken_near_the_reference_converts_back_to_its_instant(
             instant in UNIX_MS_MIN..UNIX_MS_END - 86_400_000,
-            delay_ms in -3_600_000i64..3_600_000,
+            delay_ms in -TIME_OF_DAY_MAX_SKEW_MS..=TIME_OF_DAY_MAX_SKEW_MS,
             zone in prop::sample::select(vec![
                 chrono_tz::Asia::Shanghai, chrono_tz::Europe::Berlin,
                 chrono_tz::America::New_York, chrono_tz::Australia::Lord_Howe, chrono_tz::UTC,

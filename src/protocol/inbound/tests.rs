@@ -222,6 +222,24 @@ fn compact_form_limits_are_enforced() {
     assert_eq!(c.channels, 9);
 }
 
+/// Found by the fuzzer: the fast path took a row of no values for a valid batch of 0 channels.
+#[test]
+fn empty_rows_are_refused_by_both_paths() {
+    let text = r#"{"type":"batch_sensor_data","session_id":"s-017","seq":42,"sensor_id":4,"t0":1732400000123,"rate_hz":10,"samples":[[]]}"#;
+    assert_eq!(fast::parse_compact_batch(text, DEVICE), None);
+    let err = parse_device_message(text, DEVICE).expect_err("no channels");
+    assert_eq!(err.field.as_deref(), Some("samples[0]"));
+    let text = text.replace("[[]]", "[[1,2,3,4,5,6],[]]");
+    assert_eq!(fast::parse_compact_batch(&text, DEVICE), None);
+    assert_eq!(
+        parse_device_message(&text, DEVICE)
+            .expect_err("uneven")
+            .field
+            .as_deref(),
+        Some("samples[1]")
+    );
+}
+
 #[test]
 fn missing_fields_are_reported_as_missing() {
     for (msg, field) in [
@@ -269,6 +287,11 @@ fn non_json_non_objects_and_unknown_types_are_named() {
     assert_eq!(err.code, ErrorCode::UnknownType);
     assert_eq!(err.message, "unknown message type `session_start`");
     assert_eq!(error_of(&json!({"type": 7})).code, ErrorCode::InvalidField);
+    let long = format!("evil\n{}", "x".repeat(100));
+    assert_eq!(
+        error_of(&json!({ "type": long })).message,
+        format!("unknown message type `evil?{}…`", "x".repeat(35))
+    );
 }
 
 #[test]
@@ -576,6 +599,7 @@ proptest! {
 
     #[test]
     fn any_json_value_gives_a_message_or_a_named_error(value in any_json()) {
+        prop_assert_eq!(parse(&value), parse_general(&value.to_string(), DEVICE));
         match parse(&value) {
             Ok(_) => {}
             Err(e) => prop_assert!(!e.message.is_empty()),
@@ -603,7 +627,43 @@ proptest! {
 
     #[test]
     fn any_string_gives_a_message_or_a_named_error(text in ".{0,200}") {
-        let _ = parse_device_message(&text, DEVICE);
+        prop_assert_eq!(parse_device_message(&text, DEVICE), parse_general(&text, DEVICE));
+    }
+
+    #[test]
+    fn the_fast_path_takes_every_valid_compact_batch_and_agrees_with_the_general_parser(batch in any_batch()) {
+        let text = render_device_message(&DeviceMessage::Batch(batch.clone()), DEVICE);
+        let fast = fast::parse_compact_batch(&text, DEVICE);
+        match &batch.form {
+            BatchForm::Compact(_) => prop_assert_eq!(fast, Some(batch.clone())),
+            BatchForm::Seed(_) => prop_assert_eq!(fast, None),
+        }
+        prop_assert_eq!(parse_general(&text, DEVICE), Ok(DeviceMessage::Batch(batch)));
+    }
+
+    #[test]
+    fn where_the_fast_path_answers_the_general_parser_gives_the_same_batch(
+        fields in prop::collection::vec((prop::sample::select(vec![
+            "seq", "session_id", "sensor_id", "t0", "rate_hz", "samples", "type", "other"]), any_json()), 0..6),
+        rows in prop::collection::vec(prop::sample::select(vec![0usize, 1, 5, 6, 6, 6, 9, 9, 10]).prop_flat_map(|n| {
+            prop::collection::vec(prop_oneof![
+                8 => any::<f64>().prop_map(Value::from), 4 => any::<i64>().prop_map(Value::from),
+                1 => Just(Value::Null), 1 => Just(Value::from("1"))], n)
+        }), 0..4),
+    ) {
+        let mut obj = Map::new();
+        for (key, value) in [("type", json!("batch_sensor_data")), ("session_id", json!("s")),
+                             ("sensor_id", json!(1)), ("t0", json!(0)), ("rate_hz", json!(100))] {
+            obj.insert(key.into(), value);
+        }
+        obj.insert("samples".into(), Value::from(rows.into_iter().map(Value::from).collect::<Vec<_>>()));
+        for (key, value) in fields {
+            obj.insert(key.into(), value);
+        }
+        let text = Value::Object(obj).to_string();
+        if let Some(batch) = fast::parse_compact_batch(&text, DEVICE) {
+            prop_assert_eq!(parse_general(&text, DEVICE), Ok(DeviceMessage::Batch(batch)));
+        }
     }
 
     #[test]
