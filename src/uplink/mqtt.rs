@@ -39,7 +39,7 @@ use super::command::{
     parse_command,
 };
 use super::delivery::{Delivery, LaneSpec};
-use super::envelope::{GatewayStatus, json_envelope, mqtt_route, raw_envelope};
+use super::envelope::{GatewayStatus, check_packet_size, json_envelope, mqtt_route, raw_envelope};
 use super::feed::Feed;
 use super::ledger::{Ledger, Tag};
 use super::outbox::{Outbox, OutboxRecord};
@@ -346,11 +346,13 @@ impl<O: Outbox> Driver<O> {
 
     fn submit_record(&mut self, record: OutboxRecord) {
         let id = record.id;
+        let limit = self.options.max_packet_bytes;
         let encoded = mqtt_route(&self.topics, &record).and_then(|route| {
             let payload = match record.kind {
                 RecordKind::Batch => raw_envelope(&record)?,
                 _ => json_envelope(&record)?.into_bytes(),
             };
+            check_packet_size(id, &route.topic, payload.len(), limit)?;
             Ok((route, payload))
         });
         match encoded {
