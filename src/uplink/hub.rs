@@ -47,8 +47,11 @@ pub struct HubOptions {
     /// The hub acknowledges each record (`true`), or the cursor moves on send (`false`).
     pub acks: bool,
     pub ping_interval: Duration,
-    /// No `pong` (or any message) for this long: the connection is dead.
+    /// No `pong` (or any message) for this long, or a write stuck this long: the connection is
+    /// dead.
     pub idle_timeout: Duration,
+    /// Limit on TCP connect + TLS + WebSocket handshake.
+    pub connect_timeout: Duration,
     pub venue: String,
     pub court: String,
     pub tls: TlsFiles,
@@ -74,6 +77,7 @@ impl HubOptions {
             acks: true,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
+            connect_timeout: Duration::from_secs(10),
             venue: venue.into(),
             court: court.into(),
             tls: TlsFiles::default(),
@@ -206,19 +210,26 @@ impl<O: Outbox> Driver<O> {
                 .max_frame_size(Some(self.options.max_message_bytes))
                 .max_write_buffer_size(1 << 20);
             let url = url_with_token(&self.options.url, &self.options.token);
-            let connect = tokio_tungstenite::connect_async_tls_with_config(
-                url,
-                Some(config),
-                true,
-                self.connector.clone(),
+            let connect = tokio::time::timeout(
+                self.options.connect_timeout,
+                tokio_tungstenite::connect_async_tls_with_config(
+                    url,
+                    Some(config),
+                    true,
+                    self.connector.clone(),
+                ),
             );
             let outcome = tokio::select! {
                 () = shutdown.cancelled() => break,
                 result = connect => result,
             };
             let ended = match outcome {
-                Ok((socket, _)) => self.serve(socket, &shutdown).await,
-                Err(e) => Ended::Lost(describe_connect_error(&e)),
+                Ok(Ok((socket, _))) => self.serve(socket, &shutdown).await,
+                Ok(Err(e)) => Ended::Lost(describe_connect_error(&e)),
+                Err(_) => Ended::Lost(format!(
+                    "no connection within {} s",
+                    self.options.connect_timeout.as_secs()
+                )),
             };
             let reason = match ended {
                 Ended::Shutdown => break,
@@ -275,8 +286,11 @@ impl<O: Outbox> Driver<O> {
         let mut status = tokio::time::interval(self.options.status_interval);
         let mut last_heard = Instant::now();
         loop {
-            if let Err(e) = self.pump(&mut socket).await {
-                return Ended::Lost(format!("send failed: {e}"));
+            // A hub that stops reading would block the write forever: bound it.
+            match tokio::time::timeout(self.options.idle_timeout, self.pump(&mut socket)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Ended::Lost(format!("send failed: {e}")),
+                Err(_) => return Ended::Lost("a write did not complete in time".into()),
             }
             self.publish_snapshot();
             let wake = self.delivery.next_wakeup(Instant::now());
