@@ -33,7 +33,7 @@ use super::delivery::{Delivery, LaneSpec};
 use super::envelope::{GatewayStatus, hub_message};
 use super::feed::Feed;
 use super::outbox::Outbox;
-use super::status::{SinkSnapshot, now_ms};
+use super::status::{ReplayProgress, SinkSnapshot, now_ms};
 use super::tls::{TlsFiles, client_config};
 use crate::journal::RecordKind;
 
@@ -147,6 +147,7 @@ pub fn spawn<O: Outbox>(
         snapshot: snapshot_tx,
         stats: initial,
         last_status_backlog: None,
+        progress: ReplayProgress::new(256),
     };
     let task = tokio::spawn(driver.run(shutdown));
     Ok(HubSink { snapshot, task })
@@ -198,6 +199,7 @@ struct Driver<O: Outbox> {
     stats: SinkSnapshot,
     backoff: Backoff,
     last_status_backlog: Option<u64>,
+    progress: ReplayProgress,
 }
 
 impl<O: Outbox> Driver<O> {
@@ -284,6 +286,9 @@ impl<O: Outbox> Driver<O> {
         self.delivery.handle_connected();
         let mut ping = tokio::time::interval(self.options.ping_interval);
         let mut status = tokio::time::interval(self.options.status_interval);
+        for timer in [&mut ping, &mut status] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
         let mut last_heard = Instant::now();
         loop {
             // A hub that stops reading would block the write forever: bound it.
@@ -419,11 +424,9 @@ impl<O: Outbox> Driver<O> {
             ts_ms: now_ms(),
         };
         let message = serde_json::json!({"type": "gateway_status", "data": status});
-        if backlog > 0 {
-            log::info!(
-                "uplink hub: replaying, {backlog} records behind (cursor {})",
-                self.delivery.cursor()
-            );
+        let cursor = self.delivery.cursor();
+        if let Some(line) = self.progress.handle_tick(Instant::now(), cursor, backlog) {
+            log::info!("uplink hub: {line}");
         }
         socket.send(Message::text(message.to_string())).await
     }

@@ -43,7 +43,7 @@ use super::envelope::{GatewayStatus, check_packet_size, json_envelope, mqtt_rout
 use super::feed::Feed;
 use super::ledger::{Ledger, Tag};
 use super::outbox::{Outbox, OutboxRecord};
-use super::status::{SinkSnapshot, now_ms};
+use super::status::{ReplayProgress, SinkSnapshot, now_ms};
 use super::tls::{TlsFiles, client_config};
 use super::topics::{Topics, client_id};
 use super::{BrokerUrl, UplinkError};
@@ -289,7 +289,8 @@ impl<O: Outbox> Driver<O> {
         self.delivery.handle_durable(durable);
         let mut poll: PollFuture = Box::pin(poll_once(eventloop, Duration::ZERO));
         let mut tick = tokio::time::interval(self.options.status_interval);
-        let mut last_progress = (Instant::now(), self.delivery.cursor());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut progress = ReplayProgress::new(self.options.read_batch as u64);
         loop {
             self.pump();
             let wake = self.delivery.next_wakeup(Instant::now());
@@ -312,7 +313,10 @@ impl<O: Outbox> Driver<O> {
                 () = sleep_until(wake), if wake.is_some() => {}
                 _ = tick.tick() => {
                     self.refresh_status();
-                    last_progress = self.log_progress(last_progress);
+                    let (cursor, backlog) = (self.delivery.cursor(), self.delivery.backlog());
+                    if let Some(line) = progress.handle_tick(Instant::now(), cursor, backlog) {
+                        log::info!("uplink mqtt: {line}");
+                    }
                 }
             }
             self.publish_snapshot();
@@ -587,19 +591,6 @@ impl<O: Outbox> Driver<O> {
             retain: true,
             resend: false,
         });
-    }
-
-    fn log_progress(&self, (since, from): (Instant, u64)) -> (Instant, u64) {
-        let (now, cursor) = (Instant::now(), self.delivery.cursor());
-        let backlog = self.delivery.backlog();
-        if backlog > 0 && self.delivery.is_connected() {
-            let rate = (cursor - from) as f64 / now.duration_since(since).as_secs_f64().max(1e-3);
-            log::info!(
-                "uplink mqtt: replaying, {backlog} records behind (cursor {cursor}), \
-                 {rate:.0} records/s"
-            );
-        }
-        (now, cursor)
     }
 
     fn note_error(&mut self, error: String) {
