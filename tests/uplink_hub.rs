@@ -212,3 +212,41 @@ async fn fire_and_forget_moves_the_cursor_on_send() {
     stop.cancel();
     sink.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_works_with_the_right_ca_and_is_refused_with_a_wrong_one() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    make_ca(dir.path(), "good");
+    make_ca(dir.path(), "other");
+    make_server_cert(dir.path(), "good");
+    let tls = Some((dir.path().join("server.pem"), dir.path().join("server.key")));
+    let hub_proc = Hub::start_with(dir.path(), SECRET, true, tls);
+    let outbox = Arc::new(MemoryOutbox::new());
+    outbox.append(swing("racket-01", 1));
+    let token = jwt(SECRET, "gw");
+
+    let stop = CancellationToken::new();
+    let mut opts = options(&hub_proc.url(), &token);
+    opts.tls.ca_file = Some(dir.path().join("good-ca.pem"));
+    let mut sink = hub::spawn(opts, Arc::clone(&outbox), stop.clone()).unwrap();
+    wait_snapshot(&mut sink.snapshot, WAIT, "acked over wss", |s| {
+        s.cursor == 1
+    })
+    .await;
+    assert_eq!(wait_ids(&hub_proc, 1).await, vec![1]);
+    stop.cancel();
+    sink.task.await.unwrap();
+
+    let stop = CancellationToken::new();
+    let mut opts = options(&hub_proc.url(), &token);
+    opts.tls.ca_file = Some(dir.path().join("other-ca.pem"));
+    opts.consumer = "hub-wrong-ca".into();
+    let mut sink = hub::spawn(opts, Arc::clone(&outbox), stop.clone()).unwrap();
+    let snap = wait_snapshot(&mut sink.snapshot, WAIT, "a TLS refusal", |s| s.errors >= 1).await;
+    let error = snap.last_error.unwrap();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert_eq!(outbox.cursor("hub-wrong-ca"), 0);
+    stop.cancel();
+    sink.task.await.unwrap();
+}

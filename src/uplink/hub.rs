@@ -185,6 +185,9 @@ fn describe_connect_error(e: &tungstenite::Error) -> String {
                 format!("the hub refused the connection (HTTP {status})")
             }
         }
+        other if other.to_string().contains("invalid peer certificate") => {
+            format!("{other} (the hub's certificate is not trusted: check uplink.hub.ca_file)")
+        }
         other => other.to_string(),
     }
 }
