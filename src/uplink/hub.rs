@@ -287,8 +287,8 @@ impl<O: Outbox> Driver<O> {
         self.stats.connects += 1;
         self.stats.last_error = None;
         self.delivery.handle_connected();
-        let mut ping = tokio::time::interval(self.options.ping_interval);
-        let mut status = tokio::time::interval(self.options.status_interval);
+        let mut ping = tokio::time::interval(at_least_10ms(self.options.ping_interval));
+        let mut status = tokio::time::interval(at_least_10ms(self.options.status_interval));
         for timer in [&mut ping, &mut status] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
@@ -458,6 +458,11 @@ impl<O: Outbox> Driver<O> {
         self.delivery.handle_disconnected();
         self.publish_snapshot();
     }
+}
+
+/// `interval` panics on zero; a zero setting means "as often as sensible".
+fn at_least_10ms(period: Duration) -> Duration {
+    period.max(Duration::from_millis(10))
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -288,7 +288,7 @@ impl<O: Outbox> Driver<O> {
         let durable = *self.durable_rx.borrow_and_update();
         self.delivery.handle_durable(durable);
         let mut poll: PollFuture = Box::pin(poll_once(eventloop, Duration::ZERO));
-        let mut tick = tokio::time::interval(self.options.status_interval);
+        let mut tick = tokio::time::interval(at_least_10ms(self.options.status_interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut progress = ReplayProgress::new(self.options.read_batch as u64);
         loop {
@@ -656,6 +656,11 @@ fn explain(e: &ConnectionError) -> String {
         _ => "",
     };
     format!("{text}{hint}")
+}
+
+/// `interval` panics on zero; a zero setting means "as often as sensible".
+fn at_least_10ms(period: Duration) -> Duration {
+    period.max(Duration::from_millis(10))
 }
 
 async fn sleep_until(at: Option<Instant>) {
