@@ -63,6 +63,9 @@ pub struct MqttOptions {
     pub password: Option<String>,
     pub tls: TlsFiles,
     pub keep_alive: Duration,
+    /// Limit on TCP connect + TLS + CONNECT/CONNACK, and on each network flush (rumqttc's
+    /// default of 5 s is short for a TLS handshake over a poor venue WAN). Whole seconds.
+    pub connect_timeout: Duration,
     /// Publishes unacknowledged at once (rumqttc's `inflight`).
     pub inflight: u16,
     /// Largest packet in either direction; must exceed the largest raw batch envelope.
@@ -99,6 +102,7 @@ impl MqttOptions {
             password: None,
             tls: TlsFiles::default(),
             keep_alive: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
             inflight: 32,
             max_packet_bytes: 1024 * 1024,
             replay_rate: Some(5000.0),
@@ -245,7 +249,11 @@ fn build_client(
     // Room for a full window of publishes plus subscribe/disconnect: `try_publish` never
     // finds the channel full.
     let cap = usize::from(options.inflight) + 16;
-    Ok(AsyncClient::new(mqtt, cap))
+    let (client, mut eventloop) = AsyncClient::new(mqtt, cap);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_connection_timeout(options.connect_timeout.as_secs().max(1));
+    eventloop.set_network_options(network);
+    Ok((client, eventloop))
 }
 
 /// The event loop's poll in flight; it owns the event loop while it runs.
