@@ -329,8 +329,8 @@ impl<O: Outbox> Driver<O> {
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.options.idle_timeout {
                         return Ended::Lost(format!(
-                            "nothing heard for {} s (no pong)",
-                            self.options.idle_timeout.as_secs()
+                            "nothing heard for {} ms (no pong)",
+                            self.options.idle_timeout.as_millis()
                         ));
                     }
                     let ping = Message::text(r#"{"type":"ping"}"#);
