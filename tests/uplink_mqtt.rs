@@ -394,3 +394,49 @@ async fn a_cloud_command_reaches_the_daemon_and_its_ack_comes_back() {
     );
     assert_eq!(seen[0].2["batch_size"], 50);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_sent_and_a_refusal_is_explained() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwords");
+    let made = std::process::Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&passwords)
+        .args(["gateway", "s3cret"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let extra = format!(
+        "allow_anonymous false\npassword_file {}\n",
+        passwords.display()
+    );
+    let broker = Broker::start_with(dir.path(), free_port(), &extra);
+    let outbox = Arc::new(MemoryOutbox::new());
+    outbox.append(swing("racket-01", 1));
+
+    let (tx, _rx) = mpsc::channel::<CloudCommand>(4);
+    let stop = CancellationToken::new();
+    let mut wrong = options(&broker.url());
+    wrong.username = Some("gateway".into());
+    wrong.password = Some("wrong".into());
+    let mut sink = mqtt::spawn(wrong, Arc::clone(&outbox), tx.clone(), stop.clone()).unwrap();
+    let snap = wait_snapshot(&mut sink.snapshot, WAIT, "a refusal", |s| s.errors >= 1).await;
+    let error = snap.last_error.unwrap();
+    assert!(error.contains("check uplink.mqtt username"), "{error}");
+    assert!(
+        !error.contains("wrong"),
+        "the password must not be logged: {error}"
+    );
+    stop.cancel();
+    sink.task.await.unwrap();
+
+    let stop = CancellationToken::new();
+    let mut right = options(&broker.url());
+    right.username = Some("gateway".into());
+    right.password = Some("s3cret".into());
+    let mut sink = mqtt::spawn(right, Arc::clone(&outbox), tx, stop.clone()).unwrap();
+    wait_snapshot(&mut sink.snapshot, WAIT, "delivered", |s| s.cursor == 1).await;
+    stop.cancel();
+    sink.task.await.unwrap();
+}
