@@ -86,3 +86,53 @@ async fn the_sink_delivers_over_tls_with_the_right_ca_and_is_refused_with_a_wron
     stop.cancel();
     sink.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_requiring_client_certificates_accepts_the_gateways() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    make_ca(dir.path(), "good");
+    make_server_cert(dir.path(), "good");
+    make_client_cert(dir.path(), "good");
+    let d = dir.path().display();
+    let tls_port = free_port();
+    let extra = format!(
+        "listener {tls_port} 127.0.0.1\ncafile {d}/good-ca.pem\ncertfile {d}/server.pem\n\
+         keyfile {d}/server.key\nrequire_certificate true\n"
+    );
+    let _broker = Broker::start_with(dir.path(), free_port(), &extra);
+    wait_listening(tls_port);
+    let url = format!("mqtts://127.0.0.1:{tls_port}");
+    let outbox = Arc::new(MemoryOutbox::new());
+    outbox.append(swing("racket-01", 1));
+    let (tx, _rx) = mpsc::channel::<CloudCommand>(4);
+
+    // Without a certificate the broker ends the handshake.
+    let stop = CancellationToken::new();
+    let mut opts = MqttOptions::new(&url, "sg", "venue1", "court1")
+        .with_ca_file(dir.path().join("good-ca.pem"));
+    opts.backoff_initial = Duration::from_millis(100);
+    let mut sink =
+        mqtt::spawn(opts.clone(), Arc::clone(&outbox), tx.clone(), stop.clone()).unwrap();
+    let snap = wait_snapshot(&mut sink.snapshot, WAIT, "a refusal", |s| s.errors >= 1).await;
+    assert!(!snap.connected && snap.cursor == 0, "{snap:?}");
+    let error = snap.last_error.unwrap();
+    assert!(error.contains("client_cert"), "{error}");
+    stop.cancel();
+    sink.task.await.unwrap();
+
+    // With it: connected and delivered.
+    let stop = CancellationToken::new();
+    opts.tls.client_cert = Some(dir.path().join("client.pem"));
+    opts.tls.client_key = Some(dir.path().join("client.key"));
+    let mut sink = mqtt::spawn(opts, Arc::clone(&outbox), tx, stop.clone()).unwrap();
+    wait_snapshot(
+        &mut sink.snapshot,
+        WAIT,
+        "delivered with a client certificate",
+        |s| s.cursor == 1,
+    )
+    .await;
+    stop.cancel();
+    sink.task.await.unwrap();
+}

@@ -661,6 +661,10 @@ fn explain(e: &ConnectionError) -> String {
         _ if text.contains("invalid peer certificate") => {
             " (the broker's certificate is not trusted: check uplink.mqtt.ca_file)"
         }
+        _ if text.contains("CertificateRequired") || text.contains("BadCertificate") => {
+            " (the broker wants a client certificate it trusts: check uplink.mqtt client_cert \
+             and client_key)"
+        }
         _ => "",
     };
     format!("{text}{hint}")
