@@ -285,7 +285,6 @@ impl<O: Outbox> Driver<O> {
         );
         self.backoff.reset();
         self.stats.connects += 1;
-        self.stats.last_error = None;
         self.delivery.handle_connected();
         let mut ping = tokio::time::interval(at_least_10ms(self.options.ping_interval));
         let mut status = tokio::time::interval(at_least_10ms(self.options.status_interval));

@@ -442,7 +442,6 @@ impl<O: Outbox> Driver<O> {
         );
         self.backoff.reset();
         self.stats.connects += 1;
-        self.stats.last_error = None;
         self.delivery.handle_connected();
         if let Err(e) = self
             .client

@@ -29,6 +29,7 @@ pub struct SinkSnapshot {
     pub connects: u64,
     /// Connection or protocol errors since start.
     pub errors: u64,
+    /// The most recent error, kept after recovery (see `connected` for the state now).
     pub last_error: Option<String>,
 }
 
