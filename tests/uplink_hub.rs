@@ -212,3 +212,85 @@ async fn fire_and_forget_moves_the_cursor_on_send() {
     stop.cancel();
     sink.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_works_with_the_right_ca_and_is_refused_with_a_wrong_one() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    make_ca(dir.path(), "good");
+    make_ca(dir.path(), "other");
+    make_server_cert(dir.path(), "good");
+    let tls = Some((dir.path().join("server.pem"), dir.path().join("server.key")));
+    let hub_proc = Hub::start_with(dir.path(), SECRET, true, tls);
+    let outbox = Arc::new(MemoryOutbox::new());
+    outbox.append(swing("racket-01", 1));
+    let token = jwt(SECRET, "gw");
+
+    let stop = CancellationToken::new();
+    let mut opts = options(&hub_proc.url(), &token);
+    opts.tls.ca_file = Some(dir.path().join("good-ca.pem"));
+    let mut sink = hub::spawn(opts, Arc::clone(&outbox), stop.clone()).unwrap();
+    wait_snapshot(&mut sink.snapshot, WAIT, "acked over wss", |s| {
+        s.cursor == 1
+    })
+    .await;
+    assert_eq!(wait_ids(&hub_proc, 1).await, vec![1]);
+    stop.cancel();
+    sink.task.await.unwrap();
+
+    let stop = CancellationToken::new();
+    let mut opts = options(&hub_proc.url(), &token);
+    opts.tls.ca_file = Some(dir.path().join("other-ca.pem"));
+    opts.consumer = "hub-wrong-ca".into();
+    let mut sink = hub::spawn(opts, Arc::clone(&outbox), stop.clone()).unwrap();
+    let snap = wait_snapshot(&mut sink.snapshot, WAIT, "a TLS refusal", |s| s.errors >= 1).await;
+    let error = snap.last_error.unwrap();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert_eq!(outbox.cursor("hub-wrong-ca"), 0);
+    stop.cancel();
+    sink.task.await.unwrap();
+}
+
+/// A half-open link: a hub that completes the handshake and then never says anything (no
+/// pong, no ack). The sink gives up after `idle_timeout` and connects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_hub_is_dropped_after_the_idle_timeout() {
+    init_logs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel::<()>(8);
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                held.push(ws); // kept open, never read or written
+                let _ = accepted_tx.send(()).await;
+            }
+        }
+    });
+    let outbox = Arc::new(MemoryOutbox::new());
+    outbox.append(swing("racket-01", 1));
+    let stop = CancellationToken::new();
+    let mut opts = options(&format!("ws://127.0.0.1:{port}/ws/gateway/"), "t");
+    opts.ping_interval = Duration::from_millis(100);
+    opts.idle_timeout = Duration::from_millis(400);
+    let mut sink = hub::spawn(opts, Arc::clone(&outbox), stop.clone()).unwrap();
+    for _ in 0..2 {
+        tokio::time::timeout(WAIT, accepted.recv())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let snap = wait_snapshot(&mut sink.snapshot, WAIT, "an idle error", |s| s.errors >= 1).await;
+    assert!(
+        snap.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("nothing heard"),
+        "{snap:?}"
+    );
+    assert_eq!(snap.cursor, 0, "nothing was acknowledged");
+    stop.cancel();
+    sink.task.await.unwrap();
+    server.abort();
+}

@@ -239,18 +239,83 @@ async fn a_fresh_session_after_an_outage_gets_every_unacknowledged_record() {
 
     let streams = wait_all_ids(&[&sub_a, &sub_b], last).await;
     let duplicates: usize = streams.iter().map(check_order).sum();
+    // Every id is on A or B (checked above). What A never got, B got: the records unacknowledged
+    // at the cut, which rumqttc alone would have dropped on the new session, included.
+    let on_a: std::collections::BTreeSet<u64> = streams[0].values().flatten().copied().collect();
     let on_b: std::collections::BTreeSet<u64> = streams[1].values().flatten().copied().collect();
+    let only_b: Vec<u64> = (1..=cut.cursor)
+        .filter(|id| on_b.contains(id) && !on_a.contains(id))
+        .collect();
     assert!(
-        ((cut.cursor + 1)..=last).all(|id| on_b.contains(&id)),
-        "the new broker must get everything after the cursor at the cut ({})",
-        cut.cursor
+        only_b.is_empty(),
+        "ids acked before the cut must be on A: {only_b:?}"
     );
+    assert!(((cut.cursor + 1)..=last).all(|id| on_a.contains(&id) || on_b.contains(&id)));
+    assert!(on_b.contains(&last));
     println!(
         "fresh session: cursor {} at the cut, {last} ids, {duplicates} duplicates",
         cut.cursor
     );
     stop.cancel();
     sink.task.await.unwrap();
+}
+
+/// The uplink's half of "SIGKILL the gateway": the sink task is aborted mid-stream (no clean
+/// disconnect, no last cursor write), the broker publishes its last will, and a new sink on
+/// the same journal resumes from the saved cursor: every id arrives, in order per stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_killed_mid_stream_resumes_from_its_saved_cursor() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let sub = Subscriber::start(broker.port, "test-kill", "sg/venue1/court1/#").await;
+    let outbox = Arc::new(MemoryOutbox::new());
+    let producer = produce(Arc::clone(&outbox), 1000);
+    let (tx, _rx) = mpsc::channel::<CloudCommand>(8);
+    let first = mqtt::spawn(
+        options(&broker.url()),
+        Arc::clone(&outbox),
+        tx.clone(),
+        CancellationToken::new(),
+    )
+    .unwrap();
+    let mut snapshot = first.snapshot.clone();
+    wait_snapshot(&mut snapshot, WAIT, "first acks", |s| s.saved_cursor > 200).await;
+    first.task.abort();
+    assert!(first.task.await.unwrap_err().is_cancelled());
+    let saved = outbox.cursor("mqtt");
+
+    // The broker saw the connection die without DISCONNECT: the will says offline.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !sub.snapshot().iter().any(|r| {
+        r.topic.ends_with("court1/status") && r.payload.windows(9).any(|w| w == b"\"offline\"")
+    }) {
+        assert!(tokio::time::Instant::now() < deadline, "no last will");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let stop = CancellationToken::new();
+    let mut second = mqtt::spawn(
+        options(&broker.url()),
+        Arc::clone(&outbox),
+        tx,
+        stop.clone(),
+    )
+    .unwrap();
+    producer.await.unwrap();
+    let last = outbox.durable_id();
+    wait_snapshot(
+        &mut second.snapshot,
+        Duration::from_secs(60),
+        "all acked",
+        |s| s.cursor == last,
+    )
+    .await;
+    let streams = wait_all_ids(&[&sub], last).await;
+    let duplicates: usize = streams.iter().map(check_order).sum();
+    println!("killed at saved cursor {saved}: {last} ids, {duplicates} duplicates");
+    stop.cancel();
+    second.task.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,4 +393,50 @@ async fn a_cloud_command_reaches_the_daemon_and_its_ack_comes_back() {
         "only the valid command reaches the daemon: {seen:?}"
     );
     assert_eq!(seen[0].2["batch_size"], 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_sent_and_a_refusal_is_explained() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwords");
+    let made = std::process::Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&passwords)
+        .args(["gateway", "s3cret"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let extra = format!(
+        "allow_anonymous false\npassword_file {}\n",
+        passwords.display()
+    );
+    let broker = Broker::start_with(dir.path(), free_port(), &extra);
+    let outbox = Arc::new(MemoryOutbox::new());
+    outbox.append(swing("racket-01", 1));
+
+    let (tx, _rx) = mpsc::channel::<CloudCommand>(4);
+    let stop = CancellationToken::new();
+    let mut wrong = options(&broker.url());
+    wrong.username = Some("gateway".into());
+    wrong.password = Some("wrong".into());
+    let mut sink = mqtt::spawn(wrong, Arc::clone(&outbox), tx.clone(), stop.clone()).unwrap();
+    let snap = wait_snapshot(&mut sink.snapshot, WAIT, "a refusal", |s| s.errors >= 1).await;
+    let error = snap.last_error.unwrap();
+    assert!(error.contains("check uplink.mqtt username"), "{error}");
+    assert!(
+        !error.contains("wrong"),
+        "the password must not be logged: {error}"
+    );
+    stop.cancel();
+    sink.task.await.unwrap();
+
+    let stop = CancellationToken::new();
+    let mut right = options(&broker.url());
+    right.username = Some("gateway".into());
+    right.password = Some("s3cret".into());
+    let mut sink = mqtt::spawn(right, Arc::clone(&outbox), tx, stop.clone()).unwrap();
+    wait_snapshot(&mut sink.snapshot, WAIT, "delivered", |s| s.cursor == 1).await;
+    stop.cancel();
+    sink.task.await.unwrap();
 }

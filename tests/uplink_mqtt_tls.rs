@@ -4,7 +4,6 @@
 mod uplink_support;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,87 +13,6 @@ use tokio_util::sync::CancellationToken;
 use uplink_support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI (.ci/setup installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A self-signed CA `{name}-ca.pem` and, when `server`, a server certificate for 127.0.0.1
-/// signed by it.
-fn make_ca(dir: &Path, name: &str) {
-    let key = format!("{name}-ca.key");
-    let cert = format!("{name}-ca.pem");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-            "-subj",
-            &format!("/CN={name} test CA"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-}
-
-fn make_server_cert(dir: &Path, ca: &str) {
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &format!("{ca}-ca.pem"),
-            "-CAkey",
-            &format!("{ca}-ca.key"),
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-}
 
 fn tls_broker(dir: &Path) -> Broker {
     make_ca(dir, "good");
@@ -165,6 +83,56 @@ async fn the_sink_delivers_over_tls_with_the_right_ca_and_is_refused_with_a_wron
         "{error}"
     );
     assert!(!snap.connected && snap.connects == 0 && snap.cursor == 0);
+    stop.cancel();
+    sink.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_requiring_client_certificates_accepts_the_gateways() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    make_ca(dir.path(), "good");
+    make_server_cert(dir.path(), "good");
+    make_client_cert(dir.path(), "good");
+    let d = dir.path().display();
+    let tls_port = free_port();
+    let extra = format!(
+        "listener {tls_port} 127.0.0.1\ncafile {d}/good-ca.pem\ncertfile {d}/server.pem\n\
+         keyfile {d}/server.key\nrequire_certificate true\n"
+    );
+    let _broker = Broker::start_with(dir.path(), free_port(), &extra);
+    wait_listening(tls_port);
+    let url = format!("mqtts://127.0.0.1:{tls_port}");
+    let outbox = Arc::new(MemoryOutbox::new());
+    outbox.append(swing("racket-01", 1));
+    let (tx, _rx) = mpsc::channel::<CloudCommand>(4);
+
+    // Without a certificate the broker ends the handshake.
+    let stop = CancellationToken::new();
+    let mut opts = MqttOptions::new(&url, "sg", "venue1", "court1")
+        .with_ca_file(dir.path().join("good-ca.pem"));
+    opts.backoff_initial = Duration::from_millis(100);
+    let mut sink =
+        mqtt::spawn(opts.clone(), Arc::clone(&outbox), tx.clone(), stop.clone()).unwrap();
+    let snap = wait_snapshot(&mut sink.snapshot, WAIT, "a refusal", |s| s.errors >= 1).await;
+    assert!(!snap.connected && snap.cursor == 0, "{snap:?}");
+    let error = snap.last_error.unwrap();
+    assert!(error.contains("client_cert"), "{error}");
+    stop.cancel();
+    sink.task.await.unwrap();
+
+    // With it: connected and delivered.
+    let stop = CancellationToken::new();
+    opts.tls.client_cert = Some(dir.path().join("client.pem"));
+    opts.tls.client_key = Some(dir.path().join("client.key"));
+    let mut sink = mqtt::spawn(opts, Arc::clone(&outbox), tx, stop.clone()).unwrap();
+    wait_snapshot(
+        &mut sink.snapshot,
+        WAIT,
+        "delivered with a client certificate",
+        |s| s.cursor == 1,
+    )
+    .await;
     stop.cancel();
     sink.task.await.unwrap();
 }

@@ -286,6 +286,12 @@ impl Delivery {
                 break;
             }
         }
+        self.poll_cursor()
+    }
+
+    /// The new cursor, if it moved since the last call. Acks move it, and so do reads that
+    /// scan past records of kinds no lane carries: call after each read too.
+    pub fn poll_cursor(&mut self) -> Option<u64> {
         let cursor = self
             .lanes
             .iter()
@@ -379,6 +385,7 @@ mod tests {
                 .unwrap();
             d.handle_read(&req, got, durable);
         }
+        d.poll_cursor();
     }
 
     fn drain_sends(d: &mut Delivery, now: Instant) -> Vec<u64> {
@@ -437,6 +444,11 @@ mod tests {
         pump_reads(&mut d, &outbox);
         assert_eq!(drain_sends(&mut d, now), vec![s]);
         assert_eq!(d.handle_ack(s), Some(2));
+        // Trailing records the sink does not carry move the cursor without any ack.
+        let b = outbox.append(rec(RecordKind::Batch));
+        d.handle_durable(outbox.durable_id());
+        pump_reads(&mut d, &outbox);
+        assert_eq!(d.cursor(), b);
     }
 
     #[test]

@@ -33,6 +33,39 @@ pub enum EnvelopeError {
     Malformed { id: u64, what: String },
     #[error("record {id}: {source}")]
     Topic { id: u64, source: TopicError },
+    #[error(
+        "record {id}: its MQTT packet of {bytes} bytes exceeds max_packet_bytes ({limit}); \
+         raise uplink.mqtt.max_packet_bytes (and the broker's limit)"
+    )]
+    TooLarge { id: u64, bytes: usize, limit: usize },
+}
+
+/// Size of an MQTT 3.1.1 QoS 1 PUBLISH packet: fixed header (1 byte + up to 4 of remaining
+/// length), topic (2 + len), packet id (2), payload.
+pub fn publish_packet_len(topic: &str, payload_len: usize) -> usize {
+    let remaining = 2 + topic.len() + 2 + payload_len;
+    let length_bytes = match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    1 + length_bytes + remaining
+}
+
+/// Refuses a payload rumqttc would refuse at write time: that error would drop the connection
+/// and the record would be re-sent forever, blocking everything behind it.
+pub fn check_packet_size(
+    id: u64,
+    topic: &str,
+    payload_len: usize,
+    limit: usize,
+) -> Result<(), EnvelopeError> {
+    let bytes = publish_packet_len(topic, payload_len);
+    if bytes > limit {
+        return Err(EnvelopeError::TooLarge { id, bytes, limit });
+    }
+    Ok(())
 }
 
 /// Where a record goes on MQTT.
@@ -323,6 +356,20 @@ mod tests {
         assert_eq!(v["data"]["id"], 42);
         let b = record(RecordKind::Batch, None, Some(vec![]));
         assert!(hub_message(&b).unwrap().is_none());
+    }
+
+    #[test]
+    fn packet_size_counts_headers_and_refuses_what_rumqttc_would() {
+        assert_eq!(publish_packet_len("a/b", 10), 1 + 1 + 2 + 3 + 2 + 10);
+        assert_eq!(publish_packet_len("t", 200), 1 + 2 + 2 + 1 + 2 + 200);
+        assert!(check_packet_size(1, "t", 100, 1000).is_ok());
+        let err = check_packet_size(7, "t", 2000, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("record 7") && err.contains("max_packet_bytes"),
+            "{err}"
+        );
     }
 
     proptest! {

@@ -89,6 +89,9 @@ impl<O: Outbox> Feed<O> {
         match job {
             Ok(Job::Read(request, Ok(records), durable)) => {
                 delivery.handle_read(&request, records, durable);
+                if let Some(cursor) = delivery.poll_cursor() {
+                    self.cursor_moved(cursor);
+                }
             }
             Ok(Job::Read(request, Err(e), _)) => {
                 error(format!("journal read failed, retrying in 1 s: {e}"));

@@ -33,7 +33,7 @@ use super::delivery::{Delivery, LaneSpec};
 use super::envelope::{GatewayStatus, hub_message};
 use super::feed::Feed;
 use super::outbox::Outbox;
-use super::status::{SinkSnapshot, now_ms};
+use super::status::{ReplayProgress, SinkSnapshot, now_ms};
 use super::tls::{TlsFiles, client_config};
 use crate::journal::RecordKind;
 
@@ -47,8 +47,11 @@ pub struct HubOptions {
     /// The hub acknowledges each record (`true`), or the cursor moves on send (`false`).
     pub acks: bool,
     pub ping_interval: Duration,
-    /// No `pong` (or any message) for this long: the connection is dead.
+    /// No `pong` (or any message) for this long, or a write stuck this long: the connection is
+    /// dead.
     pub idle_timeout: Duration,
+    /// Limit on TCP connect + TLS + WebSocket handshake.
+    pub connect_timeout: Duration,
     pub venue: String,
     pub court: String,
     pub tls: TlsFiles,
@@ -74,6 +77,7 @@ impl HubOptions {
             acks: true,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
+            connect_timeout: Duration::from_secs(10),
             venue: venue.into(),
             court: court.into(),
             tls: TlsFiles::default(),
@@ -143,6 +147,7 @@ pub fn spawn<O: Outbox>(
         snapshot: snapshot_tx,
         stats: initial,
         last_status_backlog: None,
+        progress: ReplayProgress::new(256),
     };
     let task = tokio::spawn(driver.run(shutdown));
     Ok(HubSink { snapshot, task })
@@ -180,6 +185,9 @@ fn describe_connect_error(e: &tungstenite::Error) -> String {
                 format!("the hub refused the connection (HTTP {status})")
             }
         }
+        other if other.to_string().contains("invalid peer certificate") => {
+            format!("{other} (the hub's certificate is not trusted: check uplink.hub.ca_file)")
+        }
         other => other.to_string(),
     }
 }
@@ -194,6 +202,7 @@ struct Driver<O: Outbox> {
     stats: SinkSnapshot,
     backoff: Backoff,
     last_status_backlog: Option<u64>,
+    progress: ReplayProgress,
 }
 
 impl<O: Outbox> Driver<O> {
@@ -206,19 +215,26 @@ impl<O: Outbox> Driver<O> {
                 .max_frame_size(Some(self.options.max_message_bytes))
                 .max_write_buffer_size(1 << 20);
             let url = url_with_token(&self.options.url, &self.options.token);
-            let connect = tokio_tungstenite::connect_async_tls_with_config(
-                url,
-                Some(config),
-                true,
-                self.connector.clone(),
+            let connect = tokio::time::timeout(
+                self.options.connect_timeout,
+                tokio_tungstenite::connect_async_tls_with_config(
+                    url,
+                    Some(config),
+                    true,
+                    self.connector.clone(),
+                ),
             );
             let outcome = tokio::select! {
                 () = shutdown.cancelled() => break,
                 result = connect => result,
             };
             let ended = match outcome {
-                Ok((socket, _)) => self.serve(socket, &shutdown).await,
-                Err(e) => Ended::Lost(describe_connect_error(&e)),
+                Ok(Ok((socket, _))) => self.serve(socket, &shutdown).await,
+                Ok(Err(e)) => Ended::Lost(describe_connect_error(&e)),
+                Err(_) => Ended::Lost(format!(
+                    "no connection within {} s",
+                    self.options.connect_timeout.as_secs()
+                )),
             };
             let reason = match ended {
                 Ended::Shutdown => break,
@@ -269,14 +285,19 @@ impl<O: Outbox> Driver<O> {
         );
         self.backoff.reset();
         self.stats.connects += 1;
-        self.stats.last_error = None;
         self.delivery.handle_connected();
-        let mut ping = tokio::time::interval(self.options.ping_interval);
-        let mut status = tokio::time::interval(self.options.status_interval);
+        let mut ping = tokio::time::interval(at_least_10ms(self.options.ping_interval));
+        let mut status = tokio::time::interval(at_least_10ms(self.options.status_interval));
+        for timer in [&mut ping, &mut status] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
         let mut last_heard = Instant::now();
         loop {
-            if let Err(e) = self.pump(&mut socket).await {
-                return Ended::Lost(format!("send failed: {e}"));
+            // A hub that stops reading would block the write forever: bound it.
+            match tokio::time::timeout(self.options.idle_timeout, self.pump(&mut socket)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Ended::Lost(format!("send failed: {e}")),
+                Err(_) => return Ended::Lost("a write did not complete in time".into()),
             }
             self.publish_snapshot();
             let wake = self.delivery.next_wakeup(Instant::now());
@@ -307,8 +328,8 @@ impl<O: Outbox> Driver<O> {
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.options.idle_timeout {
                         return Ended::Lost(format!(
-                            "nothing heard for {} s (no pong)",
-                            self.options.idle_timeout.as_secs()
+                            "nothing heard for {} ms (no pong)",
+                            self.options.idle_timeout.as_millis()
                         ));
                     }
                     let ping = Message::text(r#"{"type":"ping"}"#);
@@ -405,11 +426,9 @@ impl<O: Outbox> Driver<O> {
             ts_ms: now_ms(),
         };
         let message = serde_json::json!({"type": "gateway_status", "data": status});
-        if backlog > 0 {
-            log::info!(
-                "uplink hub: replaying, {backlog} records behind (cursor {})",
-                self.delivery.cursor()
-            );
+        let cursor = self.delivery.cursor();
+        if let Some(line) = self.progress.handle_tick(Instant::now(), cursor, backlog) {
+            log::info!("uplink hub: {line}");
         }
         socket.send(Message::text(message.to_string())).await
     }
@@ -438,6 +457,11 @@ impl<O: Outbox> Driver<O> {
         self.delivery.handle_disconnected();
         self.publish_snapshot();
     }
+}
+
+/// `interval` panics on zero; a zero setting means "as often as sensible".
+fn at_least_10ms(period: Duration) -> Duration {
+    period.max(Duration::from_millis(10))
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -39,11 +39,11 @@ use super::command::{
     parse_command,
 };
 use super::delivery::{Delivery, LaneSpec};
-use super::envelope::{GatewayStatus, json_envelope, mqtt_route, raw_envelope};
+use super::envelope::{GatewayStatus, check_packet_size, json_envelope, mqtt_route, raw_envelope};
 use super::feed::Feed;
 use super::ledger::{Ledger, Tag};
 use super::outbox::{Outbox, OutboxRecord};
-use super::status::{SinkSnapshot, now_ms};
+use super::status::{ReplayProgress, SinkSnapshot, now_ms};
 use super::tls::{TlsFiles, client_config};
 use super::topics::{Topics, client_id};
 use super::{BrokerUrl, UplinkError};
@@ -63,6 +63,9 @@ pub struct MqttOptions {
     pub password: Option<String>,
     pub tls: TlsFiles,
     pub keep_alive: Duration,
+    /// Limit on TCP connect + TLS + CONNECT/CONNACK, and on each network flush (rumqttc's
+    /// default of 5 s is short for a TLS handshake over a poor venue WAN). Whole seconds.
+    pub connect_timeout: Duration,
     /// Publishes unacknowledged at once (rumqttc's `inflight`).
     pub inflight: u16,
     /// Largest packet in either direction; must exceed the largest raw batch envelope.
@@ -99,6 +102,7 @@ impl MqttOptions {
             password: None,
             tls: TlsFiles::default(),
             keep_alive: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
             inflight: 32,
             max_packet_bytes: 1024 * 1024,
             replay_rate: Some(5000.0),
@@ -245,7 +249,11 @@ fn build_client(
     // Room for a full window of publishes plus subscribe/disconnect: `try_publish` never
     // finds the channel full.
     let cap = usize::from(options.inflight) + 16;
-    Ok(AsyncClient::new(mqtt, cap))
+    let (client, mut eventloop) = AsyncClient::new(mqtt, cap);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_connection_timeout(options.connect_timeout.as_secs().max(1));
+    eventloop.set_network_options(network);
+    Ok((client, eventloop))
 }
 
 /// The event loop's poll in flight; it owns the event loop while it runs.
@@ -288,8 +296,9 @@ impl<O: Outbox> Driver<O> {
         let durable = *self.durable_rx.borrow_and_update();
         self.delivery.handle_durable(durable);
         let mut poll: PollFuture = Box::pin(poll_once(eventloop, Duration::ZERO));
-        let mut tick = tokio::time::interval(self.options.status_interval);
-        let mut last_progress = (Instant::now(), self.delivery.cursor());
+        let mut tick = tokio::time::interval(at_least_10ms(self.options.status_interval));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut progress = ReplayProgress::new(self.options.read_batch as u64);
         loop {
             self.pump();
             let wake = self.delivery.next_wakeup(Instant::now());
@@ -312,7 +321,10 @@ impl<O: Outbox> Driver<O> {
                 () = sleep_until(wake), if wake.is_some() => {}
                 _ = tick.tick() => {
                     self.refresh_status();
-                    last_progress = self.log_progress(last_progress);
+                    let (cursor, backlog) = (self.delivery.cursor(), self.delivery.backlog());
+                    if let Some(line) = progress.handle_tick(Instant::now(), cursor, backlog) {
+                        log::info!("uplink mqtt: {line}");
+                    }
                 }
             }
             self.publish_snapshot();
@@ -346,11 +358,13 @@ impl<O: Outbox> Driver<O> {
 
     fn submit_record(&mut self, record: OutboxRecord) {
         let id = record.id;
+        let limit = self.options.max_packet_bytes;
         let encoded = mqtt_route(&self.topics, &record).and_then(|route| {
             let payload = match record.kind {
                 RecordKind::Batch => raw_envelope(&record)?,
                 _ => json_envelope(&record)?.into_bytes(),
             };
+            check_packet_size(id, &route.topic, payload.len(), limit)?;
             Ok((route, payload))
         });
         match encoded {
@@ -428,7 +442,6 @@ impl<O: Outbox> Driver<O> {
         );
         self.backoff.reset();
         self.stats.connects += 1;
-        self.stats.last_error = None;
         self.delivery.handle_connected();
         if let Err(e) = self
             .client
@@ -587,19 +600,6 @@ impl<O: Outbox> Driver<O> {
         });
     }
 
-    fn log_progress(&self, (since, from): (Instant, u64)) -> (Instant, u64) {
-        let (now, cursor) = (Instant::now(), self.delivery.cursor());
-        let backlog = self.delivery.backlog();
-        if backlog > 0 && self.delivery.is_connected() {
-            let rate = (cursor - from) as f64 / now.duration_since(since).as_secs_f64().max(1e-3);
-            log::info!(
-                "uplink mqtt: replaying, {backlog} records behind (cursor {cursor}), \
-                 {rate:.0} records/s"
-            );
-        }
-        (now, cursor)
-    }
-
     fn note_error(&mut self, error: String) {
         self.stats.errors += 1;
         self.stats.last_error = Some(error);
@@ -660,9 +660,18 @@ fn explain(e: &ConnectionError) -> String {
         _ if text.contains("invalid peer certificate") => {
             " (the broker's certificate is not trusted: check uplink.mqtt.ca_file)"
         }
+        _ if text.contains("CertificateRequired") || text.contains("BadCertificate") => {
+            " (the broker wants a client certificate it trusts: check uplink.mqtt client_cert \
+             and client_key)"
+        }
         _ => "",
     };
     format!("{text}{hint}")
+}
+
+/// `interval` panics on zero; a zero setting means "as often as sensible".
+fn at_least_10ms(period: Duration) -> Duration {
+    period.max(Duration::from_millis(10))
 }
 
 async fn sleep_until(at: Option<Instant>) {

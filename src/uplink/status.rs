@@ -29,10 +29,88 @@ pub struct SinkSnapshot {
     pub connects: u64,
     /// Connection or protocol errors since start.
     pub errors: u64,
+    /// The most recent error, kept after recovery (see `connected` for the state now).
     pub last_error: Option<String>,
 }
 
 /// Unix time in ms (wall clock, for snapshots and payloads).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Replay progress lines for the log: one per tick while a sink is more than `threshold`
+/// records behind, and one when it has caught up. Quiet in steady state, where a few records
+/// are always in flight. Pure: time and figures passed in.
+#[derive(Debug, Clone)]
+pub struct ReplayProgress {
+    threshold: u64,
+    /// Set while behind: when and at which cursor the last line was logged.
+    behind_since: Option<(std::time::Instant, u64)>,
+}
+
+impl ReplayProgress {
+    pub fn new(threshold: u64) -> Self {
+        Self {
+            threshold,
+            behind_since: None,
+        }
+    }
+
+    /// The line to log at this tick, if any.
+    pub fn handle_tick(
+        &mut self,
+        now: std::time::Instant,
+        cursor: u64,
+        backlog: u64,
+    ) -> Option<String> {
+        match self.behind_since {
+            None if backlog > self.threshold => {
+                self.behind_since = Some((now, cursor));
+                Some(format!(
+                    "replaying a backlog of {backlog} records from id {cursor}"
+                ))
+            }
+            None => None,
+            Some(_) if backlog <= self.threshold => {
+                self.behind_since = None;
+                Some(format!("caught up (cursor {cursor})"))
+            }
+            Some((since, from)) => {
+                self.behind_since = Some((now, cursor));
+                let secs = now.duration_since(since).as_secs_f64().max(1e-3);
+                let rate = cursor.saturating_sub(from) as f64 / secs;
+                Some(format!(
+                    "replaying, {backlog} records behind (cursor {cursor}), {rate:.0} records/s"
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn logs_only_while_behind_and_once_when_caught_up() {
+        let t0 = Instant::now();
+        let mut p = ReplayProgress::new(100);
+        assert_eq!(p.handle_tick(t0, 10, 5), None);
+        assert!(
+            p.handle_tick(t0, 10, 5000)
+                .unwrap()
+                .contains("backlog of 5000")
+        );
+        let line = p
+            .handle_tick(t0 + Duration::from_secs(2), 4010, 1000)
+            .unwrap();
+        assert!(line.contains("2000 records/s"), "{line}");
+        assert!(
+            p.handle_tick(t0 + Duration::from_secs(3), 5000, 3)
+                .unwrap()
+                .contains("caught up")
+        );
+        assert_eq!(p.handle_tick(t0 + Duration::from_secs(4), 5001, 3), None);
+    }
 }

@@ -403,6 +403,8 @@ pub fn check_order(by_stream: &BTreeMap<String, Vec<u64>>) -> usize {
 /// The test notification hub (tests/hub: Django Channels under Daphne) on a free port.
 pub struct Hub {
     pub port: u16,
+    /// `(certificate, key)` PEM files: serve `wss://` instead of `ws://`.
+    tls: Option<(PathBuf, PathBuf)>,
     pub record_file: PathBuf,
     secret: String,
     acks: bool,
@@ -412,8 +414,18 @@ pub struct Hub {
 
 impl Hub {
     pub fn start(dir: &Path, secret: &str, acks: bool) -> Self {
+        Self::start_with(dir, secret, acks, None)
+    }
+
+    pub fn start_with(
+        dir: &Path,
+        secret: &str,
+        acks: bool,
+        tls: Option<(PathBuf, PathBuf)>,
+    ) -> Self {
         let mut hub = Self {
             port: free_port(),
+            tls,
             record_file: dir.join("hub-received.jsonl"),
             secret: secret.into(),
             acks,
@@ -430,9 +442,20 @@ impl Hub {
             .append(true)
             .open(&self.log_file)
             .unwrap();
-        let child = Command::new("python3")
-            .args(["-m", "daphne", "-b", "127.0.0.1", "-p"])
-            .arg(self.port.to_string())
+        let mut command = Command::new("python3");
+        command.args(["-m", "daphne"]);
+        match &self.tls {
+            None => command
+                .args(["-b", "127.0.0.1", "-p"])
+                .arg(self.port.to_string()),
+            Some((cert, key)) => command.arg("-e").arg(format!(
+                "ssl:{}:interface=127.0.0.1:privateKey={}:certKey={}",
+                self.port,
+                key.display(),
+                cert.display()
+            )),
+        };
+        let child = command
             .arg("hubproject.asgi:application")
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hub"))
             .env("DJANGO_SETTINGS_MODULE", "hubproject.settings")
@@ -460,7 +483,8 @@ impl Hub {
     }
 
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws/gateway/", self.port)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://127.0.0.1:{}/ws/gateway/", self.port)
     }
 
     /// Messages the hub recorded, in arrival order.
@@ -500,4 +524,129 @@ pub fn jwt(secret: &str, sub: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl CLI (.ci/setup installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A self-signed CA `{name}-ca.pem` and, when `server`, a server certificate for 127.0.0.1
+/// signed by it.
+pub fn make_ca(dir: &Path, name: &str) {
+    let key = format!("{name}-ca.key");
+    let cert = format!("{name}-ca.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+pub fn make_server_cert(dir: &Path, ca: &str) {
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &format!("{ca}-ca.pem"),
+            "-CAkey",
+            &format!("{ca}-ca.key"),
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+/// A client certificate `client.pem` / `client.key` (PKCS#8) signed by the `{ca}` test CA.
+pub fn make_client_cert(dir: &Path, ca: &str) {
+    std::fs::write(
+        dir.join("client-ext.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=shuttlegate-venue1-court1",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            &format!("{ca}-ca.pem"),
+            "-CAkey",
+            &format!("{ca}-ca.key"),
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "client-ext.cnf",
+        ],
+    );
 }
