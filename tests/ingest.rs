@@ -404,7 +404,7 @@ async fn an_idle_device_is_disconnected_and_marked_offline() {
     let (_dir, gw) = gateway("[limits]\nidle_timeout = \"1s\"\n");
     let mut ws = connect(&format!("{}?token=token-d3-x", gw.ws_url("d3"))).await;
     recv(&mut ws).await;
-    assert_eq!(closed_with(&mut ws).await, 1001);
+    assert_eq!(closed_with(&mut ws).await, 4003);
     gw.wait_log("idle for", Duration::from_secs(5));
 }
 

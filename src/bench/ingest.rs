@@ -118,7 +118,10 @@ fn start_daemon(exe: &Path, dir: &Path, bench: &IngestBench) -> Result<Daemon, B
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| BenchError::Daemon("no stdout".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| BenchError::Daemon("no stdout".into()))?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
     let addr = line
@@ -175,14 +178,22 @@ pub async fn run(exe: &Path, bench: IngestBench) -> Result<IngestReport, BenchEr
     let pid = daemon.child.id();
     let samples = Arc::new(samples_json(bench.batch_samples));
     let histogram = Arc::new(Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| BenchError::Daemon(e.to_string()))?,
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+            .map_err(|e| BenchError::Daemon(e.to_string()))?,
     ));
     let mut sockets = Vec::new();
     for i in 0..bench.devices {
-        let url = format!("ws://{}/ws/esp32/bench-{i:03}/?token=bench-token-{i:03}", daemon.addr);
-        let (ws, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .map_err(|e| BenchError::Device { device: format!("bench-{i:03}"), reason: e.to_string() })?;
+        let url = format!(
+            "ws://{}/ws/esp32/bench-{i:03}/?token=bench-token-{i:03}",
+            daemon.addr
+        );
+        let (ws, _) =
+            tokio_tungstenite::connect_async(&url)
+                .await
+                .map_err(|e| BenchError::Device {
+                    device: format!("bench-{i:03}"),
+                    reason: e.to_string(),
+                })?;
         sockets.push(ws);
     }
     let (cpu_before, _, _) = process_usage(pid).unwrap_or_default();
@@ -190,7 +201,14 @@ pub async fn run(exe: &Path, bench: IngestBench) -> Result<IngestReport, BenchEr
     let deadline = started + bench.duration;
     let mut tasks = Vec::new();
     for (i, ws) in sockets.into_iter().enumerate() {
-        tasks.push(tokio::spawn(device(i, ws, bench.clone(), samples.clone(), histogram.clone(), deadline)));
+        tasks.push(tokio::spawn(device(
+            i,
+            ws,
+            bench.clone(),
+            samples.clone(),
+            histogram.clone(),
+            deadline,
+        )));
     }
     let mut batches = 0;
     let mut errors = 0;
@@ -222,7 +240,8 @@ pub async fn run(exe: &Path, bench: IngestBench) -> Result<IngestReport, BenchEr
     })
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One device: keeps `window` batches in flight, paced to `rate_hz` if given, until `deadline`;
 /// returns the batches acknowledged durable.
@@ -235,7 +254,10 @@ async fn device(
     deadline: Instant,
 ) -> Result<u64, BenchError> {
     let name = format!("bench-{index:03}");
-    let fail = |reason: String| BenchError::Device { device: name.clone(), reason };
+    let fail = |reason: String| BenchError::Device {
+        device: name.clone(),
+        reason,
+    };
     let (mut tx, mut rx) = ws.split();
     // The first message is connection_established.
     let _ = rx.next().await;
@@ -256,7 +278,9 @@ async fn device(
                 r#"{{"type":"batch_sensor_data","session_id":"bench","seq":{next_seq},"sensor_id":4,"t0":{},"rate_hz":1000,"samples":{samples}}}"#,
                 t0 + next_seq as i64 * bench.batch_samples as i64
             );
-            tx.send(Message::text(message)).await.map_err(|e| fail(e.to_string()))?;
+            tx.send(Message::text(message))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
             sent_at.insert(next_seq, Instant::now());
             next_seq += 1;
             if let Some(i) = interval {
@@ -268,7 +292,9 @@ async fn device(
             break;
         }
         let wait = match interval {
-            Some(_) if sent_at.len() < bench.window && now < deadline => next_send.saturating_duration_since(now),
+            Some(_) if sent_at.len() < bench.window && now < deadline => {
+                next_send.saturating_duration_since(now)
+            }
             _ => Duration::from_secs(10),
         };
         let message = match tokio::time::timeout(wait, rx.next()).await {
@@ -278,8 +304,11 @@ async fn device(
             Ok(Some(Err(e))) => return Err(fail(e.to_string())),
             Ok(Some(Ok(m))) => m,
         };
-        let Message::Text(text) = message else { continue };
-        let reply: serde_json::Value = serde_json::from_str(text.as_str()).map_err(|e| fail(e.to_string()))?;
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let reply: serde_json::Value =
+            serde_json::from_str(text.as_str()).map_err(|e| fail(e.to_string()))?;
         if reply["durable"] != true {
             return Err(fail(format!("not durable: {reply}")));
         }

@@ -13,10 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Close code for a connection replaced by a newer one of the same device.
-pub const CLOSE_REPLACED: u16 = 4001;
-/// Close code for a client whose outbound queue overflowed.
-pub const CLOSE_TOO_SLOW: u16 = 4009;
+use crate::protocol::close::{REPLACED as CLOSE_REPLACED, TOO_SLOW as CLOSE_TOO_SLOW};
 
 /// Why a connection is being closed from our side.
 #[derive(Debug, Clone, PartialEq, Eq)]

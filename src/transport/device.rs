@@ -25,14 +25,7 @@ use tokio_tungstenite::tungstenite;
 use super::connections::{ConnEnd, ConnHandle};
 use super::limits::{RateLimiter, Verdict};
 
-/// Close code for invalid UTF-8 in a text frame (RFC 6455).
-pub const CLOSE_INVALID_UTF8: u16 = 1007;
-/// Close code for a message over the size limit (RFC 6455).
-pub const CLOSE_TOO_BIG: u16 = 1009;
-/// Close code for a device over its rate limit for too long.
-pub const CLOSE_RATE_LIMITED: u16 = 4008;
-/// Close code when the gateway shuts down or a device goes idle ("going away").
-pub const CLOSE_GOING_AWAY: u16 = 1001;
+use crate::protocol::close;
 
 /// Limits of one device connection.
 #[derive(Debug, Clone)]
@@ -148,10 +141,7 @@ pub async fn serve(
     };
     let (reason, replaced) = match &outcome {
         End::Closed(r) => (format!("closed by device ({r})"), false),
-        End::Kicked(code, r) => (
-            format!("{r} ({code})"),
-            *code == super::connections::CLOSE_REPLACED,
-        ),
+        End::Kicked(code, r) => (format!("{r} ({code})"), *code == close::REPLACED),
         End::Shutdown => ("gateway shutting down".to_owned(), false),
         End::Idle => (format!("idle for {:?}", limits.idle_timeout), false),
         End::Error(e) => (format!("connection error: {e}"), false),
@@ -159,8 +149,8 @@ pub async fn serve(
     };
     let close = match &outcome {
         End::Kicked(code, r) | End::Refused(code, r) => Some((*code, r.clone())),
-        End::Shutdown => Some((CLOSE_GOING_AWAY, "gateway shutting down".to_owned())),
-        End::Idle => Some((CLOSE_GOING_AWAY, "idle timeout".to_owned())),
+        End::Shutdown => Some((close::GOING_AWAY, "gateway shutting down".to_owned())),
+        End::Idle => Some((close::IDLE, "idle timeout".to_owned())),
         End::Closed(_) | End::Error(_) => None,
     };
     if let Some((code, text)) = close {
@@ -236,7 +226,7 @@ async fn read_loop(
             // socket and the mpsc, `next` on the ordered queue, token and sleep futures.
             biased;
             _ = end.kicked.cancelled() => {
-                let kick = end.kick().unwrap_or(super::connections::Kick { code: CLOSE_GOING_AWAY, reason: "closed".into() });
+                let kick = end.kick().unwrap_or(super::connections::Kick { code: close::GOING_AWAY, reason: "closed".into() });
                 return End::Kicked(kick.code, kick.reason);
             }
             _ = shutdown.cancelled() => {
@@ -278,7 +268,7 @@ async fn read_loop(
                                 continue;
                             }
                             Verdict::Close => {
-                                return End::Refused(CLOSE_RATE_LIMITED, format!(
+                                return End::Refused(close::RATE_LIMITED, format!(
                                     "over {} messages per second for {} seconds",
                                     limits.messages_per_second, limits.rate_strikes_to_close));
                             }
@@ -320,11 +310,11 @@ fn read_error(error: axum::Error, limits: &ConnectionLimits) -> End {
     let inner = error.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
         Some(tungstenite::Error::Capacity(_)) => End::Refused(
-            CLOSE_TOO_BIG,
+            close::MESSAGE_TOO_BIG,
             format!("message over the {} byte limit", limits.max_message_bytes),
         ),
         Some(tungstenite::Error::Utf8(_)) => End::Refused(
-            CLOSE_INVALID_UTF8,
+            close::INVALID_UTF8,
             "text frame is not valid UTF-8".to_owned(),
         ),
         _ => End::Error(inner.to_string()),
