@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::config::{DeviceAuth, Settings};
 use crate::court::{Court, CourtEvent, CourtOptions};
 use crate::ingest::{Clock, Ingest, event_record};
 use crate::journal::{Journal, JournalError, JournalOptions, RecordKind, WhenFull};
 use crate::live::Live;
-use crate::protocol::FrameClock;
+use crate::protocol::{DeviceCommand, FrameClock};
 use crate::service::Shutdown;
 use crate::swings::AnalysisFeed;
 use crate::transport::admin::{self, AdminApi};
@@ -26,6 +27,8 @@ use crate::transport::auth::{DeviceCredential, DeviceDirectory};
 use crate::transport::connections::Connections;
 use crate::transport::device::ConnectionLimits;
 use crate::transport::http::{self, DeviceEndpoint};
+use crate::uplink::tls::TlsFiles;
+use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
 
 /// How long shutdown waits for connections to drain before giving up on them.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -48,6 +51,8 @@ pub enum DaemonError {
     Codec(#[from] crate::journal::CodecError),
     #[error("http server: {0}")]
     Http(std::io::Error),
+    #[error("{0}")]
+    Uplink(#[from] crate::uplink::UplinkError),
 }
 
 /// A running gateway, as a test or the `demo` holds it.
@@ -108,6 +113,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         settings.clone(),
     ));
     spawn_snapshots(&ingest, &journal, &shutdown);
+    start_uplinks(settings, &journal, &ingest, &shutdown)?;
 
     let endpoint = Arc::new(DeviceEndpoint {
         directory: directory(settings),
@@ -181,6 +187,80 @@ fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, Daemon
     court.restore(events);
     log::info!("court restored from {restored} journaled events");
     Ok(court)
+}
+
+/// Starts the enabled uplink sinks as readers of the journal, and the task that carries cloud
+/// commands to devices. They stop when shutdown begins; their cursors say where to resume.
+fn start_uplinks(
+    settings: &Settings,
+    journal: &Journal,
+    ingest: &Arc<Ingest>,
+    shutdown: &Shutdown,
+) -> Result<(), DaemonError> {
+    let outbox = Arc::new(journal.clone());
+    let (venue, court) = (&settings.gateway.venue, &settings.gateway.court);
+    if let Some(m) = &settings.uplink.mqtt {
+        let mut options = MqttOptions::new(&m.endpoint.url, &m.topic_prefix, venue, court);
+        options.client_id = Some(m.client_id.clone());
+        options.username = m.username.clone();
+        options.password = m.password.as_ref().map(|p| p.expose().to_owned());
+        options.tls = TlsFiles {
+            ca_file: m.ca_file.clone(),
+            client_cert: m.client_cert_file.clone(),
+            client_key: m.client_key_file.clone(),
+        };
+        options.keep_alive = m.keep_alive;
+        options.inflight = m.inflight;
+        options.max_packet_bytes = m.max_packet_bytes;
+        options.replay_rate = (m.replay_rate > 0).then_some(f64::from(m.replay_rate));
+        options.devices = settings.devices.iter().map(|d| d.code.clone()).collect();
+        let (commands, rx) = mpsc::channel(64);
+        let sink =
+            crate::uplink::mqtt::spawn(options, outbox.clone(), commands, shutdown.token.clone())?;
+        shutdown.tasks.spawn(async move {
+            let _ = sink.task.await;
+        });
+        shutdown.tasks.spawn(cloud_commands(rx, ingest.clone()));
+        log::info!("uplink: MQTT to {} as `{}`", m.endpoint.url, m.client_id);
+    }
+    if let Some(h) = &settings.uplink.hub {
+        let mut options = HubOptions::new(&h.endpoint.url, h.token.expose(), venue, court);
+        options.acks = h.acks;
+        options.ping_interval = h.ping_interval;
+        options.replay_rate = (h.replay_rate > 0).then_some(f64::from(h.replay_rate));
+        let sink = crate::uplink::hub::spawn(options, outbox, shutdown.token.clone())?;
+        shutdown.tasks.spawn(async move {
+            let _ = sink.task.await;
+        });
+        let mode = if h.acks { "acked" } else { "fire-and-forget" };
+        log::info!("uplink: notification hub at {} ({mode})", h.endpoint.url);
+    }
+    Ok(())
+}
+
+/// Carries validated cloud commands to devices and answers what became of each.
+async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, ingest: Arc<Ingest>) {
+    while let Some(cmd) = rx.recv().await {
+        let outcome = match DeviceCommand::parse(&cmd.command, &cmd.params) {
+            Err(e) => CommandOutcome::Rejected {
+                reason: e.to_string(),
+            },
+            Ok(command) => match ingest.command(&cmd.device, command).await {
+                Ok(_) if ingest.is_connected(&cmd.device) => CommandOutcome::Pushed,
+                Ok(_) => CommandOutcome::Queued,
+                Err(e) => CommandOutcome::Rejected {
+                    reason: e.to_string(),
+                },
+            },
+        };
+        log::info!(
+            "cloud command {} `{}` for {}: {outcome:?}",
+            cmd.command_id,
+            cmd.command,
+            cmd.device
+        );
+        let _ = cmd.reply.send(outcome);
+    }
 }
 
 /// Journals the court's open state at start and every [`SNAPSHOT_EVERY`].

@@ -137,6 +137,11 @@ impl Ingest {
             .to_json()
     }
 
+    /// Whether the device has a connection now.
+    pub fn is_connected(&self, device: &str) -> bool {
+        self.connections.is_connected(device)
+    }
+
     /// Waits until every court event queued so far is journaled (shutdown calls it before
     /// closing the journal, so the last offline events are not lost).
     pub async fn flush_events(&self) {

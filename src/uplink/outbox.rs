@@ -204,3 +204,63 @@ mod tests {
         assert_eq!(outbox.cursor("hub"), 0);
     }
 }
+
+/// The journal is the outbox: records are read from it as stored (raw batches in their stored,
+/// compressed encoding; documents as their JSON), and a sink's ack moves its journal cursor.
+impl Outbox for crate::journal::Journal {
+    fn read_after(
+        &self,
+        after: u64,
+        max: usize,
+        kinds: Option<&[RecordKind]>,
+    ) -> Result<Vec<OutboxRecord>, OutboxError> {
+        use crate::journal::RecordBody;
+        let stored = crate::journal::Journal::read_after(self, after, max, kinds)
+            .map_err(|e| OutboxError::Read(e.to_string()))?;
+        stored
+            .into_iter()
+            .map(|r| {
+                let (json, raw) = match r.kind {
+                    RecordKind::Batch => (None, Some(r.encoded().to_vec())),
+                    _ => match r
+                        .decode()
+                        .map_err(|e| OutboxError::Read(e.to_string()))?
+                        .body
+                    {
+                        RecordBody::Swing(d) | RecordBody::Summary(d) | RecordBody::Event(d) => {
+                            (Some(d.json), None)
+                        }
+                        RecordBody::Batch(_) => (None, Some(r.encoded().to_vec())),
+                    },
+                };
+                Ok(OutboxRecord {
+                    id: r.id,
+                    ts_ms: r.ts_ms,
+                    kind: r.kind,
+                    device: r.device.clone(),
+                    session_id: r.session_id.clone(),
+                    seq: r.seq,
+                    json,
+                    raw,
+                })
+            })
+            .collect()
+    }
+
+    fn durable_id(&self) -> u64 {
+        crate::journal::Journal::durable_id(self)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        crate::journal::Journal::subscribe(self)
+    }
+
+    fn cursor(&self, consumer: &str) -> u64 {
+        crate::journal::Journal::cursor(self, consumer)
+    }
+
+    fn ack(&self, consumer: &str, id: u64) -> Result<(), OutboxError> {
+        crate::journal::Journal::ack(self, consumer, id)
+            .map_err(|e| OutboxError::Ack(e.to_string()))
+    }
+}

@@ -1,0 +1,209 @@
+//! The uplink inside the real daemon, against a real Mosquitto: every journal record reaches
+//! the broker across gateway SIGKILLs, in order per device, and a cloud command reaches a
+//! device and its ack comes back.
+
+mod common;
+mod uplink_support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Gateway, config, connect, recv, recv_type, send};
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use shuttlegate::sim::client::Firmware;
+use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress};
+use uplink_support::{Broker, Subscriber, check_order, free_port, ids_by_stream, payload_id};
+
+fn uplinked_config(
+    dir: &std::path::Path,
+    http_port: u16,
+    broker: &Broker,
+    devices: &[(&str, Option<&str>)],
+) -> String {
+    let extra = format!(
+        "[uplink.mqtt]\nenabled = true\nurl = \"{}\"\ntopic_prefix = \"sg\"\n",
+        broker.url()
+    );
+    config(dir, devices, &extra).replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_journal_record_reaches_the_broker_across_gateway_sigkills() {
+    const HUBS: usize = 3;
+    const KILLS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let mut all = Subscriber::start(broker.port, "test-cloud", "sg/#").await;
+    let codes: Vec<(String, String)> = (1..=HUBS)
+        .map(|i| (format!("hub-{i:02}"), format!("token-hub-{i:02}")))
+        .collect();
+    let devices: Vec<(&str, Option<&str>)> = codes
+        .iter()
+        .map(|(c, t)| (c.as_str(), Some(t.as_str())))
+        .collect();
+    let port = free_port();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let config_path = state.join("court.toml");
+    std::fs::write(
+        &config_path,
+        uplinked_config(&state, port, &broker, &devices),
+    )
+    .unwrap();
+    let mut gw = Some(Gateway::start_with(&state, &config_path));
+
+    let options = FleetOptions {
+        url: format!("ws://127.0.0.1:{port}"),
+        devices: HUBS,
+        firmware: Firmware::Compact,
+        rate_hz: 200.0,
+        duration: Duration::from_secs(6),
+        code_prefix: "hub-".into(),
+        token_prefix: Some("token-hub-".into()),
+        batch_samples: 20,
+        utc_offset_s: 8 * 3600,
+        seed: 3,
+    };
+    let hubs = tokio::spawn(fleet::run(
+        options,
+        Arc::new(FleetProgress::default()),
+        None,
+    ));
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+    for _ in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1000))).await;
+        gw.take().unwrap().kill();
+        gw = Some(Gateway::start_with(&state, &config_path));
+    }
+    let reports = tokio::time::timeout(Duration::from_secs(60), hubs)
+        .await
+        .unwrap()
+        .unwrap();
+    for (code, r) in &reports {
+        assert!(
+            r.as_ref()
+                .unwrap_or_else(|e| panic!("{code}: {e}"))
+                .upload_complete
+        );
+    }
+
+    // Everything in the journal now must reach the broker (the gateway is still running).
+    let journal_ids: BTreeSet<u64> = common::export(&state, &[])
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let got: BTreeSet<u64> = all
+            .snapshot()
+            .iter()
+            .filter(|r| !r.topic.ends_with("/status") || r.topic.contains("/devices/"))
+            .filter(|r| !r.topic.contains("/commands"))
+            .map(|r| payload_id(&r.payload))
+            .collect();
+        let missing: Vec<u64> = journal_ids.difference(&got).copied().collect();
+        if missing.is_empty() || tokio::time::Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        missing.is_empty(),
+        "{} journal ids never reached the broker: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    let by_stream = ids_by_stream(&all.wait_for(1, Duration::from_secs(1)).await);
+    assert_eq!(
+        by_stream.keys().filter(|k| k.contains("/raw/")).count(),
+        HUBS
+    );
+    let resends = check_order(&by_stream);
+    println!(
+        "{} journal records delivered; {resends} re-sends after {KILLS} kills",
+        journal_ids.len()
+    );
+    assert!(gw.take().unwrap().terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_command_reaches_a_device_and_its_ack_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let mut results =
+        Subscriber::start(broker.port, "test-results", "sg/+/+/commands/results").await;
+    let mut events = Subscriber::start(broker.port, "test-events", "sg/+/+/events").await;
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let devices = [("racket-01", Some("token-racket-01"))];
+    let gw = Gateway::start(&state, &uplinked_config(&state, 0, &broker, &devices));
+    let mut device = connect(&format!("{}?token=token-racket-01", gw.ws_url("racket-01"))).await;
+    assert_eq!(recv(&mut device).await["type"], "connection_established");
+
+    let cloud = Subscriber::start(broker.port, "test-cloud", "sg/unused").await;
+    let command = json!({"device": "racket-01", "command": "set_batch", "params": {"batch_size": 60}, "command_id": "cloud-7"});
+    // The gateway subscribes to its command topic when it connects: publish until the push
+    // arrives (QoS 1, so an early one may also be delivered late; both are fine).
+    let push = loop {
+        cloud
+            .client
+            .publish(
+                "sg/test-venue/court-1/commands",
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                command.to_string(),
+            )
+            .await
+            .unwrap();
+        match tokio::time::timeout(Duration::from_secs(2), recv_type(&mut device, "set_batch"))
+            .await
+        {
+            Ok(push) => break push,
+            Err(_) => continue,
+        }
+    };
+    assert_eq!(push["batch_size"], 60);
+    assert_eq!(push["command"], "SET_BATCH");
+    let result = results.wait_for(1, Duration::from_secs(10)).await;
+    let ack: serde_json::Value = serde_json::from_slice(&result[0].payload).unwrap();
+    assert_eq!(
+        (ack["type"].as_str(), ack["command_id"].as_str()),
+        (Some("command_ack"), Some("cloud-7"))
+    );
+    assert_eq!(ack["delivery"], "pushed");
+
+    // The device's own ack is journaled and reaches the cloud as a command_done event.
+    send(
+        &mut device,
+        &json!({"type": "ack", "command_id": push["command_id"], "success": true}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let done = events.snapshot().iter().any(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap_or_default();
+            // Events travel in the journal envelope: {"id", "kind", …, "message": {…}}.
+            let event = &v["message"];
+            event["type"] == "command_done"
+                && event["command_id"].to_string()
+                    == push["command_id"].as_str().unwrap_or_default()
+        });
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no command_done event: {:?}",
+            events
+                .snapshot()
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.payload).into_owned())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = events.wait_for(1, Duration::from_secs(1)).await;
+    drop(gw);
+}
