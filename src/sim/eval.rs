@@ -364,6 +364,7 @@ fn compare_session(
         mean(&|t| t.rom_deg[2]),
     ];
     let seed = seed_method::analyse(body);
+
     r.seed_delay_fallbacks += seed.fallbacks.iter().filter(|f| **f).count();
     let a = &ours.analysis_result;
     for (k, (o, s)) in [
