@@ -55,6 +55,11 @@ enum Command {
         /// Also print the unmatched and misclassified swings.
         #[arg(long)]
         verbose: bool,
+        /// Evaluate a real labelled recording instead of the simulator: `STROKE=FILE`, a CSV
+        /// export (`Date,Time,Accel_X (g),…,Gyro_Z (°/s)`) holding repetitions of one stroke.
+        /// Repeatable.
+        #[arg(long, value_name = "STROKE=FILE")]
+        recording: Vec<String>,
     },
     /// Operator tools for the on-disk journal (work while the daemon is writing).
     Journal {
@@ -94,6 +99,27 @@ enum ExportFormat {
     Csv,
 }
 
+/// `eval --recording STROKE=FILE …`: the analyser over real labelled recordings.
+fn eval_recordings(specs: &[String]) -> Result<()> {
+    use shuttlegate::analysis::{AnalysisSettings, Stroke};
+    let settings = AnalysisSettings::default();
+    let mut results = Vec::new();
+    for spec in specs {
+        let (label, path) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--recording {spec}: expected STROKE=FILE"))?;
+        let stroke = Stroke::ALL
+            .into_iter()
+            .find(|s| s.as_str() == label)
+            .ok_or_else(|| anyhow::anyhow!("--recording {spec}: unknown stroke `{label}`"))?;
+        results.push(shuttlegate::sim::recording::evaluate(
+            path, stroke, &settings,
+        )?);
+    }
+    print!("{}", shuttlegate::sim::recording::render(&results));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -110,7 +136,11 @@ fn main() -> Result<()> {
             drop_batch,
             reorder_batch,
             verbose,
+            recording,
         } => {
+            if !recording.is_empty() {
+                return eval_recordings(&recording);
+            }
             anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
             let options = shuttlegate::sim::eval::EvalOptions {
                 seeds: (first_seed..first_seed + seeds).collect(),

@@ -4,6 +4,7 @@
 pub mod court;
 pub mod eval;
 pub mod model;
+pub mod recording;
 pub mod truth;
 pub mod wire;
 
