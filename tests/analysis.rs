@@ -317,7 +317,7 @@ fn weird_sample() -> impl Strategy<Value = NodeSample> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn no_sample_stream_panics_or_grows_without_bound(
