@@ -60,6 +60,9 @@ enum Command {
         /// Repeatable.
         #[arg(long, value_name = "STROKE=FILE")]
         recording: Vec<String>,
+        /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
+        #[arg(long)]
+        rate_hz: Option<f64>,
     },
     /// Operator tools for the on-disk journal (work while the daemon is writing).
     Journal {
@@ -137,11 +140,16 @@ fn main() -> Result<()> {
             reorder_batch,
             verbose,
             recording,
+            rate_hz,
         } => {
             if !recording.is_empty() {
                 return eval_recordings(&recording);
             }
             anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
+            anyhow::ensure!(
+                rate_hz.is_none_or(|r| (50.0..=2000.0).contains(&r)),
+                "--rate-hz must be between 50 and 2000"
+            );
             let options = shuttlegate::sim::eval::EvalOptions {
                 seeds: (first_seed..first_seed + seeds).collect(),
                 players,
@@ -150,6 +158,7 @@ fn main() -> Result<()> {
                     drop_batch,
                     reorder_batch,
                 },
+                rate_hz,
             };
             let report = shuttlegate::sim::eval::run(
                 &options,

@@ -168,6 +168,7 @@ fn sim_options(seeds: std::ops::Range<u64>, impairments: Impairments) -> EvalOpt
         players: 2,
         duration_s: 60.0,
         impairments,
+        rate_hz: None,
     }
 }
 

@@ -43,9 +43,10 @@ const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// The rising-flank fit through clipping uses samples above this share of the clip level: the
 /// flank's foot carries the tails of neighbouring motion (backswing, recovery) that bend it.
 const RISING_FLOOR: f64 = 0.2;
-/// Accelerometer integration for the hand's own speed starts this long before the trigger
-/// (the hand is near rest there; longer integrates more drift).
-const HAND_INTEGRATION_LEAD_MS: f64 = 150.0;
+/// Accelerometer integration for the hand's own speed starts this long before the trigger: the
+/// arm's push builds over ~±200 ms around contact and the trigger comes 50–100 ms before it,
+/// so 300 ms starts where the hand is near rest; longer would integrate more drift.
+const HAND_INTEGRATION_LEAD_MS: f64 = 300.0;
 
 /// What [`measure`] found.
 #[derive(Debug, Clone, PartialEq)]
