@@ -477,18 +477,22 @@ fn rising_fit(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -
         return None;
     }
     let level = perp[ca..=cb].iter().copied().fold(f64::INFINITY, f64::min);
-    let mut lo = ca - 1;
-    while lo > 0
-        && !clipped[lo - 1]
-        && perp[lo - 1] < perp[lo]
-        && perp[lo - 1] > RISING_FLOOR * level
-    {
-        lo -= 1;
+    // Prefer the flank's upper part; at low rates it may hold too few samples, then go lower.
+    let flank = |floor: f64| -> Vec<(f64, f64)> {
+        let mut lo = ca - 1;
+        while lo > 0 && !clipped[lo - 1] && perp[lo - 1] < perp[lo] && perp[lo - 1] > floor * level
+        {
+            lo -= 1;
+        }
+        (lo..ca)
+            .filter(|&i| perp[i] > 0.0)
+            .map(|i| (s[i].t_ms - s[ca].t_ms, perp[i].ln()))
+            .collect()
+    };
+    let mut pts = flank(RISING_FLOOR);
+    if pts.len() < 3 {
+        pts = flank(FIT_FLOOR);
     }
-    let pts: Vec<(f64, f64)> = (lo..ca)
-        .filter(|&i| perp[i] > 0.0)
-        .map(|i| (s[i].t_ms - s[ca].t_ms, perp[i].ln()))
-        .collect();
     if pts.len() < 3 {
         return None;
     }
