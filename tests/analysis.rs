@@ -428,3 +428,14 @@ proptest! {
         let _ = shuttlegate::sim::recording::read_csv(path.to_str().expect("utf-8"));
     }
 }
+
+#[test]
+fn a_hobby_board_full_scale_is_warned_about() {
+    let mut p = DeviceProfile::new("mpu");
+    assert!(p.warnings().is_empty());
+    p.gyro_full_scale_dps = 250.0;
+    p.acc_full_scale_g = 2.0;
+    let w = p.warnings();
+    assert_eq!(w.len(), 2);
+    assert!(w[0].contains("±250 °/s") && w[1].contains("±2 g"), "{w:?}");
+}
