@@ -70,6 +70,14 @@ enum Command {
         /// Also print the unmatched and misclassified swings.
         #[arg(long)]
         verbose: bool,
+        /// Evaluate a real labelled recording instead of the simulator: `STROKE=FILE`, a CSV
+        /// export (`Date,Time,Accel_X (g),…,Gyro_Z (°/s)`) holding repetitions of one stroke.
+        /// Repeatable.
+        #[arg(long, value_name = "STROKE=FILE")]
+        recording: Vec<String>,
+        /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
+        #[arg(long)]
+        rate_hz: Option<f64>,
     },
     /// Operator tools for the on-disk journal (work while the daemon is writing).
     Journal {
@@ -349,6 +357,27 @@ fn bench(command: BenchCommand) -> Result<()> {
     Ok(())
 }
 
+/// `eval --recording STROKE=FILE …`: the analyser over real labelled recordings.
+fn eval_recordings(specs: &[String]) -> Result<()> {
+    use shuttlegate::analysis::{AnalysisSettings, Stroke};
+    let settings = AnalysisSettings::default();
+    let mut results = Vec::new();
+    for spec in specs {
+        let (label, path) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--recording {spec}: expected STROKE=FILE"))?;
+        let stroke = Stroke::ALL
+            .into_iter()
+            .find(|s| s.as_str() == label)
+            .ok_or_else(|| anyhow::anyhow!("--recording {spec}: unknown stroke `{label}`"))?;
+        results.push(shuttlegate::sim::recording::evaluate(
+            path, stroke, &settings,
+        )?);
+    }
+    print!("{}", shuttlegate::sim::recording::render(&results));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging();
@@ -370,8 +399,17 @@ fn main() -> Result<()> {
             drop_batch,
             reorder_batch,
             verbose,
+            recording,
+            rate_hz,
         } => {
+            if !recording.is_empty() {
+                return eval_recordings(&recording);
+            }
             anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
+            anyhow::ensure!(
+                rate_hz.is_none_or(|r| (50.0..=2000.0).contains(&r)),
+                "--rate-hz must be between 50 and 2000"
+            );
             let options = shuttlegate::sim::eval::EvalOptions {
                 seeds: (first_seed..first_seed + seeds).collect(),
                 players,
@@ -380,6 +418,7 @@ fn main() -> Result<()> {
                     drop_batch,
                     reorder_batch,
                 },
+                rate_hz,
             };
             let report = shuttlegate::sim::eval::run(
                 &options,

@@ -168,6 +168,7 @@ fn sim_options(seeds: std::ops::Range<u64>, impairments: Impairments) -> EvalOpt
         players: 2,
         duration_s: 60.0,
         impairments,
+        rate_hz: None,
     }
 }
 
@@ -317,7 +318,7 @@ fn weird_sample() -> impl Strategy<Value = NodeSample> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn no_sample_stream_panics_or_grows_without_bound(
@@ -352,4 +353,89 @@ proptest! {
             prop_assert!(a.buffered_samples() <= 4 * 4096 + 512);
         }
     }
+}
+
+#[test]
+fn settings_embed_as_a_toml_section_and_reject_unknown_keys() {
+    let s: AnalysisSettings = toml::from_str(
+        "ideal_delay_ms = [70.0, 40.0]\nideal_rom_deg = { shoulder = 110.0 }\nreorder_window_ms = 300.0\n",
+    )
+    .expect("parses");
+    assert_eq!(s.ideal_delay_ms, [70.0, 40.0]);
+    assert_eq!(s.ideal_rom_deg.shoulder, 110.0);
+    assert_eq!(s.ideal_rom_deg.waist, 45.0);
+    assert_eq!(s.waist_inertia_kg_m2, 1.2);
+    let err =
+        toml::from_str::<AnalysisSettings>("ideal_delays = [1.0, 2.0]\n").expect_err("unknown");
+    assert!(err.to_string().contains("ideal_delays"), "{err}");
+}
+
+#[test]
+fn the_summary_carries_the_seed_fields_and_ours() {
+    let samples = bell_swing(1500.0, 30.0, 2000.0, 4.0);
+    let mut a = DeviceAnalyser::new(racket_profile(2000.0), AnalysisSettings::default(), "s-1");
+    a.handle_samples(&samples);
+    let summary = a.finish();
+    let v = serde_json::to_value(&summary).expect("serialises");
+    assert_eq!(v["type"], "analysis_complete_notification");
+    let r = &v["analysis_result"];
+    assert!(r["phase_delay"]["waist_to_shoulder"].is_null());
+    assert!(r["null_reasons"]["phase_delay"].is_string());
+    assert_eq!(r["swings"], 1);
+    assert_eq!(r["hits"], 1);
+    assert_eq!(
+        r["strokes"].as_object().map(|o| o.values().count()),
+        Some(1)
+    );
+    assert!(
+        r["racket_speed_kmh"]["top"]
+            .as_f64()
+            .is_some_and(|v| v > 50.0)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn samples_of_accepts_any_batch(
+        channels in 0u8..12,
+        rate in prop_oneof![Just(f64::NAN), Just(0.0), Just(-5.0), 1.0f64..2000.0],
+        values in prop::collection::vec(weird_f32(), 0..120),
+        t0 in any::<i64>(),
+    ) {
+        let batch = shuttlegate::batch::SensorBatch {
+            device: "d".into(),
+            session_id: "s".into(),
+            seq: None,
+            form: shuttlegate::batch::BatchForm::Compact(shuttlegate::batch::CompactBatch {
+                sensor_id: 4,
+                t0,
+                rate_hz: rate,
+                channels,
+                samples: values,
+            }),
+        };
+        let s = samples_of(&batch, BodyPosition::default_for_sensor_id, |_| None);
+        prop_assert!(s.len() <= 120);
+    }
+
+    #[test]
+    fn recording_reader_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, &bytes).expect("write");
+        let _ = shuttlegate::sim::recording::read_csv(path.to_str().expect("utf-8"));
+    }
+}
+
+#[test]
+fn a_hobby_board_full_scale_is_warned_about() {
+    let mut p = DeviceProfile::new("mpu");
+    assert!(p.warnings().is_empty());
+    p.gyro_full_scale_dps = 250.0;
+    p.acc_full_scale_g = 2.0;
+    let w = p.warnings();
+    assert_eq!(w.len(), 2);
+    assert!(w[0].contains("±250 °/s") && w[1].contains("±2 g"), "{w:?}");
 }

@@ -187,8 +187,11 @@ async fn a_cloud_command_reaches_a_device_and_its_ack_comes_back() {
             // Events travel in the journal envelope: {"id", "kind", …, "message": {…}}.
             let event = &v["message"];
             event["type"] == "command_done"
-                && event["command_id"].to_string()
-                    == push["command_id"].as_str().unwrap_or_default()
+                && event["command_id"]
+                    .as_u64()
+                    .map(|n| n.to_string())
+                    .as_deref()
+                    == push["command_id"].as_str()
         });
         if done {
             break;

@@ -43,9 +43,10 @@ const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// The rising-flank fit through clipping uses samples above this share of the clip level: the
 /// flank's foot carries the tails of neighbouring motion (backswing, recovery) that bend it.
 const RISING_FLOOR: f64 = 0.2;
-/// Accelerometer integration for the hand's own speed starts this long before the trigger
-/// (the hand is near rest there; longer integrates more drift).
-const HAND_INTEGRATION_LEAD_MS: f64 = 150.0;
+/// Accelerometer integration for the hand's own speed starts this long before the trigger: the
+/// arm's push builds over ~±200 ms around contact and the trigger comes 50–100 ms before it,
+/// so 300 ms starts where the hand is near rest; longer would integrate more drift.
+const HAND_INTEGRATION_LEAD_MS: f64 = 300.0;
 
 /// What [`measure`] found.
 #[derive(Debug, Clone, PartialEq)]
@@ -476,18 +477,22 @@ fn rising_fit(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -
         return None;
     }
     let level = perp[ca..=cb].iter().copied().fold(f64::INFINITY, f64::min);
-    let mut lo = ca - 1;
-    while lo > 0
-        && !clipped[lo - 1]
-        && perp[lo - 1] < perp[lo]
-        && perp[lo - 1] > RISING_FLOOR * level
-    {
-        lo -= 1;
+    // Prefer the flank's upper part; at low rates it may hold too few samples, then go lower.
+    let flank = |floor: f64| -> Vec<(f64, f64)> {
+        let mut lo = ca - 1;
+        while lo > 0 && !clipped[lo - 1] && perp[lo - 1] < perp[lo] && perp[lo - 1] > floor * level
+        {
+            lo -= 1;
+        }
+        (lo..ca)
+            .filter(|&i| perp[i] > 0.0)
+            .map(|i| (s[i].t_ms - s[ca].t_ms, perp[i].ln()))
+            .collect()
+    };
+    let mut pts = flank(RISING_FLOOR);
+    if pts.len() < 3 {
+        pts = flank(FIT_FLOOR);
     }
-    let pts: Vec<(f64, f64)> = (lo..ca)
-        .filter(|&i| perp[i] > 0.0)
-        .map(|i| (s[i].t_ms - s[ca].t_ms, perp[i].ln()))
-        .collect();
     if pts.len() < 3 {
         return None;
     }

@@ -175,3 +175,46 @@ pub fn analyse(samples: &[NodeSample]) -> SeedResult {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bells(position: BodyPosition, centre_ms: f64, peak: f64) -> Vec<NodeSample> {
+        (0..400)
+            .map(|i| {
+                let t = i as f64 * 5.0;
+                let w = peak * (-0.5 * ((t - centre_ms) / 40.0).powi(2)).exp();
+                NodeSample {
+                    position,
+                    t_ms: t,
+                    acc: [0.0, 0.0, 1.0],
+                    gyro: [0.0, 0.0, w as f32],
+                    angle: Some([0.0, 0.0, 0.0]),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_clean_swing_gives_the_seed_its_delays() {
+        let mut s = bells(BodyPosition::Waist, 1000.0, 300.0);
+        s.extend(bells(BodyPosition::Shoulder, 1080.0, 500.0));
+        s.extend(bells(BodyPosition::Wrist, 1130.0, 900.0));
+        let r = analyse(&s);
+        assert_eq!(r.fallbacks, [false, false]);
+        assert!((r.delay_waist_to_shoulder - 0.08).abs() < 0.006, "{r:?}");
+        assert!((r.delay_shoulder_to_wrist - 0.05).abs() < 0.006, "{r:?}");
+    }
+
+    #[test]
+    fn no_body_nodes_yields_the_seeds_made_up_defaults_flagged() {
+        let r = analyse(&[]);
+        assert_eq!(r.fallbacks, [true, true]);
+        assert_eq!(
+            (r.delay_waist_to_shoulder, r.delay_shoulder_to_wrist),
+            (0.08, 0.05)
+        );
+        assert!(r.energy_fallback && r.energy_ratio == 0.65);
+    }
+}

@@ -467,14 +467,22 @@ fn a_secret_matches_only_itself() {
 }
 
 #[test]
-fn the_analysis_section_passes_through_as_written() {
+fn the_analysis_section_is_read_into_the_analysis_settings() {
     let s = load_text(&format!(
-        "{MINIMAL}[analysis]\nideal_delay_ms = [80, 50]\nwaist_inertia_kg_m2 = 1.2\n[analysis.rally]\nmax_gap = \"3s\"\n"
+        "{MINIMAL}[analysis]\nideal_delay_ms = [70, 45]\nwaist_inertia_kg_m2 = 1.5\n"
     ))
     .expect("valid");
-    let expected: toml::Table =
-        "ideal_delay_ms = [80, 50]\nwaist_inertia_kg_m2 = 1.2\n[rally]\nmax_gap = \"3s\"\n"
-            .parse()
-            .expect("TOML");
-    assert_eq!(s.analysis, expected);
+    assert_eq!(s.analysis.ideal_delay_ms, [70.0, 45.0]);
+    assert_eq!(s.analysis.waist_inertia_kg_m2, 1.5);
+    assert_eq!(
+        s.analysis.racket_mass_kg,
+        crate::analysis::AnalysisSettings::default().racket_mass_kg,
+        "unset keys keep their defaults"
+    );
+}
+
+#[test]
+fn an_unknown_analysis_key_is_refused_by_name() {
+    let err = load_text(&format!("{MINIMAL}[analysis]\nmax_gap = \"3s\"\n")).unwrap_err();
+    assert!(err.to_string().contains("max_gap"), "{err}");
 }

@@ -297,6 +297,15 @@ impl CourtSim {
         CourtSim::new(seed, players, config)
     }
 
+    /// The same court with every device at `rate_hz` (before any sample is rendered).
+    pub fn with_rate(mut self, rate_hz: f64) -> Self {
+        for (p, st) in self.players.iter_mut().zip(&mut self.states) {
+            p.device.rate_hz = rate_hz;
+            st.rate = rate_hz;
+        }
+        self
+    }
+
     pub fn players(&self) -> &[SimPlayer] {
         &self.players
     }

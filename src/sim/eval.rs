@@ -27,6 +27,8 @@ pub struct EvalOptions {
     pub players: usize,
     pub duration_s: f64,
     pub impairments: Impairments,
+    /// Every device at this rate instead of the standard mix (V3.3 firmware runs at 100 Hz).
+    pub rate_hz: Option<f64>,
 }
 
 impl Default for EvalOptions {
@@ -39,6 +41,7 @@ impl Default for EvalOptions {
                 drop_batch: 0.0,
                 reorder_batch: 0.0,
             },
+            rate_hz: None,
         }
     }
 }
@@ -134,6 +137,9 @@ fn evaluate_session(
     let start = config.start_ms;
     let end = start + options.duration_s * 1000.0;
     let mut sim = CourtSim::standard(seed, options.players, config);
+    if let Some(rate) = options.rate_hz {
+        sim = sim.with_rate(rate);
+    }
     let n = sim.players().len();
     let mut analysers: Vec<DeviceAnalyser> = sim
         .players()
@@ -271,6 +277,7 @@ fn score_device(truth: &[&SwingTruth], found: &[&Swing], r: &mut EvalReport) {
             .or_default() += 1;
         if let Some(v) = s.racket_speed_kmh {
             let e = (v / t.racket_speed_kmh - 1.0) * 100.0;
+
             r.racket_speed_pct.add(e);
             if t.saturated {
                 r.racket_speed_pct_saturated.add(e);
@@ -364,6 +371,7 @@ fn compare_session(
         mean(&|t| t.rom_deg[2]),
     ];
     let seed = seed_method::analyse(body);
+
     r.seed_delay_fallbacks += seed.fallbacks.iter().filter(|f| **f).count();
     let a = &ours.analysis_result;
     for (k, (o, s)) in [

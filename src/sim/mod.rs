@@ -8,6 +8,7 @@ pub mod court;
 pub mod eval;
 pub mod fleet;
 pub mod model;
+pub mod recording;
 pub mod truth;
 pub mod wire;
 

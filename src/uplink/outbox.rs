@@ -161,50 +161,6 @@ impl Outbox for MemoryOutbox {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(device: &str) -> OutboxRecord {
-        OutboxRecord {
-            id: 0,
-            ts_ms: 1,
-            kind: RecordKind::Event,
-            device: Some(device.into()),
-            session_id: None,
-            seq: None,
-            json: Some(r#"{"type":"device_status"}"#.into()),
-            raw: None,
-        }
-    }
-
-    #[test]
-    fn reads_after_an_id_filtered_by_kind_and_bounded() {
-        let outbox = MemoryOutbox::new();
-        for _ in 0..5 {
-            outbox.append(event("a"));
-        }
-        let got = outbox.read_after(2, 2, None).unwrap();
-        assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), vec![3, 4]);
-        assert!(
-            outbox
-                .read_after(0, 10, Some(&[RecordKind::Batch]))
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(outbox.durable_id(), 5);
-    }
-
-    #[test]
-    fn cursors_only_move_forward() {
-        let outbox = MemoryOutbox::new();
-        outbox.ack("mqtt", 4).unwrap();
-        outbox.ack("mqtt", 2).unwrap();
-        assert_eq!(outbox.cursor("mqtt"), 4);
-        assert_eq!(outbox.cursor("hub"), 0);
-    }
-}
-
 /// The journal is the outbox: records are read from it as stored (raw batches in their stored,
 /// compressed encoding; documents as their JSON), and a sink's ack moves its journal cursor.
 impl Outbox for crate::journal::Journal {
@@ -262,5 +218,49 @@ impl Outbox for crate::journal::Journal {
     fn ack(&self, consumer: &str, id: u64) -> Result<(), OutboxError> {
         crate::journal::Journal::ack(self, consumer, id)
             .map_err(|e| OutboxError::Ack(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(device: &str) -> OutboxRecord {
+        OutboxRecord {
+            id: 0,
+            ts_ms: 1,
+            kind: RecordKind::Event,
+            device: Some(device.into()),
+            session_id: None,
+            seq: None,
+            json: Some(r#"{"type":"device_status"}"#.into()),
+            raw: None,
+        }
+    }
+
+    #[test]
+    fn reads_after_an_id_filtered_by_kind_and_bounded() {
+        let outbox = MemoryOutbox::new();
+        for _ in 0..5 {
+            outbox.append(event("a"));
+        }
+        let got = outbox.read_after(2, 2, None).unwrap();
+        assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), vec![3, 4]);
+        assert!(
+            outbox
+                .read_after(0, 10, Some(&[RecordKind::Batch]))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(outbox.durable_id(), 5);
+    }
+
+    #[test]
+    fn cursors_only_move_forward() {
+        let outbox = MemoryOutbox::new();
+        outbox.ack("mqtt", 4).unwrap();
+        outbox.ack("mqtt", 2).unwrap();
+        assert_eq!(outbox.cursor("mqtt"), 4);
+        assert_eq!(outbox.cursor("hub"), 0);
     }
 }
