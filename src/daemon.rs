@@ -60,6 +60,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub ingest: Arc<Ingest>,
     pub journal: Journal,
+    /// Live results (swings, summaries, device status) as they happen.
+    pub live: Live,
     pub shutdown: Shutdown,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -141,6 +143,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         http_addr,
         ingest,
         journal,
+        live,
         shutdown,
         server,
     })

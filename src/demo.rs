@@ -8,8 +8,9 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::daemon::{self, DaemonError};
 use crate::ingest::system_clock;
+use crate::live::LiveEvent;
 use crate::sim::client::Firmware;
-use crate::sim::fleet::{self, FleetOptions, FleetProgress};
+use crate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 
 /// The demo configuration, built in so `demo` works from any directory.
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
@@ -41,13 +42,13 @@ pub async fn run(
         batch_samples: 50,
         utc_offset_s: utc_offset_s(settings.gateway.timezone),
         seed: 1,
+        motion: Motion::Court,
     };
     let progress = Arc::new(FleetProgress::default());
     // The V3.3 hub waits to be told to start, as in the field.
     let v33 = FleetOptions {
         devices: 1,
         firmware: Firmware::V33,
-        rate_hz: 100.0,
         code_prefix: "v33-".into(),
         token_prefix: None,
         batch_samples: 30,
@@ -64,6 +65,7 @@ pub async fn run(
         Err(e) => println!("  could not start a session on v33-01: {e}"),
     }
 
+    tokio::spawn(narrate(running.live.subscribe()));
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut last = (0u64, 0u64);
@@ -98,4 +100,43 @@ fn utc_offset_s(tz: chrono_tz::Tz) -> i32 {
         .offset()
         .fix()
         .local_minus_utc()
+}
+
+/// Prints each swing and session summary as the analysis publishes it.
+async fn narrate(mut live: tokio::sync::broadcast::Receiver<LiveEvent>) {
+    loop {
+        match live.recv().await {
+            Ok(LiveEvent::Swing { json, .. }) => {
+                let Ok(s) = serde_json::from_str::<serde_json::Value>(&json) else {
+                    continue;
+                };
+                let kmh = |v: &serde_json::Value| {
+                    v.as_f64().map_or("–".to_owned(), |x| format!("{x:.0}"))
+                };
+                println!(
+                    "  swing {} #{}: {} {} {} {} racket {} km/h, shuttle {} km/h",
+                    s["device"].as_str().unwrap_or("?"),
+                    s["swing_no"],
+                    if s["impact"] == true {
+                        "hit"
+                    } else {
+                        "air swing"
+                    },
+                    s["stroke"].as_str().unwrap_or("?"),
+                    s["side"].as_str().unwrap_or("?"),
+                    s["height"].as_str().unwrap_or("?"),
+                    kmh(&s["racket_speed_kmh"]),
+                    kmh(&s["shuttle_speed_kmh"]),
+                );
+            }
+            Ok(LiveEvent::Summary { device, .. }) => {
+                println!("  session summary of {device} journaled")
+            }
+            Ok(LiveEvent::DeviceStatus { .. }) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                println!("  ({n} live events skipped)")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }

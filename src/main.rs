@@ -188,6 +188,9 @@ struct SimulateArgs {
     /// Random seed of the simulated motion.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// What the sensors see: players in rallies (with real swings), or sensors at rest.
+    #[arg(long, value_enum, default_value = "court")]
+    motion: shuttlegate::sim::fleet::Motion,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -270,6 +273,7 @@ fn simulate(args: SimulateArgs) -> Result<()> {
         batch_samples: args.batch_samples,
         utc_offset_s: args.utc_offset_hours * 3600,
         seed: args.seed,
+        motion: args.motion,
     };
     runtime()?.block_on(async move {
         let progress = std::sync::Arc::new(FleetProgress::default());

@@ -11,7 +11,7 @@ use common::*;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use shuttlegate::sim::client::{Acked, Firmware};
-use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress};
+use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 use tokio::sync::mpsc;
 
 fn devices(n: usize) -> Vec<(String, String)> {
@@ -49,6 +49,7 @@ fn fleet_options(port: u16, n: usize, duration: Duration) -> FleetOptions {
         batch_samples: 20,
         utc_offset_s: 8 * 3600,
         seed: 7,
+        motion: Motion::Still,
     }
 }
 

@@ -13,7 +13,7 @@ use common::{Gateway, config, connect, recv, recv_type, send};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use shuttlegate::sim::client::Firmware;
-use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress};
+use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 use uplink_support::{Broker, Subscriber, check_order, free_port, ids_by_stream, payload_id};
 
 fn uplinked_config(
@@ -65,6 +65,7 @@ async fn every_journal_record_reaches_the_broker_across_gateway_sigkills() {
         batch_samples: 20,
         utc_offset_s: 8 * 3600,
         seed: 3,
+        motion: Motion::Still,
     };
     let hubs = tokio::spawn(fleet::run(
         options,
