@@ -1,0 +1,90 @@
+//! Swing analysis inside the real daemon: simulated players' batches go in over WebSocket,
+//! swings and session summaries come out in the journal, and the session completes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Gateway, config, export};
+use shuttlegate::sim::client::Firmware;
+use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_rallies_come_out_as_journaled_swings_and_a_summary_per_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let devices = [
+        ("player-01", Some("token-player-01")),
+        ("player-02", Some("token-player-02")),
+    ];
+    let gw = Gateway::start(dir.path(), &config(dir.path(), &devices, ""));
+    let options = FleetOptions {
+        url: format!("ws://{}", gw.addr),
+        devices: 2,
+        firmware: Firmware::Compact,
+        rate_hz: 200.0,
+        duration: Duration::from_secs(20),
+        code_prefix: "player-".into(),
+        token_prefix: Some("token-player-".into()),
+        batch_samples: 40,
+        utc_offset_s: 8 * 3600,
+        seed: 1001,
+        motion: Motion::Court,
+    };
+    let reports = tokio::time::timeout(
+        Duration::from_secs(60),
+        fleet::run(options, Arc::new(FleetProgress::default()), None),
+    )
+    .await
+    .expect("fleet finishes");
+    for (code, r) in &reports {
+        assert!(r.as_ref().unwrap().upload_complete, "{code}");
+    }
+    // The summary is journaled after upload_complete: give the analysis task a moment.
+    let mut records = Vec::new();
+    for _ in 0..50 {
+        records = export(dir.path(), &[]);
+        if records.iter().filter(|r| r["kind"] == "summary").count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for device in ["player-01", "player-02"] {
+        let swings: Vec<_> = records
+            .iter()
+            .filter(|r| r["kind"] == "swing" && r["device"] == device)
+            .collect();
+        assert!(
+            !swings.is_empty(),
+            "{device}: 20 s of rallies gave no swing"
+        );
+        for s in &swings {
+            assert_eq!(s["type"], "swing");
+            assert!(s["stroke"].is_string() && s["side"].is_string(), "{s}");
+        }
+        let summary = records
+            .iter()
+            .find(|r| r["kind"] == "summary" && r["device"] == device)
+            .unwrap_or_else(|| panic!("{device}: no summary"));
+        assert_eq!(summary["type"], "analysis_complete_notification");
+        assert_eq!(
+            summary["analysis_result"]["swings"].as_u64(),
+            Some(swings.len() as u64),
+            "{device}: the summary counts the journaled swings"
+        );
+        // The session went calibrating/collecting → analyzing → completed, journaled.
+        let states: Vec<_> = records
+            .iter()
+            .filter(|r| {
+                r["kind"] == "event" && r["type"] == "session_state" && r["device"] == device
+            })
+            .map(|r| r["state"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            states.last().map(String::as_str),
+            Some("completed"),
+            "{device}: {states:?}"
+        );
+    }
+    assert!(gw.terminate().success());
+}
