@@ -448,3 +448,40 @@ async fn sigterm_lets_in_flight_batches_reach_fsync_then_exits_zero() {
     }
     assert!(!acked.is_empty());
 }
+
+#[tokio::test]
+async fn a_restart_resumes_sessions_and_pushes_unacknowledged_commands_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), DEVICES, "");
+    let gw = Gateway::start(dir.path(), &cfg);
+    let (status, _) = gw.admin("/api/devices/2025001/sessions", json!({"session_id": "77"}));
+    assert_eq!(status, 200);
+    // The device is offline: the start is queued, journaled, and the gateway then dies.
+    gw.kill();
+    let gw = Gateway::start_with(dir.path(), &dir.path().join("court.toml"));
+    let mut ws = connect(&gw.ws_url("2025001")).await;
+    assert_eq!(recv(&mut ws).await["type"], "connection_established");
+    let push = recv_type(&mut ws, "start_collection").await;
+    assert_eq!(push["session_id"], "77");
+    // The session is still open after the restart: a second start is refused, naming it.
+    let (status, body) = gw.admin("/api/devices/2025001/sessions", json!({}));
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("`77`"), "{body}");
+    // Once acked, a reconnect brings no push.
+    send(
+        &mut ws,
+        &json!({"type":"ack","command_id":push["command_id"],"success":true}),
+    )
+    .await;
+    send(&mut ws, &json!({"type":"ping"})).await;
+    recv_type(&mut ws, "pong").await;
+    drop(ws);
+    let mut ws = connect(&gw.ws_url("2025001")).await;
+    recv(&mut ws).await;
+    send(&mut ws, &json!({"type":"ping"})).await;
+    assert_eq!(
+        recv(&mut ws).await["type"],
+        "pong",
+        "no command pushed again"
+    );
+}
