@@ -15,14 +15,15 @@
 //!          | timestamp zz-varint × frames-with-ts   (delta to the same node's previous stamp)
 //!          | per node in order of first appearance: 6 columns (acc, gyro) over its frames,
 //!            then 3 columns (angle) over its frames that carry one
-//! column:  mode u8
+//! column:  header u8
 //!          0 = float: XOR of each value's bits with the previous value's, stored as four byte
 //!              planes (all most significant bytes first) so zstd sees the slowly varying
 //!              sign/exponent bytes together;
-//!          1 = k·c, 2 = k/c (c f32 follows, then order u8 ∈ {1,2}): every value is exactly
-//!              `(k as f32) * c` or `(k as f32) / c` for an integer k (what firmware derives from
-//!              int16 counts or prints with fixed decimals); the k are stored as first (order 1)
-//!              or second (order 2) differences, zz-varint.
+//!          1 + 3·s + order = integers: every value is exactly `SCALES[s]` applied to an integer
+//!              k (`(k as f32) * c` or `(k as f32) / c`: what firmware derives from int16 counts
+//!              or prints with fixed decimals); the k follow, zz-varint, as offsets from the
+//!              first (order 0), first differences (order 1) or second differences (order 2),
+//!              whichever has the fewest significant bits.
 //! ```
 //! Every integer column is verified bit-exactly at encode time (the decoder repeats the same f32
 //! operation), so a value that does not round-trip sends its column to the float mode: the
@@ -398,6 +399,8 @@ impl Scale {
     }
 }
 
+/// Resolutions tried, coarsest first. Part of the on-disk format: entries are referred to by
+/// index, so only append to this list.
 /// Resolutions tried, coarsest first: decimal fixed points (JSON printed with N decimals) and
 /// the usual MEMS full-scale conversions (counts / LSB-per-unit, counts × range/32768).
 const SCALES: &[Scale] = &[
@@ -433,15 +436,14 @@ fn encode_column(values: &[f32], out: &mut Vec<u8>) {
         out.push(0);
         return;
     }
-    for &scale in SCALES {
+    for (index, &scale) in SCALES.iter().enumerate() {
         if let Some(ks) = integers_at(values, scale) {
-            let (mode, c) = match scale {
-                Scale::Mul(c) => (1, c),
-                Scale::Div(c) => (2, c),
-            };
-            out.push(mode);
-            out.extend_from_slice(&c.to_le_bytes());
-            encode_integers(&ks, out);
+            let (order, ds) = integer_differences(&ks);
+            // One header byte: 1 + scale index × 3 + order (SCALES has < 85 entries).
+            out.push(1 + index as u8 * 3 + order);
+            for d in ds {
+                put_zz(out, d);
+            }
             return;
         }
     }
@@ -460,20 +462,30 @@ fn encode_column(values: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-/// Writes the integers as first or second differences, whichever is smaller in total.
-fn encode_integers(ks: &[i64], out: &mut Vec<u8>) {
+/// Chooses how to write the integers: offsets from the first (order 0: noise around a level), first
+/// differences (order 1) or second differences (order 2: smooth motion), whichever has the
+/// fewest significant bits in total (a proxy for what zstd will make of them).
+fn integer_differences(ks: &[i64]) -> (u8, Vec<i64>) {
+    let base = ks[0];
+    let zero: Vec<i64> = std::iter::once(base)
+        .chain(ks[1..].iter().map(|k| k.wrapping_sub(base)))
+        .collect();
     let first: Vec<i64> = differences(ks);
     let second: Vec<i64> = differences(&first);
-    let cost = |d: &[i64]| d.iter().map(|x| x.unsigned_abs()).sum::<u64>();
-    let (order, ds) = if cost(&second) < cost(&first) {
-        (2u8, second)
-    } else {
-        (1u8, first)
+    let bits = |d: &[i64]| {
+        d.iter()
+            .skip(1)
+            .map(|x| 64 - zigzag(*x).leading_zeros())
+            .sum::<u32>()
     };
-    out.push(order);
-    for d in ds {
-        put_zz(out, d);
-    }
+    [(0u8, zero), (1, first), (2, second)]
+        .into_iter()
+        .min_by_key(|(_, d)| bits(d))
+        .unwrap_or_else(|| (1, Vec::new()))
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
 }
 
 fn differences(xs: &[i64]) -> Vec<i64> {
@@ -506,7 +518,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn put_zz(out: &mut Vec<u8>, v: i64) {
-    put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+    put_varint(out, zigzag(v));
 }
 
 struct Reader<'a> {
@@ -591,24 +603,24 @@ impl Reader<'_> {
                     })
                     .collect())
             }
-            1 | 2 => {
-                let c = f32::from_le_bytes(self.array::<4>()?);
-                let scale = if mode == 1 {
-                    Scale::Mul(c)
-                } else {
-                    Scale::Div(c)
-                };
-                let order = self.u8()?;
-                if order != 1 && order != 2 {
-                    return Err(self.malformed("difference order"));
-                }
+            header => {
+                let index = usize::from(header - 1) / 3;
+                let order = (header - 1) % 3;
+                let scale = *SCALES
+                    .get(index)
+                    .ok_or_else(|| self.malformed("column scale"))?;
                 let mut ks = (0..n).map(|_| self.zz()).collect::<Result<Vec<_>, _>>()?;
+                if order == 0 {
+                    let base = ks[0];
+                    for k in &mut ks[1..] {
+                        *k = k.wrapping_add(base);
+                    }
+                }
                 for _ in 0..order {
                     integrate(&mut ks);
                 }
                 Ok(ks.into_iter().map(|k| scale.apply(k)).collect())
             }
-            _ => Err(self.malformed("column mode")),
         }
     }
 }
@@ -666,8 +678,11 @@ mod tests {
     fn decimal_values_use_an_integer_column() {
         let mut out = Vec::new();
         encode_column(&[0.02, -0.98, 0.11, 1.5], &mut out);
-        assert_eq!(out[0], 2, "decimal resolution found");
-        assert_eq!(f32::from_le_bytes(out[1..5].try_into().unwrap()), 100.0);
+        let scale = SCALES[usize::from(out[0] - 1) / 3];
+        assert!(
+            matches!(scale, Scale::Div(c) if c == 100.0),
+            "decimal resolution found"
+        );
     }
 
     #[test]

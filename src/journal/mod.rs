@@ -78,7 +78,8 @@
 //! [`Journal::append`] encodes the body on the caller's task (CPU only, microseconds), takes a
 //! permit (at most 4096 appends in flight), and sends it to the writer thread over a channel
 //! with a oneshot for the answer. The writer blocks for the first command, then collects more
-//! for `commit_interval` (default 2 ms) or until 4096 appends / 4 MiB; it assigns ids and
+//! until `commit_interval` (default 2 ms) after the oldest waiting append was sent, or until
+//! 4096 appends / 4 MiB; it assigns ids and
 //! gateway seqs in arrival order, checks dedup (index + the group itself), applies the cap,
 //! writes the group with one `write` and one `fdatasync`, publishes the new durable id on a
 //! `watch` channel, and answers every waiter. A failed write or fsync truncates back to the last
@@ -255,6 +256,7 @@ impl Journal {
                 incoming,
                 reply,
                 permit,
+                sent_at: std::time::Instant::now(),
             })
             .map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)?
