@@ -200,16 +200,13 @@ async fn segments_are_released_only_when_every_consumer_acked_past_them() {
     o.consumers = vec!["mqtt".into(), "hub".into()];
     let (j, _) = Journal::open(o.clone()).unwrap();
     let mut ids = Vec::new();
-    for i in 0..60 {
+    for i in 0..200 {
         ids.push(j.append(batch(Some(i), "s1", &mut rng)).await.unwrap().id);
     }
     let segments_before = j.stats().segments;
     assert!(segments_before > 3);
-    let mut durable = j.subscribe();
-    j.ack("mqtt", ids[50]).unwrap();
-    // Nudge the writer and wait for a commit so the ack was processed.
-    j.append(batch(Some(1000), "s1", &mut rng)).await.unwrap();
-    durable.changed().await.unwrap();
+    j.ack("mqtt", ids[150]).unwrap();
+    j.sync_cursors().await.unwrap();
     assert!(
         j.stats().segments >= segments_before,
         "one consumer's ack releases nothing"
@@ -219,19 +216,19 @@ async fn segments_are_released_only_when_every_consumer_acked_past_them() {
         ids[0],
         "hub has not acked"
     );
-    j.ack("hub", ids[40]).unwrap();
-    j.append(batch(Some(1001), "s1", &mut rng)).await.unwrap();
+    j.ack("hub", ids[120]).unwrap();
+    j.sync_cursors().await.unwrap();
     let first_left = j.read_after(0, 1, None).unwrap()[0].id;
     assert!(
-        first_left > ids[0] && first_left <= ids[41],
+        first_left > ids[0] && first_left <= ids[121],
         "released up to hub's cursor: {first_left}"
     );
     assert!(j.stats().segments < segments_before);
-    assert_eq!(j.cursor("mqtt"), ids[50]);
+    assert_eq!(j.cursor("mqtt"), ids[150]);
     j.close().await.unwrap();
     let (j, _) = Journal::open(o).unwrap();
-    assert_eq!(j.cursor("mqtt"), ids[50]);
-    assert_eq!(j.cursor("hub"), ids[40]);
+    assert_eq!(j.cursor("mqtt"), ids[150]);
+    assert_eq!(j.cursor("hub"), ids[120]);
     assert_eq!(j.cursor("court"), 0);
     assert!(j.ack("bad/name", 1).is_err());
     j.close().await.unwrap();
@@ -470,7 +467,7 @@ async fn export_prints_the_spec_format_with_values_exactly_as_received() {
         &mut out,
     )
     .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!((n.records, n.undecodable), (3, 0));
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(

@@ -28,7 +28,7 @@ fn build(dir: &Path, n: u64) -> Vec<PathBuf> {
         let (j, _) = Journal::open(opts(dir)).unwrap();
         let mut rng = SmallRng::seed_from_u64(n);
         for i in 0..n {
-            let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 40, Motion::Swing);
+            let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 150, Motion::Swing);
             j.append(RecordBody::Batch(b)).await.unwrap();
         }
         j.close().await.unwrap();

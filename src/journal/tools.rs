@@ -205,13 +205,21 @@ pub fn stats_with_fs(fs: &dyn Fs, dir: &Path, out: &mut impl Write) -> Result<()
     Ok(())
 }
 
+/// What `export` printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportCounts {
+    pub records: u64,
+    /// Records with a good checksum whose body did not decode (skipped; tell the operator).
+    pub undecodable: u64,
+}
+
 /// Prints the stored records matching `filter`, oldest first (format in SPEC §2 / docs).
 pub fn export(
     dir: &Path,
     filter: &ExportFilter,
     format: ExportFormat,
     out: &mut impl Write,
-) -> Result<u64, ToolError> {
+) -> Result<ExportCounts, ToolError> {
     export_with_fs(&StdFs, dir, filter, format, out)
 }
 
@@ -221,7 +229,7 @@ pub fn export_with_fs(
     filter: &ExportFilter,
     format: ExportFormat,
     out: &mut impl Write,
-) -> Result<u64, ToolError> {
+) -> Result<ExportCounts, ToolError> {
     let mut count = 0u64;
     let mut undecodable = 0u64;
     if format == ExportFormat::Csv {
@@ -244,10 +252,10 @@ pub fn export_with_fs(
         }
         Ok(())
     })?;
-    if undecodable > 0 {
-        log::warn!("journal export: {undecodable} records could not be decoded and were skipped");
-    }
-    Ok(count)
+    Ok(ExportCounts {
+        records: count,
+        undecodable,
+    })
 }
 
 fn js<T: serde::Serialize + ?Sized>(v: &T) -> String {
