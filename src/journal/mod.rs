@@ -19,6 +19,8 @@
 //! | `writer.rs` | the writer thread (group-commit loop) | thread |
 //! | `mod.rs` | [`Journal`], the thin async front | channels |
 //! | `tools.rs` | offline `journal stats` / `journal export` (no lock, read-only) | via `Fs` |
+//! | `synth.rs` | realistic synthetic IMU batches (tests, crash test, benchmark) | none |
+//! | `torture.rs` | load generator behind the hidden `journal torture` (crash test) | tokio |
 //!
 //! No tokio below `writer.rs`: the format, codec, scanner, recovery and store are plain Rust.
 //!
@@ -54,7 +56,7 @@
 //! 48  device, session (UTF-8), body
 //! ```
 //! A batch body is the column transform described in `codec.rs` (integer columns for values
-//! that are whole multiples of a resolution, delta or delta-of-delta coded; XOR + byte planes
+//! that are whole multiples of a resolution, as offsets, deltas or deltas of deltas; XOR + byte planes
 //! for other f32; delta timestamps), then zstd. Documents (swing, summary, event) are their JSON
 //! text, zstd'd when that is smaller. Device, session and seq stay outside the compressed body
 //! so that the index, filters and dedup never decompress.
