@@ -772,3 +772,55 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod entropy_probe {
+    use super::*;
+    use crate::journal::synth::{Motion, compact_batch};
+    use rand::SeedableRng;
+
+    /// `cargo test --lib entropy_probe -- --ignored --nocapture`: zero-order entropy of the
+    /// residuals the transform writes, i.e. what an ideal entropy coder would spend.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn print_residual_entropy() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
+        for m in [Motion::Swing, Motion::Idle] {
+            let mut counts: Vec<std::collections::HashMap<i64, u64>> = vec![Default::default(); 6];
+            let mut n = 0u64;
+            for i in 0..300 {
+                let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 100, m);
+                let BatchForm::Compact(c) = &b.form else {
+                    unreachable!()
+                };
+                for k in 0..6 {
+                    let col: Vec<f32> = (0..100).map(|r| c.samples[r * 6 + k]).collect();
+                    let ks = SCALES
+                        .iter()
+                        .find_map(|&s| integers_at(&col, s))
+                        .expect("integer column");
+                    let (_, ds) = integer_differences(&ks);
+                    for d in &ds[1..] {
+                        *counts[k].entry(*d).or_default() += 1;
+                    }
+                }
+                n += 99;
+            }
+            let bits: f64 = counts
+                .iter()
+                .map(|c| {
+                    c.values()
+                        .map(|&x| {
+                            let p = x as f64 / n as f64;
+                            -p * p.log2()
+                        })
+                        .sum::<f64>()
+                })
+                .sum();
+            println!(
+                "{m:?}: residual entropy {:.2} B/sample (ideal coder, zero-order)",
+                bits / 8.0
+            );
+        }
+    }
+}
