@@ -793,7 +793,7 @@ mod entropy_probe {
                 let BatchForm::Compact(c) = &b.form else {
                     unreachable!()
                 };
-                for k in 0..6 {
+                for (k, column_counts) in counts.iter_mut().enumerate() {
                     let col: Vec<f32> = (0..100).map(|r| c.samples[r * 6 + k]).collect();
                     let ks = SCALES
                         .iter()
@@ -801,7 +801,7 @@ mod entropy_probe {
                         .expect("integer column");
                     let (_, ds) = integer_differences(&ks);
                     for d in &ds[1..] {
-                        *counts[k].entry(*d).or_default() += 1;
+                        *column_counts.entry(*d).or_default() += 1;
                     }
                 }
                 n += 99;
