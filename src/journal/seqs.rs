@@ -195,19 +195,20 @@ impl SeqIndex {
         }
     }
 
-    /// Forgets a released segment's seqs; a session with nothing left is dropped entirely.
+    /// Forgets a released segment's seqs. A session with nothing left keeps only its high-water
+    /// seq (a few bytes), so that a V3.3 device still sending for it is not numbered from 0 again
+    /// while this process runs.
     pub fn remove_segment(&mut self, seqs: &SegmentSeqs) {
         for (d, s, set) in &seqs.0 {
             let key = Self::key(d, s);
             let Some(entry) = self.sessions.get_mut(&key) else {
                 continue;
             };
-            for q in set.iter() {
-                entry.stored.remove(q);
-                entry.recent.retain(|(r, _)| *r != q);
-            }
-            if entry.stored.is_empty() {
-                self.sessions.remove(&key);
+            for (a, b) in set.ranges() {
+                for q in a..=b {
+                    entry.stored.remove(q);
+                }
+                entry.recent.retain(|(r, _)| !(a..=b).contains(r));
             }
         }
     }
@@ -263,5 +264,10 @@ mod tests {
         assert_eq!(idx.stored("d", "s"), vec![1]);
         assert_eq!(idx.next_seq("d", "s"), 2);
         assert_eq!(idx.recent_id("d", "s", 1), Some(2));
+        let mut rest = SegmentSeqs::default();
+        rest.insert("d", "s", 1);
+        idx.remove_segment(&rest);
+        assert!(idx.stored("d", "s").is_empty());
+        assert_eq!(idx.next_seq("d", "s"), 2, "numbering survives the release of everything");
     }
 }
