@@ -91,10 +91,6 @@ impl RangeSet {
         self.ranges.values().next_back().copied()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         self.ranges.iter().flat_map(|(&s, &e)| s..=e)
     }
@@ -268,6 +264,10 @@ mod tests {
         rest.insert("d", "s", 1);
         idx.remove_segment(&rest);
         assert!(idx.stored("d", "s").is_empty());
-        assert_eq!(idx.next_seq("d", "s"), 2, "numbering survives the release of everything");
+        assert_eq!(
+            idx.next_seq("d", "s"),
+            2,
+            "numbering survives the release of everything"
+        );
     }
 }
