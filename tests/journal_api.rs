@@ -527,3 +527,46 @@ async fn export_prints_the_spec_format_with_values_exactly_as_received() {
     );
     j.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn gateway_numbering_continues_after_the_session_was_released_and_the_daemon_restarted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(10);
+    let mut o = opts(tmp.path());
+    o.consumers = vec!["mqtt".into()];
+    let (j, _) = Journal::open(o.clone()).unwrap();
+    for want in 0..5 {
+        let b = RecordBody::Batch(seed_batch(
+            &mut rng,
+            "v33",
+            "123",
+            93015123,
+            30,
+            SeedStyle::Fused,
+        ));
+        assert_eq!(j.append(b).await.unwrap().seq, Some(want));
+    }
+    // Other traffic rolls segments so the session's records all end up in sealed segments.
+    for i in 0..100 {
+        j.append(batch(Some(i), "other", &mut rng)).await.unwrap();
+    }
+    j.ack("mqtt", j.durable_id()).unwrap();
+    j.sync_cursors().await.unwrap();
+    assert!(j.stored_seqs("v33", "123").is_empty(), "released");
+    j.close().await.unwrap();
+    let (j, _) = Journal::open(o).unwrap();
+    let b = RecordBody::Batch(seed_batch(
+        &mut rng,
+        "v33",
+        "123",
+        93016123,
+        30,
+        SeedStyle::Fused,
+    ));
+    assert_eq!(
+        j.append(b).await.unwrap().seq,
+        Some(5),
+        "not numbered from 0 again"
+    );
+    j.close().await.unwrap();
+}

@@ -209,6 +209,26 @@ impl SeqIndex {
         }
     }
 
+    /// Sessions with nothing stored any more, with their high-water seq (persisted so that
+    /// gateway numbering continues after a restart too). At most `limit`, highest seqs first.
+    pub fn released_highs(&self, limit: usize) -> Vec<(String, String, u64)> {
+        let mut v: Vec<(String, String, u64)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.stored.ranges().next().is_none())
+            .filter_map(|((d, s), e)| Some((d.clone(), s.clone(), e.high?)))
+            .collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+        v.truncate(limit);
+        v
+    }
+
+    /// Restores a released session's high-water seq (on open).
+    pub fn restore_high(&mut self, device: &str, session: &str, high: u64) {
+        let e = self.sessions.entry(Self::key(device, session)).or_default();
+        e.high = Some(e.high.map_or(high, |h| h.max(high)));
+    }
+
     pub fn stored(&self, device: &str, session: &str) -> Vec<u64> {
         self.sessions
             .get(&Self::key(device, session))

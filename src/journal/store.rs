@@ -239,6 +239,10 @@ enum Outcome {
 
 const LOCK_FILE: &str = "LOCK";
 const NEXT_ID_FILE: &str = "next_id";
+/// High-water seqs of sessions whose records were all released (JSON list).
+const SEQ_HIGHS_FILE: &str = "seq_highs.json";
+/// At most this many released sessions are remembered across restarts.
+const MAX_SEQ_HIGHS: usize = 4096;
 /// A group is written in one go up to this size, then committed and a new group begun.
 const MAX_GROUP_BYTES: usize = 8 << 20;
 
@@ -255,6 +259,7 @@ pub(crate) struct Store {
     next_id: u64,
     failed: Option<String>,
     persisted_cursors: BTreeMap<String, u64>,
+    persisted_highs: Vec<(String, String, u64)>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -343,6 +348,9 @@ impl Store {
             }
         }
         let mut seqs = SeqIndex::default();
+        for (d, s, high) in read_seq_highs(&*fs, &dir.join(SEQ_HIGHS_FILE), &mut report) {
+            seqs.restore_high(&d, &s, high);
+        }
         for s in &segments {
             seqs.insert_segment(&s.seqs);
         }
@@ -366,6 +374,7 @@ impl Store {
             next_id,
             failed: None,
             persisted_cursors: cursors,
+            persisted_highs: Vec::new(),
             _lock: lock,
         };
         if store.segments.is_empty() || !store.tail_is_open() {
@@ -756,6 +765,7 @@ impl Store {
             self.segments[idx] = info.clone();
         }
         locked(&self.shared.seqs).remove_segment(&old.seqs);
+        self.persist_seq_highs();
         let freed = old.bytes - info.bytes.min(old.bytes);
         let c = &self.shared.counters;
         c.dropped_records
@@ -835,12 +845,27 @@ impl Store {
             seqs.remove_segment(&seg.seqs);
         }
         drop(seqs);
+        self.persist_seq_highs();
         info!(
             "journal: released {} segments acked by every consumer (up to id {})",
             released.len(),
             released.last().map_or(0, |s| s.last_id)
         );
         self.publish_all();
+    }
+
+    /// Writes the high-water seqs of fully released sessions, if they changed.
+    fn persist_seq_highs(&mut self) {
+        let highs = locked(&self.shared.seqs).released_highs(MAX_SEQ_HIGHS);
+        if highs == self.persisted_highs {
+            return;
+        }
+        let path = self.opts.dir.join(SEQ_HIGHS_FILE);
+        let json = serde_json::to_vec(&highs).unwrap_or_default();
+        match write_atomic(&*self.shared.fs, &path, &json) {
+            Ok(()) => self.persisted_highs = highs,
+            Err(e) => warn!("journal: writing {}: {e} (will retry)", path.display()),
+        }
     }
 
     /// Final flush at close: cursors persisted; the open segment stays open (unsealed) so the
@@ -971,6 +996,24 @@ fn read_u64_file(fs: &dyn Fs, path: &Path, report: &mut RecoveryReport) -> Optio
             None
         }
     }
+}
+
+fn read_seq_highs(
+    fs: &dyn Fs,
+    path: &Path,
+    report: &mut RecoveryReport,
+) -> Vec<(String, String, u64)> {
+    let Ok(bytes) = fs.read(path) else {
+        return Vec::new();
+    };
+    serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        warn!(
+            "journal: {} is unreadable; treating it as absent",
+            path.display()
+        );
+        report.garbage_files.push(path.to_path_buf());
+        Vec::new()
+    })
 }
 
 fn quarantine(fs: &dyn Fs, path: &Path, reason: &str, report: &mut RecoveryReport) {
