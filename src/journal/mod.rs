@@ -27,8 +27,11 @@
 //! # On disk (format version 1)
 //!
 //! `dir` holds `LOCK` (PID of the holder, `flock`ed), `next_id` (id high-water mark),
-//! `<consumer>.cursor` (one decimal id), and segments `<first_id:020>.seg` with, once sealed,
-//! a sidecar `<first_id:020>.idx`. Segments whose header is unusable are renamed `*.seg.bad`.
+//! `<consumer>.cursor` (one decimal id), `seq_highs.json` (last seq of sessions whose records
+//! were all released, so gateway numbering of V3.3 batches continues after a restart; at most
+//! 4096), and segments `<first_id:020>.seg` with, once sealed, a sidecar `<first_id:020>.idx`.
+//! Segments whose header is unusable are renamed `*.seg.bad`. Every small file is written
+//! atomically (temp, fsync, rename, fsync dir).
 //!
 //! Segment header, 32 bytes, little-endian:
 //! ```text
@@ -74,6 +77,8 @@
 //!   and (b) `drop_oldest_raw` replaces a sealed segment by a compacted copy (temp file, fsync,
 //!   rename over, fsync dir). Files are otherwise deleted whole.
 //! - At most one (device, session, seq) batch is stored, among the records the journal holds.
+//!   A resend is answered with the original id: from a per-session cache of the last 256 seqs,
+//!   else by scanning the segment that holds it (rare).
 //!
 //! # Commit protocol
 //!
