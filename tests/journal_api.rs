@@ -570,3 +570,15 @@ async fn gateway_numbering_continues_after_the_session_was_released_and_the_daem
     );
     j.close().await.unwrap();
 }
+
+#[test]
+fn options_for_a_small_cap_pick_a_segment_size_that_fits() {
+    let o = JournalOptions::new("/x").with_max_bytes(64 << 20);
+    assert_eq!(o.segment_bytes, 4 << 20);
+    let mut bad = JournalOptions::new(std::env::temp_dir().join("sg-journal-bad-opts"));
+    bad.max_bytes = bad.segment_bytes;
+    match Journal::open(bad) {
+        Err(JournalError::InvalidOption { option, .. }) => assert_eq!(option, "max_bytes"),
+        other => panic!("expected an option error, got {:?}", other.map(|_| ())),
+    }
+}

@@ -63,6 +63,14 @@ impl JournalOptions {
         }
     }
 
+    /// Sets `max_bytes` and a segment size that suits it (a sixteenth of the cap, between
+    /// 1 MiB and 64 MiB), so that `drop_oldest_raw` always has sealed segments to compact.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> JournalOptions {
+        self.max_bytes = max_bytes;
+        self.segment_bytes = (max_bytes / 16).clamp(1 << 20, 64 << 20);
+        self
+    }
+
     fn validate(&self) -> Result<(), JournalError> {
         let bad = |option, reason: &str| {
             Err(JournalError::InvalidOption {
