@@ -60,7 +60,8 @@
 //! ```
 //! A batch body is the column transform described in `codec.rs` (integer columns for values
 //! that are whole multiples of a resolution, as offsets, deltas or deltas of deltas; XOR + byte planes
-//! for other f32; delta timestamps), then zstd. Documents (swing, summary, event) are their JSON
+//! for other f32; delta timestamps; integers as varints or Rice codes), zstd'd when that is
+//! smaller. Documents (swing, summary, event) are their JSON
 //! text, zstd'd when that is smaller. Device, session and seq stay outside the compressed body
 //! so that the index, filters and dedup never decompress.
 //!
