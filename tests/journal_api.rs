@@ -313,7 +313,15 @@ async fn refuse_policy_fails_appends_with_full_and_counts_them() {
     assert!(st.full && st.refused_appends >= 1 && st.bytes <= st.max_bytes);
     pressure.changed().await.unwrap();
     assert!(pressure.borrow().full);
+    let refused = j.stats().refused_appends;
     j.close().await.unwrap();
+    let mut out = Vec::new();
+    tools::stats(&tmp.path().join("journal"), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(&format!("full true, refused appends {refused},")),
+        "{text}"
+    );
 }
 
 #[tokio::test]

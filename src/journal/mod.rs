@@ -29,7 +29,8 @@
 //! `dir` holds `LOCK` (PID of the holder, `flock`ed), `next_id` (id high-water mark),
 //! `<consumer>.cursor` (one decimal id), `seq_highs.json` (last seq of sessions whose records
 //! were all released, so gateway numbering of V3.3 batches continues after a restart; at most
-//! 4096), and segments `<first_id:020>.seg` with, once sealed, a sidecar `<first_id:020>.idx`.
+//! 4096), `pressure.json` (space-pressure counters since the daemon's start, for `journal
+//! stats`), and segments `<first_id:020>.seg` with, once sealed, a sidecar `<first_id:020>.idx`.
 //! Segments whose header is unusable are renamed `*.seg.bad`. Every small file is written
 //! atomically (temp, fsync, rename, fsync dir).
 //!
@@ -107,8 +108,9 @@
 //! [`AppendError::Full`]; with `drop_oldest_raw` the oldest sealed segments holding batches are
 //! compacted (batches dropped, swings/summaries/events kept, same ids) until it fits, or the
 //! append is refused when nothing is left to drop. Either way [`JournalStats`] counts it, a log
-//! line says it, and [`Journal::pressure`] (a `watch`) changes so the daemon can raise an event
-//! for the admin view.
+//! line says it (once per transition into full, and once per compacted segment),
+//! [`Journal::pressure`] (a `watch`) changes so the daemon can raise an event for the admin view
+//! and a metric, and `pressure.json` lets `journal stats` show it.
 //!
 //! # Recovery (on open; bounded: O(sidecars + one segment))
 //!

@@ -249,6 +249,8 @@ const LOCK_FILE: &str = "LOCK";
 const NEXT_ID_FILE: &str = "next_id";
 /// High-water seqs of sessions whose records were all released (JSON list).
 const SEQ_HIGHS_FILE: &str = "seq_highs.json";
+/// Space-pressure counters, for `journal stats` (JSON; rewritten at most once a second).
+pub(crate) const PRESSURE_FILE: &str = "pressure.json";
 /// At most this many released sessions are remembered across restarts.
 const MAX_SEQ_HIGHS: usize = 4096;
 /// A group is written in one go up to this size, then committed and a new group begun.
@@ -268,6 +270,7 @@ pub(crate) struct Store {
     failed: Option<String>,
     persisted_cursors: BTreeMap<String, u64>,
     persisted_highs: Vec<(String, String, u64)>,
+    pressure_written: Option<Instant>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -383,6 +386,7 @@ impl Store {
             failed: None,
             persisted_cursors: cursors,
             persisted_highs: Vec::new(),
+            pressure_written: None,
             _lock: lock,
         };
         if store.segments.is_empty() || !store.tail_is_open() {
@@ -876,10 +880,37 @@ impl Store {
         }
     }
 
+    /// Writes the space-pressure counters for the offline `journal stats` (since this open):
+    /// at most once a second unless `force`, so a refusing journal does not fsync per append.
+    pub fn persist_pressure(&mut self, force: bool) {
+        let recent = self
+            .pressure_written
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        if recent && !force {
+            return;
+        }
+        let c = &self.shared.counters;
+        let json = format!(
+            "{{\"full\":{},\"refused_appends\":{},\"dropped_records\":{},\"dropped_bytes\":{}}}\n",
+            c.full.load(Ordering::Relaxed),
+            c.refused.load(Ordering::Relaxed),
+            c.dropped_records.load(Ordering::Relaxed),
+            c.dropped_bytes.load(Ordering::Relaxed)
+        );
+        let path = self.opts.dir.join(PRESSURE_FILE);
+        match write_atomic(&*self.shared.fs, &path, json.as_bytes()) {
+            Ok(()) => self.pressure_written = Some(Instant::now()),
+            Err(e) => warn!("journal: writing {}: {e}", path.display()),
+        }
+    }
+
     /// Final flush at close: cursors persisted; the open segment stays open (unsealed) so the
     /// next start verifies it.
     pub fn close(&mut self) -> Result<(), JournalError> {
         self.persist_cursors_and_release();
+        if self.pressure_written.is_some() {
+            self.persist_pressure(true);
+        }
         match &self.failed {
             Some(f) => Err(JournalError::Failed(f.clone())),
             None => Ok(()),

@@ -199,6 +199,18 @@ pub fn stats_with_fs(fs: &dyn Fs, dir: &Path, out: &mut impl Write) -> Result<()
         writeln!(out, "cursor {c}: {v}").map_err(o)?;
     }
     writeln!(out, "corrupt records skipped: {}", w.corrupt).map_err(o)?;
+    if let Some(p) = fs
+        .read(&dir.join(super::store::PRESSURE_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    {
+        writeln!(
+            out,
+            "space (since the daemon's last start): full {}, refused appends {}, dropped raw batches {} ({} bytes)",
+            p["full"], p["refused_appends"], p["dropped_records"], p["dropped_bytes"]
+        )
+        .map_err(o)?;
+    }
     for b in &w.bad_segments {
         writeln!(out, "unusable segment: {b}").map_err(o)?;
     }

@@ -161,16 +161,19 @@ fn handle(
     close
 }
 
-fn publish_pressure(store: &Store, out: &Outputs) {
+fn publish_pressure(store: &mut Store, out: &Outputs) {
     let c = &store.shared().counters;
     let now = JournalPressure {
         full: c.full.load(Ordering::Relaxed),
         refused_appends: c.refused.load(Ordering::Relaxed),
         dropped_records: c.dropped_records.load(Ordering::Relaxed),
     };
-    out.pressure.send_if_modified(|p| {
+    let changed = out.pressure.send_if_modified(|p| {
         let changed = *p != now;
         *p = now;
         changed
     });
+    if changed {
+        store.persist_pressure(false);
+    }
 }
