@@ -261,7 +261,11 @@ fn recovery(rt: &tokio::runtime::Runtime, gib: u64, pool: &[SensorBatch]) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; ignore arguments.
+    // `cargo bench` passes `--bench`. Test runners (`cargo test --all-targets`, nextest's
+    // `--list`) run this binary too: without `--bench` it lists nothing and exits.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let secs = env_u64("JOURNAL_BENCH_SECS", 4);
     let gib = env_u64("JOURNAL_BENCH_GIB", 1);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -439,8 +439,7 @@ fn main() -> Result<()> {
         Command::Journal { command } => match command {
             JournalCommand::Stats { state_dir } => {
                 let mut out = std::io::stdout().lock();
-                journal::tools::stats(&state_dir.join("journal"), &mut out)?;
-                Ok(())
+                quiet_broken_pipe(journal::tools::stats(&state_dir.join("journal"), &mut out))
             }
             JournalCommand::Export {
                 state_dir,
@@ -454,9 +453,18 @@ fn main() -> Result<()> {
                     ExportFormat::Csv => journal::tools::ExportFormat::Csv,
                 };
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                journal::tools::export(&state_dir.join("journal"), &filter, format, &mut out)?;
-                out.flush()?;
-                Ok(())
+                let dir = state_dir.join("journal");
+                let counts = journal::tools::export(&dir, &filter, format, &mut out);
+                if let Ok(c) = &counts
+                    && c.undecodable > 0
+                {
+                    eprintln!(
+                        "journal export: {} records could not be decoded and were skipped",
+                        c.undecodable
+                    );
+                }
+                quiet_broken_pipe(counts)?;
+                quiet_broken_pipe(out.flush().map_err(journal::tools::ToolError::Output))
             }
             JournalCommand::Torture {
                 dir,
@@ -469,5 +477,16 @@ fn main() -> Result<()> {
                 Ok(())
             }
         },
+    }
+}
+
+/// `journal export … | head` closes the pipe early: that is the reader being done, not an error.
+fn quiet_broken_pipe<T>(r: Result<T, journal::tools::ToolError>) -> Result<()> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(journal::tools::ToolError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -28,7 +28,7 @@ fn build(dir: &Path, n: u64) -> Vec<PathBuf> {
         let (j, _) = Journal::open(opts(dir)).unwrap();
         let mut rng = SmallRng::seed_from_u64(n);
         for i in 0..n {
-            let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 40, Motion::Swing);
+            let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 150, Motion::Swing);
             j.append(RecordBody::Batch(b)).await.unwrap();
         }
         j.close().await.unwrap();
@@ -88,12 +88,16 @@ fn truncating_the_last_record_at_every_offset_loses_only_that_record() {
 fn a_flipped_bit_in_a_middle_record_is_skipped_counted_and_the_rest_read() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let segs = build(&dir, 45);
-    assert!(segs.len() >= 3);
-    assert!(
-        record_offsets(segs.last().unwrap()).len() >= 3,
-        "open segment has records after the flip"
-    );
+    // Enough records for 3+ segments with at least 3 in the open one (layout depends on the
+    // compression ratio, so search for such a count).
+    let (n, segs) = (45u64..90)
+        .find_map(|n| {
+            let _ = std::fs::remove_dir_all(&dir);
+            let segs = build(&dir, n);
+            (segs.len() >= 3 && record_offsets(segs.last().unwrap()).len() >= 3)
+                .then_some((n, segs))
+        })
+        .expect("some record count gives that layout");
     // One bit in the open (last) segment's second record, one in a sealed segment's second.
     for (seg, bit) in [(segs.last().unwrap(), 3u8), (&segs[0], 6)] {
         let offs = record_offsets(seg);
@@ -105,7 +109,7 @@ fn a_flipped_bit_in_a_middle_record_is_skipped_counted_and_the_rest_read() {
     // The open segment is deep-verified on open; the sealed one (with a valid sidecar) lazily.
     assert_eq!(report.corrupt_records, 1);
     let got = ids(&j);
-    assert_eq!(got.len(), 43, "two records lost, no more");
+    assert_eq!(got.len() as u64, n - 2, "two records lost, no more");
     assert!(got.windows(2).all(|w| w[0] < w[1]));
     assert!(j.stats().corrupt_skipped_on_read >= 2);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -115,7 +119,7 @@ fn a_flipped_bit_in_a_middle_record_is_skipped_counted_and_the_rest_read() {
         let mut rng = SmallRng::seed_from_u64(9);
         let b = compact_batch(&mut rng, "d", "s", Some(1000), 0, 40, Motion::Idle);
         let a = j.append(RecordBody::Batch(b)).await.unwrap();
-        assert_eq!(a.id, 46);
+        assert_eq!(a.id, n + 1);
         j.close().await.unwrap();
     });
 }

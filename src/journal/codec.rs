@@ -15,14 +15,22 @@
 //!          | timestamp zz-varint × frames-with-ts   (delta to the same node's previous stamp)
 //!          | per node in order of first appearance: 6 columns (acc, gyro) over its frames,
 //!            then 3 columns (angle) over its frames that carry one
-//! column:  mode u8
+//! column:  header u8
 //!          0 = float: XOR of each value's bits with the previous value's, stored as four byte
 //!              planes (all most significant bytes first) so zstd sees the slowly varying
 //!              sign/exponent bytes together;
-//!          1 = k·c, 2 = k/c (c f32 follows, then order u8 ∈ {1,2}): every value is exactly
-//!              `(k as f32) * c` or `(k as f32) / c` for an integer k (what firmware derives from
-//!              int16 counts or prints with fixed decimals); the k are stored as first (order 1)
-//!              or second (order 2) differences, zz-varint.
+//!          1 + 3·s + order   = integers, varints: every value is exactly `SCALES[s]` applied to
+//!              an integer k (`(k as f32) * c` or `(k as f32) / c`: what firmware derives from
+//!              int16 counts or prints with fixed decimals); the k follow, zz-varint, as
+//!              offsets from the first (order 0), first differences (order 1) or second
+//!              differences (order 2), whichever has the fewest significant bits;
+//!          128 + 3·s + order = the same integers, Rice-coded: the first as a zz-varint, then
+//!              k u8 and the other zigzagged residuals as Golomb-Rice codes (q zero bits, a one
+//!              bit, k low bits; q ≥ 24 escapes to 24 zero bits + 64 raw bits), MSB first,
+//!              padded to a byte.
+//! ```
+//! Compact bodies are Rice-coded and stored without zstd; seed bodies are encoded both ways
+//! (varints + zstd, or Rice) and the smaller is stored (the record's codec byte says which).
 //! ```
 //! Every integer column is verified bit-exactly at encode time (the decoder repeats the same f32
 //! operation), so a value that does not round-trip sends its column to the float mode: the
@@ -87,18 +95,41 @@ fn zstd_compress(raw: &[u8]) -> Vec<u8> {
     })
 }
 
-/// Encodes a batch: transform then zstd.
+/// Encodes a batch. Compact bodies (long noisy columns) are Rice-coded and stored without zstd,
+/// which gains them nothing (measured ratio 1.02) and would cost the writer path CPU. Seed bodies
+/// (short per-node columns, where zstd finds repetition) are encoded both ways, varints + zstd
+/// and Rice, and the smaller is kept.
 pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
-    let mut raw = Vec::with_capacity(64 + batch.sample_count() * 12);
-    match &batch.form {
-        BatchForm::Compact(c) => encode_compact(c, &mut raw),
-        BatchForm::Seed(s) => encode_seed(s, &mut raw),
+    let raw = |rice: bool| {
+        let mut raw = Vec::with_capacity(64 + batch.sample_count() * 12);
+        match &batch.form {
+            BatchForm::Compact(c) => encode_compact(c, &mut raw, rice),
+            BatchForm::Seed(s) => encode_seed(s, &mut raw, rice),
+        }
+        raw
+    };
+    let samples = batch.sample_count() as u32;
+    let plain = |bytes: Vec<u8>| EncodedBody {
+        codec: CODEC_PLAIN,
+        raw_len: bytes.len() as u32,
+        samples,
+        bytes,
+    };
+    let rice = plain(raw(true));
+    if matches!(batch.form, BatchForm::Compact(_)) {
+        return rice;
     }
-    EncodedBody {
-        codec: CODEC_ZSTD,
-        raw_len: raw.len() as u32,
-        samples: batch.sample_count() as u32,
-        bytes: zstd_compress(&raw),
+    let varints = raw(false);
+    let zstd = zstd_compress(&varints);
+    if !zstd.is_empty() && zstd.len() < rice.bytes.len() {
+        EncodedBody {
+            codec: CODEC_ZSTD,
+            raw_len: varints.len() as u32,
+            samples,
+            bytes: zstd,
+        }
+    } else {
+        rice
     }
 }
 
@@ -158,7 +189,7 @@ pub fn decode_batch_form(raw: &[u8]) -> Result<BatchForm, CodecError> {
 
 // ---- compact form ----
 
-fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>) {
+fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, rice: bool) {
     out.push(1);
     put_varint(out, u64::from(c.sensor_id));
     put_zz(out, c.t0);
@@ -170,7 +201,7 @@ fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>) {
     let rows = if ch == 0 || !c.samples.len().is_multiple_of(ch) {
         out.push(0);
         put_varint(out, c.samples.len() as u64);
-        encode_column(&c.samples, out);
+        encode_column(&c.samples, out, rice);
         return;
     } else {
         c.samples.len() / ch
@@ -181,7 +212,7 @@ fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>) {
     for k in 0..ch {
         column.clear();
         column.extend((0..rows).map(|i| c.samples[i * ch + k]));
-        encode_column(&column, out);
+        encode_column(&column, out, rice);
     }
 }
 
@@ -199,9 +230,13 @@ fn decode_compact(r: &mut Reader) -> Result<CompactBatch, CodecError> {
         }
         1 => {
             let rows = r.count()?;
-            // Every value takes at least one byte, so a count beyond what remains is corrupt
-            // (and must not size an allocation).
-            if ch == 0 || rows.checked_mul(ch).is_none_or(|n| n > r.buf.len() - r.pos) {
+            // Every value takes at least one bit (Rice-coded zero), so a count beyond 8× what
+            // remains is corrupt (and must not size an allocation).
+            if ch == 0
+                || rows
+                    .checked_mul(ch)
+                    .is_none_or(|n| n > (r.buf.len() - r.pos) * 8)
+            {
                 return Err(r.malformed("rows × channels"));
             }
             let mut samples = vec![0f32; rows * ch];
@@ -230,7 +265,7 @@ const F_ID: u8 = 1;
 const F_TS: u8 = 2;
 const F_ANGLE: u8 = 4;
 
-fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>) {
+fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>, rice: bool) {
     out.push(2);
     let flags = u8::from(s.sensor_type.is_some()) | (u8::from(s.timestamp.is_some()) << 1);
     out.push(flags);
@@ -270,12 +305,12 @@ fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>) {
                     .iter()
                     .map(|f| if k < 3 { f.acc[k] } else { f.gyro[k - 3] }),
             );
-            encode_column(&column, out);
+            encode_column(&column, out, rice);
         }
         for k in 0..3 {
             column.clear();
             column.extend(frames.iter().filter_map(|f| f.angle.map(|a| a[k])));
-            encode_column(&column, out);
+            encode_column(&column, out, rice);
         }
     }
 }
@@ -398,6 +433,8 @@ impl Scale {
     }
 }
 
+/// Resolutions tried, coarsest first. Part of the on-disk format: entries are referred to by
+/// index, so only append to this list.
 /// Resolutions tried, coarsest first: decimal fixed points (JSON printed with N decimals) and
 /// the usual MEMS full-scale conversions (counts / LSB-per-unit, counts × range/32768).
 const SCALES: &[Scale] = &[
@@ -428,20 +465,26 @@ fn integers_at(values: &[f32], scale: Scale) -> Option<Vec<i64>> {
     values.iter().map(|&v| scale.integer_of(v)).collect()
 }
 
-fn encode_column(values: &[f32], out: &mut Vec<u8>) {
+fn encode_column(values: &[f32], out: &mut Vec<u8>, rice: bool) {
     if values.is_empty() {
         out.push(0);
         return;
     }
-    for &scale in SCALES {
+    for (index, &scale) in SCALES.iter().enumerate() {
         if let Some(ks) = integers_at(values, scale) {
-            let (mode, c) = match scale {
-                Scale::Mul(c) => (1, c),
-                Scale::Div(c) => (2, c),
-            };
-            out.push(mode);
-            out.extend_from_slice(&c.to_le_bytes());
-            encode_integers(&ks, out);
+            let (order, ds) = integer_differences(&ks);
+            // One header byte: RICE + scale index × 3 + order (SCALES has < 42 entries), then the
+            // first value as a zz-varint and the rest Rice-coded.
+            if rice {
+                out.push(RICE_COLUMN + index as u8 * 3 + order);
+                put_zz(out, ds[0]);
+                rice_encode(&ds[1..], out);
+            } else {
+                out.push(1 + index as u8 * 3 + order);
+                for d in ds {
+                    put_zz(out, d);
+                }
+            }
             return;
         }
     }
@@ -460,19 +503,107 @@ fn encode_column(values: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-/// Writes the integers as first or second differences, whichever is smaller in total.
-fn encode_integers(ks: &[i64], out: &mut Vec<u8>) {
+/// Chooses how to write the integers: offsets from the first (order 0: noise around a level), first
+/// differences (order 1) or second differences (order 2: smooth motion), whichever has the
+/// fewest significant bits in total (a proxy for what zstd will make of them).
+fn integer_differences(ks: &[i64]) -> (u8, Vec<i64>) {
+    let base = ks[0];
+    let zero: Vec<i64> = std::iter::once(base)
+        .chain(ks[1..].iter().map(|k| k.wrapping_sub(base)))
+        .collect();
     let first: Vec<i64> = differences(ks);
     let second: Vec<i64> = differences(&first);
-    let cost = |d: &[i64]| d.iter().map(|x| x.unsigned_abs()).sum::<u64>();
-    let (order, ds) = if cost(&second) < cost(&first) {
-        (2u8, second)
-    } else {
-        (1u8, first)
+    let bits = |d: &[i64]| {
+        d.iter()
+            .skip(1)
+            .map(|x| 64 - zigzag(*x).leading_zeros())
+            .sum::<u32>()
     };
-    out.push(order);
-    for d in ds {
-        put_zz(out, d);
+    [(0u8, zero), (1, first), (2, second)]
+        .into_iter()
+        .min_by_key(|(_, d)| bits(d))
+        .unwrap_or_else(|| (1, Vec::new()))
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Column headers from this value on are Rice-coded integer columns (below: zz-varints).
+const RICE_COLUMN: u8 = 128;
+/// A quotient this large is not written in unary: the value follows as 64 raw bits.
+const RICE_ESCAPE: u64 = 24;
+
+/// Golomb-Rice code of zigzagged residuals with the best parameter for the column: within a few
+/// percent of the entropy for the two-sided geometric residuals of sensor noise, with no tables
+/// (zstd's tables cost a good part of a 100-sample body). Layout: k u8, then per value `q` zero
+/// bits, a one bit and `k` low bits (or RICE_ESCAPE zero bits and 64 raw bits), padded to a byte.
+fn rice_encode(ds: &[i64], out: &mut Vec<u8>) {
+    let us: Vec<u64> = ds.iter().map(|&d| zigzag(d)).collect();
+    let cost = |k: u32| -> u64 {
+        us.iter()
+            .map(|&u| match u >> k {
+                q if q >= RICE_ESCAPE => RICE_ESCAPE + 64,
+                q => q + 1 + u64::from(k),
+            })
+            .sum()
+    };
+    let k = (0..=40u32).min_by_key(|&k| cost(k)).unwrap_or(0);
+    out.push(k as u8);
+    let mut w = BitWriter::default();
+    for u in us {
+        match u >> k {
+            q if q >= RICE_ESCAPE => {
+                w.put(0, RICE_ESCAPE as u32);
+                w.put(u >> 32, 32);
+                w.put(u & 0xffff_ffff, 32);
+            }
+            q => {
+                w.put(1, q as u32 + 1);
+                w.put(u & ((1u64 << k) - 1), k);
+            }
+        }
+    }
+    w.finish(out);
+}
+
+/// MSB-first bit packing for [`rice_encode`].
+#[derive(Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    acc: u64,
+    bits: u32,
+}
+
+impl BitWriter {
+    /// Writes the low `n` bits of `v`, most significant first (n ≤ 64).
+    fn put(&mut self, v: u64, n: u32) {
+        if n > 32 {
+            self.put_small(v >> 32, n - 32);
+            self.put_small(v, 32);
+        } else {
+            self.put_small(v, n);
+        }
+    }
+
+    /// n ≤ 32: with at most 7 bits pending, the accumulator never needs more than 39.
+    fn put_small(&mut self, v: u64, n: u32) {
+        if n == 0 {
+            return;
+        }
+        self.acc = (self.acc << n) | (v & ((1u64 << n) - 1));
+        self.bits += n;
+        while self.bits >= 8 {
+            self.bits -= 8;
+            self.bytes.push((self.acc >> self.bits) as u8);
+        }
+    }
+
+    fn finish(mut self, out: &mut Vec<u8>) {
+        if self.bits > 0 {
+            self.bytes.push((self.acc << (8 - self.bits)) as u8);
+        }
+        out.extend_from_slice(&self.bytes);
     }
 }
 
@@ -506,7 +637,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn put_zz(out: &mut Vec<u8>, v: i64) {
-    put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+    put_varint(out, zigzag(v));
 }
 
 struct Reader<'a> {
@@ -558,14 +689,40 @@ impl Reader<'_> {
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
     }
 
-    /// A count of items that each take at least one byte of what remains (bounds allocations).
+    /// A count of items that each take at least one bit of what remains (bounds allocations).
     fn count(&mut self) -> Result<usize, CodecError> {
         let n = self.varint()?;
         let remaining = (self.buf.len() - self.pos) as u64;
-        if n > remaining {
+        if n > remaining.saturating_mul(8) {
             return Err(self.malformed("count larger than the body"));
         }
         Ok(n as usize)
+    }
+
+    /// Reads `n` Rice-coded values (see [`rice_encode`]) into `out`, then skips the padding.
+    fn rice_decode(&mut self, n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {
+        let k = u32::from(self.u8()?);
+        if k > 40 {
+            return Err(self.malformed("rice parameter"));
+        }
+        let mut bits = BitReader {
+            buf: self.buf,
+            bit: self.pos * 8,
+        };
+        for _ in 0..n {
+            let mut q = 0u64;
+            while q < RICE_ESCAPE && !bits.bit()? {
+                q += 1;
+            }
+            let u = if q == RICE_ESCAPE {
+                (bits.bits(32)? << 32) | bits.bits(32)?
+            } else {
+                (q << k) | bits.bits(k)?
+            };
+            out.push(((u >> 1) as i64) ^ -((u & 1) as i64));
+        }
+        self.pos = bits.bit.div_ceil(8);
+        Ok(())
     }
 
     fn column(&mut self, n: usize) -> Result<Vec<f32>, CodecError> {
@@ -591,25 +748,60 @@ impl Reader<'_> {
                     })
                     .collect())
             }
-            1 | 2 => {
-                let c = f32::from_le_bytes(self.array::<4>()?);
-                let scale = if mode == 1 {
-                    Scale::Mul(c)
+            header => {
+                let rice = header >= RICE_COLUMN;
+                let code = if rice {
+                    header - RICE_COLUMN
                 } else {
-                    Scale::Div(c)
+                    header - 1
                 };
-                let order = self.u8()?;
-                if order != 1 && order != 2 {
-                    return Err(self.malformed("difference order"));
+                let index = usize::from(code) / 3;
+                let order = code % 3;
+                let scale = *SCALES
+                    .get(index)
+                    .ok_or_else(|| self.malformed("column scale"))?;
+                let mut ks = if rice {
+                    let first = self.zz()?;
+                    let mut ks = vec![first];
+                    self.rice_decode(n - 1, &mut ks)?;
+                    ks
+                } else {
+                    (0..n).map(|_| self.zz()).collect::<Result<Vec<_>, _>>()?
+                };
+                if order == 0 {
+                    let base = ks[0];
+                    for k in &mut ks[1..] {
+                        *k = k.wrapping_add(base);
+                    }
                 }
-                let mut ks = (0..n).map(|_| self.zz()).collect::<Result<Vec<_>, _>>()?;
                 for _ in 0..order {
                     integrate(&mut ks);
                 }
                 Ok(ks.into_iter().map(|k| scale.apply(k)).collect())
             }
-            _ => Err(self.malformed("column mode")),
         }
+    }
+}
+
+/// MSB-first bit reading for [`Reader::rice_decode`].
+struct BitReader<'a> {
+    buf: &'a [u8],
+    bit: usize,
+}
+
+impl BitReader<'_> {
+    fn bit(&mut self) -> Result<bool, CodecError> {
+        let byte = *self
+            .buf
+            .get(self.bit / 8)
+            .ok_or(CodecError::Truncated(self.bit / 8))?;
+        let b = byte >> (7 - self.bit % 8) & 1 == 1;
+        self.bit += 1;
+        Ok(b)
+    }
+
+    fn bits(&mut self, n: u32) -> Result<u64, CodecError> {
+        (0..n).try_fold(0u64, |acc, _| Ok((acc << 1) | u64::from(self.bit()?)))
     }
 }
 
@@ -665,15 +857,18 @@ mod tests {
     #[test]
     fn decimal_values_use_an_integer_column() {
         let mut out = Vec::new();
-        encode_column(&[0.02, -0.98, 0.11, 1.5], &mut out);
-        assert_eq!(out[0], 2, "decimal resolution found");
-        assert_eq!(f32::from_le_bytes(out[1..5].try_into().unwrap()), 100.0);
+        encode_column(&[0.02, -0.98, 0.11, 1.5], &mut out, true);
+        let scale = SCALES[usize::from(out[0] - RICE_COLUMN) / 3];
+        assert!(
+            matches!(scale, Scale::Div(c) if c == 100.0),
+            "decimal resolution found"
+        );
     }
 
     #[test]
     fn values_without_resolution_use_the_float_mode() {
         let mut out = Vec::new();
-        encode_column(&[0.1234567, std::f32::consts::PI, -0.0], &mut out);
+        encode_column(&[0.1234567, std::f32::consts::PI, -0.0], &mut out, true);
         assert_eq!(out[0], 0);
     }
 
@@ -745,6 +940,19 @@ mod tests {
 
     proptest! {
         #[test]
+        fn both_integer_encodings_round_trip(ks in proptest::collection::vec(-40000i32..40000, 1..300), small in any::<bool>()) {
+            let values: Vec<f32> = ks.iter().map(|&k| if small { (k % 8) as f32 / 100.0 } else { k as f32 / 16.4 }).collect();
+            for rice in [false, true] {
+                let mut out = Vec::new();
+                encode_column(&values, &mut out, rice);
+                let mut r = Reader { buf: &out, pos: 0 };
+                let back = r.column(values.len()).expect("decodes");
+                prop_assert_eq!(r.pos, out.len(), "consumed exactly");
+                prop_assert_eq!(back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), values.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            }
+        }
+
+        #[test]
         fn every_batch_round_trips_bit_exactly(form in any_form()) {
             let b = SensorBatch { device: "d".into(), session_id: "s".into(), seq: None, form };
             let back = roundtrip(&b);
@@ -754,6 +962,58 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode_batch_form(&bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod entropy_probe {
+    use super::*;
+    use crate::journal::synth::{Motion, compact_batch};
+    use rand::SeedableRng;
+
+    /// `cargo test --lib entropy_probe -- --ignored --nocapture`: zero-order entropy of the
+    /// residuals the transform writes, i.e. what an ideal entropy coder would spend.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn print_residual_entropy() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
+        for m in [Motion::Swing, Motion::Idle] {
+            let mut counts: Vec<std::collections::HashMap<i64, u64>> = vec![Default::default(); 6];
+            let mut n = 0u64;
+            for i in 0..300 {
+                let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 100, m);
+                let BatchForm::Compact(c) = &b.form else {
+                    unreachable!()
+                };
+                for (k, column_counts) in counts.iter_mut().enumerate() {
+                    let col: Vec<f32> = (0..100).map(|r| c.samples[r * 6 + k]).collect();
+                    let ks = SCALES
+                        .iter()
+                        .find_map(|&s| integers_at(&col, s))
+                        .expect("integer column");
+                    let (_, ds) = integer_differences(&ks);
+                    for d in &ds[1..] {
+                        *column_counts.entry(*d).or_default() += 1;
+                    }
+                }
+                n += 99;
+            }
+            let bits: f64 = counts
+                .iter()
+                .map(|c| {
+                    c.values()
+                        .map(|&x| {
+                            let p = x as f64 / n as f64;
+                            -p * p.log2()
+                        })
+                        .sum::<f64>()
+                })
+                .sum();
+            println!(
+                "{m:?}: residual entropy {:.2} B/sample (ideal coder, zero-order)",
+                bits / 8.0
+            );
         }
     }
 }

@@ -91,10 +91,6 @@ impl RangeSet {
         self.ranges.values().next_back().copied()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         self.ranges.iter().flat_map(|(&s, &e)| s..=e)
     }
@@ -195,21 +191,42 @@ impl SeqIndex {
         }
     }
 
-    /// Forgets a released segment's seqs; a session with nothing left is dropped entirely.
+    /// Forgets a released segment's seqs. A session with nothing left keeps only its high-water
+    /// seq (a few bytes), so that a V3.3 device still sending for it is not numbered from 0 again
+    /// while this process runs.
     pub fn remove_segment(&mut self, seqs: &SegmentSeqs) {
         for (d, s, set) in &seqs.0 {
             let key = Self::key(d, s);
             let Some(entry) = self.sessions.get_mut(&key) else {
                 continue;
             };
-            for q in set.iter() {
-                entry.stored.remove(q);
-                entry.recent.retain(|(r, _)| *r != q);
-            }
-            if entry.stored.is_empty() {
-                self.sessions.remove(&key);
+            for (a, b) in set.ranges() {
+                for q in a..=b {
+                    entry.stored.remove(q);
+                }
+                entry.recent.retain(|(r, _)| !(a..=b).contains(r));
             }
         }
+    }
+
+    /// Sessions with nothing stored any more, with their high-water seq (persisted so that
+    /// gateway numbering continues after a restart too). At most `limit`, highest seqs first.
+    pub fn released_highs(&self, limit: usize) -> Vec<(String, String, u64)> {
+        let mut v: Vec<(String, String, u64)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.stored.ranges().next().is_none())
+            .filter_map(|((d, s), e)| Some((d.clone(), s.clone(), e.high?)))
+            .collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+        v.truncate(limit);
+        v
+    }
+
+    /// Restores a released session's high-water seq (on open).
+    pub fn restore_high(&mut self, device: &str, session: &str, high: u64) {
+        let e = self.sessions.entry(Self::key(device, session)).or_default();
+        e.high = Some(e.high.map_or(high, |h| h.max(high)));
     }
 
     pub fn stored(&self, device: &str, session: &str) -> Vec<u64> {
@@ -263,5 +280,14 @@ mod tests {
         assert_eq!(idx.stored("d", "s"), vec![1]);
         assert_eq!(idx.next_seq("d", "s"), 2);
         assert_eq!(idx.recent_id("d", "s", 1), Some(2));
+        let mut rest = SegmentSeqs::default();
+        rest.insert("d", "s", 1);
+        idx.remove_segment(&rest);
+        assert!(idx.stored("d", "s").is_empty());
+        assert_eq!(
+            idx.next_seq("d", "s"),
+            2,
+            "numbering survives the release of everything"
+        );
     }
 }

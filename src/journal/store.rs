@@ -63,6 +63,14 @@ impl JournalOptions {
         }
     }
 
+    /// Sets `max_bytes` and a segment size that suits it (a sixteenth of the cap, between
+    /// 1 MiB and 64 MiB), so that `drop_oldest_raw` always has sealed segments to compact.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> JournalOptions {
+        self.max_bytes = max_bytes;
+        self.segment_bytes = (max_bytes / 16).clamp(1 << 20, 64 << 20);
+        self
+    }
+
     fn validate(&self) -> Result<(), JournalError> {
         let bad = |option, reason: &str| {
             Err(JournalError::InvalidOption {
@@ -239,6 +247,12 @@ enum Outcome {
 
 const LOCK_FILE: &str = "LOCK";
 const NEXT_ID_FILE: &str = "next_id";
+/// High-water seqs of sessions whose records were all released (JSON list).
+const SEQ_HIGHS_FILE: &str = "seq_highs.json";
+/// Space-pressure counters, for `journal stats` (JSON; rewritten at most once a second).
+pub(crate) const PRESSURE_FILE: &str = "pressure.json";
+/// At most this many released sessions are remembered across restarts.
+const MAX_SEQ_HIGHS: usize = 4096;
 /// A group is written in one go up to this size, then committed and a new group begun.
 const MAX_GROUP_BYTES: usize = 8 << 20;
 
@@ -255,6 +269,8 @@ pub(crate) struct Store {
     next_id: u64,
     failed: Option<String>,
     persisted_cursors: BTreeMap<String, u64>,
+    persisted_highs: Vec<(String, String, u64)>,
+    pressure_written: Option<Instant>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -343,6 +359,9 @@ impl Store {
             }
         }
         let mut seqs = SeqIndex::default();
+        for (d, s, high) in read_seq_highs(&*fs, &dir.join(SEQ_HIGHS_FILE), &mut report) {
+            seqs.restore_high(&d, &s, high);
+        }
         for s in &segments {
             seqs.insert_segment(&s.seqs);
         }
@@ -366,6 +385,8 @@ impl Store {
             next_id,
             failed: None,
             persisted_cursors: cursors,
+            persisted_highs: Vec::new(),
+            pressure_written: None,
             _lock: lock,
         };
         if store.segments.is_empty() || !store.tail_is_open() {
@@ -756,6 +777,7 @@ impl Store {
             self.segments[idx] = info.clone();
         }
         locked(&self.shared.seqs).remove_segment(&old.seqs);
+        self.persist_seq_highs();
         let freed = old.bytes - info.bytes.min(old.bytes);
         let c = &self.shared.counters;
         c.dropped_records
@@ -835,6 +857,7 @@ impl Store {
             seqs.remove_segment(&seg.seqs);
         }
         drop(seqs);
+        self.persist_seq_highs();
         info!(
             "journal: released {} segments acked by every consumer (up to id {})",
             released.len(),
@@ -843,10 +866,51 @@ impl Store {
         self.publish_all();
     }
 
+    /// Writes the high-water seqs of fully released sessions, if they changed.
+    fn persist_seq_highs(&mut self) {
+        let highs = locked(&self.shared.seqs).released_highs(MAX_SEQ_HIGHS);
+        if highs == self.persisted_highs {
+            return;
+        }
+        let path = self.opts.dir.join(SEQ_HIGHS_FILE);
+        let json = serde_json::to_vec(&highs).unwrap_or_default();
+        match write_atomic(&*self.shared.fs, &path, &json) {
+            Ok(()) => self.persisted_highs = highs,
+            Err(e) => warn!("journal: writing {}: {e} (will retry)", path.display()),
+        }
+    }
+
+    /// Writes the space-pressure counters for the offline `journal stats` (since this open):
+    /// at most once a second unless `force`, so a refusing journal does not fsync per append.
+    pub fn persist_pressure(&mut self, force: bool) {
+        let recent = self
+            .pressure_written
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        if recent && !force {
+            return;
+        }
+        let c = &self.shared.counters;
+        let json = format!(
+            "{{\"full\":{},\"refused_appends\":{},\"dropped_records\":{},\"dropped_bytes\":{}}}\n",
+            c.full.load(Ordering::Relaxed),
+            c.refused.load(Ordering::Relaxed),
+            c.dropped_records.load(Ordering::Relaxed),
+            c.dropped_bytes.load(Ordering::Relaxed)
+        );
+        let path = self.opts.dir.join(PRESSURE_FILE);
+        match write_atomic(&*self.shared.fs, &path, json.as_bytes()) {
+            Ok(()) => self.pressure_written = Some(Instant::now()),
+            Err(e) => warn!("journal: writing {}: {e}", path.display()),
+        }
+    }
+
     /// Final flush at close: cursors persisted; the open segment stays open (unsealed) so the
     /// next start verifies it.
     pub fn close(&mut self) -> Result<(), JournalError> {
         self.persist_cursors_and_release();
+        if self.pressure_written.is_some() {
+            self.persist_pressure(true);
+        }
         match &self.failed {
             Some(f) => Err(JournalError::Failed(f.clone())),
             None => Ok(()),
@@ -971,6 +1035,24 @@ fn read_u64_file(fs: &dyn Fs, path: &Path, report: &mut RecoveryReport) -> Optio
             None
         }
     }
+}
+
+fn read_seq_highs(
+    fs: &dyn Fs,
+    path: &Path,
+    report: &mut RecoveryReport,
+) -> Vec<(String, String, u64)> {
+    let Ok(bytes) = fs.read(path) else {
+        return Vec::new();
+    };
+    serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        warn!(
+            "journal: {} is unreadable; treating it as absent",
+            path.display()
+        );
+        report.garbage_files.push(path.to_path_buf());
+        Vec::new()
+    })
 }
 
 fn quarantine(fs: &dyn Fs, path: &Path, reason: &str, report: &mut RecoveryReport) {

@@ -63,14 +63,15 @@ pub fn compact_batch(
         for a in acc_g {
             let count = (a * 2048.0 + 3.0 * gauss(rng))
                 .round()
-                .clamp(-32768.0, 32767.0);
-            samples.push(count as f32 / 2048.0);
+                .clamp(-32768.0, 32767.0) as i16;
+            // Firmware converts an int16 count, `(float)raw / 2048.0f`: never -0.0.
+            samples.push(f32::from(count) / 2048.0);
         }
         for g in gyro_dps {
             let count = (g * 16.4 + 1.5 * gauss(rng))
                 .round()
-                .clamp(-32768.0, 32767.0);
-            samples.push(count as f32 / 16.4);
+                .clamp(-32768.0, 32767.0) as i16;
+            samples.push(f32::from(count) / 16.4);
         }
     }
     SensorBatch {
@@ -136,13 +137,15 @@ pub fn seed_batch(
                 SeedStyle::Counts => {
                     let count = (v / full_scale * 32768.0 + n)
                         .round()
-                        .clamp(-32768.0, 32767.0);
-                    count as f32 * (full_scale as f32 / 32768.0)
+                        .clamp(-32768.0, 32767.0) as i16;
+                    f32::from(count) * (full_scale as f32 / 32768.0)
                 }
                 SeedStyle::Decimals => {
                     let decimals = if full_scale < 100.0 { 100.0 } else { 10.0 };
+                    // Printed "%.2f": "-0.00" is printed as such only by careless firmware; a
+                    // rounded zero is "0.00".
                     let x = ((v + n * full_scale / 32768.0) * decimals).round() / decimals;
-                    x as f32
+                    (x + 0.0) as f32
                 }
                 SeedStyle::Fused => (v + n * full_scale / 32768.0 * 1.000_123) as f32,
             }
@@ -177,6 +180,41 @@ pub fn ms_of_day_to_hhmmss(ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+
+    /// `cargo test --lib journal::synth -- --ignored --nocapture`: body bytes per sample.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn print_body_bytes_per_sample() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
+        let report = |name: &str, batches: Vec<SensorBatch>| {
+            let samples: usize = batches.iter().map(SensorBatch::sample_count).sum();
+            let (raw, z): (usize, usize) = batches
+                .iter()
+                .map(|b| {
+                    let e = crate::journal::codec::encode_batch(b);
+                    (e.raw_len as usize, e.bytes.len())
+                })
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            println!(
+                "{name:<12} transform {:.2} B/sample, zstd {:.2} B/sample",
+                raw as f64 / samples as f64,
+                z as f64 / samples as f64
+            );
+        };
+        for m in [Motion::Swing, Motion::Idle] {
+            let b = (0..300)
+                .map(|i| compact_batch(&mut rng, "d", "s", Some(i), 0, 100, m))
+                .collect();
+            report(&format!("{m:?}"), b);
+        }
+        for st in [SeedStyle::Counts, SeedStyle::Decimals, SeedStyle::Fused] {
+            let b = (0..300)
+                .map(|i| seed_batch(&mut rng, "d", "s", 36_000_000 + i * 80, 30, st))
+                .collect();
+            report(&format!("{st:?}"), b);
+        }
+    }
 
     #[test]
     fn time_of_day_renders_like_v3_3() {

@@ -199,10 +199,30 @@ pub fn stats_with_fs(fs: &dyn Fs, dir: &Path, out: &mut impl Write) -> Result<()
         writeln!(out, "cursor {c}: {v}").map_err(o)?;
     }
     writeln!(out, "corrupt records skipped: {}", w.corrupt).map_err(o)?;
+    if let Some(p) = fs
+        .read(&dir.join(super::store::PRESSURE_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    {
+        writeln!(
+            out,
+            "space (since the daemon's last start): full {}, refused appends {}, dropped raw batches {} ({} bytes)",
+            p["full"], p["refused_appends"], p["dropped_records"], p["dropped_bytes"]
+        )
+        .map_err(o)?;
+    }
     for b in &w.bad_segments {
         writeln!(out, "unusable segment: {b}").map_err(o)?;
     }
     Ok(())
+}
+
+/// What `export` printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportCounts {
+    pub records: u64,
+    /// Records with a good checksum whose body did not decode (skipped; tell the operator).
+    pub undecodable: u64,
 }
 
 /// Prints the stored records matching `filter`, oldest first (format in SPEC §2 / docs).
@@ -211,7 +231,7 @@ pub fn export(
     filter: &ExportFilter,
     format: ExportFormat,
     out: &mut impl Write,
-) -> Result<u64, ToolError> {
+) -> Result<ExportCounts, ToolError> {
     export_with_fs(&StdFs, dir, filter, format, out)
 }
 
@@ -221,7 +241,7 @@ pub fn export_with_fs(
     filter: &ExportFilter,
     format: ExportFormat,
     out: &mut impl Write,
-) -> Result<u64, ToolError> {
+) -> Result<ExportCounts, ToolError> {
     let mut count = 0u64;
     let mut undecodable = 0u64;
     if format == ExportFormat::Csv {
@@ -244,10 +264,10 @@ pub fn export_with_fs(
         }
         Ok(())
     })?;
-    if undecodable > 0 {
-        log::warn!("journal export: {undecodable} records could not be decoded and were skipped");
-    }
-    Ok(count)
+    Ok(ExportCounts {
+        records: count,
+        undecodable,
+    })
 }
 
 fn js<T: serde::Serialize + ?Sized>(v: &T) -> String {

@@ -28,6 +28,9 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<Appended, AppendError>>,
         /// Released when the append is answered (bounds appends in flight).
         permit: OwnedSemaphorePermit,
+        /// When the caller sent it: the commit window runs from the oldest waiting append, so
+        /// appends that queued during the previous fsync do not wait a second window.
+        sent_at: Instant,
     },
     /// A consumer acked: persist cursors and release segments; answer `done` afterwards.
     Cursors { done: Option<oneshot::Sender<()>> },
@@ -75,10 +78,12 @@ pub(crate) fn run(mut store: Store, rx: Receiver<Command>, interval: Duration, o
 
 /// Gathers the commands of one commit window.
 fn collect(first: Command, rx: &Receiver<Command>, interval: Duration) -> Vec<Command> {
-    let wait = matches!(first, Command::Append { .. });
+    let (wait, deadline) = match &first {
+        Command::Append { sent_at, .. } => (true, *sent_at + interval),
+        _ => (false, Instant::now()),
+    };
     let mut bytes = body_len(&first);
     let mut group = vec![first];
-    let deadline = Instant::now() + interval;
     while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
         let next = if wait {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -125,6 +130,7 @@ fn handle(
                 incoming: i,
                 reply,
                 permit,
+                ..
             } => {
                 incoming.push(i);
                 waiters.push((reply, permit));
@@ -155,16 +161,19 @@ fn handle(
     close
 }
 
-fn publish_pressure(store: &Store, out: &Outputs) {
+fn publish_pressure(store: &mut Store, out: &Outputs) {
     let c = &store.shared().counters;
     let now = JournalPressure {
         full: c.full.load(Ordering::Relaxed),
         refused_appends: c.refused.load(Ordering::Relaxed),
         dropped_records: c.dropped_records.load(Ordering::Relaxed),
     };
-    out.pressure.send_if_modified(|p| {
+    let changed = out.pressure.send_if_modified(|p| {
         let changed = *p != now;
         *p = now;
         changed
     });
+    if changed {
+        store.persist_pressure(false);
+    }
 }

@@ -1,0 +1,69 @@
+//! The operator commands through the real binary: `journal stats` and `journal export` on a
+//! journal written by another process.
+
+use std::process::Command;
+
+fn shuttlegate(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_shuttlegate"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn stats_and_export_read_what_another_process_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().to_str().unwrap();
+    let journal = tmp.path().join("journal");
+    let acked = shuttlegate(&[
+        "journal",
+        "torture",
+        "--appenders",
+        "2",
+        "--limit",
+        "20",
+        "--dir",
+        journal.to_str().unwrap(),
+    ]);
+    assert_eq!(acked.lines().count(), 20);
+
+    let stats = shuttlegate(&["journal", "stats", "--state-dir", state]);
+    assert!(
+        stats.contains("records: 20 (batch 20, swing 0, summary 0, event 0)"),
+        "{stats}"
+    );
+    assert!(stats.contains("ids: 1..=20"), "{stats}");
+
+    let jsonl = shuttlegate(&[
+        "journal",
+        "export",
+        "--state-dir",
+        state,
+        "--device",
+        "dev1",
+    ]);
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10);
+    assert!(
+        lines
+            .iter()
+            .all(|v| v["device"] == "dev1" && v["kind"] == "batch")
+    );
+    assert_eq!(lines[0]["samples"].as_array().unwrap().len(), 20);
+
+    let csv = shuttlegate(&["journal", "export", "--state-dir", state, "--format", "csv"]);
+    assert_eq!(
+        csv.lines().count(),
+        1 + 20 * 20,
+        "header + one row per sample"
+    );
+}
