@@ -40,11 +40,17 @@ async fn simulated_rallies_come_out_as_journaled_swings_and_a_summary_per_sessio
     for (code, r) in &reports {
         assert!(r.as_ref().unwrap().upload_complete, "{code}");
     }
-    // The summary is journaled after upload_complete: give the analysis task a moment.
+    // The summary is journaled after upload_complete, and the session's `completed` after the
+    // summary: wait for both (bounded).
     let mut records = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..100 {
         records = export(dir.path(), &[]);
-        if records.iter().filter(|r| r["kind"] == "summary").count() == 2 {
+        let summaries = records.iter().filter(|r| r["kind"] == "summary").count();
+        let completed = records
+            .iter()
+            .filter(|r| r["type"] == "session_state" && r["state"] == "completed")
+            .count();
+        if summaries == 2 && completed == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

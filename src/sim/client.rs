@@ -73,6 +73,33 @@ pub struct HubReport {
     pub upload_complete: bool,
 }
 
+impl HubReport {
+    /// Counts a durable reply to `sent` (sent at `at`) and reports it.
+    fn acknowledged(
+        &mut self,
+        acked: &mpsc::UnboundedSender<Acked>,
+        device: &str,
+        seq: u64,
+        sent: Value,
+        at: Instant,
+    ) {
+        self.batches_acked += 1;
+        self.ack_latency_ms
+            .push(at.elapsed().as_secs_f64() * 1000.0);
+        let _ = acked.send(Acked {
+            device: device.to_owned(),
+            session_id: sent["session_id"].as_str().unwrap_or_default().to_owned(),
+            seq,
+            sent,
+        });
+    }
+}
+
+/// A reply that says the batch is stored durably.
+fn is_durable(reply: &Value) -> bool {
+    reply["success"] == json!(true) && reply["durable"] == json!(true)
+}
+
 /// Failure of a simulated hub.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -288,17 +315,9 @@ async fn v33_message(
             let Some((sent, at)) = state.in_flight.pop_front() else {
                 return Ok(());
             };
-            if message["success"] == json!(true) && message["durable"] == json!(true) {
-                report.batches_acked += 1;
-                report
-                    .ack_latency_ms
-                    .push(at.elapsed().as_secs_f64() * 1000.0);
-                let _ = acked.send(Acked {
-                    device: opts.code.clone(),
-                    session_id: sent["session_id"].as_str().unwrap_or_default().to_owned(),
-                    seq: message["seq"].as_u64().unwrap_or(u64::MAX),
-                    sent,
-                });
+            if is_durable(message) {
+                let seq = message["seq"].as_u64().unwrap_or(u64::MAX);
+                report.acknowledged(acked, &opts.code, seq, sent, at);
             } else {
                 report.errors.push(message.to_string());
             }
@@ -448,18 +467,9 @@ async fn compact_message(
             let Some(seq) = message["seq"].as_u64() else {
                 return Ok(false);
             };
-            if message["success"] == json!(true) && message["durable"] == json!(true) {
+            if is_durable(message) {
                 if let Some((sent, at)) = state.unacked.remove(&seq) {
-                    report.batches_acked += 1;
-                    report
-                        .ack_latency_ms
-                        .push(at.elapsed().as_secs_f64() * 1000.0);
-                    let _ = acked.send(Acked {
-                        device: opts.code.clone(),
-                        session_id: opts.session_id.clone(),
-                        seq,
-                        sent,
-                    });
+                    report.acknowledged(acked, &opts.code, seq, sent, at);
                 }
             } else {
                 report.errors.push(message.to_string());
