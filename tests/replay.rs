@@ -18,17 +18,22 @@ use shuttlegate::sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
 use common::{BIN, Gateway, Ws, connect, recv_type, send};
 
 const SESSION: &str = "replay-s1";
-const DEVICES: [&str; 2] = ["r1", "r2"];
+/// Two racket-only compact devices, a compact device with all four nodes, and a V3.3 hub (seed
+/// form, time-of-day stamps, no token, no seq).
+const DEVICES: [&str; 4] = ["r1", "r2", "c1", "h1"];
 /// Batches sent before the first reply is awaited, per connection.
 const WINDOW: usize = 16;
 
 fn court_config(state_dir: &Path) -> String {
-    let mut toml = common::config(state_dir, &[], "");
-    for code in DEVICES {
+    // The devices send 40 s of data as fast as the gateway answers.
+    let mut toml = common::config(state_dir, &[], "[limits]\nmessages_per_second = 10000\n");
+    for code in ["r1", "r2"] {
         toml.push_str(&format!(
             "\n[[devices]]\ncode = \"{code}\"\ntoken = \"token-{code}-x\"\nsensors = {{ 4 = \"racket\" }}\n"
         ));
     }
+    toml.push_str("\n[[devices]]\ncode = \"c1\"\ntoken = \"token-c1-x\"\n");
+    toml.push_str("\n[[devices]]\ncode = \"h1\"\nallow_tokenless = true\n");
     toml
 }
 
@@ -53,8 +58,10 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-/// (stroke, side, impact) per device and swing_no, of the swings among `values`.
-fn swings(values: &[Value]) -> BTreeMap<(String, u64), (Value, Value, Value)> {
+/// (stroke, side, impact, impact time, racket speed) per device and swing_no, of the swings
+/// among `values`. The impact time is sample time: for the V3.3 hub it depends on the anchor
+/// of its time-of-day stamps, so equal times show replay anchors them as live did.
+fn swings(values: &[Value]) -> BTreeMap<(String, u64), [Value; 5]> {
     values
         .iter()
         .filter(|v| v["type"] == "swing")
@@ -65,7 +72,7 @@ fn swings(values: &[Value]) -> BTreeMap<(String, u64), (Value, Value, Value)> {
             );
             (
                 key,
-                (v["stroke"].clone(), v["side"].clone(), v["impact"].clone()),
+                ["stroke", "side", "impact", "t_impact", "racket_speed_kmh"].map(|k| v[k].clone()),
             )
         })
         .collect()
@@ -90,25 +97,49 @@ fn totals(values: &[Value]) -> BTreeMap<String, Vec<Value>> {
 /// Streams 40 s of a simulated two-player court, both devices racket-only compact at 200 Hz,
 /// then `upload_complete` for each.
 async fn stream_session(gw: &Gateway) {
+    // V3.3 stamps are local times of day, placed on the date nearest their receipt: the
+    // simulated session must have just happened.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as f64;
     let config = CourtConfig {
         session_id: SESSION.into(),
+        start_ms: now_ms - 45_000.0,
         ..CourtConfig::default()
     };
     let players = DEVICES
         .iter()
         .enumerate()
         .map(|(i, code)| {
-            let device = SimDevice::compact(*code, 200.0, vec![BodyPosition::Racket], 6);
-            SimPlayer::new(11 + i as u64, 0.4 + 0.4 * i as f64, device)
+            let device = match *code {
+                "h1" => SimDevice::seed_hub(*code, 200.0),
+                "c1" => SimDevice::compact(*code, 200.0, BodyPosition::ALL.to_vec(), 9),
+                _ => SimDevice::compact(*code, 200.0, vec![BodyPosition::Racket], 6),
+            };
+            SimPlayer::new(11 + i as u64, 0.3 + 0.2 * i as f64, device)
         })
         .collect();
     let start = config.start_ms;
     let mut sim = CourtSim::new(7, players, config);
     let mut sockets = Vec::new();
     for code in DEVICES {
-        let url = format!("{}?token=token-{code}-x", gw.ws_url(code));
+        let url = match code {
+            "h1" => gw.ws_url(code),
+            _ => format!("{}?token=token-{code}-x", gw.ws_url(code)),
+        };
         sockets.push((connect(&url).await, 0usize, 0u64));
     }
+    // The V3.3 hub collects only once an operator starts its session.
+    let hub = &mut sockets[3].0;
+    let (status, started) = gw.admin("/api/devices/h1/sessions", json!({"session_id": SESSION}));
+    assert_eq!(status, 200, "{started}");
+    let push = recv_type(hub, "start_collection").await;
+    send(
+        hub,
+        &json!({"type":"ack","command_id":push["command_id"],"success":true}),
+    )
+    .await;
     let mut t = start;
     loop {
         t += 1000.0;
@@ -119,8 +150,9 @@ async fn stream_session(gw: &Gateway) {
         };
         for (i, mut batch) in batches.clone() {
             let (ws, in_flight, seq) = &mut sockets[i];
-            // The simulator counts from 1; `upload_complete` expects seqs 0..batches.
-            batch.seq = Some(*seq);
+            // The simulator counts from 1; `upload_complete` expects seqs 0..batches. (V3.3
+            // sends none: the gateway numbers its batches in arrival order.)
+            batch.seq = batch.seq.map(|_| *seq);
             *seq += 1;
             send(ws, &wire(&DeviceMessage::Batch(batch), DEVICES[i])).await;
             *in_flight += 1;
@@ -133,15 +165,23 @@ async fn stream_session(gw: &Gateway) {
             break;
         }
     }
-    for (ws, in_flight, seq) in &mut sockets {
+    for (i, (ws, in_flight, seq)) in sockets.iter_mut().enumerate() {
         for _ in 0..*in_flight {
             durable(ws).await;
         }
-        send(
-            ws,
-            &json!({"type":"upload_complete","session_id":SESSION,"batches":*seq}),
-        )
-        .await;
+        let mut upload = json!({"type":"upload_complete","session_id":SESSION,"batches":*seq});
+        if DEVICES[i] == "h1" {
+            let (status, ended) = gw.admin("/api/devices/h1/sessions/end", json!({}));
+            assert_eq!(status, 200, "{ended}");
+            let stop = recv_type(ws, "stop_collection").await;
+            send(
+                ws,
+                &json!({"type":"ack","command_id":stop["command_id"],"success":true}),
+            )
+            .await;
+            upload = json!({"type":"upload_complete","session_id":SESSION,"device_code":"h1"});
+        }
+        send(ws, &upload).await;
         let done = recv_type(ws, "upload_complete_response").await;
         assert_eq!(done["missing_seqs"], json!([]), "{done}");
     }
@@ -242,7 +282,9 @@ fn unknown_sessions_and_devices_are_named() {
     // An empty journal, as a daemon leaves it after one start.
     let gw = Gateway::start(dir.path(), &court_config(&state));
     let config = gw.config_path.clone();
-    assert!(gw.terminate().success());
+    // SIGKILL: the daemon prints its ready line before it handles SIGTERM, and an empty
+    // journal needs no clean close.
+    gw.kill();
 
     let out = replay(&config, &["--session", "nope"]);
     assert!(!out.status.success());
