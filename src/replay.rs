@@ -54,9 +54,10 @@ pub enum ReplayError {
     /// `--device` names a device the court's config does not list; add it or fix the name.
     #[error("device `{device}` is not in the court's config (no [[devices]] entry with that code)")]
     UnknownDevice { device: String },
-    /// `--session` names a session no record in the journal belongs to.
-    #[error("session `{session}` is not in the journal {}", dir.display())]
-    UnknownSession { session: String, dir: PathBuf },
+    /// `--session` names a session no record in the journal belongs to (of `--device`, if
+    /// given); check the name with `journal export`.
+    #[error("{what} is not in the journal {}", dir.display())]
+    UnknownSession { what: String, dir: PathBuf },
     /// The selection exists but none of its batches are stored (raw data dropped for space,
     /// or the device never sent any): there is nothing to analyse.
     #[error("{what} has no stored batches in the journal {}", dir.display())]
@@ -167,11 +168,9 @@ impl ReplayPlan {
                 device: device.clone(),
             });
         }
-        if !self.seen
-            && let Some(session) = &self.options.session
-        {
+        if !self.seen && self.options.session.is_some() {
             return Err(ReplayError::UnknownSession {
-                session: session.clone(),
+                what: self.options.describe(),
                 dir: dir.to_path_buf(),
             });
         }
@@ -500,4 +499,239 @@ async fn open_journal(settings: &Settings) -> Result<Journal, ReplayError> {
         .map_err(|e| ReplayError::Open(JournalError::Failed(e.to_string())))?;
     let (journal, _report) = opened.map_err(ReplayError::Open)?;
     Ok(journal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{BodyPosition, SensorBatch};
+    use crate::sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
+
+    /// A court with racket-only devices `a` and `b` (`ghost` sends too, but is not configured).
+    fn settings(state_dir: &Path) -> Settings {
+        let mut toml = format!(
+            "[gateway]\nvenue = \"v\"\ncourt = \"c\"\nstate_dir = \"{}\"\ntimezone = \"Asia/Shanghai\"\n",
+            state_dir.display()
+        );
+        for code in ["a", "b"] {
+            toml += &format!(
+                "[[devices]]\ncode = \"{code}\"\ntoken = \"token-{code}-secret\"\nsensors = {{ 4 = \"racket\" }}\n"
+            );
+        }
+        crate::config::load_str(Path::new("test.toml"), &toml).expect("valid config")
+    }
+
+    /// 30 s of a two-player court as session `session`, devices `codes`.
+    fn session_batches(seed: u64, session: &str, codes: [&str; 2]) -> Vec<SensorBatch> {
+        let players = codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let device = SimDevice::compact(*c, 200.0, vec![BodyPosition::Racket], 6);
+                SimPlayer::new(seed + i as u64, 0.6, device)
+            })
+            .collect();
+        let config = CourtConfig {
+            session_id: session.into(),
+            ..CourtConfig::default()
+        };
+        let start = config.start_ms;
+        let mut sim = CourtSim::new(seed, players, config);
+        let mut out: Vec<SensorBatch> = (1..=30)
+            .flat_map(|s| sim.next_batches(start + f64::from(s) * 1000.0))
+            .map(|(_, b)| b)
+            .collect();
+        out.extend(sim.flush().into_iter().map(|(_, b)| b));
+        out
+    }
+
+    /// A journal holding sessions `s1` (a, b) and `s2` (a, ghost), their batches interleaved.
+    async fn journal_with_sessions(dir: &Path) {
+        let (journal, _) =
+            Journal::open(JournalOptions::new(dir.join("journal"))).expect("open journal");
+        let s1 = session_batches(3, "s1", ["a", "b"]);
+        let s2 = session_batches(4, "s2", ["a", "ghost"]);
+        let mut s2 = s2.into_iter();
+        for batch in s1 {
+            journal
+                .append(RecordBody::Batch(batch))
+                .await
+                .expect("append");
+            if let Some(other) = s2.next() {
+                journal
+                    .append(RecordBody::Batch(other))
+                    .await
+                    .expect("append");
+            }
+        }
+        for other in s2 {
+            journal
+                .append(RecordBody::Batch(other))
+                .await
+                .expect("append");
+        }
+        // A session known only from an event (its raw data gone).
+        let event = Document {
+            device: Some("b".into()),
+            session_id: Some("s3".into()),
+            json: r#"{"type":"session_started"}"#.into(),
+        };
+        journal
+            .append(RecordBody::Event(event))
+            .await
+            .expect("append");
+        journal.close().await.expect("close");
+    }
+
+    fn collect(
+        settings: &Settings,
+        options: &ReplayOptions,
+    ) -> Result<Vec<ReplayResult>, ReplayError> {
+        let mut out = Vec::new();
+        analyse(settings, options, |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn key(r: &ReplayResult) -> (String, String, bool) {
+        match r {
+            ReplayResult::Swing(s) => (s.device.clone(), s.session_id.clone(), false),
+            ReplayResult::Summary(s) => (s.device.clone(), s.session_id.clone(), true),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_configured_session_is_finished_after_its_last_batch_and_unknown_devices_skipped()
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        journal_with_sessions(dir.path()).await;
+        let settings = settings(dir.path());
+        let results = collect(&settings, &ReplayOptions::default()).expect("replay");
+        let keys: Vec<_> = results.iter().map(key).collect();
+        let summaries: Vec<(String, String)> = keys
+            .iter()
+            .filter(|k| k.2)
+            .map(|k| (k.0.clone(), k.1.clone()))
+            .collect();
+        assert_eq!(summaries.len(), 3, "{summaries:?}");
+        for s in [("a", "s1"), ("b", "s1"), ("a", "s2")] {
+            assert!(summaries.contains(&(s.0.into(), s.1.into())), "{s:?}");
+        }
+        assert!(keys.iter().all(|k| k.0 != "ghost"));
+        // Nothing of a session comes after its summary.
+        for (i, k) in keys.iter().enumerate().filter(|(_, k)| k.2) {
+            assert!(keys[i + 1..].iter().all(|l| (&l.0, &l.1) != (&k.0, &k.1)));
+        }
+        // Each summary counts exactly the swings replayed for its session.
+        for r in &results {
+            if let ReplayResult::Summary(s) = r {
+                let n = keys
+                    .iter()
+                    .filter(|k| !k.2 && (&k.0, &k.1) == (&s.device, &s.session_id))
+                    .count() as u64;
+                assert_eq!(s.analysis_result.swings, n);
+                assert!(n > 0, "the simulated session has swings");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_selection_with_nothing_to_replay_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        journal_with_sessions(dir.path()).await;
+        let settings = settings(dir.path());
+        let run = |device: Option<&str>, session: Option<&str>| {
+            let options = ReplayOptions {
+                device: device.map(str::to_owned),
+                session: session.map(str::to_owned),
+                journal: false,
+            };
+            collect(&settings, &options).err().map(|e| e.to_string())
+        };
+        let e = run(None, Some("nope")).expect("error");
+        assert!(e.contains("session `nope` is not in the journal"), "{e}");
+        let e = run(Some("ghost"), None).expect("error");
+        assert!(
+            e.contains("device `ghost` is not in the court's config"),
+            "{e}"
+        );
+        let e = run(Some("b"), Some("s2")).expect("error");
+        assert!(
+            e.contains("session `s2` of device `b` is not in the journal"),
+            "{e}"
+        );
+        let e = run(None, Some("s3")).expect("error");
+        assert!(e.contains("session `s3` has no stored batches"), "{e}");
+        assert_eq!(run(Some("a"), Some("s2")), None);
+    }
+
+    #[test]
+    fn a_result_is_the_daemons_json_plus_the_replay_marks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut court = CourtAnalysis::new(&settings(dir.path()));
+        let mut outputs: Vec<AnalysisOutput> = session_batches(5, "s", ["a", "b"])
+            .iter()
+            .flat_map(|b| court.handle_batch(b, 0))
+            .collect();
+        outputs.extend(court.finish("a", "s"));
+        let swing = outputs
+            .into_iter()
+            .find_map(|o| match o {
+                AnalysisOutput::Swing(s) => Some(s),
+                _ => None,
+            })
+            .expect("a swing");
+        let result = ReplayResult::Swing(swing.clone());
+        let value: serde_json::Value = serde_json::from_str(&result.json()).expect("JSON");
+        assert_eq!(value["type"], "swing");
+        assert_eq!(value["replay"], true);
+        assert_eq!(value["analysis_version"], ANALYSIS_VERSION);
+        let back: Swing = serde_json::from_value(value).expect("still a swing");
+        assert_eq!(back, *swing);
+        let RecordBody::Swing(doc) = result.record() else {
+            panic!("a swing record")
+        };
+        assert_eq!(doc.device.as_deref(), Some(swing.device.as_str()));
+        assert_eq!(doc.json, result.json());
+    }
+
+    #[tokio::test]
+    async fn journaling_appends_marked_records_and_a_held_lock_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        journal_with_sessions(dir.path()).await;
+        let settings = settings(dir.path());
+        let options = ReplayOptions {
+            journal: true,
+            ..ReplayOptions::default()
+        };
+        let report = run(&settings, &options, std::io::sink())
+            .await
+            .expect("replay");
+        let mut marked = (0, 0);
+        for_each_record(&journal_dir(&settings), |r| {
+            let json = match r.decode().map(|r| r.body) {
+                Ok(RecordBody::Swing(d)) => (d.json, &mut marked.0),
+                Ok(RecordBody::Summary(d)) => (d.json, &mut marked.1),
+                _ => return,
+            };
+            assert!(json.0.contains("\"replay\":true"), "{}", json.0);
+            *json.1 += 1;
+        })
+        .expect("read");
+        assert_eq!(marked, (report.swings, report.summaries));
+        assert_eq!(report.summaries, 3);
+
+        let (held, _) = Journal::open(JournalOptions::new(journal_dir(&settings))).expect("open");
+        let e = run(&settings, &options, std::io::sink())
+            .await
+            .expect_err("locked");
+        assert!(
+            matches!(e, ReplayError::Open(JournalError::Locked { .. })),
+            "{e}"
+        );
+        assert!(e.to_string().contains("stop the daemon"), "{e}");
+        held.close().await.expect("close");
+    }
 }
