@@ -385,9 +385,10 @@ fn replay(config: &std::path::Path, options: shuttlegate::replay::ReplayOptions)
     let out = std::io::BufWriter::new(std::io::stdout());
     let report = runtime()?.block_on(shuttlegate::replay::run(&settings, &options, out))?;
     log::info!(
-        "replayed {} session(s), {} batches: {} swings, {} summaries{} ({})",
+        "replayed {} session(s), {} batches ({} samples): {} swings, {} summaries{} ({})",
         report.sessions,
         report.batches,
+        report.samples,
         report.swings,
         report.summaries,
         if options.journal { ", journaled" } else { "" },

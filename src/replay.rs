@@ -271,6 +271,8 @@ impl ReplayResult {
 pub struct ReplayReport {
     pub sessions: u64,
     pub batches: u64,
+    /// Samples in those batches (compact rows, seed frames).
+    pub samples: u64,
     pub swings: u64,
     pub summaries: u64,
     /// Batches whose body did not decode (skipped, logged).
@@ -317,6 +319,7 @@ impl Replay {
         let mut outputs = match record.decode().map(|r| r.body) {
             Ok(RecordBody::Batch(batch)) => {
                 self.report.batches += 1;
+                self.report.samples += u64::from(record.samples);
                 self.court.handle_batch(&batch, record.ts_ms)
             }
             other => {

@@ -237,7 +237,14 @@ async fn replay_finds_the_swings_the_daemon_journaled_and_journals_them_marked()
         );
     }
 
-    let replayed = json_lines(&replay(&config, &["--session", SESSION]));
+    let started = std::time::Instant::now();
+    let out = replay(&config, &["--session", SESSION]);
+    eprintln!(
+        "replay took {:?}: {}",
+        started.elapsed(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let replayed = json_lines(&out);
     eprintln!(
         "live swings: {}; live summaries: {:?}",
         live_swings.len(),
