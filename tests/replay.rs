@@ -244,6 +244,8 @@ async fn replay_finds_the_swings_the_daemon_journaled_and_journals_them_marked()
         started.elapsed(),
         String::from_utf8_lossy(&out.stderr).trim()
     );
+    // The daemon's analysis queue holds 4096 batches, more than this session's ~2000, so the
+    // live analysis saw every batch and replay must match it exactly.
     let replayed = json_lines(&out);
     eprintln!(
         "live swings: {}; live summaries: {:?}",
