@@ -79,6 +79,28 @@ enum Command {
         #[arg(long)]
         rate_hz: Option<f64>,
     },
+    /// Re-run the swing analysis of stored sessions from the journal and print every swing and
+    /// summary as a JSON line (the daemon's JSON plus `analysis_version` and `"replay": true`).
+    ///
+    /// Reads the journal under the config's `gateway.state_dir` without locking it, so it works
+    /// while the daemon runs. With `--journal` the results are also appended to the journal
+    /// (the uplink then delivers them): that needs the journal's lock, so stop the daemon first.
+    Replay {
+        /// The court's configuration file (TOML): device profiles, sensor maps, `[analysis]`,
+        /// timezone, `state_dir`.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this session (default: every stored session).
+        #[arg(long)]
+        session: Option<String>,
+        /// Only this device's sessions.
+        #[arg(long)]
+        device: Option<String>,
+        /// Also append the results to the journal as new Swing/Summary records (stop the daemon
+        /// first: this takes the journal lock).
+        #[arg(long)]
+        journal: bool,
+    },
     /// Operator tools for the on-disk journal (work while the daemon is writing).
     Journal {
         #[command(subcommand)]
@@ -361,6 +383,31 @@ fn bench(command: BenchCommand) -> Result<()> {
     Ok(())
 }
 
+/// `replay`: results on stdout, a one-line report on stderr.
+fn replay(config: &std::path::Path, options: shuttlegate::replay::ReplayOptions) -> Result<()> {
+    let settings = shuttlegate::config::load(config)?;
+    let out = std::io::BufWriter::new(std::io::stdout());
+    let report = runtime()?.block_on(shuttlegate::replay::run(&settings, &options, out))?;
+    log::info!(
+        "replayed {} session(s), {} batches ({} samples): {} swings, {} summaries{} ({})",
+        report.sessions,
+        report.batches,
+        report.samples,
+        report.swings,
+        report.summaries,
+        if options.journal { ", journaled" } else { "" },
+        shuttlegate::replay::ANALYSIS_VERSION
+    );
+    if report.undecodable + report.corrupt > 0 {
+        log::warn!(
+            "{} undecodable batches and {} corrupt records skipped",
+            report.undecodable,
+            report.corrupt
+        );
+    }
+    Ok(())
+}
+
 /// `eval --recording STROKE=FILE …`: the analyser over real labelled recordings.
 fn eval_recordings(specs: &[String]) -> Result<()> {
     use shuttlegate::analysis::{AnalysisSettings, Stroke};
@@ -436,6 +483,19 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Replay {
+            config,
+            session,
+            device,
+            journal,
+        } => replay(
+            &config,
+            shuttlegate::replay::ReplayOptions {
+                session,
+                device,
+                journal,
+            },
+        ),
         Command::Journal { command } => match command {
             JournalCommand::Stats { state_dir } => {
                 let mut out = std::io::stdout().lock();

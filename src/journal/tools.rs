@@ -112,6 +112,17 @@ fn walk(
     Ok(w)
 }
 
+/// Calls `visit` for every good record of the journal in `dir`, oldest first, straight from the
+/// segment files: no lock, nothing written, so it works beside a running daemon (`replay`'s
+/// reader). Returns how many corrupt records were skipped.
+pub fn for_each_record(dir: &Path, mut visit: impl FnMut(StoredRecord)) -> Result<u64, ToolError> {
+    let w = walk(&StdFs, dir, |r| {
+        visit(r);
+        Ok(())
+    })?;
+    Ok(w.corrupt)
+}
+
 fn read_cursors(fs: &dyn Fs, dir: &Path) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = fs
         .list(dir)
