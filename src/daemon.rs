@@ -149,9 +149,11 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     })
 }
 
-fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
-    let options = JournalOptions {
-        dir: settings.gateway.state_dir.join("journal"),
+/// The journal's options for this court: under `state_dir`, with one consumer per enabled
+/// uplink sink (the daemon and `replay --journal` open it alike).
+pub fn journal_options(settings: &Settings) -> JournalOptions {
+    JournalOptions {
+        dir: journal_dir(settings),
         max_bytes: settings.journal.max_bytes,
         when_full: match settings.journal.when_full {
             crate::config::WhenFull::DropOldestRaw => WhenFull::DropOldestRaw,
@@ -160,7 +162,16 @@ fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
         commit_interval: settings.journal.commit_interval,
         segment_bytes: settings.journal.segment_bytes,
         consumers: journal_consumers(settings),
-    };
+    }
+}
+
+/// Where the court's journal lives.
+pub fn journal_dir(settings: &Settings) -> std::path::PathBuf {
+    settings.gateway.state_dir.join("journal")
+}
+
+fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
+    let options = journal_options(settings);
     let (journal, report) = Journal::open(options)?;
     log::info!("journal recovered: {report:?}");
     Ok(journal)

@@ -251,12 +251,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run(config: &std::path::Path) -> Result<()> {
     let settings = shuttlegate::config::load(config)?;
     runtime()?.block_on(async {
+        let signal = shuttlegate::service::termination_signal()?;
         let running =
             shuttlegate::daemon::start(&settings, shuttlegate::ingest::system_clock()).await?;
         // One machine-readable line on stdout: tests and scripts read the bound address here.
         println!("shuttlegate listening http={}", running.http_addr);
         log::info!("ready: listening on {}", running.http_addr);
-        let signal = shuttlegate::service::termination_signal().await?;
+        let signal = signal.await;
         log::info!("{signal}: shutting down");
         running.stop().await?;
         log::info!("stopped cleanly");
@@ -273,8 +274,9 @@ fn demo(config: Option<&std::path::Path>) -> Result<()> {
         )?,
     };
     runtime()?.block_on(async {
+        let signal = shuttlegate::service::termination_signal()?;
         let stop = async {
-            let _ = shuttlegate::service::termination_signal().await;
+            signal.await;
         };
         shuttlegate::demo::run(settings, stop).await?;
         Ok(())

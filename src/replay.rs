@@ -29,10 +29,10 @@ use tokio::sync::mpsc;
 
 use crate::analysis::{SessionSummary, Swing};
 use crate::config::Settings;
+use crate::daemon::journal_dir;
 use crate::journal::tools::{ToolError, for_each_record};
 use crate::journal::{
-    AppendError, Document, Journal, JournalError, JournalOptions, RecordBody, RecordKind,
-    StoredRecord, WhenFull,
+    AppendError, Document, Journal, JournalError, RecordBody, RecordKind, StoredRecord,
 };
 use crate::swings::{AnalysisOutput, CourtAnalysis};
 
@@ -359,11 +359,6 @@ impl Replay {
     }
 }
 
-/// The journal directory under the court's `state_dir`.
-pub fn journal_dir(settings: &Settings) -> PathBuf {
-    settings.gateway.state_dir.join("journal")
-}
-
 /// Both passes over the files (blocking): every result goes to `emit`, in order.
 pub fn analyse(
     settings: &Settings,
@@ -479,24 +474,7 @@ fn done_or_fail<T>(done: Result<T, AppendError>) -> Result<(), ReplayError> {
 /// Opens the journal as the daemon does (same cap, policy, segments and consumers, so
 /// releasing segments follows the same rules).
 async fn open_journal(settings: &Settings) -> Result<Journal, ReplayError> {
-    let mut consumers = Vec::new();
-    if settings.uplink.mqtt.is_some() {
-        consumers.push("mqtt".to_owned());
-    }
-    if settings.uplink.hub.is_some() {
-        consumers.push("hub".to_owned());
-    }
-    let options = JournalOptions {
-        dir: journal_dir(settings),
-        max_bytes: settings.journal.max_bytes,
-        when_full: match settings.journal.when_full {
-            crate::config::WhenFull::DropOldestRaw => WhenFull::DropOldestRaw,
-            crate::config::WhenFull::Refuse => WhenFull::Refuse,
-        },
-        commit_interval: settings.journal.commit_interval,
-        segment_bytes: settings.journal.segment_bytes,
-        consumers,
-    };
+    let options = crate::daemon::journal_options(settings);
     let opened = tokio::task::spawn_blocking(move || Journal::open(options))
         .await
         .map_err(|e| ReplayError::Open(JournalError::Failed(e.to_string())))?;
@@ -508,6 +486,7 @@ async fn open_journal(settings: &Settings) -> Result<Journal, ReplayError> {
 mod tests {
     use super::*;
     use crate::batch::{BodyPosition, SensorBatch};
+    use crate::journal::JournalOptions;
     use crate::sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
 
     /// A court with racket-only devices `a` and `b` (`ghost` sends too, but is not configured).

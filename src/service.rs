@@ -34,14 +34,18 @@ impl Shutdown {
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
-pub async fn termination_signal() -> std::io::Result<&'static str> {
+/// Installs the SIGTERM and SIGINT (Ctrl-C) handlers now and returns a future that resolves on
+/// the first of them. Install before announcing readiness: a signal that arrives between the
+/// announcement and the handler would otherwise kill the process without draining.
+pub fn termination_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     })
 }
 
