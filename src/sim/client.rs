@@ -221,6 +221,8 @@ fn millis_since_boot() -> i64 {
 struct V33State {
     session: Option<String>,
     feed_open: bool,
+    /// `upload_complete` sent, its response not yet received.
+    uploading: bool,
     /// Sent batches not yet answered, oldest first (replies come in order).
     in_flight: std::collections::VecDeque<(Value, Instant)>,
 }
@@ -237,11 +239,13 @@ pub async fn run_v33(
     let mut state = V33State {
         session: None,
         feed_open: true,
+        uploading: false,
         in_flight: Default::default(),
     };
     let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
     loop {
-        if !state.feed_open && state.session.is_none() && state.in_flight.is_empty() {
+        let idle = state.session.is_none() && !state.uploading && state.in_flight.is_empty();
+        if !state.feed_open && idle {
             break;
         }
         tokio::select! {
@@ -298,6 +302,7 @@ async fn v33_message(
                     "device_code": opts.code, "timestamp": millis_since_boot()}),
                 )
                 .await?;
+                state.uploading = true;
             }
         }
         "sync" | "set_batch" => ack(socket, message).await?,
@@ -322,7 +327,10 @@ async fn v33_message(
                 report.errors.push(message.to_string());
             }
         }
-        "upload_complete_response" => report.upload_complete = true,
+        "upload_complete_response" => {
+            report.upload_complete = true;
+            state.uploading = false;
+        }
         "error" => report.errors.push(message.to_string()),
         _ => {}
     }
