@@ -174,7 +174,7 @@ struct BenchUplinkArgs {
     #[arg(long, default_value_t = 4)]
     live_devices: usize,
     /// Length of each idle latency measurement (broker down; after the drain).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     idle: std::time::Duration,
     /// Batches in flight per device while the backlog is fed.
     #[arg(long, default_value_t = 16)]

@@ -7,8 +7,9 @@
 //! as fast as the daemon acknowledges them durable, so the backlog is really in the journal;
 //! (3) paces a few live devices and times send → durable reply with the broker down (idle
 //! uplink), then (4) brings the broker back and counts, at the subscriber, distinct journal ids
-//! until every id of the backlog has arrived (live devices still sending), and (5) measures the
-//! live latency again once the backlog is gone. The subscriber's session exists before the
+//! until every id of the backlog has arrived (live devices still sending; their latency counts
+//! as "draining" from the first delivered record on), and (5) measures the live latency again
+//! once the backlog is gone. The subscriber's session exists before the
 //! daemon can connect, so nothing published is missed whatever the sink's reconnect timing.
 
 use std::collections::HashMap;
@@ -129,7 +130,7 @@ pub struct UplinkReport {
     pub duplicates: u64,
     /// Live latency with the broker down (the sink only retrying).
     pub idle_disconnected: Latency,
-    /// Live latency while the backlog drains.
+    /// Live latency while the backlog drains (first delivered record → last backlog id).
     pub draining: Latency,
     /// Live latency with the broker up and the backlog gone.
     pub idle_connected: Latency,
@@ -843,13 +844,18 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
         "bench uplink: broker up, draining journal ids {}..={}…",
         backlog_ids.0, backlog_ids.1
     );
-    phases.set(PHASE_DRAINING);
     let broker_up = Instant::now();
     broker.spawn().await?;
     let stop_cloud = CancellationToken::new();
     let (mut tally, cloud) = spawn_cloud(port, backlog_ids, stop_cloud.clone());
-    let _ =
-        tokio::time::timeout(bench.drain_timeout, tally.wait_for(|t| t.drained.is_some())).await;
+    // Latency counts as "while draining" from the first delivered record: before it the sink
+    // is still waiting out its reconnect backoff and the uplink is as idle as before.
+    let drain = async {
+        let _ = tally.wait_for(|t| t.first.is_some()).await;
+        phases.set(PHASE_DRAINING);
+        let _ = tally.wait_for(|t| t.drained.is_some()).await;
+    };
+    let _ = tokio::time::timeout(bench.drain_timeout, drain).await;
     phases.set(PHASE_NONE);
     let drained_tally = tally.borrow().clone();
 
