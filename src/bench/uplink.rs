@@ -136,6 +136,9 @@ pub struct UplinkReport {
     pub idle_connected: Latency,
     /// Live devices that failed (their figures are missing from the histograms).
     pub live_errors: u64,
+    /// The daemon's CPU use (share of one core) in the three phases: idle with the broker
+    /// down, draining, idle with the broker up.
+    pub daemon_cpu_cores: [f64; 3],
 }
 
 impl UplinkReport {
@@ -210,10 +213,14 @@ impl std::fmt::Display for UplinkReport {
         writeln!(f, "  idle, broker up:        {}", self.idle_connected)?;
         write!(
             f,
-            "  p99 draining / p99 idle (broker up) = {:.2} (target <= 2); / p99 idle (broker down) = {:.2}; live device errors {}",
+            "  p99 draining / p99 idle (broker up) = {:.2} (target <= 2); / p99 idle (broker down) = {:.2}; live device errors {}\n\
+             daemon CPU (cores): idle broker down {:.2}, draining {:.2}, idle broker up {:.2}",
             self.p99_ratio(),
             self.draining.p99_ms / self.idle_disconnected.p99_ms,
-            self.live_errors
+            self.live_errors,
+            self.daemon_cpu_cores[0],
+            self.daemon_cpu_cores[1],
+            self.daemon_cpu_cores[2]
         )
     }
 }
@@ -798,13 +805,55 @@ async fn feed_backlog(
     Ok(acked)
 }
 
-/// Runs `phase` for `length`, the first [`WARM_UP`] of it unrecorded.
-async fn measure_phase(phases: &Phases, phase: u8, length: Duration) {
+/// CPU seconds (user + system) `pid` has used, from /proc (0 where /proc cannot be read).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start past the last ')';
+    // utime and stime are the 12th and 13th of them, in USER_HZ (100 on Linux).
+    let fields: Vec<&str> = stat
+        .rfind(')')
+        .map_or("", |i| stat.get(i + 2..).unwrap_or(""))
+        .split(' ')
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    ticks(11)
+        .zip(ticks(12))
+        .map_or(0.0, |(u, s)| (u + s) / 100.0)
+}
+
+/// Measures the daemon's CPU use as a share of one core between `start` and now.
+struct CpuMeter {
+    pid: u32,
+    cpu: f64,
+    at: Instant,
+}
+
+impl CpuMeter {
+    fn start(pid: u32) -> Self {
+        CpuMeter {
+            pid,
+            cpu: cpu_seconds(pid),
+            at: Instant::now(),
+        }
+    }
+
+    fn cores(&self) -> f64 {
+        (cpu_seconds(self.pid) - self.cpu) / self.at.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs `phase` for `length`, the first [`WARM_UP`] of it unrecorded; returns the daemon's CPU
+/// use (cores) over the recorded part.
+async fn measure_phase(phases: &Phases, phase: u8, length: Duration, pid: u32) -> f64 {
     phases.set(PHASE_NONE);
     tokio::time::sleep(WARM_UP.min(length / 2)).await;
     phases.set(phase);
+    let meter = CpuMeter::start(pid);
     tokio::time::sleep(length.saturating_sub(WARM_UP.min(length / 2))).await;
     phases.set(PHASE_NONE);
+    meter.cores()
 }
 
 /// Runs the benchmark against a fresh daemon started from `exe` and a Mosquitto it starts.
@@ -838,7 +887,9 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
         "bench uplink: live latency, broker down ({:?})…",
         bench.idle
     );
-    measure_phase(&phases, PHASE_IDLE_DOWN, bench.idle).await;
+    let pid = daemon.child.id();
+    let mut daemon_cpu_cores = [0.0; 3];
+    daemon_cpu_cores[0] = measure_phase(&phases, PHASE_IDLE_DOWN, bench.idle, pid).await;
 
     eprintln!(
         "bench uplink: broker up, draining journal ids {}..={}…",
@@ -850,12 +901,15 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
     let (mut tally, cloud) = spawn_cloud(port, backlog_ids, stop_cloud.clone());
     // Latency counts as "while draining" from the first delivered record: before it the sink
     // is still waiting out its reconnect backoff and the uplink is as idle as before.
+    let mut draining_meter = None;
     let drain = async {
         let _ = tally.wait_for(|t| t.first.is_some()).await;
         phases.set(PHASE_DRAINING);
+        draining_meter = Some(CpuMeter::start(pid));
         let _ = tally.wait_for(|t| t.drained.is_some()).await;
     };
     let _ = tokio::time::timeout(bench.drain_timeout, drain).await;
+    daemon_cpu_cores[1] = draining_meter.map_or(0.0, |m| m.cores());
     phases.set(PHASE_NONE);
     let drained_tally = tally.borrow().clone();
 
@@ -864,7 +918,7 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
             "bench uplink: live latency, broker up, backlog gone ({:?})…",
             bench.idle
         );
-        measure_phase(&phases, PHASE_IDLE_UP, bench.idle).await;
+        daemon_cpu_cores[2] = measure_phase(&phases, PHASE_IDLE_UP, bench.idle, pid).await;
     }
     stop_live.cancel();
     let (_, live_errors) = join_devices(live_tasks).await;
@@ -888,6 +942,7 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
         draining: phases.latency(PHASE_DRAINING),
         idle_connected: phases.latency(PHASE_IDLE_UP),
         live_errors,
+        daemon_cpu_cores,
         bench,
     })
 }
@@ -961,6 +1016,46 @@ mod tests {
         let status = br#"{"state":"online","backlog_records":3,"cursor":9}"#;
         assert_eq!(journal_id("bench/v/c/status", status), None);
         assert_eq!(journal_id("bench/v/c/events", b"not json"), None);
+    }
+
+    #[tokio::test]
+    async fn journal_ids_are_read_from_a_real_journal() {
+        use crate::journal::{Document, Journal, JournalOptions, RecordBody, WhenFull};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (journal, _) = Journal::open(JournalOptions {
+            dir: dir.path().join("journal"),
+            max_bytes: 64 << 20,
+            when_full: WhenFull::Refuse,
+            commit_interval: Duration::from_millis(1),
+            segment_bytes: 4096,
+            consumers: Vec::new(),
+        })
+        .expect("journal opens");
+        for n in 0..40 {
+            let doc = Document {
+                device: Some("d".into()),
+                session_id: None,
+                json: format!(r#"{{"type":"note","n":{n}}}"#),
+            };
+            journal
+                .append(RecordBody::Event(doc))
+                .await
+                .expect("append");
+        }
+        journal.close().await.expect("close");
+        let (first, last) = journal_ids(dir.path()).expect("stats parse");
+        assert_eq!(last + 1 - first, 40);
+    }
+
+    #[test]
+    fn cpu_seconds_grow_while_this_process_works() {
+        let before = cpu_seconds(std::process::id());
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        assert!(cpu_seconds(std::process::id()) > before);
     }
 
     #[test]
