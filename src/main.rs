@@ -172,6 +172,47 @@ enum BenchCommand {
         #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
         commit_interval: std::time::Duration,
     },
+    /// The MQTT uplink of a `shuttlegate run` child draining a journal backlog into a Mosquitto
+    /// it starts itself: records/s to a subscriber, and the live devices' ack latency while the
+    /// backlog drains versus idle.
+    Uplink(BenchUplinkArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchUplinkArgs {
+    /// Devices whose data makes up the backlog.
+    #[arg(long, default_value_t = 4)]
+    devices: usize,
+    /// Samples per second per device (sizes the backlog; paces the live devices).
+    #[arg(long, default_value_t = 1000.0)]
+    rate_hz: f64,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 100)]
+    batch_samples: usize,
+    /// Court time the backlog holds, e.g. "1h", "5m".
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    backlog: std::time::Duration,
+    /// Paced devices whose ack latency is measured.
+    #[arg(long, default_value_t = 4)]
+    live_devices: usize,
+    /// Length of each idle latency measurement (broker down; after the drain).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    idle: std::time::Duration,
+    /// Batches in flight per device while the backlog is fed.
+    #[arg(long, default_value_t = 16)]
+    window: usize,
+    /// `uplink.mqtt.replay_rate` (records/s) of the daemon under test.
+    #[arg(long, default_value_t = 5000)]
+    replay_rate: u32,
+    /// `uplink.mqtt.inflight` (16..=32) of the daemon under test.
+    #[arg(long, default_value_t = 32)]
+    inflight: u16,
+    /// Give up waiting for the drain after this long.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    drain_timeout: std::time::Duration,
+    /// The journal's group-commit window.
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+    commit_interval: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug)]
@@ -339,14 +380,24 @@ fn simulate(args: SimulateArgs) -> Result<()> {
 
 fn bench(command: BenchCommand) -> Result<()> {
     use shuttlegate::bench::ingest::{self, IngestBench};
-    let BenchCommand::Ingest {
-        devices,
-        batch_samples,
-        rate_hz,
-        duration,
-        window,
-        commit_interval,
-    } = command;
+    let (devices, batch_samples, rate_hz, duration, window, commit_interval) = match command {
+        BenchCommand::Uplink(args) => return bench_uplink(args),
+        BenchCommand::Ingest {
+            devices,
+            batch_samples,
+            rate_hz,
+            duration,
+            window,
+            commit_interval,
+        } => (
+            devices,
+            batch_samples,
+            rate_hz,
+            duration,
+            window,
+            commit_interval,
+        ),
+    };
     let base = IngestBench {
         devices: devices.unwrap_or(64),
         batch_samples,
@@ -407,6 +458,32 @@ fn replay(config: &std::path::Path, options: shuttlegate::replay::ReplayOptions)
             report.corrupt
         );
     }
+    Ok(())
+}
+
+/// `bench uplink`: one run, its report on stdout.
+fn bench_uplink(args: BenchUplinkArgs) -> Result<()> {
+    use shuttlegate::bench::uplink::{self, UplinkBench};
+    anyhow::ensure!(args.devices > 0, "--devices must be at least 1");
+    anyhow::ensure!(args.batch_samples > 0, "--batch-samples must be at least 1");
+    anyhow::ensure!(args.rate_hz > 0.0, "--rate-hz must be positive");
+    anyhow::ensure!(args.window > 0, "--window must be at least 1");
+    let bench = UplinkBench {
+        devices: args.devices,
+        rate_hz: args.rate_hz,
+        batch_samples: args.batch_samples,
+        backlog: args.backlog,
+        live_devices: args.live_devices,
+        idle: args.idle,
+        window: args.window,
+        replay_rate: args.replay_rate,
+        inflight: args.inflight,
+        drain_timeout: args.drain_timeout,
+        commit_interval: args.commit_interval,
+    };
+    let exe = std::env::current_exe()?;
+    let report = runtime()?.block_on(uplink::run(&exe, bench))?;
+    println!("bench uplink\n{report}");
     Ok(())
 }
 

@@ -2,3 +2,4 @@
 //! (journal, analysis) are `cargo bench` targets under `benches/`.
 
 pub mod ingest;
+pub mod uplink;

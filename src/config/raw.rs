@@ -226,7 +226,9 @@ impl Default for RawMqtt {
             keep_alive: HumanDuration::new("30s"),
             inflight: 16,
             max_packet_bytes: HumanSize::Text("256KiB".into()),
-            replay_rate: 200,
+            // A court-hour (4 devices × 1 kHz in batches of 100: 144,000 records) drains in
+            // about 30 s at this pace, while live records keep their own in-flight slots.
+            replay_rate: 5000,
         }
     }
 }
@@ -253,7 +255,9 @@ impl Default for RawHub {
             token_file: None,
             acks: true,
             ping_interval: HumanDuration::new("20s"),
-            replay_rate: 200,
+            // A Django Channels hub acks each record; 1000/s keeps a court-hour of results
+            // (swings, summaries, events) well under a minute without flooding it.
+            replay_rate: 1000,
         }
     }
 }
