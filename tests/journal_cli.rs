@@ -40,6 +40,14 @@ fn stats_and_export_read_what_another_process_wrote() {
     );
     assert!(stats.contains("ids: 1..=20"), "{stats}");
 
+    // A consumer (an uplink sink) that acknowledged up to id 15 has 5 records to go.
+    std::fs::write(journal.join("mqtt.cursor"), "15\n").unwrap();
+    let stats = shuttlegate(&["journal", "stats", "--state-dir", state]);
+    assert!(
+        stats.contains("cursor mqtt: 15 (backlog 5 records, "),
+        "{stats}"
+    );
+
     let jsonl = shuttlegate(&[
         "journal",
         "export",

@@ -162,7 +162,17 @@ pub fn stats_with_fs(fs: &dyn Fs, dir: &Path, out: &mut impl Write) -> Result<()
     let mut ids: Option<(u64, u64)> = None;
     let mut ts: (Option<i64>, Option<i64>) = (None, None);
     let (mut samples, mut batch_bytes, mut raw, mut stored) = (0u64, 0u64, 0u64, 0u64);
+    // Each consumer's backlog: the records (and their bytes) past its cursor.
+    let cursors = read_cursors(fs, dir);
+    let positions: Vec<Option<u64>> = cursors.iter().map(|(_, v)| v.parse().ok()).collect();
+    let mut backlog = vec![(0u64, 0u64); cursors.len()];
     let w = walk(fs, dir, |r| {
+        for (pos, (records, bytes)) in positions.iter().zip(backlog.iter_mut()) {
+            if pos.is_some_and(|c| r.id > c) {
+                *records += 1;
+                *bytes += r.encoded().len() as u64;
+            }
+        }
         by_kind[kind_slot(r.kind)] += 1;
         ids = Some(ids.map_or((r.id, r.id), |(a, _)| (a, r.id)));
         ts.0.get_or_insert(r.ts_ms);
@@ -206,8 +216,12 @@ pub fn stats_with_fs(fs: &dyn Fs, dir: &Path, out: &mut impl Write) -> Result<()
         )
         .map_err(o)?;
     }
-    for (c, v) in read_cursors(fs, dir) {
-        writeln!(out, "cursor {c}: {v}").map_err(o)?;
+    for ((c, v), (records, bytes)) in cursors.iter().zip(&backlog) {
+        writeln!(
+            out,
+            "cursor {c}: {v} (backlog {records} records, {bytes} bytes)"
+        )
+        .map_err(o)?;
     }
     writeln!(out, "corrupt records skipped: {}", w.corrupt).map_err(o)?;
     if let Some(p) = fs
