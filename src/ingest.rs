@@ -240,30 +240,37 @@ impl Ingest {
         let now = self.now();
         let outcome = self.with_court(|c| c.data_arrived(device, &batch.session_id, now));
         self.apply(outcome);
+        // Handed to the journal here, in the connection's task, so a connection's batches reach
+        // the writer in the order they arrived (V3.3 batches are numbered in that order).
+        let durable = self.journal.submit(RecordBody::Batch(batch.clone()));
         let this = self.clone();
         let device = device.to_owned();
-        // The append runs in its own task: if the connection goes away the batch still reaches
+        // The wait runs in its own task: if the connection goes away the batch still reaches
         // the journal and the analysis, only its reply is lost (and the device resends).
-        let task = tokio::spawn(async move { this.store(&device, batch, single, now).await });
+        let task = tokio::spawn(async move {
+            let result = match durable {
+                Ok(durable) => durable.await,
+                Err(e) => Err(e),
+            };
+            this.stored(&device, batch, single, now, result)
+        });
         Box::pin(async move { task.await.ok().flatten() })
     }
 
-    async fn store(
+    /// The reply to a batch once the journal has answered, and its hand-off to the analysis.
+    fn stored(
         &self,
         device: &str,
         batch: SensorBatch,
         single: bool,
         now: i64,
+        result: Result<crate::journal::Appended, AppendError>,
     ) -> Option<String> {
         let total = batch.sample_count() as u64;
         let session_id = batch.session_id.clone();
         let first_frame_time = first_frame_time(&batch);
         let batch = Arc::new(batch);
-        match self
-            .journal
-            .append(RecordBody::Batch((*batch).clone()))
-            .await
-        {
+        match result {
             Ok(appended) => {
                 if !appended.duplicate {
                     let mut stored = (*batch).clone();

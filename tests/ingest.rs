@@ -485,3 +485,42 @@ async fn a_restart_resumes_sessions_and_pushes_unacknowledged_commands_again() {
         "no command pushed again"
     );
 }
+
+/// V3.3 sends batch after batch without waiting for replies: the gateway numbers them in the
+/// order they arrived, and stores them in that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_v33_batches_are_numbered_and_stored_in_arrival_order() {
+    let (_dir, gw) = gateway("[limits]\nmessages_per_second = 10000\n");
+    let mut ws = connect(&gw.ws_url("2025001")).await;
+    recv(&mut ws).await;
+    const N: i64 = 200;
+    for batch in 0..N {
+        let frames: Vec<Value> = (0..30)
+            .map(|i| {
+                json!({"acc":[0.01,-0.02,0.99],"gyro":[1.2,-3.4,0.5],"angle":[2.1,-0.4,87.0],
+                            "sensor_id": 1 + i % 4, "timestamp": 93_000_000 + batch * 100 + i})
+            })
+            .collect();
+        send(
+            &mut ws,
+            &json!({"type":"batch_sensor_data","device_code":"2025001","sensor_type":"waist",
+            "timestamp": batch, "session_id":"pipe","data":frames}),
+        )
+        .await;
+    }
+    for expected in 0..N {
+        let r = recv_type(&mut ws, "batch_sensor_data_response").await;
+        assert_eq!(
+            r["seq"], expected,
+            "replies in order, numbered in arrival order"
+        );
+    }
+    let stored: Vec<(u64, i64)> = gw
+        .export(&["--session", "pipe"])
+        .iter()
+        .filter(|r| r["kind"] == "batch")
+        .map(|r| (r["seq"].as_u64().unwrap(), r["timestamp"].as_i64().unwrap()))
+        .collect();
+    let expected: Vec<(u64, i64)> = (0..N).map(|b| (b as u64, b)).collect();
+    assert_eq!(stored, expected, "seq n is the n-th batch sent");
+}

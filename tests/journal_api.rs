@@ -590,3 +590,23 @@ fn options_for_a_small_cap_pick_a_segment_size_that_fits() {
         other => panic!("expected an option error, got {:?}", other.map(|_| ())),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitted_records_reach_the_writer_in_submission_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, _) = Journal::open(opts(dir.path())).unwrap();
+    let mut rng = SmallRng::seed_from_u64(9);
+    // Submitted one after another from one task, awaited concurrently from others.
+    let pending: Vec<_> = (0..200)
+        .map(|_| j.submit(batch(None, "pipelined", &mut rng)).expect("room"))
+        .collect();
+    let waits: Vec<_> = pending.into_iter().map(tokio::spawn).collect();
+    let mut answers = Vec::new();
+    for w in waits {
+        answers.push(w.await.unwrap().expect("durable"));
+    }
+    let seqs: Vec<u64> = answers.iter().map(|a| a.seq.unwrap()).collect();
+    assert_eq!(seqs, (0..200).collect::<Vec<_>>());
+    assert!(answers.windows(2).all(|w| w[0].id < w[1].id));
+    j.close().await.unwrap();
+}

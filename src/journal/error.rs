@@ -60,4 +60,8 @@ pub enum AppendError {
     /// The journal is closed or shutting down: withhold the ack.
     #[error("journal is closed")]
     Closed,
+    /// Too many appends are already waiting for fsync ([`super::Journal::submit`] does not
+    /// wait for room): withhold the ack; the device sends it again.
+    #[error("journal busy: too many appends waiting for fsync; send it again")]
+    Busy,
 }

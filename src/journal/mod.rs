@@ -260,6 +260,39 @@ impl Journal {
             .acquire_owned()
             .await
             .map_err(|_| AppendError::Closed)?;
+        self.send(incoming, permit)?.await
+    }
+
+    /// Like [`Journal::append`], but hands the record to the writer *now*, before returning
+    /// the future that resolves when it is durable: records submitted one after another from
+    /// one task reach the writer in that order (so a V3.3 connection's batches are numbered in
+    /// arrival order even while earlier ones wait for fsync). Never waits: with
+    /// `MAX_IN_FLIGHT` appends already waiting it refuses with [`AppendError::Busy`].
+    pub fn submit(
+        &self,
+        body: RecordBody,
+    ) -> Result<impl std::future::Future<Output = Result<Appended, AppendError>> + use<>, AppendError>
+    {
+        let incoming = encode(&body)?;
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|e| match e {
+                tokio::sync::TryAcquireError::Closed => AppendError::Closed,
+                tokio::sync::TryAcquireError::NoPermits => AppendError::Busy,
+            })?;
+        self.send(incoming, permit)
+    }
+
+    /// Queues an encoded record for the writer; the future resolves with its durable answer.
+    fn send(
+        &self,
+        incoming: Incoming,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<impl std::future::Future<Output = Result<Appended, AppendError>> + use<>, AppendError>
+    {
         let (reply, answer) = oneshot::channel();
         self.inner
             .tx
@@ -270,7 +303,7 @@ impl Journal {
                 sent_at: std::time::Instant::now(),
             })
             .map_err(|_| AppendError::Closed)?;
-        answer.await.map_err(|_| AppendError::Closed)?
+        Ok(async move { answer.await.map_err(|_| AppendError::Closed)? })
     }
 
     /// Seqs stored for (device, session), ascending (for `upload_complete`'s `missing_seqs`).
