@@ -95,6 +95,8 @@
 //! durable length, fails the group (callers withhold acks) and stops the writer: after a failed
 //! fsync the page cache cannot be trusted, so only a restart (recovery) decides what survived.
 //! Dropping an `append` future after it was sent does not cancel the write.
+//! [`Journal::submit`] sends before it returns (refusing with `Busy` rather than waiting for a
+//! permit), so records submitted one after another from one task are numbered in that order.
 //!
 //! # When files are deleted
 //!
