@@ -7,17 +7,18 @@
 //! as fast as the acks allow. Messages are pre-rendered so the load generator, which shares the
 //! machine with the daemon, spends its CPU on sockets rather than on JSON.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
-use tokio::sync::Mutex;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::device::{self, Pacing, Phases};
+
+/// The one phase this bench records: the whole run.
+const MEASURED: u8 = 0;
 
 /// One benchmark run.
 #[derive(Debug, Clone)]
@@ -80,8 +81,8 @@ pub enum BenchError {
     Daemon(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error("device {device}: {reason}")]
-    Device { device: String, reason: String },
+    #[error("{0}")]
+    Device(#[from] device::DeviceError),
 }
 
 struct Daemon {
@@ -152,175 +153,61 @@ fn process_usage(pid: u32) -> Option<(f64, f64, f64)> {
     Some((cpu, kib("VmRSS:")? / 1024.0, kib("VmHWM:")? / 1024.0))
 }
 
-/// The fixed part of every batch: `samples` rendered once.
-fn samples_json(n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|i| {
-            let phase = i as f64 * 0.05;
-            format!(
-                "[{:.3},{:.3},{:.3},{:.1},{:.1},{:.1}]",
-                0.02 + phase.sin() * 0.5,
-                -0.98,
-                0.11,
-                150.0 * phase.cos(),
-                -0.4,
-                0.2
-            )
-        })
-        .collect();
-    format!("[{}]", rows.join(","))
-}
-
 /// Runs the benchmark against a fresh daemon started from `exe`.
 pub async fn run(exe: &Path, bench: IngestBench) -> Result<IngestReport, BenchError> {
     let dir = tempfile::tempdir()?;
     let daemon = start_daemon(exe, dir.path(), &bench)?;
     let pid = daemon.child.id();
-    let samples = Arc::new(samples_json(bench.batch_samples));
-    let histogram = Arc::new(Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-            .map_err(|e| BenchError::Daemon(e.to_string()))?,
-    ));
+    let blocks = Arc::new(device::sample_blocks(bench.batch_samples));
+    let phases = Arc::new(Phases::new(1));
     let mut sockets = Vec::new();
     for i in 0..bench.devices {
-        let url = format!(
-            "ws://{}/ws/esp32/bench-{i:03}/?token=bench-token-{i:03}",
-            daemon.addr
-        );
-        let (ws, _) =
-            tokio_tungstenite::connect_async(&url)
-                .await
-                .map_err(|e| BenchError::Device {
-                    device: format!("bench-{i:03}"),
-                    reason: e.to_string(),
-                })?;
-        sockets.push(ws);
+        let code = format!("bench-{i:03}");
+        let ws = device::connect(&daemon.addr, &code, &format!("bench-token-{i:03}")).await?;
+        sockets.push((code, ws));
     }
+    let stop = CancellationToken::new();
+    let pacing = Pacing {
+        batches: None,
+        interval: bench
+            .rate_hz
+            .map(|r| Duration::from_secs_f64(bench.batch_samples as f64 / r)),
+        window: bench.window,
+        batch_samples: bench.batch_samples,
+        rate_hz: bench.rate_hz.unwrap_or(1000.0),
+        stop: stop.clone(),
+    };
     let (cpu_before, _, _) = process_usage(pid).unwrap_or_default();
     let started = Instant::now();
-    let deadline = started + bench.duration;
-    let mut tasks = Vec::new();
-    for (i, ws) in sockets.into_iter().enumerate() {
-        tasks.push(tokio::spawn(device(
-            i,
-            ws,
-            bench.clone(),
-            samples.clone(),
-            histogram.clone(),
-            deadline,
-        )));
-    }
-    let mut batches = 0;
-    let mut errors = 0;
-    for t in tasks {
-        match t.await {
-            Ok(Ok(n)) => batches += n,
-            Ok(Err(e)) => {
-                log::warn!("{e}");
-                errors += 1;
-            }
-            Err(_) => errors += 1,
-        }
-    }
+    phases.set(MEASURED);
+    let tasks = sockets
+        .into_iter()
+        .map(|(code, ws)| {
+            tokio::spawn(device::drive(
+                code,
+                ws,
+                pacing.clone(),
+                blocks.clone(),
+                phases.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(bench.duration).await;
+    stop.cancel();
+    let (batches, errors) = device::join(tasks).await;
     let elapsed = started.elapsed();
     let (cpu_after, rss, peak) = process_usage(pid).unwrap_or_default();
-    let h = histogram.lock().await;
-    let ms = |us: u64| us as f64 / 1000.0;
+    let latency = phases.latency(MEASURED);
     Ok(IngestReport {
         batches,
         samples: batches * bench.batch_samples as u64,
         elapsed,
-        ack_p50_ms: ms(h.value_at_quantile(0.5)),
-        ack_p99_ms: ms(h.value_at_quantile(0.99)),
-        ack_max_ms: ms(h.max()),
+        ack_p50_ms: latency.p50_ms,
+        ack_p99_ms: latency.p99_ms,
+        ack_max_ms: latency.max_ms,
         daemon_cpu_cores: (cpu_after - cpu_before) / elapsed.as_secs_f64(),
         daemon_rss_mib: rss,
         daemon_peak_rss_mib: peak,
         errors,
     })
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// One device: keeps `window` batches in flight, paced to `rate_hz` if given, until `deadline`;
-/// returns the batches acknowledged durable.
-async fn device(
-    index: usize,
-    ws: Ws,
-    bench: IngestBench,
-    samples: Arc<String>,
-    histogram: Arc<Mutex<Histogram<u64>>>,
-    deadline: Instant,
-) -> Result<u64, BenchError> {
-    let name = format!("bench-{index:03}");
-    let fail = |reason: String| BenchError::Device {
-        device: name.clone(),
-        reason,
-    };
-    let (mut tx, mut rx) = ws.split();
-    // The first message is connection_established.
-    let _ = rx.next().await;
-    let interval = bench
-        .rate_hz
-        .map(|r| Duration::from_secs_f64(bench.batch_samples as f64 / r));
-    let mut sent_at: HashMap<u64, Instant> = HashMap::new();
-    let mut latencies = Vec::new();
-    let mut next_seq = 0u64;
-    let mut acked = 0u64;
-    let mut next_send = Instant::now();
-    let t0 = 1_732_400_000_000i64;
-    loop {
-        let now = Instant::now();
-        let due = interval.is_none_or(|_| now >= next_send);
-        if now < deadline && sent_at.len() < bench.window && due {
-            let message = format!(
-                r#"{{"type":"batch_sensor_data","session_id":"bench","seq":{next_seq},"sensor_id":4,"t0":{},"rate_hz":1000,"samples":{samples}}}"#,
-                t0 + next_seq as i64 * bench.batch_samples as i64
-            );
-            tx.send(Message::text(message))
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            sent_at.insert(next_seq, Instant::now());
-            next_seq += 1;
-            if let Some(i) = interval {
-                next_send += i;
-            }
-            continue;
-        }
-        if now >= deadline && sent_at.is_empty() {
-            break;
-        }
-        let wait = match interval {
-            Some(_) if sent_at.len() < bench.window && now < deadline => {
-                next_send.saturating_duration_since(now)
-            }
-            _ => Duration::from_secs(10),
-        };
-        let message = match tokio::time::timeout(wait, rx.next()).await {
-            Err(_) if sent_at.is_empty() || wait < Duration::from_secs(10) => continue,
-            Err(_) => return Err(fail("no ack within 10 s".into())),
-            Ok(None) => return Err(fail("connection closed".into())),
-            Ok(Some(Err(e))) => return Err(fail(e.to_string())),
-            Ok(Some(Ok(m))) => m,
-        };
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let reply: serde_json::Value =
-            serde_json::from_str(text.as_str()).map_err(|e| fail(e.to_string()))?;
-        if reply["durable"] != true {
-            return Err(fail(format!("not durable: {reply}")));
-        }
-        let seq = reply["seq"].as_u64().unwrap_or(u64::MAX);
-        if let Some(at) = sent_at.remove(&seq) {
-            latencies.push(at.elapsed().as_micros() as u64);
-            acked += 1;
-        }
-    }
-    let mut h = histogram.lock().await;
-    for us in latencies {
-        let _ = h.record(us.max(1));
-    }
-    Ok(acked)
 }

@@ -1,5 +1,6 @@
 //! Benchmarks that need the whole daemon (`shuttlegate bench …`). Figures of the pure parts
 //! (journal, analysis) are `cargo bench` targets under `benches/`.
 
+pub mod device;
 pub mod ingest;
 pub mod uplink;

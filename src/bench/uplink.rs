@@ -12,28 +12,23 @@
 //! once the backlog is gone. The subscriber's session exists before the
 //! daemon can connect, so nothing published is missed whatever the sink's reconnect timing.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
+pub use super::device::Latency;
+use super::device::{self, PHASE_NONE, Pacing, Phases, Ws, sample_blocks};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 /// The topic prefix the bench configures; the subscriber takes `{PREFIX}/#`.
 const PREFIX: &str = "bench";
 /// The subscriber's MQTT client id (its persistent session outlives the broker restart).
 const CLOUD_ID: &str = "bench-cloud";
-/// Distinct sample blocks rotated through batches, so compression sees varied data.
-const SAMPLE_BLOCKS: usize = 16;
 /// Live batches in flight per device (durable firmware keeps a few).
 const LIVE_WINDOW: usize = 8;
 /// Latencies before this much of a phase has passed are a warm-up and not recorded.
@@ -74,37 +69,6 @@ impl UplinkBench {
 
     fn batch_interval(&self) -> Duration {
         Duration::from_secs_f64(self.batch_samples as f64 / self.rate_hz.max(f64::MIN_POSITIVE))
-    }
-}
-
-/// Ack latency of the live devices during one phase.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Latency {
-    pub acks: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
-
-impl Latency {
-    fn of(h: &Histogram<u64>) -> Self {
-        let ms = |us: u64| us as f64 / 1000.0;
-        Latency {
-            acks: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.5)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-        }
-    }
-}
-
-impl std::fmt::Display for Latency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms (n = {})",
-            self.p50_ms, self.p99_ms, self.max_ms, self.acks
-        )
     }
 }
 
@@ -238,8 +202,8 @@ pub enum UplinkBenchError {
     Journal(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error("device {device}: {reason}")]
-    Device { device: String, reason: String },
+    #[error("{0}")]
+    Device(#[from] device::DeviceError),
 }
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; the listener is closed before use).
@@ -423,205 +387,18 @@ fn start_daemon(
     })
 }
 
-/// `SAMPLE_BLOCKS` different `samples` arrays, rendered once.
-fn sample_blocks(n: usize) -> Vec<String> {
-    (0..SAMPLE_BLOCKS)
-        .map(|block| {
-            let rows: Vec<String> = (0..n)
-                .map(|i| {
-                    let phase = (i + block * 37) as f64 * 0.05;
-                    format!(
-                        "[{:.3},{:.3},{:.3},{:.1},{:.1},{:.1}]",
-                        0.02 + phase.sin() * 0.5,
-                        -0.98 + (phase * 0.3).cos() * 0.05,
-                        0.11 + (phase * 1.7).sin() * 0.02,
-                        150.0 * phase.cos(),
-                        -0.4 + (phase * 0.9).sin() * 12.0,
-                        0.2 + block as f64
-                    )
-                })
-                .collect();
-            format!("[{}]", rows.join(","))
-        })
-        .collect()
-}
-
 /// Which histogram a live ack goes to (by the phase at send time).
 const PHASE_IDLE_DOWN: u8 = 0;
 const PHASE_DRAINING: u8 = 1;
 const PHASE_IDLE_UP: u8 = 2;
-/// Not recorded: feeding, warm-up, transitions.
-const PHASE_NONE: u8 = u8::MAX;
 
-/// The current phase and one latency histogram (µs) per recorded phase.
-struct Phases {
-    current: AtomicU8,
-    histograms: std::sync::Mutex<Vec<Histogram<u64>>>,
-}
-
-impl Phases {
-    fn new() -> Result<Self, UplinkBenchError> {
-        let h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-            .map_err(|e| UplinkBenchError::Daemon(e.to_string()))?;
-        Ok(Phases {
-            current: AtomicU8::new(PHASE_NONE),
-            histograms: std::sync::Mutex::new(vec![h.clone(), h.clone(), h]),
-        })
-    }
-
-    fn set(&self, phase: u8) {
-        self.current.store(phase, Ordering::Relaxed);
-    }
-
-    fn record(&self, phase: u8, latency: Duration) {
-        // A poisoned lock only means another device task panicked; its figures are lost anyway.
-        let Ok(mut histograms) = self.histograms.lock() else {
-            return;
-        };
-        if let Some(h) = histograms.get_mut(usize::from(phase)) {
-            let _ = h.record((latency.as_micros() as u64).max(1));
-        }
-    }
-
-    fn latency(&self, phase: u8) -> Latency {
-        self.histograms
-            .lock()
-            .ok()
-            .and_then(|h| h.get(usize::from(phase)).map(Latency::of))
-            .unwrap_or_default()
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
+/// Connects device `(code, token)`; returns its code with the socket.
 async fn connect_device(
     addr: &str,
     (code, token): (String, String),
 ) -> Result<(String, Ws), UplinkBenchError> {
-    let url = format!("ws://{addr}/ws/esp32/{code}/?token={token}");
-    let (ws, _) =
-        tokio_tungstenite::connect_async(&url)
-            .await
-            .map_err(|e| UplinkBenchError::Device {
-                device: code.clone(),
-                reason: e.to_string(),
-            })?;
+    let ws = device::connect(addr, &code, &token).await?;
     Ok((code, ws))
-}
-
-/// How one simulated device sends.
-#[derive(Clone)]
-struct Pacing {
-    /// Stop after this many batches (`None`: until `stop`).
-    batches: Option<u64>,
-    /// One batch per interval (`None`: as fast as the window allows).
-    interval: Option<Duration>,
-    window: usize,
-    batch_samples: usize,
-    rate_hz: f64,
-    stop: CancellationToken,
-}
-
-/// One device: sends compact batches per `pacing`, records send → durable reply latencies in
-/// `phases` under the phase current at send time; returns the batches acknowledged durable.
-async fn drive_device(
-    code: String,
-    ws: Ws,
-    pacing: Pacing,
-    blocks: Arc<Vec<String>>,
-    phases: Arc<Phases>,
-) -> Result<u64, UplinkBenchError> {
-    let fail = |reason: String| UplinkBenchError::Device {
-        device: code.clone(),
-        reason,
-    };
-    let (mut tx, mut rx) = ws.split();
-    // The first message is connection_established.
-    let _ = rx.next().await;
-    let mut sent_at: HashMap<u64, (Instant, u8)> = HashMap::new();
-    let (mut next_seq, mut acked) = (0u64, 0u64);
-    let mut next_send = Instant::now();
-    loop {
-        let now = Instant::now();
-        let more = !pacing.stop.is_cancelled() && pacing.batches.is_none_or(|n| next_seq < n);
-        let due = pacing.interval.is_none_or(|_| now >= next_send);
-        if more && due && sent_at.len() < pacing.window {
-            let message = batch_message(&pacing, next_seq, &blocks);
-            tx.send(Message::text(message))
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            sent_at.insert(
-                next_seq,
-                (Instant::now(), phases.current.load(Ordering::Relaxed)),
-            );
-            next_seq += 1;
-            if let Some(i) = pacing.interval {
-                next_send += i;
-            }
-            continue;
-        }
-        if !more && sent_at.is_empty() {
-            return Ok(acked);
-        }
-        let wait = match pacing.interval {
-            Some(_) if more && sent_at.len() < pacing.window => {
-                next_send.saturating_duration_since(now)
-            }
-            _ => Duration::from_secs(10),
-        };
-        let message = match tokio::time::timeout(wait, rx.next()).await {
-            Err(_) if sent_at.is_empty() || wait < Duration::from_secs(10) => continue,
-            Err(_) => return Err(fail("no ack within 10 s".into())),
-            Ok(None) => return Err(fail("connection closed".into())),
-            Ok(Some(Err(e))) => return Err(fail(e.to_string())),
-            Ok(Some(Ok(m))) => m,
-        };
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let reply: serde_json::Value =
-            serde_json::from_str(text.as_str()).map_err(|e| fail(e.to_string()))?;
-        if reply["durable"] != true {
-            return Err(fail(format!("not durable: {reply}")));
-        }
-        let seq = reply["seq"].as_u64().unwrap_or(u64::MAX);
-        if let Some((at, phase)) = sent_at.remove(&seq) {
-            phases.record(phase, at.elapsed());
-            acked += 1;
-        }
-    }
-}
-
-fn batch_message(pacing: &Pacing, seq: u64, blocks: &[String]) -> String {
-    let t0 = 1_732_400_000_000i64
-        + (seq as f64 * pacing.batch_samples as f64 * 1000.0 / pacing.rate_hz) as i64;
-    let samples = &blocks[seq as usize % blocks.len()];
-    format!(
-        r#"{{"type":"batch_sensor_data","session_id":"bench","seq":{seq},"sensor_id":4,"t0":{t0},"rate_hz":{},"samples":{samples}}}"#,
-        pacing.rate_hz.round()
-    )
-}
-
-/// Waits for every task; returns the batches acknowledged and the number of failed devices.
-async fn join_devices(
-    tasks: Vec<tokio::task::JoinHandle<Result<u64, UplinkBenchError>>>,
-) -> (u64, u64) {
-    let (mut acked, mut errors) = (0, 0);
-    for task in tasks {
-        match task.await {
-            Ok(Ok(n)) => acked += n,
-            Ok(Err(e)) => {
-                log::warn!("{e}");
-                errors += 1;
-            }
-            Err(e) => {
-                log::warn!("device task: {e}");
-                errors += 1;
-            }
-        }
-    }
-    (acked, errors)
 }
 
 /// What the cloud subscriber has seen of the backlog so far.
@@ -787,7 +564,7 @@ async fn feed_backlog(
             rate_hz: bench.rate_hz,
             stop: CancellationToken::new(),
         };
-        tasks.push(tokio::spawn(drive_device(
+        tasks.push(tokio::spawn(device::drive(
             code,
             ws,
             pacing,
@@ -795,12 +572,12 @@ async fn feed_backlog(
             phases.clone(),
         )));
     }
-    let (acked, errors) = join_devices(tasks).await;
+    let (acked, errors) = device::join(tasks).await;
     if errors > 0 {
-        return Err(UplinkBenchError::Device {
+        return Err(UplinkBenchError::Device(device::DeviceError {
             device: "feeder".into(),
             reason: format!("{errors} feeding devices failed (see the log)"),
-        });
+        }));
     }
     Ok(acked)
 }
@@ -871,7 +648,7 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
 
     let daemon = start_daemon(exe, dir.path(), port, &bench)?;
     let blocks = Arc::new(sample_blocks(bench.batch_samples));
-    let phases = Arc::new(Phases::new()?);
+    let phases = Arc::new(Phases::new(3));
     eprintln!(
         "bench uplink: feeding {} batches (broker down)…",
         bench.backlog_batches()
@@ -921,7 +698,7 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
         daemon_cpu_cores[2] = measure_phase(&phases, PHASE_IDLE_UP, bench.idle, pid).await;
     }
     stop_live.cancel();
-    let (_, live_errors) = join_devices(live_tasks).await;
+    let (_, live_errors) = device::join(live_tasks).await;
     stop_cloud.cancel();
     let _ = cloud.await;
     drop(daemon);
@@ -954,7 +731,7 @@ async fn start_live(
     blocks: &Arc<Vec<String>>,
     phases: &Arc<Phases>,
     stop: &CancellationToken,
-) -> Result<Vec<tokio::task::JoinHandle<Result<u64, UplinkBenchError>>>, UplinkBenchError> {
+) -> Result<Vec<tokio::task::JoinHandle<Result<u64, device::DeviceError>>>, UplinkBenchError> {
     let mut tasks = Vec::new();
     for i in 0..bench.live_devices {
         let (code, ws) = connect_device(&daemon.addr, live(i)).await?;
@@ -966,7 +743,7 @@ async fn start_live(
             rate_hz: bench.rate_hz,
             stop: stop.clone(),
         };
-        tasks.push(tokio::spawn(drive_device(
+        tasks.push(tokio::spawn(device::drive(
             code,
             ws,
             pacing,
@@ -1056,24 +833,5 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
         assert!(cpu_seconds(std::process::id()) > before);
-    }
-
-    #[test]
-    fn batch_messages_parse_as_compact_batches() {
-        let b = bench();
-        let pacing = Pacing {
-            batches: None,
-            interval: None,
-            window: 1,
-            batch_samples: b.batch_samples,
-            rate_hz: b.rate_hz,
-            stop: CancellationToken::new(),
-        };
-        let blocks = sample_blocks(b.batch_samples);
-        let v: serde_json::Value =
-            serde_json::from_str(&batch_message(&pacing, 3, &blocks)).expect("valid JSON");
-        assert_eq!(v["seq"], 3);
-        assert_eq!(v["t0"], 1_732_400_000_300i64);
-        assert_eq!(v["samples"].as_array().map(Vec::len), Some(100));
     }
 }
