@@ -19,11 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use super::device::Latency;
-use super::device::{self, PHASE_NONE, Pacing, Phases, Ws, sample_blocks};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+pub use super::device::Latency;
+use super::device::{self, PHASE_NONE, Pacing, Phases, Ws, sample_blocks};
 
 /// The topic prefix the bench configures; the subscriber takes `{PREFIX}/#`.
 const PREFIX: &str = "bench";
