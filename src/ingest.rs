@@ -71,7 +71,8 @@ fn lock(court: &Mutex<Court>) -> MutexGuard<'_, Court> {
 }
 
 impl Ingest {
-    /// Builds the handler and the task that journals court events (spawn it on the tracker).
+    /// Builds the handler and the task that journals court events (spawn it: it ends when the
+    /// last `Ingest` is dropped, after shutdown has flushed it).
     pub fn new(
         journal: Journal,
         court: Court,
