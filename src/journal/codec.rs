@@ -27,16 +27,23 @@
 //!          128 + 3·s + order = the same integers, Rice-coded: the first as a zz-varint, then
 //!              k u8 and the other zigzagged residuals as Golomb-Rice codes (q zero bits, a one
 //!              bit, k low bits; q ≥ 24 escapes to 24 zero bits + 64 raw bits), MSB first,
-//!              padded to a byte.
+//!              padded to a byte;
+//!          254 = the same integers against a predictor (`predict.rs`): one byte
+//!              `s × 4 + predictor` (0 column mean, 1 previous value, 2 linear, 3 quadratic
+//!              extrapolation), the anchor (the mean, or the first value) as a zz-varint, then
+//!              the residuals Rice-coded as above.
 //! ```
-//! Compact bodies are Rice-coded and stored without zstd; seed bodies are encoded both ways
-//! (varints + zstd, or Rice) and the smaller is stored (the record's codec byte says which).
-//! ```
+//! Compact bodies use predicted columns and are stored without zstd; seed bodies are encoded
+//! three ways (varints + zstd, Rice, predicted Rice) and the smallest is stored (the record's
+//! codec byte says whether zstd applies). All column kinds stay readable.
+//!
 //! Every integer column is verified bit-exactly at encode time (the decoder repeats the same f32
 //! operation), so a value that does not round-trip sends its column to the float mode: the
 //! transform can lose compression, never data.
 
 use std::cell::RefCell;
+
+use super::predict::Predictor;
 
 use crate::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
 
@@ -95,16 +102,17 @@ fn zstd_compress(raw: &[u8]) -> Vec<u8> {
     })
 }
 
-/// Encodes a batch. Compact bodies (long noisy columns) are Rice-coded and stored without zstd,
-/// which gains them nothing (measured ratio 1.02) and would cost the writer path CPU. Seed bodies
-/// (short per-node columns, where zstd finds repetition) are encoded both ways, varints + zstd
-/// and Rice, and the smaller is kept.
+/// Encodes a batch. Compact bodies (long noisy columns) are coded with the best predictor per
+/// column and Rice codes, and stored without zstd, which gains them nothing (measured ratio
+/// 1.02) and would cost the writer path CPU. Seed bodies (short per-node columns, where zstd
+/// finds repetition and a column's header bytes weigh more) are encoded three ways (varints +
+/// zstd, plain Rice, predicted Rice) and the smallest is kept.
 pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
-    let raw = |rice: bool| {
+    let raw = |coding: Coding| {
         let mut raw = Vec::with_capacity(64 + batch.sample_count() * 12);
         match &batch.form {
-            BatchForm::Compact(c) => encode_compact(c, &mut raw, rice),
-            BatchForm::Seed(s) => encode_seed(s, &mut raw, rice),
+            BatchForm::Compact(c) => encode_compact(c, &mut raw, coding),
+            BatchForm::Seed(s) => encode_seed(s, &mut raw, coding),
         }
         raw
     };
@@ -115,13 +123,19 @@ pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
         samples,
         bytes,
     };
-    let rice = plain(raw(true));
+    let predicted = plain(raw(Coding::Predicted));
     if matches!(batch.form, BatchForm::Compact(_)) {
-        return rice;
+        return predicted;
     }
-    let varints = raw(false);
+    let rice = plain(raw(Coding::Rice));
+    let best_plain = if rice.bytes.len() < predicted.bytes.len() {
+        rice
+    } else {
+        predicted
+    };
+    let varints = raw(Coding::Varints);
     let zstd = zstd_compress(&varints);
-    if !zstd.is_empty() && zstd.len() < rice.bytes.len() {
+    if !zstd.is_empty() && zstd.len() < best_plain.bytes.len() {
         EncodedBody {
             codec: CODEC_ZSTD,
             raw_len: varints.len() as u32,
@@ -129,8 +143,19 @@ pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
             bytes: zstd,
         }
     } else {
-        rice
+        best_plain
     }
+}
+
+/// How integer columns are written (the float mode is the same in all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    /// zz-varints of offsets or differences, for zstd to compress.
+    Varints,
+    /// Offsets or differences, Rice-coded.
+    Rice,
+    /// Residuals of the best [`Predictor`], Rice-coded.
+    Predicted,
 }
 
 /// Encodes a JSON document: zstd when it shrinks, else plain.
@@ -189,7 +214,7 @@ pub fn decode_batch_form(raw: &[u8]) -> Result<BatchForm, CodecError> {
 
 // ---- compact form ----
 
-fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, rice: bool) {
+fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, coding: Coding) {
     out.push(1);
     put_varint(out, u64::from(c.sensor_id));
     put_zz(out, c.t0);
@@ -201,7 +226,7 @@ fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, rice: bool) {
     let rows = if ch == 0 || !c.samples.len().is_multiple_of(ch) {
         out.push(0);
         put_varint(out, c.samples.len() as u64);
-        encode_column(&c.samples, out, rice);
+        encode_column(&c.samples, out, coding);
         return;
     } else {
         c.samples.len() / ch
@@ -212,7 +237,7 @@ fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, rice: bool) {
     for k in 0..ch {
         column.clear();
         column.extend((0..rows).map(|i| c.samples[i * ch + k]));
-        encode_column(&column, out, rice);
+        encode_column(&column, out, coding);
     }
 }
 
@@ -265,7 +290,7 @@ const F_ID: u8 = 1;
 const F_TS: u8 = 2;
 const F_ANGLE: u8 = 4;
 
-fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>, rice: bool) {
+fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>, coding: Coding) {
     out.push(2);
     let flags = u8::from(s.sensor_type.is_some()) | (u8::from(s.timestamp.is_some()) << 1);
     out.push(flags);
@@ -305,12 +330,12 @@ fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>, rice: bool) {
                     .iter()
                     .map(|f| if k < 3 { f.acc[k] } else { f.gyro[k - 3] }),
             );
-            encode_column(&column, out, rice);
+            encode_column(&column, out, coding);
         }
         for k in 0..3 {
             column.clear();
             column.extend(frames.iter().filter_map(|f| f.angle.map(|a| a[k])));
-            encode_column(&column, out, rice);
+            encode_column(&column, out, coding);
         }
     }
 }
@@ -465,26 +490,14 @@ fn integers_at(values: &[f32], scale: Scale) -> Option<Vec<i64>> {
     values.iter().map(|&v| scale.integer_of(v)).collect()
 }
 
-fn encode_column(values: &[f32], out: &mut Vec<u8>, rice: bool) {
+fn encode_column(values: &[f32], out: &mut Vec<u8>, coding: Coding) {
     if values.is_empty() {
         out.push(0);
         return;
     }
     for (index, &scale) in SCALES.iter().enumerate() {
         if let Some(ks) = integers_at(values, scale) {
-            let (order, ds) = integer_differences(&ks);
-            // One header byte: RICE + scale index × 3 + order (SCALES has < 42 entries), then the
-            // first value as a zz-varint and the rest Rice-coded.
-            if rice {
-                out.push(RICE_COLUMN + index as u8 * 3 + order);
-                put_zz(out, ds[0]);
-                rice_encode(&ds[1..], out);
-            } else {
-                out.push(1 + index as u8 * 3 + order);
-                for d in ds {
-                    put_zz(out, d);
-                }
-            }
+            encode_integers(index, &ks, out, coding);
             return;
         }
     }
@@ -501,6 +514,54 @@ fn encode_column(values: &[f32], out: &mut Vec<u8>, rice: bool) {
     for plane in (0..4).rev() {
         out.extend(xored.iter().map(|x| (x >> (plane * 8)) as u8));
     }
+}
+
+/// Writes the integers `ks` of a column whose values are `SCALES[index]` applied to them.
+fn encode_integers(index: usize, ks: &[i64], out: &mut Vec<u8>, coding: Coding) {
+    // SCALES has < 42 entries, so every header below stays in its range.
+    let index = index as u8;
+    match coding {
+        Coding::Varints => {
+            let (order, ds) = integer_differences(ks);
+            out.push(1 + index * 3 + order);
+            for d in ds {
+                put_zz(out, d);
+            }
+        }
+        Coding::Rice => {
+            let (order, ds) = integer_differences(ks);
+            out.push(RICE_COLUMN + index * 3 + order);
+            put_zz(out, ds[0]);
+            rice_encode(&ds[1..], out);
+        }
+        Coding::Predicted => {
+            let (predictor, anchor, residuals) = best_prediction(ks);
+            out.push(PREDICTED_COLUMN);
+            out.push(index * 4 + predictor as u8);
+            put_zz(out, anchor);
+            rice_encode(&residuals, out);
+        }
+    }
+}
+
+/// The predictor whose residuals Rice-code shortest, with its anchor and residuals.
+fn best_prediction(ks: &[i64]) -> (Predictor, i64, Vec<i64>) {
+    Predictor::ALL
+        .into_iter()
+        .map(|p| {
+            let (anchor, residuals) = p.encode(ks);
+            let cost = rice_parameter(&zigzagged(&residuals)).1 + zz_len(anchor);
+            (cost, p, anchor, residuals)
+        })
+        .min_by_key(|c| c.0)
+        .map(|(_, p, anchor, residuals)| (p, anchor, residuals))
+        .unwrap_or((Predictor::Previous, 0, Vec::new()))
+}
+
+/// Bits of `v` as a zz-varint.
+fn zz_len(v: i64) -> u64 {
+    let significant = 64 - u64::from(zigzag(v).leading_zeros());
+    8 * significant.div_ceil(7).max(1)
 }
 
 /// Chooses how to write the integers: offsets from the first (order 0: noise around a level), first
@@ -533,22 +594,21 @@ fn zigzag(v: i64) -> u64 {
 const RICE_COLUMN: u8 = 128;
 /// A quotient this large is not written in unary: the value follows as 64 raw bits.
 const RICE_ESCAPE: u64 = 24;
+/// Largest Rice parameter a column may carry.
+const RICE_MAX_K: u32 = 40;
+/// Column header of a [`Coding::Predicted`] column: one byte `scale index × 4 + predictor`, the
+/// anchor as a zz-varint, then the residuals Rice-coded. (Headers 1..=126 and 128..=253 are
+/// the older varint and Rice columns, still read.)
+const PREDICTED_COLUMN: u8 = 254;
+const _: () = assert!(SCALES.len() <= 42, "column headers pack the scale index");
 
 /// Golomb-Rice code of zigzagged residuals with the best parameter for the column: within a few
 /// percent of the entropy for the two-sided geometric residuals of sensor noise, with no tables
 /// (zstd's tables cost a good part of a 100-sample body). Layout: k u8, then per value `q` zero
 /// bits, a one bit and `k` low bits (or RICE_ESCAPE zero bits and 64 raw bits), padded to a byte.
 fn rice_encode(ds: &[i64], out: &mut Vec<u8>) {
-    let us: Vec<u64> = ds.iter().map(|&d| zigzag(d)).collect();
-    let cost = |k: u32| -> u64 {
-        us.iter()
-            .map(|&u| match u >> k {
-                q if q >= RICE_ESCAPE => RICE_ESCAPE + 64,
-                q => q + 1 + u64::from(k),
-            })
-            .sum()
-    };
-    let k = (0..=40u32).min_by_key(|&k| cost(k)).unwrap_or(0);
+    let us = zigzagged(ds);
+    let (k, _) = rice_parameter(&us);
     out.push(k as u8);
     let mut w = BitWriter::default();
     for u in us {
@@ -565,6 +625,30 @@ fn rice_encode(ds: &[i64], out: &mut Vec<u8>) {
         }
     }
     w.finish(out);
+}
+
+fn zigzagged(ds: &[i64]) -> Vec<u64> {
+    ds.iter().map(|&d| zigzag(d)).collect()
+}
+
+/// The Rice parameter for `us` and the bits its codes take. The cost is convex in `k` near its
+/// minimum, which lies within a step or two of log2 of the mean value, so only that
+/// neighbourhood is searched (any `k` decodes; the search only affects size).
+fn rice_parameter(us: &[u64]) -> (u32, u64) {
+    let cost = |k: u32| -> u64 {
+        us.iter()
+            .map(|&u| match u >> k {
+                q if q >= RICE_ESCAPE => RICE_ESCAPE + 64,
+                q => q + 1 + u64::from(k),
+            })
+            .sum()
+    };
+    let mean = us.iter().map(|&u| u128::from(u)).sum::<u128>() / us.len().max(1) as u128;
+    let guess = 128 - mean.leading_zeros();
+    (guess.saturating_sub(2)..=(guess + 1).min(RICE_MAX_K))
+        .map(|k| (k, cost(k)))
+        .min_by_key(|&(_, c)| c)
+        .unwrap_or((0, 0))
 }
 
 /// MSB-first bit packing for [`rice_encode`].
@@ -702,7 +786,7 @@ impl Reader<'_> {
     /// Reads `n` Rice-coded values (see [`rice_encode`]) into `out`, then skips the padding.
     fn rice_decode(&mut self, n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {
         let k = u32::from(self.u8()?);
-        if k > 40 {
+        if k > RICE_MAX_K {
             return Err(self.malformed("rice parameter"));
         }
         let mut bits = BitReader {
@@ -747,6 +831,19 @@ impl Reader<'_> {
                         f32::from_bits(prev)
                     })
                     .collect())
+            }
+            PREDICTED_COLUMN => {
+                let packed = self.u8()?;
+                let scale = *SCALES
+                    .get(usize::from(packed / 4))
+                    .ok_or_else(|| self.malformed("column scale"))?;
+                let predictor = Predictor::from_code(packed % 4)
+                    .ok_or_else(|| self.malformed("column predictor"))?;
+                let anchor = self.zz()?;
+                let mut residuals = Vec::with_capacity(n);
+                self.rice_decode(predictor.residual_count(n), &mut residuals)?;
+                let ks = predictor.decode(anchor, &residuals);
+                Ok(ks.into_iter().map(|k| scale.apply(k)).collect())
             }
             header => {
                 let rice = header >= RICE_COLUMN;
@@ -857,8 +954,9 @@ mod tests {
     #[test]
     fn decimal_values_use_an_integer_column() {
         let mut out = Vec::new();
-        encode_column(&[0.02, -0.98, 0.11, 1.5], &mut out, true);
-        let scale = SCALES[usize::from(out[0] - RICE_COLUMN) / 3];
+        encode_column(&[0.02, -0.98, 0.11, 1.5], &mut out, Coding::Predicted);
+        assert_eq!(out[0], PREDICTED_COLUMN);
+        let scale = SCALES[usize::from(out[1] / 4)];
         assert!(
             matches!(scale, Scale::Div(c) if c == 100.0),
             "decimal resolution found"
@@ -868,7 +966,11 @@ mod tests {
     #[test]
     fn values_without_resolution_use_the_float_mode() {
         let mut out = Vec::new();
-        encode_column(&[0.1234567, std::f32::consts::PI, -0.0], &mut out, true);
+        encode_column(
+            &[0.1234567, std::f32::consts::PI, -0.0],
+            &mut out,
+            Coding::Predicted,
+        );
         assert_eq!(out[0], 0);
     }
 
@@ -940,11 +1042,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn both_integer_encodings_round_trip(ks in proptest::collection::vec(-40000i32..40000, 1..300), small in any::<bool>()) {
+        fn every_integer_coding_round_trips(ks in proptest::collection::vec(-40000i32..40000, 1..300), small in any::<bool>()) {
             let values: Vec<f32> = ks.iter().map(|&k| if small { (k % 8) as f32 / 100.0 } else { k as f32 / 16.4 }).collect();
-            for rice in [false, true] {
+            for coding in [Coding::Varints, Coding::Rice, Coding::Predicted] {
                 let mut out = Vec::new();
-                encode_column(&values, &mut out, rice);
+                encode_column(&values, &mut out, coding);
                 let mut r = Reader { buf: &out, pos: 0 };
                 let back = r.column(values.len()).expect("decodes");
                 prop_assert_eq!(r.pos, out.len(), "consumed exactly");
@@ -980,7 +1082,7 @@ mod entropy_probe {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
         for m in [Motion::Swing, Motion::Idle] {
             let mut counts: Vec<std::collections::HashMap<i64, u64>> = vec![Default::default(); 6];
-            let mut n = 0u64;
+            let rows = 300 * 100;
             for i in 0..300 {
                 let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 100, m);
                 let BatchForm::Compact(c) = &b.form else {
@@ -992,22 +1094,22 @@ mod entropy_probe {
                         .iter()
                         .find_map(|&s| integers_at(&col, s))
                         .expect("integer column");
-                    let (_, ds) = integer_differences(&ks);
-                    for d in &ds[1..] {
+                    let (_, _, residuals) = best_prediction(&ks);
+                    for d in &residuals {
                         *column_counts.entry(*d).or_default() += 1;
                     }
                 }
-                n += 99;
             }
+            // Bits per residual under each column's own distribution, spread over the rows.
             let bits: f64 = counts
                 .iter()
                 .map(|c| {
-                    c.values()
-                        .map(|&x| {
-                            let p = x as f64 / n as f64;
-                            -p * p.log2()
-                        })
-                        .sum::<f64>()
+                    let n = c.values().sum::<u64>() as f64;
+                    let per_residual: f64 = c
+                        .values()
+                        .map(|&x| -(x as f64 / n) * (x as f64 / n).log2())
+                        .sum();
+                    per_residual * n / rows as f64
                 })
                 .sum();
             println!(

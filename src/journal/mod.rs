@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | `record.rs` | the in-memory record types (shared contract) | none |
 //! | `codec.rs` | lossless sample transform + zstd for bodies | none |
+//! | `predict.rs` | the predictors integer columns are coded against | none |
 //! | `frame.rs` | segment header, record frame, the scanner (recovery, readers, tools, fuzz) | none |
 //! | `segment.rs` | per-segment summary + sidecar, file names | none |
 //! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
@@ -136,6 +137,7 @@ mod codec;
 mod error;
 mod frame;
 mod fs;
+mod predict;
 mod record;
 mod segment;
 mod seqs;

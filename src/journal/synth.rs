@@ -27,7 +27,16 @@ fn gauss(rng: &mut impl Rng) -> f64 {
     (0..6).map(|_| rng.random::<f64>()).sum::<f64>() - 3.0
 }
 
-/// A compact 6-axis batch of `rows` samples at 1 kHz starting at `t0`.
+/// How compact-form firmware turns its int16 counts into the JSON numbers it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactStyle {
+    /// `(float)raw / lsb`, printed round-trip exact: every count survives.
+    Counts,
+    /// Printed with 2 decimals (g) and 1 decimal (°/s), as in SPEC §1.1's compact example.
+    Decimals,
+}
+
+/// A compact 6-axis batch of `rows` samples at 1 kHz starting at `t0`, sent as counts.
 pub fn compact_batch(
     rng: &mut impl Rng,
     device: &str,
@@ -37,6 +46,27 @@ pub fn compact_batch(
     rows: usize,
     motion: Motion,
 ) -> SensorBatch {
+    let batch = (device, session, seq, t0);
+    compact_batch_as(rng, batch, rows, motion, CompactStyle::Counts)
+}
+
+/// A compact 6-axis batch as [`compact_batch`], with the firmware's number style chosen.
+/// `batch` is (device, session, seq, t0).
+pub fn compact_batch_as(
+    rng: &mut impl Rng,
+    (device, session, seq, t0): (&str, &str, Option<u64>, i64),
+    rows: usize,
+    motion: Motion,
+    style: CompactStyle,
+) -> SensorBatch {
+    let print = |count: i16, lsb: f32, decimals: f32| -> f32 {
+        let v = f32::from(count) / lsb;
+        match style {
+            CompactStyle::Counts => v,
+            // A rounded zero prints as "0.00", never "-0.00".
+            CompactStyle::Decimals => (v * decimals).round() / decimals + 0.0,
+        }
+    };
     let mut samples = Vec::with_capacity(rows * 6);
     let swing_at = rng.random_range(0.0..(rows as f64).max(1.0));
     let peak = rng.random_range(0.6..1.0);
@@ -65,13 +95,13 @@ pub fn compact_batch(
                 .round()
                 .clamp(-32768.0, 32767.0) as i16;
             // Firmware converts an int16 count, `(float)raw / 2048.0f`: never -0.0.
-            samples.push(f32::from(count) / 2048.0);
+            samples.push(print(count, 2048.0, 100.0));
         }
         for g in gyro_dps {
             let count = (g * 16.4 + 1.5 * gauss(rng))
                 .round()
                 .clamp(-32768.0, 32767.0) as i16;
-            samples.push(f32::from(count) / 16.4);
+            samples.push(print(count, 16.4, 10.0));
         }
     }
     SensorBatch {
