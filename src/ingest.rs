@@ -8,10 +8,11 @@
 //! The same entry points serve every transport that arrives later (UDP, serial): they speak
 //! messages, not sockets.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::SensorBatch;
 use crate::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
@@ -54,6 +55,10 @@ pub struct Ingest {
     clock: Clock,
     live: Live,
     analysis: AnalysisFeed,
+    /// Per device, the signal that its latest batch has been handed to the analysis: the next
+    /// batch waits for it, so the analysis sees each device's batches in arrival order (the
+    /// tasks that wait for fsync finish together and would otherwise race).
+    analysis_order: Mutex<HashMap<String, oneshot::Receiver<()>>>,
     events: mpsc::Sender<EventJob>,
 }
 
@@ -94,6 +99,7 @@ impl Ingest {
             clock,
             live,
             analysis,
+            analysis_order: Mutex::new(HashMap::new()),
             events,
         });
         (ingest, journal_events(journal, rx))
@@ -244,6 +250,12 @@ impl Ingest {
         // Handed to the journal here, in the connection's task, so a connection's batches reach
         // the writer in the order they arrived (V3.3 batches are numbered in that order).
         let durable = self.journal.submit(RecordBody::Batch(batch.clone()));
+        let (handed_over, next) = oneshot::channel();
+        let previous = self
+            .analysis_order
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(device.to_owned(), next);
         let this = self.clone();
         let device = device.to_owned();
         // The wait runs in its own task: if the connection goes away the batch still reaches
@@ -253,7 +265,14 @@ impl Ingest {
                 Ok(durable) => durable.await,
                 Err(e) => Err(e),
             };
-            this.stored(&device, batch, single, now, result)
+            // The previous batch is durable too (commits are in order); a dropped sender
+            // (its task ended early) also releases this one.
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let reply = this.stored(&device, batch, single, now, result);
+            let _ = handed_over.send(());
+            reply
         });
         Box::pin(async move { task.await.ok().flatten() })
     }
