@@ -20,6 +20,7 @@ use crate::ingest::{Clock, Ingest, event_record};
 use crate::journal::{Journal, JournalError, JournalOptions, RecordKind, WhenFull};
 use crate::live::Live;
 use crate::protocol::{DeviceCommand, FrameClock};
+use crate::resume::ResumePoint;
 use crate::service::Shutdown;
 use crate::swings::AnalysisFeed;
 use crate::transport::admin::{self, AdminApi};
@@ -94,6 +95,7 @@ impl Running {
 pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonError> {
     let journal = open_journal(settings)?;
     let court = restore_court(settings, &journal)?;
+    let resume_point = ResumePoint::of(&court, journal.durable_id());
     let shutdown = Shutdown::new();
     let connections = Arc::new(Connections::default());
     let live = Live::new(1024);
@@ -117,6 +119,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         journal.clone(),
         live.clone(),
         settings.clone(),
+        resume_point,
     ));
     spawn_snapshots(&ingest, &journal, &shutdown);
     start_uplinks(settings, &journal, &ingest, &shutdown)?;

@@ -27,6 +27,7 @@ pub mod journal;
 pub mod live;
 pub mod protocol;
 pub mod replay;
+pub mod resume;
 pub mod service;
 pub mod sim;
 pub mod swings;

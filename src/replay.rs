@@ -483,14 +483,14 @@ async fn open_journal(settings: &Settings) -> Result<Journal, ReplayError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::batch::{BodyPosition, SensorBatch};
     use crate::journal::JournalOptions;
     use crate::sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
 
     /// A court with racket-only devices `a` and `b` (`ghost` sends too, but is not configured).
-    fn settings(state_dir: &Path) -> Settings {
+    pub(crate) fn settings(state_dir: &Path) -> Settings {
         let mut toml = format!(
             "[gateway]\nvenue = \"v\"\ncourt = \"c\"\nstate_dir = \"{}\"\ntimezone = \"Asia/Shanghai\"\n",
             state_dir.display()
@@ -504,7 +504,7 @@ mod tests {
     }
 
     /// 30 s of a two-player court as session `session`, devices `codes`.
-    fn session_batches(seed: u64, session: &str, codes: [&str; 2]) -> Vec<SensorBatch> {
+    pub(crate) fn session_batches(seed: u64, session: &str, codes: [&str; 2]) -> Vec<SensorBatch> {
         let players = codes
             .iter()
             .enumerate()

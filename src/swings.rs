@@ -20,6 +20,7 @@ use crate::ingest::Ingest;
 use crate::journal::{Document, Journal, RecordBody};
 use crate::live::{Live, LiveEvent};
 use crate::protocol::FrameClock;
+use crate::resume::ResumePoint;
 
 /// Sessions analysed at once per device; a device that opens more has its oldest summarised
 /// and dropped (its raw data stays in the journal for `replay`).
@@ -230,7 +231,8 @@ impl CourtAnalysis {
     }
 }
 
-/// The analysis task: runs until its queue closes or shutdown has drained it.
+/// The analysis task: first resumes the sessions a restart interrupted (`crate::resume`), then
+/// runs until its queue closes or shutdown has drained it.
 pub async fn run(
     mut rx: mpsc::Receiver<AnalysisInput>,
     shutdown: CancellationToken,
@@ -238,8 +240,12 @@ pub async fn run(
     journal: Journal,
     live: Live,
     settings: Settings,
+    resume_point: ResumePoint,
 ) {
-    let mut court = CourtAnalysis::new(&settings);
+    let (mut court, missing) = crate::resume::resume(&settings, &journal, resume_point).await;
+    for output in missing {
+        publish(output, &journal, &live, &ingest).await;
+    }
     loop {
         let input = tokio::select! {
             input = rx.recv() => input,

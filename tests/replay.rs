@@ -313,3 +313,110 @@ fn unknown_sessions_and_devices_are_named() {
         "{stderr}"
     );
 }
+
+/// Sends the simulated court's batches for sample times up to `until` (all of them, and then
+/// `upload_complete`, when `finish`), each racket device on its own connection, and returns
+/// once every batch is durable.
+async fn stream_rackets(
+    gw: &Gateway,
+    sim: &mut CourtSim,
+    seqs: &mut [u64; 2],
+    (from, until): (f64, f64),
+    finish: bool,
+) {
+    let codes = ["r1", "r2"];
+    let mut sockets = Vec::new();
+    for code in codes {
+        let url = format!("{}?token=token-{code}-x", gw.ws_url(code));
+        sockets.push((connect(&url).await, 0usize));
+    }
+    let mut t = from;
+    while t < until {
+        t += 1000.0;
+        for (i, mut batch) in sim.next_batches(t) {
+            batch.seq = Some(seqs[i]);
+            seqs[i] += 1;
+            let (ws, in_flight) = &mut sockets[i];
+            send(ws, &wire(&DeviceMessage::Batch(batch), codes[i])).await;
+            *in_flight += 1;
+            if *in_flight >= WINDOW {
+                durable(ws).await;
+                *in_flight -= 1;
+            }
+        }
+    }
+    if finish {
+        for (i, mut batch) in sim.flush() {
+            batch.seq = Some(seqs[i]);
+            seqs[i] += 1;
+            send(
+                &mut sockets[i].0,
+                &wire(&DeviceMessage::Batch(batch), codes[i]),
+            )
+            .await;
+            sockets[i].1 += 1;
+        }
+    }
+    for (i, (ws, in_flight)) in sockets.iter_mut().enumerate() {
+        for _ in 0..*in_flight {
+            durable(ws).await;
+        }
+        if finish {
+            let upload =
+                json!({"type":"upload_complete","session_id":"restart-s1","batches":seqs[i]});
+            send(ws, &upload).await;
+            let done = recv_type(ws, "upload_complete_response").await;
+            assert_eq!(done["missing_seqs"], json!([]), "{done}");
+        }
+    }
+}
+
+/// A session cut in two by a SIGKILL is analysed as if it had not been: the restarted daemon
+/// resumes its analysers from the journal, so the swings it journals (before and after the
+/// kill, none twice) and its summaries equal an uninterrupted replay of the stored batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cut_by_sigkill_is_analysed_as_if_it_were_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let gw = Gateway::start(dir.path(), &court_config(&state));
+    let config_path = gw.config_path.clone();
+    let config = CourtConfig {
+        session_id: "restart-s1".into(),
+        ..CourtConfig::default()
+    };
+    let start = config.start_ms;
+    let players = ["r1", "r2"]
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let device = SimDevice::compact(*code, 200.0, vec![BodyPosition::Racket], 6);
+            SimPlayer::new(21 + i as u64, 0.4 + 0.2 * i as f64, device)
+        })
+        .collect();
+    let mut sim = CourtSim::new(17, players, config);
+    let mut seqs = [0u64; 2];
+    stream_rackets(&gw, &mut sim, &mut seqs, (start, start + 20_000.0), false).await;
+    gw.kill();
+
+    let gw = Gateway::start_with(dir.path(), &config_path);
+    gw.wait_log(
+        "analysis resumed for 2 open session(s)",
+        Duration::from_secs(20),
+    );
+    let span = (start + 20_000.0, start + 40_000.0);
+    stream_rackets(&gw, &mut sim, &mut seqs, span, true).await;
+    for _ in 0..2 {
+        gw.wait_log("` analysed: ", Duration::from_secs(20));
+    }
+    assert!(gw.terminate().success());
+
+    let live = common::export(&state, &["--session", "restart-s1"]);
+    let live_swings = swings(&live);
+    let records = live.iter().filter(|v| v["type"] == "swing").count();
+    assert_eq!(records, live_swings.len(), "no swing journaled twice");
+    let replayed = json_lines(&replay(&config_path, &["--session", "restart-s1"]));
+    assert!(live_swings.len() >= 5, "real swings: {}", live_swings.len());
+    assert_eq!(live_swings, swings(&replayed));
+    assert_eq!(totals(&live), totals(&replayed));
+    assert_eq!(totals(&live).len(), 2, "both sessions summarised");
+}

@@ -1,0 +1,372 @@
+//! Resuming the live analysis after a restart.
+//!
+//! The analysers keep each session's state (the samples around a swing in progress, the session's
+//! counts) in memory. Without this module a restart would lose it: a session that spans the
+//! restart would be summarised from the data after it, a swing whose batch was acknowledged
+//! just before a crash but whose result was not yet journaled would never exist, and a session
+//! whose upload completed just before the crash would wait for its summary for ever.
+//!
+//! So before the analysis task takes live input, it replays from the journal every stored batch
+//! of the sessions the restored court still has open or awaiting analysis, up to the last record
+//! that was durable when the daemon started (later batches reach it live). The analysers end up
+//! where they were. Swings found that the journal lacks are journaled and published; sessions
+//! that were awaiting analysis are finished. A swing is "already stored" when a swing record of
+//! the same device and session has the same impact time: the analysis is deterministic in its
+//! input, so replaying the same batches finds the same swings.
+//!
+//! [`Resume`] is the pure part (records in, analysers and outputs out); [`resume`] reads the
+//! journal for it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::config::Settings;
+use crate::court::{Court, SessionState};
+use crate::journal::{Journal, JournalError, Record, RecordBody, RecordKind, StoredRecord};
+use crate::swings::{AnalysisOutput, CourtAnalysis};
+
+/// Records read per page while resuming.
+const PAGE: usize = 1024;
+
+/// What the analysis resumes: chosen from the restored court before devices connect.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResumePoint {
+    /// Records up to this id are replayed; later ones arrive live.
+    pub until_id: u64,
+    /// (device, session) → whether the session awaits its summary (its upload completed).
+    pub sessions: BTreeMap<(String, String), bool>,
+}
+
+impl ResumePoint {
+    /// The sessions of `court` that are open or awaiting analysis, up to `until_id`.
+    pub fn of(court: &Court, until_id: u64) -> ResumePoint {
+        let sessions = court
+            .devices()
+            .flat_map(|(device, state)| {
+                state.sessions().filter_map(move |s| {
+                    let awaiting = s.state == SessionState::Analyzing;
+                    (s.state.is_open() || awaiting)
+                        .then(|| ((device.clone(), s.id.clone()), awaiting))
+                })
+            })
+            .collect();
+        ResumePoint { until_id, sessions }
+    }
+}
+
+/// Replays stored records of the resumed sessions through a fresh [`CourtAnalysis`].
+#[derive(Debug)]
+pub struct Resume {
+    analysis: CourtAnalysis,
+    point: ResumePoint,
+    /// (device, session, impact time in ms) of every swing already journaled.
+    stored: HashSet<(String, String, i64)>,
+    found: Vec<AnalysisOutput>,
+    batches: u64,
+}
+
+impl Resume {
+    pub fn new(settings: &Settings, point: ResumePoint) -> Resume {
+        Resume {
+            analysis: CourtAnalysis::new(settings),
+            point,
+            stored: HashSet::new(),
+            found: Vec::new(),
+            batches: 0,
+        }
+    }
+
+    /// Feeds one stored record (any kind; only the resumed sessions' batches and swings count).
+    /// A record that does not decode is logged and skipped, as live analysis would have.
+    pub fn handle_record(&mut self, stored: &StoredRecord) {
+        let (Some(device), Some(session)) = (&stored.device, &stored.session_id) else {
+            return;
+        };
+        if stored.id > self.point.until_id
+            || !self
+                .point
+                .sessions
+                .contains_key(&(device.clone(), session.clone()))
+        {
+            return;
+        }
+        let body = match stored.decode() {
+            Ok(Record { body, .. }) => body,
+            Err(e) => {
+                log::warn!("resuming the analysis: record {} skipped: {e}", stored.id);
+                return;
+            }
+        };
+        match body {
+            RecordBody::Batch(batch) => {
+                self.batches += 1;
+                let outputs = self.analysis.handle_batch(&batch, stored.ts_ms);
+                self.found.extend(outputs);
+            }
+            RecordBody::Swing(doc) => {
+                if let Some(t) = impact_ms(&doc.json) {
+                    self.stored.insert((device.clone(), session.clone(), t));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The warmed analysis, and what the journal lacks: swings replay found that were never
+    /// journaled, then the summaries of sessions that were awaiting analysis.
+    pub fn finish(mut self) -> (CourtAnalysis, Vec<AnalysisOutput>) {
+        // Summaries of sessions evicted during replay were journaled when that happened live;
+        // rally events are never journaled.
+        let mut missing: Vec<AnalysisOutput> = std::mem::take(&mut self.found)
+            .into_iter()
+            .filter(|o| self.is_new_swing(o))
+            .collect();
+        let awaiting: Vec<(String, String)> = self
+            .point
+            .sessions
+            .iter()
+            .filter(|(_, awaiting)| **awaiting)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (device, session) in awaiting {
+            let outputs = self.analysis.finish(&device, &session);
+            missing.extend(
+                outputs
+                    .into_iter()
+                    .filter(|o| matches!(o, AnalysisOutput::Summary(_)) || self.is_new_swing(o)),
+            );
+        }
+        (self.analysis, missing)
+    }
+
+    fn is_new_swing(&self, output: &AnalysisOutput) -> bool {
+        let AnalysisOutput::Swing(s) = output else {
+            return false;
+        };
+        let key = (
+            s.device.clone(),
+            s.session_id.clone(),
+            s.t_impact.round() as i64,
+        );
+        !self.stored.contains(&key)
+    }
+}
+
+/// The impact time (ms) of a journaled swing document.
+fn impact_ms(json: &str) -> Option<i64> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    Some(value.get("t_impact")?.as_f64()?.round() as i64)
+}
+
+/// Reads the journal up to `point.until_id` and resumes the analysis of `point.sessions`.
+/// On a read error, logs it and resumes with what was read: the daemon must come up.
+pub async fn resume(
+    settings: &Settings,
+    journal: &Journal,
+    point: ResumePoint,
+) -> (CourtAnalysis, Vec<AnalysisOutput>) {
+    let sessions = point.sessions.len();
+    let mut state = Resume::new(settings, point.clone());
+    if sessions == 0 {
+        return state.finish();
+    }
+    let started = std::time::Instant::now();
+    let journal = journal.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let result = replay_into(&mut state, &journal, point.until_id);
+        (state, result)
+    })
+    .await;
+    let Ok((state, result)) = read else {
+        log::error!("resuming the analysis: the reading thread failed; starting empty");
+        return Resume::new(settings, ResumePoint::default()).finish();
+    };
+    if let Err(e) = result {
+        log::error!("resuming the analysis: {e}; resumed from what was read");
+    }
+    let batches = state.batches;
+    let (analysis, missing) = state.finish();
+    log::info!(
+        "analysis resumed for {sessions} open session(s) from {batches} stored batches in {:?}; {} result(s) the journal lacked",
+        started.elapsed(),
+        missing.len()
+    );
+    (analysis, missing)
+}
+
+fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(), JournalError> {
+    let kinds = [RecordKind::Batch, RecordKind::Swing];
+    let mut after = 0;
+    while after < until_id {
+        let page = journal.read_after(after, PAGE, Some(&kinds))?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for stored in &page {
+            state.handle_record(stored);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Swing;
+    use crate::journal::{Document, JournalOptions};
+    use crate::replay::tests::{session_batches, settings};
+
+    fn swings(outputs: &[AnalysisOutput]) -> Vec<&Swing> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                AnalysisOutput::Swing(s) => Some(&**s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn impacts(swings: &[&Swing]) -> Vec<(String, i64)> {
+        let mut v: Vec<_> = swings
+            .iter()
+            .map(|s| (s.device.clone(), s.t_impact.round() as i64))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn summary_swings(outputs: &[AnalysisOutput], device: &str) -> Option<u64> {
+        outputs.iter().find_map(|o| match o {
+            AnalysisOutput::Summary(s) if s.device == device => Some(s.analysis_result.swings),
+            _ => None,
+        })
+    }
+
+    /// Session `s1` of devices a and b: every batch journaled, but only the swings live
+    /// analysis had found by the half-way batch (the daemon died there).
+    async fn interrupted_session() -> Interrupted {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = settings(dir.path());
+        let batches = session_batches(5, "s1", ["a", "b"]);
+        let mut live = CourtAnalysis::new(&settings);
+        let (journal, _) =
+            Journal::open(JournalOptions::new(crate::daemon::journal_dir(&settings)))
+                .expect("open");
+        let mut all = Vec::new();
+        let mut journaled = 0;
+        for (i, batch) in batches.iter().enumerate() {
+            journal
+                .append(RecordBody::Batch(batch.clone()))
+                .await
+                .expect("append");
+            // Compact batches carry absolute time: the receipt time anchors nothing.
+            let outputs = live.handle_batch(batch, 0);
+            for swing in swings(&outputs) {
+                all.push(swing.clone());
+                if i < batches.len() / 2 {
+                    let json = serde_json::to_string(swing).expect("swing json");
+                    let doc = Document {
+                        device: Some(swing.device.clone()),
+                        session_id: Some(swing.session_id.clone()),
+                        json,
+                    };
+                    journal
+                        .append(RecordBody::Swing(doc))
+                        .await
+                        .expect("append");
+                    journaled += 1;
+                }
+            }
+        }
+        journal.close().await.expect("close");
+        let mut finished = Vec::new();
+        for device in ["a", "b"] {
+            finished.extend(live.finish(device, "s1"));
+        }
+        all.extend(swings(&finished).into_iter().cloned());
+        let counts = ["a", "b"].map(|d| summary_swings(&finished, d).expect("summary"));
+        let all: Vec<&Swing> = all.iter().collect();
+        Interrupted {
+            _dir: dir,
+            settings,
+            all: impacts(&all),
+            journaled,
+            counts,
+        }
+    }
+
+    struct Interrupted {
+        _dir: tempfile::TempDir,
+        settings: Settings,
+        /// (device, impact ms) of every swing an uninterrupted run finds, finish included.
+        all: Vec<(String, i64)>,
+        /// How many of them were journaled before the crash.
+        journaled: usize,
+        /// Each device's summary swing count in an uninterrupted run.
+        counts: [u64; 2],
+    }
+
+    async fn resumed(settings: &Settings, awaiting: bool) -> (CourtAnalysis, Vec<AnalysisOutput>) {
+        let dir = crate::daemon::journal_dir(settings);
+        let (journal, _) = Journal::open(JournalOptions::new(dir)).expect("reopen");
+        let point = ResumePoint {
+            until_id: journal.durable_id(),
+            sessions: [("a", awaiting), ("b", awaiting)]
+                .into_iter()
+                .map(|(d, w)| ((d.to_owned(), "s1".to_owned()), w))
+                .collect(),
+        };
+        let out = resume(settings, &journal, point).await;
+        journal.close().await.expect("close");
+        out
+    }
+
+    #[tokio::test]
+    async fn an_open_session_resumes_with_the_swings_the_journal_lacked_and_a_warm_analyser() {
+        let run = interrupted_session().await;
+        assert!(
+            run.journaled > 0,
+            "some swings were journaled before the crash"
+        );
+        let (mut analysis, missing) = resumed(&run.settings, false).await;
+        let mut found = impacts(&swings(&missing));
+        assert!(!found.is_empty(), "the crash lost some swings");
+        // Swings still in progress at the end come out at finish, as they would have live.
+        let mut finished = Vec::new();
+        for device in ["a", "b"] {
+            finished.extend(analysis.finish(device, "s1"));
+        }
+        found.extend(impacts(&swings(&finished)));
+        found.sort();
+        // Journaled + found = an uninterrupted run: nothing twice, nothing invented.
+        assert_eq!(found.len() + run.journaled, run.all.len());
+        assert!(found.windows(2).all(|w| w[0] != w[1]), "no swing twice");
+        assert!(
+            found.iter().all(|k| run.all.contains(k)),
+            "no invented swing"
+        );
+        assert_eq!(
+            ["a", "b"].map(|d| summary_swings(&finished, d).expect("summary")),
+            run.counts,
+            "the summary counts the swings from before the restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_awaiting_analysis_is_summarised_on_resume() {
+        let run = interrupted_session().await;
+        let (_, missing) = resumed(&run.settings, true).await;
+        assert_eq!(
+            ["a", "b"].map(|d| summary_swings(&missing, d)),
+            run.counts.map(Some)
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_to_resume_reads_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = settings(dir.path());
+        let (journal, _) = Journal::open(JournalOptions::new(dir.path().join("j"))).expect("open");
+        let (_, missing) = resume(&settings, &journal, ResumePoint::default()).await;
+        assert!(missing.is_empty());
+        journal.close().await.expect("close");
+    }
+}
