@@ -15,6 +15,11 @@
 //!          | timestamp zz-varint × frames-with-ts   (delta to the same node's previous stamp)
 //!          | per node in order of first appearance: 6 columns (acc, gyro) over its frames,
 //!            then 3 columns (angle) over its frames that carry one
+//!          0x03 = the same up to the stamps, then channel by channel (acc x y z, gyro x y z,
+//!            angle x y z), each: marker u8
+//!            0 = a column per node, in node order
+//!            1 = every node's values share one scale: one byte s·4 + predictor, an anchor
+//!                zz-varint per node with values, then all nodes' residuals in one Rice code
 //! column:  header u8
 //!          0 = float: XOR of each value's bits with the previous value's, stored as four byte
 //!              planes (all most significant bytes first) so zstd sees the slowly varying
@@ -34,8 +39,9 @@
 //!              the residuals Rice-coded as above.
 //! ```
 //! Compact bodies use predicted columns and are stored without zstd; seed bodies are encoded
-//! three ways (varints + zstd, Rice, predicted Rice) and the smallest is stored (the record's
-//! codec byte says whether zstd applies). All column kinds stay readable.
+//! every way (by node with varints + zstd, Rice or predicted Rice; by channel, with and
+//! without zstd) and the smallest is stored (the record's codec byte says whether zstd
+//! applies). All body and column kinds stay readable.
 //!
 //! Every integer column is verified bit-exactly at encode time (the decoder repeats the same f32
 //! operation), so a value that does not round-trip sends its column to the float mode: the
@@ -104,9 +110,9 @@ fn zstd_compress(raw: &[u8]) -> Vec<u8> {
 
 /// Encodes a batch. Compact bodies (long noisy columns) are coded with the best predictor per
 /// column and Rice codes, and stored without zstd, which gains them nothing (measured ratio
-/// 1.02) and would cost the writer path CPU. Seed bodies (short per-node columns, where zstd
-/// finds repetition and a column's header bytes weigh more) are encoded three ways (varints +
-/// zstd, plain Rice, predicted Rice) and the smallest is kept.
+/// 1.02) and would cost the writer path CPU. Seed bodies (short per-node columns and per-frame
+/// ids and stamps, where zstd finds repetition) are encoded several ways, with and without
+/// zstd, and the smallest is kept: a V3.3 message is 30 frames, so this costs little.
 pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
     let raw = |coding: Coding| {
         let mut raw = Vec::with_capacity(64 + batch.sample_count() * 12);
@@ -123,28 +129,26 @@ pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
         samples,
         bytes,
     };
-    let predicted = plain(raw(Coding::Predicted));
     if matches!(batch.form, BatchForm::Compact(_)) {
-        return predicted;
+        return plain(raw(Coding::Predicted));
     }
-    let rice = plain(raw(Coding::Rice));
-    let best_plain = if rice.bytes.len() < predicted.bytes.len() {
-        rice
-    } else {
-        predicted
+    let zstd = |raw: &[u8]| {
+        let bytes = zstd_compress(raw);
+        (!bytes.is_empty()).then_some(EncodedBody {
+            codec: CODEC_ZSTD,
+            raw_len: raw.len() as u32,
+            samples,
+            bytes,
+        })
     };
     let varints = raw(Coding::Varints);
-    let zstd = zstd_compress(&varints);
-    if !zstd.is_empty() && zstd.len() < best_plain.bytes.len() {
-        EncodedBody {
-            codec: CODEC_ZSTD,
-            raw_len: varints.len() as u32,
-            samples,
-            bytes: zstd,
-        }
-    } else {
-        best_plain
-    }
+    let grouped = raw(Coding::Grouped);
+    [zstd(&varints), zstd(&grouped)]
+        .into_iter()
+        .flatten()
+        .chain([raw(Coding::Rice), raw(Coding::Predicted), grouped].map(plain))
+        .min_by_key(|e| e.bytes.len())
+        .unwrap_or_else(|| plain(varints))
 }
 
 /// How integer columns are written (the float mode is the same in all three).
@@ -156,6 +160,9 @@ enum Coding {
     Rice,
     /// Residuals of the best [`Predictor`], Rice-coded.
     Predicted,
+    /// Seed bodies only: channel by channel, nodes sharing a column header
+    /// ([`encode_channel`]); predicted Rice columns.
+    Grouped,
 }
 
 /// Encodes a JSON document: zstd when it shrinks, else plain.
@@ -203,7 +210,8 @@ pub fn decode_batch_form(raw: &[u8]) -> Result<BatchForm, CodecError> {
     let mut r = Reader { buf: raw, pos: 0 };
     let form = match r.u8()? {
         1 => BatchForm::Compact(decode_compact(&mut r)?),
-        2 => BatchForm::Seed(decode_seed(&mut r)?),
+        SEED_BY_NODE => BatchForm::Seed(decode_seed(&mut r, false)?),
+        SEED_BY_CHANNEL => BatchForm::Seed(decode_seed(&mut r, true)?),
         _ => return Err(r.malformed("unknown batch form")),
     };
     if r.pos != raw.len() {
@@ -290,8 +298,22 @@ const F_ID: u8 = 1;
 const F_TS: u8 = 2;
 const F_ANGLE: u8 = 4;
 
+/// Seed body tags: columns node by node (each node's 9 channels in turn), or channel by channel
+/// (each channel's columns for every node, see [`encode_channel`]).
+const SEED_BY_NODE: u8 = 2;
+const SEED_BY_CHANNEL: u8 = 3;
+/// A channel's marker in a channel-by-channel body: its nodes' columns written one by one, or
+/// sharing one header and bitstream.
+const CHANNEL_BY_NODE: u8 = 0;
+const CHANNEL_SHARED: u8 = 1;
+
 fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>, coding: Coding) {
-    out.push(2);
+    let by_channel = coding == Coding::Grouped;
+    out.push(if by_channel {
+        SEED_BY_CHANNEL
+    } else {
+        SEED_BY_NODE
+    });
     let flags = u8::from(s.sensor_type.is_some()) | (u8::from(s.timestamp.is_some()) << 1);
     out.push(flags);
     if let Some(t) = &s.sensor_type {
@@ -320,24 +342,75 @@ fn encode_seed(s: &SeedBatch, out: &mut Vec<u8>, coding: Coding) {
             last_ts[n] = ts;
         }
     }
-    let mut column = Vec::new();
-    for (node, _) in &nodes {
-        let frames: Vec<&SeedFrame> = s.frames.iter().filter(|f| f.sensor_id == *node).collect();
-        for k in 0..6 {
-            column.clear();
-            column.extend(
-                frames
-                    .iter()
-                    .map(|f| if k < 3 { f.acc[k] } else { f.gyro[k - 3] }),
-            );
-            encode_column(&column, out, coding);
+    // columns[channel][node]: acc x, y, z, gyro x, y, z over the node's frames, then angle
+    // x, y, z over those of its frames that carry one.
+    let columns: Vec<Vec<Vec<f32>>> = (0..9)
+        .map(|k| {
+            nodes
+                .iter()
+                .map(|(node, _)| {
+                    let frames = s.frames.iter().filter(|f| f.sensor_id == *node);
+                    match k {
+                        0..3 => frames.map(|f| f.acc[k]).collect(),
+                        3..6 => frames.map(|f| f.gyro[k - 3]).collect(),
+                        _ => frames.filter_map(|f| f.angle.map(|a| a[k - 6])).collect(),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    if by_channel {
+        for channel in &columns {
+            encode_channel(channel, out);
         }
-        for k in 0..3 {
-            column.clear();
-            column.extend(frames.iter().filter_map(|f| f.angle.map(|a| a[k])));
-            encode_column(&column, out, coding);
+    } else {
+        for node in 0..nodes.len() {
+            for channel in &columns {
+                encode_column(&channel[node], out, coding);
+            }
         }
     }
+}
+
+/// One channel of a seed batch, a column per node. When every value of every node shares one
+/// scale, the nodes share one header, one predictor and one Rice parameter and bitstream: a
+/// V3.3 message holds only ~8 frames per node, so per-column headers and padding would cost
+/// more than the samples. Otherwise each node's column is written on its own.
+fn encode_channel(columns: &[Vec<f32>], out: &mut Vec<u8>) {
+    let shared = SCALES.iter().enumerate().find_map(|(index, &scale)| {
+        let ks: Option<Vec<Vec<i64>>> = columns.iter().map(|c| integers_at(c, scale)).collect();
+        ks.map(|ks| (index, ks))
+    });
+    let Some((index, ks)) = shared else {
+        out.push(CHANNEL_BY_NODE);
+        for column in columns {
+            encode_column(column, out, Coding::Predicted);
+        }
+        return;
+    };
+    let (predictor, anchors, residuals) = Predictor::ALL
+        .into_iter()
+        .map(|p| {
+            let (anchors, residuals): (Vec<i64>, Vec<Vec<i64>>) = ks
+                .iter()
+                .filter(|k| !k.is_empty())
+                .map(|k| p.encode(k))
+                .unzip();
+            let residuals = residuals.concat();
+            let cost = rice_parameter(&zigzagged(&residuals)).1
+                + anchors.iter().map(|&a| zz_len(a)).sum::<u64>();
+            (cost, p, anchors, residuals)
+        })
+        .min_by_key(|c| c.0)
+        .map(|(_, p, a, r)| (p, a, r))
+        .unwrap_or((Predictor::Previous, Vec::new(), Vec::new()));
+    out.push(CHANNEL_SHARED);
+    // SCALES has < 42 entries: the index fits in the byte with the predictor.
+    out.push(index as u8 * 4 + predictor as u8);
+    for anchor in anchors {
+        put_zz(out, anchor);
+    }
+    rice_encode(&residuals, out);
 }
 
 /// Nodes (by `sensor_id`, `None` being its own node) in order of first appearance, with their
@@ -358,7 +431,7 @@ fn node_index(nodes: &[(Option<u32>, usize)], id: Option<u32>) -> usize {
     nodes.iter().position(|(n, _)| *n == id).unwrap_or(0)
 }
 
-fn decode_seed(r: &mut Reader) -> Result<SeedBatch, CodecError> {
+fn decode_seed(r: &mut Reader, by_channel: bool) -> Result<SeedBatch, CodecError> {
     let flags = r.u8()?;
     let sensor_type = if flags & 1 != 0 {
         let n = r.count()?;
@@ -394,29 +467,50 @@ fn decode_seed(r: &mut Reader) -> Result<SeedBatch, CodecError> {
             f.timestamp = Some(last_ts[i]);
         }
     }
-    for (node, count) in &nodes {
-        let idx: Vec<usize> = (0..frames.len())
-            .filter(|&i| frames[i].sensor_id == *node)
-            .collect();
-        for k in 0..6 {
-            let col = r.column(*count)?;
-            for (&i, v) in idx.iter().zip(col) {
-                if k < 3 {
-                    frames[i].acc[k] = v;
-                } else {
-                    frames[i].gyro[k - 3] = v;
-                }
+    // Per node: its frames' indices, and those of its frames that carry an angle.
+    let members: Vec<(Vec<usize>, Vec<usize>)> = nodes
+        .iter()
+        .map(|(node, _)| {
+            let idx: Vec<usize> = (0..frames.len())
+                .filter(|&i| frames[i].sensor_id == *node)
+                .collect();
+            let with_angle = idx
+                .iter()
+                .copied()
+                .filter(|&i| frame_flags[i] & F_ANGLE != 0)
+                .collect();
+            (idx, with_angle)
+        })
+        .collect();
+    let rows = |node: usize, k: usize| {
+        if k < 6 {
+            &members[node].0
+        } else {
+            &members[node].1
+        }
+    };
+    let mut place = |node: usize, k: usize, column: Vec<f32>| {
+        for (&i, v) in rows(node, k).iter().zip(column) {
+            let f = &mut frames[i];
+            match k {
+                0..3 => f.acc[k] = v,
+                3..6 => f.gyro[k - 3] = v,
+                _ => f.angle.get_or_insert([0.0; 3])[k - 6] = v,
             }
         }
-        let with_angle: Vec<usize> = idx
-            .iter()
-            .copied()
-            .filter(|&i| frame_flags[i] & F_ANGLE != 0)
-            .collect();
-        for k in 0..3 {
-            let col = r.column(with_angle.len())?;
-            for (&i, v) in with_angle.iter().zip(col) {
-                frames[i].angle.get_or_insert([0.0; 3])[k] = v;
+    };
+    if by_channel {
+        for k in 0..9 {
+            let counts: Vec<usize> = (0..nodes.len()).map(|n| rows(n, k).len()).collect();
+            for (node, column) in r.channel(&counts)?.into_iter().enumerate() {
+                place(node, k, column);
+            }
+        }
+    } else {
+        for node in 0..nodes.len() {
+            for k in 0..9 {
+                let column = r.column(rows(node, k).len())?;
+                place(node, k, column);
             }
         }
     }
@@ -534,7 +628,7 @@ fn encode_integers(index: usize, ks: &[i64], out: &mut Vec<u8>, coding: Coding) 
             put_zz(out, ds[0]);
             rice_encode(&ds[1..], out);
         }
-        Coding::Predicted => {
+        Coding::Predicted | Coding::Grouped => {
             let (predictor, anchor, residuals) = best_prediction(ks);
             out.push(PREDICTED_COLUMN);
             out.push(index * 4 + predictor as u8);
@@ -809,6 +903,49 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// One channel of a channel-by-channel seed body (see [`encode_channel`]): a column per
+    /// node, of `counts[node]` values.
+    fn channel(&mut self, counts: &[usize]) -> Result<Vec<Vec<f32>>, CodecError> {
+        match self.u8()? {
+            CHANNEL_BY_NODE => counts.iter().map(|&n| self.column(n)).collect(),
+            CHANNEL_SHARED => {
+                let packed = self.u8()?;
+                let scale = *SCALES
+                    .get(usize::from(packed / 4))
+                    .ok_or_else(|| self.malformed("channel scale"))?;
+                let predictor = Predictor::from_code(packed % 4)
+                    .ok_or_else(|| self.malformed("channel predictor"))?;
+                let filled: Vec<usize> = counts.iter().copied().filter(|&n| n > 0).collect();
+                let anchors = filled
+                    .iter()
+                    .map(|_| self.zz())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let total = filled.iter().map(|&n| predictor.residual_count(n)).sum();
+                let mut residuals = Vec::with_capacity(total);
+                self.rice_decode(total, &mut residuals)?;
+                let mut rest = residuals.as_slice();
+                let mut anchors = anchors.into_iter();
+                Ok(counts
+                    .iter()
+                    .map(|&n| {
+                        if n == 0 {
+                            return Vec::new();
+                        }
+                        // One anchor per node with values (there are exactly that many).
+                        let Some(anchor) = anchors.next() else {
+                            return Vec::new();
+                        };
+                        let (mine, others) = rest.split_at(predictor.residual_count(n));
+                        rest = others;
+                        let ks = predictor.decode(anchor, mine);
+                        ks.into_iter().map(|k| scale.apply(k)).collect()
+                    })
+                    .collect())
+            }
+            _ => Err(self.malformed("channel marker")),
+        }
+    }
+
     fn column(&mut self, n: usize) -> Result<Vec<f32>, CodecError> {
         let mode = self.u8()?;
         if n == 0 {
@@ -1059,6 +1196,17 @@ mod tests {
             let b = SensorBatch { device: "d".into(), session_id: "s".into(), seq: None, form };
             let back = roundtrip(&b);
             prop_assert!(bits_equal(&back, &b.form), "{:?} != {:?}", back, b.form);
+        }
+
+        #[test]
+        fn every_seed_layout_round_trips_bit_exactly(form in any_form()) {
+            let BatchForm::Seed(seed) = &form else { return Ok(()) };
+            for coding in [Coding::Varints, Coding::Rice, Coding::Predicted, Coding::Grouped] {
+                let mut raw = Vec::new();
+                encode_seed(seed, &mut raw, coding);
+                let back = decode_batch_form(&raw).expect("decodes");
+                prop_assert!(bits_equal(&back, &form), "{:?}: {:?} != {:?}", coding, back, form);
+            }
         }
 
         #[test]
