@@ -1,0 +1,335 @@
+//! Real recordings for `shuttlegate eval --recording LABEL=FILE`: public racket and wrist IMU
+//! recordings that no one here made, run through the analyser as they are. Two readers: the
+//! WitMotion CSV export ([`read_csv`], `Date,Time,Accel_X (g),…,Gyro_Z (°/s)`, as in
+//! deadpoolcnn/ml_badminton) and any delimited table described by a [`TableFormat`]
+//! ([`table`]). Which public data sets were found, their licences and their results are in
+//! docs/analysis.md ("Real recordings").
+//!
+//! The labels are per file (what the file is known to hold, and a nominal repetition count
+//! from the file name or from its fixed-length captures), not per swing, so what can be scored
+//! is the number of swings found against the nominal count, and the share of swings whose
+//! stroke, side and height agree with the label.
+
+pub mod label;
+pub mod table;
+
+pub use label::Label;
+pub use table::{AccUnit, AxisMap, GyroUnit, Table, TableError, TableFormat, TimeSource, TimeUnit};
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::NaiveDateTime;
+
+use crate::analysis::{
+    AnalysisEvent, AnalysisSettings, DeviceAnalyser, DeviceProfile, Height, NodeSample, Side,
+    Stroke,
+};
+use crate::batch::BodyPosition;
+
+/// Why a recording could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} line {line}: {reason} (expected Date,Time,ax,ay,az,gx,gy,gz,… as exported by WitMotion tools)"
+    )]
+    Format {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("{path}: {source} (check the table format flags against the file's header)")]
+    Table { path: String, source: TableError },
+}
+
+/// Samples of one CSV export (header line first).
+pub fn read_csv(path: &str) -> Result<Vec<NodeSample>, RecordingError> {
+    let text = std::fs::read(path).map_err(|source| RecordingError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&text);
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: &str| RecordingError::Format {
+            path: path.into(),
+            line: n + 1,
+            reason: reason.into(),
+        };
+        let cols: Vec<&str> = line.split(',').collect();
+        if cols.len() < 8 {
+            return Err(bad("fewer than 8 columns"));
+        }
+        let when = NaiveDateTime::parse_from_str(
+            &format!("{} {}", cols[0], cols[1]),
+            "%Y-%m-%d %H:%M:%S%.f",
+        )
+        .map_err(|_| bad("date/time not `YYYY-MM-DD,HH:MM:SS.mmm`"))?;
+        let num = |k: usize| {
+            cols[k]
+                .trim()
+                .parse::<f32>()
+                .map_err(|_| bad("a sensor column is not a number"))
+        };
+        out.push(NodeSample {
+            position: BodyPosition::Racket,
+            t_ms: when.and_utc().timestamp_millis() as f64,
+            acc: [num(2)?, num(3)?, num(4)?],
+            gyro: [num(5)?, num(6)?, num(7)?],
+            angle: None,
+        });
+    }
+    Ok(out)
+}
+
+/// How a recording's file is laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    /// WitMotion CSV export ([`read_csv`]).
+    WitMotion,
+    /// Any delimited table.
+    Table(Box<TableFormat>),
+}
+
+/// One recording to evaluate: the file, what it is known to hold, and how it was recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingSpec {
+    pub path: String,
+    pub label: Label,
+    pub format: Format,
+    /// Where the sensor was worn: `Racket` or `Wrist` (read with the racket's conventions).
+    pub position: BodyPosition,
+    /// The recording device's full scales, for the saturation flag and the speed fit.
+    pub acc_full_scale_g: f64,
+    pub gyro_full_scale_dps: f64,
+}
+
+/// One file's result.
+#[derive(Debug, Clone)]
+pub struct RecordingResult {
+    pub path: String,
+    pub label: Label,
+    /// Strokes the file is known to hold: none when labelled idle; for a table, one per
+    /// fixed-length capture; for a WitMotion export, the count in its file name
+    /// (`smash_x30.csv`, the convention of deadpoolcnn/ml_badminton).
+    pub nominal: Option<usize>,
+    pub samples: usize,
+    /// Rows skipped for an empty channel cell.
+    pub skipped_rows: usize,
+    /// Median sample rate, Hz (0 with fewer than two samples).
+    pub rate_hz: f64,
+    pub swings: usize,
+    pub impacts: usize,
+    pub strokes: BTreeMap<Stroke, usize>,
+    pub forehand: usize,
+    pub heights: BTreeMap<Height, usize>,
+}
+
+impl RecordingResult {
+    /// Swings whose stroke, side or height (whichever the label states) agree with it;
+    /// `None` for a fact the label does not state.
+    pub fn agreeing(&self) -> [Option<usize>; 3] {
+        let l = self.label;
+        [
+            l.stroke.map(|s| self.strokes.get(&s).copied().unwrap_or(0)),
+            l.side.map(|s| match s {
+                Side::Forehand => self.forehand,
+                Side::Backhand => self.swings - self.forehand,
+            }),
+            l.height.map(|h| self.heights.get(&h).copied().unwrap_or(0)),
+        ]
+    }
+}
+
+/// The repetition count in a file name such as `smash_x30.csv` or `clear_10_kyle.csv`.
+fn nominal_count(path: &str) -> Option<usize> {
+    let name = std::path::Path::new(path).file_stem()?.to_str()?;
+    name.split('_')
+        .map(|p| p.trim_start_matches('x'))
+        .find_map(|p| p.parse().ok())
+}
+
+/// Reads a recording's samples, and its count of fixed-length captures if it has them.
+pub fn read_recording(spec: &RecordingSpec) -> Result<Table, RecordingError> {
+    match &spec.format {
+        Format::WitMotion => {
+            let mut samples = read_csv(&spec.path)?;
+            for s in &mut samples {
+                s.position = spec.position;
+            }
+            Ok(Table {
+                samples,
+                skipped_rows: 0,
+                captures: None,
+            })
+        }
+        Format::Table(format) => {
+            let bytes = std::fs::read(&spec.path).map_err(|source| RecordingError::Io {
+                path: spec.path.clone(),
+                source,
+            })?;
+            table::parse_table(&String::from_utf8_lossy(&bytes), format, spec.position).map_err(
+                |source| RecordingError::Table {
+                    path: spec.path.clone(),
+                    source,
+                },
+            )
+        }
+    }
+}
+
+/// Median spacing of consecutive samples as a rate, Hz: robust to the gaps between captures
+/// and to millisecond stamp jitter.
+fn median_rate_hz(samples: &[NodeSample]) -> f64 {
+    let mut steps: Vec<f64> = samples
+        .windows(2)
+        .map(|w| w[1].t_ms - w[0].t_ms)
+        .filter(|d| *d > 0.0)
+        .collect();
+    if steps.is_empty() {
+        return 0.0;
+    }
+    steps.sort_by(f64::total_cmp);
+    1000.0 / steps[steps.len() / 2]
+}
+
+/// Runs the analyser over one labelled recording, as a one-node device (racket or wrist)
+/// with the default mount radius and the recording's full scales.
+pub fn evaluate(
+    spec: &RecordingSpec,
+    settings: &AnalysisSettings,
+) -> Result<RecordingResult, RecordingError> {
+    let table = read_recording(spec)?;
+    let samples = table.samples;
+    let profile = DeviceProfile {
+        positions: vec![spec.position],
+        acc_full_scale_g: spec.acc_full_scale_g,
+        gyro_full_scale_dps: spec.gyro_full_scale_dps,
+        ..DeviceProfile::new("recording")
+    };
+    let mut analyser = DeviceAnalyser::new(profile, settings.clone(), "recording");
+    let mut r = RecordingResult {
+        path: spec.path.clone(),
+        label: spec.label,
+        nominal: if spec.label.idle {
+            Some(0)
+        } else if spec.format == Format::WitMotion {
+            nominal_count(&spec.path)
+        } else {
+            table.captures
+        },
+        samples: samples.len(),
+        skipped_rows: table.skipped_rows,
+        rate_hz: median_rate_hz(&samples),
+        swings: 0,
+        impacts: 0,
+        strokes: BTreeMap::new(),
+        forehand: 0,
+        heights: BTreeMap::new(),
+    };
+    // Batches of 30 samples, as a node sends them; events are drained after each so the
+    // analyser's bounded event queue never overflows on a long file.
+    for chunk in samples.chunks(30) {
+        analyser.handle_samples(chunk);
+        drain_swings(&mut analyser, &mut r);
+    }
+    analyser.finish();
+    drain_swings(&mut analyser, &mut r);
+    Ok(r)
+}
+
+fn drain_swings(analyser: &mut DeviceAnalyser, r: &mut RecordingResult) {
+    while let Some(event) = analyser.poll_event() {
+        let AnalysisEvent::Swing(s) = event;
+        r.swings += 1;
+        r.impacts += usize::from(s.impact);
+        r.forehand += usize::from(s.side == Side::Forehand);
+        *r.strokes.entry(s.stroke).or_default() += 1;
+        *r.heights.entry(s.height).or_default() += 1;
+    }
+}
+
+/// A plain-text table of recording results.
+pub fn render(results: &[RecordingResult]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<34}{:>16}{:>8}{:>9}{:>8}{:>8}{:>9}{:>9}{:>9}  strokes found; heights found",
+        "file", "label", "rate Hz", "nominal", "swings", "impacts", "stroke=", "side=", "height="
+    );
+    for r in results {
+        let name = std::path::Path::new(&r.path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&r.path);
+        let agree = r
+            .agreeing()
+            .map(|a| a.map_or("-".into(), |n| n.to_string()));
+        let strokes: Vec<String> = r
+            .strokes
+            .iter()
+            .map(|(s, n)| format!("{}:{n}", s.as_str()))
+            .collect();
+        let heights: Vec<String> = r
+            .heights
+            .iter()
+            .map(|(h, n)| format!("{}:{n}", label::height_name(*h)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "{:<34}{:>16}{:>8.1}{:>9}{:>8}{:>8}{:>9}{:>9}{:>9}  {}; {} (forehand {})",
+            name,
+            r.label.render(),
+            r.rate_hz,
+            r.nominal.map_or("-".into(), |n| n.to_string()),
+            r.swings,
+            r.impacts,
+            agree[0],
+            agree[1],
+            agree[2],
+            strokes.join(" "),
+            heights.join(" "),
+            r.forehand
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nominal_counts_come_from_the_file_name() {
+        assert_eq!(nominal_count("/x/smash_x30.csv"), Some(30));
+        assert_eq!(nominal_count("clear_10_kyle.csv"), Some(10));
+        assert_eq!(nominal_count("lift.csv"), None);
+    }
+
+    #[test]
+    fn a_witmotion_export_is_read_and_a_bad_line_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("smash_x1.csv");
+        std::fs::write(
+            &path,
+            "Date,Time,Accel_X (g),Accel_Y (g),Accel_Z (g),Gyro_X,Gyro_Y,Gyro_Z\n\
+             2025-10-20,13:12:44.825,0.27791,-0.73391,-0.66131,4.02429,-9.16846,-5.76977\n\
+             2025-10-20,13:12:44.925,0.3,-0.7,-0.7,4.1,-1.4,-9.1\n",
+        )
+        .expect("write");
+        let s = read_csv(path.to_str().expect("utf-8")).expect("reads");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].t_ms - s[0].t_ms, 100.0);
+        std::fs::write(&path, "header\n2025-10-20,13:12:44.825,x,1,1,1,1,1\n").expect("write");
+        let err = read_csv(path.to_str().expect("utf-8")).expect_err("bad number");
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+}
