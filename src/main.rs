@@ -496,7 +496,7 @@ fn bench_uplink(args: BenchUplinkArgs) -> Result<()> {
 #[derive(clap::Args, Debug)]
 struct RecordingFormatArgs {
     /// Header names of the six channels, in the order ax,ay,az,gx,gy,gz (selects the table
-    /// reader).
+    /// reader); `a+b` sums two columns.
     #[arg(long, value_name = "AX,AY,AZ,GX,GY,GZ")]
     columns: Option<String>,
     /// Field delimiter of the table.
@@ -517,6 +517,17 @@ struct RecordingFormatArgs {
     /// Accelerometer unit.
     #[arg(long, value_enum, default_value_t = AccUnitArg::G)]
     acc_unit: AccUnitArg,
+    /// The export uses Apple CoreMotion's acceleration sign (−1 g on z lying face up).
+    #[arg(long)]
+    acc_negate: bool,
+    /// Header name of a per-row label column; runs of rows with one value are scored as
+    /// strokes (see --label-map).
+    #[arg(long, value_name = "NAME")]
+    label_column: Option<String>,
+    /// Which values of --label-column are strokes and what they are, e.g.
+    /// `1=forehand,2=backhand,3=overhead`; other values hold no stroke.
+    #[arg(long, value_name = "VALUE=LABEL,…")]
+    label_map: Option<String>,
     /// Gyroscope unit.
     #[arg(long, value_enum, default_value_t = GyroUnitArg::Dps)]
     gyro_unit: GyroUnitArg,
@@ -539,6 +550,7 @@ struct RecordingFormatArgs {
 enum TimeUnitArg {
     S,
     Ms,
+    Ns,
     Rfc3339,
 }
 
@@ -578,6 +590,7 @@ impl RecordingFormatArgs {
                 unit: match self.time_unit {
                     TimeUnitArg::S => TimeUnit::Seconds,
                     TimeUnitArg::Ms => TimeUnit::Millis,
+                    TimeUnitArg::Ns => TimeUnit::Nanos,
                     TimeUnitArg::Rfc3339 => TimeUnit::Rfc3339,
                 },
             },
@@ -598,6 +611,8 @@ impl RecordingFormatArgs {
                 AccUnitArg::G => AccUnit::G,
                 AccUnitArg::Mps2 => AccUnit::MetresPerSecond2,
             },
+            acc_negated: self.acc_negate,
+            label_column: self.label_column.clone(),
             gyro_unit: match self.gyro_unit {
                 GyroUnitArg::Dps => GyroUnit::DegPerSecond,
                 GyroUnitArg::Rads => GyroUnit::RadPerSecond,
@@ -608,6 +623,34 @@ impl RecordingFormatArgs {
     }
 }
 
+impl RecordingFormatArgs {
+    /// `--label-map 1=forehand,2=backhand` as (value, label) pairs.
+    fn run_labels(&self) -> Result<Vec<(String, shuttlegate::sim::recording::Label)>> {
+        use shuttlegate::sim::recording::Label;
+        let Some(map) = &self.label_map else {
+            anyhow::ensure!(
+                self.label_column.is_none(),
+                "--label-column needs --label-map to say which values are strokes"
+            );
+            return Ok(Vec::new());
+        };
+        anyhow::ensure!(
+            self.label_column.is_some(),
+            "--label-map needs --label-column"
+        );
+        map.split(',')
+            .map(|pair| {
+                let (value, label) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--label-map {pair}: expected VALUE=LABEL"))?;
+                let label =
+                    Label::parse(label).map_err(|e| anyhow::anyhow!("--label-map {pair}: {e}"))?;
+                Ok((value.trim().to_string(), label))
+            })
+            .collect()
+    }
+}
+
 /// `eval --recording LABEL=FILE …`: the analyser over real labelled recordings.
 fn eval_recordings(specs: &[String], format_args: &RecordingFormatArgs) -> Result<()> {
     use shuttlegate::analysis::AnalysisSettings;
@@ -615,6 +658,7 @@ fn eval_recordings(specs: &[String], format_args: &RecordingFormatArgs) -> Resul
     use shuttlegate::sim::recording::{Label, RecordingSpec};
     let settings = AnalysisSettings::default();
     let format = format_args.format()?;
+    let run_labels = format_args.run_labels()?;
     let mut results = Vec::new();
     for spec in specs {
         let (label, path) = spec
@@ -631,6 +675,7 @@ fn eval_recordings(specs: &[String], format_args: &RecordingFormatArgs) -> Resul
             },
             acc_full_scale_g: format_args.acc_full_scale_g,
             gyro_full_scale_dps: format_args.gyro_full_scale_dps,
+            run_labels: run_labels.clone(),
         };
         results.push(shuttlegate::sim::recording::evaluate(&spec, &settings)?);
     }

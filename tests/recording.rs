@@ -1,8 +1,10 @@
-//! The real-recording reader and `shuttlegate eval --recording` over committed public data
-//! (tests/fixtures/padel_mdpg22: an excerpt of a padel racket/wrist IMU recording, MIT per its
-//! author; see the README there). These tests check what the reader makes of the files —
-//! rows, captures, rate, labels — and that the evaluator and the command run over them; the
-//! analyser's accuracy on real data is reported in docs/analysis.md, not asserted here.
+//! The real-recording reader and `shuttlegate eval --recording` over committed public data:
+//! tests/fixtures/padel_mdpg22 (an excerpt of a padel racket/wrist IMU recording, MIT per its
+//! author's README) and tests/fixtures/tennis_wrist_jweaver (an excerpt of an Apple Watch
+//! tennis recording with per-row shot labels, MIT); see the README in each. These tests check
+//! what the reader makes of the files — rows, captures, rate, labels — and that the evaluator
+//! and the command run over them; the analyser's accuracy on real data is reported in
+//! docs/analysis.md, not asserted here.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,15 +17,15 @@ use shuttlegate::sim::recording::{
     read_recording,
 };
 
-fn fixture(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests/fixtures/padel_mdpg22",
-        name,
-    ]
-    .iter()
-    .collect();
+fn fixture_in(dir: &str, name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures", dir, name]
+        .iter()
+        .collect();
     path.to_str().expect("utf-8 path").to_string()
+}
+
+fn fixture(name: &str) -> String {
+    fixture_in("padel_mdpg22", name)
 }
 
 /// The Arduino capture sketch's layout: g and °/s, 104 Hz, 150-row captures.
@@ -39,10 +41,13 @@ fn padel_spec(name: &str, label: &str) -> RecordingSpec {
             gyro_unit: GyroUnit::DegPerSecond,
             axes: AxisMap::IDENTITY,
             capture_rows: Some(150),
+            acc_negated: false,
+            label_column: None,
         })),
         position: BodyPosition::Racket,
         acc_full_scale_g: 4.0,
         gyro_full_scale_dps: 2000.0,
+        run_labels: Vec::new(),
     }
 }
 
@@ -155,4 +160,71 @@ fn a_wrong_column_name_is_refused_with_the_file_named() {
     let err = read_recording(&spec).expect_err("no such column");
     let msg = err.to_string();
     assert!(msg.contains("drive.csv") && msg.contains("Gyro_Z"), "{msg}");
+}
+
+/// Sensor Logger's Apple Watch export as documented in the fixture's README.
+fn tennis_spec() -> RecordingSpec {
+    RecordingSpec {
+        path: fixture_in("tennis_wrist_jweaver", "alex_shot_data_head.csv"),
+        label: Label::parse("any").expect("valid label"),
+        format: Format::Table(Box::new(TableFormat {
+            delimiter: ',',
+            channels: [
+                "accelerationX+gravityX",
+                "accelerationY+gravityY",
+                "accelerationZ+gravityZ",
+                "rotationRateX",
+                "rotationRateY",
+                "rotationRateZ",
+            ]
+            .map(String::from),
+            time: TimeSource::Column {
+                name: "time".into(),
+                unit: shuttlegate::sim::recording::TimeUnit::Nanos,
+            },
+            acc_unit: AccUnit::G,
+            acc_negated: true,
+            gyro_unit: GyroUnit::RadPerSecond,
+            axes: AxisMap::IDENTITY,
+            capture_rows: None,
+            label_column: Some("shot".into()),
+        })),
+        position: BodyPosition::Wrist,
+        acc_full_scale_g: 16.0,
+        gyro_full_scale_dps: 2000.0,
+        run_labels: vec![
+            ("1".into(), Label::parse("forehand").expect("valid")),
+            ("2".into(), Label::parse("backhand").expect("valid")),
+            ("3".into(), Label::parse("overhead").expect("valid")),
+        ],
+    }
+}
+
+#[test]
+fn the_tennis_export_is_read_with_its_label_runs() {
+    let table = read_recording(&tennis_spec()).expect("reads");
+    assert_eq!(table.samples.len(), 419);
+    assert_eq!(table.skipped_rows, 0);
+    // Row 1: gravity (-0.206071407, 0.592926562, -0.778442442) plus user acceleration
+    // (0.1084304004907608, 0.028975904, 0.13226330280303955), sign flipped to specific force.
+    let first = &table.samples[0];
+    let expected = [0.097_641, -0.621_902, 0.646_179];
+    for (got, want) in first.acc.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-5, "{:?}", first.acc);
+    }
+    assert!((first.gyro[0] - (-1.404_323_1_f32).to_degrees()).abs() < 1e-3);
+    assert_eq!(first.t_ms, 1_710_358_910_298.293_5);
+    // Label changes at file lines 12, 91, 110, 202, 208, 283, 290, 401, 407.
+    let values: Vec<&str> = table.label_runs.iter().map(|r| r.value.as_str()).collect();
+    assert_eq!(values, ["0", "1", "0", "1", "0", "1", "0", "1", "0", "1"]);
+    assert_eq!(
+        table.label_runs[1].t_start, 1_710_358_919_225.292_3,
+        "line 12"
+    );
+    let r = evaluate(&tennis_spec(), &AnalysisSettings::default()).expect("runs");
+    let forehand = &r.run_scores[0];
+    assert_eq!((forehand.value.as_str(), forehand.runs), ("1", 5));
+    assert_eq!(r.run_scores[1].runs, 0, "no backhand in the first 419 rows");
+    let in_runs: usize = r.run_scores.iter().map(|s| s.swings).sum();
+    assert_eq!(in_runs + r.swings_outside_runs.expect("scored"), r.swings);
 }

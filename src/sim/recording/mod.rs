@@ -14,7 +14,9 @@ pub mod label;
 pub mod table;
 
 pub use label::Label;
-pub use table::{AccUnit, AxisMap, GyroUnit, Table, TableError, TableFormat, TimeSource, TimeUnit};
+pub use table::{
+    AccUnit, AxisMap, GyroUnit, LabelRun, Table, TableError, TableFormat, TimeSource, TimeUnit,
+};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -110,6 +112,40 @@ pub struct RecordingSpec {
     /// The recording device's full scales, for the saturation flag and the speed fit.
     pub acc_full_scale_g: f64,
     pub gyro_full_scale_dps: f64,
+    /// Values of the table's label column that mark a stroke, and what each means
+    /// (`1` → forehand). Rows with other values hold no stroke.
+    pub run_labels: Vec<(String, Label)>,
+}
+
+/// How far outside a labelled run a swing's contact may fall and still count for it, ms.
+/// Labels are drawn by hand around a stroke (from video or by watching the trace), so a
+/// contact can sit a few samples past the window's edge; 250 ms is still far shorter than the
+/// ≥ 1 s between two strokes in every recording found.
+pub const RUN_MATCH_SLACK_MS: f64 = 250.0;
+
+/// Detection and classification against one label value's runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunScore {
+    pub value: String,
+    pub label: Label,
+    /// Runs of rows with this value.
+    pub runs: usize,
+    /// Runs with at least one swing.
+    pub detected: usize,
+    /// Swings inside these runs.
+    pub swings: usize,
+    /// Of those swings, how many agree with the label's side / height (`None`: the label
+    /// states none).
+    pub side_agree: Option<usize>,
+    pub height_agree: Option<usize>,
+}
+
+/// One swing's facts, kept for scoring against label runs.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    t_impact: f64,
+    side: Side,
+    height: Height,
 }
 
 /// One file's result.
@@ -131,6 +167,11 @@ pub struct RecordingResult {
     pub strokes: BTreeMap<Stroke, usize>,
     pub forehand: usize,
     pub heights: BTreeMap<Height, usize>,
+    /// Per mapped value of the label column (empty without one).
+    pub run_scores: Vec<RunScore>,
+    /// Swings whose contact is in no mapped run: false detections, when the labels are
+    /// complete.
+    pub swings_outside_runs: Option<usize>,
 }
 
 impl RecordingResult {
@@ -169,6 +210,7 @@ pub fn read_recording(spec: &RecordingSpec) -> Result<Table, RecordingError> {
                 samples,
                 skipped_rows: 0,
                 captures: None,
+                label_runs: Vec::new(),
             })
         }
         Format::Table(format) => {
@@ -234,21 +276,82 @@ pub fn evaluate(
         strokes: BTreeMap::new(),
         forehand: 0,
         heights: BTreeMap::new(),
+        run_scores: Vec::new(),
+        swings_outside_runs: None,
     };
+    let mut found = Vec::new();
     // Batches of 30 samples, as a node sends them; events are drained after each so the
-    // analyser's bounded event queue never overflows on a long file.
+    // analyser's event queue never grows with the file.
     for chunk in samples.chunks(30) {
         analyser.handle_samples(chunk);
-        drain_swings(&mut analyser, &mut r);
+        drain_swings(&mut analyser, &mut r, &mut found);
     }
     analyser.finish();
-    drain_swings(&mut analyser, &mut r);
+    drain_swings(&mut analyser, &mut r, &mut found);
+    if !spec.run_labels.is_empty() {
+        let (scores, outside) = score_runs(&table.label_runs, &spec.run_labels, &found);
+        r.run_scores = scores;
+        r.swings_outside_runs = Some(outside);
+    }
     Ok(r)
 }
 
-fn drain_swings(analyser: &mut DeviceAnalyser, r: &mut RecordingResult) {
+/// Scores swings against the label runs: a swing belongs to the first mapped run whose span,
+/// widened by [`RUN_MATCH_SLACK_MS`], holds its contact.
+fn score_runs(
+    runs: &[LabelRun],
+    mapping: &[(String, Label)],
+    found: &[Found],
+) -> (Vec<RunScore>, usize) {
+    let mut scores: Vec<RunScore> = mapping
+        .iter()
+        .map(|(value, label)| RunScore {
+            value: value.clone(),
+            label: *label,
+            runs: runs.iter().filter(|r| r.value == *value).count(),
+            detected: 0,
+            swings: 0,
+            side_agree: label.side.map(|_| 0),
+            height_agree: label.height.map(|_| 0),
+        })
+        .collect();
+    let mut hit = vec![false; runs.len()];
+    let mut outside = 0;
+    for f in found {
+        let owner = runs.iter().enumerate().find(|(_, run)| {
+            mapping.iter().any(|(v, _)| *v == run.value)
+                && f.t_impact >= run.t_start - RUN_MATCH_SLACK_MS
+                && f.t_impact <= run.t_end + RUN_MATCH_SLACK_MS
+        });
+        let Some((index, run)) = owner else {
+            outside += 1;
+            continue;
+        };
+        let Some(score) = scores.iter_mut().find(|s| s.value == run.value) else {
+            continue;
+        };
+        if !std::mem::replace(&mut hit[index], true) {
+            score.detected += 1;
+        }
+        score.swings += 1;
+        if let (Some(n), Some(side)) = (score.side_agree.as_mut(), score.label.side) {
+            *n += usize::from(f.side == side);
+        }
+        if let (Some(n), Some(height)) = (score.height_agree.as_mut(), score.label.height) {
+            *n += usize::from(f.height == height);
+        }
+    }
+    (scores, outside)
+}
+
+fn drain_swings(analyser: &mut DeviceAnalyser, r: &mut RecordingResult, found: &mut Vec<Found>) {
     while let Some(event) = analyser.poll_event() {
         let AnalysisEvent::Swing(s) = event;
+        found.push(Found {
+            t_impact: s.t_impact,
+            side: s.side,
+            height: s.height,
+        });
         r.swings += 1;
         r.impacts += usize::from(s.impact);
         r.forehand += usize::from(s.side == Side::Forehand);
@@ -299,6 +402,23 @@ pub fn render(results: &[RecordingResult]) -> String {
             heights.join(" "),
             r.forehand
         );
+        for score in &r.run_scores {
+            let agree = |a: Option<usize>| a.map_or("-".into(), |n| n.to_string());
+            let _ = writeln!(
+                o,
+                "    runs of {}={}: {} runs, {} with a swing, {} swings in them, side= {}, height= {}",
+                score.value,
+                score.label.render(),
+                score.runs,
+                score.detected,
+                score.swings,
+                agree(score.side_agree),
+                agree(score.height_agree),
+            );
+        }
+        if let Some(n) = r.swings_outside_runs {
+            let _ = writeln!(o, "    swings in no labelled stroke run: {n}");
+        }
     }
     o
 }

@@ -49,6 +49,8 @@ pub enum TimeSource {
 pub enum TimeUnit {
     Seconds,
     Millis,
+    /// Integer nanoseconds (Sensor Logger's unix-ns `time`).
+    Nanos,
     /// `2025-11-18T17:40:00.259Z`.
     Rfc3339,
 }
@@ -121,15 +123,31 @@ impl AxisMap {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableFormat {
     pub delimiter: char,
-    /// Header names of ax, ay, az, gx, gy, gz.
+    /// Header names of ax, ay, az, gx, gy, gz; a channel written `a+b` is the sum of two
+    /// columns (Apple's CoreMotion exports split acceleration into `gravity` and user
+    /// `acceleration`).
     pub channels: [String; 6],
     pub time: TimeSource,
     pub acc_unit: AccUnit,
+    /// The export uses CoreMotion's sign for acceleration (a device lying face up reads
+    /// z = −1 g), the opposite of specific force, which the analyser takes (+1 g up at rest).
+    pub acc_negated: bool,
     pub gyro_unit: GyroUnit,
     pub axes: AxisMap,
     /// The file is a string of captures of this many rows each (firmware that records a fixed
     /// window per trigger); captures are [`CAPTURE_GAP_MS`] apart when time comes from a rate.
     pub capture_rows: Option<usize>,
+    /// Header name of a per-row label column (what the player was doing at that row).
+    pub label_column: Option<String>,
+}
+
+/// A stretch of consecutive rows with the same label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRun {
+    pub value: String,
+    /// Time of the run's first and last row, ms.
+    pub t_start: f64,
+    pub t_end: f64,
 }
 
 /// What a file held.
@@ -141,13 +159,59 @@ pub struct Table {
     pub skipped_rows: usize,
     /// Fixed-length captures (complete ones), when the format has them.
     pub captures: Option<usize>,
+    /// Runs of the label column, in row order, when the format has one.
+    pub label_runs: Vec<LabelRun>,
+}
+
+/// Most label runs kept: a bound on memory far above the strokes of any file.
+pub const MAX_LABEL_RUNS: usize = 100_000;
+
+/// Where each value of a row is, resolved once from the header.
+struct Columns {
+    channels: [Vec<usize>; 6],
+    time: Option<(usize, TimeUnit)>,
+    label: Option<usize>,
+}
+
+impl Columns {
+    fn resolve(header: &str, format: &TableFormat) -> Result<Columns, TableError> {
+        let names: Vec<&str> = header.split(format.delimiter).map(str::trim).collect();
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|n| *n == name.trim())
+                .ok_or_else(|| TableError::MissingColumn(name.trim().into()))
+        };
+        let mut channels: [Vec<usize>; 6] = Default::default();
+        for (slot, spec) in channels.iter_mut().zip(&format.channels) {
+            *slot = spec.split('+').map(find).collect::<Result<_, _>>()?;
+        }
+        let time = match &format.time {
+            TimeSource::Column { name, unit } => Some((find(name)?, *unit)),
+            TimeSource::Rate(_) => None,
+        };
+        let label = format.label_column.as_deref().map(find).transpose()?;
+        Ok(Columns {
+            channels,
+            time,
+            label,
+        })
+    }
+
+    fn all(&self) -> impl Iterator<Item = usize> + '_ {
+        self.channels
+            .iter()
+            .flatten()
+            .copied()
+            .chain(self.time.map(|(col, _)| col))
+    }
 }
 
 /// Reads a table: lines that are empty or start with `#` are skipped (InfluxDB annotations),
 /// the first other line is the header, a repeat of it is skipped (InfluxDB starts every result
 /// table with one), and every further line is a row. Columns are found by header name, so extra
-/// columns (labels, magnitudes, quaternions) are ignored. A row with an empty channel or time
-/// cell is skipped and counted; any other cell that is not a finite number is an error.
+/// columns (magnitudes, quaternions) are ignored. A row with an empty channel or time cell is
+/// skipped and counted; any other cell that is not a finite number is an error.
 pub fn parse_table(
     text: &str,
     format: &TableFormat,
@@ -158,75 +222,80 @@ pub fn parse_table(
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
     let (_, header) = lines.next().ok_or(TableError::NoHeader)?;
-    let names: Vec<&str> = header.split(format.delimiter).map(str::trim).collect();
-    let find = |name: &str| {
-        names
-            .iter()
-            .position(|n| *n == name)
-            .ok_or_else(|| TableError::MissingColumn(name.into()))
+    let columns = Columns::resolve(header, format)?;
+    let mut table = Table {
+        samples: Vec::new(),
+        skipped_rows: 0,
+        captures: None,
+        label_runs: Vec::new(),
     };
-    let mut channel_cols = [0; 6];
-    for (slot, name) in channel_cols.iter_mut().zip(&format.channels) {
-        *slot = find(name)?;
-    }
-    let time_col = match &format.time {
-        TimeSource::Column { name, unit } => Some((find(name)?, *unit)),
-        TimeSource::Rate(_) => None,
-    };
-    let mut samples = Vec::new();
-    let mut skipped_rows = 0;
     for (n, line) in lines {
         if line == header {
             continue;
         }
-        if samples.len() + skipped_rows == MAX_ROWS {
+        // A skipped row still held its time slot in a file timed from its rate.
+        let index = table.samples.len() + table.skipped_rows;
+        if index == MAX_ROWS {
             return Err(TableError::TooLong);
         }
-        // A skipped row still held its time slot in a file timed from its rate.
-        let index = samples.len() + skipped_rows;
-        let row = match parse_row(line, format, &channel_cols, time_col, index) {
-            Ok(Some(row)) => row,
-            Ok(None) => {
-                skipped_rows += 1;
-                continue;
-            }
-            Err(reason) => {
-                return Err(TableError::Row {
-                    line: n + 1,
-                    reason,
-                });
-            }
+        let row = parse_row(line, format, &columns, index).map_err(|reason| TableError::Row {
+            line: n + 1,
+            reason,
+        })?;
+        let Some(row) = row else {
+            table.skipped_rows += 1;
+            continue;
         };
-        samples.push(NodeSample {
+        if let Some(label) = row.label {
+            extend_runs(&mut table.label_runs, label, row.t_ms)?;
+        }
+        table.samples.push(NodeSample {
             position,
-            t_ms: row.0,
-            acc: row.1,
-            gyro: row.2,
+            t_ms: row.t_ms,
+            acc: row.acc,
+            gyro: row.gyro,
             angle: None,
         });
     }
-    let rows = samples.len() + skipped_rows;
-    let captures = format.capture_rows.map(|per| rows / per.max(1));
-    Ok(Table {
-        samples,
-        skipped_rows,
-        captures,
-    })
+    let rows = table.samples.len() + table.skipped_rows;
+    table.captures = format.capture_rows.map(|per| rows / per.max(1));
+    Ok(table)
 }
 
-type Row = (f64, [f32; 3], [f32; 3]);
+fn extend_runs(runs: &mut Vec<LabelRun>, label: &str, t_ms: f64) -> Result<(), TableError> {
+    if let Some(run) = runs.last_mut().filter(|run| run.value == label) {
+        run.t_end = t_ms;
+        return Ok(());
+    }
+    if runs.len() == MAX_LABEL_RUNS {
+        return Err(TableError::TooLong);
+    }
+    runs.push(LabelRun {
+        value: label.to_string(),
+        t_start: t_ms,
+        t_end: t_ms,
+    });
+    Ok(())
+}
 
-fn parse_row(
-    line: &str,
+struct Row<'a> {
+    t_ms: f64,
+    acc: [f32; 3],
+    gyro: [f32; 3],
+    label: Option<&'a str>,
+}
+
+fn parse_row<'a>(
+    line: &'a str,
     format: &TableFormat,
-    channel_cols: &[usize; 6],
-    time_col: Option<(usize, TimeUnit)>,
+    columns: &Columns,
     index: usize,
-) -> Result<Option<Row>, String> {
+) -> Result<Option<Row<'a>>, String> {
     let cells: Vec<&str> = line.split(format.delimiter).map(str::trim).collect();
-    let time_cell = time_col.map(|(col, _)| col);
-    let mut used = channel_cols.iter().copied().chain(time_cell);
-    if used.any(|col| cells.get(col).is_some_and(|c| c.is_empty())) {
+    if columns
+        .all()
+        .any(|col| cells.get(col).is_some_and(|c| c.is_empty()))
+    {
         return Ok(None);
     }
     let cell = |col: usize| {
@@ -235,35 +304,42 @@ fn parse_row(
             .copied()
             .ok_or_else(|| format!("{} columns, the header has more", cells.len()))
     };
-    let mut values = [0f32; 6];
-    for (value, &col) in values.iter_mut().zip(channel_cols) {
+    let number = |col: usize| {
         let text = cell(col)?;
-        *value = text
-            .parse::<f32>()
+        text.parse::<f32>()
             .ok()
             .filter(|v| v.is_finite())
-            .ok_or_else(|| format!("`{text}` is not a finite number"))?;
+            .ok_or_else(|| format!("`{text}` is not a finite number"))
+    };
+    let mut values = [0f32; 6];
+    for (value, cols) in values.iter_mut().zip(&columns.channels) {
+        for &col in cols {
+            *value += number(col)?;
+        }
     }
     let acc_scale = match format.acc_unit {
         AccUnit::G => 1.0,
         AccUnit::MetresPerSecond2 => 1.0 / STANDARD_GRAVITY,
-    };
+    } * if format.acc_negated { -1.0 } else { 1.0 };
     let gyro_scale = match format.gyro_unit {
         GyroUnit::DegPerSecond => 1.0,
         GyroUnit::RadPerSecond => 180.0 / std::f32::consts::PI,
     };
     let acc = [values[0], values[1], values[2]].map(|v| v * acc_scale);
     let gyro = [values[3], values[4], values[5]].map(|v| v * gyro_scale);
-    let t_ms = match (time_col, &format.time) {
+    let t_ms = match (columns.time, &format.time) {
         (Some((col, unit)), _) => parse_time(cell(col)?, unit)?,
         (None, TimeSource::Rate(rate)) => rate_time(index, *rate, format.capture_rows),
-        (None, TimeSource::Column { .. }) => unreachable!("a time column was looked up"),
+        // Columns::resolve finds a time column whenever the source is one.
+        (None, TimeSource::Column { name, .. }) => return Err(format!("no column `{name}`")),
     };
-    Ok(Some((
+    let label = columns.label.map(cell).transpose()?;
+    Ok(Some(Row {
         t_ms,
-        format.axes.apply(acc),
-        format.axes.apply(gyro),
-    )))
+        acc: format.axes.apply(acc),
+        gyro: format.axes.apply(gyro),
+        label,
+    }))
 }
 
 /// Time of row `index` of a file without a time column: rows `1000 / rate` ms apart, and
@@ -279,6 +355,9 @@ fn parse_time(text: &str, unit: TimeUnit) -> Result<f64, String> {
     let t = match unit {
         TimeUnit::Seconds => text.parse::<f64>().map_err(|_| bad())? * 1000.0,
         TimeUnit::Millis => text.parse::<f64>().map_err(|_| bad())?,
+        // Parsed as an integer: f64 holds unix ns only to ~0.25 µs, plenty, but an f64 parse
+        // of a 19-digit stamp is what loggers that write ns expect to be exact.
+        TimeUnit::Nanos => text.parse::<i64>().map_err(|_| bad())? as f64 / 1e6,
         TimeUnit::Rfc3339 => {
             chrono::DateTime::parse_from_rfc3339(text)
                 .map_err(|_| bad())?
@@ -303,6 +382,8 @@ mod tests {
             gyro_unit: GyroUnit::DegPerSecond,
             axes: AxisMap::IDENTITY,
             capture_rows: Some(2),
+            acc_negated: false,
+            label_column: None,
         }
     }
 
@@ -396,6 +477,46 @@ mod tests {
         assert_eq!(t.samples.len(), 2);
         assert_eq!(t.skipped_rows, 1);
         assert_eq!(t.samples[1].gyro, [4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn summed_negated_channels_and_label_runs_are_read() {
+        let text = "time,gx,gy,gz,ux,uy,uz,gravx,gravy,gravz,shot\n\
+                    1000000000,0,0,0,0.5,0,0,0,0,-1,0\n\
+                    1010000000,0,0,0,0,0,0,0,0,-1,1\n\
+                    1020000000,0,0,0,0,0,0,0,0,-1,1\n\
+                    1030000000,0,0,0,0,0,0,0,0,-1,0\n";
+        let format = TableFormat {
+            channels: ["ux+gravx", "uy+gravy", "uz+gravz", "gx", "gy", "gz"].map(String::from),
+            time: TimeSource::Column {
+                name: "time".into(),
+                unit: TimeUnit::Nanos,
+            },
+            acc_negated: true,
+            capture_rows: None,
+            label_column: Some("shot".into()),
+            ..padel_format()
+        };
+        let t = parse_table(text, &format, BodyPosition::Wrist).expect("reads");
+        assert_eq!(
+            t.samples[0].acc,
+            [-0.5, 0.0, 1.0],
+            "specific force points up at rest"
+        );
+        assert_eq!(t.samples[0].t_ms, 1000.0);
+        let runs: Vec<(&str, f64, f64)> = t
+            .label_runs
+            .iter()
+            .map(|r| (r.value.as_str(), r.t_start, r.t_end))
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                ("0", 1000.0, 1000.0),
+                ("1", 1010.0, 1020.0),
+                ("0", 1030.0, 1030.0)
+            ]
+        );
     }
 
     #[test]
