@@ -5,10 +5,12 @@
 //! ([`table`]). Which public data sets were found, their licences and their results are in
 //! docs/analysis.md ("Real recordings").
 //!
-//! The labels are per file (what the file is known to hold, and a nominal repetition count
-//! from the file name or from its fixed-length captures), not per swing, so what can be scored
-//! is the number of swings found against the nominal count, and the share of swings whose
-//! stroke, side and height agree with the label.
+//! Most public files are labelled per file (what the file holds, and a nominal repetition
+//! count from the file name or from its fixed-length captures), not per swing: what can be
+//! scored then is the number of swings found against the nominal count, and the share of
+//! swings whose stroke, side and height agree with the label. A table with a per-row label
+//! column is scored per labelled run instead ([`RunScore`]): runs with a swing, swings in
+//! them and their side/height, and swings outside every run.
 
 pub mod label;
 pub mod table;
@@ -49,12 +51,28 @@ pub enum RecordingError {
     Table { path: String, source: TableError },
 }
 
-/// Samples of one CSV export (header line first).
-pub fn read_csv(path: &str) -> Result<Vec<NodeSample>, RecordingError> {
-    let text = std::fs::read(path).map_err(|source| RecordingError::Io {
+/// Largest file read, bytes: the whole file is held in memory while it is parsed, and no
+/// public recording found comes near it (the largest, 3.6 MB).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// A whole file, refused when larger than [`MAX_FILE_BYTES`].
+fn read_bounded(path: &str) -> Result<Vec<u8>, RecordingError> {
+    let io = |source| RecordingError::Io {
         path: path.into(),
         source,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "{len} bytes, more than the {MAX_FILE_BYTES} read at once; split the file"
+        ))));
+    }
+    std::fs::read(path).map_err(io)
+}
+
+/// Samples of one CSV export (header line first).
+pub fn read_csv(path: &str) -> Result<Vec<NodeSample>, RecordingError> {
+    let text = read_bounded(path)?;
     let text = String::from_utf8_lossy(&text);
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
@@ -119,8 +137,9 @@ pub struct RecordingSpec {
 
 /// How far outside a labelled run a swing's contact may fall and still count for it, ms.
 /// Labels are drawn by hand around a stroke (from video or by watching the trace), so a
-/// contact can sit a few samples past the window's edge; 250 ms is still far shorter than the
-/// ≥ 1 s between two strokes in every recording found.
+/// contact can sit a few samples past the window's edge; 250 ms is a quarter of the shortest
+/// time between two strokes of one player. Where two runs lie closer than that (one tennis
+/// file has runs 60 ms apart), the swing counts for the earlier run.
 pub const RUN_MATCH_SLACK_MS: f64 = 250.0;
 
 /// Detection and classification against one label value's runs.
@@ -214,10 +233,7 @@ pub fn read_recording(spec: &RecordingSpec) -> Result<Table, RecordingError> {
             })
         }
         Format::Table(format) => {
-            let bytes = std::fs::read(&spec.path).map_err(|source| RecordingError::Io {
-                path: spec.path.clone(),
-                source,
-            })?;
+            let bytes = read_bounded(&spec.path)?;
             table::parse_table(&String::from_utf8_lossy(&bytes), format, spec.position).map_err(
                 |source| RecordingError::Table {
                     path: spec.path.clone(),
