@@ -228,3 +228,25 @@ fn the_tennis_export_is_read_with_its_label_runs() {
     let in_runs: usize = r.run_scores.iter().map(|s| s.swings).sum();
     assert_eq!(in_runs + r.swings_outside_runs.expect("scored"), r.swings);
 }
+
+#[test]
+fn a_witmotion_export_is_read_with_its_count_from_the_file_name() {
+    let spec = RecordingSpec {
+        path: fixture_in("badminton_witmotion_deadpoolcnn", "smash_10_kyle.csv"),
+        label: Label::parse("smash").expect("valid label"),
+        format: Format::WitMotion,
+        position: BodyPosition::Racket,
+        acc_full_scale_g: 16.0,
+        gyro_full_scale_dps: 2000.0,
+        run_labels: Vec::new(),
+    };
+    let table = read_recording(&spec).expect("reads despite the Latin-1 header");
+    assert_eq!(table.samples.len(), 251);
+    // 2025-11-05,13:08:58.842,0.00031,-1.03382,-0.04608,-0.50757,-1.01675,0.99044,…
+    assert_eq!(table.samples[0].acc, [0.00031, -1.03382, -0.04608]);
+    assert_eq!(table.samples[0].gyro, [-0.50757, -1.01675, 0.99044]);
+    let r = evaluate(&spec, &AnalysisSettings::default()).expect("runs");
+    assert_eq!(r.nominal, Some(10), "from `_10_` in the file name");
+    assert!((r.rate_hz - 10.0).abs() < 0.01, "{}", r.rate_hz);
+    assert_eq!(r.strokes.values().sum::<usize>(), r.swings);
+}
