@@ -110,6 +110,29 @@ fn height_named(text: &str) -> Option<Height> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panicking(text in "[a-z+ ]{0,40}") {
+            let _ = Label::parse(&text);
+        }
+
+        #[test]
+        fn a_rendered_label_parses_back_to_itself(
+            stroke in prop::option::of(0..7usize),
+            side in prop::option::of(prop::bool::ANY),
+            height in prop::option::of(0..3usize),
+        ) {
+            let label = Label {
+                stroke: stroke.map(|i| Stroke::ALL[i]),
+                side: side.map(|f| if f { Side::Forehand } else { Side::Backhand }),
+                height: height.map(|i| [Height::Overhead, Height::Sidearm, Height::Underarm][i]),
+                idle: false,
+            };
+            prop_assert_eq!(Label::parse(&label.render()), Ok(label));
+        }
+    }
 
     #[test]
     fn labels_combine_a_stroke_a_side_and_a_height() {

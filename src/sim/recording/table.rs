@@ -529,6 +529,19 @@ mod tests {
 
     proptest! {
         #[test]
+        fn any_axis_map_text_is_parsed_or_refused_and_a_valid_one_permutes(
+            text in "[-xyzw, ]{0,12}",
+            v in prop::array::uniform3(-100.0f32..100.0),
+        ) {
+            if let Ok(map) = AxisMap::parse(&text) {
+                // A signed permutation keeps the vector's length.
+                let out = map.apply(v);
+                let norm = |a: [f32; 3]| a.iter().map(|x| x * x).sum::<f32>();
+                prop_assert!((norm(out) - norm(v)).abs() <= 1e-3 * norm(v).max(1.0));
+            }
+        }
+
+        #[test]
         fn any_text_is_read_or_refused_without_panicking(text in "[aXYZgxyz0-9,.|#\\-eE\n ]{0,300}") {
             let _ = parse_table(&text, &padel_format(), BodyPosition::Racket);
         }
