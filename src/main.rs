@@ -70,11 +70,15 @@ enum Command {
         /// Also print the unmatched and misclassified swings.
         #[arg(long)]
         verbose: bool,
-        /// Evaluate a real labelled recording instead of the simulator: `STROKE=FILE`, a CSV
-        /// export (`Date,Time,Accel_X (g),…,Gyro_Z (°/s)`) holding repetitions of one stroke.
-        /// Repeatable.
-        #[arg(long, value_name = "STROKE=FILE")]
+        /// Evaluate a real labelled recording instead of the simulator: `LABEL=FILE`, where
+        /// LABEL is what the file holds, `+`-joined: a stroke (smash, clear, drop, drive, net,
+        /// lift, serve), a side (forehand, backhand), a height (overhead, sidearm, underarm),
+        /// e.g. `smash+overhead=smash.csv`. Repeatable; every file is read with the format
+        /// flags below (default: a WitMotion CSV export).
+        #[arg(long, value_name = "LABEL=FILE")]
         recording: Vec<String>,
+        #[command(flatten)]
+        recording_format: RecordingFormatArgs,
         /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
         #[arg(long)]
         rate_hz: Option<f64>,
@@ -487,22 +491,193 @@ fn bench_uplink(args: BenchUplinkArgs) -> Result<()> {
     Ok(())
 }
 
-/// `eval --recording STROKE=FILE …`: the analyser over real labelled recordings.
-fn eval_recordings(specs: &[String]) -> Result<()> {
-    use shuttlegate::analysis::{AnalysisSettings, Stroke};
+/// How `eval --recording` files are laid out. Without `--columns` they are WitMotion CSV
+/// exports; with it, delimited tables read by header name.
+#[derive(clap::Args, Debug)]
+struct RecordingFormatArgs {
+    /// Header names of the six channels, in the order ax,ay,az,gx,gy,gz (selects the table
+    /// reader); `a+b` sums two columns.
+    #[arg(long, value_name = "AX,AY,AZ,GX,GY,GZ")]
+    columns: Option<String>,
+    /// Field delimiter of the table.
+    #[arg(long, default_value_t = ',')]
+    delimiter: char,
+    /// Header name of the time column; without it rows are timed from --sample-rate-hz.
+    #[arg(long, value_name = "NAME")]
+    time_column: Option<String>,
+    /// Unit of the time column.
+    #[arg(long, value_enum, default_value_t = TimeUnitArg::S)]
+    time_unit: TimeUnitArg,
+    /// Sample rate of a table without a time column, Hz.
+    #[arg(long)]
+    sample_rate_hz: Option<f64>,
+    /// The table is a string of fixed-length captures of this many rows (one stroke each).
+    #[arg(long, value_name = "ROWS")]
+    capture_rows: Option<usize>,
+    /// Accelerometer unit.
+    #[arg(long, value_enum, default_value_t = AccUnitArg::G)]
+    acc_unit: AccUnitArg,
+    /// The export uses Apple CoreMotion's acceleration sign (−1 g on z lying face up).
+    #[arg(long)]
+    acc_negate: bool,
+    /// Header name of a per-row label column; runs of rows with one value are scored as
+    /// strokes (see --label-map).
+    #[arg(long, value_name = "NAME")]
+    label_column: Option<String>,
+    /// Which values of --label-column are strokes and what they are, e.g.
+    /// `1=forehand,2=backhand,3=overhead`; other values hold no stroke.
+    #[arg(long, value_name = "VALUE=LABEL,…")]
+    label_map: Option<String>,
+    /// Gyroscope unit.
+    #[arg(long, value_enum, default_value_t = GyroUnitArg::Dps)]
+    gyro_unit: GyroUnitArg,
+    /// Sensor axes as the analyser's x (along the shaft or forearm), y, z (forehand face
+    /// normal), e.g. `y,-x,z`.
+    #[arg(long, default_value = "x,y,z")]
+    axes: String,
+    /// Where the sensor was worn.
+    #[arg(long, value_enum, default_value_t = MountArg::Racket)]
+    mount: MountArg,
+    /// Accelerometer full scale of the recording device, g.
+    #[arg(long, default_value_t = 16.0)]
+    acc_full_scale_g: f64,
+    /// Gyroscope full scale of the recording device, °/s.
+    #[arg(long, default_value_t = 2000.0)]
+    gyro_full_scale_dps: f64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum TimeUnitArg {
+    S,
+    Ms,
+    Ns,
+    Rfc3339,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum AccUnitArg {
+    G,
+    Mps2,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum GyroUnitArg {
+    Dps,
+    Rads,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum MountArg {
+    Racket,
+    Wrist,
+}
+
+impl RecordingFormatArgs {
+    fn format(&self) -> Result<shuttlegate::sim::recording::Format> {
+        use shuttlegate::sim::recording::{
+            AccUnit, AxisMap, Format, GyroUnit, TableFormat, TimeSource, TimeUnit,
+        };
+        let Some(columns) = &self.columns else {
+            return Ok(Format::WitMotion);
+        };
+        let names: Vec<String> = columns.split(',').map(|c| c.trim().to_string()).collect();
+        let channels: [String; 6] = names
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("--columns {columns}: expected six names"))?;
+        let time = match (&self.time_column, self.sample_rate_hz) {
+            (Some(name), _) => TimeSource::Column {
+                name: name.clone(),
+                unit: match self.time_unit {
+                    TimeUnitArg::S => TimeUnit::Seconds,
+                    TimeUnitArg::Ms => TimeUnit::Millis,
+                    TimeUnitArg::Ns => TimeUnit::Nanos,
+                    TimeUnitArg::Rfc3339 => TimeUnit::Rfc3339,
+                },
+            },
+            (None, Some(rate)) if rate.is_finite() && rate > 0.0 => TimeSource::Rate(rate),
+            (None, _) => anyhow::bail!(
+                "a table needs --time-column or a positive --sample-rate-hz to time its rows"
+            ),
+        };
+        anyhow::ensure!(
+            self.capture_rows != Some(0),
+            "--capture-rows must be at least 1"
+        );
+        Ok(Format::Table(Box::new(TableFormat {
+            delimiter: self.delimiter,
+            channels,
+            time,
+            acc_unit: match self.acc_unit {
+                AccUnitArg::G => AccUnit::G,
+                AccUnitArg::Mps2 => AccUnit::MetresPerSecond2,
+            },
+            acc_negated: self.acc_negate,
+            label_column: self.label_column.clone(),
+            gyro_unit: match self.gyro_unit {
+                GyroUnitArg::Dps => GyroUnit::DegPerSecond,
+                GyroUnitArg::Rads => GyroUnit::RadPerSecond,
+            },
+            axes: AxisMap::parse(&self.axes).map_err(|e| anyhow::anyhow!("--axes: {e}"))?,
+            capture_rows: self.capture_rows,
+        })))
+    }
+}
+
+impl RecordingFormatArgs {
+    /// `--label-map 1=forehand,2=backhand` as (value, label) pairs.
+    fn run_labels(&self) -> Result<Vec<(String, shuttlegate::sim::recording::Label)>> {
+        use shuttlegate::sim::recording::Label;
+        let Some(map) = &self.label_map else {
+            anyhow::ensure!(
+                self.label_column.is_none(),
+                "--label-column needs --label-map to say which values are strokes"
+            );
+            return Ok(Vec::new());
+        };
+        anyhow::ensure!(
+            self.label_column.is_some(),
+            "--label-map needs --label-column"
+        );
+        map.split(',')
+            .map(|pair| {
+                let (value, label) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--label-map {pair}: expected VALUE=LABEL"))?;
+                let label =
+                    Label::parse(label).map_err(|e| anyhow::anyhow!("--label-map {pair}: {e}"))?;
+                Ok((value.trim().to_string(), label))
+            })
+            .collect()
+    }
+}
+
+/// `eval --recording LABEL=FILE …`: the analyser over real labelled recordings.
+fn eval_recordings(specs: &[String], format_args: &RecordingFormatArgs) -> Result<()> {
+    use shuttlegate::analysis::AnalysisSettings;
+    use shuttlegate::batch::BodyPosition;
+    use shuttlegate::sim::recording::{Label, RecordingSpec};
     let settings = AnalysisSettings::default();
+    let format = format_args.format()?;
+    let run_labels = format_args.run_labels()?;
     let mut results = Vec::new();
     for spec in specs {
         let (label, path) = spec
             .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--recording {spec}: expected STROKE=FILE"))?;
-        let stroke = Stroke::ALL
-            .into_iter()
-            .find(|s| s.as_str() == label)
-            .ok_or_else(|| anyhow::anyhow!("--recording {spec}: unknown stroke `{label}`"))?;
-        results.push(shuttlegate::sim::recording::evaluate(
-            path, stroke, &settings,
-        )?);
+            .ok_or_else(|| anyhow::anyhow!("--recording {spec}: expected LABEL=FILE"))?;
+        let label = Label::parse(label).map_err(|e| anyhow::anyhow!("--recording {spec}: {e}"))?;
+        let spec = RecordingSpec {
+            path: path.into(),
+            label,
+            format: format.clone(),
+            position: match format_args.mount {
+                MountArg::Racket => BodyPosition::Racket,
+                MountArg::Wrist => BodyPosition::Wrist,
+            },
+            acc_full_scale_g: format_args.acc_full_scale_g,
+            gyro_full_scale_dps: format_args.gyro_full_scale_dps,
+            run_labels: run_labels.clone(),
+        };
+        results.push(shuttlegate::sim::recording::evaluate(&spec, &settings)?);
     }
     print!("{}", shuttlegate::sim::recording::render(&results));
     Ok(())
@@ -530,10 +705,11 @@ fn main() -> Result<()> {
             reorder_batch,
             verbose,
             recording,
+            recording_format,
             rate_hz,
         } => {
             if !recording.is_empty() {
-                return eval_recordings(&recording);
+                return eval_recordings(&recording, &recording_format);
             }
             anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
             anyhow::ensure!(
