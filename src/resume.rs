@@ -10,7 +10,8 @@
 //! of the sessions the restored court still has open or awaiting analysis, up to the last record
 //! that was durable when the daemon started (later batches reach it live). The analysers end up
 //! where they were. Swings found that the journal lacks are journaled and published; sessions
-//! that were awaiting analysis are finished. A swing is "already stored" when a swing record of
+//! that were awaiting analysis are summarised, or only marked completed when their summary was
+//! journaled just before the crash. A swing is "already stored" when a swing record of
 //! the same device and session has the same impact time: the analysis is deterministic in its
 //! input, so replaying the same batches finds the same swings.
 //!
@@ -60,8 +61,23 @@ pub struct Resume {
     point: ResumePoint,
     /// (device, session, impact time in ms) of every swing already journaled.
     stored: HashSet<(String, String, i64)>,
+    /// Sessions whose summary is already journaled.
+    summarised: HashSet<(String, String)>,
     found: Vec<AnalysisOutput>,
     batches: u64,
+}
+
+/// What resuming produced.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The analysers, warm: live input continues from here.
+    pub analysis: CourtAnalysis,
+    /// Results the journal lacks, to journal and publish: swings replay found that were never
+    /// journaled, then the summaries of sessions that were awaiting one.
+    pub missing: Vec<AnalysisOutput>,
+    /// Sessions awaiting analysis whose summary was journaled before the restart (the crash
+    /// came before the court recorded them completed): only that is left to do.
+    pub summarised: Vec<(String, String)>,
 }
 
 impl Resume {
@@ -70,6 +86,7 @@ impl Resume {
             analysis: CourtAnalysis::new(settings),
             point,
             stored: HashSet::new(),
+            summarised: HashSet::new(),
             found: Vec::new(),
             batches: 0,
         }
@@ -107,13 +124,15 @@ impl Resume {
                     self.stored.insert((device.clone(), session.clone(), t));
                 }
             }
+            RecordBody::Summary(_) => {
+                self.summarised.insert((device.clone(), session.clone()));
+            }
             _ => {}
         }
     }
 
-    /// The warmed analysis, and what the journal lacks: swings replay found that were never
-    /// journaled, then the summaries of sessions that were awaiting analysis.
-    pub fn finish(mut self) -> (CourtAnalysis, Vec<AnalysisOutput>) {
+    /// The warmed analysis and what is left to do.
+    pub fn finish(mut self) -> Resumed {
         // Summaries of sessions evicted during replay were journaled when that happened live;
         // rally events are never journaled.
         let mut missing: Vec<AnalysisOutput> = std::mem::take(&mut self.found)
@@ -127,7 +146,12 @@ impl Resume {
             .filter(|(_, awaiting)| **awaiting)
             .map(|(key, _)| key.clone())
             .collect();
+        let mut summarised = Vec::new();
         for (device, session) in awaiting {
+            if self.summarised.contains(&(device.clone(), session.clone())) {
+                summarised.push((device, session));
+                continue;
+            }
             let outputs = self.analysis.finish(&device, &session);
             missing.extend(
                 outputs
@@ -135,7 +159,11 @@ impl Resume {
                     .filter(|o| matches!(o, AnalysisOutput::Summary(_)) || self.is_new_swing(o)),
             );
         }
-        (self.analysis, missing)
+        Resumed {
+            analysis: self.analysis,
+            missing,
+            summarised,
+        }
     }
 
     fn is_new_swing(&self, output: &AnalysisOutput) -> bool {
@@ -159,11 +187,7 @@ fn impact_ms(json: &str) -> Option<i64> {
 
 /// Reads the journal up to `point.until_id` and resumes the analysis of `point.sessions`.
 /// On a read error, logs it and resumes with what was read: the daemon must come up.
-pub async fn resume(
-    settings: &Settings,
-    journal: &Journal,
-    point: ResumePoint,
-) -> (CourtAnalysis, Vec<AnalysisOutput>) {
+pub async fn resume(settings: &Settings, journal: &Journal, point: ResumePoint) -> Resumed {
     let sessions = point.sessions.len();
     let mut state = Resume::new(settings, point.clone());
     if sessions == 0 {
@@ -184,17 +208,17 @@ pub async fn resume(
         log::error!("resuming the analysis: {e}; resumed from what was read");
     }
     let batches = state.batches;
-    let (analysis, missing) = state.finish();
+    let resumed = state.finish();
     log::info!(
         "analysis resumed for {sessions} open session(s) from {batches} stored batches in {:?}; {} result(s) the journal lacked",
         started.elapsed(),
-        missing.len()
+        resumed.missing.len()
     );
-    (analysis, missing)
+    resumed
 }
 
 fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(), JournalError> {
-    let kinds = [RecordKind::Batch, RecordKind::Swing];
+    let kinds = [RecordKind::Batch, RecordKind::Swing, RecordKind::Summary];
     let mut after = 0;
     while after < until_id {
         let page = journal.read_after(after, PAGE, Some(&kinds))?;
@@ -304,7 +328,7 @@ mod tests {
         counts: [u64; 2],
     }
 
-    async fn resumed(settings: &Settings, awaiting: bool) -> (CourtAnalysis, Vec<AnalysisOutput>) {
+    async fn resumed(settings: &Settings, awaiting: bool) -> Resumed {
         let dir = crate::daemon::journal_dir(settings);
         let (journal, _) = Journal::open(JournalOptions::new(dir)).expect("reopen");
         let point = ResumePoint {
@@ -326,7 +350,12 @@ mod tests {
             run.journaled > 0,
             "some swings were journaled before the crash"
         );
-        let (mut analysis, missing) = resumed(&run.settings, false).await;
+        let Resumed {
+            mut analysis,
+            missing,
+            summarised,
+        } = resumed(&run.settings, false).await;
+        assert!(summarised.is_empty());
         let mut found = impacts(&swings(&missing));
         assert!(!found.is_empty(), "the crash lost some swings");
         // Swings still in progress at the end come out at finish, as they would have live.
@@ -353,11 +382,37 @@ mod tests {
     #[tokio::test]
     async fn a_session_awaiting_analysis_is_summarised_on_resume() {
         let run = interrupted_session().await;
-        let (_, missing) = resumed(&run.settings, true).await;
+        let resumed = resumed(&run.settings, true).await;
         assert_eq!(
-            ["a", "b"].map(|d| summary_swings(&missing, d)),
+            ["a", "b"].map(|d| summary_swings(&resumed.missing, d)),
             run.counts.map(Some)
         );
+        assert!(resumed.summarised.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_session_already_summarised_is_only_completed() {
+        let run = interrupted_session().await;
+        let dir = crate::daemon::journal_dir(&run.settings);
+        let (journal, _) = Journal::open(JournalOptions::new(dir)).expect("reopen");
+        let summary = Document {
+            device: Some("a".into()),
+            session_id: Some("s1".into()),
+            json: r#"{"type":"analysis_complete_notification"}"#.into(),
+        };
+        journal
+            .append(RecordBody::Summary(summary))
+            .await
+            .expect("append");
+        journal.close().await.expect("close");
+        let resumed = resumed(&run.settings, true).await;
+        assert_eq!(
+            summary_swings(&resumed.missing, "a"),
+            None,
+            "not summarised twice"
+        );
+        assert_eq!(summary_swings(&resumed.missing, "b"), Some(run.counts[1]));
+        assert_eq!(resumed.summarised, vec![("a".to_owned(), "s1".to_owned())]);
     }
 
     #[tokio::test]
@@ -365,8 +420,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = settings(dir.path());
         let (journal, _) = Journal::open(JournalOptions::new(dir.path().join("j"))).expect("open");
-        let (_, missing) = resume(&settings, &journal, ResumePoint::default()).await;
-        assert!(missing.is_empty());
+        let resumed = resume(&settings, &journal, ResumePoint::default()).await;
+        assert!(resumed.missing.is_empty() && resumed.summarised.is_empty());
         journal.close().await.expect("close");
     }
 }

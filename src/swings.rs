@@ -242,9 +242,13 @@ pub async fn run(
     settings: Settings,
     resume_point: ResumePoint,
 ) {
-    let (mut court, missing) = crate::resume::resume(&settings, &journal, resume_point).await;
-    for output in missing {
+    let resumed = crate::resume::resume(&settings, &journal, resume_point).await;
+    let mut court = resumed.analysis;
+    for output in resumed.missing {
         publish(output, &journal, &live, &ingest).await;
+    }
+    for (device, session_id) in resumed.summarised {
+        ingest.session_analysed(&device, &session_id);
     }
     loop {
         let input = tokio::select! {
