@@ -143,7 +143,12 @@ pub fn measure(
                 .sum()
         })
     };
-    let q_imp = attitude[pre_i];
+    let q_imp = advance_to(
+        attitude[pre_i],
+        gyro_fixed[pre_i],
+        omega_impact_dps,
+        t_impact - s[pre_i].t_ms,
+    );
     let to_body = |up: Vec3| vm::rotate(vm::conj(q_imp), up);
     let up_b = match (up_before, up_after) {
         (Some(a), Some(b)) => {
@@ -421,6 +426,20 @@ fn integrate(s: &[NodeSample], gyro: &[Vec3]) -> Vec<Quat> {
     out
 }
 
+/// The attitude `dt_ms` after a sample with attitude `q` and rate `omega` (°/s), turning
+/// about the same body axis while |ω⊥| goes from the sample's value to `omega_end_dps`
+/// (trapezoid). The last sample before contact can lie a whole interval before it: at 100 Hz
+/// and 4000 °/s that is up to 40° of turn, which moves the head path's pitch by as much.
+fn advance_to(q: Quat, omega: Vec3, omega_end_dps: f64, dt_ms: f64) -> Quat {
+    let perp = omega[1].hypot(omega[2]);
+    if perp < 1e-9 || !omega_end_dps.is_finite() || !(0.0..=100.0).contains(&dt_ms) {
+        return q;
+    }
+    let mean_scale = 0.5 * (1.0 + omega_end_dps / perp);
+    let turn = vm::scale(omega, mean_scale * dt_ms / 1000.0 * 1f64.to_radians());
+    vm::normalise(vm::mul(q, vm::from_rotation_vector(turn)))
+}
+
 /// "Up" in the anchor frame: the mean of the quasi-static accelerations selected by `pick`,
 /// each rotated into the anchor frame (so a racket turning slowly still contributes).
 fn mean_up(acc: &[Vec3], attitude: &[Quat], pick: impl Fn(usize) -> bool) -> Option<Vec3> {
@@ -560,4 +579,26 @@ fn hand_speed_along(
     }
     let along = vm::dot(v, dir_anchor);
     if along.is_finite() { along } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_to_turns_by_the_mean_rate_over_the_gap() {
+        // 1000 °/s about z rising to 3000 °/s over 10 ms: a mean of 2000 °/s, 20° of turn.
+        let q = advance_to(vm::IDENTITY, [0.0, 0.0, 1000.0], 3000.0, 10.0);
+        let turned = vm::rotate(q, [1.0, 0.0, 0.0]);
+        let angle = turned[1].atan2(turned[0]).to_degrees();
+        assert!((angle - 20.0).abs() < 1e-6, "{angle}");
+    }
+
+    #[test]
+    fn advance_to_keeps_the_attitude_without_a_gap_or_rate() {
+        let q0 = vm::from_rotation_vector([0.1, 0.2, 0.3]);
+        assert_eq!(advance_to(q0, [0.0, 0.0, 1000.0], 1000.0, 0.0), q0);
+        assert_eq!(advance_to(q0, [0.0; 3], 1000.0, 5.0), q0);
+        assert_eq!(advance_to(q0, [0.0, 0.0, 1000.0], f64::NAN, 5.0), q0);
+    }
 }
