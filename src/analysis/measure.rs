@@ -33,8 +33,8 @@ const ONSET_SHARE: f64 = 0.3;
 /// frame — and changes little from one sample to the next).
 const ONSET_JUMP: f64 = 3.0;
 /// The transient peaks a few ms after contact, so its foot is the sample right before the
-/// detecting one; one interval at rates down to 50 Hz is 20 ms, and a sample further back
-/// (after a gap) belongs to something else.
+/// detecting one. The samples from there back are one interval apart, up to this (20 ms at
+/// 50 Hz, with slack); a longer interval is a gap in the data.
 const ONSET_LOOKBACK_MS: f64 = 25.0;
 /// Gravity's component across the swing's axis below which a hidden turn cannot be read from
 /// gravity (sin 25°: the axis is within 25° of vertical).
@@ -378,8 +378,10 @@ fn find_impact(
     // both the noise and the smooth second difference of the samples before it.
     let floor = ONSET_SHARE * settings.impact_threshold_g;
     let foot = first - 1;
-    let is_foot = foot > 2
-        && s[first].t_ms - s[foot].t_ms <= ONSET_LOOKBACK_MS
+    // Second differences across a gap in the data say nothing about contact.
+    let contiguous = |i: usize| (i - 3..i).all(|k| s[k + 1].t_ms - s[k].t_ms <= ONSET_LOOKBACK_MS);
+    let is_foot = foot > 3
+        && contiguous(first)
         && residual(foot) > floor.max(ONSET_JUMP * residual(foot - 1));
     Some(if is_foot { foot } else { first })
 }
