@@ -32,10 +32,12 @@ const ONSET_SHARE: f64 = 0.3;
 /// second difference comes from smooth motion — the arm's push, gravity turning in the node's
 /// frame — and changes little from one sample to the next).
 const ONSET_JUMP: f64 = 3.0;
-/// The transient peaks a few ms after contact, so its foot is the sample right before the
-/// detecting one. The samples from there back are one interval apart, up to this (20 ms at
+/// The samples around the transient's foot must be one interval apart, up to this (20 ms at
 /// 50 Hz, with slack); a longer interval is a gap in the data.
 const ONSET_LOOKBACK_MS: f64 = 25.0;
+/// How far back the foot can be: the second difference spans three samples, so the first
+/// two samples after contact can both read under the threshold.
+const ONSET_MAX_STEPS: usize = 2;
 /// Gravity's component across the swing's axis below which a hidden turn cannot be read from
 /// gravity (sin 25°: the axis is within 25° of vertical).
 const MIN_AXIS_TILT: f64 = 0.42;
@@ -374,16 +376,24 @@ fn find_impact(
         })
         .find(|&i| residual(i) > threshold)?;
     // The transient rises from nothing at contact, so the first sample after contact may
-    // catch only its foot: step back to a sample just before the detection that jumps above
-    // both the noise and the smooth second difference of the samples before it.
+    // catch only its foot, and the second difference of the next one subtracts twice that
+    // foot: the detection can come up to two samples late. Step back over samples that
+    // stand above the noise to the earliest that jumps above the smooth second difference of
+    // the sample before it.
     let floor = ONSET_SHARE * settings.impact_threshold_g;
-    let foot = first - 1;
     // Second differences across a gap in the data say nothing about contact.
-    let contiguous = |i: usize| (i - 3..i).all(|k| s[k + 1].t_ms - s[k].t_ms <= ONSET_LOOKBACK_MS);
-    let is_foot = foot > 3
-        && contiguous(first)
-        && residual(foot) > floor.max(ONSET_JUMP * residual(foot - 1));
-    Some(if is_foot { foot } else { first })
+    let contiguous =
+        |k: usize| (k - 2..first).all(|j| s[j + 1].t_ms - s[j].t_ms <= ONSET_LOOKBACK_MS);
+    let mut onset = first;
+    for k in (first.saturating_sub(ONSET_MAX_STEPS)..first).rev() {
+        if k < 3 || !contiguous(k) || residual(k) <= floor {
+            break;
+        }
+        if residual(k) > ONSET_JUMP * residual(k - 1) {
+            onset = k;
+        }
+    }
+    Some(onset)
 }
 
 /// The main pulse of |ω⊥| through the clean samples (not clipped, not ringing), if it has the
@@ -910,5 +920,84 @@ mod tests {
             hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w),
             None
         );
+    }
+    /// 1 g at rest plus a contact transient `(u/3 ms)·e^(1−u/3 ms)` of 6 g along x from
+    /// `contact`, sampled at `times`.
+    fn struck(times: &[f64], contact: f64) -> (Vec<NodeSample>, Vec<Vec3>) {
+        let s: Vec<NodeSample> = times
+            .iter()
+            .map(|&t| {
+                let u = t - contact;
+                let h = if u > 0.0 {
+                    u / 3.0 * (1.0 - u / 3.0).exp()
+                } else {
+                    0.0
+                };
+                sample(t, [6.0 * h, 0.0, 1.0], [0.0; 3])
+            })
+            .collect();
+        let acc = s.iter().map(|x| vm::widen(x.acc)).collect();
+        (s, acc)
+    }
+
+    #[test]
+    fn contact_is_the_sample_that_caught_the_transients_foot() {
+        let times: Vec<f64> = (0..30).map(|k| k as f64 * 10.0).collect();
+        let settings = AnalysisSettings::default();
+        // Contact 0.1 ms before the 110 ms sample: it reads 0.53 g of transient, under the 1 g
+        // threshold; the 120 ms sample reads 6 g. Contact is in (100, 110].
+        let (s, acc) = struck(&times, 109.9);
+        assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(11));
+        // Contact 4 ms before: the 110 ms sample itself crosses the threshold.
+        let (s, acc) = struck(&times, 106.0);
+        assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(11));
+        // 0.02 ms before: the foot (0.11 g) is noise; the detection stands.
+        let (s, acc) = struck(&times, 109.98);
+        assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(12));
+    }
+
+    #[test]
+    fn no_contact_foot_across_lost_data() {
+        // Samples 50–100 ms lost: the foot at 110 ms follows a gap, so its second difference
+        // (and the 120 ms one's) spans the gap; the detection at 130 ms stands.
+        let times: Vec<f64> = (0..30)
+            .map(|k| k as f64 * 10.0)
+            .filter(|t| !(50.0..=100.0).contains(t))
+            .collect();
+        let settings = AnalysisSettings::default();
+        let (s, acc) = struck(&times, 109.9);
+        let i = find_impact(&acc, &s, 110.0, 0.0, &settings).expect("an impact");
+        assert_eq!(s[i].t_ms, 130.0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_cap_never_panics_and_never_sits_under_the_clip(
+            rates in proptest::collection::vec(0.0f64..6000.0, 8..40),
+            gaps in proptest::collection::vec(1.0f64..30.0, 40),
+            hidden in -50.0f64..2000.0,
+            impact in proptest::option::of(0usize..40),
+        ) {
+            let clip = 2000.0;
+            let mut t = 0.0;
+            let s: Vec<NodeSample> = rates
+                .iter()
+                .zip(&gaps)
+                .map(|(&r, &g)| {
+                    t += g;
+                    sample(t, [0.0, 0.0, 1.0], [0.0, r.min(clip), 0.0])
+                })
+                .collect();
+            let perp: Vec<f64> = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+            let clipped: Vec<bool> = perp.iter().map(|&v| v >= CLIP_FRACTION * clip).collect();
+            let impact = impact.filter(|&i| i < s.len());
+            for peak_i in 0..s.len() {
+                let Some(plateau) = Plateau::around(&clipped, peak_i) else { continue };
+                if let Some(p) = cap_through_plateau(&s, &perp, plateau, hidden, impact) {
+                    proptest::prop_assert!(p.peak.is_finite() && p.peak >= CLIP_FRACTION * clip);
+                    proptest::prop_assert!(p.rise_ms > 0.0 && p.fall_ms > 0.0);
+                }
+            }
+        }
     }
 }
