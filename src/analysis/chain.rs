@@ -11,7 +11,7 @@
 
 use crate::batch::BodyPosition;
 
-use super::signal::{refine_peak, savgol_coefficients, smooth};
+use super::signal::{refine_bell_peak, refine_peak, savgol_coefficients, smooth};
 use super::{AnalysisSettings, Chain, NodeSample};
 
 /// The window searched around contact, ms: the waist peaks up to ~300 ms before contact in a
@@ -19,9 +19,10 @@ use super::{AnalysisSettings, Chain, NodeSample};
 /// the whole forward swing and no neighbouring swing (a player's swings are ≥ 0.8 s apart).
 pub const BEFORE_IMPACT_MS: f64 = 600.0;
 pub const AFTER_IMPACT_MS: f64 = 150.0;
-/// Smoothing span, ms: the seed's window of 15 samples at 200 Hz is 70 ms, which flattens the
-/// wrist's 15–30 ms-wide pulse by several %; 35 ms keeps peaks within ~1 % and still averages
-/// 7 samples of noise at 200 Hz.
+/// Smoothing span for the peak's time and the forward rotation's extent, ms: the seed's
+/// window of 15 samples at 200 Hz is 70 ms, which flattens and can shift the wrist's
+/// 15–30 ms-wide pulse; 35 ms still averages 7 samples of noise at 200 Hz. (The peak's height
+/// comes from the raw samples.)
 const SMOOTH_SPAN_MS: f64 = 35.0;
 /// A segment rotating slower than this has no swing peak to speak of, °/s.
 const MIN_PEAK_DPS: f64 = 30.0;
@@ -50,34 +51,48 @@ pub fn measure_segment(
     }
     let span = samples[samples.len() - 1].t_ms - samples[0].t_ms;
     let dt = span / (samples.len() - 1) as f64;
-    let mut window = ((SMOOTH_SPAN_MS / dt.max(1e-3)).round() as usize) | 1;
-    window = window.clamp(5, 31);
-    let coefficients = savgol_coefficients(window, 3).unwrap_or_default();
-    let axis = |k: usize| -> Vec<f64> {
-        let raw: Vec<f64> = samples.iter().map(|s| f64::from(s.gyro[k])).collect();
-        smooth(&raw, &coefficients)
-    };
-    let (gx, gy, gz) = (axis(0), axis(1), axis(2));
-    let mag: Vec<f64> = (0..samples.len())
-        .map(|i| (gx[i] * gx[i] + gy[i] * gy[i] + gz[i] * gz[i]).sqrt())
-        .collect();
-    let i = (0..mag.len())
-        .max_by(|&a, &b| mag[a].total_cmp(&mag[b]))
-        .unwrap_or(0);
-    let (offset, peak) = refine_peak(&mag, i);
-    if peak.is_nan() || peak < MIN_PEAK_DPS {
+    // The smoothed magnitude times the peak and bounds the forward rotation (the waist's
+    // broad crest is only a few °/s above its neighbours, less than the noise without
+    // smoothing); the height is read from the raw samples, which the smoother would flatten
+    // where the wrist's pulse is only a few samples wide (σ 6–15 ms, at 100 Hz).
+    let window = ((SMOOTH_SPAN_MS / dt.max(1e-3)).round() as usize) | 1;
+    let coefficients = savgol_coefficients(window.clamp(5, 31), 3).unwrap_or_default();
+    let smoothed = magnitude(samples, &coefficients);
+    let i = argmax(&smoothed);
+    let (offset, smoothed_peak) = refine_peak(&smoothed, i);
+    let raw = magnitude(samples, &[]);
+    let (_, peak) = refine_bell_peak(&raw, argmax(&raw));
+    if peak.is_nan() || peak < MIN_PEAK_DPS || smoothed_peak.is_nan() {
         return Err(format!(
             "no {} rotation peak (below {MIN_PEAK_DPS} °/s)",
             position.as_str()
         ));
     }
     let t_peak = interpolate_time(samples, i, offset);
-    let rom_deg = rom(position, samples, &mag, i, peak);
+    let rom_deg = rom(position, samples, &smoothed, i, smoothed_peak);
     Ok(SegmentPeak {
         peak_dps: peak,
         t_peak,
         rom_deg,
     })
+}
+
+/// ‖ω‖ per sample, each gyro axis smoothed with `coefficients` (none: raw).
+fn magnitude(samples: &[NodeSample], coefficients: &[f64]) -> Vec<f64> {
+    let axis = |k: usize| -> Vec<f64> {
+        let raw: Vec<f64> = samples.iter().map(|s| f64::from(s.gyro[k])).collect();
+        smooth(&raw, coefficients)
+    };
+    let (gx, gy, gz) = (axis(0), axis(1), axis(2));
+    (0..samples.len())
+        .map(|i| (gx[i] * gx[i] + gy[i] * gy[i] + gz[i] * gz[i]).sqrt())
+        .collect()
+}
+
+fn argmax(xs: &[f64]) -> usize {
+    (0..xs.len())
+        .max_by(|&a, &b| xs[a].total_cmp(&xs[b]))
+        .unwrap_or(0)
 }
 
 fn interpolate_time(samples: &[NodeSample], i: usize, offset: f64) -> f64 {

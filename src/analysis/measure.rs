@@ -24,6 +24,30 @@ const FIT_FLOOR: f64 = 0.08;
 /// On the falling side the follow-through and the racket's recovery bend the pulse early, so
 /// only its top part is used.
 const FIT_FLOOR_FALLING: f64 = 0.08;
+/// The contact transient's foot, caught by the first sample after contact when contact fell
+/// just before it, must exceed this share of the impact threshold (0.3 g: four times the
+/// second difference of 0.03 g accelerometer noise)…
+const ONSET_SHARE: f64 = 0.3;
+/// …and jump to this multiple of the previous sample's second difference (before contact the
+/// second difference comes from smooth motion — the arm's push, gravity turning in the node's
+/// frame — and changes little from one sample to the next).
+const ONSET_JUMP: f64 = 3.0;
+/// The samples around the transient's foot must be one interval apart, up to this (20 ms at
+/// 50 Hz, with slack); a longer interval is a gap in the data.
+const ONSET_LOOKBACK_MS: f64 = 25.0;
+/// How far back the foot can be: the second difference spans three samples, so the first
+/// two samples after contact can both read under the threshold.
+const ONSET_MAX_STEPS: usize = 2;
+/// Gravity's component across the swing's axis below which a hidden turn cannot be read from
+/// gravity (sin 25°: the axis is within 25° of vertical).
+const MIN_AXIS_TILT: f64 = 0.42;
+/// Integration step of the cap's missed area, ms (a tenth of the 200 Hz interval: the cap is
+/// 20–100 ms wide).
+const CAP_STEP_MS: f64 = 0.5;
+/// Halvings of ln(peak) over ln 30: 30 give a relative precision of 1e-8.
+const CAP_BISECTIONS: usize = 30;
+/// A cap whose missed area cannot come within this share of the hidden turn is rejected.
+const CAP_AREA_TOLERANCE: f64 = 0.05;
 /// Quasi-static samples (for the gravity anchor): |‖a‖ − 1 g| below this.
 const STILL_ACC_G: f64 = 0.1;
 /// Shaft elevation (°) above which contact is overhead, below whose negative it is underarm.
@@ -99,7 +123,14 @@ pub fn measure(
     let impact_i = find_impact(&acc, s, peak_t, w.trigger_t, settings);
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
     let pulse = if clipped_any {
-        rising_fit(s, &perp, &gyro_clipped, peak_i)
+        let still_pre = |i: usize| {
+            (vm::norm(acc[i]) - 1.0).abs() < STILL_ACC_G && perp[i] < 0.5 * settings.swing_start_dps
+        };
+        let cap = Plateau::around(&gyro_clipped, peak_i).and_then(|plateau| {
+            let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still_pre, w)?;
+            cap_through_plateau(s, &perp, plateau, hidden, impact_i)
+        });
+        cap.or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
             .or_else(|| fit_pulse(s, &perp, &gyro_clipped, peak_i, impact_i))
     } else {
         None
@@ -143,7 +174,12 @@ pub fn measure(
                 .sum()
         })
     };
-    let q_imp = attitude[pre_i];
+    let q_imp = advance_to(
+        attitude[pre_i],
+        gyro_fixed[pre_i],
+        omega_impact_dps,
+        t_impact - s[pre_i].t_ms,
+    );
     let to_body = |up: Vec3| vm::rotate(vm::conj(q_imp), up);
     let up_b = match (up_before, up_after) {
         (Some(a), Some(b)) => {
@@ -334,11 +370,30 @@ fn find_impact(
     // The smooth part of a fast swing has its own second difference; an impact must stand
     // well above the swing's typical one (5× its median) as well as the absolute floor.
     let threshold = settings.impact_threshold_g.max(5.0 * median);
-    (2..acc.len())
+    let first = (2..acc.len())
         .filter(|&i| {
             s[i].t_ms >= (peak_t - 120.0).max(trigger_t - 50.0) && s[i].t_ms <= peak_t + 80.0
         })
-        .find(|&i| residual(i) > threshold)
+        .find(|&i| residual(i) > threshold)?;
+    // The transient rises from nothing at contact, so the first sample after contact may
+    // catch only its foot, and the second difference of the next one subtracts twice that
+    // foot: the detection can come up to two samples late. Step back over samples that
+    // stand above the noise to the earliest that jumps above the smooth second difference of
+    // the sample before it.
+    let floor = ONSET_SHARE * settings.impact_threshold_g;
+    // Second differences across a gap in the data say nothing about contact.
+    let contiguous =
+        |k: usize| (k - 2..first).all(|j| s[j + 1].t_ms - s[j].t_ms <= ONSET_LOOKBACK_MS);
+    let mut onset = first;
+    for k in (first.saturating_sub(ONSET_MAX_STEPS)..first).rev() {
+        if k < 3 || !contiguous(k) || residual(k) <= floor {
+            break;
+        }
+        if residual(k) > ONSET_JUMP * residual(k - 1) {
+            onset = k;
+        }
+    }
+    Some(onset)
 }
 
 /// The main pulse of |ω⊥| through the clean samples (not clipped, not ringing), if it has the
@@ -419,6 +474,20 @@ fn integrate(s: &[NodeSample], gyro: &[Vec3]) -> Vec<Quat> {
         out.push(q);
     }
     out
+}
+
+/// The attitude `dt_ms` after a sample with attitude `q` and rate `omega` (°/s), turning
+/// about the same body axis while |ω⊥| goes from the sample's value to `omega_end_dps`
+/// (trapezoid). The last sample before contact can lie a whole interval before it: at 100 Hz
+/// and 4000 °/s that is up to 40° of turn, which moves the head path's pitch by as much.
+fn advance_to(q: Quat, omega: Vec3, omega_end_dps: f64, dt_ms: f64) -> Quat {
+    let perp = omega[1].hypot(omega[2]);
+    if perp < 1e-9 || !omega_end_dps.is_finite() || !(0.0..=100.0).contains(&dt_ms) {
+        return q;
+    }
+    let mean_scale = 0.5 * (1.0 + omega_end_dps / perp);
+    let turn = vm::scale(omega, mean_scale * dt_ms / 1000.0 * 1f64.to_radians());
+    vm::normalise(vm::mul(q, vm::from_rotation_vector(turn)))
 }
 
 /// "Up" in the anchor frame: the mean of the quasi-static accelerations selected by `pick`,
@@ -536,6 +605,137 @@ fn rising_fit(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -
     })
 }
 
+/// The run of clipped samples `first..=last` around a swing's peak, with clean samples on
+/// both sides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Plateau {
+    first: usize,
+    last: usize,
+}
+
+impl Plateau {
+    fn around(clipped: &[bool], peak_i: usize) -> Option<Plateau> {
+        if !clipped.get(peak_i).copied().unwrap_or(false) {
+            return None;
+        }
+        let mut first = peak_i;
+        while first > 0 && clipped[first - 1] {
+            first -= 1;
+        }
+        let mut last = peak_i;
+        while last + 1 < clipped.len() && clipped[last + 1] {
+            last += 1;
+        }
+        (first >= 2 && last + 1 < clipped.len()).then_some(Plateau { first, last })
+    }
+}
+
+/// The turn (°, of |ω⊥|) that clipping hid, from gravity: integrating the clipped gyro,
+/// gravity after the swing comes out turned about the swing's axis by exactly the hidden
+/// rotation, relative to gravity before it. `None` when either anchor is missing, other
+/// samples clip too, or the axis is within 25° of vertical (a turn about the vertical does
+/// not move gravity).
+fn hidden_turn(
+    s: &[NodeSample],
+    gyro: &[Vec3],
+    acc: &[Vec3],
+    clipped: &[bool],
+    plateau: Plateau,
+    still: &dyn Fn(usize) -> bool,
+    w: &SwingWindow,
+) -> Option<f64> {
+    let outside = |i: usize| i < plateau.first || i > plateau.last;
+    if (0..s.len()).any(|i| clipped[i] && outside(i)) {
+        return None;
+    }
+    let attitude = integrate(s, gyro);
+    let before = mean_up(acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i))?;
+    let after = mean_up(acc, &attitude, |i| s[i].t_ms > w.end_t && still(i))?;
+    let edge = plateau.first - 1;
+    let axis_body = vm::unit(gyro[edge])?;
+    let perp_share = gyro[edge][1].hypot(gyro[edge][2]) / vm::norm(gyro[edge]);
+    let n = vm::rotate(attitude[edge], axis_body);
+    let flat = |v: Vec3| vm::sub(v, vm::scale(n, vm::dot(v, n)));
+    let (pb, pa) = (flat(before), flat(after));
+    if vm::norm(pb) < MIN_AXIS_TILT || vm::norm(pa) < MIN_AXIS_TILT {
+        return None;
+    }
+    let turn = vm::dot(n, vm::cross(pa, pb))
+        .atan2(vm::dot(pa, pb))
+        .to_degrees();
+    Some(turn * perp_share)
+}
+
+/// The pulse's cap above a clipped plateau: a Gaussian rise through the two clean samples
+/// before the plateau, a Gaussian fall through the first clean one after it, and the peak
+/// whose area above the measured samples equals the `hidden` turn (°). Only the cap is
+/// modelled, so the flanks' feet (where the backswing and recovery bend the pulse) do not
+/// enter.
+fn cap_through_plateau(
+    s: &[NodeSample],
+    perp: &[f64],
+    plateau: Plateau,
+    hidden: f64,
+    impact_i: Option<usize>,
+) -> Option<Pulse> {
+    let (r1, r2) = (plateau.first - 2, plateau.first - 1);
+    let ring_end = impact_i.map_or(f64::NEG_INFINITY, |i| s[i].t_ms + IMPACT_RING_MS);
+    let f = (plateau.last + 1..s.len()).find(|&i| s[i].t_ms > ring_end)?;
+    let level = perp[plateau.first..=plateau.last]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let ok = perp[r1] > 0.0 && perp[r2] > perp[r1] && perp[f] > 0.0 && perp[f] < level;
+    let hidden_ok = hidden.is_finite() && hidden > 0.0;
+    if !ok || !hidden_ok {
+        return None;
+    }
+    let cap = |peak: f64| -> Option<Pulse> {
+        let a = |y: f64| (2.0 * (peak / y).ln()).sqrt();
+        let rise = (s[r2].t_ms - s[r1].t_ms) / (a(perp[r1]) - a(perp[r2]));
+        let t0 = s[r2].t_ms + a(perp[r2]) * rise;
+        let fall = (s[f].t_ms - t0) / a(perp[f]);
+        (rise > 0.0 && fall > 0.0 && t0 < s[f].t_ms).then_some(Pulse {
+            peak,
+            t0,
+            rise_ms: rise,
+            fall_ms: fall,
+        })
+    };
+    // What the integration of the measured samples missed under this cap.
+    let missed = |p: &Pulse| -> f64 {
+        let (t_a, t_b) = (s[r2].t_ms, s[f].t_ms);
+        let steps = ((t_b - t_a) / CAP_STEP_MS).ceil().max(1.0) as usize;
+        let dt = (t_b - t_a) / steps as f64;
+        let mut j = r2;
+        (0..steps)
+            .map(|k| {
+                let t = t_a + (k as f64 + 0.5) * dt;
+                while s[j + 1].t_ms < t {
+                    j += 1;
+                }
+                let u = (t - s[j].t_ms) / (s[j + 1].t_ms - s[j].t_ms);
+                let measured = perp[j] + u * (perp[j + 1] - perp[j]);
+                (p.at(t) - measured).max(0.0) * dt / 1000.0
+            })
+            .sum()
+    };
+    // The missed area grows with the peak: bisect on ln(peak) between the clip level and
+    // 30× it (no racket turns at 60 000 °/s). A peak so high that the cap through the rising
+    // samples would crest after the falling one is too high.
+    let (mut lo, mut hi) = (level.ln(), (30.0 * level).ln());
+    for _ in 0..CAP_BISECTIONS {
+        let mid = 0.5 * (lo + hi);
+        match cap(mid.exp()) {
+            Some(p) if missed(&p) < hidden => lo = mid,
+            _ => hi = mid,
+        }
+    }
+    let pulse = cap(hi.exp())?;
+    // No cap through these samples hides that much turn: the pulse is not this shape.
+    ((missed(&pulse) / hidden - 1.0).abs() < CAP_AREA_TOLERANCE).then_some(pulse)
+}
+
 /// The hand's own speed at contact along the head's direction of travel: gravity-free
 /// acceleration in the anchor frame, integrated from shortly before the trigger.
 fn hand_speed_along(
@@ -560,4 +760,244 @@ fn hand_speed_along(
     }
     let along = vm::dot(v, dir_anchor);
     if along.is_finite() { along } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_to_turns_by_the_mean_rate_over_the_gap() {
+        // 1000 °/s about z rising to 3000 °/s over 10 ms: a mean of 2000 °/s, 20° of turn.
+        let q = advance_to(vm::IDENTITY, [0.0, 0.0, 1000.0], 3000.0, 10.0);
+        let turned = vm::rotate(q, [1.0, 0.0, 0.0]);
+        let angle = turned[1].atan2(turned[0]).to_degrees();
+        assert!((angle - 20.0).abs() < 1e-6, "{angle}");
+    }
+
+    #[test]
+    fn advance_to_keeps_the_attitude_without_a_gap_or_rate() {
+        let q0 = vm::from_rotation_vector([0.1, 0.2, 0.3]);
+        assert_eq!(advance_to(q0, [0.0, 0.0, 1000.0], 1000.0, 0.0), q0);
+        assert_eq!(advance_to(q0, [0.0; 3], 1000.0, 5.0), q0);
+        assert_eq!(advance_to(q0, [0.0, 0.0, 1000.0], f64::NAN, 5.0), q0);
+    }
+    use crate::batch::BodyPosition;
+
+    fn sample(t_ms: f64, acc: Vec3, gyro: Vec3) -> NodeSample {
+        let f = |v: Vec3| [v[0] as f32, v[1] as f32, v[2] as f32];
+        NodeSample {
+            position: BodyPosition::Racket,
+            t_ms,
+            acc: f(acc),
+            gyro: f(gyro),
+            angle: None,
+        }
+    }
+
+    /// A Gaussian rate pulse about the body y axis: `(t, rate)`.
+    fn gaussian(peak: f64, t0: f64, sigma: f64) -> impl Fn(f64) -> f64 {
+        move |t: f64| peak * (-0.5 * ((t - t0) / sigma).powi(2)).exp()
+    }
+
+    /// The turn the trapezoid over the clipped samples misses against the true pulse, over
+    /// `[a, b]` (what gravity reveals).
+    fn missed_turn(rate: &dyn Fn(f64) -> f64, clip: f64, dt: f64, a: f64, b: f64) -> f64 {
+        let fine: f64 = (0..100_000)
+            .map(|k| a + (k as f64 + 0.5) * (b - a) / 100_000.0)
+            .map(|t| rate(t) * (b - a) / 100_000.0)
+            .sum();
+        let n = ((b - a) / dt).round() as usize;
+        let coarse: f64 = (0..n)
+            .map(|k| {
+                let (t1, t2) = (a + k as f64 * dt, a + (k + 1) as f64 * dt);
+                0.5 * (rate(t1).min(clip) + rate(t2).min(clip)) * dt
+            })
+            .sum();
+        (fine - coarse) / 1000.0
+    }
+
+    #[test]
+    fn a_clipped_gaussian_cap_gives_back_its_peak() {
+        // 5000 °/s, rise 35 ms, fall 20 ms, crest at 103 ms, sampled at 100 Hz, clipped at
+        // 2000 °/s: the cap through the bordering samples with the right hidden turn has the
+        // known peak and crest.
+        let truth = Pulse {
+            peak: 5000.0,
+            t0: 103.0,
+            rise_ms: 35.0,
+            fall_ms: 20.0,
+        };
+        let clip = 2000.0;
+        let s: Vec<NodeSample> = (0..30)
+            .map(|k| {
+                let t = k as f64 * 10.0;
+                sample(t, [0.0, 0.0, 1.0], [0.0, truth.at(t).min(clip), 0.0])
+            })
+            .collect();
+        let perp: Vec<f64> = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+        let clipped: Vec<bool> = perp.iter().map(|&v| v >= CLIP_FRACTION * clip).collect();
+        let plateau = Plateau::around(&clipped, 10).expect("clipped around the crest");
+        let (a, b) = (s[plateau.first - 1].t_ms, s[plateau.last + 1].t_ms);
+        let hidden = missed_turn(&|t| truth.at(t), clip, 10.0, a, b);
+        let cap = cap_through_plateau(&s, &perp, plateau, hidden, None).expect("a cap");
+        assert!((cap.peak / truth.peak - 1.0).abs() < 0.02, "{cap:?}");
+        assert!((cap.t0 - truth.t0).abs() < 2.0, "{cap:?}");
+    }
+
+    #[test]
+    fn a_cap_that_cannot_hide_the_turn_is_refused() {
+        let rate = gaussian(3000.0, 100.0, 30.0);
+        let s: Vec<NodeSample> = (0..30)
+            .map(|k| k as f64 * 10.0)
+            .map(|t| sample(t, [0.0, 0.0, 1.0], [0.0, rate(t).min(2000.0), 0.0]))
+            .collect();
+        let perp: Vec<f64> = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+        let clipped: Vec<bool> = perp.iter().map(|&v| v >= 1960.0).collect();
+        let plateau = Plateau::around(&clipped, 10).expect("clipped");
+        // 5000° hidden: no cap through these samples turns that far.
+        assert_eq!(cap_through_plateau(&s, &perp, plateau, 5000.0, None), None);
+        assert_eq!(cap_through_plateau(&s, &perp, plateau, -3.0, None), None);
+    }
+
+    #[test]
+    fn gravity_reveals_the_turn_hidden_by_clipping() {
+        // The racket turns about its y axis, which stays horizontal, by a 3500 °/s Gaussian
+        // (σ 25 ms, 219° in all) between two still spells; the gyro clips at 2000 °/s.
+        let rate = gaussian(3500.0, 500.0, 25.0);
+        let clip = 2000.0;
+        let turned = |t: f64| -> f64 {
+            (0..2000)
+                .map(|k| k as f64 * t / 2000.0)
+                .map(|u| rate(u + 0.5 * t / 2000.0) * t / 2000.0 / 1000.0)
+                .sum()
+        };
+        let s: Vec<NodeSample> = (0..120)
+            .map(|k| {
+                let t = k as f64 * 10.0;
+                // Gravity (world +z) seen in the body frame after turning θ about y.
+                let th = turned(t).to_radians();
+                let acc = [-th.sin(), 0.0, th.cos()];
+                sample(t, acc, [0.0, rate(t).min(clip), 0.0])
+            })
+            .collect();
+        let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
+        let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
+        let clipped: Vec<bool> = gyro.iter().map(|g| g[1] >= CLIP_FRACTION * clip).collect();
+        let plateau = Plateau::around(&clipped, 50).expect("clipped");
+        let still = |i: usize| gyro[i][1] < 100.0;
+        let w = SwingWindow {
+            samples: &s,
+            trigger_t: 430.0,
+            end_t: 570.0,
+            quiet_before: false,
+        };
+        let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
+        let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
+        assert!((hidden - expected).abs() < 0.5, "{hidden} vs {expected}");
+    }
+
+    #[test]
+    fn a_turn_about_the_vertical_hides_from_gravity() {
+        // Same pulse about the body y axis, but y points up: gravity never moves.
+        let rate = gaussian(3500.0, 500.0, 25.0);
+        let s: Vec<NodeSample> = (0..120)
+            .map(|k| k as f64 * 10.0)
+            .map(|t| sample(t, [0.0, 1.0, 0.0], [0.0, rate(t).min(2000.0), 0.0]))
+            .collect();
+        let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
+        let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
+        let clipped: Vec<bool> = gyro.iter().map(|g| g[1] >= 1960.0).collect();
+        let plateau = Plateau::around(&clipped, 50).expect("clipped");
+        let w = SwingWindow {
+            samples: &s,
+            trigger_t: 430.0,
+            end_t: 570.0,
+            quiet_before: false,
+        };
+        let still = |i: usize| gyro[i][1] < 100.0;
+        assert_eq!(
+            hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w),
+            None
+        );
+    }
+    /// 1 g at rest plus a contact transient `(u/3 ms)·e^(1−u/3 ms)` of 6 g along x from
+    /// `contact`, sampled at `times`.
+    fn struck(times: &[f64], contact: f64) -> (Vec<NodeSample>, Vec<Vec3>) {
+        let s: Vec<NodeSample> = times
+            .iter()
+            .map(|&t| {
+                let u = t - contact;
+                let h = if u > 0.0 {
+                    u / 3.0 * (1.0 - u / 3.0).exp()
+                } else {
+                    0.0
+                };
+                sample(t, [6.0 * h, 0.0, 1.0], [0.0; 3])
+            })
+            .collect();
+        let acc = s.iter().map(|x| vm::widen(x.acc)).collect();
+        (s, acc)
+    }
+
+    #[test]
+    fn contact_is_the_sample_that_caught_the_transients_foot() {
+        let times: Vec<f64> = (0..30).map(|k| k as f64 * 10.0).collect();
+        let settings = AnalysisSettings::default();
+        // Contact 0.1 ms before the 110 ms sample: it reads 0.53 g of transient, under the 1 g
+        // threshold; the 120 ms sample reads 6 g. Contact is in (100, 110].
+        let (s, acc) = struck(&times, 109.9);
+        assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(11));
+        // Contact 4 ms before: the 110 ms sample itself crosses the threshold.
+        let (s, acc) = struck(&times, 106.0);
+        assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(11));
+        // 0.02 ms before: the foot (0.11 g) is noise; the detection stands.
+        let (s, acc) = struck(&times, 109.98);
+        assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(12));
+    }
+
+    #[test]
+    fn no_contact_foot_across_lost_data() {
+        // Samples 50–100 ms lost: the foot at 110 ms follows a gap, so its second difference
+        // (and the 120 ms one's) spans the gap; the detection at 130 ms stands.
+        let times: Vec<f64> = (0..30)
+            .map(|k| k as f64 * 10.0)
+            .filter(|t| !(50.0..=100.0).contains(t))
+            .collect();
+        let settings = AnalysisSettings::default();
+        let (s, acc) = struck(&times, 109.9);
+        let i = find_impact(&acc, &s, 110.0, 0.0, &settings).expect("an impact");
+        assert_eq!(s[i].t_ms, 130.0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_cap_never_panics_and_never_sits_under_the_clip(
+            rates in proptest::collection::vec(0.0f64..6000.0, 8..40),
+            gaps in proptest::collection::vec(1.0f64..30.0, 40),
+            hidden in -50.0f64..2000.0,
+            impact in proptest::option::of(0usize..40),
+        ) {
+            let clip = 2000.0;
+            let mut t = 0.0;
+            let s: Vec<NodeSample> = rates
+                .iter()
+                .zip(&gaps)
+                .map(|(&r, &g)| {
+                    t += g;
+                    sample(t, [0.0, 0.0, 1.0], [0.0, r.min(clip), 0.0])
+                })
+                .collect();
+            let perp: Vec<f64> = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+            let clipped: Vec<bool> = perp.iter().map(|&v| v >= CLIP_FRACTION * clip).collect();
+            let impact = impact.filter(|&i| i < s.len());
+            for peak_i in 0..s.len() {
+                let Some(plateau) = Plateau::around(&clipped, peak_i) else { continue };
+                if let Some(p) = cap_through_plateau(&s, &perp, plateau, hidden, impact) {
+                    proptest::prop_assert!(p.peak.is_finite() && p.peak >= CLIP_FRACTION * clip);
+                    proptest::prop_assert!(p.rise_ms > 0.0 && p.fall_ms > 0.0);
+                }
+            }
+        }
+    }
 }

@@ -169,6 +169,20 @@ pub fn refine_peak(xs: &[f64], i: usize) -> (f64, f64) {
     (offset, b - 0.25 * (a - c) * offset)
 }
 
+/// Sub-sample position and height of a bell-shaped peak: the parabola through the logarithms
+/// of `xs[i-1], xs[i], xs[i+1]` (exact for a Gaussian, whose logarithm is a parabola). A plain
+/// parabola through the values reads a bell low when the samples are sparse on it: at 100 Hz
+/// it is up to 1.2 % under the crest of a pulse of σ 15 ms, 5 % for σ 10 ms. Falls back to [`refine_peak`] when a neighbour is not
+/// positive.
+pub fn refine_bell_peak(xs: &[f64], i: usize) -> (f64, f64) {
+    if i == 0 || i + 1 >= xs.len() || xs[i - 1] <= 0.0 || xs[i + 1] <= 0.0 || xs[i] <= 0.0 {
+        return refine_peak(xs, i);
+    }
+    let logs = [xs[i - 1].ln(), xs[i].ln(), xs[i + 1].ln()];
+    let (offset, log_peak) = refine_peak(&logs, 1);
+    (offset, log_peak.exp())
+}
+
 /// A unimodal pulse with a Gaussian rise and a Gaussian fall:
 /// `peak · exp(-(t-t0)²/(2σ²))`, σ = `rise_ms` before `t0` and `fall_ms` after.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -304,6 +318,27 @@ mod tests {
         let xs: Vec<f64> = (0..5).map(|i| 10.0 - (i as f64 - 2.3).powi(2)).collect();
         let (off, h) = refine_peak(&xs, 2);
         assert!((off - 0.3).abs() < 1e-9 && (h - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn refine_bell_peak_finds_a_sparse_gaussians_crest() {
+        // σ 10 ms sampled every 10 ms, crest 4.5 ms after a sample: the log-parabola gives
+        // the crest back, the plain parabola reads it ~4 % low.
+        let g = |t: f64| 1000.0 * (-0.5 * ((t - 24.5) / 10.0).powi(2)).exp();
+        let xs: Vec<f64> = (0..6).map(|k| g(k as f64 * 10.0)).collect();
+        let (off, h) = refine_bell_peak(&xs, 2);
+        assert!(
+            (h - 1000.0).abs() < 1e-6 && (off - 0.45).abs() < 1e-6,
+            "{off} {h}"
+        );
+        let (_, plain) = refine_peak(&xs, 2);
+        assert!(plain < 970.0, "{plain}");
+    }
+
+    #[test]
+    fn refine_bell_peak_falls_back_on_non_positive_neighbours() {
+        let xs = [0.0, 10.0, 4.0];
+        assert_eq!(refine_bell_peak(&xs, 1), refine_peak(&xs, 1));
     }
 
     #[test]
