@@ -3,10 +3,17 @@
 //! Ingest hands each batch here *after* it is durable and answered, through a bounded queue that
 //! never blocks ingest: analysis must never delay an ack. The task feeds per-device streaming
 //! analysers (`analysis`), journals every swing and summary, and publishes them live.
+//!
+//! It also measures itself for `/metrics` ([`AnalysisMetrics`]): how long after the batch that
+//! completes a swing the swing is out (journaled and on the live broadcast), and how many
+//! batches the live analysis skipped because its queue was full.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,41 +32,143 @@ use crate::protocol::FrameClock;
 /// and dropped (its raw data stays in the journal for `replay`).
 const SESSIONS_PER_DEVICE: usize = 4;
 
+/// Longest swing latency the histogram tells apart; anything slower is recorded as this.
+const LATENCY_CEILING: Duration = Duration::from_secs(60);
+/// Significant digits of the latency histogram: 0.1 % resolution in a fixed ~140 KiB.
+const LATENCY_DIGITS: u8 = 3;
+
 /// Work for the analysis task.
 #[derive(Debug)]
 pub enum AnalysisInput {
-    /// A batch now in the journal under `id`, received at `received_ms`.
+    /// A batch now in the journal under `id`, received at `received_ms` (wall clock, anchors
+    /// V3.3 time-of-day stamps) and `received_at` (monotonic, for latency).
     Batch {
         id: u64,
         batch: Arc<SensorBatch>,
         received_ms: i64,
+        received_at: Instant,
     },
-    /// The session's upload is complete: flush, summarise, complete it.
-    Finish { device: String, session_id: String },
+    /// The session's upload is complete: flush, summarise, complete it. `requested_at` is when
+    /// ingest asked, the start of the latency of the swings this flush completes.
+    Finish {
+        device: String,
+        session_id: String,
+        requested_at: Instant,
+    },
+}
+
+/// What the analysis task shows on `/metrics`: shared by ingest's side of the queue (skips), the
+/// task (latencies) and the HTTP handler (reads). Fixed size: one histogram and a few counters.
+#[derive(Debug)]
+pub struct AnalysisMetrics {
+    /// Per published swing: receipt of the input that completed it → on the live broadcast, µs.
+    swing_latency: Mutex<Histogram<u64>>,
+    /// Batches not offered to the live analysis because its queue was full.
+    skipped_batches: AtomicU64,
+    /// Batches waiting in the queue now.
+    queued_batches: AtomicUsize,
+}
+
+/// Swing latency figures since the daemon started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SwingLatency {
+    /// Swings published (each one recorded once).
+    pub swings: u64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+/// One reading of [`AnalysisMetrics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AnalysisSnapshot {
+    pub swing_latency: SwingLatency,
+    pub skipped_batches: u64,
+    pub queued_batches: usize,
+}
+
+impl Default for AnalysisMetrics {
+    fn default() -> Self {
+        let ceiling = LATENCY_CEILING.as_micros() as u64;
+        // Constant, valid bounds (1 ≤ low, 2·low ≤ high, digits ≤ 5): construction cannot fail.
+        let histogram =
+            Histogram::new_with_bounds(1, ceiling, LATENCY_DIGITS).expect("valid histogram bounds");
+        AnalysisMetrics {
+            swing_latency: Mutex::new(histogram),
+            skipped_batches: AtomicU64::new(0),
+            queued_batches: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl AnalysisMetrics {
+    /// One swing published `latency` after the input that completed it was received.
+    pub fn record_swing(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        // Clamped into the histogram's range, so no value is refused and the count stays exact.
+        self.with_latency(|h| h.saturating_record(micros.max(1)));
+    }
+
+    pub fn snapshot(&self) -> AnalysisSnapshot {
+        let micros = Duration::from_micros;
+        let swing_latency = self
+            .with_latency(|h| SwingLatency {
+                swings: h.len(),
+                p50: micros(h.value_at_quantile(0.5)),
+                p99: micros(h.value_at_quantile(0.99)),
+                max: micros(h.max()),
+            })
+            .unwrap_or_default();
+        AnalysisSnapshot {
+            swing_latency,
+            skipped_batches: self.skipped_batches.load(Ordering::Relaxed),
+            queued_batches: self.queued_batches.load(Ordering::Relaxed),
+        }
+    }
+
+    fn with_latency<T>(&self, f: impl FnOnce(&mut Histogram<u64>) -> T) -> Option<T> {
+        // A poisoned lock means a panic mid-record elsewhere; the figures are then unreliable
+        // and are no longer shown rather than shown wrong.
+        self.swing_latency.lock().ok().map(|mut h| f(&mut h))
+    }
 }
 
 /// The ingest side of the analysis queue.
 #[derive(Debug, Clone)]
 pub struct AnalysisFeed {
     tx: mpsc::Sender<AnalysisInput>,
+    metrics: Arc<AnalysisMetrics>,
 }
 
 impl AnalysisFeed {
     pub fn new(capacity: usize) -> (AnalysisFeed, mpsc::Receiver<AnalysisInput>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (AnalysisFeed { tx }, rx)
+        let metrics = Arc::new(AnalysisMetrics::default());
+        (AnalysisFeed { tx, metrics }, rx)
+    }
+
+    /// The figures the analysis task and this feed keep (for `/metrics` and [`run`]).
+    pub fn metrics(&self) -> Arc<AnalysisMetrics> {
+        self.metrics.clone()
     }
 
     /// Offers a stored batch; if the analysis is that far behind, it is skipped for the live
-    /// view (it stays in the journal, and `replay` re-analyses it) and a warning is logged.
-    pub fn batch(&self, id: u64, batch: Arc<SensorBatch>, received_ms: i64) {
+    /// view (it stays in the journal, and `replay` re-analyses it), counted, and logged.
+    pub fn batch(&self, id: u64, batch: Arc<SensorBatch>, received_ms: i64, received_at: Instant) {
         let input = AnalysisInput::Batch {
             id,
             batch,
             received_ms,
+            received_at,
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(input) {
-            log::warn!("analysis is behind: journal record {id} skipped for live analysis");
+        // Counted before the send so the task, which decrements on receipt, never sees it < 0.
+        self.metrics.queued_batches.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.tx.try_send(input) {
+            self.metrics.queued_batches.fetch_sub(1, Ordering::Relaxed);
+            if let mpsc::error::TrySendError::Full(_) = e {
+                self.metrics.skipped_batches.fetch_add(1, Ordering::Relaxed);
+                log::warn!("analysis is behind: journal record {id} skipped for live analysis");
+            }
         }
     }
 
@@ -68,6 +177,7 @@ impl AnalysisFeed {
         let input = AnalysisInput::Finish {
             device: device.to_owned(),
             session_id: session_id.to_owned(),
+            requested_at: Instant::now(),
         };
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -238,6 +348,7 @@ pub async fn run(
     journal: Journal,
     live: Live,
     settings: Settings,
+    metrics: Arc<AnalysisMetrics>,
 ) {
     let mut court = CourtAnalysis::new(&settings);
     loop {
@@ -247,19 +358,34 @@ pub async fn run(
             _ = shutdown.cancelled() => rx.try_recv().ok(),
         };
         let Some(input) = input else { return };
-        let outputs = match input {
+        let (outputs, received_at) = match input {
             AnalysisInput::Batch {
-                batch, received_ms, ..
-            } => court.handle_batch(&batch, received_ms),
-            AnalysisInput::Finish { device, session_id } => court.finish(&device, &session_id),
+                batch,
+                received_ms,
+                received_at,
+                ..
+            } => {
+                metrics.queued_batches.fetch_sub(1, Ordering::Relaxed);
+                (court.handle_batch(&batch, received_ms), received_at)
+            }
+            AnalysisInput::Finish {
+                device,
+                session_id,
+                requested_at,
+            } => (court.finish(&device, &session_id), requested_at),
         };
         for output in outputs {
+            let is_swing = matches!(output, AnalysisOutput::Swing(_));
             publish(output, &journal, &live, &ingest).await;
+            if is_swing {
+                metrics.record_swing(received_at.elapsed());
+            }
         }
     }
 }
 
-/// Journals a result, then shows it live with its journal id.
+/// Journals a result, then shows it live with its journal id. A swing's latency is taken when
+/// this returns: that is when a phone watching the live broadcast can have it (with its id).
 async fn publish(output: AnalysisOutput, journal: &Journal, live: &Live, ingest: &Ingest) {
     match output {
         AnalysisOutput::Swing(mut swing) => {
@@ -304,5 +430,70 @@ fn document(device: &str, session_id: &str, value: &impl serde::Serialize) -> Do
         device: Some(device.to_owned()),
         session_id: Some(session_id.to_owned()),
         json: to_json(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{BatchForm, CompactBatch};
+
+    fn batch() -> Arc<SensorBatch> {
+        Arc::new(SensorBatch {
+            device: "d".into(),
+            session_id: "s".into(),
+            seq: None,
+            form: BatchForm::Compact(CompactBatch {
+                sensor_id: 4,
+                t0: 0,
+                rate_hz: 200.0,
+                channels: 6,
+                samples: vec![0.0; 6],
+            }),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_skips_batches_and_counts_them() {
+        let (feed, mut rx) = AnalysisFeed::new(2);
+        for id in 0..5 {
+            feed.batch(id, batch(), 0, Instant::now());
+        }
+        let now = feed.metrics().snapshot();
+        assert_eq!(now.skipped_batches, 3);
+        assert_eq!(now.queued_batches, 2);
+        // The two that fit are the first two, in order.
+        for expected in 0..2 {
+            match rx.recv().await {
+                Some(AnalysisInput::Batch { id, .. }) => assert_eq!(id, expected),
+                other => panic!("expected batch {expected}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn swing_latency_quantiles_come_from_every_recorded_swing() {
+        let metrics = AnalysisMetrics::default();
+        for ms in 1..=100 {
+            metrics.record_swing(Duration::from_millis(ms));
+        }
+        let latency = metrics.snapshot().swing_latency;
+        assert_eq!(latency.swings, 100);
+        // 0.1 % resolution: each quantile within 0.1 % of the exact order statistic.
+        let near = |d: Duration, ms: f64| (d.as_secs_f64() * 1e3 - ms).abs() <= ms * 1e-3;
+        assert!(near(latency.p50, 50.0), "{latency:?}");
+        assert!(near(latency.p99, 99.0), "{latency:?}");
+        assert!(near(latency.max, 100.0), "{latency:?}");
+    }
+
+    #[test]
+    fn latencies_beyond_the_ceiling_and_below_a_microsecond_are_still_counted() {
+        let metrics = AnalysisMetrics::default();
+        metrics.record_swing(Duration::from_secs(3600));
+        metrics.record_swing(Duration::ZERO);
+        let latency = metrics.snapshot().swing_latency;
+        assert_eq!(latency.swings, 2);
+        let max = latency.max.as_secs_f64();
+        assert!((max - LATENCY_CEILING.as_secs_f64()).abs() < 0.1, "{max}");
     }
 }

@@ -1,9 +1,12 @@
-//! The one HTTP listener (`[http] listen`): every WebSocket endpoint, and later the pages and
-//! `/metrics`, on one port.
+//! The one HTTP listener (`[http] listen`): every WebSocket endpoint, `/metrics`, and later the
+//! pages, on one port.
 //!
 //! Device handshakes are checked here, before the upgrade: an unknown device or a wrong token
 //! gets HTTP 401 and a log line with the device code and the peer address, never the token.
 //! Accepted sockets get tungstenite limits sized for a Pi (see [`socket_limits`]).
+//!
+//! `/metrics` is OpenMetrics text (which Prometheus scrapes), rendered by `prometheus-client`
+//! from the parts' own counters at scrape time: no metric is kept twice.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +17,11 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -21,6 +29,10 @@ use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
 use crate::service::Shutdown;
+use crate::swings::AnalysisMetrics;
+
+/// The media type of OpenMetrics text.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What the device endpoint needs.
 pub struct DeviceEndpoint {
@@ -43,6 +55,88 @@ pub fn router(devices: Arc<DeviceEndpoint>) -> Router {
         .route("/ws/esp32/{code}", get(device_socket))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(devices)
+}
+
+/// `/metrics`: the analysis task's figures (more parts register here as they gain metrics).
+pub fn metrics_routes(analysis: Arc<AnalysisMetrics>) -> Router {
+    let mut registry = Registry::with_prefix("shuttlegate");
+    registry.register_collector(Box::new(AnalysisCollector(analysis)));
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(registry))
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
+        Err(e) => {
+            log::error!("rendering /metrics: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "metrics unavailable\n").into_response()
+        }
+    }
+}
+
+/// The analysis task's figures, read at each scrape. Latency quantiles are over every swing
+/// since the daemon started (hdrhistogram, 0.1 % resolution), as gauges in seconds.
+#[derive(Debug)]
+struct AnalysisCollector(Arc<AnalysisMetrics>);
+
+impl Collector for AnalysisCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = self.0.snapshot();
+        let latency = now.swing_latency;
+        let gauges = [
+            (
+                "swing_latency_p50_seconds",
+                "Median time from receipt of the batch that completes a swing to the swing journaled and on the live broadcast",
+                latency.p50,
+            ),
+            (
+                "swing_latency_p99_seconds",
+                "99th percentile of the swing latency (batch receipt to journaled and live)",
+                latency.p99,
+            ),
+            (
+                "swing_latency_max_seconds",
+                "Longest swing latency (batch receipt to journaled and live)",
+                latency.max,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value.as_secs_f64());
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counters = [
+            (
+                "swings_published",
+                "Swings published (journaled and live); each is one latency sample",
+                latency.swings,
+            ),
+            (
+                "analysis_batches_skipped",
+                "Stored batches the live analysis skipped because its queue was full (replay re-analyses them)",
+                now.skipped_batches,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let queued = ConstGauge::new(i64::try_from(now.queued_batches).unwrap_or(i64::MAX));
+        queued.encode(encoder.encode_descriptor(
+            "analysis_queued_batches",
+            "Stored batches waiting for the live analysis",
+            None,
+            queued.metric_type(),
+        )?)?;
+        Ok(())
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` begins.
@@ -112,4 +206,47 @@ async fn device_socket(
         );
         endpoint.shutdown.tasks.track_future(task)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn rendered(metrics: Arc<AnalysisMetrics>) -> String {
+        let mut registry = Registry::with_prefix("shuttlegate");
+        registry.register_collector(Box::new(AnalysisCollector(metrics)));
+        let mut body = String::new();
+        prometheus_client::encoding::text::encode(&mut body, &registry).expect("encodes");
+        body
+    }
+
+    fn value(body: &str, name: &str) -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no sample `{name}` in\n{body}"))
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn metrics_show_the_swing_latency_and_skips_as_openmetrics() {
+        let metrics = Arc::new(AnalysisMetrics::default());
+        for ms in [4, 6, 30] {
+            metrics.record_swing(Duration::from_millis(ms));
+        }
+        let body = rendered(metrics);
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        assert_eq!(value(&body, "shuttlegate_swings_published_total"), 3.0);
+        assert_eq!(
+            value(&body, "shuttlegate_analysis_batches_skipped_total"),
+            0.0
+        );
+        assert_eq!(value(&body, "shuttlegate_analysis_queued_batches"), 0.0);
+        let p50 = value(&body, "shuttlegate_swing_latency_p50_seconds");
+        assert!((p50 - 0.006).abs() < 1e-5, "{p50}");
+        let max = value(&body, "shuttlegate_swing_latency_max_seconds");
+        assert!((max - 0.030).abs() < 1e-4, "{max}");
+    }
 }
