@@ -65,8 +65,8 @@ pub struct AnalysisMetrics {
     swing_latency: Mutex<Histogram<u64>>,
     /// Batches not offered to the live analysis because its queue was full.
     skipped_batches: AtomicU64,
-    /// Batches waiting in the queue now.
-    queued_batches: AtomicUsize,
+    /// Inputs (batches, session finishes) handed to the task and not yet fully published.
+    pending: AtomicUsize,
 }
 
 /// Swing latency figures since the daemon started.
@@ -84,7 +84,8 @@ pub struct SwingLatency {
 pub struct AnalysisSnapshot {
     pub swing_latency: SwingLatency,
     pub skipped_batches: u64,
-    pub queued_batches: usize,
+    /// Inputs handed to the task whose results are not all out yet; 0 means caught up.
+    pub pending: usize,
 }
 
 impl Default for AnalysisMetrics {
@@ -96,7 +97,7 @@ impl Default for AnalysisMetrics {
         AnalysisMetrics {
             swing_latency: Mutex::new(histogram),
             skipped_batches: AtomicU64::new(0),
-            queued_batches: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
         }
     }
 }
@@ -122,7 +123,7 @@ impl AnalysisMetrics {
         AnalysisSnapshot {
             swing_latency,
             skipped_batches: self.skipped_batches.load(Ordering::Relaxed),
-            queued_batches: self.queued_batches.load(Ordering::Relaxed),
+            pending: self.pending.load(Ordering::Relaxed),
         }
     }
 
@@ -161,10 +162,10 @@ impl AnalysisFeed {
             received_ms,
             received_at,
         };
-        // Counted before the send so the task, which decrements on receipt, never sees it < 0.
-        self.metrics.queued_batches.fetch_add(1, Ordering::Relaxed);
+        // Counted before the send so the task, which decrements when done, never sees it < 0.
+        self.metrics.pending.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.tx.try_send(input) {
-            self.metrics.queued_batches.fetch_sub(1, Ordering::Relaxed);
+            self.metrics.pending.fetch_sub(1, Ordering::Relaxed);
             if let mpsc::error::TrySendError::Full(_) = e {
                 self.metrics.skipped_batches.fetch_add(1, Ordering::Relaxed);
                 log::warn!("analysis is behind: journal record {id} skipped for live analysis");
@@ -179,9 +180,13 @@ impl AnalysisFeed {
             session_id: session_id.to_owned(),
             requested_at: Instant::now(),
         };
-        let tx = self.tx.clone();
+        let (tx, metrics) = (self.tx.clone(), self.metrics.clone());
+        metrics.pending.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let _closed_at_shutdown = tx.send(input).await;
+            if tx.send(input).await.is_err() {
+                // Closed at shutdown: nothing will analyse it.
+                metrics.pending.fetch_sub(1, Ordering::Relaxed);
+            }
         });
     }
 }
@@ -364,10 +369,7 @@ pub async fn run(
                 received_ms,
                 received_at,
                 ..
-            } => {
-                metrics.queued_batches.fetch_sub(1, Ordering::Relaxed);
-                (court.handle_batch(&batch, received_ms), received_at)
-            }
+            } => (court.handle_batch(&batch, received_ms), received_at),
             AnalysisInput::Finish {
                 device,
                 session_id,
@@ -381,6 +383,7 @@ pub async fn run(
                 metrics.record_swing(received_at.elapsed());
             }
         }
+        metrics.pending.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -461,7 +464,7 @@ mod tests {
         }
         let now = feed.metrics().snapshot();
         assert_eq!(now.skipped_batches, 3);
-        assert_eq!(now.queued_batches, 2);
+        assert_eq!(now.pending, 2);
         // The two that fit are the first two, in order.
         for expected in 0..2 {
             match rx.recv().await {

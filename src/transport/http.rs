@@ -128,12 +128,12 @@ impl Collector for AnalysisCollector {
                 counter.metric_type(),
             )?)?;
         }
-        let queued = ConstGauge::new(i64::try_from(now.queued_batches).unwrap_or(i64::MAX));
-        queued.encode(encoder.encode_descriptor(
-            "analysis_queued_batches",
-            "Stored batches waiting for the live analysis",
+        let pending = ConstGauge::new(i64::try_from(now.pending).unwrap_or(i64::MAX));
+        pending.encode(encoder.encode_descriptor(
+            "analysis_pending",
+            "Inputs (stored batches, session finishes) handed to the live analysis whose results are not all out yet",
             None,
-            queued.metric_type(),
+            pending.metric_type(),
         )?)?;
         Ok(())
     }
@@ -243,7 +243,7 @@ mod tests {
             value(&body, "shuttlegate_analysis_batches_skipped_total"),
             0.0
         );
-        assert_eq!(value(&body, "shuttlegate_analysis_queued_batches"), 0.0);
+        assert_eq!(value(&body, "shuttlegate_analysis_pending"), 0.0);
         let p50 = value(&body, "shuttlegate_swing_latency_p50_seconds");
         assert!((p50 - 0.006).abs() < 1e-5, "{p50}");
         let max = value(&body, "shuttlegate_swing_latency_max_seconds");
