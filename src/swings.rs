@@ -32,21 +32,26 @@ use crate::protocol::FrameClock;
 /// and dropped (its raw data stays in the journal for `replay`).
 const SESSIONS_PER_DEVICE: usize = 4;
 
-/// Longest swing latency the histogram tells apart; anything slower is recorded as this.
+/// Longest swing latency the histograms tell apart; anything slower is recorded as this.
 const LATENCY_CEILING: Duration = Duration::from_secs(60);
-/// Significant digits of the latency histogram: 0.1 % resolution in a fixed ~140 KiB.
+/// Significant digits of the end-to-end latency histogram: 0.1 % resolution in ~140 KiB.
 const LATENCY_DIGITS: u8 = 3;
+/// Significant digits of the per-stage histograms: 1 % resolution in ~20 KiB each; they
+/// explain the end-to-end figure, they are not the figure.
+const STAGE_DIGITS: u8 = 2;
 
 /// Work for the analysis task.
 #[derive(Debug)]
 pub enum AnalysisInput {
     /// A batch now in the journal under `id`, received at `received_ms` (wall clock, anchors
-    /// V3.3 time-of-day stamps) and `received_at` (monotonic, for latency).
+    /// V3.3 time-of-day stamps) and `received_at` (monotonic, for latency), handed to the
+    /// analysis (durable) at `queued_at`.
     Batch {
         id: u64,
         batch: Arc<SensorBatch>,
         received_ms: i64,
         received_at: Instant,
+        queued_at: Instant,
     },
     /// The session's upload is complete: flush, summarise, complete it. `requested_at` is when
     /// ingest asked, the start of the latency of the swings this flush completes.
@@ -57,12 +62,67 @@ pub enum AnalysisInput {
     },
 }
 
+/// When one swing passed each point on its way out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SwingTimeline {
+    /// Ingest received the batch that completed it (or the `upload_complete` whose flush did).
+    pub received: Instant,
+    /// That batch was durable and handed to the analysis queue.
+    pub queued: Instant,
+    /// The analysis of that input was done (all its outputs known).
+    pub analysed: Instant,
+    /// The swing was journaled and on the live broadcast.
+    pub published: Instant,
+}
+
+/// The parts of a swing's latency, and the whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwingStage {
+    /// Received → published: the figure the target is about.
+    Total,
+    /// Received → queued: the completing batch's own journal commit (group window + fsync).
+    Durable,
+    /// Queued → analysed: waiting in the analysis queue, then the analysis itself.
+    Analysis,
+    /// Analysed → published: the swing's journal commit (and those of outputs before it from
+    /// the same input).
+    Journal,
+}
+
+impl SwingStage {
+    pub const ALL: [SwingStage; 4] = [
+        SwingStage::Total,
+        SwingStage::Durable,
+        SwingStage::Analysis,
+        SwingStage::Journal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwingStage::Total => "total",
+            SwingStage::Durable => "durable",
+            SwingStage::Analysis => "analysis",
+            SwingStage::Journal => "journal",
+        }
+    }
+
+    fn of(self, t: &SwingTimeline) -> Duration {
+        let (from, to) = match self {
+            SwingStage::Total => (t.received, t.published),
+            SwingStage::Durable => (t.received, t.queued),
+            SwingStage::Analysis => (t.queued, t.analysed),
+            SwingStage::Journal => (t.analysed, t.published),
+        };
+        to.saturating_duration_since(from)
+    }
+}
+
 /// What the analysis task shows on `/metrics`: shared by ingest's side of the queue (skips), the
-/// task (latencies) and the HTTP handler (reads). Fixed size: one histogram and a few counters.
+/// task (latencies) and the HTTP handler (reads). Fixed size: four histograms, a few counters.
 #[derive(Debug)]
 pub struct AnalysisMetrics {
-    /// Per published swing: receipt of the input that completed it → on the live broadcast, µs.
-    swing_latency: Mutex<Histogram<u64>>,
+    /// Per published swing, µs, one histogram per [`SwingStage`] (in `SwingStage::ALL` order).
+    swing_latency: Mutex<[Histogram<u64>; 4]>,
     /// Batches not offered to the live analysis because its queue was full.
     skipped_batches: AtomicU64,
     /// Inputs (batches, session finishes) handed to the task and not yet fully published.
@@ -82,7 +142,10 @@ pub struct SwingLatency {
 /// One reading of [`AnalysisMetrics`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct AnalysisSnapshot {
+    /// End to end ([`SwingStage::Total`]).
     pub swing_latency: SwingLatency,
+    /// Per stage, in `SwingStage::ALL` order (the first is the total again).
+    pub stages: [SwingLatency; 4],
     pub skipped_batches: u64,
     /// Inputs handed to the task whose results are not all out yet; 0 means caught up.
     pub pending: usize,
@@ -92,10 +155,15 @@ impl Default for AnalysisMetrics {
     fn default() -> Self {
         let ceiling = LATENCY_CEILING.as_micros() as u64;
         // Constant, valid bounds (1 ≤ low, 2·low ≤ high, digits ≤ 5): construction cannot fail.
-        let histogram =
-            Histogram::new_with_bounds(1, ceiling, LATENCY_DIGITS).expect("valid histogram bounds");
+        let histogram = |digits| {
+            Histogram::new_with_bounds(1, ceiling, digits).expect("valid histogram bounds")
+        };
+        let histograms = SwingStage::ALL.map(|stage| match stage {
+            SwingStage::Total => histogram(LATENCY_DIGITS),
+            _ => histogram(STAGE_DIGITS),
+        });
         AnalysisMetrics {
-            swing_latency: Mutex::new(histogram),
+            swing_latency: Mutex::new(histograms),
             skipped_batches: AtomicU64::new(0),
             pending: AtomicUsize::new(0),
         }
@@ -103,31 +171,38 @@ impl Default for AnalysisMetrics {
 }
 
 impl AnalysisMetrics {
-    /// One swing published `latency` after the input that completed it was received.
-    pub fn record_swing(&self, latency: Duration) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        // Clamped into the histogram's range, so no value is refused and the count stays exact.
-        self.with_latency(|h| h.saturating_record(micros.max(1)));
+    /// One swing published, with when it passed each point.
+    pub fn record_swing(&self, timeline: &SwingTimeline) {
+        self.with_latency(|histograms| {
+            for (stage, h) in SwingStage::ALL.iter().zip(histograms) {
+                let micros = u64::try_from(stage.of(timeline).as_micros()).unwrap_or(u64::MAX);
+                // Clamped into range, so no value is refused and the count stays exact.
+                h.saturating_record(micros.max(1));
+            }
+        });
     }
 
     pub fn snapshot(&self) -> AnalysisSnapshot {
         let micros = Duration::from_micros;
-        let swing_latency = self
-            .with_latency(|h| SwingLatency {
-                swings: h.len(),
-                p50: micros(h.value_at_quantile(0.5)),
-                p99: micros(h.value_at_quantile(0.99)),
-                max: micros(h.max()),
+        let stages = self
+            .with_latency(|histograms| {
+                histograms.each_ref().map(|h| SwingLatency {
+                    swings: h.len(),
+                    p50: micros(h.value_at_quantile(0.5)),
+                    p99: micros(h.value_at_quantile(0.99)),
+                    max: micros(h.max()),
+                })
             })
             .unwrap_or_default();
         AnalysisSnapshot {
-            swing_latency,
+            swing_latency: stages[0],
+            stages,
             skipped_batches: self.skipped_batches.load(Ordering::Relaxed),
             pending: self.pending.load(Ordering::Relaxed),
         }
     }
 
-    fn with_latency<T>(&self, f: impl FnOnce(&mut Histogram<u64>) -> T) -> Option<T> {
+    fn with_latency<T>(&self, f: impl FnOnce(&mut [Histogram<u64>; 4]) -> T) -> Option<T> {
         // A poisoned lock means a panic mid-record elsewhere; the figures are then unreliable
         // and are no longer shown rather than shown wrong.
         self.swing_latency.lock().ok().map(|mut h| f(&mut h))
@@ -161,6 +236,7 @@ impl AnalysisFeed {
             batch,
             received_ms,
             received_at,
+            queued_at: Instant::now(),
         };
         // Counted before the send so the task, which decrements when done, never sees it < 0.
         self.metrics.pending.fetch_add(1, Ordering::Relaxed);
@@ -363,24 +439,39 @@ pub async fn run(
             _ = shutdown.cancelled() => rx.try_recv().ok(),
         };
         let Some(input) = input else { return };
-        let (outputs, received_at) = match input {
+        let (outputs, received, queued) = match input {
             AnalysisInput::Batch {
                 batch,
                 received_ms,
                 received_at,
+                queued_at,
                 ..
-            } => (court.handle_batch(&batch, received_ms), received_at),
+            } => (
+                court.handle_batch(&batch, received_ms),
+                received_at,
+                queued_at,
+            ),
             AnalysisInput::Finish {
                 device,
                 session_id,
                 requested_at,
-            } => (court.finish(&device, &session_id), requested_at),
+            } => (
+                court.finish(&device, &session_id),
+                requested_at,
+                requested_at,
+            ),
         };
+        let analysed = Instant::now();
         for output in outputs {
             let is_swing = matches!(output, AnalysisOutput::Swing(_));
             publish(output, &journal, &live, &ingest).await;
             if is_swing {
-                metrics.record_swing(received_at.elapsed());
+                metrics.record_swing(&SwingTimeline {
+                    received,
+                    queued,
+                    analysed,
+                    published: Instant::now(),
+                });
             }
         }
         metrics.pending.fetch_sub(1, Ordering::Relaxed);
@@ -474,11 +565,28 @@ mod tests {
         }
     }
 
+    /// A swing whose stages took `durable`, `analysis` and `journal`.
+    fn timeline(durable: Duration, analysis: Duration, journal: Duration) -> SwingTimeline {
+        let received = Instant::now();
+        let queued = received + durable;
+        let analysed = queued + analysis;
+        SwingTimeline {
+            received,
+            queued,
+            analysed,
+            published: analysed + journal,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
     fn swing_latency_quantiles_come_from_every_recorded_swing() {
         let metrics = AnalysisMetrics::default();
-        for ms in 1..=100 {
-            metrics.record_swing(Duration::from_millis(ms));
+        for n in 1..=100 {
+            metrics.record_swing(&timeline(ms(n), Duration::ZERO, Duration::ZERO));
         }
         let latency = metrics.snapshot().swing_latency;
         assert_eq!(latency.swings, 100);
@@ -490,10 +598,28 @@ mod tests {
     }
 
     #[test]
+    fn each_stage_is_timed_between_its_own_two_points() {
+        let metrics = AnalysisMetrics::default();
+        metrics.record_swing(&timeline(ms(3), ms(40), ms(500)));
+        let now = metrics.snapshot();
+        let max_ms = |stage: SwingStage| {
+            let i = SwingStage::ALL.iter().position(|s| *s == stage).unwrap();
+            now.stages[i].max.as_secs_f64() * 1e3
+        };
+        // 1 % resolution on the stages, 0.1 % on the total.
+        let near = |got: f64, want: f64, rel: f64| (got - want).abs() <= want * rel;
+        assert!(near(max_ms(SwingStage::Durable), 3.0, 0.01), "{now:?}");
+        assert!(near(max_ms(SwingStage::Analysis), 40.0, 0.01), "{now:?}");
+        assert!(near(max_ms(SwingStage::Journal), 500.0, 0.01), "{now:?}");
+        assert!(near(max_ms(SwingStage::Total), 543.0, 0.001), "{now:?}");
+        assert_eq!(now.stages[0], now.swing_latency);
+    }
+
+    #[test]
     fn latencies_beyond_the_ceiling_and_below_a_microsecond_are_still_counted() {
         let metrics = AnalysisMetrics::default();
-        metrics.record_swing(Duration::from_secs(3600));
-        metrics.record_swing(Duration::ZERO);
+        metrics.record_swing(&timeline(Duration::from_secs(3600), ms(0), ms(0)));
+        metrics.record_swing(&timeline(Duration::ZERO, ms(0), ms(0)));
         let latency = metrics.snapshot().swing_latency;
         assert_eq!(latency.swings, 2);
         let max = latency.max.as_secs_f64();

@@ -20,6 +20,7 @@ use super::device::{self, Pacing, Phases};
 use super::ingest::{BenchError, process_usage, start_daemon_with};
 use crate::sim::client::Firmware;
 use crate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+use crate::swings::SwingStage;
 
 /// Players per simulated court (the court simulator plays singles or doubles).
 const PLAYERS_PER_COURT: usize = 2;
@@ -60,6 +61,9 @@ pub struct SwingReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// p50 / p99 / max (ms) of each part: `durable` (the completing batch's journal commit),
+    /// `analysis` (queue wait and analysis), `journal` (the swing's journal commit).
+    pub stages: Vec<(String, [f64; 3])>,
     /// Batches the live analysis skipped (queue full): their swings are missing from `swings`.
     pub skipped_batches: u64,
     pub player_batches: u64,
@@ -85,15 +89,24 @@ impl std::fmt::Display for SwingReport {
         } else {
             "NOT met"
         };
+        let stages: Vec<String> = self
+            .stages
+            .iter()
+            .map(|(stage, [p50, p99, max])| {
+                format!("{stage} p50 {p50:.2} p99 {p99:.2} max {max:.2}")
+            })
+            .collect();
         write!(
             f,
             "swing latency (batch receipt -> journaled + live) p50 {:.2} ms p99 {:.2} ms max {:.2} ms over {} swings | target p99 <= {} ms: {verdict}\n  \
+             stages (ms): {}\n  \
              skipped batches {} | batches: players {}, load {} in {:.1} s | daemon CPU {:.2} cores, peak RSS {:.1} MiB | errors {}",
             self.p50_ms,
             self.p99_ms,
             self.max_ms,
             self.swings,
             TARGET_P99.as_millis(),
+            stages.join(" | "),
             self.skipped_batches,
             self.player_batches,
             self.load_batches,
@@ -149,6 +162,7 @@ pub async fn run(exe: &Path, bench: SwingBench) -> Result<SwingReport, BenchErro
         p50_ms: figures.value("shuttlegate_swing_latency_p50_seconds") * 1e3,
         p99_ms: figures.value("shuttlegate_swing_latency_p99_seconds") * 1e3,
         max_ms: figures.value("shuttlegate_swing_latency_max_seconds") * 1e3,
+        stages: figures.stages(),
         skipped_batches: figures.value("shuttlegate_analysis_batches_skipped_total") as u64,
         player_batches: progress.acked_batches.load(Ordering::Relaxed),
         load_batches,
@@ -300,6 +314,25 @@ impl Scrape {
     }
 }
 
+impl Scrape {
+    /// The per-stage figures (ms), in the daemon's order.
+    fn stages(&self) -> Vec<(String, [f64; 3])> {
+        let stages = SwingStage::ALL.iter().filter(|s| **s != SwingStage::Total);
+        stages
+            .map(|stage| {
+                let ms = |q: &str| {
+                    let name = format!(
+                        "shuttlegate_swing_stage_{q}_seconds{{stage=\"{}\"}}",
+                        stage.as_str()
+                    );
+                    self.value(&name) * 1e3
+                };
+                (stage.as_str().to_owned(), [ms("p50"), ms("p99"), ms("max")])
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -346,6 +379,28 @@ mod tests {
         assert_eq!(s.value("c"), 0.0125);
         assert!(s.value("a").is_nan());
         assert!(s.value("b").is_nan());
+    }
+
+    #[test]
+    fn the_daemons_rendering_of_stages_reads_back_in_ms() {
+        use crate::swings::{AnalysisMetrics, SwingTimeline};
+        let metrics = Arc::new(AnalysisMetrics::default());
+        let received = Instant::now();
+        metrics.record_swing(&SwingTimeline {
+            received,
+            queued: received + Duration::from_millis(2),
+            analysed: received + Duration::from_millis(5),
+            published: received + Duration::from_millis(9),
+        });
+        let body = crate::transport::http::render_metrics(metrics);
+        let stages = Scrape(body).stages();
+        let names: Vec<&str> = stages.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(names, ["durable", "analysis", "journal"]);
+        for ((_, [p50, p99, max]), want) in stages.iter().zip([2.0, 3.0, 4.0]) {
+            for got in [p50, p99, max] {
+                assert!((got - want).abs() <= want * 0.01, "{stages:?}");
+            }
+        }
     }
 
     proptest! {

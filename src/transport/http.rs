@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
@@ -29,7 +30,7 @@ use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
 use crate::service::Shutdown;
-use crate::swings::AnalysisMetrics;
+use crate::swings::{AnalysisMetrics, SwingStage};
 
 /// The media type of OpenMetrics text.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -59,11 +60,23 @@ pub fn router(devices: Arc<DeviceEndpoint>) -> Router {
 
 /// `/metrics`: the analysis task's figures (more parts register here as they gain metrics).
 pub fn metrics_routes(analysis: Arc<AnalysisMetrics>) -> Router {
-    let mut registry = Registry::with_prefix("shuttlegate");
-    registry.register_collector(Box::new(AnalysisCollector(analysis)));
     Router::new()
         .route("/metrics", get(metrics))
-        .with_state(Arc::new(registry))
+        .with_state(Arc::new(registry(analysis)))
+}
+
+/// What `/metrics` would answer now (for tools and tests that have the metrics in hand).
+pub fn render_metrics(analysis: Arc<AnalysisMetrics>) -> String {
+    let mut body = String::new();
+    // Writing into a String cannot fail, and the collector's own encoding only fails on that.
+    let _ = prometheus_client::encoding::text::encode(&mut body, &registry(analysis));
+    body
+}
+
+fn registry(analysis: Arc<AnalysisMetrics>) -> Registry {
+    let mut registry = Registry::with_prefix("shuttlegate");
+    registry.register_collector(Box::new(AnalysisCollector(analysis)));
+    registry
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
@@ -127,6 +140,27 @@ impl Collector for AnalysisCollector {
                 None,
                 counter.metric_type(),
             )?)?;
+        }
+        let stages = SwingStage::ALL.iter().zip(&now.stages).skip(1);
+        for (quantile, help) in [
+            ("p50", "Median"),
+            ("p99", "99th percentile"),
+            ("max", "Longest"),
+        ] {
+            let name = format!("swing_stage_{quantile}_seconds");
+            let help = format!(
+                "{help} of each part of the swing latency: durable (the completing batch's journal commit), analysis (queue wait and analysis), journal (the swing's journal commit)"
+            );
+            let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Gauge)?;
+            for (stage, latency) in stages.clone() {
+                let value = match quantile {
+                    "p50" => latency.p50,
+                    "p99" => latency.p99,
+                    _ => latency.max,
+                };
+                let labels = [("stage", stage.as_str())];
+                ConstGauge::new(value.as_secs_f64()).encode(family.encode_family(&labels)?)?;
+            }
         }
         let pending = ConstGauge::new(i64::try_from(now.pending).unwrap_or(i64::MAX));
         pending.encode(encoder.encode_descriptor(
@@ -210,16 +244,13 @@ async fn device_socket(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::swings::SwingTimeline;
 
     fn rendered(metrics: Arc<AnalysisMetrics>) -> String {
-        let mut registry = Registry::with_prefix("shuttlegate");
-        registry.register_collector(Box::new(AnalysisCollector(metrics)));
-        let mut body = String::new();
-        prometheus_client::encoding::text::encode(&mut body, &registry).expect("encodes");
-        body
+        render_metrics(metrics)
     }
 
     fn value(body: &str, name: &str) -> f64 {
@@ -234,7 +265,14 @@ mod tests {
     fn metrics_show_the_swing_latency_and_skips_as_openmetrics() {
         let metrics = Arc::new(AnalysisMetrics::default());
         for ms in [4, 6, 30] {
-            metrics.record_swing(Duration::from_millis(ms));
+            let received = Instant::now();
+            let queued = received + Duration::from_millis(1);
+            metrics.record_swing(&SwingTimeline {
+                received,
+                queued,
+                analysed: queued,
+                published: received + Duration::from_millis(ms),
+            });
         }
         let body = rendered(metrics);
         assert!(body.ends_with("# EOF\n"), "{body}");
@@ -248,5 +286,19 @@ mod tests {
         assert!((p50 - 0.006).abs() < 1e-5, "{p50}");
         let max = value(&body, "shuttlegate_swing_latency_max_seconds");
         assert!((max - 0.030).abs() < 1e-4, "{max}");
+        let durable = value(
+            &body,
+            "shuttlegate_swing_stage_p99_seconds{stage=\"durable\"}",
+        );
+        assert!((durable - 0.001).abs() < 1e-5, "{durable}");
+        let journal = value(
+            &body,
+            "shuttlegate_swing_stage_max_seconds{stage=\"journal\"}",
+        );
+        assert!((journal - 0.029).abs() < 3e-4, "{journal}");
+        assert!(
+            !body.contains("stage=\"total\""),
+            "the total is not repeated as a stage"
+        );
     }
 }
