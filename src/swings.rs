@@ -1,7 +1,9 @@
 //! The analysis task: stored batches in, swings and session summaries out.
 //!
 //! Ingest hands each batch here *after* it is durable and answered, through a bounded queue that
-//! never blocks ingest: analysis must never delay an ack. The task feeds per-device streaming
+//! never blocks ingest: analysis must never delay an ack. The task serves that queue fairly,
+//! one input per device in turn ([`FairQueue`]): a device flooding the gateway makes its own
+//! results late, not everyone's. The task feeds per-device streaming
 //! analysers (`analysis`), journals every swing and summary, and publishes them live.
 //!
 //! It also measures itself for `/metrics` ([`AnalysisMetrics`]): how long after the batch that
@@ -213,14 +215,22 @@ impl AnalysisMetrics {
 #[derive(Debug, Clone)]
 pub struct AnalysisFeed {
     tx: mpsc::Sender<AnalysisInput>,
+    /// Batches held for the analysis at most (in the channel and the task's [`FairQueue`]).
+    capacity: usize,
     metrics: Arc<AnalysisMetrics>,
 }
 
 impl AnalysisFeed {
     pub fn new(capacity: usize) -> (AnalysisFeed, mpsc::Receiver<AnalysisInput>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let capacity = capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
         let metrics = Arc::new(AnalysisMetrics::default());
-        (AnalysisFeed { tx, metrics }, rx)
+        let feed = AnalysisFeed {
+            tx,
+            capacity,
+            metrics,
+        };
+        (feed, rx)
     }
 
     /// The figures the analysis task and this feed keep (for `/metrics` and [`run`]).
@@ -238,14 +248,23 @@ impl AnalysisFeed {
             received_at,
             queued_at: Instant::now(),
         };
-        // Counted before the send so the task, which decrements when done, never sees it < 0.
-        self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.tx.try_send(input) {
-            self.metrics.pending.fetch_sub(1, Ordering::Relaxed);
-            if let mpsc::error::TrySendError::Full(_) = e {
-                self.metrics.skipped_batches.fetch_add(1, Ordering::Relaxed);
-                log::warn!("analysis is behind: journal record {id} skipped for live analysis");
+        // Counted before the send so the task, which decrements when done, never sees it < 0;
+        // and the count, not the channel, is the bound, since the task drains the channel into
+        // its fair queue.
+        let before = self.metrics.pending.fetch_add(1, Ordering::Relaxed);
+        let refused = if before >= self.capacity {
+            true
+        } else {
+            match self.tx.try_send(input) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
             }
+        };
+        self.metrics.pending.fetch_sub(1, Ordering::Relaxed);
+        if refused {
+            self.metrics.skipped_batches.fetch_add(1, Ordering::Relaxed);
+            log::warn!("analysis is behind: journal record {id} skipped for live analysis");
         }
     }
 
@@ -432,13 +451,23 @@ pub async fn run(
     metrics: Arc<AnalysisMetrics>,
 ) {
     let mut court = CourtAnalysis::new(&settings);
+    let mut queue = FairQueue::default();
     loop {
-        let input = tokio::select! {
-            input = rx.recv() => input,
-            // Connections have drained by the time this fires in earnest; finish what is queued.
-            _ = shutdown.cancelled() => rx.try_recv().ok(),
-        };
-        let Some(input) = input else { return };
+        if queue.is_empty() {
+            let input = tokio::select! {
+                input = rx.recv() => input,
+                // Connections have drained by the time this fires in earnest; finish what is
+                // queued.
+                _ = shutdown.cancelled() => rx.try_recv().ok(),
+            };
+            let Some(input) = input else { return };
+            queue.push(input);
+        }
+        // Everything that has arrived competes for the next turn (bounded by the feed).
+        while let Ok(input) = rx.try_recv() {
+            queue.push(input);
+        }
+        let Some(input) = queue.pop() else { continue };
         let (outputs, received, queued) = match input {
             AnalysisInput::Batch {
                 batch,
@@ -475,6 +504,51 @@ pub async fn run(
             }
         }
         metrics.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The analysis task's backlog, served one input per device in turn. Each device's inputs keep
+/// their order (batches, then the session's finish); only devices with a backlog are delayed
+/// relative to the rest. Bounded by the feed, which counts everything held here as pending.
+#[derive(Debug, Default)]
+pub struct FairQueue {
+    inputs: HashMap<String, VecDeque<AnalysisInput>>,
+    /// Devices with inputs waiting, the next to serve first.
+    turns: VecDeque<String>,
+}
+
+impl FairQueue {
+    pub fn push(&mut self, input: AnalysisInput) {
+        let device = match &input {
+            AnalysisInput::Batch { batch, .. } => batch.device.as_str(),
+            AnalysisInput::Finish { device, .. } => device.as_str(),
+        };
+        let waiting = self.inputs.entry(device.to_owned()).or_default();
+        if waiting.is_empty() {
+            self.turns.push_back(device.to_owned());
+        }
+        waiting.push_back(input);
+    }
+
+    /// The oldest input of the device whose turn it is.
+    pub fn pop(&mut self) -> Option<AnalysisInput> {
+        let device = self.turns.pop_front()?;
+        let waiting = self.inputs.get_mut(&device)?;
+        let input = waiting.pop_front();
+        if waiting.is_empty() {
+            self.inputs.remove(&device);
+        } else {
+            self.turns.push_back(device);
+        }
+        input
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.turns.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inputs.values().map(VecDeque::len).sum()
     }
 }
 
@@ -533,8 +607,12 @@ mod tests {
     use crate::batch::{BatchForm, CompactBatch};
 
     fn batch() -> Arc<SensorBatch> {
+        batch_of("d")
+    }
+
+    fn batch_of(device: &str) -> Arc<SensorBatch> {
         Arc::new(SensorBatch {
-            device: "d".into(),
+            device: device.into(),
             session_id: "s".into(),
             seq: None,
             form: BatchForm::Compact(CompactBatch {
@@ -580,6 +658,107 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[tokio::test]
+    async fn batches_taken_off_the_channel_still_count_against_the_bound_until_analysed() {
+        let (feed, mut rx) = AnalysisFeed::new(2);
+        feed.batch(0, batch(), 0, Instant::now());
+        feed.batch(1, batch(), 0, Instant::now());
+        // The task has drained the channel into its fair queue but analysed nothing yet.
+        let mut queue = FairQueue::default();
+        while let Ok(input) = rx.try_recv() {
+            queue.push(input);
+        }
+        feed.batch(2, batch(), 0, Instant::now());
+        assert_eq!(queue.len(), 2);
+        assert_eq!(feed.metrics().snapshot().skipped_batches, 1);
+        assert!(rx.try_recv().is_err(), "the third batch was not queued");
+    }
+
+    fn input(device: &str, id: u64) -> AnalysisInput {
+        let now = Instant::now();
+        AnalysisInput::Batch {
+            id,
+            batch: batch_of(device),
+            received_ms: 0,
+            received_at: now,
+            queued_at: now,
+        }
+    }
+
+    /// (device, batch id) or (device, u64::MAX) for a finish.
+    fn served(queue: &mut FairQueue) -> Vec<(String, u64)> {
+        std::iter::from_fn(|| queue.pop()).map(id_of).collect()
+    }
+
+    #[test]
+    fn a_flooding_device_waits_its_turn_behind_one_input_of_each_other_device() {
+        let mut queue = FairQueue::default();
+        for id in 0..3 {
+            queue.push(input("flood", id));
+        }
+        queue.push(input("player-1", 10));
+        queue.push(input("player-2", 20));
+        queue.push(AnalysisInput::Finish {
+            device: "flood".into(),
+            session_id: "s".into(),
+            requested_at: Instant::now(),
+        });
+        let order: Vec<(&str, u64)> = served(&mut queue)
+            .iter()
+            .map(|(d, id)| (if d == "flood" { "flood" } else { "player" }, *id))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("flood", 0),
+                ("player", 10),
+                ("player", 20),
+                ("flood", 1),
+                ("flood", 2),
+                ("flood", u64::MAX),
+            ]
+        );
+        assert!(queue.is_empty());
+    }
+
+    fn id_of(input: AnalysisInput) -> (String, u64) {
+        match input {
+            AnalysisInput::Batch { id, batch, .. } => (batch.device.clone(), id),
+            AnalysisInput::Finish { device, .. } => (device, u64::MAX),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_input_is_served_once_and_each_device_in_its_own_order(
+            ops in proptest::collection::vec(proptest::option::of(0usize..4), 0..200)
+        ) {
+            let mut queue = FairQueue::default();
+            let mut pushed = Vec::new();
+            let mut served = Vec::new();
+            for (i, op) in ops.into_iter().enumerate() {
+                match op {
+                    Some(device) => {
+                        let device = format!("d{device}");
+                        queue.push(input(&device, i as u64));
+                        pushed.push((device, i as u64));
+                    }
+                    None => served.extend(queue.pop().map(id_of)),
+                }
+                proptest::prop_assert_eq!(queue.len() + served.len(), pushed.len());
+                proptest::prop_assert_eq!(queue.is_empty(), served.len() == pushed.len());
+            }
+            served.extend(std::iter::from_fn(|| queue.pop()).map(id_of));
+            // Each device's inputs come out in the order they went in, and all of them.
+            for device in ["d0", "d1", "d2", "d3"] {
+                let of = |v: &[(String, u64)]| -> Vec<u64> {
+                    v.iter().filter(|(d, _)| d == device).map(|(_, id)| *id).collect()
+                };
+                proptest::prop_assert_eq!(of(&served), of(&pushed));
+            }
+        }
     }
 
     #[test]
