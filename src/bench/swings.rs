@@ -62,7 +62,8 @@ pub struct SwingReport {
     pub p99_ms: f64,
     pub max_ms: f64,
     /// p50 / p99 / max (ms) of each part: `durable` (the completing batch's journal commit),
-    /// `analysis` (queue wait and analysis), `journal` (the swing's journal commit).
+    /// `wait` (for the analysis task), `analysis` (of the completing input), `journal` (the
+    /// swing's journal commit).
     pub stages: Vec<(String, [f64; 3])>,
     /// Batches the live analysis skipped (queue full): their swings are missing from `swings`.
     pub skipped_batches: u64,
@@ -389,14 +390,15 @@ mod tests {
         metrics.record_swing(&SwingTimeline {
             received,
             queued: received + Duration::from_millis(2),
+            started: received + Duration::from_millis(3),
             analysed: received + Duration::from_millis(5),
             published: received + Duration::from_millis(9),
         });
         let body = crate::transport::http::render_metrics(metrics);
         let stages = Scrape(body).stages();
         let names: Vec<&str> = stages.iter().map(|(s, _)| s.as_str()).collect();
-        assert_eq!(names, ["durable", "analysis", "journal"]);
-        for ((_, [p50, p99, max]), want) in stages.iter().zip([2.0, 3.0, 4.0]) {
+        assert_eq!(names, ["durable", "wait", "analysis", "journal"]);
+        for ((_, [p50, p99, max]), want) in stages.iter().zip([2.0, 1.0, 2.0, 4.0]) {
             for got in [p50, p99, max] {
                 assert!((got - want).abs() <= want * 0.01, "{stages:?}");
             }

@@ -149,7 +149,7 @@ impl Collector for AnalysisCollector {
         ] {
             let name = format!("swing_stage_{quantile}_seconds");
             let help = format!(
-                "{help} of each part of the swing latency: durable (the completing batch's journal commit), analysis (queue wait and analysis), journal (the swing's journal commit)"
+                "{help} of each part of the swing latency: durable (the completing batch's journal commit), wait (for the analysis task), analysis (of the completing input), journal (the swing's journal commit)"
             );
             let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Gauge)?;
             for (stage, latency) in stages.clone() {
@@ -270,6 +270,7 @@ mod tests {
             metrics.record_swing(&SwingTimeline {
                 received,
                 queued,
+                started: queued,
                 analysed: queued,
                 published: received + Duration::from_millis(ms),
             });
