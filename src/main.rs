@@ -189,7 +189,7 @@ struct BenchSwingsArgs {
     /// ones).
     #[arg(long)]
     players: Option<usize>,
-    /// Unpaced ingest devices sending beside the players (custom scenario).
+    /// Unpaced ingest devices sending beside the players (custom scenario: with --players).
     #[arg(long, default_value_t = 0)]
     load_devices: usize,
     /// Samples per second of each player's racket node.
@@ -528,6 +528,10 @@ fn bench_swings(args: BenchSwingsArgs) -> Result<()> {
     anyhow::ensure!(args.rate_hz > 0.0, "--rate-hz must be positive");
     anyhow::ensure!(args.batch_samples > 0, "--batch-samples must be at least 1");
     anyhow::ensure!(args.players != Some(0), "--players must be at least 1");
+    anyhow::ensure!(
+        args.players.is_some() || args.load_devices == 0,
+        "--load-devices sets up a custom scenario: give --players too"
+    );
     let base = SwingBench {
         players: args.players.unwrap_or(8),
         rate_hz: args.rate_hz,
