@@ -100,6 +100,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     let connections = Arc::new(Connections::default());
     let live = Live::new(1024);
     let (feed, analysis_rx) = AnalysisFeed::new(4096);
+    let analysis_metrics = feed.metrics();
     let frames = FrameClock::new(settings.gateway.timezone);
     let (ingest, event_journaler) = Ingest::new(
         journal.clone(),
@@ -120,6 +121,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         live.clone(),
         settings.clone(),
         resume_point,
+        analysis_metrics.clone(),
     ));
     spawn_snapshots(&ingest, &journal, &shutdown);
     start_uplinks(settings, &journal, &ingest, &shutdown)?;
@@ -138,7 +140,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
             source,
         })?;
     let http_addr = listener.local_addr().map_err(DaemonError::Http)?;
-    let mut router = http::router(endpoint);
+    let mut router = http::router(endpoint).merge(http::metrics_routes(analysis_metrics));
     if let Some(token) = &settings.auth.admin_token {
         router = router.merge(admin::routes(Arc::new(AdminApi {
             admin_token: token.expose().to_owned(),

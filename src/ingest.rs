@@ -245,6 +245,8 @@ impl Ingest {
     /// A batch (either form) or a single `sensor_data` frame: stored, then answered.
     fn data(self: &Arc<Self>, device: &str, batch: SensorBatch, single: bool) -> PendingReply {
         let now = self.now();
+        // Monotonic receipt time: where the latency of the swings this batch completes starts.
+        let received_at = std::time::Instant::now();
         let outcome = self.with_court(|c| c.data_arrived(device, &batch.session_id, now));
         self.apply(outcome);
         // Handed to the journal here, in the connection's task, so a connection's batches reach
@@ -270,7 +272,7 @@ impl Ingest {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            let reply = this.stored(&device, batch, single, now, result);
+            let reply = this.stored(&device, batch, single, now, received_at, result);
             let _ = handed_over.send(());
             reply
         });
@@ -284,6 +286,7 @@ impl Ingest {
         batch: SensorBatch,
         single: bool,
         now: i64,
+        received_at: std::time::Instant,
         result: Result<crate::journal::Appended, AppendError>,
     ) -> Option<String> {
         let total = batch.sample_count() as u64;
@@ -295,7 +298,8 @@ impl Ingest {
                 if !appended.duplicate {
                     let mut stored = (*batch).clone();
                     stored.seq = appended.seq;
-                    self.analysis.batch(appended.id, Arc::new(stored), now);
+                    self.analysis
+                        .batch(appended.id, Arc::new(stored), now, received_at);
                 }
                 let reply = if single {
                     let t = first_frame_time

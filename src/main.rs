@@ -180,6 +180,40 @@ enum BenchCommand {
     /// it starts itself: records/s to a subscriber, and the live devices' ack latency while the
     /// backlog drains versus idle.
     Uplink(BenchUplinkArgs),
+    /// Court-simulated players (real swings) through a `shuttlegate run` child: how long after
+    /// the batch that completes a swing it is journaled and live (p50/p99/max from the daemon's
+    /// `/metrics`), against the p99 ≤ 20 ms target. Without --players it runs the two reference
+    /// scenarios (8 players; 32 players beside 8 unpaced ingest devices).
+    Swings(BenchSwingsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchSwingsArgs {
+    /// Court-simulated players, in courts of two (a custom scenario instead of the reference
+    /// ones).
+    #[arg(long)]
+    players: Option<usize>,
+    /// Unpaced ingest devices sending beside the players (custom scenario: with --players).
+    #[arg(long, default_value_t = 0)]
+    load_devices: usize,
+    /// Samples per second of each player's racket node.
+    #[arg(long, default_value_t = 200.0)]
+    rate_hz: f64,
+    /// Samples per player batch.
+    #[arg(long, default_value_t = 40)]
+    batch_samples: usize,
+    /// How long the players play, per scenario.
+    #[arg(long, default_value = "25s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Batches in flight per load device.
+    #[arg(long, default_value_t = 8)]
+    load_window: usize,
+    /// The journal's group-commit window.
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+    commit_interval: std::time::Duration,
+    /// Seed of the simulated players.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -386,6 +420,7 @@ fn bench(command: BenchCommand) -> Result<()> {
     use shuttlegate::bench::ingest::{self, IngestBench};
     let (devices, batch_samples, rate_hz, duration, window, commit_interval) = match command {
         BenchCommand::Uplink(args) => return bench_uplink(args),
+        BenchCommand::Swings(args) => return bench_swings(args),
         BenchCommand::Ingest {
             devices,
             batch_samples,
@@ -488,6 +523,59 @@ fn bench_uplink(args: BenchUplinkArgs) -> Result<()> {
     let exe = std::env::current_exe()?;
     let report = runtime()?.block_on(uplink::run(&exe, bench))?;
     println!("bench uplink\n{report}");
+    Ok(())
+}
+
+/// `bench swings`: one report per scenario on stdout.
+fn bench_swings(args: BenchSwingsArgs) -> Result<()> {
+    use shuttlegate::bench::swings::{self, SwingBench};
+    anyhow::ensure!(args.rate_hz > 0.0, "--rate-hz must be positive");
+    anyhow::ensure!(args.batch_samples > 0, "--batch-samples must be at least 1");
+    anyhow::ensure!(args.players != Some(0), "--players must be at least 1");
+    anyhow::ensure!(
+        args.players.is_some() || args.load_devices == 0,
+        "--load-devices sets up a custom scenario: give --players too"
+    );
+    let base = SwingBench {
+        players: args.players.unwrap_or(8),
+        rate_hz: args.rate_hz,
+        batch_samples: args.batch_samples,
+        load_devices: args.load_devices,
+        load_window: args.load_window.max(1),
+        duration: args.duration,
+        commit_interval: args.commit_interval,
+        seed: args.seed,
+    };
+    let scenarios = match args.players {
+        Some(_) => vec![base],
+        None => vec![
+            SwingBench {
+                load_devices: 0,
+                ..base.clone()
+            },
+            SwingBench {
+                players: 32,
+                load_devices: 8,
+                ..base
+            },
+        ],
+    };
+    let exe = std::env::current_exe()?;
+    let rt = runtime()?;
+    for scenario in scenarios {
+        let label = format!(
+            "{} players at {} Hz x {} samples/batch, {} unpaced load devices (window {}), {:?}, commit {:?}",
+            scenario.players,
+            scenario.rate_hz,
+            scenario.batch_samples,
+            scenario.load_devices,
+            scenario.load_window,
+            scenario.duration,
+            scenario.commit_interval
+        );
+        let report = rt.block_on(swings::run(&exe, scenario))?;
+        println!("bench swings: {label}\n  {report}");
+    }
     Ok(())
 }
 

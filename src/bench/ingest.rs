@@ -85,9 +85,11 @@ pub enum BenchError {
     Device(#[from] device::DeviceError),
 }
 
-struct Daemon {
-    child: Child,
-    addr: String,
+/// A `shuttlegate run` child; killed when dropped.
+pub(super) struct Daemon {
+    pub(super) child: Child,
+    /// The bound HTTP address (`IP:port`).
+    pub(super) addr: String,
 }
 
 impl Drop for Daemon {
@@ -110,6 +112,15 @@ fn start_daemon(exe: &Path, dir: &Path, bench: &IngestBench) -> Result<Daemon, B
             "\n[[devices]]\ncode = \"bench-{i:03}\"\ntoken = \"bench-token-{i:03}\"\n"
         ));
     }
+    start_daemon_with(exe, dir, &config)
+}
+
+/// Starts `exe run` on `config` (written to `dir/bench.toml`); returns once it listens.
+pub(super) fn start_daemon_with(
+    exe: &Path,
+    dir: &Path,
+    config: &str,
+) -> Result<Daemon, BenchError> {
     let path = dir.join("bench.toml");
     std::fs::File::create(&path)?.write_all(config.as_bytes())?;
     let mut child = Command::new(exe)
@@ -134,7 +145,7 @@ fn start_daemon(exe: &Path, dir: &Path, bench: &IngestBench) -> Result<Daemon, B
 }
 
 /// CPU seconds (user + system) and current and peak RSS (MiB) of `pid`, from /proc.
-fn process_usage(pid: u32) -> Option<(f64, f64, f64)> {
+pub(super) fn process_usage(pid: u32) -> Option<(f64, f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start past the last ')'.
     let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();

@@ -3,4 +3,5 @@
 
 pub mod device;
 pub mod ingest;
+pub mod swings;
 pub mod uplink;

@@ -1,9 +1,12 @@
-//! The one HTTP listener (`[http] listen`): every WebSocket endpoint, and later the pages and
-//! `/metrics`, on one port.
+//! The one HTTP listener (`[http] listen`): every WebSocket endpoint, `/metrics`, and later the
+//! pages, on one port.
 //!
 //! Device handshakes are checked here, before the upgrade: an unknown device or a wrong token
 //! gets HTTP 401 and a log line with the device code and the peer address, never the token.
 //! Accepted sockets get tungstenite limits sized for a Pi (see [`socket_limits`]).
+//!
+//! `/metrics` is OpenMetrics text (which Prometheus scrapes), rendered by `prometheus-client`
+//! from the parts' own counters at scrape time: no metric is kept twice.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +17,12 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -21,6 +30,10 @@ use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
 use crate::service::Shutdown;
+use crate::swings::{AnalysisMetrics, SwingStage};
+
+/// The media type of OpenMetrics text.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What the device endpoint needs.
 pub struct DeviceEndpoint {
@@ -43,6 +56,121 @@ pub fn router(devices: Arc<DeviceEndpoint>) -> Router {
         .route("/ws/esp32/{code}", get(device_socket))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(devices)
+}
+
+/// `/metrics`: the analysis task's figures (more parts register here as they gain metrics).
+pub fn metrics_routes(analysis: Arc<AnalysisMetrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(registry(analysis)))
+}
+
+/// What `/metrics` would answer now (for tools and tests that have the metrics in hand).
+pub fn render_metrics(analysis: Arc<AnalysisMetrics>) -> String {
+    let mut body = String::new();
+    // Writing into a String cannot fail, and the collector's own encoding only fails on that.
+    let _ = prometheus_client::encoding::text::encode(&mut body, &registry(analysis));
+    body
+}
+
+fn registry(analysis: Arc<AnalysisMetrics>) -> Registry {
+    let mut registry = Registry::with_prefix("shuttlegate");
+    registry.register_collector(Box::new(AnalysisCollector(analysis)));
+    registry
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
+        Err(e) => {
+            log::error!("rendering /metrics: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "metrics unavailable\n").into_response()
+        }
+    }
+}
+
+/// The analysis task's figures, read at each scrape. Latency quantiles are over every swing
+/// since the daemon started (hdrhistogram, 0.1 % resolution), as gauges in seconds.
+#[derive(Debug)]
+struct AnalysisCollector(Arc<AnalysisMetrics>);
+
+impl Collector for AnalysisCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = self.0.snapshot();
+        let latency = now.swing_latency;
+        let gauges = [
+            (
+                "swing_latency_p50_seconds",
+                "Median time from receipt of the batch that completes a swing to the swing journaled and on the live broadcast",
+                latency.p50,
+            ),
+            (
+                "swing_latency_p99_seconds",
+                "99th percentile of the swing latency (batch receipt to journaled and live)",
+                latency.p99,
+            ),
+            (
+                "swing_latency_max_seconds",
+                "Longest swing latency (batch receipt to journaled and live)",
+                latency.max,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value.as_secs_f64());
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counters = [
+            (
+                "swings_published",
+                "Swings published (journaled and live); each is one latency sample",
+                latency.swings,
+            ),
+            (
+                "analysis_batches_skipped",
+                "Stored batches the live analysis skipped because its queue was full (replay re-analyses them)",
+                now.skipped_batches,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let stages = SwingStage::ALL.iter().zip(&now.stages).skip(1);
+        for (quantile, help) in [
+            ("p50", "Median"),
+            ("p99", "99th percentile"),
+            ("max", "Longest"),
+        ] {
+            let name = format!("swing_stage_{quantile}_seconds");
+            let help = format!(
+                "{help} of each part of the swing latency: durable (the completing batch's journal commit), wait (for the analysis task), analysis (of the completing input), journal (the swing's journal commit)"
+            );
+            let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Gauge)?;
+            for (stage, latency) in stages.clone() {
+                let value = match quantile {
+                    "p50" => latency.p50,
+                    "p99" => latency.p99,
+                    _ => latency.max,
+                };
+                let labels = [("stage", stage.as_str())];
+                ConstGauge::new(value.as_secs_f64()).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let pending = ConstGauge::new(i64::try_from(now.pending).unwrap_or(i64::MAX));
+        pending.encode(encoder.encode_descriptor(
+            "analysis_pending",
+            "Inputs (stored batches, session finishes) handed to the live analysis whose results are not all out yet",
+            None,
+            pending.metric_type(),
+        )?)?;
+        Ok(())
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` begins.
@@ -112,4 +240,66 @@ async fn device_socket(
         );
         endpoint.shutdown.tasks.track_future(task)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::swings::SwingTimeline;
+
+    fn rendered(metrics: Arc<AnalysisMetrics>) -> String {
+        render_metrics(metrics)
+    }
+
+    fn value(body: &str, name: &str) -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no sample `{name}` in\n{body}"))
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn metrics_show_the_swing_latency_and_skips_as_openmetrics() {
+        let metrics = Arc::new(AnalysisMetrics::default());
+        for ms in [4, 6, 30] {
+            let received = Instant::now();
+            let queued = received + Duration::from_millis(1);
+            metrics.record_swing(&SwingTimeline {
+                received,
+                queued,
+                started: queued,
+                analysed: queued,
+                published: received + Duration::from_millis(ms),
+            });
+        }
+        let body = rendered(metrics);
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        assert_eq!(value(&body, "shuttlegate_swings_published_total"), 3.0);
+        assert_eq!(
+            value(&body, "shuttlegate_analysis_batches_skipped_total"),
+            0.0
+        );
+        assert_eq!(value(&body, "shuttlegate_analysis_pending"), 0.0);
+        let p50 = value(&body, "shuttlegate_swing_latency_p50_seconds");
+        assert!((p50 - 0.006).abs() < 1e-5, "{p50}");
+        let max = value(&body, "shuttlegate_swing_latency_max_seconds");
+        assert!((max - 0.030).abs() < 1e-4, "{max}");
+        let durable = value(
+            &body,
+            "shuttlegate_swing_stage_p99_seconds{stage=\"durable\"}",
+        );
+        assert!((durable - 0.001).abs() < 1e-5, "{durable}");
+        let journal = value(
+            &body,
+            "shuttlegate_swing_stage_max_seconds{stage=\"journal\"}",
+        );
+        assert!((journal - 0.029).abs() < 3e-4, "{journal}");
+        assert!(
+            !body.contains("stage=\"total\""),
+            "the total is not repeated as a stage"
+        );
+    }
 }
