@@ -22,7 +22,7 @@ use crate::live::Live;
 use crate::protocol::{DeviceCommand, FrameClock};
 use crate::resume::ResumePoint;
 use crate::service::Shutdown;
-use crate::swings::AnalysisFeed;
+use crate::swings::{AnalysisFeed, AnalysisTask};
 use crate::transport::admin::{self, AdminApi};
 use crate::transport::auth::{DeviceCredential, DeviceDirectory};
 use crate::transport::connections::Connections;
@@ -113,16 +113,16 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     );
     // Events are journaled until every sender (ingest) is gone, so they outlive the drain.
     tokio::spawn(event_journaler);
-    shutdown.tasks.spawn(crate::swings::run(
-        analysis_rx,
-        shutdown.token.clone(),
-        ingest.clone(),
-        journal.clone(),
-        live.clone(),
-        settings.clone(),
+    shutdown.tasks.spawn(crate::swings::run(AnalysisTask {
+        inputs: analysis_rx,
+        shutdown: shutdown.token.clone(),
+        ingest: ingest.clone(),
+        journal: journal.clone(),
+        live: live.clone(),
+        settings: settings.clone(),
         resume_point,
-        analysis_metrics.clone(),
-    ));
+        metrics: analysis_metrics.clone(),
+    }));
     spawn_snapshots(&ingest, &journal, &shutdown);
     start_uplinks(settings, &journal, &ingest, &shutdown)?;
 

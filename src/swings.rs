@@ -448,18 +448,33 @@ impl CourtAnalysis {
     }
 }
 
+/// What the analysis task runs with (see [`run`]).
+pub struct AnalysisTask {
+    /// The ingest side is [`AnalysisFeed`].
+    pub inputs: mpsc::Receiver<AnalysisInput>,
+    pub shutdown: CancellationToken,
+    pub ingest: Arc<Ingest>,
+    pub journal: Journal,
+    pub live: Live,
+    pub settings: Settings,
+    /// The sessions a restart interrupted.
+    pub resume_point: ResumePoint,
+    pub metrics: Arc<AnalysisMetrics>,
+}
+
 /// The analysis task: first resumes the sessions a restart interrupted (`crate::resume`), then
 /// runs until its queue closes or shutdown has drained it.
-pub async fn run(
-    mut rx: mpsc::Receiver<AnalysisInput>,
-    shutdown: CancellationToken,
-    ingest: Arc<Ingest>,
-    journal: Journal,
-    live: Live,
-    settings: Settings,
-    resume_point: ResumePoint,
-    metrics: Arc<AnalysisMetrics>,
-) {
+pub async fn run(task: AnalysisTask) {
+    let AnalysisTask {
+        inputs: mut rx,
+        shutdown,
+        ingest,
+        journal,
+        live,
+        settings,
+        resume_point,
+        metrics,
+    } = task;
     let resumed = crate::resume::resume(&settings, &journal, resume_point).await;
     let mut court = resumed.analysis;
     // Results from before the restart have no receipt time: they are not latency samples.
