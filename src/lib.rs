@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod journal;
 pub mod live;
 pub mod protocol;
+pub mod publish;
 pub mod replay;
 pub mod resume;
 pub mod service;

@@ -26,10 +26,14 @@ use crate::analysis::{
 use crate::batch::{BodyPosition, SensorBatch};
 use crate::config::Settings;
 use crate::ingest::Ingest;
-use crate::journal::{Document, Journal, RecordBody};
-use crate::live::{Live, LiveEvent};
+use crate::journal::Journal;
+use crate::live::Live;
 use crate::protocol::FrameClock;
+use crate::publish::{InputTimes, Results};
 use crate::resume::ResumePoint;
+
+/// Analysed inputs whose results wait for the publisher (`crate::publish`).
+const RESULTS_QUEUE: usize = 256;
 
 /// Sessions analysed at once per device; a device that opens more has its oldest summarised
 /// and dropped (its raw data stays in the journal for `replay`).
@@ -182,6 +186,11 @@ impl Default for AnalysisMetrics {
 
 impl AnalysisMetrics {
     /// One swing published, with when it passed each point.
+    /// An input handed to the analysis has all its results out (journaled and live).
+    pub fn input_done(&self) {
+        self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
     pub fn record_swing(&self, timeline: &SwingTimeline) {
         self.with_latency(|histograms| {
             for (stage, h) in SwingStage::ALL.iter().zip(histograms) {
@@ -475,15 +484,27 @@ pub async fn run(task: AnalysisTask) {
         resume_point,
         metrics,
     } = task;
+    let (results, results_rx) = mpsc::channel(RESULTS_QUEUE);
+    let publisher = tokio::spawn(crate::publish::run(
+        results_rx,
+        journal.clone(),
+        live,
+        ingest.clone(),
+        metrics.clone(),
+    ));
     let resumed = crate::resume::resume(&settings, &journal, resume_point).await;
     let mut court = resumed.analysis;
-    // Results from before the restart have no receipt time: they are not latency samples.
-    for output in resumed.missing {
-        publish(output, &journal, &live, &ingest).await;
-    }
     for (device, session_id) in resumed.summarised {
         ingest.session_analysed(&device, &session_id);
     }
+    // Results from before the restart have no receipt time: they are not latency samples.
+    let _ = results
+        .send(Results {
+            outputs: resumed.missing,
+            times: None,
+            pending: false,
+        })
+        .await;
     let mut queue = FairQueue::default();
     loop {
         if queue.is_empty() {
@@ -493,7 +514,7 @@ pub async fn run(task: AnalysisTask) {
                 // queued.
                 _ = shutdown.cancelled() => rx.try_recv().ok(),
             };
-            let Some(input) = input else { return };
+            let Some(input) = input else { break };
             queue.push(input);
         }
         // Everything that has arrived competes for the next turn (bounded by the feed).
@@ -524,22 +545,24 @@ pub async fn run(task: AnalysisTask) {
                 requested_at,
             ),
         };
-        let analysed = Instant::now();
-        for output in outputs {
-            let is_swing = matches!(output, AnalysisOutput::Swing(_));
-            publish(output, &journal, &live, &ingest).await;
-            if is_swing {
-                metrics.record_swing(&SwingTimeline {
-                    received,
-                    queued,
-                    started,
-                    analysed,
-                    published: Instant::now(),
-                });
-            }
-        }
-        metrics.pending.fetch_sub(1, Ordering::Relaxed);
+        let times = InputTimes {
+            received,
+            queued,
+            started,
+            analysed: Instant::now(),
+        };
+        // Waits only when the publisher is that far behind (bounded).
+        let _ = results
+            .send(Results {
+                outputs,
+                times: Some(times),
+                pending: true,
+            })
+            .await;
     }
+    // Everything analysed is journaled and shown before the task ends (shutdown waits for it).
+    drop(results);
+    let _ = publisher.await;
 }
 
 /// The analysis task's backlog, served one input per device in turn. Each device's inputs keep
@@ -584,55 +607,6 @@ impl FairQueue {
 
     pub fn len(&self) -> usize {
         self.inputs.values().map(VecDeque::len).sum()
-    }
-}
-
-/// Journals a result, then shows it live with its journal id. A swing's latency is taken when
-/// this returns: that is when a phone watching the live broadcast can have it (with its id).
-async fn publish(output: AnalysisOutput, journal: &Journal, live: &Live, ingest: &Ingest) {
-    match output {
-        AnalysisOutput::Swing(mut swing) => {
-            let doc = document(&swing.device, &swing.session_id, &swing);
-            match journal.append(RecordBody::Swing(doc)).await {
-                Ok(appended) => swing.id = Some(appended.id),
-                Err(e) => log::error!("swing of `{}` not journaled: {e}", swing.device),
-            }
-            live.publish(LiveEvent::Swing {
-                device: swing.device.clone(),
-                json: to_json(&swing).into(),
-            });
-        }
-        AnalysisOutput::Summary(summary) => {
-            let doc = document(&summary.device, &summary.session_id, &summary);
-            if let Err(e) = journal.append(RecordBody::Summary(doc)).await {
-                log::error!("summary of `{}` not journaled: {e}", summary.session_id);
-            }
-            log::info!(
-                "session `{}` of `{}` analysed: {} swings",
-                summary.session_id,
-                summary.device,
-                summary.analysis_result.swings
-            );
-            live.publish(LiveEvent::Summary {
-                device: summary.device.clone(),
-                json: to_json(&summary).into(),
-            });
-            ingest.session_analysed(&summary.device, &summary.session_id);
-        }
-        AnalysisOutput::Rally(event) => log::debug!("rally: {event:?}"),
-    }
-}
-
-fn to_json(value: &impl serde::Serialize) -> String {
-    // The analysis types are plain data (numbers, strings, maps with string keys).
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-fn document(device: &str, session_id: &str, value: &impl serde::Serialize) -> Document {
-    Document {
-        device: Some(device.to_owned()),
-        session_id: Some(session_id.to_owned()),
-        json: to_json(value),
     }
 }
 

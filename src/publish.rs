@@ -1,0 +1,212 @@
+//! The analysis results' way out: journaled, then shown live, in the order they were made.
+//!
+//! Exists so that the analysis task never waits for an fsync. Each swing is journaled first and
+//! published live with its journal id (SPEC §3: the swing message carries it), so publishing
+//! must follow the swing's group commit. Awaited inline, every commit held up the analysis of
+//! everything queued behind it; under a flood of batches, when commits take longer, that
+//! queueing was the tail of the swing latency. Here each result is handed to the journal the
+//! moment it arrives (`Journal::submit`, which keeps their order) and published when durable,
+//! oldest first, while the analysis goes on.
+//!
+//! Bounded: at most [`IN_FLIGHT`] results wait for their commit; beyond that the task stops
+//! taking new ones and the analysis task waits on the channel.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use tokio::sync::mpsc;
+
+use crate::ingest::Ingest;
+use crate::journal::{AppendError, Appended, Document, Journal, RecordBody};
+use crate::live::{Live, LiveEvent};
+use crate::swings::{AnalysisMetrics, AnalysisOutput, SwingTimeline};
+
+/// Results waiting for their journal commit at once.
+pub const IN_FLIGHT: usize = 1024;
+
+/// When the input that produced some results was received, queued and analysed (for the swing
+/// latency); `None` for results resumed after a restart, which have no receipt time.
+#[derive(Debug, Clone, Copy)]
+pub struct InputTimes {
+    pub received: std::time::Instant,
+    pub queued: std::time::Instant,
+    pub started: std::time::Instant,
+    pub analysed: std::time::Instant,
+}
+
+/// The results of one analysed input.
+#[derive(Debug)]
+pub struct Results {
+    pub outputs: Vec<AnalysisOutput>,
+    pub times: Option<InputTimes>,
+    /// The input counts in `AnalysisMetrics::pending` until its last result is out.
+    pub pending: bool,
+}
+
+/// A result whose commit has resolved.
+struct Durable {
+    output: AnalysisOutput,
+    appended: Result<Appended, AppendError>,
+    times: Option<InputTimes>,
+    /// The last result of its input (the input is done once it is out).
+    last: bool,
+    pending: bool,
+}
+
+type Commit = Pin<Box<dyn Future<Output = Durable> + Send>>;
+
+/// Journals and publishes results until the channel closes and everything in flight is out.
+pub async fn run(
+    mut rx: mpsc::Receiver<Results>,
+    journal: Journal,
+    live: Live,
+    ingest: Arc<Ingest>,
+    metrics: Arc<AnalysisMetrics>,
+) {
+    let mut commits: FuturesOrdered<Commit> = FuturesOrdered::new();
+    let mut open = true;
+    while open || !commits.is_empty() {
+        tokio::select! {
+            results = rx.recv(), if open && commits.len() < IN_FLIGHT => match results {
+                Some(results) => submit(results, &journal, &mut commits, &metrics),
+                None => open = false,
+            },
+            Some(done) = commits.next(), if !commits.is_empty() => {
+                show(done, &live, &ingest, &metrics);
+            }
+        }
+    }
+}
+
+/// Hands each journaled result to the journal now, in order.
+fn submit(
+    results: Results,
+    journal: &Journal,
+    commits: &mut FuturesOrdered<Commit>,
+    metrics: &AnalysisMetrics,
+) {
+    let Results {
+        outputs,
+        times,
+        pending,
+    } = results;
+    let journaled: Vec<(AnalysisOutput, RecordBody)> = outputs
+        .into_iter()
+        .filter_map(|output| match record(&output) {
+            Some(body) => Some((output, body)),
+            None => {
+                log::debug!("{output:?}");
+                None
+            }
+        })
+        .collect();
+    if journaled.is_empty() && pending {
+        metrics.input_done();
+    }
+    let n = journaled.len();
+    for (i, (output, body)) in journaled.into_iter().enumerate() {
+        let journal = journal.clone();
+        // Submitted here, synchronously, so results reach the writer in the order they came;
+        // if the journal is that far behind (`Busy`), this one waits for a permit instead.
+        let submitted = journal.submit(body.clone());
+        commits.push_back(Box::pin(async move {
+            let appended = match submitted {
+                Ok(durable) => durable.await,
+                Err(AppendError::Busy) => journal.append(body).await,
+                Err(e) => Err(e),
+            };
+            Durable {
+                output,
+                appended,
+                times,
+                last: i + 1 == n,
+                pending,
+            }
+        }));
+    }
+}
+
+/// The record a result is journaled as; rally events are not journaled.
+fn record(output: &AnalysisOutput) -> Option<RecordBody> {
+    match output {
+        AnalysisOutput::Swing(swing) => Some(RecordBody::Swing(document(
+            &swing.device,
+            &swing.session_id,
+            swing,
+        ))),
+        AnalysisOutput::Summary(summary) => Some(RecordBody::Summary(document(
+            &summary.device,
+            &summary.session_id,
+            summary,
+        ))),
+        AnalysisOutput::Rally(_) => None,
+    }
+}
+
+/// Shows a durable result live (with its journal id), and counts it.
+fn show(done: Durable, live: &Live, ingest: &Ingest, metrics: &AnalysisMetrics) {
+    let Durable {
+        output,
+        appended,
+        times,
+        last,
+        pending,
+    } = done;
+    match output {
+        AnalysisOutput::Swing(mut swing) => {
+            match appended {
+                Ok(appended) => swing.id = Some(appended.id),
+                Err(e) => log::error!("swing of `{}` not journaled: {e}", swing.device),
+            }
+            live.publish(LiveEvent::Swing {
+                device: swing.device.clone(),
+                json: to_json(&swing).into(),
+            });
+            if let Some(t) = times {
+                metrics.record_swing(&SwingTimeline {
+                    received: t.received,
+                    queued: t.queued,
+                    started: t.started,
+                    analysed: t.analysed,
+                    published: std::time::Instant::now(),
+                });
+            }
+        }
+        AnalysisOutput::Summary(summary) => {
+            if let Err(e) = appended {
+                log::error!("summary of `{}` not journaled: {e}", summary.session_id);
+            }
+            log::info!(
+                "session `{}` of `{}` analysed: {} swings",
+                summary.session_id,
+                summary.device,
+                summary.analysis_result.swings
+            );
+            live.publish(LiveEvent::Summary {
+                device: summary.device.clone(),
+                json: to_json(&summary).into(),
+            });
+            ingest.session_analysed(&summary.device, &summary.session_id);
+        }
+        AnalysisOutput::Rally(_) => {}
+    }
+    if last && pending {
+        metrics.input_done();
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    // The analysis types are plain data (numbers, strings, maps with string keys).
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn document(device: &str, session_id: &str, value: &impl serde::Serialize) -> Document {
+    Document {
+        device: Some(device.to_owned()),
+        session_id: Some(session_id.to_owned()),
+        json: to_json(value),
+    }
+}
