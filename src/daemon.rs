@@ -302,8 +302,15 @@ fn spawn_snapshots(ingest: &Arc<Ingest>, journal: &Journal, shutdown: &Shutdown)
                 _ = every.tick() => {}
             }
             let now = ingest.now();
-            let snapshot = ingest.with_court(|c| c.snapshot(now));
-            if let Err(e) = journal.append(event_record(&snapshot)).await {
+            // Handed to the journal under the court's lock, so every change made after it is
+            // journaled after it (and cannot be undone by it on restore). Events of changes made
+            // just before it may still follow it; restoring them again changes nothing.
+            let submitted = ingest.with_court(|c| journal.submit(event_record(&c.snapshot(now))));
+            let durable = match submitted {
+                Ok(durable) => durable.await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = durable {
                 log::error!("journaling the court snapshot: {e}");
             }
         }

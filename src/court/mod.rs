@@ -262,9 +262,7 @@ impl Court {
                         command,
                         queued_ms: ts,
                     };
-                    // Restoring ignores the capacity (it may have been lowered since): a command
-                    // that was accepted is never forgotten.
-                    let _ = dev.commands.push(pending, usize::MAX);
+                    restore_command(&mut dev.commands, pending);
                 }
             }
             CourtEvent::CommandDone {
@@ -300,7 +298,7 @@ impl Court {
                 }
                 for (device, pending) in commands {
                     if let Some(dev) = self.devices.get_mut(&device) {
-                        let _ = dev.commands.push(pending, usize::MAX); // accepted once: kept whatever the capacity
+                        restore_command(&mut dev.commands, pending);
                     }
                 }
             }
@@ -624,6 +622,16 @@ impl Court {
             .get(device)
             .map(|d| d.commands.iter().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// Puts a journaled command back in its queue, once: a snapshot taken just after a command was
+/// queued can reach the journal before the command's own event, so both may name it.
+/// Restoring ignores the capacity (it may have been lowered since): a command that was accepted
+/// is never forgotten.
+fn restore_command(queue: &mut CommandQueue, pending: PendingCommand) {
+    if queue.iter().all(|c| c.command_id != pending.command_id) {
+        let _ = queue.push(pending, usize::MAX);
     }
 }
 

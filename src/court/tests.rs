@@ -172,6 +172,27 @@ fn a_snapshot_alone_rebuilds_the_open_state() {
     assert_eq!(restored.pending_commands("d1"), c.pending_commands("d1"));
 }
 
+/// A snapshot taken just after a command was queued can reach the journal before the command's
+/// own event (seen in the real daemon under load): the command is restored once, not twice.
+#[test]
+fn a_command_named_by_a_snapshot_and_its_own_event_is_restored_once() {
+    let mut c = court();
+    let mut events = Vec::new();
+    let started = c.start_session("d1", "s1".into(), 2).unwrap();
+    let snapshot = c.snapshot(3);
+    let (state, queued): (Vec<CourtEvent>, Vec<CourtEvent>) = started
+        .events
+        .into_iter()
+        .partition(|e| matches!(e, CourtEvent::SessionState { .. }));
+    events.extend(state);
+    events.push(snapshot);
+    events.extend(queued);
+    let mut restored = court();
+    restored.restore(events);
+    assert_eq!(restored.pending_commands("d1"), c.pending_commands("d1"));
+    assert_eq!(restored.pending_commands("d1").len(), 1);
+}
+
 #[test]
 fn ended_sessions_are_forgotten_past_the_bound() {
     let mut c = Court::new(
