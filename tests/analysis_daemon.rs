@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Gateway, config, export};
-use shuttlegate::sim::client::Firmware;
-use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_rallies_come_out_as_journaled_swings_and_a_summary_per_session() {
@@ -18,28 +15,7 @@ async fn simulated_rallies_come_out_as_journaled_swings_and_a_summary_per_sessio
         ("player-02", Some("token-player-02")),
     ];
     let gw = Gateway::start(dir.path(), &config(dir.path(), &devices, ""));
-    let options = FleetOptions {
-        url: format!("ws://{}", gw.addr),
-        devices: 2,
-        firmware: Firmware::Compact,
-        rate_hz: 200.0,
-        duration: Duration::from_secs(20),
-        code_prefix: "player-".into(),
-        token_prefix: Some("token-player-".into()),
-        batch_samples: 40,
-        utc_offset_s: 8 * 3600,
-        seed: 1001,
-        motion: Motion::Court,
-    };
-    let reports = tokio::time::timeout(
-        Duration::from_secs(60),
-        fleet::run(options, Arc::new(FleetProgress::default()), None),
-    )
-    .await
-    .expect("fleet finishes");
-    for (code, r) in &reports {
-        assert!(r.as_ref().unwrap().upload_complete, "{code}");
-    }
+    common::play_court(&gw, 2, Duration::from_secs(20), 1001).await;
     // The summary is journaled after upload_complete, and the session's `completed` after the
     // summary: wait for both (bounded).
     let mut records = Vec::new();

@@ -5,12 +5,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Gateway, config, export};
-use shuttlegate::sim::client::Firmware;
-use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 
 const PLAYERS: usize = 4;
 
@@ -81,28 +78,7 @@ async fn every_published_swing_is_one_latency_sample_on_metrics() {
     assert_eq!(value(&before, "shuttlegate_swings_published_total"), 0.0);
     assert_eq!(value(&before, "shuttlegate_analysis_pending"), 0.0);
 
-    let options = FleetOptions {
-        url: format!("ws://{}", gw.addr),
-        devices: PLAYERS,
-        firmware: Firmware::Compact,
-        rate_hz: 200.0,
-        duration: Duration::from_secs(15),
-        code_prefix: "player-".into(),
-        token_prefix: Some("token-player-".into()),
-        batch_samples: 40,
-        utc_offset_s: 8 * 3600,
-        seed: 1003,
-        motion: Motion::Court,
-    };
-    let reports = tokio::time::timeout(
-        Duration::from_secs(60),
-        fleet::run(options, Arc::new(FleetProgress::default()), None),
-    )
-    .await
-    .expect("fleet finishes");
-    for (code, r) in &reports {
-        assert!(r.as_ref().unwrap().upload_complete, "{code}");
-    }
+    common::play_court(&gw, PLAYERS, Duration::from_secs(15), 1003).await;
 
     // Each session's summary is the analysis's last output for it: once all are journaled and
     // nothing is pending, every swing has been published.

@@ -253,6 +253,18 @@ pub async fn join(tasks: Vec<tokio::task::JoinHandle<Result<u64, DeviceError>>>)
     (acked, errors)
 }
 
+/// The head of a benchmark daemon's config: state under `dir`, an ephemeral loopback port, a
+/// large journal with the given commit window, and limits no simulated device reaches.
+pub fn daemon_config_head(dir: &std::path::Path, commit_interval: std::time::Duration) -> String {
+    format!(
+        "[gateway]\nvenue = \"bench\"\ncourt = \"bench\"\nstate_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
+         [journal]\nmax_bytes = \"8GiB\"\ncommit_interval = \"{}ms\"\n\n\
+         [limits]\nmessages_per_second = 100000\nidle_timeout = \"60s\"\n",
+        dir.display(),
+        commit_interval.as_millis()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,13 +100,7 @@ impl Drop for Daemon {
 }
 
 fn start_daemon(exe: &Path, dir: &Path, bench: &IngestBench) -> Result<Daemon, BenchError> {
-    let mut config = format!(
-        "[gateway]\nvenue = \"bench\"\ncourt = \"bench\"\nstate_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
-         [journal]\nmax_bytes = \"8GiB\"\ncommit_interval = \"{}ms\"\n\n\
-         [limits]\nmessages_per_second = 100000\nidle_timeout = \"60s\"\n",
-        dir.display(),
-        bench.commit_interval.as_millis()
-    );
+    let mut config = super::device::daemon_config_head(dir, bench.commit_interval);
     for i in 0..bench.devices {
         config.push_str(&format!(
             "\n[[devices]]\ncode = \"bench-{i:03}\"\ntoken = \"bench-token-{i:03}\"\n"

@@ -176,13 +176,7 @@ pub async fn run(exe: &Path, bench: SwingBench) -> Result<SwingReport, BenchErro
 
 /// The daemon's configuration: every player and load device, with tokens.
 fn config(dir: &Path, bench: &SwingBench) -> String {
-    let mut config = format!(
-        "[gateway]\nvenue = \"bench\"\ncourt = \"bench\"\nstate_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
-         [journal]\nmax_bytes = \"8GiB\"\ncommit_interval = \"{}ms\"\n\n\
-         [limits]\nmessages_per_second = 100000\nidle_timeout = \"60s\"\n",
-        dir.display(),
-        bench.commit_interval.as_millis()
-    );
+    let mut config = super::device::daemon_config_head(dir, bench.commit_interval);
     let fleets = court_fleets("", bench);
     let players = fleets
         .iter()

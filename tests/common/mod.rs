@@ -270,3 +270,33 @@ pub async fn closed_with(ws: &mut Ws) -> u16 {
         }
     }
 }
+
+/// Runs `players` court-simulated compact racket devices (`player-01`…, tokens
+/// `token-player-01`…, 200 Hz, batches of 40) against `gw` for `duration`, then checks each
+/// sent `upload_complete`.
+pub async fn play_court(gw: &Gateway, players: usize, duration: Duration, seed: u64) {
+    use shuttlegate::sim::client::Firmware;
+    use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+    let options = FleetOptions {
+        url: format!("ws://{}", gw.addr),
+        devices: players,
+        firmware: Firmware::Compact,
+        rate_hz: 200.0,
+        duration,
+        code_prefix: "player-".into(),
+        token_prefix: Some("token-player-".into()),
+        batch_samples: 40,
+        utc_offset_s: 8 * 3600,
+        seed,
+        motion: Motion::Court,
+    };
+    let reports = tokio::time::timeout(
+        duration + Duration::from_secs(40),
+        fleet::run(options, std::sync::Arc::new(FleetProgress::default()), None),
+    )
+    .await
+    .expect("fleet finishes");
+    for (code, r) in &reports {
+        assert!(r.as_ref().expect("device ran").upload_complete, "{code}");
+    }
+}
