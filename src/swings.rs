@@ -3,8 +3,10 @@
 //! Ingest hands each batch here *after* it is durable and answered, through a bounded queue that
 //! never blocks ingest: analysis must never delay an ack. The task serves that queue fairly,
 //! one input per device in turn ([`FairQueue`]): a device flooding the gateway makes its own
-//! results late, not everyone's. The task feeds per-device streaming
-//! analysers (`analysis`), journals every swing and summary, and publishes them live.
+//! results late, not everyone's. The task feeds per-device streaming analysers (`analysis`) and
+//! hands every swing and summary to the publisher task (`crate::publish`), which journals them
+//! and then shows them live, so the analysis never waits for an fsync. Before its first input
+//! it resumes the sessions a restart interrupted (`crate::resume`).
 //!
 //! It also measures itself for `/metrics` ([`AnalysisMetrics`]): how long after the batch that
 //! completes a swing the swing is out (journaled and on the live broadcast), and how many
