@@ -388,22 +388,8 @@ fn encode_channel(columns: &[Vec<f32>], out: &mut Vec<u8>) {
         }
         return;
     };
-    let (predictor, anchors, residuals) = Predictor::ALL
-        .into_iter()
-        .map(|p| {
-            let (anchors, residuals): (Vec<i64>, Vec<Vec<i64>>) = ks
-                .iter()
-                .filter(|k| !k.is_empty())
-                .map(|k| p.encode(k))
-                .unzip();
-            let residuals = residuals.concat();
-            let cost = rice_parameter(&zigzagged(&residuals)).1
-                + anchors.iter().map(|&a| zz_len(a)).sum::<u64>();
-            (cost, p, anchors, residuals)
-        })
-        .min_by_key(|c| c.0)
-        .map(|(_, p, a, r)| (p, a, r))
-        .unwrap_or((Predictor::Previous, Vec::new(), Vec::new()));
+    let columns: Vec<&[i64]> = ks.iter().map(Vec::as_slice).collect();
+    let (predictor, anchors, residuals) = best_prediction(&columns);
     out.push(CHANNEL_SHARED);
     // SCALES has < 42 entries: the index fits in the byte with the predictor.
     out.push(index as u8 * 4 + predictor as u8);
@@ -629,27 +615,38 @@ fn encode_integers(index: usize, ks: &[i64], out: &mut Vec<u8>, coding: Coding) 
             rice_encode(&ds[1..], out);
         }
         Coding::Predicted | Coding::Grouped => {
-            let (predictor, anchor, residuals) = best_prediction(ks);
+            let (predictor, anchors, residuals) = best_prediction(&[ks]);
             out.push(PREDICTED_COLUMN);
             out.push(index * 4 + predictor as u8);
-            put_zz(out, anchor);
+            // One anchor: `ks` is not empty.
+            for anchor in anchors {
+                put_zz(out, anchor);
+            }
             rice_encode(&residuals, out);
         }
     }
 }
 
-/// The predictor whose residuals Rice-code shortest, with its anchor and residuals.
-fn best_prediction(ks: &[i64]) -> (Predictor, i64, Vec<i64>) {
+/// The predictor whose residuals Rice-code shortest over `columns` together (one column, or a
+/// seed channel's column per node), with an anchor per non-empty column and every column's
+/// residuals in order.
+fn best_prediction(columns: &[&[i64]]) -> (Predictor, Vec<i64>, Vec<i64>) {
     Predictor::ALL
         .into_iter()
         .map(|p| {
-            let (anchor, residuals) = p.encode(ks);
-            let cost = rice_parameter(&zigzagged(&residuals)).1 + zz_len(anchor);
-            (cost, p, anchor, residuals)
+            let (anchors, residuals): (Vec<i64>, Vec<Vec<i64>>) = columns
+                .iter()
+                .filter(|ks| !ks.is_empty())
+                .map(|ks| p.encode(ks))
+                .unzip();
+            let residuals = residuals.concat();
+            let cost = rice_parameter(&zigzagged(&residuals)).1
+                + anchors.iter().map(|&a| zz_len(a)).sum::<u64>();
+            (cost, p, anchors, residuals)
         })
         .min_by_key(|c| c.0)
-        .map(|(_, p, anchor, residuals)| (p, anchor, residuals))
-        .unwrap_or((Predictor::Previous, 0, Vec::new()))
+        .map(|(_, p, anchors, residuals)| (p, anchors, residuals))
+        .unwrap_or((Predictor::Previous, Vec::new(), Vec::new()))
 }
 
 /// Bits of `v` as a zz-varint.
@@ -1242,7 +1239,7 @@ mod entropy_probe {
                         .iter()
                         .find_map(|&s| integers_at(&col, s))
                         .expect("integer column");
-                    let (_, _, residuals) = best_prediction(&ks);
+                    let (_, _, residuals) = best_prediction(&[&ks]);
                     for d in &residuals {
                         *column_counts.entry(*d).or_default() += 1;
                     }
