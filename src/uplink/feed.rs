@@ -3,11 +3,12 @@
 //! pause rather than in a loop.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
-use super::delivery::{Delivery, ReadRequest};
+use super::delivery::{Delivery, LaneSpec, ReadRequest};
 use super::outbox::{Outbox, OutboxError, OutboxRecord};
 use super::status::SinkSnapshot;
 
@@ -19,6 +20,48 @@ pub(crate) enum Job {
     Read(ReadRequest, Result<Vec<OutboxRecord>, OutboxError>, u64),
     RetryRead(ReadRequest),
     Saved(u64, Result<(), OutboxError>),
+}
+
+/// What every sink starts from: delivery from its saved cursor, its feed, the journal's durable
+/// watermark, and its status snapshot (published on `snapshot_tx`, read from `snapshot`).
+pub(crate) struct SinkStart<O: Outbox> {
+    pub(crate) delivery: Delivery,
+    pub(crate) feed: Feed<O>,
+    pub(crate) durable_rx: watch::Receiver<u64>,
+    pub(crate) stats: SinkSnapshot,
+    pub(crate) snapshot_tx: watch::Sender<SinkSnapshot>,
+    pub(crate) snapshot: watch::Receiver<SinkSnapshot>,
+}
+
+impl<O: Outbox> SinkStart<O> {
+    /// Sink `sink` reading as `consumer`: `window` records unacknowledged at once, `read_batch`
+    /// per journal read.
+    pub(crate) fn new(
+        sink: &'static str,
+        outbox: &Arc<O>,
+        consumer: &str,
+        lanes: Vec<LaneSpec>,
+        window: usize,
+        read_batch: usize,
+    ) -> Self {
+        let cursor = outbox.cursor(consumer);
+        let delivery = Delivery::new(lanes, cursor, window, read_batch, Instant::now());
+        let stats = SinkSnapshot {
+            sink,
+            cursor,
+            saved_cursor: cursor,
+            ..SinkSnapshot::default()
+        };
+        let (snapshot_tx, snapshot) = watch::channel(stats.clone());
+        SinkStart {
+            delivery,
+            feed: Feed::new(Arc::clone(outbox), consumer.to_owned()),
+            durable_rx: outbox.subscribe(),
+            stats,
+            snapshot_tx,
+            snapshot,
+        }
+    }
 }
 
 /// Journal reads and cursor writes of one sink.

@@ -31,7 +31,7 @@ use super::UplinkError;
 use super::backoff::Backoff;
 use super::delivery::{Delivery, LaneSpec};
 use super::envelope::{GatewayStatus, hub_message};
-use super::feed::Feed;
+use super::feed::{Feed, SinkStart};
 use super::outbox::Outbox;
 use super::status::{ReplayProgress, SinkSnapshot, now_ms};
 use super::tls::{TlsFiles, client_config};
@@ -114,7 +114,6 @@ pub fn spawn<O: Outbox>(
     shutdown: CancellationToken,
 ) -> Result<HubSink, UplinkError> {
     let connector = connector(&options)?;
-    let cursor = outbox.cursor(&options.consumer);
     let lane = LaneSpec {
         name: "results",
         kinds: vec![RecordKind::Swing, RecordKind::Summary, RecordKind::Event],
@@ -122,35 +121,31 @@ pub fn spawn<O: Outbox>(
         burst: 64,
         max_in_flight: options.window.max(1),
     };
-    let delivery = Delivery::new(
+    let start = SinkStart::new(
+        "hub",
+        &outbox,
+        &options.consumer,
         vec![lane],
-        cursor,
         options.window,
         options.read_batch,
-        Instant::now(),
     );
-    let initial = SinkSnapshot {
-        sink: "hub",
-        cursor,
-        saved_cursor: cursor,
-        ..SinkSnapshot::default()
-    };
-    let (snapshot_tx, snapshot) = watch::channel(initial.clone());
-    let feed = Feed::new(Arc::clone(&outbox), options.consumer.clone());
     let driver = Driver {
         backoff: Backoff::new(options.backoff_initial, options.backoff_max),
-        durable_rx: outbox.subscribe(),
+        durable_rx: start.durable_rx,
         options,
         connector,
-        delivery,
-        feed,
-        snapshot: snapshot_tx,
-        stats: initial,
+        delivery: start.delivery,
+        feed: start.feed,
+        snapshot: start.snapshot_tx,
+        stats: start.stats,
         last_status_backlog: None,
         progress: ReplayProgress::new(256),
     };
     let task = tokio::spawn(driver.run(shutdown));
-    Ok(HubSink { snapshot, task })
+    Ok(HubSink {
+        snapshot: start.snapshot,
+        task,
+    })
 }
 
 fn connector(options: &HubOptions) -> Result<Option<Connector>, UplinkError> {

@@ -40,7 +40,7 @@ use super::command::{
 };
 use super::delivery::{Delivery, LaneSpec};
 use super::envelope::{GatewayStatus, check_packet_size, json_envelope, mqtt_route, raw_envelope};
-use super::feed::Feed;
+use super::feed::{Feed, SinkStart};
 use super::ledger::{Ledger, Tag};
 use super::outbox::{Outbox, OutboxRecord};
 use super::status::{ReplayProgress, SinkSnapshot, now_ms};
@@ -158,40 +158,35 @@ pub fn spawn<O: Outbox>(
 ) -> Result<MqttSink, UplinkError> {
     let topics = Topics::new(&options.topic_prefix, &options.venue, &options.court)?;
     let (client, eventloop) = build_client(&options, &topics)?;
-    let cursor = outbox.cursor(&options.consumer);
-    let delivery = Delivery::new(
+    let start = SinkStart::new(
+        "mqtt",
+        &outbox,
+        &options.consumer,
         lanes(&options),
-        cursor,
         usize::from(options.inflight),
         options.read_batch,
-        Instant::now(),
     );
-    let initial = SinkSnapshot {
-        sink: "mqtt",
-        cursor,
-        saved_cursor: cursor,
-        ..SinkSnapshot::default()
-    };
-    let (snapshot_tx, snapshot) = watch::channel(initial.clone());
-    let feed = Feed::new(Arc::clone(&outbox), options.consumer.clone());
     let driver = Driver {
         backoff: Backoff::new(options.backoff_initial, options.backoff_max),
-        durable_rx: outbox.subscribe(),
+        durable_rx: start.durable_rx,
         options,
         topics,
         client,
-        delivery,
+        delivery: start.delivery,
         ledger: Ledger::default(),
         control: VecDeque::new(),
-        feed,
+        feed: start.feed,
         replies: JoinSet::new(),
         commands,
-        snapshot: snapshot_tx,
-        stats: initial,
+        snapshot: start.snapshot_tx,
+        stats: start.stats,
         last_status_backlog: None,
     };
     let task = tokio::spawn(driver.run(eventloop, shutdown));
-    Ok(MqttSink { snapshot, task })
+    Ok(MqttSink {
+        snapshot: start.snapshot,
+        task,
+    })
 }
 
 fn lanes(options: &MqttOptions) -> Vec<LaneSpec> {
