@@ -30,10 +30,10 @@ use tokio_util::sync::CancellationToken;
 use super::UplinkError;
 use super::backoff::Backoff;
 use super::delivery::{Delivery, LaneSpec};
-use super::envelope::{GatewayStatus, hub_message};
+use super::envelope::hub_message;
 use super::feed::{Feed, SinkStart};
 use super::outbox::Outbox;
-use super::status::{ReplayProgress, SinkSnapshot, now_ms};
+use super::status::{ReplayProgress, SinkSnapshot, now_ms, online_status, publish_snapshot};
 use super::tls::{TlsFiles, client_config};
 use crate::journal::RecordKind;
 
@@ -411,15 +411,7 @@ impl<O: Outbox> Driver<O> {
             return Ok(());
         }
         self.last_status_backlog = Some(backlog);
-        let status = GatewayStatus {
-            state: "online".into(),
-            venue: self.options.venue.clone(),
-            court: self.options.court.clone(),
-            backlog_records: backlog,
-            cursor: self.delivery.cursor(),
-            durable_id: self.delivery.counts().durable_id,
-            ts_ms: now_ms(),
-        };
+        let status = online_status(&self.delivery, &self.options.venue, &self.options.court);
         let message = serde_json::json!({"type": "gateway_status", "data": status});
         let cursor = self.delivery.cursor();
         if let Some(line) = self.progress.handle_tick(Instant::now(), cursor, backlog) {
@@ -429,22 +421,8 @@ impl<O: Outbox> Driver<O> {
     }
 
     fn publish_snapshot(&mut self) {
-        let counts = self.delivery.counts();
-        let next = SinkSnapshot {
-            sink: "hub",
-            connected: self.delivery.is_connected(),
-            cursor: counts.cursor,
-            durable_id: counts.durable_id,
-            backlog_records: self.delivery.backlog(),
-            queued_bytes: counts.queued_bytes,
-            in_flight: counts.in_flight,
-            ..self.stats.clone()
-        };
-        self.snapshot.send_if_modified(|s| {
-            let changed = *s != next;
-            *s = next;
-            changed
-        });
+        let in_flight = self.delivery.counts().in_flight;
+        publish_snapshot(&self.snapshot, &self.stats, &self.delivery, in_flight);
     }
 
     async fn finish(mut self) {

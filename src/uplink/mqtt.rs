@@ -39,11 +39,11 @@ use super::command::{
     parse_command,
 };
 use super::delivery::{Delivery, LaneSpec};
-use super::envelope::{GatewayStatus, check_packet_size, json_envelope, mqtt_route, raw_envelope};
+use super::envelope::{check_packet_size, json_envelope, mqtt_route, raw_envelope};
 use super::feed::{Feed, SinkStart};
 use super::ledger::{Ledger, Tag};
 use super::outbox::{Outbox, OutboxRecord};
-use super::status::{ReplayProgress, SinkSnapshot, now_ms};
+use super::status::{ReplayProgress, SinkSnapshot, now_ms, online_status, publish_snapshot};
 use super::tls::{TlsFiles, client_config};
 use super::topics::{Topics, client_id};
 use super::{BrokerUrl, UplinkError};
@@ -575,15 +575,7 @@ impl<O: Outbox> Driver<O> {
             return;
         }
         self.last_status_backlog = Some(backlog);
-        let status = GatewayStatus {
-            state: "online".into(),
-            venue: self.options.venue.clone(),
-            court: self.options.court.clone(),
-            backlog_records: backlog,
-            cursor: self.delivery.cursor(),
-            durable_id: self.delivery.counts().durable_id,
-            ts_ms: now_ms(),
-        };
+        let status = online_status(&self.delivery, &self.options.venue, &self.options.court);
         // The control queue is bounded; a status replaces any status still waiting.
         self.control.retain(|c| c.resend);
         self.control.push_front(Control {
@@ -601,22 +593,8 @@ impl<O: Outbox> Driver<O> {
     }
 
     fn publish_snapshot(&mut self) {
-        let counts = self.delivery.counts();
-        let next = SinkSnapshot {
-            sink: "mqtt",
-            connected: self.delivery.is_connected(),
-            cursor: counts.cursor,
-            durable_id: counts.durable_id,
-            backlog_records: self.delivery.backlog(),
-            queued_bytes: counts.queued_bytes,
-            in_flight: self.ledger.in_flight(),
-            ..self.stats.clone()
-        };
-        self.snapshot.send_if_modified(|s| {
-            let changed = *s != next;
-            *s = next;
-            changed
-        });
+        let in_flight = self.ledger.in_flight();
+        publish_snapshot(&self.snapshot, &self.stats, &self.delivery, in_flight);
     }
 
     /// Publishes `offline`, disconnects cleanly, and flushes the last cursor.

@@ -87,6 +87,49 @@ impl ReplayProgress {
     }
 }
 
+/// `stats` brought up to date with `delivery`'s counts, and published on `tx` if that changes
+/// it. `in_flight` is the sink's own count of records awaiting an acknowledgement.
+pub(crate) fn publish_snapshot(
+    tx: &tokio::sync::watch::Sender<SinkSnapshot>,
+    stats: &SinkSnapshot,
+    delivery: &super::delivery::Delivery,
+    in_flight: usize,
+) {
+    let counts = delivery.counts();
+    let next = SinkSnapshot {
+        connected: delivery.is_connected(),
+        cursor: counts.cursor,
+        durable_id: counts.durable_id,
+        backlog_records: delivery.backlog(),
+        queued_bytes: counts.queued_bytes,
+        in_flight,
+        ..stats.clone()
+    };
+    tx.send_if_modified(|s| {
+        let changed = *s != next;
+        *s = next;
+        changed
+    });
+}
+
+/// The gateway's `online` status as a sink's delivery sees it (retained on MQTT `status`, sent
+/// to the hub as `gateway_status`).
+pub(crate) fn online_status(
+    delivery: &super::delivery::Delivery,
+    venue: &str,
+    court: &str,
+) -> super::envelope::GatewayStatus {
+    super::envelope::GatewayStatus {
+        state: "online".into(),
+        venue: venue.to_owned(),
+        court: court.to_owned(),
+        backlog_records: delivery.backlog(),
+        cursor: delivery.cursor(),
+        durable_id: delivery.counts().durable_id,
+        ts_ms: now_ms(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
