@@ -340,6 +340,10 @@ fn main() {
         );
     }
 
+    // JOURNAL_BENCH_SECS=0: sizes only.
+    if secs == 0 {
+        return;
+    }
     let pool = Arc::new(compact_pool(512));
     let runs: [(usize, Option<f64>, &str); 5] = [
         (1, None, "back to back"),

@@ -37,6 +37,9 @@
 //!              `s × 4 + predictor` (0 column mean, 1 previous value, 2 linear, 3 quadratic
 //!              extrapolation), the anchor (the mean, or the first value) as a zz-varint, then
 //!              the residuals Rice-coded as above.
+//! compact, packed: 0x04, the compact form with every column bit-packed and predicted by one of
+//!          eight predictors, Rice-coded in up to four runs: see `packed.rs`. Used whenever
+//!          every column is integer-valued (what compact firmware sends); 0x01 otherwise.
 //! ```
 //! Compact bodies use predicted columns and are stored without zstd; seed bodies are encoded
 //! every way (by node with varints + zstd, Rice or predicted Rice; by channel, with and
@@ -46,6 +49,8 @@
 //! Every integer column is verified bit-exactly at encode time (the decoder repeats the same f32
 //! operation), so a value that does not round-trip sends its column to the float mode: the
 //! transform can lose compression, never data.
+
+mod packed;
 
 use std::cell::RefCell;
 
@@ -212,6 +217,7 @@ pub fn decode_batch_form(raw: &[u8]) -> Result<BatchForm, CodecError> {
         1 => BatchForm::Compact(decode_compact(&mut r)?),
         SEED_BY_NODE => BatchForm::Seed(decode_seed(&mut r, false)?),
         SEED_BY_CHANNEL => BatchForm::Seed(decode_seed(&mut r, true)?),
+        packed::PACKED_COMPACT => BatchForm::Compact(packed::decode_packed(&mut r)?),
         _ => return Err(r.malformed("unknown batch form")),
     };
     if r.pos != raw.len() {
@@ -222,7 +228,17 @@ pub fn decode_batch_form(raw: &[u8]) -> Result<BatchForm, CodecError> {
 
 // ---- compact form ----
 
+/// Writes a compact batch: in the packed layout (tag 4) when every column is integer-valued and
+/// predicted columns are asked for, else in the first layout (tag 1).
 fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, coding: Coding) {
+    if coding == Coding::Predicted && packed::encode_packed(c, out) {
+        return;
+    }
+    encode_compact_columns(c, out, coding);
+}
+
+/// The first compact layout (tag 1): a column kind per column, any of them a float column.
+fn encode_compact_columns(c: &CompactBatch, out: &mut Vec<u8>, coding: Coding) {
     out.push(1);
     put_varint(out, u64::from(c.sensor_id));
     put_zz(out, c.t0);
@@ -538,10 +554,9 @@ impl Scale {
     }
 }
 
-/// Resolutions tried, coarsest first. Part of the on-disk format: entries are referred to by
-/// index, so only append to this list.
 /// Resolutions tried, coarsest first: decimal fixed points (JSON printed with N decimals) and
-/// the usual MEMS full-scale conversions (counts / LSB-per-unit, counts × range/32768).
+/// the usual MEMS full-scale conversions (counts / LSB-per-unit, counts × range/32768). Part of
+/// the on-disk format: entries are referred to by index, so only append to this list.
 const SCALES: &[Scale] = &[
     Scale::Div(1.0),
     Scale::Mul(2000.0 / 32768.0),
@@ -631,7 +646,7 @@ fn encode_integers(index: usize, ks: &[i64], out: &mut Vec<u8>, coding: Coding) 
 /// seed channel's column per node), with an anchor per non-empty column and every column's
 /// residuals in order.
 fn best_prediction(columns: &[&[i64]]) -> (Predictor, Vec<i64>, Vec<i64>) {
-    Predictor::ALL
+    Predictor::CLASSIC
         .into_iter()
         .map(|p| {
             let (anchors, residuals): (Vec<i64>, Vec<Vec<i64>>) = columns
@@ -640,7 +655,7 @@ fn best_prediction(columns: &[&[i64]]) -> (Predictor, Vec<i64>, Vec<i64>) {
                 .map(|ks| p.encode(ks))
                 .unzip();
             let residuals = residuals.concat();
-            let cost = rice_parameter(&zigzagged(&residuals)).1
+            let cost = rice_cost(&zigzagged(&residuals), RICE_MAX_K).1
                 + anchors.iter().map(|&a| zz_len(a)).sum::<u64>();
             (cost, p, anchors, residuals)
         })
@@ -699,22 +714,10 @@ const _: () = assert!(SCALES.len() <= 42, "column headers pack the scale index")
 /// bits, a one bit and `k` low bits (or RICE_ESCAPE zero bits and 64 raw bits), padded to a byte.
 fn rice_encode(ds: &[i64], out: &mut Vec<u8>) {
     let us = zigzagged(ds);
-    let (k, _) = rice_parameter(&us);
+    let (k, _) = rice_cost(&us, RICE_MAX_K);
     out.push(k as u8);
     let mut w = BitWriter::default();
-    for u in us {
-        match u >> k {
-            q if q >= RICE_ESCAPE => {
-                w.put(0, RICE_ESCAPE as u32);
-                w.put(u >> 32, 32);
-                w.put(u & 0xffff_ffff, 32);
-            }
-            q => {
-                w.put(1, q as u32 + 1);
-                w.put(u & ((1u64 << k) - 1), k);
-            }
-        }
-    }
+    w.rice_codes(&us, k);
     w.finish(out);
 }
 
@@ -722,10 +725,10 @@ fn zigzagged(ds: &[i64]) -> Vec<u64> {
     ds.iter().map(|&d| zigzag(d)).collect()
 }
 
-/// The Rice parameter for `us` and the bits its codes take. The cost is convex in `k` near its
-/// minimum, which lies within a step or two of log2 of the mean value, so only that
+/// The Rice parameter (≤ `max_k`) for `us` and the bits its codes take. The cost is convex in
+/// `k` near its minimum, which lies within a step or two of log2 of the mean value, so only that
 /// neighbourhood is searched (any `k` decodes; the search only affects size).
-fn rice_parameter(us: &[u64]) -> (u32, u64) {
+fn rice_cost(us: &[u64], max_k: u32) -> (u32, u64) {
     let cost = |k: u32| -> u64 {
         us.iter()
             .map(|&u| match u >> k {
@@ -736,7 +739,7 @@ fn rice_parameter(us: &[u64]) -> (u32, u64) {
     };
     let mean = us.iter().map(|&u| u128::from(u)).sum::<u128>() / us.len().max(1) as u128;
     let guess = 128 - mean.leading_zeros();
-    (guess.saturating_sub(2)..=(guess + 1).min(RICE_MAX_K))
+    (guess.saturating_sub(2).min(max_k)..=(guess + 1).min(max_k))
         .map(|k| (k, cost(k)))
         .min_by_key(|&(_, c)| c)
         .unwrap_or((0, 0))
@@ -771,6 +774,25 @@ impl BitWriter {
         while self.bits >= 8 {
             self.bits -= 8;
             self.bytes.push((self.acc >> self.bits) as u8);
+        }
+    }
+
+    /// Golomb-Rice codes of `us` with parameter `k`: per value `q = u >> k` zero bits, a one
+    /// bit and the `k` low bits, or RICE_ESCAPE zero bits and the 64 raw bits when q is that
+    /// large.
+    fn rice_codes(&mut self, us: &[u64], k: u32) {
+        for &u in us {
+            match u >> k {
+                q if q >= RICE_ESCAPE => {
+                    self.put(0, RICE_ESCAPE as u32);
+                    self.put(u >> 32, 32);
+                    self.put(u & 0xffff_ffff, 32);
+                }
+                q => {
+                    self.put(1, q as u32 + 1);
+                    self.put(u & ((1u64 << k) - 1), k);
+                }
+            }
         }
     }
 
@@ -884,18 +906,7 @@ impl Reader<'_> {
             buf: self.buf,
             bit: self.pos * 8,
         };
-        for _ in 0..n {
-            let mut q = 0u64;
-            while q < RICE_ESCAPE && !bits.bit()? {
-                q += 1;
-            }
-            let u = if q == RICE_ESCAPE {
-                (bits.bits(32)? << 32) | bits.bits(32)?
-            } else {
-                (q << k) | bits.bits(k)?
-            };
-            out.push(((u >> 1) as i64) ^ -((u & 1) as i64));
-        }
+        bits.rice_values(k, n, out)?;
         self.pos = bits.bit.div_ceil(8);
         Ok(())
     }
@@ -1021,6 +1032,23 @@ struct BitReader<'a> {
 }
 
 impl BitReader<'_> {
+    /// Reads `n` Rice codes of parameter `k` (see [`BitWriter::rice_codes`]) as signed values.
+    fn rice_values(&mut self, k: u32, n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {
+        for _ in 0..n {
+            let mut q = 0u64;
+            while q < RICE_ESCAPE && !self.bit()? {
+                q += 1;
+            }
+            let u = if q == RICE_ESCAPE {
+                (self.bits(32)? << 32) | self.bits(32)?
+            } else {
+                (q << k) | self.bits(k)?
+            };
+            out.push(((u >> 1) as i64) ^ -((u & 1) as i64));
+        }
+        Ok(())
+    }
+
     fn bit(&mut self) -> Result<bool, CodecError> {
         let byte = *self
             .buf
@@ -1208,6 +1236,106 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_batch_form(&bytes);
+        }
+
+        #[test]
+        fn integer_compact_batches_pack_and_round_trip(c in integer_compact()) {
+            let form = BatchForm::Compact(c);
+            let b = SensorBatch { device: "d".into(), session_id: "s".into(), seq: None, form };
+            let e = encode_batch(&b);
+            prop_assert_eq!(e.bytes[0], packed::PACKED_COMPACT);
+            let back = roundtrip(&b);
+            prop_assert!(bits_equal(&back, &b.form), "{:?} != {:?}", back, b.form);
+        }
+
+        #[test]
+        fn every_compact_layout_round_trips(c in prop_oneof![integer_compact(), any_form().prop_filter_map("compact", |f| match f {
+            BatchForm::Compact(c) => Some(c),
+            BatchForm::Seed(_) => None,
+        })]) {
+            for coding in [Coding::Varints, Coding::Rice, Coding::Predicted] {
+                let mut raw = Vec::new();
+                encode_compact_columns(&c, &mut raw, coding);
+                let back = decode_batch_form(&raw).expect("decodes");
+                let form = BatchForm::Compact(c.clone());
+                prop_assert!(bits_equal(&back, &form), "{:?}: {:?} != {:?}", coding, back, form);
+            }
+        }
+
+        #[test]
+        fn truncated_packed_bodies_are_errors(c in integer_compact(), cut in any::<prop::sample::Index>()) {
+            let mut raw = Vec::new();
+            prop_assume!(packed::encode_packed(&c, &mut raw));
+            let cut = cut.index(raw.len());
+            prop_assert!(decode_batch_form(&raw[..cut]).is_err());
+        }
+    }
+
+    /// Compact batches whose columns are whole multiples of a resolution: noise, smooth motion,
+    /// constants and extreme integers, at any channel count, sample count and rate.
+    fn integer_compact() -> impl Strategy<Value = CompactBatch> {
+        let rate = prop_oneof![
+            Just(1000.0),
+            Just(100.0),
+            Just(0.0),
+            Just(-0.0),
+            Just(99.5),
+            Just(f64::NAN),
+            Just(1e300),
+            any::<f64>(),
+        ];
+        let column = (0u8..5, any::<u64>(), 1i64..40_000);
+        (
+            any::<u32>(),
+            any::<i64>(),
+            rate,
+            0u8..10,
+            0usize..150,
+            proptest::collection::vec(column, 1..10),
+        )
+            .prop_map(|(sensor_id, t0, rate_hz, channels, rows, kinds)| {
+                let ch = usize::from(channels).max(1);
+                let samples = (0..rows * ch)
+                    .map(|i| {
+                        let (kind, seed, amplitude) = kinds[(i % ch) % kinds.len()];
+                        let t = (i / ch) as i64;
+                        let noise = ((seed ^ (t as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) % 7)
+                            as i64
+                            - 3;
+                        match kind {
+                            0 => (noise as f32) / 100.0,
+                            1 => {
+                                ((amplitude * (t % 50 - 25) * (t % 50 - 25) / 625) + noise) as f32
+                                    / 16.4
+                            }
+                            2 => (seed % 1000) as f32 / 10.0,
+                            // Up to ±2^24, the largest integers an f32 holds exactly.
+                            3 => ((seed as i64 % (1 << 23)) - (noise << 20)) as f32,
+                            _ => (noise * amplitude) as f32 * (2000.0 / 32768.0),
+                        }
+                    })
+                    .collect();
+                CompactBatch {
+                    sensor_id,
+                    t0,
+                    rate_hz,
+                    channels,
+                    samples,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_packed_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut body = vec![packed::PACKED_COMPACT];
+            body.extend(bytes);
+            let _ = decode_batch_form(&body);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_any_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode_batch_form(&bytes);
         }
     }
