@@ -3,7 +3,7 @@
 //! window with ack latency p50/p99, the floor (a plain write + fdatasync loop of the same
 //! records, in the same run), and READY time after opening a 1 GiB journal.
 //!
-//! Env: `JOURNAL_BENCH_SECS` (per throughput run, default 4), `JOURNAL_BENCH_GIB` (size of the
+//! Env: `JOURNAL_BENCH_SECS` (per throughput run, default 4; 0 measures sizes only), `JOURNAL_BENCH_GIB` (size of the
 //! recovery journal, default 1; 0 skips), `JOURNAL_BENCH_DIR` (where to write; default a temp
 //! dir under /tmp, i.e. the machine's disk).
 
@@ -95,6 +95,42 @@ fn bytes_per_sample(rt: &tokio::runtime::Runtime, name: &str, batches: Vec<Senso
         st.raw_body_bytes as f64 / st.stored_body_bytes as f64
     );
     rt.block_on(j.close()).unwrap();
+}
+
+/// Real recorded strokes (tests/fixtures/padel_mdpg22: a BMI270 on a padel racket at ≈104 Hz,
+/// printed by its sketch with 3 decimals), cut into compact batches of 100 rows: what low-rate
+/// firmware printing decimals sends during play.
+fn padel_batches(device: &str, session: &str) -> Vec<SensorBatch> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/padel_mdpg22");
+    let mut rows: Vec<f32> = Vec::new();
+    for file in ["drive.csv", "reves.csv", "smash.csv", "ruido.csv"] {
+        let text = std::fs::read_to_string(dir.join(file)).expect("padel fixture");
+        for line in text.lines().skip(1) {
+            let values: Vec<f32> = line
+                .trim()
+                .split(',')
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            if values.len() == 6 {
+                rows.extend(values);
+            }
+        }
+    }
+    rows.chunks_exact(600)
+        .enumerate()
+        .map(|(i, samples)| SensorBatch {
+            device: device.to_owned(),
+            session_id: session.to_owned(),
+            seq: Some(i as u64),
+            form: shuttlegate::batch::BatchForm::Compact(shuttlegate::batch::CompactBatch {
+                sensor_id: 4,
+                t0: 1_732_400_000_000 + i as i64 * 962,
+                rate_hz: 104.0,
+                channels: 6,
+                samples: samples.to_vec(),
+            }),
+        })
+        .collect()
 }
 
 struct RunResult {
@@ -326,6 +362,11 @@ fn main() {
             );
         }
     }
+    bytes_per_sample(
+        &rt,
+        "compact 6-axis, real padel strokes, 104 Hz",
+        padel_batches(device, session),
+    );
     for (name, style) in [
         ("seed 9-ch, int16 counts (WT901)", SeedStyle::Counts),
         ("seed 9-ch, printed decimals", SeedStyle::Decimals),
