@@ -307,6 +307,32 @@ mod tests {
         }
     }
 
+    /// The coefficients are part of the on-disk format: computed at compile time, they must
+    /// come out the same from every compiler, forever.
+    #[test]
+    fn smoothing_coefficients_are_pinned() {
+        assert_eq!(
+            PARABOLA_OF_8,
+            [
+                393216, -56174, -318318, -393216, -280869, 18725, 505563, 1179649
+            ]
+        );
+        assert_eq!(
+            CUBIC_OF_12,
+            [
+                -349525, 127100, 317750, 296567, 137692, -84733, -296567, -423667, -391892,
+                -127100, 444850, 1398101
+            ]
+        );
+        assert_eq!(
+            QUARTIC_OF_20,
+            [
+                262144, -68985, -206956, -212366, -137294, -25295, 88599, 177874, 224540, 219130,
+                160695, 56811, -76425, -214395, -323960, -363458, -282704, -22995, 482897, 1310719
+            ]
+        );
+    }
+
     #[test]
     fn smoothing_coefficients_sum_to_one() {
         for sum in [
