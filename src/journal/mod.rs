@@ -158,9 +158,12 @@ use tokio::sync::{Semaphore, oneshot, watch};
 pub use codec::{CodecError, EncodedBody, decode_batch_body, encode_batch as encode_batch_body};
 pub use error::{AppendError, JournalError};
 pub use frame::{
-    FORMAT_VERSION, Frame, FrameMeta, Parse, ScanSummary, encode_frame, parse_frame, scan_all,
-    segment_file_bytes,
+    FORMAT_VERSION, Frame, FrameMeta, Parse, ScanSummary, encode_frame, frame_len, parse_frame,
+    scan_all, segment_file_bytes,
 };
+/// What builds before v2 frames wrote (compatibility tests and fuzz seeds only).
+#[doc(hidden)]
+pub use frame::{encode_frame_v1, segment_file_bytes_v1};
 pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
 pub use record::{Document, Record, RecordBody, RecordKind};
 pub use store::{Appended, JournalOptions, JournalStats, RecoveryReport, WhenFull};
@@ -448,7 +451,7 @@ fn encode(body: &RecordBody) -> Result<Incoming, AppendError> {
             (None, codec::encode_document(&d.json))
         }
     };
-    let limit = frame::MAX_PAYLOAD_LEN - frame::PAYLOAD_FIXED_LEN - 2 * MAX_ID_LEN;
+    let limit = frame::MAX_PAYLOAD_LEN - frame::MAX_PAYLOAD_META_LEN - 2 * MAX_ID_LEN;
     if encoded.bytes.len() > limit {
         return Err(AppendError::Invalid(format!(
             "record body is {} bytes compressed (at most {limit})",
