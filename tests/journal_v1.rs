@@ -367,3 +367,36 @@ async fn a_v1_sealed_segment_and_a_v2_open_segment_recover_together() {
     let out = export(&dir, ExportFormat::Jsonl);
     assert_eq!(out.lines().count(), 12);
 }
+
+/// Writes the fuzz corpus seeds of v2 frames (`cargo test --test journal_v1 -- --ignored`):
+/// single frames of every kind for `journal_frame`, and record areas mixing both layouts, with
+/// a corrupt record and a torn tail, for `journal_recovery`.
+#[test]
+#[ignore = "writes files under fuzz/corpus"]
+fn write_fuzz_seeds() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let recs = records(8);
+    for r in &recs {
+        let mut out = Vec::new();
+        frame(r, false, &mut out);
+        std::fs::write(corpus.join(format!("journal_frame/frame2_{}", r.id)), out).unwrap();
+    }
+    let recs = records(12);
+    let mut mixed = Vec::new();
+    for r in &recs {
+        frame(r, r.id <= 6, &mut mixed);
+    }
+    let mut torn = Vec::new();
+    frame(&recs[0], false, &mut torn);
+    let mut with_tail = mixed.clone();
+    with_tail.extend_from_slice(&torn[..torn.len() / 2]);
+    std::fs::write(corpus.join("journal_recovery/seg2_mixed_torn"), &with_tail).unwrap();
+    let mut all_v2 = Vec::new();
+    let mut offsets = Vec::new();
+    for r in &recs {
+        offsets.push(all_v2.len());
+        frame(r, false, &mut all_v2);
+    }
+    all_v2[offsets[3] + 12] ^= 0x04;
+    std::fs::write(corpus.join("journal_recovery/seg2_corrupt"), &all_v2).unwrap();
+}
