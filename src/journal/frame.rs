@@ -4,11 +4,11 @@
 //! Pure functions over byte slices: recovery, readers, the offline tools and the fuzz target
 //! all use the same scanner, so they cannot disagree about what a segment holds.
 //!
-//! Two frame layouts exist. Version-1 segments (written before the compact layout) hold v1
-//! frames: 40 fixed payload bytes. Writers now write v2 frames (varints, one packed byte, names
-//! and the optional fields only when present: about 20 fixed bytes). Bit 31 of a frame's `len`
-//! tells them apart, frame by frame, so parsing needs no segment context and both layouts stay
-//! readable everywhere.
+//! Two frame layouts exist. Version-1 segments (written by earlier builds) hold v1 frames: 48
+//! bytes before the names and body. Writers now write v2 frames: varints, one packed byte, and
+//! optional fields only when present (24 bytes before the names for a record stamped today
+//! with no seq). Bit 31 of a frame's `len` tells them apart, frame by frame, so parsing needs no
+//! segment context and both layouts stay readable everywhere.
 
 use super::codec::CODEC_PLAIN;
 use super::record::RecordKind;
@@ -913,7 +913,9 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
         #[test]
-        fn a_v2_payload_parses_only_in_its_one_canonical_form(payload in prop::collection::vec(any::<u8>(), 0..80)) {
+        fn a_v2_payload_parses_only_in_its_one_canonical_form(
+            payload in prop::collection::vec(any::<u8>(), 0..80),
+        ) {
             let frame = v2_frame(&payload);
             if let Parse::Frame(f) = parse_frame(&frame) {
                 let mut again = Vec::new();
