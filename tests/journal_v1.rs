@@ -400,3 +400,39 @@ fn write_fuzz_seeds() {
     all_v2[offsets[3] + 12] ^= 0x04;
     std::fs::write(corpus.join("journal_recovery/seg2_corrupt"), &all_v2).unwrap();
 }
+
+/// Bytes per sample of 100-sample compact batches (swing and idle motion, counts) framed in
+/// each layout: `cargo test --test journal_v1 -- --ignored --nocapture print_bytes`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn print_bytes_per_sample_by_frame_layout() {
+    for motion in [Motion::Swing, Motion::Idle] {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let recs: Vec<Stored> = (1..=1000u64)
+            .map(|id| Stored {
+                id,
+                body: RecordBody::Batch(compact_batch(
+                    &mut rng,
+                    "2025001",
+                    "s-0017",
+                    Some(id),
+                    TS0 + 100 * id as i64,
+                    100,
+                    motion,
+                )),
+            })
+            .collect();
+        let (mut v1, mut v2) = (Vec::new(), Vec::new());
+        for r in &recs {
+            frame(r, true, &mut v1);
+            frame(r, false, &mut v2);
+        }
+        let samples = 100.0 * recs.len() as f64;
+        println!(
+            "{motion:?}: v1 frames {:.3} B/sample, v2 frames {:.3} B/sample ({} records)",
+            v1.len() as f64 / samples,
+            v2.len() as f64 / samples,
+            recs.len()
+        );
+    }
+}
