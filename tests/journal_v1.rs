@@ -11,8 +11,8 @@ use rand::rngs::SmallRng;
 use shuttlegate::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
 use shuttlegate::journal::tools::{self, ExportFilter, ExportFormat};
 use shuttlegate::journal::{
-    Document, FORMAT_VERSION, FrameMeta, Journal, JournalOptions, RecordBody, encode_batch_body,
-    encode_frame, encode_frame_v1, segment_file_bytes, segment_file_bytes_v1,
+    Document, FORMAT_VERSION, FrameMeta, Journal, JournalOptions, RecordBody, WhenFull,
+    encode_batch_body, encode_frame, encode_frame_v1, segment_file_bytes, segment_file_bytes_v1,
 };
 
 const TS0: i64 = 1_764_000_000_000;
@@ -366,6 +366,53 @@ async fn a_v1_sealed_segment_and_a_v2_open_segment_recover_together() {
     assert_eq!(segment_files(&dir), segs);
     let out = export(&dir, ExportFormat::Jsonl);
     assert_eq!(out.lines().count(), 12);
+}
+
+#[tokio::test]
+async fn drop_oldest_raw_compacts_a_version_1_segment_in_its_own_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let recs = records(40);
+    let segs = write_journal(&dir, &[(&recs[..20], 1), (&recs[20..], 1)], 0);
+    // The first open retires the old open segment; its size is the journal's size from then on.
+    let (j, report) = Journal::open(opts(&dir)).unwrap();
+    j.close().await.unwrap();
+    let mut o = opts(&dir);
+    o.segment_bytes = 4096;
+    o.max_bytes = report.bytes + 50;
+    o.when_full = WhenFull::DropOldestRaw;
+    assert!(o.max_bytes >= 2 * o.segment_bytes, "{} bytes", report.bytes);
+
+    let (j, _) = Journal::open(o).unwrap();
+    let mut rng = SmallRng::seed_from_u64(3);
+    let b = compact_batch(&mut rng, "d", "s", Some(0), TS0, 20, Motion::Idle);
+    let a = j.append(RecordBody::Batch(b)).await.unwrap();
+    assert_eq!(a.id, 41);
+    let kept_in_first: Vec<u64> = recs[..20]
+        .iter()
+        .filter(|r| !matches!(r.body, RecordBody::Batch(_)))
+        .map(|r| r.id)
+        .collect();
+    let batches_dropped = 20 - kept_in_first.len() as u64;
+    assert_eq!(j.stats().dropped_records, batches_dropped);
+    let read = j.read_after(0, usize::MAX, None).unwrap();
+    let ids: Vec<u64> = read.iter().map(|r| r.id).collect();
+    let want: Vec<u64> = kept_in_first.iter().copied().chain(21..=41).collect();
+    assert_eq!(ids, want);
+    for r in read.iter().filter(|r| r.id <= 40) {
+        assert!(!frame_is_v2(r.encoded()));
+        assert_eq!(r.decode().unwrap().body, recs[r.id as usize - 1].body);
+    }
+    j.close().await.unwrap();
+    assert_eq!(
+        header_version(&segs[0]),
+        1,
+        "compaction keeps the segment's layout"
+    );
+    let (j, report) = Journal::open(opts(&dir)).unwrap();
+    assert_eq!(report.records, want.len() as u64);
+    assert_eq!(report.corrupt_records, 0);
+    j.close().await.unwrap();
 }
 
 /// Writes the fuzz corpus seeds of v2 frames (`cargo test --test journal_v1 -- --ignored`):
