@@ -74,7 +74,7 @@ pub enum HeaderError {
     Checksum,
     #[error(
         "format version {0} is not supported (this build reads versions \
-         {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; a newer build wrote it)"
+         {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; a newer build may have written it)"
     )]
     Version(u32),
 }
@@ -738,6 +738,11 @@ mod tests {
                 Err(HeaderError::Version(version))
             );
         }
+        assert_eq!(
+            HeaderError::Version(3).to_string(),
+            "format version 3 is not supported (this build reads versions 1 to 2; a newer \
+             build may have written it)"
+        );
         let mut b = encode_segment_header(&h);
         b[13] ^= 1;
         assert_eq!(decode_segment_header(&b), Err(HeaderError::Checksum));
