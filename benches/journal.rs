@@ -234,7 +234,8 @@ fn encoded_frames(pool: &[SensorBatch]) -> Vec<Vec<u8>> {
             let mut out = Vec::new();
             let meta = FrameMeta {
                 id: i as u64 + 1,
-                ts_ms: 0,
+                // A real clock reading: v2 frames store it as a varint, 0 would be too cheap.
+                ts_ms: 1_764_000_000_000 + i as i64,
                 kind: RecordKind::Batch,
                 codec: body.codec,
                 seq: Some(i as u64),

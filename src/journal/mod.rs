@@ -25,7 +25,7 @@
 //!
 //! No tokio below `writer.rs`: the format, codec, scanner, recovery and store are plain Rust.
 //!
-//! # On disk (format version 1)
+//! # On disk (format version 2; version 1 still read)
 //!
 //! `dir` holds `LOCK` (PID of the holder, `flock`ed), `next_id` (id high-water mark),
 //! `<consumer>.cursor` (one decimal id), `seq_highs.json` (last seq of sessions whose records
@@ -38,15 +38,42 @@
 //! Segment header, 32 bytes, little-endian:
 //! ```text
 //!  0  magic      8  "SGJRNL\r\n"
-//!  8  version    u32 = 1
+//!  8  version    u32   2 (segments this build creates); 1 in segments of earlier builds
 //! 12  first_id   u64   id of the first record written to it; the file name says the same
 //! 20  created_ms i64
 //! 28  crc32c     u32   of bytes 0..28
 //! ```
-//! Then records, back to back, each never spanning segments:
+//! Then records, back to back, each never spanning segments. Every record starts with the same
+//! 8-byte prefix, and bit 31 of `len` says which of two payload layouts follows:
 //! ```text
-//!  0  len        u32   payload length (40 + device + session + body)
-//!  4  crc32c     u32   over the 4 len bytes and the payload
+//!  0  len        u32   bit 31: 1 = v2 payload, 0 = v1 payload; bits 0..31: payload length
+//!                      (at most 8 MiB, so a v1 length never has bit 31 set)
+//!  4  crc32c     u32   over the 4 len bytes as stored (bit 31 included) and the payload
+//!  8  payload
+//! ```
+//! v2 payload (what this build writes). Fields in this order; a varint is LEB128, minimal, at
+//! most 10 bytes, and must fit its field (else the record is invalid, like a bad CRC):
+//! ```text
+//! id         u64 LE      payload offset 0; gateway-wide, strictly increasing
+//! ts_ms      zz-varint   gateway clock at append (zigzag-coded i64)
+//! packed     u8          bits 0..3 kind (1 batch, 2 swing, 3 summary, 4 event)
+//!                        bits 3..5 codec (0 plain, 1 zstd)
+//!                        bits 5..8 flags (1 has seq, 2 has device, 4 has session)
+//! seq        varint      only with flag 1
+//! samples    varint      (u32) batch rows / frames, 0 otherwise
+//! raw_len    varint      (u32) body length before zstd; absent when codec is plain (it is the
+//!                        body's length then)
+//! device     varint length + UTF-8, only with flag 2
+//! session    varint length + UTF-8, only with flag 4
+//! body       the rest of the payload
+//! ```
+//! The smallest v2 payload is 11 bytes (id, ts, packed, samples). A 100-sample compact batch
+//! from device `2025001`, session `s-0017`, seq 42, plain codec, costs 40 bytes of frame besides
+//! its body (8 prefix + 8 id + 6 ts (until 2039) + 1 packed + 1 seq + 1 samples + 8 + 7 for the
+//! names): 0.40 B/sample, where v1 costs 61 (0.61 B/sample).
+//!
+//! v1 payload (every record of a version-1 segment), offsets in the file from the record's start:
+//! ```text
 //!  8  id         u64   gateway-wide, strictly increasing
 //! 16  ts_ms      i64   gateway clock at append
 //! 24  kind       u8    1 batch, 2 swing, 3 summary, 4 event
@@ -60,6 +87,20 @@
 //! 46  session_len u16
 //! 48  device, session (UTF-8), body
 //! ```
+//! This build also writes a v1 frame for a record the v2 layout cannot express exactly (a codec
+//! above 3, or a plain body whose `raw_len` differs from its length); no record is like that today.
+//!
+//! Telling versions apart: a frame is parsed from its own bytes alone (no segment context), so the
+//! scanner, recovery, readers, `journal stats`/`export` and the fuzz targets read both layouts
+//! anywhere. The id sits at payload offset 0 in both, so the scanner's resynchronisation after a
+//! corrupt record reads it in one place; the length's lower bound is per layout (11 or 40).
+//! A version-1 segment holds only v1 frames, and this build never appends to one: on open, an
+//! open segment of version 1 is sealed (with its sidecar) and a version-2 segment started after
+//! it (an empty one is replaced). Journals written by version-1 builds therefore open, recover,
+//! read, dedup, export and stat as before, in place, with no migration. A build that reads only
+//! version 1 renames version-2 segments `*.seg.bad` rather than taking their frames for a torn
+//! tail.
+//!
 //! A batch body is the column transform described in `codec.rs` (integer columns for values
 //! that are whole multiples of a resolution, as offsets, deltas or deltas of deltas; XOR + byte planes
 //! for other f32; delta timestamps; integers as varints or Rice codes), zstd'd when that is
@@ -158,9 +199,12 @@ use tokio::sync::{Semaphore, oneshot, watch};
 pub use codec::{CodecError, EncodedBody, decode_batch_body, encode_batch as encode_batch_body};
 pub use error::{AppendError, JournalError};
 pub use frame::{
-    FORMAT_VERSION, Frame, FrameMeta, Parse, ScanSummary, encode_frame, parse_frame, scan_all,
-    segment_file_bytes,
+    FORMAT_VERSION, Frame, FrameMeta, Parse, ScanSummary, encode_frame, frame_len, parse_frame,
+    scan_all, segment_file_bytes,
 };
+/// What builds before v2 frames wrote (compatibility tests and fuzz seeds only).
+#[doc(hidden)]
+pub use frame::{encode_frame_v1, segment_file_bytes_v1};
 pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
 pub use record::{Document, Record, RecordBody, RecordKind};
 pub use store::{Appended, JournalOptions, JournalStats, RecoveryReport, WhenFull};
@@ -448,7 +492,7 @@ fn encode(body: &RecordBody) -> Result<Incoming, AppendError> {
             (None, codec::encode_document(&d.json))
         }
     };
-    let limit = frame::MAX_PAYLOAD_LEN - frame::PAYLOAD_FIXED_LEN - 2 * MAX_ID_LEN;
+    let limit = frame::MAX_PAYLOAD_LEN - frame::MAX_PAYLOAD_META_LEN - 2 * MAX_ID_LEN;
     if encoded.bytes.len() > limit {
         return Err(AppendError::Invalid(format!(
             "record body is {} bytes compressed (at most {limit})",

@@ -13,8 +13,8 @@ use log::{info, warn};
 use super::codec::EncodedBody;
 use super::error::{AppendError, JournalError};
 use super::frame::{
-    FrameMeta, SEGMENT_HEADER_LEN, SegmentHeader, Step, decode_segment_header, encode_frame,
-    encode_segment_header, frame_len, next_step, scan_all,
+    FORMAT_VERSION, FrameMeta, SEGMENT_HEADER_LEN, SegmentHeader, Step, decode_segment_header,
+    encode_frame, encode_segment_header, frame_len, next_step, scan_all,
 };
 use super::fs::{AppendFile, Fs, LockFailure, LockGuard, write_atomic};
 use super::record::RecordKind;
@@ -319,11 +319,13 @@ impl Store {
 
         let mut segments = Vec::with_capacity(firsts.len());
         let mut tail_file = None;
+        let mut tail_version = FORMAT_VERSION;
         for (i, &first) in firsts.iter().enumerate() {
             let path = dir.join(segment_name(first));
             let loaded = if i + 1 == firsts.len() {
-                recover_tail(&*fs, &path, first, &mut report).map(|(info, f)| {
+                recover_tail(&*fs, &path, first, &mut report).map(|(info, version, f)| {
                     tail_file = Some(f);
+                    tail_version = version;
                     info
                 })
             } else {
@@ -392,6 +394,10 @@ impl Store {
         if store.segments.is_empty() || !store.tail_is_open() {
             store
                 .start_segment(now_ms)
+                .map_err(|e| JournalError::io(&dir, e))?;
+        } else if tail_version < FORMAT_VERSION {
+            store
+                .retire_old_tail(now_ms)
                 .map_err(|e| JournalError::io(&dir, e))?;
         }
         store.publish_all();
@@ -513,11 +519,18 @@ impl Store {
                 }
             }
         }
-        let len = frame_len(
-            inc.device.as_deref(),
-            inc.session_id.as_deref(),
-            inc.body.bytes.len(),
-        );
+        let mut meta = FrameMeta {
+            id: 0, // assigned below, once the record is sure to be written; ids are fixed-size
+            ts_ms: now_ms,
+            kind: inc.kind,
+            codec: inc.body.codec,
+            seq,
+            samples: inc.body.samples,
+            raw_len: inc.body.raw_len,
+            device: inc.device.as_deref(),
+            session_id: inc.session_id.as_deref(),
+        };
+        let len = frame_len(&meta, inc.body.bytes.len());
         let tail_has_records = self.tail_info().records > 0 || !pending.staged.is_empty();
         let tail_bytes = self.tail_info().bytes + pending.buf.len() as u64;
         if tail_has_records && tail_bytes + len as u64 > self.opts.segment_bytes {
@@ -540,17 +553,7 @@ impl Store {
         let id = self.next_id;
         self.next_id += 1;
         let offset = self.tail_info().bytes + pending.buf.len() as u64;
-        let meta = FrameMeta {
-            id,
-            ts_ms: now_ms,
-            kind: inc.kind,
-            codec: inc.body.codec,
-            seq,
-            samples: inc.body.samples,
-            raw_len: inc.body.raw_len,
-            device: inc.device.as_deref(),
-            session_id: inc.session_id.as_deref(),
-        };
+        meta.id = id;
         encode_frame(&meta, &inc.body.bytes, &mut pending.buf);
         if let (Some(key), Some(q)) = (key, seq) {
             let h = pending.high.entry(key.clone()).or_insert(q);
@@ -691,6 +694,7 @@ impl Store {
         let mut f = fs.open_append(&path)?;
         f.truncate(0)?;
         let header = encode_segment_header(&SegmentHeader {
+            version: FORMAT_VERSION,
             first_id,
             created_ms: now_ms,
         });
@@ -701,6 +705,26 @@ impl Store {
         self.segments.push(SegmentInfo::empty(first_id, now_ms));
         self.publish_all();
         Ok(())
+    }
+
+    /// The open segment was written by an earlier build (an older segment version): new frames
+    /// go to a new segment of this build's version instead, so every segment's header names the
+    /// layout of all its frames, and an older build that opens the directory quarantines the
+    /// new segment rather than taking its frames for a torn tail. A retired segment that holds
+    /// records is sealed; an empty one (header only) is replaced.
+    fn retire_old_tail(&mut self, now_ms: i64) -> std::io::Result<()> {
+        if self.tail_info().records > 0 {
+            return self.roll(now_ms);
+        }
+        // Invariant: the caller checked that an open segment exists.
+        let empty = self.segments.pop().expect("journal has an open segment");
+        let path = self.opts.dir.join(segment_name(empty.first_id));
+        self.tail = Box::new(NoFile);
+        if empty.first_id != self.next_id {
+            // Otherwise `start_segment` truncates and reuses the very same file.
+            self.shared.fs.remove(&path)?;
+        }
+        self.start_segment(now_ms)
     }
 
     /// Seals the open segment (writes its sidecar) and starts the next.
@@ -1148,12 +1172,13 @@ fn load_sealed(
     Ok(info)
 }
 
+/// Scans the open segment, truncates its torn tail; gives its info, header version and file.
 fn recover_tail(
     fs: &dyn Fs,
     path: &Path,
     first: u64,
     report: &mut RecoveryReport,
-) -> Result<(SegmentInfo, Box<dyn AppendFile>), String> {
+) -> Result<(SegmentInfo, u32, Box<dyn AppendFile>), String> {
     let data = fs.read(path).map_err(|e| e.to_string())?;
     let header = check_header(&data, first)?;
     let (mut info, summary) = scan_segment(path, &data, header, report);
@@ -1172,7 +1197,7 @@ fn recover_tail(
     info.bytes = valid;
     // The open segment will grow: a sidecar left by an interrupted roll would be stale.
     let _ = fs.remove(&sidecar_path(path));
-    Ok((info, file))
+    Ok((info, header.version, file))
 }
 
 // ---- reading ----
