@@ -10,7 +10,7 @@
 //! | file | owns | IO |
 //! |---|---|---|
 //! | `record.rs` | the in-memory record types (shared contract) | none |
-//! | `codec.rs` | lossless sample transform + zstd for bodies | none |
+//! | `codec/` | lossless sample transform + zstd for bodies (`packed.rs`: the compact layout) | none |
 //! | `predict.rs` | the predictors integer columns are coded against | none |
 //! | `frame.rs` | segment header, record frame, the scanner (recovery, readers, tools, fuzz) | none |
 //! | `segment.rs` | per-segment summary + sidecar, file names | none |
@@ -101,7 +101,7 @@
 //! version 1 renames version-2 segments `*.seg.bad` rather than taking their frames for a torn
 //! tail.
 //!
-//! A batch body is the column transform described in `codec.rs` (integer columns for values
+//! A batch body is the column transform described in `codec/` (integer columns for values
 //! that are whole multiples of a resolution, as offsets, deltas or deltas of deltas; XOR + byte planes
 //! for other f32; delta timestamps; integers as varints or Rice codes), zstd'd when that is
 //! smaller. Documents (swing, summary, event) are their JSON
