@@ -1344,20 +1344,23 @@ mod tests {
 #[cfg(test)]
 mod entropy_probe {
     use super::*;
-    use crate::journal::synth::{Motion, compact_batch};
+    use crate::journal::synth::{CompactStyle, Motion, compact_batch_as};
     use rand::SeedableRng;
 
     /// `cargo test --lib entropy_probe -- --ignored --nocapture`: zero-order entropy of the
-    /// residuals the transform writes, i.e. what an ideal entropy coder would spend.
+    /// residuals the packed layout writes, i.e. what an ideal entropy coder would spend on them.
     #[test]
     #[ignore = "a measurement, not a check"]
     fn print_residual_entropy() {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
-        for m in [Motion::Swing, Motion::Idle] {
+        let cases = [CompactStyle::Counts, CompactStyle::Decimals]
+            .into_iter()
+            .flat_map(|style| [(style, Motion::Swing), (style, Motion::Idle)]);
+        for (style, m) in cases {
             let mut counts: Vec<std::collections::HashMap<i64, u64>> = vec![Default::default(); 6];
             let rows = 300 * 100;
             for i in 0..300 {
-                let b = compact_batch(&mut rng, "d", "s", Some(i), 0, 100, m);
+                let b = compact_batch_as(&mut rng, ("d", "s", Some(i), 0), 100, m, style);
                 let BatchForm::Compact(c) = &b.form else {
                     unreachable!()
                 };
@@ -1367,7 +1370,7 @@ mod entropy_probe {
                         .iter()
                         .find_map(|&s| integers_at(&col, s))
                         .expect("integer column");
-                    let (_, _, residuals) = best_prediction(&[&ks]);
+                    let (_, _, residuals) = packed::choose_predictor(&ks);
                     for d in &residuals {
                         *column_counts.entry(*d).or_default() += 1;
                     }
@@ -1386,7 +1389,7 @@ mod entropy_probe {
                 })
                 .sum();
             println!(
-                "{m:?}: residual entropy {:.2} B/sample (ideal coder, zero-order)",
+                "{style:?} {m:?}: residual entropy {:.2} B/sample (ideal coder, zero-order)",
                 bits / 8.0
             );
         }

@@ -120,7 +120,7 @@ fn encode_column(scale: usize, ks: &[i64], bits: &mut BitWriter) {
 /// cheaper than costing every parameter). The smoothing predictors are only tried when the
 /// column is not noise around a level (the mean wins there, and they cost ten times the
 /// arithmetic of the others).
-fn choose_predictor(ks: &[i64]) -> (Predictor, i64, Vec<i64>) {
+pub(super) fn choose_predictor(ks: &[i64]) -> (Predictor, i64, Vec<i64>) {
     if ks.is_empty() {
         return (Predictor::Mean, 0, Vec::new());
     }
