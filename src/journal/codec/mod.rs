@@ -290,10 +290,7 @@ fn decode_compact(r: &mut Reader) -> Result<CompactBatch, CodecError> {
             }
             let mut samples = vec![0f32; rows * ch];
             for k in 0..ch {
-                let col = r.column(rows)?;
-                for (i, v) in col.into_iter().enumerate() {
-                    samples[i * ch + k] = v;
-                }
+                interleave(&mut samples, k, ch, r.column(rows)?);
             }
             samples
         }
@@ -306,6 +303,13 @@ fn decode_compact(r: &mut Reader) -> Result<CompactBatch, CodecError> {
         channels,
         samples,
     })
+}
+
+/// Puts column `k` of a batch with `ch` columns into its row-major samples.
+fn interleave(samples: &mut [f32], k: usize, ch: usize, column: Vec<f32>) {
+    for (i, v) in column.into_iter().enumerate() {
+        samples[i * ch + k] = v;
+    }
 }
 
 // ---- seed form ----
@@ -911,18 +915,25 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// The byte `scale index × 4 + predictor` of predicted columns and shared seed channels.
+    fn scale_and_predictor(&mut self) -> Result<(Scale, Predictor), CodecError> {
+        let packed = self.u8()?;
+        let scale = *SCALES
+            .get(usize::from(packed / 4))
+            .ok_or_else(|| self.malformed("column scale"))?;
+        // Two bits: one of the classic predictors, always valid.
+        let predictor =
+            Predictor::from_code(packed % 4).ok_or_else(|| self.malformed("column predictor"))?;
+        Ok((scale, predictor))
+    }
+
     /// One channel of a channel-by-channel seed body (see [`encode_channel`]): a column per
     /// node, of `counts[node]` values.
     fn channel(&mut self, counts: &[usize]) -> Result<Vec<Vec<f32>>, CodecError> {
         match self.u8()? {
             CHANNEL_BY_NODE => counts.iter().map(|&n| self.column(n)).collect(),
             CHANNEL_SHARED => {
-                let packed = self.u8()?;
-                let scale = *SCALES
-                    .get(usize::from(packed / 4))
-                    .ok_or_else(|| self.malformed("channel scale"))?;
-                let predictor = Predictor::from_code(packed % 4)
-                    .ok_or_else(|| self.malformed("channel predictor"))?;
+                let (scale, predictor) = self.scale_and_predictor()?;
                 let filled: Vec<usize> = counts.iter().copied().filter(|&n| n > 0).collect();
                 let anchors = filled
                     .iter()
@@ -978,12 +989,7 @@ impl Reader<'_> {
                     .collect())
             }
             PREDICTED_COLUMN => {
-                let packed = self.u8()?;
-                let scale = *SCALES
-                    .get(usize::from(packed / 4))
-                    .ok_or_else(|| self.malformed("column scale"))?;
-                let predictor = Predictor::from_code(packed % 4)
-                    .ok_or_else(|| self.malformed("column predictor"))?;
+                let (scale, predictor) = self.scale_and_predictor()?;
                 let anchor = self.zz()?;
                 let mut residuals = Vec::with_capacity(n);
                 self.rice_decode(predictor.residual_count(n), &mut residuals)?;

@@ -22,8 +22,8 @@
 //! any other column is written in the first layout, whose float mode stores anything.
 
 use super::{
-    BitReader, BitWriter, CodecError, Reader, SCALES, integers_at, put_varint, put_zz, rice_cost,
-    zigzag, zigzagged,
+    BitReader, BitWriter, CodecError, Reader, SCALES, integers_at, interleave, put_varint, put_zz,
+    rice_cost, zigzag, zigzagged,
 };
 use crate::batch::CompactBatch;
 use crate::journal::predict::Predictor;
@@ -200,10 +200,12 @@ pub(super) fn decode_packed(r: &mut Reader) -> Result<CompactBatch, CodecError> 
     };
     let mut samples = vec![0f32; rows * column_count];
     for k in 0..column_count {
-        let column = decode_column(&mut bits, rows)?;
-        for (i, v) in column.into_iter().enumerate() {
-            samples[i * column_count + k] = v;
-        }
+        interleave(
+            &mut samples,
+            k,
+            column_count,
+            decode_column(&mut bits, rows)?,
+        );
     }
     r.pos = bits.bit.div_ceil(8);
     Ok(CompactBatch {
