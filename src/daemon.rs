@@ -186,16 +186,53 @@ fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
     Ok(journal)
 }
 
-/// Rebuilds sessions and command queues from the journal's events.
+/// Rebuilds sessions and command queues from the journal's events: the newest court snapshot
+/// and the events after it (see `court`'s module doc), so a restart reads the journal's newest
+/// segments, not all of it.
 fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, DaemonError> {
     let codes = settings.devices.iter().map(|d| d.code.clone());
     let mut court = Court::new(codes, CourtOptions::default());
-    let mut after = 0;
+    let events = court_events_since_snapshot(journal)?;
+    let restored = events.len();
+    court.restore(events);
+    log::info!("court restored from {restored} journaled events");
+    Ok(court)
+}
+
+/// The court's journaled events from the newest snapshot on (all of them when there is none).
+/// Segments are read newest first until one holds a snapshot: a snapshot is journaled at every
+/// start and every [`SNAPSHOT_EVERY`], so that is the last few minutes of data, not the whole
+/// journal (on an SD card, a GiB takes tens of seconds to read).
+fn court_events_since_snapshot(journal: &Journal) -> Result<Vec<CourtEvent>, DaemonError> {
+    let mut newest_first: Vec<Vec<CourtEvent>> = Vec::new();
+    for (first, last) in journal.segment_ranges().into_iter().rev() {
+        let mut events = segment_court_events(journal, first, last)?;
+        let snapshot = events
+            .iter()
+            .rposition(|e| matches!(e, CourtEvent::Snapshot { .. }));
+        if let Some(at) = snapshot {
+            newest_first.push(events.split_off(at));
+            break;
+        }
+        newest_first.push(events);
+    }
+    Ok(newest_first.into_iter().rev().flatten().collect())
+}
+
+/// The court events among the records `first..=last`, in order.
+fn segment_court_events(
+    journal: &Journal,
+    first: u64,
+    last: u64,
+) -> Result<Vec<CourtEvent>, DaemonError> {
+    let mut after = first.saturating_sub(1);
     let mut events = Vec::new();
     loop {
-        let page = journal.read_after(after, RESTORE_PAGE, Some(&[RecordKind::Event]))?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
+        let page = journal.read_range(after, last, RESTORE_PAGE, Some(&[RecordKind::Event]))?;
+        let Some(newest) = page.last() else {
+            return Ok(events);
+        };
+        after = newest.id;
         for stored in page {
             let record = stored.decode()?;
             if let crate::journal::RecordBody::Event(doc) = record.body {
@@ -206,10 +243,6 @@ fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, Daemon
             }
         }
     }
-    let restored = events.len();
-    court.restore(events);
-    log::info!("court restored from {restored} journaled events");
-    Ok(court)
 }
 
 /// Starts the enabled uplink sinks as readers of the journal, and the task that carries cloud
@@ -360,5 +393,99 @@ fn connection_limits(settings: &Settings) -> ConnectionLimits {
         idle_timeout: limits.idle_timeout,
         outbound_queue: limits.outbound_queue,
         ..ConnectionLimits::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::court::{SessionSource, SessionState};
+    use crate::journal::synth;
+    use rand::SeedableRng;
+
+    fn status(device: &str, ts: i64) -> CourtEvent {
+        CourtEvent::DeviceStatus {
+            device: device.to_owned(),
+            online: true,
+            ts,
+            reason: None,
+        }
+    }
+
+    fn snapshot(ts: i64) -> CourtEvent {
+        CourtEvent::Snapshot {
+            sessions: Vec::new(),
+            commands: Vec::new(),
+            next_command_id: 1,
+            ts,
+        }
+    }
+
+    /// Appends `events` with raw batches between them, so they land in several segments.
+    async fn journal_with(events: &[CourtEvent]) -> (tempfile::TempDir, Journal) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut options = JournalOptions::new(tmp.path().join("journal"));
+        options.segment_bytes = 4 << 10;
+        let (journal, _) = Journal::open(options).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        for (i, event) in events.iter().enumerate() {
+            for seq in 0..8 {
+                let batch = synth::compact_batch(
+                    &mut rng,
+                    "d",
+                    "s",
+                    Some(i as u64 * 8 + seq),
+                    0,
+                    100,
+                    synth::Motion::Idle,
+                );
+                journal
+                    .append(crate::journal::RecordBody::Batch(batch))
+                    .await
+                    .unwrap();
+            }
+            journal.append(event_record(event)).await.unwrap();
+        }
+        (tmp, journal)
+    }
+
+    #[tokio::test]
+    async fn a_restart_reads_the_court_events_from_the_newest_snapshot_on() {
+        let session = CourtEvent::SessionState {
+            device: "d".into(),
+            session_id: "s".into(),
+            state: SessionState::Collecting,
+            source: SessionSource::Device,
+            ts: 3,
+        };
+        let events = [
+            status("d", 1),
+            snapshot(2),
+            session.clone(),
+            status("d", 4),
+            snapshot(5),
+            status("d", 6),
+        ];
+        let (_tmp, journal) = journal_with(&events).await;
+        assert!(
+            journal.segment_ranges().len() >= 4,
+            "events spread over segments"
+        );
+        let restored = tokio::task::spawn_blocking(move || court_events_since_snapshot(&journal))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(restored, [snapshot(5), status("d", 6)]);
+    }
+
+    #[tokio::test]
+    async fn without_a_snapshot_every_court_event_is_read() {
+        let events = [status("d", 1), status("d", 2), status("d", 3)];
+        let (_tmp, journal) = journal_with(&events).await;
+        let restored = tokio::task::spawn_blocking(move || court_events_since_snapshot(&journal))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(restored, events);
     }
 }

@@ -614,3 +614,33 @@ async fn submitted_records_reach_the_writer_in_submission_order() {
     assert!(answers.windows(2).all(|w| w[0].id < w[1].id));
     j.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn segment_ranges_cover_every_id_and_read_range_stops_at_its_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(8);
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    for i in 0..200 {
+        j.append(batch(Some(i), "s1", &mut rng)).await.unwrap();
+        if j.stats().segments >= 4 {
+            break;
+        }
+    }
+    let ranges = j.segment_ranges();
+    assert!(ranges.len() >= 4, "{ranges:?}");
+    // Oldest first, contiguous, ending at the last durable id.
+    assert_eq!(ranges[0].0, 1);
+    for pair in ranges.windows(2) {
+        assert_eq!(pair[0].1 + 1, pair[1].0, "{ranges:?}");
+    }
+    assert_eq!(ranges.last().unwrap().1, j.durable_id());
+    let (first, last) = ranges[1];
+    let ids: Vec<u64> = j
+        .read_range(first - 1, last, usize::MAX, None)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, (first..=last).collect::<Vec<_>>());
+    assert!(j.read_range(last, last, 10, None).unwrap().is_empty());
+}

@@ -6,10 +6,12 @@
 //! rule here is unit-tested without sockets.
 //!
 //! Persistence: every state change is a [`CourtEvent`] that the daemon appends to the journal as
-//! an `Event` record. On start the daemon folds the journal's events back in with
-//! [`Court::restore`]. Because fully-acknowledged journal segments are deleted, the court also
+//! an `Event` record. Because fully-acknowledged journal segments are deleted, the court also
 //! writes a [`CourtEvent::Snapshot`] of everything still open (at start and periodically), so the
-//! newest snapshot plus the events after it always rebuild the state.
+//! newest snapshot plus the events after it always rebuild the state. On start the daemon
+//! reads exactly those (the journal's newest segments, back to the one holding the newest
+//! snapshot) and folds them in with [`Court::restore`]; ended sessions are remembered only as far
+//! back as that snapshot.
 
 pub mod commands;
 pub mod session;

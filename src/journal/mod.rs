@@ -367,7 +367,26 @@ impl Journal {
         max: usize,
         kinds: Option<&[RecordKind]>,
     ) -> Result<Vec<StoredRecord>, JournalError> {
-        self.inner.shared.read_after(after_id, max, kinds)
+        self.inner.shared.read_range(after_id, u64::MAX, max, kinds)
+    }
+
+    /// Durable records with `after_id` < id ≤ `until_id`, oldest first, at most `max`,
+    /// optionally only these kinds: one segment's worth, with [`Journal::segment_ranges`].
+    /// Blocking, like [`Journal::read_after`].
+    pub fn read_range(
+        &self,
+        after_id: u64,
+        until_id: u64,
+        max: usize,
+        kinds: Option<&[RecordKind]>,
+    ) -> Result<Vec<StoredRecord>, JournalError> {
+        self.inner.shared.read_range(after_id, until_id, max, kinds)
+    }
+
+    /// The id ranges `(first, last)` of the segments that hold records, oldest first: for
+    /// readers that want the newest records of a kind without reading the whole journal.
+    pub fn segment_ranges(&self) -> Vec<(u64, u64)> {
+        self.inner.shared.segment_ranges()
     }
 
     /// The last durable id (0 when nothing was ever written).

@@ -1209,14 +1209,17 @@ impl Shared {
         self.durable.load(Ordering::Acquire)
     }
 
-    /// Durable records with id > `after_id`, oldest first, at most `max`, optionally filtered.
-    pub fn read_after(
+    /// Durable records with `after_id` < id ≤ `until_id`, oldest first, at most `max`,
+    /// optionally filtered.
+    pub fn read_range(
         &self,
         after_id: u64,
+        until_id: u64,
         max: usize,
         kinds: Option<&[RecordKind]>,
     ) -> Result<Vec<StoredRecord>, JournalError> {
-        let durable = self.durable_id();
+        // Records past `until_id` are treated like records not yet durable: the read stops there.
+        let durable = self.durable_id().min(until_id);
         let mut out = Vec::new();
         if after_id >= durable || max == 0 {
             return Ok(out);
@@ -1229,6 +1232,18 @@ impl Shared {
             }
         }
         Ok(out)
+    }
+
+    /// The id ranges (first, last) of the segments holding records, oldest first; the open
+    /// segment's last id is the last durable one.
+    pub fn segment_ranges(&self) -> Vec<(u64, u64)> {
+        let durable = self.durable_id();
+        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+        views
+            .iter()
+            .filter(|v| v.last_id >= v.first_id && v.first_id <= durable)
+            .map(|v| (v.first_id, v.last_id.min(durable)))
+            .collect()
     }
 
     /// Reads one segment's matching records into `out`; true when no more are wanted.
