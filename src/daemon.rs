@@ -2,8 +2,9 @@
 //! process, and takes it down again in order.
 //!
 //! Start-up order matters: the journal is opened (lock, recovery) before anything listens, the
-//! court is rebuilt from the journal's events, and only then is the listener bound and the
-//! bound address announced — so "ready" means devices can be acknowledged. Shutdown runs the
+//! court is rebuilt from the journal's events (from the newest court snapshot on, so the time
+//! to ready does not grow with the journal), and only then is the listener bound and the bound
+//! address announced — so "ready" means devices can be acknowledged. Shutdown runs the
 //! other way: stop accepting, drain connections (in-flight appends reach fsync and their acks
 //! go out), stop analysis, close the journal.
 
