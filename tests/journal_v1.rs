@@ -279,6 +279,13 @@ async fn a_journal_of_the_previous_build_reads_dedups_exports_and_stats_as_befor
         segs[1].with_extension("idx").exists(),
         "the old open segment is sealed"
     );
+    let mut stats = Vec::new();
+    tools::stats(&old, &mut stats).unwrap();
+    let stats = String::from_utf8(stats).unwrap();
+    assert!(
+        stats.contains("; format version 1 ×2, 2 ×1)"),
+        "stats name each format version: {stats}"
+    );
 
     let (j, report) = Journal::open(opts(&old)).unwrap();
     assert_eq!((report.records, report.torn_bytes), (13, 0));

@@ -1,13 +1,17 @@
 //! Fuzzes recovery: the scanner over arbitrary segment bytes, and a whole journal open (on the
-//! simulated disk) of a segment whose record area is the input. Must never panic; every record
-//! read back must have a valid checksum and increasing ids.
+//! simulated disk) of a segment whose record area is the input, under a version-2 header (inputs
+//! of even length) or a version-1 header as earlier builds wrote (odd length: the open segment is
+//! then retired). Must never panic; every record read back must have a valid checksum and
+//! increasing ids.
 #![no_main]
 
 use std::path::Path;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use shuttlegate::journal::{Fs, Journal, JournalOptions, SimFs, scan_all, segment_file_bytes};
+use shuttlegate::journal::{
+    Fs, Journal, JournalOptions, SimFs, scan_all, segment_file_bytes, segment_file_bytes_v1,
+};
 
 fuzz_target!(|data: &[u8]| {
     let mut last = 0;
@@ -20,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
     let sim = SimFs::new();
     let dir = Path::new("/j");
     let seg = dir.join("00000000000000000001.seg");
-    sim.write_synced(&seg, &segment_file_bytes(1, data)).unwrap();
+    let file = if data.len() % 2 == 1 {
+        segment_file_bytes_v1(1, data)
+    } else {
+        segment_file_bytes(1, data)
+    };
+    sim.write_synced(&seg, &file).unwrap();
     sim.sync_dir(dir).unwrap();
     let mut opts = JournalOptions::new(dir);
     opts.segment_bytes = 1 << 20;

@@ -58,6 +58,8 @@ struct Walk {
     bytes: u64,
     corrupt: u64,
     bad_segments: Vec<String>,
+    /// Segments per format version (an upgraded journal holds older ones until released).
+    versions: std::collections::BTreeMap<u32, usize>,
 }
 
 /// Calls `visit` for every good record, oldest first.
@@ -87,7 +89,7 @@ fn walk(
             Err(e) => return Err(io_err(&path, e)),
         };
         match decode_segment_header(&data) {
-            Ok(h) if h.first_id == first => {}
+            Ok(h) if h.first_id == first => *w.versions.entry(h.version).or_default() += 1,
             Ok(_) => {
                 w.bad_segments
                     .push(format!("{name}: header names another first id"));
@@ -188,7 +190,21 @@ pub fn stats_with_fs(fs: &dyn Fs, dir: &Path, out: &mut impl Write) -> Result<()
     let o = |e| ToolError::Output(e);
     let total: u64 = by_kind.iter().sum();
     writeln!(out, "journal: {}", dir.display()).map_err(o)?;
-    writeln!(out, "segments: {} ({} bytes)", w.segments, w.bytes).map_err(o)?;
+    let versions: Vec<String> = w
+        .versions
+        .iter()
+        .map(|(version, n)| format!("{version} ×{n}"))
+        .collect();
+    let versions = match versions.is_empty() {
+        true => String::new(),
+        false => format!("; format version {}", versions.join(", ")),
+    };
+    writeln!(
+        out,
+        "segments: {} ({} bytes{versions})",
+        w.segments, w.bytes
+    )
+    .map_err(o)?;
     writeln!(
         out,
         "records: {total} (batch {}, swing {}, summary {}, event {})",
