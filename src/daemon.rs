@@ -16,9 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{DeviceAuth, Settings};
-use crate::court::{Court, CourtEvent, CourtOptions};
+use crate::court::{Court, CourtOptions};
 use crate::ingest::{Clock, Ingest, event_record};
-use crate::journal::{Journal, JournalError, JournalOptions, RecordKind, WhenFull};
+use crate::journal::{Journal, JournalError, JournalOptions, WhenFull};
 use crate::live::Live;
 use crate::protocol::{DeviceCommand, FrameClock};
 use crate::resume::ResumePoint;
@@ -40,8 +40,6 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(600);
 /// and it is time lost before the backlog drains: 10 s keeps a court-hour's drain under a minute
 /// while still sparing a broker that is down.
 const RECONNECT_MAX: Duration = Duration::from_secs(10);
-/// Court events read per page at start-up.
-const RESTORE_PAGE: usize = 4096;
 
 /// Why the daemon could not start or stopped uncleanly.
 #[derive(Debug, thiserror::Error)]
@@ -193,57 +191,11 @@ fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
 fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, DaemonError> {
     let codes = settings.devices.iter().map(|d| d.code.clone());
     let mut court = Court::new(codes, CourtOptions::default());
-    let events = court_events_since_snapshot(journal)?;
+    let events = crate::restore::court_events_since_snapshot(journal)?;
     let restored = events.len();
     court.restore(events);
     log::info!("court restored from {restored} journaled events");
     Ok(court)
-}
-
-/// The court's journaled events from the newest snapshot on (all of them when there is none).
-/// Segments are read newest first until one holds a snapshot: a snapshot is journaled at every
-/// start and every [`SNAPSHOT_EVERY`], so that is the last few minutes of data, not the whole
-/// journal (on an SD card, a GiB takes tens of seconds to read).
-fn court_events_since_snapshot(journal: &Journal) -> Result<Vec<CourtEvent>, DaemonError> {
-    let mut newest_first: Vec<Vec<CourtEvent>> = Vec::new();
-    for (first, last) in journal.segment_ranges().into_iter().rev() {
-        let mut events = segment_court_events(journal, first, last)?;
-        let snapshot = events
-            .iter()
-            .rposition(|e| matches!(e, CourtEvent::Snapshot { .. }));
-        if let Some(at) = snapshot {
-            newest_first.push(events.split_off(at));
-            break;
-        }
-        newest_first.push(events);
-    }
-    Ok(newest_first.into_iter().rev().flatten().collect())
-}
-
-/// The court events among the records `first..=last`, in order.
-fn segment_court_events(
-    journal: &Journal,
-    first: u64,
-    last: u64,
-) -> Result<Vec<CourtEvent>, DaemonError> {
-    let mut after = first.saturating_sub(1);
-    let mut events = Vec::new();
-    loop {
-        let page = journal.read_range(after, last, RESTORE_PAGE, Some(&[RecordKind::Event]))?;
-        let Some(newest) = page.last() else {
-            return Ok(events);
-        };
-        after = newest.id;
-        for stored in page {
-            let record = stored.decode()?;
-            if let crate::journal::RecordBody::Event(doc) = record.body {
-                // Events that are not the court's (journal-full notices, …) are not state.
-                if let Ok(event) = serde_json::from_str::<CourtEvent>(&doc.json) {
-                    events.push(event);
-                }
-            }
-        }
-    }
 }
 
 /// Starts the enabled uplink sinks as readers of the journal, and the task that carries cloud
@@ -394,99 +346,5 @@ fn connection_limits(settings: &Settings) -> ConnectionLimits {
         idle_timeout: limits.idle_timeout,
         outbound_queue: limits.outbound_queue,
         ..ConnectionLimits::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::court::{SessionSource, SessionState};
-    use crate::journal::synth;
-    use rand::SeedableRng;
-
-    fn status(device: &str, ts: i64) -> CourtEvent {
-        CourtEvent::DeviceStatus {
-            device: device.to_owned(),
-            online: true,
-            ts,
-            reason: None,
-        }
-    }
-
-    fn snapshot(ts: i64) -> CourtEvent {
-        CourtEvent::Snapshot {
-            sessions: Vec::new(),
-            commands: Vec::new(),
-            next_command_id: 1,
-            ts,
-        }
-    }
-
-    /// Appends `events` with raw batches between them, so they land in several segments.
-    async fn journal_with(events: &[CourtEvent]) -> (tempfile::TempDir, Journal) {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut options = JournalOptions::new(tmp.path().join("journal"));
-        options.segment_bytes = 4 << 10;
-        let (journal, _) = Journal::open(options).unwrap();
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        for (i, event) in events.iter().enumerate() {
-            for seq in 0..8 {
-                let batch = synth::compact_batch(
-                    &mut rng,
-                    "d",
-                    "s",
-                    Some(i as u64 * 8 + seq),
-                    0,
-                    100,
-                    synth::Motion::Idle,
-                );
-                journal
-                    .append(crate::journal::RecordBody::Batch(batch))
-                    .await
-                    .unwrap();
-            }
-            journal.append(event_record(event)).await.unwrap();
-        }
-        (tmp, journal)
-    }
-
-    #[tokio::test]
-    async fn a_restart_reads_the_court_events_from_the_newest_snapshot_on() {
-        let session = CourtEvent::SessionState {
-            device: "d".into(),
-            session_id: "s".into(),
-            state: SessionState::Collecting,
-            source: SessionSource::Device,
-            ts: 3,
-        };
-        let events = [
-            status("d", 1),
-            snapshot(2),
-            session.clone(),
-            status("d", 4),
-            snapshot(5),
-            status("d", 6),
-        ];
-        let (_tmp, journal) = journal_with(&events).await;
-        assert!(
-            journal.segment_ranges().len() >= 4,
-            "events spread over segments"
-        );
-        let restored = tokio::task::spawn_blocking(move || court_events_since_snapshot(&journal))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(restored, [snapshot(5), status("d", 6)]);
-    }
-
-    #[tokio::test]
-    async fn without_a_snapshot_every_court_event_is_read() {
-        let events = [status("d", 1), status("d", 2), status("d", 3)];
-        let (_tmp, journal) = journal_with(&events).await;
-        let restored = tokio::task::spawn_blocking(move || court_events_since_snapshot(&journal))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(restored, events);
     }
 }

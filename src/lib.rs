@@ -28,6 +28,7 @@ pub mod live;
 pub mod protocol;
 pub mod publish;
 pub mod replay;
+pub mod restore;
 pub mod resume;
 pub mod service;
 pub mod sim;
