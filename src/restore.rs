@@ -5,7 +5,9 @@
 //! as soon as they have what they need, so the time a restart takes follows the data since the
 //! last snapshot or the open sessions' start, not the journal's size. Blocking (reads files).
 
-use crate::court::CourtEvent;
+use std::collections::HashSet;
+
+use crate::court::{CourtEvent, SessionSource, SessionState};
 use crate::journal::{Journal, JournalError, RecordBody, RecordKind, StoredRecord};
 
 /// Event records read per page.
@@ -49,6 +51,55 @@ pub fn segment_court_events(
     }
 }
 
+/// The id after which every record of `sessions` (device, session) lies: the start of the segment
+/// before the one where the earliest of them opened, or 0 (the whole journal) when an opening is
+/// not found. A session opens with its first state event: `calibrating` when started by a
+/// command, `collecting` when its data opened it. The segment before is included because a
+/// session opened by its data journals that data and the opening event side by side, in either
+/// order.
+pub fn sessions_start<'a>(
+    journal: &Journal,
+    sessions: impl IntoIterator<Item = &'a (String, String)>,
+) -> Result<u64, JournalError> {
+    let mut unopened: HashSet<&(String, String)> = sessions.into_iter().collect();
+    let ranges = journal.segment_ranges();
+    for (index, &(first, last)) in ranges.iter().enumerate().rev() {
+        if unopened.is_empty() {
+            break;
+        }
+        for event in segment_court_events(journal, first, last)? {
+            if let Some(key) = opening(&event) {
+                unopened.remove(&key);
+            }
+        }
+        if unopened.is_empty() {
+            let from = ranges[index.saturating_sub(1)].0;
+            return Ok(from.saturating_sub(1));
+        }
+    }
+    Ok(0)
+}
+
+/// The (device, session) an event opens, if it is a session's first state.
+fn opening(event: &CourtEvent) -> Option<(String, String)> {
+    match event {
+        CourtEvent::SessionState {
+            device,
+            session_id,
+            state,
+            source,
+            ..
+        } => {
+            let first_state = match source {
+                SessionSource::Command => SessionState::Calibrating,
+                SessionSource::Device => SessionState::Collecting,
+            };
+            (*state == first_state).then(|| (device.clone(), session_id.clone()))
+        }
+        _ => None,
+    }
+}
+
 /// The court event a stored record holds, if any. A record that does not decode is logged and
 /// skipped (the daemon must come up); events that are not the court's (journal-full notices, …)
 /// are not state.
@@ -71,7 +122,6 @@ fn court_event(stored: &StoredRecord) -> Option<CourtEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::court::{SessionSource, SessionState};
     use crate::ingest::event_record;
     use crate::journal::JournalOptions;
     use crate::journal::synth;
@@ -161,5 +211,57 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(restored, events);
+    }
+
+    fn session_state(session: &str, state: SessionState, source: SessionSource) -> CourtEvent {
+        CourtEvent::SessionState {
+            device: "d".into(),
+            session_id: session.into(),
+            state,
+            source,
+            ts: 0,
+        }
+    }
+
+    fn key(session: &str) -> (String, String) {
+        ("d".to_owned(), session.to_owned())
+    }
+
+    /// The segment (index into `segment_ranges`) holding record `id`.
+    fn segment_of(journal: &Journal, id: u64) -> usize {
+        let ranges = journal.segment_ranges();
+        ranges
+            .iter()
+            .position(|&(first, last)| (first..=last).contains(&id))
+            .expect("id in a segment")
+    }
+
+    #[tokio::test]
+    async fn sessions_are_replayed_from_the_segment_before_the_earliest_opening() {
+        use SessionSource::{Command, Device};
+        let events = [
+            status("d", 1),
+            session_state("old", SessionState::Calibrating, Command),
+            status("d", 2),
+            session_state("by-command", SessionState::Calibrating, Command),
+            session_state("by-command", SessionState::Collecting, Command),
+            status("d", 3),
+            session_state("by-data", SessionState::Collecting, Device),
+            status("d", 4),
+        ];
+        let (_tmp, journal) = journal_with(&events).await;
+        let opened = |event_index: usize| {
+            // Each event follows its 8 batches: event i is record 9·(i + 1).
+            let segment = segment_of(&journal, 9 * (event_index as u64 + 1));
+            journal.segment_ranges()[segment.saturating_sub(1)].0 - 1
+        };
+        let start = |sessions: &[(String, String)]| sessions_start(&journal, sessions).unwrap();
+        assert_eq!(start(&[key("by-data")]), opened(6));
+        // The earliest opening decides; a later state of a session is not its opening.
+        assert_eq!(start(&[key("by-data"), key("by-command")]), opened(3));
+        assert!(opened(3) > 0, "the test reads less than the whole journal");
+        // A session whose opening is not in the journal (its segments were released) is
+        // replayed from the start.
+        assert_eq!(start(&[key("by-data"), key("unknown")]), 0);
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! So before the analysis task takes live input, it replays from the journal every stored batch
 //! of the sessions the restored court still has open or awaiting analysis, up to the last record
-//! that was durable when the daemon started (later batches reach it live). The analysers end up
+//! that was durable when the daemon started (later batches reach it live), reading from where
+//! the earliest of them opened (`restore::sessions_start`), not from the journal's start. The analysers end up
 //! where they were. Swings found that the journal lacks are journaled and published; sessions
 //! that were awaiting analysis are summarised, or only marked completed when their summary was
 //! journaled just before the crash. A swing is "already stored" when a swing record of
@@ -65,6 +66,8 @@ pub struct Resume {
     summarised: HashSet<(String, String)>,
     found: Vec<AnalysisOutput>,
     batches: u64,
+    /// Where the replay started reading (records with larger ids).
+    read_after: u64,
 }
 
 /// What resuming produced.
@@ -89,6 +92,7 @@ impl Resume {
             summarised: HashSet::new(),
             found: Vec::new(),
             batches: 0,
+            read_after: 0,
         }
     }
 
@@ -207,19 +211,23 @@ pub async fn resume(settings: &Settings, journal: &Journal, point: ResumePoint) 
     if let Err(e) = result {
         log::error!("resuming the analysis: {e}; resumed from what was read");
     }
-    let batches = state.batches;
+    let (batches, read_after) = (state.batches, state.read_after);
     let resumed = state.finish();
     log::info!(
-        "analysis resumed for {sessions} open session(s) from {batches} stored batches in {:?}; {} result(s) the journal lacked",
+        "analysis resumed for {sessions} open session(s) from {batches} stored batches (records after id {read_after}) in {:?}; {} result(s) the journal lacked",
         started.elapsed(),
         resumed.missing.len()
     );
     resumed
 }
 
+/// Replays the records of the resumed sessions, from the segment where the earliest of them
+/// opened (not from the journal's start: on a large journal that would delay the live analysis
+/// by as long as reading it takes).
 fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(), JournalError> {
     let kinds = [RecordKind::Batch, RecordKind::Swing, RecordKind::Summary];
-    let mut after = 0;
+    let mut after = crate::restore::sessions_start(journal, state.point.sessions.keys())?;
+    state.read_after = after;
     while after < until_id {
         let page = journal.read_after(after, PAGE, Some(&kinds))?;
         let Some(last) = page.last() else { break };
@@ -264,16 +272,41 @@ mod tests {
         })
     }
 
+    /// Small segments, so resuming can skip the ones before the session.
+    fn journal_options(settings: &Settings) -> JournalOptions {
+        let mut options = JournalOptions::new(crate::daemon::journal_dir(settings));
+        options.segment_bytes = 32 << 10;
+        options
+    }
+
     /// Session `s1` of devices a and b: every batch journaled, but only the swings live
-    /// analysis had found by the half-way batch (the daemon died there).
+    /// analysis had found by the half-way batch (the daemon died there). Before it, an earlier
+    /// session `s0` fills several segments that resuming `s1` need not read.
     async fn interrupted_session() -> Interrupted {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = settings(dir.path());
+        let (journal, _) = Journal::open(journal_options(&settings)).expect("open");
+        for batch in session_batches(3, "s0", ["a", "b"]) {
+            journal
+                .append(RecordBody::Batch(batch))
+                .await
+                .expect("append");
+        }
+        for device in ["a", "b"] {
+            let opened = crate::court::CourtEvent::SessionState {
+                device: device.to_owned(),
+                session_id: "s1".to_owned(),
+                state: SessionState::Collecting,
+                source: crate::court::SessionSource::Device,
+                ts: 0,
+            };
+            journal
+                .append(crate::ingest::event_record(&opened))
+                .await
+                .expect("append");
+        }
         let batches = session_batches(5, "s1", ["a", "b"]);
         let mut live = CourtAnalysis::new(&settings);
-        let (journal, _) =
-            Journal::open(JournalOptions::new(crate::daemon::journal_dir(&settings)))
-                .expect("open");
         let mut all = Vec::new();
         let mut journaled = 0;
         for (i, batch) in batches.iter().enumerate() {
@@ -329,8 +362,12 @@ mod tests {
     }
 
     async fn resumed(settings: &Settings, awaiting: bool) -> Resumed {
-        let dir = crate::daemon::journal_dir(settings);
-        let (journal, _) = Journal::open(JournalOptions::new(dir)).expect("reopen");
+        let (journal, _) = Journal::open(journal_options(settings)).expect("reopen");
+        assert!(
+            crate::restore::sessions_start(&journal, [&("a".into(), "s1".into())]).expect("read")
+                > 0,
+            "resuming s1 skips the segments of s0"
+        );
         let point = ResumePoint {
             until_id: journal.durable_id(),
             sessions: [("a", awaiting), ("b", awaiting)]
@@ -393,8 +430,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_already_summarised_is_only_completed() {
         let run = interrupted_session().await;
-        let dir = crate::daemon::journal_dir(&run.settings);
-        let (journal, _) = Journal::open(JournalOptions::new(dir)).expect("reopen");
+        let (journal, _) = Journal::open(journal_options(&run.settings)).expect("reopen");
         let summary = Document {
             device: Some("a".into()),
             session_id: Some("s1".into()),
