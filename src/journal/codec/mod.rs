@@ -1142,6 +1142,81 @@ mod tests {
         assert_eq!(out[0], 0);
     }
 
+    /// Batches built with integer arithmetic only (no libm), so every platform builds the same.
+    fn platform_independent_batches() -> Vec<SensorBatch> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut noise = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 61) as i64 - 4
+        };
+        let mut forms = Vec::new();
+        for (lsb, decimals) in [(2048.0f32, None), (2048.0, Some(100.0f32))] {
+            let mut samples = Vec::new();
+            for t in 0..100i64 {
+                for c in 0..6i64 {
+                    let motion = (t - 50) * (t - 50) * (t - 50) / (40 + c);
+                    let count = (motion + noise()) as f32 / lsb;
+                    samples.push(decimals.map_or(count, |d| (count * d).round() / d + 0.0));
+                }
+            }
+            forms.push(BatchForm::Compact(CompactBatch {
+                sensor_id: 4,
+                t0: 1_732_400_000_123,
+                rate_hz: 1000.0,
+                channels: 6,
+                samples,
+            }));
+        }
+        let mut frames = Vec::new();
+        for i in 0..30u32 {
+            let mut count = |k: i64| (k * i64::from(i) + noise()) as f32;
+            let acc = [1, 2, 3].map(|k| count(k) * (16.0 / 32768.0));
+            let gyro = [40, -30, 20].map(|k| count(k) * (2000.0 / 32768.0));
+            // Fused-looking floats: arbitrary mantissas.
+            let angle =
+                [7, -5, 3].map(|k| f32::from_bits(0x3f80_0000 + (count(k) as i32 as u32 & 0xffff)));
+            frames.push(SeedFrame {
+                sensor_id: Some(i % 4 + 1),
+                timestamp: Some(93_015_123 + i64::from(i / 4) * 10),
+                acc,
+                gyro,
+                angle: Some(angle),
+            });
+        }
+        forms.push(BatchForm::Seed(SeedBatch {
+            sensor_type: Some("waist".into()),
+            timestamp: Some(123_456),
+            frames,
+        }));
+        forms
+            .into_iter()
+            .map(|form| SensorBatch {
+                device: "2025001".into(),
+                session_id: "s-0017".into(),
+                seq: Some(42),
+                form,
+            })
+            .collect()
+    }
+
+    /// The encoder is part of the on-disk format: a journal written on the build machine must
+    /// be read on the board and the other way round. These bytes were produced on x86_64; the
+    /// same test under qemu-aarch64 must give the same (`cargo test --target
+    /// aarch64-unknown-linux-gnu`, see docs/journal.md).
+    #[test]
+    fn bodies_are_the_same_bytes_on_every_platform() {
+        let mut all = Vec::new();
+        for batch in platform_independent_batches() {
+            let e = encode_batch(&batch);
+            all.push(e.codec);
+            all.extend_from_slice(&e.bytes);
+            assert!(bits_equal(&roundtrip(&batch), &batch.form));
+        }
+        assert_eq!((all.len(), crc32c::crc32c(&all)), (926, 1637608466));
+    }
+
     #[test]
     fn corrupt_bodies_are_errors_not_panics() {
         assert!(decode_batch_form(&[]).is_err());
