@@ -39,42 +39,64 @@ pub fn segment_court_events(
     first: u64,
     last: u64,
 ) -> Result<Vec<CourtEvent>, JournalError> {
+    let records = segment_records(journal, first, last, &[RecordKind::Event])?;
+    Ok(records.iter().filter_map(court_event).collect())
+}
+
+/// The records `first..=last` of these kinds, in order (bodies are not decoded).
+fn segment_records(
+    journal: &Journal,
+    first: u64,
+    last: u64,
+    kinds: &[RecordKind],
+) -> Result<Vec<StoredRecord>, JournalError> {
     let mut after = first.saturating_sub(1);
-    let mut events = Vec::new();
+    let mut records = Vec::new();
     loop {
-        let page = journal.read_range(after, last, PAGE, Some(&[RecordKind::Event]))?;
+        let page = journal.read_range(after, last, PAGE, Some(kinds))?;
         let Some(newest) = page.last() else {
-            return Ok(events);
+            return Ok(records);
         };
         after = newest.id;
-        events.extend(page.iter().filter_map(court_event));
+        records.extend(page);
     }
 }
 
-/// The id after which every record of `sessions` (device, session) lies: the start of the segment
-/// before the one where the earliest of them opened, or 0 (the whole journal) when an opening is
-/// not found. A session opens with its first state event: `calibrating` when started by a
-/// command, `collecting` when its data opened it. The segment before is included because a
-/// session opened by its data journals that data and the opening event side by side, in either
-/// order.
+/// The id after which every record of `sessions` (device, session) lies, or 0 (the whole
+/// journal) when that is not found. A session opens with its first state event: `calibrating`
+/// when started by a command, `collecting` when its data opened it. Its data follows that event,
+/// except for what was journaled beside it (a session opened by its data journals the data and
+/// the event concurrently; under load the event can trail by a while). So segments are read
+/// newest first until each session's opening was seen and then a segment holding none of its
+/// batches: the session's data lies after that segment.
 pub fn sessions_start<'a>(
     journal: &Journal,
     sessions: impl IntoIterator<Item = &'a (String, String)>,
 ) -> Result<u64, JournalError> {
     let mut unopened: HashSet<&(String, String)> = sessions.into_iter().collect();
-    let ranges = journal.segment_ranges();
-    for (index, &(first, last)) in ranges.iter().enumerate().rev() {
-        if unopened.is_empty() {
-            break;
+    // Opened in a newer segment; their earliest data may still lie further back.
+    let mut opened: HashSet<&(String, String)> = HashSet::new();
+    for (first, last) in journal.segment_ranges().into_iter().rev() {
+        let records = segment_records(
+            journal,
+            first,
+            last,
+            &[RecordKind::Event, RecordKind::Batch],
+        )?;
+        let holds: HashSet<(&str, &str)> = records
+            .iter()
+            .filter(|r| r.kind == RecordKind::Batch)
+            .filter_map(|r| Some((r.device.as_deref()?, r.session_id.as_deref()?)))
+            .collect();
+        opened.retain(|(device, session)| holds.contains(&(device.as_str(), session.as_str())));
+        if unopened.is_empty() && opened.is_empty() {
+            return Ok(last);
         }
-        for event in segment_court_events(journal, first, last)? {
-            if let Some(key) = opening(&event) {
-                unopened.remove(&key);
+        let events = records.iter().filter(|r| r.kind == RecordKind::Event);
+        for key in events.filter_map(court_event).filter_map(|e| opening(&e)) {
+            if let Some(session) = unopened.take(&key) {
+                opened.insert(session);
             }
-        }
-        if unopened.is_empty() {
-            let from = ranges[index.saturating_sub(1)].0;
-            return Ok(from.saturating_sub(1));
         }
     }
     Ok(0)
@@ -227,39 +249,102 @@ mod tests {
         ("d".to_owned(), session.to_owned())
     }
 
-    /// The segment (index into `segment_ranges`) holding record `id`.
-    fn segment_of(journal: &Journal, id: u64) -> usize {
+    /// Journals `steps`: an event, or `n` batches of session `s` of device `d`.
+    async fn journal_of(steps: &[Step]) -> (tempfile::TempDir, Journal, Vec<u64>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut options = JournalOptions::new(tmp.path().join("journal"));
+        options.segment_bytes = 4 << 10;
+        let (journal, _) = Journal::open(options).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut ids = Vec::new();
+        let mut next_seq = std::collections::HashMap::new();
+        for step in steps {
+            let id = match step {
+                Step::Event(event) => journal.append(event_record(event)).await.unwrap().id,
+                Step::Batches(session, n) => {
+                    let mut id = 0;
+                    let seqs = next_seq.entry(*session).or_insert(0u64);
+                    for seq in *seqs..*seqs + n {
+                        let batch = synth::compact_batch(
+                            &mut rng,
+                            "d",
+                            session,
+                            Some(seq),
+                            0,
+                            100,
+                            synth::Motion::Idle,
+                        );
+                        id = journal
+                            .append(crate::journal::RecordBody::Batch(batch))
+                            .await
+                            .unwrap()
+                            .id;
+                    }
+                    *seqs += n;
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        (tmp, journal, ids)
+    }
+
+    enum Step {
+        Event(CourtEvent),
+        Batches(&'static str, u64),
+    }
+
+    /// The last id of the segment before the one holding record `id`.
+    fn before_segment_of(journal: &Journal, id: u64) -> u64 {
         let ranges = journal.segment_ranges();
-        ranges
+        let at = ranges
             .iter()
             .position(|&(first, last)| (first..=last).contains(&id))
-            .expect("id in a segment")
+            .expect("id in a segment");
+        ranges[at].0 - 1
     }
 
     #[tokio::test]
-    async fn sessions_are_replayed_from_the_segment_before_the_earliest_opening() {
+    async fn sessions_are_replayed_from_where_their_data_begins() {
         use SessionSource::{Command, Device};
-        let events = [
-            status("d", 1),
-            session_state("old", SessionState::Calibrating, Command),
-            status("d", 2),
-            session_state("by-command", SessionState::Calibrating, Command),
-            session_state("by-command", SessionState::Collecting, Command),
-            status("d", 3),
-            session_state("by-data", SessionState::Collecting, Device),
-            status("d", 4),
-        ];
-        let (_tmp, journal) = journal_with(&events).await;
-        let opened = |event_index: usize| {
-            // Each event follows its 8 batches: event i is record 9·(i + 1).
-            let segment = segment_of(&journal, 9 * (event_index as u64 + 1));
-            journal.segment_ranges()[segment.saturating_sub(1)].0 - 1
-        };
+        use Step::{Batches, Event};
+        let (_tmp, journal, ids) = journal_of(&[
+            Batches("old", 20),
+            Event(session_state(
+                "by-command",
+                SessionState::Calibrating,
+                Command,
+            )),
+            Batches("other", 20),
+            Event(session_state(
+                "by-command",
+                SessionState::Collecting,
+                Command,
+            )),
+            Batches("by-command", 20),
+            Batches("other", 20),
+            // Data journaled well before the event that opened its session (the event trailed
+            // under load).
+            Batches("by-data", 40),
+            Event(session_state("by-data", SessionState::Collecting, Device)),
+            Batches("by-data", 10),
+        ])
+        .await;
+        assert!(
+            journal.segment_ranges().len() >= 8,
+            "{:?}",
+            journal.segment_ranges()
+        );
         let start = |sessions: &[(String, String)]| sessions_start(&journal, sessions).unwrap();
-        assert_eq!(start(&[key("by-data")]), opened(6));
-        // The earliest opening decides; a later state of a session is not its opening.
-        assert_eq!(start(&[key("by-data"), key("by-command")]), opened(3));
-        assert!(opened(3) > 0, "the test reads less than the whole journal");
+        // From the segment of its first batch, far before its opening event.
+        let by_data = start(&[key("by-data")]);
+        assert_eq!(by_data, before_segment_of(&journal, ids[5] + 1));
+        assert!(by_data < before_segment_of(&journal, ids[7]));
+        // A command-started session from its opening (calibrating, not the later collecting);
+        // the earliest session decides.
+        let both = start(&[key("by-data"), key("by-command")]);
+        assert_eq!(both, before_segment_of(&journal, ids[1]));
+        assert!(both > 0, "the test reads less than the whole journal");
         // A session whose opening is not in the journal (its segments were released) is
         // replayed from the start.
         assert_eq!(start(&[key("by-data"), key("unknown")]), 0);

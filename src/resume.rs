@@ -9,8 +9,8 @@
 //! So before the analysis task takes live input, it replays from the journal every stored batch
 //! of the sessions the restored court still has open or awaiting analysis, up to the last record
 //! that was durable when the daemon started (later batches reach it live), reading from where
-//! the earliest of them opened (`restore::sessions_start`), not from the journal's start. The analysers end up
-//! where they were. Swings found that the journal lacks are journaled and published; sessions
+//! the earliest of them began (`restore::sessions_start`), not from the journal's start. The
+//! analysers end up where they were. Swings found that the journal lacks are journaled and published; sessions
 //! that were awaiting analysis are summarised, or only marked completed when their summary was
 //! journaled just before the crash. A swing is "already stored" when a swing record of
 //! the same device and session has the same impact time: the analysis is deterministic in its
@@ -222,7 +222,7 @@ pub async fn resume(settings: &Settings, journal: &Journal, point: ResumePoint) 
 }
 
 /// Replays the records of the resumed sessions, from the segment where the earliest of them
-/// opened (not from the journal's start: on a large journal that would delay the live analysis
+/// began (not from the journal's start: on a large journal that would delay the live analysis
 /// by as long as reading it takes).
 fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(), JournalError> {
     let kinds = [RecordKind::Batch, RecordKind::Swing, RecordKind::Summary];
