@@ -12,6 +12,7 @@
 
 use super::codec::CODEC_PLAIN;
 use super::record::RecordKind;
+use super::varint::{put_varint, unzigzag, varint_len, zigzag};
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SGJRNL\r\n";
@@ -285,27 +286,6 @@ pub fn frame_len(meta: &FrameMeta, body_len: usize) -> usize {
             .map(|n| varint_len(n.len() as u64) + n.len())
             .sum::<usize>()
         + body_len
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn varint_len(v: u64) -> usize {
-    // 1 byte per started group of 7 bits; 0 still takes a byte.
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn kind_of(tag: u8) -> Option<RecordKind> {

@@ -12,6 +12,7 @@
 //! | `record.rs` | the in-memory record types (shared contract) | none |
 //! | `codec/` | lossless sample transform + zstd for bodies (`packed.rs`: the compact layout) | none |
 //! | `predict.rs` | the predictors integer columns are coded against | none |
+//! | `varint.rs` | LEB128 varints and zigzag, shared by the frame and the codec | none |
 //! | `frame.rs` | segment header, record frame, the scanner (recovery, readers, tools, fuzz) | none |
 //! | `segment.rs` | per-segment summary + sidecar, file names | none |
 //! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
@@ -187,6 +188,7 @@ mod stored;
 pub mod synth;
 pub mod tools;
 pub mod torture;
+mod varint;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -55,6 +55,7 @@ mod packed;
 use std::cell::RefCell;
 
 use super::predict::Predictor;
+use super::varint::{put_varint, put_zz, unzigzag, zigzag};
 
 use crate::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
 
@@ -696,10 +697,6 @@ fn integer_differences(ks: &[i64]) -> (u8, Vec<i64>) {
         .unwrap_or_else(|| (1, Vec::new()))
 }
 
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
 /// Column headers from this value on are Rice-coded integer columns (below: zz-varints).
 const RICE_COLUMN: u8 = 128;
 /// A quotient this large is not written in unary: the value follows as 64 raw bits.
@@ -829,18 +826,6 @@ fn integrate(ds: &mut [i64]) {
 
 // ---- primitive readers and writers ----
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_zz(out: &mut Vec<u8>, v: i64) {
-    put_varint(out, zigzag(v));
-}
-
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -887,7 +872,7 @@ impl Reader<'_> {
 
     fn zz(&mut self) -> Result<i64, CodecError> {
         let u = self.varint()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+        Ok(unzigzag(u))
     }
 
     /// A count of items that each take at least one bit of what remains (bounds allocations).
@@ -1050,7 +1035,7 @@ impl BitReader<'_> {
             } else {
                 (q << k) | self.bits(k)?
             };
-            out.push(((u >> 1) as i64) ^ -((u & 1) as i64));
+            out.push(unzigzag(u));
         }
         Ok(())
     }

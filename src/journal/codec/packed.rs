@@ -23,11 +23,11 @@
 //! any other column is written in the first layout, whose float mode stores anything.
 
 use super::{
-    BitReader, BitWriter, CodecError, Reader, SCALES, integers_at, interleave, put_varint, put_zz,
-    rice_cost, zigzag, zigzagged,
+    BitReader, BitWriter, CodecError, Reader, SCALES, integers_at, interleave, rice_cost, zigzagged,
 };
 use crate::batch::CompactBatch;
 use crate::journal::predict::Predictor;
+use crate::journal::varint::{put_varint, put_zz, unzigzag, zigzag};
 
 /// The body tag of this layout.
 pub(super) const PACKED_COMPACT: u8 = 4;
@@ -229,7 +229,7 @@ fn decode_column(bits: &mut BitReader, n: usize) -> Result<Vec<f32>, CodecError>
         return Err(bits.malformed("anchor length"));
     }
     let anchor = bits.bits(anchor_len)?;
-    let anchor = ((anchor >> 1) as i64) ^ -((anchor & 1) as i64);
+    let anchor = unzigzag(anchor);
     let order = bits.bits(PARTITION_ORDER_BITS)? as u32;
     let count = predictor.residual_count(n);
     let mut residuals = Vec::with_capacity(count);
