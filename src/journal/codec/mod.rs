@@ -245,25 +245,25 @@ fn encode_compact_columns(c: &CompactBatch, out: &mut Vec<u8>, coding: Coding) {
     put_zz(out, c.t0);
     out.extend_from_slice(&c.rate_hz.to_le_bytes());
     out.push(c.channels);
-    let ch = usize::from(c.channels);
-    // A batch whose sample count is not a multiple of `channels` (or channels == 0) is stored
-    // as one flat column so nothing the device sent is lost.
-    let rows = if ch == 0 || !c.samples.len().is_multiple_of(ch) {
-        out.push(0);
-        put_varint(out, c.samples.len() as u64);
-        encode_column(&c.samples, out, coding);
-        return;
-    } else {
-        c.samples.len() / ch
-    };
-    out.push(1);
+    let (layered, rows, columns) = compact_columns(c);
+    out.push(u8::from(layered));
     put_varint(out, rows as u64);
-    let mut column = Vec::with_capacity(rows);
-    for k in 0..ch {
-        column.clear();
-        column.extend((0..rows).map(|i| c.samples[i * ch + k]));
-        encode_column(&column, out, coding);
+    for column in &columns {
+        encode_column(column, out, coding);
     }
+}
+
+/// A compact batch's columns, for both compact layouts: `channels` columns of `rows` values
+/// (true), or, for a sample count that is not rows × channels (or no channels), every sample
+/// in one flat column (false), so nothing the device sent is lost.
+fn compact_columns(c: &CompactBatch) -> (bool, usize, Vec<Vec<f32>>) {
+    let ch = usize::from(c.channels);
+    if ch == 0 || !c.samples.len().is_multiple_of(ch) {
+        return (false, c.samples.len(), vec![c.samples.clone()]);
+    }
+    let rows = c.samples.len() / ch;
+    let column = |k: usize| (0..rows).map(|i| c.samples[i * ch + k]).collect();
+    (true, rows, (0..ch).map(column).collect())
 }
 
 fn decode_compact(r: &mut Reader) -> Result<CompactBatch, CodecError> {
@@ -590,16 +590,22 @@ fn integers_at(values: &[f32], scale: Scale) -> Option<Vec<i64>> {
     values.iter().map(|&v| scale.integer_of(v)).collect()
 }
 
+/// The scale index and integers of a column, at the coarsest scale that holds it exactly.
+fn integer_column(values: &[f32]) -> Option<(usize, Vec<i64>)> {
+    SCALES
+        .iter()
+        .enumerate()
+        .find_map(|(index, &scale)| Some((index, integers_at(values, scale)?)))
+}
+
 fn encode_column(values: &[f32], out: &mut Vec<u8>, coding: Coding) {
     if values.is_empty() {
         out.push(0);
         return;
     }
-    for (index, &scale) in SCALES.iter().enumerate() {
-        if let Some(ks) = integers_at(values, scale) {
-            encode_integers(index, &ks, out, coding);
-            return;
-        }
+    if let Some((index, ks)) = integer_column(values) {
+        encode_integers(index, &ks, out, coding);
+        return;
     }
     out.push(0);
     let mut prev = 0u32;
@@ -1432,10 +1438,7 @@ mod entropy_probe {
                 };
                 for (k, column_counts) in counts.iter_mut().enumerate() {
                     let col: Vec<f32> = (0..100).map(|r| c.samples[r * 6 + k]).collect();
-                    let ks = SCALES
-                        .iter()
-                        .find_map(|&s| integers_at(&col, s))
-                        .expect("integer column");
+                    let (_, ks) = integer_column(&col).expect("integer column");
                     let (_, _, residuals) = packed::choose_predictor(&ks);
                     for d in &residuals {
                         *column_counts.entry(*d).or_default() += 1;

@@ -23,7 +23,8 @@
 //! any other column is written in the first layout, whose float mode stores anything.
 
 use super::{
-    BitReader, BitWriter, CodecError, Reader, SCALES, integers_at, interleave, rice_cost, zigzagged,
+    BitReader, BitWriter, CodecError, Reader, SCALES, compact_columns, integer_column, interleave,
+    rice_cost, zigzagged,
 };
 use crate::batch::CompactBatch;
 use crate::journal::predict::Predictor;
@@ -47,15 +48,7 @@ const _: () = assert!(
 /// Writes `c` in the packed layout, or returns false (writing nothing) when a column is not
 /// integer-valued at any scale.
 pub(super) fn encode_packed(c: &CompactBatch, out: &mut Vec<u8>) -> bool {
-    let ch = usize::from(c.channels);
-    let flat = ch == 0 || !c.samples.len().is_multiple_of(ch);
-    let (rows, columns): (usize, Vec<Vec<f32>>) = if flat {
-        (c.samples.len(), vec![c.samples.clone()])
-    } else {
-        let rows = c.samples.len() / ch;
-        let column = |k: usize| (0..rows).map(|i| c.samples[i * ch + k]).collect();
-        (rows, (0..ch).map(column).collect())
-    };
+    let (layered, rows, columns) = compact_columns(c);
     let Some(integer_columns) = columns
         .iter()
         .map(|values| integer_column(values))
@@ -68,21 +61,13 @@ pub(super) fn encode_packed(c: &CompactBatch, out: &mut Vec<u8>) -> bool {
     put_zz(out, c.t0);
     put_rate(out, c.rate_hz);
     out.push(c.channels);
-    put_varint(out, ((rows as u64) << 1) | u64::from(!flat));
+    put_varint(out, ((rows as u64) << 1) | u64::from(layered));
     let mut bits = BitWriter::default();
     for (scale, ks) in &integer_columns {
         encode_column(*scale, ks, &mut bits);
     }
     bits.finish(out);
     true
-}
-
-/// The scale index and integers of a column, the coarsest scale that holds it exactly.
-fn integer_column(values: &[f32]) -> Option<(usize, Vec<i64>)> {
-    SCALES
-        .iter()
-        .enumerate()
-        .find_map(|(index, &scale)| Some((index, integers_at(values, scale)?)))
 }
 
 fn put_rate(out: &mut Vec<u8>, rate_hz: f64) {
@@ -107,10 +92,9 @@ fn encode_column(scale: usize, ks: &[i64], bits: &mut BitWriter) {
     bits.put(u64::from(anchor_len), ANCHOR_LENGTH_BITS);
     bits.put(anchor, anchor_len);
     let us = zigzagged(&residuals);
-    let order = partition_order(&us);
+    let (order, ks) = partition(&us);
     bits.put(u64::from(order), PARTITION_ORDER_BITS);
-    for run in runs(&us, order) {
-        let k = best_k(run);
+    for (run, k) in runs(&us, order).zip(ks) {
         bits.put(u64::from(k), RICE_K_BITS);
         bits.rice_codes(run, k);
     }
@@ -149,20 +133,21 @@ pub(super) fn choose_predictor(ks: &[i64]) -> (Predictor, i64, Vec<i64>) {
 /// Largest Rice parameter the 5-bit field carries.
 const MAX_K: u32 = (1 << RICE_K_BITS) - 1;
 
-fn best_k(us: &[u64]) -> u32 {
-    rice_cost(us, MAX_K).0
-}
-
 /// The partition order (0 ..= MAX_PARTITION_ORDER) whose runs, each with its own parameter,
-/// cost the fewest bits.
-fn partition_order(us: &[u64]) -> u32 {
+/// cost the fewest bits, and those parameters.
+fn partition(us: &[u64]) -> (u32, Vec<u32>) {
     (0..=MAX_PARTITION_ORDER)
-        .min_by_key(|&order| {
-            runs(us, order)
-                .map(|run| u64::from(RICE_K_BITS) + rice_cost(run, MAX_K).1)
-                .sum::<u64>()
+        .map(|order| {
+            let costed: Vec<(u32, u64)> =
+                runs(us, order).map(|run| rice_cost(run, MAX_K)).collect();
+            let bits: u64 = costed
+                .iter()
+                .map(|&(_, c)| u64::from(RICE_K_BITS) + c)
+                .sum();
+            (bits, order, costed.into_iter().map(|(k, _)| k).collect())
         })
-        .unwrap_or(0)
+        .min_by_key(|c| c.0)
+        .map_or((0, Vec::new()), |(_, order, ks)| (order, ks))
 }
 
 /// The 2^order runs of `xs`, run j starting at j·len/2^order (some may be empty).
