@@ -10,11 +10,11 @@
 //! of the sessions the restored court still has open or awaiting analysis, up to the last record
 //! that was durable when the daemon started (later batches reach it live), reading from where
 //! the earliest of them began (`restore::sessions_start`), not from the journal's start. The
-//! analysers end up where they were. Swings found that the journal lacks are journaled and published; sessions
-//! that were awaiting analysis are summarised, or only marked completed when their summary was
-//! journaled just before the crash. A swing is "already stored" when a swing record of
-//! the same device and session has the same impact time: the analysis is deterministic in its
-//! input, so replaying the same batches finds the same swings.
+//! analysers end up where they were. Swings found that the journal lacks are journaled and
+//! published; sessions that were awaiting analysis are summarised, or only marked completed when
+//! their summary was journaled just before the crash. A swing is "already stored" when a swing
+//! record of the same device and session has the same impact time: the analysis is
+//! deterministic in its input, so replaying the same batches finds the same swings.
 //!
 //! [`Resume`] is the pure part (records in, analysers and outputs out); [`resume`] reads the
 //! journal for it.
@@ -229,7 +229,7 @@ fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(
     let mut after = crate::restore::sessions_start(journal, state.point.sessions.keys())?;
     state.read_after = after;
     while after < until_id {
-        let page = journal.read_after(after, PAGE, Some(&kinds))?;
+        let page = journal.read_range(after, until_id, PAGE, Some(&kinds))?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for stored in &page {
