@@ -122,12 +122,13 @@ pub fn measure(
     }
     let impact_i = find_impact(&acc, s, peak_t, w.trigger_t, settings);
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
+    // At rest: gravity alone on the accelerometer, and no turn to speak of.
+    let still = |i: usize| {
+        (vm::norm(acc[i]) - 1.0).abs() < STILL_ACC_G && perp[i] < 0.5 * settings.swing_start_dps
+    };
     let pulse = if clipped_any {
-        let still_pre = |i: usize| {
-            (vm::norm(acc[i]) - 1.0).abs() < STILL_ACC_G && perp[i] < 0.5 * settings.swing_start_dps
-        };
         let cap = Plateau::around(&gyro_clipped, peak_i).and_then(|plateau| {
-            let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still_pre, w)?;
+            let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
             cap_through_plateau(s, &perp, plateau, hidden, impact_i)
         });
         cap.or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
@@ -156,9 +157,6 @@ pub fn measure(
     };
     let gyro_fixed = desaturate(&gyro, &gyro_clipped, s, pulse);
     let attitude = integrate(s, &gyro_fixed);
-    let still = |i: usize| {
-        (vm::norm(acc[i]) - 1.0).abs() < STILL_ACC_G && perp[i] < 0.5 * settings.swing_start_dps
-    };
     let up_before = mean_up(&acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i));
     let up_after = mean_up(&acc, &attitude, |i| s[i].t_ms > w.end_t && still(i));
     // Each anchor's attitude error grows with the rotation hidden by clipping between it and
@@ -534,18 +532,12 @@ fn rising_fit(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -
     if !clipped[peak_i] {
         return None;
     }
-    let mut ca = peak_i;
-    while ca > 0 && clipped[ca - 1] {
-        ca -= 1;
-    }
-    let mut cb = peak_i;
-    while cb + 1 < s.len() && clipped[cb + 1] {
-        cb += 1;
-    }
+    let plateau = Plateau::run(clipped, peak_i);
+    let (ca, cb) = (plateau.first, plateau.last);
     if ca == 0 {
         return None;
     }
-    let level = perp[ca..=cb].iter().copied().fold(f64::INFINITY, f64::min);
+    let level = plateau.level(perp);
     // Prefer the flank's upper part; at low rates it may hold too few samples, then go lower.
     let flank = |floor: f64| -> Vec<(f64, f64)> {
         let mut lo = ca - 1;
@@ -614,19 +606,35 @@ struct Plateau {
 }
 
 impl Plateau {
+    /// The plateau around `peak_i` when it has at least two clean samples before it and one
+    /// after it.
     fn around(clipped: &[bool], peak_i: usize) -> Option<Plateau> {
         if !clipped.get(peak_i).copied().unwrap_or(false) {
             return None;
         }
-        let mut first = peak_i;
+        let plateau = Plateau::run(clipped, peak_i);
+        (plateau.first >= 2 && plateau.last + 1 < clipped.len()).then_some(plateau)
+    }
+
+    /// The run of clipped samples through `i` (itself clipped), however close to the edges.
+    fn run(clipped: &[bool], i: usize) -> Plateau {
+        let mut first = i;
         while first > 0 && clipped[first - 1] {
             first -= 1;
         }
-        let mut last = peak_i;
+        let mut last = i;
         while last + 1 < clipped.len() && clipped[last + 1] {
             last += 1;
         }
-        (first >= 2 && last + 1 < clipped.len()).then_some(Plateau { first, last })
+        Plateau { first, last }
+    }
+
+    /// The lowest |ω⊥| on the plateau: what the gyro clipped at.
+    fn level(self, perp: &[f64]) -> f64 {
+        perp[self.first..=self.last]
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -681,10 +689,7 @@ fn cap_through_plateau(
     let (r1, r2) = (plateau.first - 2, plateau.first - 1);
     let ring_end = impact_i.map_or(f64::NEG_INFINITY, |i| s[i].t_ms + IMPACT_RING_MS);
     let f = (plateau.last + 1..s.len()).find(|&i| s[i].t_ms > ring_end)?;
-    let level = perp[plateau.first..=plateau.last]
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min);
+    let level = plateau.level(perp);
     let ok = perp[r1] > 0.0 && perp[r2] > perp[r1] && perp[f] > 0.0 && perp[f] < level;
     let hidden_ok = hidden.is_finite() && hidden > 0.0;
     if !ok || !hidden_ok {
