@@ -180,12 +180,14 @@ fn config(dir: &Path, bench: &SwingBench) -> String {
     let fleets = court_fleets("", bench);
     let players = fleets
         .iter()
-        .flat_map(|f| (0..f.devices).map(move |i| (f.code(i), token(f, i))));
-    let load = (0..bench.load_devices).map(|i| (load_code(i), load_token(i)));
+        .flat_map(|f| (0..f.devices).map(move |i| (f.code(i), f.token(i))));
+    let load = (0..bench.load_devices).map(|i| (load_code(i), Some(load_token(i))));
     for (code, token) in players.chain(load) {
-        config.push_str(&format!(
-            "\n[[devices]]\ncode = \"{code}\"\ntoken = \"{token}\"\n"
-        ));
+        let auth = match token {
+            Some(token) => format!("token = \"{token}\""),
+            None => "allow_tokenless = true".to_owned(),
+        };
+        config.push_str(&format!("\n[[devices]]\ncode = \"{code}\"\n{auth}\n"));
     }
     config
 }
@@ -208,15 +210,6 @@ fn court_fleets(addr: &str, bench: &SwingBench) -> Vec<FleetOptions> {
             motion: Motion::Court,
         })
         .collect()
-}
-
-/// A fleet hub's token, as `FleetOptions` derives it.
-fn token(fleet: &FleetOptions, i: usize) -> String {
-    format!(
-        "{}{:02}",
-        fleet.token_prefix.as_deref().unwrap_or_default(),
-        i + 1
-    )
 }
 
 fn load_code(i: usize) -> String {

@@ -53,14 +53,18 @@ impl FleetOptions {
         format!("{}{:02}", self.code_prefix, i + 1)
     }
 
+    /// Hub `i`'s token (none for V3.3 fleets): what a court's configuration must list for it.
+    pub fn token(&self, i: usize) -> Option<String> {
+        self.token_prefix
+            .as_ref()
+            .map(|p| format!("{p}{:02}", i + 1))
+    }
+
     fn hub(&self, i: usize) -> HubOptions {
         HubOptions {
             url: self.url.clone(),
             code: self.code(i),
-            token: self
-                .token_prefix
-                .as_ref()
-                .map(|p| format!("{p}{:02}", i + 1)),
+            token: self.token(i),
             session_id: format!("sim-{}-{}", self.code(i), self.seed),
         }
     }
