@@ -331,21 +331,28 @@ fn score_runs(
             height_agree: label.height.map(|_| 0),
         })
         .collect();
+    // The score each run counts towards; `None` for values the mapping leaves out.
+    let run_score: Vec<Option<usize>> = runs
+        .iter()
+        .map(|run| scores.iter().position(|s| s.value == run.value))
+        .collect();
     let mut hit = vec![false; runs.len()];
     let mut outside = 0;
     for f in found {
-        let owner = runs.iter().enumerate().find(|(_, run)| {
-            mapping.iter().any(|(v, _)| *v == run.value)
-                && f.t_impact >= run.t_start - RUN_MATCH_SLACK_MS
-                && f.t_impact <= run.t_end + RUN_MATCH_SLACK_MS
-        });
-        let Some((index, run)) = owner else {
+        let owner = runs
+            .iter()
+            .zip(&run_score)
+            .enumerate()
+            .find_map(|(index, (run, score))| {
+                let holds = f.t_impact >= run.t_start - RUN_MATCH_SLACK_MS
+                    && f.t_impact <= run.t_end + RUN_MATCH_SLACK_MS;
+                Some((index, (*score)?)).filter(|_| holds)
+            });
+        let Some((index, score)) = owner else {
             outside += 1;
             continue;
         };
-        let Some(score) = scores.iter_mut().find(|s| s.value == run.value) else {
-            continue;
-        };
+        let score = &mut scores[score];
         if !std::mem::replace(&mut hit[index], true) {
             score.detected += 1;
         }
