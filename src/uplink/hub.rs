@@ -421,7 +421,7 @@ impl<O: Outbox> Driver<O> {
     }
 
     fn publish_snapshot(&mut self) {
-        let in_flight = self.delivery.counts().in_flight;
+        let in_flight = self.delivery.in_flight();
         publish_snapshot(&self.snapshot, &self.stats, &self.delivery, in_flight);
     }
 
