@@ -5,7 +5,7 @@
 //! must follow the swing's group commit. Awaited inline, every commit held up the analysis of
 //! everything queued behind it; under a flood of batches, when commits take longer, that
 //! queueing was the tail of the swing latency. Here each result is handed to the journal the
-//! moment it arrives (`Journal::submit`, which keeps their order) and published when durable,
+//! moment it arrives (`Journal::enqueue`, which keeps their order) and published when durable,
 //! oldest first, while the analysis goes on.
 //!
 //! Bounded: at most [`IN_FLIGHT`] results wait for their commit; beyond that the task stops
@@ -71,7 +71,7 @@ pub async fn run(
     while open || !commits.is_empty() {
         tokio::select! {
             results = rx.recv(), if open && commits.len() < IN_FLIGHT => match results {
-                Some(results) => submit(results, &journal, &mut commits, &metrics),
+                Some(results) => submit(results, &journal, &mut commits, &metrics).await,
                 None => open = false,
             },
             Some(done) = commits.next(), if !commits.is_empty() => {
@@ -81,8 +81,9 @@ pub async fn run(
     }
 }
 
-/// Hands each journaled result to the journal now, in order.
-fn submit(
+/// Hands each journaled result to the journal, in order: now, or, when the journal is that far
+/// behind, as soon as it has room (the commits already handed over resolve meanwhile).
+async fn submit(
     results: Results,
     journal: &Journal,
     commits: &mut FuturesOrdered<Commit>,
@@ -108,14 +109,11 @@ fn submit(
     }
     let n = journaled.len();
     for (i, (output, body)) in journaled.into_iter().enumerate() {
-        let journal = journal.clone();
-        // Submitted here, synchronously, so results reach the writer in the order they came;
-        // if the journal is that far behind (`Busy`), this one waits for a permit instead.
-        let submitted = journal.submit(body.clone());
+        // Handed over before the next one, so results reach the writer in the order they came.
+        let enqueued = journal.enqueue(body).await;
         commits.push_back(Box::pin(async move {
-            let appended = match submitted {
+            let appended = match enqueued {
                 Ok(durable) => durable.await,
-                Err(AppendError::Busy) => journal.append(body).await,
                 Err(e) => Err(e),
             };
             Durable {

@@ -644,3 +644,37 @@ async fn segment_ranges_cover_every_id_and_read_range_stops_at_its_bound() {
     assert_eq!(ids, (first..=last).collect::<Vec<_>>());
     assert!(j.read_range(last, last, 10, None).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn enqueue_waits_for_room_where_submit_is_busy_and_keeps_the_order() {
+    let sim = shuttlegate::journal::SimFs::new();
+    // Slow commits, so the places in flight fill up.
+    sim.set_sync_latency(Duration::from_millis(300));
+    let mut o = opts(std::path::Path::new("/sim"));
+    o.segment_bytes = 16 << 20;
+    let (j, _) = Journal::open_with_fs(o, std::sync::Arc::new(sim)).unwrap();
+    let mut submitted = Vec::new();
+    let busy = loop {
+        match j.submit(doc(RecordKind::Event, r#"{"n":1}"#)) {
+            Ok(durable) => submitted.push(durable),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(busy, AppendError::Busy), "{busy:?}");
+    let waiting = j.clone();
+    let enqueued = waiting.enqueue(doc(RecordKind::Event, r#"{"n":2}"#));
+    tokio::pin!(enqueued);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), &mut enqueued)
+            .await
+            .is_err(),
+        "no room yet: it waits"
+    );
+    let last = enqueued.await.unwrap().await.unwrap().id;
+    let mut newest_before = 0;
+    for durable in submitted {
+        newest_before = newest_before.max(durable.await.unwrap().id);
+    }
+    assert!(last > newest_before, "{last} after {newest_before}");
+    j.close().await.unwrap();
+}

@@ -140,6 +140,8 @@
 //! Dropping an `append` future after it was sent does not cancel the write.
 //! [`Journal::submit`] sends before it returns (refusing with `Busy` rather than waiting for a
 //! permit), so records submitted one after another from one task are numbered in that order.
+//! [`Journal::enqueue`] waits for a permit instead, then sends and returns the future of the
+//! commit: the same order, however far behind the writer is (the analysis results use it).
 //!
 //! # When files are deleted
 //!
@@ -302,6 +304,18 @@ impl Journal {
     /// and nothing is written. A batch without seq gets the session's next seq (0 first), in
     /// arrival order. Any error means "not durable: do not ack".
     pub async fn append(&self, body: RecordBody) -> Result<Appended, AppendError> {
+        self.enqueue(body).await?.await
+    }
+
+    /// Hands the record to the writer as soon as one of the `MAX_IN_FLIGHT` places is free,
+    /// and resolves then with the future of its commit. Between [`Journal::append`] (waits
+    /// for the commit) and [`Journal::submit`] (never waits): records enqueued one after
+    /// another from one task reach the writer in that order, however far behind it is.
+    pub async fn enqueue(
+        &self,
+        body: RecordBody,
+    ) -> Result<impl std::future::Future<Output = Result<Appended, AppendError>> + use<>, AppendError>
+    {
         let incoming = encode(&body)?;
         let permit = self
             .inner
@@ -310,7 +324,7 @@ impl Journal {
             .acquire_owned()
             .await
             .map_err(|_| AppendError::Closed)?;
-        self.send(incoming, permit)?.await
+        self.send(incoming, permit)
     }
 
     /// Like [`Journal::append`], but hands the record to the writer *now*, before returning
