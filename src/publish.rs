@@ -37,13 +37,12 @@ pub struct InputTimes {
     pub analysed: std::time::Instant,
 }
 
-/// The results of one analysed input.
+/// The results of one analysed input. An input handed over live (with `times`) counts in
+/// `AnalysisMetrics::pending` until its last result is out; resumed results do not.
 #[derive(Debug)]
 pub struct Results {
     pub outputs: Vec<AnalysisOutput>,
     pub times: Option<InputTimes>,
-    /// The input counts in `AnalysisMetrics::pending` until its last result is out.
-    pub pending: bool,
 }
 
 /// A result whose commit has resolved.
@@ -51,9 +50,8 @@ struct Durable {
     output: AnalysisOutput,
     appended: Result<Appended, AppendError>,
     times: Option<InputTimes>,
-    /// The last result of its input (the input is done once it is out).
-    last: bool,
-    pending: bool,
+    /// The last result of a live input: the input is done once it is out.
+    completes_input: bool,
 }
 
 type Commit = Pin<Box<dyn Future<Output = Durable> + Send>>;
@@ -89,11 +87,7 @@ async fn submit(
     commits: &mut FuturesOrdered<Commit>,
     metrics: &AnalysisMetrics,
 ) {
-    let Results {
-        outputs,
-        times,
-        pending,
-    } = results;
+    let Results { outputs, times } = results;
     let journaled: Vec<(AnalysisOutput, RecordBody)> = outputs
         .into_iter()
         .filter_map(|output| match record(&output) {
@@ -104,7 +98,7 @@ async fn submit(
             }
         })
         .collect();
-    if journaled.is_empty() && pending {
+    if journaled.is_empty() && times.is_some() {
         metrics.input_done();
     }
     let n = journaled.len();
@@ -120,8 +114,7 @@ async fn submit(
                 output,
                 appended,
                 times,
-                last: i + 1 == n,
-                pending,
+                completes_input: times.is_some() && i + 1 == n,
             }
         }));
     }
@@ -150,8 +143,7 @@ fn show(done: Durable, live: &Live, ingest: &Ingest, metrics: &AnalysisMetrics) 
         output,
         appended,
         times,
-        last,
-        pending,
+        completes_input,
     } = done;
     match output {
         AnalysisOutput::Swing(mut swing) => {
@@ -191,7 +183,7 @@ fn show(done: Durable, live: &Live, ingest: &Ingest, metrics: &AnalysisMetrics) 
         }
         AnalysisOutput::Rally(_) => {}
     }
-    if last && pending {
+    if completes_input {
         metrics.input_done();
     }
 }

@@ -187,12 +187,12 @@ impl Default for AnalysisMetrics {
 }
 
 impl AnalysisMetrics {
-    /// One swing published, with when it passed each point.
     /// An input handed to the analysis has all its results out (journaled and live).
     pub fn input_done(&self) {
         self.pending.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// One swing published, with when it passed each point.
     pub fn record_swing(&self, timeline: &SwingTimeline) {
         self.with_latency(|histograms| {
             for (stage, h) in SwingStage::ALL.iter().zip(histograms) {
@@ -504,7 +504,6 @@ pub async fn run(task: AnalysisTask) {
         .send(Results {
             outputs: resumed.missing,
             times: None,
-            pending: false,
         })
         .await;
     let mut queue = FairQueue::default();
@@ -547,6 +546,11 @@ pub async fn run(task: AnalysisTask) {
                 requested_at,
             ),
         };
+        if outputs.is_empty() {
+            // Most batches: nothing to journal or show, so no need to queue behind results.
+            metrics.input_done();
+            continue;
+        }
         let times = InputTimes {
             received,
             queued,
@@ -558,7 +562,6 @@ pub async fn run(task: AnalysisTask) {
             .send(Results {
                 outputs,
                 times: Some(times),
-                pending: true,
             })
             .await;
     }
