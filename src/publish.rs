@@ -22,18 +22,22 @@ use tokio::sync::mpsc;
 use crate::ingest::Ingest;
 use crate::journal::{AppendError, Appended, Document, Journal, RecordBody};
 use crate::live::{Live, LiveEvent};
-use crate::swings::{AnalysisMetrics, AnalysisOutput, SwingTimeline};
+use crate::swings::{AnalysisMetrics, AnalysisOutput};
 
 /// Results waiting for their journal commit at once.
 pub const IN_FLIGHT: usize = 1024;
 
-/// When the input that produced some results was received, queued and analysed (for the swing
-/// latency); `None` for results resumed after a restart, which have no receipt time.
-#[derive(Debug, Clone, Copy)]
+/// When the input that produced some results passed each point before the journal (for the
+/// swing latency; results resumed after a restart have no receipt time, so none).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InputTimes {
+    /// Ingest received the batch (or the `upload_complete` whose flush produced the results).
     pub received: std::time::Instant,
+    /// The batch was durable and handed to the analysis queue.
     pub queued: std::time::Instant,
+    /// The analysis task took it from its queue.
     pub started: std::time::Instant,
+    /// The analysis of that input was done (all its outputs known).
     pub analysed: std::time::Instant,
 }
 
@@ -156,13 +160,7 @@ fn show(done: Durable, live: &Live, ingest: &Ingest, metrics: &AnalysisMetrics) 
                 json: to_json(&swing).into(),
             });
             if let Some(t) = times {
-                metrics.record_swing(&SwingTimeline {
-                    received: t.received,
-                    queued: t.queued,
-                    started: t.started,
-                    analysed: t.analysed,
-                    published: std::time::Instant::now(),
-                });
+                metrics.record_swing(&t, std::time::Instant::now());
             }
         }
         AnalysisOutput::Summary(summary) => {

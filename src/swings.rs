@@ -71,21 +71,6 @@ pub enum AnalysisInput {
     },
 }
 
-/// When one swing passed each point on its way out.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SwingTimeline {
-    /// Ingest received the batch that completed it (or the `upload_complete` whose flush did).
-    pub received: Instant,
-    /// That batch was durable and handed to the analysis queue.
-    pub queued: Instant,
-    /// The analysis task took it from its queue.
-    pub started: Instant,
-    /// The analysis of that input was done (all its outputs known).
-    pub analysed: Instant,
-    /// The swing was journaled and on the live broadcast.
-    pub published: Instant,
-}
-
 /// The parts of a swing's latency, and the whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SwingStage {
@@ -121,13 +106,14 @@ impl SwingStage {
         }
     }
 
-    fn of(self, t: &SwingTimeline) -> Duration {
+    /// This stage of a swing whose input passed `t` and which was published at `published`.
+    fn of(self, t: &InputTimes, published: Instant) -> Duration {
         let (from, to) = match self {
-            SwingStage::Total => (t.received, t.published),
+            SwingStage::Total => (t.received, published),
             SwingStage::Durable => (t.received, t.queued),
             SwingStage::Wait => (t.queued, t.started),
             SwingStage::Analysis => (t.started, t.analysed),
-            SwingStage::Journal => (t.analysed, t.published),
+            SwingStage::Journal => (t.analysed, published),
         };
         to.saturating_duration_since(from)
     }
@@ -192,11 +178,12 @@ impl AnalysisMetrics {
         self.pending.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// One swing published, with when it passed each point.
-    pub fn record_swing(&self, timeline: &SwingTimeline) {
+    /// One swing published at `published`, from an input that passed the points in `input`.
+    pub fn record_swing(&self, input: &InputTimes, published: Instant) {
         self.with_latency(|histograms| {
             for (stage, h) in SwingStage::ALL.iter().zip(histograms) {
-                let micros = u64::try_from(stage.of(timeline).as_micros()).unwrap_or(u64::MAX);
+                let took = stage.of(input, published);
+                let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
                 // Clamped into range, so no value is refused and the count stays exact.
                 h.saturating_record(micros.max(1));
             }
@@ -657,19 +644,20 @@ mod tests {
         }
     }
 
-    /// A swing whose stages took `durable`, `analysis` and `journal`.
-    fn timeline(durable: Duration, analysis: Duration, journal: Duration) -> SwingTimeline {
+    /// A swing whose stages took `durable`, `analysis` and `journal`: its input's times and
+    /// when it was published.
+    fn timeline(durable: Duration, analysis: Duration, journal: Duration) -> (InputTimes, Instant) {
         let received = Instant::now();
         let queued = received + durable;
         let started = queued + analysis / 2;
         let analysed = queued + analysis;
-        SwingTimeline {
+        let input = InputTimes {
             received,
             queued,
             started,
             analysed,
-            published: analysed + journal,
-        }
+        };
+        (input, analysed + journal)
     }
 
     fn ms(n: u64) -> Duration {
@@ -781,7 +769,8 @@ mod tests {
     fn swing_latency_quantiles_come_from_every_recorded_swing() {
         let metrics = AnalysisMetrics::default();
         for n in 1..=100 {
-            metrics.record_swing(&timeline(ms(n), Duration::ZERO, Duration::ZERO));
+            let (input, published) = timeline(ms(n), Duration::ZERO, Duration::ZERO);
+            metrics.record_swing(&input, published);
         }
         let latency = metrics.snapshot().swing_latency;
         assert_eq!(latency.swings, 100);
@@ -795,7 +784,8 @@ mod tests {
     #[test]
     fn each_stage_is_timed_between_its_own_two_points() {
         let metrics = AnalysisMetrics::default();
-        metrics.record_swing(&timeline(ms(3), ms(40), ms(500)));
+        let (input, published) = timeline(ms(3), ms(40), ms(500));
+        metrics.record_swing(&input, published);
         let now = metrics.snapshot();
         let max_ms = |stage: SwingStage| {
             let i = SwingStage::ALL.iter().position(|s| *s == stage).unwrap();
@@ -814,8 +804,10 @@ mod tests {
     #[test]
     fn latencies_beyond_the_ceiling_and_below_a_microsecond_are_still_counted() {
         let metrics = AnalysisMetrics::default();
-        metrics.record_swing(&timeline(Duration::from_secs(3600), ms(0), ms(0)));
-        metrics.record_swing(&timeline(Duration::ZERO, ms(0), ms(0)));
+        let (input, published) = timeline(Duration::from_secs(3600), ms(0), ms(0));
+        metrics.record_swing(&input, published);
+        let (input, published) = timeline(Duration::ZERO, ms(0), ms(0));
+        metrics.record_swing(&input, published);
         let latency = metrics.snapshot().swing_latency;
         assert_eq!(latency.swings, 2);
         let max = latency.max.as_secs_f64();

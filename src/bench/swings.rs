@@ -371,16 +371,17 @@ mod tests {
 
     #[test]
     fn the_daemons_rendering_of_stages_reads_back_in_ms() {
-        use crate::swings::{AnalysisMetrics, SwingTimeline};
+        use crate::publish::InputTimes;
+        use crate::swings::AnalysisMetrics;
         let metrics = Arc::new(AnalysisMetrics::default());
         let received = Instant::now();
-        metrics.record_swing(&SwingTimeline {
+        let input = InputTimes {
             received,
             queued: received + Duration::from_millis(2),
             started: received + Duration::from_millis(3),
             analysed: received + Duration::from_millis(5),
-            published: received + Duration::from_millis(9),
-        });
+        };
+        metrics.record_swing(&input, received + Duration::from_millis(9));
         let body = crate::transport::http::render_metrics(metrics);
         let stages = Scrape(body).stages();
         let names: Vec<&str> = stages.iter().map(|(s, _)| s.as_str()).collect();

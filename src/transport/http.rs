@@ -247,7 +247,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::swings::SwingTimeline;
+    use crate::publish::InputTimes;
 
     fn rendered(metrics: Arc<AnalysisMetrics>) -> String {
         render_metrics(metrics)
@@ -267,13 +267,13 @@ mod tests {
         for ms in [4, 6, 30] {
             let received = Instant::now();
             let queued = received + Duration::from_millis(1);
-            metrics.record_swing(&SwingTimeline {
+            let input = InputTimes {
                 received,
                 queued,
                 started: queued,
                 analysed: queued,
-                published: received + Duration::from_millis(ms),
-            });
+            };
+            metrics.record_swing(&input, received + Duration::from_millis(ms));
         }
         let body = rendered(metrics);
         assert!(body.ends_with("# EOF\n"), "{body}");
