@@ -169,8 +169,19 @@ pub const MAX_LABEL_RUNS: usize = 100_000;
 /// Where each value of a row is, resolved once from the header.
 struct Columns {
     channels: [Vec<usize>; 6],
-    time: Option<(usize, TimeUnit)>,
+    time: RowTime,
     label: Option<usize>,
+    /// Multipliers into g and °/s (and the accelerometer's sign).
+    acc_scale: f32,
+    gyro_scale: f32,
+}
+
+/// Where a row's time comes from, resolved against the header.
+#[derive(Debug, Clone, Copy)]
+enum RowTime {
+    Column(usize, TimeUnit),
+    /// Rows this many hertz apart.
+    Rate(f64),
 }
 
 impl Columns {
@@ -187,14 +198,24 @@ impl Columns {
             *slot = spec.split('+').map(find).collect::<Result<_, _>>()?;
         }
         let time = match &format.time {
-            TimeSource::Column { name, unit } => Some((find(name)?, *unit)),
-            TimeSource::Rate(_) => None,
+            TimeSource::Column { name, unit } => RowTime::Column(find(name)?, *unit),
+            TimeSource::Rate(rate) => RowTime::Rate(*rate),
         };
         let label = format.label_column.as_deref().map(find).transpose()?;
+        let acc_scale = match format.acc_unit {
+            AccUnit::G => 1.0,
+            AccUnit::MetresPerSecond2 => 1.0 / STANDARD_GRAVITY,
+        } * if format.acc_negated { -1.0 } else { 1.0 };
+        let gyro_scale = match format.gyro_unit {
+            GyroUnit::DegPerSecond => 1.0,
+            GyroUnit::RadPerSecond => 180.0 / std::f32::consts::PI,
+        };
         Ok(Columns {
             channels,
             time,
             label,
+            acc_scale,
+            gyro_scale,
         })
     }
 
@@ -203,7 +224,10 @@ impl Columns {
             .iter()
             .flatten()
             .copied()
-            .chain(self.time.map(|(col, _)| col))
+            .chain(match self.time {
+                RowTime::Column(col, _) => Some(col),
+                RowTime::Rate(_) => None,
+            })
     }
 }
 
@@ -317,21 +341,11 @@ fn parse_row<'a>(
             *value += number(col)?;
         }
     }
-    let acc_scale = match format.acc_unit {
-        AccUnit::G => 1.0,
-        AccUnit::MetresPerSecond2 => 1.0 / STANDARD_GRAVITY,
-    } * if format.acc_negated { -1.0 } else { 1.0 };
-    let gyro_scale = match format.gyro_unit {
-        GyroUnit::DegPerSecond => 1.0,
-        GyroUnit::RadPerSecond => 180.0 / std::f32::consts::PI,
-    };
-    let acc = [values[0], values[1], values[2]].map(|v| v * acc_scale);
-    let gyro = [values[3], values[4], values[5]].map(|v| v * gyro_scale);
-    let t_ms = match (columns.time, &format.time) {
-        (Some((col, unit)), _) => parse_time(cell(col)?, unit)?,
-        (None, TimeSource::Rate(rate)) => rate_time(index, *rate, format.capture_rows),
-        // Columns::resolve finds a time column whenever the source is one.
-        (None, TimeSource::Column { name, .. }) => return Err(format!("no column `{name}`")),
+    let acc = [values[0], values[1], values[2]].map(|v| v * columns.acc_scale);
+    let gyro = [values[3], values[4], values[5]].map(|v| v * columns.gyro_scale);
+    let t_ms = match columns.time {
+        RowTime::Column(col, unit) => parse_time(cell(col)?, unit)?,
+        RowTime::Rate(rate) => rate_time(index, rate, format.capture_rows),
     };
     let label = columns.label.map(cell).transpose()?;
     Ok(Some(Row {
