@@ -30,7 +30,7 @@ use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
 use crate::service::Shutdown;
-use crate::swings::{AnalysisMetrics, SwingStage};
+use crate::swings::{AnalysisMetrics, SwingLatency, SwingStage};
 
 /// The media type of OpenMetrics text.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -67,10 +67,15 @@ pub fn metrics_routes(analysis: Arc<AnalysisMetrics>) -> Router {
 
 /// What `/metrics` would answer now (for tools and tests that have the metrics in hand).
 pub fn render_metrics(analysis: Arc<AnalysisMetrics>) -> String {
-    let mut body = String::new();
     // Writing into a String cannot fail, and the collector's own encoding only fails on that.
-    let _ = prometheus_client::encoding::text::encode(&mut body, &registry(analysis));
-    body
+    encode(&registry(analysis)).unwrap_or_default()
+}
+
+/// The registry's OpenMetrics text.
+fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut body = String::new();
+    prometheus_client::encoding::text::encode(&mut body, registry)?;
+    Ok(body)
 }
 
 fn registry(analysis: Arc<AnalysisMetrics>) -> Registry {
@@ -80,15 +85,17 @@ fn registry(analysis: Arc<AnalysisMetrics>) -> Registry {
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
-    let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &registry) {
-        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
+    match encode(&registry) {
+        Ok(body) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
         Err(e) => {
             log::error!("rendering /metrics: {e}");
             (StatusCode::INTERNAL_SERVER_ERROR, "metrics unavailable\n").into_response()
         }
     }
 }
+
+/// Picks one figure of a stage's latency.
+type Quantile = fn(&SwingLatency) -> std::time::Duration;
 
 /// The analysis task's figures, read at each scrape. Latency quantiles are over every swing
 /// since the daemon started (hdrhistogram, 0.1 % resolution), as gauges in seconds.
@@ -142,22 +149,19 @@ impl Collector for AnalysisCollector {
             )?)?;
         }
         let stages = SwingStage::ALL.iter().zip(&now.stages).skip(1);
-        for (quantile, help) in [
-            ("p50", "Median"),
-            ("p99", "99th percentile"),
-            ("max", "Longest"),
-        ] {
+        let quantiles: [(&str, &str, Quantile); 3] = [
+            ("p50", "Median", |l| l.p50),
+            ("p99", "99th percentile", |l| l.p99),
+            ("max", "Longest", |l| l.max),
+        ];
+        for (quantile, help, pick) in quantiles {
             let name = format!("swing_stage_{quantile}_seconds");
             let help = format!(
                 "{help} of each part of the swing latency: durable (the completing batch's journal commit), wait (for the analysis task), analysis (of the completing input), journal (the swing's journal commit)"
             );
             let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Gauge)?;
             for (stage, latency) in stages.clone() {
-                let value = match quantile {
-                    "p50" => latency.p50,
-                    "p99" => latency.p99,
-                    _ => latency.max,
-                };
+                let value = pick(latency);
                 let labels = [("stage", stage.as_str())];
                 ConstGauge::new(value.as_secs_f64()).encode(family.encode_family(&labels)?)?;
             }
