@@ -55,6 +55,18 @@ pub enum Side {
     Backhand,
 }
 
+impl Side {
+    pub const ALL: [Side; 2] = [Side::Forehand, Side::Backhand];
+
+    /// The name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Forehand => "forehand",
+            Side::Backhand => "backhand",
+        }
+    }
+}
+
 /// Where the racket head was relative to the hand at contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,6 +74,19 @@ pub enum Height {
     Overhead,
     Sidearm,
     Underarm,
+}
+
+impl Height {
+    pub const ALL: [Height; 3] = [Height::Overhead, Height::Sidearm, Height::Underarm];
+
+    /// The name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Height::Overhead => "overhead",
+            Height::Sidearm => "sidearm",
+            Height::Underarm => "underarm",
+        }
+    }
 }
 
 /// Kinetic-chain measurements of one swing (waist, shoulder, wrist nodes).
@@ -124,6 +149,16 @@ pub struct Swing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn side_and_height_names_are_their_serialised_names() {
+        for side in Side::ALL {
+            assert_eq!(serde_json::to_value(side).unwrap(), side.as_str());
+        }
+        for height in Height::ALL {
+            assert_eq!(serde_json::to_value(height).unwrap(), height.as_str());
+        }
+    }
 
     #[test]
     fn swing_serialises_with_the_spec_field_names() {

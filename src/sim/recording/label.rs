@@ -38,12 +38,12 @@ impl Label {
                     .stroke
                     .replace(stroke)
                     .map_or(Ok(()), |_| Err(duplicate()))?;
-            } else if let Some(side) = side_named(fact) {
+            } else if let Some(side) = Side::ALL.into_iter().find(|s| s.as_str() == fact) {
                 label
                     .side
                     .replace(side)
                     .map_or(Ok(()), |_| Err(duplicate()))?;
-            } else if let Some(height) = height_named(fact) {
+            } else if let Some(height) = Height::ALL.into_iter().find(|h| h.as_str() == fact) {
                 label
                     .height
                     .replace(height)
@@ -66,8 +66,8 @@ impl Label {
         }
         let facts: Vec<&str> = [
             self.stroke.map(Stroke::as_str),
-            self.side.map(side_name),
-            self.height.map(height_name),
+            self.side.map(Side::as_str),
+            self.height.map(Height::as_str),
         ]
         .into_iter()
         .flatten()
@@ -78,33 +78,6 @@ impl Label {
             facts.join("+")
         }
     }
-}
-
-pub fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Forehand => "forehand",
-        Side::Backhand => "backhand",
-    }
-}
-
-pub fn height_name(height: Height) -> &'static str {
-    match height {
-        Height::Overhead => "overhead",
-        Height::Sidearm => "sidearm",
-        Height::Underarm => "underarm",
-    }
-}
-
-fn side_named(text: &str) -> Option<Side> {
-    [Side::Forehand, Side::Backhand]
-        .into_iter()
-        .find(|s| side_name(*s) == text)
-}
-
-fn height_named(text: &str) -> Option<Height> {
-    [Height::Overhead, Height::Sidearm, Height::Underarm]
-        .into_iter()
-        .find(|h| height_name(*h) == text)
 }
 
 #[cfg(test)]
@@ -127,7 +100,7 @@ mod tests {
             let label = Label {
                 stroke: stroke.map(|i| Stroke::ALL[i]),
                 side: side.map(|f| if f { Side::Forehand } else { Side::Backhand }),
-                height: height.map(|i| [Height::Overhead, Height::Sidearm, Height::Underarm][i]),
+                height: height.map(|i| Height::ALL[i]),
                 idle: false,
             };
             prop_assert_eq!(Label::parse(&label.render()), Ok(label));

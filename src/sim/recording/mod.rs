@@ -407,7 +407,7 @@ pub fn render(results: &[RecordingResult]) -> String {
         let heights: Vec<String> = r
             .heights
             .iter()
-            .map(|(h, n)| format!("{}:{n}", label::height_name(*h)))
+            .map(|(h, n)| format!("{}:{n}", h.as_str()))
             .collect();
         let _ = writeln!(
             o,
