@@ -39,26 +39,29 @@ pub fn segment_court_events(
     first: u64,
     last: u64,
 ) -> Result<Vec<CourtEvent>, JournalError> {
-    let records = segment_records(journal, first, last, &[RecordKind::Event])?;
-    Ok(records.iter().filter_map(court_event).collect())
+    let mut events = Vec::new();
+    for_each_record(journal, (first, last), &[RecordKind::Event], |r| {
+        events.extend(court_event(r));
+    })?;
+    Ok(events)
 }
 
-/// The records `first..=last` of these kinds, in order (bodies are not decoded).
-fn segment_records(
+/// Visits the records `first..=last` of these kinds, in order, a page at a time (bodies are not
+/// decoded).
+fn for_each_record(
     journal: &Journal,
-    first: u64,
-    last: u64,
+    (first, last): (u64, u64),
     kinds: &[RecordKind],
-) -> Result<Vec<StoredRecord>, JournalError> {
+    mut visit: impl FnMut(&StoredRecord),
+) -> Result<(), JournalError> {
     let mut after = first.saturating_sub(1);
-    let mut records = Vec::new();
     loop {
         let page = journal.read_range(after, last, PAGE, Some(kinds))?;
         let Some(newest) = page.last() else {
-            return Ok(records);
+            return Ok(());
         };
         after = newest.id;
-        records.extend(page);
+        page.iter().for_each(&mut visit);
     }
 }
 
@@ -77,23 +80,24 @@ pub fn sessions_start<'a>(
     // Opened in a newer segment; their earliest data may still lie further back.
     let mut opened: HashSet<&(String, String)> = HashSet::new();
     for (first, last) in journal.segment_ranges().into_iter().rev() {
-        let records = segment_records(
-            journal,
-            first,
-            last,
-            &[RecordKind::Event, RecordKind::Batch],
-        )?;
-        let holds: HashSet<(&str, &str)> = records
-            .iter()
-            .filter(|r| r.kind == RecordKind::Batch)
-            .filter_map(|r| Some((r.device.as_deref()?, r.session_id.as_deref()?)))
-            .collect();
-        opened.retain(|(device, session)| holds.contains(&(device.as_str(), session.as_str())));
+        // The opened sessions with batches in this segment, and the sessions it opens.
+        let mut held: HashSet<&(String, String)> = HashSet::new();
+        let mut openings = Vec::new();
+        let kinds = [RecordKind::Event, RecordKind::Batch];
+        for_each_record(journal, (first, last), &kinds, |r| match r.kind {
+            RecordKind::Batch => {
+                let of_record = |key: &&&(String, String)| {
+                    r.device.as_ref() == Some(&key.0) && r.session_id.as_ref() == Some(&key.1)
+                };
+                held.extend(opened.iter().find(of_record).copied());
+            }
+            _ => openings.extend(court_event(r).as_ref().and_then(opening)),
+        })?;
+        opened.retain(|key| held.contains(key));
         if unopened.is_empty() && opened.is_empty() {
             return Ok(last);
         }
-        let events = records.iter().filter(|r| r.kind == RecordKind::Event);
-        for key in events.filter_map(court_event).filter_map(|e| opening(&e)) {
+        for key in openings {
             if let Some(session) = unopened.take(&key) {
                 opened.insert(session);
             }
