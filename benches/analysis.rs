@@ -8,9 +8,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use shuttlegate::analysis::{AnalysisSettings, DeviceAnalyser, NodeSample, samples_of};
-use shuttlegate::batch::BodyPosition;
-use shuttlegate::sim::{CourtConfig, CourtSim};
+use shuttlegate_core::analysis::{AnalysisSettings, DeviceAnalyser, NodeSample, samples_of};
+use shuttlegate_core::batch::BodyPosition;
+use shuttlegate_sim::{CourtConfig, CourtSim};
 
 fn session(seed: u64, seconds: f64) -> Vec<(usize, Vec<NodeSample>)> {
     let mut sim = CourtSim::standard(seed, 4, CourtConfig::default());

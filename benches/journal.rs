@@ -14,14 +14,12 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use shuttlegate::batch::SensorBatch;
-use shuttlegate::journal::synth::{
+use shuttlegate::journal::{Journal, JournalOptions, RecordBody, RecordKind};
+use shuttlegate_core::batch::SensorBatch;
+use shuttlegate_core::journal::synth::{
     CompactStyle, Motion, SeedStyle, compact_batch, compact_batch_as, seed_batch,
 };
-use shuttlegate::journal::{
-    FrameMeta, Journal, JournalOptions, RecordBody, RecordKind, encode_batch_body, encode_frame,
-    segment_file_bytes,
-};
+use shuttlegate_core::journal::{FrameMeta, encode_batch_body, encode_frame, segment_file_bytes};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -122,13 +120,15 @@ fn padel_batches(device: &str, session: &str) -> Vec<SensorBatch> {
             device: device.to_owned(),
             session_id: session.to_owned(),
             seq: Some(i as u64),
-            form: shuttlegate::batch::BatchForm::Compact(shuttlegate::batch::CompactBatch {
-                sensor_id: 4,
-                t0: 1_732_400_000_000 + i as i64 * 962,
-                rate_hz: 104.0,
-                channels: 6,
-                samples: samples.to_vec(),
-            }),
+            form: shuttlegate_core::batch::BatchForm::Compact(
+                shuttlegate_core::batch::CompactBatch {
+                    sensor_id: 4,
+                    t0: 1_732_400_000_000 + i as i64 * 962,
+                    rate_hz: 104.0,
+                    channels: 6,
+                    samples: samples.to_vec(),
+                },
+            ),
         })
         .collect()
 }

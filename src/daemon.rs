@@ -16,11 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{DeviceAuth, Settings};
-use crate::court::{Court, CourtOptions};
 use crate::ingest::{Clock, Ingest, event_record};
 use crate::journal::{Journal, JournalError, JournalOptions, WhenFull};
 use crate::live::Live;
-use crate::protocol::{DeviceCommand, FrameClock};
 use crate::resume::ResumePoint;
 use crate::service::Shutdown;
 use crate::swings::{AnalysisFeed, AnalysisTask};
@@ -31,6 +29,8 @@ use crate::transport::device::ConnectionLimits;
 use crate::transport::http::{self, DeviceEndpoint};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
+use shuttlegate_core::court::{Court, CourtOptions};
+use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
 
 /// How long shutdown waits for connections to drain before giving up on them.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);

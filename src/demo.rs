@@ -9,8 +9,8 @@ use crate::config::Settings;
 use crate::daemon::{self, DaemonError};
 use crate::ingest::system_clock;
 use crate::live::LiveEvent;
-use crate::sim::client::Firmware;
-use crate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+use shuttlegate_sim::client::Firmware;
+use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 
 /// The demo configuration, built in so `demo` works from any directory.
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");

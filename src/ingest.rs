@@ -14,21 +14,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::SensorBatch;
-use crate::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
 use crate::journal::{AppendError, Document, Journal, RecordBody};
 use crate::live::{Live, LiveEvent};
-use crate::protocol::outbound::{
-    BatchSensorDataResponse, CommandName, CommandResponse, ConnectionEstablished,
-    HeartbeatResponse, Pong, SensorDataResponse, StatusUpdateResponse, UploadCompleteResponse,
-};
-use crate::protocol::{
-    DeviceCommand, DeviceMessage, ErrorCode, FrameClock, GatewayMessage, ProtocolError,
-    parse_device_message,
-};
 use crate::swings::AnalysisFeed;
 use crate::transport::connections::{ConnHandle, Connections, send_on};
 use crate::transport::device::{DeviceHandler, HandlerReply, PendingReply, ready};
+use shuttlegate_core::batch::SensorBatch;
+use shuttlegate_core::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
+use shuttlegate_core::protocol::outbound::{
+    BatchSensorDataResponse, CommandName, CommandResponse, ConnectionEstablished,
+    HeartbeatResponse, Pong, SensorDataResponse, StatusUpdateResponse, UploadCompleteResponse,
+};
+use shuttlegate_core::protocol::{
+    DeviceCommand, DeviceMessage, ErrorCode, FrameClock, GatewayMessage, ProtocolError,
+    parse_device_message,
+};
 
 /// Wall-clock time, unix ms. A seam so tests could pass their own; the daemon uses the system's.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -224,7 +224,7 @@ impl Ingest {
         self.apply(outcome);
     }
 
-    fn heartbeat(&self, device: &str, hb: crate::protocol::Heartbeat) -> String {
+    fn heartbeat(&self, device: &str, hb: shuttlegate_core::protocol::Heartbeat) -> String {
         let now = self.now();
         let telemetry = Telemetry {
             battery: hb.battery.map(f64::from),
@@ -356,7 +356,11 @@ impl Ingest {
         }
     }
 
-    fn status_update(&self, device: &str, update: crate::protocol::StatusUpdate) -> String {
+    fn status_update(
+        &self,
+        device: &str,
+        update: shuttlegate_core::protocol::StatusUpdate,
+    ) -> String {
         let now = self.now();
         let outcome = self.with_court(|c| {
             c.status_update(device, &update.status, update.session_id.as_deref(), now)
@@ -377,7 +381,7 @@ impl Ingest {
     async fn upload_complete(
         self: Arc<Self>,
         device: String,
-        upload: crate::protocol::UploadComplete,
+        upload: shuttlegate_core::protocol::UploadComplete,
     ) -> Option<String> {
         let now = self.now();
         let stored = self.journal.stored_seqs(&device, &upload.session_id);
@@ -445,7 +449,7 @@ impl Ingest {
         .to_json()
     }
 
-    fn ack(&self, device: &str, ack: crate::protocol::CommandAck) {
+    fn ack(&self, device: &str, ack: shuttlegate_core::protocol::CommandAck) {
         let now = self.now();
         match ack.command_id.parse::<u64>() {
             Ok(id) => {
@@ -493,8 +497,8 @@ const MAX_MISSING_REPORTED: usize = 1000;
 
 fn first_frame_time(batch: &SensorBatch) -> Option<i64> {
     match &batch.form {
-        crate::batch::BatchForm::Seed(s) => s.frames.first().and_then(|f| f.timestamp),
-        crate::batch::BatchForm::Compact(c) => Some(c.t0),
+        shuttlegate_core::batch::BatchForm::Seed(s) => s.frames.first().and_then(|f| f.timestamp),
+        shuttlegate_core::batch::BatchForm::Compact(c) => Some(c.t0),
     }
 }
 

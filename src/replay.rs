@@ -27,7 +27,6 @@ use futures_util::stream::FuturesOrdered;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::analysis::{SessionSummary, Swing};
 use crate::config::Settings;
 use crate::daemon::journal_dir;
 use crate::journal::tools::{ToolError, for_each_record};
@@ -35,6 +34,7 @@ use crate::journal::{
     AppendError, Document, Journal, JournalError, RecordBody, RecordKind, StoredRecord,
 };
 use crate::swings::{AnalysisOutput, CourtAnalysis};
+use shuttlegate_core::analysis::{SessionSummary, Swing};
 
 /// Names the analysis that produced a replayed result: this build.
 pub const ANALYSIS_VERSION: &str = concat!("shuttlegate ", env!("CARGO_PKG_VERSION"));
@@ -485,9 +485,9 @@ async fn open_journal(settings: &Settings) -> Result<Journal, ReplayError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::batch::{BodyPosition, SensorBatch};
     use crate::journal::JournalOptions;
-    use crate::sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
+    use shuttlegate_core::batch::{BodyPosition, SensorBatch};
+    use shuttlegate_sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
 
     /// A court with racket-only devices `a` and `b` (`ghost` sends too, but is not configured).
     pub(crate) fn settings(state_dir: &Path) -> Settings {

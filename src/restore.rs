@@ -7,8 +7,8 @@
 
 use std::collections::HashSet;
 
-use crate::court::{CourtEvent, SessionSource, SessionState};
 use crate::journal::{Journal, JournalError, RecordBody, RecordKind, StoredRecord};
+use shuttlegate_core::court::{CourtEvent, SessionSource, SessionState};
 
 /// Event records read per page.
 const PAGE: usize = 4096;
@@ -150,8 +150,8 @@ mod tests {
     use super::*;
     use crate::ingest::event_record;
     use crate::journal::JournalOptions;
-    use crate::journal::synth;
     use rand::SeedableRng;
+    use shuttlegate_core::journal::synth;
 
     fn status(device: &str, ts: i64) -> CourtEvent {
         CourtEvent::DeviceStatus {

@@ -22,9 +22,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::config::Settings;
-use crate::court::{Court, SessionState};
 use crate::journal::{Journal, JournalError, Record, RecordBody, RecordKind, StoredRecord};
 use crate::swings::{AnalysisOutput, CourtAnalysis};
+use shuttlegate_core::court::{Court, SessionState};
 
 /// Records read per page while resuming.
 const PAGE: usize = 1024;
@@ -242,9 +242,9 @@ fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::Swing;
     use crate::journal::{Document, JournalOptions};
     use crate::replay::tests::{session_batches, settings};
+    use shuttlegate_core::analysis::Swing;
 
     fn swings(outputs: &[AnalysisOutput]) -> Vec<&Swing> {
         outputs
@@ -293,11 +293,11 @@ mod tests {
                 .expect("append");
         }
         for device in ["a", "b"] {
-            let opened = crate::court::CourtEvent::SessionState {
+            let opened = shuttlegate_core::court::CourtEvent::SessionState {
                 device: device.to_owned(),
                 session_id: "s1".to_owned(),
                 state: SessionState::Collecting,
-                source: crate::court::SessionSource::Device,
+                source: shuttlegate_core::court::SessionSource::Device,
                 ts: 0,
             };
             journal

@@ -21,18 +21,18 @@ use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::analysis::{
-    AnalysisEvent, AnalysisSettings, DeviceAnalyser, DeviceProfile, RallyEvent, RallyTracker,
-    SessionSummary, Swing, samples_of,
-};
-use crate::batch::{BodyPosition, SensorBatch};
 use crate::config::Settings;
 use crate::ingest::Ingest;
 use crate::journal::Journal;
 use crate::live::Live;
-use crate::protocol::FrameClock;
 use crate::publish::{InputTimes, Results};
 use crate::resume::ResumePoint;
+use shuttlegate_core::analysis::{
+    AnalysisEvent, AnalysisSettings, DeviceAnalyser, DeviceProfile, RallyEvent, RallyTracker,
+    SessionSummary, Swing, samples_of,
+};
+use shuttlegate_core::batch::{BodyPosition, SensorBatch};
+use shuttlegate_core::protocol::FrameClock;
 
 /// Analysed inputs whose results wait for the publisher (`crate::publish`).
 const RESULTS_QUEUE: usize = 256;
@@ -605,7 +605,7 @@ impl FairQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{BatchForm, CompactBatch};
+    use shuttlegate_core::batch::{BatchForm, CompactBatch};
 
     fn batch() -> Arc<SensorBatch> {
         batch_of("d")

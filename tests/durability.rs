@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use shuttlegate::sim::client::{Acked, Firmware};
-use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+use shuttlegate_sim::client::{Acked, Firmware};
+use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 use tokio::sync::mpsc;
 
 fn devices(n: usize) -> Vec<(String, String)> {

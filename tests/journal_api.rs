@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use shuttlegate::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
-use shuttlegate::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
 use shuttlegate::journal::tools::{self, ExportFilter, ExportFormat};
 use shuttlegate::journal::{
     AppendError, Document, Journal, JournalError, JournalOptions, RecordBody, RecordKind, WhenFull,
 };
+use shuttlegate_core::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
+use shuttlegate_core::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
 
 fn opts(dir: &std::path::Path) -> JournalOptions {
     let mut o = JournalOptions::new(dir.join("journal"));

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use shuttlegate::journal::synth::{Motion, compact_batch};
 use shuttlegate::journal::{Journal, JournalOptions, RecordBody};
+use shuttlegate_core::journal::synth::{Motion, compact_batch};
 
 fn opts(dir: &Path) -> JournalOptions {
     let mut o = JournalOptions::new(dir);
@@ -58,7 +58,7 @@ fn ids(j: &Journal) -> Vec<u64> {
 fn record_offsets(path: &Path) -> Vec<usize> {
     let data = std::fs::read(path).unwrap();
     let mut offs = Vec::new();
-    shuttlegate::journal::scan_all(&data[32..], |off, _| offs.push(32 + off));
+    shuttlegate_core::journal::scan_all(&data[32..], |off, _| offs.push(32 + off));
     offs
 }
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use shuttlegate::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
 use shuttlegate::journal::{Document, Journal, JournalOptions, RecordBody, SimFs, StoredRecord};
+use shuttlegate_core::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
 
 #[derive(Debug, Clone)]
 enum Op {

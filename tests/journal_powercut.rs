@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shuttlegate::journal::synth::{Motion, compact_batch};
 use shuttlegate::journal::{Journal, JournalOptions, RecordBody, SimFs};
+use shuttlegate_core::journal::synth::{Motion, compact_batch};
 
 fn opts() -> JournalOptions {
     let mut o = JournalOptions::new(Path::new("/state/journal"));

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use shuttlegate::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
 use shuttlegate::journal::tools::{self, ExportFilter, ExportFormat};
-use shuttlegate::journal::{
-    Document, FORMAT_VERSION, FrameMeta, Journal, JournalOptions, RecordBody, WhenFull,
-    encode_batch_body, encode_frame, encode_frame_v1, segment_file_bytes, segment_file_bytes_v1,
+use shuttlegate::journal::{Document, Journal, JournalOptions, RecordBody, WhenFull};
+use shuttlegate_core::journal::synth::{Motion, SeedStyle, compact_batch, seed_batch};
+use shuttlegate_core::journal::{
+    FORMAT_VERSION, FrameMeta, encode_batch_body, encode_frame, encode_frame_v1,
+    segment_file_bytes, segment_file_bytes_v1,
 };
 
 const TS0: i64 = 1_764_000_000_000;
@@ -347,7 +348,7 @@ async fn a_v1_sealed_segment_and_a_v2_open_segment_recover_together() {
     // One flipped bit inside record 4's frame, in the v1 segment.
     let mut sealed = std::fs::read(&segs[0]).unwrap();
     let mut offsets = Vec::new();
-    shuttlegate::journal::scan_all(&sealed[32..], |off, _| offsets.push(32 + off));
+    shuttlegate_core::journal::scan_all(&sealed[32..], |off, _| offsets.push(32 + off));
     sealed[offsets[3] + 30] ^= 0x10;
     std::fs::write(&segs[0], &sealed).unwrap();
 

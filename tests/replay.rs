@@ -11,9 +11,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shuttlegate::batch::BodyPosition;
-use shuttlegate::protocol::{DeviceMessage, render_device_message};
-use shuttlegate::sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
+use shuttlegate_core::batch::BodyPosition;
+use shuttlegate_core::protocol::{DeviceMessage, render_device_message};
+use shuttlegate_sim::{CourtConfig, CourtSim, SimDevice, SimPlayer};
 
 use common::{BIN, Gateway, Ws, connect, recv_type, send};
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::{Gateway, config, connect, recv, recv_type, send};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use shuttlegate::sim::client::Firmware;
-use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+use shuttlegate_sim::client::Firmware;
+use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 use uplink_support::{Broker, Subscriber, check_order, free_port, ids_by_stream, payload_id};
 
 fn uplinked_config(

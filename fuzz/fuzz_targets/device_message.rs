@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shuttlegate::protocol::inbound::parse_device_message_reference;
-use shuttlegate::protocol::{parse_device_message, render_device_message};
+use shuttlegate_core::protocol::inbound::parse_device_message_reference;
+use shuttlegate_core::protocol::{parse_device_message, render_device_message};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

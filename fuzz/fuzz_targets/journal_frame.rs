@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shuttlegate::journal::{
+use shuttlegate_core::journal::{
     Parse, StoredRecord, decode_batch_body, encode_frame, frame_len, parse_frame,
 };
 

@@ -9,9 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use shuttlegate::journal::{
-    Fs, Journal, JournalOptions, SimFs, scan_all, segment_file_bytes, segment_file_bytes_v1,
-};
+use shuttlegate::journal::{Fs, Journal, JournalOptions, SimFs};
+use shuttlegate_core::journal::{scan_all, segment_file_bytes, segment_file_bytes_v1};
 
 fuzz_target!(|data: &[u8]| {
     let mut last = 0;

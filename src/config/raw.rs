@@ -22,7 +22,7 @@ pub(crate) struct RawSettings {
     pub auth: RawAuth,
     pub devices: Vec<RawDevice>,
     /// The analysis module's own settings type: its defaults and unknown-key checks apply here.
-    pub analysis: crate::analysis::AnalysisSettings,
+    pub analysis: shuttlegate_core::analysis::AnalysisSettings,
     pub uplink: RawUplink,
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::raw::{HumanDuration, HumanSize, RawDevice, RawHub, RawMqtt, RawSettings};
 use super::{Problem, Secret};
-use crate::batch::BodyPosition;
+use shuttlegate_core::batch::BodyPosition;
 
 /// Longest device code: it travels in URLs, MQTT topics and every V3.3 push (whose parser
 /// has a 512-byte budget).
@@ -32,7 +32,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub devices: Vec<DeviceSettings>,
     /// `[analysis]`: thresholds, ideals and constants of the swing analysis.
-    pub analysis: crate::analysis::AnalysisSettings,
+    pub analysis: shuttlegate_core::analysis::AnalysisSettings,
     pub uplink: UplinkSettings,
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 
 use super::*;
-use crate::batch::BodyPosition;
+use shuttlegate_core::batch::BodyPosition;
 
 const MINIMAL: &str = "[gateway]\nvenue = \"my-venue\"\ncourt = \"court-1\"\n";
 
@@ -476,7 +476,7 @@ fn the_analysis_section_is_read_into_the_analysis_settings() {
     assert_eq!(s.analysis.waist_inertia_kg_m2, 1.5);
     assert_eq!(
         s.analysis.racket_mass_kg,
-        crate::analysis::AnalysisSettings::default().racket_mass_kg,
+        shuttlegate_core::analysis::AnalysisSettings::default().racket_mass_kg,
         "unset keys keep their defaults"
     );
 }

@@ -9,22 +9,20 @@
 //!
 //! | file | owns | IO |
 //! |---|---|---|
-//! | `record.rs` | the in-memory record types (shared contract) | none |
-//! | `codec/` | lossless sample transform + zstd for bodies (`packed.rs`: the compact layout) | none |
-//! | `predict.rs` | the predictors integer columns are coded against | none |
-//! | `varint.rs` | LEB128 varints and zigzag, shared by the frame and the codec | none |
-//! | `frame.rs` | segment header, record frame, the scanner (recovery, readers, tools, fuzz) | none |
+//! | `shuttlegate_core::journal` | the record format: `record.rs` (record types), `frame.rs` (segment header, record frame, the scanner), `codec/` (lossless sample transform + zstd for bodies: `mod.rs` the API, `compact.rs`/`packed.rs` the compact layouts, `seed.rs` the seed layouts, `column.rs`/`rice.rs` column coding, `reader.rs` byte/bit readers), `predict.rs`, `varint.rs`, `stored.rs` (a stored record decoded) | none |
 //! | `segment.rs` | per-segment summary + sidecar, file names | none |
 //! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
 //! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts) | all of it |
-//! | `store.rs` | recovery, group commit, roll, cap policy, cursors, release, reads | via `Fs` |
+//! | `store/` | recovery (`recovery.rs`), group commit (`commit.rs`), roll and cap policy (`retention.rs`), cursors and release (`cursors.rs`), reads (`reads.rs`, `publish.rs`) | via `Fs` |
 //! | `writer.rs` | the writer thread (group-commit loop) | thread |
 //! | `mod.rs` | [`Journal`], the thin async front | channels |
 //! | `tools.rs` | offline `journal stats` / `journal export` (no lock, read-only) | via `Fs` |
-//! | `synth.rs` | realistic synthetic IMU batches (tests, crash test, benchmark) | none |
-//! | `torture.rs` | load generator behind the hidden `journal torture` (crash test) | tokio |
 //!
-//! No tokio below `writer.rs`: the format, codec, scanner, recovery and store are plain Rust.
+//! Synthetic batches for tests and benchmarks are `shuttlegate_core::journal::synth` (feature
+//! `synth`); the crash test's load generator is `shuttlegate-tools journal torture`.
+//!
+//! No tokio below `writer.rs`: the format, codec, scanner, recovery and store are plain Rust
+//! (the format and codecs in a crate that cannot depend on tokio at all).
 //!
 //! # On disk (format version 2; version 1 still read)
 //!
@@ -177,20 +175,12 @@
 //!    took.
 //! 5. The idempotence index is rebuilt from the sidecars' seq ranges.
 
-mod codec;
 mod error;
-mod frame;
 mod fs;
-mod predict;
-mod record;
 mod segment;
 mod seqs;
 mod store;
-mod stored;
-pub mod synth;
 pub mod tools;
-pub mod torture;
-mod varint;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -198,21 +188,16 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use shuttlegate_core::journal::{codec, frame};
 use tokio::sync::{Semaphore, oneshot, watch};
 
-pub use codec::{CodecError, EncodedBody, decode_batch_body, encode_batch as encode_batch_body};
 pub use error::{AppendError, JournalError};
-pub use frame::{
-    FORMAT_VERSION, Frame, FrameMeta, Parse, ScanSummary, encode_frame, frame_len, parse_frame,
-    scan_all, segment_file_bytes,
-};
-/// What builds before v2 frames wrote (compatibility tests and fuzz seeds only).
-#[doc(hidden)]
-pub use frame::{encode_frame_v1, segment_file_bytes_v1};
 pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
-pub use record::{Document, Record, RecordBody, RecordKind};
+/// The record format (shuttlegate-core) this journal stores.
+pub use shuttlegate_core::journal::{
+    CodecError, Document, EncodedBody, Record, RecordBody, RecordKind, StoredRecord,
+};
 pub use store::{Appended, JournalOptions, JournalStats, RecoveryReport, WhenFull};
-pub use stored::StoredRecord;
 pub use writer::JournalPressure;
 
 use store::{Incoming, Shared, Store, check_consumer, locked};

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::frame::{Frame, SEGMENT_HEADER_LEN};
-use super::record::RecordKind;
 use super::seqs::SegmentSeqs;
+use shuttlegate_core::journal::frame::{Frame, SEGMENT_HEADER_LEN};
+use shuttlegate_core::journal::record::RecordKind;
 
 /// A sparse index entry is added at least every this many bytes, so a reader seeks close to any
 /// id and reads at most this much before it.

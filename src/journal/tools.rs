@@ -7,12 +7,12 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::frame::{SEGMENT_HEADER_LEN, decode_segment_header, scan_all};
 use super::fs::{Fs, StdFs};
-use super::record::{RecordBody, RecordKind};
 use super::segment::{kind_slot, parse_segment_name};
-use super::stored::StoredRecord;
-use crate::batch::{BatchForm, CompactBatch, SeedBatch};
+use shuttlegate_core::batch::{BatchForm, CompactBatch, SeedBatch};
+use shuttlegate_core::journal::frame::{SEGMENT_HEADER_LEN, decode_segment_header, scan_all};
+use shuttlegate_core::journal::record::{RecordBody, RecordKind};
+use shuttlegate_core::journal::stored::StoredRecord;
 
 /// Why a tool could not run. Printed to the operator.
 #[derive(Debug, thiserror::Error)]

@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::court::CourtError;
 use crate::ingest::Ingest;
-use crate::protocol::DeviceCommand;
+use shuttlegate_core::court::CourtError;
+use shuttlegate_core::protocol::DeviceCommand;
 
 /// What the admin hooks need.
 pub struct AdminApi {

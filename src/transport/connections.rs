@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::close::{REPLACED as CLOSE_REPLACED, TOO_SLOW as CLOSE_TOO_SLOW};
+use shuttlegate_core::protocol::close::{REPLACED as CLOSE_REPLACED, TOO_SLOW as CLOSE_TOO_SLOW};
 
 /// Why a connection is being closed from our side.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite;
 use super::connections::{ConnEnd, ConnHandle};
 use super::limits::{RateLimiter, Verdict};
 
-use crate::protocol::close;
+use shuttlegate_core::protocol::close;
 
 /// Limits of one device connection.
 #[derive(Debug, Clone)]

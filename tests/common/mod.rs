@@ -275,8 +275,8 @@ pub async fn closed_with(ws: &mut Ws) -> u16 {
 /// `token-player-01`…, 200 Hz, batches of 40) against `gw` for `duration`, then checks each
 /// sent `upload_complete`.
 pub async fn play_court(gw: &Gateway, players: usize, duration: Duration, seed: u64) {
-    use shuttlegate::sim::client::Firmware;
-    use shuttlegate::sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+    use shuttlegate_sim::client::Firmware;
+    use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
     let options = FleetOptions {
         url: format!("ws://{}", gw.addr),
         devices: players,

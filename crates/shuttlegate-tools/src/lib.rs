@@ -1,0 +1,43 @@
+//! shuttlegate's developer tools, as a library the `shuttlegate-tools` binary and its tests use.
+//! None of it ships in the daemon.
+//!
+//! ```text
+//! eval.rs        the analyser scored against the simulator's ground truth, beside the seed method
+//! recording/     real labelled IMU recordings (WitMotion CSV, generic tables) read and scored
+//! bench/         benchmarks through a real `shuttlegate run` child: ingest, uplink, swings
+//! torture.rs     the journal crash test's load generator
+//! ```
+
+use std::path::PathBuf;
+
+pub mod bench;
+pub mod eval;
+pub mod recording;
+pub mod torture;
+
+/// The daemon binary the benchmarks and tests drive: `SHUTTLEGATE_BIN`, else the `shuttlegate`
+/// built beside this binary (the same cargo target directory).
+pub fn daemon_exe() -> std::io::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SHUTTLEGATE_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    // A binary sits in target/<profile>/, a test in target/<profile>/deps/.
+    let candidates = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(format!("shuttlegate{}", std::env::consts::EXE_SUFFIX)));
+    for candidate in candidates {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!(
+            "no `shuttlegate` binary beside {}: build it first (`cargo build --release -p shuttlegate`) or set SHUTTLEGATE_BIN",
+            exe.display()
+        ),
+    ))
+}

@@ -1,0 +1,132 @@
+//! Reads: the readers' side of [`Shared`] (durable id, range reads, corrupt-record reports).
+
+use std::sync::atomic::Ordering;
+
+use log::warn;
+
+use super::{SegView, Shared, locked};
+use crate::journal::error::JournalError;
+use crate::journal::segment::SegmentInfo;
+use shuttlegate_core::journal::frame::{Step, next_step};
+use shuttlegate_core::journal::record::RecordKind;
+use shuttlegate_core::journal::stored::StoredRecord;
+
+// ---- reading ----
+
+const READ_CHUNK: usize = 1 << 20;
+
+impl Shared {
+    pub fn durable_id(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Durable records with `after_id` < id ≤ `until_id`, oldest first, at most `max`,
+    /// optionally filtered.
+    pub fn read_range(
+        &self,
+        after_id: u64,
+        until_id: u64,
+        max: usize,
+        kinds: Option<&[RecordKind]>,
+    ) -> Result<Vec<StoredRecord>, JournalError> {
+        // Records past `until_id` are treated like records not yet durable: the read stops there.
+        let durable = self.durable_id().min(until_id);
+        let mut out = Vec::new();
+        if after_id >= durable || max == 0 {
+            return Ok(out);
+        }
+        let views: Vec<SegView> = self.views.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for v in views.iter().filter(|v| v.last_id > after_id) {
+            let done = self.read_segment(v, after_id, durable, max, kinds, &mut out)?;
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The id ranges (first, last) of the segments holding records, oldest first; the open
+    /// segment's last id is the last durable one.
+    pub fn segment_ranges(&self) -> Vec<(u64, u64)> {
+        let durable = self.durable_id();
+        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+        views
+            .iter()
+            .filter(|v| v.last_id >= v.first_id && v.first_id <= durable)
+            .map(|v| (v.first_id, v.last_id.min(durable)))
+            .collect()
+    }
+
+    /// Reads one segment's matching records into `out`; true when no more are wanted.
+    fn read_segment(
+        &self,
+        v: &SegView,
+        after_id: u64,
+        durable: u64,
+        max: usize,
+        kinds: Option<&[RecordKind]>,
+        out: &mut Vec<StoredRecord>,
+    ) -> Result<bool, JournalError> {
+        let mut file = match self.fs.open_read(&v.path) {
+            Ok(f) => f,
+            // Released between the snapshot and now: its records are acked by everyone.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(JournalError::io(&v.path, e)),
+        };
+        let end = v.len;
+        let mut pos = SegmentInfo::seek_offset(&v.sparse, after_id);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_at = pos;
+        let mut prev_id = 0u64;
+        let mut chunk = READ_CHUNK;
+        loop {
+            let at_eof = buf_at + buf.len() as u64 >= end;
+            let start = (pos - buf_at) as usize;
+            match next_step(&buf[start..], prev_id, at_eof) {
+                Step::Record(f) => {
+                    if f.meta.id > durable {
+                        return Ok(true);
+                    }
+                    prev_id = f.meta.id;
+                    pos += f.bytes.len() as u64;
+                    if f.meta.id > after_id && kinds.is_none_or(|k| k.contains(&f.meta.kind)) {
+                        out.push(StoredRecord::from_frame(&f));
+                        if out.len() >= max {
+                            return Ok(true);
+                        }
+                    }
+                }
+                Step::Corrupt { skip } => {
+                    self.report_corrupt(v, pos, skip);
+                    pos += skip as u64;
+                }
+                Step::NeedMore => {
+                    buf.drain(..start);
+                    buf_at = pos;
+                    let want = chunk.min((end - (buf_at + buf.len() as u64)) as usize);
+                    let more = file
+                        .read_at(buf_at + buf.len() as u64, want)
+                        .map_err(|e| JournalError::io(&v.path, e))?;
+                    if more.is_empty() {
+                        return Ok(false);
+                    }
+                    buf.extend_from_slice(&more);
+                    chunk = chunk.saturating_mul(2).min(64 << 20);
+                }
+                Step::End | Step::Torn => return Ok(false),
+            }
+        }
+    }
+
+    fn report_corrupt(&self, v: &SegView, offset: u64, len: usize) {
+        self.counters
+            .corrupt_on_read
+            .fetch_add(1, Ordering::Relaxed);
+        if locked(&self.reported_corrupt).insert((v.first_id, offset)) {
+            warn!(
+                "journal: {}: corrupt record at offset {offset} ({len} bytes) skipped",
+                v.path.display()
+            );
+        }
+    }
+}
