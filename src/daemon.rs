@@ -1,12 +1,13 @@
-//! The daemon: wires configuration, journal, court, ingest, analysis and transport into one
-//! process, and takes it down again in order.
+//! The daemon: wires configuration, journal, court driver, ingest, analysis pipeline, uplinks
+//! and transport into one process, and takes it down again in order.
 //!
-//! Start-up order matters: the journal is opened (lock, recovery) before anything listens, the
-//! court is rebuilt from the journal's events (from the newest court snapshot on, so the time
-//! to ready does not grow with the journal), and only then is the listener bound and the bound
-//! address announced — so "ready" means devices can be acknowledged. Shutdown runs the
-//! other way: stop accepting, drain connections (in-flight appends reach fsync and their acks
-//! go out), stop analysis, close the journal.
+//! Start-up order matters: the journal is opened (lock, recovery; on a blocking thread) before
+//! anything listens, the court is rebuilt from the journal's events (from the newest court
+//! snapshot on, so the time to ready does not grow with the journal), and only then is the
+//! listener bound and the bound address announced — so "ready" means devices can be
+//! acknowledged. Shutdown runs the other way: stop accepting, drain connections (in-flight
+//! appends reach fsync and their acks go out), drain the analysis, stop the court driver (its
+//! queued changes are journaled), close the journal.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,12 +17,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{DeviceAuth, Settings};
-use crate::ingest::{Clock, Ingest, event_record};
+use crate::court::{Clock, CourtDriver, CourtHandle};
+use crate::ingest::Ingest;
 use crate::journal::{Journal, JournalError, JournalOptions, WhenFull};
 use crate::live::Live;
-use crate::resume::ResumePoint;
+use crate::pipeline::{AnalysisFeed, AnalysisTask, ResumePoint};
 use crate::service::Shutdown;
-use crate::swings::{AnalysisFeed, AnalysisTask};
 use crate::transport::admin::{self, AdminApi};
 use crate::transport::auth::{DeviceCredential, DeviceDirectory};
 use crate::transport::connections::Connections;
@@ -53,6 +54,9 @@ pub enum DaemonError {
     },
     #[error("journal record: {0}")]
     Codec(#[from] crate::journal::CodecError),
+    /// A start-up step on a blocking thread panicked (a bug): the daemon cannot start.
+    #[error("{step} failed: {why}")]
+    Blocking { step: &'static str, why: String },
     #[error("http server: {0}")]
     Http(std::io::Error),
     #[error("{0}")]
@@ -62,11 +66,13 @@ pub enum DaemonError {
 /// A running gateway, as a test or the `demo` holds it.
 pub struct Running {
     pub http_addr: SocketAddr,
-    pub ingest: Arc<Ingest>,
+    /// The court: sessions, commands, its change stream.
+    pub court: CourtHandle,
     pub journal: Journal,
     /// Live results (swings, summaries, device status) as they happen.
     pub live: Live,
     pub shutdown: Shutdown,
+    driver: CourtDriver,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -83,8 +89,9 @@ impl Running {
             Err(e) => log::error!("http server task: {e}"),
             Ok(Ok(())) => {}
         }
-        self.ingest.flush_events().await;
-        drop(self.ingest);
+        // Connections and the analysis are done reporting to the court: its queued changes go to
+        // the journal, then the journal closes (flushing and fsyncing them).
+        self.driver.stop().await;
         self.journal.close().await?;
         Ok(())
     }
@@ -92,44 +99,62 @@ impl Running {
 
 /// Starts every part of the gateway and returns once it is ready to acknowledge data.
 pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonError> {
-    let journal = open_journal(settings)?;
-    let court = restore_court(settings, &journal)?;
+    let (journal, court) = blocking("opening the journal", {
+        let settings = settings.clone();
+        move || -> Result<(Journal, Court), DaemonError> {
+            let journal = open_journal(&settings)?;
+            let court = restore_court(&settings, &journal)?;
+            Ok((journal, court))
+        }
+    })
+    .await??;
     let resume_point = ResumePoint::of(&court, journal.durable_id());
     let shutdown = Shutdown::new();
     let connections = Arc::new(Connections::default());
     let live = Live::new(1024);
-    let (feed, analysis_rx) = AnalysisFeed::new(4096);
-    let analysis_metrics = feed.metrics();
     let frames = FrameClock::new(settings.gateway.timezone);
-    let (ingest, event_journaler) = Ingest::new(
-        journal.clone(),
+    let (court, driver) = crate::court::spawn(
         court,
+        journal.clone(),
         connections.clone(),
         frames,
-        clock.clone(),
+        clock,
         live.clone(),
-        feed,
     );
-    // Events are journaled until every sender (ingest) is gone, so they outlive the drain.
-    tokio::spawn(event_journaler);
-    shutdown.tasks.spawn(crate::swings::run(AnalysisTask {
-        inputs: analysis_rx,
-        shutdown: shutdown.token.clone(),
-        ingest: ingest.clone(),
-        journal: journal.clone(),
-        live: live.clone(),
-        settings: settings.clone(),
-        resume_point,
-        metrics: analysis_metrics.clone(),
-    }));
-    spawn_snapshots(&ingest, &journal, &shutdown);
-    start_uplinks(settings, &journal, &ingest, &shutdown)?;
+    let (feed, analysis_rx) = AnalysisFeed::new(4096);
+    let analysis_metrics = feed.metrics();
+    let ingest = Arc::new(Ingest::new(
+        court.clone(),
+        journal.clone(),
+        frames,
+        feed,
+        shutdown.tasks.clone(),
+    ));
+    shutdown.tasks.spawn({
+        let task = AnalysisTask {
+            inputs: analysis_rx,
+            shutdown: shutdown.token.clone(),
+            court: court.clone(),
+            journal: journal.clone(),
+            live: live.clone(),
+            settings: settings.clone(),
+            resume_point,
+            metrics: analysis_metrics.clone(),
+        };
+        async move {
+            if let Err(e) = crate::pipeline::run(task).await {
+                log::error!("analysis pipeline stopped: {e}");
+            }
+        }
+    });
+    spawn_snapshots(&court, &shutdown);
+    start_uplinks(settings, &journal, &court, &shutdown)?;
 
     let endpoint = Arc::new(DeviceEndpoint {
         directory: directory(settings),
         connections,
         limits: connection_limits(settings),
-        handler: ingest.clone(),
+        handler: ingest,
         shutdown: shutdown.clone(),
     });
     let listener = TcpListener::bind(&settings.http.listen)
@@ -143,18 +168,34 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     if let Some(token) = &settings.auth.admin_token {
         router = router.merge(admin::routes(Arc::new(AdminApi {
             admin_token: token.expose().to_owned(),
-            ingest: ingest.clone(),
+            court: court.clone(),
         })));
     }
-    let server = tokio::spawn(http::serve(listener, router, shutdown.clone()));
+    let server = shutdown
+        .tasks
+        .spawn(http::serve(listener, router, shutdown.clone()));
     Ok(Running {
         http_addr,
-        ingest,
+        court,
         journal,
         live,
         shutdown,
+        driver,
         server,
     })
+}
+
+/// Runs blocking start-up work (disk reads) on a blocking thread, off the runtime's workers.
+async fn blocking<T: Send + 'static>(
+    step: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, DaemonError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DaemonError::Blocking {
+            step,
+            why: e.to_string(),
+        })
 }
 
 /// The journal's options for this court: under `state_dir`, with one consumer per enabled
@@ -191,7 +232,7 @@ fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
 fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, DaemonError> {
     let codes = settings.devices.iter().map(|d| d.code.clone());
     let mut court = Court::new(codes, CourtOptions::default());
-    let events = crate::restore::court_events_since_snapshot(journal)?;
+    let events = crate::court::restore::court_events_since_snapshot(journal)?;
     let restored = events.len();
     court.restore(events);
     log::info!("court restored from {restored} journaled events");
@@ -203,7 +244,7 @@ fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, Daemon
 fn start_uplinks(
     settings: &Settings,
     journal: &Journal,
-    ingest: &Arc<Ingest>,
+    court_handle: &CourtHandle,
     shutdown: &Shutdown,
 ) -> Result<(), DaemonError> {
     let outbox = Arc::new(journal.clone());
@@ -233,7 +274,9 @@ fn start_uplinks(
         shutdown.tasks.spawn(async move {
             let _ = sink.task.await;
         });
-        shutdown.tasks.spawn(cloud_commands(rx, ingest.clone()));
+        shutdown
+            .tasks
+            .spawn(cloud_commands(rx, court_handle.clone()));
         log::info!("uplink: MQTT to {} as `{}`", m.endpoint.url, m.client_id);
     }
     if let Some(h) = &settings.uplink.hub {
@@ -253,14 +296,14 @@ fn start_uplinks(
 }
 
 /// Carries validated cloud commands to devices and answers what became of each.
-async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, ingest: Arc<Ingest>) {
+async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, court: CourtHandle) {
     while let Some(cmd) = rx.recv().await {
         let outcome = match DeviceCommand::parse(&cmd.command, &cmd.params) {
             Err(e) => CommandOutcome::Rejected {
                 reason: e.to_string(),
             },
-            Ok(command) => match ingest.command(&cmd.device, command).await {
-                Ok(_) if ingest.is_connected(&cmd.device) => CommandOutcome::Pushed,
+            Ok(command) => match court.command(&cmd.device, command).await {
+                Ok(_) if court.is_connected(&cmd.device) => CommandOutcome::Pushed,
                 Ok(_) => CommandOutcome::Queued,
                 Err(e) => CommandOutcome::Rejected {
                     reason: e.to_string(),
@@ -278,8 +321,8 @@ async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, ingest: Arc<Ingest
 }
 
 /// Journals the court's open state at start and every [`SNAPSHOT_EVERY`].
-fn spawn_snapshots(ingest: &Arc<Ingest>, journal: &Journal, shutdown: &Shutdown) {
-    let (ingest, journal, token) = (ingest.clone(), journal.clone(), shutdown.token.clone());
+fn spawn_snapshots(court: &CourtHandle, shutdown: &Shutdown) {
+    let (court, token) = (court.clone(), shutdown.token.clone());
     shutdown.tasks.spawn(async move {
         let mut every = tokio::time::interval(SNAPSHOT_EVERY);
         loop {
@@ -287,16 +330,9 @@ fn spawn_snapshots(ingest: &Arc<Ingest>, journal: &Journal, shutdown: &Shutdown)
                 _ = token.cancelled() => return,
                 _ = every.tick() => {}
             }
-            let now = ingest.now();
-            // Handed to the journal under the court's lock, so every change made after it is
-            // journaled after it (and cannot be undone by it on restore). Events of changes made
-            // just before it may still follow it; restoring them again changes nothing.
-            let submitted = ingest.with_court(|c| journal.submit(event_record(&c.snapshot(now))));
-            let durable = match submitted {
-                Ok(durable) => durable.await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = durable {
+            // The driver journals it in order with every other change, so no change made after
+            // it can be undone by it on restore.
+            if let Err(e) = court.snapshot().await {
                 log::error!("journaling the court snapshot: {e}");
             }
         }

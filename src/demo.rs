@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::config::Settings;
+use crate::court::system_clock;
 use crate::daemon::{self, DaemonError};
-use crate::ingest::system_clock;
 use crate::live::LiveEvent;
 use shuttlegate_sim::client::Firmware;
 use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
@@ -58,7 +58,7 @@ pub async fn run(
     let fleet = tokio::spawn(fleet::run(compact, progress.clone(), None));
     let v33_fleet = tokio::spawn(fleet::run(v33, progress.clone(), None));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    match running.ingest.start_session("v33-01", None).await {
+    match running.court.start_session("v33-01", None).await {
         Ok(id) => {
             println!("  started session {id} on v33-01 (V3.3 firmware waits for start_collection)")
         }
@@ -75,7 +75,11 @@ pub async fn run(
             _ = tick.tick() => {
                 let batches = progress.acked_batches.load(Ordering::Relaxed);
                 let samples = progress.acked_samples.load(Ordering::Relaxed);
-                let online = running.ingest.with_court(|c| c.devices().filter(|(_, d)| d.online).count());
+                let online = running
+                    .court
+                    .read(|c| c.devices().filter(|(_, d)| d.online).count())
+                    .await
+                    .unwrap_or_default();
                 println!(
                     "  devices online {online} | durable acks {batches} batches ({}/s), {samples} samples ({}/s)",
                     (batches - last.0) / 2, (samples - last.1) / 2

@@ -1,330 +1,194 @@
-//! Ingest: what the gateway does with each device message.
+//! Ingest: what the gateway does with each device message, whatever transport carried it.
 //!
-//! The WebSocket loop (`transport::device`) hands every text frame here. A message is parsed
-//! (`protocol`), its bookkeeping applied to the court (`court`), its data appended to the journal,
-//! and its reply rendered — for data, only once the journal says it is fsynced. Court events are
-//! journaled too, in order, by one task, so a restart resumes sessions and commands.
-//!
-//! The same entry points serve every transport that arrives later (UDP, serial): they speak
-//! messages, not sockets.
+//! A transport (`transport::device` for WebSocket today; UDP and serial next) parses a frame into
+//! a [`DeviceMessage`] and hands it here; the reply comes back typed ([`GatewayMessage`]) for the
+//! transport to render. Each message is: court bookkeeping through the [`CourtHandle`] (queued in
+//! the connection's order), data submitted to the journal (in the same order, so V3.3 batches
+//! are numbered as they arrived), and the reply — for data, only once the journal says it is
+//! fsynced; for court changes, once their events are. Durable batches then go to the analysis
+//! pipeline's feed, in arrival order per device.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
-
-use crate::journal::{AppendError, Document, Journal, RecordBody};
-use crate::live::{Live, LiveEvent};
-use crate::swings::AnalysisFeed;
-use crate::transport::connections::{ConnHandle, Connections, send_on};
-use crate::transport::device::{DeviceHandler, HandlerReply, PendingReply, ready};
-use shuttlegate_core::batch::SensorBatch;
-use shuttlegate_core::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
+use shuttlegate_core::batch::{BatchForm, SensorBatch};
+use shuttlegate_core::court::{Outcome, Telemetry};
 use shuttlegate_core::protocol::outbound::{
     BatchSensorDataResponse, CommandName, CommandResponse, ConnectionEstablished,
     HeartbeatResponse, Pong, SensorDataResponse, StatusUpdateResponse, UploadCompleteResponse,
 };
 use shuttlegate_core::protocol::{
     DeviceCommand, DeviceMessage, ErrorCode, FrameClock, GatewayMessage, ProtocolError,
-    parse_device_message,
 };
+use tokio_util::task::TaskTracker;
 
-/// Wall-clock time, unix ms. A seam so tests could pass their own; the daemon uses the system's.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-    })
-}
-
-/// Court events waiting to be journaled, at most this many.
-const EVENT_QUEUE: usize = 4096;
+use crate::court::{CourtHandle, RequestError};
+use crate::journal::{AppendError, Appended, Journal, RecordBody};
+use crate::pipeline::AnalysisFeed;
+use crate::transport::connections::ConnHandle;
+use crate::transport::device::{DeviceHandler, HandlerReply, PendingReply, ready};
 
 /// The message handling shared by every device connection.
 pub struct Ingest {
+    court: CourtHandle,
     journal: Journal,
-    court: Mutex<Court>,
-    connections: Arc<Connections>,
     frames: FrameClock,
-    clock: Clock,
-    live: Live,
     analysis: AnalysisFeed,
-    /// Per device, the signal that its latest batch has been handed to the analysis: the next
-    /// batch waits for it, so the analysis sees each device's batches in arrival order (the
-    /// tasks that wait for fsync finish together and would otherwise race).
-    analysis_order: Mutex<HashMap<String, oneshot::Receiver<()>>>,
-    events: mpsc::Sender<EventJob>,
-}
-
-/// Work for the task that journals court events.
-enum EventJob {
-    Event(CourtEvent),
-    /// Answered once every event queued before it is journaled.
-    Flush(tokio::sync::oneshot::Sender<()>),
-}
-
-fn lock(court: &Mutex<Court>) -> MutexGuard<'_, Court> {
-    // The court's methods do not panic midway on valid state; if one ever did, the state it
-    // left is still the best there is.
-    court.lock().unwrap_or_else(|p| p.into_inner())
+    /// The tasks that wait for a batch's fsync (they outlive a connection that goes away).
+    tasks: TaskTracker,
 }
 
 impl Ingest {
-    /// Builds the handler and the task that journals court events (spawn it: it ends when the
-    /// last `Ingest` is dropped, after shutdown has flushed it).
     pub fn new(
+        court: CourtHandle,
         journal: Journal,
-        court: Court,
-        connections: Arc<Connections>,
         frames: FrameClock,
-        clock: Clock,
-        live: Live,
         analysis: AnalysisFeed,
-    ) -> (
-        Arc<Ingest>,
-        impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
-        let (events, rx) = mpsc::channel(EVENT_QUEUE);
-        let ingest = Arc::new(Ingest {
-            journal: journal.clone(),
-            court: Mutex::new(court),
-            connections,
+        tasks: TaskTracker,
+    ) -> Ingest {
+        Ingest {
+            court,
+            journal,
             frames,
-            clock,
-            live,
             analysis,
-            analysis_order: Mutex::new(HashMap::new()),
-            events,
-        });
-        (ingest, journal_events(journal, rx))
-    }
-
-    pub fn now(&self) -> i64 {
-        (self.clock)()
-    }
-
-    /// Runs `f` on the court.
-    pub fn with_court<T>(&self, f: impl FnOnce(&mut Court) -> T) -> T {
-        f(&mut lock(&self.court))
-    }
-
-    /// Carries out an outcome: events to the journal (in order), pushes to connected devices.
-    fn apply(&self, outcome: Outcome) {
-        for event in outcome.events {
-            if let CourtEvent::DeviceStatus { device, online, .. } = &event {
-                self.live.publish(LiveEvent::DeviceStatus {
-                    device: device.clone(),
-                    online: *online,
-                });
-            }
-            if self.events.try_send(EventJob::Event(event)).is_err() {
-                log::error!(
-                    "court event queue full ({EVENT_QUEUE}): the journal is not keeping up; \
-                     this state change will not survive a restart"
-                );
-            }
-        }
-        for (device, pending) in outcome.pushes {
-            let text = self.push_text(&device, &pending);
-            self.connections.send(&device, text);
+            tasks,
         }
     }
 
-    fn push_text(&self, device: &str, pending: &PendingCommand) -> String {
-        let timestamp = self.frames.iso(pending.queued_ms);
-        pending
-            .command
-            .to_push(device, &pending.command_id.to_string(), timestamp)
-            .to_json()
-    }
-
-    /// Whether the device has a connection now.
-    pub fn is_connected(&self, device: &str) -> bool {
-        self.connections.is_connected(device)
-    }
-
-    /// Waits until every court event queued so far is journaled (shutdown calls it before
-    /// closing the journal, so the last offline events are not lost).
-    pub async fn flush_events(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.events.send(EventJob::Flush(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    /// Starts a session on `device` (admin console, phone, cloud, tooling).
-    pub async fn start_session(
+    /// Queues a court request in this connection's order; the reply future resolves with `ok`
+    /// once it is applied and durable, or with an error naming what went wrong.
+    fn court_then(
         &self,
         device: &str,
-        session_id: Option<String>,
-    ) -> Result<String, CourtError> {
-        let now = self.now();
-        let session_id = session_id.unwrap_or_else(|| format!("{device}-{now}"));
-        let outcome = self.with_court(|c| c.start_session(device, session_id.clone(), now))?;
-        self.apply_durably(outcome).await;
-        Ok(session_id)
-    }
-
-    /// Ends `device`'s open session: `stop_collection` is pushed.
-    pub async fn end_session(&self, device: &str) -> Result<String, CourtError> {
-        let now = self.now();
-        let outcome = self.with_court(|c| c.end_session(device, now))?;
-        let session = outcome
-            .events
-            .iter()
-            .find_map(|e| match e {
-                CourtEvent::CommandQueued {
-                    command: DeviceCommand::StopCollection { session_id },
-                    ..
-                } => Some(session_id.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        self.apply_durably(outcome).await;
-        Ok(session)
-    }
-
-    /// Queues any command for `device`; resolves once the command is journaled, so an
-    /// accepted command survives a restart.
-    pub async fn command(&self, device: &str, command: DeviceCommand) -> Result<u64, CourtError> {
-        let now = self.now();
-        let outcome = self.with_court(|c| c.enqueue(device, command, now))?;
-        let id = outcome
-            .pushes
-            .first()
-            .map(|(_, p)| p.command_id)
-            .unwrap_or(0);
-        self.apply_durably(outcome).await;
-        Ok(id)
-    }
-
-    /// Like [`Ingest::apply`], but the events are journaled (fsynced) before pushes go out.
-    async fn apply_durably(&self, outcome: Outcome) {
-        for event in &outcome.events {
-            if let Err(e) = self.journal.append(event_record(event)).await {
-                log::error!("journaling {event:?}: {e}");
-            }
-        }
-        for (device, pending) in outcome.pushes {
-            let text = self.push_text(&device, &pending);
-            self.connections.send(&device, text);
+        op: impl FnOnce(&mut shuttlegate_core::court::Court, i64) -> Outcome + Send + 'static,
+        ok: GatewayMessage,
+    ) -> PendingReply {
+        let device = device.to_owned();
+        match self
+            .court
+            .try_request(move |c, now| Ok((op(c, now), ())), None)
+        {
+            Ok(applied) => Box::pin(async move {
+                match applied.await {
+                    Ok(()) => Some(ok),
+                    Err(e) => Some(court_error(&device, &e)),
+                }
+            }),
+            Err(e) => ready(court_error(&device, &e)),
         }
     }
 
-    /// The final analysis of a session is journaled: the session is completed.
-    pub fn session_analysed(&self, device: &str, session_id: &str) {
-        let now = self.now();
-        let outcome = self.with_court(|c| c.analysis_done(device, session_id, now));
-        self.apply(outcome);
-    }
-
-    fn heartbeat(&self, device: &str, hb: shuttlegate_core::protocol::Heartbeat) -> String {
-        let now = self.now();
+    fn heartbeat(&self, device: &str, hb: shuttlegate_core::protocol::Heartbeat) -> PendingReply {
+        let now = self.court.now();
         let telemetry = Telemetry {
             battery: hb.battery.map(f64::from),
             rssi: hb.rssi.map(f64::from),
             fw: hb.fw,
             status: hb.status,
         };
-        self.with_court(|c| c.heartbeat(device, telemetry, now));
-        GatewayMessage::HeartbeatResponse(HeartbeatResponse {
+        self.court.telemetry(device, telemetry.clone());
+        let owned = device.to_owned();
+        let reply = GatewayMessage::HeartbeatResponse(HeartbeatResponse {
             device_code: device.to_owned(),
             status: "ok".into(),
             timestamp: self.frames.iso(now),
             server_time: now,
-        })
-        .to_json()
+        });
+        self.court_then(
+            device,
+            move |c, now| {
+                c.heartbeat(&owned, telemetry, now);
+                Outcome::default()
+            },
+            reply,
+        )
     }
 
     /// A batch (either form) or a single `sensor_data` frame: stored, then answered.
     fn data(self: &Arc<Self>, device: &str, batch: SensorBatch, single: bool) -> PendingReply {
-        let now = self.now();
+        let now = self.court.now();
         // Monotonic receipt time: where the latency of the swings this batch completes starts.
         let received_at = std::time::Instant::now();
-        let outcome = self.with_court(|c| c.data_arrived(device, &batch.session_id, now));
-        self.apply(outcome);
+        let (owned, session) = (device.to_owned(), batch.session_id.clone());
+        let bookkeeping = self.court.try_request(
+            move |c, now| Ok((c.data_arrived(&owned, &session, now), ())),
+            None,
+        );
         // Handed to the journal here, in the connection's task, so a connection's batches reach
         // the writer in the order they arrived (V3.3 batches are numbered in that order).
         let durable = self.journal.submit(RecordBody::Batch(batch.clone()));
-        let (handed_over, next) = oneshot::channel();
-        let previous = self
-            .analysis_order
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(device.to_owned(), next);
+        // Reserved now, so the analysis sees each device's batches in arrival order although the
+        // tasks below finish their fsync waits together.
+        let slot = self.analysis.slot(device);
         let this = self.clone();
         let device = device.to_owned();
         // The wait runs in its own task: if the connection goes away the batch still reaches
         // the journal and the analysis, only its reply is lost (and the device resends).
-        let task = tokio::spawn(async move {
+        let task = self.tasks.spawn(async move {
+            if let Err(e) = bookkeeping {
+                return Some(court_error(&device, &e));
+            }
             let result = match durable {
                 Ok(durable) => durable.await,
                 Err(e) => Err(e),
             };
-            // The previous batch is durable too (commits are in order); a dropped sender
-            // (its task ended early) also releases this one.
-            if let Some(previous) = previous {
-                let _ = previous.await;
+            let reply = this.stored(&device, &batch, single, now, &result);
+            if let Ok(appended) = &result
+                && !appended.duplicate
+            {
+                let mut stored = batch;
+                stored.seq = appended.seq;
+                slot.batch(appended.id, Arc::new(stored), now, received_at)
+                    .await;
             }
-            let reply = this.stored(&device, batch, single, now, received_at, result);
-            let _ = handed_over.send(());
-            reply
+            Some(reply)
         });
-        Box::pin(async move { task.await.ok().flatten() })
+        Box::pin(async move {
+            match task.await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    log::error!(
+                        "batch reply task failed: {e}; the device gets no reply and resends"
+                    );
+                    None
+                }
+            }
+        })
     }
 
-    /// The reply to a batch once the journal has answered, and its hand-off to the analysis.
+    /// The reply to a batch once the journal has answered.
     fn stored(
         &self,
         device: &str,
-        batch: SensorBatch,
+        batch: &SensorBatch,
         single: bool,
         now: i64,
-        received_at: std::time::Instant,
-        result: Result<crate::journal::Appended, AppendError>,
-    ) -> Option<String> {
+        result: &Result<Appended, AppendError>,
+    ) -> GatewayMessage {
         let total = batch.sample_count() as u64;
         let session_id = batch.session_id.clone();
-        let first_frame_time = first_frame_time(&batch);
-        let batch = Arc::new(batch);
         match result {
-            Ok(appended) => {
-                if !appended.duplicate {
-                    let mut stored = (*batch).clone();
-                    stored.seq = appended.seq;
-                    self.analysis
-                        .batch(appended.id, Arc::new(stored), now, received_at);
-                }
-                let reply = if single {
-                    let t = first_frame_time
-                        .and_then(|raw| self.frames.to_unix_ms(raw, now))
-                        .unwrap_or(now);
-                    GatewayMessage::SensorDataResponse(SensorDataResponse {
-                        success: true,
-                        data_id: appended.id,
-                        timestamp: self.frames.iso(t),
-                    })
-                } else {
-                    GatewayMessage::BatchSensorDataResponse(BatchSensorDataResponse {
-                        success: true,
-                        total_items: total,
-                        successful_items: total,
-                        failed_items: 0,
-                        session_id,
-                        seq: appended.seq,
-                        durable: true,
-                        message: None,
-                    })
-                };
-                Some(reply.to_json())
+            Ok(appended) if single => {
+                let t = first_frame_time(batch)
+                    .and_then(|raw| self.frames.to_unix_ms(raw, now))
+                    .unwrap_or(now);
+                GatewayMessage::SensorDataResponse(SensorDataResponse {
+                    success: true,
+                    data_id: appended.id,
+                    timestamp: self.frames.iso(t),
+                })
             }
-            Err(AppendError::Full { .. }) if !single => Some(
+            Ok(appended) => GatewayMessage::BatchSensorDataResponse(BatchSensorDataResponse {
+                success: true,
+                total_items: total,
+                successful_items: total,
+                failed_items: 0,
+                session_id,
+                seq: appended.seq,
+                durable: true,
+                message: None,
+            }),
+            Err(AppendError::Full { .. }) if !single => {
                 GatewayMessage::BatchSensorDataResponse(BatchSensorDataResponse {
                     success: false,
                     total_items: total,
@@ -335,8 +199,7 @@ impl Ingest {
                     durable: false,
                     message: Some("journal full: keep this batch and send it again later".into()),
                 })
-                .to_json(),
-            ),
+            }
             Err(e) => {
                 log::error!("device {device}: batch not stored: {e}");
                 let code = match e {
@@ -351,7 +214,7 @@ impl Ingest {
                     ),
                     seq: batch.seq,
                 };
-                Some(GatewayMessage::error(device, &err).to_json())
+                GatewayMessage::error(device, &err)
             }
         }
     }
@@ -360,20 +223,23 @@ impl Ingest {
         &self,
         device: &str,
         update: shuttlegate_core::protocol::StatusUpdate,
-    ) -> String {
-        let now = self.now();
-        let outcome = self.with_court(|c| {
-            c.status_update(device, &update.status, update.session_id.as_deref(), now)
-        });
-        self.apply(outcome);
-        GatewayMessage::StatusUpdateResponse(StatusUpdateResponse {
+    ) -> PendingReply {
+        let now = self.court.now();
+        let reply = GatewayMessage::StatusUpdateResponse(StatusUpdateResponse {
             device_code: device.to_owned(),
-            status: update.status,
-            session_id: update.session_id,
+            status: update.status.clone(),
+            session_id: update.session_id.clone(),
             message: "status updated".into(),
             timestamp: self.frames.iso(now),
-        })
-        .to_json()
+        });
+        let owned = device.to_owned();
+        self.court_then(
+            device,
+            move |c, now| {
+                c.status_update(&owned, &update.status, update.session_id.as_deref(), now)
+            },
+            reply,
+        )
     }
 
     /// `upload_complete`: the seqs not stored are asked for again; with none missing the session
@@ -382,91 +248,165 @@ impl Ingest {
         self: Arc<Self>,
         device: String,
         upload: shuttlegate_core::protocol::UploadComplete,
-    ) -> Option<String> {
-        let now = self.now();
+    ) -> Option<GatewayMessage> {
         let stored = self.journal.stored_seqs(&device, &upload.session_id);
         let missing = missing_seqs(&stored, upload.batches);
-        let (outcome, finalize) =
-            self.with_court(|c| c.upload_complete(&device, &upload.session_id, &missing, now));
-        self.apply(outcome);
-        if finalize {
-            self.analysis.finish(&device, &upload.session_id);
+        let (owned, session, gaps) = (device.clone(), upload.session_id.clone(), missing.clone());
+        let applied = self
+            .court
+            .request(move |c, now| Ok(c.upload_complete(&owned, &session, &gaps, now)))
+            .await;
+        match applied {
+            Ok(true) => self.analysis.finish(&device, &upload.session_id).await,
+            Ok(false) => {}
+            Err(e) => return Some(court_error(&device, &e)),
         }
         let message = if missing.is_empty() {
             "upload complete: analysing"
         } else {
             "resend missing batches"
         };
-        Some(
-            GatewayMessage::UploadCompleteResponse(UploadCompleteResponse {
+        Some(GatewayMessage::UploadCompleteResponse(
+            UploadCompleteResponse {
                 session_id: upload.session_id,
                 message: message.into(),
-                timestamp: Some(self.frames.iso(now)),
+                timestamp: Some(self.frames.iso(self.court.now())),
                 missing_seqs: missing,
-            })
-            .to_json(),
-        )
+            },
+        ))
     }
 
-    fn poll_commands(&self, device: &str) -> String {
-        let pending = self.with_court(|c| c.pending_commands(device));
-        let first_start_stop = pending.iter().find(|p| {
-            matches!(
-                p.command,
-                DeviceCommand::StartCollection { .. } | DeviceCommand::StopCollection { .. }
-            )
-        });
-        let (command, session_id, message) = match first_start_stop.map(|p| &p.command) {
-            Some(DeviceCommand::StartCollection { session_id }) => (
-                Some(CommandName::StartCollection),
-                Some(session_id.clone()),
-                "start",
-            ),
-            Some(DeviceCommand::StopCollection { session_id }) => (
-                Some(CommandName::StopCollection),
-                Some(session_id.clone()),
-                "stop",
-            ),
-            _ => (None, None, "no command"),
-        };
-        let commands = pending
-            .iter()
-            .map(|p| {
-                p.command.to_push(
-                    device,
-                    &p.command_id.to_string(),
-                    self.frames.iso(p.queued_ms),
+    fn poll_commands(&self, device: &str) -> PendingReply {
+        let (owned, frames) = (device.to_owned(), self.frames);
+        let read = self.court.try_request(
+            move |c, _| Ok((Outcome::default(), command_response(&owned, c, frames))),
+            None,
+        );
+        let device = device.to_owned();
+        match read {
+            Ok(reply) => {
+                Box::pin(
+                    async move { Some(reply.await.unwrap_or_else(|e| court_error(&device, &e))) },
                 )
-            })
-            .collect();
-        GatewayMessage::CommandResponse(CommandResponse {
-            device_code: device.to_owned(),
-            command,
-            session_id,
-            message: message.into(),
-            commands,
-        })
-        .to_json()
-    }
-
-    fn ack(&self, device: &str, ack: shuttlegate_core::protocol::CommandAck) {
-        let now = self.now();
-        match ack.command_id.parse::<u64>() {
-            Ok(id) => {
-                let outcome = self.with_court(|c| c.command_ack(device, id, ack.success, now));
-                self.apply(outcome);
             }
-            Err(_) => log::debug!(
-                "device {device}: ack for command `{}` this gateway never sent",
-                ack.command_id
-            ),
+            Err(e) => ready(court_error(&device, &e)),
         }
     }
 
-    fn error_reply(&self, device: &str, err: &ProtocolError) -> String {
-        log::debug!("device {device}: {}", err.message);
-        GatewayMessage::error(device, err).to_json()
+    fn ack(&self, device: &str, ack: shuttlegate_core::protocol::CommandAck) -> PendingReply {
+        match ack.command_id.parse::<u64>() {
+            Ok(id) => {
+                let owned = device.to_owned();
+                let op = move |c: &mut shuttlegate_core::court::Court, now| {
+                    Ok((c.command_ack(&owned, id, ack.success, now), ()))
+                };
+                let device = device.to_owned();
+                match self.court.try_request(op, None) {
+                    // An ack has no reply; a failure is the court's to log, the device's to resend.
+                    Ok(applied) => Box::pin(async move {
+                        if let Err(e) = applied.await {
+                            log::warn!("device {device}: ack of command {id}: {e}");
+                        }
+                        None
+                    }),
+                    Err(e) => ready(court_error(&device, &e)),
+                }
+            }
+            Err(_) => {
+                log::debug!(
+                    "device {device}: ack for command `{}` this gateway never sent",
+                    ack.command_id
+                );
+                nothing()
+            }
+        }
     }
+
+    fn status_response(
+        &self,
+        device: &str,
+        report: shuttlegate_core::protocol::StatusReport,
+    ) -> PendingReply {
+        let json = serde_json::json!({
+            "command_id": report.command_id, "connection": report.connection,
+            "device": report.device, "stats": report.stats, "system": report.system,
+        })
+        .to_string();
+        let owned = device.to_owned();
+        let applied = self.court.try_request(
+            move |c, _| {
+                c.status_response(&owned, json);
+                Ok((Outcome::default(), ()))
+            },
+            None,
+        );
+        if let Err(e) = applied {
+            log::warn!("device {device}: status_response not kept: {e}");
+        }
+        nothing()
+    }
+
+    fn error_reply(&self, device: &str, err: &ProtocolError) -> GatewayMessage {
+        log::debug!("device {device}: {}", err.message);
+        GatewayMessage::error(device, err)
+    }
+}
+
+/// `command_response` to `poll_commands`: the first start/stop as the seed's fields, every
+/// pending command in `commands`.
+fn command_response(
+    device: &str,
+    court: &shuttlegate_core::court::Court,
+    frames: FrameClock,
+) -> GatewayMessage {
+    let pending = court.pending_commands(device);
+    let first_start_stop = pending.iter().find(|p| {
+        matches!(
+            p.command,
+            DeviceCommand::StartCollection { .. } | DeviceCommand::StopCollection { .. }
+        )
+    });
+    let (command, session_id, message) = match first_start_stop.map(|p| &p.command) {
+        Some(DeviceCommand::StartCollection { session_id }) => (
+            Some(CommandName::StartCollection),
+            Some(session_id.clone()),
+            "start",
+        ),
+        Some(DeviceCommand::StopCollection { session_id }) => (
+            Some(CommandName::StopCollection),
+            Some(session_id.clone()),
+            "stop",
+        ),
+        _ => (None, None, "no command"),
+    };
+    let commands = pending
+        .iter()
+        .map(|p| {
+            p.command
+                .to_push(device, &p.command_id.to_string(), frames.iso(p.queued_ms))
+        })
+        .collect();
+    GatewayMessage::CommandResponse(CommandResponse {
+        device_code: device.to_owned(),
+        command,
+        session_id,
+        message: message.into(),
+        commands,
+    })
+}
+
+/// A court request that did not take effect, as the device's `error` reply.
+fn court_error(device: &str, e: &RequestError) -> GatewayMessage {
+    let code = match e {
+        RequestError::Refused(_) => ErrorCode::InvalidField,
+        RequestError::Busy | RequestError::NotJournaled(_) | RequestError::Stopped => {
+            ErrorCode::Internal
+        }
+    };
+    if !matches!(e, RequestError::Refused(_)) {
+        log::warn!("device {device}: {e}");
+    }
+    GatewayMessage::error(device, &ProtocolError::new(code, e.to_string()))
 }
 
 /// The seqs of a session not stored: every gap below the highest stored, and with the device's
@@ -497,8 +437,8 @@ const MAX_MISSING_REPORTED: usize = 1000;
 
 fn first_frame_time(batch: &SensorBatch) -> Option<i64> {
     match &batch.form {
-        shuttlegate_core::batch::BatchForm::Seed(s) => s.frames.first().and_then(|f| f.timestamp),
-        shuttlegate_core::batch::BatchForm::Compact(c) => Some(c.t0),
+        BatchForm::Seed(s) => s.frames.first().and_then(|f| f.timestamp),
+        BatchForm::Compact(c) => Some(c.t0),
     }
 }
 
@@ -507,44 +447,23 @@ fn nothing() -> PendingReply {
     Box::pin(std::future::ready(None))
 }
 
-/// A court event as a journal record.
-pub fn event_record(event: &CourtEvent) -> RecordBody {
-    RecordBody::Event(Document {
-        device: event.device().map(str::to_owned),
-        session_id: event.session_id().map(str::to_owned),
-        // Serialising a plain enum of strings and numbers cannot fail.
-        json: serde_json::to_string(event).unwrap_or_default(),
-    })
-}
-
-/// Journals court events in the order they happened.
-async fn journal_events(journal: Journal, mut rx: mpsc::Receiver<EventJob>) {
-    while let Some(job) = rx.recv().await {
-        match job {
-            EventJob::Event(event) => {
-                if let Err(e) = journal.append(event_record(&event)).await {
-                    log::error!("journaling court event {event:?}: {e}");
-                }
-            }
-            EventJob::Flush(done) => {
-                let _ = done.send(());
-            }
-        }
-    }
-}
-
 impl DeviceHandler for Ingest {
-    fn connected(&self, device: &str, _peer: SocketAddr, handle: &ConnHandle) -> String {
-        let now = self.now();
-        match self.with_court(|c| c.connect(device, now)) {
-            Ok(mut outcome) => {
-                // Pushes go to this connection, after the welcome (queued behind it by the
-                // caller, which sends the welcome first).
-                let pushes = std::mem::take(&mut outcome.pushes);
-                self.apply(outcome);
-                for (device, pending) in pushes {
-                    send_on(handle, self.push_text(&device, &pending));
-                }
+    fn connected(&self, device: &str, _peer: SocketAddr, handle: &ConnHandle) -> GatewayMessage {
+        let now = self.court.now();
+        let owned = device.to_owned();
+        // Pending commands go to this connection, after the welcome (which the caller sends
+        // first): the request is applied after this returns.
+        match self.court.try_request(
+            move |c, now| Ok((c.connect(&owned, now)?, ())),
+            Some(handle.clone()),
+        ) {
+            Ok(applied) => {
+                let device = device.to_owned();
+                self.tasks.spawn(async move {
+                    if let Err(e) = applied.await {
+                        log::error!("connect {device}: {e}");
+                    }
+                });
             }
             Err(e) => log::error!("connect {device}: {e}"),
         }
@@ -553,53 +472,51 @@ impl DeviceHandler for Ingest {
             message: "connected".into(),
             server_time: now,
         })
-        .to_json()
     }
 
-    fn text(self: Arc<Self>, device: &str, _handle: &ConnHandle, text: &str) -> HandlerReply {
-        let message = match parse_device_message(text, device) {
+    fn message(
+        self: Arc<Self>,
+        device: &str,
+        _handle: &ConnHandle,
+        message: Result<DeviceMessage, ProtocolError>,
+    ) -> HandlerReply {
+        let message = match message {
             Ok(message) => message,
             Err(e) => return HandlerReply::Ordered(ready(self.error_reply(device, &e))),
         };
-        let now = self.now();
-        self.with_court(|c| c.seen(device, now));
+        let owned = device.to_owned();
+        if let Err(e) = self.court.try_request(
+            move |c, now| {
+                c.seen(&owned, now);
+                Ok((Outcome::default(), ()))
+            },
+            None,
+        ) {
+            return HandlerReply::Ordered(ready(court_error(device, &e)));
+        }
         let reply = match message {
-            DeviceMessage::Heartbeat(hb) => ready(self.heartbeat(device, hb)),
+            DeviceMessage::Heartbeat(hb) => self.heartbeat(device, hb),
             DeviceMessage::Batch(batch) => self.data(device, batch, false),
             DeviceMessage::SensorData(batch) => self.data(device, batch, true),
-            DeviceMessage::StatusUpdate(update) => ready(self.status_update(device, update)),
+            DeviceMessage::StatusUpdate(update) => self.status_update(device, update),
             DeviceMessage::UploadComplete(upload) => {
                 let device = device.to_owned();
                 return HandlerReply::Barrier(Box::new(move || {
                     Box::pin(self.upload_complete(device, upload))
                 }));
             }
-            DeviceMessage::PollCommands(_) => ready(self.poll_commands(device)),
-            DeviceMessage::Ack(ack) => {
-                self.ack(device, ack);
-                nothing()
-            }
-            DeviceMessage::StatusResponse(report) => {
-                let json = serde_json::json!({
-                    "command_id": report.command_id, "connection": report.connection,
-                    "device": report.device, "stats": report.stats, "system": report.system,
-                })
-                .to_string();
-                self.with_court(|c| c.status_response(device, json));
-                nothing()
-            }
-            DeviceMessage::Ping(ping) => ready(
-                GatewayMessage::Pong(Pong {
-                    server_time: now,
-                    timestamp: ping.timestamp,
-                })
-                .to_json(),
-            ),
+            DeviceMessage::PollCommands(_) => self.poll_commands(device),
+            DeviceMessage::Ack(ack) => self.ack(device, ack),
+            DeviceMessage::StatusResponse(report) => self.status_response(device, report),
+            DeviceMessage::Ping(ping) => ready(GatewayMessage::Pong(Pong {
+                server_time: self.court.now(),
+                timestamp: ping.timestamp,
+            })),
         };
         HandlerReply::Ordered(reply)
     }
 
-    fn rate_limited(&self, device: &str) -> String {
+    fn rate_limited(&self, device: &str) -> GatewayMessage {
         let err = ProtocolError::new(
             ErrorCode::RateLimited,
             "rate_limited: too many messages per second; this one was not processed, send it again later",
@@ -607,7 +524,7 @@ impl DeviceHandler for Ingest {
         self.error_reply(device, &err)
     }
 
-    fn binary(&self, device: &str, bytes: &[u8]) -> String {
+    fn binary(&self, device: &str, bytes: &[u8]) -> GatewayMessage {
         let err = ProtocolError::new(
             ErrorCode::BinaryUnsupported,
             format!(
@@ -622,8 +539,14 @@ impl DeviceHandler for Ingest {
         if replaced {
             return;
         }
-        let now = self.now();
-        let outcome = self.with_court(|c| c.disconnect(device, reason, now));
-        self.apply(outcome);
+        let (owned, reason) = (device.to_owned(), reason.to_owned());
+        let (court, device) = (self.court.clone(), device.to_owned());
+        // Waits for room rather than refusing: a device going offline must be journaled.
+        self.tasks.spawn(async move {
+            let request = court.request(move |c, now| Ok((c.disconnect(&owned, &reason, now), ())));
+            if let Err(e) = request.await {
+                log::error!("disconnect {device}: {e}");
+            }
+        });
     }
 }

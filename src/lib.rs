@@ -4,16 +4,14 @@
 //! `shuttlegate_core` (protocol codecs, court state machine, analysis, journal record format).
 
 pub mod config;
+pub mod court;
 pub mod daemon;
 pub mod demo;
 pub mod ingest;
 pub mod journal;
 pub mod live;
-pub mod publish;
+pub mod pipeline;
 pub mod replay;
-pub mod restore;
-pub mod resume;
 pub mod service;
-pub mod swings;
 pub mod transport;
 pub mod uplink;

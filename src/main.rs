@@ -174,7 +174,7 @@ fn run(config: &std::path::Path) -> Result<()> {
     runtime()?.block_on(async {
         let signal = shuttlegate::service::termination_signal()?;
         let running =
-            shuttlegate::daemon::start(&settings, shuttlegate::ingest::system_clock()).await?;
+            shuttlegate::daemon::start(&settings, shuttlegate::court::system_clock()).await?;
         // One machine-readable line on stdout: tests and scripts read the bound address here.
         println!("shuttlegate listening http={}", running.http_addr);
         log::info!("ready: listening on {}", running.http_addr);

@@ -33,7 +33,7 @@ use crate::journal::tools::{ToolError, for_each_record};
 use crate::journal::{
     AppendError, Document, Journal, JournalError, RecordBody, RecordKind, StoredRecord,
 };
-use crate::swings::{AnalysisOutput, CourtAnalysis};
+use shuttlegate_core::analysis::{AnalysisOutput, CourtAnalysis};
 use shuttlegate_core::analysis::{SessionSummary, Swing};
 
 /// Names the analysis that produced a replayed result: this build.
@@ -292,7 +292,7 @@ pub struct Replay {
 impl Replay {
     pub fn new(settings: &Settings, plan: ReplayPlan) -> Replay {
         Replay {
-            court: CourtAnalysis::new(settings),
+            court: settings.court_analysis(),
             plan,
             report: ReplayReport::default(),
         }
@@ -652,7 +652,7 @@ pub(crate) mod tests {
     #[test]
     fn a_result_is_the_daemons_json_plus_the_replay_marks() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut court = CourtAnalysis::new(&settings(dir.path()));
+        let mut court = settings(dir.path()).court_analysis();
         let mut outputs: Vec<AnalysisOutput> = session_batches(5, "s", ["a", "b"])
             .iter()
             .flat_map(|b| court.handle_batch(b, 0))

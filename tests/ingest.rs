@@ -524,3 +524,56 @@ async fn pipelined_v33_batches_are_numbered_and_stored_in_arrival_order() {
     let expected: Vec<(u64, i64)> = (0..N).map(|b| (b as u64, b)).collect();
     assert_eq!(stored, expected, "seq n is the n-th batch sent");
 }
+
+/// A compact batch of `rows` six-channel samples that do not compress (arbitrary floats), so a
+/// few of them fill a small journal.
+fn incompressible(session: &str, seq: u64, rows: usize) -> Value {
+    let mut state = seq
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0
+    };
+    let samples: Vec<Value> = (0..rows)
+        .map(|_| json!([next(), next(), next(), next(), next(), next()]))
+        .collect();
+    json!({"type": "batch_sensor_data", "session_id": session, "seq": seq, "sensor_id": 4,
+           "t0": 1732400000123i64 + seq as i64 * 100, "rate_hz": 1000, "samples": samples})
+}
+
+/// Issue 11: a court change whose event the journal refuses is reported as failed, not as done
+/// (it would not survive a restart).
+#[tokio::test]
+async fn a_session_start_the_journal_cannot_store_fails_the_admin_call() {
+    let (_dir, gw) = gateway(
+        "[journal]\nmax_bytes = \"2MiB\"\nsegment_bytes = \"1MiB\"\nwhen_full = \"refuse\"\n",
+    );
+    let mut ws = connect(&format!("{}?token=tok-racket-01", gw.ws_url("racket-01"))).await;
+    recv_type(&mut ws, "connection_established").await;
+    // ~10 KB journaled per batch (300 arbitrary six-channel samples, under the 64 KiB message
+    // limit as JSON): about 200 fill 2 MiB. Each refusal halves the batch, until not even one
+    // sample fits: then no court event fits either.
+    let (mut rows, mut full) = (300, false);
+    for seq in 0..1000 {
+        send(&mut ws, &incompressible("fill", seq, rows)).await;
+        let reply = recv_type(&mut ws, "batch_sensor_data_response").await;
+        if reply["success"] == false {
+            if rows == 1 {
+                full = true;
+                break;
+            }
+            rows /= 2;
+        }
+    }
+    assert!(full, "2 MiB of incompressible batches fill the journal");
+    let (status, body) = gw.admin("/api/devices/d3/sessions", json!({"session_id": "s-full"}));
+    assert_eq!(status, 503, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("not journaled") && error.contains("journal full"),
+        "{error}"
+    );
+}

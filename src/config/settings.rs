@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::raw::{HumanDuration, HumanSize, RawDevice, RawHub, RawMqtt, RawSettings};
 use super::{Problem, Secret};
+use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;
+use shuttlegate_core::protocol::FrameClock;
 
 /// Longest device code: it travels in URLs, MQTT topics and every V3.3 push (whose parser
 /// has a 512-byte budget).
@@ -216,6 +218,28 @@ pub struct HubSettings {
 }
 
 impl Settings {
+    /// The court's analysis for this configuration: each configured device's profile and node
+    /// map, V3.3 stamps read in the court's timezone. Live, resumed and replayed analyses are
+    /// all built here, so they route batches alike.
+    pub fn court_analysis(&self) -> CourtAnalysis {
+        let devices = self.devices.iter().map(|d| CourtDevice {
+            profile: DeviceProfile {
+                device: d.code.clone(),
+                user: d.user.clone(),
+                mount_radius_m: d.mount_radius_m,
+                acc_full_scale_g: d.acc_full_scale_g,
+                gyro_full_scale_dps: d.gyro_full_scale_dps,
+                positions: d.sensors.values().copied().collect(),
+            },
+            sensors: d.sensors.clone(),
+        });
+        CourtAnalysis::new(
+            self.analysis.clone(),
+            devices,
+            FrameClock::new(self.gateway.timezone),
+        )
+    }
+
     /// The device with this code.
     pub fn device(&self, code: &str) -> Option<&DeviceSettings> {
         self.devices.iter().find(|d| d.code == code)

@@ -18,14 +18,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::ingest::Ingest;
+use crate::court::{CourtHandle, RequestError};
 use shuttlegate_core::court::CourtError;
 use shuttlegate_core::protocol::DeviceCommand;
 
 /// What the admin hooks need.
 pub struct AdminApi {
     pub admin_token: String,
-    pub ingest: Arc<Ingest>,
+    pub court: CourtHandle,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,10 +62,15 @@ fn refused(status: StatusCode, error: String) -> Response {
     (status, Json(json!({ "error": error }))).into_response()
 }
 
-fn court_error(e: CourtError) -> Response {
-    let status = match e {
-        CourtError::UnknownDevice(_) => StatusCode::NOT_FOUND,
-        _ => StatusCode::CONFLICT,
+/// A court request that did not take effect: the court's refusal (404 unknown device, 409 the
+/// state does not allow it), or the gateway's failure to make it durable (503: try again).
+fn court_error(e: RequestError) -> Response {
+    let status = match &e {
+        RequestError::Refused(CourtError::UnknownDevice(_)) => StatusCode::NOT_FOUND,
+        RequestError::Refused(_) => StatusCode::CONFLICT,
+        RequestError::NotJournaled(_) | RequestError::Busy | RequestError::Stopped => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     };
     refused(status, e.to_string())
 }
@@ -80,7 +85,7 @@ async fn start_session(
         return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
     }
     let session_id = body.and_then(|Json(b)| b.session_id);
-    match api.ingest.start_session(&code, session_id).await {
+    match api.court.start_session(&code, session_id).await {
         Ok(id) => {
             Json(json!({"device": code, "session_id": id, "state": "calibrating"})).into_response()
         }
@@ -96,7 +101,7 @@ async fn end_session(
     if !authorized(&api, &headers) {
         return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
     }
-    match api.ingest.end_session(&code).await {
+    match api.court.end_session(&code).await {
         Ok(id) => {
             Json(json!({"device": code, "session_id": id, "state": "stopping"})).into_response()
         }
@@ -117,7 +122,7 @@ async fn command(
         Ok(c) => c,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match api.ingest.command(&code, command).await {
+    match api.court.command(&code, command).await {
         Ok(id) => Json(json!({"device": code, "command_id": id})).into_response(),
         Err(e) => court_error(e),
     }

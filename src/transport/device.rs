@@ -25,7 +25,9 @@ use tokio_tungstenite::tungstenite;
 use super::connections::{ConnEnd, ConnHandle};
 use super::limits::{RateLimiter, Verdict};
 
-use shuttlegate_core::protocol::close;
+use shuttlegate_core::protocol::{
+    DeviceMessage, GatewayMessage, ProtocolError, close, parse_device_message,
+};
 
 /// Limits of one device connection.
 #[derive(Debug, Clone)]
@@ -59,21 +61,27 @@ impl Default for ConnectionLimits {
 }
 
 /// A reply that may still be waiting for its data to become durable. `None`: nothing to send.
-pub type PendingReply = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+pub type PendingReply = Pin<Box<dyn Future<Output = Option<GatewayMessage>> + Send>>;
 
 /// What the connection needs from the rest of the gateway: message handling is elsewhere, so
 /// this loop only knows frames, limits and order.
 pub trait DeviceHandler: Send + Sync + 'static {
     /// The first message on a new connection (`connection_established`), plus side effects of
     /// the device coming online (pending commands get pushed through `handle`).
-    fn connected(&self, device: &str, peer: SocketAddr, handle: &ConnHandle) -> String;
-    /// One text message. Returns its reply, possibly still in flight. `barrier` messages
-    /// (e.g. `upload_complete`) are only handled once every earlier reply is out.
-    fn text(self: Arc<Self>, device: &str, handle: &ConnHandle, text: &str) -> HandlerReply;
+    fn connected(&self, device: &str, peer: SocketAddr, handle: &ConnHandle) -> GatewayMessage;
+    /// One message as the transport parsed it (or why it could not). Returns its reply,
+    /// possibly still in flight. `barrier` messages (e.g. `upload_complete`) are only handled
+    /// once every earlier reply is out.
+    fn message(
+        self: Arc<Self>,
+        device: &str,
+        handle: &ConnHandle,
+        message: Result<DeviceMessage, ProtocolError>,
+    ) -> HandlerReply;
     /// Message refused by the rate limiter (`error rate_limited`).
-    fn rate_limited(&self, device: &str) -> String;
+    fn rate_limited(&self, device: &str) -> GatewayMessage;
     /// A binary frame (refused until the binary frame format exists).
-    fn binary(&self, device: &str, bytes: &[u8]) -> String;
+    fn binary(&self, device: &str, bytes: &[u8]) -> GatewayMessage;
     /// The connection ended (`replaced` when a newer connection of the device took over).
     fn disconnected(&self, device: &str, reason: &str, replaced: bool);
 }
@@ -119,7 +127,7 @@ pub async fn serve(
         handle,
         mut end,
     } = accepted;
-    let welcome = handler.connected(&device, peer, &handle);
+    let welcome = handler.connected(&device, peer, &handle).to_json();
     let mut writer = Writer {
         socket: &mut socket,
         write_timeout: limits.write_timeout,
@@ -232,8 +240,8 @@ async fn read_loop(
             _ = shutdown.cancelled() => {
                 // Let what was accepted reach fsync and its ack go out, then say goodbye.
                 while let Some(reply) = in_flight.next().await {
-                    if let Some(text) = reply
-                        && writer.send(text).await.is_err() {
+                    if let Some(reply) = reply
+                        && writer.send(reply.to_json()).await.is_err() {
                             break;
                         }
                 }
@@ -245,8 +253,8 @@ async fn read_loop(
                 }
             }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
-                if let Some(text) = reply
-                    && let Err(e) = writer.send(text).await {
+                if let Some(reply) = reply
+                    && let Err(e) = writer.send(reply.to_json()).await {
                         return End::Error(e);
                     }
             }
@@ -273,12 +281,13 @@ async fn read_loop(
                                     limits.messages_per_second, limits.rate_strikes_to_close));
                             }
                         }
-                        match handler.clone().text(device, handle, text.as_str()) {
+                        let message = parse_device_message(text.as_str(), device);
+                        match handler.clone().message(device, handle, message) {
                             HandlerReply::Ordered(reply) => in_flight.push_back(reply),
                             HandlerReply::Barrier(later) => {
                                 while let Some(reply) = in_flight.next().await {
-                                    if let Some(text) = reply
-                                        && let Err(e) = writer.send(text).await {
+                                    if let Some(reply) = reply
+                                        && let Err(e) = writer.send(reply.to_json()).await {
                                             return End::Error(e);
                                         }
                                 }
@@ -300,8 +309,8 @@ async fn read_loop(
 }
 
 /// A reply that is ready now.
-pub fn ready(text: String) -> PendingReply {
-    Box::pin(std::future::ready(Some(text)))
+pub fn ready(reply: GatewayMessage) -> PendingReply {
+    Box::pin(std::future::ready(Some(reply)))
 }
 
 /// Maps a read error to how the connection ends: an oversized message closes with 1009 and

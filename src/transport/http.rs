@@ -29,8 +29,8 @@ use tokio::net::TcpListener;
 use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
+use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
-use crate::swings::{AnalysisMetrics, SwingLatency, SwingStage};
 
 /// The media type of OpenMetrics text.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -251,7 +251,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::publish::InputTimes;
+    use crate::pipeline::InputTimes;
 
     fn rendered(metrics: Arc<AnalysisMetrics>) -> String {
         render_metrics(metrics)

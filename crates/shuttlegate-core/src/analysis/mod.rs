@@ -11,11 +11,14 @@
 //!   gyro integration, speed, stroke/side/height, kinetic chain ─> poll_event() -> Swing
 //! finish() ─> SessionSummary (the seeds' analysis_complete_notification)
 //! RallyTracker (court level): impacts of all devices ─> rallies
+//! CourtAnalysis (court.rs): each stored batch to its device's analyser for its session,
+//!   the rackets' impacts to the RallyTracker, summaries when a session finishes
 //! ```
 //!
 //! `seed_method` re-implements the seed backend's once-per-session analysis for comparison.
 
 mod chain;
+mod court;
 mod device;
 mod measure;
 mod rally;
@@ -27,6 +30,7 @@ mod summary;
 mod swing;
 pub mod vecmath;
 
+pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, DeviceAnalyser, DeviceStats};
 pub use rally::{Rally, RallyEvent, RallyStats, RallyTracker};
 pub use settings::{AnalysisSettings, DeviceProfile, RomIdeals};

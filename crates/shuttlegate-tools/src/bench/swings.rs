@@ -5,7 +5,7 @@
 //! sending in real time over loopback; optionally beside them unpaced ingest devices
 //! (`bench::device`) load the journal and the analysis queue. The daemon times every swing
 //! from the receipt of the batch that completed it to the swing journaled and on the live
-//! broadcast (see `swings::AnalysisMetrics`); this bench drives it, waits until the analysis
+//! broadcast (see `shuttlegate::pipeline::AnalysisMetrics`); this bench drives it, waits until the analysis
 //! has caught up, and reads the figures. There is no phone endpoint yet, so the last hop
 //! (live broadcast → phone socket) is not in the figure.
 
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::device::{self, Pacing, Phases};
 use super::ingest::{BenchError, process_usage, start_daemon_with};
-use shuttlegate::swings::SwingStage;
+use shuttlegate::pipeline::SwingStage;
 use shuttlegate_sim::client::Firmware;
 use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 
@@ -372,8 +372,8 @@ mod tests {
 
     #[test]
     fn the_daemons_rendering_of_stages_reads_back_in_ms() {
-        use shuttlegate::publish::InputTimes;
-        use shuttlegate::swings::AnalysisMetrics;
+        use shuttlegate::pipeline::AnalysisMetrics;
+        use shuttlegate::pipeline::InputTimes;
         let metrics = Arc::new(AnalysisMetrics::default());
         let received = Instant::now();
         let input = InputTimes {

@@ -19,27 +19,15 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use tokio::sync::mpsc;
 
-use crate::ingest::Ingest;
+use shuttlegate_core::analysis::AnalysisOutput;
+
+use super::metrics::{AnalysisMetrics, InputTimes};
+use crate::court::CourtHandle;
 use crate::journal::{AppendError, Appended, Document, Journal, RecordBody};
 use crate::live::{Live, LiveEvent};
-use crate::swings::{AnalysisMetrics, AnalysisOutput};
 
 /// Results waiting for their journal commit at once.
 pub const IN_FLIGHT: usize = 1024;
-
-/// When the input that produced some results passed each point before the journal (for the
-/// swing latency; results resumed after a restart have no receipt time, so none).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InputTimes {
-    /// Ingest received the batch (or the `upload_complete` whose flush produced the results).
-    pub received: std::time::Instant,
-    /// The batch was durable and handed to the analysis queue.
-    pub queued: std::time::Instant,
-    /// The analysis task took it from its queue.
-    pub started: std::time::Instant,
-    /// The analysis of that input was done (all its outputs known).
-    pub analysed: std::time::Instant,
-}
 
 /// The results of one analysed input. An input handed over live (with `times`) counts in
 /// `AnalysisMetrics::pending` until its last result is out; resumed results do not.
@@ -65,7 +53,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<Results>,
     journal: Journal,
     live: Live,
-    ingest: Arc<Ingest>,
+    court: CourtHandle,
     metrics: Arc<AnalysisMetrics>,
 ) {
     let mut commits: FuturesOrdered<Commit> = FuturesOrdered::new();
@@ -77,7 +65,7 @@ pub async fn run(
                 None => open = false,
             },
             Some(done) = commits.next(), if !commits.is_empty() => {
-                show(done, &live, &ingest, &metrics);
+                show(done, &live, &court, &metrics).await;
             }
         }
     }
@@ -141,8 +129,9 @@ fn record(output: &AnalysisOutput) -> Option<RecordBody> {
     }
 }
 
-/// Shows a durable result live (with its journal id), and counts it.
-fn show(done: Durable, live: &Live, ingest: &Ingest, metrics: &AnalysisMetrics) {
+/// Shows a durable result live (with its journal id), counts it, and tells the court when a
+/// session is summarised.
+async fn show(done: Durable, live: &Live, court: &CourtHandle, metrics: &AnalysisMetrics) {
     let Durable {
         output,
         appended,
@@ -177,7 +166,18 @@ fn show(done: Durable, live: &Live, ingest: &Ingest, metrics: &AnalysisMetrics) 
                 device: summary.device.clone(),
                 json: to_json(&summary).into(),
             });
-            ingest.session_analysed(&summary.device, &summary.session_id);
+            // The court completes the session once the summary is out (a message to its driver,
+            // which journals the change).
+            if let Err(e) = court
+                .session_analysed(&summary.device, &summary.session_id)
+                .await
+            {
+                log::error!(
+                    "session `{}` of `{}` analysed, but the court could not record it: {e}",
+                    summary.session_id,
+                    summary.device
+                );
+            }
         }
         AnalysisOutput::Rally(_) => {}
     }

@@ -9,7 +9,7 @@
 //! So before the analysis task takes live input, it replays from the journal every stored batch
 //! of the sessions the restored court still has open or awaiting analysis, up to the last record
 //! that was durable when the daemon started (later batches reach it live), reading from where
-//! the earliest of them began (`restore::sessions_start`), not from the journal's start. The
+//! the earliest of them began (`court::restore::sessions_start`), not from the journal's start. The
 //! analysers end up where they were. Swings found that the journal lacks are journaled and
 //! published; sessions that were awaiting analysis are summarised, or only marked completed when
 //! their summary was journaled just before the crash. A swing is "already stored" when a swing
@@ -23,8 +23,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::config::Settings;
 use crate::journal::{Journal, JournalError, Record, RecordBody, RecordKind, StoredRecord};
-use crate::swings::{AnalysisOutput, CourtAnalysis};
-use shuttlegate_core::court::{Court, SessionState};
+use shuttlegate_core::analysis::{AnalysisOutput, CourtAnalysis};
+use shuttlegate_core::court::{Court, CourtEvent, SessionSource, SessionState};
+
+use crate::court::restore::{court_event, for_each_record};
 
 /// Records read per page while resuming.
 const PAGE: usize = 1024;
@@ -86,7 +88,7 @@ pub struct Resumed {
 impl Resume {
     pub fn new(settings: &Settings, point: ResumePoint) -> Resume {
         Resume {
-            analysis: CourtAnalysis::new(settings),
+            analysis: settings.court_analysis(),
             point,
             stored: HashSet::new(),
             summarised: HashSet::new(),
@@ -226,7 +228,7 @@ pub async fn resume(settings: &Settings, journal: &Journal, point: ResumePoint) 
 /// by as long as reading it takes).
 fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(), JournalError> {
     let kinds = [RecordKind::Batch, RecordKind::Swing, RecordKind::Summary];
-    let mut after = crate::restore::sessions_start(journal, state.point.sessions.keys())?;
+    let mut after = sessions_start(journal, state.point.sessions.keys())?;
     state.read_after = after;
     while after < until_id {
         let page = journal.read_range(after, until_id, PAGE, Some(&kinds))?;
@@ -237,6 +239,67 @@ fn replay_into(state: &mut Resume, journal: &Journal, until_id: u64) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The id after which every record of `sessions` (device, session) lies, or 0 (the whole
+/// journal) when that is not found. A session opens with its first state event: `calibrating`
+/// when started by a command, `collecting` when its data opened it. Its data follows that event,
+/// except for what was journaled beside it (a session opened by its data journals the data and
+/// the event concurrently; under load the event can trail by a while). So segments are read
+/// newest first until each session's opening was seen and then a segment holding none of its
+/// batches: the session's data lies after that segment.
+pub fn sessions_start<'a>(
+    journal: &Journal,
+    sessions: impl IntoIterator<Item = &'a (String, String)>,
+) -> Result<u64, JournalError> {
+    let mut unopened: HashSet<&(String, String)> = sessions.into_iter().collect();
+    // Opened in a newer segment; their earliest data may still lie further back.
+    let mut opened: HashSet<&(String, String)> = HashSet::new();
+    for (first, last) in journal.segment_ranges().into_iter().rev() {
+        // The opened sessions with batches in this segment, and the sessions it opens.
+        let mut held: HashSet<&(String, String)> = HashSet::new();
+        let mut openings = Vec::new();
+        let kinds = [RecordKind::Event, RecordKind::Batch];
+        for_each_record(journal, (first, last), &kinds, |r| match r.kind {
+            RecordKind::Batch => {
+                let of_record = |key: &&&(String, String)| {
+                    r.device.as_ref() == Some(&key.0) && r.session_id.as_ref() == Some(&key.1)
+                };
+                held.extend(opened.iter().find(of_record).copied());
+            }
+            _ => openings.extend(court_event(r).as_ref().and_then(opening)),
+        })?;
+        opened.retain(|key| held.contains(key));
+        if unopened.is_empty() && opened.is_empty() {
+            return Ok(last);
+        }
+        for key in openings {
+            if let Some(session) = unopened.take(&key) {
+                opened.insert(session);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// The (device, session) an event opens, if it is a session's first state.
+fn opening(event: &CourtEvent) -> Option<(String, String)> {
+    match event {
+        CourtEvent::SessionState {
+            device,
+            session_id,
+            state,
+            source,
+            ..
+        } => {
+            let first_state = match source {
+                SessionSource::Command => SessionState::Calibrating,
+                SessionSource::Device => SessionState::Collecting,
+            };
+            (*state == first_state).then(|| (device.clone(), session_id.clone()))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -301,12 +364,12 @@ mod tests {
                 ts: 0,
             };
             journal
-                .append(crate::ingest::event_record(&opened))
+                .append(crate::court::event_record(&opened))
                 .await
                 .expect("append");
         }
         let batches = session_batches(5, "s1", ["a", "b"]);
-        let mut live = CourtAnalysis::new(&settings);
+        let mut live = settings.court_analysis();
         let mut all = Vec::new();
         let mut journaled = 0;
         for (i, batch) in batches.iter().enumerate() {
@@ -364,8 +427,7 @@ mod tests {
     async fn resumed(settings: &Settings, awaiting: bool) -> Resumed {
         let (journal, _) = Journal::open(journal_options(settings)).expect("reopen");
         assert!(
-            crate::restore::sessions_start(&journal, [&("a".into(), "s1".into())]).expect("read")
-                > 0,
+            sessions_start(&journal, [&("a".into(), "s1".into())]).expect("read") > 0,
             "resuming s1 skips the segments of s0"
         );
         let point = ResumePoint {
@@ -459,5 +521,131 @@ mod tests {
         let resumed = resume(&settings, &journal, ResumePoint::default()).await;
         assert!(resumed.missing.is_empty() && resumed.summarised.is_empty());
         journal.close().await.expect("close");
+    }
+}
+
+#[cfg(test)]
+mod sessions_start_tests {
+    use rand::SeedableRng;
+    use shuttlegate_core::court::{CourtEvent, SessionSource, SessionState};
+    use shuttlegate_core::journal::synth;
+
+    use super::sessions_start;
+    use crate::court::event_record;
+    use crate::journal::{Journal, JournalOptions};
+
+    fn session_state(session: &str, state: SessionState, source: SessionSource) -> CourtEvent {
+        CourtEvent::SessionState {
+            device: "d".into(),
+            session_id: session.into(),
+            state,
+            source,
+            ts: 0,
+        }
+    }
+
+    fn key(session: &str) -> (String, String) {
+        ("d".to_owned(), session.to_owned())
+    }
+
+    /// Journals `steps`: an event, or `n` batches of session `s` of device `d`.
+    async fn journal_of(steps: &[Step]) -> (tempfile::TempDir, Journal, Vec<u64>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut options = JournalOptions::new(tmp.path().join("journal"));
+        options.segment_bytes = 4 << 10;
+        let (journal, _) = Journal::open(options).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut ids = Vec::new();
+        let mut next_seq = std::collections::HashMap::new();
+        for step in steps {
+            let id = match step {
+                Step::Event(event) => journal.append(event_record(event)).await.unwrap().id,
+                Step::Batches(session, n) => {
+                    let mut id = 0;
+                    let seqs = next_seq.entry(*session).or_insert(0u64);
+                    for seq in *seqs..*seqs + n {
+                        let batch = synth::compact_batch(
+                            &mut rng,
+                            "d",
+                            session,
+                            Some(seq),
+                            0,
+                            100,
+                            synth::Motion::Idle,
+                        );
+                        id = journal
+                            .append(crate::journal::RecordBody::Batch(batch))
+                            .await
+                            .unwrap()
+                            .id;
+                    }
+                    *seqs += n;
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        (tmp, journal, ids)
+    }
+
+    enum Step {
+        Event(CourtEvent),
+        Batches(&'static str, u64),
+    }
+
+    /// The last id of the segment before the one holding record `id`.
+    fn before_segment_of(journal: &Journal, id: u64) -> u64 {
+        let ranges = journal.segment_ranges();
+        let at = ranges
+            .iter()
+            .position(|&(first, last)| (first..=last).contains(&id))
+            .expect("id in a segment");
+        ranges[at].0 - 1
+    }
+
+    #[tokio::test]
+    async fn sessions_are_replayed_from_where_their_data_begins() {
+        use SessionSource::{Command, Device};
+        use Step::{Batches, Event};
+        let (_tmp, journal, ids) = journal_of(&[
+            Batches("old", 20),
+            Event(session_state(
+                "by-command",
+                SessionState::Calibrating,
+                Command,
+            )),
+            Batches("other", 20),
+            Event(session_state(
+                "by-command",
+                SessionState::Collecting,
+                Command,
+            )),
+            Batches("by-command", 20),
+            Batches("other", 20),
+            // Data journaled well before the event that opened its session (the event trailed
+            // under load).
+            Batches("by-data", 40),
+            Event(session_state("by-data", SessionState::Collecting, Device)),
+            Batches("by-data", 10),
+        ])
+        .await;
+        assert!(
+            journal.segment_ranges().len() >= 8,
+            "{:?}",
+            journal.segment_ranges()
+        );
+        let start = |sessions: &[(String, String)]| sessions_start(&journal, sessions).unwrap();
+        // From the segment of its first batch, far before its opening event.
+        let by_data = start(&[key("by-data")]);
+        assert_eq!(by_data, before_segment_of(&journal, ids[5] + 1));
+        assert!(by_data < before_segment_of(&journal, ids[7]));
+        // A command-started session from its opening (calibrating, not the later collecting);
+        // the earliest session decides.
+        let both = start(&[key("by-data"), key("by-command")]);
+        assert_eq!(both, before_segment_of(&journal, ids[1]));
+        assert!(both > 0, "the test reads less than the whole journal");
+        // A session whose opening is not in the journal (its segments were released) is
+        // replayed from the start.
+        assert_eq!(start(&[key("by-data"), key("unknown")]), 0);
     }
 }
