@@ -14,6 +14,7 @@ pub mod replay;
 pub mod restore;
 pub mod resume;
 pub mod service;
+pub mod supervise;
 pub mod swings;
 pub mod transport;
 pub mod uplink;
