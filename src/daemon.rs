@@ -23,11 +23,12 @@ use crate::journal::{Journal, JournalError, JournalOptions, WhenFull};
 use crate::live::Live;
 use crate::pipeline::{AnalysisFeed, AnalysisTask, ResumePoint};
 use crate::service::Shutdown;
+use crate::supervise::{self, Supervisor};
 use crate::transport::admin::{self, AdminApi};
 use crate::transport::auth::{DeviceCredential, DeviceDirectory};
 use crate::transport::connections::Connections;
 use crate::transport::device::ConnectionLimits;
-use crate::transport::http::{self, DeviceEndpoint};
+use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions};
@@ -73,6 +74,8 @@ pub struct Running {
     pub live: Live,
     pub shutdown: Shutdown,
     driver: CourtDriver,
+    /// The supervised tasks; [`Supervisor::fatal`] says whether one stopped the daemon.
+    pub supervisor: Supervisor,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -110,6 +113,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     .await??;
     let resume_point = ResumePoint::of(&court, journal.durable_id());
     let shutdown = Shutdown::new();
+    let supervisor = Supervisor::new(shutdown.clone());
     let connections = Arc::new(Connections::default());
     let live = Live::new(1024);
     let frames = FrameClock::new(settings.gateway.timezone);
@@ -130,8 +134,11 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         feed,
         shutdown.tasks.clone(),
     ));
-    shutdown.tasks.spawn({
-        let task = AnalysisTask {
+    // Critical: without it nothing is analysed or published; the daemon stops and systemd
+    // restarts it (the resume picks the open sessions up from the journal).
+    supervisor.spawn_critical(
+        "analysis",
+        crate::pipeline::run(AnalysisTask {
             inputs: analysis_rx,
             shutdown: shutdown.token.clone(),
             court: court.clone(),
@@ -140,15 +147,10 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
             settings: settings.clone(),
             resume_point,
             metrics: analysis_metrics.clone(),
-        };
-        async move {
-            if let Err(e) = crate::pipeline::run(task).await {
-                log::error!("analysis pipeline stopped: {e}");
-            }
-        }
-    });
+        }),
+    );
     spawn_snapshots(&court, &shutdown);
-    start_uplinks(settings, &journal, &court, &shutdown)?;
+    start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     let endpoint = Arc::new(DeviceEndpoint {
         directory: directory(settings),
@@ -164,7 +166,12 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
             source,
         })?;
     let http_addr = listener.local_addr().map_err(DaemonError::Http)?;
-    let mut router = http::router(endpoint).merge(http::metrics_routes(analysis_metrics));
+    let metrics = MetricsSources {
+        analysis: analysis_metrics,
+        supervisor: Some(supervisor.clone()),
+        journal: Some(journal.clone()),
+    };
+    let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
     if let Some(token) = &settings.auth.admin_token {
         router = router.merge(admin::routes(Arc::new(AdminApi {
             admin_token: token.expose().to_owned(),
@@ -181,6 +188,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         live,
         shutdown,
         driver,
+        supervisor,
         server,
     })
 }
@@ -241,11 +249,17 @@ fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, Daemon
 
 /// Starts the enabled uplink sinks as readers of the journal, and the task that carries cloud
 /// commands to devices. They stop when shutdown begins; their cursors say where to resume.
+///
+/// A sink that dies is rebuilt from its options and restarted by the supervisor (it resumes at
+/// its cursor, at least once); the commands task holds the channel's receiver and cannot be
+/// rebuilt, so its death stops the daemon. A sink's first start happens here, so a setting it
+/// refuses stops the daemon's start.
 fn start_uplinks(
     settings: &Settings,
     journal: &Journal,
     court_handle: &CourtHandle,
     shutdown: &Shutdown,
+    supervisor: &Supervisor,
 ) -> Result<(), DaemonError> {
     let outbox = Arc::new(journal.clone());
     let (venue, court) = (&settings.gateway.venue, &settings.gateway.court);
@@ -269,14 +283,27 @@ fn start_uplinks(
         options.backoff_max = RECONNECT_MAX;
         options.devices = settings.devices.iter().map(|d| d.code.clone()).collect();
         let (commands, rx) = mpsc::channel(64);
-        let sink =
-            crate::uplink::mqtt::spawn(options, outbox.clone(), commands, shutdown.token.clone())?;
-        shutdown.tasks.spawn(async move {
-            let _ = sink.task.await;
+        let (outbox, token) = (outbox.clone(), shutdown.token.clone());
+        let spawn = move || {
+            // Each start gets a clone of the sender: the receiver (`cloud_commands`) outlives
+            // restarts, and closes only when the supervisor drops this closure at shutdown.
+            crate::uplink::mqtt::spawn(
+                options.clone(),
+                outbox.clone(),
+                commands.clone(),
+                token.clone(),
+            )
+            .map(|sink| sink.task)
+        };
+        let mut first = Some(spawn()?);
+        supervisor.spawn_restarting("uplink-mqtt", supervise::restart_backoff(), move || {
+            sink_run(first.take().map_or_else(&spawn, Ok))
         });
-        shutdown
-            .tasks
-            .spawn(cloud_commands(rx, court_handle.clone()));
+        let court_handle = court_handle.clone();
+        supervisor.spawn_critical("cloud-commands", async move {
+            cloud_commands(rx, court_handle).await;
+            Ok::<(), std::convert::Infallible>(())
+        });
         log::info!("uplink: MQTT to {} as `{}`", m.endpoint.url, m.client_id);
     }
     if let Some(h) = &settings.uplink.hub {
@@ -285,14 +312,31 @@ fn start_uplinks(
         options.ping_interval = h.ping_interval;
         options.replay_rate = (h.replay_rate > 0).then_some(f64::from(h.replay_rate));
         options.backoff_max = RECONNECT_MAX;
-        let sink = crate::uplink::hub::spawn(options, outbox, shutdown.token.clone())?;
-        shutdown.tasks.spawn(async move {
-            let _ = sink.task.await;
+        let token = shutdown.token.clone();
+        let spawn = move || {
+            crate::uplink::hub::spawn(options.clone(), outbox.clone(), token.clone())
+                .map(|sink| sink.task)
+        };
+        let mut first = Some(spawn()?);
+        supervisor.spawn_restarting("uplink-hub", supervise::restart_backoff(), move || {
+            sink_run(first.take().map_or_else(&spawn, Ok))
         });
         let mode = if h.acks { "acked" } else { "fire-and-forget" };
         log::info!("uplink: notification hub at {} ({mode})", h.endpoint.url);
     }
     Ok(())
+}
+
+/// One run of a sink as the supervisor sees it: the end of the sink's task. A panic in the sink
+/// is passed on as a panic of this run, so the supervisor reports the sink's own message.
+async fn sink_run(
+    started: Result<tokio::task::JoinHandle<()>, crate::uplink::UplinkError>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match started?.await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Carries validated cloud commands to devices and answers what became of each.

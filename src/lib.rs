@@ -13,5 +13,6 @@ pub mod live;
 pub mod pipeline;
 pub mod replay;
 pub mod service;
+pub mod supervise;
 pub mod transport;
 pub mod uplink;

@@ -178,9 +178,20 @@ fn run(config: &std::path::Path) -> Result<()> {
         // One machine-readable line on stdout: tests and scripts read the bound address here.
         println!("shuttlegate listening http={}", running.http_addr);
         log::info!("ready: listening on {}", running.http_addr);
-        let signal = signal.await;
-        log::info!("{signal}: shutting down");
-        running.stop().await?;
+        tokio::select! {
+            signal = signal => log::info!("{signal}: shutting down"),
+            // A critical task died and the supervisor began the shutdown (it logged why).
+            () = running.shutdown.token.cancelled() => {}
+        }
+        let supervisor = running.supervisor.clone();
+        let stopped = running.stop().await;
+        if let Some(fatal) = supervisor.fatal() {
+            if let Err(e) = stopped {
+                log::error!("stopping after the failure: {e}");
+            }
+            return Err(fatal.into());
+        }
+        stopped?;
         log::info!("stopped cleanly");
         Ok(())
     })

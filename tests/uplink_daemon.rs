@@ -211,3 +211,47 @@ async fn a_cloud_command_reaches_a_device_and_its_ack_comes_back() {
     let _ = events.wait_for(1, Duration::from_secs(1)).await;
     drop(gw);
 }
+
+#[test]
+fn the_mqtt_uplink_is_a_supervised_task_that_metrics_show_up_with_its_journal_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let devices = [("racket-01", Some("token-racket-01"))];
+    let gw = Gateway::start(&state, &uplinked_config(&state, 0, &broker, &devices));
+    let scrape = || {
+        ureq::get(&gw.http_url("/metrics"))
+            .call()
+            .expect("GET /metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("body")
+    };
+    let wanted = [
+        "shuttlegate_task_up{task=\"uplink-mqtt\"} 1",
+        "shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 0",
+        "shuttlegate_task_up{task=\"cloud-commands\"} 1",
+        // The sink reads its cursor as it starts: the consumer appears once it has.
+        "shuttlegate_journal_consumer_backlog{consumer=\"mqtt\"} ",
+        "shuttlegate_journal_segments ",
+    ];
+    // The daemon is another process: poll until the sink has started.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let body = scrape();
+        if wanted
+            .iter()
+            .all(|w| body.lines().any(|l| l.starts_with(w)))
+        {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing some of {wanted:?} in\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(gw.terminate().success(), "a clean stop exits 0");
+}

@@ -29,8 +29,10 @@ use tokio::net::TcpListener;
 use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
+use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
+use crate::supervise::{Supervisor, TaskState};
 
 /// The media type of OpenMetrics text.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -58,17 +60,40 @@ pub fn router(devices: Arc<DeviceEndpoint>) -> Router {
         .with_state(devices)
 }
 
-/// `/metrics`: the analysis task's figures (more parts register here as they gain metrics).
-pub fn metrics_routes(analysis: Arc<AnalysisMetrics>) -> Router {
+/// What `/metrics` reads at each scrape. Tools that hold only the analysis figures leave the
+/// rest out ([`MetricsSources::analysis`]); the daemon gives all of them.
+#[derive(Clone)]
+pub struct MetricsSources {
+    /// Swing latency, skipped batches, pending inputs.
+    pub analysis: Arc<AnalysisMetrics>,
+    /// Each supervised task's liveness and restarts.
+    pub supervisor: Option<Supervisor>,
+    /// The journal's size, age and consumer backlogs.
+    pub journal: Option<Journal>,
+}
+
+impl MetricsSources {
+    /// Only the analysis figures.
+    pub fn analysis(analysis: Arc<AnalysisMetrics>) -> MetricsSources {
+        MetricsSources {
+            analysis,
+            supervisor: None,
+            journal: None,
+        }
+    }
+}
+
+/// `/metrics`: the analysis task's figures, the supervised tasks, the journal.
+pub fn metrics_routes(sources: MetricsSources) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .with_state(Arc::new(registry(analysis)))
+        .with_state(Arc::new(registry(sources)))
 }
 
 /// What `/metrics` would answer now (for tools and tests that have the metrics in hand).
-pub fn render_metrics(analysis: Arc<AnalysisMetrics>) -> String {
+pub fn render_metrics(sources: MetricsSources) -> String {
     // Writing into a String cannot fail, and the collector's own encoding only fails on that.
-    encode(&registry(analysis)).unwrap_or_default()
+    encode(&registry(sources)).unwrap_or_default()
 }
 
 /// The registry's OpenMetrics text.
@@ -78,9 +103,15 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
     Ok(body)
 }
 
-fn registry(analysis: Arc<AnalysisMetrics>) -> Registry {
+fn registry(sources: MetricsSources) -> Registry {
     let mut registry = Registry::with_prefix("shuttlegate");
-    registry.register_collector(Box::new(AnalysisCollector(analysis)));
+    registry.register_collector(Box::new(AnalysisCollector(sources.analysis)));
+    if let Some(supervisor) = sources.supervisor {
+        registry.register_collector(Box::new(TaskCollector(supervisor)));
+    }
+    if let Some(journal) = sources.journal {
+        registry.register_collector(Box::new(JournalCollector(journal)));
+    }
     registry
 }
 
@@ -177,6 +208,166 @@ impl Collector for AnalysisCollector {
     }
 }
 
+/// Each supervised task: up (1 while running) and its restarts, labelled by the task's name.
+#[derive(Debug)]
+struct TaskCollector(Supervisor);
+
+impl Collector for TaskCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let tasks = self.0.snapshot();
+        let mut up = encoder.encode_descriptor(
+            "task_up",
+            "1 while the supervised task runs; 0 while it waits to restart, has stopped or has failed",
+            None,
+            MetricType::Gauge,
+        )?;
+        for task in &tasks {
+            let running = i64::from(task.state == TaskState::Running);
+            ConstGauge::new(running).encode(up.encode_family(&[("task", task.name.as_str())])?)?;
+        }
+        let mut restarts = encoder.encode_descriptor(
+            "task_restarts",
+            "Deaths of the supervised task (panic, error, or an end before shutdown) after which it was restarted",
+            None,
+            MetricType::Counter,
+        )?;
+        for task in &tasks {
+            ConstCounter::new(task.restarts)
+                .encode(restarts.encode_family(&[("task", task.name.as_str())])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The journal's size, age, pressure and each consumer's backlog, from [`Journal::stats`].
+struct JournalCollector(Journal);
+
+// `Journal` has no `Debug` (its writer thread and channels say nothing useful); a collector needs
+// one.
+impl std::fmt::Debug for JournalCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JournalCollector")
+    }
+}
+
+impl Collector for JournalCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.0.stats();
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut gauges = vec![
+            (
+                "journal_bytes",
+                "Bytes of the journal's segments on disk",
+                int(stats.bytes),
+            ),
+            (
+                "journal_max_bytes",
+                "The journal's cap (journal.max_bytes)",
+                int(stats.max_bytes),
+            ),
+            (
+                "journal_segments",
+                "Segment files of the journal",
+                int(stats.segments as u64),
+            ),
+            (
+                "journal_records",
+                "Records held in the journal's segments",
+                int(stats.records),
+            ),
+            (
+                "journal_newest_id",
+                "Id of the newest durable record",
+                int(stats.newest_id),
+            ),
+            (
+                "journal_full",
+                "1 while the last append found the journal at its cap",
+                i64::from(stats.full),
+            ),
+            (
+                "journal_failed",
+                "1 once the journal's writer stopped after an I/O error (appends fail until restart)",
+                i64::from(stats.failed.is_some()),
+            ),
+        ];
+        // Absent while the journal holds no record: a gauge at 0 would read as the epoch.
+        if let Some(id) = stats.oldest_id {
+            gauges.push((
+                "journal_oldest_id",
+                "Id of the oldest record still held",
+                int(id),
+            ));
+        }
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        if let Some(ms) = stats.oldest_ts_ms {
+            let gauge = ConstGauge::new(ms as f64 / 1000.0);
+            gauge.encode(encoder.encode_descriptor(
+                "journal_oldest_record_timestamp_seconds",
+                "Time (Unix seconds) of the oldest record still held",
+                None,
+                gauge.metric_type(),
+            )?)?;
+        }
+        let counters = [
+            (
+                "journal_refused_appends",
+                "Appends refused because the journal was at its cap",
+                stats.refused_appends,
+            ),
+            (
+                "journal_dropped_records",
+                "Batch records dropped to make room (when_full = drop_oldest_raw)",
+                stats.dropped_records,
+            ),
+            (
+                "journal_dropped_bytes",
+                "Bytes freed by dropping batch records",
+                stats.dropped_bytes,
+            ),
+            (
+                "journal_corrupt_skipped",
+                "Corrupt records skipped by readers (the same record may count more than once)",
+                stats.corrupt_skipped_on_read,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let mut cursors = encoder.encode_descriptor(
+            "journal_consumer_cursor",
+            "Id of the last record the consumer (an uplink sink) has acknowledged",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (consumer, id) in &stats.cursors {
+            ConstGauge::new(int(*id))
+                .encode(cursors.encode_family(&[("consumer", consumer.as_str())])?)?;
+        }
+        let mut backlog = encoder.encode_descriptor(
+            "journal_consumer_backlog",
+            "Ids between the consumer's cursor and the newest durable record: what it has yet to deliver (ids of dropped records count too)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (consumer, id) in &stats.cursors {
+            let behind = int(stats.newest_id.saturating_sub(*id));
+            ConstGauge::new(behind)
+                .encode(backlog.encode_family(&[("consumer", consumer.as_str())])?)?;
+        }
+        Ok(())
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` begins.
 pub async fn serve(
     listener: TcpListener,
@@ -254,7 +445,7 @@ mod tests {
     use crate::pipeline::InputTimes;
 
     fn rendered(metrics: Arc<AnalysisMetrics>) -> String {
-        render_metrics(metrics)
+        render_metrics(MetricsSources::analysis(metrics))
     }
 
     fn value(body: &str, name: &str) -> f64 {
@@ -305,5 +496,89 @@ mod tests {
             !body.contains("stage=\"total\""),
             "the total is not repeated as a stage"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_show_each_supervised_task_up_and_its_restarts() {
+        use crate::supervise::Supervisor;
+        let shutdown = Shutdown::new();
+        let supervisor = Supervisor::new(shutdown.clone());
+        let token = shutdown.token.clone();
+        supervisor.spawn_critical("cloud-commands", async move {
+            token.cancelled().await;
+            Ok::<(), String>(())
+        });
+        supervisor.spawn_restarting(
+            "uplink-mqtt",
+            crate::supervise::restart_backoff(),
+            || async { Err::<(), _>("broker gone") },
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let mut sources = MetricsSources::analysis(Arc::new(AnalysisMetrics::default()));
+        sources.supervisor = Some(supervisor);
+        let body = render_metrics(sources);
+        assert_eq!(
+            value(&body, "shuttlegate_task_up{task=\"cloud-commands\"}"),
+            1.0
+        );
+        assert_eq!(
+            value(&body, "shuttlegate_task_up{task=\"uplink-mqtt\"}"),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &body,
+                "shuttlegate_task_restarts_total{task=\"uplink-mqtt\"}"
+            ),
+            1.0
+        );
+        assert!(shutdown.drain(Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test]
+    async fn metrics_show_the_journals_size_age_and_each_consumers_backlog() {
+        use crate::journal::{Document, JournalOptions, RecordBody};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut options = JournalOptions::new(tmp.path().join("journal"));
+        options.consumers = vec!["mqtt".to_owned()];
+        let (journal, _) = Journal::open(options).unwrap();
+        for _ in 0..5 {
+            let event = RecordBody::Event(Document {
+                device: Some("racket-01".to_owned()),
+                session_id: None,
+                json: r#"{"type":"device_connected"}"#.to_owned(),
+            });
+            journal.append(event).await.unwrap();
+        }
+        journal.ack("mqtt", 2).unwrap();
+        let mut sources = MetricsSources::analysis(Arc::new(AnalysisMetrics::default()));
+        sources.journal = Some(journal.clone());
+        let body = render_metrics(sources);
+        assert_eq!(value(&body, "shuttlegate_journal_records"), 5.0);
+        assert_eq!(value(&body, "shuttlegate_journal_segments"), 1.0);
+        assert!(value(&body, "shuttlegate_journal_bytes") > 0.0);
+        assert_eq!(value(&body, "shuttlegate_journal_oldest_id"), 1.0);
+        assert_eq!(value(&body, "shuttlegate_journal_newest_id"), 5.0);
+        assert!(value(&body, "shuttlegate_journal_oldest_record_timestamp_seconds") > 1.6e9);
+        assert_eq!(
+            value(
+                &body,
+                "shuttlegate_journal_consumer_cursor{consumer=\"mqtt\"}"
+            ),
+            2.0
+        );
+        assert_eq!(
+            value(
+                &body,
+                "shuttlegate_journal_consumer_backlog{consumer=\"mqtt\"}"
+            ),
+            3.0
+        );
+        assert_eq!(
+            value(&body, "shuttlegate_journal_refused_appends_total"),
+            0.0
+        );
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        journal.close().await.unwrap();
     }
 }

@@ -383,7 +383,9 @@ mod tests {
             analysed: received + Duration::from_millis(5),
         };
         metrics.record_swing(&input, received + Duration::from_millis(9));
-        let body = shuttlegate::transport::http::render_metrics(metrics);
+        let body = shuttlegate::transport::http::render_metrics(
+            shuttlegate::transport::http::MetricsSources::analysis(metrics),
+        );
         let stages = Scrape(body).stages();
         let names: Vec<&str> = stages.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(names, ["durable", "wait", "analysis", "journal"]);
