@@ -6,9 +6,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use super::settings::WhenFull;
+/// `[journal] when_full`: what the journal does when it reaches `max_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Delete the oldest raw sensor data (results and summaries are kept).
+    DropOldestRaw,
+    /// Refuse new data: devices get `success:false` and keep their copy.
+    Refuse,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
 use super::raw::{HumanDuration, HumanSize, RawDevice, RawHub, RawMqtt, RawSettings};
+pub use super::raw::WhenFull;
 use super::{Problem, Secret};
 use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;
@@ -72,16 +72,6 @@ pub struct UdpSettings {
 pub struct SerialSettings {
     pub path: PathBuf,
     pub baud: u32,
-}
-
-/// What the journal does when it reaches `max_bytes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WhenFull {
-    /// Delete the oldest raw sensor data (results and summaries are kept).
-    DropOldestRaw,
-    /// Refuse new data: devices get `success:false` and keep their copy.
-    Refuse,
 }
 
 /// `[journal]`.
