@@ -10,12 +10,12 @@
 //! | file | owns | IO |
 //! |---|---|---|
 //! | `shuttlegate_core::journal` | the record format: `record.rs` (record types), `frame.rs` (segment header, record frame, the scanner), `codec/` (lossless sample transform + zstd for bodies: `mod.rs` the API, `compact.rs`/`packed.rs` the compact layouts, `seed.rs` the seed layouts, `column.rs`/`rice.rs` column coding, `reader.rs` byte/bit readers), `predict.rs`, `varint.rs`, `stored.rs` (a stored record decoded) | none |
-//! | `segment.rs` | per-segment summary + sidecar, file names | none |
+//! | `segment.rs` | per-segment summary (ids, counts, sparse index, seqs, the sessions it holds) + sidecar, file names | none |
 //! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
 //! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts) | all of it |
 //! | `store/` | recovery (`recovery.rs`), group commit (`commit.rs`), roll and cap policy (`retention.rs`), cursors and release (`cursors.rs`), reads (`reads.rs`, `publish.rs`) | via `Fs` |
 //! | `writer.rs` | the writer thread (group-commit loop) | thread |
-//! | `mod.rs` | [`Journal`], the thin async front | channels |
+//! | `mod.rs` | [`Journal`], the thin async front (API below, under Reads and Opening and closing) | channels |
 //! | `tools.rs` | offline `journal stats` / `journal export` (no lock, read-only) | via `Fs` |
 //!
 //! Synthetic batches for tests and benchmarks are `shuttlegate_core::journal::synth` (feature
@@ -156,6 +156,40 @@
 //! line says it (once per transition into full, and once per compacted segment),
 //! [`Journal::pressure`] (a `watch`) changes so the daemon can raise an event for the admin view
 //! and a metric, and `pressure.json` lets `journal stats` show it.
+//!
+//! # Reads
+//!
+//! All reads return durable records only (id ≤ [`Journal::durable_id`]), oldest first, each
+//! record's CRC checked (a corrupt one is skipped, counted and logged). They read files: call them
+//! from `spawn_blocking` or a thread.
+//!
+//! | call | returns | reads |
+//! |---|---|---|
+//! | [`Journal::read_after`] | records with id > `after_id`, at most `max`, optionally of some kinds | every segment past `after_id` |
+//! | [`Journal::read_range`] + [`Journal::segment_ranges`] | the same, bounded by `until_id` (one segment at a time) | the segments in the range |
+//! | [`Journal::read_session`] | one (device, session)'s records with id > `after_id`, at most `max`, optionally of some kinds: a phone catching up pages with `after_id` = the last id it got | only the segments holding that session's records of those kinds |
+//! | [`Journal::stored_seqs`] | the seqs stored for a (device, session) | memory |
+//! | [`Journal::stats`] | gauges, counters, each consumer's cursor and backlog ([`ConsumerStats`]) for `/metrics` and the admin view | memory |
+//!
+//! Each segment lists the (device, session) pairs it holds records of, with the kinds of those
+//! records (a bit mask), in memory and in its sidecar (`sessions`, device → session → mask), at
+//! most 1024 pairs; a segment with more, or whose sidecar was written by an earlier build (no
+//! `sessions` field; still trusted), has no list and `read_session` reads it. A segment it reads is
+//! read from the sparse-index entry before `after_id` to its end, other sessions' records parsed
+//! and skipped: the cost of a session read is the bytes of the segments that hold it, not of the
+//! journal.
+//!
+//! # Opening and closing
+//!
+//! [`Journal::open`] blocks (recovery reads the disk): call it before the runtime starts, or use
+//! [`Journal::open_async`], which runs it on the blocking pool (a panic in recovery comes back as
+//! [`JournalError::OpenAborted`]). [`Journal::close`] is the orderly end: it commits what is
+//! pending, persists cursors, answers every waiter and waits for the writer thread without
+//! blocking the runtime. Dropping the last handle instead also stops the writer and waits for it,
+//! so the lock is released when the drop returns (tests reopen the directory at once); on a
+//! multi-thread runtime that wait runs through `block_in_place`, so the worker's other tasks move
+//! to another thread; on a current-thread runtime it blocks that thread for the writer's last
+//! cursor write (milliseconds).
 //!
 //! # Recovery (on open; bounded: O(sidecars + one segment))
 //!
