@@ -678,3 +678,253 @@ async fn enqueue_waits_for_room_where_submit_is_busy_and_keeps_the_order() {
     assert!(last > newest_before, "{last} after {newest_before}");
     j.close().await.unwrap();
 }
+
+fn session_doc(kind: RecordKind, device: &str, session: &str, n: usize) -> RecordBody {
+    let d = Document {
+        device: Some(device.into()),
+        session_id: Some(session.into()),
+        json: format!(r#"{{"type":"x","n":{n},"pad":"{}"}}"#, "p".repeat(n % 97)),
+    };
+    match kind {
+        RecordKind::Swing => RecordBody::Swing(d),
+        RecordKind::Summary => RecordBody::Summary(d),
+        _ => RecordBody::Event(d),
+    }
+}
+
+/// Every page of `read_session`, `max` at a time, from the start.
+fn session_pages(
+    j: &Journal,
+    device: &str,
+    session: &str,
+    kinds: Option<&[RecordKind]>,
+    max: usize,
+) -> Vec<u64> {
+    let mut ids = Vec::new();
+    loop {
+        let after = ids.last().copied().unwrap_or(0);
+        let page = j.read_session(device, session, after, max, kinds).unwrap();
+        assert!(page.len() <= max);
+        if page.is_empty() {
+            return ids;
+        }
+        ids.extend(page.iter().map(|r| r.id));
+    }
+}
+
+#[tokio::test]
+async fn read_session_returns_exactly_that_sessions_records_of_the_asked_kinds_in_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(11);
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    // Three sessions (two share a session id on different devices), interleaved; the third
+    // starts only after several segments, so the early ones do not hold it.
+    let sessions = [("dev1", "s1"), ("dev2", "s1"), ("dev1", "late")];
+    for i in 0..240 {
+        for (k, &(device, session)) in sessions.iter().enumerate() {
+            if session == "late" && i < 120 {
+                continue;
+            }
+            let body = match (i + k) % 4 {
+                0 | 1 => RecordBody::Batch(compact_batch(
+                    &mut rng,
+                    device,
+                    session,
+                    Some(i as u64),
+                    1_732_400_000_000,
+                    20,
+                    Motion::Swing,
+                )),
+                2 => session_doc(RecordKind::Swing, device, session, i),
+                _ if i % 40 == 3 => session_doc(RecordKind::Summary, device, session, i),
+                _ => session_doc(RecordKind::Event, device, session, i),
+            };
+            j.append(body).await.unwrap();
+        }
+    }
+    let segments = j.segment_ranges();
+    assert!(segments.len() > 6, "{segments:?}");
+    let every = all(&j);
+    let expected = |device: &str, session: &str, kinds: Option<&[RecordKind]>| -> Vec<u64> {
+        every
+            .iter()
+            .filter(|r| r.device.as_deref() == Some(device))
+            .filter(|r| r.session_id.as_deref() == Some(session))
+            .filter(|r| kinds.is_none_or(|k| k.contains(&r.kind)))
+            .map(|r| r.id)
+            .collect()
+    };
+    let swings_and_summary: &[RecordKind] = &[RecordKind::Swing, RecordKind::Summary];
+    let check = |j: &Journal| {
+        for &(device, session) in &sessions {
+            for kinds in [
+                None,
+                Some(swings_and_summary),
+                Some(&[RecordKind::Batch][..]),
+            ] {
+                let want = expected(device, session, kinds);
+                assert!(!want.is_empty());
+                for max in [1, 7, usize::MAX] {
+                    assert_eq!(
+                        session_pages(j, device, session, kinds, max),
+                        want,
+                        "{device}/{session} {kinds:?} by {max}"
+                    );
+                }
+            }
+        }
+        assert!(
+            j.read_session("dev3", "s1", 0, 10, None)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            j.read_session("dev1", "s9", 0, 10, None)
+                .unwrap()
+                .is_empty()
+        );
+        let records = j
+            .read_session("dev1", "s1", 0, usize::MAX, Some(swings_and_summary))
+            .unwrap();
+        assert!(records.iter().all(|r| r.decode().is_ok()));
+    };
+    check(&j);
+
+    // Segments that do not hold the session are not opened: corrupt one record in the first
+    // segment (which "late" does not reach); reading "late" skips nothing, reading all does.
+    let first = tmp
+        .path()
+        .join("journal")
+        .join(format!("{:020}.seg", segments[0].0));
+    let mut bytes = std::fs::read(&first).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&first, &bytes).unwrap();
+    let late = j.read_session("dev1", "late", 0, usize::MAX, None).unwrap();
+    assert_eq!(late.len(), expected("dev1", "late", None).len());
+    assert_eq!(j.stats().corrupt_skipped_on_read, 0);
+    j.read_after(0, usize::MAX, None).unwrap();
+    assert!(j.stats().corrupt_skipped_on_read > 0);
+    std::fs::write(&first, {
+        bytes[at] ^= 0xff;
+        &bytes
+    })
+    .unwrap();
+    j.close().await.unwrap();
+
+    // After a restart the lists come from the sidecars; sidecars of an earlier build (no
+    // session list) make those segments be read, with the same answers.
+    let (j, _) = Journal::open(opts(tmp.path())).unwrap();
+    check(&j);
+    j.close().await.unwrap();
+    for entry in std::fs::read_dir(tmp.path().join("journal")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "idx") {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            assert!(v.as_object_mut().unwrap().remove("sessions").is_some());
+            std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        }
+    }
+    let (j, report) = Journal::open(opts(tmp.path())).unwrap();
+    assert_eq!(report.rebuilt_sidecars, 0, "old sidecars are still trusted");
+    check(&j);
+    j.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn stats_give_each_consumers_cursor_and_backlog_without_reading_the_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = SmallRng::seed_from_u64(12);
+    let mut o = opts(tmp.path());
+    o.consumers = vec!["hub".into(), "mqtt".into()];
+    let (j, _) = Journal::open(o).unwrap();
+    for i in 0..120 {
+        j.append(batch(Some(i), "s1", &mut rng)).await.unwrap();
+        j.append(doc(RecordKind::Swing, r#"{"type":"swing"}"#))
+            .await
+            .unwrap();
+    }
+    let ranges = j.segment_ranges();
+    assert!(ranges.len() > 3, "{ranges:?}");
+    let st = j.stats();
+    assert_eq!(st.records, 240);
+    assert_eq!(st.oldest_id, Some(1));
+    assert!(st.oldest_ts_ms.is_some());
+    assert_eq!(st.newest_id, j.durable_id());
+    assert!(st.bytes <= st.max_bytes && st.segments >= ranges.len());
+    let names: Vec<&str> = st.consumers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["hub", "mqtt"]);
+    for c in &st.consumers {
+        assert_eq!((c.cursor, c.backlog_records), (0, 240));
+        assert!(c.backlog_bytes > st.bytes - 64 && c.backlog_bytes <= st.bytes);
+    }
+
+    // hub acks to the end of the second segment, mqtt a few records into the third.
+    let (_, second_last) = ranges[1];
+    let (third_first, _) = ranges[2];
+    j.ack("hub", second_last).unwrap();
+    j.ack("mqtt", third_first + 2).unwrap();
+    let st = j.stats();
+    let hub = &st.consumers[0];
+    let mqtt = &st.consumers[1];
+    assert_eq!(hub.cursor, second_last);
+    assert_eq!(hub.backlog_records, st.newest_id - second_last);
+    assert_eq!(mqtt.backlog_records, st.newest_id - third_first - 2);
+    // Both wait on the third segment onwards: the same bytes held on disk.
+    assert_eq!(mqtt.backlog_bytes, hub.backlog_bytes);
+    assert!(hub.backlog_bytes > 0);
+    assert_eq!(
+        st.cursors,
+        vec![
+            ("hub".to_owned(), second_last),
+            ("mqtt".to_owned(), third_first + 2)
+        ]
+    );
+
+    j.ack("hub", st.newest_id).unwrap();
+    let hub = j.stats().consumers[0].clone();
+    assert_eq!((hub.backlog_records, hub.backlog_bytes), (0, 0));
+    j.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_async_opens_off_the_runtime_and_a_handle_dropped_on_a_worker_releases_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, report) = Journal::open_async(opts(tmp.path())).await.unwrap();
+    assert_eq!(report.records, 0);
+    let id = j
+        .append(doc(RecordKind::Event, r#"{"n":1}"#))
+        .await
+        .unwrap()
+        .id;
+    assert!(matches!(
+        Journal::open_async(opts(tmp.path())).await,
+        Err(JournalError::Locked { .. })
+    ));
+    // The last handle dropped inside a task (on a runtime worker): the lock is released when
+    // the drop returns, as for synchronous users.
+    tokio::spawn(async move { drop(j) }).await.unwrap();
+    let (j, report) = Journal::open_async(opts(tmp.path())).await.unwrap();
+    assert_eq!(report.records, 1);
+    assert_eq!(all(&j)[0].id, id);
+    j.close().await.unwrap();
+}
+
+#[test]
+fn a_journal_dropped_on_a_current_thread_runtime_releases_the_lock_before_the_drop_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (j, _) = Journal::open_async(opts(tmp.path())).await.unwrap();
+        j.append(doc(RecordKind::Event, r#"{"n":1}"#))
+            .await
+            .unwrap();
+        drop(j);
+        let (j, report) = Journal::open(opts(tmp.path())).unwrap();
+        assert_eq!(report.records, 1);
+        drop(j);
+    });
+}

@@ -18,6 +18,7 @@
 //! found, each with its key path (`devices[2].mount_radius_m`) and, when the value came from the
 //! environment, the variable's name.
 
+mod handle;
 mod raw;
 mod settings;
 
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
+pub use handle::{RESTART_KEYS, ReloadError, Reloaded, SettingsHandle};
 pub use settings::{
     AuthSettings, DeviceAuth, DeviceSettings, Endpoint, GatewaySettings, HttpSettings, HubSettings,
     JournalSettings, LimitSettings, MAX_DEVICE_CODE_CHARS, MqttSettings, SerialSettings, Settings,

@@ -33,6 +33,11 @@ pub enum JournalError {
     /// daemon so recovery can re-establish what is durable.
     #[error("journal writer stopped after an unrecoverable error: {0}")]
     Failed(String),
+    /// [`super::Journal::open_async`]'s blocking task did not finish: recovery panicked (a bug:
+    /// report it with the log) or the runtime is shutting down. Nothing is open; the lock is
+    /// released. Exit, or retry the open once the cause is known.
+    #[error("journal open did not finish: {0}")]
+    OpenAborted(String),
 }
 
 impl JournalError {

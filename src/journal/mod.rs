@@ -10,12 +10,12 @@
 //! | file | owns | IO |
 //! |---|---|---|
 //! | `shuttlegate_core::journal` | the record format: `record.rs` (record types), `frame.rs` (segment header, record frame, the scanner), `codec/` (lossless sample transform + zstd for bodies: `mod.rs` the API, `compact.rs`/`packed.rs` the compact layouts, `seed.rs` the seed layouts, `column.rs`/`rice.rs` column coding, `reader.rs` byte/bit readers), `predict.rs`, `varint.rs`, `stored.rs` (a stored record decoded) | none |
-//! | `segment.rs` | per-segment summary + sidecar, file names | none |
+//! | `segment.rs` | per-segment summary (ids, counts, sparse index, seqs, the sessions it holds) + sidecar, file names | none |
 //! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
 //! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts) | all of it |
 //! | `store/` | recovery (`recovery.rs`), group commit (`commit.rs`), roll and cap policy (`retention.rs`), cursors and release (`cursors.rs`), reads (`reads.rs`, `publish.rs`) | via `Fs` |
 //! | `writer.rs` | the writer thread (group-commit loop) | thread |
-//! | `mod.rs` | [`Journal`], the thin async front | channels |
+//! | `mod.rs` | [`Journal`], the thin async front (API below, under Reads and Opening and closing) | channels |
 //! | `tools.rs` | offline `journal stats` / `journal export` (no lock, read-only) | via `Fs` |
 //!
 //! Synthetic batches for tests and benchmarks are `shuttlegate_core::journal::synth` (feature
@@ -157,6 +157,40 @@
 //! [`Journal::pressure`] (a `watch`) changes so the daemon can raise an event for the admin view
 //! and a metric, and `pressure.json` lets `journal stats` show it.
 //!
+//! # Reads
+//!
+//! All reads return durable records only (id ≤ [`Journal::durable_id`]), oldest first, each
+//! record's CRC checked (a corrupt one is skipped, counted and logged). They read files: call them
+//! from `spawn_blocking` or a thread.
+//!
+//! | call | returns | reads |
+//! |---|---|---|
+//! | [`Journal::read_after`] | records with id > `after_id`, at most `max`, optionally of some kinds | every segment past `after_id` |
+//! | [`Journal::read_range`] + [`Journal::segment_ranges`] | the same, bounded by `until_id` (one segment at a time) | the segments in the range |
+//! | [`Journal::read_session`] | one (device, session)'s records with id > `after_id`, at most `max`, optionally of some kinds: a phone catching up pages with `after_id` = the last id it got | only the segments holding that session's records of those kinds |
+//! | [`Journal::stored_seqs`] | the seqs stored for a (device, session) | memory |
+//! | [`Journal::stats`] | gauges, counters, each consumer's cursor and backlog ([`ConsumerStats`]) for `/metrics` and the admin view | memory |
+//!
+//! Each segment lists the (device, session) pairs it holds records of, with the kinds of those
+//! records (a bit mask), in memory and in its sidecar (`sessions`, device → session → mask), at
+//! most 1024 pairs; a segment with more, or whose sidecar was written by an earlier build (no
+//! `sessions` field; still trusted), has no list and `read_session` reads it. A segment it reads is
+//! read from the sparse-index entry before `after_id` to its end, other sessions' records parsed
+//! and skipped: the cost of a session read is the bytes of the segments that hold it, not of the
+//! journal.
+//!
+//! # Opening and closing
+//!
+//! [`Journal::open`] blocks (recovery reads the disk): call it before the runtime starts, or use
+//! [`Journal::open_async`], which runs it on the blocking pool (a panic in recovery comes back as
+//! [`JournalError::OpenAborted`]). [`Journal::close`] is the orderly end: it commits what is
+//! pending, persists cursors, answers every waiter and waits for the writer thread without
+//! blocking the runtime. Dropping the last handle instead also stops the writer and waits for it,
+//! so the lock is released when the drop returns (tests reopen the directory at once); on a
+//! multi-thread runtime that wait runs through `block_in_place`, so the worker's other tasks move
+//! to another thread; on a current-thread runtime it blocks that thread for the writer's last
+//! cursor write (milliseconds).
+//!
 //! # Recovery (on open; bounded: O(sidecars + one segment))
 //!
 //! 1. Take `LOCK` (`flock`; a second opener gets [`JournalError::Locked`] naming the file and the
@@ -197,7 +231,7 @@ pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
 pub use shuttlegate_core::journal::{
     CodecError, Document, EncodedBody, Record, RecordBody, RecordKind, StoredRecord,
 };
-pub use store::{Appended, JournalOptions, JournalStats, RecoveryReport, WhenFull};
+pub use store::{Appended, ConsumerStats, JournalOptions, JournalStats, RecoveryReport, WhenFull};
 pub use writer::JournalPressure;
 
 use store::{Incoming, Shared, Store, check_consumer, locked};
@@ -227,20 +261,48 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: the writer sees the channel close, persists cursors and
-        // exits; wait for it so the lock is released when this returns.
+        // exits; wait for it so the lock is released when this returns (tests and tools drop a
+        // journal and reopen the directory at once). The wait is the writer's last cursor
+        // write, milliseconds; on a multi-thread runtime's worker it goes through
+        // `block_in_place` so the worker's other tasks move to another thread meanwhile. On a
+        // current-thread runtime nothing can take over, so the join blocks it briefly; async
+        // code that cares closes the journal with `close().await` instead.
         let (tx, _) = mpsc::channel();
         drop(std::mem::replace(&mut self.tx, tx));
-        if let Some(t) = locked(&self.thread).take() {
-            let _ = t.join();
+        let Some(thread) = locked(&self.thread).take() else {
+            return;
+        };
+        let join = move || {
+            if thread.join().is_err() {
+                log::error!("journal: the writer thread panicked; cursors may not be persisted");
+            }
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(join);
+        } else {
+            join();
         }
     }
 }
 
 impl Journal {
     /// Takes the lock, recovers, starts the writer thread. Blocking (recovery reads the disk,
-    /// ~0.1 s for 1 GiB): call it before the runtime starts or from `spawn_blocking`.
+    /// ~0.1 s for 1 GiB): call it before the runtime starts, or use [`Journal::open_async`].
     pub fn open(opts: JournalOptions) -> Result<(Journal, RecoveryReport), JournalError> {
         Journal::open_with_fs(opts, Arc::new(StdFs))
+    }
+
+    /// [`Journal::open`] on tokio's blocking pool, for callers already on the runtime. A panic
+    /// in recovery (a bug) comes back as [`JournalError::OpenAborted`]; the lock, if it was
+    /// taken, is released by then.
+    pub async fn open_async(
+        opts: JournalOptions,
+    ) -> Result<(Journal, RecoveryReport), JournalError> {
+        tokio::task::spawn_blocking(move || Journal::open(opts))
+            .await
+            .map_err(|e| JournalError::OpenAborted(e.to_string()))?
     }
 
     /// [`Journal::open`] over any filesystem (tests use [`SimFs`]).
@@ -384,6 +446,29 @@ impl Journal {
         self.inner.shared.read_range(after_id, until_id, max, kinds)
     }
 
+    /// Durable records of one session — `device`'s `session_id` — with id > `after_id`, oldest
+    /// first, at most `max`, optionally only these kinds: a phone catching up on its session
+    /// pages through its swings and summary with `after_id` = the last id it got.
+    ///
+    /// Cost: each segment lists the (device, session) pairs it holds records of and their kinds
+    /// (in memory and in its sidecar), so only segments holding the session's records of those
+    /// kinds are opened; each is read from the sparse-index entry before `after_id` to its end
+    /// (or until `max`), other sessions' records parsed and skipped. Segments whose list is
+    /// unknown (sidecars of earlier builds, or more than 1024 sessions in one segment) are
+    /// read too. Blocking, like [`Journal::read_after`].
+    pub fn read_session(
+        &self,
+        device: &str,
+        session_id: &str,
+        after_id: u64,
+        max: usize,
+        kinds: Option<&[RecordKind]>,
+    ) -> Result<Vec<StoredRecord>, JournalError> {
+        self.inner
+            .shared
+            .read_session(device, session_id, after_id, max, kinds)
+    }
+
     /// The id ranges `(first, last)` of the segments that hold records, oldest first: for
     /// readers that want the newest records of a kind without reading the whole journal.
     pub fn segment_ranges(&self) -> Vec<(u64, u64)> {
@@ -459,7 +544,8 @@ impl Journal {
         finished.await.map_err(|_| JournalError::Closed)
     }
 
-    /// Gauges and counters (also what `journal stats` prints).
+    /// Gauges and counters (also what `journal stats` prints), for `/metrics` and the admin
+    /// view: from memory (what the writer published and the cursors), no disk reads.
     pub fn stats(&self) -> JournalStats {
         let shared = &self.inner.shared;
         let mut st = locked(&shared.stats).clone();
@@ -474,6 +560,7 @@ impl Journal {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        st.consumers = shared.consumer_stats(&st.cursors, st.newest_id);
         st
     }
 

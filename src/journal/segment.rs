@@ -1,5 +1,5 @@
 //! What the journal knows about one segment file without reading it: id range, counts, a sparse
-//! id → offset index, and the seqs it holds. Kept in memory for every segment, and written beside
+//! id → offset index, the seqs it holds, and which sessions' records (of which kinds) it holds. Kept in memory for every segment, and written beside
 //! each sealed segment as a sidecar (`<first_id>.idx`, JSON) so that opening a large journal reads
 //! a few KiB per segment instead of the segment itself.
 //!
@@ -7,6 +7,7 @@
 //! length; anything else (missing, garbage, stale after compaction) means "scan the segment and
 //! write a new one". Pure data plus file naming; no IO.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,11 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
     }
     digits.parse().ok()
 }
+
+/// A segment lists at most this many (device, session) pairs; one holding more lists none
+/// ([`SegmentInfo::sessions`] becomes `None`: readers of a session read it). Bounds the sidecar
+/// and the memory per segment (a 64 MiB segment of one court holds a few dozen).
+pub const MAX_SESSIONS_LISTED: usize = 1024;
 
 /// Counts per record kind, indexed by `kind as usize - 1`.
 pub type KindCounts = [u64; 4];
@@ -68,6 +74,13 @@ pub struct SegmentInfo {
     /// (id, offset) of some records, ascending, at least every [`SPARSE_EVERY`] bytes.
     pub sparse: Vec<(u64, u64)>,
     pub seqs: SegmentSeqs,
+    /// The sessions it holds records of, any kind, so that [`Journal::read_session`] opens only
+    /// the segments holding the session. `None` when unknown: a sidecar written by an earlier
+    /// build (no such field; the segment is read), or more than [`MAX_SESSIONS_LISTED`] pairs.
+    ///
+    /// [`Journal::read_session`]: crate::journal::Journal::read_session
+    #[serde(default)]
+    pub sessions: Option<SegmentSessions>,
     /// Corrupt byte ranges found when the segment was last scanned: (offset, length).
     pub corrupt: Vec<(u64, u64)>,
 }
@@ -78,12 +91,15 @@ impl SegmentInfo {
             first_id,
             created_ms,
             bytes: SEGMENT_HEADER_LEN as u64,
+            sessions: Some(SegmentSessions::default()),
             ..SegmentInfo::default()
         }
     }
 
-    /// Accounts for a good record stored at file offset `offset`.
-    pub fn add(&mut self, offset: u64, f: &Frame) {
+    /// Accounts for a good record stored at file offset `offset`. True when the session list
+    /// changed (a new session, or a new kind of record for one): the writer then republishes it
+    /// to readers.
+    pub fn add(&mut self, offset: u64, f: &Frame) -> bool {
         let len = f.bytes.len() as u64;
         let m = &f.meta;
         self.records += 1;
@@ -105,6 +121,16 @@ impl SegmentInfo {
             self.sparse.push((m.id, offset));
         }
         self.bytes = self.bytes.max(offset + len);
+        let mut sessions_changed = false;
+        if let (Some(d), Some(s)) = (m.device, m.session_id)
+            && let Some(list) = &mut self.sessions
+        {
+            sessions_changed = list.insert(d, s, m.kind);
+            if list.len() > MAX_SESSIONS_LISTED {
+                self.sessions = None;
+            }
+        }
+        sessions_changed
     }
 
     pub fn batch_records(&self) -> u64 {
@@ -118,6 +144,52 @@ impl SegmentInfo {
             0 => SEGMENT_HEADER_LEN as u64,
             i => sparse[i - 1].1,
         }
+    }
+}
+
+/// (device → session → kinds) of the records a segment holds; the kinds as a bit mask, bit
+/// [`kind_slot`] for each kind present. Serialised in the sidecar as nested JSON objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SegmentSessions(BTreeMap<String, BTreeMap<String, u8>>);
+
+impl SegmentSessions {
+    /// Notes a record of `kind` for (device, session); true when that is new (a new pair or a
+    /// new kind for it). Allocates only for a new pair.
+    pub fn insert(&mut self, device: &str, session: &str, kind: RecordKind) -> bool {
+        let bit = 1u8 << kind_slot(kind);
+        let Some(sessions) = self.0.get_mut(device) else {
+            self.0.insert(
+                device.to_owned(),
+                BTreeMap::from([(session.to_owned(), bit)]),
+            );
+            return true;
+        };
+        match sessions.get_mut(session) {
+            Some(mask) => {
+                let new = *mask & bit == 0;
+                *mask |= bit;
+                new
+            }
+            None => {
+                sessions.insert(session.to_owned(), bit);
+                true
+            }
+        }
+    }
+
+    /// True when the segment holds records of (device, session) of one of `kinds` (any kind
+    /// when `None`).
+    pub fn holds(&self, device: &str, session: &str, kinds: Option<&[RecordKind]>) -> bool {
+        let Some(&mask) = self.0.get(device).and_then(|s| s.get(session)) else {
+            return false;
+        };
+        kinds.is_none_or(|ks| ks.iter().any(|&k| mask & (1 << kind_slot(k)) != 0))
+    }
+
+    /// Number of (device, session) pairs.
+    pub fn len(&self) -> usize {
+        self.0.values().map(BTreeMap::len).sum()
     }
 }
 
@@ -141,5 +213,34 @@ mod tests {
         assert_eq!(SegmentInfo::seek_offset(&sparse, 15), 1000);
         assert_eq!(SegmentInfo::seek_offset(&sparse, 25), 2000);
         assert_eq!(SegmentInfo::seek_offset(&[], 25), 32);
+    }
+
+    #[test]
+    fn session_lists_say_which_kinds_a_segment_holds_for_each_session() {
+        let mut list = SegmentSessions::default();
+        assert!(list.insert("d1", "s1", RecordKind::Batch));
+        assert!(!list.insert("d1", "s1", RecordKind::Batch));
+        assert!(list.insert("d1", "s1", RecordKind::Swing));
+        assert!(list.insert("d2", "s1", RecordKind::Summary));
+        assert_eq!(list.len(), 2);
+        assert!(list.holds("d1", "s1", None));
+        assert!(list.holds("d1", "s1", Some(&[RecordKind::Summary, RecordKind::Swing])));
+        assert!(!list.holds("d1", "s1", Some(&[RecordKind::Summary])));
+        assert!(!list.holds("d1", "s2", None));
+        assert!(!list.holds("d3", "s1", None));
+    }
+
+    #[test]
+    fn a_sidecar_of_an_earlier_build_loads_with_its_sessions_unknown() {
+        let mut info = SegmentInfo::empty(7, 0);
+        info.sessions = None;
+        let mut json: serde_json::Value = serde_json::to_value(&info).unwrap();
+        json.as_object_mut().unwrap().remove("sessions");
+        let back: SegmentInfo = serde_json::from_value(json).unwrap();
+        assert_eq!(back, info);
+        let listed = SegmentInfo::empty(7, 0);
+        let again: SegmentInfo =
+            serde_json::from_slice(&serde_json::to_vec(&listed).unwrap()).unwrap();
+        assert_eq!(again, listed);
     }
 }

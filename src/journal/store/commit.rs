@@ -222,13 +222,14 @@ impl Store {
 
     fn apply_flushed(&mut self, pending: &Pending, outcomes: &mut [Outcome]) {
         let base = self.tail_info().bytes;
+        let mut sessions_changed = false;
         for s in &pending.staged {
             let at = (s.offset - base) as usize;
             let bytes = &pending.buf[at..at + s.len];
             if let shuttlegate_core::journal::frame::Parse::Frame(f) =
                 shuttlegate_core::journal::frame::parse_frame(bytes)
             {
-                self.tail_info().add(s.offset, &f);
+                sessions_changed |= self.tail_info().add(s.offset, &f);
                 if let (RecordKind::Batch, Some(d), Some(ses), Some(q)) =
                     (f.meta.kind, f.meta.device, f.meta.session_id, f.meta.seq)
                 {
@@ -245,7 +246,7 @@ impl Store {
         info.bytes = base + pending.buf.len() as u64;
         let last = pending.staged.last().map_or(0, |s| s.id);
         self.shared.durable.fetch_max(last, Ordering::Release);
-        self.publish_tail();
+        self.publish_tail(sessions_changed);
     }
 
     /// The id of an already stored (device, session, seq): from the recent cache, else by

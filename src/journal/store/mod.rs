@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::error::JournalError;
 use super::fs::{AppendFile, Fs, LockGuard};
-use super::segment::SegmentInfo;
+use super::segment::{SegmentInfo, SegmentSessions};
 use super::seqs::SeqIndex;
 use shuttlegate_core::journal::codec::EncodedBody;
 use shuttlegate_core::journal::record::RecordKind;
@@ -163,6 +163,8 @@ pub struct JournalStats {
     pub oldest_ts_ms: Option<i64>,
     pub newest_ts_ms: Option<i64>,
     pub cursors: Vec<(String, u64)>,
+    /// Each consumer's cursor and backlog (the consumers of `cursors`, in the same order).
+    pub consumers: Vec<ConsumerStats>,
     /// True while the last append found the journal at its cap.
     pub full: bool,
     /// Appends refused for space.
@@ -183,6 +185,22 @@ impl JournalStats {
     }
 }
 
+/// One consumer's position, for `/metrics` and the admin view. Computed from the in-memory
+/// segment list: no disk reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumerStats {
+    pub name: String,
+    /// Its last ack (0 if it never acked).
+    pub cursor: u64,
+    /// Durable records past the cursor. Exact, except in the segment the cursor points into
+    /// when records of it were dropped (`drop_oldest_raw`) or are corrupt: then an upper bound
+    /// (that segment counts its ids past the cursor, at most its records).
+    pub backlog_records: u64,
+    /// Bytes of the segments holding those records: what this consumer's lag keeps on disk.
+    /// Whole segments, so at most one segment more than the records themselves take.
+    pub backlog_bytes: u64,
+}
+
 /// A reader's view of one segment.
 #[derive(Debug, Clone)]
 pub(crate) struct SegView {
@@ -191,7 +209,11 @@ pub(crate) struct SegView {
     pub path: PathBuf,
     /// Bytes known durable (the open segment grows).
     pub len: u64,
+    /// Good records in it (for the consumers' backlog in the stats).
+    pub records: u64,
     pub sparse: Arc<Vec<(u64, u64)>>,
+    /// The sessions it holds ([`SegmentInfo::sessions`]); `None`: unknown, read it.
+    pub sessions: Option<Arc<SegmentSessions>>,
 }
 
 #[derive(Debug, Default)]

@@ -15,7 +15,9 @@ impl Store {
             last_id: s.last_id,
             path: self.opts.dir.join(segment_name(s.first_id)),
             len: s.bytes,
+            records: s.records,
             sparse: Arc::new(s.sparse.clone()),
+            sessions: s.sessions.clone().map(Arc::new),
         }
     }
 
@@ -25,19 +27,32 @@ impl Store {
         self.publish_stats();
     }
 
-    pub(super) fn publish_tail(&mut self) {
+    /// Republishes the open segment's view after a commit; `sessions_changed` says whether its
+    /// session list changed (it is cloned only then).
+    pub(super) fn publish_tail(&mut self, sessions_changed: bool) {
         let tail = self
             .segments
             .last()
-            .map(|s| (s.first_id, s.last_id, s.bytes, s.sparse.len()));
+            .map(|s| (s.first_id, s.last_id, s.bytes, s.records, s.sparse.len()));
         {
             let mut views = self.shared.views.write().unwrap_or_else(|e| e.into_inner());
-            if let (Some(v), Some((first, last, len, sparse_len))) = (views.last_mut(), tail)
+            if let (Some(v), Some((first, last, len, records, sparse_len))) =
+                (views.last_mut(), tail)
                 && v.first_id == first
             {
                 {
                     v.last_id = last;
                     v.len = len;
+                    v.records = records;
+                    if sessions_changed {
+                        // Under the same write lock as `len`: a reader never sees records of
+                        // a session the view does not list.
+                        v.sessions = self
+                            .segments
+                            .last()
+                            .and_then(|s| s.sessions.clone())
+                            .map(Arc::new);
+                    }
                     if v.sparse.len() != sparse_len {
                         v.sparse = Arc::new(
                             self.segments

@@ -1,13 +1,14 @@
-//! Reads: the readers' side of [`Shared`] (durable id, range reads, corrupt-record reports).
+//! Reads: the readers' side of [`Shared`] (durable id, range and session reads, corrupt-record
+//! reports).
 
 use std::sync::atomic::Ordering;
 
 use log::warn;
 
-use super::{SegView, Shared, locked};
+use super::{ConsumerStats, SegView, Shared, locked};
 use crate::journal::error::JournalError;
 use crate::journal::segment::SegmentInfo;
-use shuttlegate_core::journal::frame::{Step, next_step};
+use shuttlegate_core::journal::frame::{FrameMeta, Step, next_step};
 use shuttlegate_core::journal::record::RecordKind;
 use shuttlegate_core::journal::stored::StoredRecord;
 
@@ -35,14 +36,88 @@ impl Shared {
         if after_id >= durable || max == 0 {
             return Ok(out);
         }
-        let views: Vec<SegView> = self.views.read().unwrap_or_else(|e| e.into_inner()).clone();
-        for v in views.iter().filter(|v| v.last_id > after_id) {
-            let done = self.read_segment(v, after_id, durable, max, kinds, &mut out)?;
+        let keep = |m: &FrameMeta| kinds.is_none_or(|k| k.contains(&m.kind));
+        for v in self
+            .views_snapshot()
+            .iter()
+            .filter(|v| v.last_id > after_id)
+        {
+            let done = self.read_segment(v, after_id, durable, max, &keep, &mut out)?;
             if done {
                 break;
             }
         }
         Ok(out)
+    }
+
+    /// Durable records of (device, session) with id > `after_id`, oldest first, at most `max`,
+    /// optionally only these kinds. Opens only the segments whose session list names the
+    /// session with one of the kinds (and those whose list is unknown); reads each such
+    /// segment from the sparse index entry before `after_id` to its end.
+    pub fn read_session(
+        &self,
+        device: &str,
+        session_id: &str,
+        after_id: u64,
+        max: usize,
+        kinds: Option<&[RecordKind]>,
+    ) -> Result<Vec<StoredRecord>, JournalError> {
+        let durable = self.durable_id();
+        let mut out = Vec::new();
+        if after_id >= durable || max == 0 {
+            return Ok(out);
+        }
+        let keep = |m: &FrameMeta| {
+            m.device == Some(device)
+                && m.session_id == Some(session_id)
+                && kinds.is_none_or(|k| k.contains(&m.kind))
+        };
+        let views = self.views_snapshot();
+        let holders = views.iter().filter(|v| {
+            v.last_id > after_id
+                && v.sessions
+                    .as_ref()
+                    .is_none_or(|s| s.holds(device, session_id, kinds))
+        });
+        for v in holders {
+            if self.read_segment(v, after_id, durable, max, &keep, &mut out)? {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each consumer's backlog, from the segment views (see [`ConsumerStats`]).
+    pub fn consumer_stats(&self, cursors: &[(String, u64)], durable: u64) -> Vec<ConsumerStats> {
+        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+        cursors
+            .iter()
+            .map(|(name, cursor)| {
+                let mut st = ConsumerStats {
+                    name: name.clone(),
+                    cursor: *cursor,
+                    ..ConsumerStats::default()
+                };
+                for v in views
+                    .iter()
+                    .filter(|v| v.records > 0 && v.last_id > *cursor)
+                {
+                    let past = v.last_id.min(durable).saturating_sub(*cursor);
+                    st.backlog_records += if v.first_id > *cursor {
+                        v.records
+                    } else {
+                        v.records.min(past)
+                    };
+                    st.backlog_bytes += v.len;
+                }
+                st
+            })
+            .collect()
+    }
+
+    /// The segment views as published now (a cheap clone: the vectors are shared).
+    fn views_snapshot(&self) -> Vec<SegView> {
+        self.views.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The id ranges (first, last) of the segments holding records, oldest first; the open
@@ -64,7 +139,7 @@ impl Shared {
         after_id: u64,
         durable: u64,
         max: usize,
-        kinds: Option<&[RecordKind]>,
+        keep: &dyn Fn(&FrameMeta) -> bool,
         out: &mut Vec<StoredRecord>,
     ) -> Result<bool, JournalError> {
         let mut file = match self.fs.open_read(&v.path) {
@@ -89,7 +164,7 @@ impl Shared {
                     }
                     prev_id = f.meta.id;
                     pos += f.bytes.len() as u64;
-                    if f.meta.id > after_id && kinds.is_none_or(|k| k.contains(&f.meta.kind)) {
+                    if f.meta.id > after_id && keep(&f.meta) {
                         out.push(StoredRecord::from_frame(&f));
                         if out.len() >= max {
                             return Ok(true);

@@ -242,7 +242,7 @@ fn scan_segment(
     let mut info = SegmentInfo::empty(header.first_id, header.created_ms);
     let body = &data[SEGMENT_HEADER_LEN..];
     let summary = scan_all(body, |off, f| {
-        info.add((SEGMENT_HEADER_LEN + off) as u64, f)
+        info.add((SEGMENT_HEADER_LEN + off) as u64, f);
     });
     for &(off, len) in &summary.corrupt {
         let at = (SEGMENT_HEADER_LEN + off) as u64;

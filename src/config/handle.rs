@@ -1,0 +1,282 @@
+//! One reloadable settings handle: [`SettingsHandle`] holds the current [`Settings`] in a
+//! `tokio::sync::watch`, so readers take the current value cheaply ([`SettingsHandle::current`])
+//! or wait for the next one ([`SettingsHandle::subscribe`]). This is the seam SIGHUP will use:
+//! load and validate the file again, then [`SettingsHandle::reload`]. (Wiring it into the
+//! daemon comes later.)
+//!
+//! # What a reload may change
+//!
+//! A reload is accepted only if every key the daemon binds, opens or connects with once at
+//! start is unchanged; otherwise it is refused with [`ReloadError::RestartRequired`] naming the
+//! first such key, and the current settings stay. Those keys ([`RESTART_KEYS`]):
+//!
+//! | key | why it needs a restart |
+//! |---|---|
+//! | `gateway.venue`, `gateway.court` | MQTT topics and client id, the journal's records |
+//! | `gateway.state_dir` | the journal's directory and its lock |
+//! | `gateway.timezone` | V3.3 time stamps of sessions already running |
+//! | `http.listen`, `udp`, `serial` | sockets and ports are bound once |
+//! | `journal.*` | the journal is opened once with its options |
+//! | `uplink.mqtt`, `uplink.hub` | the uplink connections and their credentials |
+//!
+//! Everything else may change: `devices` (added, removed, changed: tokens, user binding, sensor
+//! maps, mount radius, full scales), `limits`, `auth` and `analysis`. What changed is reported
+//! in [`Reloaded`]; it takes effect wherever the value is next read through the handle (a new
+//! connection, a new session), not for work already under way.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::Settings;
+
+/// A key that cannot change without a restart, with how to compare it.
+type RestartKey = (&'static str, fn(&Settings, &Settings) -> bool);
+
+/// The keys a reload must leave unchanged (see the module doc), in the order they are checked.
+pub const RESTART_KEYS: &[RestartKey] = &[
+    ("gateway.venue", |a, b| a.gateway.venue == b.gateway.venue),
+    ("gateway.court", |a, b| a.gateway.court == b.gateway.court),
+    ("gateway.state_dir", |a, b| {
+        a.gateway.state_dir == b.gateway.state_dir
+    }),
+    ("gateway.timezone", |a, b| {
+        a.gateway.timezone == b.gateway.timezone
+    }),
+    ("http.listen", |a, b| a.http.listen == b.http.listen),
+    ("udp", |a, b| a.udp == b.udp),
+    ("serial", |a, b| a.serial == b.serial),
+    ("journal.max_bytes", |a, b| {
+        a.journal.max_bytes == b.journal.max_bytes
+    }),
+    ("journal.when_full", |a, b| {
+        a.journal.when_full == b.journal.when_full
+    }),
+    ("journal.commit_interval", |a, b| {
+        a.journal.commit_interval == b.journal.commit_interval
+    }),
+    ("journal.segment_bytes", |a, b| {
+        a.journal.segment_bytes == b.journal.segment_bytes
+    }),
+    ("uplink.mqtt", |a, b| a.uplink.mqtt == b.uplink.mqtt),
+    ("uplink.hub", |a, b| a.uplink.hub == b.uplink.hub),
+];
+
+/// A reload that cannot be applied; the current settings stay in force.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// `key` differs from the running configuration and is read only at start: restart the
+    /// daemon to apply it (or put the old value back to reload the rest).
+    #[error("`{key}` changed: it takes effect only after a restart; nothing was reloaded")]
+    RestartRequired { key: &'static str },
+}
+
+/// What an accepted reload changed. Empty when the new settings equal the current ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Device codes new in this configuration, in its order.
+    pub devices_added: Vec<String>,
+    /// Device codes no longer configured, in the old order.
+    pub devices_removed: Vec<String>,
+    /// Device codes in both whose settings differ (token, user, sensors, …).
+    pub devices_changed: Vec<String>,
+    /// `[limits]` changed.
+    pub limits: bool,
+    /// `[auth]` changed (admin token or JWT secret).
+    pub auth: bool,
+    /// `[analysis]` changed.
+    pub analysis: bool,
+}
+
+impl Reloaded {
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Reloaded::default()
+    }
+
+    fn between(old: &Settings, new: &Settings) -> Reloaded {
+        let devices_added = new
+            .devices
+            .iter()
+            .filter(|d| old.device(&d.code).is_none())
+            .map(|d| d.code.clone())
+            .collect();
+        let devices_removed = old
+            .devices
+            .iter()
+            .filter(|d| new.device(&d.code).is_none())
+            .map(|d| d.code.clone())
+            .collect();
+        let devices_changed = new
+            .devices
+            .iter()
+            .filter(|d| old.device(&d.code).is_some_and(|o| o != *d))
+            .map(|d| d.code.clone())
+            .collect();
+        Reloaded {
+            devices_added,
+            devices_removed,
+            devices_changed,
+            limits: old.limits != new.limits,
+            auth: old.auth != new.auth,
+            analysis: old.analysis != new.analysis,
+        }
+    }
+}
+
+/// The daemon's settings, shared and reloadable. Cheap to clone; all clones see one value.
+#[derive(Debug, Clone)]
+pub struct SettingsHandle {
+    /// The one sender; receivers come from `subscribe`.
+    tx: Arc<watch::Sender<Arc<Settings>>>,
+}
+
+impl SettingsHandle {
+    pub fn new(settings: Settings) -> SettingsHandle {
+        SettingsHandle {
+            tx: Arc::new(watch::Sender::new(Arc::new(settings))),
+        }
+    }
+
+    /// The settings in force now.
+    pub fn current(&self) -> Arc<Settings> {
+        self.tx.borrow().clone()
+    }
+
+    /// A receiver that changes on every accepted reload that changed something.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Settings>> {
+        self.tx.subscribe()
+    }
+
+    /// Replaces the settings with `new` (already validated) if every [`RESTART_KEYS`] key is
+    /// unchanged, and says what changed; subscribers are woken only if something did. Refused
+    /// reloads leave the current settings in force.
+    pub fn reload(&self, new: Settings) -> Result<Reloaded, ReloadError> {
+        let mut outcome = Ok(Reloaded::default());
+        // Compare and replace under the watch's lock, so two reloads cannot interleave.
+        self.tx.send_if_modified(|current| {
+            if let Some(&(key, _)) = RESTART_KEYS.iter().find(|(_, same)| !same(current, &new)) {
+                outcome = Err(ReloadError::RestartRequired { key });
+                return false;
+            }
+            let changed = Reloaded::between(current, &new);
+            if changed.is_empty() {
+                return false;
+            }
+            *current = Arc::new(new);
+            outcome = Ok(changed);
+            true
+        });
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{DeviceAuth, DeviceSettings, Secret};
+
+    fn base() -> Settings {
+        let text = "[gateway]\nvenue = \"v\"\ncourt = \"c\"\n";
+        let mut s = super::super::load_str(Path::new("/etc/shuttlegate/court.toml"), text)
+            .expect("a minimal configuration is valid");
+        s.devices = vec![device("2025001"), device("2025002")];
+        s
+    }
+
+    fn device(code: &str) -> DeviceSettings {
+        DeviceSettings {
+            code: code.into(),
+            auth: DeviceAuth::Tokenless,
+            mount_radius_m: 0.3,
+            user: None,
+            sensors: Default::default(),
+            acc_full_scale_g: 16.0,
+            gyro_full_scale_dps: 2000.0,
+        }
+    }
+
+    #[test]
+    fn a_reload_changing_devices_and_limits_is_applied_and_says_what_changed() {
+        let handle = SettingsHandle::new(base());
+        let mut rx = handle.subscribe();
+        let mut new = base();
+        new.devices.remove(0);
+        new.devices[0].user = Some("u1".into());
+        new.devices.push(device("2025003"));
+        new.limits.messages_per_second += 1;
+        let changed = handle.reload(new.clone()).unwrap();
+        assert_eq!(
+            changed,
+            Reloaded {
+                devices_added: vec!["2025003".into()],
+                devices_removed: vec!["2025001".into()],
+                devices_changed: vec!["2025002".into()],
+                limits: true,
+                auth: false,
+                analysis: false,
+            }
+        );
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update().clone(), new);
+        assert_eq!(*handle.clone().current(), new, "clones share the value");
+    }
+
+    #[test]
+    fn an_unchanged_configuration_reloads_as_empty_and_wakes_no_one() {
+        let handle = SettingsHandle::new(base());
+        let rx = handle.subscribe();
+        assert!(handle.reload(base()).unwrap().is_empty());
+        assert!(!rx.has_changed().unwrap());
+    }
+
+    #[test]
+    fn auth_and_analysis_may_change() {
+        let handle = SettingsHandle::new(base());
+        let mut new = base();
+        new.auth.admin_token = Some(Secret::new("a-new-admin-token".into()));
+        new.analysis.racket_mass_kg += 0.01;
+        let changed = handle.reload(new).unwrap();
+        assert!(changed.auth && changed.analysis && !changed.limits);
+    }
+
+    /// A start-only key and a change to it.
+    type StartOnlyChange = (&'static str, fn(&mut Settings));
+
+    #[test]
+    fn a_reload_touching_a_start_only_key_is_refused_naming_it_and_changes_nothing() {
+        let cases: Vec<StartOnlyChange> = vec![
+            ("gateway.venue", |s| s.gateway.venue = "other".into()),
+            ("gateway.state_dir", |s| s.gateway.state_dir = "/x".into()),
+            ("http.listen", |s| {
+                s.http.listen = "127.0.0.1:9".parse().unwrap()
+            }),
+            ("udp", |s| s.udp.enabled = !s.udp.enabled),
+            ("journal.max_bytes", |s| s.journal.max_bytes *= 2),
+            ("journal.segment_bytes", |s| s.journal.segment_bytes /= 2),
+        ];
+        for (key, change) in cases {
+            let handle = SettingsHandle::new(base());
+            let rx = handle.subscribe();
+            let mut new = base();
+            new.devices.push(device("2025009"));
+            change(&mut new);
+            let err = handle.reload(new).unwrap_err();
+            assert_eq!(err, ReloadError::RestartRequired { key });
+            assert!(err.to_string().contains(key), "{err}");
+            assert_eq!(*handle.current(), base(), "{key}: nothing reloaded");
+            assert!(!rx.has_changed().unwrap());
+        }
+    }
+
+    #[test]
+    fn every_restart_key_names_a_key_of_the_configuration() {
+        let sections = ["gateway", "http", "udp", "serial", "journal", "uplink"];
+        for (key, same) in RESTART_KEYS {
+            assert!(sections.contains(&key.split('.').next().unwrap()), "{key}");
+            assert!(same(&base(), &base()), "{key}");
+        }
+    }
+}
