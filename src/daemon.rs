@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::config::{DeviceAuth, Settings};
+use crate::config::{Settings, SettingsHandle};
 use crate::court::{Clock, CourtDriver, CourtHandle};
 use crate::ingest::Ingest;
 use crate::journal::{Journal, JournalError, JournalOptions, WhenFull};
@@ -25,9 +25,7 @@ use crate::pipeline::{AnalysisFeed, AnalysisTask, ResumePoint};
 use crate::service::Shutdown;
 use crate::supervise::{self, Supervisor};
 use crate::transport::admin::{self, AdminApi};
-use crate::transport::auth::{DeviceCredential, DeviceDirectory};
 use crate::transport::connections::Connections;
-use crate::transport::device::ConnectionLimits;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
@@ -67,6 +65,8 @@ pub enum DaemonError {
 /// A running gateway, as a test or the `demo` holds it.
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// The court's settings, reloadable (SIGHUP will call `reload` on it).
+    pub settings: SettingsHandle,
     /// The court: sessions, commands, its change stream.
     pub court: CourtHandle,
     pub journal: Journal,
@@ -113,6 +113,8 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     .await??;
     let resume_point = ResumePoint::of(&court, journal.durable_id());
     let shutdown = Shutdown::new();
+    // What the connection handshakes and the admin API read: the one reloadable copy.
+    let settings_handle = SettingsHandle::new(settings.clone());
     let supervisor = Supervisor::new(shutdown.clone());
     let connections = Arc::new(Connections::default());
     let live = Live::new(1024);
@@ -152,10 +154,10 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     spawn_snapshots(&court, &shutdown);
     start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
+    warn_tokenless(settings);
     let endpoint = Arc::new(DeviceEndpoint {
-        directory: directory(settings),
+        settings: settings_handle.clone(),
         connections,
-        limits: connection_limits(settings),
         handler: ingest,
         shutdown: shutdown.clone(),
     });
@@ -172,9 +174,9 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         journal: Some(journal.clone()),
     };
     let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
-    if let Some(token) = &settings.auth.admin_token {
+    if settings.auth.admin_token.is_some() {
         router = router.merge(admin::routes(Arc::new(AdminApi {
-            admin_token: token.expose().to_owned(),
+            settings: settings_handle.clone(),
             court: court.clone(),
         })));
     }
@@ -183,6 +185,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         .spawn(http::serve(listener, router, shutdown.clone()));
     Ok(Running {
         http_addr,
+        settings: settings_handle,
         court,
         journal,
         live,
@@ -396,35 +399,12 @@ fn journal_consumers(settings: &Settings) -> Vec<String> {
     consumers
 }
 
-fn directory(settings: &Settings) -> DeviceDirectory {
-    DeviceDirectory::new(settings.devices.iter().map(|d| {
-        if d.is_tokenless() {
-            log::warn!(
-                "device `{}` is accepted without a token (allow_tokenless): anyone on the court LAN can send as it",
-                d.code
-            );
-        }
-        (
-            d.code.clone(),
-            DeviceCredential {
-                token: match &d.auth {
-                    DeviceAuth::Token(secret) => Some(secret.expose().to_owned()),
-                    DeviceAuth::Tokenless => None,
-                },
-                allow_tokenless: d.is_tokenless(),
-            },
-        )
-    }))
-}
-
-fn connection_limits(settings: &Settings) -> ConnectionLimits {
-    let limits = &settings.limits;
-    ConnectionLimits {
-        max_message_bytes: limits.max_message_bytes,
-        messages_per_second: limits.messages_per_second,
-        rate_strikes_to_close: limits.rate_limit_strikes,
-        idle_timeout: limits.idle_timeout,
-        outbound_queue: limits.outbound_queue,
-        ..ConnectionLimits::default()
+/// Says once at start which devices anyone on the court LAN can send as.
+fn warn_tokenless(settings: &Settings) {
+    for device in settings.devices.iter().filter(|d| d.is_tokenless()) {
+        log::warn!(
+            "device `{}` is accepted without a token (allow_tokenless): anyone on the court LAN can send as it",
+            device.code
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use super::raw::{HumanDuration, HumanSize, RawDevice, RawHub, RawMqtt, RawSettings};
 pub use super::raw::WhenFull;
+use super::raw::{HumanDuration, HumanSize, RawDevice, RawHub, RawMqtt, RawSettings};
 use super::{Problem, Secret};
 use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;

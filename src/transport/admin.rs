@@ -18,13 +18,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use crate::config::SettingsHandle;
 use crate::court::{CourtHandle, RequestError};
 use shuttlegate_core::court::CourtError;
 use shuttlegate_core::protocol::DeviceCommand;
 
 /// What the admin hooks need.
 pub struct AdminApi {
-    pub admin_token: String,
+    /// `auth.admin_token` is read per request, so a reload applies at once.
+    pub settings: SettingsHandle,
     pub court: CourtHandle,
 }
 
@@ -55,7 +57,11 @@ fn authorized(api: &AdminApi, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    bool::from(given.as_bytes().ct_eq(api.admin_token.as_bytes()))
+    let settings = api.settings.current();
+    let Some(token) = &settings.auth.admin_token else {
+        return false;
+    };
+    bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))
 }
 
 fn refused(status: StatusCode, error: String) -> Response {

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 use subtle::ConstantTimeEq;
 
+use crate::config::{DeviceAuth, Settings};
+
 /// How one device proves itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceCredential {
@@ -36,6 +38,20 @@ pub struct DeviceDirectory {
 }
 
 impl DeviceDirectory {
+    /// The configured devices and their credentials.
+    pub fn of(settings: &Settings) -> DeviceDirectory {
+        DeviceDirectory::new(settings.devices.iter().map(|d| {
+            let credential = DeviceCredential {
+                token: match &d.auth {
+                    DeviceAuth::Token(secret) => Some(secret.expose().to_owned()),
+                    DeviceAuth::Tokenless => None,
+                },
+                allow_tokenless: d.is_tokenless(),
+            };
+            (d.code.clone(), credential)
+        }))
+    }
+
     pub fn new(devices: impl IntoIterator<Item = (String, DeviceCredential)>) -> DeviceDirectory {
         DeviceDirectory {
             devices: devices.into_iter().collect(),

@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite;
 
 use super::connections::{ConnEnd, ConnHandle};
 use super::limits::{RateLimiter, Verdict};
+use crate::config::Settings;
 
 use shuttlegate_core::protocol::{
     DeviceMessage, GatewayMessage, ProtocolError, close, parse_device_message,
@@ -44,6 +45,21 @@ pub struct ConnectionLimits {
     pub max_in_flight: usize,
     /// A single write to the socket taking longer than this closes the connection.
     pub write_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// The `[limits]` a connection runs under.
+    pub fn of(settings: &Settings) -> ConnectionLimits {
+        let limits = &settings.limits;
+        ConnectionLimits {
+            max_message_bytes: limits.max_message_bytes,
+            messages_per_second: limits.messages_per_second,
+            rate_strikes_to_close: limits.rate_limit_strikes,
+            idle_timeout: limits.idle_timeout,
+            outbound_queue: limits.outbound_queue,
+            ..ConnectionLimits::default()
+        }
+    }
 }
 
 impl Default for ConnectionLimits {

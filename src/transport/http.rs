@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
+use crate::config::SettingsHandle;
 use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
@@ -39,9 +40,10 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// What the device endpoint needs.
 pub struct DeviceEndpoint {
-    pub directory: DeviceDirectory,
+    /// Who may connect and under which limits: read at each handshake, so a reload applies to
+    /// the next connection.
+    pub settings: SettingsHandle,
     pub connections: Arc<Connections>,
-    pub limits: ConnectionLimits,
     pub handler: Arc<dyn DeviceHandler>,
     pub shutdown: Shutdown,
 }
@@ -406,19 +408,19 @@ async fn device_socket(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let token = presented_token(query.token.as_deref(), authorization);
-    if let Err(refusal) = endpoint.directory.admit(&code, token) {
+    let settings = endpoint.settings.current();
+    if let Err(refusal) = DeviceDirectory::of(&settings).admit(&code, token) {
         log::warn!("refused device `{code}` from {peer}: {refusal}");
         return (StatusCode::UNAUTHORIZED, format!("{refusal}\n")).into_response();
     }
     if endpoint.shutdown.token.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let upgrade = socket_limits(upgrade, &endpoint.limits);
+    let limits = ConnectionLimits::of(&settings);
+    let upgrade = socket_limits(upgrade, &limits);
     upgrade.on_upgrade(move |socket| {
         let endpoint = endpoint.clone();
-        let (handle, end) = endpoint
-            .connections
-            .open(&code, endpoint.limits.outbound_queue);
+        let (handle, end) = endpoint.connections.open(&code, limits.outbound_queue);
         log::info!("device {code} connected from {peer}");
         let accepted = device::Accepted {
             device: code,
@@ -430,7 +432,7 @@ async fn device_socket(
         let task = device::serve(
             endpoint.handler.clone(),
             accepted,
-            endpoint.limits.clone(),
+            limits,
             endpoint.shutdown.token.clone(),
         );
         endpoint.shutdown.tasks.track_future(task)
