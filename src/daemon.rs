@@ -408,3 +408,67 @@ fn warn_tokenless(settings: &Settings) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::pipeline::AnalysisMetrics;
+    use crate::supervise::TaskState;
+
+    /// Issue 11: a sink whose task panics is reported — logged with its own message, counted on
+    /// `/metrics` — and restarted (it resumes at its cursor), while the daemon runs on.
+    #[tokio::test(start_paused = true)]
+    async fn an_uplink_sink_that_panics_is_counted_on_metrics_and_restarted() {
+        let shutdown = Shutdown::new();
+        let supervisor = Supervisor::new(shutdown.clone());
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counted = starts.clone();
+        supervisor.spawn_restarting("uplink-mqtt", supervise::restart_backoff(), move || {
+            // The first run's sink task panics (a bug in the sink); the next one runs on.
+            let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+            let sink = tokio::spawn(async move {
+                if first {
+                    panic!("sink bug: unexpected record");
+                }
+                std::future::pending::<()>().await;
+            });
+            sink_run(Ok(sink))
+        });
+        for _ in 0..100 {
+            if starts.load(Ordering::SeqCst) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tokio::task::yield_now().await;
+        let status = supervisor
+            .snapshot()
+            .into_iter()
+            .find(|s| s.name == "uplink-mqtt")
+            .expect("registered");
+        assert_eq!(status.restarts, 1);
+        assert_eq!(status.state, TaskState::Running);
+        let failure = status.last_failure.unwrap_or_default();
+        assert!(failure.contains("sink bug: unexpected record"), "{failure}");
+        let metrics = http::render_metrics(MetricsSources {
+            analysis: Arc::new(AnalysisMetrics::default()),
+            supervisor: Some(supervisor.clone()),
+            journal: None,
+        });
+        assert!(
+            metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("shuttlegate_task_up{task=\"uplink-mqtt\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            supervisor.fatal().is_none(),
+            "a sink's death does not stop the daemon"
+        );
+        shutdown.token.cancel();
+    }
+}

@@ -9,7 +9,7 @@
 //! So before the analysis task takes live input, it replays from the journal every stored batch
 //! of the sessions the restored court still has open or awaiting analysis, up to the last record
 //! that was durable when the daemon started (later batches reach it live), reading from where
-//! the earliest of them began (`court::restore::sessions_start`), not from the journal's start. The
+//! the earliest of them began ([`sessions_start`], below), not from the journal's start. The
 //! analysers end up where they were. Swings found that the journal lacks are journaled and
 //! published; sessions that were awaiting analysis are summarised, or only marked completed when
 //! their summary was journaled just before the crash. A swing is "already stored" when a swing

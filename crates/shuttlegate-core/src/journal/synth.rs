@@ -1,8 +1,8 @@
 //! Realistic synthetic IMU batches for the journal's tests, crash test and benchmark.
 //!
 //! Compression figures are only meaningful on data that looks like what devices send, so this
-//! models it simply but honestly (the full kinematic simulator lives in `crate::sim`; the journal
-//! does not depend on it):
+//! models it simply but honestly (the full kinematic simulator is the `shuttlegate-sim` crate;
+//! the journal does not depend on it):
 //! - compact form: an MPU-6050-class node at 1 kHz, ±16 g (2048 LSB/g) and ±2000 °/s
 //!   (16.4 LSB/(°/s)), values computed by the firmware as `count as f32 / lsb`; sensor noise of
 //!   a few LSB; a swing is a ~250 ms burst (up to ~12 g, ~1800 °/s) over an idle pose;
