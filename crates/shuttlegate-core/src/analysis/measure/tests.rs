@@ -1,0 +1,239 @@
+//! The measurements on hand-made signals: attitude steps, clipped peaks given back (or refused),
+//! the turn clipping hides, the contact sample, and a property over arbitrary rate sequences.
+
+use super::*;
+
+#[test]
+fn advance_to_turns_by_the_mean_rate_over_the_gap() {
+    // 1000 °/s about z rising to 3000 °/s over 10 ms: a mean of 2000 °/s, 20° of turn.
+    let q = advance_to(vm::IDENTITY, [0.0, 0.0, 1000.0], 3000.0, 10.0);
+    let turned = vm::rotate(q, [1.0, 0.0, 0.0]);
+    let angle = turned[1].atan2(turned[0]).to_degrees();
+    assert!((angle - 20.0).abs() < 1e-6, "{angle}");
+}
+
+#[test]
+fn advance_to_keeps_the_attitude_without_a_gap_or_rate() {
+    let q0 = vm::from_rotation_vector([0.1, 0.2, 0.3]);
+    assert_eq!(advance_to(q0, [0.0, 0.0, 1000.0], 1000.0, 0.0), q0);
+    assert_eq!(advance_to(q0, [0.0; 3], 1000.0, 5.0), q0);
+    assert_eq!(advance_to(q0, [0.0, 0.0, 1000.0], f64::NAN, 5.0), q0);
+}
+use crate::batch::BodyPosition;
+
+fn sample(t_ms: f64, acc: Vec3, gyro: Vec3) -> NodeSample {
+    let f = |v: Vec3| [v[0] as f32, v[1] as f32, v[2] as f32];
+    NodeSample {
+        position: BodyPosition::Racket,
+        t_ms,
+        acc: f(acc),
+        gyro: f(gyro),
+        angle: None,
+    }
+}
+
+/// A Gaussian rate pulse about the body y axis: `(t, rate)`.
+fn gaussian(peak: f64, t0: f64, sigma: f64) -> impl Fn(f64) -> f64 {
+    move |t: f64| peak * (-0.5 * ((t - t0) / sigma).powi(2)).exp()
+}
+
+/// The turn the trapezoid over the clipped samples misses against the true pulse, over
+/// `[a, b]` (what gravity reveals).
+fn missed_turn(rate: &dyn Fn(f64) -> f64, clip: f64, dt: f64, a: f64, b: f64) -> f64 {
+    let fine: f64 = (0..100_000)
+        .map(|k| a + (k as f64 + 0.5) * (b - a) / 100_000.0)
+        .map(|t| rate(t) * (b - a) / 100_000.0)
+        .sum();
+    let n = ((b - a) / dt).round() as usize;
+    let coarse: f64 = (0..n)
+        .map(|k| {
+            let (t1, t2) = (a + k as f64 * dt, a + (k + 1) as f64 * dt);
+            0.5 * (rate(t1).min(clip) + rate(t2).min(clip)) * dt
+        })
+        .sum();
+    (fine - coarse) / 1000.0
+}
+
+#[test]
+fn a_clipped_gaussian_cap_gives_back_its_peak() {
+    // 5000 °/s, rise 35 ms, fall 20 ms, crest at 103 ms, sampled at 100 Hz, clipped at
+    // 2000 °/s: the cap through the bordering samples with the right hidden turn has the
+    // known peak and crest.
+    let truth = Pulse {
+        peak: 5000.0,
+        t0: 103.0,
+        rise_ms: 35.0,
+        fall_ms: 20.0,
+    };
+    let clip = 2000.0;
+    let s: Vec<NodeSample> = (0..30)
+        .map(|k| {
+            let t = k as f64 * 10.0;
+            sample(t, [0.0, 0.0, 1.0], [0.0, truth.at(t).min(clip), 0.0])
+        })
+        .collect();
+    let perp: Vec<f64> = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+    let clipped: Vec<bool> = perp.iter().map(|&v| v >= CLIP_FRACTION * clip).collect();
+    let plateau = Plateau::around(&clipped, 10).expect("clipped around the crest");
+    let (a, b) = (s[plateau.first - 1].t_ms, s[plateau.last + 1].t_ms);
+    let hidden = missed_turn(&|t| truth.at(t), clip, 10.0, a, b);
+    let cap = cap_through_plateau(&s, &perp, plateau, hidden, None).expect("a cap");
+    assert!((cap.peak / truth.peak - 1.0).abs() < 0.02, "{cap:?}");
+    assert!((cap.t0 - truth.t0).abs() < 2.0, "{cap:?}");
+}
+
+#[test]
+fn a_cap_that_cannot_hide_the_turn_is_refused() {
+    let rate = gaussian(3000.0, 100.0, 30.0);
+    let s: Vec<NodeSample> = (0..30)
+        .map(|k| k as f64 * 10.0)
+        .map(|t| sample(t, [0.0, 0.0, 1.0], [0.0, rate(t).min(2000.0), 0.0]))
+        .collect();
+    let perp: Vec<f64> = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+    let clipped: Vec<bool> = perp.iter().map(|&v| v >= 1960.0).collect();
+    let plateau = Plateau::around(&clipped, 10).expect("clipped");
+    // 5000° hidden: no cap through these samples turns that far.
+    assert_eq!(cap_through_plateau(&s, &perp, plateau, 5000.0, None), None);
+    assert_eq!(cap_through_plateau(&s, &perp, plateau, -3.0, None), None);
+}
+
+#[test]
+fn gravity_reveals_the_turn_hidden_by_clipping() {
+    // The racket turns about its y axis, which stays horizontal, by a 3500 °/s Gaussian
+    // (σ 25 ms, 219° in all) between two still spells; the gyro clips at 2000 °/s.
+    let rate = gaussian(3500.0, 500.0, 25.0);
+    let clip = 2000.0;
+    let turned = |t: f64| -> f64 {
+        (0..2000)
+            .map(|k| k as f64 * t / 2000.0)
+            .map(|u| rate(u + 0.5 * t / 2000.0) * t / 2000.0 / 1000.0)
+            .sum()
+    };
+    let s: Vec<NodeSample> = (0..120)
+        .map(|k| {
+            let t = k as f64 * 10.0;
+            // Gravity (world +z) seen in the body frame after turning θ about y.
+            let th = turned(t).to_radians();
+            let acc = [-th.sin(), 0.0, th.cos()];
+            sample(t, acc, [0.0, rate(t).min(clip), 0.0])
+        })
+        .collect();
+    let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
+    let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
+    let clipped: Vec<bool> = gyro.iter().map(|g| g[1] >= CLIP_FRACTION * clip).collect();
+    let plateau = Plateau::around(&clipped, 50).expect("clipped");
+    let still = |i: usize| gyro[i][1] < 100.0;
+    let w = SwingWindow {
+        samples: &s,
+        trigger_t: 430.0,
+        end_t: 570.0,
+        quiet_before: false,
+    };
+    let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
+    let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
+    assert!((hidden - expected).abs() < 0.5, "{hidden} vs {expected}");
+}
+
+#[test]
+fn a_turn_about_the_vertical_hides_from_gravity() {
+    // Same pulse about the body y axis, but y points up: gravity never moves.
+    let rate = gaussian(3500.0, 500.0, 25.0);
+    let s: Vec<NodeSample> = (0..120)
+        .map(|k| k as f64 * 10.0)
+        .map(|t| sample(t, [0.0, 1.0, 0.0], [0.0, rate(t).min(2000.0), 0.0]))
+        .collect();
+    let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
+    let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
+    let clipped: Vec<bool> = gyro.iter().map(|g| g[1] >= 1960.0).collect();
+    let plateau = Plateau::around(&clipped, 50).expect("clipped");
+    let w = SwingWindow {
+        samples: &s,
+        trigger_t: 430.0,
+        end_t: 570.0,
+        quiet_before: false,
+    };
+    let still = |i: usize| gyro[i][1] < 100.0;
+    assert_eq!(
+        hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w),
+        None
+    );
+}
+/// 1 g at rest plus a contact transient `(u/3 ms)·e^(1−u/3 ms)` of 6 g along x from
+/// `contact`, sampled at `times`.
+fn struck(times: &[f64], contact: f64) -> (Vec<NodeSample>, Vec<Vec3>) {
+    let s: Vec<NodeSample> = times
+        .iter()
+        .map(|&t| {
+            let u = t - contact;
+            let h = if u > 0.0 {
+                u / 3.0 * (1.0 - u / 3.0).exp()
+            } else {
+                0.0
+            };
+            sample(t, [6.0 * h, 0.0, 1.0], [0.0; 3])
+        })
+        .collect();
+    let acc = s.iter().map(|x| vm::widen(x.acc)).collect();
+    (s, acc)
+}
+
+#[test]
+fn contact_is_the_sample_that_caught_the_transients_foot() {
+    let times: Vec<f64> = (0..30).map(|k| k as f64 * 10.0).collect();
+    let settings = AnalysisSettings::default();
+    // Contact 0.1 ms before the 110 ms sample: it reads 0.53 g of transient, under the 1 g
+    // threshold; the 120 ms sample reads 6 g. Contact is in (100, 110].
+    let (s, acc) = struck(&times, 109.9);
+    assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(11));
+    // Contact 4 ms before: the 110 ms sample itself crosses the threshold.
+    let (s, acc) = struck(&times, 106.0);
+    assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(11));
+    // 0.02 ms before: the foot (0.11 g) is noise; the detection stands.
+    let (s, acc) = struck(&times, 109.98);
+    assert_eq!(find_impact(&acc, &s, 110.0, 60.0, &settings), Some(12));
+}
+
+#[test]
+fn no_contact_foot_across_lost_data() {
+    // Samples 50–100 ms lost: the foot at 110 ms follows a gap, so its second difference
+    // (and the 120 ms one's) spans the gap; the detection at 130 ms stands.
+    let times: Vec<f64> = (0..30)
+        .map(|k| k as f64 * 10.0)
+        .filter(|t| !(50.0..=100.0).contains(t))
+        .collect();
+    let settings = AnalysisSettings::default();
+    let (s, acc) = struck(&times, 109.9);
+    let i = find_impact(&acc, &s, 110.0, 0.0, &settings).expect("an impact");
+    assert_eq!(s[i].t_ms, 130.0);
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_cap_never_panics_and_never_sits_under_the_clip(
+        rates in proptest::collection::vec(0.0f64..6000.0, 8..40),
+        gaps in proptest::collection::vec(1.0f64..30.0, 40),
+        hidden in -50.0f64..2000.0,
+        impact in proptest::option::of(0usize..40),
+    ) {
+        let clip = 2000.0;
+        let mut t = 0.0;
+        let s: Vec<NodeSample> = rates
+            .iter()
+            .zip(&gaps)
+            .map(|(&r, &g)| {
+                t += g;
+                sample(t, [0.0, 0.0, 1.0], [0.0, r.min(clip), 0.0])
+            })
+            .collect();
+        let perp: Vec<f64> = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+        let clipped: Vec<bool> = perp.iter().map(|&v| v >= CLIP_FRACTION * clip).collect();
+        let impact = impact.filter(|&i| i < s.len());
+        for peak_i in 0..s.len() {
+            let Some(plateau) = Plateau::around(&clipped, peak_i) else { continue };
+            if let Some(p) = cap_through_plateau(&s, &perp, plateau, hidden, impact) {
+                proptest::prop_assert!(p.peak.is_finite() && p.peak >= CLIP_FRACTION * clip);
+                proptest::prop_assert!(p.rise_ms > 0.0 && p.fall_ms > 0.0);
+            }
+        }
+    }
+}
