@@ -110,10 +110,15 @@ impl Ingest {
         // Monotonic receipt time: where the latency of the swings this batch completes starts.
         let received_at = std::time::Instant::now();
         let (owned, session) = (device.to_owned(), batch.session_id.clone());
-        let bookkeeping = self.court.try_request(
+        // Refused before the batch is stored, so a device told "busy" resends a batch the
+        // journal does not have.
+        let bookkeeping = match self.court.try_request(
             move |c, now| Ok((c.data_arrived(&owned, &session, now), ())),
             None,
-        );
+        ) {
+            Ok(applied) => applied,
+            Err(e) => return ready(court_error(device, &e)),
+        };
         // Handed to the journal here, in the connection's task, so a connection's batches reach
         // the writer in the order they arrived (V3.3 batches are numbered in that order).
         let durable = self.journal.submit(RecordBody::Batch(batch.clone()));
@@ -125,8 +130,10 @@ impl Ingest {
         // The wait runs in its own task: if the connection goes away the batch still reaches
         // the journal and the analysis, only its reply is lost (and the device resends).
         let task = self.tasks.spawn(async move {
-            if let Err(e) = bookkeeping {
-                return Some(court_error(&device, &e));
+            // The batch's own answer decides the reply; a session state change its arrival made
+            // that could not be journaled is the court's to report.
+            if let Err(e) = bookkeeping.await {
+                log::warn!("device {device}: the court's bookkeeping of a batch: {e}");
             }
             let result = match durable {
                 Ok(durable) => durable.await,
