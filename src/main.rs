@@ -170,10 +170,7 @@ impl Cli {
         let load = |path: &Path| config::load(path).map(Box::new);
         Ok(match self.command {
             Command::Run { config } => Mode::Run(load(&config)?),
-            Command::CheckConfig { config } => {
-                let loaded = load(&config);
-                Mode::CheckConfig(config, loaded)
-            }
+            Command::CheckConfig { config } => Mode::CheckConfig(config.clone(), load(&config)),
             Command::PrintConfig => Mode::PrintConfig,
             Command::Demo { config } => Mode::Demo(match config {
                 Some(path) => load(&path)?,
@@ -283,10 +280,8 @@ fn main() -> Result<()> {
                 .log(&options);
         }
         Mode::JournalStats(dir) => {
-            journal_tools::quiet_broken_pipe(journal_tools::stats(
-                &dir,
-                &mut std::io::stdout().lock(),
-            ))?;
+            let mut out = std::io::stdout().lock();
+            journal_tools::quiet_broken_pipe(journal_tools::stats(&dir, &mut out))?;
         }
         Mode::JournalExport(dir, filter, format) => {
             let out = std::io::stdout().lock();
