@@ -15,6 +15,14 @@ use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
 /// The demo configuration, built in so `demo` works from any directory.
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 
+/// [`DEMO_CONFIG`], loaded: what `demo` runs without `--config`.
+pub fn builtin_settings() -> Result<Settings, crate::config::ConfigError> {
+    crate::config::load_str(
+        std::path::Path::new("config/demo.toml (built in)"),
+        DEMO_CONFIG,
+    )
+}
+
 /// Runs the demo until `stop` resolves.
 pub async fn run(
     mut settings: Settings,

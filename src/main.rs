@@ -1,12 +1,20 @@
-//! `shuttlegate`: the command line. Arguments are parsed here (clap) and handed, resolved, to
-//! the library; this file is glue and the only place `anyhow` is used.
+//! `shuttlegate`: the command line. The arguments as the user wrote them ([`Cli`], clap) are
+//! resolved once into what the gateway runs ([`Mode`]: configurations loaded, options in the
+//! library's types), then dispatched to the library. This file is glue and the only place
+//! `anyhow` is used.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use shuttlegate::journal;
+use futures_util::FutureExt;
+use shuttlegate::config::{self, ConfigError, Settings};
+use shuttlegate::journal::tools::{self as journal_tools, ExportFilter, ExportFormat};
+use shuttlegate::replay::{self, ReplayOptions};
+use shuttlegate_sim::admin::AdminClient;
+use shuttlegate_sim::client::Firmware;
+use shuttlegate_sim::fleet::{self, FleetOptions};
+use tokio::runtime::Runtime;
 
 /// Edge gateway for badminton courts: ESP32 IMU ingest, durable journal, live swing analysis,
 /// cloud uplink.
@@ -91,7 +99,7 @@ enum JournalCommand {
         device: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]
-        format: ExportFormat,
+        format: ExportFormatArg,
     },
 }
 
@@ -137,229 +145,168 @@ struct SimulateArgs {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum ExportFormat {
+enum ExportFormatArg {
     Jsonl,
     Csv,
 }
 
-/// `check-config`: one OK line and exit 0, or every problem and a non-zero exit.
-fn check_config(path: &std::path::Path) -> Result<()> {
-    match shuttlegate::config::load(path) {
-        Ok(settings) => {
-            println!("OK {}: {}", path.display(), settings.summary());
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
-        }
-    }
+/// What the gateway runs, resolved from [`Cli`].
+enum Mode {
+    Run(Box<Settings>),
+    /// `check-config`: the file and whether it loaded.
+    CheckConfig(PathBuf, Result<Box<Settings>, ConfigError>),
+    PrintConfig,
+    Demo(Box<Settings>),
+    Simulate(FleetOptions, AdminClient),
+    Replay(Box<Settings>, ReplayOptions),
+    /// `journal stats` of this journal directory.
+    JournalStats(PathBuf),
+    JournalExport(PathBuf, ExportFilter, ExportFormat),
 }
 
-fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// `run`: the daemon until SIGTERM/SIGINT.
-fn run(config: &std::path::Path) -> Result<()> {
-    let settings = shuttlegate::config::load(config)?;
-    runtime()?.block_on(async {
-        let signal = shuttlegate::service::termination_signal()?;
-        let running =
-            shuttlegate::daemon::start(&settings, shuttlegate::court::system_clock()).await?;
-        // One machine-readable line on stdout: tests and scripts read the bound address here.
-        println!("shuttlegate listening http={}", running.http_addr);
-        log::info!("ready: listening on {}", running.http_addr);
-        tokio::select! {
-            signal = signal => log::info!("{signal}: shutting down"),
-            // A critical task died and the supervisor began the shutdown (it logged why).
-            () = running.shutdown.token.cancelled() => {}
-        }
-        let supervisor = running.supervisor.clone();
-        let stopped = running.stop().await;
-        if let Some(fatal) = supervisor.fatal() {
-            if let Err(e) = stopped {
-                log::error!("stopping after the failure: {e}");
-            }
-            return Err(fatal.into());
-        }
-        stopped?;
-        log::info!("stopped cleanly");
-        Ok(())
-    })
-}
-
-fn demo(config: Option<&std::path::Path>) -> Result<()> {
-    let settings = match config {
-        Some(path) => shuttlegate::config::load(path)?,
-        None => shuttlegate::config::load_str(
-            std::path::Path::new("config/demo.toml (built in)"),
-            shuttlegate::demo::DEMO_CONFIG,
-        )?,
-    };
-    runtime()?.block_on(async {
-        let signal = shuttlegate::service::termination_signal()?;
-        let stop = async {
-            signal.await;
-        };
-        shuttlegate::demo::run(settings, stop).await?;
-        Ok(())
-    })
-}
-
-fn simulate(args: SimulateArgs) -> Result<()> {
-    use shuttlegate_sim::client::Firmware;
-    use shuttlegate_sim::fleet::{FleetOptions, FleetProgress};
-    let options = FleetOptions {
-        url: args.url.clone(),
-        devices: args.devices,
-        firmware: args.firmware,
-        rate_hz: args.rate_hz,
-        duration: args.duration,
-        code_prefix: args.code_prefix,
-        token_prefix: (args.firmware == Firmware::Compact).then_some(args.token_prefix),
-        batch_samples: args.batch_samples,
-        utc_offset_s: args.utc_offset_hours * 3600,
-        seed: args.seed,
-        motion: args.motion,
-    };
-    runtime()?.block_on(async move {
-        let progress = std::sync::Arc::new(FleetProgress::default());
-        let admin = shuttlegate_sim::admin::AdminClient::new(&args.url, args.admin_token.clone());
-        let codes: Vec<String> = (0..options.devices).map(|i| options.code(i)).collect();
-        let fleet = tokio::spawn(shuttlegate_sim::fleet::run(
-            options.clone(),
-            progress.clone(),
-            None,
-        ));
-        if options.firmware == Firmware::V33 {
-            admin.start_sessions(&codes).await?;
-            tokio::time::sleep(options.duration).await;
-            admin.end_sessions(&codes).await?;
-        }
-        let reports = fleet.await?;
-        let mut failed = 0;
-        for (code, report) in &reports {
-            match report {
-                Ok(r) => println!(
-                    "{code}: sent {} acked {} resent {} reconnects {} upload_complete {} errors {}",
-                    r.batches_sent,
-                    r.batches_acked,
-                    r.resends,
-                    r.reconnects,
-                    r.upload_complete,
-                    r.errors.len()
-                ),
-                Err(e) => {
-                    failed += 1;
-                    println!("{code}: failed: {e}");
+impl Cli {
+    /// Loads the configuration named and turns every flag into the library's options.
+    fn resolve(self) -> Result<Mode> {
+        let load = |path: &Path| config::load(path).map(Box::new);
+        Ok(match self.command {
+            Command::Run { config } => Mode::Run(load(&config)?),
+            Command::CheckConfig { config } => Mode::CheckConfig(config.clone(), load(&config)),
+            Command::PrintConfig => Mode::PrintConfig,
+            Command::Demo { config } => Mode::Demo(match config {
+                Some(path) => load(&path)?,
+                None => Box::new(shuttlegate::demo::builtin_settings()?),
+            }),
+            Command::Simulate(args) => Mode::Simulate(
+                FleetOptions {
+                    url: args.url.clone(),
+                    devices: args.devices,
+                    firmware: args.firmware,
+                    rate_hz: args.rate_hz,
+                    duration: args.duration,
+                    code_prefix: args.code_prefix,
+                    token_prefix: (args.firmware == Firmware::Compact).then_some(args.token_prefix),
+                    batch_samples: args.batch_samples,
+                    utc_offset_s: args.utc_offset_hours * 3600,
+                    seed: args.seed,
+                    motion: args.motion,
+                },
+                AdminClient::new(&args.url, args.admin_token),
+            ),
+            Command::Replay {
+                config,
+                session,
+                device,
+                journal,
+            } => Mode::Replay(
+                load(&config)?,
+                ReplayOptions {
+                    session,
+                    device,
+                    journal,
+                },
+            ),
+            Command::Journal { command } => match command {
+                JournalCommand::Stats { state_dir } => {
+                    Mode::JournalStats(state_dir.join("journal"))
                 }
-            }
-        }
-        anyhow::ensure!(failed == 0, "{failed} of {} hubs failed", reports.len());
-        Ok(())
-    })
-}
-
-/// `replay`: results on stdout, a one-line report on stderr.
-fn replay(config: &std::path::Path, options: shuttlegate::replay::ReplayOptions) -> Result<()> {
-    let settings = shuttlegate::config::load(config)?;
-    let out = std::io::BufWriter::new(std::io::stdout());
-    let report = runtime()?.block_on(shuttlegate::replay::run(&settings, &options, out))?;
-    log::info!(
-        "replayed {} session(s), {} batches ({} samples): {} swings, {} summaries{} ({})",
-        report.sessions,
-        report.batches,
-        report.samples,
-        report.swings,
-        report.summaries,
-        if options.journal { ", journaled" } else { "" },
-        shuttlegate::replay::ANALYSIS_VERSION
-    );
-    if report.undecodable + report.corrupt > 0 {
-        log::warn!(
-            "{} undecodable batches and {} corrupt records skipped",
-            report.undecodable,
-            report.corrupt
-        );
+                JournalCommand::Export {
+                    state_dir,
+                    session,
+                    device,
+                    format,
+                } => Mode::JournalExport(
+                    state_dir.join("journal"),
+                    ExportFilter { device, session },
+                    match format {
+                        ExportFormatArg::Jsonl => ExportFormat::Jsonl,
+                        ExportFormatArg::Csv => ExportFormat::Csv,
+                    },
+                ),
+            },
+        })
     }
-    Ok(())
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logging();
-    match cli.command {
-        Command::Run { config } => run(&config),
-        Command::CheckConfig { config } => check_config(&config),
-        Command::PrintConfig => {
-            print!("{}", shuttlegate::config::commented_default());
-            Ok(())
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    match cli.resolve()? {
+        // The daemon until SIGTERM/SIGINT.
+        Mode::Run(settings) => Runtime::new()?.block_on(run(&settings))?,
+        // One OK line and exit 0, or every problem and a non-zero exit.
+        Mode::CheckConfig(path, Ok(settings)) => {
+            println!("OK {}: {}", path.display(), settings.summary());
         }
-        Command::Demo { config } => demo(config.as_deref()),
-        Command::Simulate(args) => simulate(args),
-        Command::Replay {
-            config,
-            session,
-            device,
-            journal,
-        } => replay(
-            &config,
-            shuttlegate::replay::ReplayOptions {
-                session,
-                device,
-                journal,
-            },
-        ),
-        Command::Journal { command } => match command {
-            JournalCommand::Stats { state_dir } => {
-                let mut out = std::io::stdout().lock();
-                quiet_broken_pipe(journal::tools::stats(&state_dir.join("journal"), &mut out))
-            }
-            JournalCommand::Export {
-                state_dir,
-                session,
-                device,
-                format,
-            } => {
-                let filter = journal::tools::ExportFilter { device, session };
-                let format = match format {
-                    ExportFormat::Jsonl => journal::tools::ExportFormat::Jsonl,
-                    ExportFormat::Csv => journal::tools::ExportFormat::Csv,
-                };
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let dir = state_dir.join("journal");
-                let counts = journal::tools::export(&dir, &filter, format, &mut out);
-                if let Ok(c) = &counts
-                    && c.undecodable > 0
-                {
-                    eprintln!(
-                        "journal export: {} records could not be decoded and were skipped",
-                        c.undecodable
-                    );
+        Mode::CheckConfig(_, Err(e)) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        Mode::PrintConfig => print!("{}", config::commented_default()),
+        Mode::Demo(settings) => Runtime::new()?.block_on(async {
+            let signal = shuttlegate::service::termination_signal()?;
+            shuttlegate::demo::run(*settings, signal.map(drop)).await?;
+            anyhow::Ok(())
+        })?,
+        Mode::Simulate(options, admin) => {
+            let reports = Runtime::new()?.block_on(fleet::run_from_outside(options, &admin))?;
+            for (code, report) in &reports {
+                match report {
+                    Ok(r) => println!("{code}: {r}"),
+                    Err(e) => println!("{code}: failed: {e}"),
                 }
-                quiet_broken_pipe(counts)?;
-                quiet_broken_pipe(out.flush().map_err(journal::tools::ToolError::Output))
             }
-        },
+            let failed = reports.iter().filter(|(_, r)| r.is_err()).count();
+            anyhow::ensure!(failed == 0, "{failed} of {} hubs failed", reports.len());
+        }
+        Mode::Replay(settings, options) => {
+            // Results on stdout, a one-line report on stderr.
+            let out = std::io::BufWriter::new(std::io::stdout());
+            Runtime::new()?
+                .block_on(replay::run(&settings, &options, out))?
+                .log(&options);
+        }
+        Mode::JournalStats(dir) => {
+            let mut out = std::io::stdout().lock();
+            journal_tools::quiet_broken_pipe(journal_tools::stats(&dir, &mut out))?;
+        }
+        Mode::JournalExport(dir, filter, format) => {
+            let out = std::io::stdout().lock();
+            if let Some(c) = journal_tools::export_to_pipe(&dir, &filter, format, out)?
+                && c.undecodable > 0
+            {
+                eprintln!(
+                    "journal export: {} records could not be decoded and were skipped",
+                    c.undecodable
+                );
+            }
+        }
     }
+    Ok(())
 }
 
-/// `journal export … | head` closes the pipe early: that is the reader being done, not an error.
-fn quiet_broken_pipe<T>(r: Result<T, journal::tools::ToolError>) -> Result<()> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(journal::tools::ToolError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
+/// The daemon until SIGTERM/SIGINT, or until a critical task dies (then non-zero, saying which).
+async fn run(settings: &Settings) -> Result<()> {
+    let signal = shuttlegate::service::termination_signal()?;
+    let running = shuttlegate::daemon::start(settings, shuttlegate::court::system_clock()).await?;
+    // One machine-readable line on stdout: tests and scripts read the bound address here.
+    println!("shuttlegate listening http={}", running.http_addr);
+    log::info!("ready: listening on {}", running.http_addr);
+    tokio::select! {
+        signal = signal => log::info!("{signal}: shutting down"),
+        // A critical task died and the supervisor began the shutdown (it logged why).
+        () = running.shutdown.token.cancelled() => {}
     }
+    let supervisor = running.supervisor.clone();
+    let stopped = running.stop().await;
+    if let Some(fatal) = supervisor.fatal() {
+        if let Err(e) = stopped {
+            log::error!("stopping after the failure: {e}");
+        }
+        return Err(fatal.into());
+    }
+    stopped?;
+    log::info!("stopped cleanly");
+    Ok(())
 }

@@ -281,6 +281,30 @@ pub struct ReplayReport {
     pub corrupt: u64,
 }
 
+impl ReplayReport {
+    /// The one-line report `shuttlegate replay` logs to stderr (and a warning of what it
+    /// skipped).
+    pub fn log(&self, options: &ReplayOptions) {
+        log::info!(
+            "replayed {} session(s), {} batches ({} samples): {} swings, {} summaries{} ({})",
+            self.sessions,
+            self.batches,
+            self.samples,
+            self.swings,
+            self.summaries,
+            if options.journal { ", journaled" } else { "" },
+            ANALYSIS_VERSION
+        );
+        if self.undecodable + self.corrupt > 0 {
+            log::warn!(
+                "{} undecodable batches and {} corrupt records skipped",
+                self.undecodable,
+                self.corrupt
+            );
+        }
+    }
+}
+
 /// The second pass, sans IO: stored records in, results out.
 #[derive(Debug)]
 pub struct Replay {

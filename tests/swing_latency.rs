@@ -1,7 +1,7 @@
 //! The daemon's swing latency figures (`/metrics`) against what it journaled: simulated players
 //! swing over real WebSocket connections, and every swing the daemon journals and publishes is
 //! one latency sample — no more, no fewer. No timing is asserted (it depends on the machine);
-//! `shuttlegate bench swings` measures it.
+//! `shuttlegate-tools bench swings` measures it.
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! Offline operator tools: `journal stats` and `journal export`.
+//! Offline operator tools: `journal stats` and `journal export`, and what the command line
+//! needs around them ([`export_to_pipe`], [`quiet_broken_pipe`]).
 //!
 //! They read the segment files directly, take no lock and write nothing, so they work on a
 //! journal a running daemon is appending to: a record still being written at the end of the
@@ -25,6 +26,24 @@ pub enum ToolError {
     },
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+}
+
+impl ToolError {
+    /// The output's reader went away: `journal export … | head` closing the pipe early is the
+    /// reader being done, not an error.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ToolError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// A tool's result for the command line: a closed pipe ([`ToolError::is_broken_pipe`]) ends
+/// the output quietly, as `None`.
+pub fn quiet_broken_pipe<T>(r: Result<T, ToolError>) -> Result<Option<T>, ToolError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_broken_pipe() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Which records `export` prints.
@@ -309,6 +328,23 @@ pub fn export_with_fs(
         records: count,
         undecodable,
     })
+}
+
+/// [`export`] to a pipe (stdout): buffered and flushed at the end; a reader that closes the
+/// pipe early ends it quietly ([`quiet_broken_pipe`]). The counts, unless the export stopped
+/// early.
+pub fn export_to_pipe(
+    dir: &Path,
+    filter: &ExportFilter,
+    format: ExportFormat,
+    out: impl Write,
+) -> Result<Option<ExportCounts>, ToolError> {
+    let mut out = io::BufWriter::new(out);
+    let Some(counts) = quiet_broken_pipe(export(dir, filter, format, &mut out))? else {
+        return Ok(None);
+    };
+    quiet_broken_pipe(out.flush().map_err(ToolError::Output))?;
+    Ok(Some(counts))
 }
 
 fn js<T: serde::Serialize + ?Sized>(v: &T) -> String {

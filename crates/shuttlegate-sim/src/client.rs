@@ -95,6 +95,22 @@ impl HubReport {
     }
 }
 
+/// One line of counts, as `shuttlegate simulate` prints per hub.
+impl std::fmt::Display for HubReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {} acked {} resent {} reconnects {} upload_complete {} errors {}",
+            self.batches_sent,
+            self.batches_acked,
+            self.resends,
+            self.reconnects,
+            self.upload_complete,
+            self.errors.len()
+        )
+    }
+}
+
 /// A reply that says the batch is stored durably.
 fn is_durable(reply: &Value) -> bool {
     reply["success"] == json!(true) && reply["durable"] == json!(true)

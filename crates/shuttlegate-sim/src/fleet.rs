@@ -1,4 +1,5 @@
 //! Many simulated hubs at once, against any gateway: what `simulate`, `demo` and the tests run.
+//! [`run_from_outside`] is `simulate`'s whole run, V3.3 sessions started through the admin API.
 //!
 //! A fleet is the hubs (WebSocket clients, [`super::client`]) plus what feeds them, in real
 //! time: either the kinematic court simulator ([`Motion::Court`]: players in rallies, swings
@@ -13,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::admin::{AdminClient, AdminError};
 use super::client::{self, Acked, Firmware, HubError, HubOptions, HubReport, time_of_day_stamp};
 use super::{CourtConfig, CourtSim, SimDevice, SimPlayer};
 use shuttlegate_core::batch::{
@@ -119,6 +121,34 @@ pub async fn run(
     feeder.abort();
     reports.sort_by(|a, b| a.0.cmp(&b.0));
     reports
+}
+
+/// Runs the fleet against a gateway from outside, as `shuttlegate simulate` does: V3.3 hubs
+/// wait for `start_collection`, so their sessions are started through the gateway's admin API
+/// once the fleet is under way and ended after its duration (compact hubs open their own).
+/// A failed admin call stops the fleet and is returned; otherwise every hub's report.
+pub async fn run_from_outside(
+    options: FleetOptions,
+    admin: &AdminClient,
+) -> Result<Vec<(String, Result<HubReport, HubError>)>, AdminError> {
+    let codes: Vec<String> = (0..options.devices).map(|i| options.code(i)).collect();
+    let (firmware, duration) = (options.firmware, options.duration);
+    let fleet = tokio::spawn(run(options, Arc::new(FleetProgress::default()), None));
+    if firmware == Firmware::V33 {
+        let sessions = async {
+            admin.start_sessions(&codes).await?;
+            tokio::time::sleep(duration).await;
+            admin.end_sessions(&codes).await
+        };
+        if let Err(e) = sessions.await {
+            fleet.abort();
+            return Err(e);
+        }
+    }
+    // `run` catches its hubs' panics itself; a panic of its own is a bug, passed on as one.
+    Ok(fleet
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
 }
 
 /// Counts (and forwards) one hub's acknowledgements as they arrive.

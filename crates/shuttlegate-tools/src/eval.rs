@@ -1,4 +1,4 @@
-//! `shuttlegate eval`: scores the analyser against the simulator's truth, and the seed
+//! `shuttlegate-tools eval`: scores the analyser against the simulator's truth, and the seed
 //! backend's method on the same sessions, side by side.
 //!
 //! Seeds used while developing the analyser were 1–20; the default evaluation seeds start at

@@ -1,4 +1,4 @@
-//! The crash-test load generator behind the hidden `shuttlegate journal torture` command.
+//! The crash-test load generator behind the hidden `shuttlegate-tools journal torture` command.
 //!
 //! Appends batches from several concurrent tasks until killed, and prints one line per
 //! acknowledged append, `<id> <device> <seq>`, flushed at once: whatever a test reads from

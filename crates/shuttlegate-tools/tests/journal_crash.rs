@@ -1,4 +1,4 @@
-//! Crash test against a real process: `shuttlegate journal torture` appends from 8 tasks and
+//! Crash test against a real process: `shuttlegate-tools journal torture` appends from 8 tasks and
 //! prints `<id> <device> <seq>` for every acknowledged append; we SIGKILL it at a random moment,
 //! reopen the journal, and check that every printed id is readable, exactly once, in order,
 //! with the device and seq it was acknowledged for. 50 kills.

@@ -1,4 +1,4 @@
-//! The real-recording reader and `shuttlegate eval --recording` over committed public data:
+//! The real-recording reader and `shuttlegate-tools eval --recording` over committed public data:
 //! tests/fixtures/padel_mdpg22 (an excerpt of a padel racket/wrist IMU recording, MIT per its
 //! author's README) and tests/fixtures/tennis_wrist_jweaver (an excerpt of an Apple Watch
 //! tennis recording with per-row shot labels, MIT); see the README in each. These tests check

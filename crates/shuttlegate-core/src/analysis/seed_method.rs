@@ -1,6 +1,6 @@
 //! The seed backend's published analysis (`wxapp/analysis.py` in
 //! happypob/django-badminton-analysis), re-implemented to run side by side with ours in
-//! `shuttlegate eval`. It is deliberately faithful, including what we consider its faults:
+//! `shuttlegate-tools eval`. It is deliberately faithful, including what we consider its faults:
 //!
 //! - once per session over all samples, not per swing;
 //! - Savitzky–Golay (window 15, order 3) on acc and gyro; `find_peaks` on ‖gyro‖ with height /

@@ -1,6 +1,6 @@
-//! `shuttlegate bench ingest`: devices over loopback through the real daemon (a child process
-//! running `shuttlegate run`), measuring what a venue cares about: samples per second answered
-//! durable, the device's ack latency, and the daemon's CPU and memory.
+//! `shuttlegate-tools bench ingest`: devices over loopback through the real daemon (a child
+//! process running `shuttlegate run`), measuring what a venue cares about: samples per second
+//! answered durable, the device's ack latency, and the daemon's CPU and memory.
 //!
 //! Each simulated device keeps `window` compact batches in flight (as durable firmware would)
 //! and, with a `rate_hz`, paces itself to that many samples per second; without one it sends

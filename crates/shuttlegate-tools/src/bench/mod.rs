@@ -1,4 +1,4 @@
-//! Benchmarks that need the whole daemon (`shuttlegate bench …`). Figures of the pure parts
+//! Benchmarks that need the whole daemon (`shuttlegate-tools bench …`). Figures of the pure parts
 //! (journal, analysis) are `cargo bench` targets under `benches/`.
 
 pub mod device;

@@ -1,4 +1,4 @@
-//! `shuttlegate bench swings`: how soon a swing is out after the batch that completes it,
+//! `shuttlegate-tools bench swings`: how soon a swing is out after the batch that completes it,
 //! measured by the real daemon (a `shuttlegate run` child) and read from its `/metrics`.
 //!
 //! Players are the kinematic court simulator (`sim::fleet`, `Motion::Court`) in courts of two,

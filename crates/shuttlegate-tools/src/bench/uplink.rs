@@ -1,5 +1,5 @@
-//! `shuttlegate bench uplink`: the MQTT uplink of the real daemon (a `shuttlegate run` child)
-//! draining a backlog into a real Mosquitto, and what that does to the devices' ack latency.
+//! `shuttlegate-tools bench uplink`: the MQTT uplink of the real daemon (a `shuttlegate run`
+//! child) draining a backlog into a real Mosquitto, and what that does to the devices' ack latency.
 //!
 //! A run (1) starts Mosquitto on a free loopback port, creates the cloud subscriber's
 //! persistent session on it and stops it again; (2) starts the daemon with `[uplink.mqtt]`

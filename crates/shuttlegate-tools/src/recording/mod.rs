@@ -1,5 +1,5 @@
-//! Real recordings for `shuttlegate eval --recording LABEL=FILE`: public racket and wrist IMU
-//! recordings that no one here made, run through the analyser as they are. Two readers: the
+//! Real recordings for `shuttlegate-tools eval --recording LABEL=FILE`: public racket and wrist
+//! IMU recordings that no one here made, run through the analyser as they are. Two readers: the
 //! WitMotion CSV export ([`read_csv`], `Date,Time,Accel_X (g),…,Gyro_Z (°/s)`, as in
 //! deadpoolcnn/ml_badminton) and any delimited table described by a [`TableFormat`]
 //! ([`table`]). Which public data sets were found, their licences and their results are in
