@@ -4,8 +4,15 @@
 //! constant in the same commit and say why. (`exp`, `sin` and friends come from the platform's
 //! libm, so the constant is that of x86_64 Linux glibc; another platform may need its own.)
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rand::rngs::SmallRng;
+
 use shuttlegate_core::batch::{BatchForm, SensorBatch};
-use shuttlegate_sim::{CourtConfig, CourtSim};
+use shuttlegate_sim::{
+    CourtConfig, CourtSim, KinematicModel, PlannedSwing, SwingModel, SwingRequest,
+};
 
 /// FNV-1a, 64-bit: simple, stable across Rust versions and platforms (unlike `DefaultHasher`).
 struct Fnv(u64);
@@ -88,10 +95,18 @@ impl Fnv {
 
 /// Runs a standard court for `seconds`, polled once a second, then flushed, and hashes every
 /// batch in the order it came out, then the truth (whose `Debug` prints each f64 exactly).
-fn court_hash(seed: u64, players: usize, seconds: u32) -> (u64, usize, usize) {
+fn court_hash(
+    seed: u64,
+    players: usize,
+    seconds: u32,
+    model: Option<Arc<dyn SwingModel>>,
+) -> (u64, usize, usize) {
     let config = CourtConfig::default();
     let start = config.start_ms;
     let mut sim = CourtSim::standard(seed, players, config);
+    if let Some(model) = model {
+        sim = sim.with_swing_model(model);
+    }
     let mut h = Fnv::new();
     let mut batches = 0;
     for s in 1..=seconds {
@@ -111,7 +126,7 @@ fn court_hash(seed: u64, players: usize, seconds: u32) -> (u64, usize, usize) {
 
 #[test]
 fn a_standard_court_at_seed_7_renders_exactly_what_it_always_has() {
-    let (hash, batches, swings) = court_hash(7, 2, 30);
+    let (hash, batches, swings) = court_hash(7, 2, 30, None);
     // The court must have swung, or the hash would not pin the swing model.
     assert!(swings > 0, "no swings in 30 s");
     assert_eq!(
@@ -119,4 +134,25 @@ fn a_standard_court_at_seed_7_renders_exactly_what_it_always_has() {
         (0x6861_ec94_a0df_9103, 785, 20),
         "the simulator's output changed (hash {hash:#018x}, {batches} batches, {swings} swings)"
     );
+}
+
+/// The kinematic model, counting the swings it is asked for.
+#[derive(Debug, Default)]
+struct Counting(AtomicUsize);
+
+impl SwingModel for Counting {
+    fn plan(&self, request: &SwingRequest<'_>, rng: &mut SmallRng) -> Box<dyn PlannedSwing> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        KinematicModel.plan(request, rng)
+    }
+}
+
+#[test]
+fn a_plugged_in_swing_model_plans_every_swing_and_the_court_renders_its_plans() {
+    let model = Arc::new(Counting::default());
+    let (hash, batches, swings) = court_hash(7, 2, 30, Some(model.clone()));
+    // The court records a swing's truth when it plans it: one plan per truth.
+    assert_eq!(model.0.load(Ordering::Relaxed), swings);
+    // The same draws through the seam as through the default: the same output.
+    assert_eq!((hash, batches, swings), court_hash(7, 2, 30, None));
 }
