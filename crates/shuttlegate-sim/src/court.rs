@@ -5,11 +5,16 @@
 //! generated and the full batches returned (in the order a device would send them, after the
 //! configured loss and reordering). Everything is deterministic from the seed, whatever the
 //! sequence of `now_ms` values.
+//!
+//! How each swing moves the racket and the body is the [`SwingModel`]'s business (the
+//! [`KinematicModel`] unless [`CourtSim::with_swing_model`] gives another); the court decides
+//! who swings what and when, and renders everything around the swings.
 
 // Index loops over parallel arrays read like the formulas they implement.
 #![allow(clippy::needless_range_loop)]
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -20,7 +25,8 @@ use shuttlegate_core::batch::{
     BatchForm, BodyPosition, CompactBatch, SeedBatch, SeedFrame, SensorBatch,
 };
 
-use super::model::{self, Mount, PlayerStyle, SwingPlan, normal, stroke_shape};
+use super::model::{self, KinematicModel, Mount, PlayerStyle, normal};
+use super::swing::{PlannedSwing, SwingModel, SwingRequest};
 use super::truth::{RallyTruth, SwingTruth};
 use super::wire::SeedClock;
 
@@ -177,7 +183,7 @@ struct DeviceState {
     rng_plan: SmallRng,
     rng_link: SmallRng,
     /// Plans in contact order; old ones are pruned.
-    plans: VecDeque<SwingPlan>,
+    plans: VecDeque<Box<dyn PlannedSwing>>,
     /// Walking steps between rallies: (time, amplitude g).
     walk: VecDeque<(f64, f64)>,
     /// Attitude of the racket before the first swing / after the latest plan.
@@ -201,6 +207,8 @@ pub struct CourtSim {
     config: CourtConfig,
     players: Vec<SimPlayer>,
     states: Vec<DeviceState>,
+    /// Plans every swing; shared, as it holds no per-court state.
+    swing_model: Arc<dyn SwingModel>,
     rng: SmallRng,
     scheduled_until: f64,
     serving_side: usize,
@@ -269,6 +277,7 @@ impl CourtSim {
             config,
             players,
             states,
+            swing_model: Arc::new(KinematicModel),
             rng: SmallRng::seed_from_u64(seed),
             serving_side: 0,
             truth: Vec::new(),
@@ -306,6 +315,17 @@ impl CourtSim {
             st.rate = rate_hz;
         }
         self
+    }
+
+    /// The same court with its swings planned by `model` (before any sample is rendered:
+    /// swings are planned on the first [`CourtSim::next_batches`]).
+    pub fn with_swing_model(mut self, model: Arc<dyn SwingModel>) -> Self {
+        self.swing_model = model;
+        self
+    }
+
+    pub fn swing_model(&self) -> &Arc<dyn SwingModel> {
+        &self.swing_model
     }
 
     pub fn players(&self) -> &[SimPlayer] {
@@ -445,23 +465,22 @@ impl CourtSim {
         ]
         .iter()
         .any(|p| player.device.positions.contains(p));
-        let shape = stroke_shape(stroke, &player.style, &mut st.rng_plan);
-        let plan = SwingPlan::new(
-            i,
-            &player.device.code,
-            &player.style,
-            shape,
-            t,
+        let request = SwingRequest {
+            device_index: i,
+            device: &player.device.code,
+            style: &player.style,
+            stroke,
+            t_impact: t,
             impact,
             footwork,
             has_chain,
-            player.device.mount(),
-            st.last_planned,
-            &mut st.rng_plan,
-        );
-        st.last_planned = plan.q0;
+            mount: player.device.mount(),
+            q_prev: st.last_planned,
+        };
+        let plan = self.swing_model.plan(&request, &mut st.rng_plan);
+        st.last_planned = plan.start_attitude();
         st.last_impact = t;
-        self.truth.push(plan.truth.clone());
+        self.truth.push(plan.truth().clone());
         st.plans.push_back(plan);
     }
 
@@ -662,7 +681,7 @@ impl CourtSim {
                     None => (st.rest, self.config.start_ms),
                 };
                 let (qb, tb) = next.map_or((qa, ta + 1.0), |k| {
-                    (st.plans[k].q0, st.plans[k].segment().0)
+                    (st.plans[k].start_attitude(), st.plans[k].segment().0)
                 });
                 let (q, rate) = transition(qa, qb, ta, tb, t);
                 let steps = next.map_or(0.0, |k| st.plans[k].footwork_g(t));
@@ -682,14 +701,14 @@ impl CourtSim {
         for p in st
             .plans
             .iter()
-            .filter(|p| (p.truth.t_impact - t).abs() < 2500.0)
+            .filter(|p| (p.truth().t_impact - t).abs() < 2500.0)
         {
             let (a, r) = p.body_motion(k, t);
             angle += a;
             rate += r;
             steps += p.footwork_g(t);
-            if (p.truth.t_impact - t).abs() < 800.0 {
-                cross = p.body[k].3;
+            if (p.truth().t_impact - t).abs() < 800.0 {
+                cross = p.body_cross_share(k);
             }
         }
         steps += walk_g(&st.walk, t);

@@ -28,6 +28,7 @@ use shuttlegate_core::analysis::signal::Pulse;
 use shuttlegate_core::analysis::vecmath::{self as vm, Quat, Vec3};
 use shuttlegate_core::analysis::{Height, Side, Stroke};
 
+use super::swing::{PlannedSwing, SwingModel, SwingRequest};
 use super::truth::SwingTruth;
 
 pub const G: f64 = 9.806_65;
@@ -221,6 +222,31 @@ pub fn stroke_shape(stroke: Stroke, style: &PlayerStyle, rng: &mut SmallRng) -> 
     }
 }
 
+/// The kinematic model as a [`SwingModel`]: the court's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KinematicModel;
+
+impl SwingModel for KinematicModel {
+    fn plan(&self, request: &SwingRequest<'_>, rng: &mut SmallRng) -> Box<dyn PlannedSwing> {
+        // The shape first, then the plan, from the same RNG: the order the court has always
+        // drawn in (tests/determinism.rs holds it).
+        let shape = stroke_shape(request.stroke, request.style, rng);
+        Box::new(SwingPlan::new(
+            request.device_index,
+            request.device,
+            request.style,
+            shape,
+            request.t_impact,
+            request.impact,
+            request.footwork,
+            request.has_chain,
+            request.mount,
+            request.q_prev,
+            rng,
+        ))
+    }
+}
+
 /// Everything needed to render one swing, plus its truth.
 #[derive(Debug, Clone)]
 pub struct SwingPlan {
@@ -404,13 +430,6 @@ impl SwingPlan {
         }
     }
 
-    pub fn segment(&self) -> (f64, f64) {
-        (
-            self.truth.t_impact - SEGMENT_BEFORE_MS,
-            self.truth.t_impact + SEGMENT_AFTER_MS,
-        )
-    }
-
     /// Rotation angle about `axis` at `t`, °.
     fn theta(&self, t: f64) -> f64 {
         theta_fwd(&self.pulse, t) - theta_ret(self.ret, t)
@@ -421,9 +440,26 @@ impl SwingPlan {
         let (p, c, s) = self.ret;
         self.pulse.at(t) - p * (-0.5 * ((t - c) / s).powi(2)).exp()
     }
+}
+
+impl PlannedSwing for SwingPlan {
+    fn truth(&self) -> &SwingTruth {
+        &self.truth
+    }
+
+    fn segment(&self) -> (f64, f64) {
+        (
+            self.truth.t_impact - SEGMENT_BEFORE_MS,
+            self.truth.t_impact + SEGMENT_AFTER_MS,
+        )
+    }
+
+    fn start_attitude(&self) -> Quat {
+        self.q0
+    }
 
     /// Racket attitude at `t` within the segment.
-    pub fn attitude(&self, t: f64) -> Quat {
+    fn attitude(&self, t: f64) -> Quat {
         vm::mul(
             self.q0,
             vm::from_rotation_vector(vm::scale(self.axis, self.theta(t).to_radians())),
@@ -431,7 +467,7 @@ impl SwingPlan {
     }
 
     /// Racket body rate (°/s) at `t` within the segment, with the contact jolt.
-    pub fn racket_rate(&self, t: f64) -> Vec3 {
+    fn racket_rate(&self, t: f64) -> Vec3 {
         let mut w = vm::scale(self.axis, self.rate(t));
         let u = t - self.truth.t_impact;
         if self.impact_g > 0.0 && u > 0.0 {
@@ -442,7 +478,7 @@ impl SwingPlan {
     }
 
     /// World-frame linear acceleration of the racket node (hand), m/s².
-    pub fn hand_acceleration(&self, t: f64) -> Vec3 {
+    fn hand_acceleration(&self, t: f64) -> Vec3 {
         let u = (t - self.truth.t_impact) / 1000.0;
         let s = HAND_SIGMA_MS / 1000.0;
         let a = -self.hand_speed * u / (s * s) * (-0.5 * (u / s).powi(2)).exp();
@@ -454,7 +490,7 @@ impl SwingPlan {
     }
 
     /// Body-frame contact transient of the racket node, g.
-    pub fn contact_transient(&self, t: f64) -> Vec3 {
+    fn contact_transient(&self, t: f64) -> Vec3 {
         let u = t - self.truth.t_impact;
         if self.impact_g <= 0.0 || u <= 0.0 || u > 60.0 {
             return [0.0; 3];
@@ -465,7 +501,7 @@ impl SwingPlan {
     }
 
     /// Segment `k`'s (waist, shoulder, wrist) rotation angle and rate at `t`.
-    pub fn body_motion(&self, k: usize, t: f64) -> (f64, f64) {
+    fn body_motion(&self, k: usize, t: f64) -> (f64, f64) {
         let (peak, c, sigma, _) = self.body[k];
         let fwd_total = peak * sigma * (std::f64::consts::TAU).sqrt() / 1000.0;
         let rc = c + 9.0 * sigma;
@@ -478,11 +514,15 @@ impl SwingPlan {
     }
 
     /// Footwork vertical acceleration (g) felt by the body nodes.
-    pub fn footwork_g(&self, t: f64) -> f64 {
+    fn footwork_g(&self, t: f64) -> f64 {
         self.steps
             .iter()
             .map(|&(ts, amp)| step_acceleration(t - ts, amp))
             .sum()
+    }
+
+    fn body_cross_share(&self, k: usize) -> f64 {
+        self.body[k].3
     }
 }
 
