@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shuttlegate_core::batch::{BatchForm, SensorBatch};
-use shuttlegate_core::court::{Outcome, Telemetry};
+use shuttlegate_core::court::{Court, Outcome, Telemetry};
 use shuttlegate_core::protocol::outbound::{
     BatchSensorDataResponse, CommandName, CommandResponse, ConnectionEstablished,
     HeartbeatResponse, Pong, SensorDataResponse, StatusUpdateResponse, UploadCompleteResponse,
@@ -55,22 +55,26 @@ impl Ingest {
         }
     }
 
-    /// Queues a court request in this connection's order; the reply future resolves with `ok`
-    /// once it is applied and durable, or with an error naming what went wrong.
+    /// Queues a court request in this connection's order (the device is also marked seen: one
+    /// request per message); the reply future resolves with `ok` once it is applied and durable,
+    /// or with an error naming what went wrong.
     fn court_then(
         &self,
         device: &str,
-        op: impl FnOnce(&mut shuttlegate_core::court::Court, i64) -> Outcome + Send + 'static,
-        ok: GatewayMessage,
+        op: impl FnOnce(&mut Court, i64) -> Outcome + Send + 'static,
+        ok: impl Into<Option<GatewayMessage>>,
     ) -> PendingReply {
+        let ok = ok.into();
         let device = device.to_owned();
-        match self
-            .court
-            .try_request(move |c, now| Ok((op(c, now), ())), None)
-        {
+        let owned = device.clone();
+        let op = move |c: &mut Court, now| {
+            c.seen(&owned, now);
+            Ok((op(c, now), ()))
+        };
+        match self.court.try_request(op, None) {
             Ok(applied) => Box::pin(async move {
                 match applied.await {
-                    Ok(()) => Some(ok),
+                    Ok(()) => ok,
                     Err(e) => Some(court_error(&device, &e)),
                 }
             }),
@@ -112,10 +116,11 @@ impl Ingest {
         let (owned, session) = (device.to_owned(), batch.session_id.clone());
         // Refused before the batch is stored, so a device told "busy" resends a batch the
         // journal does not have.
-        let bookkeeping = match self.court.try_request(
-            move |c, now| Ok((c.data_arrived(&owned, &session, now), ())),
-            None,
-        ) {
+        let op = move |c: &mut Court, now| {
+            c.seen(&owned, now);
+            Ok((c.data_arrived(&owned, &session, now), ()))
+        };
+        let bookkeeping = match self.court.try_request(op, None) {
             Ok(applied) => applied,
             Err(e) => return ready(court_error(device, &e)),
         };
@@ -130,15 +135,16 @@ impl Ingest {
         // The wait runs in its own task: if the connection goes away the batch still reaches
         // the journal and the analysis, only its reply is lost (and the device resends).
         let task = self.tasks.spawn(async move {
-            // The batch's own answer decides the reply; a session state change its arrival made
-            // that could not be journaled is the court's to report.
-            if let Err(e) = bookkeeping.await {
-                log::warn!("device {device}: the court's bookkeeping of a batch: {e}");
-            }
             let result = match durable {
                 Ok(durable) => durable.await,
                 Err(e) => Err(e),
             };
+            // Awaited after the fsync, by when the driver has long answered (no extra wake-up
+            // per batch). The batch's own answer decides the reply; a session state change its
+            // arrival made that could not be journaled is the court's to report.
+            if let Err(e) = bookkeeping.await {
+                log::warn!("device {device}: the court's bookkeeping of a batch: {e}");
+            }
             let reply = this.stored(&device, &batch, single, now, &result);
             if let Ok(appended) = &result
                 && !appended.duplicate
@@ -261,7 +267,10 @@ impl Ingest {
         let (owned, session, gaps) = (device.clone(), upload.session_id.clone(), missing.clone());
         let applied = self
             .court
-            .request(move |c, now| Ok(c.upload_complete(&owned, &session, &gaps, now)))
+            .request(move |c, now| {
+                c.seen(&owned, now);
+                Ok(c.upload_complete(&owned, &session, &gaps, now))
+            })
             .await;
         match applied {
             Ok(true) => self.analysis.finish(&device, &upload.session_id).await,
@@ -286,7 +295,10 @@ impl Ingest {
     fn poll_commands(&self, device: &str) -> PendingReply {
         let (owned, frames) = (device.to_owned(), self.frames);
         let read = self.court.try_request(
-            move |c, _| Ok((Outcome::default(), command_response(&owned, c, frames))),
+            move |c, now| {
+                c.seen(&owned, now);
+                Ok((Outcome::default(), command_response(&owned, c, frames)))
+            },
             None,
         );
         let device = device.to_owned();
@@ -304,7 +316,8 @@ impl Ingest {
         match ack.command_id.parse::<u64>() {
             Ok(id) => {
                 let owned = device.to_owned();
-                let op = move |c: &mut shuttlegate_core::court::Court, now| {
+                let op = move |c: &mut Court, now| {
+                    c.seen(&owned, now);
                     Ok((c.command_ack(&owned, id, ack.success, now), ()))
                 };
                 let device = device.to_owned();
@@ -324,7 +337,7 @@ impl Ingest {
                     "device {device}: ack for command `{}` this gateway never sent",
                     ack.command_id
                 );
-                nothing()
+                self.court_then(device, |_, _| Outcome::default(), None)
             }
         }
     }
@@ -341,7 +354,8 @@ impl Ingest {
         .to_string();
         let owned = device.to_owned();
         let applied = self.court.try_request(
-            move |c, _| {
+            move |c, now| {
+                c.seen(&owned, now);
                 c.status_response(&owned, json);
                 Ok((Outcome::default(), ()))
             },
@@ -491,16 +505,6 @@ impl DeviceHandler for Ingest {
             Ok(message) => message,
             Err(e) => return HandlerReply::Ordered(ready(self.error_reply(device, &e))),
         };
-        let owned = device.to_owned();
-        if let Err(e) = self.court.try_request(
-            move |c, now| {
-                c.seen(&owned, now);
-                Ok((Outcome::default(), ()))
-            },
-            None,
-        ) {
-            return HandlerReply::Ordered(ready(court_error(device, &e)));
-        }
         let reply = match message {
             DeviceMessage::Heartbeat(hb) => self.heartbeat(device, hb),
             DeviceMessage::Batch(batch) => self.data(device, batch, false),
@@ -515,10 +519,13 @@ impl DeviceHandler for Ingest {
             DeviceMessage::PollCommands(_) => self.poll_commands(device),
             DeviceMessage::Ack(ack) => self.ack(device, ack),
             DeviceMessage::StatusResponse(report) => self.status_response(device, report),
-            DeviceMessage::Ping(ping) => ready(GatewayMessage::Pong(Pong {
-                server_time: self.court.now(),
-                timestamp: ping.timestamp,
-            })),
+            DeviceMessage::Ping(ping) => {
+                let pong = GatewayMessage::Pong(Pong {
+                    server_time: self.court.now(),
+                    timestamp: ping.timestamp,
+                });
+                self.court_then(device, |_, _| Outcome::default(), pong)
+            }
         };
         HandlerReply::Ordered(reply)
     }
