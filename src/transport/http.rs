@@ -172,15 +172,7 @@ impl Collector for AnalysisCollector {
                 now.skipped_batches,
             ),
         ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
-        }
+        encode_counters(&mut encoder, counters)?;
         let stages = SwingStage::ALL.iter().zip(&now.stages).skip(1);
         let quantiles: [(&str, &str, Quantile); 3] = [
             ("p50", "Median", |l| l.p50),
@@ -336,15 +328,7 @@ impl Collector for JournalCollector {
                 stats.corrupt_skipped_on_read,
             ),
         ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
-        }
+        encode_counters(&mut encoder, counters)?;
         let mut cursors = encoder.encode_descriptor(
             "journal_consumer_cursor",
             "Id of the last record the consumer (an uplink sink) has acknowledged",
@@ -437,6 +421,18 @@ async fn device_socket(
         );
         endpoint.shutdown.tasks.track_future(task)
     })
+}
+
+/// Encodes `(name, help, value)` counters read at scrape time.
+fn encode_counters(
+    encoder: &mut DescriptorEncoder,
+    counters: impl IntoIterator<Item = (&'static str, &'static str, u64)>,
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value);
+        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
