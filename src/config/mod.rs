@@ -17,6 +17,10 @@
 //! Errors are collected, not stopped at the first: [`ConfigError::Invalid`] lists every problem
 //! found, each with its key path (`devices[2].mount_radius_m`) and, when the value came from the
 //! environment, the variable's name.
+//!
+//! The running daemon holds one [`SettingsHandle`] (`handle.rs`): the current settings, which
+//! the connection handshakes and the admin API read at each use, and which `reload` replaces
+//! when only keys that need no restart changed.
 
 mod handle;
 mod raw;

@@ -1,3 +1,7 @@
+//! The residual entropy the packed layout leaves (ignored; run by hand with
+//! `cargo test -p shuttlegate-core --lib entropy_probe -- --ignored --nocapture`): the floor any
+//! coder of these residuals could reach, which docs/journal.md quotes against the size targets.
+
 use super::column::integer_column;
 use super::*;
 use crate::journal::synth::{CompactStyle, Motion, compact_batch_as};

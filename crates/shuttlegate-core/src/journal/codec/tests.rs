@@ -1,3 +1,6 @@
+//! Tests of the body codecs: every layout round-trips bit for bit, the encoder is pinned
+//! (its bytes are part of the format), and no input makes a decoder panic.
+
 use super::column::{PREDICTED_COLUMN, SCALES, Scale, encode_column};
 use super::compact::encode_compact_columns;
 use super::*;
