@@ -25,7 +25,8 @@ use shuttlegate_core::batch::{
     BatchForm, BodyPosition, CompactBatch, SeedBatch, SeedFrame, SensorBatch,
 };
 
-use super::model::{self, KinematicModel, Mount, PlayerStyle, normal};
+use super::model::{self, KinematicModel, normal};
+use super::player::{Mount, PlayerStyle};
 use super::swing::{PlannedSwing, SwingModel, SwingRequest};
 use super::truth::{RallyTruth, SwingTruth};
 use super::wire::SeedClock;

@@ -15,12 +15,14 @@ pub mod client;
 pub mod court;
 pub mod fleet;
 pub mod model;
+pub mod player;
 pub mod swing;
 pub mod truth;
 pub mod wire;
 
 pub use court::{CourtConfig, CourtSim, Impairments, SimDevice, SimPlayer, WireForm};
-pub use model::{KinematicModel, Mount, PlayerStyle};
+pub use model::KinematicModel;
+pub use player::{Mount, PlayerStyle};
 pub use swing::{PlannedSwing, SwingModel, SwingRequest};
 pub use truth::{RallyTruth, SwingTruth};
 pub use wire::SeedClock;

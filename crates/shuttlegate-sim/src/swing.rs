@@ -32,7 +32,7 @@ use rand::rngs::SmallRng;
 use shuttlegate_core::analysis::Stroke;
 use shuttlegate_core::analysis::vecmath::{Quat, Vec3};
 
-use super::model::{Mount, PlayerStyle};
+use super::player::{Mount, PlayerStyle};
 use super::truth::SwingTruth;
 
 /// One swing the court needs: everything it knows when it schedules it.

@@ -1,19 +1,11 @@
-//! The compact form, first layout (tag 1), and the column split both compact layouts share.
+//! The compact form, first layout (tag 1), and the column split both compact layouts share
+//! (`mod.rs` chooses the packed layout when it applies).
 
 use super::column::encode_column;
 use super::reader::Reader;
-use super::{CodecError, Coding, packed};
+use super::{CodecError, Coding};
 use crate::batch::CompactBatch;
 use crate::journal::varint::{put_varint, put_zz};
-
-/// Writes a compact batch: in the packed layout (tag 4) when every column is integer-valued and
-/// predicted columns are asked for, else in the first layout (tag 1).
-pub(super) fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, coding: Coding) {
-    if coding == Coding::Predicted && packed::encode_packed(c, out) {
-        return;
-    }
-    encode_compact_columns(c, out, coding);
-}
 
 /// The first compact layout (tag 1): a column kind per column, any of them a float column.
 pub(super) fn encode_compact_columns(c: &CompactBatch, out: &mut Vec<u8>, coding: Coding) {

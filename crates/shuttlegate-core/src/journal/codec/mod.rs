@@ -73,8 +73,8 @@ mod tests;
 
 use std::cell::RefCell;
 
-use crate::batch::{BatchForm, SensorBatch};
-use compact::{decode_compact, encode_compact};
+use crate::batch::{BatchForm, CompactBatch, SensorBatch};
+use compact::{decode_compact, encode_compact_columns};
 use reader::Reader;
 use seed::{SEED_BY_CHANNEL, SEED_BY_NODE, decode_seed, encode_seed};
 
@@ -174,6 +174,15 @@ pub fn encode_batch(batch: &SensorBatch) -> EncodedBody {
         .chain([raw(Coding::Rice), raw(Coding::Predicted), grouped].map(plain))
         .min_by_key(|e| e.bytes.len())
         .unwrap_or_else(|| plain(varints))
+}
+
+/// Writes a compact batch: in the packed layout (tag 4) when every column is integer-valued and
+/// predicted columns are asked for, else in the first layout (tag 1).
+fn encode_compact(c: &CompactBatch, out: &mut Vec<u8>, coding: Coding) {
+    if coding == Coding::Predicted && packed::encode_packed(c, out) {
+        return;
+    }
+    encode_compact_columns(c, out, coding);
 }
 
 /// How integer columns are written (the float mode is the same in all three).
