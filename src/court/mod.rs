@@ -2,41 +2,51 @@
 //! sans-IO state machine of devices, sessions and command queues).
 //!
 //! Everything that changes the court — device messages (`crate::ingest`), operators
-//! (`transport::admin`), cloud commands, the analysis finishing a session
-//! (`crate::pipeline`), the periodic snapshot — sends a request through a [`CourtHandle`]. One
-//! task, the driver, applies the requests in the order they arrive, and hands every event they
-//! produce to the journal in that same order, waiting for a journal place when the journal is
-//! that far behind (backpressure, never a dropped event). The requester then awaits the events'
-//! fsync: a change is reported done only once it would survive a restart, and a failed append
-//! reaches it as an error. Commands are pushed to connected devices only after that.
+//! (`transport::admin`), cloud commands, the analysis finishing a session (`crate::pipeline`),
+//! the periodic snapshot — goes through a [`CourtHandle`] (mini-redis's `Db` shape: a handle
+//! over shared state, and a background task). A request is applied under the court's lock, in
+//! the caller's order, and every event it produces is handed to the journal under that same
+//! lock, so the journal holds the changes in the order they were made. When the journal already
+//! has its maximum of appends in flight, events wait in a bounded backlog that one task hands
+//! over as places free up (backpressure: a device message is then answered "busy", never an
+//! event dropped). The requester awaits its events' fsync: a change is reported done only once
+//! it would survive a restart, and a failed append reaches it as an error. Commands are pushed
+//! to connected devices only after that.
 //!
-//! The driver also publishes every change on a broadcast stream ([`CourtHandle::subscribe`]):
-//! journaled events (sessions, commands queued and done, online/offline) and heartbeat telemetry,
-//! for phones, the admin console and dashboards.
+//! Applying in the caller's task keeps the common case — a device message that changes nothing
+//! worth journaling — to one uncontended lock, with no hop to another task.
 //!
-//! Shutdown: the driver outlives the connections and the analysis (they still report to it while
-//! they drain); [`CourtDriver::stop`] then applies what is queued and ends it, before the journal
-//! closes. `restore.rs` reads the court back from the journal at start.
+//! Every change is also published on a broadcast stream ([`CourtHandle::subscribe`]): journaled
+//! events (sessions, commands queued and done, online/offline) and heartbeat telemetry, for
+//! phones, the admin console and dashboards.
+//!
+//! Shutdown: the court outlives the connections and the analysis (they still report to it while
+//! they drain); [`CourtDriver::stop`] then refuses further changes and hands the backlog to the
+//! journal, before the journal closes. `restore.rs` reads the court back from the journal at
+//! start.
 
 pub mod restore;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::try_join_all;
 use shuttlegate_core::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
-use shuttlegate_core::protocol::FrameClock;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
+use tokio::sync::{Notify, broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{AppendError, Appended, Document, Journal, RecordBody};
 use crate::live::{Live, LiveEvent};
 use crate::transport::connections::{ConnHandle, Connections, send_on};
 
-/// Requests waiting for the driver, at most this many; a device message that finds the queue
-/// full is answered "busy" (and resent), an operator's or the analysis' request waits for room.
-const REQUEST_QUEUE: usize = 8192;
+/// Court events waiting for a journal place (the journal already has its maximum of appends in
+/// flight), at most this many: past it a device message is answered "busy" (and resent), so a
+/// flood pushes back instead of growing the queue. Operators' requests are not bounded by it
+/// (they are few, and refusing one would lose nothing but the operator's time).
+const BACKLOG: usize = 4096;
 /// Changes buffered per subscriber; a subscriber that falls further behind skips (and is told
 /// how many it missed by `broadcast`'s `Lagged`).
 const CHANGE_BUFFER: usize = 1024;
@@ -85,27 +95,14 @@ pub enum RequestError {
     Stopped,
 }
 
-/// What a request does to the court: runs on the driver, given the court and the time.
-type Op<T> = Box<dyn FnOnce(&mut Court, i64) -> Result<(Outcome, T), CourtError> + Send>;
+/// The journal's answer for one event.
+type Durable = Pin<Box<dyn Future<Output = Result<Appended, AppendError>> + Send>>;
 
-/// Where a request's answer comes back: its value and what the driver did, or the refusal.
-type Answer<T> = oneshot::Receiver<Result<(T, Applied), CourtError>>;
-
-/// A request as the driver holds it: typed value and reply channel erased.
-type Job = Box<dyn FnOnce(&mut Court, i64) -> Step + Send>;
-
-/// What the driver does after running a job: journal the outcome's events, then reply.
-struct Step {
-    outcome: Outcome,
-    reply: Box<dyn FnOnce(Applied) + Send>,
-}
-
-/// The journal's answers for one request's events, in order.
-type Commit = Vec<Pin<Box<dyn Future<Output = Result<Appended, AppendError>> + Send>>>;
-
-/// A request the driver has applied: its events are handed to the journal.
-struct Applied {
-    commit: Commit,
+/// A request the court has applied: its value, its events' journal answers (in order), and the
+/// commands to push once they are durable.
+struct Applied<T> {
+    value: T,
+    commit: Vec<Durable>,
     pushes: Vec<(String, PendingCommand)>,
 }
 
@@ -143,31 +140,61 @@ impl Pusher {
 /// Everyone else's way to the court. Cheap to clone.
 #[derive(Clone)]
 pub struct CourtHandle {
-    jobs: mpsc::Sender<Job>,
-    changes: broadcast::Sender<CourtChange>,
-    clock: Clock,
-    pusher: Pusher,
+    shared: Arc<Shared>,
 }
 
-/// The running driver, for shutdown.
+/// The court and what applying a change involves.
+struct Shared {
+    state: Mutex<State>,
+    journal: Journal,
+    changes: broadcast::Sender<CourtChange>,
+    live: Live,
+    clock: Clock,
+    pusher: Pusher,
+    /// Wakes the backlog task when events wait for a journal place.
+    waiting: Notify,
+}
+
+/// What the lock guards: the court, and the events that must reach the journal before any
+/// later one.
+struct State {
+    court: Court,
+    /// Events waiting for a journal place, oldest first, each with where its answer goes.
+    backlog: VecDeque<Waiting>,
+    /// The backlog task is handing an event over: it is out of `backlog` but still ahead of
+    /// any new event.
+    handing: bool,
+    /// Shutdown: no more changes.
+    stopped: bool,
+}
+
+/// An event waiting for a journal place.
+struct Waiting {
+    body: RecordBody,
+    answer: oneshot::Sender<Durable>,
+}
+
+/// The running court, for shutdown: the task that hands backlogged events to the journal.
 pub struct CourtDriver {
+    shared: Arc<Shared>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl CourtDriver {
-    /// Applies every request already queued, then ends the driver (later requests get
-    /// [`RequestError::Stopped`]). Call once connections and the analysis have drained, before
-    /// the journal closes.
+    /// Refuses further changes ([`RequestError::Stopped`]), hands every backlogged event to the
+    /// journal, then ends. Call once connections and the analysis have drained, before the
+    /// journal closes.
     pub async fn stop(self) {
+        self.shared.lock().stopped = true;
         self.stop.cancel();
         if let Err(e) = self.task.await {
-            log::error!("court driver: {e}; court changes queued at shutdown may be lost");
+            log::error!("court backlog task: {e}; court changes waiting at shutdown may be lost");
         }
     }
 }
 
-/// Starts the driver over `court` (restored from the journal) and returns its handle.
+/// Starts the court (restored from the journal) and returns its handle.
 pub fn spawn(
     court: Court,
     journal: Journal,
@@ -176,90 +203,84 @@ pub fn spawn(
     clock: Clock,
     live: Live,
 ) -> (CourtHandle, CourtDriver) {
-    let (jobs, rx) = mpsc::channel(REQUEST_QUEUE);
     let (changes, _) = broadcast::channel(CHANGE_BUFFER);
-    let stop = CancellationToken::new();
-    let driver = Driver {
-        court,
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            court,
+            backlog: VecDeque::new(),
+            handing: false,
+            stopped: false,
+        }),
         journal,
-        changes: changes.clone(),
-        live,
-        clock: clock.clone(),
-    };
-    let task = tokio::spawn(driver.run(rx, stop.clone()));
-    let handle = CourtHandle {
-        jobs,
         changes,
+        live,
         clock,
         pusher: Pusher {
             connections,
             frames,
         },
+        waiting: Notify::new(),
+    });
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(drain_backlog(shared.clone(), stop.clone()));
+    let handle = CourtHandle {
+        shared: shared.clone(),
     };
-    (handle, CourtDriver { stop, task })
+    (handle, CourtDriver { shared, stop, task })
 }
 
 impl CourtHandle {
     /// Wall-clock now, unix ms (the clock the court runs on).
     pub fn now(&self) -> i64 {
-        (self.clock)()
+        (self.shared.clock)()
     }
 
     /// The court's changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<CourtChange> {
-        self.changes.subscribe()
+        self.shared.changes.subscribe()
     }
 
     /// Whether the device has a connection now.
     pub fn is_connected(&self, device: &str) -> bool {
-        self.pusher.connections.is_connected(device)
+        self.shared.pusher.connections.is_connected(device)
     }
 
-    /// Applies `op`, waiting for room in the driver's queue; resolves once its events are
-    /// durable and its pushes sent.
+    /// Applies `op` now; resolves once its events are durable and its pushes sent.
     pub async fn request<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut Court, i64) -> Result<(Outcome, T), CourtError> + Send + 'static,
     ) -> Result<T, RequestError> {
-        let (job, reply) = job(Box::new(op));
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| RequestError::Stopped)?;
-        self.finish(reply, None).await
+        let applied = self.shared.apply(op, false)?;
+        self.shared.finish(applied, None).await
     }
 
-    /// Queues `op` now, in the caller's order (a connection's messages are applied in the order
-    /// they arrived), or refuses with [`RequestError::Busy`] when the queue is full. The future
-    /// resolves like [`CourtHandle::request`]'s; pushes go to `to` when given (a device that just
-    /// connected gets its pending commands on this connection, after the welcome).
+    /// Applies `op` now, in the caller's order (a connection's messages are applied in the
+    /// order they arrived), or refuses with [`RequestError::Busy`] when the journal is so far
+    /// behind that [`BACKLOG`] court events wait for it. The future resolves like
+    /// [`CourtHandle::request`]'s; pushes go to `to` when given (a device that just connected
+    /// gets its pending commands on this connection, after the welcome).
     pub fn try_request<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut Court, i64) -> Result<(Outcome, T), CourtError> + Send + 'static,
         to: Option<ConnHandle>,
     ) -> Result<impl Future<Output = Result<T, RequestError>> + Send + 'static, RequestError> {
-        let (job, reply) = job(Box::new(op));
-        self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => RequestError::Busy,
-            mpsc::error::TrySendError::Closed(_) => RequestError::Stopped,
-        })?;
-        let this = self.clone();
-        Ok(async move { this.finish(reply, to.as_ref()).await })
+        let applied = self.shared.apply(op, true)?;
+        let shared = self.shared.clone();
+        Ok(async move { shared.finish(applied, to.as_ref()).await })
     }
 
-    /// Reads the court (after every request queued before this one).
+    /// Reads the court.
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Court) -> T + Send + 'static,
     ) -> Result<T, RequestError> {
-        self.request(move |court, _| Ok((Outcome::default(), f(court))))
-            .await
+        Ok(f(&self.shared.lock().court))
     }
 
     /// Publishes a heartbeat's telemetry to subscribers (the court keeps it via its own request).
     pub fn telemetry(&self, device: &str, telemetry: Telemetry) {
         // No subscriber is not an error: nobody is watching.
-        let _ = self.changes.send(CourtChange::Telemetry {
+        let _ = self.shared.changes.send(CourtChange::Telemetry {
             device: device.to_owned(),
             telemetry: Arc::new(telemetry),
         });
@@ -291,9 +312,7 @@ impl CourtHandle {
                 .iter()
                 .find_map(|e| match e {
                     CourtEvent::CommandQueued {
-                        command: shuttlegate_core::protocol::DeviceCommand::StopCollection {
-                            session_id,
-                        },
+                        command: DeviceCommand::StopCollection { session_id },
                         ..
                     } => Some(session_id.clone()),
                     _ => None,
@@ -306,11 +325,7 @@ impl CourtHandle {
 
     /// Queues any command for `device`; resolves with its command id once it is journaled (an
     /// accepted command survives a restart) and pushed if the device is connected.
-    pub async fn command(
-        &self,
-        device: &str,
-        command: shuttlegate_core::protocol::DeviceCommand,
-    ) -> Result<u64, RequestError> {
+    pub async fn command(&self, device: &str, command: DeviceCommand) -> Result<u64, RequestError> {
         let device = device.to_owned();
         self.request(move |court, now| {
             let outcome = court.enqueue(&device, command, now)?;
@@ -347,88 +362,67 @@ impl CourtHandle {
         })
         .await
     }
+}
 
-    /// Waits for the driver's answer, then for the events' fsync; then pushes.
-    async fn finish<T>(
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The court's methods do not panic midway on valid state; if one ever did, the state
+        // it left is still the best there is.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `op` to the court and hands its events to the journal, in order, under the lock:
+    /// every change reaches the journal in the order it was made. `bounded`: refuse with
+    /// [`RequestError::Busy`] while [`BACKLOG`] events wait for the journal.
+    fn apply<T>(
         &self,
-        reply: Answer<T>,
-        to: Option<&ConnHandle>,
-    ) -> Result<T, RequestError> {
-        let (value, applied) = reply.await.map_err(|_| RequestError::Stopped)??;
-        try_join_all(applied.commit).await?;
-        self.pusher.push(applied.pushes, to);
-        Ok(value)
-    }
-}
-
-/// Wraps a typed request into a job and the channel its answer comes back on.
-fn job<T: Send + 'static>(op: Op<T>) -> (Job, Answer<T>) {
-    let (tx, rx) = oneshot::channel();
-    let job: Job = Box::new(move |court, now| match op(court, now) {
-        Ok((outcome, value)) => Step {
-            outcome,
-            reply: Box::new(move |applied| {
-                // A requester that stopped waiting (its connection closed) does not need it.
-                let _ = tx.send(Ok((value, applied)));
-            }),
-        },
-        Err(e) => {
-            let _ = tx.send(Err(e));
-            Step {
-                outcome: Outcome::default(),
-                reply: Box::new(|_| {}),
-            }
+        op: impl FnOnce(&mut Court, i64) -> Result<(Outcome, T), CourtError>,
+        bounded: bool,
+    ) -> Result<Applied<T>, RequestError> {
+        let mut state = self.lock();
+        if state.stopped {
+            return Err(RequestError::Stopped);
         }
-    });
-    (job, rx)
-}
-
-/// The task that owns the court.
-struct Driver {
-    court: Court,
-    journal: Journal,
-    changes: broadcast::Sender<CourtChange>,
-    live: Live,
-    clock: Clock,
-}
-
-impl Driver {
-    /// Applies requests in arrival order until stopped (then what is queued) or every handle is
-    /// gone.
-    async fn run(mut self, mut jobs: mpsc::Receiver<Job>, stop: CancellationToken) {
-        loop {
-            let job = tokio::select! {
-                // Requests first: a stop drains what is queued rather than racing it.
-                biased;
-                job = jobs.recv() => job,
-                _ = stop.cancelled() => jobs.try_recv().ok(),
-            };
-            let Some(job) = job else { break };
-            self.apply(job).await;
+        if bounded && state.backlog.len() >= BACKLOG {
+            return Err(RequestError::Busy);
         }
-    }
-
-    async fn apply(&mut self, job: Job) {
-        let now = (self.clock)();
-        let Step { outcome, reply } = job(&mut self.court, now);
-        let mut commit: Commit = Vec::with_capacity(outcome.events.len());
+        let (outcome, value) = op(&mut state.court, (self.clock)())?;
+        let mut commit = Vec::with_capacity(outcome.events.len());
         for event in outcome.events {
-            // In order, one at a time: waits for a journal place when the journal is that far
-            // behind, so court events are never dropped (the queue before the driver fills and
-            // device messages are answered "busy" instead).
-            match self.journal.enqueue(event_record(&event)).await {
-                Ok(durable) => commit.push(Box::pin(durable)),
-                Err(e) => {
-                    log::error!("journaling court event {event:?}: {e}");
-                    commit.push(Box::pin(std::future::ready(Err(e))));
-                }
-            }
+            commit.push(self.hand_over(&mut state, event_record(&event)));
             self.publish(event);
         }
-        reply(Applied {
+        Ok(Applied {
+            value,
             commit,
             pushes: outcome.pushes,
-        });
+        })
+    }
+
+    /// One event to the journal: straight away when nothing waits before it and the journal has
+    /// a place, else behind the backlog (never dropped).
+    fn hand_over(&self, state: &mut State, body: RecordBody) -> Durable {
+        if state.backlog.is_empty() && !state.handing {
+            match self.journal.submit(body.clone()) {
+                Ok(durable) => return Box::pin(durable),
+                // The journal has its maximum of appends in flight: wait in the backlog.
+                Err(AppendError::Busy) => {}
+                Err(e) => {
+                    log::error!("journaling a court event: {e}");
+                    return Box::pin(std::future::ready(Err(e)));
+                }
+            }
+        }
+        let (answer, answered) = oneshot::channel();
+        state.backlog.push_back(Waiting { body, answer });
+        self.waiting.notify_one();
+        Box::pin(async move {
+            match answered.await {
+                Ok(durable) => durable.await,
+                // The backlog task ended without handing it over (it panicked).
+                Err(_) => Err(AppendError::Closed),
+            }
+        })
     }
 
     fn publish(&self, event: CourtEvent) {
@@ -440,6 +434,49 @@ impl Driver {
         }
         // No subscriber is not an error.
         let _ = self.changes.send(CourtChange::Event(Arc::new(event)));
+    }
+
+    /// Waits for the events' fsync, then pushes.
+    async fn finish<T>(
+        &self,
+        applied: Applied<T>,
+        to: Option<&ConnHandle>,
+    ) -> Result<T, RequestError> {
+        try_join_all(applied.commit).await?;
+        self.pusher.push(applied.pushes, to);
+        Ok(applied.value)
+    }
+}
+
+/// Hands backlogged events to the journal, oldest first, each as soon as the journal has a
+/// place; after `stop`, what is left, then ends.
+async fn drain_backlog(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let next = {
+            let mut state = shared.lock();
+            let next = state.backlog.pop_front();
+            state.handing = next.is_some();
+            next
+        };
+        let Some(Waiting { body, answer }) = next else {
+            if stop.is_cancelled() {
+                return;
+            }
+            tokio::select! {
+                () = shared.waiting.notified() => {}
+                () = stop.cancelled() => {}
+            }
+            continue;
+        };
+        let durable: Durable = match shared.journal.enqueue(body).await {
+            Ok(durable) => Box::pin(durable),
+            Err(e) => {
+                log::error!("journaling a court event: {e}");
+                Box::pin(std::future::ready(Err(e)))
+            }
+        };
+        // A requester that stopped waiting (its connection closed) does not need the answer.
+        let _ = answer.send(durable);
     }
 }
 
@@ -491,14 +528,15 @@ mod tests {
         }
     }
 
-    /// The court events in the journal, in id order.
+    /// The court events in the journal, in id order (other event documents skipped).
     fn journaled(journal: &Journal) -> Vec<CourtEvent> {
         journal
-            .read_range(0, u64::MAX, 1000, Some(&[RecordKind::Event]))
+            .read_range(0, u64::MAX, 100_000, Some(&[RecordKind::Event]))
             .unwrap()
             .iter()
-            .map(|r| match r.decode().unwrap().body {
-                RecordBody::Event(doc) => serde_json::from_str(&doc.json).unwrap(),
+            .filter_map(|r| match r.decode().unwrap().body {
+                // Filler documents of the tests are not court events.
+                RecordBody::Event(doc) => serde_json::from_str(&doc.json).ok(),
                 other => panic!("not an event: {other:?}"),
             })
             .collect()
@@ -617,5 +655,52 @@ mod tests {
             f.court.start_session("d1", None).await,
             Err(RequestError::Stopped)
         ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_wait_in_order_while_the_journal_is_at_its_limit_and_none_is_dropped() {
+        let f = fixture(|o| o.commit_interval = std::time::Duration::from_millis(500));
+        // Fill the journal's appends in flight: the next submit is refused as busy.
+        let filler = || {
+            RecordBody::Event(Document {
+                device: None,
+                session_id: None,
+                json: "{}".into(),
+            })
+        };
+        let mut in_flight = Vec::new();
+        while let Ok(durable) = f.journal.submit(filler()) {
+            in_flight.push(durable);
+        }
+        assert!(matches!(f.journal.submit(filler()), Err(AppendError::Busy)));
+        // Two changes made while the journal is full wait in the backlog, in order.
+        let first = f
+            .court
+            .try_request(
+                |c, now| Ok((c.start_session("d1", "first".into(), now)?, ())),
+                None,
+            )
+            .unwrap();
+        let second = f
+            .court
+            .try_request(
+                |c, now| Ok((c.start_session("d2", "second".into(), now)?, ())),
+                None,
+            )
+            .unwrap();
+        first.await.unwrap();
+        second.await.unwrap();
+        for durable in in_flight {
+            durable.await.unwrap();
+        }
+        let sessions: Vec<String> = journaled(&f.journal)
+            .into_iter()
+            .filter_map(|e| match e {
+                CourtEvent::SessionState { session_id, .. } => Some(session_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sessions, ["first", "second"]);
+        f.driver.stop().await;
     }
 }
