@@ -148,10 +148,12 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
             live: live.clone(),
             settings: settings.clone(),
             resume_point,
+            reloads: settings_handle.subscribe(),
             metrics: analysis_metrics.clone(),
         }),
     );
     spawn_snapshots(&court, &shutdown);
+    follow_reloads(&settings_handle, &court, &shutdown);
     start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     warn_tokenless(settings);
@@ -367,6 +369,34 @@ async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, court: CourtHandle
     }
 }
 
+/// Devices a reload adds join the court (their handshake already reads the new settings).
+fn follow_reloads(settings: &SettingsHandle, court: &CourtHandle, shutdown: &Shutdown) {
+    let (mut reloads, court, token) = (settings.subscribe(), court.clone(), shutdown.token.clone());
+    shutdown.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                changed = reloads.changed() => if changed.is_err() { return },
+            }
+            let codes: Vec<String> = reloads
+                .borrow_and_update()
+                .devices
+                .iter()
+                .map(|d| d.code.clone())
+                .collect();
+            let added = court
+                .request(move |c, _| {
+                    c.add_devices(codes);
+                    Ok((shuttlegate_core::court::Outcome::default(), ()))
+                })
+                .await;
+            if let Err(e) = added {
+                log::error!("applying a configuration reload to the court: {e}");
+            }
+        }
+    });
+}
+
 /// Journals the court's open state at start and every [`SNAPSHOT_EVERY`].
 fn spawn_snapshots(court: &CourtHandle, shutdown: &Shutdown) {
     let (court, token) = (court.clone(), shutdown.token.clone());
@@ -470,5 +500,66 @@ mod tests {
             "a sink's death does not stop the daemon"
         );
         shutdown.token.cancel();
+    }
+
+    fn court_config(dir: &std::path::Path, devices: &str) -> Settings {
+        let text = format!(
+            "[gateway]\nvenue = \"v\"\ncourt = \"c\"\nstate_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n{devices}",
+            dir.display()
+        );
+        crate::config::load_str(std::path::Path::new("court.toml"), &text).expect("valid")
+    }
+
+    /// The status of a device handshake: 101 when accepted.
+    async fn handshake(addr: SocketAddr, device: &str, token: &str) -> u16 {
+        let url = format!("ws://{addr}/ws/esp32/{device}/?token={token}");
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((_, response)) => response.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(e) => panic!("handshake: {e}"),
+        }
+    }
+
+    /// The seam SIGHUP will use: a reload applies to the next handshake (tokens, devices) and
+    /// the court adopts the devices it adds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reload_applies_to_the_next_handshake_and_the_court_adopts_new_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = "[[devices]]\ncode = \"a1\"\ntoken = \"old-token-a1\"\n";
+        let running = start(
+            &court_config(dir.path(), before),
+            crate::court::system_clock(),
+        )
+        .await
+        .expect("starts");
+        let addr = running.http_addr;
+        assert_eq!(handshake(addr, "a1", "old-token-a1").await, 101);
+        assert_eq!(handshake(addr, "a2", "token-a2").await, 401);
+
+        let after = "[[devices]]\ncode = \"a1\"\ntoken = \"new-token-a1\"\n\n[[devices]]\ncode = \"a2\"\ntoken = \"token-a2\"\n";
+        let reloaded = running
+            .settings
+            .reload(court_config(dir.path(), after))
+            .expect("only devices changed");
+        assert!(!reloaded.is_empty());
+        assert_eq!(handshake(addr, "a1", "old-token-a1").await, 401);
+        assert_eq!(handshake(addr, "a1", "new-token-a1").await, 101);
+        assert_eq!(handshake(addr, "a2", "token-a2").await, 101);
+        let mut adopted = false;
+        for _ in 0..100 {
+            adopted = running
+                .court
+                .read(|c| c.device("a2").is_some())
+                .await
+                .unwrap();
+            if adopted {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(adopted, "the court knows the device the reload added");
+        running.stop().await.expect("stops");
     }
 }

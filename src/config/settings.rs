@@ -208,21 +208,29 @@ pub struct HubSettings {
 }
 
 impl Settings {
+    /// Each configured device as the analysis sees it: its profile and node map.
+    pub fn court_devices(&self) -> Vec<CourtDevice> {
+        self.devices
+            .iter()
+            .map(|d| CourtDevice {
+                profile: DeviceProfile {
+                    device: d.code.clone(),
+                    user: d.user.clone(),
+                    mount_radius_m: d.mount_radius_m,
+                    acc_full_scale_g: d.acc_full_scale_g,
+                    gyro_full_scale_dps: d.gyro_full_scale_dps,
+                    positions: d.sensors.values().copied().collect(),
+                },
+                sensors: d.sensors.clone(),
+            })
+            .collect()
+    }
+
     /// The court's analysis for this configuration: each configured device's profile and node
     /// map, V3.3 stamps read in the court's timezone. Live, resumed and replayed analyses are
     /// all built here, so they route batches alike.
     pub fn court_analysis(&self) -> CourtAnalysis {
-        let devices = self.devices.iter().map(|d| CourtDevice {
-            profile: DeviceProfile {
-                device: d.code.clone(),
-                user: d.user.clone(),
-                mount_radius_m: d.mount_radius_m,
-                acc_full_scale_g: d.acc_full_scale_g,
-                gyro_full_scale_dps: d.gyro_full_scale_dps,
-                positions: d.sensors.values().copied().collect(),
-            },
-            sensors: d.sensors.clone(),
-        });
+        let devices = self.court_devices();
         CourtAnalysis::new(
             self.analysis.clone(),
             devices,

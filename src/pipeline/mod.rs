@@ -26,7 +26,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
@@ -55,6 +55,8 @@ pub struct AnalysisTask {
     pub settings: Settings,
     /// The sessions a restart interrupted.
     pub resume_point: ResumePoint,
+    /// Configuration reloads: the devices' profiles and node maps follow them.
+    pub reloads: watch::Receiver<Arc<Settings>>,
     pub metrics: Arc<AnalysisMetrics>,
 }
 
@@ -79,6 +81,7 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
         live,
         settings,
         resume_point,
+        mut reloads,
         metrics,
     } = task;
     let (results, results_rx) = mpsc::channel(RESULTS_QUEUE);
@@ -109,6 +112,10 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
         if queue.is_empty() {
             let input = tokio::select! {
                 input = rx.recv() => input,
+                Ok(()) = reloads.changed() => {
+                    court.set_devices(reloads.borrow_and_update().court_devices());
+                    continue;
+                }
                 // Connections have drained by the time this fires in earnest; finish what is
                 // queued.
                 _ = shutdown.cancelled() => rx.try_recv().ok(),
@@ -119,6 +126,9 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
         // Everything that has arrived competes for the next turn (bounded by the feed).
         while let Ok(input) = rx.try_recv() {
             queue.push(input);
+        }
+        if reloads.has_changed().unwrap_or(false) {
+            court.set_devices(reloads.borrow_and_update().court_devices());
         }
         let Some(input) = queue.pop() else { continue };
         let started = Instant::now();

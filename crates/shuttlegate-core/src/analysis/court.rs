@@ -73,6 +73,16 @@ impl CourtAnalysis {
         }
     }
 
+    /// A configuration reload: devices' profiles and node maps as now configured. Node maps
+    /// apply from the next batch; sessions already open keep the profile they started with,
+    /// and the next session of a changed device uses the new one.
+    pub fn set_devices(&mut self, devices: impl IntoIterator<Item = CourtDevice>) {
+        self.devices = devices
+            .into_iter()
+            .map(|d| (d.profile.device.clone(), d))
+            .collect();
+    }
+
     fn analyser(
         &mut self,
         device: &str,

@@ -204,6 +204,15 @@ impl Court {
         }
     }
 
+    /// A configuration reload: devices newly configured join the court. Devices no longer
+    /// configured keep their state (their sessions and commands stay until they end): the
+    /// handshake refuses them from now on.
+    pub fn add_devices(&mut self, device_codes: impl IntoIterator<Item = String>) {
+        for code in device_codes {
+            self.devices.entry(code).or_default();
+        }
+    }
+
     pub fn device(&self, code: &str) -> Option<&DeviceState> {
         self.devices.get(code)
     }

@@ -237,3 +237,13 @@ fn court_events_round_trip_through_their_journaled_json() {
         );
     }
 }
+
+#[test]
+fn a_reload_adds_devices_and_keeps_the_state_of_those_already_there() {
+    let mut court = Court::new(["a".to_owned()], CourtOptions::default());
+    court.start_session("a", "s1".into(), 1).unwrap();
+    assert!(court.start_session("b", "s2".into(), 2).is_err());
+    court.add_devices(["a".to_owned(), "b".to_owned()]);
+    court.start_session("b", "s2".into(), 3).unwrap();
+    assert!(court.device("a").and_then(|d| d.open_session()).is_some());
+}
