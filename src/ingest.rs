@@ -139,9 +139,9 @@ impl Ingest {
                 Ok(durable) => durable.await,
                 Err(e) => Err(e),
             };
-            // Awaited after the fsync, by when the driver has long answered (no extra wake-up
-            // per batch). The batch's own answer decides the reply; a session state change its
-            // arrival made that could not be journaled is the court's to report.
+            // The batch's own answer decides the reply; a session state change its arrival made
+            // that could not be journaled is the court's to report (its fsync is usually the
+            // batch's own group commit, so this rarely waits).
             if let Err(e) = bookkeeping.await {
                 log::warn!("device {device}: the court's bookkeeping of a batch: {e}");
             }

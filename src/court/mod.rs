@@ -87,10 +87,10 @@ pub enum RequestError {
     /// state after a restart will not have it.
     #[error("the court's change was not journaled: {0}")]
     NotJournaled(#[from] AppendError),
-    /// Too many requests are waiting for the driver: send it again later.
+    /// Too many court events are waiting for the journal: send it again later.
     #[error("the gateway is busy: too many court changes waiting; send it again later")]
     Busy,
-    /// The driver has stopped (shutdown).
+    /// The court has stopped taking changes (shutdown).
     #[error("the court is shutting down")]
     Stopped,
 }

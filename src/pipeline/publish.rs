@@ -166,7 +166,7 @@ async fn show(done: Durable, live: &Live, court: &CourtHandle, metrics: &Analysi
                 device: summary.device.clone(),
                 json: to_json(&summary).into(),
             });
-            // The court completes the session once the summary is out (a message to its driver,
+            // The court completes the session once the summary is out (a request to the court,
             // which journals the change).
             if let Err(e) = court
                 .session_analysed(&summary.device, &summary.session_id)
