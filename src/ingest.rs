@@ -472,8 +472,8 @@ impl DeviceHandler for Ingest {
     fn connected(&self, device: &str, _peer: SocketAddr, handle: &ConnHandle) -> GatewayMessage {
         let now = self.court.now();
         let owned = device.to_owned();
-        // Pending commands go to this connection, after the welcome (which the caller sends
-        // first): the request is applied after this returns.
+        // Applied now; pending commands are pushed once the online event is durable, onto this
+        // connection's queue, which is written only after the welcome the caller sends first.
         match self.court.try_request(
             move |c, now| Ok((c.connect(&owned, now)?, ())),
             Some(handle.clone()),
