@@ -300,10 +300,7 @@ fn start_uplinks(
             )
             .map(|sink| sink.task)
         };
-        let mut first = Some(spawn()?);
-        supervisor.spawn_restarting("uplink-mqtt", supervise::restart_backoff(), move || {
-            sink_run(first.take().map_or_else(&spawn, Ok))
-        });
+        supervise_sink(supervisor, "uplink-mqtt", spawn)?;
         let court_handle = court_handle.clone();
         supervisor.spawn_critical("cloud-commands", async move {
             cloud_commands(rx, court_handle).await;
@@ -322,13 +319,24 @@ fn start_uplinks(
             crate::uplink::hub::spawn(options.clone(), outbox.clone(), token.clone())
                 .map(|sink| sink.task)
         };
-        let mut first = Some(spawn()?);
-        supervisor.spawn_restarting("uplink-hub", supervise::restart_backoff(), move || {
-            sink_run(first.take().map_or_else(&spawn, Ok))
-        });
+        supervise_sink(supervisor, "uplink-hub", spawn)?;
         let mode = if h.acks { "acked" } else { "fire-and-forget" };
         log::info!("uplink: notification hub at {} ({mode})", h.endpoint.url);
     }
+    Ok(())
+}
+
+/// Starts a sink now (a setting it refuses stops the daemon's start) and hands it to the
+/// supervisor, which rebuilds it with `spawn` whenever it dies.
+fn supervise_sink(
+    supervisor: &Supervisor,
+    name: &'static str,
+    spawn: impl Fn() -> Result<tokio::task::JoinHandle<()>, crate::uplink::UplinkError> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let mut first = Some(spawn()?);
+    supervisor.spawn_restarting(name, supervise::restart_backoff(), move || {
+        sink_run(first.take().map_or_else(&spawn, Ok))
+    });
     Ok(())
 }
 

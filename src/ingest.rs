@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shuttlegate_core::batch::{BatchForm, SensorBatch};
-use shuttlegate_core::court::{Court, Outcome, Telemetry};
+use shuttlegate_core::court::{Court, CourtError, Outcome, Telemetry};
 use shuttlegate_core::protocol::outbound::{
     BatchSensorDataResponse, CommandName, CommandResponse, ConnectionEstablished,
     HeartbeatResponse, Pong, SensorDataResponse, StatusUpdateResponse, UploadCompleteResponse,
@@ -65,20 +65,20 @@ impl Ingest {
         ok: impl Into<Option<GatewayMessage>>,
     ) -> PendingReply {
         let ok = ok.into();
-        let device = device.to_owned();
-        let owned = device.clone();
-        let op = move |c: &mut Court, now| {
-            c.seen(&owned, now);
-            Ok((op(c, now), ()))
-        };
-        match self.court.try_request(op, None) {
-            Ok(applied) => Box::pin(async move {
-                match applied.await {
-                    Ok(()) => ok,
-                    Err(e) => Some(court_error(&device, &e)),
-                }
-            }),
-            Err(e) => ready(court_error(&device, &e)),
+        match self
+            .court
+            .try_request(seen_and(device, move |c, now| Ok((op(c, now), ()))), None)
+        {
+            Ok(applied) => {
+                let device = device.to_owned();
+                Box::pin(async move {
+                    match applied.await {
+                        Ok(()) => ok,
+                        Err(e) => Some(court_error(&device, &e)),
+                    }
+                })
+            }
+            Err(e) => ready(court_error(device, &e)),
         }
     }
 
@@ -116,10 +116,9 @@ impl Ingest {
         let (owned, session) = (device.to_owned(), batch.session_id.clone());
         // Refused before the batch is stored, so a device told "busy" resends a batch the
         // journal does not have.
-        let op = move |c: &mut Court, now| {
-            c.seen(&owned, now);
+        let op = seen_and(device, move |c, now| {
             Ok((c.data_arrived(&owned, &session, now), ()))
-        };
+        });
         let bookkeeping = match self.court.try_request(op, None) {
             Ok(applied) => applied,
             Err(e) => return ready(court_error(device, &e)),
@@ -267,10 +266,9 @@ impl Ingest {
         let (owned, session, gaps) = (device.clone(), upload.session_id.clone(), missing.clone());
         let applied = self
             .court
-            .request(move |c, now| {
-                c.seen(&owned, now);
+            .request(seen_and(&device, move |c, now| {
                 Ok(c.upload_complete(&owned, &session, &gaps, now))
-            })
+            }))
             .await;
         match applied {
             Ok(true) => self.analysis.finish(&device, &upload.session_id).await,
@@ -295,10 +293,9 @@ impl Ingest {
     fn poll_commands(&self, device: &str) -> PendingReply {
         let (owned, frames) = (device.to_owned(), self.frames);
         let read = self.court.try_request(
-            move |c, now| {
-                c.seen(&owned, now);
+            seen_and(device, move |c, _| {
                 Ok((Outcome::default(), command_response(&owned, c, frames)))
-            },
+            }),
             None,
         );
         let device = device.to_owned();
@@ -316,10 +313,9 @@ impl Ingest {
         match ack.command_id.parse::<u64>() {
             Ok(id) => {
                 let owned = device.to_owned();
-                let op = move |c: &mut Court, now| {
-                    c.seen(&owned, now);
+                let op = seen_and(device, move |c, now| {
                     Ok((c.command_ack(&owned, id, ack.success, now), ()))
-                };
+                });
                 let device = device.to_owned();
                 match self.court.try_request(op, None) {
                     // An ack has no reply; a failure is the court's to log, the device's to resend.
@@ -354,11 +350,10 @@ impl Ingest {
         .to_string();
         let owned = device.to_owned();
         let applied = self.court.try_request(
-            move |c, now| {
-                c.seen(&owned, now);
+            seen_and(device, move |c, _| {
                 c.status_response(&owned, json);
                 Ok((Outcome::default(), ()))
-            },
+            }),
             None,
         );
         if let Err(e) = applied {
@@ -414,6 +409,21 @@ fn command_response(
         message: message.into(),
         commands,
     })
+}
+
+/// `op` as the one court request of a device message, which also marks the device seen.
+fn seen_and<T, F>(
+    device: &str,
+    op: F,
+) -> impl FnOnce(&mut Court, i64) -> Result<(Outcome, T), CourtError> + use<T, F>
+where
+    F: FnOnce(&mut Court, i64) -> Result<(Outcome, T), CourtError>,
+{
+    let device = device.to_owned();
+    move |court, now| {
+        court.seen(&device, now);
+        op(court, now)
+    }
 }
 
 /// A court request that did not take effect, as the device's `error` reply.
