@@ -30,24 +30,8 @@ impl Shared {
         max: usize,
         kinds: Option<&[RecordKind]>,
     ) -> Result<Vec<StoredRecord>, JournalError> {
-        // Records past `until_id` are treated like records not yet durable: the read stops there.
-        let durable = self.durable_id().min(until_id);
-        let mut out = Vec::new();
-        if after_id >= durable || max == 0 {
-            return Ok(out);
-        }
         let keep = |m: &FrameMeta| kinds.is_none_or(|k| k.contains(&m.kind));
-        for v in self
-            .views_snapshot()
-            .iter()
-            .filter(|v| v.last_id > after_id)
-        {
-            let done = self.read_segment(v, after_id, durable, max, &keep, &mut out)?;
-            if done {
-                break;
-            }
-        }
-        Ok(out)
+        self.read_segments(after_id, until_id, max, &|_| true, &keep)
     }
 
     /// Durable records of (device, session) with id > `after_id`, oldest first, at most `max`,
@@ -62,25 +46,38 @@ impl Shared {
         max: usize,
         kinds: Option<&[RecordKind]>,
     ) -> Result<Vec<StoredRecord>, JournalError> {
-        let durable = self.durable_id();
-        let mut out = Vec::new();
-        if after_id >= durable || max == 0 {
-            return Ok(out);
-        }
         let keep = |m: &FrameMeta| {
             m.device == Some(device)
                 && m.session_id == Some(session_id)
                 && kinds.is_none_or(|k| k.contains(&m.kind))
         };
+        let holds = |v: &SegView| {
+            v.sessions
+                .as_ref()
+                .is_none_or(|s| s.holds(device, session_id, kinds))
+        };
+        self.read_segments(after_id, u64::MAX, max, &holds, &keep)
+    }
+
+    /// The records `keep` accepts with `after_id` < id ≤ min(`until_id`, durable), oldest first,
+    /// at most `max`, from the segments `holds` accepts (the others are not opened). Records
+    /// past `until_id` are treated like records not yet durable: the read stops there.
+    fn read_segments(
+        &self,
+        after_id: u64,
+        until_id: u64,
+        max: usize,
+        holds: &dyn Fn(&SegView) -> bool,
+        keep: &dyn Fn(&FrameMeta) -> bool,
+    ) -> Result<Vec<StoredRecord>, JournalError> {
+        let durable = self.durable_id().min(until_id);
+        let mut out = Vec::new();
+        if after_id >= durable || max == 0 {
+            return Ok(out);
+        }
         let views = self.views_snapshot();
-        let holders = views.iter().filter(|v| {
-            v.last_id > after_id
-                && v.sessions
-                    .as_ref()
-                    .is_none_or(|s| s.holds(device, session_id, kinds))
-        });
-        for v in holders {
-            if self.read_segment(v, after_id, durable, max, &keep, &mut out)? {
+        for v in views.iter().filter(|v| v.last_id > after_id && holds(v)) {
+            if self.read_segment(v, after_id, durable, max, keep, &mut out)? {
                 break;
             }
         }
