@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::ser::SerializeSeq;
 use serde_json::{Map, Value};
 
+use super::untrusted::clip;
 use super::{ErrorCode, ProtocolError};
 use crate::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
 
@@ -239,20 +240,6 @@ fn parse_general(text: &str, device_code: &str) -> Result<DeviceMessage, Protoco
 /// A field that is absent or `null` is absent.
 fn present(value: Option<&Value>) -> Option<&Value> {
     value.filter(|v| !v.is_null())
-}
-
-/// At most 40 characters of untrusted text, control characters replaced, for quoting it in an
-/// error (which also reaches the log).
-fn clip(text: &str) -> String {
-    let mut clipped: String = text
-        .chars()
-        .take(40)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().nth(40).is_some() {
-        clipped.push('…');
-    }
-    clipped
 }
 
 /// One message being read: its object, its `type` (for error texts) and, once read, its `seq`.
