@@ -190,6 +190,7 @@ mod tests {
         DeviceSettings {
             code: code.into(),
             auth: DeviceAuth::Tokenless,
+            allowed_peers: Vec::new(),
             mount_radius_m: 0.3,
             user: None,
             sensors: Default::default(),

@@ -35,8 +35,8 @@ use figment::providers::{Env, Format, Toml};
 pub use handle::{RESTART_KEYS, ReloadError, Reloaded, SettingsHandle};
 pub use settings::{
     AuthSettings, DeviceAuth, DeviceSettings, Endpoint, GatewaySettings, HttpSettings, HubSettings,
-    JournalSettings, LimitSettings, MAX_DEVICE_CODE_CHARS, MqttSettings, SerialSettings, Settings,
-    UdpSettings, UplinkSettings, WhenFull,
+    JournalSettings, LimitSettings, MAX_DEVICE_CODE_CHARS, MIN_ADMIN_TOKEN_CHARS, MqttSettings,
+    SerialSettings, Settings, UdpSettings, UplinkSettings, WhenFull, parse_allowed_peer,
 };
 
 /// Prefix of environment overrides.

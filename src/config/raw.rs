@@ -164,6 +164,8 @@ pub(crate) struct RawDevice {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub allow_tokenless: bool,
+    /// Addresses (IPs or CIDRs) the device may connect from; absent: anywhere.
+    pub allowed_peers: Option<Vec<String>>,
     pub mount_radius_m: f64,
     #[serde(deserialize_with = "opt_text")]
     pub user: Option<String>,
@@ -180,6 +182,7 @@ impl Default for RawDevice {
             token: None,
             token_file: None,
             allow_tokenless: false,
+            allowed_peers: None,
             mount_radius_m: 0.55,
             user: None,
             sensors: None,

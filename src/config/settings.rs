@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 pub use super::raw::WhenFull;
-use super::raw::{HumanDuration, HumanSize, RawDevice, RawHub, RawMqtt, RawSettings};
+use super::raw::{HumanDuration, HumanSize, RawAuth, RawDevice, RawHub, RawMqtt, RawSettings};
 use super::{Problem, Secret};
 use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;
@@ -128,6 +128,8 @@ pub struct DeviceSettings {
     /// Device code, as in `/ws/esp32/{code}/`.
     pub code: String,
     pub auth: DeviceAuth,
+    /// Networks the device may connect from (`allowed_peers`); empty: anywhere.
+    pub allowed_peers: Vec<ipnet::IpNet>,
     /// Distance from the grip to the racket node, for head speed.
     pub mount_radius_m: f64,
     /// The user the device is bound to (phones of that user get its swings).
@@ -653,11 +655,7 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
         ),
     };
     let auth = AuthSettings {
-        admin_token: checker.secret(
-            "auth.admin_token",
-            raw.auth.admin_token.as_ref(),
-            raw.auth.admin_token_file.as_ref(),
-        ),
+        admin_token: admin_token(&raw.auth, checker),
         jwt_secret: checker.secret(
             "auth.jwt_secret",
             raw.auth.jwt_secret.as_ref(),
@@ -693,6 +691,72 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
     })
 }
 
+/// The shortest admin token accepted: the admin API can start sessions and send commands to
+/// every device, so a guessable token is refused at load rather than found out on the LAN.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+fn admin_token(raw: &RawAuth, checker: &mut Checker<'_>) -> Option<Secret> {
+    let token = checker.secret(
+        "auth.admin_token",
+        raw.admin_token.as_ref(),
+        raw.admin_token_file.as_ref(),
+    )?;
+    let key = if raw.admin_token_file.is_some() {
+        "auth.admin_token_file"
+    } else {
+        "auth.admin_token"
+    };
+    let long_enough = token.expose().trim().chars().count() >= MIN_ADMIN_TOKEN_CHARS;
+    checker
+        .check(long_enough, key, || {
+            format!("must be at least {MIN_ADMIN_TOKEN_CHARS} characters")
+        })
+        .then_some(token)
+}
+
+/// One `allowed_peers` entry: an address (`192.168.1.23`, one host) or a network in CIDR
+/// notation (`192.168.1.0/24`). A network written with host bits set (`192.168.1.5/24`) is
+/// refused: it reads as one host but would admit the whole network.
+pub fn parse_allowed_peer(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    let net: ipnet::IpNet = text
+        .parse()
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR network"))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "`{text}` has host bits set: write the network as `{}`",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn allowed_peers(
+    device: &RawDevice,
+    key: &dyn Fn(&str) -> String,
+    checker: &mut Checker<'_>,
+) -> Vec<ipnet::IpNet> {
+    let Some(raw) = &device.allowed_peers else {
+        return Vec::new();
+    };
+    checker.check(!raw.is_empty(), &key("allowed_peers"), || {
+        "must list at least one address or network (leave it out to allow any)".into()
+    });
+    raw.iter()
+        .enumerate()
+        .filter_map(|(n, text)| match parse_allowed_peer(text) {
+            Ok(net) => Some(net),
+            Err(reason) => {
+                checker.problem(key(&format!("allowed_peers[{n}]")), reason);
+                None
+            }
+        })
+        .collect()
+}
+
 fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceSettings> {
     let mut seen = HashSet::new();
     let mut devices = Vec::with_capacity(raw.len());
@@ -724,6 +788,7 @@ fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceS
         let auth = device_auth(device, &key, checker);
         let settings = DeviceSettings {
             auth: DeviceAuth::Tokenless,
+            allowed_peers: allowed_peers(device, &key, checker),
             mount_radius_m: checker.in_range(
                 &key("mount_radius_m"),
                 device.mount_radius_m,

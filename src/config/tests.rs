@@ -97,7 +97,7 @@ fn the_shipped_configuration_files_load_once_their_secret_files_exist() {
             );
             let path = dir.path().join(file);
             std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
-            std::fs::write(&path, "stand-in-secret\n").expect("write");
+            std::fs::write(&path, "stand-in-secret-long-enough\n").expect("write");
         }
         let s = load_str(&dir.path().join("court.toml"), &text)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -268,7 +268,7 @@ fn secrets_are_read_from_files_relative_to_the_config_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("tokens")).expect("mkdir");
     std::fs::write(dir.path().join("tokens/racket-01"), "s3cret-token\n").expect("write");
-    std::fs::write(dir.path().join("admin"), "admin-token\r\n").expect("write");
+    std::fs::write(dir.path().join("admin"), "admin-token-from-a-file\r\n").expect("write");
     let path = dir.path().join("court.toml");
     let text = format!(
         "{MINIMAL}[auth]\nadmin_token_file = \"admin\"\n[[devices]]\ncode = \"racket-01\"\ntoken_file = \"tokens/racket-01\"\n"
@@ -278,7 +278,10 @@ fn secrets_are_read_from_files_relative_to_the_config_file() {
         s.devices[0].auth,
         DeviceAuth::Token(Secret::new("s3cret-token".into()))
     );
-    assert_eq!(s.auth.admin_token, Some(Secret::new("admin-token".into())));
+    assert_eq!(
+        s.auth.admin_token,
+        Some(Secret::new("admin-token-from-a-file".into()))
+    );
     assert_eq!(
         format!("{:?}", s.auth.admin_token),
         "Some(Secret(…))",
@@ -485,4 +488,83 @@ fn the_analysis_section_is_read_into_the_analysis_settings() {
 fn an_unknown_analysis_key_is_refused_by_name() {
     let err = load_text(&format!("{MINIMAL}[analysis]\nmax_gap = \"3s\"\n")).unwrap_err();
     assert!(err.to_string().contains("max_gap"), "{err}");
+}
+
+#[test]
+fn an_admin_token_under_16_characters_is_refused_naming_the_key() {
+    let (key, reason) = single_problem(&format!(
+        "{MINIMAL}[auth]\nadmin_token = \"admin-secret\"\n"
+    ));
+    assert_eq!(key, "auth.admin_token");
+    assert!(reason.contains("16 characters"), "{reason}");
+    let s = load_text(&format!(
+        "{MINIMAL}[auth]\nadmin_token = \"sixteen-chars-ok\"\n"
+    ))
+    .expect("16 characters are enough");
+    assert!(s.auth.admin_token.is_some());
+}
+
+#[test]
+fn a_short_admin_token_file_is_refused_naming_the_file_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("admin"), "short\n").expect("write");
+    let text = format!("{MINIMAL}[auth]\nadmin_token_file = \"admin\"\n");
+    let err = load_str(&dir.path().join("court.toml"), &text).expect_err("too short");
+    let keys: Vec<_> = err.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["auth.admin_token_file"]);
+    assert!(
+        !err.to_string().contains("short\n"),
+        "never echoes the secret: {err}"
+    );
+}
+
+#[test]
+fn allowed_peers_take_addresses_and_networks_and_name_a_bad_entry() {
+    let s = load_text(&format!(
+        "{MINIMAL}[[devices]]\ncode = \"v33\"\nallow_tokenless = true\nallowed_peers = [\"192.168.1.23\", \"10.0.0.0/8\", \"fe80::/10\"]\n"
+    ))
+    .expect("valid");
+    let peers: Vec<String> = s.devices[0]
+        .allowed_peers
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(peers, ["192.168.1.23/32", "10.0.0.0/8", "fe80::/10"]);
+
+    let (key, reason) = single_problem(&format!(
+        "{MINIMAL}[[devices]]\ncode = \"v33\"\nallow_tokenless = true\nallowed_peers = [\"10.0.0.1\", \"court-lan\"]\n"
+    ));
+    assert_eq!(key, "devices[0].allowed_peers[1]");
+    assert!(reason.contains("`court-lan`"), "{reason}");
+
+    let (key, reason) = single_problem(&format!(
+        "{MINIMAL}[[devices]]\ncode = \"v33\"\nallow_tokenless = true\nallowed_peers = [\"192.168.1.5/24\"]\n"
+    ));
+    assert_eq!(key, "devices[0].allowed_peers[0]");
+    assert!(reason.contains("192.168.1.0/24"), "{reason}");
+
+    let (key, _) = single_problem(&format!(
+        "{MINIMAL}[[devices]]\ncode = \"v33\"\nallow_tokenless = true\nallowed_peers = []\n"
+    ));
+    assert_eq!(key, "devices[0].allowed_peers");
+}
+
+proptest! {
+    #[test]
+    fn any_address_or_network_parses_back_to_itself(
+        ip in any::<std::net::IpAddr>(),
+        prefix in 0u8..=128,
+    ) {
+        let host = parse_allowed_peer(&ip.to_string()).expect("an address");
+        prop_assert_eq!(host, ipnet::IpNet::from(ip));
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let net = ipnet::IpNet::new(ip, prefix.min(max)).expect("a prefix in range").trunc();
+        prop_assert_eq!(parse_allowed_peer(&net.to_string()), Ok(net));
+    }
+
+    #[test]
+    fn any_other_text_is_refused_quoting_it(text in "[^0-9a-fA-F:./]{1,20}") {
+        let reason = parse_allowed_peer(&text).expect_err("not an address");
+        prop_assert!(reason.contains(text.trim()), "{}", reason);
+    }
 }

@@ -16,6 +16,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shuttlegate");
 
+/// The admin token of [`config`] (the daemon refuses one under 16 characters).
+pub const ADMIN_TOKEN: &str = "admin-secret-for-tests";
+
 /// A court configuration for tests: `devices` are `(code, token)`; `None` = tokenless.
 pub fn config(state_dir: &Path, devices: &[(&str, Option<&str>)], extra: &str) -> String {
     let mut toml = format!(
@@ -29,7 +32,7 @@ timezone = "Asia/Shanghai"
 listen = "127.0.0.1:0"
 
 [auth]
-admin_token = "admin-secret"
+admin_token = "{ADMIN_TOKEN}"
 
 {extra}
 "#,
@@ -176,7 +179,7 @@ impl Gateway {
             .into();
         let mut response = agent
             .post(&self.http_url(path))
-            .header("Authorization", "Bearer admin-secret")
+            .header("Authorization", format!("Bearer {ADMIN_TOKEN}"))
             .send_json(&body)
             .expect("admin call");
         let status = response.status().as_u16();
