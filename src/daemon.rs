@@ -25,6 +25,7 @@ use crate::pipeline::{AnalysisFeed, AnalysisTask, ResumePoint};
 use crate::service::Shutdown;
 use crate::supervise::{self, Supervisor};
 use crate::transport::admin::{self, AdminApi};
+use crate::transport::auth::AuthGuard;
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::uplink::tls::TlsFiles;
@@ -157,11 +158,13 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     warn_tokenless(settings);
+    let guard = Arc::new(AuthGuard::default());
     let endpoint = Arc::new(DeviceEndpoint {
         settings: settings_handle.clone(),
         connections,
         handler: ingest,
         shutdown: shutdown.clone(),
+        guard: guard.clone(),
     });
     let listener = TcpListener::bind(&settings.http.listen)
         .await
@@ -174,12 +177,15 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         analysis: analysis_metrics,
         supervisor: Some(supervisor.clone()),
         journal: Some(journal.clone()),
+        auth: Some(guard.clone()),
     };
     let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
     if settings.auth.admin_token.is_some() {
         router = router.merge(admin::routes(Arc::new(AdminApi {
             settings: settings_handle.clone(),
             court: court.clone(),
+            guard,
+            shutdown: shutdown.clone(),
         })));
     }
     let server = shutdown
@@ -494,6 +500,7 @@ mod tests {
             analysis: Arc::new(AnalysisMetrics::default()),
             supervisor: Some(supervisor.clone()),
             journal: None,
+            auth: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

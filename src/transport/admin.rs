@@ -3,14 +3,19 @@
 //! `POST /api/devices/{code}/sessions` (body `{"session_id": …}` optional) starts a session,
 //! `POST /api/devices/{code}/sessions/end` ends the open one, `POST /api/devices/{code}/commands`
 //! (body `{"command": "set_batch", "params": {"batch_size": 60}}`) queues any command. Each needs
-//! `Authorization: Bearer <admin_token>`; without a configured admin token they are off (404).
+//! `Authorization: Bearer <admin_token>` (at least 16 characters); without a configured admin
+//! token they are off (404). A call without the right token gets the same 401 as a refused
+//! device handshake, checked before its body is read, counted and slowed down per address like
+//! one.
 //! The `simulate` tool and tests start V3.3 sessions through them; the admin console, phones and
 //! the cloud reach the same court operations through their own endpoints.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -18,8 +23,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use super::auth::{self, AuthGuard, Refusal};
 use crate::config::SettingsHandle;
 use crate::court::{CourtHandle, RequestError};
+use crate::service::Shutdown;
 use shuttlegate_core::court::CourtError;
 use shuttlegate_core::protocol::DeviceCommand;
 
@@ -28,6 +35,10 @@ pub struct AdminApi {
     /// `auth.admin_token` is read per request, so a reload applies at once.
     pub settings: SettingsHandle,
     pub court: CourtHandle,
+    /// Counts refusals and slows down addresses that keep failing (shared with the devices').
+    pub guard: Arc<AuthGuard>,
+    /// A held-back refusal is answered at once when shutdown begins.
+    pub shutdown: Shutdown,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,7 +62,7 @@ pub fn routes(api: Arc<AdminApi>) -> axum::Router {
         .with_state(api)
 }
 
-fn authorized(api: &AdminApi, headers: &HeaderMap) -> bool {
+fn token_matches(api: &AdminApi, headers: &HeaderMap) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -62,6 +73,23 @@ fn authorized(api: &AdminApi, headers: &HeaderMap) -> bool {
         return false;
     };
     bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))
+}
+
+/// `Ok` for the right admin token; otherwise the generic 401, held back if `peer` keeps
+/// failing.
+async fn authorize(api: &AdminApi, headers: &HeaderMap, peer: SocketAddr) -> Result<(), Response> {
+    if token_matches(api, headers) {
+        return Ok(());
+    }
+    let delay = api.guard.refused(Refusal::AdminToken, peer.ip());
+    log::warn!("refused an admin call from {peer}: {}", Refusal::AdminToken);
+    auth::hold(delay, &api.shutdown).await;
+    Err(auth::unauthorized())
+}
+
+/// A request body that could not be read as JSON: 400 naming the problem.
+fn bad_body(e: &JsonRejection) -> Response {
+    refused(StatusCode::BAD_REQUEST, e.body_text())
 }
 
 fn refused(status: StatusCode, error: String) -> Response {
@@ -83,14 +111,20 @@ fn court_error(e: RequestError) -> Response {
 
 async fn start_session(
     State(api): State<Arc<AdminApi>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<StartBody>>,
+    body: Result<Json<StartBody>, JsonRejection>,
 ) -> Response {
-    if !authorized(&api, &headers) {
-        return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
+    if let Err(refusal) = authorize(&api, &headers, peer).await {
+        return refusal;
     }
-    let session_id = body.and_then(|Json(b)| b.session_id);
+    // The body is optional: none (no JSON content type) starts a session with a new id.
+    let session_id = match body {
+        Ok(Json(b)) => b.session_id,
+        Err(JsonRejection::MissingJsonContentType(_)) => None,
+        Err(e) => return bad_body(&e),
+    };
     match api.court.start_session(&code, session_id).await {
         Ok(id) => {
             Json(json!({"device": code, "session_id": id, "state": "calibrating"})).into_response()
@@ -101,11 +135,12 @@ async fn start_session(
 
 async fn end_session(
     State(api): State<Arc<AdminApi>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&api, &headers) {
-        return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
+    if let Err(refusal) = authorize(&api, &headers, peer).await {
+        return refusal;
     }
     match api.court.end_session(&code).await {
         Ok(id) => {
@@ -117,13 +152,18 @@ async fn end_session(
 
 async fn command(
     State(api): State<Arc<AdminApi>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<CommandBody>,
+    body: Result<Json<CommandBody>, JsonRejection>,
 ) -> Response {
-    if !authorized(&api, &headers) {
-        return refused(StatusCode::UNAUTHORIZED, "admin token required".into());
+    if let Err(refusal) = authorize(&api, &headers, peer).await {
+        return refusal;
     }
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => return bad_body(&e),
+    };
     let command = match DeviceCommand::parse(&body.command, &body.params) {
         Ok(c) => c,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),

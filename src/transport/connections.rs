@@ -3,16 +3,23 @@
 //! Anything that wants to reach a device (a reply, a pushed command) goes through
 //! [`Connections::send`], which never waits: a full queue means the client is not reading, and
 //! such a client is disconnected ([`CLOSE_TOO_SLOW`]) rather than allowed to hold memory or
-//! block the sender. A second connection of the same device replaces the first, which is closed
-//! with [`CLOSE_REPLACED`].
+//! block the sender.
+//!
+//! A second connection of the same device replaces the first, which is closed with
+//! [`CLOSE_REPLACED`] — if the first one's [`Takeover`] allows it: a device that proved itself
+//! with its token may be replaced by any admitted connection, a tokenless one only by a
+//! connection from the same address (the hub rebooted). A tokenless code is otherwise [`Held`]
+//! while its holder is alive, so a second hub on the LAN cannot silently push it off.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Takeover;
 use shuttlegate_core::protocol::close::{REPLACED as CLOSE_REPLACED, TOO_SLOW as CLOSE_TOO_SLOW};
 
 /// Why a connection is being closed from our side.
@@ -26,6 +33,10 @@ pub struct Kick {
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     pub id: u64,
+    /// The address the connection came from.
+    pub peer: IpAddr,
+    /// Who may take the device's code over from this connection.
+    takeover: Takeover,
     tx: mpsc::Sender<String>,
     kicked: CancellationToken,
     kick: std::sync::Arc<Mutex<Option<Kick>>>,
@@ -56,6 +67,23 @@ impl ConnHandle {
     }
 }
 
+/// A device's code is held by a live connection that a new one may not replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("held by a live connection from {holder}")]
+pub struct Held {
+    /// The holder's address (for the log).
+    pub holder: IpAddr,
+}
+
+/// Whether a connection from `peer` may replace `holder`.
+fn may_replace(holder: &ConnHandle, peer: IpAddr) -> bool {
+    let alive = !holder.kicked.is_cancelled();
+    match holder.takeover {
+        Takeover::Anyone => true,
+        Takeover::SameAddress => !alive || holder.peer.to_canonical() == peer.to_canonical(),
+    }
+}
+
 /// What became of a message for a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -78,26 +106,54 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Connections {
-    /// Registers a new connection for `device` with an outbound queue of `capacity` messages,
-    /// closing (with [`CLOSE_REPLACED`]) the one it replaces.
-    pub fn open(&self, device: &str, capacity: usize) -> (ConnHandle, ConnEnd) {
+    /// Whether a connection from `peer` could open for `device` now (checked at the handshake,
+    /// so a refusal is an HTTP 401 rather than a closed socket; [`Connections::open`] decides).
+    pub fn may_open(&self, device: &str, peer: IpAddr) -> Result<(), Held> {
+        match lock(&self.by_device).get(device) {
+            Some(holder) if !may_replace(holder, peer) => Err(Held {
+                holder: holder.peer,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Registers a new connection for `device` from `peer` with an outbound queue of
+    /// `capacity` messages, closing (with [`CLOSE_REPLACED`]) the one it replaces — unless that
+    /// one holds the code against it ([`Held`]). `takeover` is what the new connection itself
+    /// allows.
+    pub fn open(
+        &self,
+        device: &str,
+        peer: IpAddr,
+        takeover: Takeover,
+        capacity: usize,
+    ) -> Result<(ConnHandle, ConnEnd), Held> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let kicked = CancellationToken::new();
         let kick = std::sync::Arc::new(Mutex::new(None));
         let handle = ConnHandle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            peer,
+            takeover,
             tx,
             kicked: kicked.clone(),
             kick: kick.clone(),
         };
-        let old = lock(&self.by_device).insert(device.to_owned(), handle.clone());
-        if let Some(old) = old {
+        let mut map = lock(&self.by_device);
+        if let Some(holder) = map.get(device)
+            && !may_replace(holder, peer)
+        {
+            return Err(Held {
+                holder: holder.peer,
+            });
+        }
+        if let Some(old) = map.insert(device.to_owned(), handle.clone()) {
             old.kick(
                 CLOSE_REPLACED,
                 "replaced by a new connection of the same device",
             );
         }
-        (handle, ConnEnd { rx, kicked, kick })
+        Ok((handle, ConnEnd { rx, kicked, kick }))
     }
 
     /// Forgets the connection `id` of `device` if it is still the current one; returns whether
@@ -152,11 +208,18 @@ pub fn send_on(handle: &ConnHandle, text: String) -> Delivery {
 mod tests {
     use super::*;
 
+    const HUB: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 23));
+    const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 99));
+
+    fn open(conns: &Connections, peer: IpAddr, takeover: Takeover) -> (ConnHandle, ConnEnd) {
+        conns.open("d", peer, takeover, 4).expect("opens")
+    }
+
     #[test]
     fn a_second_connection_replaces_the_first_and_kicks_it_with_a_reason() {
         let conns = Connections::default();
-        let (first, first_end) = conns.open("d", 4);
-        let (second, _second_end) = conns.open("d", 4);
+        let (first, first_end) = open(&conns, HUB, Takeover::Anyone);
+        let (second, _second_end) = open(&conns, OTHER, Takeover::Anyone);
         assert!(first_end.kicked.is_cancelled());
         assert_eq!(first_end.kick().unwrap().code, CLOSE_REPLACED);
         // The replaced connection closing must not unregister the new one.
@@ -169,11 +232,41 @@ mod tests {
     #[test]
     fn a_client_that_does_not_read_overflows_and_is_kicked_as_too_slow() {
         let conns = Connections::default();
-        let (_h, end) = conns.open("d", 2);
+        let (_h, end) = conns.open("d", HUB, Takeover::Anyone, 2).expect("opens");
         assert_eq!(conns.send("d", "1".into()), Delivery::Queued);
         assert_eq!(conns.send("d", "2".into()), Delivery::Queued);
         assert_eq!(conns.send("d", "3".into()), Delivery::Overflowed);
         assert_eq!(end.kick().unwrap().code, CLOSE_TOO_SLOW);
+    }
+
+    #[test]
+    fn a_live_tokenless_holder_is_replaced_only_from_its_own_address() {
+        let conns = Connections::default();
+        let (first, first_end) = open(&conns, HUB, Takeover::SameAddress);
+        assert_eq!(conns.may_open("d", OTHER), Err(Held { holder: HUB }));
+        assert!(conns.open("d", OTHER, Takeover::SameAddress, 4).is_err());
+        assert!(
+            !first_end.kicked.is_cancelled(),
+            "the holder keeps its connection"
+        );
+        // The hub rebooted: the same address takes over.
+        let mapped: IpAddr = "::ffff:192.168.1.23".parse().unwrap();
+        assert_eq!(conns.may_open("d", mapped), Ok(()));
+        let (second, _end) = open(&conns, HUB, Takeover::SameAddress);
+        assert_eq!(first_end.kick().unwrap().code, CLOSE_REPLACED);
+        assert!(!conns.close("d", first.id));
+        assert!(conns.close("d", second.id));
+        // Nobody holds it now: any address may open.
+        assert_eq!(conns.may_open("d", OTHER), Ok(()));
+    }
+
+    #[test]
+    fn a_kicked_tokenless_holder_no_longer_holds_its_code() {
+        let conns = Connections::default();
+        let (_first, first_end) = open(&conns, HUB, Takeover::SameAddress);
+        conns.close_all(1001, "going away");
+        assert!(first_end.kicked.is_cancelled());
+        assert_eq!(conns.may_open("d", OTHER), Ok(()));
     }
 
     #[test]

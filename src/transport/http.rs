@@ -1,9 +1,11 @@
 //! The one HTTP listener (`[http] listen`): every WebSocket endpoint, `/metrics`, and later the
 //! pages, on one port.
 //!
-//! Device handshakes are checked here, before the upgrade: an unknown device or a wrong token
-//! gets HTTP 401 and a log line with the device code and the peer address, never the token.
-//! Accepted sockets get tungstenite limits sized for a Pi (see [`socket_limits`]).
+//! Device handshakes are checked here, before the upgrade: every refusal gets the same HTTP 401
+//! ([`auth::unauthorized`], held back for an address that keeps failing) and a log line with
+//! the reason, the device code as it was in the URL (clipped and escaped, never decoded) and
+//! the peer address, never the token. Accepted sockets get tungstenite limits sized for a Pi
+//! (see [`socket_limits`]).
 //!
 //! `/metrics` is OpenMetrics text (which Prometheus scrapes), rendered by `prometheus-client`
 //! from the parts' own counters at scrape time: no metric is kept twice.
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::collector::Collector;
@@ -26,7 +28,9 @@ use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
-use super::auth::{DeviceDirectory, presented_token};
+use super::auth::{
+    self, AuthGuard, AuthStats, DeviceDirectory, Refusal, Takeover, presented_token,
+};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
 use crate::config::SettingsHandle;
@@ -34,6 +38,7 @@ use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
 use crate::supervise::{Supervisor, TaskState};
+use shuttlegate_core::protocol::untrusted::clip;
 
 /// The media type of OpenMetrics text.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,6 +51,8 @@ pub struct DeviceEndpoint {
     pub connections: Arc<Connections>,
     pub handler: Arc<dyn DeviceHandler>,
     pub shutdown: Shutdown,
+    /// Counts refusals and slows down addresses that keep failing (shared with the admin API).
+    pub guard: Arc<AuthGuard>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +79,8 @@ pub struct MetricsSources {
     pub supervisor: Option<Supervisor>,
     /// The journal's size, age and consumer backlogs.
     pub journal: Option<Journal>,
+    /// Refused handshakes and admin calls by reason, and the addresses slowed down.
+    pub auth: Option<Arc<AuthGuard>>,
 }
 
 impl MetricsSources {
@@ -81,6 +90,7 @@ impl MetricsSources {
             analysis,
             supervisor: None,
             journal: None,
+            auth: None,
         }
     }
 }
@@ -113,6 +123,9 @@ fn registry(sources: MetricsSources) -> Registry {
     }
     if let Some(journal) = sources.journal {
         registry.register_collector(Box::new(JournalCollector(journal)));
+    }
+    if let Some(guard) = sources.auth {
+        registry.register_collector(Box::new(AuthCollector(guard)));
     }
     registry
 }
@@ -354,6 +367,53 @@ impl Collector for JournalCollector {
     }
 }
 
+/// Refusals by reason and the addresses slowed down, from [`AuthGuard::stats`].
+#[derive(Debug)]
+struct AuthCollector(Arc<AuthGuard>);
+
+impl Collector for AuthCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let AuthStats {
+            refused,
+            delayed,
+            failing_addresses,
+            evicted_addresses,
+        } = self.0.stats();
+        let mut family = encoder.encode_descriptor(
+            "auth_refusals",
+            "Device handshakes and admin calls refused (all answered the same 401), by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, n) in refused {
+            ConstCounter::new(n).encode(family.encode_family(&[("reason", reason.as_str())])?)?;
+        }
+        encode_counters(
+            &mut encoder,
+            [
+                (
+                    "auth_refusals_delayed",
+                    "Refusals held back because their address had failed repeatedly",
+                    delayed,
+                ),
+                (
+                    "auth_failing_addresses_evicted",
+                    "Addresses forgotten early to keep the table of failing addresses bounded",
+                    evicted_addresses,
+                ),
+            ],
+        )?;
+        let gauge = ConstGauge::new(i64::try_from(failing_addresses).unwrap_or(i64::MAX));
+        gauge.encode(encoder.encode_descriptor(
+            "auth_failing_addresses",
+            "Addresses with recent authentication failures (bounded table)",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` begins.
 pub async fn serve(
     listener: TcpListener,
@@ -382,6 +442,7 @@ pub fn socket_limits(upgrade: WebSocketUpgrade, limits: &ConnectionLimits) -> We
 
 async fn device_socket(
     State(endpoint): State<Arc<DeviceEndpoint>>,
+    uri: Uri,
     Path(code): Path<String>,
     Query(query): Query<TokenQuery>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -393,34 +454,103 @@ async fn device_socket(
         .and_then(|v| v.to_str().ok());
     let token = presented_token(query.token.as_deref(), authorization);
     let settings = endpoint.settings.current();
-    if let Err(refusal) = DeviceDirectory::of(&settings).admit(&code, token) {
-        log::warn!("refused device `{code}` from {peer}: {refusal}");
-        return (StatusCode::UNAUTHORIZED, format!("{refusal}\n")).into_response();
-    }
+    let admitted = DeviceDirectory::of(&settings)
+        .admit(&code, token, peer.ip())
+        .and_then(
+            |takeover| match endpoint.connections.may_open(&code, peer.ip()) {
+                Ok(()) => Ok(takeover),
+                Err(_) => Err(Refusal::CodeHeld),
+            },
+        );
+    let takeover = match admitted {
+        Ok(takeover) => takeover,
+        Err(refusal) => return refuse_device(&endpoint, refusal, &uri, peer).await,
+    };
     if endpoint.shutdown.token.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     let limits = ConnectionLimits::of(&settings);
     let upgrade = socket_limits(upgrade, &limits);
     upgrade.on_upgrade(move |socket| {
-        let endpoint = endpoint.clone();
-        let (handle, end) = endpoint.connections.open(&code, limits.outbound_queue);
-        log::info!("device {code} connected from {peer}");
-        let accepted = device::Accepted {
-            device: code,
-            peer,
-            socket,
-            handle,
-            end,
-        };
-        let task = device::serve(
-            endpoint.handler.clone(),
-            accepted,
-            limits,
-            endpoint.shutdown.token.clone(),
-        );
-        endpoint.shutdown.tasks.track_future(task)
+        let tasks = endpoint.shutdown.tasks.clone();
+        tasks.track_future(run_device(endpoint, code, peer, takeover, socket, limits))
     })
+}
+
+/// Answers a refused handshake: logged with its reason, counted, held back if `peer` keeps
+/// failing, then the same 401 as every other refusal.
+async fn refuse_device(
+    endpoint: &DeviceEndpoint,
+    refusal: Refusal,
+    uri: &Uri,
+    peer: SocketAddr,
+) -> Response {
+    let delay = endpoint.guard.refused(refusal, peer.ip());
+    log::warn!(
+        "refused device `{}` from {peer}: {refusal}{}",
+        clip(code_as_sent(uri)),
+        if delay.is_zero() {
+            String::new()
+        } else {
+            format!(" (answer held {delay:?}: repeated failures from this address)")
+        }
+    );
+    auth::hold(delay, &endpoint.shutdown).await;
+    auth::unauthorized()
+}
+
+/// The `{code}` of `/ws/esp32/{code}/` as the client sent it, still percent-encoded: logging
+/// the decoded form would let `%0A` start a forged log line.
+fn code_as_sent(uri: &Uri) -> &str {
+    let path = uri.path();
+    path.strip_prefix("/ws/esp32/")
+        .map_or(path, |rest| rest.trim_end_matches('/'))
+}
+
+/// Registers an upgraded device connection and serves it until it ends. The code was checked
+/// free at the handshake; if another connection took it meanwhile, this one is closed (1008).
+async fn run_device(
+    endpoint: Arc<DeviceEndpoint>,
+    code: String,
+    peer: SocketAddr,
+    takeover: Takeover,
+    mut socket: axum::extract::ws::WebSocket,
+    limits: ConnectionLimits,
+) {
+    let (handle, end) =
+        match endpoint
+            .connections
+            .open(&code, peer.ip(), takeover, limits.outbound_queue)
+        {
+            Ok(opened) => opened,
+            Err(held) => {
+                endpoint.guard.refused(Refusal::CodeHeld, peer.ip());
+                log::warn!("refused device `{code}` from {peer} after its upgrade: {held}");
+                let frame = axum::extract::ws::CloseFrame {
+                    code: 1008,
+                    reason: "code held by another connection".into(),
+                };
+                let _ = socket
+                    .send(axum::extract::ws::Message::Close(Some(frame)))
+                    .await;
+                return;
+            }
+        };
+    log::info!("device {code} connected from {peer}");
+    let accepted = device::Accepted {
+        device: code,
+        peer,
+        socket,
+        handle,
+        end,
+    };
+    device::serve(
+        endpoint.handler.clone(),
+        accepted,
+        limits,
+        endpoint.shutdown.token.clone(),
+    )
+    .await;
 }
 
 /// Encodes `(name, help, value)` counters read at scrape time.

@@ -4,5 +4,6 @@ pub mod admin;
 pub mod auth;
 pub mod connections;
 pub mod device;
+pub mod failures;
 pub mod http;
 pub mod limits;
