@@ -91,7 +91,7 @@ pub struct JournalSettings {
 pub struct LimitSettings {
     /// Largest WebSocket message; larger closes the connection with 1009.
     pub max_message_bytes: usize,
-    /// Messages per second per device before `error rate_limited`.
+    /// Frames (text, binary, ping, pong) per second per device before `error rate_limited`.
     pub messages_per_second: u32,
     /// Consecutive rate-limited seconds before the connection is closed with 4008.
     pub rate_limit_strikes: u32,

@@ -282,21 +282,30 @@ async fn read_loop(
                     Some(Ok(message)) => message,
                     Some(Err(e)) => return read_error(e, limits),
                 };
+                if let Message::Close(frame) = message {
+                    let why = frame.map(|f| format!("{} {}", f.code, f.reason)).unwrap_or_else(|| "no reason".into());
+                    return End::Closed(why);
+                }
+                // Every frame counts against the limit, not only text: a flood of pings or
+                // binary frames costs the gateway as much to read and answer.
+                let now_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                match rate.check(now_ms) {
+                    Verdict::Accept => {}
+                    Verdict::Refuse => {
+                        // Pings and pongs get no `error`: answering each would amplify the flood.
+                        if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                            in_flight.push_back(ready(handler.rate_limited(device)));
+                        }
+                        continue;
+                    }
+                    Verdict::Close => {
+                        return End::Refused(close::RATE_LIMITED, format!(
+                            "over {} frames per second for {} seconds",
+                            limits.messages_per_second, limits.rate_strikes_to_close));
+                    }
+                }
                 match message {
                     Message::Text(text) => {
-                        let now_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                        match rate.check(now_ms) {
-                            Verdict::Accept => {}
-                            Verdict::Refuse => {
-                                in_flight.push_back(ready(handler.rate_limited(device)));
-                                continue;
-                            }
-                            Verdict::Close => {
-                                return End::Refused(close::RATE_LIMITED, format!(
-                                    "over {} messages per second for {} seconds",
-                                    limits.messages_per_second, limits.rate_strikes_to_close));
-                            }
-                        }
                         let message = parse_device_message(text.as_str(), device);
                         match handler.clone().message(device, handle, message) {
                             HandlerReply::Ordered(reply) => in_flight.push_back(reply),
@@ -312,12 +321,8 @@ async fn read_loop(
                         }
                     }
                     Message::Binary(bytes) => in_flight.push_back(ready(handler.binary(device, &bytes))),
-                    Message::Close(frame) => {
-                        let why = frame.map(|f| format!("{} {}", f.code, f.reason)).unwrap_or_else(|| "no reason".into());
-                        return End::Closed(why);
-                    }
-                    // Pings are answered by tungstenite; pongs need nothing.
-                    Message::Ping(_) | Message::Pong(_) => {}
+                    // Pings are answered by tungstenite; pongs need nothing; closes ended above.
+                    Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Per-connection rate limiting, as a pure counter over one-second windows.
 //!
-//! A device may send `per_second` messages in each window. Past that, each further message in
+//! A device may send `per_second` frames in each window — text, binary, ping and pong alike, since
+//! each costs the gateway a read and most an answer. Past that, each further message in
 //! the window is refused (`error rate_limited`) without being processed — not acked, so a
 //! durable-delivery device resends it later. A window that overflowed is a *strike*; after
 //! `strikes_to_close` consecutive strikes the connection is closed with 4008, so a device stuck
