@@ -38,6 +38,7 @@ use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
 use crate::supervise::{Supervisor, TaskState};
+use shuttlegate_core::protocol::close;
 use shuttlegate_core::protocol::untrusted::clip;
 
 /// The media type of OpenMetrics text.
@@ -527,9 +528,11 @@ async fn run_device(
                 endpoint.guard.refused(Refusal::CodeHeld, peer.ip());
                 log::warn!("refused device `{code}` from {peer} after its upgrade: {held}");
                 let frame = axum::extract::ws::CloseFrame {
-                    code: 1008,
+                    code: close::POLICY_VIOLATION,
                     reason: "code held by another connection".into(),
                 };
+                // The socket is dropped next either way: a peer that cannot take the close frame
+                // needs nothing more from us.
                 let _ = socket
                     .send(axum::extract::ws::Message::Close(Some(frame)))
                     .await;

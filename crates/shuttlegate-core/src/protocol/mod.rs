@@ -41,6 +41,9 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// A text frame that is not valid UTF-8 (RFC 6455 "invalid frame payload data").
     pub const INVALID_UTF8: u16 = 1007;
+    /// A tokenless code was taken from another address between the handshake and the upgrade
+    /// (RFC 6455 "policy violation"; the handshake itself answers such a client 401).
+    pub const POLICY_VIOLATION: u16 = 1008;
     /// A message larger than `[limits] max_message_bytes` (RFC 6455 "message too big").
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// A newer connection of the same device took over.
