@@ -457,12 +457,14 @@ async fn device_socket(
     let settings = endpoint.settings.current();
     let admitted = DeviceDirectory::of(&settings)
         .admit(&code, token, peer.ip())
-        .and_then(
-            |takeover| match endpoint.connections.may_open(&code, peer.ip()) {
-                Ok(()) => Ok(takeover),
-                Err(_) => Err(Refusal::CodeHeld),
-            },
-        );
+        .and_then(|takeover| {
+            let held = endpoint.connections.may_open(&code, peer.ip());
+            held.map(|()| takeover).map_err(|held| {
+                // The code is a configured one here: safe to log as is.
+                log::info!("device {code} from {peer}: {held}");
+                Refusal::CodeHeld
+            })
+        });
     let takeover = match admitted {
         Ok(takeover) => takeover,
         Err(refusal) => return refuse_device(&endpoint, refusal, &uri, peer).await,
