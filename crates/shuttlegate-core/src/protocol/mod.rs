@@ -11,6 +11,7 @@
 //! - [`command`]: the commands a device obeys (`start_collection`, …), parsed from a name and
 //!   parameters (admin console, cloud) and rendered as the push V3.3 dispatches on.
 //! - [`time`]: frame timestamps (unix ms or V3.3's local `HHMMSSmmm`) to unix ms.
+//! - [`validate`]: the one input validator every source uses (ids, `seq`, `rate_hz`, numbers).
 //!
 //! `docs/protocol.md` is the wire-level description of all of this.
 
@@ -18,6 +19,7 @@ pub mod command;
 pub mod inbound;
 pub mod outbound;
 pub mod time;
+pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
