@@ -271,7 +271,7 @@ impl Ingest {
         let applied = self
             .court
             .request(seen_and(&device, move |c, now| {
-                Ok(c.upload_complete(&owned, &session, had_data, &gaps, now))
+                c.upload_complete(&owned, &session, had_data, &gaps, now)
             }))
             .await;
         let message = match applied {

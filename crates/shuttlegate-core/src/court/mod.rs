@@ -144,12 +144,8 @@ impl CourtEvent {
             #[serde(rename = "type")]
             kind: String,
         }
-        serde_json::from_str::<Typed>(json).is_ok_and(|t| {
-            matches!(
-                t.kind.as_str(),
-                "session_state" | "command_queued" | "command_done" | "device_status" | "snapshot"
-            )
-        })
+        serde_json::from_str::<Typed>(json)
+            .is_ok_and(|t| COURT_EVENT_TYPES.contains(&t.kind.as_str()))
     }
 
     /// Reads a journaled event back. A snapshot is read entry by entry: an entry that no
@@ -184,6 +180,15 @@ impl CourtEvent {
         }
     }
 }
+
+/// The `type` of every [`CourtEvent`] as journaled (checked by a test against the enum).
+const COURT_EVENT_TYPES: [&str; 5] = [
+    "session_state",
+    "command_queued",
+    "command_done",
+    "device_status",
+    "snapshot",
+];
 
 /// A snapshot the strict reading refused, read entry by entry; `None` if it is not a snapshot.
 fn lenient_snapshot(json: &str) -> Option<(CourtEvent, Vec<String>)> {
@@ -740,7 +745,8 @@ impl Court {
     /// session) decides: without data nothing is analysed — an open session is stopped, an
     /// unknown one is not created (a flood of made-up ids leaves nothing behind); with data the
     /// session moves to analyzing (the caller runs the final analysis, then calls
-    /// [`Court::analysis_done`]).
+    /// [`Court::analysis_done`]). Refused only when reopening a session the court had
+    /// forgotten is over the device's session start limit.
     pub fn upload_complete(
         &mut self,
         device: &str,
@@ -748,48 +754,37 @@ impl Court {
         had_data: bool,
         missing: &[u64],
         now_ms: i64,
-    ) -> (Outcome, UploadVerdict) {
+    ) -> Result<(Outcome, UploadVerdict), CourtError> {
         let options = self.options.clone();
-        let Ok(dev) = self.device_mut(device) else {
-            return (Outcome::default(), UploadVerdict::NoData);
-        };
+        let dev = self.device_mut(device)?;
         if !missing.is_empty() {
-            return (Outcome::default(), UploadVerdict::Wait);
+            return Ok((Outcome::default(), UploadVerdict::Wait));
         }
         if !had_data {
             let events = end_session_as(dev, session_id, SessionState::Stopped, &options, now_ms);
-            return (
-                Outcome {
-                    events,
-                    pushes: vec![],
-                },
-                UploadVerdict::NoData,
-            );
+            let out = Outcome {
+                events,
+                pushes: vec![],
+            };
+            return Ok((out, UploadVerdict::NoData));
         }
-        let mut out = Outcome::default();
-        let session = match dev.sessions.get_mut(session_id) {
-            Some(session) => session,
-            // Data is stored for a session the court does not know (forgotten past the
-            // snapshot): it is opened again, within the device's limits, to be analysed.
-            None => {
-                out = self
-                    .open_by_device(device, session_id, now_ms)
-                    .unwrap_or_default();
-                let Some(session) = self
-                    .devices
-                    .get_mut(device)
-                    .and_then(|d| d.sessions.get_mut(session_id))
-                else {
-                    return (out, UploadVerdict::Wait);
-                };
-                session
-            }
+        // Data is stored for a session the court does not know (forgotten past the snapshot):
+        // it is opened again, within the device's limits, to be analysed.
+        let mut out = if dev.sessions.contains_key(session_id) {
+            Outcome::default()
+        } else {
+            self.open_by_device(device, session_id, now_ms)?
         };
+        let session = self
+            .devices
+            .get_mut(device)
+            .and_then(|d| d.sessions.get_mut(session_id))
+            .expect("the session exists: found or just opened above");
         if session.advance(SessionState::Analyzing, now_ms) {
             out.events.push(session_event(session, now_ms));
-            return (out, UploadVerdict::Analyse);
+            return Ok((out, UploadVerdict::Analyse));
         }
-        (out, UploadVerdict::Wait)
+        Ok((out, UploadVerdict::Wait))
     }
 
     /// The final analysis of a session is done (summary journaled): it is completed.

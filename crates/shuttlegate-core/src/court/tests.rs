@@ -64,10 +64,10 @@ fn a_second_start_while_a_session_is_open_is_refused_with_its_name() {
 fn upload_complete_with_gaps_keeps_the_session_and_without_them_completes_it() {
     let mut c = court();
     c.data_arrived("d1", "s1", 1).unwrap();
-    let (out, finalize) = c.upload_complete("d1", "s1", true, &[3, 4], 2);
+    let (out, finalize) = c.upload_complete("d1", "s1", true, &[3, 4], 2).unwrap();
     assert_eq!(finalize, UploadVerdict::Wait);
     assert!(out.events.is_empty());
-    let (_, finalize) = c.upload_complete("d1", "s1", true, &[], 3);
+    let (_, finalize) = c.upload_complete("d1", "s1", true, &[], 3).unwrap();
     assert_eq!(finalize, UploadVerdict::Analyse);
     assert_eq!(
         c.device("d1").unwrap().session("s1").unwrap().state,
@@ -205,7 +205,7 @@ fn ended_sessions_are_forgotten_past_the_bound() {
     for i in 0..5 {
         let id = format!("s{i}");
         c.data_arrived("d1", &id, i).unwrap();
-        c.upload_complete("d1", &id, true, &[], i);
+        c.upload_complete("d1", &id, true, &[], i).unwrap();
         c.analysis_done("d1", &id, i);
     }
     let kept: Vec<_> = c
@@ -308,14 +308,14 @@ fn session_starts_past_the_per_minute_limit_are_refused_by_name_until_the_minute
 #[test]
 fn upload_complete_without_data_creates_nothing_and_stops_an_open_session_without_a_summary() {
     let mut c = court();
-    let (out, verdict) = c.upload_complete("d1", "ghost", false, &[], 1);
+    let (out, verdict) = c.upload_complete("d1", "ghost", false, &[], 1).unwrap();
     assert_eq!(verdict, UploadVerdict::NoData);
     assert!(out.events.is_empty());
     assert!(c.device("d1").unwrap().session("ghost").is_none());
 
     c.status_update("d1", "START_COLLECTION_CONFIRMED", Some("s1"), 2)
         .unwrap();
-    let (out, verdict) = c.upload_complete("d1", "s1", false, &[], 3);
+    let (out, verdict) = c.upload_complete("d1", "s1", false, &[], 3).unwrap();
     assert_eq!(verdict, UploadVerdict::NoData);
     assert!(
         matches!(
@@ -351,7 +351,9 @@ fn a_session_flood_leaves_at_most_the_cap_open_and_the_snapshot_bounded() {
             Err(e) => panic!("{e}"),
         }
         if i % 3 == 0 {
-            let (out, verdict) = c.upload_complete("d1", &format!("ghost{i}"), false, &[], i * 500);
+            let (out, verdict) = c
+                .upload_complete("d1", &format!("ghost{i}"), false, &[], i * 500)
+                .unwrap();
             assert_eq!(verdict, UploadVerdict::NoData);
             assert!(out.events.is_empty(), "a ghost journals nothing");
         }
@@ -521,7 +523,7 @@ mod model {
                     Op::Confirm(s) => c
                         .status_update("d1", "START_COLLECTION_CONFIRMED", Some(&format!("s{s}")), now)
                         .unwrap_or_default(),
-                    Op::Upload(s, had_data) => c.upload_complete("d1", &format!("s{s}"), had_data, &[], now).0,
+                    Op::Upload(s, had_data) => c.upload_complete("d1", &format!("s{s}"), had_data, &[], now).map(|(out, _)| out).unwrap_or_default(),
                     Op::Analysed(s) => c.analysis_done("d1", &format!("s{s}"), now),
                     Op::Wait(ms) => {
                         now += i64::from(ms);
@@ -540,4 +542,35 @@ mod model {
             prop_assert_eq!(sessions(&restored), sessions(&c));
         }
     }
+}
+
+#[test]
+fn every_court_event_type_is_known_as_one() {
+    let mut c = court();
+    let mut events = Vec::new();
+    events.extend(c.connect("d1", 1).unwrap().events);
+    events.extend(c.start_session("d1", "s1".into(), 2).unwrap().events);
+    let id = c.pending_commands("d1")[0].command_id;
+    events.extend(c.command_ack("d1", id, true, 3).events);
+    events.push(c.snapshot(4));
+    let mut types: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    types.sort();
+    types.dedup();
+    let mut known: Vec<&str> = COURT_EVENT_TYPES.to_vec();
+    known.sort_unstable();
+    assert_eq!(types, known);
+    for event in &events {
+        assert!(CourtEvent::is_court_event(
+            &serde_json::to_string(event).unwrap()
+        ));
+    }
+    assert!(!CourtEvent::is_court_event(r#"{"type":"journal_full"}"#));
 }
