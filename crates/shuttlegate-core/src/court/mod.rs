@@ -151,33 +151,43 @@ impl CourtEvent {
     /// Reads a journaled event back. A snapshot is read entry by entry: an entry that no
     /// longer reads (written by an older version, or holding an id the validator now refuses)
     /// is left out and described in the returned list, and the rest is kept — one bad session
-    /// id must not cost the whole court its state after a restart.
+    /// id must not cost the whole court its state after a restart. A session event with such
+    /// an id is refused (the caller skips it).
     pub fn from_journal(json: &str) -> Result<(CourtEvent, Vec<String>), serde_json::Error> {
-        match serde_json::from_str::<CourtEvent>(json) {
-            Ok(CourtEvent::Snapshot {
-                sessions,
-                commands,
-                next_command_id,
-                ts,
-                recent_commands,
-            }) => {
-                let mut dropped = Vec::new();
-                let sessions = sessions
-                    .into_iter()
-                    .filter(|s| valid_session(s, &mut dropped))
-                    .collect();
-                let snapshot = CourtEvent::Snapshot {
-                    sessions,
-                    commands,
-                    next_command_id,
-                    ts,
-                    recent_commands,
-                };
-                Ok((snapshot, dropped))
-            }
-            Ok(event) => Ok((event, Vec::new())),
-            Err(e) => lenient_snapshot(json).ok_or(e),
+        use serde::de::Error as _;
+        let event = match serde_json::from_str::<CourtEvent>(json) {
+            Ok(event) => event,
+            Err(e) => return lenient_snapshot(json).ok_or(e),
+        };
+        if let CourtEvent::SessionState {
+            device, session_id, ..
+        } = &event
+        {
+            valid_ids(session_id, device).map_err(serde_json::Error::custom)?;
         }
+        let CourtEvent::Snapshot {
+            sessions,
+            commands,
+            next_command_id,
+            ts,
+            recent_commands,
+        } = event
+        else {
+            return Ok((event, Vec::new()));
+        };
+        let mut dropped = Vec::new();
+        let sessions = sessions
+            .into_iter()
+            .filter(|s| valid_session(s, &mut dropped))
+            .collect();
+        let snapshot = CourtEvent::Snapshot {
+            sessions,
+            commands,
+            next_command_id,
+            ts,
+            recent_commands,
+        };
+        Ok((snapshot, dropped))
     }
 }
 
@@ -244,11 +254,15 @@ fn entries<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// A session's ids checked by the validator.
+fn valid_ids(session_id: &str, device: &str) -> Result<(), validate::Invalid> {
+    validate::id(IdKind::SessionId, "session_id", session_id)?;
+    validate::id(IdKind::DeviceCode, "device", device)
+}
+
 /// Whether a restored session's ids pass the validator; if not, it is described in `dropped`.
 fn valid_session(session: &Session, dropped: &mut Vec<String>) -> bool {
-    let checked = validate::id(IdKind::SessionId, "session_id", &session.id)
-        .and_then(|()| validate::id(IdKind::DeviceCode, "device", &session.device));
-    match checked {
+    match valid_ids(&session.id, &session.device) {
         Ok(()) => true,
         Err(e) => {
             dropped.push(format!(
@@ -260,8 +274,8 @@ fn valid_session(session: &Session, dropped: &mut Vec<String>) -> bool {
     }
 }
 
-/// At most 120 characters of a JSON value, for a log line (`{:?}`-escaped by the caller's
-/// format when it holds control characters: serde_json escapes them in strings).
+/// At most 120 characters of a JSON value, for a log line (serde_json escapes control
+/// characters in strings, so the text cannot forge a line).
 fn clip_json(value: &serde_json::Value) -> String {
     let text = value.to_string();
     match text.char_indices().nth(120) {

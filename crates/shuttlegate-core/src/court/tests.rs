@@ -481,6 +481,15 @@ fn a_snapshot_with_bad_entries_is_restored_without_them_and_says_what_it_dropped
     })
     .unwrap();
     assert!(CourtEvent::from_journal(&status).unwrap().1.is_empty());
+    let bad_state = CourtEvent::SessionState {
+        device: "d1".into(),
+        session_id: "x\u{1b}y".into(),
+        state: SessionState::Collecting,
+        source: SessionSource::Device,
+        ts: 1,
+    };
+    let err = CourtEvent::from_journal(&serde_json::to_string(&bad_state).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("`session_id`"), "{err}");
     assert!(CourtEvent::from_journal("{\"type\":\"nope\"}").is_err());
 }
 
