@@ -30,7 +30,7 @@ use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
-use shuttlegate_core::court::{Court, CourtOptions};
+use shuttlegate_core::court::{Court, CourtOptions, Enqueued};
 use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
 
 /// How long shutdown waits for connections to drain before giving up on them.
@@ -250,7 +250,12 @@ fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
 /// segments, not all of it.
 fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, DaemonError> {
     let codes = settings.devices.iter().map(|d| d.code.clone());
-    let mut court = Court::new(codes, CourtOptions::default());
+    let options = CourtOptions {
+        max_open_sessions_per_device: settings.limits.max_open_sessions_per_device,
+        session_starts_per_minute: settings.limits.session_starts_per_minute,
+        ..CourtOptions::default()
+    };
+    let mut court = Court::new(codes, options);
     let events = crate::court::restore::court_events_since_snapshot(journal)?;
     let restored = events.len();
     court.restore(events);
@@ -365,13 +370,20 @@ async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, court: CourtHandle
             Err(e) => CommandOutcome::Rejected {
                 reason: e.to_string(),
             },
-            Ok(command) => match court.command(&cmd.device, command).await {
-                Ok(_) if court.is_connected(&cmd.device) => CommandOutcome::Pushed,
-                Ok(_) => CommandOutcome::Queued,
-                Err(e) => CommandOutcome::Rejected {
-                    reason: e.to_string(),
-                },
-            },
+            Ok(command) => {
+                let request_id = Some(cmd.command_id.clone());
+                match court.command(&cmd.device, command, request_id).await {
+                    Ok(Enqueued::New { .. }) if court.is_connected(&cmd.device) => {
+                        CommandOutcome::Pushed
+                    }
+                    Ok(Enqueued::New { .. }) => CommandOutcome::Queued,
+                    // A redelivery (the broker after a reconnect, or the cloud's retry).
+                    Ok(Enqueued::Duplicate(first)) => CommandOutcome::duplicate(&first),
+                    Err(e) => CommandOutcome::Rejected {
+                        reason: e.to_string(),
+                    },
+                }
+            }
         };
         log::info!(
             "cloud command {} `{}` for {}: {outcome:?}",

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shuttlegate_core::batch::{BatchForm, SensorBatch};
-use shuttlegate_core::court::{Court, CourtError, Outcome, Telemetry};
+use shuttlegate_core::court::{Court, CourtError, Outcome, Telemetry, UploadVerdict};
 use shuttlegate_core::protocol::outbound::{
     BatchSensorDataResponse, CommandName, CommandResponse, ConnectionEstablished,
     HeartbeatResponse, Pong, SensorDataResponse, StatusUpdateResponse, UploadCompleteResponse,
@@ -61,13 +61,13 @@ impl Ingest {
     fn court_then(
         &self,
         device: &str,
-        op: impl FnOnce(&mut Court, i64) -> Outcome + Send + 'static,
+        op: impl FnOnce(&mut Court, i64) -> Result<Outcome, CourtError> + Send + 'static,
         ok: impl Into<Option<GatewayMessage>>,
     ) -> PendingReply {
         let ok = ok.into();
         match self
             .court
-            .try_request(seen_and(device, move |c, now| Ok((op(c, now), ()))), None)
+            .try_request(seen_and(device, move |c, now| Ok((op(c, now)?, ()))), None)
         {
             Ok(applied) => {
                 let device = device.to_owned();
@@ -102,7 +102,7 @@ impl Ingest {
             device,
             move |c, now| {
                 c.heartbeat(&owned, telemetry, now);
-                Outcome::default()
+                Ok(Outcome::default())
             },
             reply,
         )
@@ -117,7 +117,7 @@ impl Ingest {
         // Refused before the batch is stored, so a device told "busy" resends a batch the
         // journal does not have.
         let op = seen_and(device, move |c, now| {
-            Ok((c.data_arrived(&owned, &session, now), ()))
+            Ok((c.data_arrived(&owned, &session, now)?, ()))
         });
         let bookkeeping = match self.court.try_request(op, None) {
             Ok(applied) => applied,
@@ -255,30 +255,36 @@ impl Ingest {
     }
 
     /// `upload_complete`: the seqs not stored are asked for again; with none missing the session
-    /// is analysed and completed.
+    /// is analysed and completed. For a session the journal holds no batch of, nothing is
+    /// analysed and no summary journaled (an open one is stopped, an unknown one not created),
+    /// and the reply says so.
     async fn upload_complete(
         self: Arc<Self>,
         device: String,
         upload: shuttlegate_core::protocol::UploadComplete,
     ) -> Option<GatewayMessage> {
+        // `upload_complete` is a barrier: every earlier batch of the connection is durable.
         let stored = self.journal.stored_seqs(&device, &upload.session_id);
         let missing = missing_seqs(&stored, upload.batches);
+        let had_data = !stored.is_empty();
         let (owned, session, gaps) = (device.clone(), upload.session_id.clone(), missing.clone());
         let applied = self
             .court
             .request(seen_and(&device, move |c, now| {
-                Ok(c.upload_complete(&owned, &session, &gaps, now))
+                c.upload_complete(&owned, &session, had_data, &gaps, now)
             }))
             .await;
-        match applied {
-            Ok(true) => self.analysis.finish(&device, &upload.session_id).await,
-            Ok(false) => {}
+        let message = match applied {
+            Ok(UploadVerdict::Analyse) => {
+                self.analysis.finish(&device, &upload.session_id).await;
+                "upload complete: analysing"
+            }
+            Ok(UploadVerdict::Wait) if !missing.is_empty() => "resend missing batches",
+            Ok(UploadVerdict::Wait) => "upload complete: analysing",
+            Ok(UploadVerdict::NoData) => {
+                "no data received for this session: nothing to analyse (session not started or stopped)"
+            }
             Err(e) => return Some(court_error(&device, &e)),
-        }
-        let message = if missing.is_empty() {
-            "upload complete: analysing"
-        } else {
-            "resend missing batches"
         };
         Some(GatewayMessage::UploadCompleteResponse(
             UploadCompleteResponse {
@@ -333,7 +339,7 @@ impl Ingest {
                     "device {device}: ack for command `{}` this gateway never sent",
                     ack.command_id
                 );
-                self.court_then(device, |_, _| Outcome::default(), None)
+                self.court_then(device, |_, _| Ok(Outcome::default()), None)
             }
         }
     }
@@ -429,6 +435,7 @@ where
 /// A court request that did not take effect, as the device's `error` reply.
 fn court_error(device: &str, e: &RequestError) -> GatewayMessage {
     let code = match e {
+        RequestError::Refused(CourtError::TooManySessionStarts { .. }) => ErrorCode::RateLimited,
         RequestError::Refused(_) => ErrorCode::InvalidField,
         RequestError::Busy | RequestError::NotJournaled(_) | RequestError::Stopped => {
             ErrorCode::Internal
@@ -534,7 +541,7 @@ impl DeviceHandler for Ingest {
                     server_time: self.court.now(),
                     timestamp: ping.timestamp,
                 });
-                self.court_then(device, |_, _| Outcome::default(), pong)
+                self.court_then(device, |_, _| Ok(Outcome::default()), pong)
             }
         };
         HandlerReply::Ordered(reply)

@@ -129,6 +129,8 @@ pub(crate) struct RawLimits {
     pub idle_timeout: HumanDuration,
     pub outbound_queue: usize,
     pub max_connections: usize,
+    pub max_open_sessions_per_device: usize,
+    pub session_starts_per_minute: usize,
 }
 
 impl Default for RawLimits {
@@ -140,6 +142,8 @@ impl Default for RawLimits {
             idle_timeout: HumanDuration::new("30s"),
             outbound_queue: 64,
             max_connections: 512,
+            max_open_sessions_per_device: 2,
+            session_starts_per_minute: 10,
         }
     }
 }

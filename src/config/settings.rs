@@ -102,6 +102,10 @@ pub struct LimitSettings {
     pub outbound_queue: usize,
     /// Simultaneous WebSocket connections.
     pub max_connections: usize,
+    /// Open sessions per device; opening one more stops the oldest.
+    pub max_open_sessions_per_device: usize,
+    /// Sessions a device may open per minute; more are refused.
+    pub session_starts_per_minute: usize,
 }
 
 /// `[auth]`.
@@ -652,6 +656,18 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             raw.limits.max_connections,
             1,
             100_000,
+        ),
+        max_open_sessions_per_device: checker.in_range(
+            "limits.max_open_sessions_per_device",
+            raw.limits.max_open_sessions_per_device,
+            1,
+            64,
+        ),
+        session_starts_per_minute: checker.in_range(
+            "limits.session_starts_per_minute",
+            raw.limits.session_starts_per_minute,
+            1,
+            600,
         ),
     };
     let auth = AuthSettings {

@@ -33,7 +33,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::try_join_all;
-use shuttlegate_core::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
+use shuttlegate_core::court::{
+    Court, CourtError, CourtEvent, Enqueued, Outcome, PendingCommand, Telemetry,
+};
 use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
 use tokio::sync::{Notify, broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -323,18 +325,19 @@ impl CourtHandle {
         .await
     }
 
-    /// Queues any command for `device`; resolves with its command id once it is journaled (an
-    /// accepted command survives a restart) and pushed if the device is connected.
-    pub async fn command(&self, device: &str, command: DeviceCommand) -> Result<u64, RequestError> {
+    /// Queues any command for `device`; resolves once it is journaled (an accepted command
+    /// survives a restart) and pushed if the device is connected. `request_id`, the sender's
+    /// `command_id` (cloud, admin): a repeat of one the court remembers queues nothing and
+    /// answers [`Enqueued::Duplicate`] with the first one's state.
+    pub async fn command(
+        &self,
+        device: &str,
+        command: DeviceCommand,
+        request_id: Option<String>,
+    ) -> Result<Enqueued, RequestError> {
         let device = device.to_owned();
         self.request(move |court, now| {
-            let outcome = court.enqueue(&device, command, now)?;
-            let id = outcome
-                .pushes
-                .first()
-                .map(|(_, p)| p.command_id)
-                .unwrap_or(0);
-            Ok((outcome, id))
+            court.enqueue_once(&device, command, request_id.as_deref(), now)
         })
         .await
     }
@@ -552,14 +555,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(id, "s1");
-        let command = f
+        let Enqueued::New {
+            command_id: command,
+        } = f
             .court
             .command(
                 "d2",
                 DeviceCommand::parse("sync", &serde_json::Value::Null).unwrap(),
+                None,
             )
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("a first command is new")
+        };
         let events = journaled(&f.journal);
         assert!(
             matches!(&events[0], CourtEvent::SessionState { session_id, state: SessionState::Calibrating, .. } if session_id == "s1"),

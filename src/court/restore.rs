@@ -66,11 +66,12 @@ pub(crate) fn for_each_record(
 
 /// The court event a stored record holds, if any. A record that does not decode is logged and
 /// skipped (the daemon must come up); events that are not the court's (journal-full notices, …)
-/// are not state.
+/// are not state. A snapshot with entries that no longer read keeps the rest, and each entry
+/// left out is logged.
 pub(crate) fn court_event(stored: &StoredRecord) -> Option<CourtEvent> {
     match stored.decode() {
         Ok(record) => match record.body {
-            RecordBody::Event(doc) => serde_json::from_str(&doc.json).ok(),
+            RecordBody::Event(doc) => read_court_event(stored.id, &doc.json),
             _ => None,
         },
         Err(e) => {
@@ -80,6 +81,24 @@ pub(crate) fn court_event(stored: &StoredRecord) -> Option<CourtEvent> {
             );
             None
         }
+    }
+}
+
+/// A journaled event's JSON as a court event: `None` for the journal's own notices, and for a
+/// court event that does not read at all (logged).
+fn read_court_event(id: u64, json: &str) -> Option<CourtEvent> {
+    match CourtEvent::from_journal(json) {
+        Ok((event, dropped)) => {
+            for entry in dropped {
+                log::warn!("restoring the court: event record {id}: left out {entry}");
+            }
+            Some(event)
+        }
+        Err(e) if CourtEvent::is_court_event(json) => {
+            log::warn!("restoring the court: event record {id} skipped: {e}");
+            None
+        }
+        Err(_) => None,
     }
 }
 
@@ -107,6 +126,7 @@ mod tests {
             commands: Vec::new(),
             next_command_id: 1,
             ts,
+            recent_commands: Vec::new(),
         }
     }
 

@@ -6,7 +6,10 @@
 //! `Authorization: Bearer <admin_token>` (at least 16 characters); without a configured admin
 //! token they are off (404). A call without the right token gets the same 401 as a refused
 //! device handshake, checked before its body is read, counted and slowed down per address like
-//! one.
+//! one. The device code, `session_id` and `command_id` pass the same validator as a
+//! device's messages (`protocol::validate`): a bad one is answered 400 naming the field, and
+//! nothing is journaled. A command may carry the operator's `command_id`: a retry with the same
+//! id is answered `duplicate` and not queued again.
 //! The `simulate` tool and tests start V3.3 sessions through them; the admin console, phones and
 //! the cloud reach the same court operations through their own endpoints.
 
@@ -27,8 +30,10 @@ use super::auth::{self, AuthGuard, Refusal};
 use crate::config::SettingsHandle;
 use crate::court::{CourtHandle, RequestError};
 use crate::service::Shutdown;
-use shuttlegate_core::court::CourtError;
+use crate::uplink::command::FirstOutcome;
+use shuttlegate_core::court::{CourtError, Enqueued};
 use shuttlegate_core::protocol::DeviceCommand;
+use shuttlegate_core::protocol::validate::{self, IdKind, Invalid};
 
 /// What the admin hooks need.
 pub struct AdminApi {
@@ -51,6 +56,9 @@ struct CommandBody {
     command: String,
     #[serde(default)]
     params: Value,
+    /// The operator's id for the command, so a retry runs it once.
+    #[serde(default)]
+    command_id: Option<String>,
 }
 
 /// The admin routes, to merge into the gateway's router.
@@ -96,6 +104,23 @@ fn refused(status: StatusCode, error: String) -> Response {
     (status, Json(json!({ "error": error }))).into_response()
 }
 
+/// A value the validator refused: 400, naming the field and the rule.
+fn invalid(e: Invalid) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": e.to_string(), "field": e.field })),
+    )
+        .into_response()
+}
+
+/// The 400 for a path's device code the validator refuses, checked before it reaches the court
+/// (or a log line).
+fn bad_device_code(code: &str) -> Option<Response> {
+    validate::id(IdKind::DeviceCode, "code", code)
+        .err()
+        .map(invalid)
+}
+
 /// A court request that did not take effect: the court's refusal (404 unknown device, 409 the
 /// state does not allow it), or the gateway's failure to make it durable (503: try again).
 fn court_error(e: RequestError) -> Response {
@@ -125,6 +150,14 @@ async fn start_session(
         Err(JsonRejection::MissingJsonContentType(_)) => None,
         Err(e) => return bad_body(&e),
     };
+    if let Some(response) = bad_device_code(&code) {
+        return response;
+    }
+    if let Some(id) = &session_id
+        && let Err(e) = validate::id(IdKind::SessionId, "session_id", id)
+    {
+        return invalid(e);
+    }
     match api.court.start_session(&code, session_id).await {
         Ok(id) => {
             Json(json!({"device": code, "session_id": id, "state": "calibrating"})).into_response()
@@ -141,6 +174,9 @@ async fn end_session(
 ) -> Response {
     if let Err(refusal) = authorize(&api, &headers, peer).await {
         return refusal;
+    }
+    if let Some(response) = bad_device_code(&code) {
+        return response;
     }
     match api.court.end_session(&code).await {
         Ok(id) => {
@@ -164,12 +200,29 @@ async fn command(
         Ok(Json(body)) => body,
         Err(e) => return bad_body(&e),
     };
+    if let Some(response) = bad_device_code(&code) {
+        return response;
+    }
+    if let Some(id) = &body.command_id
+        && let Err(e) = validate::id(IdKind::CommandId, "command_id", id)
+    {
+        return invalid(e);
+    }
     let command = match DeviceCommand::parse(&body.command, &body.params) {
         Ok(c) => c,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match api.court.command(&code, command).await {
-        Ok(id) => Json(json!({"device": code, "command_id": id})).into_response(),
+    match api.court.command(&code, command, body.command_id).await {
+        Ok(Enqueued::New { command_id }) => {
+            Json(json!({"device": code, "command_id": command_id})).into_response()
+        }
+        Ok(Enqueued::Duplicate(first)) => Json(json!({
+            "device": code,
+            "command_id": first.command_id,
+            "duplicate": true,
+            "first": FirstOutcome::of(&first),
+        }))
+        .into_response(),
         Err(e) => court_error(e),
     }
 }

@@ -3,12 +3,17 @@
 //!
 //! A command arrives on `{prefix}/{venue}/{court}/commands` as
 //! `{"device":"racket-01","command":"set_batch","params":{"batch_size":50},"command_id":"c-1"}`.
-//! An unknown device, an unknown command or bad parameters give a `command_error` result and go
-//! no further; a valid one is handed to the daemon (which journals it and pushes or queues it
+//! An unknown device, an unknown command, bad parameters or an id the shared validator
+//! (`shuttlegate_core::protocol::validate`) refuses give a `command_error` result and go no
+//! further; a valid one is handed to the daemon (which journals it and pushes or queues it
 //! for the device) and its outcome is published as `command_ack` on
-//! `{prefix}/{venue}/{court}/commands/results`.
+//! `{prefix}/{venue}/{court}/commands/results`. A command whose `command_id` the court already
+//! saw (the broker redelivers after a reconnect) is not run again: its result says `duplicate`,
+//! with what became of the first.
 
 use serde::{Deserialize, Serialize};
+use shuttlegate_core::court::RecentCommand;
+use shuttlegate_core::protocol::validate::{self, IdKind, Invalid};
 use tokio::sync::oneshot;
 
 /// Command names the V3.3 firmware understands (SPEC §1.1).
@@ -46,6 +51,40 @@ pub enum CommandOutcome {
     Queued,
     /// Refused by the daemon (e.g. no session to stop).
     Rejected { reason: String },
+    /// The `command_id` was seen before: not run again. `first` is what became of the first.
+    Duplicate { first: FirstOutcome },
+}
+
+/// What became of the first command with a repeated `command_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstOutcome {
+    /// Queued or pushed; the device has not acknowledged it yet.
+    Pending,
+    /// The device acknowledged it with success.
+    Succeeded,
+    /// The device acknowledged it with failure.
+    Failed,
+}
+
+impl FirstOutcome {
+    /// What the court knows of `first`.
+    pub fn of(first: &RecentCommand) -> FirstOutcome {
+        match first.success {
+            None => FirstOutcome::Pending,
+            Some(true) => FirstOutcome::Succeeded,
+            Some(false) => FirstOutcome::Failed,
+        }
+    }
+}
+
+impl CommandOutcome {
+    /// The answer to a repeat of `first`.
+    pub fn duplicate(first: &RecentCommand) -> CommandOutcome {
+        CommandOutcome::Duplicate {
+            first: FirstOutcome::of(first),
+        }
+    }
 }
 
 /// Why a command was refused before reaching the daemon; `code` goes into the result.
@@ -59,6 +98,8 @@ pub enum CommandError {
     UnknownCommand(String),
     #[error("invalid params for {command}: {reason}")]
     InvalidParams { command: String, reason: String },
+    #[error("{0}")]
+    InvalidField(#[from] Invalid),
     #[error("the gateway is busy; retry later")]
     Busy,
     #[error("the gateway did not answer within {0} s")]
@@ -73,6 +114,7 @@ impl CommandError {
             CommandError::UnknownDevice(_) => "unknown_device",
             CommandError::UnknownCommand(_) => "invalid_command",
             CommandError::InvalidParams { .. } => "invalid_params",
+            CommandError::InvalidField(_) => "invalid_field",
             CommandError::Busy => "busy",
             CommandError::Timeout(_) => "timeout",
         }
@@ -129,6 +171,8 @@ pub fn check_params(command: &str, params: &serde_json::Value) -> Result<(), Str
 pub fn parse_command(payload: &[u8], devices: &[String]) -> Result<ValidCommand, CommandError> {
     let wire: WireCommand =
         serde_json::from_slice(payload).map_err(|e| CommandError::Malformed(e.to_string()))?;
+    validate::id(IdKind::DeviceCode, "device", &wire.device)?;
+    validate::id(IdKind::CommandId, "command_id", &wire.command_id)?;
     if !devices.contains(&wire.device) {
         return Err(CommandError::UnknownDevice(wire.device));
     }
@@ -219,6 +263,40 @@ mod tests {
             code(br#"{"device":"racket-01","command":"set_batch","params":{"batch_size":0},"command_id":"1"}"#),
             "invalid_params"
         );
+        let err = parse_command(
+            br#"{"device":"racket-01","command":"sync","command_id":"c\n1"}"#,
+            &devices(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_field");
+        assert!(
+            err.to_string().starts_with("`command_id` may hold only"),
+            "{err}"
+        );
+        assert_eq!(
+            code(br#"{"device":"racket-01\u0000","command":"sync","command_id":"1"}"#),
+            "invalid_field"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_says_what_became_of_the_first() {
+        let first = RecentCommand {
+            request_id: "c1".into(),
+            device: "d".into(),
+            command_id: 7,
+            success: Some(false),
+        };
+        let ack = CommandResult::CommandAck {
+            command_id: "c1".into(),
+            device: "d".into(),
+            command: "sync".into(),
+            outcome: CommandOutcome::duplicate(&first),
+            ts_ms: 5,
+        };
+        let v: serde_json::Value = serde_json::from_str(&ack.to_json()).unwrap();
+        assert_eq!(v["delivery"], "duplicate");
+        assert_eq!(v["first"], "failed");
     }
 
     #[test]
@@ -240,6 +318,16 @@ mod tests {
         fn the_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_command(&bytes, &devices());
             let _ = command_id_of(&bytes);
+        }
+
+        /// Whatever `command_id` a command carries, it passes exactly when the shared
+        /// validator accepts it.
+        #[test]
+        fn a_command_id_passes_exactly_when_the_validator_accepts_it(id in ".{0,140}") {
+            let payload = serde_json::json!({"device": "racket-01", "command": "sync", "command_id": id}).to_string();
+            let parsed = parse_command(payload.as_bytes(), &devices());
+            let valid = validate::id(IdKind::CommandId, "command_id", &id).is_ok();
+            prop_assert_eq!(parsed.is_ok(), valid);
         }
     }
 }

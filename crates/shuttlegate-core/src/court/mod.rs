@@ -12,8 +12,16 @@
 //! reads exactly those (the journal's newest segments, back to the one holding the newest
 //! snapshot) and folds them in with [`Court::restore`]; ended sessions are remembered only as far
 //! back as that snapshot.
+//!
+//! Bounds, so that one device (a hostile host on the court LAN with its token, or none for an
+//! `allow_tokenless` code) cannot grow the court: at most `max_open_sessions_per_device` open
+//! sessions (opening one more stops the oldest), at most `session_starts_per_minute` sessions
+//! opened by a device, `ended_sessions_kept` ended ones remembered, `commands_remembered`
+//! sender command ids. So the snapshot is bounded by the number of configured devices, and the
+//! work per new session by these small numbers, not by how many sessions there ever were.
 
 pub mod commands;
+pub mod recent;
 pub mod session;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,9 +29,14 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 pub use commands::{CommandQueue, PendingCommand, QueueError};
+pub use recent::{RecentCommand, RecentCommands};
 pub use session::{Session, SessionSource, SessionState};
 
 use crate::protocol::DeviceCommand;
+use crate::protocol::validate::{self, IdKind};
+
+/// The window the session start limit counts over.
+const START_WINDOW_MS: i64 = 60_000;
 
 /// Limits of the court's memory.
 #[derive(Debug, Clone)]
@@ -32,6 +45,13 @@ pub struct CourtOptions {
     pub command_queue_capacity: usize,
     /// Ended sessions remembered per device (for `session_status` queries).
     pub ended_sessions_kept: usize,
+    /// Open sessions per device; opening one more stops the oldest.
+    pub max_open_sessions_per_device: usize,
+    /// Sessions a device may open (by data or `START_COLLECTION_CONFIRMED`) per minute; more
+    /// are refused until the minute has passed.
+    pub session_starts_per_minute: usize,
+    /// Sender command ids remembered, to run a repeated one only once.
+    pub commands_remembered: usize,
 }
 
 impl Default for CourtOptions {
@@ -39,6 +59,9 @@ impl Default for CourtOptions {
         CourtOptions {
             command_queue_capacity: 32,
             ended_sessions_kept: 16,
+            max_open_sessions_per_device: 2,
+            session_starts_per_minute: 10,
+            commands_remembered: 1024,
         }
     }
 }
@@ -62,6 +85,9 @@ pub enum CourtEvent {
         #[serde(with = "commands::command_serde")]
         command: DeviceCommand,
         ts: i64,
+        /// The sender's `command_id` (cloud, admin), remembered to run a repeat only once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
     },
     /// The device acknowledged a command (or its effect was seen).
     CommandDone {
@@ -84,6 +110,9 @@ pub enum CourtEvent {
         commands: Vec<(String, PendingCommand)>,
         next_command_id: u64,
         ts: i64,
+        /// The window of sender command ids (absent in snapshots of older versions).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recent_commands: Vec<RecentCommand>,
     },
 }
 
@@ -105,6 +134,153 @@ impl CourtEvent {
             CourtEvent::SessionState { session_id, .. } => Some(session_id),
             _ => None,
         }
+    }
+
+    /// Whether a journaled event document is one of the court's (by its `type`), as opposed to
+    /// the journal's own notices.
+    pub fn is_court_event(json: &str) -> bool {
+        #[derive(Deserialize)]
+        struct Typed {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        serde_json::from_str::<Typed>(json)
+            .is_ok_and(|t| COURT_EVENT_TYPES.contains(&t.kind.as_str()))
+    }
+
+    /// Reads a journaled event back. A snapshot is read entry by entry: an entry that no
+    /// longer reads (written by an older version, or holding an id the validator now refuses)
+    /// is left out and described in the returned list, and the rest is kept — one bad session
+    /// id must not cost the whole court its state after a restart. A session event with such
+    /// an id is refused (the caller skips it).
+    pub fn from_journal(json: &str) -> Result<(CourtEvent, Vec<String>), serde_json::Error> {
+        use serde::de::Error as _;
+        let event = match serde_json::from_str::<CourtEvent>(json) {
+            Ok(event) => event,
+            Err(e) => return lenient_snapshot(json).ok_or(e),
+        };
+        if let CourtEvent::SessionState {
+            device, session_id, ..
+        } = &event
+        {
+            valid_ids(session_id, device).map_err(serde_json::Error::custom)?;
+        }
+        let CourtEvent::Snapshot {
+            sessions,
+            commands,
+            next_command_id,
+            ts,
+            recent_commands,
+        } = event
+        else {
+            return Ok((event, Vec::new()));
+        };
+        let mut dropped = Vec::new();
+        let sessions = sessions
+            .into_iter()
+            .filter(|s| valid_session(s, &mut dropped))
+            .collect();
+        let snapshot = CourtEvent::Snapshot {
+            sessions,
+            commands,
+            next_command_id,
+            ts,
+            recent_commands,
+        };
+        Ok((snapshot, dropped))
+    }
+}
+
+/// The `type` of every [`CourtEvent`] as journaled (checked by a test against the enum).
+const COURT_EVENT_TYPES: [&str; 5] = [
+    "session_state",
+    "command_queued",
+    "command_done",
+    "device_status",
+    "snapshot",
+];
+
+/// A snapshot the strict reading refused, read entry by entry; `None` if it is not a snapshot.
+fn lenient_snapshot(json: &str) -> Option<(CourtEvent, Vec<String>)> {
+    #[derive(Deserialize)]
+    struct Loose {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        sessions: Vec<serde_json::Value>,
+        #[serde(default)]
+        commands: Vec<serde_json::Value>,
+        next_command_id: u64,
+        ts: i64,
+        #[serde(default)]
+        recent_commands: Vec<serde_json::Value>,
+    }
+    let loose: Loose = serde_json::from_str(json).ok()?;
+    if loose.kind != "snapshot" {
+        return None;
+    }
+    let mut dropped = Vec::new();
+    let sessions = entries::<Session>(loose.sessions, "session", &mut dropped)
+        .into_iter()
+        .filter(|s| valid_session(s, &mut dropped))
+        .collect();
+    let commands = entries(loose.commands, "command", &mut dropped);
+    let recent_commands = entries(loose.recent_commands, "recent command", &mut dropped);
+    let snapshot = CourtEvent::Snapshot {
+        sessions,
+        commands,
+        next_command_id: loose.next_command_id,
+        ts: loose.ts,
+        recent_commands,
+    };
+    Some((snapshot, dropped))
+}
+
+/// The entries that read as `T`; each one that does not is described in `dropped`.
+fn entries<T: serde::de::DeserializeOwned>(
+    values: Vec<serde_json::Value>,
+    what: &str,
+    dropped: &mut Vec<String>,
+) -> Vec<T> {
+    values
+        .into_iter()
+        .filter_map(|v| match serde_json::from_value::<T>(v.clone()) {
+            Ok(entry) => Some(entry),
+            Err(e) => {
+                dropped.push(format!("{what} {}: {e}", clip_json(&v)));
+                None
+            }
+        })
+        .collect()
+}
+
+/// A session's ids checked by the validator.
+fn valid_ids(session_id: &str, device: &str) -> Result<(), validate::Invalid> {
+    validate::id(IdKind::SessionId, "session_id", session_id)?;
+    validate::id(IdKind::DeviceCode, "device", device)
+}
+
+/// Whether a restored session's ids pass the validator; if not, it is described in `dropped`.
+fn valid_session(session: &Session, dropped: &mut Vec<String>) -> bool {
+    match valid_ids(&session.id, &session.device) {
+        Ok(()) => true,
+        Err(e) => {
+            dropped.push(format!(
+                "session {:?} of {:?}: {e}",
+                session.id, session.device
+            ));
+            false
+        }
+    }
+}
+
+/// At most 120 characters of a JSON value, for a log line (serde_json escapes control
+/// characters in strings, so the text cannot forge a line).
+fn clip_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(120) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
     }
 }
 
@@ -139,6 +315,14 @@ pub enum CourtError {
     NoOpenSession(String),
     #[error("device `{device}`: {source}")]
     Queue { device: String, source: QueueError },
+    #[error(
+        "device `{device}` opened {limit} sessions in the last minute ([limits] session_starts_per_minute): session `{session_id}` refused; send it again later"
+    )]
+    TooManySessionStarts {
+        device: String,
+        session_id: String,
+        limit: usize,
+    },
 }
 
 /// Last telemetry a device reported in its heartbeat.
@@ -163,16 +347,38 @@ pub struct DeviceState {
     sessions: BTreeMap<String, Session>,
     /// Ids of ended sessions, oldest first, to bound `sessions`.
     ended: VecDeque<String>,
+    /// When the device opened its recent sessions, oldest first (at most
+    /// `session_starts_per_minute`, within the last minute).
+    starts: VecDeque<i64>,
     pub commands: CommandQueue,
 }
 
 impl DeviceState {
-    /// The most recently started session that is still open.
+    /// The most recently started session that is still open. (`sessions` is bounded by the
+    /// court's limits, so this looks at a handful of sessions.)
     pub fn open_session(&self) -> Option<&Session> {
-        self.sessions
-            .values()
-            .filter(|s| s.state.is_open())
-            .max_by_key(|s| s.start_ms)
+        self.open_sessions().max_by_key(|s| s.start_ms)
+    }
+
+    /// The sessions still open.
+    pub fn open_sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values().filter(|s| s.state.is_open())
+    }
+
+    /// Counts a session start against the per-minute limit, or refuses it.
+    fn admit_start(&mut self, limit: usize, now_ms: i64) -> bool {
+        while self
+            .starts
+            .front()
+            .is_some_and(|t| *t <= now_ms - START_WINDOW_MS)
+        {
+            self.starts.pop_front();
+        }
+        if self.starts.len() >= limit {
+            return false;
+        }
+        self.starts.push_back(now_ms);
+        true
     }
 
     pub fn session(&self, session_id: &str) -> Option<&Session> {
@@ -184,11 +390,33 @@ impl DeviceState {
     }
 }
 
+/// What became of a command sent with the sender's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued now, as the gateway's command `command_id`.
+    New { command_id: u64 },
+    /// The id was seen before: nothing was queued; this is the first command's state.
+    Duplicate(RecentCommand),
+}
+
+/// What `upload_complete` leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadVerdict {
+    /// Nothing missing: the session is analysing; run the final analysis.
+    Analyse,
+    /// Batches are missing: the device resends them (or the session was already past this).
+    Wait,
+    /// The gateway never received data for the session: nothing is analysed or journaled as a
+    /// summary (an open session is stopped; an unknown one is not created).
+    NoData,
+}
+
 /// The court: every configured device's state.
 #[derive(Debug)]
 pub struct Court {
     devices: BTreeMap<String, DeviceState>,
     next_command_id: u64,
+    recent: RecentCommands,
     options: CourtOptions,
 }
 
@@ -200,8 +428,14 @@ impl Court {
                 .map(|code| (code, DeviceState::default()))
                 .collect(),
             next_command_id: 1,
+            recent: RecentCommands::default(),
             options,
         }
+    }
+
+    /// The window of sender command ids.
+    pub fn recent_commands(&self) -> &RecentCommands {
+        &self.recent
     }
 
     /// A configuration reload: devices newly configured join the court. Devices no longer
@@ -252,12 +486,15 @@ impl Court {
                     let session = dev
                         .sessions
                         .entry(session_id.clone())
-                        .or_insert_with(|| Session::new(session_id, device, source, ts));
+                        .or_insert_with(|| Session::new(session_id.clone(), device, source, ts));
+                    let was_ended = is_ended(session.state);
                     session.state = state;
-                    if !state.is_open() && state != SessionState::Analyzing {
+                    if is_ended(state) {
                         session.end_ms = Some(ts);
+                        if !was_ended {
+                            remember_ended(dev, session_id, ended_kept);
+                        }
                     }
-                    remember_ended(dev, ended_kept);
                 }
             }
             CourtEvent::CommandQueued {
@@ -265,8 +502,19 @@ impl Court {
                 command_id,
                 command,
                 ts,
+                request_id,
             } => {
-                self.next_command_id = self.next_command_id.max(command_id + 1);
+                self.next_command_id = self.next_command_id.max(command_id.saturating_add(1));
+                if let Some(request_id) = request_id {
+                    let entry = RecentCommand {
+                        request_id,
+                        device: device.clone(),
+                        command_id,
+                        success: None,
+                    };
+                    self.recent
+                        .remember(entry, self.options.commands_remembered);
+                }
                 if let Some(dev) = self.devices.get_mut(&device) {
                     let pending = PendingCommand {
                         command_id,
@@ -277,8 +525,12 @@ impl Court {
                 }
             }
             CourtEvent::CommandDone {
-                device, command_id, ..
+                device,
+                command_id,
+                success,
+                ..
             } => {
+                self.recent.settle(command_id, success);
                 if let Some(dev) = self.devices.get_mut(&device) {
                     dev.commands.ack(command_id);
                 }
@@ -295,9 +547,14 @@ impl Court {
                 sessions,
                 commands,
                 next_command_id,
+                recent_commands,
                 ..
             } => {
                 self.next_command_id = self.next_command_id.max(next_command_id);
+                for entry in recent_commands {
+                    self.recent
+                        .remember(entry, self.options.commands_remembered);
+                }
                 for dev in self.devices.values_mut() {
                     dev.sessions.retain(|_, s| !s.state.is_open());
                     dev.commands = CommandQueue::default();
@@ -335,6 +592,7 @@ impl Court {
             commands,
             next_command_id: self.next_command_id,
             ts: now_ms,
+            recent_commands: self.recent.iter().cloned().collect(),
         }
     }
 
@@ -394,27 +652,21 @@ impl Court {
         }
     }
 
-    /// Data arrived for `session_id`: it opens the session if the gateway had not (nothing a
-    /// device sends is dropped for bookkeeping reasons), moves a calibrating session to
+    /// Data arrived for `session_id`: it opens the session if the gateway had not (within the
+    /// device's session limits: see [`Court::open_by_device`]), moves a calibrating session to
     /// collecting, and settles its `start_collection`.
-    pub fn data_arrived(&mut self, device: &str, session_id: &str, now_ms: i64) -> Outcome {
-        let ended_kept = self.options.ended_sessions_kept;
+    pub fn data_arrived(
+        &mut self,
+        device: &str,
+        session_id: &str,
+        now_ms: i64,
+    ) -> Result<Outcome, CourtError> {
         let Ok(dev) = self.device_mut(device) else {
-            return Outcome::default();
+            return Ok(Outcome::default());
         };
         let mut out = Outcome::default();
         match dev.sessions.get_mut(session_id) {
-            None => {
-                let session = Session::new(
-                    session_id.to_owned(),
-                    device.to_owned(),
-                    SessionSource::Device,
-                    now_ms,
-                );
-                out.events.push(session_event(&session, now_ms));
-                dev.sessions.insert(session_id.to_owned(), session);
-                remember_ended(dev, ended_kept);
-            }
+            None => out = self.open_by_device(device, session_id, now_ms)?,
             Some(session) => {
                 if session.state == SessionState::Calibrating
                     && session.advance(SessionState::Collecting, now_ms)
@@ -423,7 +675,11 @@ impl Court {
                 }
             }
         }
+        let Ok(dev) = self.device_mut(device) else {
+            return Ok(out);
+        };
         if let Some(done) = dev.commands.settle_start(session_id) {
+            self.recent.settle(done.command_id, true);
             out.events.push(CourtEvent::CommandDone {
                 device: device.to_owned(),
                 command_id: done.command_id,
@@ -431,7 +687,51 @@ impl Court {
                 ts: now_ms,
             });
         }
-        out
+        Ok(out)
+    }
+
+    /// A session the device opened (its data or its `START_COLLECTION_CONFIRMED` named one
+    /// the gateway did not know): refused past `session_starts_per_minute`; past
+    /// `max_open_sessions_per_device` the oldest open one is stopped first (journaled like any
+    /// stop; its data stays in the journal for `replay`).
+    fn open_by_device(
+        &mut self,
+        device: &str,
+        session_id: &str,
+        now_ms: i64,
+    ) -> Result<Outcome, CourtError> {
+        let options = self.options.clone();
+        let dev = self.device_mut(device)?;
+        if !dev.admit_start(options.session_starts_per_minute, now_ms) {
+            return Err(CourtError::TooManySessionStarts {
+                device: device.to_owned(),
+                session_id: session_id.to_owned(),
+                limit: options.session_starts_per_minute,
+            });
+        }
+        let mut out = Outcome::default();
+        while dev.open_sessions().count() >= options.max_open_sessions_per_device.max(1) {
+            let Some(oldest) = dev.open_sessions().min_by_key(|s| s.start_ms) else {
+                break;
+            };
+            let oldest = oldest.id.clone();
+            out.events.extend(end_session_as(
+                dev,
+                &oldest,
+                SessionState::Stopped,
+                &options,
+                now_ms,
+            ));
+        }
+        let session = Session::new(
+            session_id.to_owned(),
+            device.to_owned(),
+            SessionSource::Device,
+            now_ms,
+        );
+        out.events.push(session_event(&session, now_ms));
+        dev.sessions.insert(session_id.to_owned(), session);
+        Ok(out)
     }
 
     /// The firmware's `status_update`: `START_COLLECTION_CONFIRMED` moves the session to
@@ -442,7 +742,7 @@ impl Court {
         status: &str,
         session_id: Option<&str>,
         now_ms: i64,
-    ) -> Outcome {
+    ) -> Result<Outcome, CourtError> {
         if let Ok(dev) = self.device_mut(device) {
             dev.telemetry.status = Some(status.to_owned());
         }
@@ -450,45 +750,55 @@ impl Court {
             ("START_COLLECTION_CONFIRMED", Some(session_id)) => {
                 self.data_arrived(device, session_id, now_ms)
             }
-            _ => Outcome::default(),
+            _ => Ok(Outcome::default()),
         }
     }
 
-    /// `upload_complete`: with nothing `missing`, the session moves to analyzing (the caller
-    /// runs the final analysis, then calls [`Court::analysis_done`]). With gaps it stays as it
-    /// is and the device is asked to resend.
+    /// `upload_complete`. With gaps (`missing`) the session stays as it is and the device is
+    /// asked to resend. Otherwise, `had_data` (the journal holds at least one batch of the
+    /// session) decides: without data nothing is analysed — an open session is stopped, an
+    /// unknown one is not created (a flood of made-up ids leaves nothing behind); with data the
+    /// session moves to analyzing (the caller runs the final analysis, then calls
+    /// [`Court::analysis_done`]). Refused only when reopening a session the court had
+    /// forgotten is over the device's session start limit.
     pub fn upload_complete(
         &mut self,
         device: &str,
         session_id: &str,
+        had_data: bool,
         missing: &[u64],
         now_ms: i64,
-    ) -> (Outcome, bool) {
+    ) -> Result<(Outcome, UploadVerdict), CourtError> {
+        let options = self.options.clone();
+        let dev = self.device_mut(device)?;
         if !missing.is_empty() {
-            return (Outcome::default(), false);
+            return Ok((Outcome::default(), UploadVerdict::Wait));
         }
-        let ended_kept = self.options.ended_sessions_kept;
-        let Ok(dev) = self.device_mut(device) else {
-            return (Outcome::default(), false);
+        if !had_data {
+            let events = end_session_as(dev, session_id, SessionState::Stopped, &options, now_ms);
+            let out = Outcome {
+                events,
+                pushes: vec![],
+            };
+            return Ok((out, UploadVerdict::NoData));
+        }
+        // Data is stored for a session the court does not know (forgotten past the snapshot):
+        // it is opened again, within the device's limits, to be analysed.
+        let mut out = if dev.sessions.contains_key(session_id) {
+            Outcome::default()
+        } else {
+            self.open_by_device(device, session_id, now_ms)?
         };
-        let session = dev
-            .sessions
-            .entry(session_id.to_owned())
-            .or_insert_with(|| {
-                Session::new(
-                    session_id.to_owned(),
-                    device.to_owned(),
-                    SessionSource::Device,
-                    now_ms,
-                )
-            });
-        let mut out = Outcome::default();
-        let moved = session.advance(SessionState::Analyzing, now_ms);
-        if moved {
+        let session = self
+            .devices
+            .get_mut(device)
+            .and_then(|d| d.sessions.get_mut(session_id))
+            .expect("the session exists: found or just opened above");
+        if session.advance(SessionState::Analyzing, now_ms) {
             out.events.push(session_event(session, now_ms));
+            return Ok((out, UploadVerdict::Analyse));
         }
-        remember_ended(dev, ended_kept);
-        (out, moved)
+        Ok((out, UploadVerdict::Wait))
     }
 
     /// The final analysis of a session is done (summary journaled): it is completed.
@@ -503,19 +813,14 @@ impl Court {
         state: SessionState,
         now_ms: i64,
     ) -> Outcome {
-        let ended_kept = self.options.ended_sessions_kept;
+        let options = self.options.clone();
         let Ok(dev) = self.device_mut(device) else {
             return Outcome::default();
         };
-        let Some(session) = dev.sessions.get_mut(session_id) else {
-            return Outcome::default();
-        };
-        let mut out = Outcome::default();
-        if session.advance(state, now_ms) {
-            out.events.push(session_event(session, now_ms));
+        Outcome {
+            events: end_session_as(dev, session_id, state, &options, now_ms),
+            pushes: vec![],
         }
-        remember_ended(dev, ended_kept);
-        out
     }
 
     /// Starts a session from a command (admin, phone, cloud, tooling): `calibrating`, and
@@ -572,6 +877,41 @@ impl Court {
         Ok(out)
     }
 
+    /// Queues a command the sender numbered `request_id` (the cloud's or the admin's
+    /// `command_id`) — once: a repeated id queues nothing and answers the first one's state.
+    pub fn enqueue_once(
+        &mut self,
+        device: &str,
+        command: DeviceCommand,
+        request_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(Outcome, Enqueued), CourtError> {
+        let Some(request_id) = request_id else {
+            let out = self.enqueue(device, command, now_ms)?;
+            let command_id = out.pushes.first().map_or(0, |(_, p)| p.command_id);
+            return Ok((out, Enqueued::New { command_id }));
+        };
+        if let Some(first) = self.recent.find(request_id) {
+            return Ok((Outcome::default(), Enqueued::Duplicate(first.clone())));
+        }
+        let mut out = self.enqueue(device, command, now_ms)?;
+        let command_id = out.pushes.first().map_or(0, |(_, p)| p.command_id);
+        for event in &mut out.events {
+            if let CourtEvent::CommandQueued { request_id: id, .. } = event {
+                *id = Some(request_id.to_owned());
+            }
+        }
+        let entry = RecentCommand {
+            request_id: request_id.to_owned(),
+            device: device.to_owned(),
+            command_id,
+            success: None,
+        };
+        self.recent
+            .remember(entry, self.options.commands_remembered);
+        Ok((out, Enqueued::New { command_id }))
+    }
+
     /// Queues any command for a device; it is pushed now and on every reconnect until acked.
     pub fn enqueue(
         &mut self,
@@ -600,6 +940,7 @@ impl Court {
                 command_id,
                 command,
                 ts: now_ms,
+                request_id: None,
             }],
             pushes: vec![(device.to_owned(), pending)],
         })
@@ -617,12 +958,15 @@ impl Court {
             return Outcome::default();
         };
         match dev.commands.ack(command_id) {
-            Some(_) => Outcome::default().event(CourtEvent::CommandDone {
-                device: device.to_owned(),
-                command_id,
-                success,
-                ts: now_ms,
-            }),
+            Some(_) => {
+                self.recent.settle(command_id, success);
+                Outcome::default().event(CourtEvent::CommandDone {
+                    device: device.to_owned(),
+                    command_id,
+                    success,
+                    ts: now_ms,
+                })
+            }
             None => Outcome::default(),
         }
     }
@@ -656,16 +1000,34 @@ fn session_event(session: &Session, now_ms: i64) -> CourtEvent {
     }
 }
 
-/// Keeps at most `kept` ended sessions per device, forgetting the oldest.
-fn remember_ended(dev: &mut DeviceState, kept: usize) {
-    for (id, session) in &dev.sessions {
-        if !session.state.is_open()
-            && session.state != SessionState::Analyzing
-            && !dev.ended.contains(id)
-        {
-            dev.ended.push_back(id.clone());
-        }
+/// `completed` or `stopped`: the session is over.
+fn is_ended(state: SessionState) -> bool {
+    matches!(state, SessionState::Completed | SessionState::Stopped)
+}
+
+/// Moves a session to `state` (completed or stopped) if it may go there; returns its event.
+fn end_session_as(
+    dev: &mut DeviceState,
+    session_id: &str,
+    state: SessionState,
+    options: &CourtOptions,
+    now_ms: i64,
+) -> Vec<CourtEvent> {
+    let Some(session) = dev.sessions.get_mut(session_id) else {
+        return Vec::new();
+    };
+    if !session.advance(state, now_ms) {
+        return Vec::new();
     }
+    let event = session_event(session, now_ms);
+    remember_ended(dev, session_id.to_owned(), options.ended_sessions_kept);
+    vec![event]
+}
+
+/// Notes a session that just ended, forgetting the oldest ended ones past `kept` (called once
+/// per session, when it ends: no scan of the device's sessions).
+fn remember_ended(dev: &mut DeviceState, session_id: String, kept: usize) {
+    dev.ended.push_back(session_id);
     while dev.ended.len() > kept {
         if let Some(old) = dev.ended.pop_front() {
             dev.sessions.remove(&old);

@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use super::inbound::MAX_SESSION_ID_CHARS;
 use super::outbound::{CommandName, CommandPush, GatewayMessage};
+use super::validate::{self, IdKind};
 
 /// Largest `batch_size` a `set_batch` may ask for.
 pub const MAX_BATCH_SIZE: u32 = 1000;
@@ -166,14 +166,7 @@ fn session_param(command: &'static str, params: &Value) -> Result<String, Comman
         Some(Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
         Some(_) => return Err(invalid("must be a string or a non-negative integer")),
     };
-    if id.is_empty() {
-        return Err(invalid("must not be empty"));
-    }
-    if id.chars().count() > MAX_SESSION_ID_CHARS || id.chars().any(char::is_control) {
-        return Err(invalid(&format!(
-            "must be at most {MAX_SESSION_ID_CHARS} printable characters"
-        )));
-    }
+    validate::id(IdKind::SessionId, "session_id", &id).map_err(|e| invalid(&e.rule.to_string()))?;
     Ok(id)
 }
 
@@ -216,7 +209,7 @@ mod tests {
         // ArduinoJson 6 on a 32-bit ESP32: 16 bytes per member plus every key and string value
         // copied with its NUL. Longest allowed device code (32) and session id (64).
         let cmd = DeviceCommand::StartCollection {
-            session_id: "s".repeat(MAX_SESSION_ID_CHARS),
+            session_id: "s".repeat(IdKind::SessionId.max_chars()),
         };
         let push = cmd.to_push(
             &"d".repeat(32),
@@ -248,6 +241,15 @@ mod tests {
                 command: "stop_collection",
                 param: "session_id"
             })
+        );
+        assert_eq!(
+            DeviceCommand::parse(
+                "start_collection",
+                &serde_json::json!({"session_id": "a\u{7}b"})
+            )
+            .unwrap_err()
+            .to_string(),
+            "start_collection: `session_id` may hold only the characters A–Z a–z 0–9 - _ . : (character 2 is not one)"
         );
         assert!(matches!(
             DeviceCommand::parse("set_batch", &serde_json::json!({"batch_size": 0})),

@@ -20,21 +20,20 @@ use serde::ser::SerializeSeq;
 use serde_json::{Map, Value};
 
 use super::untrusted::clip;
+use super::validate::{self, IdKind, Invalid};
 use super::{ErrorCode, ProtocolError};
 use crate::batch::{BatchForm, CompactBatch, SeedBatch, SeedFrame, SensorBatch};
 
 /// Most rows (compact samples or seed frames) one batch may carry. V3.3 sends 30; a 64 KiB
 /// message holds at most about 5,000 six-channel rows.
 pub const MAX_ROWS: usize = 16_384;
-/// Longest session id, in characters. V3.3 parses pushes into a 512-byte JSON document, so ids
-/// much longer than this would make its `start_collection` unreadable to it.
-pub const MAX_SESSION_ID_CHARS: usize = 64;
+/// Longest session id, in characters (see [`IdKind::SessionId`]).
+pub const MAX_SESSION_ID_CHARS: usize = IdKind::SessionId.max_chars();
 /// Longest free-text field (`status`, `fw`, `sensor_type`, `command_id`), in characters.
 pub const MAX_TEXT_CHARS: usize = 128;
 /// Highest `sensor_id` (the node's UART frame carries it in one byte).
 pub const MAX_SENSOR_ID: u64 = 255;
-/// Highest `rate_hz` accepted for the compact form.
-pub const MAX_RATE_HZ: f64 = 10_000.0;
+pub use validate::MAX_RATE_HZ;
 
 /// A message from a device, typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,6 +270,11 @@ impl<'a> Msg<'a> {
         self.error(ErrorCode::InvalidField, field, what)
     }
 
+    /// A value the shared validator refused, worded as this message's error.
+    fn refused(&self, e: Invalid) -> ProtocolError {
+        self.invalid(&e.field, &e.rule.to_string())
+    }
+
     fn missing(&self, field: &str) -> ProtocolError {
         self.error(ErrorCode::MissingField, field, "is required")
     }
@@ -291,6 +295,11 @@ impl<'a> Msg<'a> {
             Some(_) => Err(self.invalid(path, &format!("must be at most {max}"))),
             None => Err(self.invalid(path, "must be a non-negative integer")),
         }
+    }
+
+    fn seq(&self, v: &Value) -> Result<u64, ProtocolError> {
+        let n = self.uint(v, "seq", u64::MAX)?;
+        validate::seq("seq", n).map_err(|e| self.refused(e))
     }
 
     fn timestamp(&self, v: &Value, path: &str) -> Result<i64, ProtocolError> {
@@ -319,16 +328,21 @@ impl<'a> Msg<'a> {
     fn session(&self, v: &Value, path: &str) -> Result<Option<String>, ProtocolError> {
         let id = match v {
             Value::Number(n) if n.as_u64().is_some() => n.to_string(),
-            Value::String(_) => self.text(v, path, MAX_SESSION_ID_CHARS)?,
+            Value::String(s) if s.is_empty() => return Ok(None),
+            Value::String(s) => s.clone(),
             _ => return Err(self.invalid(path, "must be a string or a non-negative integer")),
         };
-        Ok(Some(id).filter(|id| !id.is_empty()))
+        validate::id(IdKind::SessionId, path, &id).map_err(|e| self.refused(e))?;
+        Ok(Some(id))
     }
 
     fn sample(&self, v: &Value, path: impl Fn() -> String) -> Result<f32, ProtocolError> {
         // Values beyond f32's range turn infinite on the cast and are refused with the rest.
-        match v.as_f64().map(|x| x as f32) {
-            Some(x) if x.is_finite() => Ok(x),
+        match v
+            .as_f64()
+            .map(|x| validate::finite("", f64::from(x as f32)))
+        {
+            Some(Ok(x)) => Ok(x as f32),
             _ => Err(self.invalid(&path(), "must be a finite number (within f32 range)")),
         }
     }
@@ -389,10 +403,13 @@ impl<'a> Msg<'a> {
 
     /// `command_id`: a string, or an integer taken as its decimal text.
     fn command_id(&self, v: &Value) -> Result<String, ProtocolError> {
-        match v {
-            Value::Number(n) if n.as_u64().is_some() => Ok(n.to_string()),
-            _ => self.text(v, "command_id", MAX_TEXT_CHARS),
-        }
+        let id = match v {
+            Value::Number(n) if n.as_u64().is_some() => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => return Err(self.invalid("command_id", "must be a string or an integer")),
+        };
+        validate::id(IdKind::CommandId, "command_id", &id).map_err(|e| self.refused(e))?;
+        Ok(id)
     }
 
     // --- messages ---------------------------------------------------------------------------
@@ -414,10 +431,7 @@ impl<'a> Msg<'a> {
 
     fn batch(mut self, device_code: &str) -> Result<SensorBatch, ProtocolError> {
         // `seq` first, so that every later error can name the batch it belongs to.
-        self.seq = self
-            .field("seq")
-            .map(|v| self.uint(v, "seq", u64::MAX))
-            .transpose()?;
+        self.seq = self.field("seq").map(|v| self.seq(v)).transpose()?;
         let session_id = self.required_session("session_id")?;
         let form = if self.field("samples").is_some() {
             BatchForm::Compact(self.compact()?)
@@ -435,15 +449,8 @@ impl<'a> Msg<'a> {
     fn compact(&self) -> Result<CompactBatch, ProtocolError> {
         let sensor_id = self.uint(self.required("sensor_id")?, "sensor_id", MAX_SENSOR_ID)?;
         let t0 = self.timestamp(self.required("t0")?, "t0")?;
-        let rate_hz = match self.required("rate_hz")?.as_f64() {
-            Some(r) if r > 0.0 && r <= MAX_RATE_HZ => r,
-            _ => {
-                return Err(self.invalid(
-                    "rate_hz",
-                    &format!("must be a number above 0 and at most {MAX_RATE_HZ}"),
-                ));
-            }
-        };
+        let rate_hz = self.required("rate_hz")?.as_f64().unwrap_or(f64::NAN);
+        let rate_hz = validate::rate_hz("rate_hz", rate_hz).map_err(|e| self.refused(e))?;
         let rows = self.rows(self.required("samples")?, "samples")?;
         let channels = match rows[0].as_array().map(Vec::len) {
             Some(n @ (6 | 9)) => n,

@@ -12,6 +12,7 @@
 //!   parameters (admin console, cloud) and rendered as the push V3.3 dispatches on.
 //! - [`time`]: frame timestamps (unix ms or V3.3's local `HHMMSSmmm`) to unix ms.
 //! - [`untrusted`]: client-chosen text clipped and escaped for errors and logs.
+//! - [`validate`]: the one input validator every source uses (ids, `seq`, `rate_hz`, numbers).
 //!
 //! `docs/protocol.md` is the wire-level description of all of this.
 
@@ -20,6 +21,7 @@ pub mod inbound;
 pub mod outbound;
 pub mod time;
 pub mod untrusted;
+pub mod validate;
 
 use serde::{Deserialize, Serialize};
 

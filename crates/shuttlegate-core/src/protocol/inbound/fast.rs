@@ -11,22 +11,21 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
-use super::{MAX_RATE_HZ, MAX_ROWS, MAX_SENSOR_ID, MAX_SESSION_ID_CHARS};
+use super::{MAX_ROWS, MAX_SENSOR_ID};
 use crate::batch::{BatchForm, CompactBatch, SensorBatch};
+use crate::protocol::validate::{self, IdKind};
 
 /// The compact batch in `text`, when `text` is one and entirely valid; `None` otherwise (the
 /// caller then runs the general parser).
 pub(super) fn parse_compact_batch(text: &str, device_code: &str) -> Option<SensorBatch> {
     let wire: CompactWire = serde_json::from_str(text).ok()?;
-    let session_ok = !wire.session_id.is_empty()
-        && wire.session_id.chars().count() <= MAX_SESSION_ID_CHARS
-        && !wire.session_id.chars().any(char::is_control);
+    // The same validator as the general parser's, so the two agree on what is valid.
     let valid = wire.kind == "batch_sensor_data"
-        && session_ok
+        && validate::id(IdKind::SessionId, "session_id", &wire.session_id.0).is_ok()
+        && wire.seq.is_none_or(|s| validate::seq("seq", s).is_ok())
         && wire.sensor_id <= MAX_SENSOR_ID
         && wire.t0 >= 0
-        && wire.rate_hz > 0.0
-        && wire.rate_hz <= MAX_RATE_HZ;
+        && validate::rate_hz("rate_hz", wire.rate_hz).is_ok();
     valid.then(|| SensorBatch {
         device: device_code.to_owned(),
         session_id: wire.session_id.0,

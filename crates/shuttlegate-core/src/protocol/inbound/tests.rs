@@ -104,6 +104,37 @@ fn a_negative_seq_gets_the_spec_error_text() {
 }
 
 #[test]
+fn the_shared_validator_bounds_seq_rate_and_session_ids() {
+    let base = json!({"type":"batch_sensor_data","session_id":"s","seq":0,"sensor_id":1,"t0":0,
+        "rate_hz":100,"samples":[[0,0,0,0,0,0]]});
+    let with = |key: &str, value: Value| {
+        let mut m = base.clone();
+        m[key] = value;
+        error_of(&m)
+    };
+    let err = with("seq", json!(1u64 << 53));
+    assert_eq!(err.field.as_deref(), Some("seq"));
+    assert_eq!(
+        err.message,
+        "batch_sensor_data: `seq` must be an integer from 0 to 2^53 - 1"
+    );
+    assert_eq!(with("seq", json!(u64::MAX)).field.as_deref(), Some("seq"));
+    let err = with("rate_hz", json!(0.5));
+    assert_eq!(
+        err.message,
+        "batch_sensor_data: `rate_hz` must be a number from 1 to 10000"
+    );
+    for bad in ["s\n1", "s 1", "s\u{1b}[2J", "=cmd()"] {
+        let err = with("session_id", json!(bad));
+        assert_eq!(err.field.as_deref(), Some("session_id"), "{bad}");
+        assert_eq!(err.code, ErrorCode::InvalidField);
+    }
+    let mut ok = base.clone();
+    ok["seq"] = json!((1u64 << 53) - 1);
+    assert!(parse(&ok).is_ok());
+}
+
+#[test]
 fn an_error_after_the_seq_names_the_batch() {
     let msg = json!({"type":"batch_sensor_data","session_id":"s","seq":9,"sensor_id":1,"t0":1,
                      "rate_hz":100,"samples":[[0,0,0,0,0,0],[0,0,0,0,0]]});
@@ -469,14 +500,14 @@ fn any_frame() -> impl Strategy<Value = SeedFrame> {
 }
 
 fn any_session() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9 _.:-]{1,64}"
+    "[a-zA-Z0-9_.:-]{1,64}"
 }
 
 fn any_batch() -> impl Strategy<Value = SensorBatch> {
     let compact = (
         0u32..=255,
         0i64..i64::MAX,
-        0.001f64..=MAX_RATE_HZ,
+        1.0f64..=MAX_RATE_HZ,
         prop::bool::ANY,
         1usize..50,
     )
@@ -510,7 +541,7 @@ fn any_batch() -> impl Strategy<Value = SensorBatch> {
         });
     (
         any_session(),
-        proptest::option::of(any::<u64>()),
+        proptest::option::of(0..crate::protocol::validate::SEQ_LIMIT),
         prop_oneof![compact, seed],
     )
         .prop_map(|(session_id, seq, form)| SensorBatch {
@@ -583,13 +614,15 @@ fn any_message() -> impl Strategy<Value = DeviceMessage> {
                 status,
             })
         }),
-        ("[ -~]{0,40}", any::<bool>(), opt_ts()).prop_map(|(command_id, success, timestamp)| {
-            DeviceMessage::Ack(CommandAck {
-                command_id,
-                success,
-                timestamp,
-            })
-        }),
+        ("[a-z0-9-]{1,40}", any::<bool>(), opt_ts()).prop_map(
+            |(command_id, success, timestamp)| {
+                DeviceMessage::Ack(CommandAck {
+                    command_id,
+                    success,
+                    timestamp,
+                })
+            }
+        ),
         opt_ts().prop_map(|timestamp| DeviceMessage::Ping(Ping { timestamp })),
     ]
 }
