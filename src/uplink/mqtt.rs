@@ -18,6 +18,8 @@
 //! - **Reconnects** wait with exponential backoff and jitter (`poll()` alone retries at once).
 //! - **Bounded**: at most `inflight` publishes outstanding; the request channel is sized so
 //!   `try_publish` never finds it full.
+//! - **Retained commands** are the broker replaying an old message to each new subscription
+//!   (and we subscribe on every connect): ignored, logged and counted, never run again.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -418,7 +420,7 @@ impl<O: Outbox> Driver<O> {
             }
             Ok(Event::Incoming(Incoming::Publish(publish))) => {
                 if publish.topic == self.topics.commands() {
-                    self.handle_command(&publish.payload);
+                    self.handle_command_publish(&publish);
                 }
                 Duration::ZERO
             }
@@ -492,6 +494,31 @@ impl<O: Outbox> Driver<O> {
         if let Some(cursor) = self.delivery.handle_ack(id) {
             self.feed.cursor_moved(cursor);
         }
+    }
+
+    /// Screens a publish on the command topic before it may run. A publish with the retain
+    /// flag is the broker replaying a stored message to a new subscription — and the sink
+    /// subscribes again on every connect — so it is an old command that already ran (or was
+    /// refused) when it was first sent: it is counted and logged, never run again. Commands
+    /// sent while the gateway was offline still arrive, once, from its persistent session's
+    /// queue without the flag. An empty payload is how the cloud deletes a retained message;
+    /// it is no command.
+    fn handle_command_publish(&mut self, publish: &rumqttc::Publish) {
+        if publish.retain {
+            self.stats.retained_commands_ignored += 1;
+            log::warn!(
+                "uplink mqtt: ignoring a retained command on {} (command_id {:?}): the broker \
+                 replays it on every subscription, so it is never run; the cloud should publish \
+                 commands without retain, and can delete this one with an empty retained publish",
+                publish.topic,
+                command_id_of(&publish.payload)
+            );
+            return;
+        }
+        if publish.payload.is_empty() {
+            return log::debug!("uplink mqtt: a retained command was deleted");
+        }
+        self.handle_command(&publish.payload);
     }
 
     fn handle_command(&mut self, payload: &[u8]) {

@@ -27,6 +27,8 @@ pub struct SinkSnapshot {
     pub last_ack_ms: Option<i64>,
     /// Connections made since start.
     pub connects: u64,
+    /// Retained publishes on the command topic, ignored (MQTT sink; see `mqtt.rs`).
+    pub retained_commands_ignored: u64,
     /// Connection or protocol errors since start.
     pub errors: u64,
     /// The most recent error, kept after recovery (see `connected` for the state now).
