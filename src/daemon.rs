@@ -157,6 +157,9 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     warn_tokenless(settings);
+    for warning in &settings.warnings {
+        log::warn!("config: {warning}");
+    }
     let endpoint = Arc::new(DeviceEndpoint {
         settings: settings_handle.clone(),
         connections,
@@ -269,10 +272,11 @@ fn start_uplinks(
     let outbox = Arc::new(journal.clone());
     let (venue, court) = (&settings.gateway.venue, &settings.gateway.court);
     if let Some(m) = &settings.uplink.mqtt {
-        let mut options = MqttOptions::new(&m.endpoint.url, &m.topic_prefix, venue, court);
+        let url = m.endpoint.url.expose();
+        let mut options = MqttOptions::new(url, &m.topic_prefix, venue, court);
         options.client_id = Some(m.client_id.clone());
         options.username = m.username.clone();
-        options.password = m.password.as_ref().map(|p| p.expose().to_owned());
+        options.password = m.password.clone();
         options.tls = TlsFiles {
             ca_file: m.ca_file.clone(),
             client_cert: m.client_cert_file.clone(),
@@ -309,7 +313,8 @@ fn start_uplinks(
         log::info!("uplink: MQTT to {} as `{}`", m.endpoint.url, m.client_id);
     }
     if let Some(h) = &settings.uplink.hub {
-        let mut options = HubOptions::new(&h.endpoint.url, h.token.expose(), venue, court);
+        let url = h.endpoint.url.expose();
+        let mut options = HubOptions::new(url, h.token.expose(), venue, court);
         options.acks = h.acks;
         options.ping_interval = h.ping_interval;
         options.replay_rate = (h.replay_rate > 0).then_some(f64::from(h.replay_rate));

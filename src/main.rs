@@ -236,7 +236,11 @@ fn main() -> Result<()> {
         // The daemon until SIGTERM/SIGINT.
         Mode::Run(settings) => Runtime::new()?.block_on(run(&settings))?,
         // One OK line and exit 0, or every problem and a non-zero exit.
+        // Warnings (a secret file others can read) go to stderr: the file still loads.
         Mode::CheckConfig(path, Ok(settings)) => {
+            for warning in &settings.warnings {
+                eprintln!("warning: {}: {warning}", path.display());
+            }
             println!("OK {}: {}", path.display(), settings.summary());
         }
         Mode::CheckConfig(_, Err(e)) => {

@@ -7,15 +7,13 @@
 
 use std::collections::HashMap;
 
-use subtle::ConstantTimeEq;
-
-use crate::config::{DeviceAuth, Settings};
+use crate::config::{DeviceAuth, Secret, Settings};
 
 /// How one device proves itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceCredential {
     /// The expected token, if one is configured.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Accept a connection that presents no token at all.
     pub allow_tokenless: bool,
 }
@@ -43,7 +41,7 @@ impl DeviceDirectory {
         DeviceDirectory::new(settings.devices.iter().map(|d| {
             let credential = DeviceCredential {
                 token: match &d.auth {
-                    DeviceAuth::Token(secret) => Some(secret.expose().to_owned()),
+                    DeviceAuth::Token(secret) => Some(secret.clone()),
                     DeviceAuth::Tokenless => None,
                 },
                 allow_tokenless: d.is_tokenless(),
@@ -69,7 +67,7 @@ impl DeviceDirectory {
             (None, _) if credential.allow_tokenless => Ok(()),
             (None, _) => Err(Refusal::MissingToken),
             (Some(given), Some(expected)) => {
-                if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+                if expected.matches(given) {
                     Ok(())
                 } else {
                     Err(Refusal::WrongToken)
@@ -103,7 +101,7 @@ mod tests {
             (
                 "racket-01".to_owned(),
                 DeviceCredential {
-                    token: Some("s3cret".into()),
+                    token: Some(Secret::from("s3cret")),
                     allow_tokenless: false,
                 },
             ),

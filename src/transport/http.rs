@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
-use crate::config::SettingsHandle;
+use crate::config::{Secret, SettingsHandle};
 use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
@@ -50,7 +50,7 @@ pub struct DeviceEndpoint {
 
 #[derive(Debug, Deserialize)]
 struct TokenQuery {
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 /// The gateway's routes.
@@ -391,7 +391,7 @@ async fn device_socket(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let token = presented_token(query.token.as_deref(), authorization);
+    let token = presented_token(query.token.as_ref().map(Secret::expose), authorization);
     let settings = endpoint.settings.current();
     if let Err(refusal) = DeviceDirectory::of(&settings).admit(&code, token) {
         log::warn!("refused device `{code}` from {peer}: {refusal}");

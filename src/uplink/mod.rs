@@ -54,7 +54,7 @@ pub struct BrokerUrl {
 impl BrokerUrl {
     pub fn parse(url: &str) -> Result<Self, UplinkError> {
         let err = |reason: &str| UplinkError::Url {
-            url: url.to_owned(),
+            url: crate::config::redact_url(url),
             reason: reason.to_owned(),
         };
         let uri: tokio_tungstenite::tungstenite::http::Uri =

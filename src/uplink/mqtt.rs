@@ -49,20 +49,22 @@ use super::status::{ReplayProgress, SinkSnapshot, now_ms, online_status, publish
 use super::tls::{TlsFiles, client_config};
 use super::topics::{Topics, client_id};
 use super::{BrokerUrl, UplinkError};
+use crate::config::{Secret, SecretUrl};
 use crate::journal::RecordKind;
 
 /// Settings of the MQTT sink (the daemon maps `[uplink.mqtt]` onto these).
 #[derive(Debug, Clone)]
 pub struct MqttOptions {
-    /// `mqtt://host:port` or `mqtts://host:port` (ports default to 1883 / 8883).
-    pub url: String,
+    /// `mqtt://host:port` or `mqtts://host:port` (ports default to 1883 / 8883); logged
+    /// redacted.
+    pub url: SecretUrl,
     /// Defaults to [`client_id`]`(venue, court)`.
     pub client_id: Option<String>,
     pub topic_prefix: String,
     pub venue: String,
     pub court: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub tls: TlsFiles,
     pub keep_alive: Duration,
     /// Limit on TCP connect + TLS + CONNECT/CONNACK, and on each network flush (rumqttc's
@@ -220,7 +222,7 @@ fn build_client(
     options: &MqttOptions,
     topics: &Topics,
 ) -> Result<(AsyncClient, EventLoop), UplinkError> {
-    let url = BrokerUrl::parse(&options.url)?;
+    let url = BrokerUrl::parse(options.url.expose())?;
     let id = options
         .client_id
         .clone()
@@ -237,7 +239,8 @@ fn build_client(
             true,
         ));
     if let Some(user) = &options.username {
-        mqtt.set_credentials(user, options.password.clone().unwrap_or_default());
+        let password = options.password.as_ref().map_or("", Secret::expose);
+        mqtt.set_credentials(user, password);
     }
     if url.tls {
         let config = client_config(&options.tls)?;
