@@ -28,7 +28,7 @@ use crate::transport::admin::{self, AdminApi};
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::uplink::tls::TlsFiles;
-use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
+use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions};
 use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
 
@@ -154,7 +154,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     );
     spawn_snapshots(&court, &shutdown);
     follow_reloads(&settings_handle, &court, &shutdown);
-    start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
+    let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     warn_tokenless(settings);
     for warning in &settings.warnings {
@@ -177,6 +177,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         analysis: analysis_metrics,
         supervisor: Some(supervisor.clone()),
         journal: Some(journal.clone()),
+        mqtt: mqtt_counters,
     };
     let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
     if settings.auth.admin_token.is_some() {
@@ -261,14 +262,15 @@ fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, Daemon
 /// A sink that dies is rebuilt from its options and restarted by the supervisor (it resumes at
 /// its cursor, at least once); the commands task holds the channel's receiver and cannot be
 /// rebuilt, so its death stops the daemon. A sink's first start happens here, so a setting it
-/// refuses stops the daemon's start.
+/// refuses stops the daemon's start. Gives back the MQTT sink's counters, for `/metrics`.
 fn start_uplinks(
     settings: &Settings,
     journal: &Journal,
     court_handle: &CourtHandle,
     shutdown: &Shutdown,
     supervisor: &Supervisor,
-) -> Result<(), DaemonError> {
+) -> Result<Option<MqttCounters>, DaemonError> {
+    let mut mqtt_counters = None;
     let outbox = Arc::new(journal.clone());
     let (venue, court) = (&settings.gateway.venue, &settings.gateway.court);
     if let Some(m) = &settings.uplink.mqtt {
@@ -291,6 +293,7 @@ fn start_uplinks(
         options.raw_in_flight = (usize::from(m.inflight) * 3 / 4).max(1);
         options.backoff_max = RECONNECT_MAX;
         options.devices = settings.devices.iter().map(|d| d.code.clone()).collect();
+        mqtt_counters = Some(options.counters.clone());
         let (commands, rx) = mpsc::channel(64);
         let (outbox, token) = (outbox.clone(), shutdown.token.clone());
         let spawn = move || {
@@ -328,7 +331,7 @@ fn start_uplinks(
         let mode = if h.acks { "acked" } else { "fire-and-forget" };
         log::info!("uplink: notification hub at {} ({mode})", h.endpoint.url);
     }
-    Ok(())
+    Ok(mqtt_counters)
 }
 
 /// Starts a sink now (a setting it refuses stops the daemon's start) and hands it to the
@@ -499,6 +502,7 @@ mod tests {
             analysis: Arc::new(AnalysisMetrics::default()),
             supervisor: Some(supervisor.clone()),
             journal: None,
+            mqtt: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

@@ -308,8 +308,24 @@ async fn a_retained_cloud_command_never_reaches_the_device_across_a_broker_resta
     broker.restart();
     gw.wait_log("uplink mqtt: connected to", Duration::from_secs(30));
     pushed.extend(push_fresh_command(&cloud, &mut device, 61).await);
-    // The replay after the reconnect was seen and ignored too (so this test did cross it).
+    // The replay after the reconnect was seen and ignored too (so this test did cross it),
+    // and `/metrics` counts both.
     gw.wait_log("ignoring a retained command", Duration::from_secs(10));
+    let metrics = ureq::get(&gw.http_url("/metrics"))
+        .call()
+        .expect("GET /metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    let ignored: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("shuttlegate_mqtt_retained_commands_ignored_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no retained-commands counter in\n{metrics}"));
+    assert!(
+        ignored >= 2,
+        "{ignored} retained commands ignored; want one per connect"
+    );
     // A late push still on its way is read before judging.
     while let Ok(push) =
         tokio::time::timeout(Duration::from_secs(1), recv_type(&mut device, "set_batch")).await

@@ -72,6 +72,8 @@ pub struct MetricsSources {
     pub supervisor: Option<Supervisor>,
     /// The journal's size, age and consumer backlogs.
     pub journal: Option<Journal>,
+    /// The MQTT sink's counters (retained commands ignored), when it runs.
+    pub mqtt: Option<crate::uplink::MqttCounters>,
 }
 
 impl MetricsSources {
@@ -81,6 +83,7 @@ impl MetricsSources {
             analysis,
             supervisor: None,
             journal: None,
+            mqtt: None,
         }
     }
 }
@@ -113,6 +116,13 @@ fn registry(sources: MetricsSources) -> Registry {
     }
     if let Some(journal) = sources.journal {
         registry.register_collector(Box::new(JournalCollector(journal)));
+    }
+    if let Some(mqtt) = sources.mqtt {
+        registry.register(
+            "mqtt_retained_commands_ignored",
+            "Retained publishes on the command topic, ignored: the broker replaying an old command to a new subscription",
+            mqtt.retained_commands_ignored,
+        );
     }
     registry
 }

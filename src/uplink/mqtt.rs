@@ -45,7 +45,9 @@ use super::envelope::{check_packet_size, json_envelope, mqtt_route, raw_envelope
 use super::feed::{Feed, SinkStart};
 use super::ledger::{Ledger, Tag};
 use super::outbox::{Outbox, OutboxRecord};
-use super::status::{ReplayProgress, SinkSnapshot, now_ms, online_status, publish_snapshot};
+use super::status::{
+    MqttCounters, ReplayProgress, SinkSnapshot, now_ms, online_status, publish_snapshot,
+};
 use super::tls::{TlsFiles, client_config};
 use super::topics::{Topics, client_id};
 use super::{BrokerUrl, UplinkError};
@@ -91,6 +93,8 @@ pub struct MqttOptions {
     pub command_timeout: Duration,
     /// Cursor name in the journal.
     pub consumer: String,
+    /// Shared with `/metrics` and across the sink's restarts.
+    pub counters: MqttCounters,
 }
 
 impl MqttOptions {
@@ -118,6 +122,7 @@ impl MqttOptions {
             status_interval: Duration::from_secs(5),
             command_timeout: Duration::from_secs(10),
             consumer: "mqtt".into(),
+            counters: MqttCounters::default(),
         }
     }
 
@@ -509,6 +514,7 @@ impl<O: Outbox> Driver<O> {
     fn handle_command_publish(&mut self, publish: &rumqttc::Publish) {
         if publish.retain {
             self.stats.retained_commands_ignored += 1;
+            self.options.counters.retained_commands_ignored.inc();
             log::warn!(
                 "uplink mqtt: ignoring a retained command on {} (command_id {:?}): the broker \
                  replays it on every subscription, so it is never run; the cloud should publish \

@@ -35,6 +35,14 @@ pub struct SinkSnapshot {
     pub last_error: Option<String>,
 }
 
+/// Counters of the MQTT sink that outlive its restarts (each start gets a clone of the same
+/// counters) and that `/metrics` shows.
+#[derive(Debug, Clone, Default)]
+pub struct MqttCounters {
+    /// Retained publishes on the command topic, ignored (never run).
+    pub retained_commands_ignored: prometheus_client::metrics::counter::Counter,
+}
+
 /// Unix time in ms (wall clock, for snapshots and payloads).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
