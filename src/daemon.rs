@@ -29,7 +29,7 @@ use crate::transport::auth::AuthGuard;
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::uplink::tls::TlsFiles;
-use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
+use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions, Enqueued};
 use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
 
@@ -155,9 +155,12 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     );
     spawn_snapshots(&court, &shutdown);
     follow_reloads(&settings_handle, &court, &shutdown);
-    start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
+    let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     warn_tokenless(settings);
+    for warning in &settings.warnings {
+        log::warn!("config: {warning}");
+    }
     let guard = Arc::new(AuthGuard::default());
     let endpoint = Arc::new(DeviceEndpoint {
         settings: settings_handle.clone(),
@@ -178,6 +181,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         supervisor: Some(supervisor.clone()),
         journal: Some(journal.clone()),
         auth: Some(guard.clone()),
+        mqtt: mqtt_counters,
     };
     let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
     if settings.auth.admin_token.is_some() {
@@ -269,21 +273,23 @@ fn restore_court(settings: &Settings, journal: &Journal) -> Result<Court, Daemon
 /// A sink that dies is rebuilt from its options and restarted by the supervisor (it resumes at
 /// its cursor, at least once); the commands task holds the channel's receiver and cannot be
 /// rebuilt, so its death stops the daemon. A sink's first start happens here, so a setting it
-/// refuses stops the daemon's start.
+/// refuses stops the daemon's start. Gives back the MQTT sink's counters, for `/metrics`.
 fn start_uplinks(
     settings: &Settings,
     journal: &Journal,
     court_handle: &CourtHandle,
     shutdown: &Shutdown,
     supervisor: &Supervisor,
-) -> Result<(), DaemonError> {
+) -> Result<Option<MqttCounters>, DaemonError> {
+    let mut mqtt_counters = None;
     let outbox = Arc::new(journal.clone());
     let (venue, court) = (&settings.gateway.venue, &settings.gateway.court);
     if let Some(m) = &settings.uplink.mqtt {
-        let mut options = MqttOptions::new(&m.endpoint.url, &m.topic_prefix, venue, court);
+        let url = m.endpoint.url.expose();
+        let mut options = MqttOptions::new(url, &m.topic_prefix, venue, court);
         options.client_id = Some(m.client_id.clone());
         options.username = m.username.clone();
-        options.password = m.password.as_ref().map(|p| p.expose().to_owned());
+        options.password = m.password.clone();
         options.tls = TlsFiles {
             ca_file: m.ca_file.clone(),
             client_cert: m.client_cert_file.clone(),
@@ -298,6 +304,7 @@ fn start_uplinks(
         options.raw_in_flight = (usize::from(m.inflight) * 3 / 4).max(1);
         options.backoff_max = RECONNECT_MAX;
         options.devices = settings.devices.iter().map(|d| d.code.clone()).collect();
+        mqtt_counters = Some(options.counters.clone());
         let (commands, rx) = mpsc::channel(64);
         let (outbox, token) = (outbox.clone(), shutdown.token.clone());
         let spawn = move || {
@@ -320,7 +327,8 @@ fn start_uplinks(
         log::info!("uplink: MQTT to {} as `{}`", m.endpoint.url, m.client_id);
     }
     if let Some(h) = &settings.uplink.hub {
-        let mut options = HubOptions::new(&h.endpoint.url, h.token.expose(), venue, court);
+        let url = h.endpoint.url.expose();
+        let mut options = HubOptions::new(url, h.token.expose(), venue, court);
         options.acks = h.acks;
         options.ping_interval = h.ping_interval;
         options.replay_rate = (h.replay_rate > 0).then_some(f64::from(h.replay_rate));
@@ -334,7 +342,7 @@ fn start_uplinks(
         let mode = if h.acks { "acked" } else { "fire-and-forget" };
         log::info!("uplink: notification hub at {} ({mode})", h.endpoint.url);
     }
-    Ok(())
+    Ok(mqtt_counters)
 }
 
 /// Starts a sink now (a setting it refuses stops the daemon's start) and hands it to the
@@ -513,6 +521,7 @@ mod tests {
             supervisor: Some(supervisor.clone()),
             journal: None,
             auth: None,
+            mqtt: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::FutureExt;
-use shuttlegate::config::{self, ConfigError, Settings};
+use shuttlegate::config::{self, ConfigError, Secret, Settings};
 use shuttlegate::journal::tools::{self as journal_tools, ExportFilter, ExportFormat};
 use shuttlegate::replay::{self, ReplayOptions};
 use shuttlegate_sim::admin::AdminClient;
@@ -131,8 +131,10 @@ struct SimulateArgs {
     batch_samples: usize,
     /// V3.3 hubs wait for `start_collection`: start (and at the end stop) their sessions through
     /// the gateway's admin API with this token.
-    #[arg(long, env = "SHUTTLEGATE_ADMIN_TOKEN")]
-    admin_token: Option<String>,
+    // A secret: `--help` leaves the variable's value out, `Debug` the token.
+    #[arg(long, env = "SHUTTLEGATE_ADMIN_TOKEN", hide_env_values = true,
+          value_parser = |t: &str| Ok::<_, std::convert::Infallible>(Secret::from(t)))]
+    admin_token: Option<Secret>,
     /// The court's UTC offset in hours, for V3.3's local-time stamps.
     #[arg(long, default_value_t = 8)]
     utc_offset_hours: i32,
@@ -190,7 +192,7 @@ impl Cli {
                     seed: args.seed,
                     motion: args.motion,
                 },
-                AdminClient::new(&args.url, args.admin_token),
+                AdminClient::new(&args.url, args.admin_token.map(|t| t.expose().to_owned())),
             ),
             Command::Replay {
                 config,
@@ -236,7 +238,11 @@ fn main() -> Result<()> {
         // The daemon until SIGTERM/SIGINT.
         Mode::Run(settings) => Runtime::new()?.block_on(run(&settings))?,
         // One OK line and exit 0, or every problem and a non-zero exit.
+        // Warnings (a secret file others can read) go to stderr: the file still loads.
         Mode::CheckConfig(path, Ok(settings)) => {
+            for warning in &settings.warnings {
+                eprintln!("warning: {}: {warning}", path.display());
+            }
             println!("OK {}: {}", path.display(), settings.summary());
         }
         Mode::CheckConfig(_, Err(e)) => {

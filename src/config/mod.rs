@@ -12,7 +12,14 @@
 //!
 //! Secrets may come from files (`token_file`, `admin_token_file`, `jwt_secret_file`,
 //! `password_file`, the hub's `token_file`): the file is read, its trailing newline trimmed.
-//! Relative paths in `*_file` keys are relative to the configuration file's directory.
+//! Relative paths in `*_file` keys are relative to the configuration file's directory — or,
+//! when systemd runs the daemon with `LoadCredential=` (`$CREDENTIALS_DIRECTORY` set), to the
+//! credentials directory, so `token_file = "court1-device-a"` names the credential. A secret
+//! file (or `client_key_file`) that group or others can read loads with a warning
+//! ([`Settings::warnings`]). Secrets are held as [`Secret`] and URLs as [`SecretUrl`] from the
+//! raw layer on, so no `Debug`, log line or error shows them (`secret.rs`); a TOML syntax
+//! error names the line, column and key, never the line's text (it may be a half-typed
+//! secret).
 //!
 //! Errors are collected, not stopped at the first: [`ConfigError::Invalid`] lists every problem
 //! found, each with its key path (`devices[2].mount_radius_m`) and, when the value came from the
@@ -24,6 +31,7 @@
 
 mod handle;
 mod raw;
+mod secret;
 mod settings;
 
 use std::fmt;
@@ -33,6 +41,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
 pub use handle::{RESTART_KEYS, ReloadError, Reloaded, SettingsHandle};
+pub use secret::{CREDENTIALS_DIRECTORY, Secret, SecretUrl, redact_url};
 pub use settings::{
     AuthSettings, DeviceAuth, DeviceSettings, Endpoint, GatewaySettings, HttpSettings, HubSettings,
     JournalSettings, LimitSettings, MAX_DEVICE_CODE_CHARS, MIN_ADMIN_TOKEN_CHARS, MqttSettings,
@@ -51,7 +60,7 @@ pub enum ConfigError {
         file: PathBuf,
         source: std::io::Error,
     },
-    /// The file is not valid TOML.
+    /// The file is not valid TOML; `reason` says where and what, without the text.
     #[error("{file}: not valid TOML: {reason}", file = file.display())]
     Syntax { file: PathBuf, reason: String },
     /// Keys with unknown names or bad values; every problem found.
@@ -83,6 +92,16 @@ pub struct Problem {
     pub origin: Option<String>,
 }
 
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.key)?;
+        if let Some(origin) = &self.origin {
+            write!(f, " (from environment variable {origin})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
 struct Problems<'a> {
     file: &'a Path,
     problems: &'a [Problem],
@@ -94,42 +113,9 @@ impl fmt::Display for Problems<'_> {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}: {}", self.file.display(), p.key)?;
-            if let Some(origin) = &p.origin {
-                write!(f, " (from environment variable {origin})")?;
-            }
-            write!(f, ": {}", p.reason)?;
+            write!(f, "{}: {p}", self.file.display())?;
         }
         Ok(())
-    }
-}
-
-/// A secret value (token, password): never printed by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-
-    /// The value, for sending; never for logging.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether `candidate` (a token presented by a client) equals the secret, compared in
-    /// constant time over the bytes (only the length can leak, which a token's length does
-    /// not protect anyway).
-    pub fn matches(&self, candidate: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(…)")
     }
 }
 
@@ -142,22 +128,28 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     let env = Env::prefixed(ENV_PREFIX)
         .filter(|key| key.as_str().contains("__"))
         .split("__");
-    load_layers(path, &text, Some(env))
+    let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(PathBuf::from);
+    load_layers(path, &text, Some(env), credentials.as_deref())
 }
 
 /// Validate configuration text as if read from `path`, without environment overrides (for
 /// tests and tools).
 pub fn load_str(path: &Path, text: &str) -> Result<Settings, ConfigError> {
-    load_layers(path, text, None)
+    load_layers(path, text, None, None)
 }
 
-fn load_layers(path: &Path, text: &str, env: Option<Env>) -> Result<Settings, ConfigError> {
-    // Syntax first, through the toml crate directly: its errors carry line, column and the
-    // offending text, which figment's re-wrapping would lose.
+fn load_layers(
+    path: &Path,
+    text: &str,
+    env: Option<Env>,
+    credentials: Option<&Path>,
+) -> Result<Settings, ConfigError> {
+    // Syntax first, through the toml crate directly: its errors carry the position, which
+    // figment's re-wrapping would lose.
     text.parse::<toml::Table>()
         .map_err(|e| ConfigError::Syntax {
             file: path.to_owned(),
-            reason: e.to_string().trim_end().to_owned(),
+            reason: syntax_reason(text, &e),
         })?;
     let mut figment = Figment::new().merge(Toml::string(text));
     if let Some(env) = env {
@@ -184,13 +176,47 @@ fn load_layers(path: &Path, text: &str, env: Option<Env>) -> Result<Settings, Co
         }])
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut checker = settings::Checker::new(base);
+    let mut checker = settings::Checker::new(base, credentials);
     let settings = settings::validate(raw, &mut checker);
-    let mut problems = checker.into_problems();
-    for p in &mut problems {
+    let (mut problems, mut warnings) = checker.finish();
+    for p in problems.iter_mut().chain(&mut warnings) {
         p.origin = env_origin(&figment, &p.key);
     }
-    settings.ok_or_else(|| invalid(problems))
+    let mut settings = settings.ok_or_else(|| invalid(problems))?;
+    settings.warnings = warnings;
+    Ok(settings)
+}
+
+/// A TOML syntax error by line, column, key and problem — never by the offending text, which
+/// toml's own message quotes: the line may be a half-typed secret (`admin_token = "…`), and
+/// the daemon's stderr goes to the system journal.
+fn syntax_reason(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else {
+        return error.message().trim_end().to_owned();
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(key_of_line)
+        .map(|k| format!(" (key `{k}`)"))
+        .unwrap_or_default();
+    format!(
+        "line {line}, column {column}{key}: {}",
+        error.message().trim_end()
+    )
+}
+
+/// The key a `key = value` line assigns, when it is a plain dotted key.
+fn key_of_line(line: &str) -> Option<&str> {
+    let key = line.split_once('=')?.0.trim();
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    plain.then_some(key)
 }
 
 /// figment's error kinds, worded for an operator.

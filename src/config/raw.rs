@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::{Secret, SecretUrl};
+
 /// `[journal] when_full`: what the journal does when it reaches `max_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,11 +153,11 @@ impl Default for RawLimits {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawAuth {
-    #[serde(deserialize_with = "opt_text")]
-    pub admin_token: Option<String>,
+    #[serde(deserialize_with = "opt_secret")]
+    pub admin_token: Option<Secret>,
     pub admin_token_file: Option<PathBuf>,
-    #[serde(deserialize_with = "opt_text")]
-    pub jwt_secret: Option<String>,
+    #[serde(deserialize_with = "opt_secret")]
+    pub jwt_secret: Option<Secret>,
     pub jwt_secret_file: Option<PathBuf>,
 }
 
@@ -164,8 +166,8 @@ pub(crate) struct RawAuth {
 pub(crate) struct RawDevice {
     #[serde(deserialize_with = "opt_text")]
     pub code: Option<String>,
-    #[serde(deserialize_with = "opt_text")]
-    pub token: Option<String>,
+    #[serde(deserialize_with = "opt_secret")]
+    pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
     pub allow_tokenless: bool,
     /// Addresses (IPs or CIDRs) the device may connect from; absent: anywhere.
@@ -207,14 +209,14 @@ pub(crate) struct RawUplink {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawMqtt {
     pub enabled: bool,
-    pub url: Option<String>,
+    pub url: Option<SecretUrl>,
     #[serde(deserialize_with = "opt_text")]
     pub client_id: Option<String>,
     pub topic_prefix: String,
     #[serde(deserialize_with = "opt_text")]
     pub username: Option<String>,
-    #[serde(deserialize_with = "opt_text")]
-    pub password: Option<String>,
+    #[serde(deserialize_with = "opt_secret")]
+    pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
     pub client_cert_file: Option<PathBuf>,
@@ -252,9 +254,9 @@ impl Default for RawMqtt {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawHub {
     pub enabled: bool,
-    pub url: Option<String>,
-    #[serde(deserialize_with = "opt_text")]
-    pub token: Option<String>,
+    pub url: Option<SecretUrl>,
+    #[serde(deserialize_with = "opt_secret")]
+    pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
     pub acks: bool,
     pub ping_interval: HumanDuration,
@@ -296,6 +298,12 @@ impl HumanDuration {
 pub(crate) enum HumanSize {
     Bytes(u64),
     Text(String),
+}
+
+/// A secret written as text (or a number, as [`opt_text`] reads it), held as a [`Secret`] from
+/// the moment it is read, so no `Debug` of the raw layer shows it.
+fn opt_secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Secret>, D::Error> {
+    Ok(opt_text(deserializer)?.map(Secret::new))
 }
 
 /// A text value that may have arrived as a number: an environment override such as

@@ -11,7 +11,8 @@ use chrono_tz::Tz;
 
 pub use super::raw::WhenFull;
 use super::raw::{HumanDuration, HumanSize, RawAuth, RawDevice, RawHub, RawMqtt, RawSettings};
-use super::{Problem, Secret};
+use super::secret::{readable_by_others, resolve_file};
+use super::{Problem, Secret, SecretUrl};
 use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::FrameClock;
@@ -36,6 +37,9 @@ pub struct Settings {
     /// `[analysis]`: thresholds, ideals and constants of the swing analysis.
     pub analysis: shuttlegate_core::analysis::AnalysisSettings,
     pub uplink: UplinkSettings,
+    /// What loads but an operator should fix (a secret file others can read): logged at start
+    /// and printed by `check-config`.
+    pub warnings: Vec<Problem>,
 }
 
 /// `[gateway]`.
@@ -168,8 +172,8 @@ pub struct UplinkSettings {
 /// A validated broker or hub address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    /// The URL as written.
-    pub url: String,
+    /// The URL as written; shown with its credentials redacted.
+    pub url: SecretUrl,
     pub host: String,
     pub port: u16,
     /// `mqtts://` or `wss://`.
@@ -270,31 +274,38 @@ impl Settings {
             self.uplink
                 .mqtt
                 .as_ref()
-                .map_or("off", |m| m.endpoint.url.as_str()),
+                .map_or("off".into(), |m| m.endpoint.url.to_string()),
             self.uplink
                 .hub
                 .as_ref()
-                .map_or("off", |h| h.endpoint.url.as_str()),
+                .map_or("off".into(), |h| h.endpoint.url.to_string()),
         )
     }
 }
 
-/// Collects problems while the raw settings are checked; `base` resolves relative file paths.
+/// Collects problems and warnings while the raw settings are checked; `base` (the
+/// configuration file's directory) and `credentials` (systemd's credentials directory, when
+/// set) resolve relative file paths.
 pub(crate) struct Checker<'a> {
     base: &'a Path,
+    credentials: Option<&'a Path>,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl<'a> Checker<'a> {
-    pub(crate) fn new(base: &'a Path) -> Checker<'a> {
+    pub(crate) fn new(base: &'a Path, credentials: Option<&'a Path>) -> Checker<'a> {
         Checker {
             base,
+            credentials,
             problems: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
-    pub(crate) fn into_problems(self) -> Vec<Problem> {
-        self.problems
+    /// The problems (which fail the load) and the warnings (which do not).
+    pub(crate) fn finish(self) -> (Vec<Problem>, Vec<Problem>) {
+        (self.problems, self.warnings)
     }
 
     fn problem(&mut self, key: impl Into<String>, reason: impl Into<String>) {
@@ -317,15 +328,32 @@ impl<'a> Checker<'a> {
         ok
     }
 
+    /// A `*_file` path: see [`resolve_file`].
     fn path(&self, path: &Path) -> PathBuf {
-        self.base.join(path)
+        resolve_file(path, self.base, self.credentials)
+    }
+
+    /// Warns when a secret file (a token, a password, a private key) can be read by group or
+    /// others: it loads, but anyone with a shell on the Pi can read the credential.
+    fn check_secret_mode(&mut self, key: &str, path: &Path, metadata: &std::fs::Metadata) {
+        if let Some(mode) = readable_by_others(metadata) {
+            self.warnings.push(Problem {
+                key: key.to_owned(),
+                reason: format!(
+                    "{} is readable by group or others (mode {mode:04o}); \
+                     `chmod 600` it, or use systemd's LoadCredential=",
+                    path.display()
+                ),
+                origin: None,
+            });
+        }
     }
 
     /// A secret given inline or in a file (exclusive); `None` when neither is set.
     fn secret(
         &mut self,
         key: &str,
-        inline: Option<&String>,
+        inline: Option<&Secret>,
         file: Option<&PathBuf>,
     ) -> Option<Secret> {
         match (inline, file) {
@@ -334,8 +362,10 @@ impl<'a> Checker<'a> {
                 None
             }
             (Some(value), None) => self
-                .check(!value.trim().is_empty(), key, || "must not be empty".into())
-                .then(|| Secret::new(value.clone())),
+                .check(!value.expose().trim().is_empty(), key, || {
+                    "must not be empty".into()
+                })
+                .then(|| value.clone()),
             (None, Some(path)) => self.secret_file(&format!("{key}_file"), path),
             (None, None) => None,
         }
@@ -344,12 +374,25 @@ impl<'a> Checker<'a> {
     fn secret_file(&mut self, key: &str, path: &Path) -> Option<Secret> {
         let full = self.path(path);
         match read_secret(&full) {
-            Ok(secret) => Some(secret),
+            Ok((secret, metadata)) => {
+                self.check_secret_mode(key, &full, &metadata);
+                Some(secret)
+            }
             Err(reason) => {
                 self.problem(key, format!("{}: {reason}", full.display()));
                 None
             }
         }
+    }
+
+    /// A file that holds a secret but is read by someone else (the TLS client key): it must
+    /// exist, and its mode is checked like a secret file's.
+    fn secret_path(&mut self, key: &str, path: Option<&PathBuf>) -> Option<PathBuf> {
+        let full = self.existing_file(key, path)?;
+        if let Ok(metadata) = std::fs::metadata(&full) {
+            self.check_secret_mode(key, &full, &metadata);
+        }
+        Some(full)
     }
 
     fn existing_file(&mut self, key: &str, path: Option<&PathBuf>) -> Option<PathBuf> {
@@ -470,13 +513,14 @@ impl<'a> Checker<'a> {
     fn endpoint(
         &mut self,
         key: &str,
-        url: Option<&String>,
+        url: Option<&SecretUrl>,
         schemes: [&str; 2],
     ) -> Option<Endpoint> {
-        let Some(url) = url else {
+        let Some(secret_url) = url else {
             self.problem(key, "is required when the sink is enabled");
             return None;
         };
+        let url = secret_url.expose();
         let parsed = url.parse::<http::Uri>();
         let scheme = parsed
             .as_ref()
@@ -502,7 +546,7 @@ impl<'a> Checker<'a> {
                     .and_then(|u| u.port_u16())
                     .unwrap_or(default_port);
                 Some(Endpoint {
-                    url: url.clone(),
+                    url: secret_url.clone(),
                     host,
                     port,
                     tls,
@@ -512,8 +556,8 @@ impl<'a> Checker<'a> {
                 self.problem(
                     key,
                     format!(
-                        "`{url}` must be a {}:// or {}:// URL with a host",
-                        schemes[0], schemes[1]
+                        "`{}` must be a {}:// or {}:// URL with a host",
+                        secret_url, schemes[0], schemes[1]
                     ),
                 );
                 None
@@ -522,7 +566,7 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn read_secret(path: &Path) -> Result<Secret, String> {
+fn read_secret(path: &Path) -> Result<(Secret, std::fs::Metadata), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_SECRET_FILE_BYTES {
         return Err(format!(
@@ -535,7 +579,7 @@ fn read_secret(path: &Path) -> Result<Secret, String> {
     if secret.trim().is_empty() {
         return Err("is empty".into());
     }
-    Ok(Secret::new(secret.to_owned()))
+    Ok((Secret::new(secret.to_owned()), meta))
 }
 
 /// Check the raw settings; every problem found is recorded in `checker`. `None` when there
@@ -704,6 +748,7 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
         devices,
         analysis: raw.analysis,
         uplink,
+        warnings: Vec::new(),
     })
 }
 
@@ -976,7 +1021,7 @@ fn validate_mqtt(
             raw.client_cert_file.as_ref(),
         ),
         client_key_file: checker
-            .existing_file("uplink.mqtt.client_key_file", raw.client_key_file.as_ref()),
+            .secret_path("uplink.mqtt.client_key_file", raw.client_key_file.as_ref()),
         keep_alive: checker.duration_in(
             "uplink.mqtt.keep_alive",
             &raw.keep_alive,

@@ -444,11 +444,26 @@ fn seed_json(s: &mut String, sd: &SeedBatch) {
 pub const CSV_HEADER: &str = "id,device_code,session_id,seq,form,row,sensor_id,timestamp,t_ms,\
 acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,angle_x,angle_y,angle_z";
 
+/// First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV
+/// Injection"): `=`, `+`, `-`, `@`, and tab or carriage return, which some programs skip
+/// before looking for one.
+const FORMULA_PREFIXES: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A device-chosen text (device code, session id) as one CSV field. A text that a spreadsheet
+/// would run as a formula gets OWASP's neutraliser, a leading `'`, so an export opened by the
+/// venue's staff cannot run what a device on the court LAN wrote; a plain number (`-12`,
+/// `+3.5`) is not a formula and stays as it is. Then the usual quoting.
 fn csv_field(s: &str) -> String {
+    let is_number = s.parse::<f64>().is_ok_and(f64::is_finite);
+    let s = if s.starts_with(FORMULA_PREFIXES) && !is_number {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
 }
 
@@ -498,4 +513,59 @@ fn csv_rows(r: &StoredRecord) -> Option<String> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The text a spreadsheet sees in a field: quotes removed, doubled quotes undone.
+    fn unquoted(field: &str) -> String {
+        match field.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+            Some(inner) => inner.replace("\"\"", "\""),
+            None => field.to_owned(),
+        }
+    }
+
+    proptest! {
+        /// Whatever a device writes, its field never starts a formula, keeps the text after an
+        /// optional `'`, and stays one field (quoted when it holds a separator).
+        #[test]
+        fn a_device_text_never_becomes_a_formula(text in "[=+\\-@\t\r,\"a-z0-9 ()!|]?.{0,24}") {
+            let field = csv_field(&text);
+            let seen = unquoted(&field);
+            let is_number = text.parse::<f64>().is_ok_and(f64::is_finite);
+            prop_assert!(!seen.starts_with(FORMULA_PREFIXES) || is_number, "{field:?}");
+            prop_assert!(seen == text || seen == format!("'{text}"), "{field:?}");
+            if field.contains([',', '"', '\n', '\r']) {
+                prop_assert!(field.starts_with('"') && field.ends_with('"'), "{field:?}");
+            }
+        }
+
+        /// A number written as text (a numeric session id, a signed one) is exported as is.
+        #[test]
+        fn numbers_stay_numbers(x in proptest::num::f64::NORMAL | proptest::num::f64::ZERO) {
+            let text = x.to_string();
+            prop_assert_eq!(csv_field(&text), text);
+        }
+    }
+
+    #[test]
+    fn formula_prefixes_get_a_leading_quote() {
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(
+            csv_field("-2+3+cmd|' /C calc'!A0"),
+            "'-2+3+cmd|' /C calc'!A0"
+        );
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("\rx"), "\"'\rx\"");
+        assert_eq!(csv_field("-12"), "-12");
+        assert_eq!(csv_field("s-0017"), "s-0017");
+    }
 }

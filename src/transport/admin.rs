@@ -24,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use super::auth::{self, AuthGuard, Refusal};
 use crate::config::SettingsHandle;
@@ -80,7 +79,7 @@ fn token_matches(api: &AdminApi, headers: &HeaderMap) -> bool {
     let Some(token) = &settings.auth.admin_token else {
         return false;
     };
-    bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))
+    token.matches(given)
 }
 
 /// `Ok` for the right admin token; otherwise the generic 401, held back if `peer` keeps

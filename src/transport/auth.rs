@@ -22,17 +22,16 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
-use subtle::ConstantTimeEq;
 
 use super::failures::{FailurePolicy, FailureTable};
-use crate::config::{DeviceAuth, Settings};
+use crate::config::{DeviceAuth, Secret, Settings};
 use crate::service::Shutdown;
 
 /// How one device proves itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceCredential {
     /// The expected token, if one is configured.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Accept a connection that presents no token at all.
     pub allow_tokenless: bool,
     /// Networks the device may connect from; empty: anywhere.
@@ -103,7 +102,7 @@ impl DeviceDirectory {
         DeviceDirectory::new(settings.devices.iter().map(|d| {
             let credential = DeviceCredential {
                 token: match &d.auth {
-                    DeviceAuth::Token(secret) => Some(secret.expose().to_owned()),
+                    DeviceAuth::Token(secret) => Some(secret.clone()),
                     DeviceAuth::Tokenless => None,
                 },
                 allow_tokenless: d.is_tokenless(),
@@ -136,7 +135,7 @@ impl DeviceDirectory {
             (None, _) if credential.allow_tokenless => Takeover::SameAddress,
             (None, _) => return Err(Refusal::MissingToken),
             (Some(given), Some(expected)) => {
-                if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+                if expected.matches(given) {
                     Takeover::Anyone
                 } else {
                     return Err(Refusal::WrongToken);
@@ -269,7 +268,7 @@ mod tests {
             (
                 "racket-01".to_owned(),
                 DeviceCredential {
-                    token: Some("s3cret".into()),
+                    token: Some(Secret::from("s3cret")),
                     allow_tokenless: false,
                     allowed_peers: Vec::new(),
                 },

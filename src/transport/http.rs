@@ -33,7 +33,7 @@ use super::auth::{
 };
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
-use crate::config::SettingsHandle;
+use crate::config::{Secret, SettingsHandle};
 use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
@@ -58,7 +58,7 @@ pub struct DeviceEndpoint {
 
 #[derive(Debug, Deserialize)]
 struct TokenQuery {
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 /// The gateway's routes.
@@ -82,6 +82,8 @@ pub struct MetricsSources {
     pub journal: Option<Journal>,
     /// Refused handshakes and admin calls by reason, and the addresses slowed down.
     pub auth: Option<Arc<AuthGuard>>,
+    /// The MQTT sink's counters (retained commands ignored), when it runs.
+    pub mqtt: Option<crate::uplink::MqttCounters>,
 }
 
 impl MetricsSources {
@@ -92,6 +94,7 @@ impl MetricsSources {
             supervisor: None,
             journal: None,
             auth: None,
+            mqtt: None,
         }
     }
 }
@@ -127,6 +130,13 @@ fn registry(sources: MetricsSources) -> Registry {
     }
     if let Some(guard) = sources.auth {
         registry.register_collector(Box::new(AuthCollector(guard)));
+    }
+    if let Some(mqtt) = sources.mqtt {
+        registry.register(
+            "mqtt_retained_commands_ignored",
+            "Retained publishes on the command topic, ignored: the broker replaying an old command to a new subscription",
+            mqtt.retained_commands_ignored,
+        );
     }
     registry
 }
@@ -453,7 +463,7 @@ async fn device_socket(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let token = presented_token(query.token.as_deref(), authorization);
+    let token = presented_token(query.token.as_ref().map(Secret::expose), authorization);
     let settings = endpoint.settings.current();
     let admitted = DeviceDirectory::of(&settings)
         .admit(&code, token, peer.ip())

@@ -35,15 +35,16 @@ use super::feed::{Feed, SinkStart};
 use super::outbox::Outbox;
 use super::status::{ReplayProgress, SinkSnapshot, now_ms, online_status, publish_snapshot};
 use super::tls::{TlsFiles, client_config};
+use crate::config::{Secret, SecretUrl};
 use crate::journal::RecordKind;
 
 /// Settings of the hub sink (the daemon maps `[uplink.hub]` onto these).
 #[derive(Debug, Clone)]
 pub struct HubOptions {
-    /// `ws://` or `wss://…/ws/gateway/`; the token is appended as `?token=`.
-    pub url: String,
+    /// `ws://` or `wss://…/ws/gateway/`; the token is appended as `?token=`. Logged redacted.
+    pub url: SecretUrl,
     /// The JWT the hub expects (read from `token_file` by the daemon). Never logged.
-    pub token: String,
+    pub token: Secret,
     /// The hub acknowledges each record (`true`), or the cursor moves on send (`false`).
     pub acks: bool,
     pub ping_interval: Duration,
@@ -149,12 +150,12 @@ pub fn spawn<O: Outbox>(
 }
 
 fn connector(options: &HubOptions) -> Result<Option<Connector>, UplinkError> {
-    let scheme = options.url.split("://").next().unwrap_or_default();
+    let scheme = options.url.expose().split("://").next().unwrap_or_default();
     match scheme {
         "ws" => Ok(Some(Connector::Plain)),
         "wss" => Ok(Some(Connector::Rustls(client_config(&options.tls)?))),
         _ => Err(UplinkError::Url {
-            url: options.url.clone(),
+            url: options.url.to_string(),
             reason: "scheme must be ws:// or wss://".into(),
         }),
     }
@@ -209,7 +210,7 @@ impl<O: Outbox> Driver<O> {
                 .max_message_size(Some(self.options.max_message_bytes))
                 .max_frame_size(Some(self.options.max_message_bytes))
                 .max_write_buffer_size(1 << 20);
-            let url = url_with_token(&self.options.url, &self.options.token);
+            let url = url_with_token(self.options.url.expose(), self.options.token.expose());
             let connect = tokio::time::timeout(
                 self.options.connect_timeout,
                 tokio_tungstenite::connect_async_tls_with_config(

@@ -30,7 +30,7 @@ pub use command::{CloudCommand, CommandOutcome};
 pub use hub::{HubOptions, HubSink};
 pub use mqtt::{MqttOptions, MqttSink};
 pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxRecord};
-pub use status::SinkSnapshot;
+pub use status::{MqttCounters, SinkSnapshot};
 
 /// Why a sink could not be started; the daemon reports it naming the setting and exits.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ pub struct BrokerUrl {
 impl BrokerUrl {
     pub fn parse(url: &str) -> Result<Self, UplinkError> {
         let err = |reason: &str| UplinkError::Url {
-            url: url.to_owned(),
+            url: crate::config::redact_url(url),
             reason: reason.to_owned(),
         };
         let uri: tokio_tungstenite::tungstenite::http::Uri =

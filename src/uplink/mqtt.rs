@@ -18,6 +18,8 @@
 //! - **Reconnects** wait with exponential backoff and jitter (`poll()` alone retries at once).
 //! - **Bounded**: at most `inflight` publishes outstanding; the request channel is sized so
 //!   `try_publish` never finds it full.
+//! - **Retained commands** are the broker replaying an old message to each new subscription
+//!   (and we subscribe on every connect): ignored, logged and counted, never run again.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -43,24 +45,28 @@ use super::envelope::{check_packet_size, json_envelope, mqtt_route, raw_envelope
 use super::feed::{Feed, SinkStart};
 use super::ledger::{Ledger, Tag};
 use super::outbox::{Outbox, OutboxRecord};
-use super::status::{ReplayProgress, SinkSnapshot, now_ms, online_status, publish_snapshot};
+use super::status::{
+    MqttCounters, ReplayProgress, SinkSnapshot, now_ms, online_status, publish_snapshot,
+};
 use super::tls::{TlsFiles, client_config};
 use super::topics::{Topics, client_id};
 use super::{BrokerUrl, UplinkError};
+use crate::config::{Secret, SecretUrl};
 use crate::journal::RecordKind;
 
 /// Settings of the MQTT sink (the daemon maps `[uplink.mqtt]` onto these).
 #[derive(Debug, Clone)]
 pub struct MqttOptions {
-    /// `mqtt://host:port` or `mqtts://host:port` (ports default to 1883 / 8883).
-    pub url: String,
+    /// `mqtt://host:port` or `mqtts://host:port` (ports default to 1883 / 8883); logged
+    /// redacted.
+    pub url: SecretUrl,
     /// Defaults to [`client_id`]`(venue, court)`.
     pub client_id: Option<String>,
     pub topic_prefix: String,
     pub venue: String,
     pub court: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub tls: TlsFiles,
     pub keep_alive: Duration,
     /// Limit on TCP connect + TLS + CONNECT/CONNACK, and on each network flush (rumqttc's
@@ -87,6 +93,8 @@ pub struct MqttOptions {
     pub command_timeout: Duration,
     /// Cursor name in the journal.
     pub consumer: String,
+    /// Shared with `/metrics` and across the sink's restarts.
+    pub counters: MqttCounters,
 }
 
 impl MqttOptions {
@@ -114,6 +122,7 @@ impl MqttOptions {
             status_interval: Duration::from_secs(5),
             command_timeout: Duration::from_secs(10),
             consumer: "mqtt".into(),
+            counters: MqttCounters::default(),
         }
     }
 
@@ -218,7 +227,7 @@ fn build_client(
     options: &MqttOptions,
     topics: &Topics,
 ) -> Result<(AsyncClient, EventLoop), UplinkError> {
-    let url = BrokerUrl::parse(&options.url)?;
+    let url = BrokerUrl::parse(options.url.expose())?;
     let id = options
         .client_id
         .clone()
@@ -235,7 +244,8 @@ fn build_client(
             true,
         ));
     if let Some(user) = &options.username {
-        mqtt.set_credentials(user, options.password.clone().unwrap_or_default());
+        let password = options.password.as_ref().map_or("", Secret::expose);
+        mqtt.set_credentials(user, password);
     }
     if url.tls {
         let config = client_config(&options.tls)?;
@@ -418,7 +428,7 @@ impl<O: Outbox> Driver<O> {
             }
             Ok(Event::Incoming(Incoming::Publish(publish))) => {
                 if publish.topic == self.topics.commands() {
-                    self.handle_command(&publish.payload);
+                    self.handle_command_publish(&publish);
                 }
                 Duration::ZERO
             }
@@ -492,6 +502,32 @@ impl<O: Outbox> Driver<O> {
         if let Some(cursor) = self.delivery.handle_ack(id) {
             self.feed.cursor_moved(cursor);
         }
+    }
+
+    /// Screens a publish on the command topic before it may run. A publish with the retain
+    /// flag is the broker replaying a stored message to a new subscription — and the sink
+    /// subscribes again on every connect — so it is an old command that already ran (or was
+    /// refused) when it was first sent: it is counted and logged, never run again. Commands
+    /// sent while the gateway was offline still arrive, once, from its persistent session's
+    /// queue without the flag. An empty payload is how the cloud deletes a retained message;
+    /// it is no command.
+    fn handle_command_publish(&mut self, publish: &rumqttc::Publish) {
+        if publish.retain {
+            self.stats.retained_commands_ignored += 1;
+            self.options.counters.retained_commands_ignored.inc();
+            log::warn!(
+                "uplink mqtt: ignoring a retained command on {} (command_id {:?}): the broker \
+                 replays it on every subscription, so it is never run; the cloud should publish \
+                 commands without retain, and can delete this one with an empty retained publish",
+                publish.topic,
+                command_id_of(&publish.payload)
+            );
+            return;
+        }
+        if publish.payload.is_empty() {
+            return log::debug!("uplink mqtt: a retained command was deleted");
+        }
+        self.handle_command(&publish.payload);
     }
 
     fn handle_command(&mut self, payload: &[u8]) {

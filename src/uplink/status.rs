@@ -27,10 +27,20 @@ pub struct SinkSnapshot {
     pub last_ack_ms: Option<i64>,
     /// Connections made since start.
     pub connects: u64,
+    /// Retained publishes on the command topic, ignored (MQTT sink; see `mqtt.rs`).
+    pub retained_commands_ignored: u64,
     /// Connection or protocol errors since start.
     pub errors: u64,
     /// The most recent error, kept after recovery (see `connected` for the state now).
     pub last_error: Option<String>,
+}
+
+/// Counters of the MQTT sink that outlive its restarts (each start gets a clone of the same
+/// counters) and that `/metrics` shows.
+#[derive(Debug, Clone, Default)]
+pub struct MqttCounters {
+    /// Retained publishes on the command topic, ignored (never run).
+    pub retained_commands_ignored: prometheus_client::metrics::counter::Counter,
 }
 
 /// Unix time in ms (wall clock, for snapshots and payloads).

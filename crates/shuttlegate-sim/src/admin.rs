@@ -12,10 +12,20 @@ pub struct AdminError {
 }
 
 /// Calls the admin API of the gateway at `base` (`ws://` or `http://`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AdminClient {
     base: String,
     token: Option<String>,
+}
+
+/// Without the admin token, so the client can be logged.
+impl std::fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl AdminClient {
