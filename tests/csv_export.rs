@@ -8,9 +8,11 @@ use std::process::Command;
 use common::*;
 use serde_json::json;
 
-/// Issue 12: a device on the court LAN writes formulas into its session ids (and a code that
-/// starts with `-`); the exported CSV holds them as text behind OWASP's `'`, and numbers —
-/// signed readings, a numeric session id — stay numbers.
+/// Issue 12: a device on the court LAN chooses its session ids (and the operator a code that
+/// starts with `-`). The input validator already refuses `=`, `+` and `@` in ids; what it lets
+/// through can still start a formula (`-A1` is a cell reference to a spreadsheet). The exported
+/// CSV holds such text behind OWASP's `'`, and numbers — signed readings, a numeric session id —
+/// stay numbers.
 #[tokio::test]
 async fn device_chosen_text_is_exported_as_text_never_as_a_formula() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,20 +22,23 @@ async fn device_chosen_text_is_exported_as_text_never_as_a_formula() {
     );
     let mut ws = connect(&format!("{}?token=tok-minus-racket", gw.ws_url("-racket"))).await;
     assert_eq!(recv(&mut ws).await["type"], "connection_established");
-    let sessions = [
-        "=HYPERLINK(\"http://evil.example\",\"x\")",
-        "@SUM(1+1)",
-        "+cmd|' /C calc'!A0",
-        "-12",
-    ];
+    let batch = |session: &str, seq: i64| {
+        json!({"type": "batch_sensor_data", "session_id": session, "seq": 0, "sensor_id": 4,
+               "t0": 1732400000123i64 + seq * 100, "rate_hz": 1000,
+               "samples": [[0.02, -0.98, 0.11, -1.5, -0.4, 0.2]]})
+    };
+    // Never stored: the validator refuses them by name.
+    for formula in ["=HYPERLINK(\"http://evil.example\",\"x\")", "@SUM(1+1)"] {
+        send(&mut ws, &batch(formula, 0)).await;
+        let reply = recv(&mut ws).await;
+        assert!(
+            reply.to_string().contains("session_id"),
+            "{formula}: {reply}"
+        );
+    }
+    let sessions = ["-A1", "-12"];
     for (seq, session) in sessions.iter().enumerate() {
-        send(
-            &mut ws,
-            &json!({"type": "batch_sensor_data", "session_id": session, "seq": 0, "sensor_id": 4,
-                    "t0": 1732400000123i64 + seq as i64 * 100, "rate_hz": 1000,
-                    "samples": [[0.02, -0.98, 0.11, -1.5, -0.4, 0.2]]}),
-        )
-        .await;
+        send(&mut ws, &batch(session, seq as i64)).await;
         let reply = recv_type(&mut ws, "batch_sensor_data_response").await;
         assert_eq!(reply["success"], true, "{session}: {reply}");
     }
@@ -54,9 +59,7 @@ async fn device_chosen_text_is_exported_as_text_never_as_a_formula() {
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), sessions.len(), "{csv}");
     let expected_heads = [
-        "'-racket,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",0,compact,0,4,",
-        "'-racket,'@SUM(1+1),0,compact,0,4,",
-        "'-racket,'+cmd|' /C calc'!A0,0,compact,0,4,",
+        "'-racket,'-A1,0,compact,0,4,",
         "'-racket,-12,0,compact,0,4,",
     ];
     for (row, head) in rows.iter().zip(expected_heads) {
