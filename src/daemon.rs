@@ -27,6 +27,7 @@ use crate::supervise::{self, Supervisor};
 use crate::transport::admin::{self, AdminApi};
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
+use crate::transport::listener::{self, Bound, Gate};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions};
@@ -58,6 +59,8 @@ pub enum DaemonError {
     Blocking { step: &'static str, why: String },
     #[error("http server: {0}")]
     Http(std::io::Error),
+    #[error("http.tls_listen: {0}")]
+    Tls(#[from] crate::uplink::tls::TlsError),
     #[error("{0}")]
     Uplink(#[from] crate::uplink::UplinkError),
 }
@@ -65,6 +68,8 @@ pub enum DaemonError {
 /// A running gateway, as a test or the `demo` holds it.
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// The TLS listener's bound address, when `http.tls_listen` is set.
+    pub tls_addr: Option<SocketAddr>,
     /// The court's settings, reloadable (SIGHUP will call `reload` on it).
     pub settings: SettingsHandle,
     /// The court: sessions, commands, its change stream.
@@ -76,7 +81,7 @@ pub struct Running {
     driver: CourtDriver,
     /// The supervised tasks; [`Supervisor::fatal`] says whether one stopped the daemon.
     pub supervisor: Supervisor,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -87,10 +92,8 @@ impl Running {
         if !drained {
             log::warn!("shutdown: connections still open after {DRAIN_DEADLINE:?}; closing anyway");
         }
-        match self.server.await {
-            Ok(Err(e)) => log::error!("http server: {e}"),
-            Err(e) => log::error!("http server task: {e}"),
-            Ok(Ok(())) => {}
+        if let Err(e) = self.server.await {
+            log::error!("http server task: {e}");
         }
         // Connections and the analysis are done reporting to the court: its queued changes go to
         // the journal, then the journal closes (flushing and fsyncing them).
@@ -157,23 +160,35 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     warn_tokenless(settings);
+    listener::warn_if_descriptors_short(settings.limits.max_connections);
     let endpoint = Arc::new(DeviceEndpoint {
         settings: settings_handle.clone(),
         connections,
         handler: ingest,
         shutdown: shutdown.clone(),
     });
-    let listener = TcpListener::bind(&settings.http.listen)
-        .await
-        .map_err(|source| DaemonError::Listen {
-            addr: settings.http.listen.to_string(),
-            source,
-        })?;
-    let http_addr = listener.local_addr().map_err(DaemonError::Http)?;
+    let plain = bind(settings.http.listen).await?;
+    let http_addr = plain.local_addr().map_err(DaemonError::Http)?;
+    let mut listeners = vec![Bound {
+        listener: plain,
+        tls: None,
+    }];
+    let mut tls_addr = None;
+    if let Some(tls) = &settings.http.tls {
+        let acceptor = crate::transport::tls::acceptor(&tls.cert_file, &tls.key_file)?;
+        let listener = bind(tls.listen).await?;
+        tls_addr = Some(listener.local_addr().map_err(DaemonError::Http)?);
+        listeners.push(Bound {
+            listener,
+            tls: Some(acceptor),
+        });
+    }
+    let gate = Gate::new(listener_limits(settings));
     let metrics = MetricsSources {
         analysis: analysis_metrics,
         supervisor: Some(supervisor.clone()),
         journal: Some(journal.clone()),
+        listener: Some(gate.clone()),
     };
     let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
     if settings.auth.admin_token.is_some() {
@@ -184,9 +199,10 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     }
     let server = shutdown
         .tasks
-        .spawn(http::serve(listener, router, shutdown.clone()));
+        .spawn(listener::serve(listeners, router, gate, shutdown.clone()));
     Ok(Running {
         http_addr,
+        tls_addr,
         settings: settings_handle,
         court,
         journal,
@@ -196,6 +212,32 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         supervisor,
         server,
     })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// The listeners' caps and timeouts, from `[limits]` and `[http]`.
+fn listener_limits(settings: &Settings) -> listener::ListenerLimits {
+    use crate::transport::admission::{Caps, Timeouts};
+    listener::ListenerLimits {
+        caps: Caps {
+            total: settings.limits.max_connections,
+            per_address: settings.limits.max_connections_per_address,
+            handshaking: settings.limits.max_handshaking,
+        },
+        header_read: settings.http.header_read_timeout,
+        timeouts: Timeouts {
+            handshake: settings.http.handshake_timeout,
+            keep_alive: settings.http.keep_alive_timeout,
+        },
+    }
 }
 
 /// Runs blocking start-up work (disk reads) on a blocking thread, off the runtime's workers.
@@ -494,6 +536,7 @@ mod tests {
             analysis: Arc::new(AnalysisMetrics::default()),
             supervisor: Some(supervisor.clone()),
             journal: None,
+            listener: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

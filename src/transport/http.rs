@@ -24,7 +24,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
-use tokio::net::TcpListener;
 
 use super::auth::{DeviceDirectory, presented_token};
 use super::connections::Connections;
@@ -72,6 +71,8 @@ pub struct MetricsSources {
     pub supervisor: Option<Supervisor>,
     /// The journal's size, age and consumer backlogs.
     pub journal: Option<Journal>,
+    /// The listeners' connections, refusals and timeouts.
+    pub listener: Option<Arc<super::listener::Gate>>,
 }
 
 impl MetricsSources {
@@ -81,6 +82,7 @@ impl MetricsSources {
             analysis,
             supervisor: None,
             journal: None,
+            listener: None,
         }
     }
 }
@@ -113,6 +115,9 @@ fn registry(sources: MetricsSources) -> Registry {
     }
     if let Some(journal) = sources.journal {
         registry.register_collector(Box::new(JournalCollector(journal)));
+    }
+    if let Some(gate) = sources.listener {
+        registry.register_collector(Box::new(super::listener::ListenerCollector(gate)));
     }
     registry
 }
@@ -352,20 +357,6 @@ impl Collector for JournalCollector {
         }
         Ok(())
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` begins.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: Shutdown,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.token.cancelled().await })
-    .await
 }
 
 /// Per-socket buffers and limits. tungstenite's defaults (128 KiB read buffer per connection,
