@@ -428,7 +428,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
 }
 
 /// Descriptors the daemon needs beside its connections, with headroom: stdio, the runtime,
-/// listeners, the journal's files and readers, the uplinks' sockets (about 30 measured).
+/// listeners, the journal's files and readers, the uplinks' sockets (15–20 measured).
 pub const DESCRIPTOR_RESERVE: u64 = 128;
 
 /// Warns at start when the process may open fewer descriptors than `max_connections` plus
