@@ -438,3 +438,79 @@ async fn accept_errors_at_the_descriptor_limit_back_off_and_the_daemon_recovers(
         "{SOCKETS} half-open sockets against {LOW_NOFILE} descriptors: {errors} accept errors, daemon CPU {busy:.3} cores while out of descriptors; the device then streamed {BATCHES} batches durable"
     );
 }
+
+/// Opens a half-open connection from `source` and keeps it; `None` when the daemon refused it.
+async fn hold_half_open(source: &str, addr: SocketAddr) -> Option<TcpStream> {
+    let mut stream = connect_from(source, addr).await.ok()?;
+    let request = b"GET /ws/esp32/racket-01/ HTTP/1.1\r\nHost: gateway\r\n";
+    stream.write_all(request).await.ok()?;
+    Some(stream)
+}
+
+/// Silent sockets from many addresses, each address within its own cap, fill the handshake
+/// budget (64) while the header-read timeout is long (30 s). Once they have sat for a second, a
+/// device's connection evicts the oldest of them and streams: it does not wait for the flood
+/// to time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_from_many_addresses_make_room_for_a_device_in_the_handshake_budget() {
+    const ADDRESSES: u8 = 8;
+    raise_own_descriptor_limit(1024);
+    let dir = tempfile::tempdir().unwrap();
+    let config = court(dir.path())
+        .replace(
+            "header_read_timeout = \"2s\"",
+            "header_read_timeout = \"30s\"",
+        )
+        .replace("handshake_timeout = \"3s\"", "handshake_timeout = \"30s\"");
+    let gw = Gateway::start(dir.path(), &config);
+    let sources: Vec<String> = (0..ADDRESSES)
+        .map(|i| format!("127.0.0.{}", 10 + i))
+        .collect();
+    let attempts = sources.len() * PER_ADDRESS;
+    let flood = futures_util::future::join_all(
+        sources
+            .iter()
+            .flat_map(|source| (0..PER_ADDRESS).map(move |_| hold_half_open(source, gw.addr))),
+    )
+    .await;
+    let held = flood.iter().flatten().count();
+    assert!(
+        held >= 64,
+        "the flood filled the handshake budget: {held} held"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let started = Instant::now();
+    let durable = tokio::time::timeout(Duration::from_secs(15), stream_as_device(gw.addr))
+        .await
+        .expect("the device streams long before the flood's 30 s timeout");
+    assert_eq!(durable.len() as u64, BATCHES);
+    let took = started.elapsed();
+
+    let body = scrape(&gw);
+    let refused = metric(
+        &body,
+        "shuttlegate_connections_refused_total{reason=\"handshake_budget\"}",
+    );
+    let evicted = metric(&body, "shuttlegate_connections_evicted_total");
+    // Every flood socket past the budget was refused or evicted an older one; the device
+    // evicted one too.
+    assert!(
+        refused + evicted > (attempts - 64) as f64,
+        "{attempts} attempts: {refused} refused, {evicted} evicted\n{body}"
+    );
+    assert!(evicted >= 1.0, "{body}");
+    assert_eq!(
+        metric(
+            &body,
+            "shuttlegate_connections_timed_out_total{timeout=\"header_read\"}"
+        ),
+        0.0,
+        "nothing waited for the 30 s timeout"
+    );
+    eprintln!(
+        "{attempts} silent sockets from {ADDRESSES} addresses: {refused} refused at the handshake budget, {evicted} evicted; the device streamed {BATCHES} batches durable {:.2} s after it connected",
+        took.as_secs_f64()
+    );
+    drop(flood);
+}

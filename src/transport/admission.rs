@@ -7,7 +7,11 @@
 //!
 //! - [`Admission`] counts open connections in total, per address, and those that have not
 //!   finished their handshake (no complete first request yet, not yet upgraded). A connection
-//!   over any cap is refused at once; one flooding address fills at most its own share.
+//!   over the total or its address's cap is refused at once; one flooding address fills at
+//!   most its own share. When the handshake budget is full, the oldest handshake is evicted to
+//!   make room if it has gone on for [`EVICTABLE_AFTER`] (a hub's or a phone's handshake takes
+//!   milliseconds; a silent socket sits), else the newcomer is refused: hosts holding sockets
+//!   half-open cannot keep the budget full without opening new ones ever faster.
 //! - [`Phase`] says which deadline a connection is under: the handshake timeout until its first
 //!   response (the WebSocket's 101), the keep-alive timeout while idle between requests, none
 //!   while a request is being answered or once upgraded (the WebSocket has its own idle
@@ -15,7 +19,7 @@
 //! - [`AcceptBackoff`] paces the accept loop after an error such as EMFILE, so a full
 //!   descriptor table is never a busy loop.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -31,6 +35,10 @@ pub struct Caps {
     pub handshaking: usize,
 }
 
+/// How long a handshake must have gone on before a newcomer may evict it from a full
+/// handshake budget.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Refusal {
@@ -38,7 +46,8 @@ pub enum Refusal {
     Total,
     /// The address already holds `max_connections_per_address`.
     PerAddress,
-    /// `max_handshaking` connections are still in their handshake.
+    /// `max_handshaking` connections are in their handshake, none of them for
+    /// [`EVICTABLE_AFTER`] yet.
     Handshaking,
 }
 
@@ -56,40 +65,69 @@ impl Refusal {
 }
 
 /// What the caps hold now.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Counts {
+#[derive(Debug)]
+struct Counts<H> {
     open: usize,
-    handshaking: usize,
     per_address: HashMap<IpAddr, usize>,
+    /// Connections in their handshake by admission number (so the first is the oldest).
+    handshakes: BTreeMap<u64, Handshake<H>>,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Handshake<H> {
+    since: Instant,
+    /// What the caller fires to close the connection if it is evicted.
+    on_evict: H,
 }
 
 /// The connection caps and what they currently hold. Shared by every listener (plain and TLS)
-/// so the caps are one budget.
+/// so the caps are one budget. `H` is how an evicted connection is told to close (the
+/// listener's cancellation token; anything in tests).
 #[derive(Debug)]
-pub struct Admission {
+pub struct Admission<H> {
     caps: Caps,
-    counts: Mutex<Counts>,
+    counts: Mutex<Counts<H>>,
 }
 
 /// A connection's place under the caps; released when dropped. It lives with the socket (even
 /// past a WebSocket upgrade), so the counts follow the descriptors.
 #[derive(Debug)]
-pub struct Ticket {
-    admission: Arc<Admission>,
+pub struct Ticket<H> {
+    admission: Arc<Admission<H>>,
     address: IpAddr,
-    handshaking: std::sync::atomic::AtomicBool,
+    id: u64,
 }
 
-impl Admission {
-    pub fn new(caps: Caps) -> Arc<Admission> {
+/// An admitted connection, and the one evicted from the handshake budget to make room for it.
+#[derive(Debug)]
+pub struct Admitted<H> {
+    pub ticket: Ticket<H>,
+    /// Fire it: that connection must close.
+    pub evicted: Option<H>,
+}
+
+impl<H> Admission<H> {
+    pub fn new(caps: Caps) -> Arc<Admission<H>> {
         Arc::new(Admission {
             caps,
-            counts: Mutex::default(),
+            counts: Mutex::new(Counts {
+                open: 0,
+                per_address: HashMap::new(),
+                handshakes: BTreeMap::new(),
+                next_id: 0,
+            }),
         })
     }
 
-    /// Admits a connection from `peer` in its handshake, or says which cap it would exceed.
-    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Ticket, Refusal> {
+    /// Admits a connection from `peer` at `now`, in its handshake, or says which cap it would
+    /// exceed. `on_evict` is kept until its handshake ends, for an eviction.
+    pub fn admit(
+        self: &Arc<Self>,
+        peer: IpAddr,
+        now: Instant,
+        on_evict: H,
+    ) -> Result<Admitted<H>, Refusal> {
         let address = address_key(peer);
         let mut counts = self.lock();
         let from_address = counts.per_address.get(&address).copied().unwrap_or(0);
@@ -99,17 +137,36 @@ impl Admission {
         if from_address >= self.caps.per_address {
             return Err(Refusal::PerAddress);
         }
-        if counts.handshaking >= self.caps.handshaking {
-            return Err(Refusal::Handshaking);
+        let mut evicted = None;
+        if counts.handshakes.len() >= self.caps.handshaking {
+            let evictable = counts
+                .handshakes
+                .first_key_value()
+                .is_some_and(|(_, oldest)| {
+                    now.saturating_duration_since(oldest.since) >= EVICTABLE_AFTER
+                });
+            if !evictable {
+                return Err(Refusal::Handshaking);
+            }
+            evicted = counts.handshakes.pop_first().map(|(_, h)| h.on_evict);
         }
+        let id = counts.next_id;
+        counts.next_id += 1;
         counts.open += 1;
-        counts.handshaking += 1;
         counts.per_address.insert(address, from_address + 1);
-        Ok(Ticket {
+        counts.handshakes.insert(
+            id,
+            Handshake {
+                since: now,
+                on_evict,
+            },
+        );
+        let ticket = Ticket {
             admission: self.clone(),
             address,
-            handshaking: true.into(),
-        })
+            id,
+        };
+        Ok(Admitted { ticket, evicted })
     }
 
     /// Connections open now.
@@ -119,7 +176,7 @@ impl Admission {
 
     /// Connections in their handshake now.
     pub fn handshaking(&self) -> usize {
-        self.lock().handshaking
+        self.lock().handshakes.len()
     }
 
     /// Addresses holding at least one connection (the map never grows past the open count).
@@ -127,27 +184,30 @@ impl Admission {
         self.lock().per_address.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        // The counts are plain integers updated in one step each: a panic elsewhere while the
-        // lock was held cannot have left them half-written.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts<H>> {
+        // Each update is a few integer and map operations that cannot panic half-way: a panic
+        // elsewhere while the lock was held cannot have left the counts half-written.
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Ticket {
-    /// The connection finished its handshake: it leaves the handshake budget (once).
+impl<H> Ticket<H> {
+    /// The connection finished its handshake (or was evicted): it leaves the handshake budget.
+    /// Idempotent.
     pub fn handshake_done(&self) {
-        use std::sync::atomic::Ordering;
-        if self.handshaking.swap(false, Ordering::AcqRel) {
-            self.admission.lock().handshaking -= 1;
-        }
+        self.admission.lock().handshakes.remove(&self.id);
+    }
+
+    /// True while the connection counts against the handshake budget.
+    pub fn is_handshaking(&self) -> bool {
+        self.admission.lock().handshakes.contains_key(&self.id)
     }
 }
 
-impl Drop for Ticket {
+impl<H> Drop for Ticket<H> {
     fn drop(&mut self) {
-        self.handshake_done();
         let mut counts = self.admission.lock();
+        counts.handshakes.remove(&self.id);
         counts.open -= 1;
         if let Some(n) = counts.per_address.get_mut(&self.address) {
             *n -= 1;
@@ -281,12 +341,30 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
     }
 
+    /// Admits with a handle naming the connection, and no eviction expected.
+    fn admit(
+        admission: &Arc<Admission<u32>>,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<Ticket<u32>, Refusal> {
+        admission.admit(ip, now, 0).map(|a| {
+            assert_eq!(a.evicted, None);
+            a.ticket
+        })
+    }
+
     #[test]
     fn one_address_fills_only_its_own_share_and_another_still_gets_in() {
+        let now = Instant::now();
         let admission = Admission::new(caps(100, 3, 10));
-        let flood: Vec<Ticket> = (0..3).map(|_| admission.admit(v4(3)).unwrap()).collect();
-        assert_eq!(admission.admit(v4(3)).unwrap_err(), Refusal::PerAddress);
-        let device = admission.admit(v4(2)).expect("another address gets in");
+        let flood: Vec<_> = (0..3)
+            .map(|_| admit(&admission, v4(3), now).unwrap())
+            .collect();
+        assert_eq!(
+            admit(&admission, v4(3), now).unwrap_err(),
+            Refusal::PerAddress
+        );
+        let device = admit(&admission, v4(2), now).expect("another address gets in");
         assert_eq!((admission.open(), admission.handshaking()), (4, 4));
         drop(flood);
         drop(device);
@@ -296,16 +374,42 @@ mod tests {
 
     #[test]
     fn finished_handshakes_free_the_budget_but_keep_their_place_in_the_total() {
+        let now = Instant::now();
         let admission = Admission::new(caps(3, 10, 1));
-        let first = admission.admit(v4(1)).unwrap();
-        assert_eq!(admission.admit(v4(2)).unwrap_err(), Refusal::Handshaking);
+        let first = admit(&admission, v4(1), now).unwrap();
+        assert_eq!(
+            admit(&admission, v4(2), now).unwrap_err(),
+            Refusal::Handshaking
+        );
         first.handshake_done();
         first.handshake_done(); // once only
-        let second = admission.admit(v4(2)).unwrap();
+        let second = admit(&admission, v4(2), now).unwrap();
         second.handshake_done();
-        let _third = admission.admit(v4(3)).unwrap();
+        let _third = admit(&admission, v4(3), now).unwrap();
         assert_eq!(admission.handshaking(), 1);
-        assert_eq!(admission.admit(v4(4)).unwrap_err(), Refusal::Total);
+        assert_eq!(admit(&admission, v4(4), now).unwrap_err(), Refusal::Total);
+    }
+
+    #[test]
+    fn a_full_handshake_budget_evicts_its_oldest_once_it_has_sat_long_enough() {
+        let t0 = Instant::now();
+        let admission: Arc<Admission<u32>> = Admission::new(caps(10, 10, 2));
+        let old = admission.admit(v4(3), t0, 1).unwrap().ticket;
+        let young = admission
+            .admit(v4(4), t0 + Duration::from_millis(500), 2)
+            .unwrap()
+            .ticket;
+        let soon = t0 + EVICTABLE_AFTER - Duration::from_millis(1);
+        assert_eq!(
+            admission.admit(v4(2), soon, 3).unwrap_err(),
+            Refusal::Handshaking
+        );
+        let device = admission.admit(v4(2), t0 + EVICTABLE_AFTER, 3).unwrap();
+        assert_eq!(device.evicted, Some(1), "the oldest handshake makes room");
+        assert!(!old.is_handshaking() && young.is_handshaking());
+        assert_eq!((admission.open(), admission.handshaking()), (3, 2));
+        drop(old);
+        assert_eq!((admission.open(), admission.handshaking()), (2, 2));
     }
 
     #[test]
@@ -361,6 +465,7 @@ mod tests {
         Admit(u8),
         HandshakeDone(usize),
         Close(usize),
+        Wait(u64),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -368,12 +473,22 @@ mod tests {
             (0u8..6).prop_map(Step::Admit),
             any::<usize>().prop_map(Step::HandshakeDone),
             any::<usize>().prop_map(Step::Close),
+            (0u64..1500).prop_map(Step::Wait),
         ]
     }
 
+    /// A connection the model holds: its address, when it was admitted, its handle, its ticket.
+    struct Held {
+        ip: IpAddr,
+        since: Instant,
+        name: u32,
+        ticket: Ticket<u32>,
+    }
+
     proptest! {
-        /// Whatever the order of admissions, handshakes and closes: no cap is ever exceeded, a
-        /// refusal names a cap that is really full, and everything returns to zero.
+        /// Whatever the order of admissions, handshakes, closes and waits: no cap is ever
+        /// exceeded, a refusal names a cap that is really full, an eviction takes the oldest
+        /// handshake and only once it is old enough, and everything returns to zero.
         #[test]
         fn the_caps_hold_under_any_sequence(
             total in 1usize..12,
@@ -382,30 +497,60 @@ mod tests {
             steps in proptest::collection::vec(step(), 0..200),
         ) {
             let caps = caps(total, per_address, handshaking);
-            let admission = Admission::new(caps);
-            let mut held: Vec<(IpAddr, Ticket)> = Vec::new();
+            let admission: Arc<Admission<u32>> = Admission::new(caps);
+            let mut now = Instant::now();
+            let mut held: Vec<Held> = Vec::new();
+            let mut names = 0u32;
             for step in steps {
                 match step {
                     Step::Admit(last) => {
                         let ip = v4(last);
-                        let from_ip = held.iter().filter(|(a, _)| *a == ip).count();
-                        let in_handshake = held.iter().filter(|(_, t)| t.handshaking.load(std::sync::atomic::Ordering::Acquire)).count();
-                        match admission.admit(ip) {
-                            Ok(ticket) => held.push((ip, ticket)),
+                        let from_ip = held.iter().filter(|h| h.ip == ip).count();
+                        let oldest_handshake = held
+                            .iter()
+                            .filter(|h| h.ticket.is_handshaking())
+                            .min_by_key(|h| h.ticket.id)
+                            .map(|h| (h.name, h.since));
+                        let in_handshake = held.iter().filter(|h| h.ticket.is_handshaking()).count();
+                        names += 1;
+                        match admission.admit(ip, now, names) {
+                            Ok(admitted) => {
+                                match admitted.evicted {
+                                    Some(name) => {
+                                        let (oldest, since) = oldest_handshake.expect("something to evict");
+                                        prop_assert_eq!(name, oldest);
+                                        prop_assert!(now - since >= EVICTABLE_AFTER);
+                                        prop_assert_eq!(in_handshake, handshaking);
+                                    }
+                                    None => prop_assert!(in_handshake < handshaking),
+                                }
+                                held.push(Held { ip, since: now, name: names, ticket: admitted.ticket });
+                            }
                             Err(Refusal::Total) => prop_assert_eq!(held.len(), total),
                             Err(Refusal::PerAddress) => prop_assert_eq!(from_ip, per_address),
-                            Err(Refusal::Handshaking) => prop_assert_eq!(in_handshake, handshaking),
+                            Err(Refusal::Handshaking) => {
+                                prop_assert_eq!(in_handshake, handshaking);
+                                let (_, since) = oldest_handshake.expect("a full budget");
+                                prop_assert!(now - since < EVICTABLE_AFTER);
+                            }
                         }
                     }
-                    Step::HandshakeDone(i) if !held.is_empty() => held[i % held.len()].1.handshake_done(),
-                    Step::Close(i) if !held.is_empty() => { held.swap_remove(i % held.len()); }
+                    Step::HandshakeDone(i) if !held.is_empty() => {
+                        let n = held.len();
+                        held[i % n].ticket.handshake_done();
+                    }
+                    Step::Close(i) if !held.is_empty() => {
+                        let n = held.len();
+                        held.swap_remove(i % n);
+                    }
+                    Step::Wait(ms) => now += Duration::from_millis(ms),
                     _ => {}
                 }
                 prop_assert!(admission.open() <= caps.total);
                 prop_assert!(admission.handshaking() <= caps.handshaking);
                 prop_assert_eq!(admission.open(), held.len());
-                for (ip, _) in &held {
-                    prop_assert!(held.iter().filter(|(a, _)| a == ip).count() <= caps.per_address);
+                for h in &held {
+                    prop_assert!(held.iter().filter(|o| o.ip == h.ip).count() <= caps.per_address);
                 }
             }
             held.clear();

@@ -5,10 +5,11 @@
 //! and serves the router per connection with hyper's HTTP/1 builder (`with_upgrades`, for the
 //! WebSocket endpoints). On the way:
 //!
-//! - **Caps** ([`super::admission`]): a connection over `max_connections`, the per-address cap,
-//!   or the handshake budget is closed at once (zero linger: a reset, no TIME_WAIT kept) and
-//!   counted. Its place is a [`Ticket`] that travels inside the socket, so it is released when
-//!   the socket closes — also long after a WebSocket upgrade.
+//! - **Caps** ([`super::admission`]): a connection over `max_connections` or the per-address
+//!   cap is closed at once (zero linger: a reset, no TIME_WAIT kept) and counted. A full
+//!   handshake budget evicts its oldest handshake if it has sat for a second, else refuses the
+//!   newcomer likewise. A connection's place is a [`Ticket`] that travels inside the socket, so
+//!   it is released when the socket closes — also long after a WebSocket upgrade.
 //! - **Timeouts**: hyper's header-read timeout (a request's head must arrive in time, on a new
 //!   or a kept-alive connection); the handshake timeout from accept to the first response (the
 //!   WebSocket's 101; a TLS handshake included); the keep-alive timeout between requests. A
@@ -48,7 +49,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::admission::{AcceptBackoff, Admission, Caps, Expiry, Phase, Refusal, Ticket, Timeouts};
+use super::admission::{
+    AcceptBackoff, Admission, Admitted, Caps, Expiry, Phase, Refusal, Ticket, Timeouts,
+};
 use crate::service::Shutdown;
 
 /// hyper's per-connection buffer cap (its default is ~400 KiB): request heads and body chunks
@@ -79,8 +82,10 @@ pub struct Bound {
 #[derive(Debug)]
 pub struct Gate {
     limits: ListenerLimits,
-    admission: Arc<Admission>,
+    /// An evicted handshake is told to close through its token.
+    admission: Arc<Admission<CancellationToken>>,
     refused: [AtomicU64; 3],
+    evicted: AtomicU64,
     timed_out: [AtomicU64; 3],
     accept_errors: AtomicU64,
 }
@@ -120,6 +125,7 @@ impl Gate {
             limits,
             admission: Admission::new(limits.caps),
             refused: Default::default(),
+            evicted: AtomicU64::new(0),
             timed_out: Default::default(),
             accept_errors: AtomicU64::new(0),
         })
@@ -171,13 +177,23 @@ async fn accept_loop(bound: Bound, router: Router, gate: Arc<Gate>, shutdown: Sh
             }
         };
         backoff.succeeded();
-        match gate.admission.admit(peer.ip()) {
-            Ok(ticket) => {
+        let evict = CancellationToken::new();
+        let accepted = Instant::now();
+        match gate
+            .admission
+            .admit(peer.ip(), accepted.into_std(), evict.clone())
+        {
+            Ok(Admitted { ticket, evicted }) => {
+                if let Some(oldest) = evicted {
+                    oldest.cancel();
+                    gate.evicted.fetch_add(1, Ordering::Relaxed);
+                }
                 let connection = Connection {
                     stream,
                     peer,
                     ticket: Arc::new(ticket),
-                    accepted: Instant::now(),
+                    accepted,
+                    evicted: evict,
                 };
                 shutdown.tasks.spawn(connection.serve(
                     bound.tls.clone(),
@@ -238,8 +254,10 @@ impl RefusalLog {
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    ticket: Arc<Ticket>,
+    ticket: Arc<Ticket<CancellationToken>>,
     accepted: Instant,
+    /// Cancelled if a newcomer evicts this connection from the handshake budget.
+    evicted: CancellationToken,
 }
 
 impl Connection {
@@ -259,19 +277,21 @@ impl Connection {
             phase: Arc::new(phase_tx),
         };
         let ticket = self.ticket;
+        let evicted = self.evicted;
         match tls {
             None => {
                 let io = Counted {
                     io: self.stream,
                     _ticket: ticket,
                 };
-                drive(io, service, phase_rx, &gate, token).await;
+                drive(io, service, phase_rx, &gate, token, evicted).await;
             }
             Some(acceptor) => {
                 let handshake = acceptor.accept(self.stream);
                 let deadline = self.accepted + gate.limits.timeouts.handshake;
                 let stream = tokio::select! {
                     () = token.cancelled() => return,
+                    () = evicted.cancelled() => return,
                     done = tokio::time::timeout_at(deadline, handshake) => match done {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(e)) => {
@@ -288,7 +308,7 @@ impl Connection {
                     io: stream,
                     _ticket: ticket,
                 };
-                drive(io, service, phase_rx, &gate, token).await;
+                drive(io, service, phase_rx, &gate, token, evicted).await;
             }
         }
     }
@@ -301,6 +321,7 @@ async fn drive<I>(
     mut phase: watch::Receiver<Phase>,
     gate: &Gate,
     token: CancellationToken,
+    evicted: CancellationToken,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -340,6 +361,8 @@ async fn drive<I>(
             }
             // Dropping the connection closes the socket (its ticket goes with it).
             expiry = expiry => return gate.count_timeout(expiry.into()),
+            // Counted when the newcomer evicted it.
+            () = evicted.cancelled() => return,
             changed = phase.changed(), if watching => watching = changed.is_ok(),
             () = token.cancelled(), if !draining => {
                 draining = true;
@@ -355,7 +378,7 @@ async fn drive<I>(
 struct ConnectionService {
     router: Router,
     peer: SocketAddr,
-    ticket: Arc<Ticket>,
+    ticket: Arc<Ticket<CancellationToken>>,
     phase: Arc<watch::Sender<Phase>>,
 }
 
@@ -384,7 +407,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
 /// A socket that holds its connection's place under the caps until it is dropped.
 struct Counted<I> {
     io: I,
-    _ticket: Arc<Ticket>,
+    _ticket: Arc<Ticket<CancellationToken>>,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
@@ -505,6 +528,13 @@ impl Collector for ListenerCollector {
             ConstCounter::new(count.load(Ordering::Relaxed))
                 .encode(timed_out.encode_family(&[("timeout", timeout.as_str())])?)?;
         }
+        let evicted = ConstCounter::new(gate.evicted.load(Ordering::Relaxed));
+        evicted.encode(encoder.encode_descriptor(
+            "connections_evicted",
+            "Connections still in their handshake after 1 s, closed to make room for a newcomer when limits.max_handshaking was full",
+            None,
+            evicted.metric_type(),
+        )?)?;
         let errors = ConstCounter::new(gate.accept_errors.load(Ordering::Relaxed));
         errors.encode(encoder.encode_descriptor(
             "accept_errors",
