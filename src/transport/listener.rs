@@ -169,7 +169,15 @@ async fn accept_loop(bound: Bound, router: Router, gate: Arc<Gate>, shutdown: Sh
                     continue;
                 }
                 let wait = backoff.failed();
-                log::warn!("accept failed: {e}; accepting again in {wait:?}");
+                // Once per run of failures: a descriptor table that stays full must not fill the
+                // log too (each failure is counted on /metrics).
+                if wait == AcceptBackoff::FIRST {
+                    log::warn!(
+                        "accept failed: {e}; retrying after 10 ms, doubling to 1 s while it fails"
+                    );
+                } else {
+                    log::debug!("accept failed: {e}; retrying in {wait:?}");
+                }
                 tokio::select! {
                     () = token.cancelled() => return,
                     () = tokio::time::sleep(wait) => continue,
