@@ -183,7 +183,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
             tls: Some(acceptor),
         });
     }
-    let gate = Gate::new(listener_limits(settings));
+    let gate = Gate::new(listener_limits(settings), settings_handle.clone());
     let metrics = MetricsSources {
         analysis: analysis_metrics,
         supervisor: Some(supervisor.clone()),
@@ -223,17 +223,11 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
         })
 }
 
-/// The listeners' caps and timeouts, from `[limits]` and `[http]`.
+/// The listeners' timeouts, from `[http]`.
 fn listener_limits(settings: &Settings) -> listener::ListenerLimits {
-    use crate::transport::admission::{Caps, Timeouts};
     listener::ListenerLimits {
-        caps: Caps {
-            total: settings.limits.max_connections,
-            per_address: settings.limits.max_connections_per_address,
-            handshaking: settings.limits.max_handshaking,
-        },
         header_read: settings.http.header_read_timeout,
-        timeouts: Timeouts {
+        timeouts: crate::transport::admission::Timeouts {
             handshake: settings.http.handshake_timeout,
             keep_alive: settings.http.keep_alive_timeout,
         },

@@ -81,12 +81,12 @@ struct Handshake<H> {
     on_evict: H,
 }
 
-/// The connection caps and what they currently hold. Shared by every listener (plain and TLS)
-/// so the caps are one budget. `H` is how an evicted connection is told to close (the
-/// listener's cancellation token; anything in tests).
+/// What the connection caps currently hold. Shared by every listener (plain and TLS) so the
+/// caps are one budget. The caps themselves are passed to each [`Admission::admit`], as read
+/// from the settings then, so a reload applies from the next connection on. `H` is how an
+/// evicted connection is told to close (the listener's cancellation token; anything in tests).
 #[derive(Debug)]
 pub struct Admission<H> {
-    caps: Caps,
     counts: Mutex<Counts<H>>,
 }
 
@@ -108,9 +108,8 @@ pub struct Admitted<H> {
 }
 
 impl<H> Admission<H> {
-    pub fn new(caps: Caps) -> Arc<Admission<H>> {
+    pub fn new() -> Arc<Admission<H>> {
         Arc::new(Admission {
-            caps,
             counts: Mutex::new(Counts {
                 open: 0,
                 per_address: HashMap::new(),
@@ -120,25 +119,26 @@ impl<H> Admission<H> {
         })
     }
 
-    /// Admits a connection from `peer` at `now`, in its handshake, or says which cap it would
-    /// exceed. `on_evict` is kept until its handshake ends, for an eviction.
+    /// Admits a connection from `peer` at `now` under `caps`, in its handshake, or says which
+    /// cap it would exceed. `on_evict` is kept until its handshake ends, for an eviction.
     pub fn admit(
         self: &Arc<Self>,
         peer: IpAddr,
         now: Instant,
+        caps: &Caps,
         on_evict: H,
     ) -> Result<Admitted<H>, Refusal> {
         let address = address_key(peer);
         let mut counts = self.lock();
         let from_address = counts.per_address.get(&address).copied().unwrap_or(0);
-        if counts.open >= self.caps.total {
+        if counts.open >= caps.total {
             return Err(Refusal::Total);
         }
-        if from_address >= self.caps.per_address {
+        if from_address >= caps.per_address {
             return Err(Refusal::PerAddress);
         }
         let mut evicted = None;
-        if counts.handshakes.len() >= self.caps.handshaking {
+        if counts.handshakes.len() >= caps.handshaking {
             let evictable = counts
                 .handshakes
                 .first_key_value()
@@ -242,8 +242,10 @@ pub struct Timeouts {
 /// Where a connection is in its life, and so which deadline applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Accepted, first response not yet given.
-    Handshaking { since: Instant },
+    /// Accepted at `since`; no complete request head yet.
+    Accepted { since: Instant },
+    /// The first request (accepted at `since`) is being answered.
+    FirstRequest { since: Instant },
     /// A later request is being answered.
     Answering,
     /// Between requests.
@@ -262,12 +264,13 @@ pub enum Expiry {
 impl Phase {
     /// A connection accepted at `now`.
     pub fn accepted(now: Instant) -> Phase {
-        Phase::Handshaking { since: now }
+        Phase::Accepted { since: now }
     }
 
     /// A request's head has arrived.
     pub fn request(self) -> Phase {
         match self {
+            Phase::Accepted { since } => Phase::FirstRequest { since },
             Phase::Idle { .. } => Phase::Answering,
             other => other,
         }
@@ -281,15 +284,18 @@ impl Phase {
         }
     }
 
-    /// True until the first response.
-    pub fn is_handshaking(self) -> bool {
-        matches!(self, Phase::Handshaking { .. })
+    /// True while nothing is being answered (no request head yet, or idle between requests):
+    /// at shutdown such a connection is closed at once rather than waited for.
+    pub fn is_quiet(self) -> bool {
+        matches!(self, Phase::Accepted { .. } | Phase::Idle { .. })
     }
 
     /// When the connection is closed if nothing changes, and which timeout that is.
     pub fn deadline(self, timeouts: Timeouts) -> Option<(Instant, Expiry)> {
         match self {
-            Phase::Handshaking { since } => Some((since + timeouts.handshake, Expiry::Handshake)),
+            Phase::Accepted { since } | Phase::FirstRequest { since } => {
+                Some((since + timeouts.handshake, Expiry::Handshake))
+            }
             Phase::Idle { since } => Some((since + timeouts.keep_alive, Expiry::KeepAlive)),
             Phase::Answering | Phase::Upgraded => None,
         }
@@ -341,13 +347,14 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
     }
 
-    /// Admits with a handle naming the connection, and no eviction expected.
+    /// Admits under `caps`, expecting no eviction.
     fn admit(
         admission: &Arc<Admission<u32>>,
+        caps: &Caps,
         ip: IpAddr,
         now: Instant,
     ) -> Result<Ticket<u32>, Refusal> {
-        admission.admit(ip, now, 0).map(|a| {
+        admission.admit(ip, now, caps, 0).map(|a| {
             assert_eq!(a.evicted, None);
             a.ticket
         })
@@ -356,15 +363,15 @@ mod tests {
     #[test]
     fn one_address_fills_only_its_own_share_and_another_still_gets_in() {
         let now = Instant::now();
-        let admission = Admission::new(caps(100, 3, 10));
+        let (admission, caps) = (Admission::new(), caps(100, 3, 10));
         let flood: Vec<_> = (0..3)
-            .map(|_| admit(&admission, v4(3), now).unwrap())
+            .map(|_| admit(&admission, &caps, v4(3), now).unwrap())
             .collect();
         assert_eq!(
-            admit(&admission, v4(3), now).unwrap_err(),
+            admit(&admission, &caps, v4(3), now).unwrap_err(),
             Refusal::PerAddress
         );
-        let device = admit(&admission, v4(2), now).expect("another address gets in");
+        let device = admit(&admission, &caps, v4(2), now).expect("another address gets in");
         assert_eq!((admission.open(), admission.handshaking()), (4, 4));
         drop(flood);
         drop(device);
@@ -375,36 +382,45 @@ mod tests {
     #[test]
     fn finished_handshakes_free_the_budget_but_keep_their_place_in_the_total() {
         let now = Instant::now();
-        let admission = Admission::new(caps(3, 10, 1));
-        let first = admit(&admission, v4(1), now).unwrap();
+        let (admission, caps) = (Admission::new(), caps(3, 10, 1));
+        let first = admit(&admission, &caps, v4(1), now).unwrap();
         assert_eq!(
-            admit(&admission, v4(2), now).unwrap_err(),
+            admit(&admission, &caps, v4(2), now).unwrap_err(),
             Refusal::Handshaking
         );
         first.handshake_done();
         first.handshake_done(); // once only
-        let second = admit(&admission, v4(2), now).unwrap();
+        let second = admit(&admission, &caps, v4(2), now).unwrap();
         second.handshake_done();
-        let _third = admit(&admission, v4(3), now).unwrap();
-        assert_eq!(admission.handshaking(), 1);
-        assert_eq!(admit(&admission, v4(4), now).unwrap_err(), Refusal::Total);
+        let third = admit(&admission, &caps, v4(3), now).unwrap();
+        third.handshake_done();
+        assert_eq!(
+            admit(&admission, &caps, v4(4), now).unwrap_err(),
+            Refusal::Total
+        );
+        // The caps are read anew at each admission: a raised cap applies to the next one.
+        let raised = Caps { total: 4, ..caps };
+        let _fourth = admit(&admission, &raised, v4(4), now).unwrap();
+        assert_eq!((admission.open(), admission.handshaking()), (4, 1));
     }
 
     #[test]
     fn a_full_handshake_budget_evicts_its_oldest_once_it_has_sat_long_enough() {
         let t0 = Instant::now();
-        let admission: Arc<Admission<u32>> = Admission::new(caps(10, 10, 2));
-        let old = admission.admit(v4(3), t0, 1).unwrap().ticket;
+        let (admission, caps) = (Admission::new(), caps(10, 10, 2));
+        let old = admission.admit(v4(3), t0, &caps, 1).unwrap().ticket;
         let young = admission
-            .admit(v4(4), t0 + Duration::from_millis(500), 2)
+            .admit(v4(4), t0 + Duration::from_millis(500), &caps, 2)
             .unwrap()
             .ticket;
         let soon = t0 + EVICTABLE_AFTER - Duration::from_millis(1);
         assert_eq!(
-            admission.admit(v4(2), soon, 3).unwrap_err(),
+            admission.admit(v4(2), soon, &caps, 3).unwrap_err(),
             Refusal::Handshaking
         );
-        let device = admission.admit(v4(2), t0 + EVICTABLE_AFTER, 3).unwrap();
+        let device = admission
+            .admit(v4(2), t0 + EVICTABLE_AFTER, &caps, 3)
+            .unwrap();
         assert_eq!(device.evicted, Some(1), "the oldest handshake makes room");
         assert!(!old.is_handshaking() && young.is_handshaking());
         assert_eq!((admission.open(), admission.handshaking()), (3, 2));
@@ -431,7 +447,9 @@ mod tests {
             keep_alive: Duration::from_secs(5),
         };
         let phase = Phase::accepted(t0);
+        assert!(phase.is_quiet());
         let request = phase.request();
+        assert!(!request.is_quiet());
         assert_eq!(
             request.deadline(timeouts),
             Some((t0 + timeouts.handshake, Expiry::Handshake)),
@@ -443,6 +461,7 @@ mod tests {
             idle.deadline(timeouts),
             Some((t1 + timeouts.keep_alive, Expiry::KeepAlive))
         );
+        assert!(idle.is_quiet());
         assert_eq!(idle.request().deadline(timeouts), None);
         let upgraded = phase.responded(true, t1);
         assert_eq!(upgraded.deadline(timeouts), None);
@@ -497,7 +516,7 @@ mod tests {
             steps in proptest::collection::vec(step(), 0..200),
         ) {
             let caps = caps(total, per_address, handshaking);
-            let admission: Arc<Admission<u32>> = Admission::new(caps);
+            let admission: Arc<Admission<u32>> = Admission::new();
             let mut now = Instant::now();
             let mut held: Vec<Held> = Vec::new();
             let mut names = 0u32;
@@ -513,7 +532,7 @@ mod tests {
                             .map(|h| (h.name, h.since));
                         let in_handshake = held.iter().filter(|h| h.ticket.is_handshaking()).count();
                         names += 1;
-                        match admission.admit(ip, now, names) {
+                        match admission.admit(ip, now, &caps, names) {
                             Ok(admitted) => {
                                 match admitted.evicted {
                                     Some(name) => {

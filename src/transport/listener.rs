@@ -52,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 use super::admission::{
     AcceptBackoff, Admission, Admitted, Caps, Expiry, Phase, Refusal, Ticket, Timeouts,
 };
+use crate::config::{Settings, SettingsHandle};
 use crate::service::Shutdown;
 
 /// hyper's per-connection buffer cap (its default is ~400 KiB): request heads and body chunks
@@ -62,13 +63,22 @@ const MAX_BUF_BYTES: usize = 64 * 1024;
 /// flood must not become a flood of log lines on the SD card).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// The caps and timeouts every listener serves under (`[limits]`, `[http]`).
+/// The timeouts every listener serves under (`[http]`; read at start, as the listeners are
+/// bound then).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerLimits {
-    pub caps: Caps,
     /// A request's head must arrive within this, on a new or a kept-alive connection.
     pub header_read: Duration,
     pub timeouts: Timeouts,
+}
+
+/// The caps of `[limits]`, as the settings in force say now.
+fn caps(settings: &Settings) -> Caps {
+    Caps {
+        total: settings.limits.max_connections,
+        per_address: settings.limits.max_connections_per_address,
+        handshaking: settings.limits.max_handshaking,
+    }
 }
 
 /// One bound listener: plain, or TLS (`tls_listen`).
@@ -82,6 +92,8 @@ pub struct Bound {
 #[derive(Debug)]
 pub struct Gate {
     limits: ListenerLimits,
+    /// The caps are read from it at each accept, so a reload applies to the next connection.
+    settings: SettingsHandle,
     /// An evicted handshake is told to close through its token.
     admission: Arc<Admission<CancellationToken>>,
     refused: [AtomicU64; 3],
@@ -120,10 +132,11 @@ impl From<Expiry> for Timeout {
 }
 
 impl Gate {
-    pub fn new(limits: ListenerLimits) -> Arc<Gate> {
+    pub fn new(limits: ListenerLimits, settings: SettingsHandle) -> Arc<Gate> {
         Arc::new(Gate {
             limits,
-            admission: Admission::new(limits.caps),
+            settings,
+            admission: Admission::new(),
             refused: Default::default(),
             evicted: AtomicU64::new(0),
             timed_out: Default::default(),
@@ -187,9 +200,10 @@ async fn accept_loop(bound: Bound, router: Router, gate: Arc<Gate>, shutdown: Sh
         backoff.succeeded();
         let evict = CancellationToken::new();
         let accepted = Instant::now();
+        let caps = caps(&gate.settings.current());
         match gate
             .admission
-            .admit(peer.ip(), accepted.into_std(), evict.clone())
+            .admit(peer.ip(), accepted.into_std(), &caps, evict.clone())
         {
             Ok(Admitted { ticket, evicted }) => {
                 if let Some(oldest) = evicted {
@@ -212,7 +226,7 @@ async fn accept_loop(bound: Bound, router: Router, gate: Arc<Gate>, shutdown: Sh
             }
             Err(refusal) => {
                 gate.count_refusal(refusal);
-                refusals.note(refusal, peer, &gate.limits.caps);
+                refusals.note(refusal, peer, &caps);
                 // A reset instead of a FIN: nothing kept in TIME_WAIT for a refused socket.
                 let _ = stream.set_zero_linger();
                 drop(stream);
@@ -373,6 +387,12 @@ async fn drive<I>(
             () = evicted.cancelled() => return,
             changed = phase.changed(), if watching => watching = changed.is_ok(),
             () = token.cancelled(), if !draining => {
+                // A connection with nothing to answer closes now (a silent socket would
+                // otherwise hold the drain until its header-read timeout); one answering a
+                // request finishes it first.
+                if phase.borrow().is_quiet() {
+                    return;
+                }
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -559,6 +579,91 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The accept loop on a loopback port, with `/healthz`, under `settings`.
+    async fn serving(settings: &SettingsHandle) -> (SocketAddr, Arc<Gate>, Shutdown) {
+        let limits = ListenerLimits {
+            header_read: Duration::from_secs(10),
+            timeouts: Timeouts {
+                handshake: Duration::from_secs(10),
+                keep_alive: Duration::from_secs(5),
+            },
+        };
+        let gate = Gate::new(limits, settings.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route("/healthz", axum::routing::get(|| async { "ok\n" }));
+        let shutdown = Shutdown::new();
+        let bound = vec![Bound {
+            listener,
+            tls: None,
+        }];
+        shutdown
+            .tasks
+            .spawn(serve(bound, router, gate.clone(), shutdown.clone()));
+        (addr, gate, shutdown)
+    }
+
+    /// Reads until the peer closes; what it sent before.
+    async fn until_closed(stream: &mut TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut text = Vec::new();
+        let mut buf = [0u8; 512];
+        loop {
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf));
+            match read.await.expect("closed within 10 s") {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&text).into_owned(),
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_cap_applies_from_the_next_connection_and_shutdown_closes_the_rest() {
+        use tokio::io::AsyncWriteExt;
+        let text =
+            "[gateway]\nvenue = \"v\"\ncourt = \"c\"\n[limits]\nmax_connections_per_address = 1\n";
+        let settings = crate::config::load_str(std::path::Path::new("court.toml"), text).unwrap();
+        let handle = SettingsHandle::new(settings.clone());
+        let (addr, gate, shutdown) = serving(&handle).await;
+
+        let mut held = TcpStream::connect(addr).await.unwrap();
+        held.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        while gate.admission.open() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(
+            until_closed(&mut second).await,
+            "",
+            "over the per-address cap"
+        );
+
+        let mut raised = settings;
+        raised.limits.max_connections_per_address = 2;
+        handle.reload(raised).unwrap();
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        third
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut third).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(gate.refused[1].load(Ordering::Relaxed), 1);
+
+        // Shutdown: the loop stops accepting and the half-open connection is closed at once,
+        // not left to its header-read timeout.
+        assert!(shutdown.drain(Duration::from_secs(10)).await, "drained");
+        assert_eq!(until_closed(&mut held).await, "");
+        assert_eq!(gate.admission.open(), 0);
+        assert_eq!(
+            gate.timed_out
+                .iter()
+                .map(|t| t.load(Ordering::Relaxed))
+                .sum::<u64>(),
+            0
+        );
+    }
 
     const LIMITS: &str = "Limit                     Soft Limit           Hard Limit           Units     \n\
 Max cpu time              unlimited            unlimited            seconds   \n\
