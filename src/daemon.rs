@@ -28,6 +28,7 @@ use crate::transport::admin::{self, AdminApi};
 use crate::transport::auth::AuthGuard;
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
+use crate::transport::listener::{self, Bound, Gate};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions, Enqueued};
@@ -59,6 +60,8 @@ pub enum DaemonError {
     Blocking { step: &'static str, why: String },
     #[error("http server: {0}")]
     Http(std::io::Error),
+    #[error("http.tls_listen: {0}")]
+    Tls(#[from] crate::uplink::tls::TlsError),
     #[error("{0}")]
     Uplink(#[from] crate::uplink::UplinkError),
 }
@@ -66,6 +69,8 @@ pub enum DaemonError {
 /// A running gateway, as a test or the `demo` holds it.
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// The TLS listener's bound address, when `http.tls_listen` is set.
+    pub tls_addr: Option<SocketAddr>,
     /// The court's settings, reloadable (SIGHUP will call `reload` on it).
     pub settings: SettingsHandle,
     /// The court: sessions, commands, its change stream.
@@ -77,7 +82,7 @@ pub struct Running {
     driver: CourtDriver,
     /// The supervised tasks; [`Supervisor::fatal`] says whether one stopped the daemon.
     pub supervisor: Supervisor,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -88,10 +93,8 @@ impl Running {
         if !drained {
             log::warn!("shutdown: connections still open after {DRAIN_DEADLINE:?}; closing anyway");
         }
-        match self.server.await {
-            Ok(Err(e)) => log::error!("http server: {e}"),
-            Err(e) => log::error!("http server task: {e}"),
-            Ok(Ok(())) => {}
+        if let Err(e) = self.server.await {
+            log::error!("http server task: {e}");
         }
         // Connections and the analysis are done reporting to the court: its queued changes go to
         // the journal, then the journal closes (flushing and fsyncing them).
@@ -162,6 +165,7 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         log::warn!("config: {warning}");
     }
     let guard = Arc::new(AuthGuard::default());
+    listener::warn_if_descriptors_short(settings.limits.max_connections);
     let endpoint = Arc::new(DeviceEndpoint {
         settings: settings_handle.clone(),
         connections,
@@ -169,19 +173,30 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         shutdown: shutdown.clone(),
         guard: guard.clone(),
     });
-    let listener = TcpListener::bind(&settings.http.listen)
-        .await
-        .map_err(|source| DaemonError::Listen {
-            addr: settings.http.listen.to_string(),
-            source,
-        })?;
-    let http_addr = listener.local_addr().map_err(DaemonError::Http)?;
+    let plain = bind(settings.http.listen).await?;
+    let http_addr = plain.local_addr().map_err(DaemonError::Http)?;
+    let mut listeners = vec![Bound {
+        listener: plain,
+        tls: None,
+    }];
+    let mut tls_addr = None;
+    if let Some(tls) = &settings.http.tls {
+        let acceptor = crate::transport::tls::acceptor(&tls.cert_file, &tls.key_file)?;
+        let listener = bind(tls.listen).await?;
+        tls_addr = Some(listener.local_addr().map_err(DaemonError::Http)?);
+        listeners.push(Bound {
+            listener,
+            tls: Some(acceptor),
+        });
+    }
+    let gate = Gate::new(listener_limits(settings), settings_handle.clone());
     let metrics = MetricsSources {
         analysis: analysis_metrics,
         supervisor: Some(supervisor.clone()),
         journal: Some(journal.clone()),
         auth: Some(guard.clone()),
         mqtt: mqtt_counters,
+        listener: Some(gate.clone()),
     };
     let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
     if settings.auth.admin_token.is_some() {
@@ -194,9 +209,10 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     }
     let server = shutdown
         .tasks
-        .spawn(http::serve(listener, router, shutdown.clone()));
+        .spawn(listener::serve(listeners, router, gate, shutdown.clone()));
     Ok(Running {
         http_addr,
+        tls_addr,
         settings: settings_handle,
         court,
         journal,
@@ -206,6 +222,26 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         supervisor,
         server,
     })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// The listeners' timeouts, from `[http]`.
+fn listener_limits(settings: &Settings) -> listener::ListenerLimits {
+    listener::ListenerLimits {
+        header_read: settings.http.header_read_timeout,
+        timeouts: crate::transport::admission::Timeouts {
+            handshake: settings.http.handshake_timeout,
+            keep_alive: settings.http.keep_alive_timeout,
+        },
+    }
 }
 
 /// Runs blocking start-up work (disk reads) on a blocking thread, off the runtime's workers.
@@ -522,6 +558,7 @@ mod tests {
             journal: None,
             auth: None,
             mqtt: None,
+            listener: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

@@ -296,7 +296,11 @@ fn main() -> Result<()> {
 async fn run(settings: &Settings) -> Result<()> {
     let signal = shuttlegate::service::termination_signal()?;
     let running = shuttlegate::daemon::start(settings, shuttlegate::court::system_clock()).await?;
-    // One machine-readable line on stdout: tests and scripts read the bound address here.
+    // Machine-readable lines on stdout: tests and scripts read the bound addresses here (the
+    // TLS one first: the http line is the readiness signal).
+    if let Some(tls) = running.tls_addr {
+        println!("shuttlegate listening tls={tls}");
+    }
     println!("shuttlegate listening http={}", running.http_addr);
     log::info!("ready: listening on {}", running.http_addr);
     tokio::select! {

@@ -26,7 +26,10 @@ fn court_config(dir: &std::path::Path, port: u16, n: usize) -> String {
         .iter()
         .map(|(c, t)| (c.as_str(), Some(t.as_str())))
         .collect();
-    config(dir, &list, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+    // Every simulated hub connects from 127.0.0.1, at once: lift the per-address cap and the
+    // handshake budget, which a court's hubs (one address each) never share.
+    let caps = "[limits]\nmax_connections_per_address = 512\nmax_handshaking = 512\n";
+    config(dir, &list, caps).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
 }
 
 fn free_port() -> u16 {

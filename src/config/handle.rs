@@ -16,6 +16,7 @@
 //! | `gateway.state_dir` | the journal's directory and its lock |
 //! | `gateway.timezone` | V3.3 time stamps of sessions already running |
 //! | `http.listen`, `udp`, `serial` | sockets and ports are bound once |
+//! | `http.tls_listen` (with its files), `http.*_timeout` | the listeners are set up once |
 //! | `journal.*` | the journal is opened once with its options |
 //! | `uplink.mqtt`, `uplink.hub` | the uplink connections and their credentials |
 //!
@@ -44,6 +45,16 @@ pub const RESTART_KEYS: &[RestartKey] = &[
         a.gateway.timezone == b.gateway.timezone
     }),
     ("http.listen", |a, b| a.http.listen == b.http.listen),
+    ("http.tls_listen", |a, b| a.http.tls == b.http.tls),
+    ("http.header_read_timeout", |a, b| {
+        a.http.header_read_timeout == b.http.header_read_timeout
+    }),
+    ("http.keep_alive_timeout", |a, b| {
+        a.http.keep_alive_timeout == b.http.keep_alive_timeout
+    }),
+    ("http.handshake_timeout", |a, b| {
+        a.http.handshake_timeout == b.http.handshake_timeout
+    }),
     ("udp", |a, b| a.udp == b.udp),
     ("serial", |a, b| a.serial == b.serial),
     ("journal.max_bytes", |a, b| {
@@ -254,6 +265,7 @@ mod tests {
             ("http.listen", |s| {
                 s.http.listen = "127.0.0.1:9".parse().unwrap()
             }),
+            ("http.handshake_timeout", |s| s.http.handshake_timeout *= 2),
             ("udp", |s| s.udp.enabled = !s.udp.enabled),
             ("journal.max_bytes", |s| s.journal.max_bytes *= 2),
             ("journal.segment_bytes", |s| s.journal.segment_bytes /= 2),

@@ -62,12 +62,26 @@ impl Default for RawGateway {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawHttp {
     pub listen: String,
+    pub header_read_timeout: HumanDuration,
+    pub keep_alive_timeout: HumanDuration,
+    pub handshake_timeout: HumanDuration,
+    pub tls_listen: Option<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: "0.0.0.0:8080".into(),
+            // An ESP32 on a busy Wi-Fi sends its handshake in well under a second; ten is
+            // generous for it and still sheds a silent socket quickly.
+            header_read_timeout: HumanDuration::new("10s"),
+            keep_alive_timeout: HumanDuration::new("5s"),
+            handshake_timeout: HumanDuration::new("10s"),
+            tls_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -133,6 +147,8 @@ pub(crate) struct RawLimits {
     pub max_connections: usize,
     pub max_open_sessions_per_device: usize,
     pub session_starts_per_minute: usize,
+    pub max_connections_per_address: usize,
+    pub max_handshaking: usize,
 }
 
 impl Default for RawLimits {
@@ -143,9 +159,15 @@ impl Default for RawLimits {
             rate_limit_strikes: 5,
             idle_timeout: HumanDuration::new("30s"),
             outbound_queue: 64,
+            // Below the unit's LimitNOFILE (2048) with room for the journal, the uplinks and
+            // the listeners (docs/configuration.md has the arithmetic).
             max_connections: 512,
             max_open_sessions_per_device: 2,
             session_starts_per_minute: 10,
+            // Every hub and phone has an address of its own on a court's Wi-Fi; 32 leaves room
+            // for a small NAT while one flooding host holds at most half the handshake budget.
+            max_connections_per_address: 32,
+            max_handshaking: 64,
         }
     }
 }

@@ -60,6 +60,22 @@ pub struct GatewaySettings {
 pub struct HttpSettings {
     /// One listener for HTTP and every WebSocket endpoint.
     pub listen: SocketAddr,
+    /// A request's head must arrive within this (new or kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// Idle time between requests before a connection is closed (at most `header_read_timeout`).
+    pub keep_alive_timeout: Duration,
+    /// Accept to the first response (a WebSocket's 101, a TLS handshake included).
+    pub handshake_timeout: Duration,
+    /// The optional TLS listener (phones, admin, pages); same routes and caps.
+    pub tls: Option<TlsListener>,
+}
+
+/// `[http] tls_listen` with its certificate and key (PEM).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsListener {
+    pub listen: SocketAddr,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// `[udp]` (the binary frame and discovery arrive in a later issue).
@@ -104,12 +120,16 @@ pub struct LimitSettings {
     /// Outbound messages queued per connection; a client that falls further behind is
     /// disconnected.
     pub outbound_queue: usize,
-    /// Simultaneous WebSocket connections.
+    /// Simultaneous connections (HTTP and WebSocket, every listener).
     pub max_connections: usize,
     /// Open sessions per device; opening one more stops the oldest.
     pub max_open_sessions_per_device: usize,
     /// Sessions a device may open per minute; more are refused.
     pub session_starts_per_minute: usize,
+    /// Simultaneous connections from one address (an IPv6 /64 counts as one).
+    pub max_connections_per_address: usize,
+    /// Connections that have not had their first response yet (handshake budget).
+    pub max_handshaking: usize,
 }
 
 /// `[auth]`.
@@ -257,13 +277,17 @@ impl Settings {
     pub fn summary(&self) -> String {
         let tokenless = self.devices.iter().filter(|d| d.is_tokenless()).count();
         format!(
-            "venue {} court {}: {} device(s) ({} tokenless), http {}, state_dir {}, timezone {}, \
+            "venue {} court {}: {} device(s) ({} tokenless), http {}{}, state_dir {}, timezone {}, \
              journal {} ({}), uplink mqtt {}, hub {}",
             self.gateway.venue,
             self.gateway.court,
             self.devices.len(),
             tokenless,
             self.http.listen,
+            self.http
+                .tls
+                .as_ref()
+                .map_or(String::new(), |t| format!(" (tls {})", t.listen)),
             self.gateway.state_dir.display(),
             self.gateway.timezone,
             bytesize::ByteSize(self.journal.max_bytes).display().iec(),
@@ -612,11 +636,7 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
         "gateway.state_dir",
         || "must not be empty".into(),
     );
-    let http = HttpSettings {
-        listen: checker
-            .socket_addr("http.listen", &raw.http.listen)
-            .unwrap_or(([0, 0, 0, 0], 0).into()),
-    };
+    let http = validate_http(&raw.http, checker);
     let udp = UdpSettings {
         enabled: raw.udp.enabled,
         listen: checker
@@ -713,7 +733,33 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             1,
             600,
         ),
+        max_connections_per_address: checker.in_range(
+            "limits.max_connections_per_address",
+            raw.limits.max_connections_per_address,
+            1,
+            100_000,
+        ),
+        max_handshaking: checker.in_range(
+            "limits.max_handshaking",
+            raw.limits.max_handshaking,
+            1,
+            100_000,
+        ),
     };
+    for (key, cap) in [
+        (
+            "limits.max_connections_per_address",
+            limits.max_connections_per_address,
+        ),
+        ("limits.max_handshaking", limits.max_handshaking),
+    ] {
+        checker.check(cap <= limits.max_connections, key, || {
+            format!(
+                "{cap} must not exceed limits.max_connections ({})",
+                limits.max_connections
+            )
+        });
+    }
     let auth = AuthSettings {
         admin_token: admin_token(&raw.auth, checker),
         jwt_secret: checker.secret(
@@ -816,6 +862,84 @@ fn allowed_peers(
             }
         })
         .collect()
+}
+
+fn validate_http(raw: &super::raw::RawHttp, checker: &mut Checker<'_>) -> HttpSettings {
+    let timeout = |checker: &mut Checker<'_>, key: &str, text| {
+        checker.duration_in(key, text, Duration::from_secs(1), Duration::from_secs(600))
+    };
+    let header_read_timeout = timeout(
+        checker,
+        "http.header_read_timeout",
+        &raw.header_read_timeout,
+    );
+    let keep_alive_timeout = timeout(checker, "http.keep_alive_timeout", &raw.keep_alive_timeout);
+    // hyper starts its header-read timer as soon as a connection is idle, so a longer
+    // keep-alive would never be reached: refuse it rather than ignore it.
+    if !checker.has_problem("http.header_read_timeout") {
+        checker.check(
+            keep_alive_timeout <= header_read_timeout,
+            "http.keep_alive_timeout",
+            || {
+                format!(
+                    "{} must not exceed http.header_read_timeout ({}): an idle connection waits for its next request's head",
+                    humantime::format_duration(keep_alive_timeout),
+                    humantime::format_duration(header_read_timeout)
+                )
+            },
+        );
+    }
+    let listen = checker
+        .socket_addr("http.listen", &raw.listen)
+        .unwrap_or(([0, 0, 0, 0], 0).into());
+    HttpSettings {
+        listen,
+        header_read_timeout,
+        keep_alive_timeout,
+        handshake_timeout: timeout(checker, "http.handshake_timeout", &raw.handshake_timeout),
+        tls: validate_tls_listener(raw, listen, checker),
+    }
+}
+
+/// `tls_listen` with both files, or none of the three.
+fn validate_tls_listener(
+    raw: &super::raw::RawHttp,
+    plain: SocketAddr,
+    checker: &mut Checker<'_>,
+) -> Option<TlsListener> {
+    let Some(text) = &raw.tls_listen else {
+        for (key, file) in [
+            ("http.tls_cert_file", &raw.tls_cert_file),
+            ("http.tls_key_file", &raw.tls_key_file),
+        ] {
+            checker.check(file.is_none(), key, || {
+                "needs http.tls_listen (the address of the TLS listener)".into()
+            });
+        }
+        return None;
+    };
+    let listen = checker.socket_addr("http.tls_listen", text)?;
+    checker.check(
+        listen.port() == 0 || listen != plain,
+        "http.tls_listen",
+        || format!("`{text}` is http.listen's address too; give the TLS listener its own port"),
+    );
+    for (key, path) in [
+        ("http.tls_cert_file", &raw.tls_cert_file),
+        ("http.tls_key_file", &raw.tls_key_file),
+    ] {
+        if path.is_none() {
+            checker.problem(key, "is required with http.tls_listen (PEM)");
+        }
+    }
+    let cert_file = checker.existing_file("http.tls_cert_file", raw.tls_cert_file.as_ref());
+    // The private key is a secret: its mode is checked like a token file's.
+    let key_file = checker.secret_path("http.tls_key_file", raw.tls_key_file.as_ref());
+    Some(TlsListener {
+        listen,
+        cert_file: cert_file?,
+        key_file: key_file?,
+    })
 }
 
 fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceSettings> {

@@ -371,6 +371,15 @@ fn toml_key() -> impl Strategy<Value = String> {
         "commit_interval",
         "limits",
         "idle_timeout",
+        "max_connections",
+        "max_connections_per_address",
+        "max_handshaking",
+        "header_read_timeout",
+        "keep_alive_timeout",
+        "handshake_timeout",
+        "tls_listen",
+        "tls_cert_file",
+        "tls_key_file",
         "auth",
         "admin_token",
         "admin_token_file",
@@ -567,4 +576,75 @@ proptest! {
         let reason = parse_allowed_peer(&text).expect_err("not an address");
         prop_assert!(reason.contains(text.trim()), "{}", reason);
     }
+}
+
+#[test]
+fn connection_caps_and_timeouts_are_checked_against_each_other() {
+    let s = load_text(MINIMAL).expect("valid");
+    assert_eq!(
+        (
+            s.limits.max_connections,
+            s.limits.max_connections_per_address,
+            s.limits.max_handshaking
+        ),
+        (512, 32, 64)
+    );
+    assert_eq!(
+        s.http.header_read_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(s.http.keep_alive_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(s.http.handshake_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(s.http.tls, None);
+    let (key, reason) = single_problem(&format!(
+        "{MINIMAL}[limits]\nmax_connections = 16\nmax_connections_per_address = 17\nmax_handshaking = 8\n"
+    ));
+    assert_eq!(key, "limits.max_connections_per_address");
+    assert!(reason.contains("limits.max_connections (16)"), "{reason}");
+    let (key, reason) = single_problem(&format!(
+        "{MINIMAL}[http]\nheader_read_timeout = \"3s\"\nkeep_alive_timeout = \"4s\"\n"
+    ));
+    assert_eq!(key, "http.keep_alive_timeout");
+    assert!(reason.contains("http.header_read_timeout (3s)"), "{reason}");
+    let (key, reason) = single_problem(&format!("{MINIMAL}[http]\nhandshake_timeout = \"0s\"\n"));
+    assert_eq!(key, "http.handshake_timeout");
+    assert!(reason.contains("out of range"), "{reason}");
+}
+
+#[test]
+fn the_tls_listener_needs_its_address_and_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("court.toml");
+    std::fs::write(dir.path().join("tls.crt"), "x").unwrap();
+    std::fs::write(dir.path().join("tls.key"), "x").unwrap();
+    let load = |http: &str| load_str(&path, &format!("{MINIMAL}[http]\n{http}"));
+    let s = load(
+        "tls_listen = \"0.0.0.0:8443\"\ntls_cert_file = \"tls.crt\"\ntls_key_file = \"tls.key\"\n",
+    )
+    .expect("valid");
+    let tls = s.http.tls.expect("a TLS listener");
+    assert_eq!(tls.listen.to_string(), "0.0.0.0:8443");
+    assert_eq!(tls.cert_file, dir.path().join("tls.crt"));
+    let keys = |http: &str| -> Vec<String> {
+        load(http)
+            .expect_err("invalid")
+            .problems()
+            .iter()
+            .map(|p| p.key.clone())
+            .collect()
+    };
+    assert_eq!(
+        keys("tls_cert_file = \"tls.crt\"\n"),
+        ["http.tls_cert_file"]
+    );
+    assert_eq!(
+        keys("tls_listen = \"0.0.0.0:8443\"\ntls_cert_file = \"tls.crt\"\n"),
+        ["http.tls_key_file"]
+    );
+    assert_eq!(
+        keys(
+            "tls_listen = \"0.0.0.0:8080\"\ntls_cert_file = \"tls.crt\"\ntls_key_file = \"missing.key\"\n"
+        ),
+        ["http.tls_listen", "http.tls_key_file"]
+    );
 }

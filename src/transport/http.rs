@@ -26,7 +26,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
-use tokio::net::TcpListener;
 
 use super::auth::{
     self, AuthGuard, AuthStats, DeviceDirectory, Refusal, Takeover, presented_token,
@@ -84,6 +83,8 @@ pub struct MetricsSources {
     pub auth: Option<Arc<AuthGuard>>,
     /// The MQTT sink's counters (retained commands ignored), when it runs.
     pub mqtt: Option<crate::uplink::MqttCounters>,
+    /// The listeners' connections, refusals and timeouts.
+    pub listener: Option<Arc<super::listener::Gate>>,
 }
 
 impl MetricsSources {
@@ -95,6 +96,7 @@ impl MetricsSources {
             journal: None,
             auth: None,
             mqtt: None,
+            listener: None,
         }
     }
 }
@@ -137,6 +139,9 @@ fn registry(sources: MetricsSources) -> Registry {
             "Retained publishes on the command topic, ignored: the broker replaying an old command to a new subscription",
             mqtt.retained_commands_ignored,
         );
+    }
+    if let Some(gate) = sources.listener {
+        registry.register_collector(Box::new(super::listener::ListenerCollector(gate)));
     }
     registry
 }
@@ -423,20 +428,6 @@ impl Collector for AuthCollector {
         )?)?;
         Ok(())
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` begins.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: Shutdown,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.token.cancelled().await })
-    .await
 }
 
 /// Per-socket buffers and limits. tungstenite's defaults (128 KiB read buffer per connection,

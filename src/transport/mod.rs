@@ -1,9 +1,13 @@
-//! Thin async drivers for the court LAN: the HTTP listener with its WebSocket endpoints.
+//! Thin async drivers for the court LAN: the accept loop and its caps, the HTTP listener with
+//! its WebSocket endpoints.
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod connections;
 pub mod device;
 pub mod failures;
 pub mod http;
 pub mod limits;
+pub mod listener;
+pub mod tls;

@@ -68,7 +68,22 @@ impl Gateway {
 
     /// Starts the daemon on an existing config file (restarts reuse the same state).
     pub fn start_with(dir: &Path, config_path: &Path) -> Gateway {
-        let mut child = Command::new(BIN)
+        Gateway::launch(Command::new(BIN), dir, config_path)
+    }
+
+    /// Writes `config` and starts the daemon under `prlimit --nofile=N:N`, as systemd's default
+    /// of 1,024 descriptors would run it (prlimit execs the daemon: the child's PID is its).
+    pub fn start_with_nofile(dir: &Path, config: &str, nofile: u32) -> Gateway {
+        let config_path = dir.join("court.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut command = Command::new("prlimit");
+        command.arg(format!("--nofile={nofile}:{nofile}")).arg(BIN);
+        Gateway::launch(command, dir, &config_path)
+    }
+
+    /// Starts `command` (the daemon, or a wrapper that execs it) with `run -c config_path`.
+    fn launch(mut command: Command, dir: &Path, config_path: &Path) -> Gateway {
+        let mut child = command
             .args(["run", "-c"])
             .arg(config_path)
             .env("RUST_LOG", "info")

@@ -253,13 +253,18 @@ pub async fn join(tasks: Vec<tokio::task::JoinHandle<Result<u64, DeviceError>>>)
     (acked, errors)
 }
 
+/// Connection caps for a bench daemon: every simulated device connects from 127.0.0.1, at once,
+/// so the per-address cap and the handshake budget of a court (32, 64) would refuse a fleet.
+pub const CONNECTION_CAPS: &str =
+    "max_connections = 4096\nmax_connections_per_address = 4096\nmax_handshaking = 4096\n";
+
 /// The head of a benchmark daemon's config: state under `dir`, an ephemeral loopback port, a
 /// large journal with the given commit window, and limits no simulated device reaches.
 pub fn daemon_config_head(dir: &std::path::Path, commit_interval: std::time::Duration) -> String {
     format!(
         "[gateway]\nvenue = \"bench\"\ncourt = \"bench\"\nstate_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
          [journal]\nmax_bytes = \"8GiB\"\ncommit_interval = \"{}ms\"\n\n\
-         [limits]\nmessages_per_second = 100000\nidle_timeout = \"60s\"\n",
+         [limits]\nmessages_per_second = 100000\nidle_timeout = \"60s\"\n{CONNECTION_CAPS}",
         dir.display(),
         commit_interval.as_millis()
     )

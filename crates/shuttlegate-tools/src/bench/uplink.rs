@@ -329,13 +329,14 @@ fn daemon_config(dir: &Path, broker_port: u16, bench: &UplinkBench) -> String {
         "[gateway]\nvenue = \"bench\"\ncourt = \"bench\"\nstate_dir = \"{dir}\"\n\n\
          [http]\nlisten = \"127.0.0.1:0\"\n\n\
          [journal]\nmax_bytes = \"8GiB\"\ncommit_interval = \"{commit}ms\"\n\n\
-         [limits]\nmessages_per_second = 100000\nidle_timeout = \"600s\"\n\n\
+         [limits]\nmessages_per_second = 100000\nidle_timeout = \"600s\"\n{caps}\n\
          [uplink.mqtt]\nenabled = true\nurl = \"mqtt://127.0.0.1:{broker_port}\"\n\
          topic_prefix = \"{PREFIX}\"\nreplay_rate = {rate}\ninflight = {inflight}\n",
         dir = dir.display(),
         commit = bench.commit_interval.as_millis(),
         rate = bench.replay_rate,
         inflight = bench.inflight,
+        caps = super::device::CONNECTION_CAPS,
     );
     let devices = (0..bench.devices)
         .map(feeder)
