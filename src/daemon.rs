@@ -224,6 +224,7 @@ pub fn journal_options(settings: &Settings) -> JournalOptions {
         commit_interval: settings.journal.commit_interval,
         segment_bytes: settings.journal.segment_bytes,
         consumers: journal_consumers(settings),
+        failure_grace: settings.journal.failure_grace,
     }
 }
 

@@ -107,6 +107,7 @@ pub(crate) struct RawJournal {
     pub when_full: WhenFull,
     pub commit_interval: HumanDuration,
     pub segment_bytes: HumanSize,
+    pub failure_grace: HumanDuration,
 }
 
 impl Default for RawJournal {
@@ -116,6 +117,7 @@ impl Default for RawJournal {
             when_full: WhenFull::DropOldestRaw,
             commit_interval: HumanDuration::new("2ms"),
             segment_bytes: HumanSize::Text("16MiB".into()),
+            failure_grace: HumanDuration::new("60s"),
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct JournalSettings {
     pub commit_interval: Duration,
     /// Size at which a segment is closed and a new one started.
     pub segment_bytes: u64,
+    /// How long a failed segment roll or write is retried before the daemon exits non-zero.
+    pub failure_grace: Duration,
 }
 
 /// `[limits]`: per-connection protection.
@@ -605,6 +607,12 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             Duration::from_secs(1),
         ),
         segment_bytes,
+        failure_grace: checker.duration_in(
+            "journal.failure_grace",
+            &raw.journal.failure_grace,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        ),
     };
     // Only when both sizes were readable, or the rule would repeat their problems.
     if !checker.has_problem("journal.max_bytes") && !checker.has_problem("journal.segment_bytes") {

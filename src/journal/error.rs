@@ -62,6 +62,10 @@ pub enum AppendError {
     /// Writing or fsyncing failed: the record is not durable; withhold the ack.
     #[error("journal write failed, record not durable: {0}")]
     Io(String),
+    /// The journal cannot write now (a failed segment roll or write, being retried with
+    /// backoff): the record is not durable; withhold the ack, the device sends it again later.
+    #[error("journal unavailable ({0}), record not stored: send it again later")]
+    Unavailable(String),
     /// The journal is closed or shutting down: withhold the ack.
     #[error("journal is closed")]
     Closed,

@@ -226,12 +226,14 @@ use shuttlegate_core::journal::{codec, frame};
 use tokio::sync::{Semaphore, oneshot, watch};
 
 pub use error::{AppendError, JournalError};
-pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
+pub use fs::{AppendFile, Fault, FaultyFs, Fs, FsOp, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
 /// The record format (shuttlegate-core) this journal stores.
 pub use shuttlegate_core::journal::{
     CodecError, Document, EncodedBody, Record, RecordBody, RecordKind, StoredRecord,
 };
-pub use store::{Appended, ConsumerStats, JournalOptions, JournalStats, RecoveryReport, WhenFull};
+pub use store::{
+    Appended, ConsumerStats, JournalHealth, JournalOptions, JournalStats, RecoveryReport, WhenFull,
+};
 pub use writer::JournalPressure;
 
 use store::{Incoming, Shared, Store, check_consumer, locked};
@@ -254,6 +256,7 @@ struct Inner {
     shared: Arc<Shared>,
     durable: watch::Receiver<u64>,
     pressure: watch::Receiver<JournalPressure>,
+    health: watch::Receiver<JournalHealth>,
     cursors_pending: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -318,16 +321,31 @@ impl Journal {
         let shared = store.shared().clone();
         let (durable_tx, durable) = watch::channel(shared.durable_id());
         let (pressure_tx, pressure) = watch::channel(JournalPressure::default());
+        let (health_tx, health) = watch::channel(JournalHealth::Writing);
+        let health_tx = Arc::new(health_tx);
         let cursors_pending = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let outputs = Outputs {
             durable: durable_tx,
             pressure: pressure_tx,
             cursors_pending: cursors_pending.clone(),
+            health: health_tx.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer::run(store, rx, interval, outputs))
+            .spawn(move || {
+                let run =
+                    std::panic::AssertUnwindSafe(|| writer::run(store, rx, interval, outputs));
+                // A panic (a bug) ends the writer: every waiter is answered `Closed` as its
+                // channel drops, and the daemon learns why from the health channel.
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let why = crate::supervise::panic_message(&*panic);
+                    log::error!("journal: the writer thread panicked: {why}");
+                    health_tx.send_replace(JournalHealth::Stopped(format!(
+                        "the writer thread panicked: {why}"
+                    )));
+                }
+            })
             .map_err(|e| JournalError::io(&shared.dir, e))?;
         let inner = Inner {
             tx,
@@ -335,6 +353,7 @@ impl Journal {
             shared,
             durable,
             pressure,
+            health,
             cursors_pending,
             thread: Mutex::new(Some(thread)),
         };
@@ -488,6 +507,12 @@ impl Journal {
     /// Changes when the journal becomes full, refuses an append or drops raw data.
     pub fn pressure(&self) -> watch::Receiver<JournalPressure> {
         self.inner.pressure.clone()
+    }
+
+    /// Whether the journal writes, retries a failed step, or has stopped for good (see
+    /// `store/failure.rs`). The channel closes when the writer thread ends.
+    pub fn health(&self) -> watch::Receiver<JournalHealth> {
+        self.inner.health.clone()
     }
 
     /// The consumer's cursor: its last ack (persisted or about to be), 0 if it never acked.

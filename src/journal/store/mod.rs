@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `mod.rs` | [`Store`] and [`Shared`], the option/report/stats types, the small files' names |
 //! | `recovery.rs` | [`Store::open`]: lock, leftovers, segment scan or sidecar, torn tail, quarantine |
-//! | `commit.rs` | group commit: staging, dedup by seq, one write + fsync per group, failure |
+//! | `commit.rs` | group commit: staging, dedup by seq, one write + fsync per group |
+//! | `failure.rs` | a failed roll or write retried with backoff; a failed fsync or one past the grace stops |
 //! | `retention.rs` | segments and the cap: start, roll, sidecars, `drop_oldest_raw` compaction |
 //! | `cursors.rs` | cursor persistence, release of acked segments, seq highs, pressure, close |
 //! | `publish.rs` | publishing the reader view (segment views) and the stats gauges |
@@ -14,6 +15,7 @@
 
 mod commit;
 mod cursors;
+mod failure;
 mod publish;
 mod reads;
 mod recovery;
@@ -58,6 +60,9 @@ pub struct JournalOptions {
     /// Enabled consumers; a segment is deleted only when each has acked past it. With none,
     /// segments go only by the `when_full` policy.
     pub consumers: Vec<String>,
+    /// How long a failed segment roll or write may keep failing (retried with backoff) before
+    /// the journal gives up and reports [`JournalHealth::Stopped`].
+    pub failure_grace: Duration,
 }
 
 impl JournalOptions {
@@ -70,6 +75,7 @@ impl JournalOptions {
             commit_interval: Duration::from_millis(2),
             segment_bytes: 64 << 20,
             consumers: Vec::new(),
+            failure_grace: Duration::from_secs(60),
         }
     }
 
@@ -174,8 +180,23 @@ pub struct JournalStats {
     pub dropped_bytes: u64,
     /// Corrupt records skipped by readers (each skip counted, the same record may count twice).
     pub corrupt_skipped_on_read: u64,
-    /// Set when the writer stopped after an unrecoverable I/O error.
+    /// Set while appends are refused for a storage failure (being retried, or for good).
     pub failed: Option<String>,
+}
+
+/// Whether the writer can store appends, for the daemon's supervision (see `failure.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum JournalHealth {
+    /// Appends are written.
+    #[default]
+    Writing,
+    /// A segment roll or a write failed: appends are refused (device batches) or held (the
+    /// gateway's own records) while the failed step is retried with backoff.
+    Retrying { why: String, since: Instant },
+    /// The journal cannot go on (an fsync failed, the failure outlasted `failure_grace`, or the
+    /// writer thread died): every append is refused; restart so recovery decides what is
+    /// durable.
+    Stopped(String),
 }
 
 impl JournalStats {
@@ -273,7 +294,10 @@ pub(crate) struct Store {
     segments: Vec<SegmentInfo>,
     tail: Box<dyn AppendFile>,
     next_id: u64,
-    failed: Option<String>,
+    /// A failed roll or write being retried (appends refused meanwhile).
+    trouble: Option<failure::Trouble>,
+    /// Why the journal stopped for good, once it has.
+    stopped: Option<String>,
     persisted_cursors: BTreeMap<String, u64>,
     persisted_highs: Vec<(String, String, u64)>,
     pressure_written: Option<Instant>,

@@ -807,6 +807,7 @@ mod tests {
             commit_interval: Duration::from_millis(1),
             segment_bytes: 4096,
             consumers: Vec::new(),
+            failure_grace: Duration::from_secs(60),
         })
         .expect("journal opens");
         for n in 0..40 {
