@@ -140,9 +140,18 @@ impl Ingest {
             };
             // The batch's own answer decides the reply; a session state change its arrival made
             // that could not be journaled is the court's to report (its fsync is usually the
-            // batch's own group commit, so this rarely waits).
-            if let Err(e) = bookkeeping.await {
-                log::warn!("device {device}: the court's bookkeeping of a batch: {e}");
+            // batch's own group commit, so this rarely waits). A refused batch is answered at
+            // once: its court change may be held until a failing journal writes again.
+            let who = device.clone();
+            let bookkeeping = async move {
+                if let Err(e) = bookkeeping.await {
+                    log::warn!("device {who}: the court's bookkeeping of a batch: {e}");
+                }
+            };
+            if result.is_ok() {
+                bookkeeping.await;
+            } else {
+                this.tasks.spawn(bookkeeping);
             }
             let reply = this.stored(&device, &batch, single, now, &result);
             if let Ok(appended) = &result

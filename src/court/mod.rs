@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::future::try_join_all;
 use shuttlegate_core::court::{Court, CourtError, CourtEvent, Outcome, PendingCommand, Telemetry};
 use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
-use tokio::sync::{Notify, broadcast, oneshot};
+use tokio::sync::{Notify, broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{AppendError, Appended, Document, Journal, RecordBody};
@@ -179,6 +179,8 @@ pub struct CourtDriver {
     shared: Arc<Shared>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// Why the backlog task ended, once it has (see [`CourtDriver::ended`]).
+    ended: watch::Receiver<Option<String>>,
 }
 
 impl CourtDriver {
@@ -188,9 +190,19 @@ impl CourtDriver {
     pub async fn stop(self) {
         self.shared.lock().stopped = true;
         self.stop.cancel();
-        if let Err(e) = self.task.await {
-            log::error!("court backlog task: {e}; court changes waiting at shutdown may be lost");
+        let _ = self.task.await;
+        if let Some(why) = self.ended.borrow().as_deref()
+            && why != "ended"
+        {
+            log::error!("court backlog task {why}; court changes waiting at shutdown may be lost");
         }
+    }
+
+    /// Says why the backlog task ended (`"ended"`, or `"panicked: …"`) once it has. Before
+    /// [`CourtDriver::stop`] it must not end: events would wait in the backlog for ever, so the
+    /// daemon supervises it and stops when it does.
+    pub fn ended(&self) -> watch::Receiver<Option<String>> {
+        self.ended.clone()
     }
 }
 
@@ -222,11 +234,29 @@ pub fn spawn(
         waiting: Notify::new(),
     });
     let stop = CancellationToken::new();
-    let task = tokio::spawn(drain_backlog(shared.clone(), stop.clone()));
+    let backlog = tokio::spawn(drain_backlog(shared.clone(), stop.clone()));
+    let (ended_tx, ended) = watch::channel(None);
+    let task = tokio::spawn(async move {
+        let why = match backlog.await {
+            Ok(()) => "ended".to_owned(),
+            Err(e) if e.is_panic() => format!(
+                "panicked: {}",
+                crate::supervise::panic_message(&*e.into_panic())
+            ),
+            Err(e) => format!("was cancelled: {e}"),
+        };
+        ended_tx.send_replace(Some(why));
+    });
     let handle = CourtHandle {
         shared: shared.clone(),
     };
-    (handle, CourtDriver { shared, stop, task })
+    let driver = CourtDriver {
+        shared,
+        stop,
+        task,
+        ended,
+    };
+    (handle, driver)
 }
 
 impl CourtHandle {

@@ -232,6 +232,7 @@ impl Store {
             self.stop_for_good(format!("fsync of the open segment failed: {e}"));
         } else {
             self.apply_flushed(pending, outcomes);
+            self.written(pending.now);
         }
         if let Some(refused) = self.refusal()
             && let Some(first) = pending.staged.first()

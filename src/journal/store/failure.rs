@@ -59,9 +59,15 @@ pub(crate) enum Repair {
 
 impl Store {
     /// A roll or a write failed: refuse appends and retry `repair` from `now` on, with backoff.
+    /// The episode (grace and backoff) goes on until a write succeeds: a repair that works
+    /// followed by a write that fails again (a card that stays full) is the same failure.
     pub(super) fn trouble(&mut self, why: String, repair: Repair, now: Instant) {
-        let (since, delay) = match &self.trouble {
-            Some(t) => (t.since, (t.delay * 2).min(RETRY_MAX)),
+        let episode = match (&self.trouble, &self.repaired) {
+            (Some(t), _) => Some((t.since, t.delay)),
+            (None, repaired) => *repaired,
+        };
+        let (since, delay) = match episode {
+            Some((since, delay)) => (since, (delay * 2).min(RETRY_MAX)),
             None => (now, RETRY_INITIAL),
         };
         warn!(
@@ -86,6 +92,7 @@ impl Store {
         );
         self.stopped.get_or_insert(why);
         self.trouble = None;
+        self.repaired = None;
         self.publish_failure();
     }
 
@@ -110,7 +117,7 @@ impl Store {
         if now < t.retry_at {
             return false;
         }
-        let (repair, since) = (t.repair, t.since);
+        let (repair, since, delay) = (t.repair, t.since, t.delay);
         let repaired = match repair {
             Repair::Roll => self
                 .roll(now_ms)
@@ -122,12 +129,9 @@ impl Store {
         };
         match repaired {
             Ok(()) => {
-                info!(
-                    "journal {}: recovered after {:.1?}; appends are written again",
-                    self.opts.dir.display(),
-                    now.saturating_duration_since(since)
-                );
+                // Appends go ahead; the episode ends with the first one written.
                 self.trouble = None;
+                self.repaired = Some((since, delay));
                 self.publish_failure();
                 true
             }
@@ -135,6 +139,17 @@ impl Store {
                 self.trouble(why, repair, now);
                 false
             }
+        }
+    }
+
+    /// A group was written and fsynced: a failure episode, if one was going on, is over.
+    pub(super) fn written(&mut self, now: Instant) {
+        if let Some((since, _)) = self.repaired.take() {
+            info!(
+                "journal {}: recovered after {:.1?}; appends are written again",
+                self.opts.dir.display(),
+                now.saturating_duration_since(since)
+            );
         }
     }
 

@@ -296,6 +296,8 @@ pub(crate) struct Store {
     next_id: u64,
     /// A failed roll or write being retried (appends refused meanwhile).
     trouble: Option<failure::Trouble>,
+    /// A repaired failure not yet proven by a write: when it began, and the last backoff.
+    repaired: Option<(Instant, Duration)>,
     /// Why the journal stopped for good, once it has.
     stopped: Option<String>,
     persisted_cursors: BTreeMap<String, u64>,

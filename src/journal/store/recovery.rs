@@ -131,6 +131,7 @@ impl Store {
             tail,
             next_id,
             trouble: None,
+            repaired: None,
             stopped: None,
             persisted_cursors: cursors,
             persisted_highs: Vec::new(),
