@@ -243,6 +243,7 @@ pub fn journal_options(settings: &Settings) -> JournalOptions {
         segment_bytes: settings.journal.segment_bytes,
         consumers: journal_consumers(settings),
         failure_grace: settings.journal.failure_grace,
+        device_share: settings.journal.device_share,
     }
 }
 

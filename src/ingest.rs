@@ -225,7 +225,9 @@ impl Ingest {
             Err(e) => {
                 log::error!("device {device}: batch not stored: {e}");
                 let code = match e {
-                    AppendError::Full { .. } => ErrorCode::JournalFull,
+                    AppendError::Full { .. } | AppendError::DeviceFull { .. } => {
+                        ErrorCode::JournalFull
+                    }
                     _ => ErrorCode::Internal,
                 };
                 let err = ProtocolError {

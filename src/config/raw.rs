@@ -108,6 +108,7 @@ pub(crate) struct RawJournal {
     pub commit_interval: HumanDuration,
     pub segment_bytes: HumanSize,
     pub failure_grace: HumanDuration,
+    pub device_share: f64,
 }
 
 impl Default for RawJournal {
@@ -118,6 +119,7 @@ impl Default for RawJournal {
             commit_interval: HumanDuration::new("2ms"),
             segment_bytes: HumanSize::Text("16MiB".into()),
             failure_grace: HumanDuration::new("60s"),
+            device_share: 0.5,
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct JournalSettings {
     pub segment_bytes: u64,
     /// How long a failed segment roll or write is retried before the daemon exits non-zero.
     pub failure_grace: Duration,
+    /// Fraction of `max_bytes` one device's raw batches may take (1.0: no per-device limit).
+    pub device_share: f64,
 }
 
 /// `[limits]`: per-connection protection.
@@ -613,7 +615,18 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             Duration::from_secs(1),
             Duration::from_secs(3600),
         ),
+        device_share: raw.journal.device_share,
     };
+    checker.check(
+        raw.journal.device_share > 0.0 && raw.journal.device_share <= 1.0,
+        "journal.device_share",
+        || {
+            format!(
+                "must be above 0 and at most 1 (a fraction of max_bytes), not {}",
+                raw.journal.device_share
+            )
+        },
+    );
     // Only when both sizes were readable, or the rule would repeat their problems.
     if !checker.has_problem("journal.max_bytes") && !checker.has_problem("journal.segment_bytes") {
         checker.check(

@@ -33,6 +33,10 @@ struct Pending {
     high: HashMap<SessionKey, u64>,
     /// When the group is committed (a failure's retries are scheduled from it).
     now: Instant,
+    /// Batch bytes per device staged in this group (not yet in the segments' counts).
+    device_staged: HashMap<String, u64>,
+    /// Batch bytes per device on disk, summed over the segments once per group and device.
+    device_on_disk: HashMap<String, u64>,
 }
 
 impl Pending {
@@ -43,6 +47,8 @@ impl Pending {
             keys: HashMap::new(),
             high: HashMap::new(),
             now,
+            device_staged: HashMap::new(),
+            device_on_disk: HashMap::new(),
         }
     }
 }
@@ -172,6 +178,12 @@ impl Store {
         if let Some(refused) = self.refusal() {
             return Outcome::Done(Err(refused));
         }
+        if inc.kind == RecordKind::Batch
+            && let Some(device) = inc.device.as_deref()
+            && let Err(refused) = self.within_device_share(device, len as u64, pending)
+        {
+            return Outcome::Done(Err(refused));
+        }
         let used = self.total_bytes() + pending.buf.len() as u64;
         if used + len as u64 > self.opts.max_bytes && !self.make_room(used + len as u64) {
             return Outcome::Done(Err(self.refuse(used)));
@@ -187,6 +199,11 @@ impl Store {
             *h = (*h).max(q);
             pending.keys.insert((key, q), slot);
         }
+        if inc.kind == RecordKind::Batch
+            && let Some(device) = inc.device
+        {
+            *pending.device_staged.entry(device).or_default() += len as u64;
+        }
         pending.staged.push(Staged {
             slot,
             id,
@@ -195,6 +212,52 @@ impl Store {
             len,
         });
         Outcome::Staged
+    }
+
+    /// Makes room for `len` more bytes of `device`'s batches within its `device_share`
+    /// (dropping its own oldest batches under `drop_oldest_raw`), or says why not.
+    fn within_device_share(
+        &mut self,
+        device: &str,
+        len: u64,
+        pending: &mut Pending,
+    ) -> Result<(), AppendError> {
+        let Some(share) = self.device_share_bytes() else {
+            return Ok(());
+        };
+        let on_disk = match pending.device_on_disk.get(device) {
+            Some(&bytes) => bytes,
+            None => {
+                let bytes = self.device_bytes(device);
+                pending.device_on_disk.insert(device.to_owned(), bytes);
+                bytes
+            }
+        };
+        let used = on_disk + pending.device_staged.get(device).copied().unwrap_or(0);
+        if used + len <= share {
+            self.devices_at_share.remove(device);
+            return Ok(());
+        }
+        let made_room = self.make_device_room(device, used + len, share);
+        // Compaction changed what is on disk.
+        pending.device_on_disk.remove(device);
+        if made_room {
+            return Ok(());
+        }
+        self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+        if self.devices_at_share.insert(device.to_owned()) {
+            warn!(
+                "journal {}: device `{device}` has its share ({used} of {share} bytes, \
+                 journal.device_share = {}): refusing its batches",
+                self.opts.dir.display(),
+                self.opts.device_share
+            );
+        }
+        Err(AppendError::DeviceFull {
+            device: device.to_owned(),
+            used,
+            share,
+        })
     }
 
     fn refuse(&mut self, used: u64) -> AppendError {
@@ -245,6 +308,9 @@ impl Store {
         }
         pending.buf.clear();
         pending.staged.clear();
+        // Written: now in the segments' counts (or refused).
+        pending.device_staged.clear();
+        pending.device_on_disk.clear();
     }
 
     /// Cuts the open segment back to `len` bytes (what is durable), saying so if it cannot.

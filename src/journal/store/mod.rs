@@ -8,7 +8,7 @@
 //! | `recovery.rs` | [`Store::open`]: lock, leftovers, segment scan or sidecar, torn tail, quarantine |
 //! | `commit.rs` | group commit: staging, dedup by seq, one write + fsync per group |
 //! | `failure.rs` | a failed roll or write retried with backoff; a failed fsync or one past the grace stops |
-//! | `retention.rs` | segments and the cap: start, roll, sidecars, `drop_oldest_raw` compaction |
+//! | `retention.rs` | segments and the cap: start, roll, sidecars, `drop_oldest_raw` compaction, the device share |
 //! | `cursors.rs` | cursor persistence, release of acked segments, seq highs, pressure, close |
 //! | `publish.rs` | publishing the reader view (segment views) and the stats gauges |
 //! | `reads.rs` | the readers' side ([`Shared`]): durable id, range reads, corrupt-record reports |
@@ -63,6 +63,12 @@ pub struct JournalOptions {
     /// How long a failed segment roll or write may keep failing (retried with backoff) before
     /// the journal gives up and reports [`JournalHealth::Stopped`].
     pub failure_grace: Duration,
+    /// The fraction of `max_bytes` one device's batches may take (1.0: no limit of its own).
+    /// Past it, under `refuse` its batches are refused with [`AppendError::DeviceFull`], under
+    /// `drop_oldest_raw` its own oldest batches are dropped first.
+    ///
+    /// [`AppendError::DeviceFull`]: super::error::AppendError::DeviceFull
+    pub device_share: f64,
 }
 
 impl JournalOptions {
@@ -76,6 +82,7 @@ impl JournalOptions {
             segment_bytes: 64 << 20,
             consumers: Vec::new(),
             failure_grace: Duration::from_secs(60),
+            device_share: 1.0,
         }
     }
 
@@ -102,6 +109,9 @@ impl JournalOptions {
         }
         if self.commit_interval > Duration::from_secs(1) {
             return bad("commit_interval", "must be at most 1 s");
+        }
+        if !(self.device_share > 0.0 && self.device_share <= 1.0) {
+            return bad("device_share", "must be above 0 and at most 1");
         }
         for c in &self.consumers {
             check_consumer(c)?;
@@ -300,6 +310,8 @@ pub(crate) struct Store {
     repaired: Option<(Instant, Duration)>,
     /// Why the journal stopped for good, once it has.
     stopped: Option<String>,
+    /// Devices whose batches are refused for their share (logged once per episode).
+    devices_at_share: HashSet<String>,
     persisted_cursors: BTreeMap<String, u64>,
     persisted_highs: Vec<(String, String, u64)>,
     pressure_written: Option<Instant>,
@@ -317,6 +329,20 @@ impl Store {
 
     fn total_bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Bytes of `device`'s batches on disk.
+    fn device_bytes(&self, device: &str) -> u64 {
+        self.segments
+            .iter()
+            .filter_map(|s| s.device_batch_bytes.get(device))
+            .sum()
+    }
+
+    /// What one device's batches may take, when `device_share` limits it.
+    fn device_share_bytes(&self) -> Option<u64> {
+        (self.opts.device_share < 1.0)
+            .then_some((self.opts.max_bytes as f64 * self.opts.device_share) as u64)
     }
 
     fn tail_info(&mut self) -> &mut SegmentInfo {

@@ -133,6 +133,7 @@ impl Store {
             trouble: None,
             repaired: None,
             stopped: None,
+            devices_at_share: HashSet::new(),
             persisted_cursors: cursors,
             persisted_highs: Vec::new(),
             pressure_written: None,
