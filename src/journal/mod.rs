@@ -12,7 +12,7 @@
 //! | `shuttlegate_core::journal` | the record format: `record.rs` (record types), `frame.rs` (segment header, record frame, the scanner), `codec/` (lossless sample transform + zstd for bodies: `mod.rs` the API, `compact.rs`/`packed.rs` the compact layouts, `seed.rs` the seed layouts, `column.rs`/`rice.rs` column coding, `reader.rs` byte/bit readers), `predict.rs`, `varint.rs`, `stored.rs` (a stored record decoded) | none |
 //! | `segment.rs` | per-segment summary (ids, counts, sparse index, seqs, the sessions it holds) + sidecar, file names | none |
 //! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
-//! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts) | all of it |
+//! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts), [`FaultyFs`] (EMFILE, ENOSPC, EIO, panics on demand) | all of it |
 //! | `store/` | recovery (`recovery.rs`), group commit (`commit.rs`), roll and cap policy (`retention.rs`), cursors and release (`cursors.rs`), reads (`reads.rs`, `publish.rs`) | via `Fs` |
 //! | `writer.rs` | the writer thread (group-commit loop) | thread |
 //! | `mod.rs` | [`Journal`], the thin async front (API below, under Reads and Opening and closing) | channels |
@@ -132,9 +132,12 @@
 //! 4096 appends / 4 MiB; it assigns ids and
 //! gateway seqs in arrival order, checks dedup (index + the group itself), applies the cap,
 //! writes the group with one `write` and one `fdatasync`, publishes the new durable id on a
-//! `watch` channel, and answers every waiter. A failed write or fsync truncates back to the last
-//! durable length, fails the group (callers withhold acks) and stops the writer: after a failed
-//! fsync the page cache cannot be trusted, so only a restart (recovery) decides what survived.
+//! `watch` channel, and answers every waiter. A failed write or fsync cuts the open segment back
+//! to the last durable length and fails the group (callers withhold acks). A failed roll or
+//! write is then retried with backoff while appends are refused ([`AppendError::Unavailable`];
+//! the gateway's own records wait in the writer); a failed fsync, or a failure that outlasts
+//! `failure_grace`, stops the journal for good ([`Journal::health`]), and the daemon exits so
+//! that a restart's recovery decides what survived: `store/failure.rs` says why.
 //! Dropping an `append` future after it was sent does not cancel the write.
 //! [`Journal::submit`] sends before it returns (refusing with `Busy` rather than waiting for a
 //! permit), so records submitted one after another from one task are numbered in that order.
