@@ -733,4 +733,66 @@ mod tests {
         assert_eq!(sessions, ["first", "second"]);
         f.driver.stop().await;
     }
+
+    /// Issue 12: court events are never dropped for a full queue. With the journal at its limit
+    /// and the backlog full, a device's change is refused before it is made (the device sends
+    /// it again); every change already made reaches the journal, delayed, not lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_backlog_full_a_change_is_refused_before_it_is_made_and_none_is_lost() {
+        let f = fixture(|o| o.commit_interval = std::time::Duration::from_secs(1));
+        let filler = || {
+            RecordBody::Event(Document {
+                device: None,
+                session_id: None,
+                json: "{}".into(),
+            })
+        };
+        let mut in_flight = Vec::new();
+        while let Ok(durable) = f.journal.submit(filler()) {
+            in_flight.push(durable);
+        }
+        let snapshot = |c: &mut Court, now| {
+            let outcome = Outcome {
+                events: vec![c.snapshot(now)],
+                pushes: Vec::new(),
+            };
+            Ok((outcome, ()))
+        };
+        let mut waiting = Vec::new();
+        let busy = loop {
+            match f.court.try_request(snapshot, None) {
+                Ok(change) => waiting.push(change),
+                Err(e) => break e,
+            }
+            assert!(waiting.len() <= 3 * BACKLOG, "the backlog is bounded");
+        };
+        assert!(matches!(busy, RequestError::Busy), "{busy}");
+        assert!(waiting.len() >= BACKLOG, "{} waited", waiting.len());
+        let late = |c: &mut Court, now| Ok((c.start_session("d1", "late".into(), now)?, ()));
+        assert!(matches!(
+            f.court.try_request(late, None),
+            Err(RequestError::Busy)
+        ));
+
+        for change in waiting {
+            change.await.expect("every change made is journaled");
+        }
+        for durable in in_flight {
+            durable.await.unwrap();
+        }
+        // The refused start was never made: sent again, it is (once).
+        f.court.try_request(late, None).unwrap().await.unwrap();
+        let journaled = journaled(&f.journal);
+        let snapshots = journaled
+            .iter()
+            .filter(|e| matches!(e, CourtEvent::Snapshot { .. }))
+            .count();
+        assert!(snapshots >= BACKLOG, "{snapshots} snapshots journaled");
+        let late_starts = journaled
+            .iter()
+            .filter(|e| matches!(e, CourtEvent::SessionState { session_id, .. } if session_id == "late"))
+            .count();
+        assert_eq!(late_starts, 1);
+        f.driver.stop().await;
+    }
 }
