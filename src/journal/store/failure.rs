@@ -77,7 +77,8 @@ impl Store {
         self.trouble = Some(Trouble {
             why,
             since,
-            retry_at: now + delay,
+            // The last retry falls on the grace's end, so the journal gives up on time.
+            retry_at: (now + delay).min(since + self.opts.failure_grace).max(now),
             delay,
             repair,
         });
