@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::config::{Settings, SettingsHandle};
 use crate::court::{Clock, CourtDriver, CourtHandle};
 use crate::ingest::Ingest;
-use crate::journal::{Journal, JournalError, JournalOptions, WhenFull};
+use crate::journal::{Fs, Journal, JournalError, JournalHealth, JournalOptions, StdFs, WhenFull};
 use crate::live::Live;
 use crate::pipeline::{AnalysisFeed, AnalysisTask, ResumePoint};
 use crate::service::Shutdown;
@@ -82,7 +82,6 @@ pub struct Running {
     driver: CourtDriver,
     /// The supervised tasks; [`Supervisor::fatal`] says whether one stopped the daemon.
     pub supervisor: Supervisor,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -92,9 +91,6 @@ impl Running {
         let drained = self.shutdown.drain(DRAIN_DEADLINE).await;
         if !drained {
             log::warn!("shutdown: connections still open after {DRAIN_DEADLINE:?}; closing anyway");
-        }
-        if let Err(e) = self.server.await {
-            log::error!("http server task: {e}");
         }
         // Connections and the analysis are done reporting to the court: its queued changes go to
         // the journal, then the journal closes (flushing and fsyncing them).
@@ -106,10 +102,20 @@ impl Running {
 
 /// Starts every part of the gateway and returns once it is ready to acknowledge data.
 pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonError> {
+    start_on(settings, clock, Arc::new(StdFs)).await
+}
+
+/// [`start`] with the journal on `fs`: the filesystem seam, for tests that inject disk faults
+/// into a whole gateway (the binary always runs on [`StdFs`]).
+pub async fn start_on(
+    settings: &Settings,
+    clock: Clock,
+    fs: Arc<dyn Fs>,
+) -> Result<Running, DaemonError> {
     let (journal, court) = blocking("opening the journal", {
         let settings = settings.clone();
         move || -> Result<(Journal, Court), DaemonError> {
-            let journal = open_journal(&settings)?;
+            let journal = open_journal(&settings, fs)?;
             let court = restore_court(&settings, &journal)?;
             Ok((journal, court))
         }
@@ -120,6 +126,10 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
     // What the connection handshakes and the admin API read: the one reloadable copy.
     let settings_handle = SettingsHandle::new(settings.clone());
     let supervisor = Supervisor::new(shutdown.clone());
+    supervisor.spawn_critical(
+        "journal",
+        journal_stops(journal.health(), shutdown.token.clone()),
+    );
     let connections = Arc::new(Connections::default());
     let live = Live::new(1024);
     let frames = FrameClock::new(settings.gateway.timezone);
@@ -130,6 +140,10 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         frames,
         clock,
         live.clone(),
+    );
+    supervisor.spawn_critical(
+        "court-backlog",
+        court_backlog_ends(driver.ended(), shutdown.token.clone()),
     );
     let (feed, analysis_rx) = AnalysisFeed::new(4096);
     let analysis_metrics = feed.metrics();
@@ -156,8 +170,8 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
             metrics: analysis_metrics.clone(),
         }),
     );
-    spawn_snapshots(&court, &shutdown);
-    follow_reloads(&settings_handle, &court, &shutdown);
+    spawn_snapshots(&court, &shutdown, &supervisor);
+    follow_reloads(&settings_handle, &court, &shutdown, &supervisor);
     let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
 
     warn_tokenless(settings);
@@ -207,9 +221,13 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
             shutdown: shutdown.clone(),
         })));
     }
-    let server = shutdown
-        .tasks
-        .spawn(listener::serve(listeners, router, gate, shutdown.clone()));
+    // The accept loops end only at shutdown: one that ends (or panics) earlier leaves a daemon
+    // nobody can reach, so it stops the daemon like any critical task.
+    let serve = listener::serve(listeners, router, gate, shutdown.clone());
+    supervisor.spawn_critical("http", async move {
+        serve.await;
+        Ok::<(), std::convert::Infallible>(())
+    });
     Ok(Running {
         http_addr,
         tls_addr,
@@ -220,7 +238,6 @@ pub async fn start(settings: &Settings, clock: Clock) -> Result<Running, DaemonE
         shutdown,
         driver,
         supervisor,
-        server,
     })
 }
 
@@ -270,6 +287,18 @@ pub fn journal_options(settings: &Settings) -> JournalOptions {
         commit_interval: settings.journal.commit_interval,
         segment_bytes: settings.journal.segment_bytes,
         consumers: journal_consumers(settings),
+        failure_grace: settings.journal.failure_grace,
+        device_share: device_share(settings),
+    }
+}
+
+/// A share only means something between devices: a court with one device gives it the whole
+/// journal (read at start, like the journal's other options).
+fn device_share(settings: &Settings) -> f64 {
+    if settings.devices.len() > 1 {
+        settings.journal.device_share
+    } else {
+        1.0
     }
 }
 
@@ -278,11 +307,50 @@ pub fn journal_dir(settings: &Settings) -> std::path::PathBuf {
     settings.gateway.state_dir.join("journal")
 }
 
-fn open_journal(settings: &Settings) -> Result<Journal, DaemonError> {
+fn open_journal(settings: &Settings, fs: Arc<dyn Fs>) -> Result<Journal, DaemonError> {
     let options = journal_options(settings);
-    let (journal, report) = Journal::open(options)?;
+    let (journal, report) = Journal::open_with_fs(options, fs)?;
     log::info!("journal recovered: {report:?}");
     Ok(journal)
+}
+
+/// The journal's writer is a thread of its own, outside the supervisor: this task stands for it.
+/// It dies — and the daemon stops, exits non-zero, and systemd restarts it — when the journal
+/// stops for good (a failed fsync, a failed roll or write that outlasted `failure_grace`, a
+/// panic in the writer) or its writer thread ends. A failure being retried is the journal's to
+/// ride out (it logs it; devices are answered `success:false` meanwhile).
+async fn journal_stops(
+    mut health: tokio::sync::watch::Receiver<JournalHealth>,
+    token: tokio_util::sync::CancellationToken,
+) -> Result<(), String> {
+    let stopped = tokio::select! {
+        biased;
+        () = token.cancelled() => return Ok(()),
+        stopped = health.wait_for(|h| matches!(h, JournalHealth::Stopped(_))) => {
+            stopped.map(|h| h.clone())
+        }
+    };
+    match stopped {
+        Ok(JournalHealth::Stopped(why)) => Err(format!("the journal stopped: {why}")),
+        _ => Err("the journal's writer thread ended".to_owned()),
+    }
+}
+
+/// The court's backlog task (it hands events to the journal when it has no room) runs until
+/// the court driver is stopped, after shutdown began; ended before, court events would wait for
+/// ever. Critical: its end stops the daemon.
+async fn court_backlog_ends(
+    mut ended: tokio::sync::watch::Receiver<Option<String>>,
+    token: tokio_util::sync::CancellationToken,
+) -> Result<(), String> {
+    tokio::select! {
+        biased;
+        () = token.cancelled() => Ok(()),
+        why = ended.wait_for(Option::is_some) => {
+            let why = why.map_or_else(|_| "ended".to_owned(), |w| w.clone().unwrap_or_default());
+            Err(format!("the court's backlog task {why}"))
+        }
+    }
 }
 
 /// Rebuilds sessions and command queues from the journal's events: the newest court snapshot
@@ -440,50 +508,74 @@ async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, court: CourtHandle
 }
 
 /// Devices a reload adds join the court (their handshake already reads the new settings).
-fn follow_reloads(settings: &SettingsHandle, court: &CourtHandle, shutdown: &Shutdown) {
-    let (mut reloads, court, token) = (settings.subscribe(), court.clone(), shutdown.token.clone());
-    shutdown.tasks.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => return,
-                changed = reloads.changed() => if changed.is_err() { return },
-            }
-            let codes: Vec<String> = reloads
-                .borrow_and_update()
-                .devices
-                .iter()
-                .map(|d| d.code.clone())
-                .collect();
-            let added = court
-                .request(move |c, _| {
-                    c.add_devices(codes);
-                    Ok((shuttlegate_core::court::Outcome::default(), ()))
-                })
-                .await;
-            if let Err(e) = added {
-                log::error!("applying a configuration reload to the court: {e}");
-            }
-        }
+/// Restarted if it dies: each run first applies the settings as they are now.
+fn follow_reloads(
+    settings: &SettingsHandle,
+    court: &CourtHandle,
+    shutdown: &Shutdown,
+    supervisor: &Supervisor,
+) {
+    let (settings, court, token) = (settings.clone(), court.clone(), shutdown.token.clone());
+    supervisor.spawn_restarting("court-reloads", supervise::restart_backoff(), move || {
+        let mut reloads = settings.subscribe();
+        reloads.mark_changed();
+        apply_reloads(reloads, court.clone(), token.clone())
     });
 }
 
-/// Journals the court's open state at start and every [`SNAPSHOT_EVERY`].
-fn spawn_snapshots(court: &CourtHandle, shutdown: &Shutdown) {
-    let (court, token) = (court.clone(), shutdown.token.clone());
-    shutdown.tasks.spawn(async move {
-        let mut every = tokio::time::interval(SNAPSHOT_EVERY);
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => return,
-                _ = every.tick() => {}
-            }
-            // The driver journals it in order with every other change, so no change made after
-            // it can be undone by it on restore.
-            if let Err(e) = court.snapshot().await {
-                log::error!("journaling the court snapshot: {e}");
-            }
+async fn apply_reloads(
+    mut reloads: tokio::sync::watch::Receiver<Arc<Settings>>,
+    court: CourtHandle,
+    token: tokio_util::sync::CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            changed = reloads.changed() => if changed.is_err() { return Ok(()) },
         }
+        let codes: Vec<String> = reloads
+            .borrow_and_update()
+            .devices
+            .iter()
+            .map(|d| d.code.clone())
+            .collect();
+        let added = court
+            .request(move |c, _| {
+                c.add_devices(codes);
+                Ok((shuttlegate_core::court::Outcome::default(), ()))
+            })
+            .await;
+        if let Err(e) = added {
+            log::error!("applying a configuration reload to the court: {e}");
+        }
+    }
+}
+
+/// Journals the court's open state at start and every [`SNAPSHOT_EVERY`]. Restarted if it
+/// dies (a restart journals a snapshot at once).
+fn spawn_snapshots(court: &CourtHandle, shutdown: &Shutdown, supervisor: &Supervisor) {
+    let (court, token) = (court.clone(), shutdown.token.clone());
+    supervisor.spawn_restarting("court-snapshots", supervise::restart_backoff(), move || {
+        snapshots(court.clone(), token.clone())
     });
+}
+
+async fn snapshots(
+    court: CourtHandle,
+    token: tokio_util::sync::CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    let mut every = tokio::time::interval(SNAPSHOT_EVERY);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = every.tick() => {}
+        }
+        // The driver journals it in order with every other change, so no change made after
+        // it can be undone by it on restore.
+        if let Err(e) = court.snapshot().await {
+            log::error!("journaling the court snapshot: {e}");
+        }
+    }
 }
 
 /// The journal's consumers: one cursor per enabled uplink sink. Segments are deleted only once
@@ -573,6 +665,28 @@ mod tests {
             "a sink's death does not stop the daemon"
         );
         shutdown.token.cancel();
+    }
+
+    /// Issue 12: the court's backlog task ending before shutdown (a panic) stops the daemon
+    /// with its reason; ending after shutdown began is the normal stop.
+    #[tokio::test]
+    async fn the_court_backlog_task_ending_early_is_fatal_and_at_shutdown_is_not() {
+        let (tx, ended) = tokio::sync::watch::channel(None);
+        let token = tokio_util::sync::CancellationToken::new();
+        let watcher = tokio::spawn(court_backlog_ends(ended.clone(), token.clone()));
+        tx.send_replace(Some("panicked: index out of bounds".to_owned()));
+        let why = watcher.await.unwrap().expect_err("fatal");
+        assert!(
+            why.contains("backlog task panicked: index out of bounds"),
+            "{why}"
+        );
+
+        // At shutdown: cancelled first, then the driver's stop ends the task.
+        let (tx, ended) = tokio::sync::watch::channel(None);
+        let watcher = tokio::spawn(court_backlog_ends(ended, token.clone()));
+        token.cancel();
+        tx.send_replace(Some("ended".to_owned()));
+        assert_eq!(watcher.await.unwrap(), Ok(()));
     }
 
     fn court_config(dir: &std::path::Path, devices: &str) -> Settings {

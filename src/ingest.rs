@@ -140,9 +140,18 @@ impl Ingest {
             };
             // The batch's own answer decides the reply; a session state change its arrival made
             // that could not be journaled is the court's to report (its fsync is usually the
-            // batch's own group commit, so this rarely waits).
-            if let Err(e) = bookkeeping.await {
-                log::warn!("device {device}: the court's bookkeeping of a batch: {e}");
+            // batch's own group commit, so this rarely waits). A refused batch is answered at
+            // once: its court change may be held until a failing journal writes again.
+            let who = device.clone();
+            let bookkeeping = async move {
+                if let Err(e) = bookkeeping.await {
+                    log::warn!("device {who}: the court's bookkeeping of a batch: {e}");
+                }
+            };
+            if result.is_ok() {
+                bookkeeping.await;
+            } else {
+                this.tasks.spawn(bookkeeping);
             }
             let reply = this.stored(&device, &batch, single, now, &result);
             if let Ok(appended) = &result
@@ -200,22 +209,25 @@ impl Ingest {
                 durable: true,
                 message: None,
             }),
-            Err(AppendError::Full { .. }) if !single => {
-                GatewayMessage::BatchSensorDataResponse(BatchSensorDataResponse {
-                    success: false,
-                    total_items: total,
-                    successful_items: 0,
-                    failed_items: total,
-                    session_id,
-                    seq: batch.seq,
-                    durable: false,
-                    message: Some("journal full: keep this batch and send it again later".into()),
-                })
+            // Not stored for now (full, the journal retrying a failed write, busy, stopping):
+            // the device keeps its copy and sends it again. Not logged per batch: the journal
+            // logs its state changes, and a flood would flood the log.
+            Err(e) if !single && !matches!(e, AppendError::Invalid(_)) => {
+                let why = match e {
+                    AppendError::Full { .. } => "journal full".to_owned(),
+                    e => e.to_string(),
+                };
+                GatewayMessage::batch_refused(
+                    batch,
+                    &format!("{why}: keep this batch and send it again later"),
+                )
             }
             Err(e) => {
                 log::error!("device {device}: batch not stored: {e}");
                 let code = match e {
-                    AppendError::Full { .. } => ErrorCode::JournalFull,
+                    AppendError::Full { .. } | AppendError::DeviceFull { .. } => {
+                        ErrorCode::JournalFull
+                    }
                     _ => ErrorCode::Internal,
                 };
                 let err = ProtocolError {
@@ -453,7 +465,7 @@ pub fn missing_seqs(stored: &[u64], batches: Option<u64>) -> Vec<u64> {
     let highest = stored.last().copied();
     let end = match (batches, highest) {
         (Some(n), _) => n,
-        (None, Some(h)) => h + 1,
+        (None, Some(h)) => h.saturating_add(1),
         (None, None) => 0,
     };
     let mut missing = Vec::new();

@@ -313,7 +313,7 @@ fn ending<E: Display>(joined: Result<Result<(), E>, JoinError>, shutting_down: b
 }
 
 /// The message `panic!` was given (a `&str` or a `String`; anything else is unnamed).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -549,7 +549,7 @@ fn incompressible(session: &str, seq: u64, rows: usize) -> Value {
 #[tokio::test]
 async fn a_session_start_the_journal_cannot_store_fails_the_admin_call() {
     let (_dir, gw) = gateway(
-        "[journal]\nmax_bytes = \"2MiB\"\nsegment_bytes = \"1MiB\"\nwhen_full = \"refuse\"\n",
+        "[journal]\nmax_bytes = \"2MiB\"\nsegment_bytes = \"1MiB\"\nwhen_full = \"refuse\"\ndevice_share = 1.0\n",
     );
     let mut ws = connect(&format!("{}?token=tok-racket-01", gw.ws_url("racket-01"))).await;
     recv_type(&mut ws, "connection_established").await;

@@ -123,6 +123,8 @@ pub(crate) struct RawJournal {
     pub when_full: WhenFull,
     pub commit_interval: HumanDuration,
     pub segment_bytes: HumanSize,
+    pub failure_grace: HumanDuration,
+    pub device_share: f64,
 }
 
 impl Default for RawJournal {
@@ -132,6 +134,8 @@ impl Default for RawJournal {
             when_full: WhenFull::DropOldestRaw,
             commit_interval: HumanDuration::new("2ms"),
             segment_bytes: HumanSize::Text("16MiB".into()),
+            failure_grace: HumanDuration::new("60s"),
+            device_share: 0.5,
         }
     }
 }

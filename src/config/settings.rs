@@ -104,6 +104,10 @@ pub struct JournalSettings {
     pub commit_interval: Duration,
     /// Size at which a segment is closed and a new one started.
     pub segment_bytes: u64,
+    /// How long a failed segment roll or write is retried before the daemon exits non-zero.
+    pub failure_grace: Duration,
+    /// Fraction of `max_bytes` one device's raw batches may take (1.0: no per-device limit).
+    pub device_share: f64,
 }
 
 /// `[limits]`: per-connection protection.
@@ -675,7 +679,24 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             Duration::from_secs(1),
         ),
         segment_bytes,
+        failure_grace: checker.duration_in(
+            "journal.failure_grace",
+            &raw.journal.failure_grace,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        ),
+        device_share: raw.journal.device_share,
     };
+    checker.check(
+        raw.journal.device_share > 0.0 && raw.journal.device_share <= 1.0,
+        "journal.device_share",
+        || {
+            format!(
+                "must be above 0 and at most 1 (a fraction of max_bytes), not {}",
+                raw.journal.device_share
+            )
+        },
+    );
     // Only when both sizes were readable, or the rule would repeat their problems.
     if !checker.has_problem("journal.max_bytes") && !checker.has_problem("journal.segment_bytes") {
         checker.check(

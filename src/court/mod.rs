@@ -37,7 +37,7 @@ use shuttlegate_core::court::{
     Court, CourtError, CourtEvent, Enqueued, Outcome, PendingCommand, Telemetry,
 };
 use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
-use tokio::sync::{Notify, broadcast, oneshot};
+use tokio::sync::{Notify, broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{AppendError, Appended, Document, Journal, RecordBody};
@@ -181,6 +181,8 @@ pub struct CourtDriver {
     shared: Arc<Shared>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// Why the backlog task ended, once it has (see [`CourtDriver::ended`]).
+    ended: watch::Receiver<Option<String>>,
 }
 
 impl CourtDriver {
@@ -190,9 +192,19 @@ impl CourtDriver {
     pub async fn stop(self) {
         self.shared.lock().stopped = true;
         self.stop.cancel();
-        if let Err(e) = self.task.await {
-            log::error!("court backlog task: {e}; court changes waiting at shutdown may be lost");
+        let _ = self.task.await;
+        if let Some(why) = self.ended.borrow().as_deref()
+            && why != "ended"
+        {
+            log::error!("court backlog task {why}; court changes waiting at shutdown may be lost");
         }
+    }
+
+    /// Says why the backlog task ended (`"ended"`, or `"panicked: …"`) once it has. Before
+    /// [`CourtDriver::stop`] it must not end: events would wait in the backlog for ever, so the
+    /// daemon supervises it and stops when it does.
+    pub fn ended(&self) -> watch::Receiver<Option<String>> {
+        self.ended.clone()
     }
 }
 
@@ -224,11 +236,29 @@ pub fn spawn(
         waiting: Notify::new(),
     });
     let stop = CancellationToken::new();
-    let task = tokio::spawn(drain_backlog(shared.clone(), stop.clone()));
+    let backlog = tokio::spawn(drain_backlog(shared.clone(), stop.clone()));
+    let (ended_tx, ended) = watch::channel(None);
+    let task = tokio::spawn(async move {
+        let why = match backlog.await {
+            Ok(()) => "ended".to_owned(),
+            Err(e) if e.is_panic() => format!(
+                "panicked: {}",
+                crate::supervise::panic_message(&*e.into_panic())
+            ),
+            Err(e) => format!("was cancelled: {e}"),
+        };
+        ended_tx.send_replace(Some(why));
+    });
     let handle = CourtHandle {
         shared: shared.clone(),
     };
-    (handle, CourtDriver { shared, stop, task })
+    let driver = CourtDriver {
+        shared,
+        stop,
+        task,
+        ended,
+    };
+    (handle, driver)
 }
 
 impl CourtHandle {
@@ -710,6 +740,68 @@ mod tests {
             })
             .collect();
         assert_eq!(sessions, ["first", "second"]);
+        f.driver.stop().await;
+    }
+
+    /// Issue 12: court events are never dropped for a full queue. With the journal at its limit
+    /// and the backlog full, a device's change is refused before it is made (the device sends
+    /// it again); every change already made reaches the journal, delayed, not lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_backlog_full_a_change_is_refused_before_it_is_made_and_none_is_lost() {
+        let f = fixture(|o| o.commit_interval = std::time::Duration::from_secs(1));
+        let filler = || {
+            RecordBody::Event(Document {
+                device: None,
+                session_id: None,
+                json: "{}".into(),
+            })
+        };
+        let mut in_flight = Vec::new();
+        while let Ok(durable) = f.journal.submit(filler()) {
+            in_flight.push(durable);
+        }
+        let snapshot = |c: &mut Court, now| {
+            let outcome = Outcome {
+                events: vec![c.snapshot(now)],
+                pushes: Vec::new(),
+            };
+            Ok((outcome, ()))
+        };
+        let mut waiting = Vec::new();
+        let busy = loop {
+            match f.court.try_request(snapshot, None) {
+                Ok(change) => waiting.push(change),
+                Err(e) => break e,
+            }
+            assert!(waiting.len() <= 3 * BACKLOG, "the backlog is bounded");
+        };
+        assert!(matches!(busy, RequestError::Busy), "{busy}");
+        assert!(waiting.len() >= BACKLOG, "{} waited", waiting.len());
+        let late = |c: &mut Court, now| Ok((c.start_session("d1", "late".into(), now)?, ()));
+        assert!(matches!(
+            f.court.try_request(late, None),
+            Err(RequestError::Busy)
+        ));
+
+        for change in waiting {
+            change.await.expect("every change made is journaled");
+        }
+        for durable in in_flight {
+            durable.await.unwrap();
+        }
+        // The refused start was never made: sent again, it is (once).
+        f.court.try_request(late, None).unwrap().await.unwrap();
+        let journaled = journaled(&f.journal);
+        let snapshots = journaled
+            .iter()
+            .filter(|e| matches!(e, CourtEvent::Snapshot { .. }))
+            .count();
+        assert!(snapshots >= BACKLOG, "{snapshots} snapshots journaled");
+        let late_starts = journaled
+            .iter()
+            .filter(|e| matches!(e, CourtEvent::SessionState { session_id, .. } if session_id == "late"))
+            .count();
+        assert_eq!(late_starts, 1);
         f.driver.stop().await;
     }
 }

@@ -56,12 +56,27 @@ pub enum AppendError {
     /// answer the device `success:false`; it keeps its copy and retries later.
     #[error("journal full ({used} of {max_bytes} bytes): record refused, withhold the ack")]
     Full { used: u64, max_bytes: u64 },
+    /// The device's batches already take its `device_share` of the journal (and none of its
+    /// own can be dropped): answer it `success:false`; it keeps its copy and sends it later,
+    /// while the other devices' batches are still stored.
+    #[error(
+        "journal full for device `{device}` ({used} of its {share} bytes, journal.device_share): record refused, withhold the ack"
+    )]
+    DeviceFull {
+        device: String,
+        used: u64,
+        share: u64,
+    },
     /// The record can never be stored (too large, or a field too long): reject it to the sender.
     #[error("record rejected: {0}")]
     Invalid(String),
     /// Writing or fsyncing failed: the record is not durable; withhold the ack.
     #[error("journal write failed, record not durable: {0}")]
     Io(String),
+    /// The journal cannot write now (a failed segment roll or write, being retried with
+    /// backoff): the record is not durable; withhold the ack, the device sends it again later.
+    #[error("journal unavailable ({0}), record not stored: send it again later")]
+    Unavailable(String),
     /// The journal is closed or shutting down: withhold the ack.
     #[error("journal is closed")]
     Closed,

@@ -3,7 +3,10 @@
 //! [`StdFs`] is the real disk. [`SimFs`] is an in-memory disk that remembers what was fsynced and
 //! can simulate a power cut (drop everything written since the last fsync, tear the last write
 //! at a random byte, forget directory entries that were never synced), so tests can prove that
-//! no acknowledged record is lost without pulling a plug.
+//! no acknowledged record is lost without pulling a plug. [`FaultyFs`] wraps either and makes
+//! chosen operations fail (EMFILE, ENOSPC, EIO) or panic, so tests can prove that the journal
+//! recovers from a passing failure and stops the daemon on a lasting one. Nothing in the daemon
+//! builds a `FaultyFs`: it reaches the journal only through [`super::Journal::open_with_fs`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -476,6 +479,187 @@ impl Fs for SimFs {
             path: path.to_path_buf(),
             generation: s.generation,
         }))
+    }
+}
+
+// ---- the faulty disk ----
+
+/// An operation [`FaultyFs`] can make fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FsOp {
+    /// Creating or opening a file for writing: `open_append`, and the create of `write_synced`.
+    Create,
+    /// Writing bytes: `AppendFile::append`, and the write of `write_synced`.
+    Write,
+    /// A file's fsync: `AppendFile::sync`, and the fsync of `write_synced`.
+    Sync,
+    /// A directory's fsync.
+    SyncDir,
+}
+
+/// The error a [`FaultyFs`] injects (Linux errno values, as the kernel reports them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Too many open files (the process's descriptor limit).
+    Emfile,
+    /// No space left on device.
+    Enospc,
+    /// Input/output error (a failing card).
+    Eio,
+    /// Not an error: the operation panics (a bug in the layer below).
+    Panic,
+}
+
+impl Fault {
+    fn strike(self, op: FsOp) -> io::Error {
+        let errno = match self {
+            Fault::Emfile => 24,
+            Fault::Enospc => 28,
+            Fault::Eio => 5,
+            Fault::Panic => panic!("injected panic in {op:?}"),
+        };
+        io::Error::from_raw_os_error(errno)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Armed {
+    /// Per operation: the fault, and how many more times it strikes (`None`: until cleared).
+    faults: HashMap<FsOp, (Fault, Option<u32>)>,
+    /// Faults that struck so far.
+    struck: u64,
+}
+
+impl Armed {
+    /// The fault `op` meets now, if any (counted).
+    fn take(&mut self, op: FsOp) -> Option<Fault> {
+        let (fault, left) = self.faults.get_mut(&op)?;
+        match left {
+            Some(0) => return None,
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        self.struck += 1;
+        Some(*fault)
+    }
+}
+
+/// Fails (or panics) if a fault is armed for `op`; the lock is released first, so an injected
+/// panic never poisons it.
+fn check(armed: &Mutex<Armed>, op: FsOp) -> io::Result<()> {
+    let fault = lock_armed(armed).take(op);
+    fault.map_or(Ok(()), |f| Err(f.strike(op)))
+}
+
+/// A filesystem whose operations fail on demand: wraps another [`Fs`] (the real disk or a
+/// [`SimFs`]) and injects a [`Fault`] into chosen [`FsOp`]s, for as long as a test says. Cheap
+/// to clone (the clones share their faults).
+#[derive(Clone)]
+pub struct FaultyFs {
+    inner: Arc<dyn Fs>,
+    armed: Arc<Mutex<Armed>>,
+}
+
+struct FaultyAppend {
+    inner: Box<dyn AppendFile>,
+    armed: Arc<Mutex<Armed>>,
+}
+
+fn lock_armed(m: &Mutex<Armed>) -> MutexGuard<'_, Armed> {
+    // Plain data, changed by single assignments: usable whatever happened to a holder.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FaultyFs {
+    pub fn new(inner: Arc<dyn Fs>) -> FaultyFs {
+        FaultyFs {
+            inner,
+            armed: Arc::default(),
+        }
+    }
+
+    /// Makes `op` fail with `fault` until [`FaultyFs::clear`].
+    pub fn fail(&self, op: FsOp, fault: Fault) {
+        lock_armed(&self.armed).faults.insert(op, (fault, None));
+    }
+
+    /// Makes the next `times` calls of `op` fail with `fault`.
+    pub fn fail_times(&self, op: FsOp, fault: Fault, times: u32) {
+        lock_armed(&self.armed)
+            .faults
+            .insert(op, (fault, Some(times)));
+    }
+
+    /// Every operation works again.
+    pub fn clear(&self) {
+        lock_armed(&self.armed).faults.clear();
+    }
+
+    /// How many faults struck so far (a test checks its fault was hit at all).
+    pub fn struck(&self) -> u64 {
+        lock_armed(&self.armed).struck
+    }
+
+    fn check(&self, op: FsOp) -> io::Result<()> {
+        check(&self.armed, op)
+    }
+}
+
+impl AppendFile for FaultyAppend {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        check(&self.armed, FsOp::Write)?;
+        self.inner.append(data)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        check(&self.armed, FsOp::Sync)?;
+        self.inner.sync()
+    }
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.inner.truncate(len)
+    }
+}
+
+impl Fs for FaultyFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadAt>> {
+        self.inner.open_read(path)
+    }
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        self.inner.len(path)
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
+        self.check(FsOp::Create)?;
+        Ok(Box::new(FaultyAppend {
+            inner: self.inner.open_append(path)?,
+            armed: self.armed.clone(),
+        }))
+    }
+    fn write_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.check(FsOp::Create)?;
+        self.check(FsOp::Write)?;
+        self.check(FsOp::Sync)?;
+        self.inner.write_synced(path, data)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.check(FsOp::SyncDir)?;
+        self.inner.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path, pid: u32) -> Result<Box<dyn LockGuard>, LockFailure> {
+        self.inner.lock(path, pid)
     }
 }
 

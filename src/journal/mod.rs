@@ -12,7 +12,7 @@
 //! | `shuttlegate_core::journal` | the record format: `record.rs` (record types), `frame.rs` (segment header, record frame, the scanner), `codec/` (lossless sample transform + zstd for bodies: `mod.rs` the API, `compact.rs`/`packed.rs` the compact layouts, `seed.rs` the seed layouts, `column.rs`/`rice.rs` column coding, `reader.rs` byte/bit readers), `predict.rs`, `varint.rs`, `stored.rs` (a stored record decoded) | none |
 //! | `segment.rs` | per-segment summary (ids, counts, sparse index, seqs, the sessions it holds) + sidecar, file names | none |
 //! | `seqs.rs` | idempotence index (device, session) → seq ranges | none |
-//! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts) | all of it |
+//! | `fs.rs` | the [`Fs`] seam: [`StdFs`] (disk), [`SimFs`] (power cuts), [`FaultyFs`] (EMFILE, ENOSPC, EIO, panics on demand) | all of it |
 //! | `store/` | recovery (`recovery.rs`), group commit (`commit.rs`), roll and cap policy (`retention.rs`), cursors and release (`cursors.rs`), reads (`reads.rs`, `publish.rs`) | via `Fs` |
 //! | `writer.rs` | the writer thread (group-commit loop) | thread |
 //! | `mod.rs` | [`Journal`], the thin async front (API below, under Reads and Opening and closing) | channels |
@@ -132,9 +132,12 @@
 //! 4096 appends / 4 MiB; it assigns ids and
 //! gateway seqs in arrival order, checks dedup (index + the group itself), applies the cap,
 //! writes the group with one `write` and one `fdatasync`, publishes the new durable id on a
-//! `watch` channel, and answers every waiter. A failed write or fsync truncates back to the last
-//! durable length, fails the group (callers withhold acks) and stops the writer: after a failed
-//! fsync the page cache cannot be trusted, so only a restart (recovery) decides what survived.
+//! `watch` channel, and answers every waiter. A failed write or fsync cuts the open segment back
+//! to the last durable length and fails the group (callers withhold acks). A failed roll or
+//! write is then retried with backoff while appends are refused ([`AppendError::Unavailable`];
+//! the gateway's own records wait in the writer); a failed fsync, or a failure that outlasts
+//! `failure_grace`, stops the journal for good ([`Journal::health`]), and the daemon exits so
+//! that a restart's recovery decides what survived: `store/failure.rs` says why.
 //! Dropping an `append` future after it was sent does not cancel the write.
 //! [`Journal::submit`] sends before it returns (refusing with `Busy` rather than waiting for a
 //! permit), so records submitted one after another from one task are numbered in that order.
@@ -226,12 +229,14 @@ use shuttlegate_core::journal::{codec, frame};
 use tokio::sync::{Semaphore, oneshot, watch};
 
 pub use error::{AppendError, JournalError};
-pub use fs::{AppendFile, Fs, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
+pub use fs::{AppendFile, Fault, FaultyFs, Fs, FsOp, LockFailure, LockGuard, ReadAt, SimFs, StdFs};
 /// The record format (shuttlegate-core) this journal stores.
 pub use shuttlegate_core::journal::{
     CodecError, Document, EncodedBody, Record, RecordBody, RecordKind, StoredRecord,
 };
-pub use store::{Appended, ConsumerStats, JournalOptions, JournalStats, RecoveryReport, WhenFull};
+pub use store::{
+    Appended, ConsumerStats, JournalHealth, JournalOptions, JournalStats, RecoveryReport, WhenFull,
+};
 pub use writer::JournalPressure;
 
 use store::{Incoming, Shared, Store, check_consumer, locked};
@@ -254,6 +259,7 @@ struct Inner {
     shared: Arc<Shared>,
     durable: watch::Receiver<u64>,
     pressure: watch::Receiver<JournalPressure>,
+    health: watch::Receiver<JournalHealth>,
     cursors_pending: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -318,16 +324,31 @@ impl Journal {
         let shared = store.shared().clone();
         let (durable_tx, durable) = watch::channel(shared.durable_id());
         let (pressure_tx, pressure) = watch::channel(JournalPressure::default());
+        let (health_tx, health) = watch::channel(JournalHealth::Writing);
+        let health_tx = Arc::new(health_tx);
         let cursors_pending = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let outputs = Outputs {
             durable: durable_tx,
             pressure: pressure_tx,
             cursors_pending: cursors_pending.clone(),
+            health: health_tx.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer::run(store, rx, interval, outputs))
+            .spawn(move || {
+                let run =
+                    std::panic::AssertUnwindSafe(|| writer::run(store, rx, interval, outputs));
+                // A panic (a bug) ends the writer: every waiter is answered `Closed` as its
+                // channel drops, and the daemon learns why from the health channel.
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let why = crate::supervise::panic_message(&*panic);
+                    log::error!("journal: the writer thread panicked: {why}");
+                    health_tx.send_replace(JournalHealth::Stopped(format!(
+                        "the writer thread panicked: {why}"
+                    )));
+                }
+            })
             .map_err(|e| JournalError::io(&shared.dir, e))?;
         let inner = Inner {
             tx,
@@ -335,6 +356,7 @@ impl Journal {
             shared,
             durable,
             pressure,
+            health,
             cursors_pending,
             thread: Mutex::new(Some(thread)),
         };
@@ -488,6 +510,12 @@ impl Journal {
     /// Changes when the journal becomes full, refuses an append or drops raw data.
     pub fn pressure(&self) -> watch::Receiver<JournalPressure> {
         self.inner.pressure.clone()
+    }
+
+    /// Whether the journal writes, retries a failed step, or has stopped for good (see
+    /// `store/failure.rs`). The channel closes when the writer thread ends.
+    pub fn health(&self) -> watch::Receiver<JournalHealth> {
+        self.inner.health.clone()
     }
 
     /// The consumer's cursor: its last ack (persisted or about to be), 0 if it never acked.

@@ -83,6 +83,10 @@ pub struct SegmentInfo {
     pub sessions: Option<SegmentSessions>,
     /// Corrupt byte ranges found when the segment was last scanned: (offset, length).
     pub corrupt: Vec<(u64, u64)>,
+    /// Frame bytes of batch records per device: what each device's raw data costs the
+    /// journal, for `device_share`. Empty in sidecars of earlier builds (not counted then).
+    #[serde(default)]
+    pub device_batch_bytes: BTreeMap<String, u64>,
 }
 
 impl SegmentInfo {
@@ -114,6 +118,9 @@ impl SegmentInfo {
             self.samples += u64::from(m.samples);
             if let (Some(d), Some(s), Some(q)) = (m.device, m.session_id, m.seq) {
                 self.seqs.insert(d, s, q);
+            }
+            if let Some(d) = m.device {
+                *self.device_batch_bytes.entry(d.to_owned()).or_default() += len;
             }
         }
         let last_indexed = self.sparse.last().map_or(0, |&(_, o)| o);

@@ -161,12 +161,17 @@ impl SeqIndex {
         s.recent.iter().find(|(q, _)| *q == seq).map(|&(_, id)| id)
     }
 
-    /// The seq the gateway gives the next unnumbered batch of the session.
-    pub fn next_seq(&self, device: &str, session: &str) -> u64 {
-        self.sessions
+    /// The seq the gateway gives the next unnumbered batch of the session; `None` once the
+    /// session has used `u64::MAX` (a device may send any seq: there is no next one then).
+    pub fn next_seq(&self, device: &str, session: &str) -> Option<u64> {
+        match self
+            .sessions
             .get(&Self::key(device, session))
             .and_then(|s| s.high)
-            .map_or(0, |h| h + 1)
+        {
+            Some(high) => high.checked_add(1),
+            None => Some(0),
+        }
     }
 
     pub fn insert(&mut self, device: &str, session: &str, seq: u64, id: Option<u64>) {
@@ -266,6 +271,49 @@ mod tests {
             }
             for x in 0..40 { prop_assert_eq!(set.contains(x), model.contains(&x)); }
         }
+
+        /// Issue 12: a device may send any u64 seq; the index never overflows on the largest
+        /// ones, and the next gateway seq is above every stored one, or absent once
+        /// `u64::MAX` is taken.
+        #[test]
+        fn the_next_seq_never_overflows(
+            seqs in proptest::collection::vec(prop_oneof![u64::MAX - 3..=u64::MAX, 0u64..4], 1..20),
+        ) {
+            let mut idx = SeqIndex::default();
+            let mut seg = SegmentSeqs::default();
+            for &q in &seqs {
+                idx.insert("d", "s", q, Some(q));
+                seg.insert("d", "s", q);
+            }
+            let next = seqs.iter().copied().max().and_then(|h| h.checked_add(1));
+            prop_assert_eq!(idx.next_seq("d", "s"), next);
+            idx.remove_segment(&seg);
+            prop_assert_eq!(idx.next_seq("d", "s"), next, "kept after release");
+        }
+
+        /// The same set semantics at the top of u64, where `x + 1` would overflow.
+        #[test]
+        fn range_set_behaves_like_a_set_at_the_top_of_u64(
+            ops in proptest::collection::vec((0u8..3, 0u64..40, 0u64..4), 0..200),
+        ) {
+            let mut set = RangeSet::default();
+            let mut model = BTreeSet::new();
+            let top = |x: u64| u64::MAX - x;
+            for (op, x, len) in ops {
+                let x = top(x);
+                match op {
+                    0 => { set.insert(x); model.insert(x); }
+                    1 => { set.remove(x); model.remove(&x); }
+                    _ => {
+                        let end = x.saturating_add(len);
+                        set.insert_range(x, end);
+                        model.extend(x..=end);
+                    }
+                }
+                prop_assert_eq!(set.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
+            }
+            for x in 0..40 { prop_assert_eq!(set.contains(top(x)), model.contains(&top(x))); }
+        }
     }
 
     #[test]
@@ -275,10 +323,10 @@ mod tests {
         idx.insert("d", "s", 0, Some(1));
         seg.insert("d", "s", 0);
         idx.insert("d", "s", 1, Some(2));
-        assert_eq!(idx.next_seq("d", "s"), 2);
+        assert_eq!(idx.next_seq("d", "s"), Some(2));
         idx.remove_segment(&seg);
         assert_eq!(idx.stored("d", "s"), vec![1]);
-        assert_eq!(idx.next_seq("d", "s"), 2);
+        assert_eq!(idx.next_seq("d", "s"), Some(2));
         assert_eq!(idx.recent_id("d", "s", 1), Some(2));
         let mut rest = SegmentSeqs::default();
         rest.insert("d", "s", 1);
@@ -286,7 +334,7 @@ mod tests {
         assert!(idx.stored("d", "s").is_empty());
         assert_eq!(
             idx.next_seq("d", "s"),
-            2,
+            Some(2),
             "numbering survives the release of everything"
         );
     }

@@ -155,6 +155,10 @@ impl<O: Outbox> Feed<O> {
                 // Retried with the next cursor move, or at shutdown.
                 self.unsaved = self.unsaved.max(Some(cursor));
             }
+            // A read or cursor write that panicked (a bug) would leave its request unanswered
+            // and the sink stalled while it looks alive: the sink dies of it instead, and the
+            // supervisor restarts it at its cursor.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => error(format!("journal task failed: {e}")),
         }
     }
@@ -178,5 +182,68 @@ impl<O: Outbox> Feed<O> {
                 ),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::RecordKind;
+    use crate::uplink::outbox::MemoryOutbox;
+
+    /// An outbox whose reads panic (a bug in the journal's read path).
+    struct PanickingReads(MemoryOutbox);
+
+    impl Outbox for PanickingReads {
+        fn read_after(
+            &self,
+            _: u64,
+            _: usize,
+            _: Option<&[RecordKind]>,
+        ) -> Result<Vec<OutboxRecord>, OutboxError> {
+            panic!("read bug");
+        }
+        fn durable_id(&self) -> u64 {
+            1
+        }
+        fn subscribe(&self) -> watch::Receiver<u64> {
+            self.0.subscribe()
+        }
+        fn cursor(&self, consumer: &str) -> u64 {
+            self.0.cursor(consumer)
+        }
+        fn ack(&self, consumer: &str, id: u64) -> Result<(), OutboxError> {
+            self.0.ack(consumer, id)
+        }
+    }
+
+    /// Issue 12: a panic in a journal read reaches the sink (which then dies and is restarted by
+    /// the supervisor) instead of leaving the read unanswered and the sink stalled.
+    #[tokio::test]
+    async fn a_panicking_journal_read_is_the_sinks_own_panic() {
+        let outbox = Arc::new(PanickingReads(MemoryOutbox::new()));
+        let lanes = vec![LaneSpec {
+            name: "all",
+            kinds: vec![RecordKind::Event],
+            rate: None,
+            burst: 1,
+            max_in_flight: 8,
+        }];
+        let mut start = SinkStart::new("test", &outbox, "hub", lanes, 8, 8);
+        start.delivery.handle_durable(1);
+        start.feed.issue_reads(&mut start.delivery);
+        let job = start
+            .feed
+            .jobs
+            .join_next()
+            .await
+            .expect("a read was issued");
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            start
+                .feed
+                .handle_job(job, &mut start.delivery, &mut start.stats)
+        }));
+        let panic = handled.expect_err("the read's panic goes on");
+        assert_eq!(crate::supervise::panic_message(&*panic), "read bug");
     }
 }

@@ -1,11 +1,13 @@
 //! Group commit: staging a group of appends (seq dedup within the group and against the index),
-//! one write and one fsync per group, and the writer's failed state.
+//! one write and one fsync per group. What a failure does is `failure.rs`'s.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use log::warn;
 
+use super::failure::Repair;
 use super::{Appended, Incoming, MAX_GROUP_BYTES, Store, locked};
 use crate::journal::error::AppendError;
 use crate::journal::fs::AppendFile;
@@ -24,12 +26,31 @@ struct Staged {
     len: usize,
 }
 
-#[derive(Default)]
 struct Pending {
     buf: Vec<u8>,
     staged: Vec<Staged>,
     keys: HashMap<(SessionKey, u64), usize>,
     high: HashMap<SessionKey, u64>,
+    /// When the group is committed (a failure's retries are scheduled from it).
+    now: Instant,
+    /// Batch bytes per device staged in this group (not yet in the segments' counts).
+    device_staged: HashMap<String, u64>,
+    /// Batch bytes per device on disk, summed over the segments once per group and device.
+    device_on_disk: HashMap<String, u64>,
+}
+
+impl Pending {
+    fn new(now: Instant) -> Pending {
+        Pending {
+            buf: Vec::new(),
+            staged: Vec::new(),
+            keys: HashMap::new(),
+            high: HashMap::new(),
+            now,
+            device_staged: HashMap::new(),
+            device_on_disk: HashMap::new(),
+        }
+    }
 }
 
 enum Outcome {
@@ -42,14 +63,16 @@ impl Store {
     // ---- appending ----
 
     /// Writes a group of appends with as few fsyncs as possible (one, unless the group rolls a
-    /// segment or exceeds [`MAX_GROUP_BYTES`]); returns one result per append, in order.
+    /// segment or exceeds [`MAX_GROUP_BYTES`]); returns one result per append, in order. While
+    /// a failure is being retried ([`Store::ready`] false) every append is refused.
     pub fn commit(
         &mut self,
         group: Vec<Incoming>,
         now_ms: i64,
+        now: Instant,
     ) -> Vec<Result<Appended, AppendError>> {
         let mut outcomes = Vec::with_capacity(group.len());
-        let mut pending = Pending::default();
+        let mut pending = Pending::new(now);
         for (slot, inc) in group.into_iter().enumerate() {
             let o = self.stage(slot, inc, now_ms, &mut pending, &mut outcomes);
             outcomes.push(o);
@@ -88,8 +111,8 @@ impl Store {
         pending: &mut Pending,
         outcomes: &mut [Outcome],
     ) -> Outcome {
-        if let Some(f) = &self.failed {
-            return Outcome::Done(Err(AppendError::Io(f.clone())));
+        if let Some(refused) = self.refusal() {
+            return Outcome::Done(Err(refused));
         }
         let mut seq = inc.seq;
         let key = match (inc.kind, &inc.device, &inc.session_id) {
@@ -114,8 +137,16 @@ impl Store {
                 }
                 None => {
                     let next = locked(&self.shared.seqs).next_seq(&key.0, &key.1);
-                    let in_group = pending.high.get(key).map_or(0, |h| h + 1);
-                    seq = Some(next.max(in_group));
+                    let in_group = pending.high.get(key).map_or(Some(0), |h| h.checked_add(1));
+                    let Some(next) = next.zip(in_group).map(|(a, b)| a.max(b)) else {
+                        return Outcome::Done(Err(AppendError::Invalid(format!(
+                            "session `{}` of `{}` has used every seq up to {}: start a new session",
+                            key.1,
+                            key.0,
+                            u64::MAX
+                        ))));
+                    };
+                    seq = Some(next);
                 }
             }
         }
@@ -135,15 +166,23 @@ impl Store {
         let tail_bytes = self.tail_info().bytes + pending.buf.len() as u64;
         if tail_has_records && tail_bytes + len as u64 > self.opts.segment_bytes {
             self.flush(pending, outcomes);
-            if let Err(e) = self.roll(now_ms) {
-                self.fail(format!("starting a new segment: {e}"));
-                return Outcome::Done(Err(AppendError::Io(e.to_string())));
+            if self.refusal().is_none()
+                && let Err(e) = self.roll(now_ms)
+            {
+                let why = format!("starting a new segment: {e}");
+                self.trouble(why, Repair::Roll, pending.now);
             }
         } else if pending.buf.len() + len > MAX_GROUP_BYTES {
             self.flush(pending, outcomes);
         }
-        if let Some(f) = &self.failed {
-            return Outcome::Done(Err(AppendError::Io(f.clone())));
+        if let Some(refused) = self.refusal() {
+            return Outcome::Done(Err(refused));
+        }
+        if inc.kind == RecordKind::Batch
+            && let Some(device) = inc.device.as_deref()
+            && let Err(refused) = self.within_device_share(device, len as u64, pending)
+        {
+            return Outcome::Done(Err(refused));
         }
         let used = self.total_bytes() + pending.buf.len() as u64;
         if used + len as u64 > self.opts.max_bytes && !self.make_room(used + len as u64) {
@@ -160,6 +199,11 @@ impl Store {
             *h = (*h).max(q);
             pending.keys.insert((key, q), slot);
         }
+        if inc.kind == RecordKind::Batch
+            && let Some(device) = inc.device
+        {
+            *pending.device_staged.entry(device).or_default() += len as u64;
+        }
         pending.staged.push(Staged {
             slot,
             id,
@@ -168,6 +212,52 @@ impl Store {
             len,
         });
         Outcome::Staged
+    }
+
+    /// Makes room for `len` more bytes of `device`'s batches within its `device_share`
+    /// (dropping its own oldest batches under `drop_oldest_raw`), or says why not.
+    fn within_device_share(
+        &mut self,
+        device: &str,
+        len: u64,
+        pending: &mut Pending,
+    ) -> Result<(), AppendError> {
+        let Some(share) = self.device_share_bytes() else {
+            return Ok(());
+        };
+        let on_disk = match pending.device_on_disk.get(device) {
+            Some(&bytes) => bytes,
+            None => {
+                let bytes = self.device_bytes(device);
+                pending.device_on_disk.insert(device.to_owned(), bytes);
+                bytes
+            }
+        };
+        let used = on_disk + pending.device_staged.get(device).copied().unwrap_or(0);
+        if used + len <= share {
+            self.devices_at_share.remove(device);
+            return Ok(());
+        }
+        let made_room = self.make_device_room(device, used + len, share);
+        // Compaction changed what is on disk.
+        pending.device_on_disk.remove(device);
+        if made_room {
+            return Ok(());
+        }
+        self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+        if self.devices_at_share.insert(device.to_owned()) {
+            warn!(
+                "journal {}: device `{device}` has its share ({used} of {share} bytes, \
+                 journal.device_share = {}): refusing its batches",
+                self.opts.dir.display(),
+                self.opts.device_share
+            );
+        }
+        Err(AppendError::DeviceFull {
+            device: device.to_owned(),
+            used,
+            share,
+        })
     }
 
     fn refuse(&mut self, used: u64) -> AppendError {
@@ -187,37 +277,47 @@ impl Store {
         }
     }
 
-    fn fail(&mut self, why: String) {
-        warn!("journal {}: writer failed: {why}", self.opts.dir.display());
-        self.failed = Some(why);
-        locked(&self.shared.stats).failed = self.failed.clone();
-    }
-
     /// Writes and fsyncs the staged records; resolves their outcomes.
     fn flush(&mut self, pending: &mut Pending, outcomes: &mut [Outcome]) {
         if pending.staged.is_empty() {
             return;
         }
         let before = self.tail_info().bytes;
-        let written = self
-            .tail
-            .append(&pending.buf)
-            .and_then(|()| self.tail.sync());
-        match written {
-            Ok(()) => self.apply_flushed(pending, outcomes),
-            Err(e) => {
-                // After a failed write or fsync the page cache may not match the disk; cut back to
-                // what was durable and stop, so a restart's recovery decides what survived.
-                let _ = self.tail.truncate(before);
-                self.next_id = pending.staged[0].id;
-                self.fail(format!("writing {} bytes: {e}", pending.buf.len()));
-                for s in &pending.staged {
-                    outcomes[s.slot] = Outcome::Done(Err(AppendError::Io(e.to_string())));
-                }
+        if let Err(e) = self.tail.append(&pending.buf) {
+            // Nothing of it was acknowledged: cut it off (again before the next write, in case
+            // this cut fails too) and retry.
+            self.cut_back(before);
+            let why = format!("writing {} bytes: {e}", pending.buf.len());
+            self.trouble(why, Repair::Truncate(before), pending.now);
+        } else if let Err(e) = self.tail.sync() {
+            // fsyncgate: see `failure.rs`. The records are not acknowledged; recovery decides.
+            self.cut_back(before);
+            self.stop_for_good(format!("fsync of the open segment failed: {e}"));
+        } else {
+            self.apply_flushed(pending, outcomes);
+            self.written(pending.now);
+        }
+        if let Some(refused) = self.refusal()
+            && let Some(first) = pending.staged.first()
+        {
+            // Not written: their ids are handed out again, so no id is skipped.
+            self.next_id = first.id;
+            for s in &pending.staged {
+                outcomes[s.slot] = Outcome::Done(Err(refused.clone()));
             }
         }
         pending.buf.clear();
         pending.staged.clear();
+        // Written: now in the segments' counts (or refused).
+        pending.device_staged.clear();
+        pending.device_on_disk.clear();
+    }
+
+    /// Cuts the open segment back to `len` bytes (what is durable), saying so if it cannot.
+    fn cut_back(&mut self, len: u64) {
+        if let Err(e) = self.tail.truncate(len) {
+            warn!("journal: cutting the open segment back to {len} bytes: {e}");
+        }
     }
 
     fn apply_flushed(&mut self, pending: &Pending, outcomes: &mut [Outcome]) {

@@ -131,8 +131,8 @@ impl Store {
         if self.pressure_written.is_some() {
             self.persist_pressure(true);
         }
-        match &self.failed {
-            Some(f) => Err(JournalError::Failed(f.clone())),
+        match self.failure() {
+            Some(f) => Err(JournalError::Failed(f)),
             None => Ok(()),
         }
     }

@@ -6,14 +6,16 @@
 //! |---|---|
 //! | `mod.rs` | [`Store`] and [`Shared`], the option/report/stats types, the small files' names |
 //! | `recovery.rs` | [`Store::open`]: lock, leftovers, segment scan or sidecar, torn tail, quarantine |
-//! | `commit.rs` | group commit: staging, dedup by seq, one write + fsync per group, failure |
-//! | `retention.rs` | segments and the cap: start, roll, sidecars, `drop_oldest_raw` compaction |
+//! | `commit.rs` | group commit: staging, dedup by seq, one write + fsync per group |
+//! | `failure.rs` | a failed roll or write retried with backoff; a failed fsync or one past the grace stops |
+//! | `retention.rs` | segments and the cap: start, roll, sidecars, `drop_oldest_raw` compaction, the device share |
 //! | `cursors.rs` | cursor persistence, release of acked segments, seq highs, pressure, close |
 //! | `publish.rs` | publishing the reader view (segment views) and the stats gauges |
 //! | `reads.rs` | the readers' side ([`Shared`]): durable id, range reads, corrupt-record reports |
 
 mod commit;
 mod cursors;
+mod failure;
 mod publish;
 mod reads;
 mod recovery;
@@ -58,6 +60,15 @@ pub struct JournalOptions {
     /// Enabled consumers; a segment is deleted only when each has acked past it. With none,
     /// segments go only by the `when_full` policy.
     pub consumers: Vec<String>,
+    /// How long a failed segment roll or write may keep failing (retried with backoff) before
+    /// the journal gives up and reports [`JournalHealth::Stopped`].
+    pub failure_grace: Duration,
+    /// The fraction of `max_bytes` one device's batches may take (1.0: no limit of its own).
+    /// Past it, under `refuse` its batches are refused with [`AppendError::DeviceFull`], under
+    /// `drop_oldest_raw` its own oldest batches are dropped first.
+    ///
+    /// [`AppendError::DeviceFull`]: super::error::AppendError::DeviceFull
+    pub device_share: f64,
 }
 
 impl JournalOptions {
@@ -70,6 +81,8 @@ impl JournalOptions {
             commit_interval: Duration::from_millis(2),
             segment_bytes: 64 << 20,
             consumers: Vec::new(),
+            failure_grace: Duration::from_secs(60),
+            device_share: 1.0,
         }
     }
 
@@ -96,6 +109,9 @@ impl JournalOptions {
         }
         if self.commit_interval > Duration::from_secs(1) {
             return bad("commit_interval", "must be at most 1 s");
+        }
+        if !(self.device_share > 0.0 && self.device_share <= 1.0) {
+            return bad("device_share", "must be above 0 and at most 1");
         }
         for c in &self.consumers {
             check_consumer(c)?;
@@ -174,8 +190,23 @@ pub struct JournalStats {
     pub dropped_bytes: u64,
     /// Corrupt records skipped by readers (each skip counted, the same record may count twice).
     pub corrupt_skipped_on_read: u64,
-    /// Set when the writer stopped after an unrecoverable I/O error.
+    /// Set while appends are refused for a storage failure (being retried, or for good).
     pub failed: Option<String>,
+}
+
+/// Whether the writer can store appends, for the daemon's supervision (see `failure.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum JournalHealth {
+    /// Appends are written.
+    #[default]
+    Writing,
+    /// A segment roll or a write failed: appends are refused (device batches) or held (the
+    /// gateway's own records) while the failed step is retried with backoff.
+    Retrying { why: String, since: Instant },
+    /// The journal cannot go on (an fsync failed, the failure outlasted `failure_grace`, or the
+    /// writer thread died): every append is refused; restart so recovery decides what is
+    /// durable.
+    Stopped(String),
 }
 
 impl JournalStats {
@@ -273,7 +304,14 @@ pub(crate) struct Store {
     segments: Vec<SegmentInfo>,
     tail: Box<dyn AppendFile>,
     next_id: u64,
-    failed: Option<String>,
+    /// A failed roll or write being retried (appends refused meanwhile).
+    trouble: Option<failure::Trouble>,
+    /// A repaired failure not yet proven by a write: when it began, and the last backoff.
+    repaired: Option<(Instant, Duration)>,
+    /// Why the journal stopped for good, once it has.
+    stopped: Option<String>,
+    /// Devices whose batches are refused for their share (logged once per episode).
+    devices_at_share: HashSet<String>,
     persisted_cursors: BTreeMap<String, u64>,
     persisted_highs: Vec<(String, String, u64)>,
     pressure_written: Option<Instant>,
@@ -291,6 +329,20 @@ impl Store {
 
     fn total_bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Bytes of `device`'s batches on disk.
+    fn device_bytes(&self, device: &str) -> u64 {
+        self.segments
+            .iter()
+            .filter_map(|s| s.device_batch_bytes.get(device))
+            .sum()
+    }
+
+    /// What one device's batches may take, when `device_share` limits it.
+    fn device_share_bytes(&self) -> Option<u64> {
+        (self.opts.device_share < 1.0)
+            .then_some((self.opts.max_bytes as f64 * self.opts.device_share) as u64)
     }
 
     fn tail_info(&mut self) -> &mut SegmentInfo {

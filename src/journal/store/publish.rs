@@ -100,6 +100,6 @@ impl Store {
         st.newest_id = self.next_id - 1;
         st.oldest_ts_ms = self.segments.iter().find_map(|s| s.first_ts_ms);
         st.newest_ts_ms = self.segments.iter().rev().find_map(|s| s.last_ts_ms);
-        st.failed = self.failed.clone();
+        st.failed = self.failure();
     }
 }

@@ -94,7 +94,7 @@ impl Store {
                 return false;
             };
             let before = self.total_bytes();
-            if let Err(e) = self.compact(idx) {
+            if let Err(e) = self.compact(idx, None) {
                 warn!(
                     "journal: compacting segment {}: {e}",
                     self.segments[idx].first_id
@@ -106,9 +106,38 @@ impl Store {
         true
     }
 
-    /// Rewrites sealed segment `idx` without its batch records (or deletes it if nothing else
-    /// is in it). Atomic: temp file, fsync, rename over, fsync dir.
-    fn compact(&mut self, idx: usize) -> std::io::Result<()> {
+    /// Under `drop_oldest_raw`, drops `device`'s own oldest batches (oldest sealed segment
+    /// first) until `wanted` bytes of its batches fit its `share`; the other devices' data stays.
+    /// False when it cannot (policy `refuse`, or its batches are all in the open segment).
+    pub(super) fn make_device_room(&mut self, device: &str, wanted: u64, share: u64) -> bool {
+        if self.opts.when_full == WhenFull::Refuse {
+            return false;
+        }
+        let mut used = wanted;
+        while used > share {
+            let sealed = self.segments.len() - 1;
+            let holding = |s: &SegmentInfo| s.device_batch_bytes.get(device).copied();
+            let Some((idx, bytes)) = self.segments[..sealed]
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| holding(s).filter(|&b| b > 0).map(|b| (i, b)))
+            else {
+                return false;
+            };
+            if let Err(e) = self.compact(idx, Some(device)) {
+                let first_id = self.segments[idx].first_id;
+                warn!("journal: compacting segment {first_id} for device `{device}`: {e}");
+                return false;
+            }
+            used = used.saturating_sub(bytes);
+        }
+        true
+    }
+
+    /// Rewrites sealed segment `idx` without its batch records — only `device`'s, when given —
+    /// (or deletes it if nothing else is in it). Atomic: temp file, fsync, rename over, fsync
+    /// dir.
+    fn compact(&mut self, idx: usize, device: Option<&str>) -> std::io::Result<()> {
         let fs = self.shared.fs.clone();
         let old = self.segments[idx].clone();
         let path = self.opts.dir.join(segment_name(old.first_id));
@@ -116,7 +145,9 @@ impl Store {
         let mut kept = data[..SEGMENT_HEADER_LEN.min(data.len())].to_vec();
         let mut info = SegmentInfo::empty(old.first_id, old.created_ms);
         scan_all(data.get(SEGMENT_HEADER_LEN..).unwrap_or(&[]), |_, f| {
-            if f.meta.kind != RecordKind::Batch {
+            let dropped =
+                f.meta.kind == RecordKind::Batch && device.is_none_or(|d| f.meta.device == Some(d));
+            if !dropped {
                 info.add(kept.len() as u64, f);
                 kept.extend_from_slice(f.bytes);
             }
@@ -135,18 +166,25 @@ impl Store {
             self.write_sidecar(&info);
             self.segments[idx] = info.clone();
         }
-        locked(&self.shared.seqs).remove_segment(&old.seqs);
+        {
+            // The batches kept (other devices') are indexed again after their segment's went.
+            let mut seqs = locked(&self.shared.seqs);
+            seqs.remove_segment(&old.seqs);
+            seqs.insert_segment(&info.seqs);
+        }
         self.persist_seq_highs();
         let freed = old.bytes - info.bytes.min(old.bytes);
+        let dropped = old.batch_records() - info.batch_records().min(old.batch_records());
         let c = &self.shared.counters;
-        c.dropped_records
-            .fetch_add(old.batch_records(), Ordering::Relaxed);
+        c.dropped_records.fetch_add(dropped, Ordering::Relaxed);
         c.dropped_bytes.fetch_add(freed, Ordering::Relaxed);
+        let whose = device.map_or_else(String::new, |d| {
+            format!(" of device `{d}` (its device_share)")
+        });
         warn!(
-            "journal {}: full: dropped {} raw batches ({freed} bytes) from segment {} (ids {}..={}), \
-             kept {} other records",
+            "journal {}: full: dropped {dropped} raw batches{whose} ({freed} bytes) from segment {} \
+             (ids {}..={}), kept {} other records",
             self.opts.dir.display(),
-            old.batch_records(),
             old.first_id,
             old.first_id,
             old.last_id,

@@ -801,15 +801,12 @@ mod tests {
     async fn journal_ids_are_read_from_a_real_journal() {
         use shuttlegate::journal::{Document, Journal, JournalOptions, RecordBody, WhenFull};
         let dir = tempfile::tempdir().expect("tempdir");
-        let (journal, _) = Journal::open(JournalOptions {
-            dir: dir.path().join("journal"),
-            max_bytes: 64 << 20,
-            when_full: WhenFull::Refuse,
-            commit_interval: Duration::from_millis(1),
-            segment_bytes: 4096,
-            consumers: Vec::new(),
-        })
-        .expect("journal opens");
+        let mut options = JournalOptions::new(dir.path().join("journal"));
+        options.max_bytes = 64 << 20;
+        options.when_full = WhenFull::Refuse;
+        options.commit_interval = Duration::from_millis(1);
+        options.segment_bytes = 4096;
+        let (journal, _) = Journal::open(options).expect("journal opens");
         for n in 0..40 {
             let doc = Document {
                 device: Some("d".into()),
