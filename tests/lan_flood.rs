@@ -46,7 +46,7 @@ keep_alive_timeout = "1s"
 handshake_timeout = "3s"
 
 [auth]
-admin_token = "admin-secret"
+admin_token = "{ADMIN_TOKEN}"
 
 [[devices]]
 code = "racket-01"
