@@ -45,6 +45,13 @@ fn events(records: &[Value]) -> Vec<&Value> {
     records.iter().filter(|r| r["kind"] == "event").collect()
 }
 
+fn snapshot_count(records: &[Value]) -> usize {
+    events(records)
+        .into_iter()
+        .filter(|e| e["type"] == "snapshot")
+        .count()
+}
+
 /// The newest snapshot event of an export.
 fn last_snapshot(records: &[Value]) -> &Value {
     events(records)
@@ -178,9 +185,19 @@ async fn a_session_flood_from_one_device_is_capped_and_leaves_no_ghosts_while_an
 
     // A restart: the court comes back from the journal and journals a snapshot of it.
     assert!(gw.terminate().success());
+    let snapshots_before = snapshot_count(&export(dir.path(), &[]));
     let gw = Gateway::start_with(dir.path(), &dir.path().join("court.toml"));
     gw.wait_log("court restored from", Duration::from_secs(30));
-    let records = gw.export(&[]);
+    // The restarted court's own snapshot, once it is journaled (not an older one).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let records = loop {
+        let records = gw.export(&[]);
+        if snapshot_count(&records) > snapshots_before {
+            break records;
+        }
+        assert!(Instant::now() < deadline, "no snapshot after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let snapshot = last_snapshot(&records);
     let mut open = open_sessions_of(snapshot, FLOOD);
     open.sort_unstable();
