@@ -16,10 +16,11 @@ use super::{Problem, Secret, SecretUrl};
 use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::FrameClock;
+use shuttlegate_core::protocol::validate::{self, IdKind};
 
 /// Longest device code: it travels in URLs, MQTT topics and every V3.3 push (whose parser
 /// has a 512-byte budget).
-pub const MAX_DEVICE_CODE_CHARS: usize = 32;
+pub const MAX_DEVICE_CODE_CHARS: usize = IdKind::DeviceCode.max_chars();
 /// Largest secret file read (`*_file` keys).
 const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
@@ -975,16 +976,13 @@ fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceS
             }
             Some(code) => code.clone(),
         };
-        let code_ok = !code.is_empty()
-            && code.chars().count() <= MAX_DEVICE_CODE_CHARS
-            && code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !checker.check(code_ok, &key("code"), || {
-            format!(
-                "`{code}` must be 1–{MAX_DEVICE_CODE_CHARS} characters of A–Z, a–z, 0–9, `-`, `_`, `.` (it appears in URLs and topics)"
-            )
-        }) {
+        // The same rule as a code arriving from a device, the admin API or the cloud.
+        let valid = validate::id(IdKind::DeviceCode, "code", &code);
+        if let Err(invalid) = valid {
+            checker.problem(
+                key("code"),
+                format!("`{code}` {} (it appears in URLs and topics)", invalid.rule),
+            );
             continue;
         }
         if !seen.insert(code.clone()) {
