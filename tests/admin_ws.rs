@@ -3,12 +3,13 @@
 //! What is asserted is what each client is answered and pushed — never how fast.
 
 mod common;
+mod uplink_support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::*;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -56,6 +57,25 @@ async fn notified(ws: &mut Ws, kind: &str, device: &str) -> Value {
         let n = recv_type(ws, "system_notification").await;
         if n["kind"] == kind && n["device_code"] == device {
             return n;
+        }
+    }
+}
+
+/// The next `system_notification` of `kind`, waiting up to `within` (an uplink reconnects
+/// with backoff: longer than [`recv`]'s bound for one message).
+async fn notified_within(ws: &mut Ws, kind: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} notification within {within:?}"))
+            .expect("connection open")
+            .expect("no error");
+        if let Message::Text(text) = next {
+            let v: Value = serde_json::from_str(text.as_str()).expect("JSON");
+            if v["type"] == "system_notification" && v["kind"] == kind {
+                return v;
+            }
         }
     }
 }
@@ -465,4 +485,133 @@ async fn a_device_going_offline_is_notified_and_a_console_connecting_later_is_to
     send(&mut third, &json!({"type": "ping"})).await;
     let first = recv(&mut third).await;
     assert_eq!(first["type"], "pong", "{first}");
+}
+
+#[tokio::test]
+async fn an_uplink_losing_its_broker_is_notified_down_then_up_and_down_is_active_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = uplink_support::Broker::start(dir.path());
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let extra = format!(
+        "[uplink.mqtt]\nenabled = true\nurl = \"{}\"\ntopic_prefix = \"sg\"\n",
+        broker.url()
+    );
+    let gw = Gateway::start(&state, &config(&state, &devices(), &extra));
+    let mut admin = console(&gw).await;
+    // The sink connects: system_status says so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = ask(
+            &mut admin,
+            json!({"type": "get_system_status"}),
+            "system_status",
+        )
+        .await;
+        let mqtt = &status["uplinks"][0];
+        assert_eq!(mqtt["sink"], "mqtt", "{status}");
+        if mqtt["connected"] == true {
+            assert!(mqtt["backlog_records"].is_u64(), "{status}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never connected: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    broker.stop();
+    let down = notified_within(&mut admin, "uplink_down", Duration::from_secs(30)).await;
+    assert_eq!(down["level"], "error", "{down}");
+    assert!(down["message"].as_str().unwrap().contains("mqtt"), "{down}");
+    let mut late = connect(&console_url(&gw)).await;
+    assert_eq!(recv(&mut late).await["type"], "connection_established");
+    assert_eq!(
+        recv(&mut late).await,
+        down,
+        "the active condition, as raised"
+    );
+
+    broker.restart();
+    // Reconnects back off up to 10 s; the notice follows within a sample (2 s).
+    let up = notified_within(&mut admin, "uplink_up", Duration::from_secs(60)).await;
+    assert_eq!(up["level"], "info", "{up}");
+    notified_within(&mut late, "uplink_up", Duration::from_secs(10)).await;
+}
+
+/// A compact batch of `rows` six-channel samples that do not compress (arbitrary floats), so a
+/// few of them fill a small journal.
+fn incompressible(session: &str, seq: u64, rows: usize) -> Value {
+    let mut state = seq
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0
+    };
+    let samples: Vec<Value> = (0..rows)
+        .map(|_| json!([next(), next(), next(), next(), next(), next()]))
+        .collect();
+    json!({"type": "batch_sensor_data", "session_id": session, "seq": seq, "sensor_id": 4,
+           "t0": 1732400000123i64 + seq as i64 * 100, "rate_hz": 1000, "samples": samples})
+}
+
+#[tokio::test]
+async fn a_filling_then_full_journal_is_notified_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = "[journal]\nmax_bytes = \"2MiB\"\nsegment_bytes = \"1MiB\"\nwhen_full = \"refuse\"\ndevice_share = 1.0\n";
+    let gw = Gateway::start(dir.path(), &config(dir.path(), &devices(), journal));
+    let mut admin = console(&gw).await;
+    let mut racket = device(&gw, RACKET).await;
+    // ~10 KB journaled per batch: past 80 % of 2 MiB after about 170.
+    let mut seq = 0;
+    loop {
+        send(&mut racket, &incompressible("fill", seq, 300)).await;
+        let reply = recv_type(&mut racket, "batch_sensor_data_response").await;
+        assert_eq!(reply["success"], true, "not full yet at 80 %: {reply}");
+        seq += 1;
+        let status = ask(
+            &mut admin,
+            json!({"type": "get_system_status"}),
+            "system_status",
+        )
+        .await;
+        let journal = &status["journal"];
+        let (bytes, max) = (
+            journal["bytes"].as_u64().unwrap(),
+            journal["max_bytes"].as_u64().unwrap(),
+        );
+        if bytes * 100 >= max * 82 {
+            break;
+        }
+        assert!(seq < 1000, "{status}");
+    }
+    let filling = notified_within(&mut admin, "journal_filling", Duration::from_secs(10)).await;
+    assert_eq!(filling["level"], "warning", "{filling}");
+    // On until the journal refuses even one sample.
+    let mut rows = 300;
+    loop {
+        send(&mut racket, &incompressible("fill", seq, rows)).await;
+        let reply = recv_type(&mut racket, "batch_sensor_data_response").await;
+        seq += 1;
+        if reply["success"] == false {
+            if rows == 1 {
+                break;
+            }
+            rows /= 2;
+        }
+        assert!(
+            seq < 2000,
+            "2 MiB of incompressible batches fill the journal"
+        );
+    }
+    let full = notified_within(&mut admin, "journal_full", Duration::from_secs(10)).await;
+    assert_eq!(full["level"], "error", "{full}");
+    // Still active: a console connecting now hears of it first, as it was raised.
+    let mut late = connect(&console_url(&gw)).await;
+    assert_eq!(recv(&mut late).await["type"], "connection_established");
+    assert_eq!(recv(&mut late).await, full);
 }
