@@ -615,3 +615,50 @@ async fn a_filling_then_full_journal_is_notified_once_each() {
     assert_eq!(recv(&mut late).await["type"], "connection_established");
     assert_eq!(recv(&mut late).await, full);
 }
+
+#[tokio::test]
+async fn a_console_that_vanished_gives_its_seat_back_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = "[limits]\nmax_admins = 1\nidle_timeout = \"2s\"\n";
+    let gw = Gateway::start(dir.path(), &config(dir.path(), &devices(), limits));
+    let bearer = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
+    // Upgraded, then silent: it answers no ping (a console whose Wi-Fi is gone, no FIN).
+    let (accepted, _vanished) = upgrade(gw.addr, "127.0.0.2", "/ws/admin/", &bearer).await;
+    assert!(accepted.starts_with("HTTP/1.1 101 "), "{accepted}");
+    let full = handshake(gw.addr, "127.0.0.3", "/ws/admin/", &bearer).await;
+    assert!(
+        full.starts_with("HTTP/1.1 503 "),
+        "the one seat is taken: {full}"
+    );
+    // A console that answers pings (tungstenite does while it reads) keeps its seat past it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut admin = loop {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(console_url(&gw)).await {
+            break ws;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the seat never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    gw.wait_log("nothing heard for 2s", Duration::from_secs(10));
+    assert_eq!(recv(&mut admin).await["type"], "connection_established");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ask(&mut admin, json!({"type": "ping"}), "pong").await;
+    }
+    // Reading only (tungstenite answers the gateway's pings by itself), sending nothing, for
+    // more than twice the idle timeout: still connected.
+    let quiet_until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut pinged = 0;
+    while let Ok(next) = tokio::time::timeout_at(quiet_until, admin.next()).await {
+        match next.expect("still open").expect("no error") {
+            Message::Ping(_) => pinged += 1,
+            Message::Close(frame) => panic!("closed while answering pings: {frame:?}"),
+            _ => {}
+        }
+    }
+    assert!(pinged >= 2, "pinged every second: {pinged}");
+    ask(&mut admin, json!({"type": "ping"}), "pong").await;
+}

@@ -18,7 +18,9 @@
 //! One task per console, reading its socket, the court's change stream and the notifications in
 //! one `select!`. Both streams are bounded broadcasts: a console that does not read falls
 //! behind alone, loses the oldest messages and is told so (`lagged` {dropped}); a console
-//! that cannot take a message for [`SEND_TIMEOUT`] is closed. Neither slows anything else.
+//! that cannot take a message for [`SEND_TIMEOUT`] is closed. Neither slows anything else. A
+//! console from which nothing (not even a pong) is heard for `[limits] idle_timeout` is closed
+//! (4003) and its seat given back.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -138,10 +140,12 @@ async fn admin_socket(
         let body = format!("{max} admin consoles connected already ([limits] max_admins)\n");
         return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
     };
-    let upgrade = socket_limits(upgrade, &ConnectionLimits::of(&settings));
+    let limits = ConnectionLimits::of(&settings);
+    let upgrade = socket_limits(upgrade, &limits);
+    let idle = limits.idle_timeout;
     upgrade.on_upgrade(move |socket| {
         let tasks = console.shutdown.tasks.clone();
-        tasks.track_future(serve(console, socket, seat, peer))
+        tasks.track_future(serve(console, socket, seat, peer, idle))
     })
 }
 
@@ -157,7 +161,16 @@ struct Console {
     awaited: BTreeMap<u64, bool>,
 }
 
-async fn serve(console: Arc<AdminConsole>, socket: WebSocket, seat: Seat, peer: SocketAddr) {
+/// Serves one console until it leaves, shutdown, or `idle` passes without a frame from it
+/// (it is pinged every half of that: a browser answers by itself, so only a console that has
+/// vanished — Wi-Fi gone, no FIN — is closed, and its seat given back).
+async fn serve(
+    console: Arc<AdminConsole>,
+    socket: WebSocket,
+    seat: Seat,
+    peer: SocketAddr,
+    idle: Duration,
+) {
     log::info!("admin console connected from {peer}");
     let mut changes = console.court.subscribe();
     let (active, mut notices) = console.notices.subscribe();
@@ -178,15 +191,27 @@ async fn serve(console: Arc<AdminConsole>, socket: WebSocket, seat: Seat, peer: 
             ended = this.send(notice).await;
         }
     }
+    let mut pings = tokio::time::interval(idle / 2);
+    pings.reset();
+    let mut heard = tokio::time::Instant::now();
     while ended.is_ok() {
-        // Each branch is cancel-safe: the socket's and the broadcasts' `recv` lose nothing
-        // when another branch wins.
+        // Each branch is cancel-safe: the socket's and the broadcasts' `recv` and the tick lose
+        // nothing when another branch wins.
         ended = tokio::select! {
             () = stop.cancelled() => {
                 this.close(close::GOING_AWAY, "shutting down").await;
                 Err(Gone)
             }
-            message = this.socket.recv() => match message {
+            _ = pings.tick() => {
+                if heard.elapsed() >= idle {
+                    log::info!("admin console from {peer}: nothing heard for {idle:?}; closed");
+                    this.close(close::IDLE, "idle").await;
+                    Err(Gone)
+                } else {
+                    this.ping().await
+                }
+            }
+            message = this.socket.recv() => match message.inspect(|_| heard = tokio::time::Instant::now()) {
                 Some(Ok(Message::Text(text))) => this.request(text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => {
                     this.send(refusal(&binary_refused()).to_string()).await
@@ -223,6 +248,18 @@ impl Console {
                 log::warn!("admin console not reading for {SEND_TIMEOUT:?}: closed");
                 Err(Gone)
             }
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), Gone> {
+        match tokio::time::timeout(
+            SEND_TIMEOUT,
+            self.socket.send(Message::Ping(Default::default())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Gone),
         }
     }
 
