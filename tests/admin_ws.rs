@@ -350,6 +350,12 @@ async fn every_request_is_answered_and_a_bad_one_names_its_field() {
         error["error"].as_str().unwrap().starts_with("not JSON"),
         "{error}"
     );
+    admin.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    let error = recv_type(&mut admin, "error").await;
+    assert!(
+        error["error"].as_str().unwrap().contains("JSON text"),
+        "{error}"
+    );
     ask(&mut admin, json!({"type": "ping"}), "pong").await;
 }
 
@@ -537,7 +543,7 @@ async fn an_uplink_losing_its_broker_is_notified_down_then_up_and_down_is_active
     // Reconnects back off up to 10 s; the notice follows within a sample (2 s).
     let up = notified_within(&mut admin, "uplink_up", Duration::from_secs(60)).await;
     assert_eq!(up["level"], "info", "{up}");
-    notified_within(&mut late, "uplink_up", Duration::from_secs(10)).await;
+    notified_within(&mut late, "uplink_up", Duration::from_secs(30)).await;
 }
 
 /// A compact batch of `rows` six-channel samples that do not compress (arbitrary floats), so a
@@ -589,7 +595,7 @@ async fn a_filling_then_full_journal_is_notified_once_each() {
         }
         assert!(seq < 1000, "{status}");
     }
-    let filling = notified_within(&mut admin, "journal_filling", Duration::from_secs(10)).await;
+    let filling = notified_within(&mut admin, "journal_filling", Duration::from_secs(30)).await;
     assert_eq!(filling["level"], "warning", "{filling}");
     // On until the journal refuses even one sample.
     let mut rows = 300;
@@ -608,7 +614,7 @@ async fn a_filling_then_full_journal_is_notified_once_each() {
             "2 MiB of incompressible batches fill the journal"
         );
     }
-    let full = notified_within(&mut admin, "journal_full", Duration::from_secs(10)).await;
+    let full = notified_within(&mut admin, "journal_full", Duration::from_secs(30)).await;
     assert_eq!(full["level"], "error", "{full}");
     // Still active: a console connecting now hears of it first, as it was raised.
     let mut late = connect(&console_url(&gw)).await;
@@ -619,7 +625,7 @@ async fn a_filling_then_full_journal_is_notified_once_each() {
 #[tokio::test]
 async fn a_console_that_vanished_gives_its_seat_back_after_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = "[limits]\nmax_admins = 1\nidle_timeout = \"2s\"\n";
+    let limits = "[limits]\nmax_admins = 1\nidle_timeout = \"3s\"\n";
     let gw = Gateway::start(dir.path(), &config(dir.path(), &devices(), limits));
     let bearer = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
     // Upgraded, then silent: it answers no ping (a console whose Wi-Fi is gone, no FIN).
@@ -642,15 +648,15 @@ async fn a_console_that_vanished_gives_its_seat_back_after_the_idle_timeout() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    gw.wait_log("nothing heard for 2s", Duration::from_secs(10));
+    gw.wait_log("nothing heard for 3s", Duration::from_secs(10));
     assert_eq!(recv(&mut admin).await["type"], "connection_established");
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
         ask(&mut admin, json!({"type": "ping"}), "pong").await;
     }
     // Reading only (tungstenite answers the gateway's pings by itself), sending nothing, for
     // more than twice the idle timeout: still connected.
-    let quiet_until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let quiet_until = tokio::time::Instant::now() + Duration::from_secs(7);
     let mut pinged = 0;
     while let Ok(next) = tokio::time::timeout_at(quiet_until, admin.next()).await {
         match next.expect("still open").expect("no error") {
@@ -659,6 +665,6 @@ async fn a_console_that_vanished_gives_its_seat_back_after_the_idle_timeout() {
             _ => {}
         }
     }
-    assert!(pinged >= 2, "pinged every second: {pinged}");
+    assert!(pinged >= 2, "pinged every 1.5 s: {pinged}");
     ask(&mut admin, json!({"type": "ping"}), "pong").await;
 }

@@ -180,17 +180,7 @@ async fn serve(
         socket,
         awaited: BTreeMap::new(),
     };
-    let welcome = json!({
-        "type": "connection_established",
-        "role": "admin",
-        "server_time": this.console.court.now(),
-    });
-    let mut ended = this.send(welcome.to_string()).await;
-    for notice in active {
-        if ended.is_ok() {
-            ended = this.send(notice).await;
-        }
-    }
+    let mut ended = this.welcome(active).await;
     let mut pings = tokio::time::interval(idle / 2);
     pings.reset();
     let mut heard = tokio::time::Instant::now();
@@ -211,14 +201,10 @@ async fn serve(
                     this.ping().await
                 }
             }
-            message = this.socket.recv() => match message.inspect(|_| heard = tokio::time::Instant::now()) {
-                Some(Ok(Message::Text(text))) => this.request(text.as_str()).await,
-                Some(Ok(Message::Binary(_))) => {
-                    this.send(refusal(&binary_refused()).to_string()).await
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
-                Some(Ok(Message::Close(_)) | Err(_)) | None => Err(Gone),
-            },
+            message = this.socket.recv() => {
+                heard = tokio::time::Instant::now();
+                this.frame(message).await
+            }
             change = changes.recv() => this.court_change(change).await,
             notice = notices.recv() => match notice {
                 Ok(text) => this.send(text.to_string()).await,
@@ -231,15 +217,38 @@ async fn serve(
     log::info!("admin console from {peer} disconnected");
 }
 
-fn binary_refused() -> AdminError {
-    AdminError {
-        request: None,
-        field: None,
-        message: "requests are JSON text frames".to_owned(),
-    }
-}
-
 impl Console {
+    /// `connection_established`, then the conditions still active.
+    async fn welcome(&mut self, active: Vec<String>) -> Result<(), Gone> {
+        let welcome = json!({
+            "type": "connection_established",
+            "role": "admin",
+            "server_time": self.console.court.now(),
+        });
+        self.send(welcome.to_string()).await?;
+        for notice in active {
+            self.send(notice).await?;
+        }
+        Ok(())
+    }
+
+    /// One frame from the console (or its end).
+    async fn frame(&mut self, message: Option<Result<Message, axum::Error>>) -> Result<(), Gone> {
+        match message {
+            Some(Ok(Message::Text(text))) => self.request(text.as_str()).await,
+            Some(Ok(Message::Binary(_))) => {
+                let refused = refusal(&AdminError {
+                    request: None,
+                    field: None,
+                    message: "requests are JSON text frames".to_owned(),
+                });
+                self.send(refused.to_string()).await
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+            Some(Ok(Message::Close(_)) | Err(_)) | None => Err(Gone),
+        }
+    }
+
     async fn send(&mut self, text: String) -> Result<(), Gone> {
         match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::text(text))).await {
             Ok(Ok(())) => Ok(()),
