@@ -15,7 +15,7 @@ use shuttlegate_core::court::{Court, DeviceState};
 
 use super::connections::Connections;
 use crate::config::Settings;
-use crate::journal::Journal;
+use crate::journal::{Journal, JournalStats};
 use crate::supervise::Supervisor;
 use crate::uplink::SinkStates;
 
@@ -53,6 +53,7 @@ pub fn system_status(
     load: Option<[f64; 3]>,
     now_ms: i64,
 ) -> Value {
+    let stats = sources.journal.stats();
     let online = court.devices.iter().filter(|(_, d)| d.online).count();
     let mut sessions: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, device) in &court.devices {
@@ -73,15 +74,14 @@ pub fn system_status(
         "ts": now_ms,
         "devices": {"configured": court.devices.len(), "online": online},
         "sessions": sessions,
-        "journal": journal(&sources.journal),
-        "uplinks": uplinks(sources),
+        "journal": journal(&stats),
+        "uplinks": uplinks(&sources.sinks, &stats),
         "tasks": tasks,
         "load": load,
     })
 }
 
-fn journal(journal: &Journal) -> Value {
-    let stats = journal.stats();
+fn journal(stats: &JournalStats) -> Value {
     json!({
         "bytes": stats.bytes,
         "max_bytes": stats.max_bytes,
@@ -94,14 +94,13 @@ fn journal(journal: &Journal) -> Value {
 }
 
 /// Each enabled sink: its connection and what it has yet to deliver.
-fn uplinks(sources: &Sources) -> Vec<Value> {
-    let backlogs = sources.journal.stats().consumers;
-    sources
-        .sinks
+fn uplinks(sinks: &SinkStates, stats: &JournalStats) -> Vec<Value> {
+    sinks
         .snapshots()
         .into_iter()
         .map(|(name, s)| {
-            let backlog_bytes = backlogs
+            let backlog_bytes = stats
+                .consumers
                 .iter()
                 .find(|c| c.name == name)
                 .map(|c| c.backlog_bytes);
