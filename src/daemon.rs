@@ -17,22 +17,27 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{Settings, SettingsHandle};
-use crate::court::{Clock, CourtDriver, CourtHandle};
+use crate::court::{Clock, CourtDriver, CourtHandle, Delivered};
 use crate::ingest::Ingest;
 use crate::journal::{Fs, Journal, JournalError, JournalHealth, JournalOptions, StdFs, WhenFull};
 use crate::live::Live;
+use crate::notices::{self, Notices};
 use crate::pipeline::{AnalysisFeed, AnalysisTask, ResumePoint};
 use crate::service::Shutdown;
 use crate::supervise::{self, Supervisor};
 use crate::transport::admin::{self, AdminApi};
+use crate::transport::admin_view;
+use crate::transport::admin_ws::{self, AdminConsole};
 use crate::transport::auth::AuthGuard;
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::transport::listener::{self, Bound, Gate};
 use crate::uplink::tls::TlsFiles;
-use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
-use shuttlegate_core::court::{Court, CourtOptions, Enqueued};
-use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
+use crate::uplink::{
+    CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions, SinkStates,
+};
+use shuttlegate_core::court::{Court, CourtOptions};
+use shuttlegate_core::protocol::{CommandRequest, FrameClock};
 
 /// How long shutdown waits for connections to drain before giving up on them.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -121,6 +126,7 @@ pub async fn start_on(
         }
     })
     .await??;
+    let started = std::time::Instant::now();
     let resume_point = ResumePoint::of(&court, journal.durable_id());
     let shutdown = Shutdown::new();
     // What the connection handshakes and the admin API read: the one reloadable copy.
@@ -172,7 +178,8 @@ pub async fn start_on(
     );
     spawn_snapshots(&court, &shutdown, &supervisor);
     follow_reloads(&settings_handle, &court, &shutdown, &supervisor);
-    let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
+    let sinks = SinkStates::default();
+    let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor, &sinks)?;
 
     warn_tokenless(settings);
     for warning in &settings.warnings {
@@ -180,6 +187,7 @@ pub async fn start_on(
     }
     let guard = Arc::new(AuthGuard::default());
     listener::warn_if_descriptors_short(settings.limits.max_connections);
+    let device_connections = connections.clone();
     let endpoint = Arc::new(DeviceEndpoint {
         settings: settings_handle.clone(),
         connections,
@@ -217,9 +225,25 @@ pub async fn start_on(
         router = router.merge(admin::routes(Arc::new(AdminApi {
             settings: settings_handle.clone(),
             court: court.clone(),
-            guard,
+            guard: guard.clone(),
             shutdown: shutdown.clone(),
         })));
+        let sources = admin_view::Sources {
+            journal: journal.clone(),
+            supervisor: supervisor.clone(),
+            sinks,
+            connections: device_connections,
+            started,
+        };
+        let console = staff_console(
+            &settings_handle,
+            &court,
+            sources,
+            guard,
+            &shutdown,
+            &supervisor,
+        );
+        router = router.merge(admin_ws::routes(console));
     }
     // The accept loops end only at shutdown: one that ends (or panics) earlier leaves a daemon
     // nobody can reach, so it stops the daemon like any critical task.
@@ -238,6 +262,38 @@ pub async fn start_on(
         shutdown,
         driver,
         supervisor,
+    })
+}
+
+/// The staff's console (`/ws/admin/`) and the task that raises its system notifications
+/// (restarted if it dies: a new run starts from what it samples).
+fn staff_console(
+    settings: &SettingsHandle,
+    court: &CourtHandle,
+    sources: admin_view::Sources,
+    guard: Arc<AuthGuard>,
+    shutdown: &Shutdown,
+    supervisor: &Supervisor,
+) -> Arc<AdminConsole> {
+    let notices = Notices::default();
+    let watched = notices::Watched {
+        court: court.clone(),
+        journal: sources.journal.clone(),
+        supervisor: supervisor.clone(),
+        sinks: sources.sinks.clone(),
+    };
+    let (running, token) = (notices.clone(), shutdown.token.clone());
+    supervisor.spawn_restarting("admin-notices", supervise::restart_backoff(), move || {
+        notices::run(running.clone(), watched.clone(), token.clone())
+    });
+    Arc::new(AdminConsole {
+        settings: settings.clone(),
+        court: court.clone(),
+        sources,
+        notices,
+        guard,
+        shutdown: shutdown.clone(),
+        connected: std::sync::atomic::AtomicUsize::new(0),
     })
 }
 
@@ -384,6 +440,7 @@ fn start_uplinks(
     court_handle: &CourtHandle,
     shutdown: &Shutdown,
     supervisor: &Supervisor,
+    sinks: &SinkStates,
 ) -> Result<Option<MqttCounters>, DaemonError> {
     let mut mqtt_counters = None;
     let outbox = Arc::new(journal.clone());
@@ -410,7 +467,7 @@ fn start_uplinks(
         options.devices = settings.devices.iter().map(|d| d.code.clone()).collect();
         mqtt_counters = Some(options.counters.clone());
         let (commands, rx) = mpsc::channel(64);
-        let (outbox, token) = (outbox.clone(), shutdown.token.clone());
+        let (outbox, token, sinks) = (outbox.clone(), shutdown.token.clone(), sinks.clone());
         let spawn = move || {
             // Each start gets a clone of the sender: the receiver (`cloud_commands`) outlives
             // restarts, and closes only when the supervisor drops this closure at shutdown.
@@ -420,7 +477,10 @@ fn start_uplinks(
                 commands.clone(),
                 token.clone(),
             )
-            .map(|sink| sink.task)
+            .map(|sink| {
+                sinks.follow("mqtt", sink.snapshot);
+                sink.task
+            })
         };
         supervise_sink(supervisor, "uplink-mqtt", spawn)?;
         let court_handle = court_handle.clone();
@@ -437,10 +497,12 @@ fn start_uplinks(
         options.ping_interval = h.ping_interval;
         options.replay_rate = (h.replay_rate > 0).then_some(f64::from(h.replay_rate));
         options.backoff_max = RECONNECT_MAX;
-        let token = shutdown.token.clone();
+        let (token, sinks) = (shutdown.token.clone(), sinks.clone());
         let spawn = move || {
-            crate::uplink::hub::spawn(options.clone(), outbox.clone(), token.clone())
-                .map(|sink| sink.task)
+            crate::uplink::hub::spawn(options.clone(), outbox.clone(), token.clone()).map(|sink| {
+                sinks.follow("hub", sink.snapshot);
+                sink.task
+            })
         };
         supervise_sink(supervisor, "uplink-hub", spawn)?;
         let mode = if h.acks { "acked" } else { "fire-and-forget" };
@@ -478,24 +540,26 @@ async fn sink_run(
 /// Carries validated cloud commands to devices and answers what became of each.
 async fn cloud_commands(mut rx: mpsc::Receiver<CloudCommand>, court: CourtHandle) {
     while let Some(cmd) = rx.recv().await {
-        let outcome = match DeviceCommand::parse(&cmd.command, &cmd.params) {
+        let request = CommandRequest::parse(
+            "device",
+            &cmd.device,
+            &cmd.command,
+            &cmd.params,
+            Some(&cmd.command_id),
+        );
+        let outcome = match request {
             Err(e) => CommandOutcome::Rejected {
                 reason: e.to_string(),
             },
-            Ok(command) => {
-                let request_id = Some(cmd.command_id.clone());
-                match court.command(&cmd.device, command, request_id).await {
-                    Ok(Enqueued::New { .. }) if court.is_connected(&cmd.device) => {
-                        CommandOutcome::Pushed
-                    }
-                    Ok(Enqueued::New { .. }) => CommandOutcome::Queued,
-                    // A redelivery (the broker after a reconnect, or the cloud's retry).
-                    Ok(Enqueued::Duplicate(first)) => CommandOutcome::duplicate(&first),
-                    Err(e) => CommandOutcome::Rejected {
-                        reason: e.to_string(),
-                    },
-                }
-            }
+            Ok(request) => match court.send_command(request).await {
+                Ok(Delivered::Pushed { .. }) => CommandOutcome::Pushed,
+                Ok(Delivered::Queued { .. }) => CommandOutcome::Queued,
+                // A redelivery (the broker after a reconnect, or the cloud's retry).
+                Ok(Delivered::Duplicate(first)) => CommandOutcome::duplicate(&first),
+                Err(e) => CommandOutcome::Rejected {
+                    reason: e.to_string(),
+                },
+            },
         };
         log::info!(
             "cloud command {} `{}` for {}: {outcome:?}",

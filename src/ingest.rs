@@ -366,18 +366,29 @@ impl Ingest {
             "device": report.device, "stats": report.stats, "system": report.system,
         })
         .to_string();
+        // An id this gateway never sent (not a number) answers nothing; the report is kept.
+        let command_id = report.command_id.and_then(|id| id.parse::<u64>().ok());
         let owned = device.to_owned();
         let applied = self.court.try_request(
-            seen_and(device, move |c, _| {
-                c.status_response(&owned, json);
-                Ok((Outcome::default(), ()))
+            seen_and(device, move |c, now| {
+                Ok((c.status_response(&owned, json, command_id, now), ()))
             }),
             None,
         );
-        if let Err(e) = applied {
-            log::warn!("device {device}: status_response not kept: {e}");
+        let device = device.to_owned();
+        match applied {
+            // Like an ack: no reply; a failure is logged, and the device answers again.
+            Ok(applied) => Box::pin(async move {
+                if let Err(e) = applied.await {
+                    log::warn!("device {device}: status_response: {e}");
+                }
+                None
+            }),
+            Err(e) => {
+                log::warn!("device {device}: status_response not kept: {e}");
+                nothing()
+            }
         }
-        nothing()
     }
 
     fn error_reply(&self, device: &str, err: &ProtocolError) -> GatewayMessage {

@@ -30,6 +30,7 @@ pub mod demo;
 pub mod ingest;
 pub mod journal;
 pub mod live;
+pub mod notices;
 pub mod pipeline;
 pub mod replay;
 pub mod service;

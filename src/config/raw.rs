@@ -153,6 +153,7 @@ pub(crate) struct RawLimits {
     pub session_starts_per_minute: usize,
     pub max_connections_per_address: usize,
     pub max_handshaking: usize,
+    pub max_admins: usize,
 }
 
 impl Default for RawLimits {
@@ -172,6 +173,8 @@ impl Default for RawLimits {
             // for a small NAT while one flooding host holds at most half the handshake budget.
             max_connections_per_address: 32,
             max_handshaking: 64,
+            // Staff consoles: a few screens at a venue's desk, not a crowd.
+            max_admins: 8,
         }
     }
 }

@@ -135,6 +135,8 @@ pub struct LimitSettings {
     pub max_connections_per_address: usize,
     /// Connections that have not had their first response yet (handshake budget).
     pub max_handshaking: usize,
+    /// Admin consoles (`/ws/admin/`) connected at once.
+    pub max_admins: usize,
 }
 
 /// `[auth]`.
@@ -767,6 +769,7 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             1,
             100_000,
         ),
+        max_admins: checker.in_range("limits.max_admins", raw.limits.max_admins, 1, 256),
     };
     for (key, cap) in [
         (

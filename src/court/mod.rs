@@ -34,9 +34,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::try_join_all;
 use shuttlegate_core::court::{
-    Court, CourtError, CourtEvent, Enqueued, Outcome, PendingCommand, Telemetry,
+    Court, CourtError, CourtEvent, Enqueued, Outcome, PendingCommand, RecentCommand, Telemetry,
 };
-use shuttlegate_core::protocol::{DeviceCommand, FrameClock};
+use shuttlegate_core::protocol::{CommandRequest, DeviceCommand, FrameClock};
 use tokio::sync::{Notify, broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -77,6 +77,36 @@ pub enum CourtChange {
         device: String,
         telemetry: Arc<Telemetry>,
     },
+}
+
+/// What became of an operator's command ([`CourtHandle::send_command`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Journaled and sent to the connected device as the gateway's `command_id`.
+    Pushed { command_id: u64 },
+    /// Journaled; the device gets it when it connects or polls.
+    Queued { command_id: u64 },
+    /// The sender's `command_id` was seen before: nothing was queued; what became of the first.
+    Duplicate(RecentCommand),
+}
+
+impl Delivered {
+    /// `pushed`, `queued` or `duplicate`, as the operators' answers say it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Delivered::Pushed { .. } => "pushed",
+            Delivered::Queued { .. } => "queued",
+            Delivered::Duplicate(_) => "duplicate",
+        }
+    }
+
+    /// The gateway's id of the command (the first one's, for a duplicate).
+    pub fn command_id(&self) -> u64 {
+        match self {
+            Delivered::Pushed { command_id } | Delivered::Queued { command_id } => *command_id,
+            Delivered::Duplicate(first) => first.command_id,
+        }
+    }
 }
 
 /// Why a request to the court did not take effect.
@@ -370,6 +400,24 @@ impl CourtHandle {
             court.enqueue_once(&device, command, request_id.as_deref(), now)
         })
         .await
+    }
+
+    /// An operator's command (admin console, HTTP admin API, cloud): queued once per sender
+    /// `command_id`, journaled, and pushed if the device is connected. One path for every
+    /// operator, so each is told the same thing.
+    pub async fn send_command(&self, request: CommandRequest) -> Result<Delivered, RequestError> {
+        let device = request.device_code.clone();
+        let enqueued = self
+            .command(&device, request.command, request.request_id)
+            .await?;
+        Ok(match enqueued {
+            // Pushed after the journal had it, if a connection held the code then.
+            Enqueued::New { command_id } if self.is_connected(&device) => {
+                Delivered::Pushed { command_id }
+            }
+            Enqueued::New { command_id } => Delivered::Queued { command_id },
+            Enqueued::Duplicate(first) => Delivered::Duplicate(first),
+        })
     }
 
     /// The analysis has journaled a session's summary: the session is completed.

@@ -2,7 +2,8 @@
 //!
 //! `POST /api/devices/{code}/sessions` (body `{"session_id": …}` optional) starts a session,
 //! `POST /api/devices/{code}/sessions/end` ends the open one, `POST /api/devices/{code}/commands`
-//! (body `{"command": "set_batch", "params": {"batch_size": 60}}`) queues any command. Each needs
+//! (body `{"command": "set_batch", "params": {"batch_size": 60}}`) queues any command
+//! (answered with its `command_id` and `delivered`: `pushed`, `queued` or `duplicate`). Each needs
 //! `Authorization: Bearer <admin_token>` (at least 16 characters); without a configured admin
 //! token they are off (404). A call without the right token gets the same 401 as a refused
 //! device handshake, checked before its body is read, counted and slowed down per address like
@@ -27,11 +28,12 @@ use serde_json::{Value, json};
 
 use super::auth::{self, AuthGuard, Refusal};
 use crate::config::SettingsHandle;
-use crate::court::{CourtHandle, RequestError};
+use crate::court::{CourtHandle, Delivered, RequestError};
 use crate::service::Shutdown;
 use crate::uplink::command::FirstOutcome;
-use shuttlegate_core::court::{CourtError, Enqueued};
-use shuttlegate_core::protocol::DeviceCommand;
+use shuttlegate_core::court::CourtError;
+use shuttlegate_core::protocol::CommandRequest;
+use shuttlegate_core::protocol::command::RequestError as CommandRequestError;
 use shuttlegate_core::protocol::validate::{self, IdKind, Invalid};
 
 /// What the admin hooks need.
@@ -108,6 +110,15 @@ fn invalid(e: Invalid) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({ "error": e.to_string(), "field": e.field })),
+    )
+        .into_response()
+}
+
+/// A command the shared parser refused: 400, naming the field.
+fn invalid_request(e: &CommandRequestError) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": e.to_string(), "field": e.field() })),
     )
         .into_response()
 }
@@ -199,27 +210,30 @@ async fn command(
         Ok(Json(body)) => body,
         Err(e) => return bad_body(&e),
     };
-    if let Some(response) = bad_device_code(&code) {
-        return response;
-    }
-    if let Some(id) = &body.command_id
-        && let Err(e) = validate::id(IdKind::CommandId, "command_id", id)
-    {
-        return invalid(e);
-    }
-    let command = match DeviceCommand::parse(&body.command, &body.params) {
-        Ok(c) => c,
-        Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
+    let request = CommandRequest::parse(
+        "code",
+        &code,
+        &body.command,
+        &body.params,
+        body.command_id.as_deref(),
+    );
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return invalid_request(&e),
     };
-    match api.court.command(&code, command, body.command_id).await {
-        Ok(Enqueued::New { command_id }) => {
-            Json(json!({"device": code, "command_id": command_id})).into_response()
-        }
-        Ok(Enqueued::Duplicate(first)) => Json(json!({
+    match api.court.send_command(request).await {
+        Ok(Delivered::Duplicate(first)) => Json(json!({
             "device": code,
             "command_id": first.command_id,
+            "delivered": "duplicate",
             "duplicate": true,
             "first": FirstOutcome::of(&first),
+        }))
+        .into_response(),
+        Ok(delivered) => Json(json!({
+            "device": code,
+            "command_id": delivered.command_id(),
+            "delivered": delivered.as_str(),
         }))
         .into_response(),
         Err(e) => court_error(e),

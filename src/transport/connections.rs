@@ -176,6 +176,11 @@ impl Connections {
         send_on(&handle, text)
     }
 
+    /// The address `device` is connected from, if it is.
+    pub fn peer(&self, device: &str) -> Option<IpAddr> {
+        lock(&self.by_device).get(device).map(|h| h.peer)
+    }
+
     pub fn is_connected(&self, device: &str) -> bool {
         lock(&self.by_device).contains_key(device)
     }

@@ -1,7 +1,10 @@
 //! Thin async drivers for the court LAN: the accept loop and its caps, the HTTP listener with
-//! its WebSocket endpoints.
+//! its WebSocket endpoints (devices; the staff's console in `admin_ws`, what it shows in
+//! `admin_view`).
 
 pub mod admin;
+pub mod admin_view;
+pub mod admin_ws;
 pub mod admission;
 pub mod auth;
 pub mod connections;

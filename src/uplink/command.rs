@@ -5,7 +5,8 @@
 //! `{"device":"racket-01","command":"set_batch","params":{"batch_size":50},"command_id":"c-1"}`.
 //! An unknown device, an unknown command, bad parameters or an id the shared validator
 //! (`shuttlegate_core::protocol::validate`) refuses give a `command_error` result and go no
-//! further; a valid one is handed to the daemon (which journals it and pushes or queues it
+//! further (the parser is the one the admin console and the HTTP admin API use,
+//! `CommandRequest::parse`); a valid one is handed to the daemon (which journals it and pushes or queues it
 //! for the device) and its outcome is published as `command_ack` on
 //! `{prefix}/{venue}/{court}/commands/results`. A command whose `command_id` the court already
 //! saw (the broker redelivers after a reconnect) is not run again: its result says `duplicate`,
@@ -13,7 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 use shuttlegate_core::court::RecentCommand;
-use shuttlegate_core::protocol::validate::{self, IdKind, Invalid};
+use shuttlegate_core::protocol::command::RequestError;
+use shuttlegate_core::protocol::validate::Invalid;
+use shuttlegate_core::protocol::{CommandError as DeviceCommandError, CommandRequest};
 use tokio::sync::oneshot;
 
 /// Command names the V3.3 firmware understands (SPEC §1.1).
@@ -24,9 +27,6 @@ pub const COMMANDS: &[&str] = &[
     "set_batch",
     "get_status",
 ];
-
-/// Largest `batch_size` accepted for `set_batch` (the firmware keeps batches in RAM).
-pub const MAX_BATCH_SIZE: u64 = 1000;
 
 /// A validated command, handed to the daemon.
 #[derive(Debug)]
@@ -148,48 +148,42 @@ pub fn command_id_of(payload: &[u8]) -> Option<String> {
     serde_json::from_slice::<Id>(payload).ok()?.command_id
 }
 
-/// Checks a command's parameters; the lead may swap this for the typed `DeviceCommand`.
-pub fn check_params(command: &str, params: &serde_json::Value) -> Result<(), String> {
-    if !params.is_object() {
-        return Err("params must be an object".into());
-    }
-    if command == "set_batch" {
-        let size = params.get("batch_size").and_then(serde_json::Value::as_u64);
-        match size {
-            Some(n) if (1..=MAX_BATCH_SIZE).contains(&n) => {}
-            _ => {
-                return Err(format!(
-                    "batch_size must be an integer in 1..={MAX_BATCH_SIZE}"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Parses and validates a command payload against the configured devices.
+/// Parses and validates a command payload against the configured devices, with the parser
+/// every operator shares ([`CommandRequest::parse`]: ids, command name, parameters).
 pub fn parse_command(payload: &[u8], devices: &[String]) -> Result<ValidCommand, CommandError> {
     let wire: WireCommand =
         serde_json::from_slice(payload).map_err(|e| CommandError::Malformed(e.to_string()))?;
-    validate::id(IdKind::DeviceCode, "device", &wire.device)?;
-    validate::id(IdKind::CommandId, "command_id", &wire.command_id)?;
-    if !devices.contains(&wire.device) {
-        return Err(CommandError::UnknownDevice(wire.device));
-    }
-    if !COMMANDS.contains(&wire.command.as_str()) {
-        return Err(CommandError::UnknownCommand(wire.command));
-    }
     let params = wire.params.unwrap_or_else(|| serde_json::json!({}));
-    check_params(&wire.command, &params).map_err(|reason| CommandError::InvalidParams {
-        command: wire.command.clone(),
-        reason,
-    })?;
-    Ok(ValidCommand {
-        device: wire.device,
-        command: wire.command,
-        params,
-        command_id: wire.command_id,
-    })
+    if !params.is_object() {
+        return Err(CommandError::InvalidParams {
+            command: wire.command,
+            reason: "params must be an object".into(),
+        });
+    }
+    let request = CommandRequest::parse(
+        "device",
+        &wire.device,
+        &wire.command,
+        &params,
+        Some(&wire.command_id),
+    );
+    match request {
+        Err(RequestError::Invalid(invalid)) => Err(CommandError::InvalidField(invalid)),
+        _ if !devices.contains(&wire.device) => Err(CommandError::UnknownDevice(wire.device)),
+        Ok(_) => Ok(ValidCommand {
+            device: wire.device,
+            command: wire.command,
+            params,
+            command_id: wire.command_id,
+        }),
+        Err(RequestError::Command(DeviceCommandError::Unknown(_))) => {
+            Err(CommandError::UnknownCommand(wire.command))
+        }
+        Err(RequestError::Command(e)) => Err(CommandError::InvalidParams {
+            command: wire.command,
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// The result published on the results topic.
@@ -232,6 +226,7 @@ impl CommandResult {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use shuttlegate_core::protocol::validate::{self, IdKind};
 
     fn devices() -> Vec<String> {
         vec!["racket-01".into()]
@@ -276,6 +271,28 @@ mod tests {
         assert_eq!(
             code(br#"{"device":"racket-01\u0000","command":"sync","command_id":"1"}"#),
             "invalid_field"
+        );
+    }
+
+    #[test]
+    fn the_shared_parser_refuses_what_the_console_refuses() {
+        let err = parse_command(
+            br#"{"device":"racket-01","command":"start_collection","command_id":"1"}"#,
+            &devices(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_params");
+        assert!(
+            err.to_string().contains("`session_id` is required"),
+            "{err}"
+        );
+        let upper = parse_command(
+            br#"{"device":"racket-01","command":"SYNC","command_id":"1"}"#,
+            &devices(),
+        );
+        assert!(
+            upper.is_ok(),
+            "the seed's upper-case names, as everywhere: {upper:?}"
         );
     }
 

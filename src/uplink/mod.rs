@@ -30,7 +30,7 @@ pub use command::{CloudCommand, CommandOutcome};
 pub use hub::{HubOptions, HubSink};
 pub use mqtt::{MqttOptions, MqttSink};
 pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxRecord};
-pub use status::{MqttCounters, SinkSnapshot};
+pub use status::{MqttCounters, SinkSnapshot, SinkStates};
 
 /// Why a sink could not be started; the daemon reports it naming the setting and exits.
 #[derive(Debug, thiserror::Error)]

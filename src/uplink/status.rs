@@ -35,6 +35,36 @@ pub struct SinkSnapshot {
     pub last_error: Option<String>,
 }
 
+/// Each sink's latest [`SinkSnapshot`], by sink name (`mqtt`, `hub`): the daemon hands every
+/// (re)started sink's watch here, so readers (the admin console) see the running one's.
+#[derive(Debug, Clone, Default)]
+pub struct SinkStates(
+    std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::BTreeMap<&'static str, tokio::sync::watch::Receiver<SinkSnapshot>>,
+        >,
+    >,
+);
+
+impl SinkStates {
+    /// The sink `name` now reports on `snapshot` (replacing its previous run's).
+    pub fn follow(&self, name: &'static str, snapshot: tokio::sync::watch::Receiver<SinkSnapshot>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, snapshot);
+    }
+
+    /// Each sink's state now, by name.
+    pub fn snapshots(&self) -> Vec<(&'static str, SinkSnapshot)> {
+        let sinks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        sinks
+            .iter()
+            .map(|(name, rx)| (*name, rx.borrow().clone()))
+            .collect()
+    }
+}
+
 /// Counters of the MQTT sink that outlive its restarts (each start gets a clone of the same
 /// counters) and that `/metrics` shows.
 #[derive(Debug, Clone, Default)]

@@ -3,6 +3,7 @@
 //! ```text
 //! protocol   device messages ⇄ types (the seed system's JSON, V3.3 and compact forms); frame times
 //! batch      a device's IMU batch as the rest of the gateway sees it (seed frames or compact samples)
+//! conditions the admin console's system notifications: sampled states → edge-triggered notices
 //! court      the court's state machine: devices, sessions (the seeds' states), command queues
 //! analysis   swings, strokes, speeds, the kinetic chain, rallies, session summaries, and the
 //!            court's routing of batches to per-device analysers (`analysis::court`)
@@ -17,6 +18,7 @@
 
 pub mod analysis;
 pub mod batch;
+pub mod conditions;
 pub mod court;
 pub mod journal;
 pub mod protocol;

@@ -646,9 +646,29 @@ impl Court {
         }
     }
 
-    pub fn status_response(&mut self, device: &str, json: String) {
-        if let Ok(dev) = self.device_mut(device) {
-            dev.last_status_response = Some(json);
+    /// The firmware's `status_response`: kept for the admin view, and — when it names a
+    /// `get_status` still waiting — that command's answer: it is done (V3.3 answers `get_status`
+    /// with this, never with an `ack`, so without it the command would be pushed again on
+    /// every reconnect).
+    pub fn status_response(
+        &mut self,
+        device: &str,
+        json: String,
+        command_id: Option<u64>,
+        now_ms: i64,
+    ) -> Outcome {
+        let Ok(dev) = self.device_mut(device) else {
+            return Outcome::default();
+        };
+        dev.last_status_response = Some(json);
+        let answers_get_status = command_id.is_some_and(|id| {
+            dev.commands
+                .iter()
+                .any(|c| c.command_id == id && c.command == DeviceCommand::GetStatus)
+        });
+        match command_id {
+            Some(id) if answers_get_status => self.command_ack(device, id, true, now_ms),
+            _ => Outcome::default(),
         }
     }
 

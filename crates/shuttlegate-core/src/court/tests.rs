@@ -93,6 +93,43 @@ fn unacked_commands_are_pushed_again_on_reconnect_until_acked() {
 }
 
 #[test]
+fn a_status_response_settles_its_get_status_and_nothing_else() {
+    let mut c = court();
+    let get_status = c.enqueue("d1", DeviceCommand::GetStatus, 1).unwrap().pushes[0]
+        .1
+        .command_id;
+    let sync = c.enqueue("d1", DeviceCommand::Sync, 1).unwrap().pushes[0]
+        .1
+        .command_id;
+    // A report naming another command, or none, is kept but settles nothing.
+    assert!(
+        c.status_response("d1", "{}".into(), Some(sync), 2)
+            .events
+            .is_empty()
+    );
+    assert!(
+        c.status_response("d1", "{}".into(), None, 2)
+            .events
+            .is_empty()
+    );
+    let done = c.status_response("d1", r#"{"stats":{}}"#.into(), Some(get_status), 3);
+    assert!(
+        matches!(&done.events[..], [CourtEvent::CommandDone { command_id, success: true, .. }] if *command_id == get_status),
+        "{done:?}"
+    );
+    assert_eq!(
+        c.device("d1").unwrap().last_status_response.as_deref(),
+        Some(r#"{"stats":{}}"#)
+    );
+    let pending: Vec<u64> = c
+        .pending_commands("d1")
+        .iter()
+        .map(|p| p.command_id)
+        .collect();
+    assert_eq!(pending, [sync]);
+}
+
+#[test]
 fn the_command_queue_is_bounded_per_device() {
     let mut c = Court::new(
         ["d1".to_owned()],

@@ -145,6 +145,65 @@ impl DeviceCommand {
     }
 }
 
+/// An operator's command for one device, as the admin console, the HTTP admin API and the
+/// cloud send it: the device's code, the command's name and parameters, and optionally the
+/// sender's own `command_id` (so a retry runs once). One parser for every operator, so each
+/// refuses the same things with the same words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRequest {
+    pub device_code: String,
+    pub command: DeviceCommand,
+    /// The sender's `command_id`, if it gave one.
+    pub request_id: Option<String>,
+}
+
+/// Why an operator's command was refused; [`RequestError::field`] names what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The device code or `command_id` broke the validator's rules.
+    #[error(transparent)]
+    Invalid(#[from] validate::Invalid),
+    /// The command's name or parameters.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl RequestError {
+    /// The field that was wrong: `command`, `params.batch_size`, or the id's own field name.
+    pub fn field(&self) -> String {
+        match self {
+            RequestError::Invalid(invalid) => invalid.field.clone(),
+            RequestError::Command(CommandError::Unknown(_)) => "command".to_owned(),
+            RequestError::Command(
+                CommandError::MissingParam { param, .. } | CommandError::InvalidParam { param, .. },
+            ) => format!("params.{param}"),
+        }
+    }
+}
+
+impl CommandRequest {
+    /// Checks, in this order, the device code (its field called `device_field`: `device_code`
+    /// on the console, `code` in the HTTP path, `device` from the cloud), the sender's
+    /// `command_id`, then the command and its parameters.
+    pub fn parse(
+        device_field: &str,
+        device_code: &str,
+        name: &str,
+        params: &Value,
+        command_id: Option<&str>,
+    ) -> Result<CommandRequest, RequestError> {
+        validate::id(IdKind::DeviceCode, device_field, device_code)?;
+        if let Some(id) = command_id {
+            validate::id(IdKind::CommandId, "command_id", id)?;
+        }
+        Ok(CommandRequest {
+            device_code: device_code.to_owned(),
+            command: DeviceCommand::parse(name, params)?,
+            request_id: command_id.map(str::to_owned),
+        })
+    }
+}
+
 fn param<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
     params.get(key).filter(|v| !v.is_null())
 }

@@ -10,12 +10,14 @@
 //!   and fields plus shuttlegate's additions (SPEC §1.1).
 //! - [`command`]: the commands a device obeys (`start_collection`, …), parsed from a name and
 //!   parameters (admin console, cloud) and rendered as the push V3.3 dispatches on.
+//! - [`admin`]: the admin console's requests (`/ws/admin/`), parsed with the field named.
 //! - [`time`]: frame timestamps (unix ms or V3.3's local `HHMMSSmmm`) to unix ms.
 //! - [`untrusted`]: client-chosen text clipped and escaped for errors and logs.
 //! - [`validate`]: the one input validator every source uses (ids, `seq`, `rate_hz`, numbers).
 //!
 //! `docs/protocol.md` is the wire-level description of all of this.
 
+pub mod admin;
 pub mod command;
 pub mod inbound;
 pub mod outbound;
@@ -25,7 +27,7 @@ pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
-pub use command::{CommandError, DeviceCommand};
+pub use command::{CommandError, CommandRequest, DeviceCommand};
 pub use inbound::{
     CommandAck, DeviceMessage, Heartbeat, Ping, PollCommands, StatusReport, StatusUpdate,
     UploadComplete, parse_device_message, render_device_message,

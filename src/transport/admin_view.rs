@@ -1,0 +1,190 @@
+//! What the admin console is shown: `system_status` and `device_list`, read from the parts'
+//! own state at the moment of asking (the court, the journal's stats, the uplink sinks'
+//! snapshots, the supervisor's registry), never kept twice.
+//!
+//! A field the gateway does not know is `null`, never a made-up zero: per-node rates, batches
+//! and swings today, and rejects per device are not tracked by the court (yet), so they are
+//! `null`; battery, rssi and firmware are `null` until the device's first heartbeat carries
+//! them; `load` is `null` where `/proc/loadavg` cannot be read.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use shuttlegate_core::court::{Court, DeviceState};
+
+use super::connections::Connections;
+use crate::config::Settings;
+use crate::journal::{Journal, JournalStats};
+use crate::supervise::Supervisor;
+use crate::uplink::SinkStates;
+
+/// The parts the views read.
+#[derive(Clone)]
+pub struct Sources {
+    pub journal: Journal,
+    pub supervisor: Supervisor,
+    pub sinks: SinkStates,
+    pub connections: std::sync::Arc<Connections>,
+    /// When the daemon started (for `uptime_s`).
+    pub started: Instant,
+}
+
+/// What the court holds that the views show, copied out under its lock.
+pub struct CourtView {
+    devices: Vec<(String, DeviceState)>,
+}
+
+impl CourtView {
+    pub fn of(court: &Court) -> CourtView {
+        CourtView {
+            devices: court
+                .devices()
+                .map(|(code, state)| (code.clone(), state.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// `system_status`.
+pub fn system_status(
+    sources: &Sources,
+    court: &CourtView,
+    load: Option<[f64; 3]>,
+    now_ms: i64,
+) -> Value {
+    let stats = sources.journal.stats();
+    let online = court.devices.iter().filter(|(_, d)| d.online).count();
+    let mut sessions: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, device) in &court.devices {
+        for session in device.sessions() {
+            *sessions.entry(session.state.as_str()).or_default() += 1;
+        }
+    }
+    let tasks: Vec<Value> = sources
+        .supervisor
+        .snapshot()
+        .into_iter()
+        .map(|t| json!({"name": t.name, "state": t.state.as_str(), "restarts": t.restarts, "last_failure": t.last_failure}))
+        .collect();
+    json!({
+        "type": "system_status",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": sources.started.elapsed().as_secs(),
+        "ts": now_ms,
+        "devices": {"configured": court.devices.len(), "online": online},
+        "sessions": sessions,
+        "journal": journal(&stats),
+        "uplinks": uplinks(&sources.sinks, &stats),
+        "tasks": tasks,
+        "load": load,
+    })
+}
+
+fn journal(stats: &JournalStats) -> Value {
+    json!({
+        "bytes": stats.bytes,
+        "max_bytes": stats.max_bytes,
+        "segments": stats.segments,
+        "records": stats.records,
+        "oldest_record_ts": stats.oldest_ts_ms,
+        "full": stats.full,
+        "failed": stats.failed,
+    })
+}
+
+/// Each enabled sink: its connection and what it has yet to deliver.
+fn uplinks(sinks: &SinkStates, stats: &JournalStats) -> Vec<Value> {
+    sinks
+        .snapshots()
+        .into_iter()
+        .map(|(name, s)| {
+            let backlog_bytes = stats
+                .consumers
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.backlog_bytes);
+            json!({
+                "sink": name,
+                "connected": s.connected,
+                "backlog_records": s.backlog_records,
+                "backlog_bytes": backlog_bytes,
+                "in_flight": s.in_flight,
+                "last_ack_ms": s.last_ack_ms,
+                "last_error": s.last_error,
+            })
+        })
+        .collect()
+}
+
+/// `device_list`: every configured device, in the configuration's order.
+pub fn device_list(
+    settings: &Settings,
+    sources: &Sources,
+    court: &CourtView,
+    now_ms: i64,
+) -> Value {
+    let devices: Vec<Value> = settings
+        .devices
+        .iter()
+        .map(|d| {
+            let state = court.devices.iter().find(|(code, _)| *code == d.code);
+            device(&d.code, d.user.as_deref(), state.map(|(_, s)| s), sources)
+        })
+        .collect();
+    json!({"type": "device_list", "devices": devices, "ts": now_ms})
+}
+
+fn device(code: &str, user: Option<&str>, state: Option<&DeviceState>, sources: &Sources) -> Value {
+    let default = DeviceState::default();
+    let state = state.unwrap_or(&default);
+    let session = state
+        .open_session()
+        .map(|s| json!({"session_id": s.id, "status": s.state.as_str(), "start_ms": s.start_ms}));
+    json!({
+        "device_code": code,
+        "user": user,
+        "online": state.online,
+        "peer": sources.connections.peer(code).map(|ip| ip.to_string()),
+        "last_seen_ms": state.last_seen_ms,
+        "battery": state.telemetry.battery,
+        "rssi": state.telemetry.rssi,
+        "firmware": state.telemetry.fw,
+        "session": session,
+        "pending_commands": state.commands.len(),
+        "nodes": Value::Null,
+        "batches_today": Value::Null,
+        "swings_today": Value::Null,
+        "rejects": Value::Null,
+    })
+}
+
+/// `/proc/loadavg`'s three averages, if it reads.
+pub async fn load_average() -> Option<[f64; 3]> {
+    let text = tokio::fs::read_to_string("/proc/loadavg").await.ok()?;
+    parse_loadavg(&text)
+}
+
+fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    Some([
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loadavg_reads_its_first_three_fields() {
+        assert_eq!(
+            parse_loadavg("0.52 0.58 0.59 1/467 12345\n"),
+            Some([0.52, 0.58, 0.59])
+        );
+        assert_eq!(parse_loadavg("0.5 x"), None);
+        assert_eq!(parse_loadavg(""), None);
+    }
+}
