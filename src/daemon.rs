@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Settings, SettingsHandle};
 use crate::court::{Clock, CourtDriver, CourtHandle};
+use crate::health::HealthSources;
 use crate::ingest::Ingest;
 use crate::journal::{Fs, Journal, JournalError, JournalHealth, JournalOptions, StdFs, WhenFull};
 use crate::live::Live;
@@ -29,6 +30,8 @@ use crate::transport::auth::AuthGuard;
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::transport::listener::{self, Bound, Gate};
+use crate::transport::metrics::ClientMetrics;
+use crate::uplink::status::SinkBoard;
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions, Enqueued};
@@ -172,13 +175,15 @@ pub async fn start_on(
     );
     spawn_snapshots(&court, &shutdown, &supervisor);
     follow_reloads(&settings_handle, &court, &shutdown, &supervisor);
-    let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor)?;
+    let sinks = SinkBoard::default();
+    let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor, &sinks)?;
 
     warn_tokenless(settings);
     for warning in &settings.warnings {
         log::warn!("config: {warning}");
     }
     let guard = Arc::new(AuthGuard::default());
+    let clients = Arc::new(ClientMetrics::default());
     listener::warn_if_descriptors_short(settings.limits.max_connections);
     let endpoint = Arc::new(DeviceEndpoint {
         settings: settings_handle.clone(),
@@ -186,6 +191,7 @@ pub async fn start_on(
         handler: ingest,
         shutdown: shutdown.clone(),
         guard: guard.clone(),
+        metrics: clients.clone(),
     });
     let plain = bind(settings.http.listen).await?;
     let http_addr = plain.local_addr().map_err(DaemonError::Http)?;
@@ -211,8 +217,17 @@ pub async fn start_on(
         auth: Some(guard.clone()),
         mqtt: mqtt_counters,
         listener: Some(gate.clone()),
+        clients: Some(clients),
+        sinks: Some(sinks.clone()),
     };
-    let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
+    let health = HealthSources {
+        supervisor: supervisor.clone(),
+        journal: journal.clone(),
+        sinks,
+    };
+    let mut router = http::router(endpoint)
+        .merge(http::metrics_routes(metrics))
+        .merge(crate::health::routes(health));
     if settings.auth.admin_token.is_some() {
         router = router.merge(admin::routes(Arc::new(AdminApi {
             settings: settings_handle.clone(),
@@ -384,6 +399,7 @@ fn start_uplinks(
     court_handle: &CourtHandle,
     shutdown: &Shutdown,
     supervisor: &Supervisor,
+    board: &SinkBoard,
 ) -> Result<Option<MqttCounters>, DaemonError> {
     let mut mqtt_counters = None;
     let outbox = Arc::new(journal.clone());
@@ -410,7 +426,7 @@ fn start_uplinks(
         options.devices = settings.devices.iter().map(|d| d.code.clone()).collect();
         mqtt_counters = Some(options.counters.clone());
         let (commands, rx) = mpsc::channel(64);
-        let (outbox, token) = (outbox.clone(), shutdown.token.clone());
+        let (outbox, token, board) = (outbox.clone(), shutdown.token.clone(), board.clone());
         let spawn = move || {
             // Each start gets a clone of the sender: the receiver (`cloud_commands`) outlives
             // restarts, and closes only when the supervisor drops this closure at shutdown.
@@ -420,7 +436,10 @@ fn start_uplinks(
                 commands.clone(),
                 token.clone(),
             )
-            .map(|sink| sink.task)
+            .map(|sink| {
+                board.follow("mqtt", sink.snapshot);
+                sink.task
+            })
         };
         supervise_sink(supervisor, "uplink-mqtt", spawn)?;
         let court_handle = court_handle.clone();
@@ -437,10 +456,12 @@ fn start_uplinks(
         options.ping_interval = h.ping_interval;
         options.replay_rate = (h.replay_rate > 0).then_some(f64::from(h.replay_rate));
         options.backoff_max = RECONNECT_MAX;
-        let token = shutdown.token.clone();
+        let (token, board) = (shutdown.token.clone(), board.clone());
         let spawn = move || {
-            crate::uplink::hub::spawn(options.clone(), outbox.clone(), token.clone())
-                .map(|sink| sink.task)
+            crate::uplink::hub::spawn(options.clone(), outbox.clone(), token.clone()).map(|sink| {
+                board.follow("hub", sink.snapshot);
+                sink.task
+            })
         };
         supervise_sink(supervisor, "uplink-hub", spawn)?;
         let mode = if h.acks { "acked" } else { "fire-and-forget" };
@@ -651,6 +672,8 @@ mod tests {
             auth: None,
             mqtt: None,
             listener: None,
+            clients: None,
+            sinks: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

@@ -43,6 +43,44 @@ pub struct MqttCounters {
     pub retained_commands_ignored: prometheus_client::metrics::counter::Counter,
 }
 
+/// Each enabled sink's latest snapshot: the receiver of its current run, replaced when the
+/// supervisor restarts it. What `/metrics` and `/healthz` read (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct SinkBoard {
+    sinks: std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::BTreeMap<&'static str, tokio::sync::watch::Receiver<SinkSnapshot>>,
+        >,
+    >,
+}
+
+impl SinkBoard {
+    /// Shows `sink`'s snapshots from this run on.
+    pub fn follow(&self, sink: &'static str, run: tokio::sync::watch::Receiver<SinkSnapshot>) {
+        self.lock().insert(sink, run);
+    }
+
+    /// Every enabled sink's state now, by name (`hub`, `mqtt`).
+    pub fn snapshots(&self) -> Vec<(&'static str, SinkSnapshot)> {
+        self.lock()
+            .iter()
+            .map(|(name, rx)| (*name, rx.borrow().clone()))
+            .collect()
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::BTreeMap<&'static str, tokio::sync::watch::Receiver<SinkSnapshot>>,
+    > {
+        // Held only to insert or clone a receiver: a panic cannot leave the map half-changed.
+        self.sinks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Unix time in ms (wall clock, for snapshots and payloads).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
