@@ -392,7 +392,7 @@ impl Collector for JournalCollector {
             ),
             (
                 "journal_compression_ratio",
-                "Bytes of the records' bodies as received over the bytes stored (higher is better; 0 while nothing is stored)",
+                "Bytes of the held records' bodies before compression over the bytes stored (higher is better; 0 while the journal holds nothing)",
                 ratio(stats.raw_body_bytes, stats.stored_body_bytes),
             ),
         ];
