@@ -2,7 +2,9 @@
 //!
 //! It exists because the figures it holds are taken on hot paths — a device's batch ack, the
 //! journal writer's fsync — and `prometheus_client`'s own `Histogram` takes a mutex on every
-//! observation. Buckets are fixed (the Prometheus convention for latencies, 1 ms to 10 s), kept
+//! observation. Uncontended the two cost about the same (`cargo bench --bench metrics`: 4–6 ns
+//! each, measured 2026-12); the difference is that a recording here never waits for another
+//! thread's, so two device tasks acking at once never queue on a lock. Buckets are fixed (the Prometheus convention for latencies, 1 ms to 10 s), kept
 //! per bucket (not cumulative) and summed into the exposition's cumulative form at scrape time.
 //! A scrape reads the buckets one by one while recording goes on, so `count` is taken as the sum
 //! of the buckets it read: the exposition is always self-consistent.
