@@ -413,12 +413,12 @@ async fn metrics_parse_with_the_prometheus_parser_and_move_with_real_traffic() {
         ),
         1.0
     );
-    assert_eq!(
+    // racket-01 and the player (which may reconnect on a loaded machine).
+    assert!(
         moved(
             "shuttlegate_client_connections_total",
             &[("role", "device")]
-        ),
-        2.0
+        ) >= 2.0
     );
     // Every durable ack is one latency observation, and each batch was acked.
     let acks = moved("shuttlegate_device_acks_total", &[("result", "durable")]);
