@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Settings, SettingsHandle};
 use crate::court::{Clock, CourtDriver, CourtHandle, Delivered};
+use crate::health::HealthSources;
 use crate::ingest::Ingest;
 use crate::journal::{Fs, Journal, JournalError, JournalHealth, JournalOptions, StdFs, WhenFull};
 use crate::live::Live;
@@ -32,10 +33,10 @@ use crate::transport::auth::AuthGuard;
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::transport::listener::{self, Bound, Gate};
+use crate::transport::metrics::ClientMetrics;
+use crate::uplink::status::SinkBoard;
 use crate::uplink::tls::TlsFiles;
-use crate::uplink::{
-    CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions, SinkStates,
-};
+use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions};
 use shuttlegate_core::protocol::{CommandRequest, FrameClock};
 
@@ -178,7 +179,7 @@ pub async fn start_on(
     );
     spawn_snapshots(&court, &shutdown, &supervisor);
     follow_reloads(&settings_handle, &court, &shutdown, &supervisor);
-    let sinks = SinkStates::default();
+    let sinks = SinkBoard::default();
     let mqtt_counters = start_uplinks(settings, &journal, &court, &shutdown, &supervisor, &sinks)?;
 
     warn_tokenless(settings);
@@ -186,6 +187,7 @@ pub async fn start_on(
         log::warn!("config: {warning}");
     }
     let guard = Arc::new(AuthGuard::default());
+    let clients = Arc::new(ClientMetrics::default());
     listener::warn_if_descriptors_short(settings.limits.max_connections);
     let device_connections = connections.clone();
     let endpoint = Arc::new(DeviceEndpoint {
@@ -194,6 +196,7 @@ pub async fn start_on(
         handler: ingest,
         shutdown: shutdown.clone(),
         guard: guard.clone(),
+        metrics: clients.clone(),
     });
     let plain = bind(settings.http.listen).await?;
     let http_addr = plain.local_addr().map_err(DaemonError::Http)?;
@@ -219,8 +222,17 @@ pub async fn start_on(
         auth: Some(guard.clone()),
         mqtt: mqtt_counters,
         listener: Some(gate.clone()),
+        clients: Some(clients.clone()),
+        sinks: Some(sinks.clone()),
     };
-    let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
+    let health = HealthSources {
+        supervisor: supervisor.clone(),
+        journal: journal.clone(),
+        sinks: sinks.clone(),
+    };
+    let mut router = http::router(endpoint)
+        .merge(http::metrics_routes(metrics))
+        .merge(crate::health::routes(health));
     if settings.auth.admin_token.is_some() {
         router = router.merge(admin::routes(Arc::new(AdminApi {
             settings: settings_handle.clone(),
@@ -240,6 +252,7 @@ pub async fn start_on(
             &court,
             sources,
             guard,
+            clients,
             &shutdown,
             &supervisor,
         );
@@ -272,6 +285,7 @@ fn staff_console(
     court: &CourtHandle,
     sources: admin_view::Sources,
     guard: Arc<AuthGuard>,
+    metrics: Arc<ClientMetrics>,
     shutdown: &Shutdown,
     supervisor: &Supervisor,
 ) -> Arc<AdminConsole> {
@@ -294,6 +308,7 @@ fn staff_console(
         guard,
         shutdown: shutdown.clone(),
         connected: std::sync::atomic::AtomicUsize::new(0),
+        metrics,
     })
 }
 
@@ -440,7 +455,7 @@ fn start_uplinks(
     court_handle: &CourtHandle,
     shutdown: &Shutdown,
     supervisor: &Supervisor,
-    sinks: &SinkStates,
+    board: &SinkBoard,
 ) -> Result<Option<MqttCounters>, DaemonError> {
     let mut mqtt_counters = None;
     let outbox = Arc::new(journal.clone());
@@ -467,7 +482,7 @@ fn start_uplinks(
         options.devices = settings.devices.iter().map(|d| d.code.clone()).collect();
         mqtt_counters = Some(options.counters.clone());
         let (commands, rx) = mpsc::channel(64);
-        let (outbox, token, sinks) = (outbox.clone(), shutdown.token.clone(), sinks.clone());
+        let (outbox, token, board) = (outbox.clone(), shutdown.token.clone(), board.clone());
         let spawn = move || {
             // Each start gets a clone of the sender: the receiver (`cloud_commands`) outlives
             // restarts, and closes only when the supervisor drops this closure at shutdown.
@@ -478,7 +493,7 @@ fn start_uplinks(
                 token.clone(),
             )
             .map(|sink| {
-                sinks.follow("mqtt", sink.snapshot);
+                board.follow("mqtt", sink.snapshot);
                 sink.task
             })
         };
@@ -497,10 +512,10 @@ fn start_uplinks(
         options.ping_interval = h.ping_interval;
         options.replay_rate = (h.replay_rate > 0).then_some(f64::from(h.replay_rate));
         options.backoff_max = RECONNECT_MAX;
-        let (token, sinks) = (shutdown.token.clone(), sinks.clone());
+        let (token, board) = (shutdown.token.clone(), board.clone());
         let spawn = move || {
             crate::uplink::hub::spawn(options.clone(), outbox.clone(), token.clone()).map(|sink| {
-                sinks.follow("hub", sink.snapshot);
+                board.follow("hub", sink.snapshot);
                 sink.task
             })
         };
@@ -715,6 +730,8 @@ mod tests {
             auth: None,
             mqtt: None,
             listener: None,
+            clients: None,
+            sinks: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

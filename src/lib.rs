@@ -27,6 +27,8 @@ pub mod config;
 pub mod court;
 pub mod daemon;
 pub mod demo;
+pub mod health;
+pub mod histogram;
 pub mod ingest;
 pub mod journal;
 pub mod live;

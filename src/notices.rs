@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::court::{CourtChange, CourtHandle};
 use crate::journal::Journal;
 use crate::supervise::Supervisor;
-use crate::uplink::SinkStates;
+use crate::uplink::SinkBoard;
 
 /// Notifications buffered per console.
 pub const CAPACITY: usize = 256;
@@ -74,7 +74,7 @@ pub struct Watched {
     pub court: CourtHandle,
     pub journal: Journal,
     pub supervisor: Supervisor,
-    pub sinks: SinkStates,
+    pub sinks: SinkBoard,
 }
 
 impl Watched {

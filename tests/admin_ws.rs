@@ -220,6 +220,17 @@ async fn every_request_is_answered_and_a_bad_one_names_its_field() {
         pong["timestamp"].as_i64().unwrap() > 1_600_000_000_000,
         "{pong}"
     );
+    // The console counts under its role on /metrics, beside the device.
+    let metrics = ureq::get(&gw.http_url("/metrics"))
+        .call()
+        .expect("/metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text");
+    for role in ["admin", "device"] {
+        let line = format!("shuttlegate_clients_connected{{role=\"{role}\"}} 1");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
 
     let status = ask(
         &mut admin,

@@ -592,6 +592,11 @@ impl Journal {
         st
     }
 
+    /// How long the writer's fsyncs of the open segment have taken since the journal opened.
+    pub fn fsync_latency(&self) -> crate::histogram::HistogramSnapshot {
+        self.inner.shared.counters.fsync.snapshot()
+    }
+
     /// Stops accepting appends, commits and fsyncs everything pending, persists cursors,
     /// answers every waiter, and joins the writer thread.
     pub async fn close(self) -> Result<(), JournalError> {

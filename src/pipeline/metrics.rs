@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use shuttlegate_core::analysis::Stroke;
 
 /// Longest swing latency the histograms tell apart; anything slower is recorded as this.
 pub(super) const LATENCY_CEILING: Duration = Duration::from_secs(60);
@@ -88,6 +89,8 @@ pub struct AnalysisMetrics {
     pub(super) skipped_batches: AtomicU64,
     /// Inputs (batches, session finishes) handed to the task and not yet fully published.
     pub(super) pending: AtomicUsize,
+    /// Swings published, per stroke (in `Stroke::ALL` order), resumed ones included.
+    strokes: [AtomicU64; Stroke::ALL.len()],
 }
 
 /// Swing latency figures since the daemon started.
@@ -110,6 +113,8 @@ pub struct AnalysisSnapshot {
     pub skipped_batches: u64,
     /// Inputs handed to the task whose results are not all out yet; 0 means caught up.
     pub pending: usize,
+    /// Swings published per stroke, in `Stroke::ALL` order.
+    pub strokes: [u64; Stroke::ALL.len()],
 }
 
 impl Default for AnalysisMetrics {
@@ -127,6 +132,7 @@ impl Default for AnalysisMetrics {
             swing_latency: Mutex::new(histograms),
             skipped_batches: AtomicU64::new(0),
             pending: AtomicUsize::new(0),
+            strokes: Default::default(),
         }
     }
 }
@@ -135,6 +141,12 @@ impl AnalysisMetrics {
     /// An input handed to the analysis has all its results out (journaled and live).
     pub fn input_done(&self) {
         self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// One swing of `stroke` published (journaled and live).
+    pub fn count_stroke(&self, stroke: Stroke) {
+        let slot = Stroke::ALL.iter().position(|s| *s == stroke).unwrap_or(0);
+        self.strokes[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     /// One swing published at `published`, from an input that passed the points in `input`.
@@ -166,6 +178,7 @@ impl AnalysisMetrics {
             stages,
             skipped_batches: self.skipped_batches.load(Ordering::Relaxed),
             pending: self.pending.load(Ordering::Relaxed),
+            strokes: std::array::from_fn(|i| self.strokes[i].load(Ordering::Relaxed)),
         }
     }
 

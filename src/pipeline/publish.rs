@@ -144,6 +144,7 @@ async fn show(done: Durable, live: &Live, court: &CourtHandle, metrics: &Analysi
                 Ok(appended) => swing.id = Some(appended.id),
                 Err(e) => log::error!("swing of `{}` not journaled: {e}", swing.device),
             }
+            metrics.count_stroke(swing.stroke);
             live.publish(LiveEvent::Swing {
                 device: swing.device.clone(),
                 json: to_json(&swing).into(),

@@ -17,14 +17,14 @@ use super::connections::Connections;
 use crate::config::Settings;
 use crate::journal::{Journal, JournalStats};
 use crate::supervise::Supervisor;
-use crate::uplink::SinkStates;
+use crate::uplink::SinkBoard;
 
 /// The parts the views read.
 #[derive(Clone)]
 pub struct Sources {
     pub journal: Journal,
     pub supervisor: Supervisor,
-    pub sinks: SinkStates,
+    pub sinks: SinkBoard,
     pub connections: std::sync::Arc<Connections>,
     /// When the daemon started (for `uptime_s`).
     pub started: Instant,
@@ -94,7 +94,7 @@ fn journal(stats: &JournalStats) -> Value {
 }
 
 /// Each enabled sink: its connection and what it has yet to deliver.
-fn uplinks(sinks: &SinkStates, stats: &JournalStats) -> Vec<Value> {
+fn uplinks(sinks: &SinkBoard, stats: &JournalStats) -> Vec<Value> {
     sinks
         .snapshots()
         .into_iter()

@@ -46,6 +46,7 @@ use super::admin_view::{self, CourtView, Sources};
 use super::auth::{self, AuthGuard, Refusal, presented_token};
 use super::device::ConnectionLimits;
 use super::http::socket_limits;
+use super::metrics::{ClientMetrics, Role};
 use crate::config::{Secret, SettingsHandle};
 use crate::court::{CourtChange, CourtHandle, Delivered, RequestError};
 use crate::notices::Notices;
@@ -72,6 +73,8 @@ pub struct AdminConsole {
     pub shutdown: Shutdown,
     /// Consoles connected now.
     pub connected: AtomicUsize,
+    /// `/metrics`: consoles connected and their messages, under the `admin` role.
+    pub metrics: Arc<ClientMetrics>,
 }
 
 /// The console routes, to merge into the gateway's router when an admin token is configured.
@@ -172,6 +175,7 @@ async fn serve(
     idle: Duration,
 ) {
     log::info!("admin console connected from {peer}");
+    let _counted = console.metrics.connected(Role::Admin);
     let mut changes = console.court.subscribe();
     let (active, mut notices) = console.notices.subscribe();
     let stop = console.shutdown.token.clone();
@@ -288,6 +292,9 @@ impl Console {
     }
 
     async fn request(&mut self, text: &str) -> Result<(), Gone> {
+        self.console
+            .metrics
+            .received(Role::Admin, "other", text.len());
         let reply = match parse_admin_request(text) {
             Err(e) => refusal(&e),
             Ok(request) => self.answer(request).await,

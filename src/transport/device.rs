@@ -18,12 +18,14 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::StreamExt;
+use futures_util::future::{Join, Ready, join};
 use futures_util::stream::FuturesOrdered;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite;
 
 use super::connections::{ConnEnd, ConnHandle};
 use super::limits::{RateLimiter, Verdict};
+use super::metrics::{ClientMetrics, OTHER_TYPE, Role};
 use crate::config::Settings;
 
 use shuttlegate_core::protocol::{
@@ -102,6 +104,14 @@ pub trait DeviceHandler: Send + Sync + 'static {
     fn disconnected(&self, device: &str, reason: &str, replaced: bool);
 }
 
+/// A reply with when its message was read (the ack latency on `/metrics`). Not boxed again:
+/// the wrapping costs no allocation per message.
+type TimedReply = Join<Ready<std::time::Instant>, PendingReply>;
+
+fn timed(received: std::time::Instant, reply: PendingReply) -> TimedReply {
+    join(futures_util::future::ready(received), reply)
+}
+
 /// How to treat one message's reply.
 pub enum HandlerReply {
     /// Goes in order behind earlier replies.
@@ -127,6 +137,8 @@ pub struct Accepted {
     pub socket: WebSocket,
     pub handle: ConnHandle,
     pub end: ConnEnd,
+    /// Where the connection counts what it reads and answers.
+    pub metrics: Arc<ClientMetrics>,
 }
 
 /// Serves one accepted device connection until it ends.
@@ -142,11 +154,14 @@ pub async fn serve(
         mut socket,
         handle,
         mut end,
+        metrics,
     } = accepted;
+    let _connected = metrics.connected(Role::Device);
     let welcome = handler.connected(&device, peer, &handle).to_json();
     let mut writer = Writer {
         socket: &mut socket,
         write_timeout: limits.write_timeout,
+        metrics: &metrics,
     };
     let outcome = match writer.send(welcome).await {
         Ok(()) => {
@@ -187,9 +202,21 @@ pub async fn serve(
 struct Writer<'a> {
     socket: &'a mut WebSocket,
     write_timeout: Duration,
+    metrics: &'a ClientMetrics,
 }
 
 impl Writer<'_> {
+    /// Writes a message's reply, if it has one, and counts it (acks, their latency, rejects).
+    async fn reply(
+        &mut self,
+        (received, reply): (std::time::Instant, Option<GatewayMessage>),
+    ) -> Result<(), String> {
+        let Some(reply) = reply else { return Ok(()) };
+        self.send(reply.to_json()).await?;
+        self.metrics.device_replied(&reply, received.elapsed());
+        Ok(())
+    }
+
     async fn send(&mut self, text: String) -> Result<(), String> {
         match timeout(
             self.write_timeout,
@@ -239,7 +266,7 @@ async fn read_loop(
     shutdown: &tokio_util::sync::CancellationToken,
     writer: &mut Writer<'_>,
 ) -> End {
-    let mut in_flight: FuturesOrdered<PendingReply> = FuturesOrdered::new();
+    let mut in_flight: FuturesOrdered<TimedReply> = FuturesOrdered::new();
     let mut rate = RateLimiter::new(limits.messages_per_second, limits.rate_strikes_to_close);
     let started = Instant::now();
     let mut idle_deadline = Instant::now() + limits.idle_timeout;
@@ -256,10 +283,9 @@ async fn read_loop(
             _ = shutdown.cancelled() => {
                 // Let what was accepted reach fsync and its ack go out, then say goodbye.
                 while let Some(reply) = in_flight.next().await {
-                    if let Some(reply) = reply
-                        && writer.send(reply.to_json()).await.is_err() {
-                            break;
-                        }
+                    if writer.reply(reply).await.is_err() {
+                        break;
+                    }
                 }
                 return End::Shutdown;
             }
@@ -269,14 +295,14 @@ async fn read_loop(
                 }
             }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
-                if let Some(reply) = reply
-                    && let Err(e) = writer.send(reply.to_json()).await {
-                        return End::Error(e);
-                    }
+                if let Err(e) = writer.reply(reply).await {
+                    return End::Error(e);
+                }
             }
             _ = sleep_until(idle_deadline) => return End::Idle,
             incoming = writer.socket.recv(), if can_read => {
                 idle_deadline = Instant::now() + limits.idle_timeout;
+                let received = std::time::Instant::now();
                 let message = match incoming {
                     None => return End::Closed("connection dropped".into()),
                     Some(Ok(message)) => message,
@@ -294,7 +320,7 @@ async fn read_loop(
                     Verdict::Refuse => {
                         // Pings and pongs get no `error`: answering each would amplify the flood.
                         if matches!(message, Message::Text(_) | Message::Binary(_)) {
-                            in_flight.push_back(ready(handler.rate_limited(device)));
+                            in_flight.push_back(timed(received, ready(handler.rate_limited(device))));
                         }
                         continue;
                     }
@@ -307,20 +333,21 @@ async fn read_loop(
                 match message {
                     Message::Text(text) => {
                         let message = parse_device_message(text.as_str(), device);
+                        let type_name = message.as_ref().map_or(OTHER_TYPE, DeviceMessage::type_name);
+                        writer.metrics.received(Role::Device, type_name, text.len());
                         match handler.clone().message(device, handle, message) {
-                            HandlerReply::Ordered(reply) => in_flight.push_back(reply),
+                            HandlerReply::Ordered(reply) => in_flight.push_back(timed(received, reply)),
                             HandlerReply::Barrier(later) => {
                                 while let Some(reply) = in_flight.next().await {
-                                    if let Some(reply) = reply
-                                        && let Err(e) = writer.send(reply.to_json()).await {
-                                            return End::Error(e);
-                                        }
+                                    if let Err(e) = writer.reply(reply).await {
+                                        return End::Error(e);
+                                    }
                                 }
-                                in_flight.push_back(later());
+                                in_flight.push_back(timed(received, later()));
                             }
                         }
                     }
-                    Message::Binary(bytes) => in_flight.push_back(ready(handler.binary(device, &bytes))),
+                    Message::Binary(bytes) => in_flight.push_back(timed(received, ready(handler.binary(device, &bytes)))),
                     // Pings are answered by tungstenite; pongs need nothing; closes ended above.
                     Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
                 }

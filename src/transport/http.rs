@@ -7,7 +7,7 @@
 //! the peer address, never the token. Accepted sockets get tungstenite limits sized for a Pi
 //! (see [`socket_limits`]).
 //!
-//! `/metrics` is OpenMetrics text (which Prometheus scrapes), rendered by `prometheus-client`
+//! `/healthz` is [`crate::health`]'s. `/metrics` is OpenMetrics text (which Prometheus scrapes), rendered by `prometheus-client`
 //! from the parts' own counters at scrape time: no metric is kept twice.
 
 use std::net::SocketAddr;
@@ -32,11 +32,15 @@ use super::auth::{
 };
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
+use super::metrics::{ClientCollector, ClientMetrics};
 use crate::config::{Secret, SettingsHandle};
 use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
 use crate::supervise::{Supervisor, TaskState};
+use crate::uplink::status::SinkBoard;
+use crate::uplink::status::SinkSnapshot;
+use shuttlegate_core::analysis::Stroke;
 use shuttlegate_core::protocol::close;
 use shuttlegate_core::protocol::untrusted::clip;
 
@@ -53,6 +57,8 @@ pub struct DeviceEndpoint {
     pub shutdown: Shutdown,
     /// Counts refusals and slows down addresses that keep failing (shared with the admin API).
     pub guard: Arc<AuthGuard>,
+    /// Connections, messages, rejects and acks, for `/metrics`.
+    pub metrics: Arc<ClientMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +71,6 @@ pub fn router(devices: Arc<DeviceEndpoint>) -> Router {
     Router::new()
         .route("/ws/esp32/{code}/", get(device_socket))
         .route("/ws/esp32/{code}", get(device_socket))
-        .route("/healthz", get(|| async { "ok\n" }))
         .with_state(devices)
 }
 
@@ -85,6 +90,10 @@ pub struct MetricsSources {
     pub mqtt: Option<crate::uplink::MqttCounters>,
     /// The listeners' connections, refusals and timeouts.
     pub listener: Option<Arc<super::listener::Gate>>,
+    /// The clients' connections by role, messages, rejects, acks.
+    pub clients: Option<Arc<ClientMetrics>>,
+    /// Each uplink sink's state and backlog.
+    pub sinks: Option<SinkBoard>,
 }
 
 impl MetricsSources {
@@ -97,6 +106,8 @@ impl MetricsSources {
             auth: None,
             mqtt: None,
             listener: None,
+            clients: None,
+            sinks: None,
         }
     }
 }
@@ -142,6 +153,12 @@ fn registry(sources: MetricsSources) -> Registry {
     }
     if let Some(gate) = sources.listener {
         registry.register_collector(Box::new(super::listener::ListenerCollector(gate)));
+    }
+    if let Some(clients) = sources.clients {
+        registry.register_collector(Box::new(ClientCollector(clients)));
+    }
+    if let Some(sinks) = sources.sinks {
+        registry.register_collector(Box::new(SinkCollector(sinks)));
     }
     registry
 }
@@ -219,6 +236,15 @@ impl Collector for AnalysisCollector {
                 let labels = [("stage", stage.as_str())];
                 ConstGauge::new(value.as_secs_f64()).encode(family.encode_family(&labels)?)?;
             }
+        }
+        let mut strokes = encoder.encode_descriptor(
+            "swings",
+            "Swings published (journaled and live), by stroke; resumed sessions' swings too",
+            None,
+            MetricType::Counter,
+        )?;
+        for (stroke, n) in Stroke::ALL.iter().zip(now.strokes) {
+            ConstCounter::new(n).encode(strokes.encode_family(&[("stroke", stroke.as_str())])?)?;
         }
         let pending = ConstGauge::new(i64::try_from(now.pending).unwrap_or(i64::MAX));
         pending.encode(encoder.encode_descriptor(
@@ -358,6 +384,29 @@ impl Collector for JournalCollector {
             ),
         ];
         encode_counters(&mut encoder, counters)?;
+        let ratios = [
+            (
+                "journal_cap_used_ratio",
+                "Share of the journal's cap its segments take (journal_bytes / journal_max_bytes)",
+                ratio(stats.bytes, stats.max_bytes),
+            ),
+            (
+                "journal_compression_ratio",
+                "Bytes of the held records' bodies before compression over the bytes stored (higher is better; 0 while the journal holds nothing)",
+                ratio(stats.raw_body_bytes, stats.stored_body_bytes),
+            ),
+        ];
+        for (name, help, value) in ratios {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let fsync = self.0.fsync_latency();
+        fsync.encode(encoder.encode_descriptor(
+            "journal_fsync_seconds",
+            "How long each fsync of the open segment took (one per group commit, since start)",
+            None,
+            MetricType::Histogram,
+        )?)?;
         let mut cursors = encoder.encode_descriptor(
             "journal_consumer_cursor",
             "Id of the last record the consumer (an uplink sink) has acknowledged",
@@ -378,6 +427,78 @@ impl Collector for JournalCollector {
             let behind = int(stats.newest_id.saturating_sub(*id));
             ConstGauge::new(behind)
                 .encode(backlog.encode_family(&[("consumer", consumer.as_str())])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// `part / whole`, 0 when `whole` is 0.
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// A sink figure: its name, help and how to read it off a snapshot.
+type SinkFigure<T> = (&'static str, &'static str, fn(&SinkSnapshot) -> T);
+
+/// Each uplink sink's connection and delivery counts, from its latest [`SinkSnapshot`].
+#[derive(Debug)]
+struct SinkCollector(SinkBoard);
+
+impl Collector for SinkCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let sinks = self.0.snapshots();
+        // The backlog is `journal_consumer_backlog{consumer}`: the sink's cursor is the journal's.
+        let gauges: [SinkFigure<i64>; 2] = [
+            (
+                "uplink_connected",
+                "1 while the uplink sink is connected to its broker or hub",
+                |s| i64::from(s.connected),
+            ),
+            (
+                "uplink_in_flight",
+                "Records sent and awaiting the cloud's acknowledgement",
+                |s| i64::try_from(s.in_flight).unwrap_or(i64::MAX),
+            ),
+        ];
+        for (name, help, pick) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (sink, snapshot) in &sinks {
+                ConstGauge::new(pick(snapshot))
+                    .encode(family.encode_family(&[("sink", *sink)])?)?;
+            }
+        }
+        let counters: [SinkFigure<u64>; 4] = [
+            (
+                "uplink_acked_records",
+                "Records the cloud acknowledged since the sink's start (re-sends count once per ack; a restarted sink counts from 0)",
+                |s| s.acked,
+            ),
+            (
+                "uplink_sent_records",
+                "Records sent since the sink's start, re-sends included",
+                |s| s.sent,
+            ),
+            (
+                "uplink_connects",
+                "Connections the sink made since its start",
+                |s| s.connects,
+            ),
+            (
+                "uplink_errors",
+                "Connection or protocol errors of the sink since its start",
+                |s| s.errors,
+            ),
+        ];
+        for (name, help, pick) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (sink, snapshot) in &sinks {
+                ConstCounter::new(pick(snapshot))
+                    .encode(family.encode_family(&[("sink", *sink)])?)?;
+            }
         }
         Ok(())
     }
@@ -549,6 +670,7 @@ async fn run_device(
         socket,
         handle,
         end,
+        metrics: endpoint.metrics.clone(),
     };
     device::serve(
         endpoint.handler.clone(),

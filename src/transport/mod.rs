@@ -13,4 +13,5 @@ pub mod failures;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod tls;

@@ -30,7 +30,7 @@ pub use command::{CloudCommand, CommandOutcome};
 pub use hub::{HubOptions, HubSink};
 pub use mqtt::{MqttOptions, MqttSink};
 pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxRecord};
-pub use status::{MqttCounters, SinkSnapshot, SinkStates};
+pub use status::{MqttCounters, SinkBoard, SinkSnapshot};
 
 /// Why a sink could not be started; the daemon reports it naming the setting and exits.
 #[derive(Debug, thiserror::Error)]

@@ -35,42 +35,50 @@ pub struct SinkSnapshot {
     pub last_error: Option<String>,
 }
 
-/// Each sink's latest [`SinkSnapshot`], by sink name (`mqtt`, `hub`): the daemon hands every
-/// (re)started sink's watch here, so readers (the admin console) see the running one's.
-#[derive(Debug, Clone, Default)]
-pub struct SinkStates(
-    std::sync::Arc<
-        std::sync::Mutex<
-            std::collections::BTreeMap<&'static str, tokio::sync::watch::Receiver<SinkSnapshot>>,
-        >,
-    >,
-);
-
-impl SinkStates {
-    /// The sink `name` now reports on `snapshot` (replacing its previous run's).
-    pub fn follow(&self, name: &'static str, snapshot: tokio::sync::watch::Receiver<SinkSnapshot>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name, snapshot);
-    }
-
-    /// Each sink's state now, by name.
-    pub fn snapshots(&self) -> Vec<(&'static str, SinkSnapshot)> {
-        let sinks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        sinks
-            .iter()
-            .map(|(name, rx)| (*name, rx.borrow().clone()))
-            .collect()
-    }
-}
-
 /// Counters of the MQTT sink that outlive its restarts (each start gets a clone of the same
 /// counters) and that `/metrics` shows.
 #[derive(Debug, Clone, Default)]
 pub struct MqttCounters {
     /// Retained publishes on the command topic, ignored (never run).
     pub retained_commands_ignored: prometheus_client::metrics::counter::Counter,
+}
+
+/// Each enabled sink's latest snapshot: the receiver of its current run, replaced when the
+/// supervisor restarts it. What `/metrics` and `/healthz` read (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct SinkBoard {
+    sinks: std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::BTreeMap<&'static str, tokio::sync::watch::Receiver<SinkSnapshot>>,
+        >,
+    >,
+}
+
+impl SinkBoard {
+    /// Shows `sink`'s snapshots from this run on.
+    pub fn follow(&self, sink: &'static str, run: tokio::sync::watch::Receiver<SinkSnapshot>) {
+        self.lock().insert(sink, run);
+    }
+
+    /// Every enabled sink's state now, by name (`hub`, `mqtt`).
+    pub fn snapshots(&self) -> Vec<(&'static str, SinkSnapshot)> {
+        self.lock()
+            .iter()
+            .map(|(name, rx)| (*name, rx.borrow().clone()))
+            .collect()
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::BTreeMap<&'static str, tokio::sync::watch::Receiver<SinkSnapshot>>,
+    > {
+        // Held only to insert or clone a receiver: a panic cannot leave the map half-changed.
+        self.sinks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Unix time in ms (wall clock, for snapshots and payloads).

@@ -289,7 +289,7 @@ impl Store {
             self.cut_back(before);
             let why = format!("writing {} bytes: {e}", pending.buf.len());
             self.trouble(why, Repair::Truncate(before), pending.now);
-        } else if let Err(e) = self.tail.sync() {
+        } else if let Err(e) = self.synced() {
             // fsyncgate: see `failure.rs`. The records are not acknowledged; recovery decides.
             self.cut_back(before);
             self.stop_for_good(format!("fsync of the open segment failed: {e}"));
@@ -311,6 +311,14 @@ impl Store {
         // Written: now in the segments' counts (or refused).
         pending.device_staged.clear();
         pending.device_on_disk.clear();
+    }
+
+    /// Fsyncs the open segment, timing it for `/metrics`.
+    fn synced(&mut self) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
+        let synced = self.tail.sync();
+        self.shared.counters.fsync.record(started.elapsed());
+        synced
     }
 
     /// Cuts the open segment back to `len` bytes (what is durable), saying so if it cannot.

@@ -254,6 +254,8 @@ pub(crate) struct Counters {
     pub dropped_bytes: AtomicU64,
     pub corrupt_on_read: AtomicU64,
     pub full: AtomicBool,
+    /// How long each fsync of the open segment took (one per group commit).
+    pub fsync: crate::histogram::AtomicHistogram,
 }
 
 /// State readers and the async front share with the writer.

@@ -83,6 +83,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for tables indexed by code (the gateway's reject counters).
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::MissingField,
+        ErrorCode::InvalidField,
+        ErrorCode::UnknownType,
+        ErrorCode::RateLimited,
+        ErrorCode::BinaryUnsupported,
+        ErrorCode::JournalFull,
+        ErrorCode::Internal,
+    ];
+
     /// The wire name (`"invalid_field"`, …).
     pub fn as_str(self) -> &'static str {
         match self {
