@@ -153,6 +153,7 @@ pub(crate) struct RawLimits {
     pub session_starts_per_minute: usize,
     pub max_connections_per_address: usize,
     pub max_handshaking: usize,
+    pub max_phones: usize,
 }
 
 impl Default for RawLimits {
@@ -172,6 +173,8 @@ impl Default for RawLimits {
             // for a small NAT while one flooding host holds at most half the handshake budget.
             max_connections_per_address: 32,
             max_handshaking: 64,
+            // A court's players and their friends, with room to spare under max_connections.
+            max_phones: 200,
         }
     }
 }
@@ -185,6 +188,11 @@ pub(crate) struct RawAuth {
     #[serde(deserialize_with = "opt_secret")]
     pub jwt_secret: Option<Secret>,
     pub jwt_secret_file: Option<PathBuf>,
+    /// `HS256` (with `jwt_secret`), `RS256` or `ES256` (with `jwt_public_key_file`).
+    pub jwt_algorithm: Option<String>,
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod device;
 pub mod failures;
 pub mod http;
+pub mod jwt;
 pub mod limits;
 pub mod listener;
 pub mod tls;
