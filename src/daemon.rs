@@ -29,6 +29,7 @@ use crate::transport::auth::AuthGuard;
 use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::transport::listener::{self, Bound, Gate};
+use crate::transport::phone::{self, PhoneEndpoint};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
 use shuttlegate_core::court::{Court, CourtOptions, Enqueued};
@@ -212,7 +213,17 @@ pub async fn start_on(
         mqtt: mqtt_counters,
         listener: Some(gate.clone()),
     };
-    let mut router = http::router(endpoint).merge(http::metrics_routes(metrics));
+    let phones = Arc::new(PhoneEndpoint {
+        settings: settings_handle.clone(),
+        court: court.clone(),
+        live: live.clone(),
+        guard: guard.clone(),
+        shutdown: shutdown.clone(),
+        connected: Arc::default(),
+    });
+    let mut router = http::router(endpoint)
+        .merge(phone::routes(phones))
+        .merge(http::metrics_routes(metrics));
     if settings.auth.admin_token.is_some() {
         router = router.merge(admin::routes(Arc::new(AdminApi {
             settings: settings_handle.clone(),

@@ -11,4 +11,5 @@ pub mod http;
 pub mod jwt;
 pub mod limits;
 pub mod listener;
+pub mod phone;
 pub mod tls;

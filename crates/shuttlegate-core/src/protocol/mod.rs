@@ -10,6 +10,7 @@
 //!   and fields plus shuttlegate's additions (SPEC §1.1).
 //! - [`command`]: the commands a device obeys (`start_collection`, …), parsed from a name and
 //!   parameters (admin console, cloud) and rendered as the push V3.3 dispatches on.
+//! - [`phone`]: what a player's phone may ask (`/ws/miniprogram/`), parsed and validated.
 //! - [`time`]: frame timestamps (unix ms or V3.3's local `HHMMSSmmm`) to unix ms.
 //! - [`untrusted`]: client-chosen text clipped and escaped for errors and logs.
 //! - [`validate`]: the one input validator every source uses (ids, `seq`, `rate_hz`, numbers).
@@ -19,6 +20,7 @@
 pub mod command;
 pub mod inbound;
 pub mod outbound;
+pub mod phone;
 pub mod time;
 pub mod untrusted;
 pub mod validate;
