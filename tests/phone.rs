@@ -327,7 +327,10 @@ async fn a_phone_is_welcomed_and_answered_and_a_bad_request_gets_an_error_naming
 }
 
 /// Reads `ws` until `done` says so or `limit` passes; returns every JSON message read.
-async fn collect(ws: &mut Ws, limit: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+async fn collect<S>(ws: &mut S, limit: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + limit;
     while !done(&seen) {
@@ -402,8 +405,8 @@ async fn swings_reach_the_bound_users_phone_and_not_another_users() {
 async fn a_socket_whose_token_expires_is_closed_with_4001() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &court(dir.path(), 1, ""));
-    // Expired 27 s ago: still inside the 30 s leeway, so it has about 3 s left.
-    let jwt = token(json!("u-1"), -27, JWT_SECRET);
+    // Expired 22 s ago: still inside the 30 s leeway, so it has about 8 s left.
+    let jwt = token(json!("u-1"), -22, JWT_SECRET);
     let mut ws = common::connect(&phone_url(&gw, "u-1", &jwt)).await;
     assert_eq!(recv(&mut ws).await["type"], "connection_established");
     assert_eq!(closed_with(&mut ws).await, 4001);
@@ -434,5 +437,124 @@ async fn phones_over_max_phones_are_refused_with_503_and_a_freed_place_is_taken_
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    gw.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_phone_slows_neither_another_phone_nor_the_acks_and_is_told_it_lagged() {
+    use shuttlegate_sim::client::Firmware;
+    use shuttlegate_sim::fleet::{self, FleetOptions, FleetProgress, Motion};
+    let dir = tempfile::tempdir().unwrap();
+    // Real play is a trickle (a swing every few seconds): the flood that overflows a phone here
+    // is session changes, from `FLOOD` offline devices of u-1 whose sessions its reading phone
+    // starts and ends while two real players play.
+    const FLOOD: usize = 600;
+    let mut toml = court(dir.path(), 2, "[limits]\noutbound_queue = 16\n");
+    for i in 0..FLOOD {
+        toml.push_str(&format!(
+            "\n[[devices]]\ncode = \"flood-{i:03}\"\nallow_tokenless = true\nuser = \"u-1\"\n"
+        ));
+    }
+    let gw = Gateway::start(dir.path(), &toml);
+    // The stalled phone never reads. Its tiny receive window and segment size keep what the
+    // kernels buffer for it small (loopback's default 64 KiB segments would let the gateway's
+    // send buffer grow to megabytes), so the flood reaches the gateway's own queue.
+    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    raw.set_recv_buffer_size(2048).unwrap();
+    raw.set_tcp_mss(536).unwrap();
+    raw.set_nonblocking(true).unwrap();
+    let socket = TcpSocket::from_std_stream(raw.into());
+    let stream = socket.connect(gw.addr).await.unwrap();
+    let (mut stalled, _) =
+        tokio_tungstenite::client_async(phone_url(&gw, "u-1", &good_token("u-1")), stream)
+            .await
+            .expect("admitted");
+    let mut reading = phone(&gw, "u-1").await;
+    let options = FleetOptions {
+        url: format!("ws://{}", gw.addr),
+        devices: 2,
+        firmware: Firmware::Compact,
+        rate_hz: 200.0,
+        duration: Duration::from_secs(10),
+        code_prefix: "player-".into(),
+        token_prefix: Some("token-player-".into()),
+        batch_samples: 40,
+        utc_offset_s: 8 * 3600,
+        seed: 1302,
+        motion: Motion::Court,
+    };
+    let fleet = fleet::run(options, std::sync::Arc::new(FleetProgress::default()), None);
+    let flood = async {
+        let mut updates = 0;
+        for i in 0..FLOOD {
+            let device = format!("flood-{i:03}");
+            for (request, reply) in [
+                ("start_session", "start_session_response"),
+                ("end_session", "end_session_response"),
+            ] {
+                send(
+                    &mut reading,
+                    &json!({"type": request, "device_code": device}),
+                )
+                .await;
+                loop {
+                    let message = recv(&mut reading).await;
+                    assert_ne!(message["type"], "lagged", "the reading phone lagged");
+                    updates += usize::from(message["type"] == "session_update");
+                    if message["type"] == reply {
+                        assert_eq!(message["device_code"], device.as_str(), "{message}");
+                        break;
+                    }
+                }
+            }
+        }
+        updates
+    };
+    let (reports, updates) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(60), fleet),
+        tokio::time::timeout(Duration::from_secs(240), flood),
+    );
+    assert!(
+        updates.expect("the flood is answered") > FLOOD,
+        "session_updates reached the reading phone"
+    );
+    for (code, report) in reports.expect("the fleet finishes") {
+        let report = report.expect("device ran");
+        assert!(report.upload_complete, "{code}");
+        assert_eq!(
+            report.batches_acked, report.batches_sent,
+            "{code}: {report:?}"
+        );
+        assert_eq!(
+            (report.resends, report.reconnects),
+            (0, 0),
+            "{code}: {report:?}"
+        );
+        assert!(report.errors.is_empty(), "{code}: {report:?}");
+    }
+    // Now the stalled phone reads: what fit in its queue and the kernels' buffers, and notices
+    // of what did not; together they account for every change of its sessions.
+    let accounted = |m: &[Value]| {
+        let dropped: u64 = of_type(m, "lagged")
+            .iter()
+            .map(|l| l["dropped"].as_u64().unwrap())
+            .sum();
+        of_type(m, "session_update").len() + dropped as usize
+    };
+    let late = collect(&mut stalled, Duration::from_secs(60), |m| {
+        accounted(m) >= 2 * FLOOD
+    })
+    .await;
+    let lagged = of_type(&late, "lagged");
+    assert!(!lagged.is_empty(), "{} messages, none `lagged`", late.len());
+    assert!(
+        lagged.iter().all(|l| l["dropped"].as_u64().unwrap() > 0),
+        "{lagged:?}"
+    );
+    assert!(
+        accounted(&late) >= 2 * FLOOD,
+        "{} accounted for",
+        accounted(&late)
+    );
     gw.terminate();
 }
