@@ -235,6 +235,40 @@ mod tests {
     }
 
     #[test]
+    fn es256_tokens_verify_with_the_public_key_and_the_key_used_as_an_hmac_secret_does_not() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt/");
+        let public = std::fs::read(format!("{fixtures}es256-public.pem")).unwrap();
+        let private = std::fs::read(format!("{fixtures}es256-private-pkcs8.pem")).unwrap();
+        let settings = JwtSettings {
+            key: JwtKey::Public {
+                algorithm: JwtAlgorithm::Es256,
+                pem: public.clone(),
+            },
+            audience: None,
+            issuer: None,
+        };
+        let claims = json!({"sub": "u-42", "exp": NOW + 60});
+        let es256 = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &claims,
+            &EncodingKey::from_ec_pem(&private).unwrap(),
+        )
+        .unwrap();
+        assert!(verify(Some(&settings), Some(&es256), "u-42", NOW).is_ok());
+        // The classic confusion: HS256 "signed" with the public key's text as the secret.
+        let confused = jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(&public),
+        )
+        .unwrap();
+        assert!(matches!(
+            verify(Some(&settings), Some(&confused), "u-42", NOW),
+            Err(JwtError::Signature(_))
+        ));
+    }
+
+    #[test]
     fn audience_and_issuer_are_checked_only_when_configured() {
         let claims = json!({"sub": "7", "exp": NOW, "aud": ["x", "gw"], "iss": "cloud"});
         assert!(check_claims(&claims, "7", &hs256(Some("gw"), Some("cloud")), NOW).is_ok());
