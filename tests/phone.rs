@@ -558,3 +558,79 @@ async fn a_stalled_phone_slows_neither_another_phone_nor_the_acks_and_is_told_it
     );
     gw.terminate();
 }
+
+/// The daemon in this process (for `CourtHandle::bind_user`, which the admin WebSocket will
+/// call), on the court of [`court`] with `player-01`'s configured user `configured`.
+async fn in_process(dir: &std::path::Path, configured: &str) -> shuttlegate::daemon::Running {
+    let toml = court(dir, 1, "").replace("user = \"u-1\"", &format!("user = \"{configured}\""));
+    let path = dir.join("court.toml");
+    std::fs::write(&path, &toml).unwrap();
+    let settings = shuttlegate::config::load_str(&path, &toml).expect("valid config");
+    shuttlegate::daemon::start(&settings, shuttlegate::court::system_clock())
+        .await
+        .expect("daemon starts")
+}
+
+async fn in_process_phone(running: &shuttlegate::daemon::Running, user: &str) -> Ws {
+    let url = format!(
+        "ws://{}/ws/miniprogram/{user}/?token={}",
+        running.http_addr,
+        good_token(user)
+    );
+    let mut ws = common::connect(&url).await;
+    assert_eq!(recv(&mut ws).await["type"], "connection_established");
+    ws
+}
+
+/// Asks for a session on the user's only device; the device code it went to, or the error.
+async fn start_on_my_device(ws: &mut Ws) -> Value {
+    send(ws, &json!({"type": "start_session"})).await;
+    loop {
+        let m = recv(ws).await;
+        if m["type"] == "start_session_response" || m["type"] == "error" {
+            return m;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_user_gets_the_device_survives_a_restart_and_yields_to_a_new_configured_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = in_process(dir.path(), "u-1").await;
+    let mut bound = in_process_phone(&running, "u-7").await;
+    let mut configured = in_process_phone(&running, "u-1").await;
+    running
+        .court
+        .bind_user("player-01", "u-7", Some("u-1".into()))
+        .await
+        .expect("journaled");
+    let started = start_on_my_device(&mut bound).await;
+    assert_eq!(started["device_code"], "player-01", "{started}");
+    let update = recv_type(&mut bound, "session_update").await;
+    assert_eq!(update["status"], "calibrating");
+    let refused = start_on_my_device(&mut configured).await;
+    assert_eq!(refused["field"], "device_code", "{refused}");
+    drop((bound, configured));
+    running.stop().await.expect("stops");
+
+    // Restarted on the same journal: the binding is back.
+    let running = in_process(dir.path(), "u-1").await;
+    let mut bound = in_process_phone(&running, "u-7").await;
+    send(&mut bound, &json!({"type": "end_session"})).await;
+    let ended = recv_type(&mut bound, "end_session_response").await;
+    assert_eq!(ended["device_code"], "player-01", "{ended}");
+    drop(bound);
+    running.stop().await.expect("stops");
+
+    // The device's configured user changed: the new one wins over the old binding.
+    let running = in_process(dir.path(), "u-3").await;
+    let mut bound = in_process_phone(&running, "u-7").await;
+    let refused = start_on_my_device(&mut bound).await;
+    assert_eq!(refused["field"], "device_code", "{refused}");
+    let mut now_configured = in_process_phone(&running, "u-3").await;
+    send(&mut now_configured, &json!({"type": "end_session"})).await;
+    let ended = recv_type(&mut now_configured, "end_session_response").await;
+    assert_eq!(ended["device_code"], "player-01", "{ended}");
+    drop((bound, now_configured));
+    running.stop().await.expect("stops");
+}

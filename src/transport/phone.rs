@@ -39,7 +39,7 @@ use crate::config::{Secret, Settings, SettingsHandle};
 use crate::court::{CourtChange, CourtHandle};
 use crate::live::{Live, LiveEvent};
 use crate::service::Shutdown;
-use shuttlegate_core::court::{CourtEvent, Session};
+use shuttlegate_core::court::{Court, CourtEvent, Session};
 use shuttlegate_core::protocol::phone::{PhoneError, PhoneRequest};
 use shuttlegate_core::protocol::untrusted::clip;
 use shuttlegate_core::protocol::validate::{self, IdKind};
@@ -77,14 +77,32 @@ pub fn routes(endpoint: Arc<PhoneEndpoint>) -> Router {
         .with_state(endpoint)
 }
 
-/// The devices whose swings and sessions belong to `user` (`[[devices]] user`).
-pub fn devices_of(settings: &Settings, user: &str) -> Vec<String> {
+/// The devices whose swings and sessions belong to `user`: bound by the admin
+/// (`CourtHandle::bind_user`) or, without a binding that still holds, by `[[devices]] user`.
+pub fn devices_of(settings: &Settings, court: &Court, user: &str) -> Vec<String> {
     settings
         .devices
         .iter()
-        .filter(|d| d.user.as_deref() == Some(user))
+        .filter(|d| {
+            let configured = d.user.as_deref();
+            let now = court
+                .device(&d.code)
+                .map_or(configured, |state| state.user(configured));
+            now == Some(user)
+        })
         .map(|d| d.code.clone())
         .collect()
+}
+
+/// [`devices_of`] through the court driver.
+async fn read_devices_of(endpoint: &PhoneEndpoint, user: &str) -> Vec<String> {
+    let settings = endpoint.settings.current();
+    let user = user.to_owned();
+    endpoint
+        .court
+        .read(move |court| devices_of(&settings, court, &user))
+        .await
+        .unwrap_or_default()
 }
 
 async fn phone_socket(
@@ -127,9 +145,11 @@ async fn phone_socket(
         let tasks = endpoint.shutdown.tasks.clone();
         tasks.track_future(async move {
             log::info!("phone of `{user_id}` connected from {peer}");
+            let mine = read_devices_of(&endpoint, &user_id).await;
             let phone = Phone {
                 endpoint,
                 user: user_id,
+                mine,
                 dropped: Arc::new(AtomicU64::new(0)),
             };
             phone.serve(socket, verified, limits.outbound_queue).await;
@@ -175,6 +195,9 @@ impl Drop for PhoneSlot {
 struct Phone {
     endpoint: Arc<PhoneEndpoint>,
     user: String,
+    /// The user's devices: read at connect, again when a binding or the configuration changes
+    /// (not per push: the fan-out does not take the court's lock).
+    mine: Vec<String>,
     /// Pushes dropped because the phone's queue was full, not yet reported to it.
     dropped: Arc<AtomicU64>,
 }
@@ -187,13 +210,14 @@ enum End {
 }
 
 impl Phone {
-    async fn serve(self, socket: WebSocket, verified: Verified, queue: usize) {
+    async fn serve(mut self, socket: WebSocket, verified: Verified, queue: usize) {
         let (sink, mut stream) = socket.split();
         let (tx, rx) = mpsc::channel(queue.max(1));
         let writer = tokio::spawn(write(sink, rx, self.dropped.clone()));
         // Subscribed before the welcome, so nothing published after it is missed.
         let mut live = self.endpoint.live.subscribe();
         let mut changes = self.endpoint.court.subscribe();
+        let mut reloads = self.endpoint.settings.subscribe();
         let welcome = json!({
             "type": "connection_established",
             "user_id": self.user,
@@ -229,8 +253,14 @@ impl Phone {
                     Err(broadcast::error::RecvError::Lagged(n)) => self.lost(n),
                     Err(broadcast::error::RecvError::Closed) => break End::Shutdown,
                 },
+                Ok(()) = reloads.changed() => self.mine = read_devices_of(&self.endpoint, &self.user).await,
                 change = changes.recv() => match change {
                     Ok(change) => {
+                        if let CourtChange::Event(event) = &change
+                            && matches!(event.as_ref(), CourtEvent::UserBound { .. })
+                        {
+                            self.mine = read_devices_of(&self.endpoint, &self.user).await;
+                        }
                         if let Some(push) = self.court_push(&change) {
                             self.offer(&tx, push);
                         }
@@ -324,9 +354,7 @@ impl Phone {
     }
 
     fn is_mine(&self, device: &str) -> bool {
-        devices_of(&self.endpoint.settings.current(), &self.user)
-            .iter()
-            .any(|d| d == device)
+        self.mine.iter().any(|d| d == device)
     }
 
     /// The reply to one text frame.
@@ -353,7 +381,7 @@ impl Phone {
     }
 
     async fn session_status(&self, session_id: String) -> Value {
-        let mine = devices_of(&self.endpoint.settings.current(), &self.user);
+        let mine = self.mine.clone();
         let wanted = session_id.clone();
         let found = self
             .endpoint
@@ -384,7 +412,7 @@ impl Phone {
     /// The device a start or end is for: the one named (if it is the user's), or the user's
     /// only device.
     fn device_for(&self, named: Option<String>) -> Result<String, PhoneError> {
-        let mine = devices_of(&self.endpoint.settings.current(), &self.user);
+        let mine = &self.mine;
         let refuse = |error: String| PhoneError {
             field: "device_code".into(),
             error,
