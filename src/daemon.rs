@@ -217,6 +217,7 @@ pub async fn start_on(
         settings: settings_handle.clone(),
         court: court.clone(),
         live: live.clone(),
+        journal: journal.clone(),
         guard: guard.clone(),
         shutdown: shutdown.clone(),
         connected: Arc::default(),

@@ -360,13 +360,42 @@ async fn swings_reach_the_bound_users_phone_and_not_another_users() {
     let mut second = phone(&gw, "u-2").await;
     let mut nobody = phone(&gw, "u-9").await;
     let limit = Duration::from_secs(90);
-    let (_, first, second, nobody) = tokio::join!(
+    // A phone of u-1 that connects mid-session gets the swings so far from the journal first.
+    let late = async {
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        let mut ws = phone(&gw, "u-1").await;
+        let connected_ms = now_s() * 1000;
+        let seen = collect(&mut ws, limit, summarised).await;
+        (connected_ms, seen)
+    };
+    let (_, seen_first, second, nobody, (late_connected_ms, late)) = tokio::join!(
         common::play_court(&gw, 2, Duration::from_secs(15), 1301),
         collect(&mut first, limit, summarised),
         collect(&mut second, limit, summarised),
         collect(&mut nobody, Duration::from_secs(20), |_| false),
+        late,
     );
-    for (messages, device) in [(&first, "player-01"), (&second, "player-02")] {
+    let ids = |m: &[Value]| -> Vec<u64> {
+        of_type(m, "swing")
+            .iter()
+            .map(|s| s["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        ids(&late),
+        ids(&seen_first),
+        "the late phone's swings, each once"
+    );
+    let before = of_type(&late, "swing")
+        .iter()
+        .filter(|s| s["t_end"].as_f64().unwrap() < late_connected_ms as f64)
+        .count();
+    assert!(
+        before > 0,
+        "no swing before the late phone connected: nothing to catch up"
+    );
+    let first_messages = seen_first;
+    for (messages, device) in [(&first_messages, "player-01"), (&second, "player-02")] {
         let swings = of_type(messages, "swing");
         assert!(!swings.is_empty(), "{device}: no swing pushed");
         assert!(
@@ -398,6 +427,33 @@ async fn swings_reach_the_bound_users_phone_and_not_another_users() {
         "an unbound user got swings"
     );
     assert!(of_type(&nobody, "session_update").is_empty());
+
+    // The summaries are read back from the journal: the history, and one by its id.
+    let summary = of_type(&first_messages, "analysis_complete_notification")[0].clone();
+    send(&mut first, &json!({"type": "session_history", "limit": 5})).await;
+    let history = recv_type(&mut first, "session_history_response").await;
+    assert_eq!(history["count"], 1, "{history}");
+    assert_eq!(history["sessions"][0], summary);
+    send(
+        &mut first,
+        &json!({"type": "get_analysis", "session_id": summary["session_id"]}),
+    )
+    .await;
+    assert_eq!(
+        recv_type(&mut first, "analysis_complete_notification").await,
+        summary
+    );
+    let theirs = &of_type(&second, "analysis_complete_notification")[0]["session_id"];
+    send(
+        &mut first,
+        &json!({"type": "get_analysis", "session_id": theirs}),
+    )
+    .await;
+    let error = recv_type(&mut first, "error").await;
+    assert_eq!(
+        error["field"], "session_id",
+        "another user's session: {error}"
+    );
     gw.terminate();
 }
 

@@ -12,4 +12,5 @@ pub mod jwt;
 pub mod limits;
 pub mod listener;
 pub mod phone;
+pub mod phone_history;
 pub mod tls;

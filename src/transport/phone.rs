@@ -7,7 +7,12 @@
 //!   `session_update` {session_id, status} on each state change of those devices' sessions,
 //!   and `analysis_complete_notification` when one of their sessions is summarised;
 //! - answers: `ping`, `session_status`, `start_session` / `end_session` (through the court
-//!   driver, like the admin API), and `error` naming the field of a bad request.
+//!   driver, like the admin API), `session_history` and `get_analysis` (from the journal:
+//!   [`super::phone_history`]), and `error` naming the field of a bad request;
+//! - on connect during a session, that session's swings so far from the journal, then live.
+//!
+//! The user's devices are those bound to it ([`devices_of`]: the admin's binding, else
+//! `[[devices]] user`), read at connect and again when a binding or the configuration changes.
 //!
 //! Fan-out never slows ingest or another phone: live results and court changes come from
 //! bounded broadcasts (publishing never waits), and each phone has its own bounded queue
@@ -35,8 +40,10 @@ use tokio::sync::{broadcast, mpsc};
 use super::auth::{self, AuthGuard, Refusal, presented_token};
 use super::device::ConnectionLimits;
 use super::jwt::{self, LEEWAY_S, Verified};
+use super::phone_history;
 use crate::config::{Secret, Settings, SettingsHandle};
 use crate::court::{CourtChange, CourtHandle};
+use crate::journal::Journal;
 use crate::live::{Live, LiveEvent};
 use crate::service::Shutdown;
 use shuttlegate_core::court::{Court, CourtEvent, Session};
@@ -57,6 +64,8 @@ pub struct PhoneEndpoint {
     pub settings: SettingsHandle,
     pub court: CourtHandle,
     pub live: Live,
+    /// Summaries and swings read back (`get_analysis`, `session_history`, catching up).
+    pub journal: Journal,
     /// Counts refusals and slows down addresses that keep failing (shared with devices, admin).
     pub guard: Arc<AuthGuard>,
     pub shutdown: Shutdown,
@@ -225,6 +234,7 @@ impl Phone {
             "timestamp": self.endpoint.court.now(),
         });
         let _ = tx.send(text(&welcome)).await;
+        let mut caught_up = self.catch_up(&tx).await;
         let expiry = tokio::time::sleep(self.until_expiry(&verified));
         tokio::pin!(expiry);
         let shutdown = self.endpoint.shutdown.token.clone();
@@ -246,6 +256,9 @@ impl Phone {
                 },
                 event = live.recv() => match event {
                     Ok(event) => {
+                        if caught_up.already_sent(&event) {
+                            continue;
+                        }
                         if let Some(push) = self.live_push(&event) {
                             self.offer(&tx, push);
                         }
@@ -371,15 +384,96 @@ impl Phone {
                 session_id,
             } => self.start_session(device_code, session_id).await,
             PhoneRequest::EndSession { device_code } => self.end_session(device_code).await,
-            PhoneRequest::SessionHistory { .. } | PhoneRequest::GetAnalysis { .. } => {
-                error_reply(&PhoneError {
-                    field: "type".into(),
-                    error: "not available on this gateway yet".into(),
-                })
+            PhoneRequest::SessionHistory { limit } => self.session_history(limit).await,
+            PhoneRequest::GetAnalysis { session_id } => self.analysis(session_id).await,
+        }
+    }
+
+    /// Runs a blocking journal read with the user's devices; `None` (logged) if it failed.
+    async fn read_journal<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Journal, &[String]) -> Result<T, crate::journal::JournalError>
+        + Send
+        + 'static,
+    ) -> Option<T> {
+        let (journal, mine) = (self.endpoint.journal.clone(), self.mine.clone());
+        match tokio::task::spawn_blocking(move || read(&journal, &mine)).await {
+            Ok(Ok(found)) => Some(found),
+            Ok(Err(e)) => {
+                log::error!("phone of `{}`: journal read failed: {e}", self.user);
+                None
+            }
+            Err(e) => {
+                log::error!("phone of `{}`: journal read panicked: {e}", self.user);
+                None
             }
         }
     }
 
+    async fn session_history(&self, limit: usize) -> Value {
+        match self
+            .read_journal(move |journal, mine| phone_history::history(journal, mine, limit))
+            .await
+        {
+            Some(sessions) => json!({
+                "type": "session_history_response",
+                "count": sessions.len(),
+                "sessions": sessions,
+            }),
+            None => unreadable("session_history"),
+        }
+    }
+
+    /// `get_analysis`: the session's `analysis_complete_notification` itself.
+    async fn analysis(&self, session_id: String) -> Value {
+        let wanted = session_id.clone();
+        match self
+            .read_journal(move |journal, mine| phone_history::summary(journal, mine, &wanted))
+            .await
+        {
+            Some(Some(summary)) => summary,
+            Some(None) => error_reply(&PhoneError {
+                field: "session_id".into(),
+                error: format!(
+                    "no analysis of `{session_id}` for your devices (not finished yet, or not on this gateway)"
+                ),
+            }),
+            None => unreadable("get_analysis"),
+        }
+    }
+
+    /// Sends the swings of the user's open sessions so far, from the journal; what it sent, so
+    /// the same swings arriving live meanwhile are not sent twice.
+    async fn catch_up(&self, tx: &mpsc::Sender<Message>) -> CaughtUp {
+        let mine = self.mine.clone();
+        let open: Vec<(String, String)> = self
+            .endpoint
+            .court
+            .read(move |court| {
+                mine.iter()
+                    .filter_map(|d| Some((d.clone(), court.device(d)?.open_session()?.id.clone())))
+                    .collect()
+            })
+            .await
+            .unwrap_or_default();
+        let mut caught_up = CaughtUp::default();
+        for (device, session_id) in open {
+            let (d, s) = (device.clone(), session_id.clone());
+            let swings = self
+                .read_journal(move |journal, _| phone_history::swings_so_far(journal, &d, &s))
+                .await
+                .unwrap_or_default();
+            for swing in swings {
+                let id = swing["id"].as_u64().unwrap_or(0);
+                caught_up.newest.insert(device.clone(), id);
+                // Waits for room, like an answer: these come before any live push.
+                if tx.send(text(&swing)).await.is_err() {
+                    return caught_up;
+                }
+            }
+        }
+        caught_up
+    }
     async fn session_status(&self, session_id: String) -> Value {
         let mine = self.mine.clone();
         let wanted = session_id.clone();
@@ -488,6 +582,10 @@ fn error_reply(e: &PhoneError) -> Value {
     json!({"type": "error", "error": e.error, "field": e.field})
 }
 
+fn unreadable(request: &str) -> Value {
+    json!({"type": "error", "request": request, "error": "the gateway could not read its journal; try again"})
+}
+
 fn session_reply(kind: &str, device: &str, session_id: &str, status: &str) -> Value {
     json!({"type": kind, "device_code": device, "session_id": session_id, "status": status})
 }
@@ -512,4 +610,33 @@ fn session_info(session: &Session) -> Value {
 fn rfc3339(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// The newest journal id of each device's swings sent while catching up.
+#[derive(Debug, Default)]
+struct CaughtUp {
+    newest: std::collections::HashMap<String, u64>,
+}
+
+impl CaughtUp {
+    /// Whether a live swing was already sent from the journal (it was journaled before the
+    /// catch-up read it, and published after this phone subscribed).
+    fn already_sent(&mut self, event: &LiveEvent) -> bool {
+        let LiveEvent::Swing { device, json } = event else {
+            return false;
+        };
+        let Some(&newest) = self.newest.get(device) else {
+            return false;
+        };
+        let id = serde_json::from_str::<Value>(json)
+            .ok()
+            .and_then(|v| v["id"].as_u64())
+            .unwrap_or(u64::MAX);
+        if id > newest {
+            // Live swings come in journal order: nothing older follows.
+            self.newest.remove(device);
+            return false;
+        }
+        true
+    }
 }
