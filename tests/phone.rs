@@ -199,13 +199,23 @@ async fn every_jwt_refusal_is_the_same_401_as_a_refused_device_and_is_counted() 
         metric(&body, "shuttlegate_auth_refusals_total{reason=\"bad_jwt\"}"),
         (refused.len() + 1) as f64
     );
-    let log = gw.log().join("\n");
-    for reason in [
+    // The log arrives through a pipe, after the answers: gather it until every reason is in.
+    let reasons = [
         "no token presented",
         "`sub` is `u-2`",
         "expired at",
         "signature",
-    ] {
+    ];
+    let mut log = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !reasons.iter().all(|r| log.contains(r)) && std::time::Instant::now() < deadline {
+        for line in gw.log() {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for reason in reasons {
         assert!(log.contains(reason), "no `{reason}` in the log:\n{log}");
     }
     assert!(!log.contains(payload), "a token was logged:\n{log}");
