@@ -34,6 +34,7 @@ use crate::transport::connections::Connections;
 use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::transport::listener::{self, Bound, Gate};
 use crate::transport::metrics::ClientMetrics;
+use crate::transport::phone::{self, PhoneEndpoint};
 use crate::uplink::status::SinkBoard;
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
@@ -230,7 +231,18 @@ pub async fn start_on(
         journal: journal.clone(),
         sinks: sinks.clone(),
     };
+    let phones = Arc::new(PhoneEndpoint {
+        settings: settings_handle.clone(),
+        court: court.clone(),
+        live: live.clone(),
+        journal: journal.clone(),
+        guard: guard.clone(),
+        shutdown: shutdown.clone(),
+        connected: Arc::default(),
+        metrics: clients.clone(),
+    });
     let mut router = http::router(endpoint)
+        .merge(phone::routes(phones))
         .merge(http::metrics_routes(metrics))
         .merge(crate::health::routes(health));
     if settings.auth.admin_token.is_some() {

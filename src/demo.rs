@@ -144,7 +144,7 @@ async fn narrate(mut live: tokio::sync::broadcast::Receiver<LiveEvent>) {
             Ok(LiveEvent::Summary { device, .. }) => {
                 println!("  session summary of {device} journaled")
             }
-            Ok(LiveEvent::DeviceStatus { .. }) => {}
+            Ok(LiveEvent::DeviceStatus { .. } | LiveEvent::Rally { .. }) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 println!("  ({n} live events skipped)")
             }

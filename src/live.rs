@@ -17,6 +17,8 @@ pub enum LiveEvent {
     Swing { device: String, json: Arc<str> },
     /// A session summary (`analysis_complete_notification`).
     Summary { device: String, json: Arc<str> },
+    /// A rally event of the court, rendered as the phones' `rally_update` (not journaled).
+    Rally { json: Arc<str> },
     /// A device came online or went offline.
     DeviceStatus { device: String, online: bool },
 }

@@ -679,3 +679,36 @@ async fn a_console_that_vanished_gives_its_seat_back_after_the_idle_timeout() {
     assert!(pinged >= 2, "pinged every 1.5 s: {pinged}");
     ask(&mut admin, json!({"type": "ping"}), "pong").await;
 }
+
+/// `bind_user` from the console is a journaled court event (so it survives a restart), and a
+/// device the court does not know is refused naming it.
+#[tokio::test]
+async fn bind_user_is_answered_once_journaled_and_an_unknown_device_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), &config(dir.path(), &devices(), ""));
+    let mut admin = console(&gw).await;
+    let bound = ask(
+        &mut admin,
+        json!({"type": "bind_user", "device_code": RACKET, "user_id": "u-42"}),
+        "bind_user_response",
+    )
+    .await;
+    assert_eq!(bound["success"], true, "{bound}");
+    assert_eq!(bound["user_id"], "u-42", "{bound}");
+    let refused = ask(
+        &mut admin,
+        json!({"type": "bind_user", "device_code": "nobody-01", "user_id": "u-42"}),
+        "error",
+    )
+    .await;
+    assert!(refused.to_string().contains("nobody-01"), "{refused}");
+    drop(admin);
+    assert!(gw.terminate().success());
+    let events = export(dir.path(), &[]);
+    let journaled = events
+        .iter()
+        .filter(|r| r["kind"] == "event")
+        .filter(|r| r["type"] == "user_bound" && r["device"] == RACKET && r["user"] == "u-42")
+        .count();
+    assert_eq!(journaled, 1, "one user_bound event in the journal");
+}

@@ -44,8 +44,9 @@ pub use handle::{RESTART_KEYS, ReloadError, Reloaded, SettingsHandle};
 pub use secret::{CREDENTIALS_DIRECTORY, Secret, SecretUrl, redact_url};
 pub use settings::{
     AuthSettings, DeviceAuth, DeviceSettings, Endpoint, GatewaySettings, HttpSettings, HubSettings,
-    JournalSettings, LimitSettings, MAX_DEVICE_CODE_CHARS, MIN_ADMIN_TOKEN_CHARS, MqttSettings,
-    SerialSettings, Settings, UdpSettings, UplinkSettings, WhenFull, parse_allowed_peer,
+    JournalSettings, JwtAlgorithm, JwtKey, JwtSettings, LimitSettings, MAX_DEVICE_CODE_CHARS,
+    MIN_ADMIN_TOKEN_CHARS, MqttSettings, SerialSettings, Settings, UdpSettings, UplinkSettings,
+    WhenFull, parse_allowed_peer,
 };
 
 /// Prefix of environment overrides.

@@ -154,6 +154,7 @@ pub(crate) struct RawLimits {
     pub max_connections_per_address: usize,
     pub max_handshaking: usize,
     pub max_admins: usize,
+    pub max_phones: usize,
 }
 
 impl Default for RawLimits {
@@ -175,6 +176,8 @@ impl Default for RawLimits {
             max_handshaking: 64,
             // Staff consoles: a few screens at a venue's desk, not a crowd.
             max_admins: 8,
+            // A court's players and their friends, with room to spare under max_connections.
+            max_phones: 200,
         }
     }
 }
@@ -188,6 +191,11 @@ pub(crate) struct RawAuth {
     #[serde(deserialize_with = "opt_secret")]
     pub jwt_secret: Option<Secret>,
     pub jwt_secret_file: Option<PathBuf>,
+    /// `HS256` (with `jwt_secret`), `RS256` or `ES256` (with `jwt_public_key_file`).
+    pub jwt_algorithm: Option<String>,
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

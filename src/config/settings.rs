@@ -137,6 +137,8 @@ pub struct LimitSettings {
     pub max_handshaking: usize,
     /// Admin consoles (`/ws/admin/`) connected at once.
     pub max_admins: usize,
+    /// Simultaneous phone connections (`/ws/miniprogram/`); more are refused with 503.
+    pub max_phones: usize,
 }
 
 /// `[auth]`.
@@ -146,6 +148,50 @@ pub struct AuthSettings {
     pub admin_token: Option<Secret>,
     /// Key the cloud signs phone JWTs with; phones are refused when absent.
     pub jwt_secret: Option<Secret>,
+    /// How a phone's JWT is verified; `None` (no key configured): every phone is refused.
+    pub jwt: Option<JwtSettings>,
+}
+
+/// The signature algorithms a phone's JWT may be checked with: exactly one is configured, and a
+/// token signed otherwise (or not at all, `alg: none`) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Rs256,
+    Es256,
+}
+
+impl JwtAlgorithm {
+    pub fn parse(text: &str) -> Option<JwtAlgorithm> {
+        match text {
+            "HS256" => Some(JwtAlgorithm::Hs256),
+            "RS256" => Some(JwtAlgorithm::Rs256),
+            "ES256" => Some(JwtAlgorithm::Es256),
+            _ => None,
+        }
+    }
+}
+
+/// The key a phone's JWT is verified with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JwtKey {
+    /// HS256: the shared secret (`jwt_secret` / `jwt_secret_file`).
+    Shared(Secret),
+    /// RS256 / ES256: the cloud's public key, PEM, read from `jwt_public_key_file` at load.
+    Public {
+        algorithm: JwtAlgorithm,
+        pem: Vec<u8>,
+    },
+}
+
+/// `[auth]`'s phone JWT rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtSettings {
+    pub key: JwtKey,
+    /// `aud` must contain it when set.
+    pub audience: Option<String>,
+    /// `iss` must equal it when set.
+    pub issuer: Option<String>,
 }
 
 /// How a device proves who it is.
@@ -770,6 +816,7 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             100_000,
         ),
         max_admins: checker.in_range("limits.max_admins", raw.limits.max_admins, 1, 256),
+        max_phones: checker.in_range("limits.max_phones", raw.limits.max_phones, 0, 100_000),
     };
     for (key, cap) in [
         (
@@ -785,13 +832,15 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
             )
         });
     }
+    let jwt_secret = checker.secret(
+        "auth.jwt_secret",
+        raw.auth.jwt_secret.as_ref(),
+        raw.auth.jwt_secret_file.as_ref(),
+    );
     let auth = AuthSettings {
         admin_token: admin_token(&raw.auth, checker),
-        jwt_secret: checker.secret(
-            "auth.jwt_secret",
-            raw.auth.jwt_secret.as_ref(),
-            raw.auth.jwt_secret_file.as_ref(),
-        ),
+        jwt: jwt(&raw.auth, jwt_secret.as_ref(), checker),
+        jwt_secret,
     };
     let devices = validate_devices(&raw.devices, checker);
     let uplink = UplinkSettings {
@@ -844,6 +893,71 @@ fn admin_token(raw: &RawAuth, checker: &mut Checker<'_>) -> Option<Secret> {
             format!("must be at least {MIN_ADMIN_TOKEN_CHARS} characters")
         })
         .then_some(token)
+}
+
+/// The phone JWT rules: the algorithm names its key (HS256 the secret, RS256/ES256 a public
+/// key file, parsed here so a bad PEM is found at load, not at a phone's first handshake).
+fn jwt(raw: &RawAuth, secret: Option<&Secret>, checker: &mut Checker<'_>) -> Option<JwtSettings> {
+    let text = raw.jwt_algorithm.as_deref().unwrap_or("HS256");
+    let Some(algorithm) = JwtAlgorithm::parse(text) else {
+        checker.problem(
+            "auth.jwt_algorithm",
+            format!("`{text}` is not one of HS256, RS256, ES256"),
+        );
+        return None;
+    };
+    let key = match algorithm {
+        JwtAlgorithm::Hs256 => {
+            checker.check(
+                raw.jwt_public_key_file.is_none(),
+                "auth.jwt_public_key_file",
+                || "needs auth.jwt_algorithm RS256 or ES256 (HS256 uses auth.jwt_secret)".into(),
+            );
+            JwtKey::Shared(secret?.clone())
+        }
+        JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => {
+            checker.check(secret.is_none(), "auth.jwt_secret", || {
+                format!("is for HS256; auth.jwt_algorithm = \"{text}\" verifies with auth.jwt_public_key_file")
+            });
+            let key = "auth.jwt_public_key_file";
+            let Some(path) = checker.existing_file(key, raw.jwt_public_key_file.as_ref()) else {
+                checker.check(raw.jwt_public_key_file.is_some(), key, || {
+                    format!("is required with auth.jwt_algorithm = \"{text}\" (PEM)")
+                });
+                return None;
+            };
+            let pem = match std::fs::read(&path) {
+                Ok(pem) => pem,
+                Err(e) => {
+                    checker.problem(key, format!("{}: {e}", path.display()));
+                    return None;
+                }
+            };
+            let parsed = match algorithm {
+                JwtAlgorithm::Rs256 => jsonwebtoken::DecodingKey::from_rsa_pem(&pem).map(drop),
+                _ => jsonwebtoken::DecodingKey::from_ec_pem(&pem).map(drop),
+            };
+            if let Err(e) = parsed {
+                checker.problem(
+                    key,
+                    format!("{}: not a {text} public key in PEM: {e}", path.display()),
+                );
+                return None;
+            }
+            JwtKey::Public { algorithm, pem }
+        }
+    };
+    let text_claim = |checker: &mut Checker<'_>, key: &str, value: &Option<String>| {
+        let value = value.as_ref()?;
+        checker
+            .check(!value.trim().is_empty(), key, || "must not be empty".into())
+            .then(|| value.clone())
+    };
+    Some(JwtSettings {
+        key,
+        audience: text_claim(checker, "auth.jwt_audience", &raw.jwt_audience),
+        issuer: text_claim(checker, "auth.jwt_issuer", &raw.jwt_issuer),
+    })
 }
 
 /// One `allowed_peers` entry: an address (`192.168.1.23`, one host) or a network in CIDR

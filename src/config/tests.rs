@@ -648,3 +648,66 @@ fn the_tls_listener_needs_its_address_and_both_files() {
         ["http.tls_listen", "http.tls_key_file"]
     );
 }
+
+#[test]
+fn the_phone_jwt_algorithm_names_its_key_and_a_bad_one_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("court.toml");
+    let public = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jwt/es256-public.pem"
+    );
+    std::fs::copy(public, dir.path().join("cloud.pem")).unwrap();
+    std::fs::write(dir.path().join("junk.pem"), "not a key").unwrap();
+    let load = |auth: &str| load_str(&path, &format!("{MINIMAL}[auth]\n{auth}"));
+    let s = load("jwt_secret = \"cloud\"\njwt_audience = \"gw\"\n").expect("valid");
+    let jwt = s.auth.jwt.expect("HS256 rules");
+    assert_eq!(jwt.key, JwtKey::Shared(Secret::from("cloud")));
+    assert_eq!(jwt.audience.as_deref(), Some("gw"));
+    let s =
+        load("jwt_algorithm = \"ES256\"\njwt_public_key_file = \"cloud.pem\"\n").expect("valid");
+    assert!(matches!(
+        s.auth.jwt.expect("ES256 rules").key,
+        JwtKey::Public {
+            algorithm: JwtAlgorithm::Es256,
+            ..
+        }
+    ));
+    assert_eq!(load_text(MINIMAL).expect("valid").auth.jwt, None);
+    let keys = |auth: &str| -> Vec<String> {
+        load(auth)
+            .expect_err("invalid")
+            .problems()
+            .iter()
+            .map(|p| p.key.clone())
+            .collect()
+    };
+    assert_eq!(keys("jwt_algorithm = \"none\"\n"), ["auth.jwt_algorithm"]);
+    assert_eq!(
+        keys("jwt_algorithm = \"RS256\"\n"),
+        ["auth.jwt_public_key_file"]
+    );
+    assert_eq!(
+        keys("jwt_algorithm = \"RS256\"\njwt_public_key_file = \"cloud.pem\"\n"),
+        ["auth.jwt_public_key_file"],
+        "an EC key is not an RSA key"
+    );
+    assert_eq!(
+        keys("jwt_algorithm = \"ES256\"\njwt_public_key_file = \"junk.pem\"\n"),
+        ["auth.jwt_public_key_file"]
+    );
+    assert_eq!(
+        keys("jwt_secret = \"s\"\njwt_public_key_file = \"cloud.pem\"\n"),
+        ["auth.jwt_public_key_file"]
+    );
+    assert_eq!(
+        keys(
+            "jwt_secret = \"s\"\njwt_algorithm = \"ES256\"\njwt_public_key_file = \"cloud.pem\"\n"
+        ),
+        ["auth.jwt_secret"]
+    );
+    assert_eq!(
+        keys("jwt_secret = \"s\"\njwt_issuer = \" \"\n"),
+        ["auth.jwt_issuer"]
+    );
+}

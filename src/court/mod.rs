@@ -420,6 +420,20 @@ impl CourtHandle {
         })
     }
 
+    /// Binds the player `user` to `device` (the admin's `bind_user`), over the device's
+    /// configured `user` now (`configured`): the binding holds until that changes. Resolves once
+    /// journaled, so it survives a restart.
+    pub async fn bind_user(
+        &self,
+        device: &str,
+        user: &str,
+        configured: Option<String>,
+    ) -> Result<(), RequestError> {
+        let (device, user) = (device.to_owned(), user.to_owned());
+        self.request(move |court, now| Ok((court.bind_user(&device, user, configured, now)?, ())))
+            .await
+    }
+
     /// The analysis has journaled a session's summary: the session is completed.
     pub async fn session_analysed(
         &self,

@@ -127,6 +127,7 @@ mod tests {
             next_command_id: 1,
             ts,
             recent_commands: Vec::new(),
+            bindings: Vec::new(),
         }
     }
 

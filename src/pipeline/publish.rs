@@ -61,7 +61,7 @@ pub async fn run(
     while open || !commits.is_empty() {
         tokio::select! {
             results = rx.recv(), if open && commits.len() < IN_FLIGHT => match results {
-                Some(results) => submit(results, &journal, &mut commits, &metrics).await,
+                Some(results) => submit(results, &journal, &live, &mut commits, &metrics).await,
                 None => open = false,
             },
             Some(done) = commits.next(), if !commits.is_empty() => {
@@ -76,6 +76,7 @@ pub async fn run(
 async fn submit(
     results: Results,
     journal: &Journal,
+    live: &Live,
     commits: &mut FuturesOrdered<Commit>,
     metrics: &AnalysisMetrics,
 ) {
@@ -85,7 +86,13 @@ async fn submit(
         .filter_map(|output| match record(&output) {
             Some(body) => Some((output, body)),
             None => {
-                log::debug!("{output:?}");
+                // A rally is not journaled, so it has no commit to wait for: shown at once
+                // (it may reach a phone a few ms before the last swing it counts).
+                if let AnalysisOutput::Rally(rally) = &output {
+                    live.publish(LiveEvent::Rally {
+                        json: rally_update(rally).into(),
+                    });
+                }
                 None
             }
         })
@@ -185,6 +192,19 @@ async fn show(done: Durable, live: &Live, court: &CourtHandle, metrics: &Analysi
     if completes_input {
         metrics.input_done();
     }
+}
+
+/// `{"type":"rally_update","event":"rally_shot"|"rally_end",…}`: the rally event's own fields,
+/// its tag renamed so the message type is the phones'.
+fn rally_update(rally: &shuttlegate_core::analysis::RallyEvent) -> String {
+    let mut value = serde_json::to_value(rally).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        if let Some(kind) = fields.remove("type") {
+            fields.insert("event".into(), kind);
+        }
+        fields.insert("type".into(), "rally_update".into());
+    }
+    value.to_string()
 }
 
 fn to_json(value: &impl serde::Serialize) -> String {

@@ -343,6 +343,10 @@ impl Console {
                 Ok(id) => session_response("end_session_response", &device_code, &id, "stopping"),
                 Err(e) => court_error("end_session", Some(&device_code), &e),
             },
+            AdminRequest::BindUser {
+                device_code,
+                user_id,
+            } => bind_user(self.console.clone(), device_code, user_id).await,
         }
     }
 
@@ -411,6 +415,24 @@ impl Console {
             result["response"] = report;
         }
         self.send(result.to_string()).await
+    }
+}
+
+/// Binds a player to a device over its configured `user` (which wins again once the
+/// configuration changes it); answered once journaled.
+async fn bind_user(console: Arc<AdminConsole>, device_code: String, user_id: String) -> Value {
+    let configured = (console.settings.current().devices.iter())
+        .find(|d| d.code == device_code)
+        .and_then(|d| d.user.clone());
+    let court = &console.court;
+    match court.bind_user(&device_code, &user_id, configured).await {
+        Ok(()) => json!({
+            "type": "bind_user_response",
+            "device_code": device_code,
+            "user_id": user_id,
+            "success": true,
+        }),
+        Err(e) => court_error("bind_user", Some(&device_code), &e),
     }
 }
 

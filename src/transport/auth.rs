@@ -53,16 +53,19 @@ pub enum Refusal {
     CodeHeld,
     #[error("wrong or missing admin token")]
     AdminToken,
+    #[error("phone JWT refused")]
+    BadJwt,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 6] = [
+    pub const ALL: [Refusal; 7] = [
         Refusal::UnknownDevice,
         Refusal::MissingToken,
         Refusal::WrongToken,
         Refusal::PeerNotAllowed,
         Refusal::CodeHeld,
         Refusal::AdminToken,
+        Refusal::BadJwt,
     ];
 
     /// The `reason` label on `/metrics`.
@@ -74,6 +77,7 @@ impl Refusal {
             Refusal::PeerNotAllowed => "peer_not_allowed",
             Refusal::CodeHeld => "code_held",
             Refusal::AdminToken => "admin_token",
+            Refusal::BadJwt => "bad_jwt",
         }
     }
 }

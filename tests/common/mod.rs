@@ -142,6 +142,25 @@ impl Gateway {
         self.stderr.try_iter().collect()
     }
 
+    /// The log printed so far, gathered until it holds every one of `needles` (the log reaches
+    /// the test through a pipe, a moment after the answers it explains); panics after `timeout`.
+    pub fn log_holding(&self, needles: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut log = String::new();
+        while !needles.iter().all(|n| log.contains(n)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                Err(_) => panic!("the log lacks one of {needles:?} after {timeout:?}:\n{log}"),
+            }
+        }
+        log.extend(self.log().into_iter().map(|line| line + "\n"));
+        log
+    }
+
     /// Waits until a log line contains `needle`, or panics after `timeout`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;

@@ -104,6 +104,16 @@ pub enum CourtEvent {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         reason: Option<String>,
     },
+    /// A player was bound to a device (the admin's `bind_user`): their phones get its swings.
+    UserBound {
+        device: String,
+        user: String,
+        /// The device's `[[devices]] user` when it was bound: the binding holds while that is
+        /// unchanged, and a new configured user wins over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        configured: Option<String>,
+        ts: i64,
+    },
     /// Everything still open, so older events may be deleted with their segments.
     Snapshot {
         sessions: Vec<Session>,
@@ -113,7 +123,19 @@ pub enum CourtEvent {
         /// The window of sender command ids (absent in snapshots of older versions).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         recent_commands: Vec<RecentCommand>,
+        /// Devices bound to a player by `bind_user`, by device code.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bindings: Vec<(String, UserBinding)>,
     },
+}
+
+/// A player bound to a device by the admin, over the configuration's `user`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserBinding {
+    pub user: String,
+    /// The configured `user` it was bound over (see [`CourtEvent::UserBound`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured: Option<String>,
 }
 
 impl CourtEvent {
@@ -123,7 +145,8 @@ impl CourtEvent {
             CourtEvent::SessionState { device, .. }
             | CourtEvent::CommandQueued { device, .. }
             | CourtEvent::CommandDone { device, .. }
-            | CourtEvent::DeviceStatus { device, .. } => Some(device),
+            | CourtEvent::DeviceStatus { device, .. }
+            | CourtEvent::UserBound { device, .. } => Some(device),
             CourtEvent::Snapshot { .. } => None,
         }
     }
@@ -171,6 +194,7 @@ impl CourtEvent {
             next_command_id,
             ts,
             recent_commands,
+            bindings,
         } = event
         else {
             return Ok((event, Vec::new()));
@@ -186,17 +210,19 @@ impl CourtEvent {
             next_command_id,
             ts,
             recent_commands,
+            bindings,
         };
         Ok((snapshot, dropped))
     }
 }
 
 /// The `type` of every [`CourtEvent`] as journaled (checked by a test against the enum).
-const COURT_EVENT_TYPES: [&str; 5] = [
+const COURT_EVENT_TYPES: [&str; 6] = [
     "session_state",
     "command_queued",
     "command_done",
     "device_status",
+    "user_bound",
     "snapshot",
 ];
 
@@ -214,6 +240,8 @@ fn lenient_snapshot(json: &str) -> Option<(CourtEvent, Vec<String>)> {
         ts: i64,
         #[serde(default)]
         recent_commands: Vec<serde_json::Value>,
+        #[serde(default)]
+        bindings: Vec<serde_json::Value>,
     }
     let loose: Loose = serde_json::from_str(json).ok()?;
     if loose.kind != "snapshot" {
@@ -226,12 +254,14 @@ fn lenient_snapshot(json: &str) -> Option<(CourtEvent, Vec<String>)> {
         .collect();
     let commands = entries(loose.commands, "command", &mut dropped);
     let recent_commands = entries(loose.recent_commands, "recent command", &mut dropped);
+    let bindings = entries(loose.bindings, "user binding", &mut dropped);
     let snapshot = CourtEvent::Snapshot {
         sessions,
         commands,
         next_command_id: loose.next_command_id,
         ts: loose.ts,
         recent_commands,
+        bindings,
     };
     Some((snapshot, dropped))
 }
@@ -343,6 +373,8 @@ pub struct DeviceState {
     pub telemetry: Telemetry,
     /// The last `status_response` the firmware sent (answer to `get_status`), verbatim.
     pub last_status_response: Option<String>,
+    /// The player the admin bound to it, if any (see [`DeviceState::user`]).
+    pub binding: Option<UserBinding>,
     /// Open sessions and the most recent ended ones, by id.
     sessions: BTreeMap<String, Session>,
     /// Ids of ended sessions, oldest first, to bound `sessions`.
@@ -383,6 +415,15 @@ impl DeviceState {
 
     pub fn session(&self, session_id: &str) -> Option<&Session> {
         self.sessions.get(session_id)
+    }
+
+    /// The player the device belongs to now, given its configured `user`: the admin's binding
+    /// while the configured user is the one it was bound over, else the configured one.
+    pub fn user<'a>(&'a self, configured: Option<&'a str>) -> Option<&'a str> {
+        match &self.binding {
+            Some(b) if b.configured.as_deref() == configured => Some(&b.user),
+            _ => configured,
+        }
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
@@ -543,11 +584,22 @@ impl Court {
                     dev.last_seen_ms = Some(ts);
                 }
             }
+            CourtEvent::UserBound {
+                device,
+                user,
+                configured,
+                ..
+            } => {
+                if let Some(dev) = self.devices.get_mut(&device) {
+                    dev.binding = Some(UserBinding { user, configured });
+                }
+            }
             CourtEvent::Snapshot {
                 sessions,
                 commands,
                 next_command_id,
                 recent_commands,
+                bindings,
                 ..
             } => {
                 self.next_command_id = self.next_command_id.max(next_command_id);
@@ -567,6 +619,11 @@ impl Court {
                 for (device, pending) in commands {
                     if let Some(dev) = self.devices.get_mut(&device) {
                         restore_command(&mut dev.commands, pending);
+                    }
+                }
+                for (device, binding) in bindings {
+                    if let Some(dev) = self.devices.get_mut(&device) {
+                        dev.binding = Some(binding);
                     }
                 }
             }
@@ -593,7 +650,32 @@ impl Court {
             next_command_id: self.next_command_id,
             ts: now_ms,
             recent_commands: self.recent.iter().cloned().collect(),
+            bindings: self
+                .devices
+                .iter()
+                .filter_map(|(code, d)| Some((code.clone(), d.binding.clone()?)))
+                .collect(),
         }
+    }
+
+    /// Binds `user` to `device` over its configured user `configured` (the admin's
+    /// `bind_user`); journaled so it survives a restart.
+    pub fn bind_user(
+        &mut self,
+        device: &str,
+        user: String,
+        configured: Option<String>,
+        now_ms: i64,
+    ) -> Result<Outcome, CourtError> {
+        self.device_mut(device)?;
+        let event = CourtEvent::UserBound {
+            device: device.to_owned(),
+            user,
+            configured,
+            ts: now_ms,
+        };
+        self.apply(event.clone());
+        Ok(Outcome::default().event(event))
     }
 
     /// A device connected: it is online, and everything it has not acked is pushed again.

@@ -598,6 +598,7 @@ fn every_court_event_type_is_known_as_one() {
     events.extend(c.start_session("d1", "s1".into(), 2).unwrap().events);
     let id = c.pending_commands("d1")[0].command_id;
     events.extend(c.command_ack("d1", id, true, 3).events);
+    events.extend(c.bind_user("d1", "u-1".into(), None, 3).unwrap().events);
     events.push(c.snapshot(4));
     let mut types: Vec<String> = events
         .iter()
@@ -619,4 +620,47 @@ fn every_court_event_type_is_known_as_one() {
         ));
     }
     assert!(!CourtEvent::is_court_event(r#"{"type":"journal_full"}"#));
+}
+
+#[test]
+fn a_bound_user_is_journaled_snapshotted_restored_and_yields_to_a_new_configured_user() {
+    let mut c = court();
+    assert_eq!(c.device("d1").unwrap().user(Some("cfg")), Some("cfg"));
+    let out = c
+        .bind_user("d1", "u-7".into(), Some("cfg".into()), 5)
+        .unwrap();
+    assert_eq!(
+        out.events,
+        vec![CourtEvent::UserBound {
+            device: "d1".into(),
+            user: "u-7".into(),
+            configured: Some("cfg".into()),
+            ts: 5
+        }]
+    );
+    assert!(matches!(
+        c.bind_user("nobody", "u-7".into(), None, 6),
+        Err(CourtError::UnknownDevice(_))
+    ));
+    let dev = c.device("d1").unwrap();
+    assert_eq!(dev.user(Some("cfg")), Some("u-7"));
+    assert_eq!(dev.user(Some("changed")), Some("changed"));
+    assert_eq!(dev.user(None), None);
+    assert_eq!(c.device("d2").unwrap().user(None), None);
+
+    // From the event alone, and from a snapshot alone (through their journaled JSON).
+    let through_json = |e: &CourtEvent| {
+        CourtEvent::from_journal(&serde_json::to_string(e).unwrap())
+            .unwrap()
+            .0
+    };
+    for journaled in [out.events[0].clone(), c.snapshot(7)] {
+        let mut restored = court();
+        restored.restore([through_json(&journaled)]);
+        assert_eq!(
+            restored.device("d1").unwrap().user(Some("cfg")),
+            Some("u-7"),
+            "{journaled:?}"
+        );
+    }
 }

@@ -35,6 +35,12 @@ pub enum AdminRequest {
     },
     /// `end_session` → `end_session_response`.
     EndSession { device_code: String },
+    /// `bind_user` → `bind_user_response`: the player whose phones get the device's results
+    /// (a gateway-side binding, not a device command).
+    BindUser {
+        device_code: String,
+        user_id: String,
+    },
 }
 
 /// A request that was refused: what to put in the `error` message.
@@ -94,11 +100,17 @@ pub fn parse_admin_request(text: &str) -> Result<AdminRequest, AdminError> {
         "end_session" => Ok(AdminRequest::EndSession {
             device_code: request.device_code()?,
         }),
+        "bind_user" => Ok(AdminRequest::BindUser {
+            device_code: request.device_code()?,
+            user_id: request
+                .opt_id("user_id", IdKind::UserId)?
+                .ok_or_else(|| request.error("user_id", "is required"))?,
+        }),
         other => Err(AdminError::new(
             None,
             Some("type"),
             format!(
-                "unknown request type `{}` (expected ping, get_system_status, get_device_list, send_command, start_session or end_session)",
+                "unknown request type `{}` (expected ping, get_system_status, get_device_list, send_command, start_session, end_session or bind_user)",
                 clip(other)
             ),
         )),
@@ -186,6 +198,22 @@ mod tests {
 
     fn parse(v: Value) -> Result<AdminRequest, AdminError> {
         parse_admin_request(&v.to_string())
+    }
+
+    #[test]
+    fn bind_user_takes_a_device_and_a_user_each_validated() {
+        use serde_json::json;
+        assert_eq!(
+            parse(json!({"type": "bind_user", "device_code": "racket-01", "user_id": 42})),
+            Ok(AdminRequest::BindUser {
+                device_code: "racket-01".into(),
+                user_id: "42".into()
+            })
+        );
+        let missing = parse(json!({"type": "bind_user", "device_code": "racket-01"}));
+        assert_eq!(missing.unwrap_err().field.as_deref(), Some("user_id"));
+        let bad = parse(json!({"type": "bind_user", "device_code": "racket-01", "user_id": "a b"}));
+        assert_eq!(bad.unwrap_err().field.as_deref(), Some("user_id"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`command`]: the commands a device obeys (`start_collection`, …), parsed from a name and
 //!   parameters (admin console, cloud) and rendered as the push V3.3 dispatches on.
 //! - [`admin`]: the admin console's requests (`/ws/admin/`), parsed with the field named.
+//! - [`phone`]: what a player's phone may ask (`/ws/miniprogram/`), parsed and validated.
 //! - [`time`]: frame timestamps (unix ms or V3.3's local `HHMMSSmmm`) to unix ms.
 //! - [`untrusted`]: client-chosen text clipped and escaped for errors and logs.
 //! - [`validate`]: the one input validator every source uses (ids, `seq`, `rate_hz`, numbers).
@@ -21,6 +22,7 @@ pub mod admin;
 pub mod command;
 pub mod inbound;
 pub mod outbound;
+pub mod phone;
 pub mod time;
 pub mod untrusted;
 pub mod validate;
