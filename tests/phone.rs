@@ -9,7 +9,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Gateway, Ws, closed_with, config, recv, recv_type, send};
+use common::{ADMIN_TOKEN, Gateway, Ws, closed_with, config, recv, recv_type, send};
 use futures_util::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -699,4 +699,47 @@ async fn a_bound_user_gets_the_device_survives_a_restart_and_yields_to_a_new_con
     assert_eq!(ended["device_code"], "player-01", "{ended}");
     drop((bound, now_configured));
     running.stop().await.expect("stops");
+}
+
+/// A player bound by the staff console (`bind_user`) is the one named in the device's results,
+/// not only the one its phone hears from: the swings and summary of the next session carry the
+/// bound user, in the journal (and so to the cloud) as on the phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_a_bound_device_name_the_bound_player() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), &court(dir.path(), 2, ""));
+    let console_url = format!("ws://{}/ws/admin/?token={ADMIN_TOKEN}", gw.addr);
+    let mut console = common::connect(&console_url).await;
+    send(
+        &mut console,
+        &json!({"type": "bind_user", "device_code": "player-02", "user_id": "u-1"}),
+    )
+    .await;
+    let bound = recv_type(&mut console, "bind_user_response").await;
+    assert_eq!(bound["success"], true, "{bound}");
+    common::play_court(&gw, 2, Duration::from_secs(15), 1301).await;
+    // The summaries are journaled once each device's upload is complete.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let records = loop {
+        let records = gw.export(&[]);
+        if records.iter().filter(|r| r["kind"] == "summary").count() == 2 {
+            break records;
+        }
+        assert!(std::time::Instant::now() < deadline, "no two summaries");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (device, user) in [("player-01", "u-1"), ("player-02", "u-1")] {
+        let results: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["device"] == device)
+            .filter(|r| r["kind"] == "swing" || r["kind"] == "summary")
+            .collect();
+        assert!(
+            results.iter().any(|r| r["kind"] == "swing"),
+            "{device}: no swing in 15 s of rallies"
+        );
+        for r in results {
+            assert_eq!(r["user"], user, "{device}: {r}");
+        }
+    }
 }

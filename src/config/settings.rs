@@ -15,6 +15,7 @@ use super::secret::{readable_by_others, resolve_file};
 use super::{Problem, Secret, SecretUrl};
 use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;
+use shuttlegate_core::court::Court;
 use shuttlegate_core::protocol::FrameClock;
 use shuttlegate_core::protocol::validate::{self, IdKind};
 
@@ -291,14 +292,34 @@ pub struct HubSettings {
 }
 
 impl Settings {
-    /// Each configured device as the analysis sees it: its profile and node map.
+    /// Each configured device as the analysis sees it: its profile and node map, with the
+    /// configured `user`.
     pub fn court_devices(&self) -> Vec<CourtDevice> {
+        self.court_devices_with(|d| d.user.clone())
+    }
+
+    /// [`Settings::court_devices`] with the players the court has bound to them (`bind_user`),
+    /// where a binding holds over the configured `user`.
+    pub fn court_devices_bound(&self, court: &Court) -> Vec<CourtDevice> {
+        self.court_devices_with(|d| {
+            let configured = d.user.as_deref();
+            let user = court
+                .device(&d.code)
+                .map_or(configured, |s| s.user(configured));
+            user.map(str::to_owned)
+        })
+    }
+
+    fn court_devices_with(
+        &self,
+        user_of: impl Fn(&DeviceSettings) -> Option<String>,
+    ) -> Vec<CourtDevice> {
         self.devices
             .iter()
             .map(|d| CourtDevice {
                 profile: DeviceProfile {
                     device: d.code.clone(),
-                    user: d.user.clone(),
+                    user: user_of(d),
                     mount_radius_m: d.mount_radius_m,
                     acc_full_scale_g: d.acc_full_scale_g,
                     gyro_full_scale_dps: d.gyro_full_scale_dps,

@@ -26,13 +26,15 @@ mod tests;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::court::CourtHandle;
+use crate::court::{CourtChange, CourtHandle};
 use crate::journal::Journal;
 use crate::live::Live;
+use shuttlegate_core::analysis::CourtAnalysis;
+use shuttlegate_core::court::CourtEvent;
 
 pub use feed::{AnalysisFeed, AnalysisInput, FeedSlot};
 pub use metrics::{AnalysisMetrics, AnalysisSnapshot, InputTimes, SwingLatency, SwingStage};
@@ -55,7 +57,8 @@ pub struct AnalysisTask {
     pub settings: Settings,
     /// The sessions a restart interrupted.
     pub resume_point: ResumePoint,
-    /// Configuration reloads: the devices' profiles and node maps follow them.
+    /// Configuration reloads: the devices' profiles and node maps follow them (and the players
+    /// bound to them, through the court's `user_bound` changes).
     pub reloads: watch::Receiver<Arc<Settings>>,
     pub metrics: Arc<AnalysisMetrics>,
 }
@@ -94,6 +97,14 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
     ));
     let resumed = resume::resume(&settings, &journal, resume_point).await;
     let mut court = resumed.analysis;
+    // Subscribed before the first read, so no binding made in between is missed.
+    let mut changes = court_handle.subscribe();
+    let mut profiles = Profiles {
+        court: &court_handle,
+        settings: Arc::new(settings.clone()),
+    };
+    profiles.apply(&mut court).await;
+    let mut watching_court = true;
     for (device, session_id) in resumed.summarised {
         if let Err(e) = court_handle.session_analysed(&device, &session_id).await {
             log::error!("session `{session_id}` of `{device}` analysed before the restart: {e}");
@@ -113,7 +124,15 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
             let input = tokio::select! {
                 input = rx.recv() => input,
                 Ok(()) = reloads.changed() => {
-                    court.set_devices(reloads.borrow_and_update().court_devices());
+                    profiles.settings = reloads.borrow_and_update().clone();
+                    profiles.apply(&mut court).await;
+                    continue;
+                }
+                change = changes.recv(), if watching_court => {
+                    watching_court = !matches!(change, Err(broadcast::error::RecvError::Closed));
+                    if binds(&change) {
+                        profiles.apply(&mut court).await;
+                    }
                     continue;
                 }
                 // Connections have drained by the time this fires in earnest; finish what is
@@ -128,7 +147,11 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
             queue.push(input);
         }
         if reloads.has_changed().unwrap_or(false) {
-            court.set_devices(reloads.borrow_and_update().court_devices());
+            profiles.settings = reloads.borrow_and_update().clone();
+            profiles.apply(&mut court).await;
+        }
+        if drain_binds(&mut changes) {
+            profiles.apply(&mut court).await;
         }
         let Some(input) = queue.pop() else { continue };
         let started = Instant::now();
@@ -190,4 +213,49 @@ async fn publisher_died(publisher: tokio::task::JoinHandle<()>) -> PipelineError
     };
     log::error!("the analysis publisher died: {why}");
     PipelineError::PublisherDied(why)
+}
+
+/// What the devices' analysis profiles are made from: the settings in force and the court's
+/// bindings of players to devices. A profile is taken when a session's analysis starts, so a
+/// change applies from each device's next session on.
+struct Profiles<'a> {
+    court: &'a CourtHandle,
+    settings: Arc<Settings>,
+}
+
+impl Profiles<'_> {
+    async fn apply(&self, analysis: &mut CourtAnalysis) {
+        let settings = self.settings.clone();
+        match self
+            .court
+            .read(move |court| settings.court_devices_bound(court))
+            .await
+        {
+            Ok(devices) => analysis.set_devices(devices),
+            Err(e) => log::warn!("analysis profiles: the court could not be read: {e}"),
+        }
+    }
+}
+
+/// Whether a court change may have bound a player to a device (a lagged stream may have lost
+/// one).
+fn binds(change: &Result<CourtChange, broadcast::error::RecvError>) -> bool {
+    match change {
+        Ok(CourtChange::Event(event)) => matches!(**event, CourtEvent::UserBound { .. }),
+        Ok(CourtChange::Telemetry { .. }) => false,
+        Err(broadcast::error::RecvError::Lagged(_)) => true,
+        Err(broadcast::error::RecvError::Closed) => false,
+    }
+}
+
+/// Takes every court change waiting; whether one of them may have bound a player.
+fn drain_binds(changes: &mut broadcast::Receiver<CourtChange>) -> bool {
+    let mut any = false;
+    loop {
+        match changes.try_recv() {
+            Ok(change) => any |= binds(&Ok(change)),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => any = true,
+            Err(_) => return any,
+        }
+    }
 }
