@@ -622,6 +622,15 @@ async fn a_stalled_phone_slows_neither_another_phone_nor_the_acks_and_is_told_it
         "{} accounted for",
         accounted(&late)
     );
+    // The fan-out's lag is on /metrics too, as many as the phone was told of.
+    let told: u64 = lagged.iter().map(|l| l["dropped"].as_u64().unwrap()).sum();
+    let body = metrics(&gw);
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("shuttlegate_client_pushes_dropped_total{role=\"phone\"}"))
+        .unwrap_or_else(|| panic!("no phone drops on /metrics:\n{body}"));
+    let counted: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(counted >= told, "{counted} counted, {told} told");
     gw.terminate();
 }
 

@@ -287,6 +287,7 @@ impl Console {
     }
 
     async fn lagged(&mut self, of: &str, dropped: u64) -> Result<(), Gone> {
+        self.console.metrics.lagged(Role::Admin, dropped);
         let notice = json!({"type": "lagged", "dropped": dropped, "of": of});
         self.send(notice.to_string()).await
     }

@@ -128,6 +128,8 @@ pub struct ClientMetrics {
     acks: [AtomicU64; 2],
     /// Message received → its durable ack written to the socket (batches and frames).
     ack_latency: AtomicHistogram,
+    /// Pushes a client fell too far behind to get (each told to it as `lagged`), per role.
+    lagged: [AtomicU64; 4],
 }
 
 impl Default for ClientMetrics {
@@ -139,6 +141,7 @@ impl Default for ClientMetrics {
             rejected: Default::default(),
             acks: Default::default(),
             ack_latency: AtomicHistogram::default(),
+            lagged: Default::default(),
         }
     }
 }
@@ -186,6 +189,11 @@ impl ClientMetrics {
         self.rejected[role.index()][slot].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `n` pushes a slow client of `role` did not get (it is told with a `lagged` notice).
+    pub fn lagged(&self, role: Role, n: u64) {
+        self.lagged[role.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
     /// `reply` was written to a device `took` after the message it answers was read.
     pub fn device_replied(&self, reply: &GatewayMessage, took: Duration) {
         let result = match reply {
@@ -220,6 +228,16 @@ impl Collector for ClientCollector {
         for role in Role::ALL {
             let n = m.open[role.index()].load(Ordering::Relaxed);
             ConstGauge::new(n).encode(open.encode_family(&[("role", role.as_str())])?)?;
+        }
+        let mut lagged = encoder.encode_descriptor(
+            "client_pushes_dropped",
+            "Live pushes a slow client did not get (it is told with a `lagged` notice), by role: the fan-out's lag",
+            None,
+            MetricType::Counter,
+        )?;
+        for role in Role::ALL {
+            let n = m.lagged[role.index()].load(Ordering::Relaxed);
+            ConstCounter::new(n).encode(lagged.encode_family(&[("role", role.as_str())])?)?;
         }
         let mut accepted = encoder.encode_descriptor(
             "client_connections",

@@ -332,6 +332,7 @@ impl Phone {
 
     fn lost(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
+        self.endpoint.metrics.lagged(Role::Phone, n);
     }
 
     /// The push a live result is for this phone, if it is for it.
