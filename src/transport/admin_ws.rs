@@ -31,10 +31,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use shuttlegate_core::court::{CourtError, CourtEvent};
 use shuttlegate_core::protocol::DeviceCommand;
@@ -43,11 +42,11 @@ use shuttlegate_core::protocol::{CommandRequest, close};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::admin_view::{self, CourtView, Sources};
-use super::auth::{self, AuthGuard, Refusal, presented_token};
+use super::auth::{self, AuthGuard, Refusal, TokenQuery};
 use super::device::ConnectionLimits;
 use super::http::socket_limits;
 use super::metrics::{ClientMetrics, Role};
-use crate::config::{Secret, SettingsHandle};
+use crate::config::SettingsHandle;
 use crate::court::{CourtChange, CourtHandle, Delivered, RequestError};
 use crate::notices::Notices;
 use crate::service::Shutdown;
@@ -85,11 +84,6 @@ pub fn routes(console: Arc<AdminConsole>) -> Router {
         .with_state(console)
 }
 
-#[derive(Debug, Deserialize)]
-struct TokenQuery {
-    token: Option<Secret>,
-}
-
 /// One of the `max_admins` places; given back when the console's task ends.
 struct Seat(Arc<AdminConsole>);
 
@@ -116,10 +110,7 @@ async fn admin_socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let given = presented_token(query.token.as_ref().map(Secret::expose), authorization);
+    let given = query.presented(&headers);
     let settings = console.settings.current();
     let admitted = match (&settings.auth.admin_token, given) {
         (Some(expected), Some(given)) => expected.matches(given),

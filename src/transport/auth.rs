@@ -19,9 +19,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
+use serde::Deserialize;
 
 use super::failures::{FailurePolicy, FailureTable};
 use crate::config::{DeviceAuth, Secret, Settings};
@@ -244,6 +245,22 @@ impl AuthGuard {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding this short lock leaves plain counters behind: keep going.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A WebSocket handshake's query (devices, phones, the admin console): its `?token=`.
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    token: Option<Secret>,
+}
+
+impl TokenQuery {
+    /// The token the client presented, in the query or in `Authorization: Bearer`.
+    pub fn presented<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        presented_token(self.token.as_ref().map(Secret::expose), authorization)
+    }
 }
 
 /// The token a client presented: `?token=` first, then `Authorization: Bearer`.

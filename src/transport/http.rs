@@ -25,15 +25,12 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
-use serde::Deserialize;
 
-use super::auth::{
-    self, AuthGuard, AuthStats, DeviceDirectory, Refusal, Takeover, presented_token,
-};
+use super::auth::{self, AuthGuard, AuthStats, DeviceDirectory, Refusal, Takeover, TokenQuery};
 use super::connections::Connections;
 use super::device::{self, ConnectionLimits, DeviceHandler};
 use super::metrics::{ClientCollector, ClientMetrics};
-use crate::config::{Secret, SettingsHandle};
+use crate::config::SettingsHandle;
 use crate::journal::Journal;
 use crate::pipeline::{AnalysisMetrics, SwingLatency, SwingStage};
 use crate::service::Shutdown;
@@ -59,11 +56,6 @@ pub struct DeviceEndpoint {
     pub guard: Arc<AuthGuard>,
     /// Connections, messages, rejects and acks, for `/metrics`.
     pub metrics: Arc<ClientMetrics>,
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenQuery {
-    token: Option<Secret>,
 }
 
 /// The gateway's routes.
@@ -572,10 +564,7 @@ async fn device_socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = presented_token(query.token.as_ref().map(Secret::expose), authorization);
+    let token = query.presented(&headers);
     let settings = endpoint.settings.current();
     let admitted = DeviceDirectory::of(&settings)
         .admit(&code, token, peer.ip())

@@ -28,21 +28,20 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use super::auth::{self, AuthGuard, Refusal, presented_token};
+use super::auth::{self, AuthGuard, Refusal, TokenQuery};
 use super::device::ConnectionLimits;
 use super::jwt::{self, LEEWAY_S, Verified};
 use super::metrics::{ClientMetrics, Role};
 use super::phone_history;
-use crate::config::{Secret, Settings, SettingsHandle};
+use crate::config::{Settings, SettingsHandle};
 use crate::court::{CourtChange, CourtHandle};
 use crate::journal::Journal;
 use crate::live::{Live, LiveEvent};
@@ -74,11 +73,6 @@ pub struct PhoneEndpoint {
     pub connected: Arc<AtomicUsize>,
     /// `/metrics`: phones connected and their messages, under the `phone` role.
     pub metrics: Arc<ClientMetrics>,
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenQuery {
-    token: Option<Secret>,
 }
 
 /// The phone routes, with and without the trailing slash.
@@ -125,10 +119,7 @@ async fn phone_socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = presented_token(query.token.as_ref().map(Secret::expose), authorization);
+    let token = query.presented(&headers);
     let settings = endpoint.settings.current();
     let now_s = endpoint.court.now() / 1000;
     let verified = validate::id(IdKind::UserId, "user_id", &user_id)
