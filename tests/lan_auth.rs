@@ -11,10 +11,10 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::{Gateway, Ws, closed_with, config, recv, recv_type, send};
+use common::{Gateway, Ws, closed_with, config, read_response, recv, recv_type, send};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -50,34 +50,6 @@ async fn handshake(gw: &Gateway, source: &str, path: &str, extra: &str) -> (Stri
         .await
         .expect("an answer within 30 s");
     (response, started.elapsed())
-}
-
-/// An HTTP/1.1 response's head and `content-length` body, without its `date` header.
-async fn read_response(stream: &mut TcpStream) -> String {
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().expect("a length"))
-                })
-                .unwrap_or(0);
-            if bytes.len() >= end + 4 + length {
-                return text
-                    .split_inclusive("\r\n")
-                    .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
-                    .collect();
-            }
-        }
-        let n = stream.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "connection closed mid-response: {text}");
-        bytes.extend_from_slice(&chunk[..n]);
-    }
 }
 
 /// Connects as a device from `source`; panics if refused.

@@ -9,11 +9,11 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{ADMIN_TOKEN, Gateway, Ws, closed_with, config, recv, recv_type, send};
+use common::{ADMIN_TOKEN, Gateway, Ws, closed_with, config, read_response, recv, recv_type, send};
 use futures_util::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -101,33 +101,6 @@ async fn handshake(gw: &Gateway, source: &str, path: &str, extra: &str) -> Strin
     tokio::time::timeout(Duration::from_secs(30), read_response(&mut stream))
         .await
         .expect("an answer within 30 s")
-}
-
-async fn read_response(stream: &mut TcpStream) -> String {
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().expect("a length"))
-                })
-                .unwrap_or(0);
-            if bytes.len() >= end + 4 + length {
-                return text
-                    .split_inclusive("\r\n")
-                    .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
-                    .collect();
-            }
-        }
-        let n = stream.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "connection closed mid-response: {text}");
-        bytes.extend_from_slice(&chunk[..n]);
-    }
 }
 
 fn metrics(gw: &Gateway) -> String {

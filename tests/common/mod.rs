@@ -337,3 +337,33 @@ pub async fn play_court(gw: &Gateway, players: usize, duration: Duration, seed: 
         assert!(r.as_ref().expect("device ran").upload_complete, "{code}");
     }
 }
+
+/// An HTTP/1.1 response's head and `content-length` body, without its `date` header.
+pub async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().expect("a length"))
+                })
+                .unwrap_or(0);
+            if bytes.len() >= end + 4 + length {
+                return text
+                    .split_inclusive("\r\n")
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
+                    .collect();
+            }
+        }
+        let n = tokio::io::AsyncReadExt::read(stream, &mut chunk)
+            .await
+            .expect("read");
+        assert!(n > 0, "connection closed mid-response: {text}");
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+}
