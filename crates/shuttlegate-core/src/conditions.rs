@@ -19,6 +19,13 @@
 //! - `uplink_down` / `uplink_up`: each change of a sink's state; a sink first seen down is
 //!   news, one first seen up is not (that is the normal start). Down is an active condition.
 //! - `task_restarted`: each increase of a task's restart count (an event, never active).
+//! - `clock_unsynced`: the kernel says the gateway's clock is not synchronised (NTP), sampled
+//!   ([`Sample::clock_synced`]); active until it says synchronised again, which is told as the
+//!   same kind with `cleared: true`. A probe that cannot tell (`None`) changes nothing.
+//! - `clock_skew` (a device's clock off the gateway's) and `sensor_saturation` (a node stuck
+//!   at full scale): the device conditions active in each sample ([`Sample::devices`], from
+//!   [`crate::device_watch`]); each is told when it appears and, with `cleared: true`, when it
+//!   is gone. Each is about a device (`device_code`), a stuck node also names its `node`.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +55,9 @@ pub enum Kind {
     JournalFull,
     UplinkDown,
     UplinkUp,
+    ClockSkew,
+    ClockUnsynced,
+    SensorSaturation,
     TaskRestarted,
 }
 
@@ -59,6 +69,12 @@ pub struct Notification {
     /// The device it is about, for the device kinds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_code: Option<String>,
+    /// The node (`sensor_id`) it is about, for `sensor_saturation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<u32>,
+    /// The condition `kind` names has ended (an `info` notification; absent otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cleared: bool,
     /// English, for staff; pages in other languages translate by `kind`.
     pub message: String,
     /// When the gateway noticed, unix ms.
@@ -88,6 +104,22 @@ pub struct Sample {
     pub uplinks: Vec<(String, bool)>,
     /// Each supervised task by name, and its restarts so far.
     pub restarts: Vec<(String, u64)>,
+    /// The kernel's verdict on the gateway's clock; `None` when it cannot tell.
+    pub clock_synced: Option<bool>,
+    /// The device conditions active now (`clock_skew`, `sensor_saturation`).
+    pub devices: Vec<DeviceCondition>,
+}
+
+/// A condition of one device (or one of its nodes), active while it is listed in a sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceCondition {
+    /// `ClockSkew` or `SensorSaturation`.
+    pub kind: Kind,
+    pub device: String,
+    /// The node, for a stuck one.
+    pub node: Option<u32>,
+    /// English, as the notification raising it says it.
+    pub message: String,
 }
 
 /// How full the journal is, as far as notifications go.
@@ -106,8 +138,9 @@ pub struct Conditions {
     fill: Fill,
     uplinks: BTreeMap<String, bool>,
     restarts: BTreeMap<String, u64>,
-    /// The notification that raised each active condition, by what it is about.
-    active: BTreeMap<(Kind, Option<String>), Notification>,
+    /// The notification that raised each active condition, by what it is about (the device or
+    /// sink, and the node).
+    active: BTreeMap<(Kind, Option<String>, Option<u32>), Notification>,
 }
 
 impl Conditions {
@@ -126,7 +159,7 @@ impl Conditions {
         if self.devices.insert(device.to_owned(), online) == Some(online) {
             return Vec::new();
         }
-        let key = (Kind::DeviceOffline, Some(device.to_owned()));
+        let key = (Kind::DeviceOffline, Some(device.to_owned()), None);
         if online {
             self.active.remove(&key);
             let message = format!("device {device} is online");
@@ -157,6 +190,8 @@ impl Conditions {
         for (name, up) in &sample.uplinks {
             out.extend(self.uplink(name, *up, now_ms));
         }
+        out.extend(self.clock(sample.clock_synced, now_ms));
+        out.extend(self.devices_conditions(&sample.devices, now_ms));
         for (task, restarts) in &sample.restarts {
             let before = self.restarts.insert(task.clone(), *restarts).unwrap_or(0);
             if *restarts > before {
@@ -194,8 +229,8 @@ impl Conditions {
             // The same condition goes on: its first notification (`ts`: since when) stays.
             return Vec::new();
         }
-        self.active.remove(&(Kind::JournalFull, None));
-        self.active.remove(&(Kind::JournalFilling, None));
+        self.active.remove(&(Kind::JournalFull, None, None));
+        self.active.remove(&(Kind::JournalFilling, None, None));
         let raised = match next {
             Fill::Normal => return Vec::new(),
             Fill::Filling => notice(
@@ -213,7 +248,8 @@ impl Conditions {
                 now_ms,
             ),
         };
-        self.active.insert((raised.kind, None), raised.clone());
+        self.active
+            .insert((raised.kind, None, None), raised.clone());
         // Only the way up is news: full going back to filling is the end of an alarm.
         if before == Fill::Full {
             Vec::new()
@@ -224,7 +260,7 @@ impl Conditions {
 
     fn uplink(&mut self, name: &str, up: bool, now_ms: i64) -> Vec<Notification> {
         let before = self.uplinks.insert(name.to_owned(), up);
-        let key = (Kind::UplinkDown, Some(name.to_owned()));
+        let key = (Kind::UplinkDown, Some(name.to_owned()), None);
         match (before, up) {
             (Some(true) | None, false) => {
                 let message = format!("uplink {name} is down");
@@ -242,6 +278,90 @@ impl Conditions {
     }
 }
 
+impl Conditions {
+    fn clock(&mut self, synced: Option<bool>, now_ms: i64) -> Vec<Notification> {
+        let key = (Kind::ClockUnsynced, None, None);
+        match (synced, self.active.contains_key(&key)) {
+            (Some(false), false) => {
+                let message = "the gateway's clock is not synchronised (NTP): device and swing times may drift; check the time service (timedatectl)".to_owned();
+                let n = notice(Level::Warning, Kind::ClockUnsynced, None, message, now_ms);
+                self.active.insert(key, n.clone());
+                vec![n]
+            }
+            (Some(true), true) => {
+                self.active.remove(&key);
+                let message = "the gateway's clock is synchronised again".to_owned();
+                vec![cleared(Kind::ClockUnsynced, None, None, message, now_ms)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Raises each device condition new in `now`, clears each active one no longer in it.
+    fn devices_conditions(&mut self, now: &[DeviceCondition], now_ms: i64) -> Vec<Notification> {
+        let is_device_kind = |k: Kind| matches!(k, Kind::ClockSkew | Kind::SensorSaturation);
+        let listed: std::collections::BTreeSet<_> = now
+            .iter()
+            .map(|c| (c.kind, Some(c.device.clone()), c.node))
+            .collect();
+        let ended: Vec<_> = self
+            .active
+            .keys()
+            .filter(|key| is_device_kind(key.0) && !listed.contains(*key))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for key in ended {
+            self.active.remove(&key);
+            let (kind, device, node) = key;
+            let device = device.unwrap_or_default();
+            let message = match (kind, node) {
+                (Kind::SensorSaturation, Some(node)) => {
+                    format!("device {device}: node {node} reads below full scale again")
+                }
+                _ => format!("device {device}'s clock agrees with the gateway's again"),
+            };
+            out.push(cleared(kind, Some(&device), node, message, now_ms));
+        }
+        for condition in now.iter().filter(|c| is_device_kind(c.kind)) {
+            let key = (
+                condition.kind,
+                Some(condition.device.clone()),
+                condition.node,
+            );
+            if self.active.contains_key(&key) {
+                continue;
+            }
+            let mut n = notice(
+                Level::Warning,
+                condition.kind,
+                Some(&condition.device),
+                condition.message.clone(),
+                now_ms,
+            );
+            n.node = condition.node;
+            self.active.insert(key, n.clone());
+            out.push(n);
+        }
+        out
+    }
+}
+
+/// The end of a condition: `info`, the condition's kind, `cleared: true`.
+fn cleared(
+    kind: Kind,
+    device: Option<&str>,
+    node: Option<u32>,
+    message: String,
+    ts: i64,
+) -> Notification {
+    Notification {
+        node,
+        cleared: true,
+        ..notice(Level::Info, kind, device, message, ts)
+    }
+}
+
 fn notice(
     level: Level,
     kind: Kind,
@@ -253,6 +373,8 @@ fn notice(
         level,
         kind,
         device_code: device.map(str::to_owned),
+        node: None,
+        cleared: false,
         message,
         ts,
     }
@@ -346,6 +468,81 @@ mod tests {
         assert_eq!(v["device_code"], "racket-01");
         assert_eq!(v["ts"], 1_700_000_000_000_i64);
         assert!(v["message"].as_str().unwrap().contains("racket-01"));
+    }
+
+    #[test]
+    fn an_unsynchronised_clock_is_raised_once_and_cleared_when_synchronised() {
+        let mut c = Conditions::new();
+        let clock = |synced| Sample {
+            clock_synced: synced,
+            ..journal(0, false)
+        };
+        assert!(
+            c.handle_sample(&clock(None), 1).is_empty(),
+            "unknown is no news"
+        );
+        assert!(c.handle_sample(&clock(Some(true)), 2).is_empty());
+        let raised = c.handle_sample(&clock(Some(false)), 3);
+        assert_eq!(kinds(&raised), [Kind::ClockUnsynced]);
+        assert_eq!(
+            (raised[0].level, raised[0].cleared),
+            (Level::Warning, false)
+        );
+        assert!(c.handle_sample(&clock(Some(false)), 4).is_empty());
+        assert!(
+            c.handle_sample(&clock(None), 5).is_empty(),
+            "unknown keeps it"
+        );
+        assert_eq!(kinds(&c.active()), [Kind::ClockUnsynced]);
+        let ended = c.handle_sample(&clock(Some(true)), 6);
+        assert_eq!(kinds(&ended), [Kind::ClockUnsynced]);
+        assert_eq!((ended[0].level, ended[0].cleared), (Level::Info, true));
+        assert!(c.active().is_empty());
+        let v: serde_json::Value = serde_json::from_str(&ended[0].to_json()).unwrap();
+        assert_eq!(v["cleared"], true);
+        let v: serde_json::Value = serde_json::from_str(&raised[0].to_json()).unwrap();
+        assert!(v.get("cleared").is_none(), "{v}");
+    }
+
+    #[test]
+    fn device_conditions_are_raised_as_they_appear_and_cleared_as_they_go() {
+        let mut c = Conditions::new();
+        let stuck = DeviceCondition {
+            kind: Kind::SensorSaturation,
+            device: "racket-01".into(),
+            node: Some(4),
+            message: "device racket-01: node 4 (racket) is stuck".into(),
+        };
+        let skew = DeviceCondition {
+            kind: Kind::ClockSkew,
+            device: "racket-02".into(),
+            node: None,
+            message: "device racket-02's clock is 5.0 s ahead".into(),
+        };
+        let with = |devices: Vec<DeviceCondition>| Sample {
+            devices,
+            ..journal(0, false)
+        };
+        let raised = c.handle_sample(&with(vec![stuck.clone(), skew.clone()]), 1);
+        assert_eq!(kinds(&raised), [Kind::SensorSaturation, Kind::ClockSkew]);
+        assert_eq!(raised[0].node, Some(4));
+        assert_eq!(raised[0].device_code.as_deref(), Some("racket-01"));
+        let v: serde_json::Value = serde_json::from_str(&raised[0].to_json()).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["node"].as_u64()),
+            (Some("sensor_saturation"), Some(4))
+        );
+        assert!(
+            c.handle_sample(&with(vec![skew.clone(), stuck.clone()]), 2)
+                .is_empty()
+        );
+        let ended = c.handle_sample(&with(vec![skew]), 3);
+        assert_eq!(kinds(&ended), [Kind::SensorSaturation]);
+        assert!(ended[0].cleared && ended[0].node == Some(4), "{ended:?}");
+        assert_eq!(kinds(&c.active()), [Kind::ClockSkew]);
+        let ended = c.handle_sample(&with(vec![]), 4);
+        assert_eq!(kinds(&ended), [Kind::ClockSkew]);
+        assert!(c.active().is_empty());
     }
 
     #[derive(Debug, Clone)]

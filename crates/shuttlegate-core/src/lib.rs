@@ -20,5 +20,6 @@ pub mod analysis;
 pub mod batch;
 pub mod conditions;
 pub mod court;
+pub mod device_watch;
 pub mod journal;
 pub mod protocol;
