@@ -43,7 +43,7 @@ fn per_batch(metrics: &ClientMetrics, reply: &GatewayMessage) {
         black_box("batch_sensor_data"),
         black_box(4_000),
     );
-    metrics.device_replied(reply, received.elapsed());
+    metrics.device_replied(black_box("racket-01"), reply, received.elapsed());
 }
 
 /// ns per call of `work`.

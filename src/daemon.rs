@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Settings, SettingsHandle};
 use crate::court::{Clock, CourtDriver, CourtHandle, Delivered};
+use crate::device_watch::Watch;
 use crate::health::HealthSources;
 use crate::ingest::Ingest;
 use crate::journal::{Fs, Journal, JournalError, JournalHealth, JournalOptions, StdFs, WhenFull};
@@ -26,6 +27,7 @@ use crate::notices::{self, Notices};
 use crate::pipeline::{AnalysisFeed, AnalysisTask, ResumePoint};
 use crate::service::Shutdown;
 use crate::supervise::{self, Supervisor};
+use crate::time_sync::TimeSync;
 use crate::transport::admin::{self, AdminApi};
 use crate::transport::admin_view;
 use crate::transport::admin_ws::{self, AdminConsole};
@@ -119,6 +121,28 @@ pub async fn start_on(
     clock: Clock,
     fs: Arc<dyn Fs>,
 ) -> Result<Running, DaemonError> {
+    let seams = Seams {
+        fs,
+        time_sync: TimeSync::configured(settings.gateway.clock_check),
+    };
+    start_with(settings, clock, seams).await
+}
+
+/// What a test may replace in a whole gateway (the binary runs on the real ones).
+pub struct Seams {
+    /// The journal's filesystem ([`StdFs`]).
+    pub fs: Arc<dyn Fs>,
+    /// Whether the clock is synchronised (`TimeSync::configured`: the kernel's verdict).
+    pub time_sync: TimeSync,
+}
+
+/// [`start`] on `seams`.
+pub async fn start_with(
+    settings: &Settings,
+    clock: Clock,
+    seams: Seams,
+) -> Result<Running, DaemonError> {
+    let Seams { fs, time_sync } = seams;
     let (journal, court) = blocking("opening the journal", {
         let settings = settings.clone();
         move || -> Result<(Journal, Court), DaemonError> {
@@ -155,11 +179,13 @@ pub async fn start_on(
     );
     let (feed, analysis_rx) = AnalysisFeed::new(4096);
     let analysis_metrics = feed.metrics();
+    let watch = Watch::new(settings_handle.clone(), frames);
     let ingest = Arc::new(Ingest::new(
         court.clone(),
         journal.clone(),
         frames,
         feed,
+        watch.clone(),
         shutdown.tasks.clone(),
     ));
     // Critical: without it nothing is analysed or published; the daemon stops and systemd
@@ -176,6 +202,7 @@ pub async fn start_on(
             resume_point,
             reloads: settings_handle.subscribe(),
             metrics: analysis_metrics.clone(),
+            watch: watch.clone(),
         }),
     );
     spawn_snapshots(&court, &shutdown, &supervisor);
@@ -225,11 +252,14 @@ pub async fn start_on(
         listener: Some(gate.clone()),
         clients: Some(clients.clone()),
         sinks: Some(sinks.clone()),
+        time_sync: Some(time_sync.clone()),
+        watch: Some(watch.clone()),
     };
     let health = HealthSources {
         supervisor: supervisor.clone(),
         journal: journal.clone(),
         sinks: sinks.clone(),
+        time_sync: time_sync.clone(),
     };
     let phones = Arc::new(PhoneEndpoint {
         settings: settings_handle.clone(),
@@ -258,6 +288,9 @@ pub async fn start_on(
             sinks,
             connections: device_connections,
             started,
+            watch,
+            clients: clients.clone(),
+            time_sync,
         };
         let console = staff_console(
             &settings_handle,
@@ -307,6 +340,8 @@ fn staff_console(
         journal: sources.journal.clone(),
         supervisor: supervisor.clone(),
         sinks: sources.sinks.clone(),
+        time_sync: sources.time_sync.clone(),
+        watch: sources.watch.clone(),
     };
     let (running, token) = (notices.clone(), shutdown.token.clone());
     supervisor.spawn_restarting("admin-notices", supervise::restart_backoff(), move || {
@@ -744,6 +779,8 @@ mod tests {
             listener: None,
             clients: None,
             sinks: None,
+            time_sync: None,
+            watch: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),

@@ -10,8 +10,8 @@
 //! its cap (devices are answered `success:false` under `refuse`, the oldest raw batches give way
 //! under `drop_oldest_raw`), a journal write being retried within `journal.failure_grace` (the
 //! journal stops by itself — and turns this endpoint 503 — if it outlasts it), an uplink sink not
-//! connected (the journal keeps everything for it). The gateway does not know whether its clock
-//! is synchronised, so that is not reported here.
+//! connected (the journal keeps everything for it), the gateway's clock not synchronised (the
+//! kernel's verdict, [`crate::time_sync`]: the time service's to fix, not a restart's).
 //!
 //! [`assess`] is pure (the parts' states and `now` in, the verdict out); [`routes`] reads the
 //! parts at each request.
@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::journal::{Journal, JournalHealth};
 use crate::supervise::{Fatal, Supervisor, TaskKind, TaskState, TaskStatus};
+use crate::time_sync::TimeSync;
 use crate::uplink::status::{SinkBoard, SinkSnapshot};
 
 /// The verdict, as the body's `status`.
@@ -46,7 +47,7 @@ pub enum Status {
 /// A condition that does not fail the check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Degraded {
-    /// `journal_full`, `journal_retrying` or `uplink_down`.
+    /// `journal_full`, `journal_retrying`, `uplink_down` or `clock_unsynced`.
     pub kind: &'static str,
     /// What it is, in English, for the operator.
     pub message: String,
@@ -88,6 +89,8 @@ pub struct Parts<'a> {
     /// The journal's bytes and cap, for the message.
     pub journal_bytes: (u64, u64),
     pub sinks: &'a [(&'static str, SinkSnapshot)],
+    /// The kernel's verdict on the clock (`None`: it cannot tell, which is not reported).
+    pub clock_synced: Option<bool>,
 }
 
 /// The verdict on `parts` at `now`.
@@ -131,6 +134,13 @@ pub fn assess(parts: &Parts<'_>, now: Instant) -> Health {
                 "uplink `{name}` not connected, {} records waiting{last}",
                 sink.backlog_records
             ),
+        });
+    }
+    if parts.clock_synced == Some(false) {
+        degraded.push(Degraded {
+            kind: "clock_unsynced",
+            message: "the gateway's clock is not synchronised (NTP): times it stamps may be off"
+                .to_owned(),
         });
     }
     let status = match (reasons.is_empty(), degraded.is_empty()) {
@@ -184,6 +194,7 @@ pub struct HealthSources {
     pub supervisor: Supervisor,
     pub journal: Journal,
     pub sinks: SinkBoard,
+    pub time_sync: TimeSync,
 }
 
 impl HealthSources {
@@ -201,6 +212,7 @@ impl HealthSources {
             journal_full: stats.full,
             journal_bytes: (stats.bytes, stats.max_bytes),
             sinks: &sinks,
+            clock_synced: self.time_sync.synchronised(),
         };
         assess(&parts, Instant::now())
     }
@@ -260,6 +272,7 @@ mod tests {
             journal_full: false,
             journal_bytes: (10, 100),
             sinks,
+            clock_synced: Some(true),
         }
     }
 
@@ -276,11 +289,12 @@ mod tests {
         let sinks = [("mqtt", down)];
         let mut p = parts(&tasks, &JournalHealth::Writing, &sinks);
         p.journal_full = true;
+        p.clock_synced = Some(false);
         let health = assess(&p, now);
         assert_eq!(health.status, Status::Degraded);
         assert!(health.reasons.is_empty());
         let kinds: Vec<_> = health.degraded.iter().map(|d| d.kind).collect();
-        assert_eq!(kinds, ["journal_full", "uplink_down"]);
+        assert_eq!(kinds, ["journal_full", "uplink_down", "clock_unsynced"]);
         assert!(health.degraded[1].message.contains("42 records waiting"));
         assert!(health.degraded[1].message.contains("connection refused"));
     }
@@ -354,6 +368,7 @@ mod tests {
             full in any::<bool>(),
             connected in prop::collection::vec(any::<bool>(), 0..3),
             journal in 0u8..3,
+            clock in prop::option::of(any::<bool>()),
         ) {
             let now = Instant::now();
             let tasks: Vec<_> = states
@@ -372,12 +387,16 @@ mod tests {
                 .collect();
             let mut p = parts(&tasks, &journal, &sinks);
             p.journal_full = full;
+            p.clock_synced = clock;
             let health = assess(&p, now);
             let dead = states.iter().any(|s| matches!(s, TaskState::Restarting | TaskState::Failed))
                 || matches!(journal, JournalHealth::Stopped(_));
             prop_assert_eq!(health.status == Status::Dead, dead);
             prop_assert_eq!(!health.reasons.is_empty(), dead);
-            let degraded = full || connected.contains(&false) || matches!(journal, JournalHealth::Retrying { .. });
+            let degraded = full
+                || connected.contains(&false)
+                || matches!(journal, JournalHealth::Retrying { .. })
+                || clock == Some(false);
             prop_assert_eq!(health.status == Status::Ok, !dead && !degraded);
             prop_assert_eq!(health.tasks.len(), tasks.len());
         }

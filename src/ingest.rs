@@ -23,6 +23,7 @@ use shuttlegate_core::protocol::{
 use tokio_util::task::TaskTracker;
 
 use crate::court::{CourtHandle, RequestError};
+use crate::device_watch::Watch;
 use crate::journal::{AppendError, Appended, Journal, RecordBody};
 use crate::pipeline::AnalysisFeed;
 use crate::transport::connections::ConnHandle;
@@ -34,6 +35,8 @@ pub struct Ingest {
     journal: Journal,
     frames: FrameClock,
     analysis: AnalysisFeed,
+    /// Per-device figures and conditions, fed every stored batch.
+    watch: Watch,
     /// The tasks that wait for a batch's fsync (they outlive a connection that goes away).
     tasks: TaskTracker,
 }
@@ -44,6 +47,7 @@ impl Ingest {
         journal: Journal,
         frames: FrameClock,
         analysis: AnalysisFeed,
+        watch: Watch,
         tasks: TaskTracker,
     ) -> Ingest {
         Ingest {
@@ -51,6 +55,7 @@ impl Ingest {
             journal,
             frames,
             analysis,
+            watch,
             tasks,
         }
     }
@@ -157,6 +162,7 @@ impl Ingest {
             if let Ok(appended) = &result
                 && !appended.duplicate
             {
+                this.watch.batch(&batch, now);
                 let mut stored = batch;
                 stored.seq = appended.seq;
                 slot.batch(appended.id, Arc::new(stored), now, received_at)

@@ -1,7 +1,8 @@
 //! The admin console's `system_notification`s: one task feeds the pure
 //! [`Conditions`](shuttlegate_core::conditions::Conditions) machine with the court's device
-//! changes and a periodic sample of the journal, the uplinks and the supervised tasks, and
-//! fans what it raises out to every console.
+//! changes and a periodic sample of the journal, the uplinks, the supervised tasks, the
+//! clock's synchronisation ([`crate::time_sync`]) and the devices' conditions (skewed clocks,
+//! stuck nodes: [`crate::device_watch`]), and fans what it raises out to every console.
 //!
 //! Why one task and one broadcast: each console must see the same notifications without each
 //! one sampling the gateway, and a console that stops reading must slow nobody — the
@@ -18,13 +19,15 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::court::{CourtChange, CourtHandle};
+use crate::device_watch::Watch;
 use crate::journal::Journal;
 use crate::supervise::Supervisor;
+use crate::time_sync::TimeSync;
 use crate::uplink::SinkBoard;
 
 /// Notifications buffered per console.
 pub const CAPACITY: usize = 256;
-/// How often the journal, uplinks and tasks are sampled.
+/// How often the journal, uplinks, tasks, clock and device conditions are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 
 /// The consoles' side: subscribe for what comes, read what is active.
@@ -75,6 +78,8 @@ pub struct Watched {
     pub journal: Journal,
     pub supervisor: Supervisor,
     pub sinks: SinkBoard,
+    pub time_sync: TimeSync,
+    pub watch: Watch,
 }
 
 impl Watched {
@@ -100,6 +105,8 @@ impl Watched {
             journal_full: stats.full,
             uplinks,
             restarts,
+            clock_synced: self.time_sync.synchronised(),
+            devices: self.watch.conditions(),
         }
     }
 }

@@ -275,7 +275,10 @@ async fn every_request_is_answered_and_a_bad_one_names_its_field() {
     assert_eq!(racket_row["peer"], "127.0.0.1", "{list}");
     assert_eq!(racket_row["battery"], 87.0, "{list}");
     assert_eq!(racket_row["firmware"], "V3.3", "{list}");
-    assert!(racket_row["swings_today"].is_null(), "{list}");
+    assert_eq!(racket_row["swings_today"], 0, "{list}");
+    assert_eq!(racket_row["batches_today"], 0, "{list}");
+    assert_eq!(racket_row["nodes"], json!([]), "{list}");
+    assert_eq!(racket_row["rejects"], json!({}), "{list}");
     assert_eq!(listed[1]["online"], false, "{list}");
     assert!(listed[1]["peer"].is_null(), "{list}");
 

@@ -511,6 +511,7 @@ async fn a_task_that_dies_turns_healthz_503_naming_it_and_a_dead_journal_is_dead
         supervisor: running.supervisor.clone(),
         journal: running.journal.clone(),
         sinks: SinkBoard::default(),
+        time_sync: shuttlegate::time_sync::TimeSync::configured(false),
     }
     .check();
     assert_eq!(verdict.status, Status::Dead);

@@ -15,6 +15,7 @@
 //! | `gateway.venue`, `gateway.court` | MQTT topics and client id, the journal's records |
 //! | `gateway.state_dir` | the journal's directory and its lock |
 //! | `gateway.timezone` | V3.3 time stamps of sessions already running |
+//! | `gateway.clock_check` | the clock probe is chosen once |
 //! | `http.listen`, `udp`, `serial` | sockets and ports are bound once |
 //! | `http.tls_listen` (with its files), `http.*_timeout` | the listeners are set up once |
 //! | `journal.*` | the journal is opened once with its options |
@@ -43,6 +44,9 @@ pub const RESTART_KEYS: &[RestartKey] = &[
     }),
     ("gateway.timezone", |a, b| {
         a.gateway.timezone == b.gateway.timezone
+    }),
+    ("gateway.clock_check", |a, b| {
+        a.gateway.clock_check == b.gateway.clock_check
     }),
     ("http.listen", |a, b| a.http.listen == b.http.listen),
     ("http.tls_listen", |a, b| a.http.tls == b.http.tls),

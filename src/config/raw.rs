@@ -45,6 +45,7 @@ pub(crate) struct RawGateway {
     pub court: Option<String>,
     pub state_dir: PathBuf,
     pub timezone: String,
+    pub clock_check: bool,
 }
 
 impl Default for RawGateway {
@@ -54,6 +55,7 @@ impl Default for RawGateway {
             court: None,
             state_dir: PathBuf::from("/var/lib/shuttlegate"),
             timezone: "Asia/Shanghai".into(),
+            clock_check: true,
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct GatewaySettings {
     pub state_dir: PathBuf,
     /// The court's timezone: V3.3 time-of-day stamps and reply timestamps use it.
     pub timezone: Tz,
+    /// Whether the kernel is asked if the clock is synchronised (`clock_unsynced`).
+    pub clock_check: bool,
 }
 
 /// `[http]`.
@@ -704,6 +706,7 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
                 Tz::UTC
             }
         },
+        clock_check: raw.gateway.clock_check,
     };
     checker.check(
         !gateway.state_dir.as_os_str().is_empty(),

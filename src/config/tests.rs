@@ -359,6 +359,7 @@ fn toml_key() -> impl Strategy<Value = String> {
         "court",
         "state_dir",
         "timezone",
+        "clock_check",
         "http",
         "listen",
         "udp",

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::court::{CourtChange, CourtHandle};
+use crate::device_watch::Watch;
 use crate::journal::Journal;
 use crate::live::Live;
 use shuttlegate_core::analysis::CourtAnalysis;
@@ -61,6 +62,8 @@ pub struct AnalysisTask {
     /// bound to them, through the court's `user_bound` changes).
     pub reloads: watch::Receiver<Arc<Settings>>,
     pub metrics: Arc<AnalysisMetrics>,
+    /// Counts each journaled swing per device (the console's `swings_today`).
+    pub watch: Watch,
 }
 
 /// Why the analysis task stopped before shutdown asked it to.
@@ -86,6 +89,7 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
         resume_point,
         mut reloads,
         metrics,
+        watch,
     } = task;
     let (results, results_rx) = mpsc::channel(RESULTS_QUEUE);
     let publisher = tokio::spawn(publish::run(
@@ -94,6 +98,7 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
         live,
         court_handle.clone(),
         metrics.clone(),
+        watch,
     ));
     let resumed = resume::resume(&settings, &journal, resume_point).await;
     let mut court = resumed.analysis;

@@ -23,6 +23,7 @@ use shuttlegate_core::analysis::AnalysisOutput;
 
 use super::metrics::{AnalysisMetrics, InputTimes};
 use crate::court::CourtHandle;
+use crate::device_watch::Watch;
 use crate::journal::{AppendError, Appended, Document, Journal, RecordBody};
 use crate::live::{Live, LiveEvent};
 
@@ -55,6 +56,7 @@ pub async fn run(
     live: Live,
     court: CourtHandle,
     metrics: Arc<AnalysisMetrics>,
+    watch: Watch,
 ) {
     let mut commits: FuturesOrdered<Commit> = FuturesOrdered::new();
     let mut open = true;
@@ -65,7 +67,7 @@ pub async fn run(
                 None => open = false,
             },
             Some(done) = commits.next(), if !commits.is_empty() => {
-                show(done, &live, &court, &metrics).await;
+                show(done, &live, &court, &metrics, &watch).await;
             }
         }
     }
@@ -138,7 +140,13 @@ fn record(output: &AnalysisOutput) -> Option<RecordBody> {
 
 /// Shows a durable result live (with its journal id), counts it, and tells the court when a
 /// session is summarised.
-async fn show(done: Durable, live: &Live, court: &CourtHandle, metrics: &AnalysisMetrics) {
+async fn show(
+    done: Durable,
+    live: &Live,
+    court: &CourtHandle,
+    metrics: &AnalysisMetrics,
+    watch: &Watch,
+) {
     let Durable {
         output,
         appended,
@@ -152,6 +160,7 @@ async fn show(done: Durable, live: &Live, court: &CourtHandle, metrics: &Analysi
                 Err(e) => log::error!("swing of `{}` not journaled: {e}", swing.device),
             }
             metrics.count_stroke(swing.stroke);
+            watch.swing(&swing.device, court.now());
             live.publish(LiveEvent::Swing {
                 device: swing.device.clone(),
                 json: to_json(&swing).into(),

@@ -2,21 +2,27 @@
 //! own state at the moment of asking (the court, the journal's stats, the uplink sinks'
 //! snapshots, the supervisor's registry), never kept twice.
 //!
-//! A field the gateway does not know is `null`, never a made-up zero: per-node rates, batches
-//! and swings today, and rejects per device are not tracked by the court (yet), so they are
-//! `null`; battery, rssi and firmware are `null` until the device's first heartbeat carries
-//! them; `load` is `null` where `/proc/loadavg` cannot be read.
+//! A field the gateway does not know is `null`, never a made-up zero: battery, rssi and
+//! firmware are `null` until the device's first heartbeat carries them; a node's rate is
+//! `null` until a batch tells it; `load` is `null` where `/proc/loadavg` cannot be read. The
+//! nodes seen, batches and swings today come from the device watch ([`crate::device_watch`]),
+//! rejects by reason from the clients' counters; all of them are counted since the gateway
+//! started (`counted_since_ms` in `device_list`): the journal, not memory, is the record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 use shuttlegate_core::court::{Court, DeviceState};
 
 use super::connections::Connections;
+use super::metrics::ClientMetrics;
 use crate::config::Settings;
+use crate::device_watch::Watch;
 use crate::journal::{Journal, JournalStats};
 use crate::supervise::Supervisor;
+use crate::time_sync::TimeSync;
 use crate::uplink::SinkBoard;
 
 /// The parts the views read.
@@ -28,6 +34,12 @@ pub struct Sources {
     pub connections: std::sync::Arc<Connections>,
     /// When the daemon started (for `uptime_s`).
     pub started: Instant,
+    /// Nodes seen, batches and swings today.
+    pub watch: Watch,
+    /// Rejects per device.
+    pub clients: Arc<ClientMetrics>,
+    /// Whether the gateway's clock is synchronised.
+    pub time_sync: TimeSync,
 }
 
 /// What the court holds that the views show, copied out under its lock.
@@ -78,6 +90,7 @@ pub fn system_status(
         "uplinks": uplinks(&sources.sinks, &stats),
         "tasks": tasks,
         "load": load,
+        "clock_synchronised": sources.time_sync.synchronised(),
     })
 }
 
@@ -129,18 +142,33 @@ pub fn device_list(
         .iter()
         .map(|d| {
             let state = court.devices.iter().find(|(code, _)| *code == d.code);
-            device(&d.code, d.user.as_deref(), state.map(|(_, s)| s), sources)
+            let state = state.map(|(_, s)| s);
+            device(&d.code, d.user.as_deref(), state, sources, now_ms)
         })
         .collect();
-    json!({"type": "device_list", "devices": devices, "ts": now_ms})
+    let uptime_ms = i64::try_from(sources.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    json!({
+        "type": "device_list",
+        "devices": devices,
+        "ts": now_ms,
+        "counted_since_ms": now_ms.saturating_sub(uptime_ms),
+    })
 }
 
-fn device(code: &str, user: Option<&str>, state: Option<&DeviceState>, sources: &Sources) -> Value {
+fn device(
+    code: &str,
+    user: Option<&str>,
+    state: Option<&DeviceState>,
+    sources: &Sources,
+    now_ms: i64,
+) -> Value {
     let default = DeviceState::default();
     let state = state.unwrap_or(&default);
     let session = state
         .open_session()
         .map(|s| json!({"session_id": s.id, "status": s.state.as_str(), "start_ms": s.start_ms}));
+    // Nothing seen of it since start: no nodes, nothing today (counted since start).
+    let figures = sources.watch.figures(code, now_ms);
     json!({
         "device_code": code,
         "user": user,
@@ -152,10 +180,11 @@ fn device(code: &str, user: Option<&str>, state: Option<&DeviceState>, sources: 
         "firmware": state.telemetry.fw,
         "session": session,
         "pending_commands": state.commands.len(),
-        "nodes": Value::Null,
-        "batches_today": Value::Null,
-        "swings_today": Value::Null,
-        "rejects": Value::Null,
+        "nodes": figures.as_ref().map_or_else(Vec::new, |f| f.nodes.clone()),
+        "batches_today": figures.as_ref().map_or(0, |f| f.batches_today),
+        "swings_today": figures.as_ref().map_or(0, |f| f.swings_today),
+        "clock_offset_ms": figures.as_ref().and_then(|f| f.clock_offset_ms),
+        "rejects": sources.clients.device_rejects(code),
     })
 }
 

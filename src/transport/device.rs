@@ -159,6 +159,7 @@ pub async fn serve(
     let _connected = metrics.connected(Role::Device);
     let welcome = handler.connected(&device, peer, &handle).to_json();
     let mut writer = Writer {
+        device: &device,
         socket: &mut socket,
         write_timeout: limits.write_timeout,
         metrics: &metrics,
@@ -200,6 +201,8 @@ pub async fn serve(
 }
 
 struct Writer<'a> {
+    /// Whose replies it writes (rejects are counted per device).
+    device: &'a str,
     socket: &'a mut WebSocket,
     write_timeout: Duration,
     metrics: &'a ClientMetrics,
@@ -213,7 +216,7 @@ impl Writer<'_> {
     ) -> Result<(), String> {
         let Some(reply) = reply else { return Ok(()) };
         self.send(reply.to_json()).await?;
-        self.metrics.device_replied(&reply, received.elapsed());
+        (self.metrics).device_replied(self.device, &reply, received.elapsed());
         Ok(())
     }
 

@@ -86,6 +86,10 @@ pub struct MetricsSources {
     pub clients: Option<Arc<ClientMetrics>>,
     /// Each uplink sink's state and backlog.
     pub sinks: Option<SinkBoard>,
+    /// Whether the gateway's clock is synchronised.
+    pub time_sync: Option<crate::time_sync::TimeSync>,
+    /// The device conditions active (skewed clocks, stuck nodes).
+    pub watch: Option<crate::device_watch::Watch>,
 }
 
 impl MetricsSources {
@@ -100,6 +104,8 @@ impl MetricsSources {
             listener: None,
             clients: None,
             sinks: None,
+            time_sync: None,
+            watch: None,
         }
     }
 }
@@ -151,6 +157,12 @@ fn registry(sources: MetricsSources) -> Registry {
     }
     if let Some(sinks) = sources.sinks {
         registry.register_collector(Box::new(SinkCollector(sinks)));
+    }
+    if let Some(time_sync) = sources.time_sync {
+        registry.register_collector(Box::new(crate::time_sync::ClockCollector(time_sync)));
+    }
+    if let Some(watch) = sources.watch {
+        registry.register_collector(Box::new(crate::device_watch::WatchCollector(watch)));
     }
     registry
 }

@@ -12,8 +12,9 @@
 //! connection gauge, `received(Role::Phone, type, bytes)` per message, `rejected` per error
 //! sent — and list their message types in [`Role::message_types`].
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -130,7 +131,17 @@ pub struct ClientMetrics {
     ack_latency: AtomicHistogram,
     /// Pushes a client fell too far behind to get (each told to it as `lagged`), per role.
     lagged: [AtomicU64; 4],
+    /// Each device's rejects since start, by reason (the console's `device_list`). Locked
+    /// only when a reject is sent, never on an accepted message; at most
+    /// [`DEVICES_WITH_REJECTS`] devices (the ones that passed the handshake: configured).
+    device_rejects: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
 }
+
+/// Devices whose rejects are kept at most.
+pub const DEVICES_WITH_REJECTS: usize = 1024;
+/// The reject reason of a batch or frame answered `success:false` (not stored, kept by the
+/// device); every other reason is an `error`'s code.
+pub const NOT_STORED: &str = "not_stored";
 
 impl Default for ClientMetrics {
     fn default() -> Self {
@@ -142,6 +153,7 @@ impl Default for ClientMetrics {
             acks: Default::default(),
             ack_latency: AtomicHistogram::default(),
             lagged: Default::default(),
+            device_rejects: Mutex::default(),
         }
     }
 }
@@ -194,10 +206,37 @@ impl ClientMetrics {
         self.lagged[role.index()].fetch_add(n, Ordering::Relaxed);
     }
 
-    /// `reply` was written to a device `took` after the message it answers was read.
-    pub fn device_replied(&self, reply: &GatewayMessage, took: Duration) {
+    /// `device`'s rejects since start, by reason (empty when it had none).
+    pub fn device_rejects(&self, device: &str) -> BTreeMap<&'static str, u64> {
+        let kept = self
+            .device_rejects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        kept.get(device).cloned().unwrap_or_default()
+    }
+
+    fn device_rejected(&self, device: &str, reason: &'static str) {
+        let mut kept = self
+            .device_rejects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !kept.contains_key(device) && kept.len() >= DEVICES_WITH_REJECTS {
+            return;
+        }
+        *kept
+            .entry(device.to_owned())
+            .or_default()
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// `reply` was written to `device` `took` after the message it answers was read.
+    pub fn device_replied(&self, device: &str, reply: &GatewayMessage, took: Duration) {
         let result = match reply {
-            GatewayMessage::Error(e) => return self.rejected(Role::Device, e.code),
+            GatewayMessage::Error(e) => {
+                self.device_rejected(device, e.code.as_str());
+                return self.rejected(Role::Device, e.code);
+            }
             GatewayMessage::BatchSensorDataResponse(r) if r.success => AckResult::Durable,
             GatewayMessage::SensorDataResponse(r) if r.success => AckResult::Durable,
             GatewayMessage::BatchSensorDataResponse(_) | GatewayMessage::SensorDataResponse(_) => {
@@ -206,6 +245,9 @@ impl ClientMetrics {
             _ => return,
         };
         self.acks[result as usize].fetch_add(1, Ordering::Relaxed);
+        if result == AckResult::Refused {
+            self.device_rejected(device, NOT_STORED);
+        }
         if result == AckResult::Durable {
             self.ack_latency.record(took);
         }

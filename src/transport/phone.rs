@@ -471,10 +471,12 @@ impl Phone {
         }
         caught_up
     }
+    /// A session the court holds (open or recently ended), else one the journal still
+    /// remembers (its state changes): older sessions of the user are answered too.
     async fn session_status(&self, session_id: String) -> Value {
         let mine = self.mine.clone();
         let wanted = session_id.clone();
-        let found = self
+        let held = self
             .endpoint
             .court
             .read(move |court| {
@@ -485,17 +487,30 @@ impl Phone {
             .await
             .ok()
             .flatten();
-        match found {
-            Some(session) => json!({
+        let info = match held {
+            Some(session) => Some(session_info(&session)),
+            None => {
+                let wanted = session_id.clone();
+                let Some(stored) = self
+                    .read_journal(move |journal, mine| {
+                        phone_history::session(journal, mine, &wanted)
+                    })
+                    .await
+                else {
+                    return unreadable("session_status");
+                };
+                stored.map(|s| stored_session_info(&session_id, &s))
+            }
+        };
+        match info {
+            Some(info) => json!({
                 "type": "session_status_response",
                 "session_id": session_id,
-                "session_info": session_info(&session),
+                "session_info": info,
             }),
             None => error_reply(&PhoneError {
                 field: "session_id".into(),
-                error: format!(
-                    "no session `{session_id}` of yours is open or recent on this gateway"
-                ),
+                error: format!("no session `{session_id}` of yours is known to this gateway"),
             }),
         }
     }
@@ -597,6 +612,16 @@ fn court_refusal(request: &str, device: &str, e: &crate::court::RequestError) ->
 fn session_info(session: &Session) -> Value {
     json!({
         "id": session.id,
+        "device_code": session.device,
+        "status": session.state.as_str(),
+        "start_time": rfc3339(session.start_ms),
+        "end_time": session.end_ms.and_then(rfc3339),
+    })
+}
+
+fn stored_session_info(session_id: &str, session: &phone_history::StoredSession) -> Value {
+    json!({
+        "id": session_id,
         "device_code": session.device,
         "status": session.state.as_str(),
         "start_time": rfc3339(session.start_ms),

@@ -27,6 +27,9 @@ venue = "test-venue"
 court = "court-1"
 state_dir = "{}"
 timezone = "Asia/Shanghai"
+# What tests assert is exact; the kernel's clock verdict differs per machine (the probe is
+# driven in process by tests/admin_conditions.rs, and read for real by a unit test).
+clock_check = false
 
 [http]
 listen = "127.0.0.1:0"
