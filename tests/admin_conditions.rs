@@ -407,3 +407,87 @@ async fn session_status_answers_a_session_the_court_no_longer_holds_from_the_jou
     assert_eq!(unknown["type"], "error", "{unknown}");
     assert_eq!(unknown["field"], "session_id", "{unknown}");
 }
+
+/// A console that stops reading falls behind alone: the court's changes it could not take are
+/// dropped for it and it is told how many (`lagged`), the device is answered all along, and the
+/// console, reading again, is answered as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_that_stops_reading_is_told_it_lagged_and_slows_nothing() {
+    use futures_util::SinkExt;
+    let dir = tempfile::tempdir().unwrap();
+    let limits = "[limits]\nmessages_per_second = 100000\n";
+    let devices = [(RACKET, Some("token-racket-01"))];
+    let gw = Gateway::start(dir.path(), &config(dir.path(), &devices, limits));
+    let mut admin = console(gw.addr).await;
+    let mut device = connect(&format!("{}?token=token-{RACKET}", gw.ws_url(RACKET))).await;
+    recv_type(&mut device, "connection_established").await;
+
+    // The console asks and asks without reading: once the socket's buffers are full, its
+    // task waits to write, and stops taking the court's changes.
+    let request = Message::text(json!({"type": "get_system_status"}).to_string());
+    let mut asked = 0;
+    for _ in 0..20_000 {
+        match tokio::time::timeout(Duration::from_millis(500), admin.send(request.clone())).await {
+            Ok(Ok(())) => asked += 1,
+            Ok(Err(e)) => panic!("send: {e}"),
+            // Its own send buffer is full too: the gateway stopped reading it.
+            Err(_) => break,
+        }
+    }
+    // More court changes than their buffer holds (1024): heartbeats' telemetry, each answered
+    // while the console stalls (the console's own answers are still unread).
+    for round in 0..30 {
+        for i in 0..100 {
+            let hb = json!({"type": "heartbeat", "device_code": RACKET,
+                "timestamp": round * 100 + i, "battery": 80});
+            send(&mut device, &hb).await;
+        }
+        for _ in 0..100 {
+            recv_type(&mut device, "heartbeat_response").await;
+        }
+    }
+
+    // Reading again: the answers it asked for, and a `lagged` notice naming the stream.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut answered = 0;
+    let lagged = loop {
+        let next = tokio::time::timeout_at(deadline, admin.next())
+            .await
+            .expect("the lagged notice within 60 s")
+            .expect("still open")
+            .expect("no error");
+        let Message::Text(text) = next else { continue };
+        let v: Value = serde_json::from_str(text.as_str()).unwrap();
+        match v["type"].as_str() {
+            Some("system_status") => answered += 1,
+            Some("lagged") => break v,
+            _ => {}
+        }
+    };
+    assert_eq!(lagged["of"], "court_changes", "{lagged}");
+    assert!(lagged["dropped"].as_u64() > Some(0), "{lagged}");
+    assert!(answered > 0 && answered <= asked, "{answered} of {asked}");
+    // Still served: a ping is answered (after the answers still queued).
+    send(&mut admin, &json!({"type": "ping"})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let next = tokio::time::timeout_at(deadline, admin.next())
+            .await
+            .expect("pong within 60 s")
+            .expect("still open")
+            .expect("no error");
+        if let Message::Text(text) = next
+            && text.as_str().contains("\"pong\"")
+        {
+            break;
+        }
+    }
+    let (_, metrics) = get(gw.addr, "/metrics").await;
+    let dropped = metrics
+        .lines()
+        .find(|l| l.starts_with("shuttlegate_client_pushes_dropped_total{role=\"admin\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .expect("the admin role's dropped pushes");
+    // Counted as dropped: this notice's and any that followed it.
+    assert!(dropped >= lagged["dropped"].as_f64().unwrap(), "{metrics}");
+}
