@@ -491,3 +491,39 @@ async fn a_console_that_stops_reading_is_told_it_lagged_and_slows_nothing() {
     // Counted as dropped: this notice's and any that followed it.
     assert!(dropped >= lagged["dropped"].as_f64().unwrap(), "{metrics}");
 }
+
+/// `task_restarted` reaches a console. No restartable task of the daemon can be made to die by
+/// honest means from outside (the sinks survive lost brokers and failed reads and cursor
+/// writes; a cursor write that panics is in the journal's writer, a critical task), so the
+/// task that dies is one the test registers on the daemon's own supervisor; what is shown is
+/// the path from the supervisor's registry through the notifications to the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_dies_and_is_restarted_is_told_to_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(dir.path(), &[(RACKET, Some("tok-racket-01"))], "");
+    let settings =
+        shuttlegate::config::load_str(&dir.path().join("court.toml"), &text).expect("valid");
+    let running = shuttlegate::daemon::start(&settings, shuttlegate::court::system_clock())
+        .await
+        .expect("starts");
+    let mut admin = console(running.http_addr).await;
+    running.supervisor.spawn_restarting(
+        "probe",
+        shuttlegate::supervise::restart_backoff(),
+        || async { Err::<(), _>("the probe's own failure") },
+    );
+    let restarted = notified(
+        &mut admin,
+        Duration::from_secs(20),
+        kind_is("task_restarted", false),
+    )
+    .await;
+    assert_eq!(restarted["level"], "warning", "{restarted}");
+    let message = restarted["message"].as_str().unwrap();
+    assert!(
+        message.contains("task probe died and was restarted"),
+        "{restarted}"
+    );
+    drop(admin);
+    let _ = running.stop().await;
+}
