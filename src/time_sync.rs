@@ -99,6 +99,7 @@ impl TimeSync {
         if check {
             TimeSync::default()
         } else {
+            log::info!("clock: its synchronisation is not checked ([gateway] clock_check = false)");
             TimeSync {
                 probe: Arc::new(NoProbe),
                 last: Arc::new(Mutex::new(Last {
