@@ -177,10 +177,13 @@ impl DeviceWatch {
             return;
         };
         tracked.today.count(day, 1, 0);
-        if let Some(lead) = lead_ms(&frames, &batch.form, received_ms) {
-            tracked.clock.handle(received_ms, lead);
+        let (nodes, newest) = node_readings(&frames, &batch.form, received_ms);
+        if let Some(newest) = newest {
+            tracked
+                .clock
+                .handle(received_ms, newest.saturating_sub(received_ms));
         }
-        for (sensor_id, readings) in node_readings(&frames, &batch.form, received_ms) {
+        for (sensor_id, readings) in nodes {
             let nodes = &mut tracked.nodes;
             if !nodes.contains_key(&sensor_id) && nodes.len() >= MAX_NODES {
                 continue;
@@ -295,29 +298,6 @@ fn local_date(frames: &FrameClock, unix_ms: i64) -> Option<NaiveDate> {
         .map(|t| t.with_timezone(&frames.timezone()).date_naive())
 }
 
-/// The device's time of the batch's newest sample minus the receipt time; `None` when no
-/// stamp is of a known clock.
-fn lead_ms(frames: &FrameClock, form: &BatchForm, received_ms: i64) -> Option<i64> {
-    let newest = match form {
-        BatchForm::Compact(c) => {
-            if !(c.rate_hz.is_finite() && c.rate_hz > 0.0) || c.is_empty() {
-                return None;
-            }
-            if !matches!(FrameTime::classify(c.t0), FrameTime::UnixMs(_)) {
-                return None;
-            }
-            let span = (c.len() - 1) as f64 * 1000.0 / c.rate_hz;
-            c.t0.saturating_add(span.round() as i64)
-        }
-        BatchForm::Seed(s) => s
-            .frames
-            .iter()
-            .filter_map(|f| device_time(frames, f.timestamp?, received_ms))
-            .max()?,
-    };
-    Some(newest.saturating_sub(received_ms))
-}
-
 /// A seed frame's stamp in unix ms, as the device's clock says it, however far off.
 fn device_time(frames: &FrameClock, raw: i64, received_ms: i64) -> Option<i64> {
     match FrameTime::classify(raw) {
@@ -388,21 +368,28 @@ struct NodeReadings {
     samples: Vec<Reading>,
 }
 
-/// The batch's readings per sensor id. Seed frames without a sensor id are left out (nothing
-/// says which node they are); frames without a readable stamp take the receipt time, so a run
-/// at full scale is still measured across batches.
+/// The batch's readings per sensor id, and the device's time of its newest sample (`None` when
+/// no stamp is of a known clock). Seed frames without a sensor id are left out of the readings
+/// (nothing says which node they are); frames without a readable stamp take the receipt time,
+/// so a run at full scale is still measured across batches. Each stamp is read once (anchoring
+/// a V3.3 time of day in the court's timezone is the costly part).
 fn node_readings(
     frames: &FrameClock,
     form: &BatchForm,
     received_ms: i64,
-) -> BTreeMap<u32, NodeReadings> {
+) -> (BTreeMap<u32, NodeReadings>, Option<i64>) {
     let mut out: BTreeMap<u32, NodeReadings> = BTreeMap::new();
+    let mut newest = None;
     match form {
         BatchForm::Compact(c) => {
             let usable = c.rate_hz.is_finite() && c.rate_hz > 0.0 && matches!(c.channels, 6 | 9);
             let entry = out.entry(c.sensor_id).or_default();
             if !usable {
-                return out;
+                return (out, None);
+            }
+            if !c.is_empty() && matches!(FrameTime::classify(c.t0), FrameTime::UnixMs(_)) {
+                let span = (c.len() - 1) as f64 * 1000.0 / c.rate_hz;
+                newest = Some(c.t0.saturating_add(span.round() as i64));
             }
             entry.rate_hz = Some(c.rate_hz);
             let dt = 1000.0 / c.rate_hz;
@@ -419,11 +406,12 @@ fn node_readings(
         }
         BatchForm::Seed(s) => {
             for f in &s.frames {
-                let Some(id) = f.sensor_id else { continue };
-                let t_ms = f
+                let stamped = f
                     .timestamp
-                    .and_then(|raw| device_time(frames, raw, received_ms))
-                    .unwrap_or(received_ms);
+                    .and_then(|raw| device_time(frames, raw, received_ms));
+                newest = newest.max(stamped);
+                let Some(id) = f.sensor_id else { continue };
+                let t_ms = stamped.unwrap_or(received_ms);
                 out.entry(id).or_default().samples.push(Reading {
                     t_ms: t_ms as f64,
                     acc: f.acc,
@@ -435,7 +423,7 @@ fn node_readings(
             }
         }
     }
-    out
+    (out, newest)
 }
 
 /// A node's rate from its frames' stamps: (n − 1) over their span, when they span time.
