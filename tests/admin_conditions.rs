@@ -57,6 +57,28 @@ async fn notified(ws: &mut Ws, within: Duration, matches: impl Fn(&Value) -> boo
     }
 }
 
+/// The `system_notification`s of `kinds` (raised, or cleared), in whichever order they come
+/// (two conditions may be sampled apart), within `within`.
+async fn notified_each(
+    ws: &mut Ws,
+    within: Duration,
+    kinds: &[&'static str],
+    cleared: bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut found: Vec<Option<Value>> = vec![None; kinds.len()];
+    while found.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let n = notified(ws, left, |v| {
+            kinds.iter().any(|k| v["kind"] == *k) && (v["cleared"] == true) == cleared
+        })
+        .await;
+        let i = kinds.iter().position(|k| n["kind"] == *k).unwrap();
+        found[i].get_or_insert(n);
+    }
+    found.into_iter().flatten().collect()
+}
+
 fn kind_is(kind: &'static str, cleared: bool) -> impl Fn(&Value) -> bool {
     move |v| v["kind"] == kind && (v["cleared"] == true) == cleared
 }
@@ -206,12 +228,9 @@ async fn a_skewed_clock_and_a_stuck_node_are_notified_listed_and_cleared_and_the
 
     // 3 s of a clock 5 s behind, with the racket node pinned at full scale on gyro y.
     stream(&mut device, 0, 30, 5_000, PINNED).await;
-    let skew = notified(
-        &mut admin,
-        Duration::from_secs(15),
-        kind_is("clock_skew", false),
-    )
-    .await;
+    let kinds = ["clock_skew", "sensor_saturation"];
+    let raised = notified_each(&mut admin, Duration::from_secs(20), &kinds, false).await;
+    let (skew, stuck) = (raised[0].clone(), raised[1].clone());
     assert_eq!(
         (skew["level"].as_str(), skew["device_code"].as_str()),
         (Some("warning"), Some(RACKET))
@@ -220,12 +239,6 @@ async fn a_skewed_clock_and_a_stuck_node_are_notified_listed_and_cleared_and_the
         skew["message"].as_str().unwrap().contains("behind"),
         "{skew}"
     );
-    let stuck = notified(
-        &mut admin,
-        Duration::from_secs(15),
-        kind_is("sensor_saturation", false),
-    )
-    .await;
     assert_eq!(stuck["device_code"], RACKET, "{stuck}");
     assert_eq!(stuck["node"], 4, "{stuck}");
     let message = stuck["message"].as_str().unwrap();
@@ -238,7 +251,7 @@ async fn a_skewed_clock_and_a_stuck_node_are_notified_listed_and_cleared_and_the
     assert_eq!(recv(&mut late).await, skew);
     assert_eq!(recv(&mut late).await, stuck);
     let (_, metrics) = get(gw.addr, "/metrics").await;
-    for kind in ["clock_skew", "sensor_saturation"] {
+    for kind in kinds {
         let line = format!("\nshuttlegate_device_conditions{{kind=\"{kind}\"}} 1\n");
         assert!(metrics.contains(&line), "{line} in {metrics}");
     }
@@ -246,18 +259,12 @@ async fn a_skewed_clock_and_a_stuck_node_are_notified_listed_and_cleared_and_the
     // Fresh, in-range data: both clear, on both consoles.
     stream(&mut device, 30, 15, 0, REST).await;
     for ws in [&mut admin, &mut late] {
-        let ended = notified(ws, Duration::from_secs(15), kind_is("clock_skew", true)).await;
+        let ended = notified_each(ws, Duration::from_secs(20), &kinds, true).await;
         assert_eq!(
-            (ended["level"].as_str(), ended["device_code"].as_str()),
+            (ended[0]["level"].as_str(), ended[0]["device_code"].as_str()),
             (Some("info"), Some(RACKET))
         );
-        let ended = notified(
-            ws,
-            Duration::from_secs(15),
-            kind_is("sensor_saturation", true),
-        )
-        .await;
-        assert_eq!(ended["node"], 4, "{ended}");
+        assert_eq!(ended[1]["node"], 4, "{}", ended[1]);
     }
 
     // Swings of a simulated player, for swings_today.
