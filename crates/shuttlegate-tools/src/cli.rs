@@ -405,10 +405,10 @@ fn fixture_dir(name: &str) -> PathBuf {
         .collect()
 }
 
-/// `--source NAME=DIR …` as sources; without any, every source over its committed excerpt.
+/// `--source NAME=DIR …` as sources; without any, every source with a committed excerpt.
 fn resolve_sources(pairs: &[String]) -> Result<Vec<Source>> {
     let wanted: Vec<(String, PathBuf)> = if pairs.is_empty() {
-        SOURCE_NAMES
+        sources::FIXTURE_SOURCES
             .iter()
             .map(|n| (n.to_string(), fixture_dir(n)))
             .collect()

@@ -255,3 +255,51 @@ fn a_witmotion_export_is_read_with_its_count_from_the_file_name() {
     assert!((r.rate_hz - 10.0).abs() < 0.01, "{}", r.rate_hz);
     assert_eq!(r.strokes.values().sum::<usize>(), r.swings);
 }
+
+#[test]
+fn the_badminton_window_document_is_scored_per_stroke_and_contact() {
+    // Two windows in the layout of PhusNguyen's badminton_stroke_dataset.json (a Git LFS
+    // object not in this repository): the wiring from document to report, not accuracy.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let still = |n: usize, v: f32| format!("[{}]", vec![v.to_string(); n].join(","));
+    let window = |stroke: &str| {
+        format!(
+            r#"{{"sample_id":0,"stroke_type":"{stroke}","label":0,"IMU_data_sequences":{{"AccX":{z},"AccY":{z},"AccZ":{g},"GyX":{z},"GyY":{z},"GyZ":{z}}}}}"#,
+            z = still(100, 0.0),
+            g = still(100, 9.81),
+        )
+    };
+    std::fs::write(
+        dir.path().join("badminton_stroke_dataset.json"),
+        format!(
+            r#"{{"dataset_info":{{}},"samples":[{},{}]}}"#,
+            window("Smash_real"),
+            window("Clear_fake")
+        ),
+    )
+    .expect("write");
+    let source =
+        shuttlegate_tools::recording::sources::by_name("badminton_racket_phusnguyen", dir.path())
+            .expect("lists")
+            .expect("a source");
+    let report =
+        shuttlegate_tools::recording::evaluate_source(&source, &AnalysisSettings::default())
+            .expect("reads");
+    let found = |name: &str| report.figure(name).and_then(|f| f.value);
+    assert_eq!(
+        found("found: smash (hit)"),
+        Some(0.0),
+        "{}",
+        report.render()
+    );
+    assert_eq!(
+        found("found: clear (air)"),
+        Some(0.0),
+        "{}",
+        report.render()
+    );
+    assert!(
+        report.figure("found: drive (hit)").is_none(),
+        "no drive window"
+    );
+}

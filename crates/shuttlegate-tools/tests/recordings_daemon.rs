@@ -176,13 +176,13 @@ async fn witmotion_badminton_smashes_at_10_hz_are_found() {
 
 #[test]
 fn every_source_has_floors_and_every_floor_names_a_source() {
-    for name in sources::SOURCE_NAMES {
+    for name in sources::FIXTURE_SOURCES {
         assert!(
             FLOORS.iter().any(|(source, _, _)| *source == name),
             "{name} has no floors"
         );
     }
     for (source, _, _) in FLOORS {
-        assert!(sources::SOURCE_NAMES.contains(source), "{source}");
+        assert!(sources::FIXTURE_SOURCES.contains(source), "{source}");
     }
 }

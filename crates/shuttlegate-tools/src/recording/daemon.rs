@@ -207,6 +207,7 @@ async fn stream_file(
             TimeSource::Rate(rate) => Some(rate),
             TimeSource::Column { .. } => None,
         },
+        Format::StrokeWindows { rate_hz } => Some(*rate_hz),
         Format::WitMotion => None,
     };
     let session = format!("rec-{i:03}");
@@ -372,6 +373,7 @@ pub async fn through_daemon(exe: &Path, source: &Source) -> Result<SourceReport,
         .collect();
     let form = match &source.format {
         Format::Table(t) if matches!(t.time, TimeSource::Rate(_)) => "compact form",
+        Format::StrokeWindows { .. } => "compact form",
         _ => "seed form, unix-ms frame stamps",
     };
     let mut report = score(

@@ -24,6 +24,7 @@ pub mod report;
 pub mod score;
 pub mod sources;
 pub mod table;
+pub mod windows;
 
 pub use label::Label;
 pub use table::{
@@ -32,6 +33,7 @@ pub use table::{
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use chrono::NaiveDateTime;
 
@@ -59,6 +61,11 @@ pub enum RecordingError {
     },
     #[error("{path}: {source} (check the table format flags against the file's header)")]
     Table { path: String, source: TableError },
+    #[error("{path}: {source}")]
+    Windows {
+        path: String,
+        source: windows::WindowsError,
+    },
 }
 
 /// Largest file read, bytes: the whole file is held in memory while it is parsed, and no
@@ -127,6 +134,9 @@ pub enum Format {
     WitMotion,
     /// Any delimited table.
     Table(Box<TableFormat>),
+    /// Fixed-length stroke windows in one JSON document ([`windows`]), this many samples per
+    /// second.
+    StrokeWindows { rate_hz: f64 },
 }
 
 /// One recording to evaluate: the file, what it is known to hold, and how it was recorded.
@@ -240,6 +250,28 @@ pub fn read_recording(spec: &RecordingSpec) -> Result<Table, RecordingError> {
                 skipped_rows: 0,
                 captures: None,
                 label_runs: Vec::new(),
+            })
+        }
+        Format::StrokeWindows { rate_hz } => {
+            let w = windows::read(Path::new(&spec.path), *rate_hz, spec.position).map_err(
+                |source| RecordingError::Windows {
+                    path: spec.path.clone(),
+                    source,
+                },
+            )?;
+            Ok(Table {
+                samples: w.samples,
+                skipped_rows: 0,
+                captures: Some(w.strokes.len()),
+                label_runs: w
+                    .strokes
+                    .into_iter()
+                    .map(|(value, span)| LabelRun {
+                        value,
+                        t_start: span.t_start,
+                        t_end: span.t_end,
+                    })
+                    .collect(),
             })
         }
         Format::Table(format) => {

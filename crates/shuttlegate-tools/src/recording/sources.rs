@@ -21,8 +21,9 @@ use super::{Format, Label, RecordingError, RecordingSpec, read_recording};
 pub enum FileKind {
     /// Fixed-length trigger captures, one stroke each.
     Captures,
-    /// Rows labelled per stroke: these label values are strokes, every other value is not.
-    LabelledRuns(Vec<String>),
+    /// Rows labelled per stroke: these label values are strokes (value, class, implied side
+    /// and height), every other value is not.
+    LabelledRuns(Vec<(String, String, Label)>),
     /// A ball robot feeding one ball per interval.
     Fed { interval_ms: f64 },
     /// No strokes.
@@ -59,7 +60,17 @@ pub struct Source {
 }
 
 /// Names of the built-in sources, for `--source NAME=DIR`.
-pub const SOURCE_NAMES: [&str; 5] = [
+pub const SOURCE_NAMES: [&str; 6] = [
+    "padel_mdpg22",
+    "padel_mdpg22_axes_learnt",
+    "tennis_wrist_jweaver",
+    "tabletennis_mikapower",
+    "badminton_witmotion_deadpoolcnn",
+    "badminton_racket_phusnguyen",
+];
+
+/// The sources with an excerpt committed under tests/fixtures/ (the rest need a local clone).
+pub const FIXTURE_SOURCES: [&str; 5] = [
     "padel_mdpg22",
     "padel_mdpg22_axes_learnt",
     "tennis_wrist_jweaver",
@@ -76,6 +87,7 @@ pub fn by_name(name: &str, dir: &Path) -> Result<Option<Source>, std::io::Error>
         "tennis_wrist_jweaver" => Some(tennis(dir)?),
         "tabletennis_mikapower" => Some(table_tennis(dir)?),
         "badminton_witmotion_deadpoolcnn" => Some(badminton_witmotion(dir)?),
+        "badminton_racket_phusnguyen" => Some(badminton_racket(dir)),
         _ => None,
     })
 }
@@ -177,7 +189,15 @@ pub fn padel(dir: &Path, axes: AxisMap) -> Source {
 /// Joshua-Weaver1/Tennis-Stroke-Classifier `Data/`: an Apple Watch on the wrist (Sensor
 /// Logger, ≈100 Hz), rows labelled 0 none, 1 forehand, 2 backhand, 3 overhead.
 pub fn tennis(dir: &Path) -> Result<Source, std::io::Error> {
-    let runs = FileKind::LabelledRuns(vec!["1".into(), "2".into(), "3".into()]);
+    let runs = FileKind::LabelledRuns(
+        [
+            ("1", "forehand", "forehand"),
+            ("2", "backhand", "backhand"),
+            ("3", "overhead", "overhead"),
+        ]
+        .map(|(value, class, l)| (value.to_string(), class.to_string(), label(l)))
+        .to_vec(),
+    );
     let files = csv_files(dir)?
         .into_iter()
         .map(|path| SourceFile {
@@ -356,6 +376,56 @@ pub fn badminton_witmotion(dir: &Path) -> Result<Source, std::io::Error> {
     })
 }
 
+/// PhusNguyen/Realtime-IMU-Badminton-Stroke-Recognition `dataset/`: an MPU6050 on the handle of
+/// a badminton racket, 100 Hz, 9,784 one-second windows of five players, each a clear, slice,
+/// drive or smash, with the shuttle (`_real`) or without (`_fake`). The document is a 402 MB
+/// Git LFS object: `dir` is the clone's `dataset/` after `git lfs pull`. Nothing of it is
+/// committed here (no copy was reachable); the MPU6050's configured ranges are not stated
+/// (±16 g / ±2000 °/s assumed).
+pub fn badminton_racket(dir: &Path) -> Source {
+    let mut runs = Vec::new();
+    for (stroke, height) in [
+        ("Smash", "overhead"),
+        ("Clear", "overhead"),
+        ("Slice", "overhead"),
+        ("Drive", "any"),
+    ] {
+        for (suffix, kind) in [("real", "hit"), ("fake", "air")] {
+            runs.push((
+                format!("{stroke}_{suffix}"),
+                format!("{} ({kind})", stroke.to_lowercase()),
+                label(height),
+            ));
+        }
+    }
+    let order = |a: &str, b: &str| (a.to_string(), b.to_string());
+    Source {
+        name: "badminton_racket_phusnguyen",
+        title: "badminton, MPU6050 on the racket handle, 100 Hz, one-second windows of clear /                 slice / drive / smash, hit or air (PhusNguyen, MIT; local clone only)"
+            .into(),
+        format: Format::StrokeWindows { rate_hz: 100.0 },
+        position: BodyPosition::Racket,
+        acc_full_scale_g: 16.0,
+        gyro_full_scale_dps: 2000.0,
+        files: vec![SourceFile {
+            path: dir.join("badminton_stroke_dataset.json"),
+            class: String::new(),
+            label: Label::default(),
+            kind: FileKind::LabelledRuns(runs),
+        }],
+        speed_order: vec![
+            order("smash (hit)", "clear (hit)"),
+            order("clear (hit)", "slice (hit)"),
+        ],
+        notes: vec![
+            "each window is cut around one stroke: nothing before or after it, and no idle \
+             time to count false swings on"
+                .into(),
+            "slice (a sliced drop or cut) stands for the drop of smash > clear > drop".into(),
+        ],
+    }
+}
+
 impl Source {
     /// The file read as a recording (format, placement, full scales).
     pub fn spec(&self, file: &SourceFile) -> RecordingSpec {
@@ -471,12 +541,12 @@ fn truth_of(file: &SourceFile, table: &Table) -> Vec<(String, Label, Truth)> {
             let stroke_runs: Vec<_> = table
                 .label_runs
                 .iter()
-                .filter(|r| values.contains(&r.value))
+                .filter(|r| values.iter().any(|(v, _, _)| *v == r.value))
                 .collect();
             let in_run = |t: f64| stroke_runs.iter().any(|r| t >= r.t_start && t < r.t_end);
             let idle_ms = recorded_ms(samples, |t| !in_run(t));
             let mut parts = Vec::new();
-            for value in values {
+            for (value, class, l) in values {
                 let spans = stroke_runs
                     .iter()
                     .filter(|r| &r.value == value)
@@ -485,14 +555,9 @@ fn truth_of(file: &SourceFile, table: &Table) -> Vec<(String, Label, Truth)> {
                         t_end: r.t_end,
                     })
                     .collect();
-                let (class, l) = match value.as_str() {
-                    "1" => ("forehand", "forehand"),
-                    "2" => ("backhand", "backhand"),
-                    _ => ("overhead", "overhead"),
-                };
                 parts.push((
-                    class.to_string(),
-                    label(l),
+                    class.clone(),
+                    *l,
                     Truth::Strokes {
                         spans,
                         // Idle time is counted once per file, with the first part.
