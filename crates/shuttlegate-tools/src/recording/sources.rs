@@ -60,13 +60,14 @@ pub struct Source {
 }
 
 /// Names of the built-in sources, for `--source NAME=DIR`.
-pub const SOURCE_NAMES: [&str; 6] = [
+pub const SOURCE_NAMES: [&str; 7] = [
     "padel_mdpg22",
     "padel_mdpg22_axes_learnt",
     "tennis_wrist_jweaver",
     "tabletennis_mikapower",
     "badminton_witmotion_deadpoolcnn",
     "badminton_racket_phusnguyen",
+    "badminton_witmotion_choonggao",
 ];
 
 /// The sources with an excerpt committed under tests/fixtures/ (the rest need a local clone).
@@ -88,6 +89,7 @@ pub fn by_name(name: &str, dir: &Path) -> Result<Option<Source>, std::io::Error>
         "tabletennis_mikapower" => Some(table_tennis(dir)?),
         "badminton_witmotion_deadpoolcnn" => Some(badminton_witmotion(dir)?),
         "badminton_racket_phusnguyen" => Some(badminton_racket(dir)),
+        "badminton_witmotion_choonggao" => Some(badminton_witmotion_bwt61(dir)?),
         _ => None,
     })
 }
@@ -346,8 +348,14 @@ pub fn badminton_witmotion(dir: &Path) -> Result<Source, std::io::Error> {
     let files = csv_files(dir)?
         .into_iter()
         .filter_map(|path| {
+            // `smash_x30.csv`, `clear_10_kyle.csv`: the raw exports (the data set's feature
+            // tables, `clear_x30_threshold_windowing_features.csv`, have more parts).
             let stem = path.file_stem()?.to_str()?.to_string();
-            let class = stem.split('_').next()?.to_string();
+            let parts: Vec<&str> = stem.split('_').collect();
+            if parts.len() > 3 || !["smash", "clear", "drive", "lift"].contains(&parts[0]) {
+                return None;
+            }
+            let class = parts[0].to_string();
             let count = super::nominal_count(path.to_str()?)?;
             let l = match class.as_str() {
                 "smash" | "clear" => "overhead",
@@ -424,6 +432,75 @@ pub fn badminton_racket(dir: &Path) -> Source {
             "slice (a sliced drop or cut) stands for the drop of smash > clear > drop".into(),
         ],
     }
+}
+
+/// ChoongGao/mlbadminton `raw_csv/`: a WitMotion BWT61 (the seed system's sensor family,
+/// ±16 g, ±2000 °/s) in an armband on the playing arm, one swing per file (`clear/`, `drop/`,
+/// `smash/`, 50 each; the files named by their start time), exported by WitMotion's PC
+/// software at ≈100 Hz. Its `Time(s)` column is the Bluetooth arrival time of day (a quarter of
+/// the rows repeat the previous stamp), so rows are timed from the rate. The repository has no
+/// licence: nothing is committed, a clone is read locally.
+pub fn badminton_witmotion_bwt61(dir: &Path) -> Result<Source, std::io::Error> {
+    let mut files = Vec::new();
+    for class in ["clear", "drop", "smash"] {
+        let class_dir = dir.join(class);
+        if !class_dir.is_dir() {
+            continue;
+        }
+        for path in csv_files(&class_dir)? {
+            // `clear.csv`, `clear2.csv` are whole sessions of another layout; the swings are
+            // the files named by their timestamp.
+            let stamped = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
+            if stamped {
+                files.push(SourceFile {
+                    path,
+                    class: class.into(),
+                    label: label("overhead"),
+                    kind: FileKind::Captures,
+                });
+            }
+        }
+    }
+    let order = |a: &str, b: &str| (a.to_string(), b.to_string());
+    Ok(Source {
+        name: "badminton_witmotion_choonggao",
+        title: "badminton, WitMotion BWT61 ±16 g ±2000 °/s in an armband, ≈100 Hz, one clear / \
+                drop / smash per file (ChoongGao, no licence: local clone only)"
+            .into(),
+        format: Format::Table(Box::new(TableFormat {
+            delimiter: ',',
+            channels: [
+                "ax(g)",
+                "ay(g)",
+                "az(g)",
+                "wx(deg/s)",
+                "wy(deg/s)",
+                "wz(deg/s)",
+            ]
+            .map(String::from),
+            time: TimeSource::Rate(100.0),
+            acc_unit: AccUnit::G,
+            acc_negated: false,
+            gyro_unit: GyroUnit::DegPerSecond,
+            axes: AxisMap::IDENTITY,
+            capture_rows: None,
+            label_column: None,
+        })),
+        position: BodyPosition::Wrist,
+        acc_full_scale_g: 16.0,
+        gyro_full_scale_dps: 2000.0,
+        files,
+        speed_order: vec![order("smash", "clear"), order("clear", "drop")],
+        notes: vec![
+            "clears and smashes reach the gyro's ±2000 °/s (clipped or wrapped); drops do not"
+                .into(),
+            "each file is one swing from a ready position: no idle time to count false swings on"
+                .into(),
+        ],
+    })
 }
 
 impl Source {
