@@ -200,8 +200,11 @@ pub fn tennis(dir: &Path) -> Result<Source, std::io::Error> {
         .map(|(value, class, l)| (value.to_string(), class.to_string(), label(l)))
         .to_vec(),
     );
+    // `all_shot_data.csv` is the players' files concatenated: reading it too would count
+    // every stroke twice.
     let files = csv_files(dir)?
         .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != "all_shot_data.csv"))
         .map(|path| SourceFile {
             path,
             class: String::new(),
