@@ -303,3 +303,62 @@ fn the_badminton_window_document_is_scored_per_stroke_and_contact() {
         "no drive window"
     );
 }
+
+fn tools(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shuttlegate-tools"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{args:?} took over 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn eval_recordings_prints_one_judged_table_per_committed_source() {
+    let out = tools(&["eval", "--recordings", "--in-process"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for source in shuttlegate_tools::recording::sources::FIXTURE_SOURCES {
+        assert!(
+            stdout.contains(&format!("== {source} — ")),
+            "no table for {source}:\n{stdout}"
+        );
+    }
+    assert_eq!(
+        stdout.matches("targets met: ").count(),
+        shuttlegate_tools::recording::sources::FIXTURE_SOURCES.len(),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("found: smash (overhead)") && stdout.contains("≥ 90.0 %"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn eval_recordings_refuses_an_unknown_source_naming_the_known_ones() {
+    let out = tools(&["eval", "--recordings", "--source", "squash=/nowhere"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("squash") && stderr.contains("tabletennis_mikapower"),
+        "{stderr}"
+    );
+    let out = tools(&["eval", "--recordings", "--source", "padel_mdpg22=/nowhere"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/nowhere"), "{stderr}");
+}

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use shuttlegate_core::analysis::AnalysisSettings;
 use shuttlegate_tools::recording::daemon::through_daemon;
 use shuttlegate_tools::recording::evaluate_source;
-use shuttlegate_tools::recording::report::SourceReport;
 use shuttlegate_tools::recording::sources::{self, Source};
+use shuttlegate_tools::report::SourceReport;
 
 /// A floor (`≥`) or a ceiling (`≤`) on one figure of one source.
 enum Bound {

@@ -21,13 +21,13 @@ use shuttlegate::journal::tools::{for_each_record, jsonl};
 use shuttlegate_core::analysis::{Height, NodeSample, Side};
 use shuttlegate_core::batch::BodyPosition;
 
-use super::report::SourceReport;
 use super::score::{Detected, FileOutcome, score};
 use super::sources::{ReadFile, Source};
 use super::table::TimeSource;
 use super::{Format, RecordingError};
 use crate::bench::device::daemon_config_head;
 use crate::bench::ingest::{Daemon, start_daemon_with};
+use crate::report::SourceReport;
 
 /// Where every file's first sample is put on the wire: 2026-01-01T00:00:00Z, so stamps read as
 /// unix ms (not as V3.3 `HHMMSSmmm`) whatever clock the recording used.

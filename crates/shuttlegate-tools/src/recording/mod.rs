@@ -14,13 +14,12 @@
 //!
 //! The per-source figures issue 14 asks for (strokes found per class, counted twice, false
 //! swings per minute, side and height agreement, speed order) come from [`sources`] (the data
-//! sets and what each file holds), [`score`] (detections against that truth) and [`report`]
-//! (one table per source); [`daemon`] streams a source through the real daemon,
+//! sets and what each file holds), [`score`] (detections against that truth) and
+//! [`crate::report`] (one table per source); [`daemon`] streams a source through the real daemon,
 //! [`evaluate_source`] through an analyser in this process.
 
 pub mod daemon;
 pub mod label;
-pub mod report;
 pub mod score;
 pub mod sources;
 pub mod table;
@@ -414,7 +413,7 @@ fn score_runs(
 pub fn evaluate_source(
     source: &sources::Source,
     settings: &AnalysisSettings,
-) -> Result<report::SourceReport, RecordingError> {
+) -> Result<crate::report::SourceReport, RecordingError> {
     let mut outcomes = Vec::new();
     for file in &source.files {
         let read = source.read(file)?;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use shuttlegate_core::analysis::{Height, Side};
 
 use super::label::Label;
-use super::report::{Figure, SourceReport, Target, Unit};
+use crate::report::{Figure, SourceReport, Target, Unit};
 
 /// Issue 14's targets for real recordings.
 pub const FOUND_TARGET_PCT: f64 = 90.0;

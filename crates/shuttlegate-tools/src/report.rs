@@ -1,6 +1,6 @@
 //! One table per source of truth: the figures issue 14 asks of the analyser, each beside its
 //! target and whether it is met. [`SourceReport`] is the shared shape: the real recordings
-//! ([`super::score`]) fill it, and so can any other evaluation (the independent simulator), so
+//! ([`crate::recording::score`]) fill it, and so can any other evaluation (the independent simulator), so
 //! that one run prints every source the same way. Pure: figures in, text out.
 
 use std::fmt::Write as _;
