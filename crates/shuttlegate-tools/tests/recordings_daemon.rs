@@ -151,7 +151,24 @@ async fn padel_strokes_streamed_through_the_daemon_are_found_once_each_and_noise
         &AnalysisSettings::default(),
     )
     .expect("reads");
-    assert_eq!(report.figures, local.figures, "{}", report.render());
+    // Counts must be equal; values (medians of speeds) may differ in the last bits, as t0 is
+    // sent in whole milliseconds.
+    let shape = |r: &SourceReport| {
+        r.figures
+            .iter()
+            .map(|f| (f.name.clone(), f.detail.clone(), f.value.is_some()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&report), shape(&local), "{}", report.render());
+    for (a, b) in report.figures.iter().zip(&local.figures) {
+        if let (Some(a_v), Some(b_v)) = (a.value, b.value) {
+            assert!(
+                (a_v - b_v).abs() <= 1e-6 * a_v.abs().max(1.0),
+                "{}: {a_v} through the daemon, {b_v} in process",
+                a.name
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
