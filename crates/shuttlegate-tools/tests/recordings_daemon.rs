@@ -84,7 +84,6 @@ const FLOORS: &[(&str, &str, Bound)] = &[
     ), // [3.79]
     // tennis_wrist_jweaver: the first 419 rows (5 forehand runs).
     ("tennis_wrist_jweaver", "found: forehand", AtLeast(20.0)), // [20: 1/5]
-    ("tennis_wrist_jweaver", "side: forehand", AtLeast(85.0)),  // [100: 1/1]
     // badminton_witmotion_deadpoolcnn: 10 shadow smashes at 10 Hz.
     (
         "badminton_witmotion_deadpoolcnn",
