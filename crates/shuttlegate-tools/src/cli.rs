@@ -53,7 +53,8 @@ enum Command {
         /// Probability of a batch arriving after its successor.
         #[arg(long, default_value_t = 0.0)]
         reorder_batch: f64,
-        /// Also print the unmatched and misclassified swings.
+        /// Also print the unmatched and misclassified swings (with --recordings: one line per
+        /// file with its own counts).
         #[arg(long)]
         verbose: bool,
         /// Evaluate a real labelled recording instead of the simulator: `LABEL=FILE`, where
@@ -229,6 +230,8 @@ pub enum Mode {
     EvalSources {
         sources: Vec<Source>,
         in_process: bool,
+        /// Also one line per file.
+        verbose: bool,
     },
     /// `journal torture`.
     Torture {
@@ -294,6 +297,7 @@ impl Cli {
                     return Ok(Mode::EvalSources {
                         sources: resolve_sources(&source)?,
                         in_process,
+                        verbose,
                     });
                 }
                 if !recording.is_empty() {

@@ -89,6 +89,7 @@ fn main() -> Result<()> {
         Mode::EvalSources {
             sources,
             in_process,
+            verbose,
         } => {
             let settings = AnalysisSettings::default();
             let rt = runtime()?;
@@ -102,7 +103,14 @@ fn main() -> Result<()> {
                     None => recording::evaluate_source(source, &settings)?,
                     Some(exe) => rt.block_on(recording::daemon::through_daemon(exe, source))?,
                 };
-                println!("{}", report.render());
+                println!(
+                    "{}",
+                    if verbose {
+                        report.render_verbose()
+                    } else {
+                        report.render()
+                    }
+                );
             }
         }
         Mode::Torture {

@@ -88,6 +88,9 @@ pub struct SourceReport {
     pub figures: Vec<Figure>,
     /// Caveats a reader needs to read the figures (what a label means, what is an upper bound).
     pub notes: Vec<String>,
+    /// One line per input (file, session) with its own counts, for finding the ones that
+    /// fail; printed by [`SourceReport::render_verbose`].
+    pub inputs: Vec<String>,
 }
 
 impl SourceReport {
@@ -130,6 +133,15 @@ impl SourceReport {
         let _ = writeln!(o, "   targets met: {met} of {judged}");
         for note in &self.notes {
             let _ = writeln!(o, "   note: {note}");
+        }
+        o
+    }
+
+    /// The table, then one line per input.
+    pub fn render_verbose(&self) -> String {
+        let mut o = self.render();
+        for line in &self.inputs {
+            let _ = writeln!(o, "   input: {line}");
         }
         o
     }
@@ -178,6 +190,7 @@ mod tests {
                 figure(None, Some(Target::AtLeast(90.0))),
             ],
             notes: vec!["one stroke per capture".into()],
+            inputs: vec!["drive.csv: 3 swings".into()],
         };
         let text = report.render();
         assert!(
@@ -189,5 +202,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("note: one stroke per capture"), "{text}");
+        assert!(!text.contains("input: drive.csv"), "{text}");
+        assert!(
+            report
+                .render_verbose()
+                .contains("input: drive.csv: 3 swings")
+        );
     }
 }

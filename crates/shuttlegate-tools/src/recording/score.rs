@@ -266,7 +266,43 @@ pub fn score(
         via: via.into(),
         figures,
         notes: Vec::new(),
+        inputs: outcomes.iter().map(input_line).collect(),
     }
+}
+
+/// One file's (or one class part's) counts: what it holds and what was found in it.
+fn input_line(outcome: &FileOutcome) -> String {
+    let name = std::path::Path::new(&outcome.file)
+        .file_name()
+        .map_or(outcome.file.clone(), |n| n.to_string_lossy().into_owned());
+    let mut class = ClassTally {
+        label: outcome.label,
+        ..ClassTally::default()
+    };
+    let mut idle = IdleTally::default();
+    tally_file(outcome, &mut class, &mut idle);
+    let truth = match &outcome.truth {
+        Truth::Strokes { spans, .. } => format!("{} strokes", spans.len()),
+        Truth::Idle { recorded_ms } => format!("{:.1} s without strokes", recorded_ms / 1000.0),
+        Truth::Fed {
+            interval_ms,
+            recorded_ms,
+        } => format!(
+            "≤ {} balls ({:.0} s, one per {:.2} s)",
+            (recorded_ms / interval_ms).floor(),
+            recorded_ms / 1000.0,
+            interval_ms / 1000.0
+        ),
+        Truth::Counted(n) => format!("{n} strokes stated"),
+    };
+    format!(
+        "{name} [{}]: {truth}; {} swings: found {}, twice {}, outside every stroke {}",
+        outcome.class,
+        outcome.swings.len(),
+        class.found,
+        class.twice,
+        idle.swings
+    )
 }
 
 /// Side and height agreement, per class and over the classes that state one: how well the
