@@ -11,6 +11,7 @@ use shuttlegate_tools::bench::ingest::IngestBench;
 use shuttlegate_tools::bench::swings::SwingBench;
 use shuttlegate_tools::bench::uplink::UplinkBench;
 use shuttlegate_tools::eval::EvalOptions;
+use shuttlegate_tools::recording::sources::{self, SOURCE_NAMES, Source};
 use shuttlegate_tools::recording::{
     AccUnit, AxisMap, Format, GyroUnit, Label, RecordingSpec, TableFormat, TimeSource, TimeUnit,
 };
@@ -52,7 +53,8 @@ enum Command {
         /// Probability of a batch arriving after its successor.
         #[arg(long, default_value_t = 0.0)]
         reorder_batch: f64,
-        /// Also print the unmatched and misclassified swings.
+        /// Also print the unmatched and misclassified swings (with --recordings: one line per
+        /// file with its own counts).
         #[arg(long)]
         verbose: bool,
         /// Evaluate a real labelled recording instead of the simulator: `LABEL=FILE`, where
@@ -62,6 +64,21 @@ enum Command {
         /// flags below (default: a WitMotion CSV export).
         #[arg(long, value_name = "LABEL=FILE")]
         recording: Vec<String>,
+        /// One table per real source (padel, tennis, table tennis, badminton WitMotion): strokes
+        /// found per class, counted twice, false swings per minute, side and height agreement,
+        /// speed order, against issue 14's targets. Each source's files go through a real
+        /// daemon (`shuttlegate` beside this binary, or SHUTTLEGATE_BIN) as device sessions.
+        /// Reads the excerpts committed under tests/fixtures/ unless --source names a clone.
+        #[arg(long)]
+        recordings: bool,
+        /// With --recordings: read source NAME from DIR (a local clone laid out as the data
+        /// set is; see tests/fixtures/README.md) instead of its committed excerpt. Repeatable;
+        /// when given, only the named sources are run.
+        #[arg(long, value_name = "NAME=DIR", requires = "recordings")]
+        source: Vec<String>,
+        /// With --recordings: run the analyser in this process instead of through the daemon.
+        #[arg(long, requires = "recordings")]
+        in_process: bool,
         #[command(flatten)]
         recording_format: RecordingFormatArgs,
         /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
@@ -209,6 +226,13 @@ pub enum Mode {
     },
     /// `eval --recording LABEL=FILE …`: the analyser over real labelled recordings.
     EvalRecordings(Vec<RecordingSpec>),
+    /// `eval --recordings`: one report per real source.
+    EvalSources {
+        sources: Vec<Source>,
+        in_process: bool,
+        /// Also one line per file.
+        verbose: bool,
+    },
     /// `journal torture`.
     Torture {
         dir: PathBuf,
@@ -263,9 +287,19 @@ impl Cli {
                 reorder_batch,
                 verbose,
                 recording,
+                recordings,
+                source,
+                in_process,
                 recording_format,
                 rate_hz,
             } => {
+                if recordings {
+                    return Ok(Mode::EvalSources {
+                        sources: resolve_sources(&source)?,
+                        in_process,
+                        verbose,
+                    });
+                }
                 if !recording.is_empty() {
                     return Ok(Mode::EvalRecordings(recording_format.specs(&recording)?));
                 }
@@ -362,6 +396,56 @@ impl BenchSwingsArgs {
             ],
         })
     }
+}
+
+/// The committed excerpt of a source: tests/fixtures/ in this source tree.
+fn fixture_dir(name: &str) -> PathBuf {
+    let dir = match name {
+        "padel_mdpg22_axes_learnt" => "padel_mdpg22",
+        other => other,
+    };
+    [env!("CARGO_MANIFEST_DIR"), "../../tests/fixtures", dir]
+        .iter()
+        .collect()
+}
+
+/// `--source NAME=DIR …` as sources; without any, every source with a committed excerpt.
+fn resolve_sources(pairs: &[String]) -> Result<Vec<Source>> {
+    let wanted: Vec<(String, PathBuf)> = if pairs.is_empty() {
+        sources::FIXTURE_SOURCES
+            .iter()
+            .map(|n| (n.to_string(), fixture_dir(n)))
+            .collect()
+    } else {
+        pairs
+            .iter()
+            .map(|pair| {
+                let (name, dir) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--source {pair}: expected NAME=DIR"))?;
+                Ok((name.to_string(), PathBuf::from(dir)))
+            })
+            .collect::<Result<_>>()?
+    };
+    wanted
+        .into_iter()
+        .map(|(name, dir)| {
+            let source = sources::by_name(&name, &dir)
+                .map_err(|e| anyhow::anyhow!("--source {name}={}: {e}", dir.display()))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--source {name}: not a source (one of {})",
+                        SOURCE_NAMES.join(", ")
+                    )
+                })?;
+            anyhow::ensure!(
+                !source.files.is_empty(),
+                "--source {name}={}: no recording files there",
+                dir.display()
+            );
+            Ok(source)
+        })
+        .collect()
 }
 
 /// How `eval --recording` files are laid out. Without `--columns` they are WitMotion CSV

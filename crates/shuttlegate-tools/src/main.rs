@@ -86,6 +86,33 @@ fn main() -> Result<()> {
                 .collect::<Result<Vec<_>, _>>()?;
             print!("{}", recording::render(&results));
         }
+        Mode::EvalSources {
+            sources,
+            in_process,
+            verbose,
+        } => {
+            let settings = AnalysisSettings::default();
+            let rt = runtime()?;
+            let exe = if in_process {
+                None
+            } else {
+                Some(shuttlegate_tools::daemon_exe()?)
+            };
+            for source in &sources {
+                let report = match &exe {
+                    None => recording::evaluate_source(source, &settings)?,
+                    Some(exe) => rt.block_on(recording::daemon::through_daemon(exe, source))?,
+                };
+                println!(
+                    "{}",
+                    if verbose {
+                        report.render_verbose()
+                    } else {
+                        report.render()
+                    }
+                );
+            }
+        }
         Mode::Torture {
             dir,
             appenders,
