@@ -17,4 +17,5 @@ pub mod listener;
 pub mod metrics;
 pub mod phone;
 pub mod phone_history;
+pub mod push;
 pub mod tls;
