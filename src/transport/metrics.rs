@@ -391,6 +391,9 @@ impl Collector for ClientCollector {
     }
 }
 
+/// Picks one figure of a role's push latency.
+type PickFigure = fn(&PushFigures) -> Duration;
+
 /// `swing_pushes_total{role}` and the p50 / p99 / max gauges of the swing push latency, for
 /// the roles that get swings (phones, screens).
 fn encode_push_latency(
@@ -408,7 +411,7 @@ fn encode_push_latency(
     for (role, f) in &figures {
         ConstCounter::new(f.pushes).encode(pushes.encode_family(&[("role", role.as_str())])?)?;
     }
-    let quantiles: [(&str, &str, fn(&PushFigures) -> Duration); 3] = [
+    let quantiles: [(&str, &str, PickFigure); 3] = [
         (
             "swing_push_latency_p50_seconds",
             "Median time from receipt of the batch that completes a swing to the swing written to a phone's or screen's socket, by role",
