@@ -164,6 +164,7 @@ async fn show(
             live.publish(LiveEvent::Swing {
                 device: swing.device.clone(),
                 json: to_json(&swing).into(),
+                received: times.map(|t| t.received),
             });
             if let Some(t) = times {
                 metrics.record_swing(&t, std::time::Instant::now());

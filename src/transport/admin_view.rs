@@ -56,6 +56,11 @@ impl CourtView {
                 .collect(),
         }
     }
+
+    /// Each device the court knows, with its state.
+    pub fn devices(&self) -> &[(String, DeviceState)] {
+        &self.devices
+    }
 }
 
 /// `system_status`.
@@ -94,7 +99,7 @@ pub fn system_status(
     })
 }
 
-fn journal(stats: &JournalStats) -> Value {
+pub(super) fn journal(stats: &JournalStats) -> Value {
     json!({
         "bytes": stats.bytes,
         "max_bytes": stats.max_bytes,
@@ -107,7 +112,7 @@ fn journal(stats: &JournalStats) -> Value {
 }
 
 /// Each enabled sink: its connection and what it has yet to deliver.
-fn uplinks(sinks: &SinkBoard, stats: &JournalStats) -> Vec<Value> {
+pub(super) fn uplinks(sinks: &SinkBoard, stats: &JournalStats) -> Vec<Value> {
     sinks
         .snapshots()
         .into_iter()
@@ -155,7 +160,7 @@ pub fn device_list(
     })
 }
 
-fn device(
+pub(super) fn device(
     code: &str,
     user: Option<&str>,
     state: Option<&DeviceState>,

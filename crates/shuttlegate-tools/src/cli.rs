@@ -8,9 +8,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_tools::bench::ingest::IngestBench;
+use shuttlegate_tools::bench::phones::PhoneBench;
 use shuttlegate_tools::bench::swings::SwingBench;
 use shuttlegate_tools::bench::uplink::UplinkBench;
 use shuttlegate_tools::eval::EvalOptions;
+use shuttlegate_tools::recording::sources::{self, SOURCE_NAMES, Source};
 use shuttlegate_tools::recording::{
     AccUnit, AxisMap, Format, GyroUnit, Label, RecordingSpec, TableFormat, TimeSource, TimeUnit,
 };
@@ -52,7 +54,8 @@ enum Command {
         /// Probability of a batch arriving after its successor.
         #[arg(long, default_value_t = 0.0)]
         reorder_batch: f64,
-        /// Also print the unmatched and misclassified swings.
+        /// Also print the unmatched and misclassified swings (with --recordings: one line per
+        /// file with its own counts).
         #[arg(long)]
         verbose: bool,
         /// Evaluate a real labelled recording instead of the simulator: `LABEL=FILE`, where
@@ -62,6 +65,21 @@ enum Command {
         /// flags below (default: a WitMotion CSV export).
         #[arg(long, value_name = "LABEL=FILE")]
         recording: Vec<String>,
+        /// One table per real source (padel, tennis, table tennis, badminton WitMotion): strokes
+        /// found per class, counted twice, false swings per minute, side and height agreement,
+        /// speed order, against issue 14's targets. Each source's files go through a real
+        /// daemon (`shuttlegate` beside this binary, or SHUTTLEGATE_BIN) as device sessions.
+        /// Reads the excerpts committed under tests/fixtures/ unless --source names a clone.
+        #[arg(long)]
+        recordings: bool,
+        /// With --recordings: read source NAME from DIR (a local clone laid out as the data
+        /// set is; see tests/fixtures/README.md) instead of its committed excerpt. Repeatable;
+        /// when given, only the named sources are run.
+        #[arg(long, value_name = "NAME=DIR", requires = "recordings")]
+        source: Vec<String>,
+        /// With --recordings: run the analyser in this process instead of through the daemon.
+        #[arg(long, requires = "recordings")]
+        in_process: bool,
         #[command(flatten)]
         recording_format: RecordingFormatArgs,
         /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
@@ -127,6 +145,84 @@ enum BenchCommand {
     /// `/metrics`), against the p99 ≤ 20 ms target. Without --players it runs the two reference
     /// scenarios (8 players; 32 players beside 8 unpaced ingest devices).
     Swings(BenchSwingsArgs),
+    /// Players' phones and courtside screens on a `shuttlegate run` child under `bench swings`'s
+    /// load: swing -> phone latency (completing batch received -> written to the phone's socket,
+    /// from the daemon's `/metrics`) against p99 <= 20 ms, and the cost of the clients: paced
+    /// probe devices' ack latency, daemon CPU and RSS, quiet versus with every client connected,
+    /// and the pushes dropped.
+    Phones(BenchPhonesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchPhonesArgs {
+    /// Court-simulated players, in courts of two; each is bound to a user of its own.
+    #[arg(long, default_value_t = 8)]
+    players: usize,
+    /// Phones, spread evenly over the players' users (each JWT-authenticated).
+    #[arg(long, default_value_t = 200)]
+    phones: usize,
+    /// Public courtside screens (each gets every swing).
+    #[arg(long, default_value_t = 4)]
+    screens: usize,
+    /// Paced devices whose ack latency is measured.
+    #[arg(long, default_value_t = 4)]
+    probes: usize,
+    /// Each probe's interval between batches (of 100 samples).
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    probe_interval: std::time::Duration,
+    /// Unpaced ingest devices sending beside the players.
+    #[arg(long, default_value_t = 0)]
+    load_devices: usize,
+    /// Batches in flight per load device.
+    #[arg(long, default_value_t = 8)]
+    load_window: usize,
+    /// Samples per second of each player's racket node.
+    #[arg(long, default_value_t = 200.0)]
+    rate_hz: f64,
+    /// Samples per player batch.
+    #[arg(long, default_value_t = 40)]
+    batch_samples: usize,
+    /// How long the players play, per run (quiet, then watched).
+    #[arg(long, default_value = "25s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// The journal's group-commit window.
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+    commit_interval: std::time::Duration,
+    /// Seed of the simulated players.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl BenchPhonesArgs {
+    fn resolve(self) -> Result<PhoneBench> {
+        anyhow::ensure!(self.players > 0, "--players must be at least 1");
+        anyhow::ensure!(self.rate_hz > 0.0, "--rate-hz must be positive");
+        anyhow::ensure!(self.batch_samples > 0, "--batch-samples must be at least 1");
+        anyhow::ensure!(
+            self.phones <= 100_000 && self.screens <= 256,
+            "at most 100000 phones and 256 screens (limits.max_phones, limits.max_screens)"
+        );
+        anyhow::ensure!(
+            !self.probe_interval.is_zero(),
+            "--probe-interval must be positive"
+        );
+        Ok(PhoneBench {
+            load: SwingBench {
+                players: self.players,
+                rate_hz: self.rate_hz,
+                batch_samples: self.batch_samples,
+                load_devices: self.load_devices,
+                load_window: self.load_window.max(1),
+                duration: self.duration,
+                commit_interval: self.commit_interval,
+                seed: self.seed,
+            },
+            phones: self.phones,
+            screens: self.screens,
+            probes: self.probes,
+            probe_interval: self.probe_interval,
+        })
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -202,6 +298,8 @@ pub enum Mode {
     BenchUplink(UplinkBench),
     /// `bench swings`: one scenario, or the two reference ones.
     BenchSwings(Vec<SwingBench>),
+    /// `bench phones`: one scenario, quiet then watched.
+    BenchPhones(PhoneBench),
     /// `eval` against the simulator.
     Eval {
         options: EvalOptions,
@@ -209,6 +307,13 @@ pub enum Mode {
     },
     /// `eval --recording LABEL=FILE …`: the analyser over real labelled recordings.
     EvalRecordings(Vec<RecordingSpec>),
+    /// `eval --recordings`: one report per real source.
+    EvalSources {
+        sources: Vec<Source>,
+        in_process: bool,
+        /// Also one line per file.
+        verbose: bool,
+    },
     /// `journal torture`.
     Torture {
         dir: PathBuf,
@@ -253,6 +358,7 @@ impl Cli {
                 }
                 BenchCommand::Uplink(args) => Mode::BenchUplink(args.resolve()?),
                 BenchCommand::Swings(args) => Mode::BenchSwings(args.resolve()?),
+                BenchCommand::Phones(args) => Mode::BenchPhones(args.resolve()?),
             },
             Command::Eval {
                 seeds,
@@ -263,9 +369,19 @@ impl Cli {
                 reorder_batch,
                 verbose,
                 recording,
+                recordings,
+                source,
+                in_process,
                 recording_format,
                 rate_hz,
             } => {
+                if recordings {
+                    return Ok(Mode::EvalSources {
+                        sources: resolve_sources(&source)?,
+                        in_process,
+                        verbose,
+                    });
+                }
                 if !recording.is_empty() {
                     return Ok(Mode::EvalRecordings(recording_format.specs(&recording)?));
                 }
@@ -362,6 +478,56 @@ impl BenchSwingsArgs {
             ],
         })
     }
+}
+
+/// The committed excerpt of a source: tests/fixtures/ in this source tree.
+fn fixture_dir(name: &str) -> PathBuf {
+    let dir = match name {
+        "padel_mdpg22_axes_learnt" => "padel_mdpg22",
+        other => other,
+    };
+    [env!("CARGO_MANIFEST_DIR"), "../../tests/fixtures", dir]
+        .iter()
+        .collect()
+}
+
+/// `--source NAME=DIR …` as sources; without any, every source with a committed excerpt.
+fn resolve_sources(pairs: &[String]) -> Result<Vec<Source>> {
+    let wanted: Vec<(String, PathBuf)> = if pairs.is_empty() {
+        sources::FIXTURE_SOURCES
+            .iter()
+            .map(|n| (n.to_string(), fixture_dir(n)))
+            .collect()
+    } else {
+        pairs
+            .iter()
+            .map(|pair| {
+                let (name, dir) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--source {pair}: expected NAME=DIR"))?;
+                Ok((name.to_string(), PathBuf::from(dir)))
+            })
+            .collect::<Result<_>>()?
+    };
+    wanted
+        .into_iter()
+        .map(|(name, dir)| {
+            let source = sources::by_name(&name, &dir)
+                .map_err(|e| anyhow::anyhow!("--source {name}={}: {e}", dir.display()))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--source {name}: not a source (one of {})",
+                        SOURCE_NAMES.join(", ")
+                    )
+                })?;
+            anyhow::ensure!(
+                !source.files.is_empty(),
+                "--source {name}={}: no recording files there",
+                dir.display()
+            );
+            Ok(source)
+        })
+        .collect()
 }
 
 /// How `eval --recording` files are laid out. Without `--columns` they are WitMotion CSV

@@ -4,6 +4,7 @@
 //! ```text
 //! eval.rs        the analyser scored against the simulator's ground truth, beside the seed method
 //! recording/     real labelled IMU recordings (WitMotion CSV, generic tables) read and scored
+//! report.rs      one table per source of truth (SourceReport), the shape every evaluation prints
 //! bench/         benchmarks through a real `shuttlegate run` child: ingest, uplink, swings
 //! torture.rs     the journal crash test's load generator
 //! ```
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 pub mod bench;
 pub mod eval;
 pub mod recording;
+pub mod report;
 pub mod torture;
 
 /// The daemon binary the benchmarks and tests drive: `SHUTTLEGATE_BIN`, else the `shuttlegate`

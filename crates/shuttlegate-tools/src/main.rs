@@ -7,7 +7,7 @@ mod cli;
 use anyhow::Result;
 use clap::Parser;
 use shuttlegate_core::analysis::AnalysisSettings;
-use shuttlegate_tools::bench::{ingest, swings, uplink};
+use shuttlegate_tools::bench::{ingest, phones, swings, uplink};
 use shuttlegate_tools::{eval, recording, torture};
 
 use cli::{Cli, Mode};
@@ -69,6 +69,24 @@ fn main() -> Result<()> {
                 println!("bench swings: {label}\n  {report}");
             }
         }
+        Mode::BenchPhones(bench) => {
+            let exe = shuttlegate_tools::daemon_exe()?;
+            let label = format!(
+                "{} players at {} Hz x {} samples/batch, {} unpaced load devices, {} probes every {:?}, {} phones, {} screens, {:?} per run, commit {:?}",
+                bench.load.players,
+                bench.load.rate_hz,
+                bench.load.batch_samples,
+                bench.load.load_devices,
+                bench.probes,
+                bench.probe_interval,
+                bench.phones,
+                bench.screens,
+                bench.load.duration,
+                bench.load.commit_interval
+            );
+            let report = runtime()?.block_on(phones::run(&exe, bench))?;
+            println!("bench phones: {label}\n{report}");
+        }
         Mode::Eval { options, verbose } => {
             let report = eval::run(&options, &AnalysisSettings::default());
             print!("{}", report.render());
@@ -85,6 +103,33 @@ fn main() -> Result<()> {
                 .map(|spec| recording::evaluate(spec, &settings))
                 .collect::<Result<Vec<_>, _>>()?;
             print!("{}", recording::render(&results));
+        }
+        Mode::EvalSources {
+            sources,
+            in_process,
+            verbose,
+        } => {
+            let settings = AnalysisSettings::default();
+            let rt = runtime()?;
+            let exe = if in_process {
+                None
+            } else {
+                Some(shuttlegate_tools::daemon_exe()?)
+            };
+            for source in &sources {
+                let report = match &exe {
+                    None => recording::evaluate_source(source, &settings)?,
+                    Some(exe) => rt.block_on(recording::daemon::through_daemon(exe, source))?,
+                };
+                println!(
+                    "{}",
+                    if verbose {
+                        report.render_verbose()
+                    } else {
+                        report.render()
+                    }
+                );
+            }
         }
         Mode::Torture {
             dir,
