@@ -17,7 +17,8 @@
 pub const TOP_HEAD_SPEED_MS: [(f64, f64); 3] = [(20.9, 4.8), (27.4, 5.3), (33.9, 5.8)];
 
 /// Share of the top speed a stroke class is hit with, (min, max), in
-/// [smash, clear, drop, drive, net, lift, serve] order.
+/// [smash, clear, drop, drive, net, lift, serve] order (the serve row is the forehand, high
+/// serve; the low serve is [`LOW_SERVE_EFFORT`]).
 ///
 /// [assumption] No per-stroke racket speeds were found. Only the order is from sources:
 /// the smash is the fastest stroke ([cited] Towler's Loughborough data, sportmintoo.com
@@ -32,8 +33,11 @@ pub const EFFORT: [(f64, f64); 7] = [
     (0.50, 0.88),
     (0.10, 0.34),
     (0.38, 0.75),
-    (0.10, 0.78),
+    (0.40, 0.80),
 ];
+
+/// The low (backhand) serve's share of the top speed: a push. [assumption]
+pub const LOW_SERVE_EFFORT: (f64, f64) = (0.08, 0.30);
 
 /// Backhand overhead strokes relative to forehand ones, (min, max).
 ///

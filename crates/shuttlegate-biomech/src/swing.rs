@@ -107,7 +107,11 @@ pub fn plan(rng: &mut SmallRng, player: &Player, allow_jump: bool) -> StrokePlan
         class,
         StrokeClass::Smash | StrokeClass::Clear | StrokeClass::Drop
     );
-    let mut effort = uniform(rng, lit::EFFORT[class.index()]);
+    let mut effort = match (class, side) {
+        // The low serve is a push; the forehand serve is the high one.
+        (StrokeClass::Serve, Side::Backhand) => uniform(rng, lit::LOW_SERVE_EFFORT),
+        _ => uniform(rng, lit::EFFORT[class.index()]),
+    };
     if side == Side::Backhand {
         effort *= if overhead {
             uniform(rng, lit::BACKHAND_OVERHEAD_FACTOR)

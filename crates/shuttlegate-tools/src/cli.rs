@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use shuttlegate_biomech::Placement;
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_tools::bench::ingest::IngestBench;
 use shuttlegate_tools::bench::swings::SwingBench;
 use shuttlegate_tools::bench::uplink::UplinkBench;
+use shuttlegate_tools::biomech_eval::BiomechOptions;
 use shuttlegate_tools::eval::EvalOptions;
 use shuttlegate_tools::recording::{
     AccUnit, AxisMap, Format, GyroUnit, Label, RecordingSpec, TableFormat, TimeSource, TimeUnit,
@@ -31,9 +33,16 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Score the swing analyser against the simulator's ground truth (and the seed backend's
-    /// method on the same sessions).
+    /// Score the swing analyser: against the independent simulator's truth (`--source biomech`,
+    /// the default), the project's self-consistent simulator (`--source sim`, with the seed
+    /// backend's method beside it), or real labelled recordings (`--recording`).
     Eval {
+        /// Which simulator supplies the truth.
+        #[arg(long, value_enum, default_value_t = SourceArg::Biomech)]
+        source: SourceArg,
+        /// `--source biomech`: put every device's nodes here instead of drawing per session.
+        #[arg(long, value_enum)]
+        placement: Option<PlacementArg>,
         /// Number of simulated sessions (seeds from --first-seed on).
         #[arg(long, default_value_t = 20)]
         seeds: u64,
@@ -73,6 +82,25 @@ enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+}
+
+/// Where `eval` gets its truth.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SourceArg {
+    /// The independent simulator (shuttlegate-biomech): literature kinematics, real sensors'
+    /// faults, labels from the stroke meant; streamed through the daemon's parser.
+    Biomech,
+    /// The project's own court simulator: self-consistent with the analyser (it shares its
+    /// pulse model and labelling rules), kept for regression comparison.
+    Sim,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PlacementArg {
+    FourNode,
+    RacketOnly,
+    WristOnly,
+    Forearm,
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,7 +230,9 @@ pub enum Mode {
     BenchUplink(UplinkBench),
     /// `bench swings`: one scenario, or the two reference ones.
     BenchSwings(Vec<SwingBench>),
-    /// `eval` against the simulator.
+    /// `eval --source biomech`: against the independent simulator.
+    EvalBiomech(BiomechOptions),
+    /// `eval --source sim`: against the self-consistent simulator.
     Eval {
         options: EvalOptions,
         verbose: bool,
@@ -255,6 +285,8 @@ impl Cli {
                 BenchCommand::Swings(args) => Mode::BenchSwings(args.resolve()?),
             },
             Command::Eval {
+                source,
+                placement,
                 seeds,
                 first_seed,
                 players,
@@ -269,6 +301,35 @@ impl Cli {
                 if !recording.is_empty() {
                     return Ok(Mode::EvalRecordings(recording_format.specs(&recording)?));
                 }
+                anyhow::ensure!(
+                    duration_s.is_finite() && duration_s >= 10.0,
+                    "--duration-s must be at least 10"
+                );
+                if source == SourceArg::Biomech {
+                    anyhow::ensure!(
+                        rate_hz.is_none_or(|r| (50.0..=1000.0).contains(&r)),
+                        "--rate-hz must be between 50 and 1000 (the independent simulator's nodes)"
+                    );
+                    anyhow::ensure!(
+                        drop_batch == 0.0 && reorder_batch == 0.0,
+                        "--drop-batch and --reorder-batch apply to --source sim only"
+                    );
+                    return Ok(Mode::EvalBiomech(BiomechOptions {
+                        seeds: (first_seed..first_seed + seeds).collect(),
+                        duration_s,
+                        rate_hz,
+                        placement: placement.map(|p| match p {
+                            PlacementArg::FourNode => Placement::FourNode,
+                            PlacementArg::RacketOnly => Placement::RacketOnly,
+                            PlacementArg::WristOnly => Placement::WristOnly,
+                            PlacementArg::Forearm => Placement::Forearm,
+                        }),
+                    }));
+                }
+                anyhow::ensure!(
+                    placement.is_none(),
+                    "--placement applies to --source biomech only"
+                );
                 anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
                 anyhow::ensure!(
                     rate_hz.is_none_or(|r| (50.0..=2000.0).contains(&r)),

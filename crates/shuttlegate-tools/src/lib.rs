@@ -2,7 +2,11 @@
 //! None of it ships in the daemon.
 //!
 //! ```text
-//! eval.rs        the analyser scored against the simulator's ground truth, beside the seed method
+//! eval.rs        the analyser scored against the self-consistent simulator (shuttlegate-sim),
+//!                beside the seed method
+//! biomech_eval.rs the analyser scored against the independent simulator (shuttlegate-biomech)
+//!                through the daemon's parser and court analysis
+//! source_report.rs one table per evaluation source, each figure beside its target
 //! recording/     real labelled IMU recordings (WitMotion CSV, generic tables) read and scored
 //! bench/         benchmarks through a real `shuttlegate run` child: ingest, uplink, swings
 //! torture.rs     the journal crash test's load generator
@@ -11,8 +15,10 @@
 use std::path::PathBuf;
 
 pub mod bench;
+pub mod biomech_eval;
 pub mod eval;
 pub mod recording;
+pub mod source_report;
 pub mod torture;
 
 /// The daemon binary the benchmarks and tests drive: `SHUTTLEGATE_BIN`, else the `shuttlegate`

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Parser;
 use shuttlegate_core::analysis::AnalysisSettings;
 use shuttlegate_tools::bench::{ingest, swings, uplink};
-use shuttlegate_tools::{eval, recording, torture};
+use shuttlegate_tools::{biomech_eval, eval, recording, torture};
 
 use cli::{Cli, Mode};
 
@@ -69,8 +69,18 @@ fn main() -> Result<()> {
                 println!("bench swings: {label}\n  {report}");
             }
         }
+        Mode::EvalBiomech(options) => {
+            let report = biomech_eval::run(&options, &AnalysisSettings::default());
+            let label = options
+                .rate_hz
+                .map_or(String::new(), |r| format!(", {r} Hz"));
+            print!("{}", report.source_report(&label).render());
+        }
         Mode::Eval { options, verbose } => {
             let report = eval::run(&options, &AnalysisSettings::default());
+            println!(
+                "== sim (self-consistent: the project's simulator shares the analyser's pulse model and labelling rules) =="
+            );
             print!("{}", report.render());
             if verbose {
                 for line in &report.mismatches {
