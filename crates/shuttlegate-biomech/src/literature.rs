@@ -88,8 +88,8 @@ pub const SEGMENT_PEAK_DPS: [[(f64, f64); 3]; 3] = [
     [(700.0, 1400.0), (1000.0, 2000.0), (1300.0, 2800.0)],
 ];
 
-/// Gaussian width (σ) of each segment's angular-speed pulse, ms, [waist, shoulder, wrist].
-/// [assumption]
+/// Width (σ) of each segment's angular-speed pulse, ms, [waist, shoulder, wrist]; the rise
+/// and fall widths are drawn around it (`swing::SegmentPulse`). [assumption]
 pub const SEGMENT_SIGMA_MS: [(f64, f64); 3] = [(35.0, 80.0), (22.0, 50.0), (10.0, 28.0)];
 
 /// Rotation about the forearm's long axis (pronation) relative to its perpendicular

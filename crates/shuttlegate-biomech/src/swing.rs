@@ -296,20 +296,50 @@ fn two_sided(t: f64, rise: f64, fall: f64) -> f64 {
     (-(t * t) / (2.0 * s * s)).exp()
 }
 
-/// A Gaussian rate pulse, rad/s at each tick of a window, peak `peak_dps` at `centre_ms`.
-pub fn gaussian_rates(
-    n: usize,
-    t0_ms: f64,
-    centre_ms: f64,
-    sigma_ms: f64,
-    peak_dps: f64,
-) -> Vec<f64> {
-    (0..n)
-        .map(|i| {
-            let t = t0_ms + i as f64 * TICK_MS - centre_ms;
-            peak_dps.to_radians() * (-(t * t) / (2.0 * sigma_ms * sigma_ms)).exp()
-        })
-        .collect()
+/// A body segment's angular-speed pulse: rise and fall of different widths, sometimes with a
+/// lobe before the main one (the segment first driven by the one below it, then by its own
+/// muscles). [assumption] No measured segment profile was found; asymmetric and two-humped
+/// profiles are drawn because a symmetric bell is what a smoother-plus-parabola peak finder
+/// is exact for, and real segments are not obliged to be symmetric.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentPulse {
+    pub centre_ms: f64,
+    pub rise_ms: f64,
+    pub fall_ms: f64,
+    pub peak_dps: f64,
+    /// (amplitude share, lead before the centre in ms).
+    pub lead_lobe: Option<(f64, f64)>,
+}
+
+impl SegmentPulse {
+    pub fn draw(rng: &mut SmallRng, centre_ms: f64, sigma_ms: f64, peak_dps: f64) -> Self {
+        let rise_ms = sigma_ms * rng.random_range(0.7..1.4);
+        SegmentPulse {
+            centre_ms,
+            rise_ms,
+            fall_ms: sigma_ms * rng.random_range(0.6..1.3),
+            peak_dps,
+            lead_lobe: rng.random_bool(0.3).then(|| {
+                (
+                    rng.random_range(0.25..0.55),
+                    rise_ms * rng.random_range(1.5..2.5),
+                )
+            }),
+        }
+    }
+
+    /// Rates, rad/s, at each tick of a window starting `t0_ms` (relative to contact).
+    pub fn rates(&self, n: usize, t0_ms: f64) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let t = t0_ms + i as f64 * TICK_MS - self.centre_ms;
+                let lobe = self.lead_lobe.map_or(0.0, |(a, lead)| {
+                    a * two_sided(t + lead, self.rise_ms, self.rise_ms)
+                });
+                self.peak_dps.to_radians() * (two_sided(t, self.rise_ms, self.fall_ms) + lobe)
+            })
+            .collect()
+    }
 }
 
 /// Cosine taper of the first and last `ms` of a window, so a piece starts and ends at rest.
