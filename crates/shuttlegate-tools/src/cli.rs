@@ -311,8 +311,8 @@ impl Cli {
                         "--rate-hz must be between 50 and 1000 (the independent simulator's nodes)"
                     );
                     anyhow::ensure!(
-                        drop_batch == 0.0 && reorder_batch == 0.0,
-                        "--drop-batch and --reorder-batch apply to --source sim only"
+                        drop_batch == 0.0 && reorder_batch == 0.0 && players == 2 && !verbose,
+                        "--drop-batch, --reorder-batch, --players and --verbose apply to --source sim only"
                     );
                     return Ok(Mode::EvalBiomech(BiomechOptions {
                         seeds: (first_seed..first_seed + seeds).collect(),
