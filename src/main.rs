@@ -50,7 +50,8 @@ enum Command {
     /// Simulated ESP32 hubs against any gateway.
     Simulate(SimulateArgs),
     /// Re-run the swing analysis of stored sessions from the journal and print every swing and
-    /// summary as a JSON line (the daemon's JSON plus `analysis_version` and `"replay": true`).
+    /// summary as a JSON line (the daemon's JSON, which names its `analysis_version`, plus
+    /// `"replay": true`).
     ///
     /// Reads the journal under the config's `gateway.state_dir` without locking it, so it works
     /// while the daemon runs. With `--journal` the results are also appended to the journal

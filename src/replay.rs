@@ -7,9 +7,9 @@
 //! routing, with the record's `ts_ms` as the received time that anchors V3.3 time-of-day
 //! stamps exactly as live — and finishes each session right after its last stored batch.
 //!
-//! Every swing and summary comes out as the JSON the daemon journals, plus
-//! `"analysis_version"` (this build) and `"replay": true`, so a consumer can tell replays from
-//! live results. With `--journal` they are also appended as new Swing/Summary records (this
+//! Every swing and summary comes out as the JSON the daemon journals (which names its
+//! `analysis_version`), plus `"replay": true`, so a consumer can tell replays from live
+//! results. With `--journal` they are also appended as new Swing/Summary records (this
 //! takes the journal lock: the daemon must be stopped), and the uplink delivers them like any
 //! record.
 //!
@@ -36,8 +36,9 @@ use crate::journal::{
 use shuttlegate_core::analysis::{AnalysisOutput, CourtAnalysis};
 use shuttlegate_core::analysis::{SessionSummary, Swing};
 
-/// Names the analysis that produced a replayed result: this build.
-pub const ANALYSIS_VERSION: &str = concat!("shuttlegate ", env!("CARGO_PKG_VERSION"));
+/// The build that replayed, for the log (the results name the analysis method's own
+/// `analysis_version`).
+const BUILD: &str = concat!("shuttlegate ", env!("CARGO_PKG_VERSION"));
 
 /// Appends in flight while journaling results (the journal allows 4096; a few dozen fill a
 /// group commit).
@@ -226,17 +227,15 @@ pub enum ReplayResult {
 struct Tagged<'a, T> {
     #[serde(flatten)]
     result: &'a T,
-    analysis_version: &'static str,
     replay: bool,
 }
 
 impl ReplayResult {
-    /// The daemon's JSON for this result plus `analysis_version` and `"replay": true`.
+    /// The daemon's JSON for this result plus `"replay": true`.
     pub fn json(&self) -> String {
         fn tagged(result: &impl Serialize) -> String {
             let t = Tagged {
                 result,
-                analysis_version: ANALYSIS_VERSION,
                 replay: true,
             };
             // The analysis types are plain data (numbers, strings, maps with string keys).
@@ -293,7 +292,7 @@ impl ReplayReport {
             self.swings,
             self.summaries,
             if options.journal { ", journaled" } else { "" },
-            ANALYSIS_VERSION
+            BUILD
         );
         if self.undecodable + self.corrupt > 0 {
             log::warn!(
@@ -693,7 +692,10 @@ pub(crate) mod tests {
         let value: serde_json::Value = serde_json::from_str(&result.json()).expect("JSON");
         assert_eq!(value["type"], "swing");
         assert_eq!(value["replay"], true);
-        assert_eq!(value["analysis_version"], ANALYSIS_VERSION);
+        assert_eq!(
+            value["analysis_version"],
+            shuttlegate_core::analysis::ANALYSIS_VERSION
+        );
         let back: Swing = serde_json::from_value(value).expect("still a swing");
         assert_eq!(back, *swing);
         let RecordBody::Swing(doc) = result.record() else {

@@ -261,10 +261,9 @@ async fn replay_finds_the_swings_the_daemon_journaled_and_journals_them_marked()
     assert_eq!(summaries.len(), DEVICES.len());
     for v in &replayed {
         assert_eq!(v["replay"], true, "{v}");
-        assert!(
-            v["analysis_version"]
-                .as_str()
-                .is_some_and(|s| s.contains(env!("CARGO_PKG_VERSION"))),
+        assert_eq!(
+            v["analysis_version"],
+            shuttlegate_core::analysis::ANALYSIS_VERSION,
             "{v}"
         );
     }

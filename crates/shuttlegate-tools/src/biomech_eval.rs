@@ -1,4 +1,4 @@
-//! `shuttlegate-tools eval --source biomech`: the analyser scored against the independent
+//! `shuttlegate-tools eval --simulator biomech`: the analyser scored against the independent
 //! simulator (`shuttlegate-biomech`), whose truth is the stroke each simulated player meant.
 //!
 //! Each session's wire messages — JSON text as the devices send it — go through the daemon's
@@ -12,7 +12,6 @@
 //! after seeing the analyser's scores.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use shuttlegate_biomech::{
     Overflow, Placement, Segment, Session, SessionOptions, StrokeClass, SwingTruth, generate,
@@ -24,7 +23,7 @@ use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
 use crate::eval::ErrorStats;
-use crate::source_report::SourceReport;
+use crate::report::{Figure, SourceReport, Target, Unit};
 
 /// A found swing is the truth's when its contact is within this of the true contact, ms.
 pub const MATCH_MS: f64 = 150.0;
@@ -427,174 +426,156 @@ impl BiomechReport {
         Some((overhead, flat))
     }
 
-    /// The per-source table, with the issue's targets for the independent simulator.
+    /// The per-source table (the shape every source prints), with issue 14's targets for the
+    /// independent simulator. `label` names the run (`biomech`, `biomech@100Hz`).
     pub fn source_report(&self, label: &str) -> SourceReport {
-        let mut o = SourceReport::new(format!("biomech (independent simulator){label}"));
-        o.notes.push(self.options_note.clone());
-        o.notes.push(format!(
-            "{} true swings, {} matched within ±{MATCH_MS} ms, {} false; {:.1} min of rest; {} messages the parser refused",
-            self.all.truth,
-            self.all.found,
-            self.all.false_positives,
-            self.rest_ms / 60_000.0,
-            self.parse_errors
-        ));
         let a = &self.all;
-        o.row_target(
-            "detection P / R / F1",
-            format!("{:.3} / {:.3} / {:.3}", a.precision(), a.recall(), a.f1()),
-            "F1 ≥ 0.97",
-            a.f1() >= 0.97,
-        );
-        o.row_target(
-            "stroke type",
-            pct(self.stroke_accuracy()),
-            "≥ 90 %",
-            self.stroke_accuracy() >= 0.90,
-        );
-        o.row_target(
-            "forehand/backhand",
-            pct(self.side_accuracy()),
-            "≥ 95 %",
-            self.side_accuracy() >= 0.95,
-        );
-        o.row_target(
-            "overhead/underarm",
-            format!("{} (n {})", pct(self.height_accuracy()), self.height_n),
-            "≥ 85 %",
-            self.height_accuracy() >= 0.85,
-        );
-        let mae = a.speed_pct.mean_abs();
-        o.row_target(
-            "racket-speed MAE (bias)",
-            format!(
-                "{mae:.1} % ({:+.1} %, n {})",
-                a.speed_pct.mean(),
-                a.speed_pct.n()
-            ),
-            "≤ 8 %",
-            a.speed_pct.n() > 0 && mae <= 8.0,
-        );
-        o.row_target(
-            "chain delays within ±10 ms",
-            format!("{} (n {})", pct(self.chain_delays_share()), self.chain_n),
-            "≥ 90 %",
-            self.chain_n > 0 && self.chain_delays_share() >= 0.90,
-        );
-        o.row_target(
-            "segment peaks within ±5 %",
-            format!("{} (n {})", pct(self.chain_peaks_share()), self.chain_n),
-            "≥ 90 %",
-            self.chain_n > 0 && self.chain_peaks_share() >= 0.90,
-        );
-        o.row_target(
-            "false swings / min of rest",
-            format!(
-                "{:.2} ({} in {:.1} min)",
-                self.false_swings_per_rest_minute(),
-                self.rest_swings,
-                self.rest_ms / 60_000.0
-            ),
-            "≤ 1",
-            self.false_swings_per_rest_minute() <= 1.0,
-        );
-        let order = self.speed_order_holds();
-        let speeds = StrokeClass::ALL
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    c.name(),
-                    self.mean_speed(*c)
-                        .map_or("–".into(), |v| format!("{v:.0}"))
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        o.row_target(
-            "speed order smash > clear > drop",
-            match order {
-                Some((ok, _)) => (if ok { "holds" } else { "broken" }).to_owned(),
-                None => "no speeds".into(),
+        let share = |name: &str, ok: usize, n: usize, target: f64| Figure {
+            name: name.to_owned(),
+            value: (n > 0).then(|| 100.0 * ok as f64 / n as f64),
+            unit: Unit::Percent,
+            detail: format!("{ok}/{n} swings"),
+            target: Some(Target::AtLeast(target)),
+        };
+        let mut figures = vec![
+            Figure {
+                name: "detection F1".into(),
+                value: (a.truth > 0).then(|| 100.0 * a.f1()),
+                unit: Unit::Percent,
+                detail: format!(
+                    "P {:.3} R {:.3}: {}/{} found, {} false",
+                    a.precision(),
+                    a.recall(),
+                    a.found,
+                    a.truth,
+                    a.false_positives
+                ),
+                target: Some(Target::AtLeast(97.0)),
             },
-            "holds",
-            order.is_some_and(|(ok, _)| ok),
-        );
-        o.row_target(
-            "speed order drive > net",
-            match order {
-                Some((_, ok)) => (if ok { "holds" } else { "broken" }).to_owned(),
-                None => "no speeds".into(),
+            share("stroke type", a.stroke_ok, a.found, 90.0),
+            share("forehand/backhand", a.side_ok, a.found, 95.0),
+            share("overhead/underarm", self.height_ok, self.height_n, 85.0),
+            Figure {
+                name: "racket-speed MAE".into(),
+                value: (a.speed_pct.n() > 0).then(|| a.speed_pct.mean_abs()),
+                unit: Unit::Percent,
+                detail: format!("bias {:+.1} %, n {}", a.speed_pct.mean(), a.speed_pct.n()),
+                target: Some(Target::AtMost(8.0)),
             },
-            "holds",
-            order.is_some_and(|(_, ok)| ok),
-        );
-        o.row("mean measured racket speed, km/h", speeds);
-        o.row(
-            "chain delay / peak error (MAE)",
-            format!(
-                "{:.1} ms / {:.1} %",
-                self.delay_ms.mean_abs(),
-                self.peak_pct.mean_abs()
+            share(
+                "chain delays within ±10 ms",
+                self.chain_delays_ok,
+                self.chain_n,
+                90.0,
             ),
+            share(
+                "segment peaks within ±5 %",
+                self.chain_peaks_ok,
+                self.chain_n,
+                90.0,
+            ),
+            Figure {
+                name: "false swings per minute of rest".into(),
+                value: (self.rest_ms > 0.0).then(|| self.false_swings_per_rest_minute()),
+                unit: Unit::PerMinute,
+                detail: format!("{} in {:.1} min", self.rest_swings, self.rest_ms / 60_000.0),
+                target: Some(Target::AtMost(1.0)),
+            },
+        ];
+        for (fast, slow) in [
+            (StrokeClass::Smash, StrokeClass::Clear),
+            (StrokeClass::Clear, StrokeClass::Drop),
+            (StrokeClass::Drive, StrokeClass::Net),
+        ] {
+            let (f, s) = (self.mean_speed(fast), self.mean_speed(slow));
+            figures.push(Figure {
+                name: format!("speed order: {} > {}", fast.name(), slow.name()),
+                value: f.zip(s).map(|(f, s)| f / s),
+                unit: Unit::Ratio,
+                detail: "ratio of mean measured speeds".into(),
+                target: Some(Target::Above(1.0)),
+            });
+        }
+        for class in StrokeClass::ALL {
+            figures.push(Figure {
+                name: format!("mean speed: {}", class.name()),
+                value: self.mean_speed(class),
+                unit: Unit::KmPerHour,
+                detail: format!("n {}", self.speed_by_class.get(&class).map_or(0, Vec::len)),
+                target: None,
+            });
+        }
+        let mut notes = vec![
+            self.options_note.clone(),
+            format!(
+                "truth is the stroke each simulated player meant; a found swing matches within ±{MATCH_MS} ms of contact; {} messages the parser refused",
+                self.parse_errors
+            ),
+        ];
+        notes.extend(
+            self.first_parse_error
+                .iter()
+                .map(|e| format!("first parse error: {e}")),
         );
-        o.details = self.details();
-        o
+        notes.extend(self.confusion_lines());
+        SourceReport {
+            source: label.to_owned(),
+            title: "independent simulator (shuttlegate-biomech): literature kinematics, real sensors' faults, labels = the stroke meant".into(),
+            via: "wire text through the daemon's parser (protocol::parse_device_message) and CourtAnalysis, in process".into(),
+            figures,
+            notes,
+            inputs: self.breakdown_lines(),
+        }
     }
 
-    fn details(&self) -> String {
-        let mut o = String::new();
+    /// The stroke confusion matrix, a line per true class.
+    fn confusion_lines(&self) -> Vec<String> {
         let names: Vec<&str> = StrokeClass::ALL
             .iter()
             .map(|c| c.name())
             .chain(["unknown"])
             .collect();
-        let _ = writeln!(o, "stroke confusion (rows truth, columns analyser):");
-        let _ = write!(o, "{:>8}", "");
-        for n in &names {
-            let _ = write!(o, "{n:>8}");
-        }
-        o.push('\n');
+        let mut lines = vec![format!(
+            "stroke confusion, rows truth, columns analyser:\n         {:>6}{}",
+            "",
+            names.iter().map(|n| format!("{n:>8}")).collect::<String>()
+        )];
         for t in StrokeClass::ALL {
             let Some(row) = self.confusion.get(t.name()) else {
                 continue;
             };
-            let _ = write!(o, "{:>8}", t.name());
-            for n in &names {
-                let _ = write!(o, "{:>8}", row.get(*n).copied().unwrap_or(0));
-            }
-            o.push('\n');
+            lines.push(format!(
+                "         {:>6}{}",
+                t.name(),
+                names
+                    .iter()
+                    .map(|n| format!("{:>8}", row.get(*n).copied().unwrap_or(0)))
+                    .collect::<String>()
+            ));
         }
-        let _ = writeln!(
-            o,
-            "\nby condition (recall, stroke and side over found swings, speed MAE, false swings):"
-        );
-        let _ = writeln!(
-            o,
-            "{:<36}{:>7}{:>8}{:>8}{:>8}{:>9}{:>7}",
-            "", "truth", "recall", "stroke", "side", "speed%", "false"
-        );
-        for (name, t) in &self.groups {
-            let _ = writeln!(
-                o,
-                "{:<36}{:>7}{:>8}{:>8}{:>8}{:>9}{:>7}",
-                name,
-                t.truth,
-                pct(t.recall()),
-                pct(ratio(t.stroke_ok, t.found)),
-                pct(ratio(t.side_ok, t.found)),
-                if t.speed_pct.n() > 0 {
-                    format!("{:.1}", t.speed_pct.mean_abs())
-                } else {
-                    "–".into()
-                },
-                t.false_positives
-            );
-        }
-        if let Some(e) = &self.first_parse_error {
-            let _ = writeln!(o, "first parse error: {e}");
-        }
-        o
+        lines
+    }
+
+    /// The counts by condition, a line per group (`eval --verbose`).
+    fn breakdown_lines(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .map(|(name, t)| {
+                format!(
+                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6}  false {:>3}",
+                    t.truth,
+                    pct(t.recall()),
+                    pct(ratio(t.stroke_ok, t.found)),
+                    pct(ratio(t.side_ok, t.found)),
+                    if t.speed_pct.n() > 0 {
+                        format!("{:.1} %", t.speed_pct.mean_abs())
+                    } else {
+                        "-".into()
+                    },
+                    t.false_positives
+                )
+            })
+            .collect()
     }
 }
 

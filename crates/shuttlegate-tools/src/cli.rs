@@ -13,6 +13,7 @@ use shuttlegate_tools::bench::swings::SwingBench;
 use shuttlegate_tools::bench::uplink::UplinkBench;
 use shuttlegate_tools::biomech_eval::BiomechOptions;
 use shuttlegate_tools::eval::EvalOptions;
+use shuttlegate_tools::recording::sources::{self, SOURCE_NAMES, Source};
 use shuttlegate_tools::recording::{
     AccUnit, AxisMap, Format, GyroUnit, Label, RecordingSpec, TableFormat, TimeSource, TimeUnit,
 };
@@ -33,14 +34,14 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Score the swing analyser: against the independent simulator's truth (`--source biomech`,
-    /// the default), the project's self-consistent simulator (`--source sim`, with the seed
+    /// Score the swing analyser: against the independent simulator's truth (`--simulator biomech`,
+    /// the default), the project's self-consistent simulator (`--simulator sim`, with the seed
     /// backend's method beside it), or real labelled recordings (`--recording`).
     Eval {
-        /// Which simulator supplies the truth.
-        #[arg(long, value_enum, default_value_t = SourceArg::Biomech)]
-        source: SourceArg,
-        /// `--source biomech`: put every device's nodes here instead of drawing per session.
+        /// Which simulator supplies the truth (without --recording/--recordings).
+        #[arg(long, value_enum, default_value_t = SimulatorArg::Biomech)]
+        simulator: SimulatorArg,
+        /// `--simulator biomech`: put every device's nodes here instead of drawing per session.
         #[arg(long, value_enum)]
         placement: Option<PlacementArg>,
         /// Number of simulated sessions (seeds from --first-seed on).
@@ -61,7 +62,8 @@ enum Command {
         /// Probability of a batch arriving after its successor.
         #[arg(long, default_value_t = 0.0)]
         reorder_batch: f64,
-        /// Also print the unmatched and misclassified swings.
+        /// Also print the unmatched and misclassified swings (with --recordings: one line per
+        /// file with its own counts).
         #[arg(long)]
         verbose: bool,
         /// Evaluate a real labelled recording instead of the simulator: `LABEL=FILE`, where
@@ -71,6 +73,21 @@ enum Command {
         /// flags below (default: a WitMotion CSV export).
         #[arg(long, value_name = "LABEL=FILE")]
         recording: Vec<String>,
+        /// One table per real source (padel, tennis, table tennis, badminton WitMotion): strokes
+        /// found per class, counted twice, false swings per minute, side and height agreement,
+        /// speed order, against issue 14's targets. Each source's files go through a real
+        /// daemon (`shuttlegate` beside this binary, or SHUTTLEGATE_BIN) as device sessions.
+        /// Reads the excerpts committed under tests/fixtures/ unless --source names a clone.
+        #[arg(long)]
+        recordings: bool,
+        /// With --recordings: read source NAME from DIR (a local clone laid out as the data
+        /// set is; see tests/fixtures/README.md) instead of its committed excerpt. Repeatable;
+        /// when given, only the named sources are run.
+        #[arg(long, value_name = "NAME=DIR", requires = "recordings")]
+        source: Vec<String>,
+        /// With --recordings: run the analyser in this process instead of through the daemon.
+        #[arg(long, requires = "recordings")]
+        in_process: bool,
         #[command(flatten)]
         recording_format: RecordingFormatArgs,
         /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
@@ -86,7 +103,7 @@ enum Command {
 
 /// Where `eval` gets its truth.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum SourceArg {
+enum SimulatorArg {
     /// The independent simulator (shuttlegate-biomech): literature kinematics, real sensors'
     /// faults, labels from the stroke meant; streamed through the daemon's parser.
     Biomech,
@@ -230,15 +247,25 @@ pub enum Mode {
     BenchUplink(UplinkBench),
     /// `bench swings`: one scenario, or the two reference ones.
     BenchSwings(Vec<SwingBench>),
-    /// `eval --source biomech`: against the independent simulator.
-    EvalBiomech(BiomechOptions),
-    /// `eval --source sim`: against the self-consistent simulator.
+    /// `eval --simulator biomech`: against the independent simulator.
+    EvalBiomech {
+        options: BiomechOptions,
+        verbose: bool,
+    },
+    /// `eval --simulator sim`: against the self-consistent simulator.
     Eval {
         options: EvalOptions,
         verbose: bool,
     },
     /// `eval --recording LABEL=FILE …`: the analyser over real labelled recordings.
     EvalRecordings(Vec<RecordingSpec>),
+    /// `eval --recordings`: one report per real source.
+    EvalSources {
+        sources: Vec<Source>,
+        in_process: bool,
+        /// Also one line per file.
+        verbose: bool,
+    },
     /// `journal torture`.
     Torture {
         dir: PathBuf,
@@ -285,7 +312,7 @@ impl Cli {
                 BenchCommand::Swings(args) => Mode::BenchSwings(args.resolve()?),
             },
             Command::Eval {
-                source,
+                simulator,
                 placement,
                 seeds,
                 first_seed,
@@ -295,9 +322,19 @@ impl Cli {
                 reorder_batch,
                 verbose,
                 recording,
+                recordings,
+                source,
+                in_process,
                 recording_format,
                 rate_hz,
             } => {
+                if recordings {
+                    return Ok(Mode::EvalSources {
+                        sources: resolve_sources(&source)?,
+                        in_process,
+                        verbose,
+                    });
+                }
                 if !recording.is_empty() {
                     return Ok(Mode::EvalRecordings(recording_format.specs(&recording)?));
                 }
@@ -305,30 +342,33 @@ impl Cli {
                     duration_s.is_finite() && duration_s >= 10.0,
                     "--duration-s must be at least 10"
                 );
-                if source == SourceArg::Biomech {
+                if simulator == SimulatorArg::Biomech {
                     anyhow::ensure!(
                         rate_hz.is_none_or(|r| (50.0..=1000.0).contains(&r)),
                         "--rate-hz must be between 50 and 1000 (the independent simulator's nodes)"
                     );
                     anyhow::ensure!(
-                        drop_batch == 0.0 && reorder_batch == 0.0 && players == 2 && !verbose,
-                        "--drop-batch, --reorder-batch, --players and --verbose apply to --source sim only"
+                        drop_batch == 0.0 && reorder_batch == 0.0 && players == 2,
+                        "--drop-batch, --reorder-batch and --players apply to --simulator sim only"
                     );
-                    return Ok(Mode::EvalBiomech(BiomechOptions {
-                        seeds: (first_seed..first_seed + seeds).collect(),
-                        duration_s,
-                        rate_hz,
-                        placement: placement.map(|p| match p {
-                            PlacementArg::FourNode => Placement::FourNode,
-                            PlacementArg::RacketOnly => Placement::RacketOnly,
-                            PlacementArg::WristOnly => Placement::WristOnly,
-                            PlacementArg::Forearm => Placement::Forearm,
-                        }),
-                    }));
+                    return Ok(Mode::EvalBiomech {
+                        verbose,
+                        options: BiomechOptions {
+                            seeds: (first_seed..first_seed + seeds).collect(),
+                            duration_s,
+                            rate_hz,
+                            placement: placement.map(|p| match p {
+                                PlacementArg::FourNode => Placement::FourNode,
+                                PlacementArg::RacketOnly => Placement::RacketOnly,
+                                PlacementArg::WristOnly => Placement::WristOnly,
+                                PlacementArg::Forearm => Placement::Forearm,
+                            }),
+                        },
+                    });
                 }
                 anyhow::ensure!(
                     placement.is_none(),
-                    "--placement applies to --source biomech only"
+                    "--placement applies to --simulator biomech only"
                 );
                 anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
                 anyhow::ensure!(
@@ -423,6 +463,56 @@ impl BenchSwingsArgs {
             ],
         })
     }
+}
+
+/// The committed excerpt of a source: tests/fixtures/ in this source tree.
+fn fixture_dir(name: &str) -> PathBuf {
+    let dir = match name {
+        "padel_mdpg22_axes_learnt" => "padel_mdpg22",
+        other => other,
+    };
+    [env!("CARGO_MANIFEST_DIR"), "../../tests/fixtures", dir]
+        .iter()
+        .collect()
+}
+
+/// `--source NAME=DIR …` as sources; without any, every source with a committed excerpt.
+fn resolve_sources(pairs: &[String]) -> Result<Vec<Source>> {
+    let wanted: Vec<(String, PathBuf)> = if pairs.is_empty() {
+        sources::FIXTURE_SOURCES
+            .iter()
+            .map(|n| (n.to_string(), fixture_dir(n)))
+            .collect()
+    } else {
+        pairs
+            .iter()
+            .map(|pair| {
+                let (name, dir) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--source {pair}: expected NAME=DIR"))?;
+                Ok((name.to_string(), PathBuf::from(dir)))
+            })
+            .collect::<Result<_>>()?
+    };
+    wanted
+        .into_iter()
+        .map(|(name, dir)| {
+            let source = sources::by_name(&name, &dir)
+                .map_err(|e| anyhow::anyhow!("--source {name}={}: {e}", dir.display()))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--source {name}: not a source (one of {})",
+                        SOURCE_NAMES.join(", ")
+                    )
+                })?;
+            anyhow::ensure!(
+                !source.files.is_empty(),
+                "--source {name}={}: no recording files there",
+                dir.display()
+            );
+            Ok(source)
+        })
+        .collect()
 }
 
 /// How `eval --recording` files are laid out. Without `--columns` they are WitMotion CSV

@@ -5,9 +5,9 @@
 //! eval.rs        the analyser scored against the self-consistent simulator (shuttlegate-sim),
 //!                beside the seed method
 //! biomech_eval.rs the analyser scored against the independent simulator (shuttlegate-biomech)
-//!                through the daemon's parser and court analysis
-//! source_report.rs one table per evaluation source, each figure beside its target
+//!                through the daemon's parser and court analysis, as a report::SourceReport
 //! recording/     real labelled IMU recordings (WitMotion CSV, generic tables) read and scored
+//! report.rs      one table per source of truth (SourceReport), the shape every evaluation prints
 //! bench/         benchmarks through a real `shuttlegate run` child: ingest, uplink, swings
 //! torture.rs     the journal crash test's load generator
 //! ```
@@ -18,7 +18,7 @@ pub mod bench;
 pub mod biomech_eval;
 pub mod eval;
 pub mod recording;
-pub mod source_report;
+pub mod report;
 pub mod torture;
 
 /// The daemon binary the benchmarks and tests drive: `SHUTTLEGATE_BIN`, else the `shuttlegate`

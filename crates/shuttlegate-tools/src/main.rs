@@ -69,12 +69,20 @@ fn main() -> Result<()> {
                 println!("bench swings: {label}\n  {report}");
             }
         }
-        Mode::EvalBiomech(options) => {
+        Mode::EvalBiomech { options, verbose } => {
             let report = biomech_eval::run(&options, &AnalysisSettings::default());
             let label = options
                 .rate_hz
-                .map_or(String::new(), |r| format!(", {r} Hz"));
-            print!("{}", report.source_report(&label).render());
+                .map_or("biomech".to_owned(), |r| format!("biomech@{r}Hz"));
+            let table = report.source_report(&label);
+            print!(
+                "{}",
+                if verbose {
+                    table.render_verbose()
+                } else {
+                    table.render()
+                }
+            );
         }
         Mode::Eval { options, verbose } => {
             let report = eval::run(&options, &AnalysisSettings::default());
@@ -95,6 +103,33 @@ fn main() -> Result<()> {
                 .map(|spec| recording::evaluate(spec, &settings))
                 .collect::<Result<Vec<_>, _>>()?;
             print!("{}", recording::render(&results));
+        }
+        Mode::EvalSources {
+            sources,
+            in_process,
+            verbose,
+        } => {
+            let settings = AnalysisSettings::default();
+            let rt = runtime()?;
+            let exe = if in_process {
+                None
+            } else {
+                Some(shuttlegate_tools::daemon_exe()?)
+            };
+            for source in &sources {
+                let report = match &exe {
+                    None => recording::evaluate_source(source, &settings)?,
+                    Some(exe) => rt.block_on(recording::daemon::through_daemon(exe, source))?,
+                };
+                println!(
+                    "{}",
+                    if verbose {
+                        report.render_verbose()
+                    } else {
+                        report.render()
+                    }
+                );
+            }
         }
         Mode::Torture {
             dir,

@@ -3,8 +3,8 @@
 //! author's README) and tests/fixtures/tennis_wrist_jweaver (an excerpt of an Apple Watch
 //! tennis recording with per-row shot labels, MIT); see the README in each. These tests check
 //! what the reader makes of the files — rows, captures, rate, labels — and that the evaluator
-//! and the command run over them; the analyser's accuracy on real data is reported in
-//! docs/analysis.md, not asserted here.
+//! and the command run over them; the analyser's detections on them, streamed through the
+//! daemon, are asserted in tests/recordings_daemon.rs.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -59,10 +59,10 @@ fn padel_spec(name: &str, label: &str) -> RecordingSpec {
 #[test]
 fn the_padel_captures_are_read_row_for_row() {
     for (name, rows, captures) in [
-        ("drive.csv", 450, 3),
-        ("reves.csv", 450, 3),
-        ("smash.csv", 450, 3),
-        ("ruido.csv", 300, 2),
+        ("drive.csv", 3000, 20),
+        ("reves.csv", 3000, 20),
+        ("smash.csv", 3000, 20),
+        ("ruido.csv", 1500, 10),
     ] {
         let table = read_recording(&padel_spec(name, "any")).expect("reads");
         assert_eq!(table.samples.len(), rows, "{name}");
@@ -94,8 +94,8 @@ fn the_padel_captures_are_read_row_for_row() {
 fn the_evaluator_reports_the_files_counts_and_labels() {
     let settings = AnalysisSettings::default();
     let r = evaluate(&padel_spec("smash.csv", "smash+overhead"), &settings).expect("runs");
-    assert_eq!(r.samples, 450);
-    assert_eq!(r.nominal, Some(3), "one stroke per capture");
+    assert_eq!(r.samples, 3000);
+    assert_eq!(r.nominal, Some(20), "one stroke per capture");
     assert!((r.rate_hz - 104.0).abs() < 0.5, "{}", r.rate_hz);
     // Whatever the analyser found, the tallies are consistent with each other.
     assert_eq!(r.strokes.values().sum::<usize>(), r.swings);
@@ -151,7 +151,7 @@ fn the_eval_command_reads_the_fixture_with_the_documented_flags() {
             .collect::<Vec<_>>()
     };
     let drive = row("drive.csv");
-    assert_eq!(&drive[1..4], ["forehand", "104.0", "3"], "{stdout}");
+    assert_eq!(&drive[1..4], ["forehand", "104.0", "20"], "{stdout}");
     let ruido = row("ruido.csv");
     assert_eq!(&ruido[1..4], ["idle", "104.0", "0"], "{stdout}");
 }
@@ -254,4 +254,111 @@ fn a_witmotion_export_is_read_with_its_count_from_the_file_name() {
     assert_eq!(r.nominal, Some(10), "from `_10_` in the file name");
     assert!((r.rate_hz - 10.0).abs() < 0.01, "{}", r.rate_hz);
     assert_eq!(r.strokes.values().sum::<usize>(), r.swings);
+}
+
+#[test]
+fn the_badminton_window_document_is_scored_per_stroke_and_contact() {
+    // Two windows in the layout of PhusNguyen's badminton_stroke_dataset.json (a Git LFS
+    // object not in this repository): the wiring from document to report, not accuracy.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let still = |n: usize, v: f32| format!("[{}]", vec![v.to_string(); n].join(","));
+    let window = |stroke: &str| {
+        format!(
+            r#"{{"sample_id":0,"stroke_type":"{stroke}","label":0,"IMU_data_sequences":{{"AccX":{z},"AccY":{z},"AccZ":{g},"GyX":{z},"GyY":{z},"GyZ":{z}}}}}"#,
+            z = still(100, 0.0),
+            g = still(100, 9.81),
+        )
+    };
+    std::fs::write(
+        dir.path().join("badminton_stroke_dataset.json"),
+        format!(
+            r#"{{"dataset_info":{{}},"samples":[{},{}]}}"#,
+            window("Smash_real"),
+            window("Clear_fake")
+        ),
+    )
+    .expect("write");
+    let source =
+        shuttlegate_tools::recording::sources::by_name("badminton_racket_phusnguyen", dir.path())
+            .expect("lists")
+            .expect("a source");
+    let report =
+        shuttlegate_tools::recording::evaluate_source(&source, &AnalysisSettings::default())
+            .expect("reads");
+    let found = |name: &str| report.figure(name).and_then(|f| f.value);
+    assert_eq!(
+        found("found: smash (hit)"),
+        Some(0.0),
+        "{}",
+        report.render()
+    );
+    assert_eq!(
+        found("found: clear (air)"),
+        Some(0.0),
+        "{}",
+        report.render()
+    );
+    assert!(
+        report.figure("found: drive (hit)").is_none(),
+        "no drive window"
+    );
+}
+
+fn tools(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shuttlegate-tools"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{args:?} took over 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn eval_recordings_prints_one_judged_table_per_committed_source() {
+    let out = tools(&["eval", "--recordings", "--in-process"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for source in shuttlegate_tools::recording::sources::FIXTURE_SOURCES {
+        assert!(
+            stdout.contains(&format!("== {source} — ")),
+            "no table for {source}:\n{stdout}"
+        );
+    }
+    assert_eq!(
+        stdout.matches("targets met: ").count(),
+        shuttlegate_tools::recording::sources::FIXTURE_SOURCES.len(),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("found: smash (overhead)") && stdout.contains("≥ 90.0 %"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn eval_recordings_refuses_an_unknown_source_naming_the_known_ones() {
+    let out = tools(&["eval", "--recordings", "--source", "squash=/nowhere"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("squash") && stderr.contains("tabletennis_mikapower"),
+        "{stderr}"
+    );
+    let out = tools(&["eval", "--recordings", "--source", "padel_mdpg22=/nowhere"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/nowhere"), "{stderr}");
 }

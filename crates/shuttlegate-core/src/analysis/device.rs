@@ -15,6 +15,7 @@ use crate::batch::BodyPosition;
 
 use super::chain::{self, measure_chain};
 use super::measure::{SwingWindow, measure};
+use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
 use super::summary::SummaryAccumulator;
 use super::{AnalysisSettings, DeviceProfile, NodeSample, SessionSummary, Swing};
@@ -229,6 +230,9 @@ impl DeviceAnalyser {
             device: self.profile.device.clone(),
             user: self.profile.user.clone(),
             session_id: self.session_id.clone(),
+            analysis_version: ANALYSIS_VERSION.to_string(),
+            confidence: self.summary.confidence(),
+            flags: self.summary.flag_counts(),
             analysis_result: self.summary.result(&self.settings, span, dropped),
         }
     }
@@ -494,6 +498,13 @@ impl DeviceAnalyser {
             racket_speed_kmh: m.racket_speed_kmh.map(round1),
             shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
             saturated: m.saturated,
+            confidence: None,
+            flags: if m.saturated {
+                [Flag::Clipped].into()
+            } else {
+                Flags::new()
+            },
+            analysis_version: ANALYSIS_VERSION.to_string(),
             chain,
             null_reasons: reasons,
         };

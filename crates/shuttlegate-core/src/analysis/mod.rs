@@ -21,6 +21,7 @@ mod chain;
 mod court;
 mod device;
 mod measure;
+mod quality;
 mod rally;
 pub mod seed_method;
 mod settings;
@@ -32,6 +33,7 @@ pub mod vecmath;
 
 pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, DeviceAnalyser, DeviceStats};
+pub use quality::{ANALYSIS_VERSION, Flag, FlagCounts, Flags};
 pub use rally::{Rally, RallyEvent, RallyStats, RallyTracker};
 pub use settings::{AnalysisSettings, DeviceProfile, RomIdeals};
 pub use summary::{AnalysisResult, ChainScores, SessionSummary, SpeedStats};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::quality::{FlagCounts, unversioned};
 use super::{AnalysisSettings, RallyStats, Swing};
 
 /// `{"type":"analysis_complete_notification", …}`.
@@ -15,6 +16,15 @@ pub struct SessionSummary {
     pub device: String,
     pub user: Option<String>,
     pub session_id: String,
+    /// The analysis method's version ([`super::ANALYSIS_VERSION`]).
+    #[serde(default = "unversioned")]
+    pub analysis_version: String,
+    /// Mean confidence of the session's assessed swings; `null` when none was assessed.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// How many of the session's swings carried each flag.
+    #[serde(default)]
+    pub flags: FlagCounts,
     pub analysis_result: AnalysisResult,
 }
 
@@ -107,6 +117,8 @@ pub struct SummaryAccumulator {
     sides: BTreeMap<String, u64>,
     heights: BTreeMap<String, u64>,
     active_ms: f64,
+    confidence: Mean,
+    flags: FlagCounts,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -139,6 +151,10 @@ impl SummaryAccumulator {
         self.swings += 1;
         self.hits += u64::from(s.impact);
         self.saturated += u64::from(s.saturated);
+        self.confidence.add(s.confidence);
+        for flag in &s.flags {
+            *self.flags.entry(*flag).or_default() += 1;
+        }
         *self.strokes.entry(s.stroke.as_str().into()).or_default() += 1;
         let side = serde_json::to_value(s.side)
             .ok()
@@ -164,6 +180,15 @@ impl SummaryAccumulator {
             self.peaks[1] = max_opt(self.peaks[1], c.peak_dps.shoulder);
             self.peaks[2] = max_opt(self.peaks[2], c.peak_dps.wrist);
         }
+    }
+
+    /// Mean confidence of the swings that carry one.
+    pub fn confidence(&self) -> Option<f64> {
+        self.confidence.value()
+    }
+
+    pub fn flag_counts(&self) -> FlagCounts {
+        self.flags.clone()
     }
 
     pub fn result(&self, settings: &AnalysisSettings, span_s: f64, dropped: u64) -> AnalysisResult {

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::quality::{Flags, unversioned};
+
 /// Stroke type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -139,6 +141,15 @@ pub struct Swing {
     /// A gyroscope or accelerometer axis hit its full scale during the swing; the speed was
     /// estimated from the unsaturated part.
     pub saturated: bool,
+    /// How sure the stroke classification is, 0–1; `null` when not assessed.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// What limits this result (a clipped or wrapped sensor, a wrist estimate, …).
+    #[serde(default)]
+    pub flags: Flags,
+    /// The analysis method's version ([`super::ANALYSIS_VERSION`]).
+    #[serde(default = "unversioned")]
+    pub analysis_version: String,
     /// `None` when the device has no body node.
     pub chain: Option<Chain>,
     /// Why a `null` above is null, by field path (`"chain.delay_ms.waist_to_shoulder"`).
@@ -178,6 +189,9 @@ mod tests {
             racket_speed_kmh: Some(182.4),
             shuttle_speed_kmh: Some(301.0),
             saturated: false,
+            confidence: Some(0.93),
+            flags: [super::super::quality::Flag::Clipped].into(),
+            analysis_version: "2".into(),
             chain: Some(Chain {
                 peak_dps: Segments {
                     waist: Some(265.7),
@@ -205,7 +219,28 @@ mod tests {
         assert_eq!(v["chain"]["delay_ms"]["waist_to_shoulder"], 82.0);
         assert!(v["chain"]["peak_dps"]["wrist"].is_null());
         assert_eq!(v["null_reasons"]["chain.peak_dps.wrist"], "no wrist node");
+        assert_eq!(v["confidence"], 0.93);
+        assert_eq!(v["flags"], serde_json::json!(["clipped"]));
+        assert_eq!(v["analysis_version"], "2");
         let back: Swing = serde_json::from_value(v).expect("deserialises");
         assert_eq!(back, swing);
+    }
+}
+
+#[cfg(test)]
+mod compatibility {
+    use super::*;
+
+    /// Swings journaled before results carried a version read back as version 1, unflagged.
+    #[test]
+    fn a_swing_journaled_without_quality_fields_reads_as_version_1() {
+        let old = r#"{"type":"swing","device":"d","user":null,"session_id":"s","swing_no":1,
+            "t_start":1.0,"t_impact":2.0,"t_end":3.0,"impact":true,"stroke":"drive",
+            "side":"forehand","height":"sidearm","racket_speed_kmh":100.0,
+            "shuttle_speed_kmh":150.0,"saturated":false,"chain":null}"#;
+        let swing: Swing = serde_json::from_str(old).expect("old swings still parse");
+        assert_eq!(swing.analysis_version, "1");
+        assert!(swing.flags.is_empty());
+        assert_eq!(swing.confidence, None);
     }
 }

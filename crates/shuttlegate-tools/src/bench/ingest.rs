@@ -86,10 +86,10 @@ pub enum BenchError {
 }
 
 /// A `shuttlegate run` child; killed when dropped.
-pub(super) struct Daemon {
-    pub(super) child: Child,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
     /// The bound HTTP address (`IP:port`).
-    pub(super) addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Daemon {
@@ -110,7 +110,7 @@ fn start_daemon(exe: &Path, dir: &Path, bench: &IngestBench) -> Result<Daemon, B
 }
 
 /// Starts `exe run` on `config` (written to `dir/bench.toml`); returns once it listens.
-pub(super) fn start_daemon_with(
+pub(crate) fn start_daemon_with(
     exe: &Path,
     dir: &Path,
     config: &str,

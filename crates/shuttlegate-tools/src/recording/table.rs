@@ -233,7 +233,8 @@ impl Columns {
 
 /// Reads a table: lines that are empty or start with `#` are skipped (InfluxDB annotations),
 /// the first other line is the header, a repeat of it is skipped (InfluxDB starts every result
-/// table with one), and every further line is a row. Columns are found by header name, so extra
+/// table with one), and every further line is a row; a short last line (a logger cut off
+/// mid-row) is skipped and counted. Columns are found by header name, so extra
 /// columns (magnitudes, quaternions) are ignored. A row with an empty channel or time cell is
 /// skipped and counted; any other cell that is not a finite number is an error.
 pub fn parse_table(
@@ -253,8 +254,17 @@ pub fn parse_table(
         captures: None,
         label_runs: Vec::new(),
     };
-    for (n, line) in lines {
+    let header_cells = header.split(format.delimiter).count();
+    let mut lines = lines.peekable();
+    while let Some((n, line)) = lines.next() {
         if line == header {
+            continue;
+        }
+        // A logger stopped mid-row leaves its last line short (WitMotion's PC software):
+        // skipped and counted like a row with empty cells. A short row elsewhere is an error.
+        let last = lines.peek().is_none();
+        if last && line.split(format.delimiter).count() < header_cells {
+            table.skipped_rows += 1;
             continue;
         }
         // A skipped row still held its time slot in a file timed from its rate.
@@ -472,9 +482,20 @@ mod tests {
             parse_table("aX,aY\n", &f, BodyPosition::Racket),
             Err(TableError::MissingColumn("aZ".into()))
         );
-        let err = parse_table("aX,aY,aZ,gX,gY,gZ\n1,2,3,4,5\n", &f, BodyPosition::Racket)
-            .expect_err("short row");
+        let err = parse_table(
+            "aX,aY,aZ,gX,gY,gZ\n1,2,3,4,5\n1,2,3,4,5,6\n",
+            &f,
+            BodyPosition::Racket,
+        )
+        .expect_err("short row");
         assert!(matches!(err, TableError::Row { line: 2, .. }), "{err:?}");
+        let t = parse_table(
+            "aX,aY,aZ,gX,gY,gZ\n1,2,3,4,5,6\n1,2,3,4,5\n",
+            &f,
+            BodyPosition::Racket,
+        )
+        .expect("a short last row is a logger cut off mid-row");
+        assert_eq!((t.samples.len(), t.skipped_rows), (1, 1));
         let err = parse_table(
             "aX,aY,aZ,gX,gY,gZ\n1,2,NaN,4,5,6\n",
             &f,
