@@ -535,11 +535,14 @@ impl BiomechReport {
             .map(|c| c.name())
             .chain(["unknown"])
             .collect();
-        let mut lines = vec![format!(
-            "stroke confusion, rows truth, columns analyser:\n         {:>6}{}",
-            "",
-            names.iter().map(|n| format!("{n:>8}")).collect::<String>()
-        )];
+        let mut lines = vec![
+            "stroke confusion, rows truth, columns analyser:".to_owned(),
+            format!(
+                "         {:>6}{}",
+                "",
+                names.iter().map(|n| format!("{n:>8}")).collect::<String>()
+            ),
+        ];
         for t in StrokeClass::ALL {
             let Some(row) = self.confusion.get(t.name()) else {
                 continue;

@@ -113,3 +113,43 @@ fn the_analyser_holds_its_floors_on_the_independent_simulator_at_100_hz() {
 fn the_analyser_holds_its_floors_on_the_independent_simulator_at_200_hz() {
     check(200.0, |f| f.at_200_hz);
 }
+
+fn tools(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shuttlegate-tools"))
+        .args(args)
+        .output()
+        .expect("shuttlegate-tools runs")
+}
+
+#[test]
+fn eval_prints_the_biomech_table_by_default_and_refuses_flags_of_the_other_simulator() {
+    let out = tools(&[
+        "eval",
+        "--seeds",
+        "1",
+        "--duration-s",
+        "30",
+        "--rate-hz",
+        "100",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("== biomech@100Hz — independent simulator"),
+        "{text}"
+    );
+    for figure in [
+        "detection F1",
+        "stroke type",
+        "forehand/backhand",
+        "racket-speed MAE",
+    ] {
+        assert!(text.contains(figure), "{figure} missing: {text}");
+    }
+    let out = tools(&["eval", "--drop-batch", "0.1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--simulator sim only"));
+    let out = tools(&["eval", "--simulator", "sim", "--placement", "wrist-only"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--simulator biomech only"));
+}
