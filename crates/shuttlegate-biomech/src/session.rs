@@ -792,6 +792,79 @@ fn device_start(node: &[Reading]) -> f64 {
     node.first().map_or(0.0, |r| r.t_ms)
 }
 
+impl Session {
+    /// The device's text frames, one per line, exactly as sent.
+    pub fn wire_lines(&self) -> String {
+        let mut out = String::new();
+        for m in &self.messages {
+            out.push_str(&m.text);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// What really happened, as JSON: the device, each message's receipt time (in the order of
+    /// [`Session::wire_lines`]), the swings and the rest windows.
+    pub fn truth_json(&self) -> serde_json::Value {
+        let d = &self.device;
+        let nodes: Vec<serde_json::Value> = d
+            .nodes
+            .iter()
+            .map(|n| {
+                let s = &n.sensor;
+                serde_json::json!({
+                    "segment": format!("{:?}", n.segment).to_lowercase(),
+                    "sensor_id": n.segment.sensor_id(),
+                    "acc_full_scale_g": s.acc_full_scale_g,
+                    "gyro_full_scale_dps": s.gyro_full_scale_dps,
+                    "overflow": format!("{:?}", s.overflow).to_lowercase(),
+                    "uncalibrated": s.uncalibrated,
+                    "mount_rotated": s.mount_rotated,
+                })
+            })
+            .collect();
+        let swings: Vec<serde_json::Value> = self
+            .swings
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "t_contact_ms": t.t_contact_ms,
+                    "stroke": t.stroke.name(),
+                    "side": t.side.name(),
+                    "height": t.stroke.height_class().map(|h| h.name()),
+                    "impact": t.impact,
+                    "racket_speed_kmh": t.racket_speed_kmh,
+                    "racket_peak_dps": t.racket_peak_dps,
+                    "chain": t.chain.map(|c| serde_json::json!({
+                        "peak_dps": c.peak_dps,
+                        "peak_t_ms": c.peak_t_ms,
+                        "delay_ms": c.delay_ms,
+                    })),
+                    "footwork": t.footwork,
+                    "jump": t.jump,
+                    "backswing": t.backswing,
+                    "shape": format!("{:?}", t.shape),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "device_code": d.device_code,
+            "session_id": d.session_id,
+            "placement": d.placement.name(),
+            "wire_form": format!("{:?}", d.form),
+            "level": d.level.name(),
+            "reach_m": d.reach_m,
+            "rates": d.rates.0,
+            "nodes": nodes,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "received_ms": self.messages.iter().map(|m| m.received_ms).collect::<Vec<_>>(),
+            "swings": swings,
+            "rests": self.rests.iter().map(|r| [r.start_ms, r.end_ms]).collect::<Vec<_>>(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,6 +893,13 @@ mod tests {
                 .all(|m| serde_json::from_str::<serde_json::Value>(&m.text).is_ok())
         );
         assert!(a.messages.last().unwrap().text.contains("upload_complete"));
+        assert_eq!(a.wire_lines().lines().count(), a.messages.len());
+        let truth = a.truth_json();
+        assert_eq!(truth["swings"].as_array().unwrap().len(), a.swings.len());
+        assert_eq!(
+            truth["received_ms"].as_array().unwrap().len(),
+            a.messages.len()
+        );
     }
 
     #[test]

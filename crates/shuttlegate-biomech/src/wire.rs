@@ -6,9 +6,10 @@
 //!   channels; a new batch whenever the node's rate changes.
 //!
 //! Written independently of the gateway's own renderer: the JSON is built here from the
-//! SPEC's field list.
+//! SPEC's field list, fields in the firmware's order (`type` first; serde_json's map would
+//! sort them).
 
-use serde_json::{Value, json};
+use std::fmt::Write as _;
 
 use crate::sensor::Reading;
 
@@ -48,12 +49,23 @@ fn round(v: f64, decimals: i32) -> f64 {
     (v * p).round() / p
 }
 
-fn triple(v: [f64; 3], decimals: i32) -> Value {
-    json!([
-        round(v[0], decimals),
-        round(v[1], decimals),
-        round(v[2], decimals)
-    ])
+/// A number as JSON (serde_json's shortest round-trip form).
+fn num(v: f64) -> String {
+    serde_json::to_string(&v).unwrap_or_else(|_| "0".into())
+}
+
+/// A string as JSON (quoted, escaped).
+fn text(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn array(values: impl IntoIterator<Item = f64>) -> String {
+    let items: Vec<String> = values.into_iter().map(num).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn triple(v: [f64; 3], decimals: i32) -> String {
+    array(v.map(|x| round(x, decimals)))
 }
 
 /// Names V3.3 gives its nodes in `sensor_type` (taken from the batch's first frame).
@@ -83,29 +95,27 @@ pub fn seed_batches(
     frames
         .chunks(V33_FRAMES)
         .map(|chunk| {
-            let data: Vec<Value> = chunk
-                .iter()
-                .map(|(t, id, r)| {
-                    json!({
-                        "acc": triple(r.acc, 4),
-                        "gyro": triple(r.gyro, 2),
-                        "angle": triple(r.angle, 2),
-                        "sensor_id": id,
-                        "timestamp": time_of_day_stamp(t.round() as i64),
-                    })
-                })
-                .collect();
+            let mut data = String::new();
+            for (i, (t, id, r)) in chunk.iter().enumerate() {
+                let _ = write!(
+                    data,
+                    "{}{{\"acc\":{},\"gyro\":{},\"angle\":{},\"sensor_id\":{id},\"timestamp\":{}}}",
+                    if i > 0 { "," } else { "" },
+                    triple(r.acc, 4),
+                    triple(r.gyro, 2),
+                    triple(r.angle, 2),
+                    time_of_day_stamp(t.round() as i64),
+                );
+            }
             let last = chunk.last().map_or(0.0, |f| f.0).round() as i64;
             let sent = last + 2;
-            let text = json!({
-                "type": "batch_sensor_data",
-                "device_code": device_code,
-                "sensor_type": sensor_type(chunk[0].1),
-                "timestamp": sent - boot_ms,
-                "session_id": session_id,
-                "data": data,
-            })
-            .to_string();
+            let text = format!(
+                "{{\"type\":\"batch_sensor_data\",\"device_code\":{},\"sensor_type\":\"{}\",\"timestamp\":{},\"session_id\":{},\"data\":[{data}]}}",
+                text(device_code),
+                sensor_type(chunk[0].1),
+                sent - boot_ms,
+                text(session_id),
+            );
             WireMessage {
                 received_ms: sent + latency_ms(),
                 text,
@@ -136,7 +146,7 @@ pub fn compact_batches(
         while end < readings.len() && end - start < cap && rate_at(readings[end].t_ms) == rate {
             end += 1;
         }
-        let rows: Vec<Value> = readings[start..end]
+        let rows: Vec<String> = readings[start..end]
             .iter()
             .map(|r| {
                 let mut row = vec![
@@ -150,20 +160,17 @@ pub fn compact_batches(
                 if angles {
                     row.extend(r.angle.map(|a| round(a, 2)));
                 }
-                json!(row)
+                array(row)
             })
             .collect();
         let t0 = readings[start].t_ms.round() as i64;
-        let text = json!({
-            "type": "batch_sensor_data",
-            "session_id": session_id,
-            "seq": *seq,
-            "sensor_id": sensor_id,
-            "t0": t0,
-            "rate_hz": rate,
-            "samples": rows,
-        })
-        .to_string();
+        let text = format!(
+            "{{\"type\":\"batch_sensor_data\",\"session_id\":{},\"seq\":{},\"sensor_id\":{sensor_id},\"t0\":{t0},\"rate_hz\":{},\"samples\":[{}]}}",
+            text(session_id),
+            *seq,
+            num(rate),
+            rows.join(","),
+        );
         *seq += 1;
         let last = readings[end - 1].t_ms.round() as i64;
         out.push(WireMessage {
@@ -179,12 +186,11 @@ pub fn compact_batches(
 pub fn upload_complete(device_code: &str, session_id: &str, sent_ms: i64) -> WireMessage {
     WireMessage {
         received_ms: sent_ms,
-        text: json!({
-            "type": "upload_complete",
-            "session_id": session_id,
-            "device_code": device_code,
-        })
-        .to_string(),
+        text: format!(
+            "{{\"type\":\"upload_complete\",\"session_id\":{},\"device_code\":{}}}",
+            text(session_id),
+            text(device_code)
+        ),
     }
 }
 
@@ -223,7 +229,12 @@ mod tests {
         ];
         let msgs = seed_batches("d", "s", &nodes, 1_732_411_000_000, || 10);
         assert_eq!(msgs.len(), 3);
-        let v: Value = serde_json::from_str(&msgs[0].text).unwrap();
+        assert!(
+            msgs[0]
+                .text
+                .starts_with(r#"{"type":"batch_sensor_data","device_code":"d""#)
+        );
+        let v: serde_json::Value = serde_json::from_str(&msgs[0].text).unwrap();
         assert_eq!(v["data"].as_array().unwrap().len(), 30);
         assert_eq!(v["data"][0]["timestamp"], 93_015_000);
         assert_eq!(v["data"][1]["sensor_id"], 4);

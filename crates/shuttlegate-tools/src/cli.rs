@@ -94,6 +94,26 @@ enum Command {
         #[arg(long)]
         rate_hz: Option<f64>,
     },
+    /// Write one independent-simulator session to DIR: `wire.jsonl` (the device's text frames,
+    /// one per line, exactly as sent) and `truth.json` (the device, each frame's receipt time,
+    /// the swings as meant, the rest windows).
+    Biomech {
+        /// Seed of the session.
+        #[arg(long, default_value_t = 1000)]
+        seed: u64,
+        /// Length, seconds.
+        #[arg(long, default_value_t = 120.0)]
+        duration_s: f64,
+        /// Every node at this rate (50–1000 Hz); default: drawn.
+        #[arg(long)]
+        rate_hz: Option<f64>,
+        /// Where the nodes are worn; default: drawn.
+        #[arg(long, value_enum)]
+        placement: Option<PlacementArg>,
+        /// Output directory (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// The journal's crash-test load generator.
     Journal {
         #[command(subcommand)]
@@ -118,6 +138,17 @@ enum PlacementArg {
     RacketOnly,
     WristOnly,
     Forearm,
+}
+
+impl PlacementArg {
+    fn placement(self) -> Placement {
+        match self {
+            PlacementArg::FourNode => Placement::FourNode,
+            PlacementArg::RacketOnly => Placement::RacketOnly,
+            PlacementArg::WristOnly => Placement::WristOnly,
+            PlacementArg::Forearm => Placement::Forearm,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -266,6 +297,11 @@ pub enum Mode {
         /// Also one line per file.
         verbose: bool,
     },
+    /// `biomech`: one session written out.
+    BiomechSession {
+        options: shuttlegate_biomech::SessionOptions,
+        out: PathBuf,
+    },
     /// `journal torture`.
     Torture {
         dir: PathBuf,
@@ -357,12 +393,7 @@ impl Cli {
                             seeds: (first_seed..first_seed + seeds).collect(),
                             duration_s,
                             rate_hz,
-                            placement: placement.map(|p| match p {
-                                PlacementArg::FourNode => Placement::FourNode,
-                                PlacementArg::RacketOnly => Placement::RacketOnly,
-                                PlacementArg::WristOnly => Placement::WristOnly,
-                                PlacementArg::Forearm => Placement::Forearm,
-                            }),
+                            placement: placement.map(PlacementArg::placement),
                         },
                     });
                 }
@@ -387,6 +418,31 @@ impl Cli {
                         rate_hz,
                     },
                     verbose,
+                }
+            }
+            Command::Biomech {
+                seed,
+                duration_s,
+                rate_hz,
+                placement,
+                out,
+            } => {
+                anyhow::ensure!(
+                    duration_s.is_finite() && duration_s >= 10.0,
+                    "--duration-s must be at least 10"
+                );
+                anyhow::ensure!(
+                    rate_hz.is_none_or(|r| (50.0..=1000.0).contains(&r)),
+                    "--rate-hz must be between 50 and 1000"
+                );
+                Mode::BiomechSession {
+                    options: shuttlegate_biomech::SessionOptions {
+                        seed,
+                        duration_s,
+                        rate_hz,
+                        placement: placement.map(PlacementArg::placement),
+                    },
+                    out,
                 }
             }
             Command::Journal {

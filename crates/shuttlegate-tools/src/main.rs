@@ -131,6 +131,22 @@ fn main() -> Result<()> {
                 );
             }
         }
+        Mode::BiomechSession { options, out } => {
+            let session = shuttlegate_biomech::generate(&options);
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("wire.jsonl"), session.wire_lines())?;
+            std::fs::write(
+                out.join("truth.json"),
+                serde_json::to_string_pretty(&session.truth_json())?,
+            )?;
+            println!(
+                "{}: {} frames, {} swings, {} rest windows",
+                out.display(),
+                session.messages.len(),
+                session.swings.len(),
+                session.rests.len()
+            );
+        }
         Mode::Torture {
             dir,
             appenders,
