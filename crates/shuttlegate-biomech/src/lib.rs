@@ -44,11 +44,10 @@
 //!   different skill levels. *J Sports Sci Med* 9:643 — pelvis and trunk peak timing before
 //!   impact (tennis; no badminton timing was found).
 //! - Rusdiana A. (2021). Movement mechanism differences of badminton overhead forehand and
-//!   backhand smash stroke techniques. *Sport Mont* doi:10.26773/smj.211018 — backhand
+//!   backhand smash stroke techniques. doi:10.26773/smj.211018 — backhand
 //!   overheads slower than forehand ones (record speeds quoted there).
-//! - Grice T. *Badminton: Steps to Success*, drop-shot chapter — a drop differs from a clear
-//!   "primarily in racket speed".
-//! - BWF Laws of Badminton, Laws 2 and 4 — shuttle mass, racket length.
+//! - *Badminton: Steps to Success*, drop-shot chapter (123dok.com copy) — a drop differs from a
+//!   clear "primarily in racket speed".
 //! - The project's SEED-SYSTEM notes — WitMotion sign wrap, ~1.3 g uncalibrated rest reading,
 //!   V3.3 wire forms and node ids.
 //!

@@ -24,7 +24,8 @@ pub const TOP_HEAD_SPEED_MS: [(f64, f64); 3] = [(20.9, 4.8), (27.4, 5.3), (33.9,
 /// the smash is the fastest stroke ([cited] Towler's Loughborough data, sportmintoo.com
 /// "Smashing fast: what the science says": racket-head speed is the main predictor of smash
 /// speed), and a drop is prepared like a clear and differs "primarily in racket speed"
-/// ([cited] Grice, *Badminton: Steps to Success*, drop-shot chapter). The ranges overlap on
+/// ([cited] *Badminton: Steps to Success*, drop-shot chapter, as stored on 123dok.com; author
+/// not shown there). The ranges overlap on
 /// purpose (a soft clear is as fast as a hard drop).
 pub const EFFORT: [(f64, f64); 7] = [
     (0.80, 1.04),
@@ -41,7 +42,8 @@ pub const LOW_SERVE_EFFORT: (f64, f64) = (0.08, 0.30);
 
 /// Backhand overhead strokes relative to forehand ones, (min, max).
 ///
-/// [cited] Rusdiana 2021 (Sport Mont 19(S2), doi 10.26773/smj.211018; 24 and 18 players):
+/// [cited] Rusdiana 2021 (doi 10.26773/smj.211018, 24 university players; and the same author's
+/// study of 18 elite players, on proquest.com):
 /// forehand smashes are faster than backhand ones; the records it quotes are 332 km/h
 /// (forehand) and 206 km/h (backhand), [derived] a ratio of 0.62. [assumption] players
 /// range from that ratio to 0.92.
@@ -102,9 +104,9 @@ pub const SEGMENT_SIGMA_MS: [(f64, f64); 3] = [(35.0, 80.0), (22.0, 50.0), (10.0
 pub const PRONATION_SHARE: (f64, f64) = (0.3, 1.2);
 pub const RACKET_SHAFT_SPIN_SHARE: (f64, f64) = (0.0, 0.6);
 
-/// Racket length, m: [cited] BWF Laws of Badminton, Law 4: at most 680 mm overall.
-/// [assumption] wrist-to-sweet-spot distance 0.48–0.62 m (the sweet spot near the head's
-/// centre, the hand on the grip).
+/// Wrist-to-sweet-spot distance, m. [assumption] 0.48–0.62 m: the sweet spot near the head's
+/// centre, the hand on the grip, within a racket of at most 680 mm (the limit usually quoted
+/// from the BWF Laws; not re-read here).
 pub const WRIST_TO_SWEET_SPOT_M: (f64, f64) = (0.48, 0.62);
 
 /// Hand's own speed along the head's path at contact, share of head speed. [assumption]
@@ -145,13 +147,10 @@ pub const PATH_PITCH_DEG: [(f64, f64); 8] = [
 pub const FORWARD_FWHM_MS: (f64, f64) = (40.0, 120.0);
 pub const PUSH_FWHM_MS: (f64, f64) = (80.0, 300.0);
 
-/// Shuttle mass, g: [cited] BWF Laws of Badminton, Law 2: 4.74–5.50 g. Used only to size the
-/// contact transient ([`CONTACT_G_PER_MS`]).
-pub const SHUTTLE_MASS_G: (f64, f64) = (4.74, 5.50);
-
 /// Peak of the contact transient on the racket node, g per m/s of head speed, and its
 /// duration, ms. [assumption] ([derived] order of magnitude: a 5 g shuttle leaving at ~60
-/// m/s gives the racket's ~90 g effective mass a Δv of ~3 m/s within 1–2 ms: 150–300 g.)
+/// m/s gives the racket's ~90 g effective mass a Δv of ~3 m/s within 1–2 ms: 150–300 g. The
+/// shuttle's mass, 4.74–5.50 g, is as docs/analysis.md quotes BWF Law 2.)
 pub const CONTACT_G_PER_MS: (f64, f64) = (1.0, 4.0);
 pub const CONTACT_MS: (f64, f64) = (1.0, 2.5);
 
