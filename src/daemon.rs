@@ -35,6 +35,7 @@ use crate::transport::http::{self, DeviceEndpoint, MetricsSources};
 use crate::transport::listener::{self, Bound, Gate};
 use crate::transport::metrics::ClientMetrics;
 use crate::transport::phone::{self, PhoneEndpoint};
+use crate::transport::screen::{self, ScreenEndpoint};
 use crate::uplink::status::SinkBoard;
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{CloudCommand, CommandOutcome, HubOptions, MqttCounters, MqttOptions};
@@ -241,8 +242,31 @@ pub async fn start_on(
         connected: Arc::default(),
         metrics: clients.clone(),
     });
+    let sources = admin_view::Sources {
+        journal: journal.clone(),
+        supervisor: supervisor.clone(),
+        sinks,
+        connections: device_connections,
+        started,
+    };
+    let screens = Arc::new(ScreenEndpoint {
+        settings: settings_handle.clone(),
+        court: court.clone(),
+        sources: sources.clone(),
+        feed: Arc::default(),
+        live: live.clone(),
+        guard: guard.clone(),
+        shutdown: shutdown.clone(),
+        connected: Arc::default(),
+        metrics: clients.clone(),
+    });
+    let (feeding, token) = (screens.clone(), shutdown.token.clone());
+    supervisor.spawn_restarting("screen-feed", supervise::restart_backoff(), move || {
+        screen::run_feed(feeding.clone(), token.clone())
+    });
     let mut router = http::router(endpoint)
         .merge(phone::routes(phones))
+        .merge(screen::routes(screens))
         .merge(http::metrics_routes(metrics))
         .merge(crate::health::routes(health));
     if settings.auth.admin_token.is_some() {
@@ -252,13 +276,6 @@ pub async fn start_on(
             guard: guard.clone(),
             shutdown: shutdown.clone(),
         })));
-        let sources = admin_view::Sources {
-            journal: journal.clone(),
-            supervisor: supervisor.clone(),
-            sinks,
-            connections: device_connections,
-            started,
-        };
         let console = staff_console(
             &settings_handle,
             &court,

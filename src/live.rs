@@ -7,6 +7,7 @@
 //! slow screen can miss a swing on screen but the record is never lost.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::broadcast;
 
@@ -14,7 +15,14 @@ use tokio::sync::broadcast;
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveEvent {
     /// A swing message (SPEC §3), with its journal id filled in.
-    Swing { device: String, json: Arc<str> },
+    Swing {
+        device: String,
+        json: Arc<str>,
+        /// When the gateway received the batch that completed the swing (none for swings of
+        /// a session resumed after a restart): the clients' endpoints time each push from it
+        /// (`swing_push_latency_*` on `/metrics`).
+        received: Option<Instant>,
+    },
     /// A session summary (`analysis_complete_notification`).
     Summary { device: String, json: Arc<str> },
     /// A rally event of the court, rendered as the phones' `rally_update` (not journaled).

@@ -155,6 +155,7 @@ pub(crate) struct RawLimits {
     pub max_handshaking: usize,
     pub max_admins: usize,
     pub max_phones: usize,
+    pub max_screens: usize,
 }
 
 impl Default for RawLimits {
@@ -178,6 +179,9 @@ impl Default for RawLimits {
             max_admins: 8,
             // A court's players and their friends, with room to spare under max_connections.
             max_phones: 200,
+            // A court's TV or two, the venue's desk and a spare: screens are few and each gets
+            // every swing of the court.
+            max_screens: 8,
         }
     }
 }

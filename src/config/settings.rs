@@ -140,6 +140,8 @@ pub struct LimitSettings {
     pub max_admins: usize,
     /// Simultaneous phone connections (`/ws/miniprogram/`); more are refused with 503.
     pub max_phones: usize,
+    /// Courtside screens (`/ws/dashboard/`) connected at once; more are refused with 503.
+    pub max_screens: usize,
 }
 
 /// `[auth]`.
@@ -838,6 +840,7 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
         ),
         max_admins: checker.in_range("limits.max_admins", raw.limits.max_admins, 1, 256),
         max_phones: checker.in_range("limits.max_phones", raw.limits.max_phones, 0, 100_000),
+        max_screens: checker.in_range("limits.max_screens", raw.limits.max_screens, 0, 256),
     };
     for (key, cap) in [
         (

@@ -155,6 +155,7 @@ async fn show(done: Durable, live: &Live, court: &CourtHandle, metrics: &Analysi
             live.publish(LiveEvent::Swing {
                 device: swing.device.clone(),
                 json: to_json(&swing).into(),
+                received: times.map(|t| t.received),
             });
             if let Some(t) = times {
                 metrics.record_swing(&t, std::time::Instant::now());

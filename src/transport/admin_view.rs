@@ -44,6 +44,11 @@ impl CourtView {
                 .collect(),
         }
     }
+
+    /// Each device the court knows, with its state.
+    pub fn devices(&self) -> &[(String, DeviceState)] {
+        &self.devices
+    }
 }
 
 /// `system_status`.
@@ -81,7 +86,7 @@ pub fn system_status(
     })
 }
 
-fn journal(stats: &JournalStats) -> Value {
+pub(super) fn journal(stats: &JournalStats) -> Value {
     json!({
         "bytes": stats.bytes,
         "max_bytes": stats.max_bytes,
@@ -94,7 +99,7 @@ fn journal(stats: &JournalStats) -> Value {
 }
 
 /// Each enabled sink: its connection and what it has yet to deliver.
-fn uplinks(sinks: &SinkBoard, stats: &JournalStats) -> Vec<Value> {
+pub(super) fn uplinks(sinks: &SinkBoard, stats: &JournalStats) -> Vec<Value> {
     sinks
         .snapshots()
         .into_iter()
@@ -135,7 +140,12 @@ pub fn device_list(
     json!({"type": "device_list", "devices": devices, "ts": now_ms})
 }
 
-fn device(code: &str, user: Option<&str>, state: Option<&DeviceState>, sources: &Sources) -> Value {
+pub(super) fn device(
+    code: &str,
+    user: Option<&str>,
+    state: Option<&DeviceState>,
+    sources: &Sources,
+) -> Value {
     let default = DeviceState::default();
     let state = state.unwrap_or(&default);
     let session = state

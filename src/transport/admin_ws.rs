@@ -131,6 +131,7 @@ async fn admin_socket(
     let max = settings.limits.max_admins;
     let Some(seat) = take_seat(&console, max) else {
         log::warn!("refused an admin console from {peer}: {max} connected ([limits] max_admins)");
+        console.metrics.capped(Role::Admin);
         let body = format!("{max} admin consoles connected already ([limits] max_admins)\n");
         return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
     };

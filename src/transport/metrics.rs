@@ -12,10 +12,11 @@
 //! connection gauge, `received(Role::Phone, type, bytes)` per message, `rejected` per error
 //! sent — and list their message types in [`Role::message_types`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -130,6 +131,39 @@ pub struct ClientMetrics {
     ack_latency: AtomicHistogram,
     /// Pushes a client fell too far behind to get (each told to it as `lagged`), per role.
     lagged: [AtomicU64; 4],
+    /// Handshakes refused because the role's cap (`max_phones`, `max_admins`, `max_screens`)
+    /// was reached, per role.
+    capped: [AtomicU64; 4],
+    /// Completing batch received → swing written to a phone's or screen's socket, per role.
+    push_latency: PushLatency,
+}
+
+/// Swing push latency per role: hdrhistograms (1 % resolution) behind one lock, taken once per
+/// swing written to a phone or screen — a few thousand times a second at most, never on the
+/// ingest path.
+#[derive(Debug)]
+struct PushLatency(Mutex<[Histogram<u64>; 4]>);
+
+/// Longest push latency told apart; slower ones are recorded as this.
+const PUSH_LATENCY_CEILING: Duration = Duration::from_secs(60);
+
+impl Default for PushLatency {
+    fn default() -> Self {
+        let ceiling = PUSH_LATENCY_CEILING.as_micros() as u64;
+        // Constant, valid bounds (1 ≤ low, 2·low ≤ high, digits ≤ 5): construction cannot fail.
+        let histogram =
+            |_| Histogram::new_with_bounds(1, ceiling, 2).expect("valid histogram bounds");
+        PushLatency(Mutex::new(Role::ALL.map(histogram)))
+    }
+}
+
+/// One role's swing push latency since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PushFigures {
+    pub pushes: u64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
 }
 
 impl Default for ClientMetrics {
@@ -142,6 +176,8 @@ impl Default for ClientMetrics {
             acks: Default::default(),
             ack_latency: AtomicHistogram::default(),
             lagged: Default::default(),
+            capped: Default::default(),
+            push_latency: PushLatency::default(),
         }
     }
 }
@@ -194,6 +230,39 @@ impl ClientMetrics {
         self.lagged[role.index()].fetch_add(n, Ordering::Relaxed);
     }
 
+    /// A client of `role` refused at its handshake because its role's cap was reached.
+    pub fn capped(&self, role: Role) {
+        self.capped[role.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A swing was written to a client of `role`, `took` after its completing batch arrived.
+    pub fn swing_pushed(&self, role: Role, took: Duration) {
+        let micros = took.min(PUSH_LATENCY_CEILING).as_micros().max(1) as u64;
+        let mut histograms = self
+            .push_latency
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        histograms[role.index()].saturating_record(micros);
+    }
+
+    /// The swing push latency of `role` since start.
+    pub fn push_figures(&self, role: Role) -> PushFigures {
+        let histograms = self
+            .push_latency
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let h = &histograms[role.index()];
+        let at = |q: f64| Duration::from_micros(h.value_at_quantile(q));
+        PushFigures {
+            pushes: h.len(),
+            p50: at(0.5),
+            p99: at(0.99),
+            max: Duration::from_micros(h.max()),
+        }
+    }
+
     /// `reply` was written to a device `took` after the message it answers was read.
     pub fn device_replied(&self, reply: &GatewayMessage, took: Duration) {
         let result = match reply {
@@ -239,6 +308,17 @@ impl Collector for ClientCollector {
             let n = m.lagged[role.index()].load(Ordering::Relaxed);
             ConstCounter::new(n).encode(lagged.encode_family(&[("role", role.as_str())])?)?;
         }
+        let mut capped = encoder.encode_descriptor(
+            "client_cap_refusals",
+            "Handshakes answered 503 because the role's cap was reached (limits.max_phones, max_admins, max_screens), by role",
+            None,
+            MetricType::Counter,
+        )?;
+        for role in Role::ALL {
+            let n = m.capped[role.index()].load(Ordering::Relaxed);
+            ConstCounter::new(n).encode(capped.encode_family(&[("role", role.as_str())])?)?;
+        }
+        encode_push_latency(m, &mut encoder)?;
         let mut accepted = encoder.encode_descriptor(
             "client_connections",
             "WebSocket clients accepted since start (past their handshake), by role",
@@ -309,6 +389,53 @@ impl Collector for ClientCollector {
         )?)?;
         Ok(())
     }
+}
+
+/// Picks one figure of a role's push latency.
+type PickFigure = fn(&PushFigures) -> Duration;
+
+/// `swing_pushes_total{role}` and the p50 / p99 / max gauges of the swing push latency, for
+/// the roles that get swings (phones, screens).
+fn encode_push_latency(
+    m: &ClientMetrics,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    const PUSHED: [Role; 2] = [Role::Phone, Role::Screen];
+    let figures = PUSHED.map(|role| (role, m.push_figures(role)));
+    let mut pushes = encoder.encode_descriptor(
+        "swing_pushes",
+        "Swings written to a phone's or screen's socket, by role",
+        None,
+        MetricType::Counter,
+    )?;
+    for (role, f) in &figures {
+        ConstCounter::new(f.pushes).encode(pushes.encode_family(&[("role", role.as_str())])?)?;
+    }
+    let quantiles: [(&str, &str, PickFigure); 3] = [
+        (
+            "swing_push_latency_p50_seconds",
+            "Median time from receipt of the batch that completes a swing to the swing written to a phone's or screen's socket, by role",
+            |f| f.p50,
+        ),
+        (
+            "swing_push_latency_p99_seconds",
+            "99th percentile of the swing push latency (completing batch received -> written to the client's socket), by role",
+            |f| f.p99,
+        ),
+        (
+            "swing_push_latency_max_seconds",
+            "Longest swing push latency (completing batch received -> written to the client's socket), by role",
+            |f| f.max,
+        ),
+    ];
+    for (name, help, pick) in quantiles {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (role, f) in &figures {
+            ConstGauge::new(pick(f).as_secs_f64())
+                .encode(family.encode_family(&[("role", role.as_str())])?)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

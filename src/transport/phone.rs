@@ -31,8 +31,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
@@ -41,6 +40,7 @@ use super::device::ConnectionLimits;
 use super::jwt::{self, LEEWAY_S, Verified};
 use super::metrics::{ClientMetrics, Role};
 use super::phone_history;
+use super::push::{self, Outgoing, WRITE_TIMEOUT, text};
 use crate::config::{Settings, SettingsHandle};
 use crate::court::{CourtChange, CourtHandle};
 use crate::journal::Journal;
@@ -53,10 +53,6 @@ use shuttlegate_core::protocol::validate::{self, IdKind};
 
 /// Close code of a socket whose token expired (the seeds' application range, 4000–4999).
 pub const TOKEN_EXPIRED: u16 = 4001;
-
-/// A write to a phone that takes longer than this ends its connection: it has stopped reading
-/// for a minute, and its slot is worth more to another phone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the phone endpoint needs.
 pub struct PhoneEndpoint {
@@ -140,6 +136,7 @@ async fn phone_socket(
             "phone of `{user_id}` from {peer} refused: limits.max_phones ({}) connected",
             settings.limits.max_phones
         );
+        endpoint.metrics.capped(Role::Phone);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many phones\n").into_response();
     };
     let limits = ConnectionLimits::of(&settings);
@@ -217,7 +214,7 @@ impl Phone {
         let _counted = self.endpoint.metrics.connected(Role::Phone);
         let (sink, mut stream) = socket.split();
         let (tx, rx) = mpsc::channel(queue.max(1));
-        let writer = tokio::spawn(write(sink, rx, self.dropped.clone()));
+        let writer = tokio::spawn(push::write(sink, rx, self.client()));
         // Subscribed before the welcome, so nothing published after it is missed.
         let mut live = self.endpoint.live.subscribe();
         let mut changes = self.endpoint.court.subscribe();
@@ -228,7 +225,7 @@ impl Phone {
             "message": "connected to the court gateway",
             "timestamp": self.endpoint.court.now(),
         });
-        let _ = tx.send(text(&welcome)).await;
+        let _ = tx.send(text(&welcome).into()).await;
         let mut caught_up = self.catch_up(&tx).await;
         let expiry = tokio::time::sleep(self.until_expiry(&verified));
         tokio::pin!(expiry);
@@ -243,7 +240,7 @@ impl Phone {
                         let reply = self.answer(t.as_str()).await;
                         // The phone's own answers wait for room: a phone that asks but does
                         // not read slows only itself.
-                        if tx.send(text(&reply)).await.is_err() {
+                        if tx.send(text(&reply).into()).await.is_err() {
                             break End::ByPhone;
                         }
                     }
@@ -256,7 +253,7 @@ impl Phone {
                             continue;
                         }
                         if let Some(push) = self.live_push(&event) {
-                            self.offer(&tx, push);
+                            self.client().offer(&tx, push);
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => self.lost(n),
@@ -271,7 +268,7 @@ impl Phone {
                             self.mine = read_devices_of(&self.endpoint, &self.user).await;
                         }
                         if let Some(push) = self.court_push(&change) {
-                            self.offer(&tx, push);
+                            self.client().offer(&tx, push.into());
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => self.lost(n),
@@ -293,7 +290,7 @@ impl Phone {
                 reason: reason.into(),
             }));
             // A phone whose queue stays full for this long gets no close frame, only the drop.
-            let _ = tokio::time::timeout(Duration::from_secs(5), tx.send(frame)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), tx.send(frame.into())).await;
         }
         drop(tx);
         match tokio::time::timeout(WRITE_TIMEOUT, writer).await {
@@ -314,25 +311,34 @@ impl Phone {
         Duration::from_millis(u64::try_from(left).unwrap_or(0))
     }
 
-    /// Queues a push without waiting: a full queue drops it and counts it.
-    fn offer(&self, tx: &mpsc::Sender<Message>, push: Message) {
-        if tx.try_send(push).is_err() {
-            self.lost(1);
+    /// This phone as its writer and the fan-out count it.
+    fn client(&self) -> push::Client {
+        push::Client {
+            role: Role::Phone,
+            metrics: self.endpoint.metrics.clone(),
+            dropped: self.dropped.clone(),
         }
     }
 
     fn lost(&self, n: u64) {
-        self.dropped.fetch_add(n, Ordering::Relaxed);
-        self.endpoint.metrics.lagged(Role::Phone, n);
+        self.client().lost(n);
     }
 
     /// The push a live result is for this phone, if it is for it.
-    fn live_push(&self, event: &LiveEvent) -> Option<Message> {
+    fn live_push(&self, event: &LiveEvent) -> Option<Outgoing> {
         match event {
-            LiveEvent::Swing { device, json } | LiveEvent::Summary { device, json } => self
+            LiveEvent::Swing {
+                device,
+                json,
+                received,
+            } => self.is_mine(device).then(|| Outgoing {
+                message: Message::Text(json.as_ref().into()),
+                swing_received: *received,
+            }),
+            LiveEvent::Summary { device, json } => self
                 .is_mine(device)
-                .then(|| Message::Text(json.as_ref().into())),
-            LiveEvent::Rally { json } => Some(Message::Text(json.as_ref().into())),
+                .then(|| Message::Text(json.as_ref().into()).into()),
+            LiveEvent::Rally { json } => Some(Message::Text(json.as_ref().into()).into()),
             LiveEvent::DeviceStatus { .. } => None,
         }
     }
@@ -441,7 +447,7 @@ impl Phone {
 
     /// Sends the swings of the user's open sessions so far, from the journal; what it sent, so
     /// the same swings arriving live meanwhile are not sent twice.
-    async fn catch_up(&self, tx: &mpsc::Sender<Message>) -> CaughtUp {
+    async fn catch_up(&self, tx: &mpsc::Sender<Outgoing>) -> CaughtUp {
         let mine = self.mine.clone();
         let open: Vec<(String, String)> = self
             .endpoint
@@ -464,7 +470,7 @@ impl Phone {
                 let id = swing["id"].as_u64().unwrap_or(0);
                 caught_up.newest.insert(device.clone(), id);
                 // Waits for room, like an answer: these come before any live push.
-                if tx.send(text(&swing)).await.is_err() {
+                if tx.send(text(&swing).into()).await.is_err() {
                     return caught_up;
                 }
             }
@@ -544,37 +550,6 @@ impl Phone {
     }
 }
 
-/// Drains the phone's queue into its socket; after each message, reports pushes dropped
-/// meanwhile with one `lagged` notice.
-async fn write(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Message>,
-    dropped: Arc<AtomicU64>,
-) {
-    while let Some(message) = rx.recv().await {
-        let closing = matches!(message, Message::Close(_));
-        if !send(&mut sink, message).await || closing {
-            return;
-        }
-        let lost = dropped.swap(0, Ordering::Relaxed);
-        if lost > 0 && !send(&mut sink, text(&json!({"type": "lagged", "dropped": lost}))).await {
-            return;
-        }
-    }
-}
-
-/// Sends one message; false when the phone is gone or has not read for [`WRITE_TIMEOUT`].
-async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
-    matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await,
-        Ok(Ok(()))
-    )
-}
-
-fn text(value: &Value) -> Message {
-    Message::Text(value.to_string().into())
-}
-
 fn error_reply(e: &PhoneError) -> Value {
     json!({"type": "error", "error": e.error, "field": e.field})
 }
@@ -619,7 +594,7 @@ impl CaughtUp {
     /// Whether a live swing was already sent from the journal (it was journaled before the
     /// catch-up read it, and published after this phone subscribed).
     fn already_sent(&mut self, event: &LiveEvent) -> bool {
-        let LiveEvent::Swing { device, json } = event else {
+        let LiveEvent::Swing { device, json, .. } = event else {
             return false;
         };
         let Some(&newest) = self.newest.get(device) else {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use shuttlegate_biomech::Placement;
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_tools::bench::ingest::IngestBench;
+use shuttlegate_tools::bench::phones::PhoneBench;
 use shuttlegate_tools::bench::swings::SwingBench;
 use shuttlegate_tools::bench::uplink::UplinkBench;
 use shuttlegate_tools::biomech_eval::BiomechOptions;
@@ -203,6 +204,84 @@ enum BenchCommand {
     /// `/metrics`), against the p99 ≤ 20 ms target. Without --players it runs the two reference
     /// scenarios (8 players; 32 players beside 8 unpaced ingest devices).
     Swings(BenchSwingsArgs),
+    /// Players' phones and courtside screens on a `shuttlegate run` child under `bench swings`'s
+    /// load: swing -> phone latency (completing batch received -> written to the phone's socket,
+    /// from the daemon's `/metrics`) against p99 <= 20 ms, and the cost of the clients: paced
+    /// probe devices' ack latency, daemon CPU and RSS, quiet versus with every client connected,
+    /// and the pushes dropped.
+    Phones(BenchPhonesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchPhonesArgs {
+    /// Court-simulated players, in courts of two; each is bound to a user of its own.
+    #[arg(long, default_value_t = 8)]
+    players: usize,
+    /// Phones, spread evenly over the players' users (each JWT-authenticated).
+    #[arg(long, default_value_t = 200)]
+    phones: usize,
+    /// Public courtside screens (each gets every swing).
+    #[arg(long, default_value_t = 4)]
+    screens: usize,
+    /// Paced devices whose ack latency is measured.
+    #[arg(long, default_value_t = 4)]
+    probes: usize,
+    /// Each probe's interval between batches (of 100 samples).
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    probe_interval: std::time::Duration,
+    /// Unpaced ingest devices sending beside the players.
+    #[arg(long, default_value_t = 0)]
+    load_devices: usize,
+    /// Batches in flight per load device.
+    #[arg(long, default_value_t = 8)]
+    load_window: usize,
+    /// Samples per second of each player's racket node.
+    #[arg(long, default_value_t = 200.0)]
+    rate_hz: f64,
+    /// Samples per player batch.
+    #[arg(long, default_value_t = 40)]
+    batch_samples: usize,
+    /// How long the players play, per run (quiet, then watched).
+    #[arg(long, default_value = "25s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// The journal's group-commit window.
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+    commit_interval: std::time::Duration,
+    /// Seed of the simulated players.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl BenchPhonesArgs {
+    fn resolve(self) -> Result<PhoneBench> {
+        anyhow::ensure!(self.players > 0, "--players must be at least 1");
+        anyhow::ensure!(self.rate_hz > 0.0, "--rate-hz must be positive");
+        anyhow::ensure!(self.batch_samples > 0, "--batch-samples must be at least 1");
+        anyhow::ensure!(
+            self.phones <= 100_000 && self.screens <= 256,
+            "at most 100000 phones and 256 screens (limits.max_phones, limits.max_screens)"
+        );
+        anyhow::ensure!(
+            !self.probe_interval.is_zero(),
+            "--probe-interval must be positive"
+        );
+        Ok(PhoneBench {
+            load: SwingBench {
+                players: self.players,
+                rate_hz: self.rate_hz,
+                batch_samples: self.batch_samples,
+                load_devices: self.load_devices,
+                load_window: self.load_window.max(1),
+                duration: self.duration,
+                commit_interval: self.commit_interval,
+                seed: self.seed,
+            },
+            phones: self.phones,
+            screens: self.screens,
+            probes: self.probes,
+            probe_interval: self.probe_interval,
+        })
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -278,6 +357,8 @@ pub enum Mode {
     BenchUplink(UplinkBench),
     /// `bench swings`: one scenario, or the two reference ones.
     BenchSwings(Vec<SwingBench>),
+    /// `bench phones`: one scenario, quiet then watched.
+    BenchPhones(PhoneBench),
     /// `eval --simulator biomech`: against the independent simulator.
     EvalBiomech {
         options: BiomechOptions,
@@ -346,6 +427,7 @@ impl Cli {
                 }
                 BenchCommand::Uplink(args) => Mode::BenchUplink(args.resolve()?),
                 BenchCommand::Swings(args) => Mode::BenchSwings(args.resolve()?),
+                BenchCommand::Phones(args) => Mode::BenchPhones(args.resolve()?),
             },
             Command::Eval {
                 simulator,

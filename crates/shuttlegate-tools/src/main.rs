@@ -7,7 +7,7 @@ mod cli;
 use anyhow::Result;
 use clap::Parser;
 use shuttlegate_core::analysis::AnalysisSettings;
-use shuttlegate_tools::bench::{ingest, swings, uplink};
+use shuttlegate_tools::bench::{ingest, phones, swings, uplink};
 use shuttlegate_tools::{biomech_eval, eval, recording, torture};
 
 use cli::{Cli, Mode};
@@ -68,6 +68,24 @@ fn main() -> Result<()> {
                 let report = rt.block_on(swings::run(&exe, scenario))?;
                 println!("bench swings: {label}\n  {report}");
             }
+        }
+        Mode::BenchPhones(bench) => {
+            let exe = shuttlegate_tools::daemon_exe()?;
+            let label = format!(
+                "{} players at {} Hz x {} samples/batch, {} unpaced load devices, {} probes every {:?}, {} phones, {} screens, {:?} per run, commit {:?}",
+                bench.load.players,
+                bench.load.rate_hz,
+                bench.load.batch_samples,
+                bench.load.load_devices,
+                bench.probes,
+                bench.probe_interval,
+                bench.phones,
+                bench.screens,
+                bench.load.duration,
+                bench.load.commit_interval
+            );
+            let report = runtime()?.block_on(phones::run(&exe, bench))?;
+            println!("bench phones: {label}\n{report}");
         }
         Mode::EvalBiomech { options, verbose } => {
             let report = biomech_eval::run(&options, &AnalysisSettings::default());

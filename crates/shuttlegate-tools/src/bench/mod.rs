@@ -3,5 +3,6 @@
 
 pub mod device;
 pub mod ingest;
+pub mod phones;
 pub mod swings;
 pub mod uplink;

@@ -6,8 +6,8 @@
 //! (`bench::device`) load the journal and the analysis queue. The daemon times every swing
 //! from the receipt of the batch that completed it to the swing journaled and on the live
 //! broadcast (see `shuttlegate::pipeline::AnalysisMetrics`); this bench drives it, waits until the analysis
-//! has caught up, and reads the figures. There is no phone endpoint yet, so the last hop
-//! (live broadcast → phone socket) is not in the figure.
+//! has caught up, and reads the figures. The last hop (live broadcast → a phone's socket) is
+//! `bench phones`'s figure.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -175,7 +175,7 @@ pub async fn run(exe: &Path, bench: SwingBench) -> Result<SwingReport, BenchErro
 }
 
 /// The daemon's configuration: every player and load device, with tokens.
-fn config(dir: &Path, bench: &SwingBench) -> String {
+pub(super) fn config(dir: &Path, bench: &SwingBench) -> String {
     let mut config = super::device::daemon_config_head(dir, bench.commit_interval);
     let fleets = court_fleets("", bench);
     let players = fleets
@@ -193,7 +193,7 @@ fn config(dir: &Path, bench: &SwingBench) -> String {
 }
 
 /// One fleet per court of [`PLAYERS_PER_COURT`], each with its own codes and seed.
-fn court_fleets(addr: &str, bench: &SwingBench) -> Vec<FleetOptions> {
+pub(super) fn court_fleets(addr: &str, bench: &SwingBench) -> Vec<FleetOptions> {
     let courts = bench.players.div_ceil(PLAYERS_PER_COURT);
     (0..courts)
         .map(|c| FleetOptions {
@@ -212,11 +212,11 @@ fn court_fleets(addr: &str, bench: &SwingBench) -> Vec<FleetOptions> {
         .collect()
 }
 
-fn load_code(i: usize) -> String {
+pub(super) fn load_code(i: usize) -> String {
     format!("load-{i:03}")
 }
 
-fn load_token(i: usize) -> String {
+pub(super) fn load_token(i: usize) -> String {
     format!("load-token-{i:03}")
 }
 
@@ -253,7 +253,7 @@ async fn start_load(
 }
 
 /// `/metrics` once the analysis has caught up with everything handed to it.
-async fn drained_metrics(addr: &str) -> Result<Scrape, BenchError> {
+pub(super) async fn drained_metrics(addr: &str) -> Result<Scrape, BenchError> {
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     loop {
         let scrape = scrape(addr).await?;
@@ -286,11 +286,11 @@ async fn scrape(addr: &str) -> Result<Scrape, BenchError> {
 
 /// An OpenMetrics text body.
 #[derive(Debug, Clone)]
-struct Scrape(String);
+pub(super) struct Scrape(String);
 
 impl Scrape {
     /// The value of the unlabelled sample `name`; NaN when absent or not a number.
-    fn value(&self, name: &str) -> f64 {
+    pub(super) fn value(&self, name: &str) -> f64 {
         self.0
             .lines()
             .filter(|l| !l.starts_with('#'))
