@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use shuttlegate_biomech::Placement;
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_tools::bench::ingest::IngestBench;
 use shuttlegate_tools::bench::phones::PhoneBench;
 use shuttlegate_tools::bench::swings::SwingBench;
 use shuttlegate_tools::bench::uplink::UplinkBench;
+use shuttlegate_tools::biomech_eval::BiomechOptions;
 use shuttlegate_tools::eval::EvalOptions;
 use shuttlegate_tools::recording::sources::{self, SOURCE_NAMES, Source};
 use shuttlegate_tools::recording::{
@@ -33,9 +35,16 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Score the swing analyser against the simulator's ground truth (and the seed backend's
-    /// method on the same sessions).
+    /// Score the swing analyser: against the independent simulator's truth (`--simulator biomech`,
+    /// the default), the project's self-consistent simulator (`--simulator sim`, with the seed
+    /// backend's method beside it), or real labelled recordings (`--recording`).
     Eval {
+        /// Which simulator supplies the truth (without --recording/--recordings).
+        #[arg(long, value_enum, default_value_t = SimulatorArg::Biomech)]
+        simulator: SimulatorArg,
+        /// `--simulator biomech`: put every device's nodes here instead of drawing per session.
+        #[arg(long, value_enum)]
+        placement: Option<PlacementArg>,
         /// Number of simulated sessions (seeds from --first-seed on).
         #[arg(long, default_value_t = 20)]
         seeds: u64,
@@ -86,11 +95,61 @@ enum Command {
         #[arg(long)]
         rate_hz: Option<f64>,
     },
+    /// Write one independent-simulator session to DIR: `wire.jsonl` (the device's text frames,
+    /// one per line, exactly as sent) and `truth.json` (the device, each frame's receipt time,
+    /// the swings as meant, the rest windows).
+    Biomech {
+        /// Seed of the session.
+        #[arg(long, default_value_t = 1000)]
+        seed: u64,
+        /// Length, seconds.
+        #[arg(long, default_value_t = 120.0)]
+        duration_s: f64,
+        /// Every node at this rate (50–1000 Hz); default: drawn.
+        #[arg(long)]
+        rate_hz: Option<f64>,
+        /// Where the nodes are worn; default: drawn.
+        #[arg(long, value_enum)]
+        placement: Option<PlacementArg>,
+        /// Output directory (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// The journal's crash-test load generator.
     Journal {
         #[command(subcommand)]
         command: JournalCommand,
     },
+}
+
+/// Where `eval` gets its truth.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SimulatorArg {
+    /// The independent simulator (shuttlegate-biomech): literature kinematics, real sensors'
+    /// faults, labels from the stroke meant; streamed through the daemon's parser.
+    Biomech,
+    /// The project's own court simulator: self-consistent with the analyser (it shares its
+    /// pulse model and labelling rules), kept for regression comparison.
+    Sim,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PlacementArg {
+    FourNode,
+    RacketOnly,
+    WristOnly,
+    Forearm,
+}
+
+impl PlacementArg {
+    fn placement(self) -> Placement {
+        match self {
+            PlacementArg::FourNode => Placement::FourNode,
+            PlacementArg::RacketOnly => Placement::RacketOnly,
+            PlacementArg::WristOnly => Placement::WristOnly,
+            PlacementArg::Forearm => Placement::Forearm,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -300,7 +359,12 @@ pub enum Mode {
     BenchSwings(Vec<SwingBench>),
     /// `bench phones`: one scenario, quiet then watched.
     BenchPhones(PhoneBench),
-    /// `eval` against the simulator.
+    /// `eval --simulator biomech`: against the independent simulator.
+    EvalBiomech {
+        options: BiomechOptions,
+        verbose: bool,
+    },
+    /// `eval --simulator sim`: against the self-consistent simulator.
     Eval {
         options: EvalOptions,
         verbose: bool,
@@ -313,6 +377,11 @@ pub enum Mode {
         in_process: bool,
         /// Also one line per file.
         verbose: bool,
+    },
+    /// `biomech`: one session written out.
+    BiomechSession {
+        options: shuttlegate_biomech::SessionOptions,
+        out: PathBuf,
     },
     /// `journal torture`.
     Torture {
@@ -361,6 +430,8 @@ impl Cli {
                 BenchCommand::Phones(args) => Mode::BenchPhones(args.resolve()?),
             },
             Command::Eval {
+                simulator,
+                placement,
                 seeds,
                 first_seed,
                 players,
@@ -385,6 +456,33 @@ impl Cli {
                 if !recording.is_empty() {
                     return Ok(Mode::EvalRecordings(recording_format.specs(&recording)?));
                 }
+                anyhow::ensure!(
+                    duration_s.is_finite() && duration_s >= 10.0,
+                    "--duration-s must be at least 10"
+                );
+                if simulator == SimulatorArg::Biomech {
+                    anyhow::ensure!(
+                        rate_hz.is_none_or(|r| (50.0..=1000.0).contains(&r)),
+                        "--rate-hz must be between 50 and 1000 (the independent simulator's nodes)"
+                    );
+                    anyhow::ensure!(
+                        drop_batch == 0.0 && reorder_batch == 0.0 && players == 2,
+                        "--drop-batch, --reorder-batch and --players apply to --simulator sim only"
+                    );
+                    return Ok(Mode::EvalBiomech {
+                        verbose,
+                        options: BiomechOptions {
+                            seeds: (first_seed..first_seed + seeds).collect(),
+                            duration_s,
+                            rate_hz,
+                            placement: placement.map(PlacementArg::placement),
+                        },
+                    });
+                }
+                anyhow::ensure!(
+                    placement.is_none(),
+                    "--placement applies to --simulator biomech only"
+                );
                 anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
                 anyhow::ensure!(
                     rate_hz.is_none_or(|r| (50.0..=2000.0).contains(&r)),
@@ -402,6 +500,31 @@ impl Cli {
                         rate_hz,
                     },
                     verbose,
+                }
+            }
+            Command::Biomech {
+                seed,
+                duration_s,
+                rate_hz,
+                placement,
+                out,
+            } => {
+                anyhow::ensure!(
+                    duration_s.is_finite() && duration_s >= 10.0,
+                    "--duration-s must be at least 10"
+                );
+                anyhow::ensure!(
+                    rate_hz.is_none_or(|r| (50.0..=1000.0).contains(&r)),
+                    "--rate-hz must be between 50 and 1000"
+                );
+                Mode::BiomechSession {
+                    options: shuttlegate_biomech::SessionOptions {
+                        seed,
+                        duration_s,
+                        rate_hz,
+                        placement: placement.map(PlacementArg::placement),
+                    },
+                    out,
                 }
             }
             Command::Journal {

@@ -1,5 +1,8 @@
-//! `shuttlegate-tools eval`: scores the analyser against the simulator's truth, and the seed
-//! backend's method on the same sessions, side by side.
+//! `shuttlegate-tools eval --simulator sim`: scores the analyser against the project's own court
+//! simulator (`shuttlegate-sim`), and the seed backend's method on the same sessions, side by
+//! side. **Self-consistent**: that simulator renders swings with the analyser's own pulse model
+//! and labels them with the classifier's rules (issue 14), so its figures say the analyser
+//! agrees with itself; the independent figures are `--simulator biomech` (biomech_eval.rs).
 //!
 //! Seeds used while developing the analyser were 1–20; the default evaluation seeds start at
 //! 1000 and draw new players (styles, devices, strengths) from each seed, so no evaluated

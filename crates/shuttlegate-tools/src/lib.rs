@@ -2,7 +2,10 @@
 //! None of it ships in the daemon.
 //!
 //! ```text
-//! eval.rs        the analyser scored against the simulator's ground truth, beside the seed method
+//! eval.rs        the analyser scored against the self-consistent simulator (shuttlegate-sim),
+//!                beside the seed method
+//! biomech_eval.rs the analyser scored against the independent simulator (shuttlegate-biomech)
+//!                through the daemon's parser and court analysis, as a report::SourceReport
 //! recording/     real labelled IMU recordings (WitMotion CSV, generic tables) read and scored
 //! report.rs      one table per source of truth (SourceReport), the shape every evaluation prints
 //! bench/         benchmarks through a real `shuttlegate run` child: ingest, uplink, swings
@@ -12,6 +15,7 @@
 use std::path::PathBuf;
 
 pub mod bench;
+pub mod biomech_eval;
 pub mod eval;
 pub mod recording;
 pub mod report;

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Parser;
 use shuttlegate_core::analysis::AnalysisSettings;
 use shuttlegate_tools::bench::{ingest, phones, swings, uplink};
-use shuttlegate_tools::{eval, recording, torture};
+use shuttlegate_tools::{biomech_eval, eval, recording, torture};
 
 use cli::{Cli, Mode};
 
@@ -87,8 +87,26 @@ fn main() -> Result<()> {
             let report = runtime()?.block_on(phones::run(&exe, bench))?;
             println!("bench phones: {label}\n{report}");
         }
+        Mode::EvalBiomech { options, verbose } => {
+            let report = biomech_eval::run(&options, &AnalysisSettings::default());
+            let label = options
+                .rate_hz
+                .map_or("biomech".to_owned(), |r| format!("biomech@{r}Hz"));
+            let table = report.source_report(&label);
+            print!(
+                "{}",
+                if verbose {
+                    table.render_verbose()
+                } else {
+                    table.render()
+                }
+            );
+        }
         Mode::Eval { options, verbose } => {
             let report = eval::run(&options, &AnalysisSettings::default());
+            println!(
+                "== sim (self-consistent: the project's simulator shares the analyser's pulse model and labelling rules) =="
+            );
             print!("{}", report.render());
             if verbose {
                 for line in &report.mismatches {
@@ -130,6 +148,22 @@ fn main() -> Result<()> {
                     }
                 );
             }
+        }
+        Mode::BiomechSession { options, out } => {
+            let session = shuttlegate_biomech::generate(&options);
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("wire.jsonl"), session.wire_lines())?;
+            std::fs::write(
+                out.join("truth.json"),
+                serde_json::to_string_pretty(&session.truth_json())?,
+            )?;
+            println!(
+                "{}: {} frames, {} swings, {} rest windows",
+                out.display(),
+                session.messages.len(),
+                session.swings.len(),
+                session.rests.len()
+            );
         }
         Mode::Torture {
             dir,

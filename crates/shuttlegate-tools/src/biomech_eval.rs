@@ -1,0 +1,587 @@
+//! `shuttlegate-tools eval --simulator biomech`: the analyser scored against the independent
+//! simulator (`shuttlegate-biomech`), whose truth is the stroke each simulated player meant.
+//!
+//! Each session's wire messages — JSON text as the devices send it — go through the daemon's
+//! own parser (`protocol::parse_device_message`) and the court's analysis (`CourtAnalysis`,
+//! the routing the live pipeline and `replay` share), with the gateway's receipt time as the
+//! anchor for V3.3 time-of-day stamps; `upload_complete` finishes the session. The swings
+//! that come out are matched to the truth by contact time and scored.
+//!
+//! Held-out seeds: the simulator was written and checked on seeds 1–99 (its own tests use
+//! 0–11); the default evaluation seeds start at 1000. Nothing in the simulator was changed
+//! after seeing the analyser's scores.
+
+use std::collections::BTreeMap;
+
+use shuttlegate_biomech::{
+    Overflow, Placement, Segment, Session, SessionOptions, StrokeClass, SwingTruth, generate,
+};
+use shuttlegate_core::analysis::{
+    AnalysisOutput, AnalysisSettings, CourtAnalysis, CourtDevice, DeviceProfile, Swing,
+};
+use shuttlegate_core::batch::BodyPosition;
+use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
+
+use crate::eval::ErrorStats;
+use crate::report::{Figure, SourceReport, Target, Unit};
+
+/// A found swing is the truth's when its contact is within this of the true contact, ms.
+pub const MATCH_MS: f64 = 150.0;
+/// Chain delays count as right within this, ms (issue 14).
+pub const DELAY_TOLERANCE_MS: f64 = 10.0;
+/// Segment peaks count as right within this, % (issue 14).
+pub const PEAK_TOLERANCE_PCT: f64 = 5.0;
+/// Forearm length added to the wrist-to-sweet-spot reach for a node on the wrist or forearm
+/// (the analyser reads such a node as turning about the elbow), m. [assumption]
+const FOREARM_M: f64 = 0.26;
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct BiomechOptions {
+    pub seeds: Vec<u64>,
+    pub duration_s: f64,
+    /// Every node at this rate; `None`: the simulator's mix (50–1000 Hz, some changing).
+    pub rate_hz: Option<f64>,
+    /// `None`: drawn per session.
+    pub placement: Option<Placement>,
+}
+
+impl Default for BiomechOptions {
+    fn default() -> Self {
+        BiomechOptions {
+            seeds: (1000..1020).collect(),
+            duration_s: 300.0,
+            rate_hz: None,
+            placement: None,
+        }
+    }
+}
+
+/// Counts for one group of swings (all, or one condition).
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub truth: usize,
+    pub found: usize,
+    pub false_positives: usize,
+    pub stroke_ok: usize,
+    pub side_ok: usize,
+    pub speed_pct: ErrorStats,
+}
+
+/// How one true swing fared: `None` in [`Tally::add`] when nothing matched it.
+struct Outcome {
+    stroke_ok: bool,
+    side_ok: bool,
+    speed_pct: Option<f64>,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: Option<&Outcome>) {
+        self.truth += 1;
+        let Some(o) = outcome else {
+            return;
+        };
+        self.found += 1;
+        self.stroke_ok += usize::from(o.stroke_ok);
+        self.side_ok += usize::from(o.side_ok);
+        if let Some(e) = o.speed_pct {
+            self.speed_pct.add(e);
+        }
+    }
+
+    pub fn recall(&self) -> f64 {
+        ratio(self.found, self.truth)
+    }
+    pub fn precision(&self) -> f64 {
+        ratio(self.found, self.found + self.false_positives)
+    }
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        }
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, Default)]
+pub struct BiomechReport {
+    pub options_note: String,
+    pub sessions: usize,
+    pub all: Tally,
+    /// Matched swings whose true class is overhead or underarm, and how many of them the
+    /// analyser put at that height.
+    pub height_n: usize,
+    pub height_ok: usize,
+    /// truth stroke → predicted stroke → count.
+    pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Matched swings with chain truth; how many had both delays within ±10 ms, all three
+    /// peaks within ±5 %.
+    pub chain_n: usize,
+    pub chain_delays_ok: usize,
+    pub chain_peaks_ok: usize,
+    pub delay_ms: ErrorStats,
+    pub peak_pct: ErrorStats,
+    /// Measured racket speeds by true class, km/h.
+    pub speed_by_class: BTreeMap<StrokeClass, Vec<f64>>,
+    pub rest_ms: f64,
+    pub rest_swings: usize,
+    /// Messages the daemon's parser refused (each should be 0: the simulator writes the
+    /// SPEC's forms).
+    pub parse_errors: usize,
+    pub first_parse_error: Option<String>,
+    /// The same counts by condition (device placement, sensor trap, rate, swing shape…).
+    pub groups: BTreeMap<String, Tally>,
+}
+
+/// Runs the evaluation.
+pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechReport {
+    let mut report = BiomechReport {
+        options_note: format!(
+            "{} sessions (seeds {}–{}) × {} s, {}, placement {}",
+            options.seeds.len(),
+            options.seeds.first().copied().unwrap_or(0),
+            options.seeds.last().copied().unwrap_or(0),
+            options.duration_s,
+            options.rate_hz.map_or(
+                "rates 50–1000 Hz mixed, some changing mid-session".into(),
+                |r| format!("every node at {r} Hz")
+            ),
+            options.placement.map_or("drawn per session", |p| p.name()),
+        ),
+        ..BiomechReport::default()
+    };
+    for &seed in &options.seeds {
+        let session = generate(&SessionOptions {
+            seed,
+            duration_s: options.duration_s,
+            rate_hz: options.rate_hz,
+            placement: options.placement,
+        });
+        let swings = analyse(&session, settings, &mut report);
+        score(&session, &swings, &mut report);
+    }
+    report
+}
+
+fn position(segment: Segment) -> BodyPosition {
+    match segment {
+        Segment::Waist => BodyPosition::Waist,
+        Segment::Shoulder => BodyPosition::Shoulder,
+        Segment::Wrist | Segment::Forearm => BodyPosition::Wrist,
+        Segment::Racket => BodyPosition::Racket,
+    }
+}
+
+/// The device as a venue would configure it: its nodes, their full scales, the player's reach.
+fn court_device(session: &Session) -> CourtDevice {
+    let d = &session.device;
+    let sensor = &d.nodes[0].sensor;
+    let racket = d.nodes.iter().any(|n| n.segment == Segment::Racket);
+    CourtDevice {
+        profile: DeviceProfile {
+            mount_radius_m: if racket {
+                d.reach_m
+            } else {
+                d.reach_m + FOREARM_M
+            },
+            acc_full_scale_g: sensor.acc_full_scale_g,
+            gyro_full_scale_dps: sensor.gyro_full_scale_dps,
+            positions: d.nodes.iter().map(|n| position(n.segment)).collect(),
+            ..DeviceProfile::new(d.device_code.clone())
+        },
+        sensors: d
+            .nodes
+            .iter()
+            .map(|n| (n.segment.sensor_id(), position(n.segment)))
+            .collect(),
+    }
+}
+
+/// The session's messages through the daemon's parser and the court's analysis.
+fn analyse(
+    session: &Session,
+    settings: &AnalysisSettings,
+    report: &mut BiomechReport,
+) -> Vec<Swing> {
+    let code = session.device.device_code.clone();
+    let mut court = CourtAnalysis::new(
+        settings.clone(),
+        [court_device(session)],
+        FrameClock::new(chrono_tz::Asia::Shanghai),
+    );
+    let mut swings = Vec::new();
+    for message in &session.messages {
+        let outputs = match parse_device_message(&message.text, &code) {
+            Ok(DeviceMessage::Batch(batch)) => court.handle_batch(&batch, message.received_ms),
+            Ok(DeviceMessage::UploadComplete(done)) => court.finish(&code, &done.session_id),
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                report.parse_errors += 1;
+                report
+                    .first_parse_error
+                    .get_or_insert_with(|| e.to_string());
+                Vec::new()
+            }
+        };
+        swings.extend(outputs.into_iter().filter_map(|o| match o {
+            AnalysisOutput::Swing(s) => Some(*s),
+            _ => None,
+        }));
+    }
+    swings
+}
+
+/// The conditions a device or swing falls under, as group names.
+fn device_groups(session: &Session) -> Vec<String> {
+    let d = &session.device;
+    let s = &d.nodes[0].sensor;
+    let rates = &d.rates.0;
+    let mut g = vec![
+        format!("placement {}", d.placement.name()),
+        format!("player {}", d.level.name()),
+        format!(
+            "overflow {}",
+            match s.overflow {
+                Overflow::Clip => "clip",
+                Overflow::Wrap => "wrap",
+            }
+        ),
+        format!(
+            "accelerometer {}",
+            if s.uncalibrated {
+                "uncalibrated"
+            } else {
+                "calibrated"
+            }
+        ),
+        format!(
+            "mount {}",
+            if d.nodes.iter().any(|n| n.sensor.mount_rotated) {
+                "rotated"
+            } else {
+                "aligned"
+            }
+        ),
+        format!("gyro full scale {} dps", s.gyro_full_scale_dps),
+        format!(
+            "rate {} Hz{}",
+            rates[0].1,
+            if rates.len() > 1 { " then changed" } else { "" }
+        ),
+    ];
+    g.push(format!("wire {:?}", d.form));
+    g
+}
+
+fn swing_groups(t: &SwingTruth) -> Vec<String> {
+    vec![
+        format!("stroke {}", t.stroke.name()),
+        format!("shape {:?}", t.shape),
+        format!("footwork {}", if t.footwork { "yes" } else { "no" }),
+        format!("backswing {}", if t.backswing { "yes" } else { "no" }),
+    ]
+}
+
+fn score(session: &Session, found: &[Swing], r: &mut BiomechReport) {
+    r.sessions += 1;
+    let dev_groups = device_groups(session);
+    let mut used = vec![false; found.len()];
+    for t in &session.swings {
+        let best = found
+            .iter()
+            .enumerate()
+            .filter(|(k, s)| !used[*k] && (s.t_impact - t.t_contact_ms).abs() <= MATCH_MS)
+            .min_by(|a, b| {
+                (a.1.t_impact - t.t_contact_ms)
+                    .abs()
+                    .total_cmp(&(b.1.t_impact - t.t_contact_ms).abs())
+            });
+        let groups: Vec<String> = dev_groups.iter().cloned().chain(swing_groups(t)).collect();
+        let outcome = best.map(|(k, s)| {
+            used[k] = true;
+            Outcome {
+                stroke_ok: s.stroke.as_str() == t.stroke.name(),
+                side_ok: s.side.as_str() == t.side.name(),
+                speed_pct: s
+                    .racket_speed_kmh
+                    .map(|v| (v / t.racket_speed_kmh - 1.0) * 100.0),
+            }
+        });
+        r.all.add(outcome.as_ref());
+        for g in groups {
+            r.groups.entry(g).or_default().add(outcome.as_ref());
+        }
+        let Some((_, s)) = best else {
+            continue;
+        };
+        *r.confusion
+            .entry(t.stroke.name().to_owned())
+            .or_default()
+            .entry(s.stroke.as_str().to_owned())
+            .or_default() += 1;
+        if let Some(h) = t.stroke.height_class() {
+            r.height_n += 1;
+            r.height_ok += usize::from(s.height.as_str() == h.name());
+        }
+        if let Some(v) = s.racket_speed_kmh {
+            r.speed_by_class.entry(t.stroke).or_default().push(v);
+        }
+        if let Some(chain) = &t.chain {
+            score_chain(chain, s, r);
+        }
+    }
+    let mut fp_tally = Tally::default();
+    for (k, s) in found.iter().enumerate() {
+        if session.rests.iter().any(|w| w.contains(s.t_impact)) {
+            r.rest_swings += 1;
+        }
+        if !used[k] {
+            fp_tally.false_positives += 1;
+        }
+    }
+    r.all.false_positives += fp_tally.false_positives;
+    for g in &dev_groups {
+        r.groups.entry(g.clone()).or_default().false_positives += fp_tally.false_positives;
+    }
+    r.rest_ms += session.rests.iter().map(|w| w.duration_ms()).sum::<f64>();
+}
+
+fn score_chain(truth: &shuttlegate_biomech::ChainTruth, s: &Swing, r: &mut BiomechReport) {
+    r.chain_n += 1;
+    let Some(c) = &s.chain else {
+        return;
+    };
+    let delays = [c.delay_ms.waist_to_shoulder, c.delay_ms.shoulder_to_wrist];
+    let mut delays_ok = true;
+    for (est, tru) in delays.into_iter().zip(truth.delay_ms) {
+        match est {
+            Some(e) => {
+                r.delay_ms.add(e - tru);
+                delays_ok &= (e - tru).abs() <= DELAY_TOLERANCE_MS;
+            }
+            None => delays_ok = false,
+        }
+    }
+    let peaks = [c.peak_dps.waist, c.peak_dps.shoulder, c.peak_dps.wrist];
+    let mut peaks_ok = true;
+    for (est, tru) in peaks.into_iter().zip(truth.peak_dps) {
+        match est {
+            Some(e) => {
+                let pct = (e / tru - 1.0) * 100.0;
+                r.peak_pct.add(pct);
+                peaks_ok &= pct.abs() <= PEAK_TOLERANCE_PCT;
+            }
+            None => peaks_ok = false,
+        }
+    }
+    r.chain_delays_ok += usize::from(delays_ok);
+    r.chain_peaks_ok += usize::from(peaks_ok);
+}
+
+impl BiomechReport {
+    pub fn stroke_accuracy(&self) -> f64 {
+        ratio(self.all.stroke_ok, self.all.found)
+    }
+    pub fn side_accuracy(&self) -> f64 {
+        ratio(self.all.side_ok, self.all.found)
+    }
+    pub fn height_accuracy(&self) -> f64 {
+        ratio(self.height_ok, self.height_n)
+    }
+    pub fn chain_delays_share(&self) -> f64 {
+        ratio(self.chain_delays_ok, self.chain_n)
+    }
+    pub fn chain_peaks_share(&self) -> f64 {
+        ratio(self.chain_peaks_ok, self.chain_n)
+    }
+    pub fn false_swings_per_rest_minute(&self) -> f64 {
+        if self.rest_ms > 0.0 {
+            self.rest_swings as f64 / (self.rest_ms / 60_000.0)
+        } else {
+            0.0
+        }
+    }
+    /// Mean measured racket speed of a true class, km/h.
+    pub fn mean_speed(&self, class: StrokeClass) -> Option<f64> {
+        self.speed_by_class
+            .get(&class)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    }
+
+    /// smash > clear > drop and drive > net, from mean measured speeds; `None` when a class
+    /// has no measured speed.
+    pub fn speed_order_holds(&self) -> Option<(bool, bool)> {
+        let m = |c| self.mean_speed(c);
+        let overhead = m(StrokeClass::Smash)? > m(StrokeClass::Clear)?
+            && m(StrokeClass::Clear)? > m(StrokeClass::Drop)?;
+        let flat = m(StrokeClass::Drive)? > m(StrokeClass::Net)?;
+        Some((overhead, flat))
+    }
+
+    /// The per-source table (the shape every source prints), with issue 14's targets for the
+    /// independent simulator. `label` names the run (`biomech`, `biomech@100Hz`).
+    pub fn source_report(&self, label: &str) -> SourceReport {
+        let a = &self.all;
+        let share = |name: &str, ok: usize, n: usize, target: f64| Figure {
+            name: name.to_owned(),
+            value: (n > 0).then(|| 100.0 * ok as f64 / n as f64),
+            unit: Unit::Percent,
+            detail: format!("{ok}/{n} swings"),
+            target: Some(Target::AtLeast(target)),
+        };
+        let mut figures = vec![
+            Figure {
+                name: "detection F1".into(),
+                value: (a.truth > 0).then(|| 100.0 * a.f1()),
+                unit: Unit::Percent,
+                detail: format!(
+                    "P {:.3} R {:.3}: {}/{} found, {} false",
+                    a.precision(),
+                    a.recall(),
+                    a.found,
+                    a.truth,
+                    a.false_positives
+                ),
+                target: Some(Target::AtLeast(97.0)),
+            },
+            share("stroke type", a.stroke_ok, a.found, 90.0),
+            share("forehand/backhand", a.side_ok, a.found, 95.0),
+            share("overhead/underarm", self.height_ok, self.height_n, 85.0),
+            Figure {
+                name: "racket-speed MAE".into(),
+                value: (a.speed_pct.n() > 0).then(|| a.speed_pct.mean_abs()),
+                unit: Unit::Percent,
+                detail: format!("bias {:+.1} %, n {}", a.speed_pct.mean(), a.speed_pct.n()),
+                target: Some(Target::AtMost(8.0)),
+            },
+            share(
+                "chain delays within ±10 ms",
+                self.chain_delays_ok,
+                self.chain_n,
+                90.0,
+            ),
+            share(
+                "segment peaks within ±5 %",
+                self.chain_peaks_ok,
+                self.chain_n,
+                90.0,
+            ),
+            Figure {
+                name: "false swings per minute of rest".into(),
+                value: (self.rest_ms > 0.0).then(|| self.false_swings_per_rest_minute()),
+                unit: Unit::PerMinute,
+                detail: format!("{} in {:.1} min", self.rest_swings, self.rest_ms / 60_000.0),
+                target: Some(Target::AtMost(1.0)),
+            },
+        ];
+        for (fast, slow) in [
+            (StrokeClass::Smash, StrokeClass::Clear),
+            (StrokeClass::Clear, StrokeClass::Drop),
+            (StrokeClass::Drive, StrokeClass::Net),
+        ] {
+            let (f, s) = (self.mean_speed(fast), self.mean_speed(slow));
+            figures.push(Figure {
+                name: format!("speed order: {} > {}", fast.name(), slow.name()),
+                value: f.zip(s).map(|(f, s)| f / s),
+                unit: Unit::Ratio,
+                detail: "ratio of mean measured speeds".into(),
+                target: Some(Target::Above(1.0)),
+            });
+        }
+        for class in StrokeClass::ALL {
+            figures.push(Figure {
+                name: format!("mean speed: {}", class.name()),
+                value: self.mean_speed(class),
+                unit: Unit::KmPerHour,
+                detail: format!("n {}", self.speed_by_class.get(&class).map_or(0, Vec::len)),
+                target: None,
+            });
+        }
+        let mut notes = vec![
+            self.options_note.clone(),
+            format!(
+                "truth is the stroke each simulated player meant; a found swing matches within ±{MATCH_MS} ms of contact; {} messages the parser refused",
+                self.parse_errors
+            ),
+        ];
+        notes.extend(
+            self.first_parse_error
+                .iter()
+                .map(|e| format!("first parse error: {e}")),
+        );
+        notes.extend(self.confusion_lines());
+        SourceReport {
+            source: label.to_owned(),
+            title: "independent simulator (shuttlegate-biomech): literature kinematics, real sensors' faults, labels = the stroke meant".into(),
+            via: "wire text through the daemon's parser (protocol::parse_device_message) and CourtAnalysis, in process".into(),
+            figures,
+            notes,
+            inputs: self.breakdown_lines(),
+        }
+    }
+
+    /// The stroke confusion matrix, a line per true class.
+    fn confusion_lines(&self) -> Vec<String> {
+        let names: Vec<&str> = StrokeClass::ALL
+            .iter()
+            .map(|c| c.name())
+            .chain(["unknown"])
+            .collect();
+        let mut lines = vec![
+            "stroke confusion, rows truth, columns analyser:".to_owned(),
+            format!(
+                "         {:>6}{}",
+                "",
+                names.iter().map(|n| format!("{n:>8}")).collect::<String>()
+            ),
+        ];
+        for t in StrokeClass::ALL {
+            let Some(row) = self.confusion.get(t.name()) else {
+                continue;
+            };
+            lines.push(format!(
+                "         {:>6}{}",
+                t.name(),
+                names
+                    .iter()
+                    .map(|n| format!("{:>8}", row.get(*n).copied().unwrap_or(0)))
+                    .collect::<String>()
+            ));
+        }
+        lines
+    }
+
+    /// The counts by condition, a line per group (`eval --verbose`).
+    fn breakdown_lines(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .map(|(name, t)| {
+                format!(
+                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6}  false {:>3}",
+                    t.truth,
+                    pct(t.recall()),
+                    pct(ratio(t.stroke_ok, t.found)),
+                    pct(ratio(t.side_ok, t.found)),
+                    if t.speed_pct.n() > 0 {
+                        format!("{:.1} %", t.speed_pct.mean_abs())
+                    } else {
+                        "-".into()
+                    },
+                    t.false_positives
+                )
+            })
+            .collect()
+    }
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1} %", v * 100.0)
+}

@@ -1,0 +1,155 @@
+//! CI floors for the analyser on the independent simulator (issue 14): a regression in
+//! detection, stroke type, side or the kinetic chain on data the analyser was not written
+//! against fails here.
+//!
+//! Each session's wire text goes through the daemon's parser and the court analysis
+//! (`biomech_eval`), on fixed held-out seeds, so the figures are exact and repeatable: the
+//! floors sit a little under what today's analyser scores, not at the issue's targets (which
+//! it does not meet; docs/analysis.md has the full table). **When the analyser changes,
+//! re-measure (the test prints the figures) and move the floors in [`FLOORS`].**
+
+use shuttlegate_biomech::Placement;
+use shuttlegate_core::analysis::AnalysisSettings;
+use shuttlegate_tools::biomech_eval::{BiomechOptions, BiomechReport, run};
+
+/// One figure's floor at each rate.
+struct Floor {
+    metric: &'static str,
+    figure: fn(&Figures) -> f64,
+    at_100_hz: f64,
+    at_200_hz: f64,
+}
+
+/// The floors: about 0.03 under the figures measured on main at 10930ab (the analyser before
+/// issue 14's work) with the simulator at 4c3d66c, the seeds and durations of [`measure`].
+/// Figures (100 / 200 Hz): F1 0.895 / 0.881, stroke 0.281 / 0.303, side 0.708 / 0.730, chain
+/// delays 0.787 / 0.783, peaks 0.766 / 0.783 (these chain seeds include ±250 and ±1000 °/s
+/// gyros, whose body nodes clip).
+#[rustfmt::skip]
+const FLOORS: [Floor; 5] = [
+    //      metric                               figure                                       100 Hz           200 Hz
+    Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.86, at_200_hz: 0.85 },
+    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.25, at_200_hz: 0.27 },
+    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.67, at_200_hz: 0.70 },
+    Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },
+    Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.73, at_200_hz: 0.75 },
+];
+
+struct Figures {
+    /// Devices of every placement, drawn per seed.
+    mixed: BiomechReport,
+    /// 4-node devices only: the chain figures.
+    chain: BiomechReport,
+}
+
+fn measure(rate_hz: f64) -> Figures {
+    let settings = AnalysisSettings::default();
+    let mixed = run(
+        &BiomechOptions {
+            seeds: (2000..2006).collect(),
+            duration_s: 120.0,
+            rate_hz: Some(rate_hz),
+            placement: None,
+        },
+        &settings,
+    );
+    let chain = run(
+        &BiomechOptions {
+            seeds: (2100..2104).collect(),
+            duration_s: 120.0,
+            rate_hz: Some(rate_hz),
+            placement: Some(Placement::FourNode),
+        },
+        &settings,
+    );
+    Figures { mixed, chain }
+}
+
+fn check(rate_hz: f64, floor_of: fn(&Floor) -> f64) {
+    let figures = measure(rate_hz);
+    assert_eq!(
+        figures.mixed.parse_errors + figures.chain.parse_errors,
+        0,
+        "the parser refused simulated messages"
+    );
+    assert!(
+        figures.mixed.all.truth > 80,
+        "too few swings to score: {}",
+        figures.mixed.all.truth
+    );
+    assert!(
+        figures.chain.chain_n > 30,
+        "too few chain swings to score: {}",
+        figures.chain.chain_n
+    );
+    let mut failures = Vec::new();
+    for floor in &FLOORS {
+        let value = (floor.figure)(&figures);
+        println!(
+            "{rate_hz} Hz  {:<28} {value:.4}  (floor {:.4})",
+            floor.metric,
+            floor_of(floor)
+        );
+        if value < floor_of(floor) {
+            failures.push(format!(
+                "{}: {value:.4} < floor {:.4}",
+                floor.metric,
+                floor_of(floor)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "below the floors at {rate_hz} Hz: {failures:?}"
+    );
+}
+
+#[test]
+fn the_analyser_holds_its_floors_on_the_independent_simulator_at_100_hz() {
+    check(100.0, |f| f.at_100_hz);
+}
+
+#[test]
+fn the_analyser_holds_its_floors_on_the_independent_simulator_at_200_hz() {
+    check(200.0, |f| f.at_200_hz);
+}
+
+fn tools(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shuttlegate-tools"))
+        .args(args)
+        .output()
+        .expect("shuttlegate-tools runs")
+}
+
+#[test]
+fn eval_prints_the_biomech_table_by_default_and_refuses_flags_of_the_other_simulator() {
+    let out = tools(&[
+        "eval",
+        "--seeds",
+        "1",
+        "--duration-s",
+        "30",
+        "--rate-hz",
+        "100",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("== biomech@100Hz — independent simulator"),
+        "{text}"
+    );
+    for figure in [
+        "detection F1",
+        "stroke type",
+        "forehand/backhand",
+        "racket-speed MAE",
+    ] {
+        assert!(text.contains(figure), "{figure} missing: {text}");
+    }
+    let out = tools(&["eval", "--drop-batch", "0.1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--simulator sim only"));
+    let out = tools(&["eval", "--simulator", "sim", "--placement", "wrist-only"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--simulator biomech only"));
+}
