@@ -12,11 +12,50 @@ use super::{
     SessionSummary, Swing, samples_of,
 };
 use crate::batch::{BodyPosition, SensorBatch};
-use crate::protocol::FrameClock;
+use crate::protocol::{FrameClock, FrameTime};
 
 /// Sessions analysed at once per device; a device that opens more has its oldest summarised
 /// and dropped (its raw data stays in the journal for `replay`).
 pub const SESSIONS_PER_DEVICE: usize = 4;
+
+/// Hub clocks remembered at once; past this (sessions never finished) they are forgotten and
+/// learnt again from the next batch.
+const MAX_HUB_CLOCKS: usize = 4096;
+
+/// A session's frame clock for the analysis. A V3.3 hub stamps frames with its own time of
+/// day; when that clock is off from the gateway's by more than the protocol believes (15 min:
+/// a hub on a court LAN without a time server, or never synced), `FrameClock` has no unix time
+/// for its frames. Storage keeps them as sent; the analysis must not drop them — their
+/// spacing is exact, only the clock's offset is unknown — so the offset from the hub's clock
+/// to the gateway's is taken from the first such batch's receipt time and kept for the
+/// session: every later frame keeps its spacing, and a swing comes out at gateway time
+/// within the network's delay. Before this, such a hub gave no swing at all.
+///
+/// Stamps that are not a time of day (milliseconds since boot beyond 66 h) are the hub's
+/// clock as they are. Milliseconds since boot under 66 h can pass for a time of day and
+/// are then misread at the seconds that do not exist (docs/analysis.md, "Limits").
+#[derive(Debug, Clone, Copy, Default)]
+struct HubClock {
+    /// Gateway ms minus hub ms, learnt from the first frame that needed it.
+    offset_ms: Option<f64>,
+}
+
+impl HubClock {
+    fn unix_ms_of(&mut self, frames: &FrameClock, raw: i64, received_ms: i64) -> Option<f64> {
+        if let Some(t) = frames.to_unix_ms(raw, received_ms) {
+            return Some(t as f64);
+        }
+        let hub_ms = match FrameTime::classify(raw) {
+            FrameTime::TimeOfDay { ms_of_day } => {
+                frames.anchor_time_of_day(ms_of_day, received_ms)? as f64
+            }
+            FrameTime::Unknown => raw as f64,
+            FrameTime::UnixMs(ms) => ms as f64,
+        };
+        let offset = *self.offset_ms.get_or_insert(received_ms as f64 - hub_ms);
+        Some(hub_ms + offset)
+    }
+}
 
 /// What the court's analysis produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +83,9 @@ pub struct CourtAnalysis {
     frames: FrameClock,
     /// Open analysers per device, oldest first.
     sessions: HashMap<String, VecDeque<DeviceAnalyser>>,
+    /// Per device and session: hub clock → gateway clock, for frames whose stamps the
+    /// gateway does not believe (see [`HubClock`]).
+    hub_clocks: HashMap<(String, String), HubClock>,
     rallies: RallyTracker,
 }
 
@@ -70,6 +112,7 @@ impl CourtAnalysis {
             devices,
             frames,
             sessions: HashMap::new(),
+            hub_clocks: HashMap::new(),
         }
     }
 
@@ -112,10 +155,15 @@ impl CourtAnalysis {
         };
         let sensors = entry.sensors.clone();
         let frames = self.frames;
+        let key = (batch.device.clone(), batch.session_id.clone());
+        if !self.hub_clocks.contains_key(&key) && self.hub_clocks.len() >= MAX_HUB_CLOCKS {
+            self.hub_clocks.clear();
+        }
+        let hub_clock = self.hub_clocks.entry(key).or_default();
         let samples = samples_of(
             batch,
             |id| sensors.get(&id).copied(),
-            |raw| frames.to_unix_ms(raw, received_ms).map(|t| t as f64),
+            |raw| hub_clock.unix_ms_of(&frames, raw, received_ms),
         );
         let mut out = Vec::new();
         let Some((analyser, evicted)) = self.analyser(&batch.device, &batch.session_id) else {
@@ -163,6 +211,8 @@ impl CourtAnalysis {
         if let Some(open) = self.sessions.get_mut(device) {
             open.retain(|a| a.session_id() != session_id);
         }
+        self.hub_clocks
+            .remove(&(device.to_owned(), session_id.to_owned()));
         out.extend(evicted.map(|s| AnalysisOutput::Summary(Box::new(s))));
         for swing in swings {
             if swing.impact {
@@ -173,5 +223,32 @@ impl CourtAnalysis {
         summary.analysis_result.rallies = Some(self.rallies.stats().clone());
         out.push(AnalysisOutput::Summary(Box::new(summary)));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_clock_hours_off_keeps_its_frames_spacing_on_the_gateways_clock() {
+        let frames = FrameClock::new(chrono_tz::Asia::Shanghai);
+        // 2026-12-06 12:00:00.000 UTC = 20:00:00.000 in Shanghai; the hub reads 17:30:00.000.
+        let received = 1_796_558_400_000i64;
+        let mut clock = HubClock::default();
+        let first = clock
+            .unix_ms_of(&frames, 173_000_000, received)
+            .expect("a time");
+        let later = clock
+            .unix_ms_of(&frames, 173_000_005, received + 40)
+            .expect("a time");
+        assert_eq!(first, received as f64, "anchored at the first receipt");
+        assert_eq!(later - first, 5.0, "the hub's spacing, not the receipts'");
+        // A believable stamp is the protocol's own reading.
+        let mut synced = HubClock::default();
+        assert_eq!(
+            synced.unix_ms_of(&frames, 200_000_123, received),
+            Some(received as f64 + 123.0)
+        );
     }
 }

@@ -63,7 +63,7 @@ pub struct NodeSample {
 pub fn samples_of(
     batch: &SensorBatch,
     map: impl Fn(u32) -> Option<BodyPosition>,
-    frame_time: impl Fn(i64) -> Option<f64>,
+    mut frame_time: impl FnMut(i64) -> Option<f64>,
 ) -> Vec<NodeSample> {
     match &batch.form {
         BatchForm::Compact(c) => {
