@@ -371,7 +371,7 @@ fn staff_console(
         notices,
         guard,
         shutdown: shutdown.clone(),
-        connected: std::sync::atomic::AtomicUsize::new(0),
+        connected: Default::default(),
         metrics,
     })
 }

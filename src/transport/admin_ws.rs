@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use axum::Router;
@@ -42,6 +42,7 @@ use shuttlegate_core::protocol::{CommandRequest, close};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::admin_view::{self, CourtView, Sources};
+use super::admission::RoleSeat;
 use super::auth::{self, AuthGuard, Refusal, TokenQuery};
 use super::device::ConnectionLimits;
 use super::http::socket_limits;
@@ -71,7 +72,7 @@ pub struct AdminConsole {
     pub guard: Arc<AuthGuard>,
     pub shutdown: Shutdown,
     /// Consoles connected now.
-    pub connected: AtomicUsize,
+    pub connected: Arc<AtomicUsize>,
     /// `/metrics`: consoles connected and their messages, under the `admin` role.
     pub metrics: Arc<ClientMetrics>,
 }
@@ -82,25 +83,6 @@ pub fn routes(console: Arc<AdminConsole>) -> Router {
         .route("/ws/admin/", get(admin_socket))
         .route("/ws/admin", get(admin_socket))
         .with_state(console)
-}
-
-/// One of the `max_admins` places; given back when the console's task ends.
-struct Seat(Arc<AdminConsole>);
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        self.0.connected.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-fn take_seat(console: &Arc<AdminConsole>, max: usize) -> Option<Seat> {
-    console
-        .connected
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < max).then_some(n + 1)
-        })
-        .ok()
-        .map(|_| Seat(console.clone()))
 }
 
 async fn admin_socket(
@@ -129,7 +111,7 @@ async fn admin_socket(
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     let max = settings.limits.max_admins;
-    let Some(seat) = take_seat(&console, max) else {
+    let Some(seat) = RoleSeat::take(&console.connected, max) else {
         log::warn!("refused an admin console from {peer}: {max} connected ([limits] max_admins)");
         console.metrics.capped(Role::Admin);
         let body = format!("{max} admin consoles connected already ([limits] max_admins)\n");
@@ -162,7 +144,7 @@ struct Console {
 async fn serve(
     console: Arc<AdminConsole>,
     socket: WebSocket,
-    seat: Seat,
+    seat: RoleSeat,
     peer: SocketAddr,
     idle: Duration,
 ) {

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -324,6 +325,29 @@ impl AcceptBackoff {
     /// An accept succeeded.
     pub fn succeeded(&mut self) {
         self.failures = 0;
+    }
+}
+
+/// One place under a client role's cap (`max_phones`, `max_screens`, `max_admins`), given back
+/// when dropped. `taken` is the role's count of places held, shared with whoever reports it.
+#[derive(Debug)]
+pub struct RoleSeat(Arc<AtomicUsize>);
+
+impl RoleSeat {
+    /// A seat, when fewer than `max` are taken.
+    pub fn take(taken: &Arc<AtomicUsize>, max: usize) -> Option<RoleSeat> {
+        taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| RoleSeat(taken.clone()))
+    }
+}
+
+impl Drop for RoleSeat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

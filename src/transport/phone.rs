@@ -22,7 +22,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use axum::Router;
@@ -35,6 +35,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
+use super::admission::RoleSeat;
 use super::auth::{self, AuthGuard, Refusal, TokenQuery};
 use super::device::ConnectionLimits;
 use super::jwt::{self, LEEWAY_S, Verified};
@@ -131,7 +132,7 @@ async fn phone_socket(
     if endpoint.shutdown.token.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let Some(slot) = PhoneSlot::take(&endpoint.connected, settings.limits.max_phones) else {
+    let Some(slot) = RoleSeat::take(&endpoint.connected, settings.limits.max_phones) else {
         log::warn!(
             "phone of `{user_id}` from {peer} refused: limits.max_phones ({}) connected",
             settings.limits.max_phones
@@ -169,26 +170,6 @@ async fn refuse(endpoint: &PhoneEndpoint, user_id: &str, peer: SocketAddr, why: 
     );
     auth::hold(delay, &endpoint.shutdown).await;
     auth::unauthorized()
-}
-
-/// One of `limits.max_phones` places, given back when dropped.
-struct PhoneSlot(Arc<AtomicUsize>);
-
-impl PhoneSlot {
-    fn take(connected: &Arc<AtomicUsize>, max: usize) -> Option<PhoneSlot> {
-        connected
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| PhoneSlot(connected.clone()))
-    }
-}
-
-impl Drop for PhoneSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// One connected phone.

@@ -20,7 +20,7 @@
 //! nothing else: not ingest, not the device acks, not another screen or phone.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::admin_view::{CourtView, Sources};
+use super::admission::RoleSeat;
 use super::auth::{self, AuthGuard, Refusal, TokenQuery};
 use super::device::ConnectionLimits;
 use super::metrics::{ClientMetrics, Role};
@@ -274,7 +275,7 @@ async fn screen_socket(
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     let max = settings.limits.max_screens;
-    let Some(slot) = ScreenSlot::take(&endpoint.connected, max) else {
+    let Some(slot) = RoleSeat::take(&endpoint.connected, max) else {
         log::warn!("refused a screen from {peer}: {max} connected ([limits] max_screens)");
         endpoint.metrics.capped(Role::Screen);
         let body = format!("{max} screens connected already ([limits] max_screens)\n");
@@ -302,26 +303,6 @@ async fn screen_socket(
             log::info!("screen from {peer} disconnected");
         })
     })
-}
-
-/// One of `limits.max_screens` places, given back when dropped.
-struct ScreenSlot(Arc<AtomicUsize>);
-
-impl ScreenSlot {
-    fn take(connected: &Arc<AtomicUsize>, max: usize) -> Option<ScreenSlot> {
-        connected
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| ScreenSlot(connected.clone()))
-    }
-}
-
-impl Drop for ScreenSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// One connected screen.
