@@ -7,6 +7,11 @@
 //! anchor for V3.3 time-of-day stamps; `upload_complete` finishes the session. The swings
 //! that come out are matched to the truth by contact time and scored.
 //!
+//! The same sessions also go through a real `shuttlegate run` child over WebSocket
+//! ([`daemon`]), scored by the same [`score_session`]; this in-process run is its fast
+//! variant (same parser, same court analysis, no sockets or journal), and
+//! `tests/biomech_daemon.rs` checks that both agree on one seed.
+//!
 //! Held-out seeds: the simulator was written and checked on seeds 1–99 (its own tests use
 //! 0–11); the default evaluation seeds start at 1000. Nothing in the simulator was changed
 //! after seeing the analyser's scores.
@@ -21,6 +26,8 @@ use shuttlegate_core::analysis::{
 };
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
+
+pub mod daemon;
 
 use crate::eval::ErrorStats;
 use crate::report::{Figure, SourceReport, Target, Unit};
@@ -113,6 +120,8 @@ fn ratio(a: usize, b: usize) -> f64 {
 #[derive(Debug, Clone, Default)]
 pub struct BiomechReport {
     pub options_note: String,
+    /// How the wire text reached the analysis (in process, or through a daemon).
+    pub via: String,
     pub sessions: usize,
     pub all: Tally,
     /// Matched swings whose true class is overhead or underarm, and how many of them the
@@ -140,23 +149,13 @@ pub struct BiomechReport {
     pub groups: BTreeMap<String, Tally>,
 }
 
-/// Runs the evaluation.
+/// Runs the evaluation in process (the fast variant of [`daemon::run`]).
 pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechReport {
-    let mut report = BiomechReport {
-        options_note: format!(
-            "{} sessions (seeds {}–{}) × {} s, {}, placement {}",
-            options.seeds.len(),
-            options.seeds.first().copied().unwrap_or(0),
-            options.seeds.last().copied().unwrap_or(0),
-            options.duration_s,
-            options.rate_hz.map_or(
-                "rates 50–1000 Hz mixed, some changing mid-session".into(),
-                |r| format!("every node at {r} Hz")
-            ),
-            options.placement.map_or("drawn per session", |p| p.name()),
-        ),
-        ..BiomechReport::default()
-    };
+    let mut report = BiomechReport::new(
+        options,
+        "wire text through the daemon's parser (protocol::parse_device_message) and \
+         CourtAnalysis, in process",
+    );
     for &seed in &options.seeds {
         let session = generate(&SessionOptions {
             seed,
@@ -165,9 +164,31 @@ pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechRepo
             placement: options.placement,
         });
         let swings = analyse(&session, settings, &mut report);
-        score(&session, &swings, &mut report);
+        score_session(&session, &swings, &mut report);
     }
     report
+}
+
+impl BiomechReport {
+    /// An empty report of `options`' run, its data reaching the analysis `via` that path.
+    pub fn new(options: &BiomechOptions, via: &str) -> BiomechReport {
+        BiomechReport {
+            via: via.to_owned(),
+            options_note: format!(
+                "{} sessions (seeds {}–{}) × {} s, {}, placement {}",
+                options.seeds.len(),
+                options.seeds.first().copied().unwrap_or(0),
+                options.seeds.last().copied().unwrap_or(0),
+                options.duration_s,
+                options.rate_hz.map_or(
+                    "rates 50–1000 Hz mixed, some changing mid-session".into(),
+                    |r| format!("every node at {r} Hz")
+                ),
+                options.placement.map_or("drawn per session", |p| p.name()),
+            ),
+            ..BiomechReport::default()
+        }
+    }
 }
 
 fn position(segment: Segment) -> BodyPosition {
@@ -180,7 +201,7 @@ fn position(segment: Segment) -> BodyPosition {
 }
 
 /// The device as a venue would configure it: its nodes, their full scales, the player's reach.
-fn court_device(session: &Session) -> CourtDevice {
+pub(crate) fn court_device(session: &Session) -> CourtDevice {
     let d = &session.device;
     let sensor = &d.nodes[0].sensor;
     let racket = d.nodes.iter().any(|n| n.segment == Segment::Racket);
@@ -202,6 +223,13 @@ fn court_device(session: &Session) -> CourtDevice {
             .map(|n| (n.segment.sensor_id(), position(n.segment)))
             .collect(),
     }
+}
+
+/// One session's swings in process, and the messages the parser refused.
+pub fn swings_in_process(session: &Session, settings: &AnalysisSettings) -> (Vec<Swing>, usize) {
+    let mut report = BiomechReport::default();
+    let swings = analyse(session, settings, &mut report);
+    (swings, report.parse_errors)
 }
 
 /// The session's messages through the daemon's parser and the court's analysis.
@@ -289,7 +317,8 @@ fn swing_groups(t: &SwingTruth) -> Vec<String> {
     ]
 }
 
-fn score(session: &Session, found: &[Swing], r: &mut BiomechReport) {
+/// Scores one session's swings (on the simulator's clock) against its truth.
+pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) {
     r.sessions += 1;
     let dev_groups = device_groups(session);
     let mut used = vec![false; found.len()];
@@ -505,13 +534,10 @@ impl BiomechReport {
                 target: None,
             });
         }
-        let mut notes = vec![
-            self.options_note.clone(),
-            format!(
-                "truth is the stroke each simulated player meant; a found swing matches within ±{MATCH_MS} ms of contact; {} messages the parser refused",
-                self.parse_errors
-            ),
-        ];
+        let mut notes = vec![format!(
+            "truth is the stroke each simulated player meant; a found swing matches within ±{MATCH_MS} ms of contact; {} messages the parser refused",
+            self.parse_errors
+        )];
         notes.extend(
             self.first_parse_error
                 .iter()
@@ -519,9 +545,10 @@ impl BiomechReport {
         );
         notes.extend(self.confusion_lines());
         SourceReport {
+            data: self.options_note.clone(),
             source: label.to_owned(),
             title: "independent simulator (shuttlegate-biomech): literature kinematics, real sensors' faults, labels = the stroke meant".into(),
-            via: "wire text through the daemon's parser (protocol::parse_device_message) and CourtAnalysis, in process".into(),
+            via: self.via.clone(),
             figures,
             notes,
             inputs: self.breakdown_lines(),

@@ -1,7 +1,7 @@
 //! One table per source of truth: the figures issue 14 asks of the analyser, each beside its
 //! target and whether it is met. [`SourceReport`] is the shared shape: the real recordings
 //! ([`crate::recording::score`]) fill it, and so can any other evaluation (the independent simulator), so
-//! that one run prints every source the same way. Pure: figures in, text out.
+//! that one run prints every source the same way. Pure: figures in, text (or JSON) out.
 
 use std::fmt::Write as _;
 
@@ -17,6 +17,15 @@ pub enum Target {
 }
 
 impl Target {
+    /// The comparison and its bound, as `--json` writes them (`">="`, 90.0).
+    pub fn parts(self) -> (&'static str, f64) {
+        match self {
+            Target::AtLeast(b) => (">=", b),
+            Target::AtMost(b) => ("<=", b),
+            Target::Above(b) => (">", b),
+        }
+    }
+
     pub fn holds(self, value: f64) -> bool {
         match self {
             Target::AtLeast(b) => value >= b,
@@ -46,6 +55,16 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// The unit's name in `--json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Percent => "percent",
+            Unit::PerMinute => "per_minute",
+            Unit::Ratio => "ratio",
+            Unit::KmPerHour => "km_per_h",
+        }
+    }
+
     fn render(self, v: f64) -> String {
         match self {
             Unit::Percent => format!("{v:.1} %"),
@@ -85,6 +104,9 @@ pub struct SourceReport {
     pub title: String,
     /// How the data reached the analyser (`daemon, compact form over /ws/esp32/`).
     pub via: String,
+    /// Which data (`committed excerpt tests/fixtures/padel_mdpg22`, `seeds 1000–1019`); empty
+    /// when the title says it.
+    pub data: String,
     pub figures: Vec<Figure>,
     /// Caveats a reader needs to read the figures (what a label means, what is an upper bound).
     pub notes: Vec<String>,
@@ -110,6 +132,9 @@ impl SourceReport {
         let mut o = String::new();
         let _ = writeln!(o, "== {} — {}", self.source, self.title);
         let _ = writeln!(o, "   via {}", self.via);
+        if !self.data.is_empty() {
+            let _ = writeln!(o, "   data: {}", self.data);
+        }
         let _ = writeln!(
             o,
             "   {:<34} {:>12}  {:<40} {:>11}  met",
@@ -135,6 +160,41 @@ impl SourceReport {
             let _ = writeln!(o, "   note: {note}");
         }
         o
+    }
+
+    /// The report for machines (`eval --json`): every figure with its value (`null`: nothing
+    /// to measure), unit, counts, target (`{"op": ">=", "bound": 90.0}` or `null`) and
+    /// verdict (`met`: `true`, `false`, or `null` when not judged).
+    pub fn to_json(&self) -> serde_json::Value {
+        let figures: Vec<serde_json::Value> = self
+            .figures
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name,
+                    "value": f.value,
+                    "unit": f.unit.name(),
+                    "detail": f.detail,
+                    "target": f.target.map(|t| {
+                        let (op, bound) = t.parts();
+                        serde_json::json!({"op": op, "bound": bound})
+                    }),
+                    "met": f.met(),
+                })
+            })
+            .collect();
+        let (met, judged) = self.met_count();
+        serde_json::json!({
+            "source": self.source,
+            "title": self.title,
+            "via": self.via,
+            "data": self.data,
+            "figures": figures,
+            "targets_met": met,
+            "targets_judged": judged,
+            "notes": self.notes,
+            "inputs": self.inputs,
+        })
     }
 
     /// The table, then one line per input.
@@ -191,6 +251,7 @@ mod tests {
             ],
             notes: vec!["one stroke per capture".into()],
             inputs: vec!["drive.csv: 3 swings".into()],
+            data: String::new(),
         };
         let text = report.render();
         assert!(
@@ -207,6 +268,41 @@ mod tests {
             report
                 .render_verbose()
                 .contains("input: drive.csv: 3 swings")
+        );
+    }
+
+    #[test]
+    fn the_json_carries_each_figure_its_target_and_the_verdict() {
+        let report = SourceReport {
+            source: "padel".into(),
+            figures: vec![
+                figure(Some(92.5), Some(Target::AtLeast(90.0))),
+                Figure {
+                    name: "false swings per minute".into(),
+                    value: Some(1.5),
+                    unit: Unit::PerMinute,
+                    detail: "3 in 2.0 min".into(),
+                    target: Some(Target::AtMost(1.0)),
+                },
+                figure(None, None),
+            ],
+            ..SourceReport::default()
+        };
+        let json = report.to_json();
+        assert_eq!(json["source"], "padel");
+        assert_eq!(json["figures"][0]["value"], 92.5);
+        assert_eq!(json["figures"][0]["unit"], "percent");
+        assert_eq!(
+            json["figures"][0]["target"],
+            serde_json::json!({"op": ">=", "bound": 90.0})
+        );
+        assert_eq!(json["figures"][0]["met"], true);
+        assert_eq!(json["figures"][1]["target"]["op"], "<=");
+        assert_eq!(json["figures"][1]["met"], false);
+        assert!(json["figures"][2]["value"].is_null() && json["figures"][2]["met"].is_null());
+        assert_eq!(
+            (json["targets_met"].clone(), json["targets_judged"].clone()),
+            (1.into(), 2.into())
         );
     }
 }

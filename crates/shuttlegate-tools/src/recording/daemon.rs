@@ -166,10 +166,10 @@ fn batch_message(
     message.to_string()
 }
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn next_json(ws: &mut Ws) -> Result<Value, String> {
+pub(crate) async fn next_json(ws: &mut Ws) -> Result<Value, String> {
     loop {
         let message = tokio::time::timeout(ANSWER_TIMEOUT, ws.next())
             .await

@@ -261,6 +261,7 @@ pub fn score(
         });
     }
     SourceReport {
+        data: String::new(),
         source: source.into(),
         title: title.into(),
         via: via.into(),
