@@ -14,6 +14,7 @@ use shuttlegate_tools::bench::swings::SwingBench;
 use shuttlegate_tools::bench::uplink::UplinkBench;
 use shuttlegate_tools::biomech_eval::BiomechOptions;
 use shuttlegate_tools::eval::EvalOptions;
+use shuttlegate_tools::every_source::SourceRun;
 use shuttlegate_tools::recording::sources::{self, SOURCE_NAMES, Source};
 use shuttlegate_tools::recording::{
     AccUnit, AxisMap, Format, GyroUnit, Label, RecordingSpec, TableFormat, TimeSource, TimeUnit,
@@ -35,13 +36,18 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Score the swing analyser: against the independent simulator's truth (`--simulator biomech`,
-    /// the default), the project's self-consistent simulator (`--simulator sim`, with the seed
-    /// backend's method beside it), or real labelled recordings (`--recording`).
+    /// Score the swing analyser. Without a narrowing flag: one table per source — the
+    /// independent simulator on held-out seeds (rates mixed, 100 Hz, 200 Hz), every committed
+    /// recording excerpt, every `--source NAME=DIR` whole set, the held-out figure of each
+    /// fitted parameter — each streamed through a real daemon (`--in-process`: the same
+    /// analysis in this process). Narrowed: `--simulator biomech` (or `--rate-hz`,
+    /// `--placement`) the independent simulator alone, `--simulator sim` the project's
+    /// self-consistent simulator with the seed backend's method beside it, `--recordings` the
+    /// real sources alone, `--recording` single labelled files.
     Eval {
-        /// Which simulator supplies the truth (without --recording/--recordings).
-        #[arg(long, value_enum, default_value_t = SimulatorArg::Biomech)]
-        simulator: SimulatorArg,
+        /// Only this simulator's truth (default: every source).
+        #[arg(long, value_enum)]
+        simulator: Option<SimulatorArg>,
         /// `--simulator biomech`: put every device's nodes here instead of drawing per session.
         #[arg(long, value_enum)]
         placement: Option<PlacementArg>,
@@ -81,14 +87,19 @@ enum Command {
         /// Reads the excerpts committed under tests/fixtures/ unless --source names a clone.
         #[arg(long)]
         recordings: bool,
-        /// With --recordings: read source NAME from DIR (a local clone laid out as the data
-        /// set is; see tests/fixtures/README.md) instead of its committed excerpt. Repeatable;
-        /// when given, only the named sources are run.
-        #[arg(long, value_name = "NAME=DIR", requires = "recordings")]
+        /// Read source NAME from DIR (a local clone laid out as the data set is; see
+        /// tests/fixtures/README.md). Repeatable. With --recordings only the named sources
+        /// run; without it, each is added after the committed excerpts.
+        #[arg(long, value_name = "NAME=DIR")]
         source: Vec<String>,
-        /// With --recordings: run the analyser in this process instead of through the daemon.
-        #[arg(long, requires = "recordings")]
+        /// Run the analyser in this process instead of through a daemon (every source and
+        /// --recordings).
+        #[arg(long)]
         in_process: bool,
+        /// Print the reports as JSON (`{"sources": [...]}`) instead of tables; not with
+        /// --simulator sim or --recording.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         recording_format: RecordingFormatArgs,
         /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
@@ -359,10 +370,18 @@ pub enum Mode {
     BenchSwings(Vec<SwingBench>),
     /// `bench phones`: one scenario, quiet then watched.
     BenchPhones(PhoneBench),
+    /// `eval`: every source, one table each.
+    EvalEvery {
+        runs: Vec<SourceRun>,
+        in_process: bool,
+        verbose: bool,
+        json: bool,
+    },
     /// `eval --simulator biomech`: against the independent simulator.
     EvalBiomech {
         options: BiomechOptions,
         verbose: bool,
+        json: bool,
     },
     /// `eval --simulator sim`: against the self-consistent simulator.
     Eval {
@@ -377,6 +396,7 @@ pub enum Mode {
         in_process: bool,
         /// Also one line per file.
         verbose: bool,
+        json: bool,
     },
     /// `biomech`: one session written out.
     BiomechSession {
@@ -443,6 +463,7 @@ impl Cli {
                 recordings,
                 source,
                 in_process,
+                json,
                 recording_format,
                 rate_hz,
             } => {
@@ -451,16 +472,51 @@ impl Cli {
                         sources: resolve_sources(&source)?,
                         in_process,
                         verbose,
+                        json,
                     });
                 }
                 if !recording.is_empty() {
+                    anyhow::ensure!(!json, "--json does not apply to --recording");
                     return Ok(Mode::EvalRecordings(recording_format.specs(&recording)?));
                 }
                 anyhow::ensure!(
                     duration_s.is_finite() && duration_s >= 10.0,
                     "--duration-s must be at least 10"
                 );
-                if simulator == SimulatorArg::Biomech {
+                let narrowed = simulator.is_some() || placement.is_some() || rate_hz.is_some();
+                if !narrowed {
+                    anyhow::ensure!(
+                        drop_batch == 0.0 && reorder_batch == 0.0 && players == 2,
+                        "--drop-batch, --reorder-batch and --players apply to --simulator sim only"
+                    );
+                    let seeds: Vec<u64> = (first_seed..first_seed + seeds).collect();
+                    let mut runs = SourceRun::biomech_variants(&seeds, duration_s);
+                    for name in sources::FIXTURE_SOURCES {
+                        let dir = fixture_dir(name);
+                        let data = format!(
+                            "committed excerpt tests/fixtures/{}",
+                            dir.file_name()
+                                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                        );
+                        runs.extend(SourceRun::recording(resolve_source(name, &dir)?, data));
+                    }
+                    for pair in &source {
+                        let (name, dir) = source_pair(pair)?;
+                        let data = format!("whole set at {}", dir.display());
+                        runs.extend(SourceRun::recording(resolve_source(&name, &dir)?, data));
+                    }
+                    return Ok(Mode::EvalEvery {
+                        runs,
+                        in_process,
+                        verbose,
+                        json,
+                    });
+                }
+                anyhow::ensure!(
+                    source.is_empty() && !in_process,
+                    "--source and --in-process apply to every source or --recordings, not to --simulator, --rate-hz or --placement"
+                );
+                if simulator != Some(SimulatorArg::Sim) {
                     anyhow::ensure!(
                         rate_hz.is_none_or(|r| (50.0..=1000.0).contains(&r)),
                         "--rate-hz must be between 50 and 1000 (the independent simulator's nodes)"
@@ -471,6 +527,7 @@ impl Cli {
                     );
                     return Ok(Mode::EvalBiomech {
                         verbose,
+                        json,
                         options: BiomechOptions {
                             seeds: (first_seed..first_seed + seeds).collect(),
                             duration_s,
@@ -483,6 +540,7 @@ impl Cli {
                     placement.is_none(),
                     "--placement applies to --simulator biomech only"
                 );
+                anyhow::ensure!(!json, "--json does not apply to --simulator sim");
                 anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");
                 anyhow::ensure!(
                     rate_hz.is_none_or(|r| (50.0..=2000.0).contains(&r)),
@@ -624,33 +682,40 @@ fn resolve_sources(pairs: &[String]) -> Result<Vec<Source>> {
     } else {
         pairs
             .iter()
-            .map(|pair| {
-                let (name, dir) = pair
-                    .split_once('=')
-                    .ok_or_else(|| anyhow::anyhow!("--source {pair}: expected NAME=DIR"))?;
-                Ok((name.to_string(), PathBuf::from(dir)))
-            })
+            .map(|p| source_pair(p))
             .collect::<Result<_>>()?
     };
     wanted
         .into_iter()
-        .map(|(name, dir)| {
-            let source = sources::by_name(&name, &dir)
-                .map_err(|e| anyhow::anyhow!("--source {name}={}: {e}", dir.display()))?
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--source {name}: not a source (one of {})",
-                        SOURCE_NAMES.join(", ")
-                    )
-                })?;
-            anyhow::ensure!(
-                !source.files.is_empty(),
-                "--source {name}={}: no recording files there",
-                dir.display()
-            );
-            Ok(source)
-        })
+        .map(|(name, dir)| resolve_source(&name, &dir))
         .collect()
+}
+
+/// One `--source NAME=DIR`.
+fn source_pair(pair: &str) -> Result<(String, PathBuf)> {
+    let (name, dir) = pair
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--source {pair}: expected NAME=DIR"))?;
+    Ok((name.to_string(), PathBuf::from(dir)))
+}
+
+/// The built-in source `name` over the files in `dir`; an error for an unknown name or a
+/// directory without its files.
+fn resolve_source(name: &str, dir: &std::path::Path) -> Result<Source> {
+    let source = sources::by_name(name, dir)
+        .map_err(|e| anyhow::anyhow!("--source {name}={}: {e}", dir.display()))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--source {name}: not a source (one of {})",
+                SOURCE_NAMES.join(", ")
+            )
+        })?;
+    anyhow::ensure!(
+        !source.files.is_empty(),
+        "--source {name}={}: no recording files there",
+        dir.display()
+    );
+    Ok(source)
 }
 
 /// How `eval --recording` files are laid out. Without `--columns` they are WitMotion CSV

@@ -5,7 +5,10 @@
 //! eval.rs        the analyser scored against the self-consistent simulator (shuttlegate-sim),
 //!                beside the seed method
 //! biomech_eval.rs the analyser scored against the independent simulator (shuttlegate-biomech)
-//!                through the daemon's parser and court analysis, as a report::SourceReport
+//!                through the daemon's parser and court analysis, as a report::SourceReport;
+//!                biomech_eval/daemon.rs the same sessions through a real daemon over WebSocket
+//! every_source.rs `eval`'s one run over every source: biomech, each recording, held-out fits
+//! held_out.rs    leave-one-out figures for fitted parameters (the Fit trait)
 //! recording/     real labelled IMU recordings (WitMotion CSV, generic tables) read and scored
 //! report.rs      one table per source of truth (SourceReport), the shape every evaluation prints
 //! bench/         benchmarks through a real `shuttlegate run` child: ingest, uplink, swings
@@ -17,6 +20,8 @@ use std::path::PathBuf;
 pub mod bench;
 pub mod biomech_eval;
 pub mod eval;
+pub mod every_source;
+pub mod held_out;
 pub mod recording;
 pub mod report;
 pub mod torture;

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Parser;
 use shuttlegate_core::analysis::AnalysisSettings;
 use shuttlegate_tools::bench::{ingest, phones, swings, uplink};
-use shuttlegate_tools::{biomech_eval, eval, recording, torture};
+use shuttlegate_tools::{biomech_eval, eval, every_source, recording, torture};
 
 use cli::{Cli, Mode};
 
@@ -87,20 +87,49 @@ fn main() -> Result<()> {
             let report = runtime()?.block_on(phones::run(&exe, bench))?;
             println!("bench phones: {label}\n{report}");
         }
-        Mode::EvalBiomech { options, verbose } => {
+        Mode::EvalEvery {
+            runs,
+            in_process,
+            verbose,
+            json,
+        } => {
+            let exe = if in_process {
+                None
+            } else {
+                Some(shuttlegate_tools::daemon_exe()?)
+            };
+            let settings = AnalysisSettings::default();
+            let reports =
+                runtime()?.block_on(every_source::run(&runs, exe.as_deref(), &settings))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&every_source::to_json(&reports))?
+                );
+            } else {
+                print!("{}", every_source::render(&reports, verbose));
+            }
+        }
+        Mode::EvalBiomech {
+            options,
+            verbose,
+            json,
+        } => {
             let report = biomech_eval::run(&options, &AnalysisSettings::default());
             let label = options
                 .rate_hz
                 .map_or("biomech".to_owned(), |r| format!("biomech@{r}Hz"));
             let table = report.source_report(&label);
-            print!(
-                "{}",
-                if verbose {
-                    table.render_verbose()
-                } else {
-                    table.render()
-                }
-            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&every_source::to_json(&[table]))?
+                );
+            } else if verbose {
+                print!("{}", table.render_verbose());
+            } else {
+                print!("{}", table.render());
+            }
         }
         Mode::Eval { options, verbose } => {
             let report = eval::run(&options, &AnalysisSettings::default());
@@ -126,6 +155,7 @@ fn main() -> Result<()> {
             sources,
             in_process,
             verbose,
+            json,
         } => {
             let settings = AnalysisSettings::default();
             let rt = runtime()?;
@@ -134,18 +164,28 @@ fn main() -> Result<()> {
             } else {
                 Some(shuttlegate_tools::daemon_exe()?)
             };
+            let mut reports = Vec::new();
             for source in &sources {
                 let report = match &exe {
                     None => recording::evaluate_source(source, &settings)?,
                     Some(exe) => rt.block_on(recording::daemon::through_daemon(exe, source))?,
                 };
+                if !json {
+                    println!(
+                        "{}",
+                        if verbose {
+                            report.render_verbose()
+                        } else {
+                            report.render()
+                        }
+                    );
+                }
+                reports.push(report);
+            }
+            if json {
                 println!(
                     "{}",
-                    if verbose {
-                        report.render_verbose()
-                    } else {
-                        report.render()
-                    }
+                    serde_json::to_string_pretty(&every_source::to_json(&reports))?
                 );
             }
         }

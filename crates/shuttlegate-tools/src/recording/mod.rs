@@ -414,6 +414,24 @@ pub fn evaluate_source(
     source: &sources::Source,
     settings: &AnalysisSettings,
 ) -> Result<crate::report::SourceReport, RecordingError> {
+    let outcomes = source_outcomes(source, settings)?;
+    let mut report = score::score(
+        source.name,
+        &source.title,
+        "an analyser in this process (eval --in-process)",
+        &outcomes,
+        &source.speed_order,
+    );
+    report.notes.extend(source.notes.iter().cloned());
+    Ok(report)
+}
+
+/// Every file of `source` through an analyser in this process, one per file: each file's
+/// truth and swings, unscored.
+pub fn source_outcomes(
+    source: &sources::Source,
+    settings: &AnalysisSettings,
+) -> Result<Vec<score::FileOutcome>, RecordingError> {
     let mut outcomes = Vec::new();
     for file in &source.files {
         let read = source.read(file)?;
@@ -443,15 +461,7 @@ pub fn evaluate_source(
         drain(&mut analyser);
         outcomes.extend(read.outcomes(&file.path.display().to_string(), swings));
     }
-    let mut report = score::score(
-        source.name,
-        &source.title,
-        "an analyser in this process (eval --in-process)",
-        &outcomes,
-        &source.speed_order,
-    );
-    report.notes.extend(source.notes.iter().cloned());
-    Ok(report)
+    Ok(outcomes)
 }
 
 fn drain_swings(analyser: &mut DeviceAnalyser, r: &mut RecordingResult, found: &mut Vec<Found>) {

@@ -113,6 +113,22 @@ impl AxisMap {
         Ok(AxisMap(out))
     }
 
+    /// The map as [`AxisMap::parse`] reads it (`x,-y,-z`).
+    pub fn text(self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(index, negated)| {
+                format!(
+                    "{}{}",
+                    if *negated { "-" } else { "" },
+                    ["x", "y", "z"][*index]
+                )
+            })
+            .collect();
+        parts.join(",")
+    }
+
     fn apply(self, v: [f32; 3]) -> [f32; 3] {
         self.0
             .map(|(index, negated)| if negated { -v[index] } else { v[index] })
