@@ -269,7 +269,7 @@ pub(super) async fn drained_metrics(addr: &str) -> Result<Scrape, BenchError> {
     }
 }
 
-async fn scrape(addr: &str) -> Result<Scrape, BenchError> {
+pub(crate) async fn scrape(addr: &str) -> Result<Scrape, BenchError> {
     let url = format!("http://{addr}/metrics");
     let body = tokio::task::spawn_blocking(move || -> Result<String, String> {
         let mut response = ureq::get(&url).call().map_err(|e| e.to_string())?;
@@ -286,11 +286,11 @@ async fn scrape(addr: &str) -> Result<Scrape, BenchError> {
 
 /// An OpenMetrics text body.
 #[derive(Debug, Clone)]
-pub(super) struct Scrape(String);
+pub(crate) struct Scrape(String);
 
 impl Scrape {
     /// The value of the unlabelled sample `name`; NaN when absent or not a number.
-    pub(super) fn value(&self, name: &str) -> f64 {
+    pub(crate) fn value(&self, name: &str) -> f64 {
         self.0
             .lines()
             .filter(|l| !l.starts_with('#'))

@@ -32,7 +32,16 @@ use shuttlegate_core::analysis::Swing;
 use super::{BiomechOptions, BiomechReport, court_device, score_session};
 use crate::bench::device::daemon_config_head;
 use crate::bench::ingest::start_daemon_with;
+use crate::bench::swings::scrape;
 use crate::recording::daemon::{SUMMARY_TIMEOUT, StreamError, WINDOW, Ws, next_json};
+
+/// The daemon's live analysis skips stored batches when its queue (4096) is full; a stream
+/// waits whenever the analysis is this many batches behind, so the analysis sees every batch
+/// (checked after the run: a skipped batch fails it).
+pub const MAX_ANALYSIS_BACKLOG: f64 = 1024.0;
+
+/// Batches sent between looks at the analysis backlog (`/metrics`).
+const BACKLOG_CHECK_EVERY: usize = 64;
 
 /// Sessions generated, streamed and scored at once (each holds its whole wire text: up to
 /// ~100 MB for 300 s of four nodes at 1 kHz).
@@ -161,6 +170,7 @@ async fn stream_session(addr: &str, session: &Session) -> Result<i64, String> {
     }
     let delta_ms = now_ms() - session.messages.first().map_or(0, |m| m.received_ms);
     let mut unanswered = 0usize;
+    let mut sent = 0usize;
     for message in &session.messages {
         let is_batch = message.text.contains("\"type\":\"batch_sensor_data\"");
         let is_done = message.text.contains("\"type\":\"upload_complete\"");
@@ -172,6 +182,10 @@ async fn stream_session(addr: &str, session: &Session) -> Result<i64, String> {
         while is_batch && unanswered >= WINDOW {
             unanswered -= await_durable(&mut ws).await?;
         }
+        if is_batch && sent % BACKLOG_CHECK_EVERY == BACKLOG_CHECK_EVERY - 1 {
+            await_analysis(addr).await?;
+        }
+        sent += usize::from(is_batch);
         ws.send(Message::text(shifted(&message.text, delta_ms)))
             .await
             .map_err(|e| e.to_string())?;
@@ -182,6 +196,26 @@ async fn stream_session(addr: &str, session: &Session) -> Result<i64, String> {
     }
     let _ = ws.close(None).await;
     Ok(delta_ms)
+}
+
+/// Returns once the daemon's analysis is at most [`MAX_ANALYSIS_BACKLOG`] batches behind.
+async fn await_analysis(addr: &str) -> Result<(), String> {
+    let deadline = Instant::now() + SUMMARY_TIMEOUT;
+    loop {
+        let pending = scrape(addr)
+            .await
+            .map_err(|e| e.to_string())?
+            .value("shuttlegate_analysis_pending");
+        if pending <= MAX_ANALYSIS_BACKLOG {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the analysis stayed {pending} batches behind for {SUMMARY_TIMEOUT:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// 1 for a durable batch answer, 0 for anything else; an error for a refused batch.
@@ -283,6 +317,16 @@ pub async fn swings_through_daemon(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let skipped = scrape(&daemon.addr)
+        .await
+        .map_err(|e| StreamError::Daemon(e.to_string()))?
+        .value("shuttlegate_analysis_batches_skipped_total");
+    if skipped != 0.0 {
+        return Err(StreamError::Daemon(format!(
+            "the daemon's analysis skipped {skipped} batches: its swings are not the whole \
+             sessions'"
+        )));
+    }
     drop(daemon);
     Ok(sessions
         .iter()
