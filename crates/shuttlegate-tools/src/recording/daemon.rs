@@ -351,6 +351,15 @@ pub async fn through_daemon(exe: &Path, source: &Source) -> Result<SourceReport,
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    let skipped = crate::bench::swings::scrape(&addr)
+        .await
+        .map_err(|e| StreamError::Daemon(e.to_string()))?
+        .value("shuttlegate_analysis_batches_skipped_total");
+    if skipped != 0.0 {
+        return Err(StreamError::Daemon(format!(
+            "the daemon's analysis skipped {skipped} batches: its swings are not the whole files'"
+        )));
+    }
     drop(daemon);
     let mut swings = swings;
     let outcomes: Vec<FileOutcome> = read
