@@ -5,7 +5,8 @@
 //!
 //! A fitted parameter set plugs in as a [`Fit`]: how to fit it on some units and what it
 //! yields on one. [`leave_one_out`] runs the folds; the caller scores the held-out outcomes
-//! together as one source ([`crate::recording::score::score`]). Today's one fitted parameter,
+//! together as one source (recordings: [`crate::recording::score::score`]; simulated
+//! sessions: [`crate::biomech_eval::score_session`]). Today's one fitted parameter,
 //! the padel board's axis map learnt from its side labels, is [`AxisMapFit`]: held out by
 //! file, as no other source has padel's board (its axes mean nothing elsewhere). A fitted
 //! confidence model or detector threshold would be held out by source, its units the sources'
@@ -25,22 +26,25 @@ pub trait Fit {
     type Unit;
     /// What the fit yields; printed in the report's notes.
     type Params: Clone + fmt::Display;
+    /// What evaluating one unit gives, for the caller to score: a recording's
+    /// [`FileOutcome`]s, or a simulated session with its swings.
+    type Outcome;
     /// Fits on `training` (every unit but the held-out one).
     fn fit(&self, training: &[&Self::Unit]) -> Self::Params;
     /// The outcomes of the held-out unit under `params`.
-    fn outcomes(&self, params: &Self::Params, held_out: &Self::Unit) -> Vec<FileOutcome>;
+    fn outcomes(&self, params: &Self::Params, held_out: &Self::Unit) -> Vec<Self::Outcome>;
 }
 
 /// One fold: which unit was held out, what was fitted without it, how it fared.
 #[derive(Debug, Clone)]
-pub struct Fold<P> {
+pub struct Fold<P, O> {
     pub held_out: usize,
     pub params: P,
-    pub outcomes: Vec<FileOutcome>,
+    pub outcomes: Vec<O>,
 }
 
 /// Every unit held out once.
-pub fn leave_one_out<F: Fit>(fit: &F, units: &[F::Unit]) -> Vec<Fold<F::Params>> {
+pub fn leave_one_out<F: Fit>(fit: &F, units: &[F::Unit]) -> Vec<Fold<F::Params, F::Outcome>> {
     (0..units.len())
         .map(|held_out| {
             let training: Vec<&F::Unit> = units
@@ -168,6 +172,7 @@ impl AxisMapFit {
 impl Fit for AxisMapFit {
     type Unit = usize;
     type Params = Axes;
+    type Outcome = FileOutcome;
 
     fn fit(&self, training: &[&usize]) -> Axes {
         let score = |m: usize| -> usize {
@@ -214,24 +219,19 @@ mod tests {
     impl Fit for Mean {
         type Unit = f64;
         type Params = f64;
+        type Outcome = String;
         fn fit(&self, training: &[&f64]) -> f64 {
             training.iter().copied().sum::<f64>() / training.len() as f64
         }
-        fn outcomes(&self, params: &f64, held_out: &f64) -> Vec<FileOutcome> {
-            vec![FileOutcome {
-                file: format!("{held_out} {params}"),
-                class: String::new(),
-                label: crate::recording::Label::default(),
-                truth: crate::recording::score::Truth::Counted(0),
-                swings: Vec::new(),
-            }]
+        fn outcomes(&self, params: &f64, held_out: &f64) -> Vec<String> {
+            vec![format!("{held_out} {params}")]
         }
     }
 
     #[test]
     fn each_fold_is_fitted_without_its_held_out_unit() {
         let folds = leave_one_out(&Mean, &[1.0, 2.0, 6.0]);
-        let files: Vec<&str> = folds.iter().map(|f| f.outcomes[0].file.as_str()).collect();
+        let files: Vec<&str> = folds.iter().map(|f| f.outcomes[0].as_str()).collect();
         assert_eq!(files, ["1 4", "2 3.5", "6 1.5"]);
         assert_eq!(folds[2].held_out, 2);
     }
