@@ -130,6 +130,9 @@ pub struct BiomechReport {
     pub height_ok: usize,
     /// truth stroke → predicted stroke → count.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// The same, on devices whose nodes are mounted in the analyser's convention (x along
+    /// the shaft, z the forehand face): the classifier's own errors, apart from the axes'.
+    pub confusion_aligned: BTreeMap<String, BTreeMap<String, usize>>,
     /// Matched swings with chain truth; how many had both delays within ±10 ms, all three
     /// peaks within ±5 %.
     pub chain_n: usize,
@@ -322,6 +325,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
     r.sessions += 1;
     let dev_groups = device_groups(session);
     let mut used = vec![false; found.len()];
+    let aligned = !session.device.nodes.iter().any(|n| n.sensor.mount_rotated);
     for t in &session.swings {
         let best = found
             .iter()
@@ -332,7 +336,13 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
                     .abs()
                     .total_cmp(&(b.1.t_impact - t.t_contact_ms).abs())
             });
-        let groups: Vec<String> = dev_groups.iter().cloned().chain(swing_groups(t)).collect();
+        let mut groups: Vec<String> = dev_groups.iter().cloned().chain(swing_groups(t)).collect();
+        if aligned {
+            // The classifier's own errors, apart from the axes': per class and placement.
+            let placement = session.device.placement.name();
+            groups.push(format!("aligned {placement}"));
+            groups.extend(swing_groups(t).into_iter().map(|g| format!("aligned {g}")));
+        }
         let outcome = best.map(|(k, s)| {
             used[k] = true;
             Outcome {
@@ -355,6 +365,13 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
             .or_default()
             .entry(s.stroke.as_str().to_owned())
             .or_default() += 1;
+        if aligned {
+            *r.confusion_aligned
+                .entry(t.stroke.name().to_owned())
+                .or_default()
+                .entry(s.stroke.as_str().to_owned())
+                .or_default() += 1;
+        }
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;
             r.height_ok += usize::from(s.height.as_str() == h.name());
@@ -543,7 +560,14 @@ impl BiomechReport {
                 .iter()
                 .map(|e| format!("first parse error: {e}")),
         );
-        notes.extend(self.confusion_lines());
+        notes.extend(confusion_lines(
+            "stroke confusion, rows truth, columns analyser:",
+            &self.confusion,
+        ));
+        notes.extend(confusion_lines(
+            "the same on aligned mounts only (the classifier's errors apart from the axes'):",
+            &self.confusion_aligned,
+        ));
         SourceReport {
             data: self.options_note.clone(),
             source: label.to_owned(),
@@ -555,44 +579,13 @@ impl BiomechReport {
         }
     }
 
-    /// The stroke confusion matrix, a line per true class.
-    fn confusion_lines(&self) -> Vec<String> {
-        let names: Vec<&str> = StrokeClass::ALL
-            .iter()
-            .map(|c| c.name())
-            .chain(["unknown"])
-            .collect();
-        let mut lines = vec![
-            "stroke confusion, rows truth, columns analyser:".to_owned(),
-            format!(
-                "         {:>6}{}",
-                "",
-                names.iter().map(|n| format!("{n:>8}")).collect::<String>()
-            ),
-        ];
-        for t in StrokeClass::ALL {
-            let Some(row) = self.confusion.get(t.name()) else {
-                continue;
-            };
-            lines.push(format!(
-                "         {:>6}{}",
-                t.name(),
-                names
-                    .iter()
-                    .map(|n| format!("{:>8}", row.get(*n).copied().unwrap_or(0)))
-                    .collect::<String>()
-            ));
-        }
-        lines
-    }
-
     /// The counts by condition, a line per group (`eval --verbose`).
     fn breakdown_lines(&self) -> Vec<String> {
         self.groups
             .iter()
             .map(|(name, t)| {
                 format!(
-                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6}  false {:>3}",
+                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6} bias {:>7}  false {:>3}",
                     t.truth,
                     pct(t.recall()),
                     pct(ratio(t.stroke_ok, t.found)),
@@ -602,11 +595,50 @@ impl BiomechReport {
                     } else {
                         "-".into()
                     },
+                    if t.speed_pct.n() > 0 {
+                        format!("{:+.1} %", t.speed_pct.mean())
+                    } else {
+                        "-".into()
+                    },
                     t.false_positives
                 )
             })
             .collect()
     }
+}
+
+/// The stroke confusion matrix, a line per true class.
+fn confusion_lines(
+    title: &str,
+    confusion: &BTreeMap<String, BTreeMap<String, usize>>,
+) -> Vec<String> {
+    let names: Vec<&str> = StrokeClass::ALL
+        .iter()
+        .map(|c| c.name())
+        .chain(["unknown"])
+        .collect();
+    let mut lines = vec![
+        title.to_owned(),
+        format!(
+            "         {:>6}{}",
+            "",
+            names.iter().map(|n| format!("{n:>8}")).collect::<String>()
+        ),
+    ];
+    for t in StrokeClass::ALL {
+        let Some(row) = confusion.get(t.name()) else {
+            continue;
+        };
+        lines.push(format!(
+            "         {:>6}{}",
+            t.name(),
+            names
+                .iter()
+                .map(|n| format!("{:>8}", row.get(*n).copied().unwrap_or(0)))
+                .collect::<String>()
+        ));
+    }
+    lines
 }
 
 fn pct(v: f64) -> String {

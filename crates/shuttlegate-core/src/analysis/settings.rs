@@ -49,7 +49,10 @@ pub struct AnalysisSettings {
     /// contact rings the frame with several g.
     pub impact_threshold_g: f64,
     /// Racket-head speed under which a non-overhead stroke is a net shot, km/h. Net shots and
-    /// low serves are pushed at 10–35 km/h; lifts and drives are swung at 50 km/h and more.
+    /// low serves are pushed at 10–35 km/h; a club player's lifts and drives reach 40 km/h and
+    /// more (half to three quarters of a top speed of 20–34 m/s, Phomsoupha et al. 2020), and
+    /// the speed read through a clipped gyro comes out low (docs/analysis.md), so the cut sits
+    /// at 30 km/h.
     pub net_speed_kmh: f64,
     /// Stillness before a swing (no footwork, no rotation) that makes an underarm stroke a
     /// serve, ms: a server stands still before serving, a receiver steps in before hitting.
@@ -93,7 +96,7 @@ impl Default for AnalysisSettings {
             swing_end_dps: 150.0,
             swing_end_hold_ms: 80.0,
             impact_threshold_g: 1.0,
-            net_speed_kmh: 40.0,
+            net_speed_kmh: 30.0,
             serve_quiet_ms: 700.0,
             shuttle_speed_ratio: 1.5,
         }

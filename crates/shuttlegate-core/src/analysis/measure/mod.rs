@@ -9,6 +9,11 @@
 // Index loops over parallel arrays read like the formulas they implement.
 #![allow(clippy::needless_range_loop)]
 
+mod classify;
+mod lever;
+
+pub use classify::{Contact, classify, height_of};
+
 use super::signal::{Pulse, refine_peak};
 use super::vecmath::{self as vm, Quat, Vec3};
 use super::{AnalysisSettings, DeviceProfile, Height, NodeSample, Side, Stroke};
@@ -48,18 +53,12 @@ const CAP_STEP_MS: f64 = 0.5;
 const CAP_BISECTIONS: usize = 30;
 /// A cap whose missed area cannot come within this share of the hidden turn is rejected.
 const CAP_AREA_TOLERANCE: f64 = 0.05;
-/// Quasi-static samples (for the gravity anchor): |‖a‖ − 1 g| below this.
+/// The accelerometer's rest reading (g) is trusted between these: a part whose scale is
+/// off by more than this is broken, not uncalibrated.
+const REST_G_MIN: f64 = 0.8;
+const REST_G_MAX: f64 = 1.45;
+/// Quasi-static samples (for the gravity anchor): |‖a‖ − the rest reading| below this.
 const STILL_ACC_G: f64 = 0.1;
-/// Shaft elevation (°) above which contact is overhead, below whose negative it is underarm.
-/// A clear or smash is struck with the head 30–75° above the hand, a lift or serve with it
-/// 25–70° below; drives and blocks sit between.
-const OVERHEAD_ELEV_DEG: f64 = 25.0;
-const UNDERARM_ELEV_DEG: f64 = -20.0;
-/// Head path pitch (°) below which an overhead hit goes down (smash) rather than up (clear).
-const SMASH_PITCH_DEG: f64 = -4.0;
-/// Angular rate at contact over the swing's peak under which the swing was checked before
-/// contact: the signature of a drop (a smash or clear is struck at full speed).
-const CHECKED_RATIO: f64 = 0.78;
 /// A swing is a short burst: the racket's forward swing keeps above half its peak rate for
 /// 40–120 ms. A turn held above half speed for longer than this is the player repositioning
 /// the racket (recovery, getting ready), not a stroke.
@@ -122,10 +121,12 @@ pub fn measure(
     }
     let impact_i = find_impact(&acc, s, peak_t, w.trigger_t, settings);
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
-    // At rest: gravity alone on the accelerometer, and no turn to speak of.
-    let still = |i: usize| {
-        (vm::norm(acc[i]) - 1.0).abs() < STILL_ACC_G && perp[i] < 0.5 * settings.swing_start_dps
-    };
+    // At rest: gravity alone on the accelerometer, and no turn to speak of. Gravity reads
+    // as the node's own rest magnitude, which an uncalibrated part puts near 1.3 g rather
+    // than 1 g (its direction, all the attitude needs, is still gravity's).
+    let calm = |i: usize| perp[i] < 0.5 * settings.swing_start_dps;
+    let rest_g = rest_magnitude_g(&acc, &calm);
+    let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
     let pulse = if clipped_any {
         let cap = Plateau::around(&gyro_clipped, peak_i).and_then(|plateau| {
             let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
@@ -207,12 +208,29 @@ pub fn measure(
             s,
             &acc,
             &attitude,
-            up,
+            vm::scale(up, rest_g),
             vm::rotate(q_imp, head_dir_b),
             w.trigger_t,
             pre_i,
         )
     });
+    // The integral above is the node's velocity, which carries the racket's own turn at the
+    // node's offset up the shaft (lever.rs); the hand's speed is what is left.
+    let acc_clean = |i: usize| !gyro_clipped[i] && acc[i].iter().all(|v| v.abs() < a_clip);
+    let node_offset = lever::node_offset_m(
+        &acc,
+        &perp,
+        &acc_clean,
+        (0..=pre_i).filter(|&i| in_swing(i)),
+        swing_peak_dps,
+        profile.mount_radius_m,
+    )
+    .unwrap_or(0.0);
+    let hand_speed = if up_ref.is_some() {
+        hand_speed - omega_impact_dps.to_radians() * node_offset
+    } else {
+        hand_speed
+    };
     let racket_speed_kmh = (rot_speed + hand_speed).max(0.0) * 3.6;
     let racket_speed_kmh = racket_speed_kmh.is_finite().then_some(racket_speed_kmh);
     if racket_speed_kmh.is_none() {
@@ -239,17 +257,14 @@ pub fn measure(
                 .clamp(-1.0, 1.0)
                 .asin()
                 .to_degrees();
-            let height = height_of(elev);
-            let checked = omega_impact_dps < CHECKED_RATIO * swing_peak_dps;
-            let stroke = classify(
-                height,
-                pitch,
-                checked,
-                racket_speed_kmh.unwrap_or(0.0),
-                w.quiet_before,
-                settings,
-            );
-            (stroke, height)
+            let contact = Contact {
+                elevation_deg: elev,
+                pitch_deg: pitch,
+                rate_share: omega_impact_dps / swing_peak_dps,
+                speed_kmh: racket_speed_kmh.unwrap_or(0.0),
+                quiet_before: w.quiet_before,
+            };
+            (classify(&contact, settings), height_of(elev))
         }
     };
     Some(Measured {
@@ -263,6 +278,27 @@ pub fn measure(
         peak_dps: swing_peak_dps,
         reasons,
     })
+}
+
+/// What the accelerometer reads at rest, g: the median magnitude over the samples that do
+/// not turn, when that lies in the range of a real part's gravity reading (a calibrated one
+/// reads 1 g; uncalibrated MPU-6050-class parts read up to ~1.3 g, SEED-SYSTEM.md); 1 g
+/// otherwise.
+fn rest_magnitude_g(acc: &[Vec3], calm: &dyn Fn(usize) -> bool) -> f64 {
+    let mut norms: Vec<f64> = (0..acc.len())
+        .filter(|&i| calm(i))
+        .map(|i| vm::norm(acc[i]))
+        .collect();
+    if norms.len() < 3 {
+        return 1.0;
+    }
+    norms.sort_by(f64::total_cmp);
+    let median = norms[norms.len() / 2];
+    if (REST_G_MIN..=REST_G_MAX).contains(&median) {
+        median
+    } else {
+        1.0
+    }
 }
 
 /// How long |ω⊥| stays above half its peak around the peak, ms (clipped samples count as
@@ -279,37 +315,6 @@ fn half_width_ms(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize
         hi += 1;
     }
     s[hi].t_ms - s[lo].t_ms
-}
-
-fn height_of(elev_deg: f64) -> Height {
-    if elev_deg > OVERHEAD_ELEV_DEG {
-        Height::Overhead
-    } else if elev_deg < UNDERARM_ELEV_DEG {
-        Height::Underarm
-    } else {
-        Height::Sidearm
-    }
-}
-
-/// The stroke from where the head was (height), where it was going (pitch), whether the swing
-/// was checked before contact, how fast it was, and whether the player stood still before.
-pub fn classify(
-    height: Height,
-    pitch_deg: f64,
-    checked: bool,
-    speed_kmh: f64,
-    quiet_before: bool,
-    settings: &AnalysisSettings,
-) -> Stroke {
-    match height {
-        _ if quiet_before && height != Height::Overhead => Stroke::Serve,
-        Height::Overhead if checked => Stroke::Drop,
-        Height::Overhead if pitch_deg < SMASH_PITCH_DEG => Stroke::Smash,
-        Height::Overhead => Stroke::Clear,
-        _ if speed_kmh < settings.net_speed_kmh => Stroke::Net,
-        Height::Sidearm => Stroke::Drive,
-        Height::Underarm => Stroke::Lift,
-    }
 }
 
 /// Index of the swing's peak perpendicular rate; on a clipped plateau, its middle.
@@ -741,13 +746,14 @@ fn cap_through_plateau(
     ((missed(&pulse) / hidden - 1.0).abs() < CAP_AREA_TOLERANCE).then_some(pulse)
 }
 
-/// The hand's own speed at contact along the head's direction of travel: gravity-free
-/// acceleration in the anchor frame, integrated from shortly before the trigger.
+/// The node's speed at contact along the head's direction of travel: gravity-free
+/// acceleration in the anchor frame, integrated from shortly before the trigger. `gravity` is
+/// the rest reading in the anchor frame; readings are taken in units of its magnitude.
 fn hand_speed_along(
     s: &[NodeSample],
     acc: &[Vec3],
     attitude: &[Quat],
-    up: Vec3,
+    gravity: Vec3,
     dir_anchor: Vec3,
     trigger_t: f64,
     pre_i: usize,
@@ -757,7 +763,15 @@ fn hand_speed_along(
         .iter()
         .position(|x| x.t_ms >= trigger_t - HAND_INTEGRATION_LEAD_MS);
     let Some(start) = start else { return 0.0 };
-    let lin = |i: usize| vm::scale(vm::sub(vm::rotate(attitude[i], acc[i]), up), G);
+    // Readings in units of the node's rest reading (an uncalibrated part's scale error would
+    // otherwise leave 0.3 g of gravity in the integral: 1 m/s over 300 ms).
+    let rest_g = vm::norm(gravity).max(1e-6);
+    let lin = |i: usize| {
+        vm::scale(
+            vm::sub(vm::rotate(attitude[i], acc[i]), gravity),
+            G / rest_g,
+        )
+    };
     let mut v = [0.0; 3];
     for i in start + 1..=pre_i.min(s.len() - 1) {
         let dt = (s[i].t_ms - s[i - 1].t_ms) / 1000.0;
