@@ -310,7 +310,6 @@ fn close_to(value: &Value, truth: f64, tolerance: f64) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 14, open: the version-2 analyser finds none of these strokes when the hub's body nodes are worn (the racket-only session below finds all); fixed on branch detect14, held back for its false swings"]
 async fn a_v33_hubs_textbook_kinetic_chain_gives_every_stroke_and_its_chain() {
     let (swings, summary) = play_v33_session(&[1, 2, 3, 4], 0).await;
     assert_eq!(
@@ -370,7 +369,6 @@ async fn a_racket_only_v33_device_without_footwork_or_backswing_gives_every_stro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 14, open: as above, the four-node hub's strokes are not found by the version-2 analyser"]
 async fn a_v33_hub_whose_clock_is_off_still_gives_every_stroke() {
     let (swings, summary) = play_v33_session(&[1, 2, 3, 4], 2 * 3600 * 1000 + 417).await;
     assert_eq!(swings.len(), STROKES, "{swings:#?}\n{summary:#}");
