@@ -59,10 +59,26 @@ const REST_G_MIN: f64 = 0.8;
 const REST_G_MAX: f64 = 1.45;
 /// Quasi-static samples (for the gravity anchor): |‖a‖ − the rest reading| below this.
 const STILL_ACC_G: f64 = 0.1;
-/// A swing is a short burst: the racket's forward swing keeps above half its peak rate for
-/// 40–120 ms. A turn held above half speed for longer than this is the player repositioning
-/// the racket (recovery, getting ready), not a stroke.
+/// A badminton forward swing keeps above half its peak rate for 40–120 ms; a pulse held above
+/// half speed for longer than this is either a long stroke (a drive or groundstroke swept
+/// with the whole arm: padel drives and tennis strokes at the wrist stay 200–450 ms above
+/// half speed) or the player repositioning the racket (recovery, getting ready, picking up a
+/// shuttle). [`WIDE_STROKE_MIN_DPS`] tells them apart; the width alone does not.
 const MAX_SWING_FWHM_MS: f64 = 200.0;
+/// A pulse wider than [`MAX_SWING_FWHM_MS`] is a stroke when its peak reaches this, °/s, and
+/// the hand is driven ([`WIDE_STROKE_MIN_HAND_G`]). Physics: a minimum-jerk turn that wide
+/// (T ≈ 370 ms) peaking at 700 °/s sweeps ≈ 140°, a stroke's arc, and moves the head at
+/// ≈ 24 km/h at the 0.55 m sweet-spot radius — the top of a net push's speed; repositioning
+/// moves the racket through less, slower (a recovery runs under 60 % of its stroke's peak).
+/// On the table-tennis rest recordings every burst that crossed the trigger peaked under
+/// 540 °/s.
+const WIDE_STROKE_MIN_DPS: f64 = 700.0;
+/// A wide, fast turn is a stroke only if the node's acceleration departs from gravity's 1 g
+/// by this much during it, g: a stroke drives the hand (taking it to even 3 m/s in 0.3 s
+/// takes 1 g on average, and the handle adds its centripetal ω²r), while turning the racket
+/// in the fingers or twirling it leaves the hand where it is. Wide fast strokes in the real
+/// recordings reach 2.1 g and more.
+const WIDE_STROKE_MIN_HAND_G: f64 = 1.0;
 /// The rising-flank fit through clipping uses samples above this share of the clip level: the
 /// flank's foot carries the tails of neighbouring motion (backswing, recovery) that bend it.
 const RISING_FLOOR: f64 = 0.2;
@@ -116,7 +132,7 @@ pub fn measure(
     let perp: Vec<f64> = gyro.iter().map(|g| g[1].hypot(g[2])).collect();
     let peak_i = swing_peak_index(&perp, &gyro_clipped, &in_swing);
     let peak_t = s[peak_i].t_ms;
-    if half_width_ms(s, &perp, &gyro_clipped, peak_i) > MAX_SWING_FWHM_MS {
+    if !has_a_strokes_pulse(s, &acc, &perp, &gyro_clipped, peak_i, &in_swing) {
         return None;
     }
     let impact_i = find_impact(&acc, s, peak_t, w.trigger_t, settings);
@@ -299,6 +315,26 @@ fn rest_magnitude_g(acc: &[Vec3], calm: &dyn Fn(usize) -> bool) -> f64 {
     } else {
         1.0
     }
+}
+
+/// Whether the burst is a stroke's: a short |ω⊥| pulse, or a wide one that is fast (a clipped
+/// peak is at least the clip level) and drives the hand (see [`WIDE_STROKE_MIN_DPS`]).
+fn has_a_strokes_pulse(
+    s: &[NodeSample],
+    acc: &[Vec3],
+    perp: &[f64],
+    clipped: &[bool],
+    peak_i: usize,
+    in_swing: &dyn Fn(usize) -> bool,
+) -> bool {
+    if half_width_ms(s, perp, clipped, peak_i) <= MAX_SWING_FWHM_MS {
+        return true;
+    }
+    let fast = clipped[peak_i] || perp[peak_i] >= WIDE_STROKE_MIN_DPS;
+    let hand_driven = (0..s.len())
+        .filter(|&i| in_swing(i))
+        .any(|i| (vm::norm(acc[i]) - 1.0).abs() >= WIDE_STROKE_MIN_HAND_G);
+    fast && hand_driven
 }
 
 /// How long |ω⊥| stays above half its peak around the peak, ms (clipped samples count as

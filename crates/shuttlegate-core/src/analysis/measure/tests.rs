@@ -237,3 +237,48 @@ proptest::proptest! {
         }
     }
 }
+
+/// A 200 Hz burst: a Gaussian |ω⊥| pulse of `peak` °/s and `sigma` ms, and the node's
+/// acceleration departing from 1 g by `hand_g` at the pulse's crest (a Gaussian of the same
+/// width: the arm's push), from 400 ms before the crest to 400 ms after.
+fn burst(peak: f64, sigma: f64, hand_g: f64) -> (Vec<NodeSample>, Vec<Vec3>, Vec<f64>) {
+    let rate = gaussian(peak, 0.0, sigma);
+    let push = gaussian(hand_g, 0.0, sigma);
+    let s: Vec<NodeSample> = (0..161)
+        .map(|k| {
+            let t = -400.0 + k as f64 * 5.0;
+            sample(t, [0.0, 0.0, 1.0 + push(t)], [0.0, rate(t), 0.0])
+        })
+        .collect();
+    let acc = s.iter().map(|x| vm::widen(x.acc)).collect();
+    let perp = s.iter().map(|x| f64::from(x.gyro[1])).collect();
+    (s, acc, perp)
+}
+
+fn is_a_stroke(peak: f64, sigma: f64, hand_g: f64) -> bool {
+    let (s, acc, perp) = burst(peak, sigma, hand_g);
+    let clipped = vec![false; s.len()];
+    // The crest is sample 80 (t = 0); the swing spans where the rate is over a tenth of it.
+    let in_swing = |i: usize| perp[i] > 0.1 * peak;
+    has_a_strokes_pulse(&s, &acc, &perp, &clipped, 80, &in_swing)
+}
+
+#[test]
+fn a_short_pulse_is_a_stroke_whatever_its_speed_or_hand() {
+    // σ 30 ms: 71 ms at half height, a badminton forward swing; a net push's 300 °/s.
+    assert!(is_a_stroke(300.0, 30.0, 0.0));
+}
+
+#[test]
+fn a_wide_fast_pulse_that_drives_the_hand_is_a_stroke() {
+    // σ 130 ms: 306 ms at half height, a padel drive or a groundstroke at the wrist.
+    assert!(is_a_stroke(900.0, 130.0, 3.0));
+}
+
+#[test]
+fn a_wide_pulse_that_is_slow_or_leaves_the_hand_still_is_not_a_stroke() {
+    // Repositioning: wide and slow, even with the hand moving.
+    assert!(!is_a_stroke(500.0, 130.0, 3.0));
+    // Turning the racket in the fingers: wide and fast, the hand still.
+    assert!(!is_a_stroke(900.0, 130.0, 0.3));
+}
