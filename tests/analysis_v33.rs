@@ -320,6 +320,12 @@ async fn a_v33_hubs_textbook_kinetic_chain_gives_every_stroke_and_its_chain() {
     for s in &swings {
         assert_eq!(s["impact"], true, "the contact transient is an impact: {s}");
         assert_eq!(s["side"], "forehand", "the +z face led: {s}");
+        assert!(
+            s["confidence"]
+                .as_f64()
+                .is_some_and(|c| (0.0..=1.0).contains(&c)),
+            "every classified swing carries its confidence: {s}"
+        );
         let chain = &s["chain"];
         for (segment, turn) in [("waist", WAIST), ("shoulder", SHOULDER), ("wrist", WRIST)] {
             let peak = turn.peak_dps();
@@ -346,6 +352,10 @@ async fn a_v33_hubs_textbook_kinetic_chain_gives_every_stroke_and_its_chain() {
             "{s}"
         );
     }
+    assert!(
+        summary["confidence"].as_f64().is_some(),
+        "the summary carries the swings' mean confidence: {summary:#}"
+    );
     let result = &summary["analysis_result"];
     assert_eq!(result["swings"], STROKES as u64, "{summary:#}");
     assert!(

@@ -14,11 +14,12 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::batch::BodyPosition;
 
 use super::chain::{self, measure_chain};
-use super::measure::{SwingWindow, measure};
+use super::confidence::assess;
+use super::measure::{Measured, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
 use super::summary::SummaryAccumulator;
-use super::{AnalysisSettings, DeviceProfile, NodeSample, SessionSummary, Swing};
+use super::{AnalysisSettings, DeviceProfile, NodeSample, SessionSummary, Stroke, Swing};
 
 /// Primary-node history kept before a swing's trigger for the gravity anchor, ms.
 const PRE_TRIGGER_MS: f64 = 600.0;
@@ -481,6 +482,15 @@ impl DeviceAnalyser {
             None
         };
         let chain = self.chain_of(m.t_impact, m.racket_speed_kmh, &mut reasons);
+        let mut flags = Flags::new();
+        if m.saturated {
+            flags.insert(Flag::Clipped);
+        }
+        let judged = judge(&m, &flags, &self.settings);
+        if let Some(why) = judged.withheld {
+            flags.insert(Flag::LowConfidence);
+            reasons.insert("stroke".into(), why);
+        }
         self.stats.swings += 1;
         let swing = Swing {
             id: None,
@@ -492,18 +502,14 @@ impl DeviceAnalyser {
             t_impact: m.t_impact,
             t_end: p.end_t,
             impact: m.impact,
-            stroke: m.stroke,
+            stroke: judged.stroke,
             side: m.side,
             height: m.height,
             racket_speed_kmh: m.racket_speed_kmh.map(round1),
             shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
             saturated: m.saturated,
-            confidence: None,
-            flags: if m.saturated {
-                [Flag::Clipped].into()
-            } else {
-                Flags::new()
-            },
+            confidence: judged.confidence,
+            flags,
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain,
             null_reasons: reasons,
@@ -575,6 +581,105 @@ impl DeviceAnalyser {
     }
 }
 
+/// A swing's stroke after its confidence is weighed.
+struct Judged {
+    stroke: Stroke,
+    /// The measured stroke's confidence; `None` when it could not be assessed.
+    confidence: Option<f64>,
+    /// Why the stroke was withheld (reported `unknown`), with the guess.
+    withheld: Option<String>,
+}
+
+/// The stroke, its confidence, and `unknown` when the confidence is under
+/// `min_stroke_confidence`.
+fn judge(m: &Measured, flags: &Flags, settings: &AnalysisSettings) -> Judged {
+    let Some(evidence) = m.evidence else {
+        return Judged {
+            stroke: m.stroke,
+            confidence: None,
+            withheld: None,
+        };
+    };
+    let c = assess(m.stroke, m.height, &evidence, &boundaries(settings), flags).stroke;
+    let withheld = (c < settings.min_stroke_confidence).then(|| {
+        format!(
+            "low confidence: {} at {c:.2}, under min_stroke_confidence {:.2}",
+            m.stroke.as_str(),
+            settings.min_stroke_confidence
+        )
+    });
+    Judged {
+        stroke: if withheld.is_some() {
+            Stroke::Unknown
+        } else {
+            m.stroke
+        },
+        confidence: Some(c),
+        withheld,
+    }
+}
+
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::confidence::Evidence;
+    use crate::analysis::{Height, Side};
+
+    /// An overhead swing whose head path pitch is `pitch_deg`, classified a smash.
+    fn smash(pitch_deg: f64) -> Measured {
+        Measured {
+            t_impact: 0.0,
+            impact: true,
+            stroke: Stroke::Smash,
+            side: Side::Forehand,
+            height: Height::Overhead,
+            racket_speed_kmh: Some(200.0),
+            saturated: false,
+            peak_dps: 3000.0,
+            evidence: Some(Evidence {
+                elevation_deg: 60.0,
+                pitch_deg,
+                rate_ratio: 0.97,
+                speed_kmh: 200.0,
+                side_lean_deg: 50.0,
+                rate_dps: 3000.0,
+                sample_interval_ms: 5.0,
+                quiet_before: false,
+            }),
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_stroke_on_its_boundary_is_withheld_and_one_far_from_it_is_kept() {
+        let settings = AnalysisSettings {
+            min_stroke_confidence: 0.6,
+            ..AnalysisSettings::default()
+        };
+        // On the smash/clear boundary: a coin toss, under 0.6.
+        let unsure = judge(&smash(-4.0), &Flags::new(), &settings);
+        assert_eq!(unsure.stroke, Stroke::Unknown);
+        assert!(unsure.confidence.is_some_and(|c| (c - 0.5).abs() < 0.01));
+        assert!(unsure.withheld.is_some_and(|w| w.contains("smash")));
+        // Far below it: kept, nearly certain.
+        let sure = judge(&smash(-40.0), &Flags::new(), &settings);
+        assert_eq!(sure.stroke, Stroke::Smash);
+        assert!(sure.confidence.is_some_and(|c| c > 0.99) && sure.withheld.is_none());
+    }
+
+    #[test]
+    fn a_stroke_without_evidence_has_no_confidence_and_is_not_withheld() {
+        let m = Measured {
+            evidence: None,
+            stroke: Stroke::Unknown,
+            ..smash(-40.0)
+        };
+        let judged = judge(&m, &Flags::new(), &AnalysisSettings::default());
+        assert_eq!(judged.stroke, Stroke::Unknown);
+        assert!(judged.confidence.is_none() && judged.withheld.is_none());
+    }
 }

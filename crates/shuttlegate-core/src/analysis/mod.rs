@@ -18,6 +18,7 @@
 //! `seed_method` re-implements the seed backend's once-per-session analysis for comparison.
 
 mod chain;
+mod confidence;
 mod court;
 mod device;
 mod measure;

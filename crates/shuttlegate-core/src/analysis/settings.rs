@@ -61,6 +61,12 @@ pub struct AnalysisSettings {
     /// shuttle's 5 g against the head's effective mass with a restitution near 0.65 gives
     /// ≈ 1.5).
     pub shuttle_speed_ratio: f64,
+    /// Confidence (0–1: the probability the stroke class is right under the model in
+    /// docs/analysis.md, "Confidence") below which the stroke is reported as `unknown`,
+    /// flagged `low_confidence`, with the guess in `null_reasons.stroke`. 0 never withholds a
+    /// guess; 0.5 withholds every guess likelier wrong than right. 0.3: withhold a guess only
+    /// when another class is at least twice as likely (for two classes in play).
+    pub min_stroke_confidence: f64,
 }
 
 /// Ideal ranges of motion per joint, °.
@@ -99,6 +105,7 @@ impl Default for AnalysisSettings {
             net_speed_kmh: 30.0,
             serve_quiet_ms: 700.0,
             shuttle_speed_ratio: 1.5,
+            min_stroke_confidence: 0.3,
         }
     }
 }

@@ -14,6 +14,7 @@ mod lever;
 
 pub use classify::{Contact, classify, height_of};
 
+use super::confidence::{Boundaries, Evidence};
 use super::signal::{Pulse, refine_peak};
 use super::vecmath::{self as vm, Quat, Vec3};
 use super::{AnalysisSettings, DeviceProfile, Height, NodeSample, Side, Stroke};
@@ -99,6 +100,9 @@ pub struct Measured {
     pub saturated: bool,
     /// The swing's peak |ω⊥| (through clipping), °/s.
     pub peak_dps: f64,
+    /// What the stroke and height were decided on (for their confidence); `None` when the
+    /// stroke could not be assessed (no attitude anchor).
+    pub evidence: Option<Evidence>,
     pub reasons: Vec<(&'static str, String)>,
 }
 
@@ -256,13 +260,14 @@ pub fn measure(
         ));
     }
 
-    let (stroke, height) = match up_b {
+    let side_lean_deg = head_dir_b[2].clamp(-1.0, 1.0).asin().to_degrees();
+    let (stroke, height, evidence) = match up_b {
         None => {
             reasons.push((
                 "stroke",
                 "no quasi-static samples before the swing to anchor the attitude".to_string(),
             ));
-            (Stroke::Unknown, Height::Sidearm)
+            (Stroke::Unknown, Height::Sidearm, None)
         }
         Some(up_b) => {
             let elev = vm::dot([1.0, 0.0, 0.0], up_b)
@@ -280,7 +285,21 @@ pub fn measure(
                 speed_kmh: racket_speed_kmh.unwrap_or(0.0),
                 quiet_before: w.quiet_before,
             };
-            (classify(&contact, settings), height_of(elev))
+            let evidence = Evidence {
+                elevation_deg: elev,
+                pitch_deg: pitch,
+                rate_ratio: omega_impact_dps / swing_peak_dps.max(1e-9),
+                speed_kmh: racket_speed_kmh.unwrap_or(0.0),
+                side_lean_deg,
+                rate_dps: omega_impact_dps,
+                sample_interval_ms: sample_interval_at(s, pre_i),
+                quiet_before: w.quiet_before,
+            };
+            (
+                classify(&contact, settings),
+                height_of(elev),
+                Some(evidence),
+            )
         }
     };
     Some(Measured {
@@ -292,6 +311,7 @@ pub fn measure(
         racket_speed_kmh,
         saturated,
         peak_dps: swing_peak_dps,
+        evidence,
         reasons,
     })
 }
@@ -351,6 +371,32 @@ fn half_width_ms(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize
         hi += 1;
     }
     s[hi].t_ms - s[lo].t_ms
+}
+
+/// The classifier's decision boundaries, for the confidence model.
+pub fn boundaries(settings: &AnalysisSettings) -> Boundaries {
+    Boundaries {
+        overhead_elev_deg: classify::OVERHEAD_ELEV_DEG,
+        underarm_elev_deg: classify::UNDERARM_ELEV_DEG,
+        serve_max_elev_deg: classify::SERVE_MAX_ELEV_DEG,
+        smash_pitch_deg: classify::SMASH_PITCH_DEG,
+        checked_ratio: classify::CHECKED_RATIO,
+        drop_max_speed_kmh: classify::DROP_MAX_SPEED_KMH,
+        net_speed_kmh: settings.net_speed_kmh,
+    }
+}
+
+/// The sample interval around sample `i`, ms (the one after it, else the one before).
+fn sample_interval_at(s: &[NodeSample], i: usize) -> f64 {
+    match (
+        s.get(i),
+        s.get(i + 1),
+        i.checked_sub(1).and_then(|k| s.get(k)),
+    ) {
+        (Some(a), Some(b), _) => b.t_ms - a.t_ms,
+        (Some(a), None, Some(p)) => a.t_ms - p.t_ms,
+        _ => 0.0,
+    }
 }
 
 /// Index of the swing's peak perpendicular rate; on a clipped plateau, its middle.
