@@ -211,6 +211,7 @@ mod tests {
             sensors: Default::default(),
             acc_full_scale_g: 16.0,
             gyro_full_scale_dps: 2000.0,
+            axes: Default::default(),
         }
     }
 

@@ -222,6 +222,20 @@ pub(crate) struct RawDevice {
     pub sensors: Option<BTreeMap<String, String>>,
     pub acc_full_scale_g: f64,
     pub gyro_full_scale_dps: f64,
+    /// Where a single-node device's node sits (`"racket"`, `"wrist"`, `"forearm"`, …),
+    /// whatever its `sensor_id`.
+    pub placement: Option<String>,
+    /// The nodes' axes onto the analyser's convention: one list for every node
+    /// (`["-y", "x", "z"]`) or one per body position (`{ racket = [...], wrist = [...] }`).
+    pub axes: Option<RawAxes>,
+}
+
+/// `[[devices]] axes`, in either form.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawAxes {
+    Every(Vec<String>),
+    PerNode(BTreeMap<String, Vec<String>>),
 }
 
 impl Default for RawDevice {
@@ -237,6 +251,8 @@ impl Default for RawDevice {
             sensors: None,
             acc_full_scale_g: 16.0,
             gyro_full_scale_dps: 2000.0,
+            placement: None,
+            axes: None,
         }
     }
 }

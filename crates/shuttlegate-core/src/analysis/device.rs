@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::batch::BodyPosition;
 
 use super::chain::{self, measure_chain};
+use super::condition::{NodeConditioner, SpanQuality};
 use super::measure::{SwingWindow, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
@@ -111,6 +112,8 @@ pub struct DeviceAnalyser {
     settings: AnalysisSettings,
     session_id: String,
     nodes: [NodeStream; 4],
+    /// Each node's conditioning (conditioned as released, in time order).
+    conditioners: [NodeConditioner; 4],
     primary: Option<BodyPosition>,
     phase: Phase,
     last_primary_t: Option<f64>,
@@ -145,11 +148,16 @@ impl DeviceAnalyser {
         } else {
             None
         };
+        // A wrist node standing in for a missing racket node is read as a virtual racket.
+        let virtual_racket = primary == Some(BodyPosition::Wrist);
+        let conditioners = BodyPosition::ALL
+            .map(|p| NodeConditioner::new(&profile, p, virtual_racket && p == BodyPosition::Wrist));
         DeviceAnalyser {
             profile,
             settings,
             session_id: session_id.into(),
             nodes: Default::default(),
+            conditioners,
             primary,
             phase: Phase::Idle,
             last_primary_t: None,
@@ -193,7 +201,11 @@ impl DeviceAnalyser {
     pub fn finish(&mut self) -> SessionSummary {
         for k in 0..4 {
             let mut released = Vec::new();
-            self.nodes[k].flush(|s| released.push(*s));
+            let conditioner = &mut self.conditioners[k];
+            self.nodes[k].flush(|s| {
+                conditioner.condition(s);
+                released.push(*s);
+            });
             if Some(k) == self.primary.map(slot) {
                 for s in &released {
                     self.step(s);
@@ -256,7 +268,11 @@ impl DeviceAnalyser {
     fn release(&mut self, window: f64) {
         for k in 0..4 {
             let mut released = Vec::new();
-            self.nodes[k].release(window, |s| released.push(*s));
+            let conditioner = &mut self.conditioners[k];
+            self.nodes[k].release(window, |s| {
+                conditioner.condition(s);
+                released.push(*s);
+            });
             if Some(k) == self.primary.map(slot) {
                 for s in &released {
                     self.step(s);
@@ -442,20 +458,28 @@ impl DeviceAnalyser {
             return;
         };
         let Some(primary) = self.primary else { return };
-        let samples: Vec<NodeSample> = self.nodes[slot(primary)]
-            .window(p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS)
+        let (from, to) = (p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS);
+        let mut samples: Vec<NodeSample> = self.nodes[slot(primary)]
+            .window(from, to)
             .copied()
             .collect();
         if samples.len() < 4 {
             return;
         }
+        let conditioner = &self.conditioners[slot(primary)];
+        conditioner.reframe_early(&mut samples);
+        let quality = conditioner.quality(from, to, p.trigger_t, p.end_t);
         let window = SwingWindow {
             samples: &samples,
             trigger_t: p.trigger_t,
             end_t: p.end_t,
             quiet_before: p.quiet_before,
         };
-        let Some(m) = measure(&window, &self.profile, &self.settings) else {
+        let Some(m) = measure(
+            &window,
+            &quality.measured_profile(&self.profile),
+            &self.settings,
+        ) else {
             self.stats.rejected_bursts += 1;
             return;
         };
@@ -497,13 +521,9 @@ impl DeviceAnalyser {
             height: m.height,
             racket_speed_kmh: m.racket_speed_kmh.map(round1),
             shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
-            saturated: m.saturated,
-            confidence: None,
-            flags: if m.saturated {
-                [Flag::Clipped].into()
-            } else {
-                Flags::new()
-            },
+            saturated: m.saturated || quality.flags.contains(&Flag::Wrapped),
+            confidence: quality.placement_confidence,
+            flags: swing_flags(&quality, m.saturated),
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain,
             null_reasons: reasons,
@@ -573,6 +593,16 @@ impl DeviceAnalyser {
             n.trim(keep);
         }
     }
+}
+
+/// The conditioning's flags, and `clipped` when measure/ found the gyro or accelerometer at full
+/// scale in the swing.
+fn swing_flags(quality: &SpanQuality, measured_clipped: bool) -> Flags {
+    let mut flags = quality.flags.clone();
+    if measured_clipped {
+        flags.insert(Flag::Clipped);
+    }
+    flags
 }
 
 fn round1(v: f64) -> f64 {

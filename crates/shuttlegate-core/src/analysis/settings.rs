@@ -4,8 +4,11 @@
 //! field has a default and an explanation; [`DeviceProfile`] is built by the daemon from a
 //! `[[devices]]` entry.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use super::condition::AxisMap;
 use crate::batch::BodyPosition;
 
 /// The `[analysis]` section. Every constant the analyser uses that a venue might reasonably
@@ -117,6 +120,12 @@ pub struct DeviceProfile {
     pub gyro_full_scale_dps: f64,
     /// Body positions the device carries. Empty means "whatever arrives".
     pub positions: Vec<BodyPosition>,
+    /// Configured axes per node (`[[devices]] axes`): the node's axes onto the analyser's
+    /// convention. A racket node without an entry has its axes inferred from its swings; a
+    /// body node without one is assumed to follow the convention. Either way its swings are
+    /// flagged `placement_inferred`.
+    #[serde(default)]
+    pub axes: BTreeMap<BodyPosition, AxisMap>,
 }
 
 impl DeviceProfile {
@@ -129,6 +138,7 @@ impl DeviceProfile {
             acc_full_scale_g: 16.0,
             gyro_full_scale_dps: 2000.0,
             positions: BodyPosition::ALL.to_vec(),
+            axes: BTreeMap::new(),
         }
     }
 
