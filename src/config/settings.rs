@@ -1294,7 +1294,7 @@ fn axes_map(
 ) -> BTreeMap<BodyPosition, AxisMap> {
     let carried: BTreeSet<BodyPosition> = sensors.values().copied().collect();
     let mut out = BTreeMap::new();
-    let mut parse = |entry_key: String, names: &[String], checker: &mut Checker<'_>| {
+    let parse = |entry_key: String, names: &[String], checker: &mut Checker<'_>| {
         match AxisMap::parse(names) {
             Ok(map) => Some(map),
             Err(why) => {

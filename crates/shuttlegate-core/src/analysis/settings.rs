@@ -111,8 +111,8 @@ pub struct DeviceProfile {
     /// Bound user, copied into every swing.
     pub user: Option<String>,
     /// Distance from the swing's centre of rotation (the wrist) to the racket's sweet spot,
-    /// m: racket-head speed = angular rate × this (+ the hand's own speed). For a wrist-only
-    /// device it is the forearm-plus-racket length.
+    /// m: racket-head speed = angular rate × this (+ the hand's own speed). The same on a
+    /// wrist-only device, whose forearm is read as a virtual racket (condition/).
     pub mount_radius_m: f64,
     /// Accelerometer full scale, g (the seed nodes run at ±16 g).
     pub acc_full_scale_g: f64,

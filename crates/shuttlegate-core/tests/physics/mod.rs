@@ -95,7 +95,8 @@ impl Stroke {
         Stroke {
             peak_dps,
             width_ms: 160.0,
-            axis: [0.0, -face, 0.0],
+            // The forearm's pronation rolls the racket about its shaft as it swings.
+            axis: unit([0.35, -face, 0.0]),
             up_at_contact: [e, side, face * p],
             node_offset: [0.03, 0.0, 0.0],
             head_offset: [0.55, 0.0, 0.0],

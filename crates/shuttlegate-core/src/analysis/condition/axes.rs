@@ -6,11 +6,13 @@
 //! the handle, its board rotated in its case — is mapped by a signed permutation of its axes.
 //!
 //! Without a configured map the racket node's axes are inferred from its fast samples (over
-//! `FAST_DPS`): a racket turns about axes across its shaft, so the shaft is the axis with the
-//! least rotation; the accelerometer, a few cm from the wrist, reads the centripetal ω²r
-//! pointing down the shaft towards the hand, which gives the shaft's sign; the axis with the
-//! most rotation is y. Which face is the forehand's cannot be told from one swing's physics: the
-//! inference takes the side most swings turn to as the forehand (players hit more forehands).
+//! `FAST_DPS`), by the swing plane: the swing's axis (y) turns most, the shaft next (the
+//! forearm's pronation rolls the racket about it), the face normal least (a racket seldom turns
+//! edge-first). The shaft's sign comes from the centripetal reading (the acceleration beyond
+//! gravity, gravity carried through the swing by the gyro from the last still sample, grows with
+//! ω² towards the wrist) only when it is strong; otherwise the node's own sign is kept. Which
+//! face is the forehand's cannot be told from a swing's physics: when the swing's axis is not the
+//! node's y, the side most swings turn to is taken for the forehand (players hit more forehands).
 //! A node already in the convention is kept as it is unless the evidence says otherwise.
 
 use std::fmt;
@@ -154,10 +156,13 @@ const STILL_G: f64 = 0.05;
 const STANDARD_GRAVITY: f64 = 9.806_65;
 /// Fast samples needed before deciding (two swings' worth at 100 Hz).
 const DECIDE_AFTER: u32 = 16;
-/// The node must sit this far from the swing's centre (the wrist), m, for the centripetal
-/// reading to give the shaft's sign: a node on the handle sits 2–15 cm up from the wrist
-/// (3 cm reads 2 g at 1500 °/s); noise and gravity fake well under 1 cm.
-const MIN_RADIUS_M: f64 = 0.01;
+/// The centripetal reading gives the shaft's sign only for a node at least this far from the
+/// wrist, m: nearer, the hand's own acceleration (which grows with the swing too) can fake it
+/// (the project's simulator, which has no centripetal term, fakes up to 3 cm).
+const STRONG_RADIUS_M: f64 = 0.05;
+/// The shaft must out-turn the face normal by this much (1 − √(E_face/E_shaft)) to be told
+/// apart from it: 0.5 is four times the rotation energy.
+const MIN_ROLL_CLEAR: f64 = 0.5;
 
 /// Evidence about an unconfigured racket node's axes, gathered from its fast samples.
 #[derive(Debug, Clone, Default)]
@@ -208,15 +213,11 @@ impl AxisInference {
         }
         // The node's own acceleration: what the accelerometer reads beyond gravity.
         let acc = vm::sub(acc, up);
-        for k in 0..3 {
-            self.energy[k] += gyro[k] * gyro[k];
-            self.turn[k] += gyro[k];
-            self.acc_sum[k] += acc[k];
-        }
         let w = vm::dot(gyro, gyro).to_radians().to_radians();
-        for k in 0..3 {
-            self.acc_w_sum[k] += acc[k] * w;
-        }
+        self.energy = vm::add(self.energy, gyro.map(|g| g * g));
+        self.turn = vm::add(self.turn, gyro);
+        self.acc_sum = vm::add(self.acc_sum, acc);
+        self.acc_w_sum = vm::add(self.acc_w_sum, vm::scale(acc, w));
         self.w_sum += w;
         self.w2_sum += w * w;
         self.fast += 1;
@@ -238,53 +239,59 @@ impl AxisInference {
 
     fn decide(&self) -> (AxisMap, f64) {
         let n = f64::from(self.fast);
-        // The swing's axis turns most; of the other two, the shaft carries the centripetal
-        // reading (the face normal carries none).
-        let spin = (0..3)
-            .max_by(|&a, &b| self.energy[a].total_cmp(&self.energy[b]))
-            .unwrap_or(1);
-        let [p, q] = match spin {
-            0 => [1, 2],
-            1 => [0, 2],
-            _ => [0, 1],
+        // Rotation energy orders the axes: the swing's axis (y) turns most; the shaft next (the
+        // forearm's pronation rolls the racket about it); the face normal least (a racket
+        // seldom turns edge-first).
+        let mut order = [0usize, 1, 2];
+        order.sort_by(|&a, &b| self.energy[b].total_cmp(&self.energy[a]));
+        let [spin, shaft, face] = order;
+        let clear = |more: usize, less: usize| {
+            (1.0 - (self.energy[less] / self.energy[more].max(1e-9)).sqrt()).max(0.0)
         };
-        // Slope of a_k on ω², g per (rad/s)²: −r_k/g for a node at r from the centre.
+        let (spin_clear, roll_clear) = (clear(spin, shaft), clear(shaft, face));
+        // The shaft's sign only from a strong centripetal reading: the slope of the
+        // acceleration beyond gravity along it on ω² is −r/g for a node r up the shaft from
+        // the wrist.
         let var = self.w2_sum - self.w_sum * self.w_sum / n;
-        let slope =
-            |k: usize| (self.acc_w_sum[k] - self.acc_sum[k] * self.w_sum / n) / var.max(1e-9);
-        let (c_p, c_q) = (slope(p).abs(), slope(q).abs());
-        let (shaft, face) = if c_p >= c_q { (p, q) } else { (q, p) };
-        let spin_clear =
-            1.0 - (self.energy[p].max(self.energy[q]) / self.energy[spin].max(1e-9)).sqrt();
-        let shaft_clear = (c_p - c_q).abs() / (c_p + c_q).max(1e-9);
-        // The node's distance from the centre along the shaft, m (negative slope: towards
-        // the hand, i.e. the node's axis points to the head).
-        let radius = -slope(shaft) * STANDARD_GRAVITY;
-        let sign_known = radius.abs() >= MIN_RADIUS_M;
-        let shaft_negated = sign_known && radius < 0.0;
-        let sign_clear = (radius.abs() / (2.0 * MIN_RADIUS_M)).min(1.0);
-        let evidence = spin_clear.max(0.0) * shaft_clear * sign_clear;
-        if shaft == 0 && !shaft_negated {
+        let slope = (self.acc_w_sum[shaft] - self.acc_sum[shaft] * self.w_sum / n) / var.max(1e-9);
+        let radius = -slope * STANDARD_GRAVITY;
+        let shaft_negated = radius <= -STRONG_RADIUS_M;
+        let evidence = spin_clear * roll_clear;
+        // Keep the convention unless the evidence is clear.
+        let convention = shaft == 0 && !shaft_negated && spin == 1;
+        if roll_clear < MIN_ROLL_CLEAR || convention {
             return (AxisMap::IDENTITY, evidence);
         }
         let x = SignedAxis {
             axis: shaft as u8,
             negate: shaft_negated,
         };
-        // A forehand turns about −y (the head moves along ω × x = +z); most swings are
-        // forehands.
-        let y = SignedAxis {
-            axis: spin as u8,
-            negate: self.turn[spin] > 0.0,
+        // The node's own y kept when it is the swing's axis; otherwise the forehand (turning
+        // about −y: the head moves along ω × x = +z) is the side most swings turn to.
+        let (y, majority) = if spin == 1 {
+            (
+                SignedAxis {
+                    axis: 1,
+                    negate: false,
+                },
+                1.0,
+            )
+        } else {
+            let majority = self.turn[spin].abs() / (self.energy[spin] * n).sqrt().max(1e-9);
+            (
+                SignedAxis {
+                    axis: spin as u8,
+                    negate: self.turn[spin] > 0.0,
+                },
+                majority.clamp(0.0, 1.0),
+            )
         };
-        // The share of the spin axis's turning that goes the majority's way (1: every swing).
-        let majority = self.turn[spin].abs() / (self.energy[spin] * n).sqrt().max(1e-9);
         let z_row = vm::cross(AxisMap::row(x), AxisMap::row(y));
         let z = SignedAxis {
             axis: face as u8,
             negate: z_row[face] < 0.0,
         };
-        (AxisMap([x, y, z]), evidence * majority.clamp(0.0, 1.0))
+        (AxisMap([x, y, z]), evidence * majority)
     }
 }
 
@@ -324,11 +331,11 @@ mod tests {
         // Still first: gravity (the node's z up) is known.
         inf.note(-1.0, [0.0, 0.0, 1.0], [0.0; 3]);
         for i in 0..40 {
-            // In the analyser's axes: ω = (roll 100, −Ω, 200); the node 5 cm up the shaft
+            // In the analyser's axes: ω = (roll 0.4 Ω, −Ω, 20); the node 8 cm up the shaft
             // reads ω²r towards the hand, plus gravity.
             let spin = 700.0 + 50.0 * (i % 20) as f64;
-            let omega_a = [100.0, -spin, 200.0];
-            let w2 = (spin.to_radians().powi(2) + 0.2f64.to_radians().powi(2) * 1e5) * 0.05;
+            let omega_a = [0.4 * spin, -spin, 20.0];
+            let w2 = (spin.to_radians().powi(2) * (1.0 + 0.16)) * 0.08;
             let acc_a = [-w2 / STANDARD_GRAVITY, 0.0, 1.0];
             // Back to the node's axes: node = Mᵀ analyser.
             let to_node = |v: Vec3| {

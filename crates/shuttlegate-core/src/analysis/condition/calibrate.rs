@@ -169,7 +169,7 @@ fn sphere_fit(poses: &[Vec3]) -> Option<(Vec3, f64)> {
     let x = solve_small(ata, atb)?;
     let offset = [x[0], x[1], x[2]];
     let radius_sq = x[3] + vm::dot(offset, offset);
-    if !(radius_sq > 0.0) || vm::norm(offset) > MAX_OFFSET_G {
+    if radius_sq.is_nan() || radius_sq <= 0.0 || vm::norm(offset) > MAX_OFFSET_G {
         return None;
     }
     let scale = 1.0 / radius_sq.sqrt();
