@@ -505,6 +505,7 @@ impl DeviceAnalyser {
             None
         };
         let chain = self.chain_of(m.t_impact, m.racket_speed_kmh, &mut reasons);
+        let flags = swing_flags(&quality, m.saturated);
         self.stats.swings += 1;
         let swing = Swing {
             id: None,
@@ -521,9 +522,10 @@ impl DeviceAnalyser {
             height: m.height,
             racket_speed_kmh: m.racket_speed_kmh.map(round1),
             shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
-            saturated: m.saturated || quality.flags.contains(&Flag::Wrapped),
+            // For compatibility: `clipped` or `wrapped`.
+            saturated: flags.contains(&Flag::Clipped) || flags.contains(&Flag::Wrapped),
             confidence: quality.placement_confidence,
-            flags: swing_flags(&quality, m.saturated),
+            flags,
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain,
             null_reasons: reasons,

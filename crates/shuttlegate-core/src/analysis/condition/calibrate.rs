@@ -28,6 +28,10 @@ const REST_ACC_SPREAD: f64 = 0.02;
 const REST_GYRO_DPS: f64 = 8.0;
 /// Spread of the angular rate around its mean at rest below this, °/s.
 const REST_GYRO_SPREAD_DPS: f64 = 4.0;
+/// A sample turning faster than this, °/s, rules out every window holding it: one such sample
+/// among the 300 of a 300 ms window at 1 kHz already spreads the rate past
+/// `REST_GYRO_SPREAD_DPS` (90²/300 > 4²), and fewer samples (lower rates) spread it more.
+const MOVING_DPS: f64 = 90.0;
 /// Samples kept for the rest test (a rest at 1 kHz).
 const MAX_REST_SAMPLES: usize = 400;
 /// Rest poses kept for the sphere fit, and how far apart two must point (25°) to count as
@@ -75,6 +79,15 @@ pub struct RestCalibrator {
 impl RestCalibrator {
     /// Notes one raw sample; returns the calibration as of this sample.
     pub fn note(&mut self, t: f64, acc: Vec3, gyro: Vec3) -> Option<Calibration> {
+        if vm::dot(gyro, gyro) > MOVING_DPS * MOVING_DPS {
+            // No window holding this sample is a rest: start again after it (and spend
+            // nothing while the node moves).
+            if !self.recent.is_empty() {
+                self.recent.clear();
+                self.sums = Sums::default();
+            }
+            return self.calibration;
+        }
         self.recent.push_back((t, acc, gyro));
         self.sums.add(acc, gyro, 1.0);
         while self.recent.len() > MAX_REST_SAMPLES
