@@ -228,6 +228,12 @@ pub(crate) struct RawDevice {
     /// The nodes' axes onto the analyser's convention: one list for every node
     /// (`["-y", "x", "z"]`) or one per body position (`{ racket = [...], wrist = [...] }`).
     pub axes: Option<RawAxes>,
+    /// A device without a racket node: read its wrist node as a racket held at this angle to
+    /// the forearm, °. Absent: the wrist node is read as it is.
+    pub wrist_grip_deg: Option<f64>,
+    /// What the nodes report past full scale: `"clip"` (hold the rail) or `"wrap"` (jump to
+    /// the opposite sign, as WitMotion nodes do). Absent: clip.
+    pub overflow: Option<String>,
 }
 
 /// `[[devices]] axes`, in either form.
@@ -253,6 +259,8 @@ impl Default for RawDevice {
             gyro_full_scale_dps: 2000.0,
             placement: None,
             axes: None,
+            wrist_grip_deg: None,
+            overflow: None,
         }
     }
 }

@@ -230,6 +230,10 @@ pub struct DeviceSettings {
     pub gyro_full_scale_dps: f64,
     /// Configured axes per node (`axes`); nodes without an entry have theirs inferred.
     pub axes: BTreeMap<BodyPosition, AxisMap>,
+    /// `wrist_grip_deg`: a wrist-only device's wrist read as a racket at this grip angle.
+    pub wrist_grip_deg: Option<f64>,
+    /// `overflow = "wrap"`: the nodes wrap to the opposite sign past full scale.
+    pub wraps: bool,
 }
 
 impl DeviceSettings {
@@ -339,6 +343,8 @@ impl Settings {
                         .into_iter()
                         .collect(),
                     axes: d.axes.clone(),
+                    wrist_grip_deg: d.wrist_grip_deg,
+                    wraps: d.wraps,
                 },
                 sensors: d.sensors.clone(),
             })
@@ -1157,6 +1163,10 @@ fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceS
                 2.0,
             ),
             user: device.user.clone(),
+            wrist_grip_deg: device
+                .wrist_grip_deg
+                .map(|deg| checker.in_range(&key("wrist_grip_deg"), deg, 0.0, 90.0)),
+            wraps: overflow_wraps(device, &key, checker),
             sensors,
             axes,
             acc_full_scale_g: checker.in_range(
@@ -1283,6 +1293,26 @@ fn sensor_map(
         "must map at least one sensor id".into()
     });
     map
+}
+
+/// `overflow`: whether the device's nodes wrap past full scale (`"wrap"`) or clip (`"clip"`,
+/// the default).
+fn overflow_wraps(
+    device: &RawDevice,
+    key: &dyn Fn(&str) -> String,
+    checker: &mut Checker<'_>,
+) -> bool {
+    match device.overflow.as_deref() {
+        None | Some("clip") => false,
+        Some("wrap") => true,
+        Some(other) => {
+            checker.problem(
+                key("overflow"),
+                format!("unknown overflow `{other}` (expected clip or wrap)"),
+            );
+            false
+        }
+    }
 }
 
 /// `axes`: one list for every node of the device, or one per body position it carries.

@@ -120,7 +120,11 @@ fn a_gyro_wrapping_past_full_scale_is_unwrapped_and_speeds_keep_their_order() {
     let strokes = [smash(2900.0), clear(2300.0), clear(1500.0)];
     let mut s = session(200.0, &strokes);
     physics::map_axis(&mut s.readings, true, |v| physics::wrap(v, 2000.0));
-    let (swings, summary) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let wrapping = DeviceProfile {
+        wraps: true,
+        ..racket(2000.0, 16.0)
+    };
+    let (swings, summary) = analyse(wrapping, BodyPosition::Racket, &s.readings);
     let found = matched(&swings, &s.contacts);
     for (k, (stroke, swing)) in strokes.iter().zip(&found).enumerate() {
         let swing = swing.unwrap_or_else(|| panic!("stroke {k} not found: {swings:#?}"));
@@ -142,6 +146,26 @@ fn a_gyro_wrapping_past_full_scale_is_unwrapped_and_speeds_keep_their_order() {
         .collect();
     assert!(v[0] > v[1] && v[1] > v[2], "physics' order: {v:?}");
     assert_eq!(summary.flags.get(&Flag::Wrapped), Some(&2));
+
+    // A device not configured as wrapping: the same wraps flagged, the readings left as read.
+    let (swings, _) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    for (stroke, swing) in strokes.iter().zip(&found) {
+        if let Some(swing) = swing {
+            assert_eq!(
+                swing.flags.contains(&Flag::Wrapped),
+                stroke.peak_dps > 2000.0,
+                "{:?}",
+                swing.flags
+            );
+        }
+    }
+    let unwrapped_smash = v[0];
+    let read_smash = found[0].and_then(|s| s.racket_speed_kmh);
+    assert!(
+        read_smash.is_none_or(|r| r < unwrapped_smash),
+        "{read_smash:?} vs {unwrapped_smash}"
+    );
 }
 
 #[test]
@@ -324,6 +348,7 @@ fn a_wrist_only_device_gives_swings_estimated_from_the_wrist() {
     }
     let profile = DeviceProfile {
         positions: vec![BodyPosition::Wrist],
+        wrist_grip_deg: Some(75.0),
         ..DeviceProfile::new("w")
     };
     let (swings, summary) = analyse(profile, BodyPosition::Wrist, &s.readings);
@@ -408,7 +433,8 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
             swing.confidence
         );
     }
-    // And the same node in the convention is left as it is.
+    // And the same node in the convention is left as it is: exactly the reference's swings,
+    // not flagged.
     let (swings, _) = analyse(
         DeviceProfile {
             axes: Default::default(),
@@ -417,9 +443,10 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
         BodyPosition::Racket,
         &s.readings,
     );
-    assert_eq!(swings.len(), reference.len());
-    for (a, b) in swings.iter().zip(&reference) {
-        assert_eq!((a.stroke, a.side, a.height), (b.stroke, b.side, b.height));
-        assert!(a.flags.contains(&Flag::PlacementInferred));
-    }
+    assert_eq!(swings, reference);
+    assert!(
+        swings
+            .iter()
+            .all(|s| !s.flags.contains(&Flag::PlacementInferred))
+    );
 }

@@ -103,6 +103,8 @@ impl SimDevice {
             gyro_full_scale_dps: self.gyro_fs_dps,
             positions: self.positions.clone(),
             axes: Default::default(),
+            wrist_grip_deg: None,
+            wraps: false,
         }
     }
 

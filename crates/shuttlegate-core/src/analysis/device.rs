@@ -148,10 +148,10 @@ impl DeviceAnalyser {
         } else {
             None
         };
-        // A wrist node standing in for a missing racket node is read as a virtual racket.
-        let virtual_racket = primary == Some(BodyPosition::Wrist);
+        // A wrist node standing in for a missing racket node gives estimated speeds.
+        let wrist_primary = primary == Some(BodyPosition::Wrist);
         let conditioners = BodyPosition::ALL
-            .map(|p| NodeConditioner::new(&profile, p, virtual_racket && p == BodyPosition::Wrist));
+            .map(|p| NodeConditioner::new(&profile, p, wrist_primary && p == BodyPosition::Wrist));
         DeviceAnalyser {
             profile,
             settings,

@@ -126,6 +126,18 @@ pub struct DeviceProfile {
     /// flagged `placement_inferred`.
     #[serde(default)]
     pub axes: BTreeMap<BodyPosition, AxisMap>,
+    /// On a device without a racket node, its wrist node read as a virtual racket held at this
+    /// angle to the forearm, ° (`[[devices]] wrist_grip_deg`; a handshake grip is about 75°).
+    /// `None`: the wrist node is read as it is. Either way its swings are flagged
+    /// `wrist_estimate`.
+    #[serde(default)]
+    pub wrist_grip_deg: Option<f64>,
+    /// The nodes wrap to the opposite sign past full scale (`[[devices]] overflow = "wrap"`,
+    /// WitMotion-type nodes): such wraps are undone. Otherwise they are only flagged
+    /// (`wrapped`), the readings left as they are: on sensors that clip, a wrap-like jump is
+    /// rarer than the harm a wrong unwrap does.
+    #[serde(default)]
+    pub wraps: bool,
 }
 
 impl DeviceProfile {
@@ -139,6 +151,8 @@ impl DeviceProfile {
             gyro_full_scale_dps: 2000.0,
             positions: BodyPosition::ALL.to_vec(),
             axes: BTreeMap::new(),
+            wrist_grip_deg: None,
+            wraps: false,
         }
     }
 

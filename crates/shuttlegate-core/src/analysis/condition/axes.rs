@@ -11,9 +11,12 @@
 //! edge-first). The shaft's sign comes from the centripetal reading (the acceleration beyond
 //! gravity, gravity carried through the swing by the gyro from the last still sample, grows with
 //! ω² towards the wrist) only when it is strong; otherwise the node's own sign is kept. Which
-//! face is the forehand's cannot be told from a swing's physics: when the swing's axis is not the
-//! node's y, the side most swings turn to is taken for the forehand (players hit more forehands).
-//! A node already in the convention is kept as it is unless the evidence says otherwise.
+//! face is the forehand's cannot be told from a swing's physics: the side most swings turn to is
+//! taken for the forehand (players hit more forehands).
+//!
+//! The inference acts only on evidence: a node whose y turns most (the convention's swing axis)
+//! is read as it is, and so is one whose swing plane is not clear; only a node that clearly
+//! swings about another axis is remapped.
 
 use std::fmt;
 
@@ -163,6 +166,9 @@ const STRONG_RADIUS_M: f64 = 0.05;
 /// The shaft must out-turn the face normal by this much (1 − √(E_face/E_shaft)) to be told
 /// apart from it: 0.5 is four times the rotation energy.
 const MIN_ROLL_CLEAR: f64 = 0.5;
+/// The swing's axis must out-turn the next by this much (1 − √(E_next/E_spin)) before a node
+/// is read as turned: 0.3 is about twice the rotation energy.
+const MIN_SPIN_CLEAR: f64 = 0.3;
 
 /// Evidence about an unconfigured racket node's axes, gathered from its fast samples.
 #[derive(Debug, Clone, Default)]
@@ -257,34 +263,22 @@ impl AxisInference {
         let radius = -slope * STANDARD_GRAVITY;
         let shaft_negated = radius <= -STRONG_RADIUS_M;
         let evidence = spin_clear * roll_clear;
-        // Keep the convention unless the evidence is clear.
-        let convention = shaft == 0 && !shaft_negated && spin == 1;
-        if roll_clear < MIN_ROLL_CLEAR || convention {
+        // The node's y turning most is the convention's swing axis: nothing says the node is
+        // turned, and it is read as it is. Otherwise the swing plane must be clear (the
+        // swing's axis well ahead of the next, the shaft's roll well ahead of the face's).
+        if spin == 1 || spin_clear < MIN_SPIN_CLEAR || roll_clear < MIN_ROLL_CLEAR {
             return (AxisMap::IDENTITY, evidence);
         }
         let x = SignedAxis {
             axis: shaft as u8,
             negate: shaft_negated,
         };
-        // The node's own y kept when it is the swing's axis; otherwise the forehand (turning
-        // about −y: the head moves along ω × x = +z) is the side most swings turn to.
-        let (y, majority) = if spin == 1 {
-            (
-                SignedAxis {
-                    axis: 1,
-                    negate: false,
-                },
-                1.0,
-            )
-        } else {
-            let majority = self.turn[spin].abs() / (self.energy[spin] * n).sqrt().max(1e-9);
-            (
-                SignedAxis {
-                    axis: spin as u8,
-                    negate: self.turn[spin] > 0.0,
-                },
-                majority.clamp(0.0, 1.0),
-            )
+        // The forehand (turning about −y: the head moves along ω × x = +z) is the side most
+        // swings turn to.
+        let majority = (self.turn[spin].abs() / (self.energy[spin] * n).sqrt().max(1e-9)).min(1.0);
+        let y = SignedAxis {
+            axis: spin as u8,
+            negate: self.turn[spin] > 0.0,
         };
         let z_row = vm::cross(AxisMap::row(x), AxisMap::row(y));
         let z = SignedAxis {

@@ -2,14 +2,23 @@
 //! reads them — the real sensors' traps undone or marked.
 //!
 //! Per sample, in this order (each step in its own module):
-//! 1. **sign wrap** undone per axis, gyro and accelerometer ([`wrap`]);
+//! 1. **sign wrap** found per axis, gyro and accelerometer, and undone on a device configured
+//!    with `overflow = "wrap"` ([`wrap`]; elsewhere only flagged: undone on the independent
+//!    simulator's mixed sensors it cost detection and chain figures);
 //! 2. **clipping** marked: an axis held at full scale for two samples or more (the peak is
 //!    rebuilt later, in measure/, from the unclipped flanks);
 //! 3. **calibration** from rest: accelerometer offset and scale, gyro bias ([`calibrate`]);
 //! 4. **axes** onto the analyser's convention, configured or inferred ([`axes`]);
-//! 5. for a **wrist node standing in for a racket**, the forearm's axes turned into a virtual
-//!    racket's (the grip angle): the forearm's roll, which dominates the wrist's rotation at
-//!    contact, then reads as rotation across the virtual shaft, as a racket node would see it.
+//! 5. for a **wrist node standing in for a racket** on a device configured with a grip angle
+//!    (`wrist_grip_deg`), the forearm's axes turned into a virtual racket's: the forearm's
+//!    roll, which dominates the wrist's rotation at contact, then reads as rotation across the
+//!    virtual shaft, as a racket node would see it. Without the key the wrist is read as it is
+//!    (the turn finds more tennis forehands but also more false swings in table-tennis rest:
+//!    docs/analysis.md, "Conditioning").
+//!
+//! Every step acts only on evidence (a wrap's jump, a rest off 1 g or a bias that holds, a
+//! swing plane that is clearly not the convention's) or on configuration, so a node whose data
+//! is clean and whose config says nothing reads exactly as it would without this stage.
 //!
 //! The sample rate is followed alongside ([`rate`]). What each step found is kept as time spans,
 //! so a swing can be flagged (`wrapped`, `clipped`, `uncalibrated`, `rate_changed`,
@@ -44,10 +53,6 @@ const RAIL_TOP_SHARE: f64 = 1.005;
 const MAX_SPANS: usize = 64;
 /// Samples further apart than this end a span, ms.
 const SPAN_JOIN_MS: f64 = 50.0;
-/// The angle between the forearm and the racket's shaft in a handshake grip, °: the shaft
-/// leaves the fist on the thumb's side, between in line with the forearm (0°) and square to it
-/// (90°); at contact the wrist is near neutral, where it sits at about 70–80°.
-pub const WRIST_GRIP_DEG: f64 = 75.0;
 
 /// Time spans `[from, to]` where something happened, bounded.
 #[derive(Debug, Clone, Default)]
@@ -93,10 +98,16 @@ pub struct NodeConditioner {
     calibrator: RestCalibrator,
     rate: RateTracker,
     frame: Frame,
-    /// The wrist node read as a virtual racket (device without a racket node).
-    virtual_racket: bool,
-    gyro_wrapped: Spans,
-    acc_wrapped: Spans,
+    /// This wrist node stands in for a missing racket node: its speeds are estimates.
+    wrist_primary: bool,
+    /// The virtual racket's grip (sin, cos of the angle), when configured.
+    virtual_racket: Option<(f64, f64)>,
+    /// The device's nodes wrap (`overflow = "wrap"`): wraps are undone, not only flagged.
+    undo_wraps: bool,
+    /// Where a wrap was seen (undone or not), and where one was undone, per sensor.
+    wrapped: Spans,
+    gyro_unwrapped: Spans,
+    acc_unwrapped: Spans,
     clipped: Spans,
 }
 
@@ -104,9 +115,10 @@ pub struct NodeConditioner {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanQuality {
     pub flags: Flags,
-    /// The gyro wrapped in the span: its values past full scale are real, not clipped.
+    /// The gyro wrapped in the span and was unwrapped: its values past full scale are real,
+    /// not clipped.
     pub gyro_wrapped: bool,
-    /// The accelerometer wrapped in the span.
+    /// The accelerometer wrapped in the span and was unwrapped.
     pub acc_wrapped: bool,
     /// Confidence in the node's inferred axes, when inferred.
     pub placement_confidence: Option<f64>,
@@ -128,9 +140,9 @@ impl SpanQuality {
 }
 
 impl NodeConditioner {
-    /// The conditioner of `position` on `profile`'s device; `virtual_racket` when this wrist
+    /// The conditioner of `position` on `profile`'s device; `wrist_primary` when this wrist
     /// node stands in for a missing racket node.
-    pub fn new(profile: &DeviceProfile, position: BodyPosition, virtual_racket: bool) -> Self {
+    pub fn new(profile: &DeviceProfile, position: BodyPosition, wrist_primary: bool) -> Self {
         let frame = match profile.axes.get(&position) {
             Some(map) => Frame::Configured(*map),
             None if position == BodyPosition::Racket => Frame::Inferred(AxisInference::default()),
@@ -145,9 +157,15 @@ impl NodeConditioner {
             calibrator: RestCalibrator::default(),
             rate: RateTracker::default(),
             frame,
-            virtual_racket,
-            gyro_wrapped: Spans::default(),
-            acc_wrapped: Spans::default(),
+            wrist_primary,
+            virtual_racket: profile
+                .wrist_grip_deg
+                .filter(|_| wrist_primary)
+                .map(|deg| deg.to_radians().sin_cos()),
+            undo_wraps: profile.wraps,
+            wrapped: Spans::default(),
+            gyro_unwrapped: Spans::default(),
+            acc_unwrapped: Spans::default(),
             clipped: Spans::default(),
         }
     }
@@ -155,11 +173,24 @@ impl NodeConditioner {
     /// Conditions one released sample in place (samples come in time order).
     pub fn condition(&mut self, s: &mut NodeSample) {
         self.rate.note(s.t_ms);
-        if self.acc_unwrap.unwrap(&mut s.acc, self.acc_full_scale) {
-            self.acc_wrapped.mark(s.t_ms);
+        let (mut acc, mut gyro) = (s.acc, s.gyro);
+        let acc_past = self
+            .acc_unwrap
+            .unwrap(s.t_ms, &mut acc, self.acc_full_scale);
+        let gyro_past = self
+            .gyro_unwrap
+            .unwrap(s.t_ms, &mut gyro, self.gyro_full_scale);
+        if acc_past || gyro_past {
+            self.wrapped.mark(s.t_ms);
         }
-        if self.gyro_unwrap.unwrap(&mut s.gyro, self.gyro_full_scale) {
-            self.gyro_wrapped.mark(s.t_ms);
+        if self.undo_wraps {
+            (s.acc, s.gyro) = (acc, gyro);
+            if acc_past {
+                self.acc_unwrapped.mark(s.t_ms);
+            }
+            if gyro_past {
+                self.gyro_unwrapped.mark(s.t_ms);
+            }
         }
         if self.note_rails(s) {
             self.clipped.mark(s.t_ms);
@@ -180,9 +211,9 @@ impl NodeConditioner {
         };
         s.acc = map.apply(s.acc);
         s.gyro = map.apply(s.gyro);
-        if self.virtual_racket {
-            s.acc = forearm_to_racket(s.acc);
-            s.gyro = forearm_to_racket(s.gyro);
+        if let Some(grip) = self.virtual_racket {
+            s.acc = forearm_to_racket(s.acc, grip);
+            s.gyro = forearm_to_racket(s.gyro, grip);
         }
     }
 
@@ -205,12 +236,12 @@ impl NodeConditioner {
     /// stroke lies in `[swing_from, swing_to]`.
     pub fn quality(&self, from: f64, to: f64, swing_from: f64, swing_to: f64) -> SpanQuality {
         let mut q = SpanQuality {
-            gyro_wrapped: self.gyro_wrapped.overlaps(from, to),
-            acc_wrapped: self.acc_wrapped.overlaps(from, to),
+            gyro_wrapped: self.gyro_unwrapped.overlaps(from, to),
+            acc_wrapped: self.acc_unwrapped.overlaps(from, to),
             ..SpanQuality::default()
         };
         let mut flags = Flags::new();
-        if q.gyro_wrapped || q.acc_wrapped {
+        if self.wrapped.overlaps(from, to) {
             flags.insert(Flag::Wrapped);
         }
         if self.clipped.overlaps(swing_from, swing_to) {
@@ -226,17 +257,17 @@ impl NodeConditioner {
         if self.rate.changed_between(from, to) {
             flags.insert(Flag::RateChanged);
         }
-        match &self.frame {
-            Frame::Configured(_) => {}
-            Frame::Assumed => {
-                flags.insert(Flag::PlacementInferred);
-            }
-            Frame::Inferred(inference) => {
-                flags.insert(Flag::PlacementInferred);
-                q.placement_confidence = Some(inference.current().1.unwrap_or(0.0));
-            }
+        // Flagged, with the inference's confidence, only where the inference turned the
+        // node's axes: a node read as it reads (configured, or nothing said it was turned)
+        // is not.
+        if let Frame::Inferred(inference) = &self.frame
+            && let (map, Some(confidence)) = inference.current()
+            && map != AxisMap::IDENTITY
+        {
+            flags.insert(Flag::PlacementInferred);
+            q.placement_confidence = Some(confidence);
         }
-        if self.virtual_racket {
+        if self.wrist_primary {
             flags.insert(Flag::WristEstimate);
         }
         q.flags = flags;
@@ -268,9 +299,9 @@ impl NodeConditioner {
 
 /// A vector in the wrist node's axes (x along the forearm towards the hand, z out of the palm,
 /// y = z × x) in the virtual racket's: the shaft leaves the hand on the thumb's side (−y) at
-/// the grip angle, and the palm's normal is the forehand face's. A turn about z by −grip.
-fn forearm_to_racket(v: [f32; 3]) -> [f32; 3] {
-    let (s, c) = WRIST_GRIP_DEG.to_radians().sin_cos();
+/// the grip angle (`grip`: its sine and cosine), and the palm's normal is the forehand face's.
+/// A turn about z by −grip.
+fn forearm_to_racket(v: [f32; 3], (s, c): (f64, f64)) -> [f32; 3] {
     let v: Vec3 = vm::widen(v);
     // Racket axes in forearm axes: x_r = (c, −s, 0), y_r = z × x_r = (s, c, 0), z_r = z.
     let x = c * v[0] - s * v[1];
@@ -282,12 +313,19 @@ fn forearm_to_racket(v: [f32; 3]) -> [f32; 3] {
 mod tests {
     use super::*;
 
+    /// The angle between the forearm and the racket's shaft in a handshake grip, °: the shaft
+    /// leaves the fist on the thumb's side, between in line with the forearm (0°) and square to it
+    /// (90°); at contact the wrist is near neutral, where it sits at about 70–80°. The value
+    /// documented for `wrist_grip_deg`.
+    const WRIST_GRIP_DEG: f64 = 75.0;
+
     #[test]
     fn forearm_roll_reads_across_the_virtual_shaft() {
-        let r = forearm_to_racket([1000.0, 0.0, 0.0]);
+        let grip = WRIST_GRIP_DEG.to_radians().sin_cos();
+        let r = forearm_to_racket([1000.0, 0.0, 0.0], grip);
         let across = f64::from(r[1]).hypot(f64::from(r[2]));
         assert!((across - 1000.0 * WRIST_GRIP_DEG.to_radians().sin()).abs() < 0.5);
-        let n = vm::norm(vm::widen(forearm_to_racket([3.0, 4.0, 12.0])));
+        let n = vm::norm(vm::widen(forearm_to_racket([3.0, 4.0, 12.0], grip)));
         assert!((n - 13.0).abs() < 1e-4, "a rotation keeps lengths");
     }
 }

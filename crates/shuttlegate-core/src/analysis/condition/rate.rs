@@ -17,13 +17,33 @@ const MAX_SPACING_MS: f64 = 200.0;
 /// Change times kept (a session with more is broken anyway; the oldest go first).
 const MAX_CHANGES: usize = 32;
 
+/// A run of off-rate spacings: where it started, its first spacing, how many, their sum.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: f64,
+    first: f64,
+    count: usize,
+    sum: f64,
+}
+
+impl Run {
+    fn new(start: f64, gap: f64) -> Run {
+        Run {
+            start,
+            first: gap,
+            count: 1,
+            sum: gap,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RateTracker {
     prev_t: Option<f64>,
     /// The learned spacing, ms.
     spacing: Option<f64>,
-    /// Off-rate spacings in a row: (time of the first, spacings).
-    run: Option<(f64, Vec<f64>)>,
+    /// Off-rate spacings in a row, agreeing with the first of them.
+    run: Option<Run>,
     changes: VecDeque<f64>,
 }
 
@@ -48,24 +68,24 @@ impl RateTracker {
             self.run = None;
             return;
         }
-        let (start, gaps) = self.run.get_or_insert_with(|| (prev, Vec::new()));
-        gaps.push(gap);
-        let first = gaps[0];
-        if gaps
-            .iter()
-            .any(|g| (g / first - 1.0).abs() > CHANGE_RATIO - 1.0)
-        {
-            self.run = Some((prev, vec![gap]));
-            return;
-        }
-        if gaps.len() >= CHANGE_RUN {
-            let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-            self.changes.push_back(*start);
+        let run = match self.run {
+            Some(mut run) if (gap / run.first - 1.0).abs() <= CHANGE_RATIO - 1.0 => {
+                run.count += 1;
+                run.sum += gap;
+                run
+            }
+            // The first off-rate spacing, or one that disagrees with the run: a new run.
+            _ => Run::new(prev, gap),
+        };
+        if run.count >= CHANGE_RUN {
+            self.changes.push_back(run.start);
             while self.changes.len() > MAX_CHANGES {
                 self.changes.pop_front();
             }
-            self.spacing = Some(mean);
+            self.spacing = Some(run.sum / run.count as f64);
             self.run = None;
+        } else {
+            self.run = Some(run);
         }
     }
 
