@@ -214,6 +214,7 @@ mod tests {
             axes: Default::default(),
             wrist_grip_deg: None,
             wraps: false,
+            infer_axes: false,
         }
     }
 

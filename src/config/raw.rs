@@ -234,6 +234,8 @@ pub(crate) struct RawDevice {
     /// What the nodes report past full scale: `"clip"` (hold the rail) or `"wrap"` (jump to
     /// the opposite sign, as WitMotion nodes do). Absent: clip.
     pub overflow: Option<String>,
+    /// Infer a racket node's axes from its swings when `axes` does not give them.
+    pub infer_axes: bool,
 }
 
 /// `[[devices]] axes`, in either form.
@@ -261,6 +263,7 @@ impl Default for RawDevice {
             axes: None,
             wrist_grip_deg: None,
             overflow: None,
+            infer_axes: false,
         }
     }
 }

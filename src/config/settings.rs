@@ -234,6 +234,8 @@ pub struct DeviceSettings {
     pub wrist_grip_deg: Option<f64>,
     /// `overflow = "wrap"`: the nodes wrap to the opposite sign past full scale.
     pub wraps: bool,
+    /// `infer_axes`: a racket node without `axes` has them inferred.
+    pub infer_axes: bool,
 }
 
 impl DeviceSettings {
@@ -345,6 +347,7 @@ impl Settings {
                     axes: d.axes.clone(),
                     wrist_grip_deg: d.wrist_grip_deg,
                     wraps: d.wraps,
+                    infer_axes: d.infer_axes,
                 },
                 sensors: d.sensors.clone(),
             })
@@ -1167,6 +1170,7 @@ fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceS
                 .wrist_grip_deg
                 .map(|deg| checker.in_range(&key("wrist_grip_deg"), deg, 0.0, 90.0)),
             wraps: overflow_wraps(device, &key, checker),
+            infer_axes: device.infer_axes,
             sensors,
             axes,
             acc_full_scale_g: checker.in_range(

@@ -412,6 +412,7 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
     physics::remount(&mut about_shaft, |v| [v[0], v[2], -v[1]]);
     let inferred = DeviceProfile {
         axes: Default::default(),
+        infer_axes: true,
         ..racket(4000.0, 16.0)
     };
     let (swings, _) = analyse(inferred, BodyPosition::Racket, &about_shaft);
@@ -438,6 +439,7 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
     let (swings, _) = analyse(
         DeviceProfile {
             axes: Default::default(),
+            infer_axes: true,
             ..racket(4000.0, 16.0)
         },
         BodyPosition::Racket,

@@ -105,6 +105,7 @@ impl SimDevice {
             axes: Default::default(),
             wrist_grip_deg: None,
             wraps: false,
+            infer_axes: false,
         }
     }
 

@@ -138,6 +138,10 @@ pub struct DeviceProfile {
     /// rarer than the harm a wrong unwrap does.
     #[serde(default)]
     pub wraps: bool,
+    /// A racket node without configured `axes` has them inferred from its swings
+    /// (`[[devices]] infer_axes = true`); otherwise it is read in the convention.
+    #[serde(default)]
+    pub infer_axes: bool,
 }
 
 impl DeviceProfile {
@@ -153,6 +157,7 @@ impl DeviceProfile {
             axes: BTreeMap::new(),
             wrist_grip_deg: None,
             wraps: false,
+            infer_axes: false,
         }
     }
 
