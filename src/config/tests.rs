@@ -319,6 +319,37 @@ fn placement_and_axes_map_a_devices_nodes_and_name_a_bad_entry() {
 }
 
 #[test]
+fn overflow_infer_axes_and_wrist_grip_reach_the_profile_and_bad_values_are_named() {
+    let s = load_text(&format!(
+        "{MINIMAL}[[devices]]\ncode = \"w\"\nallow_tokenless = true\nplacement = \"wrist\"\nwrist_grip_deg = 75.0\n\
+         [[devices]]\ncode = \"r\"\nallow_tokenless = true\nplacement = \"racket\"\noverflow = \"wrap\"\ninfer_axes = true\n\
+         [[devices]]\ncode = \"plain\"\nallow_tokenless = true\n"
+    ))
+    .expect("valid");
+    let devices = s.court_devices();
+    assert_eq!(devices[0].profile.wrist_grip_deg, Some(75.0));
+    assert!(devices[1].profile.wraps && devices[1].profile.infer_axes);
+    // Nothing said: the node clips, is read in the convention, the wrist as it is.
+    let plain = &devices[2].profile;
+    assert!(!plain.wraps && !plain.infer_axes && plain.wrist_grip_deg.is_none());
+
+    for (entry, key, needle) in [
+        ("overflow = \"saturate\"", "devices[0].overflow", "saturate"),
+        (
+            "wrist_grip_deg = 120.0",
+            "devices[0].wrist_grip_deg",
+            "out of range",
+        ),
+    ] {
+        let (k, reason) = single_problem(&format!(
+            "{MINIMAL}[[devices]]\ncode = \"a\"\nallow_tokenless = true\n{entry}\n"
+        ));
+        assert_eq!(k, key, "{entry}");
+        assert!(reason.contains(needle), "{entry}: {reason}");
+    }
+}
+
+#[test]
 fn secrets_are_read_from_files_relative_to_the_config_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("tokens")).expect("mkdir");
