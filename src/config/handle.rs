@@ -211,6 +211,10 @@ mod tests {
             sensors: Default::default(),
             acc_full_scale_g: 16.0,
             gyro_full_scale_dps: 2000.0,
+            axes: Default::default(),
+            wrist_grip_deg: None,
+            wraps: false,
+            infer_axes: false,
         }
     }
 

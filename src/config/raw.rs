@@ -222,6 +222,28 @@ pub(crate) struct RawDevice {
     pub sensors: Option<BTreeMap<String, String>>,
     pub acc_full_scale_g: f64,
     pub gyro_full_scale_dps: f64,
+    /// Where a single-node device's node sits (`"racket"`, `"wrist"`, `"forearm"`, …),
+    /// whatever its `sensor_id`.
+    pub placement: Option<String>,
+    /// The nodes' axes onto the analyser's convention: one list for every node
+    /// (`["-y", "x", "z"]`) or one per body position (`{ racket = [...], wrist = [...] }`).
+    pub axes: Option<RawAxes>,
+    /// A device without a racket node: read its wrist node as a racket held at this angle to
+    /// the forearm, °. Absent: the wrist node is read as it is.
+    pub wrist_grip_deg: Option<f64>,
+    /// What the nodes report past full scale: `"clip"` (hold the rail) or `"wrap"` (jump to
+    /// the opposite sign, as WitMotion nodes do). Absent: clip.
+    pub overflow: Option<String>,
+    /// Infer a racket node's axes from its swings when `axes` does not give them.
+    pub infer_axes: bool,
+}
+
+/// `[[devices]] axes`, in either form.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawAxes {
+    Every(Vec<String>),
+    PerNode(BTreeMap<String, Vec<String>>),
 }
 
 impl Default for RawDevice {
@@ -237,6 +259,11 @@ impl Default for RawDevice {
             sensors: None,
             acc_full_scale_g: 16.0,
             gyro_full_scale_dps: 2000.0,
+            placement: None,
+            axes: None,
+            wrist_grip_deg: None,
+            overflow: None,
+            infer_axes: false,
         }
     }
 }

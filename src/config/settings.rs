@@ -2,7 +2,7 @@
 //! checks every value and cross-key rule and reports each problem with its key path. Nothing
 //! downstream re-validates or sees a raw string where a type belongs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,10 +10,12 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 pub use super::raw::WhenFull;
-use super::raw::{HumanDuration, HumanSize, RawAuth, RawDevice, RawHub, RawMqtt, RawSettings};
+use super::raw::{
+    HumanDuration, HumanSize, RawAuth, RawAxes, RawDevice, RawHub, RawMqtt, RawSettings,
+};
 use super::secret::{readable_by_others, resolve_file};
 use super::{Problem, Secret, SecretUrl};
-use shuttlegate_core::analysis::{CourtAnalysis, CourtDevice, DeviceProfile};
+use shuttlegate_core::analysis::{AxisMap, CourtAnalysis, CourtDevice, DeviceProfile};
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::court::Court;
 use shuttlegate_core::protocol::FrameClock;
@@ -226,6 +228,14 @@ pub struct DeviceSettings {
     pub acc_full_scale_g: f64,
     /// Gyroscope full scale, °/s.
     pub gyro_full_scale_dps: f64,
+    /// Configured axes per node (`axes`); nodes without an entry have theirs inferred.
+    pub axes: BTreeMap<BodyPosition, AxisMap>,
+    /// `wrist_grip_deg`: a wrist-only device's wrist read as a racket at this grip angle.
+    pub wrist_grip_deg: Option<f64>,
+    /// `overflow = "wrap"`: the nodes wrap to the opposite sign past full scale.
+    pub wraps: bool,
+    /// `infer_axes`: a racket node without `axes` has them inferred.
+    pub infer_axes: bool,
 }
 
 impl DeviceSettings {
@@ -327,7 +337,17 @@ impl Settings {
                     mount_radius_m: d.mount_radius_m,
                     acc_full_scale_g: d.acc_full_scale_g,
                     gyro_full_scale_dps: d.gyro_full_scale_dps,
-                    positions: d.sensors.values().copied().collect(),
+                    positions: d
+                        .sensors
+                        .values()
+                        .copied()
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
+                    axes: d.axes.clone(),
+                    wrist_grip_deg: d.wrist_grip_deg,
+                    wraps: d.wraps,
+                    infer_axes: d.infer_axes,
                 },
                 sensors: d.sensors.clone(),
             })
@@ -1134,6 +1154,8 @@ fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceS
             continue;
         }
         let auth = device_auth(device, &key, checker);
+        let sensors = sensor_map(device, &key, checker);
+        let axes = axes_map(device, &sensors, &key, checker);
         let settings = DeviceSettings {
             auth: DeviceAuth::Tokenless,
             allowed_peers: allowed_peers(device, &key, checker),
@@ -1144,7 +1166,13 @@ fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceS
                 2.0,
             ),
             user: device.user.clone(),
-            sensors: sensor_map(device, &key, checker),
+            wrist_grip_deg: device
+                .wrist_grip_deg
+                .map(|deg| checker.in_range(&key("wrist_grip_deg"), deg, 0.0, 90.0)),
+            wraps: overflow_wraps(device, &key, checker),
+            infer_axes: device.infer_axes,
+            sensors,
+            axes,
             acc_full_scale_g: checker.in_range(
                 &key("acc_full_scale_g"),
                 device.acc_full_scale_g,
@@ -1207,11 +1235,39 @@ fn device_auth(
     }
 }
 
+/// A `placement` or `sensors` position name. A forearm node reads the forearm's rotation as a
+/// wrist node does (one rigid segment), so it is analysed as the wrist.
+fn position_named(name: &str) -> Option<BodyPosition> {
+    if name == "forearm" {
+        return Some(BodyPosition::Wrist);
+    }
+    BodyPosition::ALL
+        .iter()
+        .copied()
+        .find(|p| p.as_str() == name)
+}
+
+const POSITION_NAMES: &str = "waist, shoulder, wrist, forearm or racket";
+
 fn sensor_map(
     device: &RawDevice,
     key: &dyn Fn(&str) -> String,
     checker: &mut Checker<'_>,
 ) -> BTreeMap<u32, BodyPosition> {
+    if let Some(placement) = &device.placement {
+        checker.check(device.sensors.is_none(), &key("placement"), || {
+            "is for a single-node device; with `sensors`, give each node's position there".into()
+        });
+        let Some(position) = position_named(placement) else {
+            checker.problem(
+                key("placement"),
+                format!("unknown placement `{placement}` (expected {POSITION_NAMES})"),
+            );
+            return BTreeMap::new();
+        };
+        // The one node, whatever sensor id its firmware gives it.
+        return (0..=255).map(|id| (id, position)).collect();
+    }
     let Some(raw) = &device.sensors else {
         return (1..=4)
             .filter_map(|id| BodyPosition::default_for_sensor_id(id).map(|p| (id, p)))
@@ -1227,15 +1283,13 @@ fn sensor_map(
                 continue;
             }
         };
-        match BodyPosition::ALL.iter().find(|p| p.as_str() == position) {
+        match position_named(position) {
             Some(p) => {
-                map.insert(id, *p);
+                map.insert(id, p);
             }
             None => checker.problem(
                 &entry_key,
-                format!(
-                    "unknown body position `{position}` (expected waist, shoulder, wrist or racket)"
-                ),
+                format!("unknown body position `{position}` (expected {POSITION_NAMES})"),
             ),
         }
     }
@@ -1243,6 +1297,77 @@ fn sensor_map(
         "must map at least one sensor id".into()
     });
     map
+}
+
+/// `overflow`: whether the device's nodes wrap past full scale (`"wrap"`) or clip (`"clip"`,
+/// the default).
+fn overflow_wraps(
+    device: &RawDevice,
+    key: &dyn Fn(&str) -> String,
+    checker: &mut Checker<'_>,
+) -> bool {
+    match device.overflow.as_deref() {
+        None | Some("clip") => false,
+        Some("wrap") => true,
+        Some(other) => {
+            checker.problem(
+                key("overflow"),
+                format!("unknown overflow `{other}` (expected clip or wrap)"),
+            );
+            false
+        }
+    }
+}
+
+/// `axes`: one list for every node of the device, or one per body position it carries.
+fn axes_map(
+    device: &RawDevice,
+    sensors: &BTreeMap<u32, BodyPosition>,
+    key: &dyn Fn(&str) -> String,
+    checker: &mut Checker<'_>,
+) -> BTreeMap<BodyPosition, AxisMap> {
+    let carried: BTreeSet<BodyPosition> = sensors.values().copied().collect();
+    let mut out = BTreeMap::new();
+    let parse = |entry_key: String, names: &[String], checker: &mut Checker<'_>| {
+        match AxisMap::parse(names) {
+            Ok(map) => Some(map),
+            Err(why) => {
+                checker.problem(entry_key, why);
+                None
+            }
+        }
+    };
+    match &device.axes {
+        None => {}
+        Some(RawAxes::Every(names)) => {
+            if let Some(map) = parse(key("axes"), names, checker) {
+                out.extend(carried.iter().map(|&p| (p, map)));
+            }
+        }
+        Some(RawAxes::PerNode(per_node)) => {
+            for (name, names) in per_node {
+                let entry_key = key(&format!("axes.{name}"));
+                let Some(position) = position_named(name) else {
+                    checker.problem(
+                        entry_key,
+                        format!("unknown body position `{name}` (expected {POSITION_NAMES})"),
+                    );
+                    continue;
+                };
+                if !carried.contains(&position) {
+                    checker.problem(
+                        entry_key,
+                        format!("the device has no {name} node (see `sensors` or `placement`)"),
+                    );
+                    continue;
+                }
+                if let Some(map) = parse(entry_key, names, checker) {
+                    out.insert(position, map);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn validate_mqtt(

@@ -264,6 +264,92 @@ fn sensor_maps_default_to_v33_and_are_checked() {
 }
 
 #[test]
+fn placement_and_axes_map_a_devices_nodes_and_name_a_bad_entry() {
+    let s = load_text(&format!(
+        "{MINIMAL}[[devices]]\ncode = \"w\"\nallow_tokenless = true\nplacement = \"forearm\"\naxes = [\"-y\", \"x\", \"z\"]\n\
+         [[devices]]\ncode = \"v\"\nallow_tokenless = true\naxes = {{ racket = [\"x\", \"-y\", \"-z\"] }}\n"
+    ))
+    .expect("valid");
+    // A single-node device's node, whatever its sensor id; a forearm node reads as the wrist.
+    assert_eq!(s.devices[0].position_of(0), Some(BodyPosition::Wrist));
+    assert_eq!(s.devices[0].position_of(200), Some(BodyPosition::Wrist));
+    let wrist_axes = s.devices[0]
+        .axes
+        .get(&BodyPosition::Wrist)
+        .expect("the wrist's axes");
+    assert_eq!(wrist_axes.apply([1.0, 2.0, 3.0]), [-2.0, 1.0, 3.0]);
+    let profile = &s.court_devices()[0].profile;
+    assert_eq!(profile.positions, vec![BodyPosition::Wrist]);
+    assert_eq!(
+        s.devices[1].axes.len(),
+        1,
+        "only the racket's axes are configured"
+    );
+    assert_eq!(
+        s.devices[1].axes[&BodyPosition::Racket].apply([1.0, 2.0, 3.0]),
+        [1.0, -2.0, -3.0]
+    );
+
+    for (entry, key, needle) in [
+        ("placement = \"elbow\"", "devices[0].placement", "elbow"),
+        (
+            "placement = \"wrist\"\nsensors = { 3 = \"wrist\" }",
+            "devices[0].placement",
+            "single-node",
+        ),
+        ("axes = [\"x\", \"x\", \"z\"]", "devices[0].axes", "twice"),
+        ("axes = [\"y\", \"x\", \"z\"]", "devices[0].axes", "mirror"),
+        (
+            "axes = { racket = [\"x\", \"y\", \"q\"] }",
+            "devices[0].axes.racket",
+            "`q`",
+        ),
+        (
+            "placement = \"wrist\"\naxes = { racket = [\"x\", \"y\", \"z\"] }",
+            "devices[0].axes.racket",
+            "no racket node",
+        ),
+    ] {
+        let (k, reason) = single_problem(&format!(
+            "{MINIMAL}[[devices]]\ncode = \"a\"\nallow_tokenless = true\n{entry}\n"
+        ));
+        assert_eq!(k, key, "{entry}");
+        assert!(reason.contains(needle), "{entry}: {reason}");
+    }
+}
+
+#[test]
+fn overflow_infer_axes_and_wrist_grip_reach_the_profile_and_bad_values_are_named() {
+    let s = load_text(&format!(
+        "{MINIMAL}[[devices]]\ncode = \"w\"\nallow_tokenless = true\nplacement = \"wrist\"\nwrist_grip_deg = 75.0\n\
+         [[devices]]\ncode = \"r\"\nallow_tokenless = true\nplacement = \"racket\"\noverflow = \"wrap\"\ninfer_axes = true\n\
+         [[devices]]\ncode = \"plain\"\nallow_tokenless = true\n"
+    ))
+    .expect("valid");
+    let devices = s.court_devices();
+    assert_eq!(devices[0].profile.wrist_grip_deg, Some(75.0));
+    assert!(devices[1].profile.wraps && devices[1].profile.infer_axes);
+    // Nothing said: the node clips, is read in the convention, the wrist as it is.
+    let plain = &devices[2].profile;
+    assert!(!plain.wraps && !plain.infer_axes && plain.wrist_grip_deg.is_none());
+
+    for (entry, key, needle) in [
+        ("overflow = \"saturate\"", "devices[0].overflow", "saturate"),
+        (
+            "wrist_grip_deg = 120.0",
+            "devices[0].wrist_grip_deg",
+            "out of range",
+        ),
+    ] {
+        let (k, reason) = single_problem(&format!(
+            "{MINIMAL}[[devices]]\ncode = \"a\"\nallow_tokenless = true\n{entry}\n"
+        ));
+        assert_eq!(k, key, "{entry}");
+        assert!(reason.contains(needle), "{entry}: {reason}");
+    }
+}
+
+#[test]
 fn secrets_are_read_from_files_relative_to_the_config_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("tokens")).expect("mkdir");
@@ -390,6 +476,8 @@ fn toml_key() -> impl Strategy<Value = String> {
         "token_file",
         "allow_tokenless",
         "sensors",
+        "placement",
+        "axes",
         "1",
         "mount_radius_m",
         "uplink",

@@ -102,6 +102,10 @@ impl SimDevice {
             acc_full_scale_g: self.acc_fs_g,
             gyro_full_scale_dps: self.gyro_fs_dps,
             positions: self.positions.clone(),
+            axes: Default::default(),
+            wrist_grip_deg: None,
+            wraps: false,
+            infer_axes: false,
         }
     }
 

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::batch::BodyPosition;
 
 use super::chain::{self, measure_chain};
+use super::condition::{NodeConditioner, SpanQuality};
 use super::confidence::assess;
 use super::measure::{Measured, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
@@ -112,6 +113,8 @@ pub struct DeviceAnalyser {
     settings: AnalysisSettings,
     session_id: String,
     nodes: [NodeStream; 4],
+    /// Each node's conditioning (conditioned as released, in time order).
+    conditioners: [NodeConditioner; 4],
     primary: Option<BodyPosition>,
     phase: Phase,
     last_primary_t: Option<f64>,
@@ -146,11 +149,16 @@ impl DeviceAnalyser {
         } else {
             None
         };
+        // A wrist node standing in for a missing racket node gives estimated speeds.
+        let wrist_primary = primary == Some(BodyPosition::Wrist);
+        let conditioners = BodyPosition::ALL
+            .map(|p| NodeConditioner::new(&profile, p, wrist_primary && p == BodyPosition::Wrist));
         DeviceAnalyser {
             profile,
             settings,
             session_id: session_id.into(),
             nodes: Default::default(),
+            conditioners,
             primary,
             phase: Phase::Idle,
             last_primary_t: None,
@@ -194,7 +202,11 @@ impl DeviceAnalyser {
     pub fn finish(&mut self) -> SessionSummary {
         for k in 0..4 {
             let mut released = Vec::new();
-            self.nodes[k].flush(|s| released.push(*s));
+            let conditioner = &mut self.conditioners[k];
+            self.nodes[k].flush(|s| {
+                conditioner.condition(s);
+                released.push(*s);
+            });
             if Some(k) == self.primary.map(slot) {
                 for s in &released {
                     self.step(s);
@@ -257,7 +269,11 @@ impl DeviceAnalyser {
     fn release(&mut self, window: f64) {
         for k in 0..4 {
             let mut released = Vec::new();
-            self.nodes[k].release(window, |s| released.push(*s));
+            let conditioner = &mut self.conditioners[k];
+            self.nodes[k].release(window, |s| {
+                conditioner.condition(s);
+                released.push(*s);
+            });
             if Some(k) == self.primary.map(slot) {
                 for s in &released {
                     self.step(s);
@@ -443,20 +459,28 @@ impl DeviceAnalyser {
             return;
         };
         let Some(primary) = self.primary else { return };
-        let samples: Vec<NodeSample> = self.nodes[slot(primary)]
-            .window(p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS)
+        let (from, to) = (p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS);
+        let mut samples: Vec<NodeSample> = self.nodes[slot(primary)]
+            .window(from, to)
             .copied()
             .collect();
         if samples.len() < 4 {
             return;
         }
+        let conditioner = &self.conditioners[slot(primary)];
+        conditioner.reframe_early(&mut samples);
+        let quality = conditioner.quality(from, to, p.trigger_t, p.end_t);
         let window = SwingWindow {
             samples: &samples,
             trigger_t: p.trigger_t,
             end_t: p.end_t,
             quiet_before: p.quiet_before,
         };
-        let Some(m) = measure(&window, &self.profile, &self.settings) else {
+        let Some(m) = measure(
+            &window,
+            &quality.measured_profile(&self.profile),
+            &self.settings,
+        ) else {
             self.stats.rejected_bursts += 1;
             return;
         };
@@ -482,11 +506,8 @@ impl DeviceAnalyser {
             None
         };
         let chain = self.chain_of(m.t_impact, m.racket_speed_kmh, &mut reasons);
-        let mut flags = Flags::new();
-        if m.saturated {
-            flags.insert(Flag::Clipped);
-        }
-        let judged = judge(&m, &flags, &self.settings);
+        let mut flags = swing_flags(&quality, m.saturated);
+        let judged = judge(&m, &flags, quality.placement_confidence, &self.settings);
         if let Some(why) = judged.withheld {
             flags.insert(Flag::LowConfidence);
             reasons.insert("stroke".into(), why);
@@ -507,7 +528,8 @@ impl DeviceAnalyser {
             height: m.height,
             racket_speed_kmh: m.racket_speed_kmh.map(round1),
             shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
-            saturated: m.saturated,
+            // For compatibility: `clipped` or `wrapped`.
+            saturated: flags.contains(&Flag::Clipped) || flags.contains(&Flag::Wrapped),
             confidence: judged.confidence,
             flags,
             analysis_version: ANALYSIS_VERSION.to_string(),
@@ -591,8 +613,15 @@ struct Judged {
 }
 
 /// The stroke, its confidence, and `unknown` when the confidence is under
-/// `min_stroke_confidence`.
-fn judge(m: &Measured, flags: &Flags, settings: &AnalysisSettings) -> Judged {
+/// `min_stroke_confidence`. When the node's axes were inferred rather than configured, the
+/// stroke can be no surer than the inference (`placement`): a wrong axis map turns every
+/// measurement the stroke is read from.
+fn judge(
+    m: &Measured,
+    flags: &Flags,
+    placement: Option<f64>,
+    settings: &AnalysisSettings,
+) -> Judged {
     let Some(evidence) = m.evidence else {
         return Judged {
             stroke: m.stroke,
@@ -600,7 +629,8 @@ fn judge(m: &Measured, flags: &Flags, settings: &AnalysisSettings) -> Judged {
             withheld: None,
         };
     };
-    let c = assess(m.stroke, m.height, &evidence, &boundaries(settings), flags).stroke;
+    let c = assess(m.stroke, m.height, &evidence, &boundaries(settings), flags).stroke
+        * placement.unwrap_or(1.0);
     let withheld = (c < settings.min_stroke_confidence).then(|| {
         format!(
             "low confidence: {} at {c:.2}, under min_stroke_confidence {:.2}",
@@ -617,6 +647,16 @@ fn judge(m: &Measured, flags: &Flags, settings: &AnalysisSettings) -> Judged {
         confidence: Some(c),
         withheld,
     }
+}
+
+/// The conditioning's flags, and `clipped` when measure/ found the gyro or accelerometer at full
+/// scale in the swing.
+fn swing_flags(quality: &SpanQuality, measured_clipped: bool) -> Flags {
+    let mut flags = quality.flags.clone();
+    if measured_clipped {
+        flags.insert(Flag::Clipped);
+    }
+    flags
 }
 
 fn round1(v: f64) -> f64 {
@@ -661,14 +701,18 @@ mod tests {
             ..AnalysisSettings::default()
         };
         // On the smash/clear boundary: a coin toss, under 0.6.
-        let unsure = judge(&smash(-4.0), &Flags::new(), &settings);
+        let unsure = judge(&smash(-4.0), &Flags::new(), None, &settings);
         assert_eq!(unsure.stroke, Stroke::Unknown);
         assert!(unsure.confidence.is_some_and(|c| (c - 0.5).abs() < 0.01));
         assert!(unsure.withheld.is_some_and(|w| w.contains("smash")));
         // Far below it: kept, nearly certain.
-        let sure = judge(&smash(-40.0), &Flags::new(), &settings);
+        let sure = judge(&smash(-40.0), &Flags::new(), None, &settings);
         assert_eq!(sure.stroke, Stroke::Smash);
         assert!(sure.confidence.is_some_and(|c| c > 0.99) && sure.withheld.is_none());
+        // The same stroke read through axes inferred at 0.5 is only as sure as they are.
+        let inferred = judge(&smash(-40.0), &Flags::new(), Some(0.5), &settings);
+        assert_eq!(inferred.stroke, Stroke::Unknown);
+        assert!(inferred.confidence.is_some_and(|c| (c - 0.5).abs() < 0.01));
     }
 
     #[test]
@@ -678,7 +722,7 @@ mod tests {
             stroke: Stroke::Unknown,
             ..smash(-40.0)
         };
-        let judged = judge(&m, &Flags::new(), &AnalysisSettings::default());
+        let judged = judge(&m, &Flags::new(), None, &AnalysisSettings::default());
         assert_eq!(judged.stroke, Stroke::Unknown);
         assert!(judged.confidence.is_none() && judged.withheld.is_none());
     }

@@ -18,6 +18,7 @@
 //! `seed_method` re-implements the seed backend's once-per-session analysis for comparison.
 
 mod chain;
+mod condition;
 mod confidence;
 mod court;
 mod device;
@@ -32,6 +33,7 @@ mod summary;
 mod swing;
 pub mod vecmath;
 
+pub use condition::AxisMap;
 pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, DeviceAnalyser, DeviceStats};
 pub use quality::{ANALYSIS_VERSION, Flag, FlagCounts, Flags};

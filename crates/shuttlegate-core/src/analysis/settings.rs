@@ -4,8 +4,11 @@
 //! field has a default and an explanation; [`DeviceProfile`] is built by the daemon from a
 //! `[[devices]]` entry.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use super::condition::AxisMap;
 use crate::batch::BodyPosition;
 
 /// The `[analysis]` section. Every constant the analyser uses that a venue might reasonably
@@ -118,8 +121,8 @@ pub struct DeviceProfile {
     /// Bound user, copied into every swing.
     pub user: Option<String>,
     /// Distance from the swing's centre of rotation (the wrist) to the racket's sweet spot,
-    /// m: racket-head speed = angular rate × this (+ the hand's own speed). For a wrist-only
-    /// device it is the forearm-plus-racket length.
+    /// m: racket-head speed = angular rate × this (+ the hand's own speed). The same on a
+    /// wrist-only device, whose forearm is read as a virtual racket (condition/).
     pub mount_radius_m: f64,
     /// Accelerometer full scale, g (the seed nodes run at ±16 g).
     pub acc_full_scale_g: f64,
@@ -127,6 +130,28 @@ pub struct DeviceProfile {
     pub gyro_full_scale_dps: f64,
     /// Body positions the device carries. Empty means "whatever arrives".
     pub positions: Vec<BodyPosition>,
+    /// Configured axes per node (`[[devices]] axes`): the node's axes onto the analyser's
+    /// convention. A racket node without an entry has its axes inferred from its swings; a
+    /// body node without one is assumed to follow the convention. Either way its swings are
+    /// flagged `placement_inferred`.
+    #[serde(default)]
+    pub axes: BTreeMap<BodyPosition, AxisMap>,
+    /// On a device without a racket node, its wrist node read as a virtual racket held at this
+    /// angle to the forearm, ° (`[[devices]] wrist_grip_deg`; a handshake grip is about 75°).
+    /// `None`: the wrist node is read as it is. Either way its swings are flagged
+    /// `wrist_estimate`.
+    #[serde(default)]
+    pub wrist_grip_deg: Option<f64>,
+    /// The nodes wrap to the opposite sign past full scale (`[[devices]] overflow = "wrap"`,
+    /// WitMotion-type nodes): such wraps are undone. Otherwise they are only flagged
+    /// (`wrapped`), the readings left as they are: on sensors that clip, a wrap-like jump is
+    /// rarer than the harm a wrong unwrap does.
+    #[serde(default)]
+    pub wraps: bool,
+    /// A racket node without configured `axes` has them inferred from its swings
+    /// (`[[devices]] infer_axes = true`); otherwise it is read in the convention.
+    #[serde(default)]
+    pub infer_axes: bool,
 }
 
 impl DeviceProfile {
@@ -139,6 +164,10 @@ impl DeviceProfile {
             acc_full_scale_g: 16.0,
             gyro_full_scale_dps: 2000.0,
             positions: BodyPosition::ALL.to_vec(),
+            axes: BTreeMap::new(),
+            wrist_grip_deg: None,
+            wraps: false,
+            infer_axes: false,
         }
     }
 

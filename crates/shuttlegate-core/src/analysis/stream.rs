@@ -78,8 +78,10 @@ impl NodeStream {
         true
     }
 
-    /// Releases the samples that are now certain to be in order, calling `f` on each.
-    pub fn release(&mut self, reorder_window_ms: f64, mut f: impl FnMut(&NodeSample)) {
+    /// Releases the samples that are now certain to be in order, calling `f` on each in time
+    /// order. `f` may rewrite the sample in place (conditioning happens here, where order is
+    /// certain); what it leaves is what windows read later.
+    pub fn release(&mut self, reorder_window_ms: f64, mut f: impl FnMut(&mut NodeSample)) {
         while let Some(s) = self.buf.get(self.released).copied() {
             let old_enough = s.t_ms <= self.newest_t - reorder_window_ms;
             let ok = match (self.frontier_t, self.dt_est) {
@@ -95,7 +97,9 @@ impl NodeStream {
             }
             self.frontier_t = Some(s.t_ms);
             self.released += 1;
-            f(&s);
+            if let Some(kept) = self.buf.get_mut(self.released - 1) {
+                f(kept);
+            }
         }
     }
 
@@ -111,7 +115,7 @@ impl NodeStream {
     }
 
     /// Releases everything (end of session).
-    pub fn flush(&mut self, f: impl FnMut(&NodeSample)) {
+    pub fn flush(&mut self, f: impl FnMut(&mut NodeSample)) {
         self.release(f64::NEG_INFINITY, f);
         // `old_enough` with an infinite window is always true, except for the first sample
         // rule, which also accepts when old enough: nothing stays behind.

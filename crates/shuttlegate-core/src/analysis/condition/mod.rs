@@ -1,0 +1,335 @@
+//! Conditioning: each node's samples made fit for detection, in time order, before anything
+//! reads them — the real sensors' traps undone or marked.
+//!
+//! Per sample, in this order (each step in its own module):
+//! 1. **sign wrap** found per axis, gyro and accelerometer, and undone on a device configured
+//!    with `overflow = "wrap"` ([`wrap`]; elsewhere only flagged: undone on the independent
+//!    simulator's mixed sensors it cost detection and chain figures);
+//! 2. **clipping** marked: an axis held at full scale for two samples or more (the peak is
+//!    rebuilt later, in measure/, from the unclipped flanks);
+//! 3. **calibration** from rest: accelerometer offset and scale, gyro bias ([`calibrate`]);
+//! 4. **axes** onto the analyser's convention, configured, or inferred on a device configured
+//!    with `infer_axes = true` ([`axes`]; inferred on every unconfigured racket node, it lowered
+//!    the independent simulator's held-out side figure at 100 Hz, 0.708 → 0.678);
+//! 5. for a **wrist node standing in for a racket** on a device configured with a grip angle
+//!    (`wrist_grip_deg`), the forearm's axes turned into a virtual racket's: the forearm's
+//!    roll, which dominates the wrist's rotation at contact, then reads as rotation across the
+//!    virtual shaft, as a racket node would see it. Without the key the wrist is read as it is
+//!    (the turn finds more tennis forehands but also more false swings in table-tennis rest:
+//!    docs/analysis.md, "Conditioning").
+//!
+//! Every step acts only on evidence (a wrap's jump, a rest off 1 g or a bias that holds, a
+//! swing plane that is clearly not the convention's) or on configuration, so a node whose data
+//! is clean and whose config says nothing reads exactly as it would without this stage.
+//!
+//! The sample rate is followed alongside ([`rate`]). What each step found is kept as time spans,
+//! so a swing can be flagged (`wrapped`, `clipped`, `uncalibrated`, `rate_changed`,
+//! `placement_inferred`, `wrist_estimate`) by the span of its data. Memory is bounded: a fixed
+//! number of spans per trap, the oldest dropped first.
+
+pub mod axes;
+pub mod calibrate;
+pub mod rate;
+pub mod wrap;
+
+use std::collections::VecDeque;
+
+use super::quality::{Flag, Flags};
+use super::vecmath::{self as vm, Vec3};
+use super::{DeviceProfile, NodeSample};
+use crate::batch::BodyPosition;
+
+use axes::AxisInference;
+pub use axes::AxisMap;
+use calibrate::RestCalibrator;
+use rate::RateTracker;
+use wrap::Unwrap3;
+
+/// An axis within this share of full scale counts as at the rail (sensors report a few LSB
+/// under it); the same share measure/ uses for the gyro's clipped samples.
+const RAIL_SHARE: f64 = 0.98;
+/// A value past the rail by more than this share is not clipped but unwrapped (wrapped
+/// sensors' values go on past full scale).
+const RAIL_TOP_SHARE: f64 = 1.005;
+/// Spans kept per trap.
+const MAX_SPANS: usize = 64;
+/// Samples further apart than this end a span, ms.
+const SPAN_JOIN_MS: f64 = 50.0;
+
+/// Time spans `[from, to]` where something happened, bounded.
+#[derive(Debug, Clone, Default)]
+struct Spans(VecDeque<(f64, f64)>);
+
+impl Spans {
+    fn mark(&mut self, t: f64) {
+        match self.0.back_mut() {
+            Some(last) if t - last.1 <= SPAN_JOIN_MS => last.1 = t,
+            _ => {
+                self.0.push_back((t, t));
+                while self.0.len() > MAX_SPANS {
+                    self.0.pop_front();
+                }
+            }
+        }
+    }
+
+    fn overlaps(&self, from: f64, to: f64) -> bool {
+        self.0.iter().any(|&(a, b)| a <= to && b >= from)
+    }
+}
+
+/// How a node's axes are known.
+#[derive(Debug, Clone)]
+enum Frame {
+    Configured(AxisMap),
+    Inferred(AxisInference),
+    /// No configured axes and no inference asked for (`infer_axes`), or a body node (the
+    /// inference reads a racket's physics): the convention is assumed.
+    Assumed,
+}
+
+/// One node's conditioning state for one session.
+#[derive(Debug, Clone)]
+pub struct NodeConditioner {
+    acc_full_scale: f64,
+    gyro_full_scale: f64,
+    acc_unwrap: Unwrap3,
+    gyro_unwrap: Unwrap3,
+    /// Consecutive samples at the rail, per channel (acc x, y, z, gyro x, y, z).
+    at_rail: [u8; 6],
+    calibrator: RestCalibrator,
+    rate: RateTracker,
+    frame: Frame,
+    /// This wrist node stands in for a missing racket node: its speeds are estimates.
+    wrist_primary: bool,
+    /// The virtual racket's grip (sin, cos of the angle), when configured.
+    virtual_racket: Option<(f64, f64)>,
+    /// The device's nodes wrap (`overflow = "wrap"`): wraps are undone, not only flagged.
+    undo_wraps: bool,
+    /// Where a wrap was seen (undone or not), and where one was undone, per sensor.
+    wrapped: Spans,
+    gyro_unwrapped: Spans,
+    acc_unwrapped: Spans,
+    clipped: Spans,
+}
+
+/// What conditioning says about a span of one node's data (a swing's window).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanQuality {
+    pub flags: Flags,
+    /// The gyro wrapped in the span and was unwrapped: its values past full scale are real,
+    /// not clipped.
+    pub gyro_wrapped: bool,
+    /// The accelerometer wrapped in the span and was unwrapped.
+    pub acc_wrapped: bool,
+    /// Confidence in the node's inferred axes, when inferred.
+    pub placement_confidence: Option<f64>,
+}
+
+impl SpanQuality {
+    /// The profile to measure the span with: a sensor that wrapped was unwrapped, so its
+    /// values past full scale are real readings, not clipping.
+    pub fn measured_profile(&self, profile: &DeviceProfile) -> DeviceProfile {
+        let mut p = profile.clone();
+        if self.gyro_wrapped {
+            p.gyro_full_scale_dps = f64::INFINITY;
+        }
+        if self.acc_wrapped {
+            p.acc_full_scale_g = f64::INFINITY;
+        }
+        p
+    }
+}
+
+impl NodeConditioner {
+    /// The conditioner of `position` on `profile`'s device; `wrist_primary` when this wrist
+    /// node stands in for a missing racket node.
+    pub fn new(profile: &DeviceProfile, position: BodyPosition, wrist_primary: bool) -> Self {
+        let frame = match profile.axes.get(&position) {
+            Some(map) => Frame::Configured(*map),
+            None if position == BodyPosition::Racket && profile.infer_axes => {
+                Frame::Inferred(AxisInference::default())
+            }
+            None => Frame::Assumed,
+        };
+        NodeConditioner {
+            acc_full_scale: profile.acc_full_scale_g,
+            gyro_full_scale: profile.gyro_full_scale_dps,
+            acc_unwrap: Unwrap3::default(),
+            gyro_unwrap: Unwrap3::default(),
+            at_rail: [0; 6],
+            calibrator: RestCalibrator::default(),
+            rate: RateTracker::default(),
+            frame,
+            wrist_primary,
+            virtual_racket: profile
+                .wrist_grip_deg
+                .filter(|_| wrist_primary)
+                .map(|deg| deg.to_radians().sin_cos()),
+            undo_wraps: profile.wraps,
+            wrapped: Spans::default(),
+            gyro_unwrapped: Spans::default(),
+            acc_unwrapped: Spans::default(),
+            clipped: Spans::default(),
+        }
+    }
+
+    /// Conditions one released sample in place (samples come in time order).
+    pub fn condition(&mut self, s: &mut NodeSample) {
+        self.rate.note(s.t_ms);
+        let (mut acc, mut gyro) = (s.acc, s.gyro);
+        let acc_past = self
+            .acc_unwrap
+            .unwrap(s.t_ms, &mut acc, self.acc_full_scale);
+        let gyro_past = self
+            .gyro_unwrap
+            .unwrap(s.t_ms, &mut gyro, self.gyro_full_scale);
+        if acc_past || gyro_past {
+            self.wrapped.mark(s.t_ms);
+        }
+        if self.undo_wraps {
+            (s.acc, s.gyro) = (acc, gyro);
+            if acc_past {
+                self.acc_unwrapped.mark(s.t_ms);
+            }
+            if gyro_past {
+                self.gyro_unwrapped.mark(s.t_ms);
+            }
+        }
+        if self.note_rails(s) {
+            self.clipped.mark(s.t_ms);
+        }
+        let calibration = self
+            .calibrator
+            .note(s.t_ms, vm::widen(s.acc), vm::widen(s.gyro));
+        if let Some(c) = calibration {
+            c.apply(&mut s.acc, &mut s.gyro);
+        }
+        let map = match &mut self.frame {
+            Frame::Configured(map) => *map,
+            Frame::Assumed => AxisMap::IDENTITY,
+            Frame::Inferred(inference) => {
+                inference.note(s.t_ms, vm::widen(s.acc), vm::widen(s.gyro));
+                inference.current().0
+            }
+        };
+        s.acc = map.apply(s.acc);
+        s.gyro = map.apply(s.gyro);
+        if let Some(grip) = self.virtual_racket {
+            s.acc = forearm_to_racket(s.acc, grip);
+            s.gyro = forearm_to_racket(s.gyro, grip);
+        }
+    }
+
+    /// Samples of a window conditioned before the axes were inferred, brought into the
+    /// inferred axes (they went through the identity).
+    pub fn reframe_early(&self, samples: &mut [NodeSample]) {
+        let Frame::Inferred(inference) = &self.frame else {
+            return;
+        };
+        let (Some(at), (map, _)) = (inference.decided_at(), inference.current()) else {
+            return;
+        };
+        for s in samples.iter_mut().filter(|s| s.t_ms < at) {
+            s.acc = map.apply(s.acc);
+            s.gyro = map.apply(s.gyro);
+        }
+    }
+
+    /// Flags for a swing whose data spans `[from, to]` (its measured window) and whose
+    /// stroke lies in `[swing_from, swing_to]`.
+    pub fn quality(&self, from: f64, to: f64, swing_from: f64, swing_to: f64) -> SpanQuality {
+        let mut q = SpanQuality {
+            gyro_wrapped: self.gyro_unwrapped.overlaps(from, to),
+            acc_wrapped: self.acc_unwrapped.overlaps(from, to),
+            ..SpanQuality::default()
+        };
+        let mut flags = Flags::new();
+        if self.wrapped.overlaps(from, to) {
+            flags.insert(Flag::Wrapped);
+        }
+        if self.clipped.overlaps(swing_from, swing_to) {
+            flags.insert(Flag::Clipped);
+        }
+        if self
+            .calibrator
+            .calibrated_since()
+            .is_none_or(|t| t > swing_from)
+        {
+            flags.insert(Flag::Uncalibrated);
+        }
+        if self.rate.changed_between(from, to) {
+            flags.insert(Flag::RateChanged);
+        }
+        // Flagged, with the inference's confidence, only where the inference turned the
+        // node's axes: a node read as it reads (configured, or nothing said it was turned)
+        // is not.
+        if let Frame::Inferred(inference) = &self.frame
+            && let (map, Some(confidence)) = inference.current()
+            && map != AxisMap::IDENTITY
+        {
+            flags.insert(Flag::PlacementInferred);
+            q.placement_confidence = Some(confidence);
+        }
+        if self.wrist_primary {
+            flags.insert(Flag::WristEstimate);
+        }
+        q.flags = flags;
+        q
+    }
+
+    /// Counts consecutive samples at the rail per channel; true when any channel has been
+    /// there for two samples (a single sample near full scale is a peak, not clipping).
+    fn note_rails(&mut self, s: &NodeSample) -> bool {
+        let mut clipped = false;
+        for k in 0..6 {
+            let (v, fs) = if k < 3 {
+                (s.acc[k], self.acc_full_scale)
+            } else {
+                (s.gyro[k - 3], self.gyro_full_scale)
+            };
+            let v = f64::from(v).abs();
+            let at = v >= RAIL_SHARE * fs && v <= RAIL_TOP_SHARE * fs;
+            self.at_rail[k] = if at {
+                self.at_rail[k].saturating_add(1)
+            } else {
+                0
+            };
+            clipped |= self.at_rail[k] >= 2;
+        }
+        clipped
+    }
+}
+
+/// A vector in the wrist node's axes (x along the forearm towards the hand, z out of the palm,
+/// y = z × x) in the virtual racket's: the shaft leaves the hand on the thumb's side (−y) at
+/// the grip angle (`grip`: its sine and cosine), and the palm's normal is the forehand face's.
+/// A turn about z by −grip.
+fn forearm_to_racket(v: [f32; 3], (s, c): (f64, f64)) -> [f32; 3] {
+    let v: Vec3 = vm::widen(v);
+    // Racket axes in forearm axes: x_r = (c, −s, 0), y_r = z × x_r = (s, c, 0), z_r = z.
+    let x = c * v[0] - s * v[1];
+    let y = s * v[0] + c * v[1];
+    [x as f32, y as f32, v[2] as f32]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The angle between the forearm and the racket's shaft in a handshake grip, °: the shaft
+    /// leaves the fist on the thumb's side, between in line with the forearm (0°) and square to it
+    /// (90°); at contact the wrist is near neutral, where it sits at about 70–80°. The value
+    /// documented for `wrist_grip_deg`.
+    const WRIST_GRIP_DEG: f64 = 75.0;
+
+    #[test]
+    fn forearm_roll_reads_across_the_virtual_shaft() {
+        let grip = WRIST_GRIP_DEG.to_radians().sin_cos();
+        let r = forearm_to_racket([1000.0, 0.0, 0.0], grip);
+        let across = f64::from(r[1]).hypot(f64::from(r[2]));
+        assert!((across - 1000.0 * WRIST_GRIP_DEG.to_radians().sin()).abs() < 0.5);
+        let n = vm::norm(vm::widen(forearm_to_racket([3.0, 4.0, 12.0], grip)));
+        assert!((n - 13.0).abs() < 1e-4, "a rotation keeps lengths");
+    }
+}

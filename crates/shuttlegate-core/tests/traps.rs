@@ -1,0 +1,457 @@
+//! The real sensors' traps, one test each, on signals written from physics in `physics/` (not
+//! the analyser's pulse shapes or constants): a sign wrap past full scale, clipping, an
+//! uncalibrated accelerometer and gyro, 50 Hz and 1 kHz nodes, a rate change mid-swing, a
+//! wrist-only device, and a racket node mounted turned, with and without configured axes.
+
+mod physics;
+
+use physics::{Reading, Session, Stroke};
+use shuttlegate_core::analysis::{
+    AnalysisEvent, AnalysisSettings, AxisMap, DeviceAnalyser, DeviceProfile, Flag, Height,
+    NodeSample, SessionSummary, Side, Stroke as StrokeType, Swing,
+};
+use shuttlegate_core::batch::BodyPosition;
+
+/// Runs one device's session through the analyser in batches of 40 readings.
+fn analyse(
+    profile: DeviceProfile,
+    position: BodyPosition,
+    readings: &[Reading],
+) -> (Vec<Swing>, SessionSummary) {
+    let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
+    let samples: Vec<NodeSample> = readings
+        .iter()
+        .map(|r| NodeSample {
+            position,
+            t_ms: r.t_ms,
+            acc: r.acc.map(|v| v as f32),
+            gyro: r.gyro.map(|v| v as f32),
+            angle: None,
+        })
+        .collect();
+    let mut swings = Vec::new();
+    let mut drain = |a: &mut DeviceAnalyser| {
+        while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
+            swings.push(s);
+        }
+    };
+    for chunk in samples.chunks(40) {
+        a.handle_samples(chunk);
+        drain(&mut a);
+    }
+    let summary = a.finish();
+    drain(&mut a);
+    (swings, summary)
+}
+
+fn racket(gyro_fs: f64, acc_fs: f64) -> DeviceProfile {
+    DeviceProfile {
+        gyro_full_scale_dps: gyro_fs,
+        acc_full_scale_g: acc_fs,
+        positions: vec![BodyPosition::Racket],
+        // The tests' racket nodes are in the analyser's convention unless a test turns them.
+        axes: [(BodyPosition::Racket, AxisMap::IDENTITY)].into(),
+        ..DeviceProfile::new("d")
+    }
+}
+
+/// Rest, then each stroke after a walk and a short still spell (so none is a serve).
+fn session(rate_hz: f64, strokes: &[Stroke]) -> Session {
+    let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
+    s.still(1200.0);
+    for stroke in strokes {
+        s.ready(stroke);
+        s.stroke(stroke);
+        s.still(700.0);
+    }
+    s
+}
+
+/// A line per swing, for failure messages.
+fn listing(swings: &[Swing], contacts: &[f64]) -> String {
+    let mut out = format!("contacts {contacts:?}\n");
+    for w in swings {
+        out += &format!(
+            "  impact {} [{}, {}] {:?} {:?} {:?} {:?} km/h {:?} {:?}\n",
+            w.t_impact,
+            w.t_start,
+            w.t_end,
+            w.stroke,
+            w.side,
+            w.height,
+            w.racket_speed_kmh,
+            w.flags,
+            w.confidence
+        );
+    }
+    out
+}
+
+fn clear(peak: f64) -> Stroke {
+    Stroke::racket(peak, true, 50.0, 10.0)
+}
+fn smash(peak: f64) -> Stroke {
+    Stroke::racket(peak, true, 40.0, -25.0)
+}
+fn drive(peak: f64, forehand: bool) -> Stroke {
+    Stroke::racket(peak, forehand, 0.0, 5.0)
+}
+
+/// The swing nearest each contact (within 60 ms), in order; `None` where none was found.
+fn matched<'a>(swings: &'a [Swing], contacts: &[f64]) -> Vec<Option<&'a Swing>> {
+    eprintln!("{}", listing(swings, contacts));
+    contacts
+        .iter()
+        .map(|&c| swings.iter().find(|s| (s.t_impact - c).abs() < 60.0))
+        .collect()
+}
+
+fn assert_speed(s: &Swing, truth_kmh: f64, tolerance: f64) {
+    let v = s.racket_speed_kmh.expect("a speed");
+    assert!(
+        (v / truth_kmh - 1.0).abs() < tolerance,
+        "speed {v} km/h, truth {truth_kmh:.1} (±{:.0} %)",
+        tolerance * 100.0
+    );
+}
+
+#[test]
+fn a_gyro_wrapping_past_full_scale_is_unwrapped_and_speeds_keep_their_order() {
+    let strokes = [smash(2900.0), clear(2300.0), clear(1500.0)];
+    let mut s = session(200.0, &strokes);
+    physics::map_axis(&mut s.readings, true, |v| physics::wrap(v, 2000.0));
+    let wrapping = DeviceProfile {
+        wraps: true,
+        ..racket(2000.0, 16.0)
+    };
+    let (swings, summary) = analyse(wrapping, BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    for (k, (stroke, swing)) in strokes.iter().zip(&found).enumerate() {
+        let swing = swing.unwrap_or_else(|| panic!("stroke {k} not found: {swings:#?}"));
+        assert_speed(swing, stroke.head_speed_kmh(), 0.10);
+        let wrapped = stroke.peak_dps > 2000.0;
+        assert_eq!(
+            swing.flags.contains(&Flag::Wrapped),
+            wrapped,
+            "{k}: {:?}",
+            swing.flags
+        );
+        assert_eq!(swing.saturated, wrapped, "saturated stays set for a wrap");
+        assert!(!swing.flags.contains(&Flag::Clipped), "{:?}", swing.flags);
+    }
+    assert_eq!(found[0].unwrap().stroke, StrokeType::Smash);
+    let v: Vec<f64> = found
+        .iter()
+        .map(|s| s.unwrap().racket_speed_kmh.unwrap())
+        .collect();
+    assert!(v[0] > v[1] && v[1] > v[2], "physics' order: {v:?}");
+    assert_eq!(summary.flags.get(&Flag::Wrapped), Some(&2));
+
+    // A device not configured as wrapping: the same wraps flagged, the readings left as read.
+    let (swings, _) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    for (stroke, swing) in strokes.iter().zip(&found) {
+        if let Some(swing) = swing {
+            assert_eq!(
+                swing.flags.contains(&Flag::Wrapped),
+                stroke.peak_dps > 2000.0,
+                "{:?}",
+                swing.flags
+            );
+        }
+    }
+    let unwrapped_smash = v[0];
+    let read_smash = found[0].and_then(|s| s.racket_speed_kmh);
+    assert!(
+        read_smash.is_none_or(|r| r < unwrapped_smash),
+        "{read_smash:?} vs {unwrapped_smash}"
+    );
+}
+
+#[test]
+fn a_clipping_gyro_and_a_clipping_accelerometer_are_flagged() {
+    // Gyro: a 2800 °/s smash on a ±2000 °/s gyro; the peak is rebuilt from the flanks.
+    let mut s = session(200.0, &[smash(2800.0)]);
+    physics::map_axis(&mut s.readings, true, |v| physics::clip(v, 2000.0));
+    let (swings, _) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let swing = matched(&swings, &s.contacts)[0].expect("the smash");
+    assert!(
+        swing.flags.contains(&Flag::Clipped) && swing.saturated,
+        "{:?}",
+        swing.flags
+    );
+    assert!(!swing.flags.contains(&Flag::Wrapped));
+    assert_speed(swing, smash(2800.0).head_speed_kmh(), 0.15);
+
+    // Accelerometer only: ±2 g saturates on gravity plus the centripetal 2 g of a 1500 °/s
+    // clear, while the gyro stays in range.
+    let mut s = session(200.0, &[clear(1500.0)]);
+    physics::map_axis(&mut s.readings, false, |v| physics::clip(v, 2.0));
+    let (swings, _) = analyse(racket(2000.0, 2.0), BodyPosition::Racket, &s.readings);
+    let swing = matched(&swings, &s.contacts)[0].expect("the clear");
+    assert!(
+        swing.flags.contains(&Flag::Clipped) && swing.saturated,
+        "{:?}",
+        swing.flags
+    );
+}
+
+#[test]
+fn an_uncalibrated_node_reading_1_3_g_at_rest_is_calibrated_from_rest() {
+    let strokes = [clear(1600.0), smash(1800.0)];
+    let uncalibrated = |s: &mut Session| {
+        for r in &mut s.readings {
+            r.acc = [
+                1.3 * r.acc[0] + 0.02,
+                1.3 * r.acc[1] - 0.03,
+                1.3 * r.acc[2] + 0.04,
+            ];
+            r.gyro = physics::add(r.gyro, [3.0, -2.0, 1.5]);
+        }
+    };
+    // A rest before the first stroke: calibrated, strokes read as if the node were.
+    let mut s = session(200.0, &strokes);
+    uncalibrated(&mut s);
+    let (swings, _) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    let (c, m) = (found[0].expect("clear"), found[1].expect("smash"));
+    assert_eq!((c.stroke, c.height), (StrokeType::Clear, Height::Overhead));
+    assert_eq!(m.stroke, StrokeType::Smash);
+    assert!(!c.flags.contains(&Flag::Uncalibrated), "{:?}", c.flags);
+    assert_speed(c, clear(1600.0).head_speed_kmh(), 0.10);
+
+    // No rest before the first stroke (a walk, then straight into it): flagged, and read raw
+    // (1.3 g is no rest to the analyser, so the stroke has no gravity anchor).
+    let mut s = Session::new(200.0, [0.5, 0.0, 0.86]);
+    s.fidget(1500.0);
+    s.turn_to(Session::start_of(&clear(1600.0)), 100.0);
+    s.stroke(&clear(1600.0));
+    s.fidget(800.0);
+    s.still(800.0);
+    s.ready(&clear(1600.0));
+    s.stroke(&clear(1600.0));
+    s.still(700.0);
+    uncalibrated(&mut s);
+    let (swings, summary) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    let (first, second) = (found[0].expect("first"), found[1].expect("second"));
+    assert!(
+        first.flags.contains(&Flag::Uncalibrated),
+        "{:?}",
+        first.flags
+    );
+    assert!(
+        !second.flags.contains(&Flag::Uncalibrated),
+        "{:?}",
+        second.flags
+    );
+    assert_eq!(second.stroke, StrokeType::Clear);
+    assert_eq!(summary.flags.get(&Flag::Uncalibrated), Some(&1));
+}
+
+/// Every stroke found once, with its height, side and speed, at `rate_hz`.
+fn strokes_hold_at(rate_hz: f64, speed_tolerance: f64) {
+    let strokes = [
+        clear(1700.0),
+        drive(1400.0, true),
+        drive(1300.0, false),
+        smash(2000.0),
+    ];
+    let s = session(rate_hz, &strokes);
+    let (swings, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    assert_eq!(swings.len(), strokes.len(), "{rate_hz} Hz: {swings:#?}");
+    let found = matched(&swings, &s.contacts);
+    let expected = [
+        (Height::Overhead, Side::Forehand),
+        (Height::Sidearm, Side::Forehand),
+        (Height::Sidearm, Side::Backhand),
+        (Height::Overhead, Side::Forehand),
+    ];
+    for ((stroke, swing), (height, side)) in strokes.iter().zip(found).zip(expected) {
+        let swing = swing.unwrap_or_else(|| panic!("{rate_hz} Hz: a stroke not found"));
+        assert_eq!((swing.height, swing.side), (height, side), "{rate_hz} Hz");
+        assert_speed(swing, stroke.head_speed_kmh(), speed_tolerance);
+        assert!(!swing.flags.contains(&Flag::RateChanged));
+    }
+}
+
+#[test]
+fn a_50_hz_node_gives_every_stroke() {
+    // 20 ms between samples: the peak falls up to 10 ms from a sample.
+    strokes_hold_at(50.0, 0.12);
+}
+
+#[test]
+fn a_1000_hz_node_gives_every_stroke() {
+    strokes_hold_at(1000.0, 0.08);
+}
+
+#[test]
+fn a_rate_change_mid_swing_is_flagged_on_that_swing_only() {
+    let mut s = session(200.0, &[clear(1600.0)]);
+    s.ready(&clear(1700.0));
+    // The node drops to 100 Hz 40 ms into the stroke's pulse: the same stroke, sampled at
+    // 200 Hz before the change and at 100 Hz after it.
+    let before = s.readings.len();
+    s.stroke(&clear(1700.0));
+    let start = s.readings[before].t_ms;
+    let t_change = start + 40.0;
+    s.readings.retain(|r| r.t_ms < t_change);
+    let mut slow = Session::new(100.0, Session::start_of(&clear(1700.0)));
+    slow.stroke(&clear(1700.0));
+    slow.still(700.0);
+    let offset = start - slow.readings[0].t_ms;
+    s.readings.extend(
+        slow.readings
+            .iter()
+            .map(|r| Reading {
+                t_ms: r.t_ms + offset,
+                ..*r
+            })
+            .filter(|r| r.t_ms >= t_change),
+    );
+    let mut rest = Session::new(100.0, [0.5, 0.0, 0.86]);
+    rest.still(700.0);
+    rest.ready(&clear(1600.0));
+    rest.stroke(&clear(1600.0));
+    rest.still(700.0);
+    let last_t = s.readings.last().unwrap().t_ms;
+    let shift = last_t + 10.0 - rest.readings[0].t_ms;
+    s.readings.extend(rest.readings.iter().map(|r| Reading {
+        t_ms: r.t_ms + shift,
+        ..*r
+    }));
+    s.contacts.push(rest.contacts[0] + shift);
+
+    let (swings, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    let flagged: Vec<bool> = found
+        .iter()
+        .map(|s| {
+            s.expect("every stroke found")
+                .flags
+                .contains(&Flag::RateChanged)
+        })
+        .collect();
+    assert_eq!(flagged, [false, true, false]);
+}
+
+#[test]
+fn a_wrist_only_device_gives_swings_estimated_from_the_wrist() {
+    let strokes = [Stroke::forearm(1500.0, 45.0), Stroke::forearm(1200.0, 45.0)];
+    let mut s = Session::new(200.0, [0.0, 0.7, 0.7]);
+    s.still(1200.0);
+    for stroke in &strokes {
+        s.ready(stroke);
+        s.stroke(stroke);
+        s.still(700.0);
+    }
+    let profile = DeviceProfile {
+        positions: vec![BodyPosition::Wrist],
+        wrist_grip_deg: Some(75.0),
+        ..DeviceProfile::new("w")
+    };
+    let (swings, summary) = analyse(profile, BodyPosition::Wrist, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    for (stroke, swing) in strokes.iter().zip(found) {
+        let swing = swing.unwrap_or_else(|| panic!("wrist stroke not found: {swings:#?}"));
+        assert!(
+            swing.flags.contains(&Flag::WristEstimate),
+            "{:?}",
+            swing.flags
+        );
+        assert_eq!(swing.side, Side::Forehand);
+        assert_eq!(swing.height, Height::Overhead);
+        assert_speed(swing, stroke.head_speed_kmh(), 0.15);
+    }
+    assert_eq!(summary.analysis_result.swings, 2);
+}
+
+/// The node's readings when its axes are the analyser's turned: the analyser's x (the shaft)
+/// is the node's −y, its y the node's x (`axes = ["-y", "x", "z"]`).
+fn turned(v: physics::V3) -> physics::V3 {
+    // node x = analyser y, node y = −analyser x, node z = analyser z.
+    [v[1], -v[0], v[2]]
+}
+
+#[test]
+fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without() {
+    let strokes = [
+        clear(1700.0),
+        smash(2000.0),
+        clear(1600.0),
+        drive(1500.0, true),
+        smash(1900.0),
+        clear(1800.0),
+    ];
+    let s = session(200.0, &strokes);
+    let (reference, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    assert_eq!(reference.len(), strokes.len());
+    let mut turned_readings = s.readings.clone();
+    physics::remount(&mut turned_readings, turned);
+
+    let configured = DeviceProfile {
+        axes: [(
+            BodyPosition::Racket,
+            AxisMap::parse(&["-y", "x", "z"]).unwrap(),
+        )]
+        .into(),
+        ..racket(4000.0, 16.0)
+    };
+    let (swings, _) = analyse(configured, BodyPosition::Racket, &turned_readings);
+    assert_eq!(swings.len(), reference.len());
+    for (a, b) in swings.iter().zip(&reference) {
+        assert_eq!((a.stroke, a.side, a.height), (b.stroke, b.side, b.height));
+        assert!((a.racket_speed_kmh.unwrap() - b.racket_speed_kmh.unwrap()).abs() < 0.5);
+        assert!(!a.flags.contains(&Flag::PlacementInferred));
+    }
+
+    // Without `axes`: a node turned a quarter about the shaft (its y is the face normal, its
+    // z the analyser's −y) is inferred from the swing plane.
+    let mut about_shaft = s.readings.clone();
+    physics::remount(&mut about_shaft, |v| [v[0], v[2], -v[1]]);
+    let inferred = DeviceProfile {
+        axes: Default::default(),
+        infer_axes: true,
+        ..racket(4000.0, 16.0)
+    };
+    let (swings, _) = analyse(inferred, BodyPosition::Racket, &about_shaft);
+    let found = matched(&swings, &s.contacts);
+    // The first stroke teaches the axes (it is seen through the wrong ones until then).
+    for (k, (swing, truth)) in found.iter().zip(&reference).enumerate().skip(1) {
+        let swing = swing.unwrap_or_else(|| panic!("stroke {k} not found: {swings:#?}"));
+        assert_eq!(
+            (swing.side, swing.height),
+            (truth.side, truth.height),
+            "stroke {k}"
+        );
+        let ratio = swing.racket_speed_kmh.unwrap() / truth.racket_speed_kmh.unwrap();
+        assert!((ratio - 1.0).abs() < 0.03, "stroke {k}: {ratio}");
+        assert!(swing.flags.contains(&Flag::PlacementInferred));
+        // The stroke is no surer than the axes it was read through: under the same stroke's
+        // confidence with the axes configured (the inference's own is 0.4 or more, so the
+        // product is not vanishingly small either).
+        let (inferred_c, configured_c) = (swing.confidence.unwrap(), truth.confidence.unwrap());
+        assert!(
+            inferred_c < configured_c && inferred_c > 0.4 * configured_c - 0.05,
+            "stroke {k}: {inferred_c} inferred, {configured_c} configured"
+        );
+    }
+    // And the same node in the convention is left as it is: exactly the reference's swings,
+    // not flagged.
+    let (swings, _) = analyse(
+        DeviceProfile {
+            axes: Default::default(),
+            infer_axes: true,
+            ..racket(4000.0, 16.0)
+        },
+        BodyPosition::Racket,
+        &s.readings,
+    );
+    assert_eq!(swings, reference);
+    assert!(
+        swings
+            .iter()
+            .all(|s| !s.flags.contains(&Flag::PlacementInferred))
+    );
+}
