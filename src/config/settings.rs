@@ -890,6 +890,12 @@ pub(crate) fn validate(raw: RawSettings, checker: &mut Checker<'_>) -> Option<Se
         jwt_secret,
     };
     let devices = validate_devices(&raw.devices, checker);
+    let min_confidence = raw.analysis.min_stroke_confidence;
+    checker.check(
+        (0.0..=1.0).contains(&min_confidence),
+        "analysis.min_stroke_confidence",
+        || format!("{min_confidence} is out of range: a confidence is from 0 to 1"),
+    );
     let uplink = UplinkSettings {
         mqtt: raw
             .uplink

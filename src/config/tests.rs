@@ -187,6 +187,16 @@ fn bad_values_are_refused_with_the_reason() {
             "uplink.hub.token",
             "required",
         ),
+        (
+            "[analysis]\nmin_stroke_confidence = 1.5\n",
+            "analysis.min_stroke_confidence",
+            "from 0 to 1",
+        ),
+        (
+            "[analysis]\nmin_stroke_confidence = nan\n",
+            "analysis.min_stroke_confidence",
+            "out of range",
+        ),
     ];
     for (section, key, reason) in cases {
         let (found_key, found_reason) = single_problem(&format!("{MINIMAL}{section}"));
