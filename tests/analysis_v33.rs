@@ -238,6 +238,29 @@ fn now_ms() -> i64 {
 
 /// Plays one V3.3 session of `sensors` through the daemon and returns the journal's swings and
 /// the summary.
+/// Sends one batch and waits for its reply. This test sends faster than a hub streams (the
+/// four-node session's ~220 batches in about a second, over the default 200 messages per
+/// second): a batch refused with `rate_limited` ("send it again later") is sent again after a
+/// pause, as a hub does with a batch it got no success for.
+async fn send_batch_until_stored(ws: &mut common::Ws, message: &Value) {
+    for _ in 0..50 {
+        send(ws, message).await;
+        loop {
+            let r = recv(ws).await;
+            match r["type"].as_str() {
+                Some("batch_sensor_data_response") => {
+                    assert_eq!(r["success"], true, "{r}");
+                    return;
+                }
+                Some("error") if r["code"] == "rate_limited" => break,
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("a batch still rate limited after 50 tries");
+}
+
 async fn play_v33_session(sensors: &[u32], hub_clock_offset_ms: i64) -> (Vec<Value>, Value) {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &config(dir.path(), &[("2025001", None)], ""));
@@ -263,14 +286,9 @@ async fn play_v33_session(sensors: &[u32], hub_clock_offset_ms: i64) -> (Vec<Val
             Some(3) => "wrist",
             _ => "racket",
         };
-        send(
-            &mut ws,
-            &json!({"type":"batch_sensor_data","device_code":"2025001","sensor_type":sensor_type,
-                    "timestamp":123456,"session_id":"124","data":chunk}),
-        )
-        .await;
-        let r = recv_type(&mut ws, "batch_sensor_data_response").await;
-        assert_eq!(r["success"], true, "{r}");
+        let message = json!({"type":"batch_sensor_data","device_code":"2025001",
+            "sensor_type":sensor_type,"timestamp":123456,"session_id":"124","data":chunk});
+        send_batch_until_stored(&mut ws, &message).await;
     }
     send(
         &mut ws,
