@@ -22,10 +22,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use shuttlegate::journal::tools::{for_each_record, jsonl};
 use shuttlegate_biomech::{Segment, Session, SessionOptions, WireForm, generate};
 use shuttlegate_core::analysis::Swing;
 
@@ -33,7 +31,9 @@ use super::{BiomechOptions, BiomechReport, court_device, score_session};
 use crate::bench::device::daemon_config_head;
 use crate::bench::ingest::start_daemon_with;
 use crate::bench::swings::scrape;
-use crate::recording::daemon::{SUMMARY_TIMEOUT, StreamError, WINDOW, Ws, next_json};
+use crate::recording::daemon::{
+    SUMMARY_TIMEOUT, StreamError, WINDOW, Ws, journaled_results, next_json,
+};
 
 /// The daemon's live analysis skips stored batches when its queue (4096) is full; a stream
 /// waits whenever the analysis is this many batches behind, so the analysis sees every batch
@@ -246,29 +246,15 @@ async fn await_upload_answer(ws: &mut Ws) -> Result<(), String> {
 /// The journal's swings per device, and how many session summaries it holds.
 fn journaled(journal: &Path) -> Result<(HashMap<String, Vec<Swing>>, usize), StreamError> {
     let mut swings: HashMap<String, Vec<Swing>> = HashMap::new();
-    let mut summaries = 0;
     let mut unreadable = None;
-    for_each_record(journal, |record| {
-        use shuttlegate_core::journal::record::RecordKind;
-        if !matches!(record.kind, RecordKind::Swing | RecordKind::Summary) {
-            return;
-        }
-        let Some(value) = jsonl(&record).and_then(|l| serde_json::from_str::<Value>(&l).ok())
-        else {
-            return;
-        };
-        if value["kind"] == "summary" {
-            summaries += 1;
-            return;
-        }
+    let summaries = journaled_results(journal, |value| {
         match serde_json::from_value::<Swing>(value) {
             Ok(swing) => swings.entry(swing.device.clone()).or_default().push(swing),
             Err(e) => {
                 unreadable.get_or_insert(e.to_string());
             }
         }
-    })
-    .map_err(|e| StreamError::Daemon(format!("reading the journal: {e}")))?;
+    })?;
     match unreadable {
         Some(e) => Err(StreamError::Daemon(format!(
             "a journaled swing does not read as a swing: {e}"

@@ -288,6 +288,20 @@ fn detected(record: &Value) -> Option<(String, Detected)> {
 /// Swings per device and the number of summaries, read from the journal's segment files.
 fn journaled(journal: &Path) -> Result<(HashMap<String, Vec<Detected>>, usize), StreamError> {
     let mut swings: HashMap<String, Vec<Detected>> = HashMap::new();
+    let summaries = journaled_results(journal, |value| {
+        if let Some((device, swing)) = detected(&value) {
+            swings.entry(device).or_default().push(swing);
+        }
+    })?;
+    Ok((swings, summaries))
+}
+
+/// Walks the journal's analysis results: each swing record's JSON to `swing`; returns how many
+/// session summaries it holds. Shared by the recordings' and the simulator's daemon runs.
+pub(crate) fn journaled_results(
+    journal: &Path,
+    mut swing: impl FnMut(Value),
+) -> Result<usize, StreamError> {
     let mut summaries = 0;
     for_each_record(journal, |record| {
         use shuttlegate_core::journal::record::RecordKind;
@@ -300,12 +314,12 @@ fn journaled(journal: &Path) -> Result<(HashMap<String, Vec<Detected>>, usize), 
         };
         if value["kind"] == "summary" {
             summaries += 1;
-        } else if let Some((device, swing)) = detected(&value) {
-            swings.entry(device).or_default().push(swing);
+        } else {
+            swing(value);
         }
     })
     .map_err(|e| StreamError::Daemon(format!("reading the journal: {e}")))?;
-    Ok((swings, summaries))
+    Ok(summaries)
 }
 
 /// Streams every file of `source` through a daemon started from `exe` (state in a temporary
