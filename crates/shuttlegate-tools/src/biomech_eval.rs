@@ -22,7 +22,7 @@ use shuttlegate_biomech::{
     Overflow, Placement, Segment, Session, SessionOptions, StrokeClass, SwingTruth, generate,
 };
 use shuttlegate_core::analysis::{
-    AnalysisOutput, AnalysisSettings, CourtAnalysis, CourtDevice, DeviceProfile, Swing,
+    AnalysisOutput, AnalysisSettings, CourtAnalysis, CourtDevice, DeviceProfile, Flag, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
@@ -320,6 +320,41 @@ fn swing_groups(t: &SwingTruth) -> Vec<String> {
     ]
 }
 
+/// A found contact further than this from the true one is early or late in the breakdown,
+/// ms (a few samples at 100–200 Hz; the racket turns 10–20° in it at stroke rates).
+const CONTACT_ON_TIME_MS: f64 = 20.0;
+
+/// The conditions of a matched swing that only the analyser's answer tells: whether it
+/// flagged the swing clipped (its peak rebuilt through saturation), and whether the contact
+/// it found was on time (the rate, speed and attitude are all read at that instant).
+fn found_groups(t: &SwingTruth, found: &Swing, aligned: bool) -> Vec<String> {
+    let clipped = if found.flags.contains(&Flag::Clipped) {
+        "clipped"
+    } else {
+        "unclipped"
+    };
+    let off_ms = found.t_impact - t.t_contact_ms;
+    let timing = if off_ms < -CONTACT_ON_TIME_MS {
+        "early"
+    } else if off_ms > CONTACT_ON_TIME_MS {
+        "late"
+    } else {
+        "on time"
+    };
+    let mut g = vec![
+        format!("found {clipped}"),
+        format!("found {clipped} stroke {}", t.stroke.name()),
+        format!("found contact {timing}"),
+    ];
+    if aligned {
+        g.push(format!(
+            "aligned found {clipped} stroke {}",
+            t.stroke.name()
+        ));
+    }
+    g
+}
+
 /// Scores one session's swings (on the simulator's clock) against its truth.
 pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) {
     r.sessions += 1;
@@ -342,6 +377,9 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
             let placement = session.device.placement.name();
             groups.push(format!("aligned {placement}"));
             groups.extend(swing_groups(t).into_iter().map(|g| format!("aligned {g}")));
+        }
+        if let Some((_, s)) = best {
+            groups.extend(found_groups(t, s, aligned));
         }
         let outcome = best.map(|(k, s)| {
             used[k] = true;
