@@ -3,8 +3,26 @@
 //! own signal problem: the accelerometer's second difference has to tell the impulse of
 //! contact from the swing's own smooth motion.
 
-use crate::analysis::vecmath::{self as vm, Vec3};
+use crate::analysis::vecmath::Vec3;
 use crate::analysis::{AnalysisSettings, NodeSample};
+
+/// Contact comes while the racket is turning at least this share of the swing's peak
+/// |ω⊥|. The shuttle is struck in the forward swing, near its fastest: even a drop or a
+/// block, checked before contact, meets the shuttle with the head moving (a checked drop
+/// still turns at about two thirds of its peak; see `CHECKED_RATIO` in classify.rs, 0.78,
+/// for where full strokes sit). Before that, the second difference also jumps where the
+/// backswing turns into the forward swing and where the hand starts its push — those come
+/// while the racket turns slowly (on the independent simulator's tuning seeds, one swing in
+/// ten had its contact found 25–110 ms early, at 0–45 % of the peak rate).
+const CONTACT_MIN_RATE_SHARE: f64 = 0.5;
+/// An accelerometer axis within this fraction of full scale is at the rail: a clipped
+/// reading has no second difference worth reading (the rail's corner is a kink, ~2 g per
+/// sample when the centripetal acceleration climbs into a 16 g rail at 200 Hz).
+const ACC_RAIL_FRACTION: f64 = 0.98;
+/// A jump of more than this many full scales between two samples is a wrap to the opposite
+/// sign (a wrap jumps by nearly two: +FS reads as −FS), not motion. The shuttle's own
+/// transient can move an axis by more than one full scale in a sample, so one is too few.
+pub(super) const WRAP_JUMP_SHARE: f64 = 1.5;
 
 /// The contact transient's foot, caught by the first sample after contact when contact fell
 /// just before it, must exceed this share of the impact threshold (0.3 g: four times the
@@ -20,11 +38,27 @@ const ONSET_LOOKBACK_MS: f64 = 25.0;
 /// How far back the foot can be: the second difference spans three samples, so the first
 /// two samples after contact can both read under the threshold.
 const ONSET_MAX_STEPS: usize = 2;
+/// How the racket turned: what the contact search needs to know of the gyro.
+pub(super) struct Turning<'a> {
+    /// |ω⊥| per sample, °/s.
+    pub perp: &'a [f64],
+    /// Samples with a gyro axis at full scale (turning at least the clip level).
+    pub clipped: &'a [bool],
+    /// The swing's peak |ω⊥| as measured, °/s.
+    pub peak_dps: f64,
+    /// False when a gyro axis wrapped to the opposite sign in the window: |ω⊥| then does not
+    /// say how fast the racket turns, and the rate condition is not applied.
+    pub rate_readable: bool,
+}
+
 /// First sample whose acceleration breaks from its own linear trend by more than the
-/// threshold, near the swing's peak: the shuttle's contact transient.
+/// threshold, near the swing's peak and while the racket turns fast: the shuttle's contact
+/// transient. Axes at the rail (or wrapping past it) are left out of the second difference.
 pub(super) fn find_impact(
     acc: &[Vec3],
     s: &[NodeSample],
+    turning: &Turning,
+    acc_full_scale_g: f64,
     peak_t: f64,
     trigger_t: f64,
     settings: &AnalysisSettings,
@@ -32,12 +66,8 @@ pub(super) fn find_impact(
     if acc.len() < 3 {
         return None;
     }
-    let residual = |i: usize| {
-        vm::norm(vm::add(
-            vm::sub(acc[i], vm::scale(acc[i - 1], 2.0)),
-            acc[i - 2],
-        ))
-    };
+    let rail = ACC_RAIL_FRACTION * acc_full_scale_g;
+    let residual = |i: usize| second_difference_off_the_rail(acc, i, rail, acc_full_scale_g);
     let mut swing_residuals: Vec<f64> = (2..acc.len())
         .filter(|&i| s[i].t_ms >= trigger_t && s[i].t_ms <= peak_t)
         .map(residual)
@@ -47,6 +77,13 @@ pub(super) fn find_impact(
         .get(swing_residuals.len() / 2)
         .copied()
         .unwrap_or(0.0);
+    let min_rate = CONTACT_MIN_RATE_SHARE * turning.peak_dps;
+    let fast = |i: usize| {
+        !turning.rate_readable
+            || turning.clipped[i]
+            || turning.clipped[i - 1]
+            || turning.perp[i].max(turning.perp[i - 1]) >= min_rate
+    };
     // The smooth part of a fast swing has its own second difference; an impact must stand
     // well above the swing's typical one (5× its median) as well as the absolute floor.
     let threshold = settings.impact_threshold_g.max(5.0 * median);
@@ -54,7 +91,7 @@ pub(super) fn find_impact(
         .filter(|&i| {
             s[i].t_ms >= (peak_t - 120.0).max(trigger_t - 50.0) && s[i].t_ms <= peak_t + 80.0
         })
-        .find(|&i| residual(i) > threshold)?;
+        .find(|&i| residual(i) > threshold && fast(i))?;
     // The transient rises from nothing at contact, so the first sample after contact may
     // catch only its foot, and the second difference of the next one subtracts twice that
     // foot: the detection can come up to two samples late. Step back over samples that
@@ -74,4 +111,122 @@ pub(super) fn find_impact(
         }
     }
     Some(onset)
+}
+
+/// ‖a_i − 2a_{i−1} + a_{i−2}‖ over the axes that stay off the rail in all three samples (and
+/// do not wrap between them: see [`WRAP_JUMP_SHARE`]).
+fn second_difference_off_the_rail(acc: &[Vec3], i: usize, rail: f64, full_scale: f64) -> f64 {
+    let mut sum = 0.0;
+    for k in 0..3 {
+        let (a, b, c) = (acc[i][k], acc[i - 1][k], acc[i - 2][k]);
+        let at_rail = [a, b, c].iter().any(|v| v.abs() >= rail);
+        let jump = WRAP_JUMP_SHARE * full_scale;
+        let wrapped = (a - b).abs() > jump || (b - c).abs() > jump;
+        if !at_rail && !wrapped {
+            sum += (a - 2.0 * b + c).powi(2);
+        }
+    }
+    sum.sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::BodyPosition;
+
+    const FULL_SCALE_G: f64 = 16.0;
+
+    fn samples(n: usize) -> Vec<NodeSample> {
+        (0..n)
+            .map(|k| NodeSample {
+                position: BodyPosition::Racket,
+                t_ms: k as f64 * 5.0,
+                acc: [0.0; 3],
+                gyro: [0.0; 3],
+                angle: None,
+            })
+            .collect()
+    }
+
+    /// A rate pulse peaking at 2000 °/s at 100 ms (σ 25 ms), never clipped.
+    fn turning_pulse(s: &[NodeSample]) -> Vec<f64> {
+        s.iter()
+            .map(|x| 2000.0 * (-0.5 * ((x.t_ms - 100.0) / 25.0).powi(2)).exp())
+            .collect()
+    }
+
+    fn search(acc: &[Vec3], s: &[NodeSample], perp: &[f64]) -> Option<usize> {
+        let clipped = vec![false; s.len()];
+        let turning = Turning {
+            perp,
+            clipped: &clipped,
+            peak_dps: 2000.0,
+            rate_readable: true,
+        };
+        let settings = AnalysisSettings::default();
+        find_impact(acc, s, &turning, FULL_SCALE_G, 100.0, 60.0, &settings)
+    }
+
+    /// A jolt at 45 ms, while the racket turns at 11 % of its peak (the backswing turning
+    /// into the forward swing), is not the contact; the transient at 110 ms is.
+    #[test]
+    fn a_jolt_while_the_racket_turns_slowly_is_not_contact() {
+        let s = samples(40);
+        let perp = turning_pulse(&s);
+        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
+        acc[9][1] += 6.0;
+        acc[22][1] -= 8.0;
+        assert!(perp[9] < 0.15 * 2000.0 && perp[22] > 0.9 * 2000.0);
+        assert_eq!(search(&acc, &s, &perp), Some(22));
+    }
+
+    /// When the gyro wrapped, its |ω⊥| says nothing of the racket's speed: the first jolt
+    /// stands, as it did before the rate condition.
+    #[test]
+    fn a_wrapped_gyro_leaves_the_rate_condition_out() {
+        let s = samples(40);
+        let perp = turning_pulse(&s);
+        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
+        acc[9][1] += 6.0;
+        acc[22][1] -= 8.0;
+        let clipped = vec![false; s.len()];
+        let turning = Turning {
+            perp: &perp,
+            clipped: &clipped,
+            peak_dps: 2000.0,
+            rate_readable: false,
+        };
+        let settings = AnalysisSettings::default();
+        let found = find_impact(&acc, &s, &turning, FULL_SCALE_G, 100.0, 60.0, &settings);
+        assert_eq!(found, Some(9));
+    }
+
+    /// The shaft axis climbing into a ±16 g rail (the centripetal acceleration of a fast
+    /// turn) bends at the rail; that bend is not the contact.
+    #[test]
+    fn the_rails_corner_is_not_contact() {
+        let s = samples(40);
+        let perp = turning_pulse(&s);
+        let acc: Vec<Vec3> = s
+            .iter()
+            .map(|x| {
+                let centripetal = 30.0 * (-0.5 * ((x.t_ms - 100.0) / 25.0).powi(2)).exp();
+                [(-centripetal).max(-FULL_SCALE_G), 0.0, 1.0]
+            })
+            .collect();
+        assert!(acc.iter().any(|a| a[0] <= -FULL_SCALE_G));
+        assert_eq!(search(&acc, &s, &perp), None);
+    }
+
+    /// A contact transient larger than the full scale in one sample is not a wrap (a wrap
+    /// jumps by nearly twice the range): it is found.
+    #[test]
+    fn a_transient_jumping_more_than_the_range_is_contact() {
+        let s = samples(40);
+        let perp = turning_pulse(&s);
+        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
+        acc[21][1] = 10.0;
+        acc[22][1] = -8.0;
+        assert_eq!(search(&acc, &s, &perp), Some(21));
+    }
 }

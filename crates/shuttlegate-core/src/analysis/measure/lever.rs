@@ -5,7 +5,8 @@
 //! acceleration, but the node is not at the pivot: taped on the handle or throat it sits
 //! 5–25 cm up the shaft, so the integral is the *node's* velocity, which carries ω⊥ × r_node
 //! of the racket's own turn. Added to ω⊥ × reach, that turn would count twice (on the
-//! independent simulator it put racket-only speeds 20 % high).
+//! independent simulator it put racket-only speeds 20 % high). hand.rs takes the turn's
+//! acceleration at this offset out of every sample before integrating.
 //!
 //! The offset is measured, not configured: a point at distance r along the shaft (x) from
 //! the pivot feels, along x, the centripetal acceleration −r·ω⊥² (rigid-body kinematics:

@@ -11,10 +11,11 @@
 
 mod classify;
 mod contact;
+mod hand;
 mod lever;
 
 pub use classify::{Contact, classify, height_of};
-use contact::find_impact;
+use contact::{Turning, WRAP_JUMP_SHARE, find_impact};
 
 use super::confidence::{Boundaries, Evidence};
 use super::signal::{Pulse, refine_peak};
@@ -127,7 +128,21 @@ pub fn measure(
     if !has_a_strokes_pulse(s, &acc, &perp, &gyro_clipped, peak_i, &in_swing) {
         return None;
     }
-    let impact_i = find_impact(&acc, s, peak_t, w.trigger_t, settings);
+    let turning = Turning {
+        perp: &perp,
+        clipped: &gyro_clipped,
+        peak_dps: perp[peak_i],
+        rate_readable: !gyro_wrapped(&gyro, profile.gyro_full_scale_dps),
+    };
+    let impact_i = find_impact(
+        &acc,
+        s,
+        &turning,
+        profile.acc_full_scale_g,
+        peak_t,
+        w.trigger_t,
+        settings,
+    );
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
     // At rest: gravity alone on the accelerometer, and no turn to speak of. Gravity reads
     // as the node's own rest magnitude, which an uncalibrated part puts near 1.3 g rather
@@ -211,19 +226,8 @@ pub fn measure(
     };
 
     let rot_speed = omega_impact_dps.to_radians() * profile.mount_radius_m;
-    let hand_speed = up_ref.map_or(0.0, |up| {
-        hand_speed_along(
-            s,
-            &acc,
-            &attitude,
-            vm::scale(up, rest_g),
-            vm::rotate(q_imp, head_dir_b),
-            w.trigger_t,
-            pre_i,
-        )
-    });
-    // The integral above is the node's velocity, which carries the racket's own turn at the
-    // node's offset up the shaft (lever.rs); the hand's speed is what is left.
+    // The node sits up the shaft from the hand and moves with the racket's turn too
+    // (lever.rs); hand.rs takes that turn out of each sample before integrating.
     let acc_clean = |i: usize| !gyro_clipped[i] && acc[i].iter().all(|v| v.abs() < a_clip);
     let node_offset = lever::node_offset_m(
         &acc,
@@ -234,10 +238,23 @@ pub fn measure(
         profile.mount_radius_m,
     )
     .unwrap_or(0.0);
-    let hand_speed = if up_ref.is_some() {
-        hand_speed - omega_impact_dps.to_radians() * node_offset
-    } else {
-        hand_speed
+    let start = s
+        .iter()
+        .position(|x| x.t_ms >= w.trigger_t - HAND_INTEGRATION_LEAD_MS);
+    let hand_speed = match (up_ref, start) {
+        (Some(up), Some(start)) => {
+            let strapdown = hand::Strapdown {
+                s,
+                acc: &acc,
+                gyro: &gyro_fixed,
+                attitude: &attitude,
+                gravity: vm::scale(up, rest_g),
+                acc_rail_g: a_clip,
+                node_offset_m: node_offset,
+            };
+            hand::pivot_speed_along(&strapdown, vm::rotate(q_imp, head_dir_b), start, pre_i)
+        }
+        _ => 0.0,
     };
     let racket_speed_kmh = (rot_speed + hand_speed).max(0.0) * 3.6;
     let racket_speed_kmh = racket_speed_kmh.is_finite().then_some(racket_speed_kmh);
@@ -302,6 +319,15 @@ pub fn measure(
         evidence,
         reasons,
     })
+}
+
+/// Whether a gyro axis jumps by more than [`WRAP_JUMP_SHARE`] full scales between two
+/// samples: a reading wrapped to the opposite sign past full scale (WitMotion-type parts),
+/// not left undone by the conditioning stage.
+fn gyro_wrapped(gyro: &[Vec3], full_scale_dps: f64) -> bool {
+    let jump = WRAP_JUMP_SHARE * full_scale_dps;
+    gyro.windows(2)
+        .any(|w| (0..3).any(|k| (w[1][k] - w[0][k]).abs() > jump))
 }
 
 /// What the accelerometer reads at rest, g: the median magnitude over the samples that do
@@ -758,41 +784,6 @@ fn cap_through_plateau(
     let pulse = cap(hi.exp())?;
     // No cap through these samples hides that much turn: the pulse is not this shape.
     ((missed(&pulse) / hidden - 1.0).abs() < CAP_AREA_TOLERANCE).then_some(pulse)
-}
-
-/// The node's speed at contact along the head's direction of travel: gravity-free
-/// acceleration in the anchor frame, integrated from shortly before the trigger. `gravity` is
-/// the rest reading in the anchor frame; readings are taken in units of its magnitude.
-fn hand_speed_along(
-    s: &[NodeSample],
-    acc: &[Vec3],
-    attitude: &[Quat],
-    gravity: Vec3,
-    dir_anchor: Vec3,
-    trigger_t: f64,
-    pre_i: usize,
-) -> f64 {
-    const G: f64 = 9.806_65;
-    let start = s
-        .iter()
-        .position(|x| x.t_ms >= trigger_t - HAND_INTEGRATION_LEAD_MS);
-    let Some(start) = start else { return 0.0 };
-    // Readings in units of the node's rest reading (an uncalibrated part's scale error would
-    // otherwise leave 0.3 g of gravity in the integral: 1 m/s over 300 ms).
-    let rest_g = vm::norm(gravity).max(1e-6);
-    let lin = |i: usize| {
-        vm::scale(
-            vm::sub(vm::rotate(attitude[i], acc[i]), gravity),
-            G / rest_g,
-        )
-    };
-    let mut v = [0.0; 3];
-    for i in start + 1..=pre_i.min(s.len() - 1) {
-        let dt = (s[i].t_ms - s[i - 1].t_ms) / 1000.0;
-        v = vm::add(v, vm::scale(vm::add(lin(i), lin(i - 1)), 0.5 * dt));
-    }
-    let along = vm::dot(v, dir_anchor);
-    if along.is_finite() { along } else { 0.0 }
 }
 
 #[cfg(test)]
