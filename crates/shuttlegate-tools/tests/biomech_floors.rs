@@ -38,12 +38,20 @@ struct Floor {
 /// side 0.708 / 0.730, chain delays 0.755 / 0.755, peaks 0.735 / 0.755. The stroke floors rose
 /// to 0.28; the chain shares fell 0.03 (two more swings found on the four-node seeds, their
 /// chains off) and sit on their floors.
+///
+/// Branch speed15 (contact only while the racket turns fast and off the accelerometer's
+/// rail, the hand's speed with the turn taken out per sample, the gravity anchors' 1 g gate):
+/// F1 0.890 / 0.881, stroke 0.337 / 0.315, side 0.697 / 0.753, chain delays 0.760 / 0.755,
+/// peaks 0.740 / 0.755. The 100 Hz stroke floor rose to 0.30 and the 200 Hz side floor to
+/// 0.72. The 100 Hz side fell one swing (0.708 → 0.697): from the contact rule's exception
+/// for wrapped gyros (0.719 without it, but then the WitMotion ChoongGao set lost its
+/// smash > clear order).
 #[rustfmt::skip]
 const FLOORS: [Floor; 5] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.86, at_200_hz: 0.85 },
-    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.28, at_200_hz: 0.28 },
-    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.67, at_200_hz: 0.70 },
+    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.30, at_200_hz: 0.28 },
+    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.67, at_200_hz: 0.72 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.73, at_200_hz: 0.75 },
 ];
