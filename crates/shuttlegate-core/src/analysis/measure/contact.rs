@@ -7,10 +7,10 @@ use crate::analysis::vecmath::Vec3;
 use crate::analysis::{AnalysisSettings, NodeSample};
 
 /// Contact comes while the racket is turning at least this share of the swing's peak
-/// |ω⊥|. The shuttle is struck in the forward swing, near its fastest: even a drop or a
-/// block, checked before contact, meets the shuttle with the head moving (a checked drop
-/// still turns at about two thirds of its peak; see `CHECKED_RATIO` in classify.rs, 0.78,
-/// for where full strokes sit). Before that, the second difference also jumps where the
+/// |ω⊥|. The shuttle is struck in the forward swing, near its fastest: full strokes meet it
+/// above `CHECKED_RATIO` (classify.rs, 0.78) of their peak, and half the peak leaves room for
+/// a drop or a block checked before contact, whose head still moves through the shuttle
+/// [assumption: not measured here]. Before that, the second difference also jumps where the
 /// backswing turns into the forward swing and where the hand starts its push — those come
 /// while the racket turns slowly (on the independent simulator's tuning seeds, one swing in
 /// ten had its contact found 25–110 ms early, at 0–45 % of the peak rate).
@@ -38,6 +38,7 @@ const ONSET_LOOKBACK_MS: f64 = 25.0;
 /// How far back the foot can be: the second difference spans three samples, so the first
 /// two samples after contact can both read under the threshold.
 const ONSET_MAX_STEPS: usize = 2;
+
 /// How the racket turned: what the contact search needs to know of the gyro.
 pub(super) struct Turning<'a> {
     /// |ω⊥| per sample, °/s.
