@@ -435,16 +435,23 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
 }
 
 /// Where an unmatched racket detection fell: in a rest window, within a second after a true
-/// contact (the racket's recovery or return, or one swing found twice), or elsewhere.
+/// contact (the racket's recovery or return, or one swing found twice), within a second before
+/// one (a backswing or the preparation), or elsewhere.
 fn false_place(session: &Session, t: f64, in_rest: bool) -> &'static str {
     let after_a_swing = session
         .swings
         .iter()
         .any(|x| t > x.t_contact_ms && t - x.t_contact_ms <= 1000.0);
+    let before_a_swing = session
+        .swings
+        .iter()
+        .any(|x| t < x.t_contact_ms && x.t_contact_ms - t <= 1000.0);
     if in_rest {
         "in rest"
     } else if after_a_swing {
         "within 1 s after a played swing"
+    } else if before_a_swing {
+        "within 1 s before a played swing"
     } else {
         "elsewhere"
     }
