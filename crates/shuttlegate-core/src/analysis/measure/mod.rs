@@ -68,12 +68,14 @@ const STILL_ACC_G: f64 = 0.1;
 const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// A pulse wider than [`MAX_SWING_FWHM_MS`] is a stroke when its peak reaches this, °/s, and
 /// the hand is driven ([`WIDE_STROKE_MIN_HAND_G`]). Physics: a minimum-jerk turn that wide
-/// (T ≈ 370 ms) peaking at 700 °/s sweeps ≈ 140°, a stroke's arc, and moves the head at
-/// ≈ 24 km/h at the 0.55 m sweet-spot radius — the top of a net push's speed; repositioning
-/// moves the racket through less, slower (a recovery runs under 60 % of its stroke's peak).
-/// On the table-tennis rest recordings every burst that crossed the trigger peaked under
-/// 540 °/s.
-const WIDE_STROKE_MIN_DPS: f64 = 700.0;
+/// (T ≈ 370 ms) peaking at 600 °/s sweeps ≈ 120°, a stroke's arc, and moves the head at
+/// ≈ 21 km/h at the 0.55 m sweet-spot radius — a net push's speed; repositioning moves the
+/// racket through less, slower (a recovery runs under 60 % of its stroke's peak).
+/// Chosen without the table-tennis recordings (leave-one-source-out, docs/analysis.md "Held-out
+/// figures for fitted parameters"): the lowest of 400–1000 °/s in 100 °/s steps that lowered
+/// no figure on padel, tennis, the two WitMotion badminton sets or the simulator's tuning seeds
+/// 0–19 (500 and under counted more ChoongGao smashes twice); it was 700 until det15.
+const WIDE_STROKE_MIN_DPS: f64 = 600.0;
 /// A wide, fast turn is a stroke only if the node's acceleration departs from gravity's 1 g
 /// by this much during it, g: a stroke drives the hand (taking it to even 3 m/s in 0.3 s
 /// takes 1 g on average, and the handle adds its centripetal ω²r), while turning the racket
