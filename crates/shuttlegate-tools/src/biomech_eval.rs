@@ -573,6 +573,11 @@ impl BiomechReport {
     pub fn chain_peaks_share(&self) -> f64 {
         ratio(self.chain_peaks_ok, self.chain_n)
     }
+    /// Of the chain-only swings on played swings the racket rule missed, the share with both
+    /// delays within ±10 ms.
+    pub fn chain_only_delays_share(&self) -> f64 {
+        ratio(self.chain_only.delays_ok, self.chain_only.chain_n)
+    }
     pub fn false_swings_per_rest_minute(&self) -> f64 {
         if self.rest_ms > 0.0 {
             self.rest_swings as f64 / (self.rest_ms / 60_000.0)
