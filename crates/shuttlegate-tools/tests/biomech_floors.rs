@@ -45,13 +45,10 @@ struct Floor {
 /// racket rule missed, all 3 with both delays within ±10 ms (the floor: all of them; a share of
 /// nothing is 0 and fails), 0 on swings it found, 7 on no played swing (not scored as false:
 /// docs/analysis.md, "Chain-only swings").
-///
-/// det15's backswing rule (a burst the opposite, faster one follows within 250 ms is its
-/// backswing): F1 0.913 / 0.908, the rest unchanged; the F1 floors rose to 0.88 / 0.87.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
-    Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.88, at_200_hz: 0.87 },
+    Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.86, at_200_hz: 0.85 },
     Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.28, at_200_hz: 0.28 },
     Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.67, at_200_hz: 0.70 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },

@@ -57,15 +57,6 @@ const RECOVERY_MS: f64 = 350.0;
 /// A recovery turns the racket back slower than the swing: under this share of its peak.
 const RECOVERY_PEAK_SHARE: f64 = 0.6;
 
-/// A backswing is the mirror of a recovery: the racket turned back, against the stroke, just
-/// before it, slower than it (under [`RECOVERY_PEAK_SHARE`] of its peak). The forward swing
-/// follows the backswing's reversal without a pause — the stretch-shortening cycle's benefit
-/// fades within a few hundred ms of the stretch (Wilson, Elliott & Wood 1991, Med Sci Sports
-/// Exerc 23(3)) — so a burst that the opposite, faster one triggers within this time after
-/// its end is that stroke's backswing, ms. (The end is marked where the rate first fell under
-/// `swing_end_dps`; the forward swing's trigger comes as it rises past `swing_start_dps`.)
-const BACKSWING_GAP_MS: f64 = 250.0;
-
 /// What the analyser emits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnalysisEvent {
@@ -86,8 +77,6 @@ pub struct DeviceStats {
     pub rejected_bursts: u64,
     /// Bursts dropped as a swing's recovery.
     pub recoveries: u64,
-    /// Bursts dropped as the next swing's backswing.
-    pub backswings: u64,
     /// Body-node bursts that no racket swing covered and whose segments did not peak in a
     /// proximal-to-distal sequence (no chain-only swing).
     pub rejected_body_bursts: u64,
@@ -121,10 +110,6 @@ struct Pending {
     end_t: f64,
     quiet_before: bool,
     recovery_of: Option<f64>,
-    /// Direction of ω⊥ at the burst's fastest sample, and that speed (°/s): set when the
-    /// burst ends.
-    dir: [f64; 2],
-    peak: f64,
 }
 
 /// One device's analyser for one session.
@@ -266,8 +251,6 @@ impl DeviceAnalyser {
                 end_t: t,
                 quiet_before,
                 recovery_of,
-                dir: peak_dir,
-                peak,
             };
             self.end_swing(p, peak_dir, peak);
         }
@@ -390,8 +373,6 @@ impl DeviceAnalyser {
                     end_t,
                     quiet_before,
                     recovery_of,
-                    dir: peak_dir,
-                    peak,
                 };
                 if gap > MAX_GAP_MS {
                     let end_t = prev_t.unwrap_or(s.t_ms);
@@ -451,11 +432,7 @@ impl DeviceAnalyser {
             swing_dir,
             swing_peak,
         };
-        self.push_pending(Pending {
-            dir: swing_dir,
-            peak: swing_peak,
-            ..p
-        });
+        self.push_pending(p);
     }
 
     fn mark_motion(&mut self, s: &NodeSample) {
@@ -647,13 +624,6 @@ impl DeviceAnalyser {
         if primary_t < p.end_t + POST_SWING_MS {
             return false;
         }
-        // A burst that started just after this one may show it was its backswing: wait for it.
-        if let Phase::Active { trigger_t, .. } = self.phase
-            && trigger_t > p.end_t
-            && trigger_t - p.end_t <= BACKSWING_GAP_MS
-        {
-            return false;
-        }
         [
             BodyPosition::Waist,
             BodyPosition::Shoulder,
@@ -674,12 +644,6 @@ impl DeviceAnalyser {
             return;
         };
         let Some(primary) = self.primary else { return };
-        if self.is_a_backswing(&p) {
-            self.stats.backswings += 1;
-            // The stroke it leads carries the body's motion here.
-            self.note_racket_span(&p, true);
-            return;
-        }
         let (from, to) = (p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS);
         let mut samples: Vec<NodeSample> = self.nodes[slot(primary)]
             .window(from, to)
@@ -761,28 +725,6 @@ impl DeviceAnalyser {
             null_reasons: reasons,
         };
         self.push_event(swing);
-    }
-
-    /// Whether the burst is the backswing of the next one: that one started within
-    /// [`BACKSWING_GAP_MS`] after it ended, turning the other way, and this one was slower than
-    /// [`RECOVERY_PEAK_SHARE`] of it.
-    fn is_a_backswing(&self, p: &Pending) -> bool {
-        let next = self.pending.front().map(|n| (n.trigger_t, n.dir, n.peak));
-        let active = match self.phase {
-            Phase::Active {
-                trigger_t,
-                peak_dir,
-                peak,
-                ..
-            } => Some((trigger_t, peak_dir, peak)),
-            Phase::Idle | Phase::Recovery { .. } => None,
-        };
-        let Some((trigger_t, dir, peak)) = next.or(active) else {
-            return false;
-        };
-        let soon = trigger_t > p.end_t && trigger_t - p.end_t <= BACKSWING_GAP_MS;
-        let against = dir[0] * p.dir[0] + dir[1] * p.dir[1] < 0.0;
-        soon && against && p.peak < RECOVERY_PEAK_SHARE * peak
     }
 
     fn chain_of(
@@ -958,63 +900,6 @@ mod tests {
         let inferred = judge(&smash(-40.0), &Flags::new(), Some(0.5), &settings);
         assert_eq!(inferred.stroke, Stroke::Unknown);
         assert!(inferred.confidence.is_some_and(|c| (c - 0.5).abs() < 0.01));
-    }
-
-    /// A racket node at 200 Hz for 3 s, at rest but for Gaussian turns about its z axis:
-    /// (centre ms, signed peak °/s, σ ms).
-    fn racket_turns(turns: &[(f64, f64, f64)]) -> Vec<NodeSample> {
-        (0..600)
-            .map(|k| {
-                let t = k as f64 * 5.0;
-                let rate: f64 = turns
-                    .iter()
-                    .map(|&(c, peak, sigma)| peak * (-0.5 * ((t - c) / sigma).powi(2)).exp())
-                    .sum();
-                NodeSample {
-                    position: BodyPosition::Racket,
-                    t_ms: t,
-                    acc: [0.0, 0.0, 1.0],
-                    gyro: [0.0, 0.0, rate as f32],
-                    angle: None,
-                }
-            })
-            .collect()
-    }
-
-    fn swings_of(samples: &[NodeSample]) -> Vec<Swing> {
-        let profile = DeviceProfile {
-            positions: vec![BodyPosition::Racket],
-            ..DeviceProfile::new("d")
-        };
-        let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
-        a.handle_samples(samples);
-        a.finish();
-        std::iter::from_fn(|| a.poll_event())
-            .map(|AnalysisEvent::Swing(s)| s)
-            .collect()
-    }
-
-    #[test]
-    fn a_slower_turn_the_other_way_just_before_a_stroke_is_its_backswing() {
-        // Back at 500 °/s, ending ~180 ms before the forward swing at 1500 °/s is triggered.
-        let swings = swings_of(&racket_turns(&[
-            (1000.0, -500.0, 40.0),
-            (1300.0, 1500.0, 30.0),
-        ]));
-        assert_eq!(swings.len(), 1, "{swings:#?}");
-        assert!((swings[0].t_impact - 1300.0).abs() < 10.0, "{swings:#?}");
-        // As fast as the stroke: two strokes, not a backswing.
-        let swings = swings_of(&racket_turns(&[
-            (1000.0, -1200.0, 40.0),
-            (1300.0, 1500.0, 30.0),
-        ]));
-        assert_eq!(swings.len(), 2, "{swings:#?}");
-        // The same way as the stroke: not a backswing either.
-        let swings = swings_of(&racket_turns(&[
-            (1000.0, 500.0, 40.0),
-            (1300.0, 1500.0, 30.0),
-        ]));
-        assert_eq!(swings.len(), 2, "{swings:#?}");
     }
 
     #[test]
