@@ -135,8 +135,15 @@ fn rotate(v: [f64; 3], axis: [f64; 3], deg: f64) -> [f64; 3] {
 /// One node's reading at `t` ms of session time: (acc g, gyro °/s, angle °).
 type Reading = ([f64; 3], [f64; 3], [f64; 3]);
 
-/// The signal of node `sensor_id` at session time `t` ms.
-fn reading(sensor_id: u32, t: f64, strokes: &[f64], noise: &mut Noise) -> Reading {
+/// A racket turned too slowly for any stroke rule (10° in 110 ms, peak 170 °/s: under the
+/// detector's 220 °/s trigger): a racket node mounted where it barely turns, or a light touch.
+const SLOW_RACKET: Turn = Turn {
+    turn_deg: 10.0,
+    ..RACKET
+};
+
+/// The signal of node `sensor_id` at session time `t` ms, the racket node turning `racket`.
+fn reading(sensor_id: u32, t: f64, strokes: &[f64], noise: &mut Noise, racket: Turn) -> Reading {
     // Time relative to the contact of the stroke in progress: the last one that has begun.
     let u = strokes
         .iter()
@@ -158,7 +165,7 @@ fn reading(sensor_id: u32, t: f64, strokes: &[f64], noise: &mut Noise) -> Readin
         3 => (WRIST, [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]),
         // Racket: turns about −y (forehand face +z leads), shaft 40° above horizontal.
         _ => (
-            RACKET,
+            racket,
             [0.0, -1.0, 0.0],
             rotate([0.0, 0.0, 1.0], [0.0, 1.0, 0.0], 40.0),
         ),
@@ -208,7 +215,7 @@ fn hhmmssmmm(unix_ms: i64) -> i64 {
 }
 
 /// The session's frames in the order a V3.3 hub sends them: sample by sample, node by node.
-fn frames(sensors: &[u32], start_unix_ms: i64) -> (Vec<Value>, Vec<f64>) {
+fn frames(sensors: &[u32], start_unix_ms: i64, racket: Turn) -> (Vec<Value>, Vec<f64>) {
     let strokes: Vec<f64> = (0..STROKES)
         .map(|k| STILL_MS + 200.0 + k as f64 * STROKE_EVERY_MS)
         .collect();
@@ -219,7 +226,7 @@ fn frames(sensors: &[u32], start_unix_ms: i64) -> (Vec<Value>, Vec<f64>) {
     for k in 0..(span / dt) as usize {
         let t = k as f64 * dt;
         for &id in sensors {
-            let (acc, gyro, angle) = reading(id, t, &strokes, &mut noise);
+            let (acc, gyro, angle) = reading(id, t, &strokes, &mut noise, racket);
             out.push(json!({
                 "acc": acc, "gyro": gyro, "angle": angle, "sensor_id": id,
                 "timestamp": hhmmssmmm(start_unix_ms + t.round() as i64),
@@ -262,6 +269,15 @@ async fn send_batch_until_stored(ws: &mut common::Ws, message: &Value) {
 }
 
 async fn play_v33_session(sensors: &[u32], hub_clock_offset_ms: i64) -> (Vec<Value>, Value) {
+    play_v33_session_with(sensors, hub_clock_offset_ms, RACKET).await
+}
+
+/// As [`play_v33_session`], the racket node (when sent) turning `racket`.
+async fn play_v33_session_with(
+    sensors: &[u32],
+    hub_clock_offset_ms: i64,
+    racket: Turn,
+) -> (Vec<Value>, Value) {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &config(dir.path(), &[("2025001", None)], ""));
     let mut ws = connect(&gw.ws_url("2025001")).await;
@@ -278,7 +294,7 @@ async fn play_v33_session(sensors: &[u32], hub_clock_offset_ms: i64) -> (Vec<Val
     )
     .await;
     // The stamps start now, so the gateway anchors them to today (as a synced hub's would be).
-    let (frames, _) = frames(sensors, now_ms() + hub_clock_offset_ms);
+    let (frames, _) = frames(sensors, now_ms() + hub_clock_offset_ms, racket);
     for chunk in frames.chunks(30) {
         let sensor_type = match chunk[0]["sensor_id"].as_u64() {
             Some(1) => "waist",
@@ -408,4 +424,69 @@ async fn a_v33_hub_whose_clock_is_off_still_gives_every_stroke() {
 async fn a_racket_only_v33_device_whose_clock_is_off_still_gives_every_stroke() {
     let (swings, summary) = play_v33_session(&[4], 2 * 3600 * 1000 + 417).await;
     assert_eq!(swings.len(), STROKES, "{swings:#?}\n{summary:#}");
+}
+
+/// Every stroke's chain, measured on a swing flagged `chain_only` whose racket fields are null
+/// with a reason (the racket rule did not fire).
+fn assert_chain_only_strokes(swings: &[Value], summary: &Value) {
+    assert_eq!(
+        swings.len(),
+        STROKES,
+        "one chain-only swing per stroke: {swings:#?}\nsummary {summary:#}"
+    );
+    for s in swings {
+        assert_eq!(s["flags"], json!(["chain_only"]), "{s}");
+        assert_eq!(s["stroke"], "unknown", "{s}");
+        for field in ["side", "height", "racket_speed_kmh", "shuttle_speed_kmh"] {
+            assert!(s[field].is_null(), "{field}: {s}");
+            assert!(
+                s["null_reasons"][field]
+                    .as_str()
+                    .is_some_and(|r| r.contains("chain only")),
+                "{field} says why it is null: {s}"
+            );
+        }
+        let chain = &s["chain"];
+        for (segment, turn) in [("waist", WAIST), ("shoulder", SHOULDER), ("wrist", WRIST)] {
+            let peak = turn.peak_dps();
+            assert!(
+                close_to(&chain["peak_dps"][segment], peak, 0.05 * peak),
+                "{segment} peak {} vs {peak:.0} °/s: {s}",
+                chain["peak_dps"][segment]
+            );
+        }
+        assert!(
+            close_to(&chain["delay_ms"]["waist_to_shoulder"], 80.0, 10.0),
+            "{s}"
+        );
+        assert!(
+            close_to(&chain["delay_ms"]["shoulder_to_wrist"], 50.0, 10.0),
+            "{s}"
+        );
+    }
+    let result = &summary["analysis_result"];
+    assert!(
+        close_to(&result["phase_delay"]["waist_to_shoulder"], 0.080, 0.010),
+        "the summary's chain comes from the chain-only swings: {summary:#}"
+    );
+    assert_eq!(
+        summary["flags"]["chain_only"], STROKES as u64,
+        "{summary:#}"
+    );
+}
+
+/// Issue 14: a chain is measured on every swing the body makes, whether or not the racket rule
+/// fires. The hub's racket node sends nothing (flat battery, lost radio); its body nodes carry
+/// the textbook chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v33_hub_whose_racket_node_is_silent_still_gives_every_strokes_chain() {
+    let (swings, summary) = play_v33_session(&[1, 2, 3], 0).await;
+    assert_chain_only_strokes(&swings, &summary);
+}
+
+/// The racket node sends, but turns too slowly for the racket rule; the body's chain is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v33_hub_whose_racket_turns_too_slowly_still_gives_every_strokes_chain() {
+    let (swings, summary) = play_v33_session_with(&[1, 2, 3, 4], 0, SLOW_RACKET).await;
+    assert_chain_only_strokes(&swings, &summary);
 }

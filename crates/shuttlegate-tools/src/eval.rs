@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use shuttlegate_core::analysis::{
-    AnalysisEvent, AnalysisSettings, DeviceAnalyser, NodeSample, RallyTracker, Stroke, Swing,
+    AnalysisEvent, AnalysisSettings, DeviceAnalyser, Flag, NodeSample, RallyTracker, Stroke, Swing,
     samples_of, seed_method,
 };
 use shuttlegate_core::batch::BodyPosition;
@@ -210,9 +210,10 @@ fn evaluate_session(
             .copied()
             .filter(|t| t.device_index == i)
             .collect();
+        // Chain-only swings (the racket rule did not fire) are not racket detections.
         let dev_swings: Vec<&Swing> = swings[i]
             .iter()
-            .filter(|s| s.t_impact + 1000.0 < end)
+            .filter(|s| s.t_impact + 1000.0 < end && !s.flags.contains(&Flag::ChainOnly))
             .collect();
         score_device(&dev_truth, &dev_swings, report);
         if dev_truth.iter().any(|t| t.has_chain) && !body_samples[i].is_empty() {
@@ -258,7 +259,7 @@ fn score_device(truth: &[&SwingTruth], found: &[&Swing], r: &mut EvalReport) {
             note(r, format!("missed {t:?}"));
             continue;
         };
-        if s.stroke != t.stroke || s.side != t.side {
+        if s.stroke != t.stroke || s.side != Some(t.side) {
             note(
                 r,
                 format!(
@@ -270,8 +271,8 @@ fn score_device(truth: &[&SwingTruth], found: &[&Swing], r: &mut EvalReport) {
         used[k] = true;
         r.true_positives += 1;
         r.impact_correct += usize::from(s.impact == t.impact);
-        r.side_correct += usize::from(s.side == t.side);
-        r.height_correct += usize::from(s.height == t.height);
+        r.side_correct += usize::from(s.side == Some(t.side));
+        r.height_correct += usize::from(s.height == Some(t.height));
         r.stroke_correct += usize::from(s.stroke == t.stroke);
         *r.confusion
             .entry(t.stroke)

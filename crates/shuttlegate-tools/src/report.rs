@@ -52,6 +52,8 @@ pub enum Unit {
     /// A plain ratio (speed of one class over another's).
     Ratio,
     KmPerHour,
+    /// A number of swings.
+    Count,
 }
 
 impl Unit {
@@ -62,6 +64,7 @@ impl Unit {
             Unit::PerMinute => "per_minute",
             Unit::Ratio => "ratio",
             Unit::KmPerHour => "km_per_h",
+            Unit::Count => "count",
         }
     }
 
@@ -71,6 +74,7 @@ impl Unit {
             Unit::PerMinute => format!("{v:.2}/min"),
             Unit::Ratio => format!("{v:.2}"),
             Unit::KmPerHour => format!("{v:.0} km/h"),
+            Unit::Count => format!("{v:.0}"),
         }
     }
 }

@@ -87,7 +87,7 @@ fn a_pure_rotation_at_a_known_rate_gives_the_known_speed() {
     let v = s.racket_speed_kmh.expect("speed");
     assert!((v / 34.56 - 1.0).abs() < 0.01, "{v}");
     assert!(!s.impact && !s.saturated);
-    assert_eq!(s.side, Side::Forehand);
+    assert_eq!(s.side, Some(Side::Forehand));
     assert!(
         (s.t_impact - 1_700_000_001_200.0).abs() < 2.0,
         "{}",

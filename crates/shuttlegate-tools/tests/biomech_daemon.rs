@@ -30,8 +30,8 @@ fn facts(s: &Swing) -> String {
         "{:.0} {} {} {} {:?} {:?}",
         s.t_impact,
         s.stroke.as_str(),
-        s.side.as_str(),
-        s.height.as_str(),
+        s.side.map_or("null", |v| v.as_str()),
+        s.height.map_or("null", |v| v.as_str()),
         s.racket_speed_kmh.map(|v| (v * 1000.0).round()),
         s.chain
             .as_ref()

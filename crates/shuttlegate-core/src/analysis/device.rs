@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::batch::BodyPosition;
 
+use super::body_burst::{self, BodyBurstDetector, Candidate, RacketSpan, covered, is_a_sequence};
 use super::chain::{self, measure_chain};
 use super::condition::{NodeConditioner, SpanQuality};
 use super::confidence::assess;
@@ -20,7 +21,7 @@ use super::measure::{Measured, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
 use super::summary::SummaryAccumulator;
-use super::{AnalysisSettings, DeviceProfile, NodeSample, SessionSummary, Stroke, Swing};
+use super::{AnalysisSettings, Chain, DeviceProfile, NodeSample, SessionSummary, Stroke, Swing};
 
 /// Primary-node history kept before a swing's trigger for the gravity anchor, ms.
 const PRE_TRIGGER_MS: f64 = 600.0;
@@ -39,6 +40,8 @@ const MAX_GAP_MS: f64 = 200.0;
 const MAX_PENDING: usize = 16;
 /// Events not yet polled; beyond this the oldest are dropped (and counted).
 const MAX_EVENTS: usize = 1024;
+/// Racket bursts kept to tell whether a body burst is a racket swing's.
+const MAX_RACKET_SPANS: usize = 32;
 /// Motion marks (footwork, rotation) kept for the serve test.
 const MAX_MOTION_MARKS: usize = 512;
 /// Footwork: |‖a‖ − 1 g| above this between swings (a step lands with 0.3–1 g).
@@ -74,6 +77,9 @@ pub struct DeviceStats {
     pub rejected_bursts: u64,
     /// Bursts dropped as a swing's recovery.
     pub recoveries: u64,
+    /// Body-node bursts that no racket swing covered and whose segments did not peak in a
+    /// proximal-to-distal sequence (no chain-only swing).
+    pub rejected_body_bursts: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +126,13 @@ pub struct DeviceAnalyser {
     last_primary_t: Option<f64>,
     motion: VecDeque<f64>,
     pending: VecDeque<Pending>,
+    /// The body node whose bursts may be chain-only swings (the most distal body node that is
+    /// not the primary), its detector, its bursts waiting for a decision, and the recent
+    /// racket bursts that may cover them.
+    body: Option<BodyPosition>,
+    body_detector: BodyBurstDetector,
+    body_candidates: VecDeque<Candidate>,
+    racket_spans: VecDeque<RacketSpan>,
     events: VecDeque<AnalysisEvent>,
     summary: SummaryAccumulator,
     stats: DeviceStats,
@@ -153,7 +166,18 @@ impl DeviceAnalyser {
         let wrist_primary = primary == Some(BodyPosition::Wrist);
         let conditioners = BodyPosition::ALL
             .map(|p| NodeConditioner::new(&profile, p, wrist_primary && p == BodyPosition::Wrist));
+        let body = [
+            BodyPosition::Wrist,
+            BodyPosition::Shoulder,
+            BodyPosition::Waist,
+        ]
+        .into_iter()
+        .find(|&p| profile.carries(p) && Some(p) != primary);
         DeviceAnalyser {
+            body,
+            body_detector: BodyBurstDetector::default(),
+            body_candidates: VecDeque::new(),
+            racket_spans: VecDeque::new(),
             profile,
             settings,
             session_id: session_id.into(),
@@ -207,12 +231,10 @@ impl DeviceAnalyser {
                 conditioner.condition(s);
                 released.push(*s);
             });
-            if Some(k) == self.primary.map(slot) {
-                for s in &released {
-                    self.step(s);
-                }
-            }
-            self.note_times(&released);
+            self.take_released(k, &released);
+        }
+        if let Some(c) = self.body_detector.flush() {
+            self.push_candidate(c);
         }
         if let Phase::Active {
             trigger_t,
@@ -274,12 +296,36 @@ impl DeviceAnalyser {
                 conditioner.condition(s);
                 released.push(*s);
             });
-            if Some(k) == self.primary.map(slot) {
-                for s in &released {
-                    self.step(s);
+            self.take_released(k, &released);
+        }
+    }
+
+    /// Samples node `k` released, in time order: through the racket detector if it is the
+    /// primary node, through the body-burst detector if it is the body node.
+    fn take_released(&mut self, k: usize, released: &[NodeSample]) {
+        if Some(k) == self.primary.map(slot) {
+            for s in released {
+                self.step(s);
+            }
+        }
+        if Some(k) == self.body.map(slot) {
+            for s in released {
+                if let Some(c) = self.body_detector.step(s, &self.settings) {
+                    self.push_candidate(c);
                 }
             }
-            self.note_times(&released);
+        }
+        self.note_times(released);
+    }
+
+    /// Queues a body burst for its decision; beyond the cap the oldest is decided with what
+    /// there is.
+    fn push_candidate(&mut self, c: Candidate) {
+        self.body_candidates.push_back(c);
+        while self.body_candidates.len() > MAX_PENDING {
+            if let Some(oldest) = self.body_candidates.pop_front() {
+                self.decide_body_burst(oldest);
+            }
         }
     }
 
@@ -431,6 +477,145 @@ impl DeviceAnalyser {
             }
             self.finalise_front();
         }
+        while let Some(c) = self.body_candidates.front().copied() {
+            if !all && !self.body_decidable(&c) {
+                break;
+            }
+            self.body_candidates.pop_front();
+            self.decide_body_burst(c);
+        }
+    }
+
+    /// A body burst can be decided once no racket swing that could cover it is still to come
+    /// (the primary node's data is past its reach and every racket burst up to there is
+    /// measured, or the primary node sends nothing) and the chain nodes' data around its peak
+    /// is in.
+    fn body_decidable(&self, c: &Candidate) -> bool {
+        let reach = c.peak_t + body_burst::COVER_LEAD_MS;
+        let body_t = self
+            .body
+            .and_then(|b| self.nodes[slot(b)].frontier())
+            .unwrap_or(f64::NEG_INFINITY);
+        let racket_active = match self.phase {
+            Phase::Active { trigger_t, .. } => trigger_t <= reach,
+            Phase::Idle | Phase::Recovery { .. } => false,
+        };
+        let racket_settled = self.last_primary_t.is_some_and(|t| t > reach)
+            && !racket_active
+            && self.pending.iter().all(|p| p.trigger_t > reach);
+        let racket_silent = self.last_primary_t.is_none_or(|t| t < c.start_t)
+            && body_t >= reach + self.settings.reorder_window_ms;
+        (racket_settled || racket_silent) && self.chain_covers(c.peak_t + chain::AFTER_IMPACT_MS)
+    }
+
+    /// Every chain node has released data up to `need` (or fell a reorder window behind the
+    /// newest node).
+    fn chain_covers(&self, need: f64) -> bool {
+        let newest = self
+            .nodes
+            .iter()
+            .filter_map(NodeStream::frontier)
+            .fold(f64::NEG_INFINITY, f64::max);
+        [
+            BodyPosition::Waist,
+            BodyPosition::Shoulder,
+            BodyPosition::Wrist,
+        ]
+        .into_iter()
+        .filter(|&pos| self.profile.carries(pos) && Some(pos) != self.primary)
+        .all(|pos| {
+            let f = self.nodes[slot(pos)]
+                .frontier()
+                .unwrap_or(f64::NEG_INFINITY);
+            f >= need || newest >= need + self.settings.reorder_window_ms
+        })
+    }
+
+    /// A body burst no racket swing accounts for becomes a chain-only swing when its segments
+    /// peak in a proximal-to-distal sequence.
+    fn decide_body_burst(&mut self, c: Candidate) {
+        if covered(&c, self.racket_spans.iter().copied()) {
+            return;
+        }
+        let mut reasons = BTreeMap::new();
+        match self.chain_of(c.peak_t, None, &mut reasons) {
+            Some(chain) if is_a_sequence(&chain) => self.emit_chain_only(c, chain, reasons),
+            _ => self.stats.rejected_body_bursts += 1,
+        }
+    }
+
+    /// A swing the body made without a racket swing: its kinetic chain, the racket's fields
+    /// null with the reason, flagged `chain_only`.
+    fn emit_chain_only(
+        &mut self,
+        c: Candidate,
+        chain: Chain,
+        mut reasons: BTreeMap<String, String>,
+    ) {
+        let why = match self.primary {
+            Some(p) if self.last_primary_t.is_some() => format!(
+                "chain only: the body swung but the {} node's rule found no swing",
+                p.as_str()
+            ),
+            Some(p) => format!("chain only: no data from the {} node", p.as_str()),
+            None => "chain only: the device has no racket or wrist node".to_string(),
+        };
+        for field in [
+            "stroke",
+            "side",
+            "height",
+            "racket_speed_kmh",
+            "shuttle_speed_kmh",
+            "confidence",
+        ] {
+            reasons.insert(field.to_string(), why.clone());
+        }
+        self.stats.swings += 1;
+        let swing = Swing {
+            id: None,
+            device: self.profile.device.clone(),
+            user: self.profile.user.clone(),
+            session_id: self.session_id.clone(),
+            swing_no: self.stats.swings,
+            t_start: c.start_t,
+            t_impact: c.peak_t,
+            t_end: c.end_t,
+            impact: false,
+            stroke: Stroke::Unknown,
+            side: None,
+            height: None,
+            racket_speed_kmh: None,
+            shuttle_speed_kmh: None,
+            saturated: false,
+            confidence: None,
+            flags: [Flag::ChainOnly].into(),
+            analysis_version: ANALYSIS_VERSION.to_string(),
+            chain: Some(chain),
+            null_reasons: reasons,
+        };
+        self.push_event(swing);
+    }
+
+    fn push_event(&mut self, swing: Swing) {
+        self.summary.add(&swing);
+        self.events.push_back(AnalysisEvent::Swing(swing));
+        while self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    /// Remembers a racket burst's span (`swing`: the racket rule measured a swing there, or
+    /// the burst was a swing's recovery), for covering body bursts.
+    fn note_racket_span(&mut self, p: &Pending, swing: bool) {
+        self.racket_spans.push_back(RacketSpan {
+            start_t: p.trigger_t,
+            end_t: p.end_t,
+            swing,
+        });
+        while self.racket_spans.len() > MAX_RACKET_SPANS {
+            self.racket_spans.pop_front();
+        }
     }
 
     fn chain_ready(&self, p: &Pending) -> bool {
@@ -482,8 +667,11 @@ impl DeviceAnalyser {
             &self.settings,
         ) else {
             self.stats.rejected_bursts += 1;
+            self.note_racket_span(&p, false);
             return;
         };
+        // A recovery belongs to the swing before it, and so does the body's motion in it.
+        self.note_racket_span(&p, true);
         if p.recovery_of
             .is_some_and(|prev| m.peak_dps < RECOVERY_PEAK_SHARE * prev)
         {
@@ -524,8 +712,8 @@ impl DeviceAnalyser {
             t_end: p.end_t,
             impact: m.impact,
             stroke: judged.stroke,
-            side: m.side,
-            height: m.height,
+            side: Some(m.side),
+            height: Some(m.height),
             racket_speed_kmh: m.racket_speed_kmh.map(round1),
             shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
             // For compatibility: `clipped` or `wrapped`.
@@ -536,12 +724,7 @@ impl DeviceAnalyser {
             chain,
             null_reasons: reasons,
         };
-        self.summary.add(&swing);
-        self.events.push_back(AnalysisEvent::Swing(swing));
-        while self.events.len() > MAX_EVENTS {
-            self.events.pop_front();
-            self.stats.events_dropped += 1;
-        }
+        self.push_event(swing);
     }
 
     fn chain_of(
@@ -549,7 +732,7 @@ impl DeviceAnalyser {
         t_impact: f64,
         racket_speed_kmh: Option<f64>,
         reasons: &mut BTreeMap<String, String>,
-    ) -> Option<super::Chain> {
+    ) -> Option<Chain> {
         let body = [
             BodyPosition::Waist,
             BodyPosition::Shoulder,
@@ -588,6 +771,7 @@ impl DeviceAnalyser {
     /// Drops history no pending swing or future swing can need.
     fn trim(&mut self) {
         let oldest_pending = self.pending.front().map(|p| p.trigger_t - PRE_TRIGGER_MS);
+        let oldest_candidate = self.body_candidates.front().map(|c| c.peak_t);
         let active = match self.phase {
             Phase::Active { trigger_t, .. } => Some(trigger_t - PRE_TRIGGER_MS),
             Phase::Idle | Phase::Recovery { .. } => None,
@@ -595,7 +779,10 @@ impl DeviceAnalyser {
         for n in &mut self.nodes {
             let Some(f) = n.frontier() else { continue };
             let mut keep = f - HISTORY_MS;
-            for t in [oldest_pending, active].into_iter().flatten() {
+            for t in [oldest_pending, active, oldest_candidate]
+                .into_iter()
+                .flatten()
+            {
                 keep = keep.min(t - chain::BEFORE_IMPACT_MS);
             }
             n.trim(keep);

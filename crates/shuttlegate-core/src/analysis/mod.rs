@@ -17,6 +17,7 @@
 //!
 //! `seed_method` re-implements the seed backend's once-per-session analysis for comparison.
 
+mod body_burst;
 mod chain;
 mod condition;
 mod confidence;

@@ -156,14 +156,13 @@ impl SummaryAccumulator {
             *self.flags.entry(*flag).or_default() += 1;
         }
         *self.strokes.entry(s.stroke.as_str().into()).or_default() += 1;
-        let side = serde_json::to_value(s.side)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from));
-        *self.sides.entry(side.unwrap_or_default()).or_default() += 1;
-        let height = serde_json::to_value(s.height)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from));
-        *self.heights.entry(height.unwrap_or_default()).or_default() += 1;
+        // A chain-only swing has no side or height to count (the flag counts say how many).
+        if let Some(side) = s.side {
+            *self.sides.entry(side.as_str().into()).or_default() += 1;
+        }
+        if let Some(height) = s.height {
+            *self.heights.entry(height.as_str().into()).or_default() += 1;
+        }
         self.active_ms += (s.t_end - s.t_start).max(0.0);
         self.racket.add(s.racket_speed_kmh);
         self.racket_top = max_opt(self.racket_top, s.racket_speed_kmh);

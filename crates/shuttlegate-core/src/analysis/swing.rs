@@ -134,8 +134,10 @@ pub struct Swing {
     /// Shuttle contact (the acceleration transient) rather than an air swing.
     pub impact: bool,
     pub stroke: Stroke,
-    pub side: Side,
-    pub height: Height,
+    /// `null` (with a reason) when no racket rule measured the swing: a `chain_only` swing.
+    pub side: Option<Side>,
+    /// `null` (with a reason) as `side`.
+    pub height: Option<Height>,
     pub racket_speed_kmh: Option<f64>,
     pub shuttle_speed_kmh: Option<f64>,
     /// A gyroscope or accelerometer axis hit its full scale during the swing; the speed was
@@ -184,8 +186,8 @@ mod tests {
             t_end: 1732400012260.0,
             impact: true,
             stroke: Stroke::Smash,
-            side: Side::Forehand,
-            height: Height::Overhead,
+            side: Some(Side::Forehand),
+            height: Some(Height::Overhead),
             racket_speed_kmh: Some(182.4),
             shuttle_speed_kmh: Some(301.0),
             saturated: false,

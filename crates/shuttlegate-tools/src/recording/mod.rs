@@ -445,10 +445,16 @@ pub fn source_outcomes(
         let mut swings = Vec::new();
         let mut drain = |analyser: &mut DeviceAnalyser| {
             while let Some(AnalysisEvent::Swing(s)) = analyser.poll_event() {
+                // A chain-only swing (no side or height: the racket rule did not fire) is
+                // not a racket detection; the daemon path drops it the same way. These
+                // one-node recordings cannot produce one.
+                let (Some(side), Some(height)) = (s.side, s.height) else {
+                    continue;
+                };
                 swings.push(score::Detected {
                     t_impact: s.t_impact,
-                    side: s.side,
-                    height: s.height,
+                    side,
+                    height,
                     racket_speed_kmh: s.racket_speed_kmh,
                 });
             }
@@ -467,16 +473,20 @@ pub fn source_outcomes(
 fn drain_swings(analyser: &mut DeviceAnalyser, r: &mut RecordingResult, found: &mut Vec<Found>) {
     while let Some(event) = analyser.poll_event() {
         let AnalysisEvent::Swing(s) = event;
+        // Chain-only swings are not racket detections (see `source_outcomes`).
+        let (Some(side), Some(height)) = (s.side, s.height) else {
+            continue;
+        };
         found.push(Found {
             t_impact: s.t_impact,
-            side: s.side,
-            height: s.height,
+            side,
+            height,
         });
         r.swings += 1;
         r.impacts += usize::from(s.impact);
-        r.forehand += usize::from(s.side == Side::Forehand);
+        r.forehand += usize::from(side == Side::Forehand);
         *r.strokes.entry(s.stroke).or_default() += 1;
-        *r.heights.entry(s.height).or_default() += 1;
+        *r.heights.entry(height).or_default() += 1;
     }
 }
 

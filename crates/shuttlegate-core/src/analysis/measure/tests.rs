@@ -268,15 +268,20 @@ proptest::proptest! {
 }
 
 /// A 200 Hz burst: a Gaussian |ω⊥| pulse of `peak` °/s and `sigma` ms, and the node's
-/// acceleration departing from 1 g by `hand_g` at the pulse's crest (a Gaussian of the same
-/// width: the arm's push), from 400 ms before the crest to 400 ms after.
-fn burst(peak: f64, sigma: f64, hand_g: f64) -> (Vec<NodeSample>, Vec<Vec3>, Vec<f64>) {
+/// acceleration departing from its rest reading `rest_g` by `hand_g` at the pulse's crest (a
+/// Gaussian of the same width: the arm's push), from 400 ms before the crest to 400 ms after.
+fn burst(
+    peak: f64,
+    sigma: f64,
+    hand_g: f64,
+    rest_g: f64,
+) -> (Vec<NodeSample>, Vec<Vec3>, Vec<f64>) {
     let rate = gaussian(peak, 0.0, sigma);
     let push = gaussian(hand_g, 0.0, sigma);
     let s: Vec<NodeSample> = (0..161)
         .map(|k| {
             let t = -400.0 + k as f64 * 5.0;
-            sample(t, [0.0, 0.0, 1.0 + push(t)], [0.0, rate(t), 0.0])
+            sample(t, [0.0, 0.0, rest_g + push(t)], [0.0, rate(t), 0.0])
         })
         .collect();
     let acc = s.iter().map(|x| vm::widen(x.acc)).collect();
@@ -285,11 +290,27 @@ fn burst(peak: f64, sigma: f64, hand_g: f64) -> (Vec<NodeSample>, Vec<Vec3>, Vec
 }
 
 fn is_a_stroke(peak: f64, sigma: f64, hand_g: f64) -> bool {
-    let (s, acc, perp) = burst(peak, sigma, hand_g);
+    is_a_stroke_resting_at(peak, sigma, hand_g, 1.0)
+}
+
+/// The burst through the stroke test, the node reading `rest_g` at rest (as measure() finds
+/// it from the window's calm samples).
+fn is_a_stroke_resting_at(peak: f64, sigma: f64, hand_g: f64, rest_g: f64) -> bool {
+    let (s, acc, perp) = burst(peak, sigma, hand_g, rest_g);
     let clipped = vec![false; s.len()];
-    // The crest is sample 80 (t = 0); the swing spans where the rate is over a tenth of it.
+    let calm = |i: usize| perp[i] < 0.5 * AnalysisSettings::default().swing_start_dps;
+    let burst = Burst {
+        samples: &s,
+        acc: &acc,
+        perp: &perp,
+        clipped: &clipped,
+        // The crest is sample 80 (t = 0).
+        peak_i: 80,
+        rest_g: rest_magnitude_g(&acc, &calm),
+    };
+    // The swing spans where the rate is over a tenth of the peak.
     let in_swing = |i: usize| perp[i] > 0.1 * peak;
-    has_a_strokes_pulse(&s, &acc, &perp, &clipped, 80, &in_swing)
+    has_a_strokes_pulse(&burst, &in_swing)
 }
 
 #[test]
@@ -310,4 +331,13 @@ fn a_wide_pulse_that_is_slow_or_leaves_the_hand_still_is_not_a_stroke() {
     assert!(!is_a_stroke(500.0, 130.0, 3.0));
     // Turning the racket in the fingers: wide and fast, the hand still.
     assert!(!is_a_stroke(900.0, 130.0, 0.3));
+}
+
+#[test]
+fn the_hand_is_driven_only_past_the_nodes_own_rest_reading() {
+    // An uncalibrated part reading 1.3 g at rest, the racket turned fast and wide in the
+    // fingers with the hand nearly still (0.75 g): from 1 g that read as 1.05 g of drive.
+    assert!(!is_a_stroke_resting_at(900.0, 130.0, 0.75, 1.3));
+    // The same part driven by the arm (2 g past its rest reading) is a stroke.
+    assert!(is_a_stroke_resting_at(900.0, 130.0, 2.0, 1.3));
 }
