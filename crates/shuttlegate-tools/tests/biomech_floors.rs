@@ -63,6 +63,7 @@ fn measure(rate_hz: f64) -> Figures {
             duration_s: 120.0,
             rate_hz: Some(rate_hz),
             placement: None,
+            infer_axes: None,
         },
         &settings,
     );
@@ -72,6 +73,7 @@ fn measure(rate_hz: f64) -> Figures {
             duration_s: 120.0,
             rate_hz: Some(rate_hz),
             placement: Some(Placement::FourNode),
+            infer_axes: None,
         },
         &settings,
     );
