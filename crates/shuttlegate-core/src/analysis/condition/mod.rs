@@ -40,7 +40,7 @@ use super::{DeviceProfile, NodeSample};
 use crate::batch::BodyPosition;
 
 use axes::AxisInference;
-pub use axes::AxisMap;
+pub use axes::{AxisMap, NodeRotation};
 use calibrate::RestCalibrator;
 use rate::RateTracker;
 use wrap::Unwrap3;
@@ -82,7 +82,8 @@ impl Spans {
 #[derive(Debug, Clone)]
 enum Frame {
     Configured(AxisMap),
-    Inferred(AxisInference),
+    /// Boxed: the inference's evidence is far larger than a configured map.
+    Inferred(Box<AxisInference>),
     /// No configured axes and no inference asked for (`infer_axes`), or a body node (the
     /// inference reads a racket's physics): the convention is assumed.
     Assumed,
@@ -148,7 +149,7 @@ impl NodeConditioner {
         let frame = match profile.axes.get(&position) {
             Some(map) => Frame::Configured(*map),
             None if position == BodyPosition::Racket && profile.infer_axes => {
-                Frame::Inferred(AxisInference::default())
+                Frame::Inferred(Box::default())
             }
             None => Frame::Assumed,
         };
@@ -206,8 +207,8 @@ impl NodeConditioner {
             c.apply(&mut s.acc, &mut s.gyro);
         }
         let map = match &mut self.frame {
-            Frame::Configured(map) => *map,
-            Frame::Assumed => AxisMap::IDENTITY,
+            Frame::Configured(map) => NodeRotation::from(*map),
+            Frame::Assumed => NodeRotation::IDENTITY,
             Frame::Inferred(inference) => {
                 inference.note(s.t_ms, vm::widen(s.acc), vm::widen(s.gyro));
                 inference.current().0
@@ -265,8 +266,8 @@ impl NodeConditioner {
         // node's axes: a node read as it reads (configured, or nothing said it was turned)
         // is not.
         if let Frame::Inferred(inference) = &self.frame
-            && let (map, Some(confidence)) = inference.current()
-            && map != AxisMap::IDENTITY
+            && let (rotation, Some(confidence)) = inference.current()
+            && rotation != NodeRotation::IDENTITY
         {
             flags.insert(Flag::PlacementInferred);
             q.placement_confidence = Some(confidence);
