@@ -381,6 +381,32 @@ fn turned(v: physics::V3) -> physics::V3 {
     [v[1], -v[0], v[2]]
 }
 
+/// The analyser's x, y, z in the axes of a node taped on askew: turned 70° about an axis
+/// that is none of its own (unit (0.6, 0.2, −0.77)), which takes its y 68° away, by no right
+/// angle; Rodrigues' form.
+fn askew_rows() -> [[f64; 3]; 3] {
+    let n = (0.6f64 * 0.6 + 0.2 * 0.2 + 0.77 * 0.77).sqrt();
+    let k = [0.6 / n, 0.2 / n, -0.77 / n];
+    let (s, c) = 70f64.to_radians().sin_cos();
+    let mut r = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            let cross = match (i, j) {
+                (0, 1) => -k[2],
+                (0, 2) => k[1],
+                (1, 0) => k[2],
+                (1, 2) => -k[0],
+                (2, 0) => -k[1],
+                (2, 1) => k[0],
+                _ => 0.0,
+            };
+            let eye = if i == j { 1.0 } else { 0.0 };
+            r[i][j] = c * eye + s * cross + (1.0 - c) * k[i] * k[j];
+        }
+    }
+    r
+}
+
 #[test]
 fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without() {
     let strokes = [
@@ -390,6 +416,10 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
         drive(1500.0, true),
         smash(1900.0),
         clear(1800.0),
+        drive(1500.0, false),
+        clear(1700.0),
+        smash(2000.0),
+        clear(1600.0),
     ];
     let s = session(200.0, &strokes);
     let (reference, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
@@ -413,34 +443,52 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
         assert!(!a.flags.contains(&Flag::PlacementInferred));
     }
 
-    // Without `axes`: a node turned a quarter about the shaft (its y is the face normal, its
-    // z the analyser's −y) is inferred from the swing plane.
-    let mut about_shaft = s.readings.clone();
-    physics::remount(&mut about_shaft, |v| [v[0], v[2], -v[1]]);
+    // Without `axes`: a node taped on askew — turned about no axis of its own, by no right
+    // angle — is inferred from its swings.
+    let askew = askew_rows();
+    let mut turned_askew = s.readings.clone();
+    physics::remount(&mut turned_askew, |v| {
+        // node = Rᵀ analyser, R's rows the analyser's axes in node axes.
+        let mut n = [0.0; 3];
+        for (k, row) in askew.iter().enumerate() {
+            for i in 0..3 {
+                n[i] += row[i] * v[k];
+            }
+        }
+        n
+    });
     let inferred = DeviceProfile {
         axes: Default::default(),
         infer_axes: true,
         ..racket(4000.0, 16.0)
     };
-    let (swings, _) = analyse(inferred, BodyPosition::Racket, &about_shaft);
+    let (swings, _) = analyse(inferred, BodyPosition::Racket, &turned_askew);
     let found = matched(&swings, &s.contacts);
-    // The first stroke teaches the axes (it is seen through the wrong ones until then).
-    for (k, (swing, truth)) in found.iter().zip(&reference).enumerate().skip(1) {
+    // The axes are decided once four strokes' drives have voted for the forehand's face (a
+    // stroke is judged a drive a second after it began): the first strokes are read through
+    // the node's own axes, and from the fifth on through the inferred ones.
+    for (k, (swing, truth)) in found.iter().zip(&reference).enumerate().skip(4) {
         let swing = swing.unwrap_or_else(|| panic!("stroke {k} not found: {swings:#?}"));
-        assert_eq!(
-            (swing.side, swing.height),
-            (truth.side, truth.height),
-            "stroke {k}"
-        );
+        assert_eq!(swing.side, truth.side, "stroke {k}");
+        // These strokes turn about a fixed axis 19° off y (the roll locked to the swing), which
+        // the inference takes for the swing's axis: the shaft it infers is square to the
+        // forehands' rotation, so their speed reads |ω| × r instead of |ω⊥| × r, up to
+        // 1/cos 19° = +6 %. The backhand drive turns about an axis 38° from the forehands'
+        // (its roll goes the other way): its height and speed read through a frame that far
+        // off, so only its side is asserted closely.
         let ratio = swing.racket_speed_kmh.unwrap() / truth.racket_speed_kmh.unwrap();
-        assert!((ratio - 1.0).abs() < 0.03, "stroke {k}: {ratio}");
+        if truth.side == Side::Forehand {
+            assert_eq!(swing.height, truth.height, "stroke {k}");
+            assert!((ratio - 1.0).abs() < 0.08, "stroke {k}: {ratio}");
+        } else {
+            assert!((ratio - 1.0).abs() < 0.2, "stroke {k}: {ratio}");
+        }
         assert!(swing.flags.contains(&Flag::PlacementInferred));
         // The stroke is no surer than the axes it was read through: under the same stroke's
-        // confidence with the axes configured (the inference's own is 0.4 or more, so the
-        // product is not vanishingly small either).
+        // confidence with the axes configured, but not withheld (over min_stroke_confidence).
         let (inferred_c, configured_c) = (swing.confidence.unwrap(), truth.confidence.unwrap());
         assert!(
-            inferred_c < configured_c && inferred_c > 0.4 * configured_c - 0.05,
+            inferred_c < configured_c && inferred_c > 0.3,
             "stroke {k}: {inferred_c} inferred, {configured_c} configured"
         );
     }

@@ -51,6 +51,9 @@ pub struct BiomechOptions {
     pub rate_hz: Option<f64>,
     /// `None`: drawn per session.
     pub placement: Option<Placement>,
+    /// Each racket node's axes inferred from its swings (`infer_axes`); `None`: the
+    /// analyser's default.
+    pub infer_axes: Option<bool>,
 }
 
 impl Default for BiomechOptions {
@@ -60,6 +63,7 @@ impl Default for BiomechOptions {
             duration_s: 300.0,
             rate_hz: None,
             placement: None,
+            infer_axes: None,
         }
     }
 }
@@ -192,7 +196,7 @@ pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechRepo
             rate_hz: options.rate_hz,
             placement: options.placement,
         });
-        let swings = analyse(&session, settings, &mut report);
+        let swings = analyse(&session, settings, options.infer_axes, &mut report);
         score_session(&session, &swings, &mut report);
     }
     report
@@ -229,13 +233,16 @@ fn position(segment: Segment) -> BodyPosition {
     }
 }
 
-/// The device as a venue would configure it: its nodes, their full scales, the player's reach.
-pub(crate) fn court_device(session: &Session) -> CourtDevice {
+/// The device as a venue would configure it: its nodes, their full scales, the player's reach;
+/// `infer_axes` as given, or the analyser's default.
+pub(crate) fn court_device(session: &Session, infer_axes: Option<bool>) -> CourtDevice {
     let d = &session.device;
     let sensor = &d.nodes[0].sensor;
     let racket = d.nodes.iter().any(|n| n.segment == Segment::Racket);
+    let default = DeviceProfile::new(d.device_code.clone());
     CourtDevice {
         profile: DeviceProfile {
+            infer_axes: infer_axes.unwrap_or(default.infer_axes),
             mount_radius_m: if racket {
                 d.reach_m
             } else {
@@ -244,7 +251,7 @@ pub(crate) fn court_device(session: &Session) -> CourtDevice {
             acc_full_scale_g: sensor.acc_full_scale_g,
             gyro_full_scale_dps: sensor.gyro_full_scale_dps,
             positions: d.nodes.iter().map(|n| position(n.segment)).collect(),
-            ..DeviceProfile::new(d.device_code.clone())
+            ..default
         },
         sensors: d
             .nodes
@@ -257,7 +264,7 @@ pub(crate) fn court_device(session: &Session) -> CourtDevice {
 /// One session's swings in process, and the messages the parser refused.
 pub fn swings_in_process(session: &Session, settings: &AnalysisSettings) -> (Vec<Swing>, usize) {
     let mut report = BiomechReport::default();
-    let swings = analyse(session, settings, &mut report);
+    let swings = analyse(session, settings, None, &mut report);
     (swings, report.parse_errors)
 }
 
@@ -265,12 +272,13 @@ pub fn swings_in_process(session: &Session, settings: &AnalysisSettings) -> (Vec
 fn analyse(
     session: &Session,
     settings: &AnalysisSettings,
+    infer_axes: Option<bool>,
     report: &mut BiomechReport,
 ) -> Vec<Swing> {
     let code = session.device.device_code.clone();
     let mut court = CourtAnalysis::new(
         settings.clone(),
-        [court_device(session)],
+        [court_device(session, infer_axes)],
         FrameClock::new(chrono_tz::Asia::Shanghai),
     );
     let mut swings = Vec::new();
@@ -334,7 +342,44 @@ fn device_groups(session: &Session) -> Vec<String> {
         ),
     ];
     g.push(format!("wire {:?}", d.form));
+    g.extend(racket_mount(session).map(|m| format!("racket mount {m}")));
     g
+}
+
+/// How the racket node sits on the racket, when there is one: in the convention, turned by
+/// right angles (a signed permutation of its axes), or by an arbitrary rotation.
+fn racket_mount(session: &Session) -> Option<&'static str> {
+    let node = session
+        .device
+        .nodes
+        .iter()
+        .find(|n| n.segment == Segment::Racket)?;
+    let q = node.sensor.mount;
+    let (x, y, z, w) = (q.x, q.y, q.z, q.w);
+    // The rotation matrix's entries: all 0 or ±1 for a board turned by right angles.
+    let m = [
+        1.0 - 2.0 * (y * y + z * z),
+        2.0 * (x * y - z * w),
+        2.0 * (x * z + y * w),
+        2.0 * (x * y + z * w),
+        1.0 - 2.0 * (x * x + z * z),
+        2.0 * (y * z - x * w),
+        2.0 * (x * z - y * w),
+        2.0 * (y * z + x * w),
+        1.0 - 2.0 * (x * x + y * y),
+    ];
+    let square = m
+        .iter()
+        .all(|v| v.abs() < 1e-6 || (v.abs() - 1.0).abs() < 1e-6);
+    Some(
+        if !node.sensor.mount_rotated || (m[0] > 0.999_999 && m[4] > 0.999_999) {
+            "aligned"
+        } else if square {
+            "right-angle"
+        } else {
+            "arbitrary"
+        },
+    )
 }
 
 fn swing_groups(t: &SwingTruth) -> Vec<String> {
@@ -410,6 +455,15 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         }
         if let Some((_, s)) = best {
             groups.extend(found_groups(t, s, aligned));
+        }
+        if let (Some(mount), Some((_, s))) = (racket_mount(session), best) {
+            // What the axis inference made of the node: turned or left as it reads.
+            let read = if s.flags.contains(&Flag::PlacementInferred) {
+                "remapped"
+            } else {
+                "as read"
+            };
+            groups.push(format!("racket mount {mount}, {read}"));
         }
         let outcome = best.map(|(k, s)| {
             used[k] = true;

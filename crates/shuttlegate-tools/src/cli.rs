@@ -105,6 +105,10 @@ enum Command {
         /// Run every simulated device at this sample rate (Hz) instead of the standard mix.
         #[arg(long)]
         rate_hz: Option<f64>,
+        /// With --simulator biomech: infer each racket node's axes from its swings (`true`),
+        /// or read them in the convention (`false`); default: the analyser's default.
+        #[arg(long)]
+        infer_axes: Option<bool>,
     },
     /// Write one independent-simulator session to DIR: `wire.jsonl` (the device's text frames,
     /// one per line, exactly as sent) and `truth.json` (the device, each frame's receipt time,
@@ -466,6 +470,7 @@ impl Cli {
                 json,
                 recording_format,
                 rate_hz,
+                infer_axes,
             } => {
                 if recordings {
                     return Ok(Mode::EvalSources {
@@ -483,7 +488,10 @@ impl Cli {
                     duration_s.is_finite() && duration_s >= 10.0,
                     "--duration-s must be at least 10"
                 );
-                let narrowed = simulator.is_some() || placement.is_some() || rate_hz.is_some();
+                let narrowed = simulator.is_some()
+                    || placement.is_some()
+                    || rate_hz.is_some()
+                    || infer_axes.is_some();
                 if !narrowed {
                     anyhow::ensure!(
                         drop_batch == 0.0 && reorder_batch == 0.0 && players == 2,
@@ -533,12 +541,13 @@ impl Cli {
                             duration_s,
                             rate_hz,
                             placement: placement.map(PlacementArg::placement),
+                            infer_axes,
                         },
                     });
                 }
                 anyhow::ensure!(
-                    placement.is_none(),
-                    "--placement applies to --simulator biomech only"
+                    placement.is_none() && infer_axes.is_none(),
+                    "--placement and --infer-axes apply to --simulator biomech only"
                 );
                 anyhow::ensure!(!json, "--json does not apply to --simulator sim");
                 anyhow::ensure!(players == 2 || players == 4, "--players must be 2 or 4");

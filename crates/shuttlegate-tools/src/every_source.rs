@@ -47,6 +47,7 @@ impl SourceRun {
                     duration_s,
                     rate_hz,
                     placement: None,
+                    infer_axes: None,
                 },
             })
             .collect()

@@ -78,6 +78,7 @@ fn measure(rate_hz: f64) -> Figures {
             duration_s: 120.0,
             rate_hz: Some(rate_hz),
             placement: None,
+            infer_axes: None,
         },
         &settings,
     );
@@ -87,6 +88,7 @@ fn measure(rate_hz: f64) -> Figures {
             duration_s: 120.0,
             rate_hz: Some(rate_hz),
             placement: Some(Placement::FourNode),
+            infer_axes: None,
         },
         &settings,
     );

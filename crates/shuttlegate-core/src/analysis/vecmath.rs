@@ -174,12 +174,89 @@ pub fn euler_deg(q: Quat) -> Vec3 {
     [roll.to_degrees(), pitch.to_degrees(), yaw.to_degrees()]
 }
 
+/// A 3×3 matrix, row by row.
+pub type Mat3 = [Vec3; 3];
+
+/// Eigenvalues (largest first) and unit eigenvectors of a symmetric 3×3 matrix, by cyclic
+/// Jacobi rotations: each sweep zeroes the off-diagonal entries in turn; a 3×3 converges in a
+/// few sweeps to machine precision (Golub & Van Loan, *Matrix Computations*, §8.5). Written
+/// here rather than taken from a linear-algebra crate: this is the only decomposition the
+/// analyser needs.
+pub fn symmetric_eigen(m: Mat3) -> ([f64; 3], [Vec3; 3]) {
+    let mut a = m;
+    // Columns of v are the eigenvectors.
+    let mut v: Mat3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    for _sweep in 0..32 {
+        let off = a[0][1].powi(2) + a[0][2].powi(2) + a[1][2].powi(2);
+        if off <= 1e-30 * (a[0][0].powi(2) + a[1][1].powi(2) + a[2][2].powi(2)).max(1e-300) {
+            break;
+        }
+        for (p, q) in [(0, 1), (0, 2), (1, 2)] {
+            if a[p][q] == 0.0 {
+                continue;
+            }
+            // The rotation in the (p, q) plane that zeroes a[p][q].
+            let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+            let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+            let t = if theta == 0.0 { 1.0 } else { t };
+            let c = 1.0 / (t * t + 1.0).sqrt();
+            let s = t * c;
+            for k in 0..3 {
+                let (akp, akq) = (a[k][p], a[k][q]);
+                a[k][p] = c * akp - s * akq;
+                a[k][q] = s * akp + c * akq;
+            }
+            for k in 0..3 {
+                let (apk, aqk) = (a[p][k], a[q][k]);
+                a[p][k] = c * apk - s * aqk;
+                a[q][k] = s * apk + c * aqk;
+            }
+            for k in 0..3 {
+                let (vkp, vkq) = (v[k][p], v[k][q]);
+                v[k][p] = c * vkp - s * vkq;
+                v[k][q] = s * vkp + c * vkq;
+            }
+        }
+    }
+    let mut order = [0usize, 1, 2];
+    order.sort_by(|&i, &j| a[j][j].total_cmp(&a[i][i]));
+    (
+        order.map(|i| a[i][i]),
+        order.map(|i| [v[0][i], v[1][i], v[2][i]]),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn close(a: Vec3, b: Vec3) -> bool {
         norm(sub(a, b)) < 1e-9
+    }
+
+    #[test]
+    fn a_symmetric_matrix_is_taken_apart_into_its_axes() {
+        // Σ λ_k u_k u_kᵀ with the axes of a turned frame: the decomposition gives them back.
+        let q = from_rotation_vector([0.4, -0.7, 1.1]);
+        let axes = [
+            rotate(q, [1.0, 0.0, 0.0]),
+            rotate(q, [0.0, 1.0, 0.0]),
+            rotate(q, [0.0, 0.0, 1.0]),
+        ];
+        let lambda = [2.0, 9.0, 0.5];
+        let mut m = [[0.0; 3]; 3];
+        for (l, u) in lambda.iter().zip(axes) {
+            for i in 0..3 {
+                for j in 0..3 {
+                    m[i][j] += l * u[i] * u[j];
+                }
+            }
+        }
+        let (values, vectors) = symmetric_eigen(m);
+        assert!(close(values, [9.0, 2.0, 0.5]), "{values:?}");
+        for (v, u) in vectors.iter().zip([axes[1], axes[0], axes[2]]) {
+            assert!((dot(*v, u).abs() - 1.0).abs() < 1e-9, "{v:?} against {u:?}");
+        }
     }
 
     #[test]

@@ -120,7 +120,7 @@ fn position_name(segment: Segment) -> &'static str {
 /// The session's device as a venue configures it: the same facts the in-process run gives
 /// the analysis ([`court_device`]). A V3.3 hub cannot send a token: tokenless, as deployed.
 pub fn device_config(session: &Session) -> String {
-    let device = court_device(session);
+    let device = court_device(session, None);
     let d = &session.device;
     let sensors: Vec<String> = d
         .nodes

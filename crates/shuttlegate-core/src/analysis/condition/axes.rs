@@ -3,21 +3,24 @@
 //!
 //! The analyser reads a racket node with x along the shaft towards the head and z the normal of
 //! the forehand face (docs/analysis.md, "Node conventions"). A node mounted otherwise — turned on
-//! the handle, its board rotated in its case — is mapped by a signed permutation of its axes.
+//! the handle, its board rotated in its case — is turned onto the convention: by a configured
+//! signed permutation of its axes, or by an inferred rotation (any rotation: a node taped on
+//! askew is not a right-angle turn).
 //!
-//! Without a configured map, on a device with `infer_axes = true`, the racket node's axes are
-//! inferred from its fast samples (over
-//! `FAST_DPS`), by the swing plane: the swing's axis (y) turns most, the shaft next (the
-//! forearm's pronation rolls the racket about it), the face normal least (a racket seldom turns
-//! edge-first). The shaft's sign comes from the centripetal reading (the acceleration beyond
-//! gravity, gravity carried through the swing by the gyro from the last still sample, grows with
-//! ω² towards the wrist) only when it is strong; otherwise the node's own sign is kept. Which
-//! face is the forehand's cannot be told from a swing's physics: the side most swings turn to is
-//! taken for the forehand (players hit more forehands).
+//! Without a configured map, on a device with `infer_axes = true` (not the default:
+//! docs/analysis.md, "Conditioning", says why), the racket node's axes are inferred from its fast samples (over `FAST_DPS`), by the swing plane: the
+//! swing's axis (y) is the main axis of Σ ω ωᵀ (it turns most), the shaft the next (the
+//! forearm's pronation rolls the racket about it), the face normal the least (a racket seldom
+//! turns edge-first). The shaft points the way the centripetal reading puts the node from the
+//! centre of the swing (the acceleration beyond gravity, gravity carried through the swing by
+//! the gyro from the last still sample, grows with ω² towards the centre). Which face is the
+//! forehand's cannot be told from one swing's physics: the sense most swings' drives turn in is
+//! taken for the forehand (players hit more forehands), and the rotation waits until that vote
+//! is clear.
 //!
-//! The inference acts only on evidence: a node whose y turns most (the convention's swing axis)
-//! is read as it is, and so is one whose swing plane is not clear; only a node that clearly
-//! swings about another axis is remapped.
+//! The inference acts only on evidence: a node whose y is the swing's axis (the convention's) is
+//! read exactly as it is, and one whose swing plane or forehand vote is not yet clear stays as
+//! it reads until they are; only a node that clearly swings about another axis is turned.
 
 use std::fmt;
 
@@ -151,6 +154,49 @@ impl TryFrom<Vec<String>> for AxisMap {
     }
 }
 
+/// A node's axes turned onto the analyser's, by any rotation: the rows are the analyser's x,
+/// y and z in node axes. A configured [`AxisMap`] is one of these; an inferred one need not be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeRotation([Vec3; 3]);
+
+impl NodeRotation {
+    /// The node already in the convention.
+    pub const IDENTITY: NodeRotation =
+        NodeRotation([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+
+    /// The vector in the analyser's axes (exactly the vector for the identity).
+    pub fn apply(&self, v: [f32; 3]) -> [f32; 3] {
+        if *self == NodeRotation::IDENTITY {
+            return v;
+        }
+        let w = vm::widen(v);
+        self.0.map(|row| vm::dot(row, w) as f32)
+    }
+
+    /// The nearest signed permutation, when every analyser axis lies within `max_deg` of a
+    /// node axis (a board turned by right angles, the usual way a node is taped on).
+    fn squared_up(&self, max_deg: f64) -> Option<NodeRotation> {
+        let min_cos = max_deg.to_radians().cos();
+        let mut rows = [[0.0; 3]; 3];
+        let mut seen = [false; 3];
+        for (row, out) in self.0.iter().zip(&mut rows) {
+            let k = (0..3).max_by(|&a, &b| row[a].abs().total_cmp(&row[b].abs()))?;
+            if row[k].abs() < min_cos || seen[k] {
+                return None;
+            }
+            seen[k] = true;
+            out[k] = row[k].signum();
+        }
+        Some(NodeRotation(rows))
+    }
+}
+
+impl From<AxisMap> for NodeRotation {
+    fn from(m: AxisMap) -> NodeRotation {
+        NodeRotation(m.0.map(AxisMap::row))
+    }
+}
+
 /// Angular rate above which a racket sample is "fast": a swing, not handling (°/s).
 const FAST_DPS: f64 = 600.0;
 /// "Still" for the gravity estimate: under this rate, °/s, and within this of 1 g.
@@ -160,43 +206,76 @@ const STILL_G: f64 = 0.05;
 const STANDARD_GRAVITY: f64 = 9.806_65;
 /// Fast samples needed before deciding (two swings' worth at 100 Hz).
 const DECIDE_AFTER: u32 = 16;
-/// The centripetal reading gives the shaft's sign only for a node at least this far from the
-/// wrist, m: nearer, the hand's own acceleration (which grows with the swing too) can fake it
-/// (the project's simulator, which has no centripetal term, fakes up to 3 cm).
+/// Swing drives needed before deciding: the forehand vote needs a few. The rotation waits
+/// for a clear vote anyway (`MIN_REMAP_CONFIDENCE`), so this only bounds how early; on the
+/// independent simulator's tuning seeds 0–39 at 100 Hz, 4 read more turned nodes right than
+/// 6 or 8 did (side on right-angle mounts 70.5 against 62.7 and 63.3 %).
+const DECIDE_DRIVES: u32 = 4;
+/// Run peaks kept for the forehand vote; past this many without a clear decision the node is
+/// read as it is for the rest of the session (and the inference stops costing anything).
+const MAX_PEAKS: usize = 256;
+/// Runs starting within this of each other belong to one swing (a backswing, the drive, the
+/// follow-through), ms: a badminton stroke's preparation and forward swing take well under a
+/// second.
+const SWING_SPAN_MS: f64 = 1000.0;
+/// The centripetal reading gives the shaft's sense for a node at least this far from the
+/// centre of the swing, m: nearer, the hand's own acceleration (which grows with the swing too)
+/// can fake it (the project's simulator, which has no centripetal term, fakes up to 3 cm).
 const STRONG_RADIUS_M: f64 = 0.05;
-/// The shaft must out-turn the face normal by this much (1 − √(E_face/E_shaft)) to be told
-/// apart from it: 0.5 is four times the rotation energy.
-const MIN_ROLL_CLEAR: f64 = 0.5;
-/// The swing's axis must out-turn the next by this much (1 − √(E_next/E_spin)) before a node
-/// is read as turned: 0.5 is four times the rotation energy. At 0.3 (twice) the independent
-/// simulator's tuning seeds 0–7 at 100 Hz remapped nodes it should not have: side 69.7 → 63.3 %
-/// (the forehand face is only a majority guess); at 0.5 those seeds are read as on main.
+/// The swing's axis must carry this share more of the rotation energy than the next
+/// (1 − λ₂/λ₁ of Σ ω ωᵀ) before the swing plane counts as clear: 0.5 is twice the energy.
 const MIN_SPIN_CLEAR: f64 = 0.5;
-/// A turned node is remapped only when the whole inference (swing plane × the forehand
-/// majority) is this sure: below it the remap's side is a coin toss. On the independent
-/// simulator's tuning seeds 0–7 at 100 Hz every remap had less.
-const MIN_REMAP_CONFIDENCE: f64 = 0.4;
+/// The roll about the shaft must stand out from the face normal's by this much
+/// (1 − λ₃/λ₂) for the roll's axis to be taken for the shaft; otherwise the shaft is taken
+/// across the swing's axis along the centripetal reading.
+const MIN_ROLL_CLEAR: f64 = 0.5;
+/// A turned node is turned only when the inference (swing plane × how sure the forehand vote
+/// is) is this sure. Chosen on the independent simulator's tuning seeds 0–39 at 100 Hz: at
+/// 0.6 and 0.7 the side on right-angle mounts was 70.5 and 69.4 %, at 0.75 62.7 %.
+const MIN_REMAP_CONFIDENCE: f64 = 0.6;
+/// A swing axis within this of the node's ±y is the convention's: the node is read as it is
+/// (a flip of y alone would be the forehand vote against the mount as made).
+const ALIGNED_DEG: f64 = 30.0;
+/// An inferred rotation within this of a right-angle turn on every axis is taken as that turn
+/// (boards are usually taped on square; the inference's own scatter is 10–20°).
+const SQUARE_DEG: f64 = 20.0;
 
 /// Evidence about an unconfigured racket node's axes, gathered from its fast samples.
 #[derive(Debug, Clone, Default)]
 pub struct AxisInference {
-    /// Σ ω_k² per node axis over fast samples.
-    energy: Vec3,
-    /// Σ ω_k (signed) per node axis: which way most swings turn.
-    turn: Vec3,
-    /// For the regression of each axis's acceleration on ω² (the centripetal reading grows
-    /// with ω², gravity does not): Σ a_k, Σ a_k·ω², Σ ω², Σ ω⁴ (ω in rad/s).
+    /// Σ ω ωᵀ over fast samples, (°/s)²: its main axis is the swing's.
+    spin_moment: vm::Mat3,
+    /// For the regression of the acceleration on ω² (the centripetal reading grows with ω²,
+    /// gravity does not): Σ a, Σ a·ω², Σ ω², Σ ω⁴ (ω in rad/s).
     acc_sum: Vec3,
     acc_w_sum: Vec3,
     w_sum: f64,
     w2_sum: f64,
     fast: u32,
+    /// Inside a run of fast samples; its start and its fastest ω.
+    in_run: bool,
+    run_start: f64,
+    run_peak: Vec3,
+    /// Each finished run's start and peak (bounded by `MAX_PEAKS`).
+    peaks: Vec<(f64, Vec3)>,
+    /// How many of them are a swing's drive (see [`drives`]).
+    drives: u32,
     /// Gravity's "up" in node axes: taken from the accelerometer when the node is still,
     /// carried through motion by the gyro (exact enough over a swing's 0.2 s).
     up: Option<Vec3>,
     prev_t: Option<f64>,
-    decided: Option<(AxisMap, f64)>,
+    decided: Option<(NodeRotation, f64)>,
     decided_at: Option<f64>,
+}
+
+/// What the evidence so far says.
+enum Decision {
+    /// Not enough yet: the swing plane or the forehand's face is not clear.
+    Wait,
+    /// The node's y is the swing's axis: read as it is, with this confidence.
+    Keep(f64),
+    /// The node is turned: this rotation, with this confidence.
+    Turn(NodeRotation, f64),
 }
 
 impl AxisInference {
@@ -218,17 +297,20 @@ impl AxisInference {
             // Decided between swings, over whole ones: the tangential α × r goes one way on
             // the rising flank and the other on the falling one, so over a whole swing it
             // does not pass for centripetal.
-            if self.fast >= DECIDE_AFTER {
-                self.decided = Some(self.decide());
-                self.decided_at = Some(t);
+            if self.end_run(t) && self.fast >= DECIDE_AFTER && self.drives >= DECIDE_DRIVES {
+                self.settle(t);
             }
             return;
         }
+        self.note_run(t, gyro);
         // The node's own acceleration: what the accelerometer reads beyond gravity.
         let acc = vm::sub(acc, up);
         let w = vm::dot(gyro, gyro).to_radians().to_radians();
-        self.energy = vm::add(self.energy, gyro.map(|g| g * g));
-        self.turn = vm::add(self.turn, gyro);
+        for i in 0..3 {
+            for j in 0..3 {
+                self.spin_moment[i][j] += gyro[i] * gyro[j];
+            }
+        }
         self.acc_sum = vm::add(self.acc_sum, acc);
         self.acc_w_sum = vm::add(self.acc_w_sum, vm::scale(acc, w));
         self.w_sum += w;
@@ -236,68 +318,138 @@ impl AxisInference {
         self.fast += 1;
     }
 
-    /// The map to apply now (identity until decided) and its confidence (0–1; `None` before
-    /// a decision).
-    pub fn current(&self) -> (AxisMap, Option<f64>) {
-        match self.decided {
-            Some((map, confidence)) => (map, Some(confidence)),
-            None => (AxisMap::IDENTITY, None),
+    fn note_run(&mut self, t: f64, gyro: Vec3) {
+        if !self.in_run {
+            (self.in_run, self.run_start, self.run_peak) = (true, t, gyro);
+        } else if vm::norm(gyro) > vm::norm(self.run_peak) {
+            self.run_peak = gyro;
         }
     }
 
-    /// When the map was decided: samples released before it went through the identity.
+    /// Closes the current run, if any (true then), and recounts the drives.
+    fn end_run(&mut self, t: f64) -> bool {
+        if !self.in_run {
+            return false;
+        }
+        self.in_run = false;
+        if self.peaks.len() < MAX_PEAKS {
+            self.peaks.push((self.run_start, self.run_peak));
+        }
+        self.drives = drives(&self.peaks, t).count() as u32;
+        true
+    }
+
+    /// Fixes the rotation once the evidence is clear (or will not become so).
+    fn settle(&mut self, t: f64) {
+        let decided = match self.decide() {
+            Decision::Wait if self.peaks.len() < MAX_PEAKS => return,
+            Decision::Wait => (NodeRotation::IDENTITY, 0.0),
+            Decision::Keep(c) => (NodeRotation::IDENTITY, c),
+            Decision::Turn(rotation, c) => (rotation, c),
+        };
+        self.decided = Some(decided);
+        self.decided_at = Some(t);
+    }
+
+    /// The rotation to apply now (identity until decided) and its confidence (0–1; `None`
+    /// before a decision).
+    pub fn current(&self) -> (NodeRotation, Option<f64>) {
+        match self.decided {
+            Some((rotation, confidence)) => (rotation, Some(confidence)),
+            None => (NodeRotation::IDENTITY, None),
+        }
+    }
+
+    /// When the rotation was decided: samples released before it went through the identity.
     pub fn decided_at(&self) -> Option<f64> {
         self.decided_at
     }
 
-    fn decide(&self) -> (AxisMap, f64) {
+    /// Where the node sits from the centre of the swing, m, in node axes: the slope of the
+    /// acceleration beyond gravity on ω² is −r/g (the centripetal ω × (ω × r) is −ω² r for r
+    /// across ω).
+    fn radius(&self) -> Vec3 {
         let n = f64::from(self.fast);
-        // Rotation energy orders the axes: the swing's axis (y) turns most; the shaft next (the
-        // forearm's pronation rolls the racket about it); the face normal least (a racket
-        // seldom turns edge-first).
-        let mut order = [0usize, 1, 2];
-        order.sort_by(|&a, &b| self.energy[b].total_cmp(&self.energy[a]));
-        let [spin, shaft, face] = order;
-        let clear = |more: usize, less: usize| {
-            (1.0 - (self.energy[less] / self.energy[more].max(1e-9)).sqrt()).max(0.0)
-        };
-        let (spin_clear, roll_clear) = (clear(spin, shaft), clear(shaft, face));
-        // The shaft's sign only from a strong centripetal reading: the slope of the
-        // acceleration beyond gravity along it on ω² is −r/g for a node r up the shaft from
-        // the wrist.
         let var = self.w2_sum - self.w_sum * self.w_sum / n;
-        let slope = (self.acc_w_sum[shaft] - self.acc_sum[shaft] * self.w_sum / n) / var.max(1e-9);
-        let radius = -slope * STANDARD_GRAVITY;
-        let shaft_negated = radius <= -STRONG_RADIUS_M;
-        let evidence = spin_clear * roll_clear;
-        // The node's y turning most is the convention's swing axis: nothing says the node is
-        // turned, and it is read as it is. Otherwise the swing plane must be clear (the
-        // swing's axis well ahead of the next, the shaft's roll well ahead of the face's).
-        if spin == 1 || spin_clear < MIN_SPIN_CLEAR || roll_clear < MIN_ROLL_CLEAR {
-            return (AxisMap::IDENTITY, evidence);
-        }
-        let x = SignedAxis {
-            axis: shaft as u8,
-            negate: shaft_negated,
-        };
-        // The forehand (turning about −y: the head moves along ω × x = +z) is the side most
-        // swings turn to.
-        let majority = (self.turn[spin].abs() / (self.energy[spin] * n).sqrt().max(1e-9)).min(1.0);
-        let y = SignedAxis {
-            axis: spin as u8,
-            negate: self.turn[spin] > 0.0,
-        };
-        let z_row = vm::cross(AxisMap::row(x), AxisMap::row(y));
-        let z = SignedAxis {
-            axis: face as u8,
-            negate: z_row[face] < 0.0,
-        };
-        let confidence = evidence * majority;
-        if confidence < MIN_REMAP_CONFIDENCE {
-            return (AxisMap::IDENTITY, confidence);
-        }
-        (AxisMap([x, y, z]), confidence)
+        let slope = vm::scale(
+            vm::sub(self.acc_w_sum, vm::scale(self.acc_sum, self.w_sum / n)),
+            1.0 / var.max(1e-9),
+        );
+        vm::scale(slope, -STANDARD_GRAVITY)
     }
+
+    fn decide(&self) -> Decision {
+        let (energy, axes) = vm::symmetric_eigen(self.spin_moment);
+        let clear = |more: f64, less: f64| 1.0 - (less.max(0.0) / more.max(1e-9)).min(1.0);
+        let spin_clear = clear(energy[0], energy[1]);
+        if spin_clear < MIN_SPIN_CLEAR {
+            return Decision::Wait;
+        }
+        let (votes, forehand_sure) = self.forehand_vote(axes[0]);
+        // The forehand turns about −y (the head moves along ω × x = +z).
+        let y = vm::scale(axes[0], if votes > 0.0 { -1.0 } else { 1.0 });
+        let confidence = spin_clear * forehand_sure;
+        if y[1].abs() >= ALIGNED_DEG.to_radians().cos() {
+            return Decision::Keep(confidence);
+        }
+        if confidence < MIN_REMAP_CONFIDENCE {
+            return Decision::Wait;
+        }
+        let x = self.shaft(y, axes[1], clear(energy[1], energy[2]));
+        let rotation = NodeRotation([x, y, vm::cross(x, y)]);
+        Decision::Turn(
+            rotation.squared_up(SQUARE_DEG).unwrap_or(rotation),
+            confidence,
+        )
+    }
+
+    /// The votes of the swings' drives for turning along `spin_axis` (+1 each) or against it
+    /// (−1), and how sure their majority is: P(the majority is the player's), from the margin
+    /// over the vote's size (a binomial's normal approximation).
+    fn forehand_vote(&self, spin_axis: Vec3) -> (f64, f64) {
+        let now = self.prev_t.unwrap_or(0.0);
+        let votes: f64 = drives(&self.peaks, now)
+            .map(|p| vm::dot(p, spin_axis).signum())
+            .sum();
+        let voters = f64::from(self.drives.max(1));
+        let z = votes.abs() / voters.sqrt();
+        (votes, 0.5 * (1.0 + libm::erf(z / std::f64::consts::SQRT_2)))
+    }
+
+    /// The shaft, across the swing's axis `y`: the axis the racket rolls about (the forearm's
+    /// pronation) when that roll stands out from the face normal's; otherwise where the
+    /// centripetal reading puts the node from the centre of the swing. Towards the head: the
+    /// way the centripetal reading points when it is strong, else the node's own sense.
+    fn shaft(&self, y: Vec3, roll: Vec3, roll_clear: f64) -> Vec3 {
+        let r = self.radius();
+        let r_across = vm::sub(r, vm::scale(y, vm::dot(r, y)));
+        let x = if roll_clear < MIN_ROLL_CLEAR {
+            vm::unit(r_across).unwrap_or(roll)
+        } else if vm::dot(r_across, roll).abs() >= STRONG_RADIUS_M {
+            vm::scale(roll, vm::dot(r_across, roll).signum())
+        } else {
+            let k = (0..3)
+                .max_by(|&a, &b| roll[a].abs().total_cmp(&roll[b].abs()))
+                .unwrap_or(0);
+            vm::scale(roll, roll[k].signum())
+        };
+        vm::unit(vm::sub(x, vm::scale(y, vm::dot(x, y)))).unwrap_or(roll)
+    }
+}
+
+/// The peaks of the runs that are a swing's drive, by `now`: the fastest run within
+/// `SWING_SPAN_MS`, judged once that span after it has been seen. The backswing turns the
+/// other way and crosses zero before the drive, so it is a run of its own; counted, it would
+/// vote for the other face.
+fn drives(peaks: &[(f64, Vec3)], now: f64) -> impl Iterator<Item = Vec3> + '_ {
+    peaks.iter().filter_map(move |&(t, p)| {
+        let fastest = t + SWING_SPAN_MS <= now
+            && peaks
+                .iter()
+                .filter(|(u, _)| (u - t).abs() <= SWING_SPAN_MS)
+                .all(|(_, q)| vm::norm(*q) <= vm::norm(p));
+        fastest.then_some(p)
+    })
 }
 
 #[cfg(test)]
@@ -327,35 +479,97 @@ mod tests {
         assert!(AxisMap::parse(&["x", "y"]).unwrap_err().contains("three"));
     }
 
-    #[test]
-    fn a_turned_node_is_found_from_its_fast_samples() {
-        // The node's x points along the analyser's −y... i.e. the analyser's x (shaft) is the
-        // node's −y; forehand swings turn about the analyser's −y (the node's −x).
-        let truth = AxisMap::parse(&["-y", "x", "z"]).unwrap();
-        let mut inf = AxisInference::default();
-        // Still first: gravity (the node's z up) is known.
-        inf.note(-1.0, [0.0, 0.0, 1.0], [0.0; 3]);
-        for i in 0..40 {
-            // In the analyser's axes: ω = (roll 0.4 Ω, −Ω, 20); the node 8 cm up the shaft
-            // reads ω²r towards the hand, plus gravity.
-            let spin = 700.0 + 50.0 * (i % 20) as f64;
-            let omega_a = [0.4 * spin, -spin, 20.0];
-            let w2 = (spin.to_radians().powi(2) * (1.0 + 0.16)) * 0.08;
-            let acc_a = [-w2 / STANDARD_GRAVITY, 0.0, 1.0];
-            // Back to the node's axes: node = Mᵀ analyser.
-            let to_node = |v: Vec3| {
-                let mut n = [0.0; 3];
-                for (k, s) in truth.0.iter().enumerate() {
-                    n[usize::from(s.axis)] = if s.negate { -v[k] } else { v[k] };
+    /// Feeds `inf` a session of swings through a node whose axes are `truth` turned from the
+    /// analyser's: still first (gravity known), then per swing a slower backswing turning the
+    /// other way, a pause, and the drive; `forehands` of the `swings` are forehands.
+    fn swing_session(
+        inf: &mut AxisInference,
+        truth: NodeRotation,
+        swings: usize,
+        forehands: usize,
+    ) {
+        // Back to the node's axes: node = Rᵀ analyser.
+        let to_node = |v: Vec3| {
+            let mut n = [0.0; 3];
+            for (k, row) in truth.0.iter().enumerate() {
+                n = vm::add(n, vm::scale(*row, v[k]));
+            }
+            n
+        };
+        let mut t = 0.0;
+        let still = |inf: &mut AxisInference, t: &mut f64, ms: f64| {
+            let end = *t + ms;
+            while *t < end {
+                inf.note(*t, to_node([0.0, 0.0, 1.0]), [0.0; 3]);
+                *t += 5.0;
+            }
+        };
+        still(inf, &mut t, 500.0);
+        for swing in 0..swings {
+            // Forehands turn about −y; a backhand the other way, its forearm supinating.
+            // Spread through the session (Bresenham), not all first.
+            let forehand = (swing + 1) * forehands / swings > swing * forehands / swings;
+            let sense = if forehand { 1.0 } else { -1.0 };
+            for (peak, ms) in [(-800.0, 60.0), (1500.0, 80.0)] {
+                for i in 0..(ms / 5.0) as usize {
+                    let phase = (i as f64 + 0.5) / (ms / 5.0);
+                    let spin = sense * peak * (std::f64::consts::PI * phase).sin().powi(2);
+                    // The forearm's roll: one way then the other through the swing.
+                    let roll = sense * 0.4 * peak * (2.0 * std::f64::consts::PI * phase).sin();
+                    let omega_a = [roll, -spin, 20.0];
+                    // A node 0.3 m from the centre of the swing reads ω²r towards it.
+                    let w2 = vm::dot(omega_a, omega_a).to_radians().to_radians();
+                    let acc_a = [-w2 * 0.3 / STANDARD_GRAVITY, 0.0, 1.0];
+                    inf.note(t, to_node(acc_a), to_node(omega_a));
+                    t += 5.0;
                 }
-                n
-            };
-            inf.note(i as f64, to_node(acc_a), to_node(omega_a));
+                still(inf, &mut t, 300.0);
+            }
+            still(inf, &mut t, 1500.0);
         }
-        // The swing ends.
-        inf.note(40.0, [0.0, 0.0, 1.0], [0.0; 3]);
-        let (map, confidence) = inf.current();
-        assert_eq!(map, truth);
-        assert!(confidence.unwrap() > 0.5, "{confidence:?}");
+    }
+
+    #[test]
+    fn a_node_turned_any_way_is_found_from_its_swings() {
+        // An arbitrary turn, not a right angle: rows are the analyser's axes in node axes.
+        let q = vm::from_rotation_vector([0.5, -1.2, 0.8]);
+        let truth = NodeRotation([
+            vm::rotate(q, [1.0, 0.0, 0.0]),
+            vm::rotate(q, [0.0, 1.0, 0.0]),
+            vm::rotate(q, [0.0, 0.0, 1.0]),
+        ]);
+        let mut inf = AxisInference::default();
+        swing_session(&mut inf, truth, 10, 8);
+        let (rotation, confidence) = inf.current();
+        for (found, want) in rotation.0.iter().zip(truth.0) {
+            let deg = vm::dot(*found, want).clamp(-1.0, 1.0).acos().to_degrees();
+            assert!(deg < 3.0, "{deg:.1}° off: {rotation:?} against {truth:?}");
+        }
+        assert!(confidence.unwrap() > MIN_REMAP_CONFIDENCE, "{confidence:?}");
+    }
+
+    #[test]
+    fn a_right_angle_turn_is_taken_exactly() {
+        let truth = NodeRotation::from(AxisMap::parse(&["-y", "x", "z"]).unwrap());
+        let mut inf = AxisInference::default();
+        swing_session(&mut inf, truth, 10, 7);
+        assert_eq!(inf.current().0, truth);
+    }
+
+    #[test]
+    fn a_node_in_the_convention_is_kept_and_an_even_vote_waits() {
+        let mut aligned = AxisInference::default();
+        // Mostly backhands: the vote would flip y, but y is the node's own swing axis.
+        swing_session(&mut aligned, NodeRotation::IDENTITY, 10, 3);
+        assert_eq!(aligned.current().0, NodeRotation::IDENTITY);
+        assert!(aligned.current().1.is_some(), "decided");
+        let turned = NodeRotation::from(AxisMap::parse(&["z", "x", "y"]).unwrap());
+        let mut even = AxisInference::default();
+        swing_session(&mut even, turned, 4, 2);
+        assert_eq!(
+            even.current(),
+            (NodeRotation::IDENTITY, None),
+            "still waiting"
+        );
     }
 }

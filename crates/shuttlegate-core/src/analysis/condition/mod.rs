@@ -8,9 +8,10 @@
 //! 2. **clipping** marked: an axis held at full scale for two samples or more (the peak is
 //!    rebuilt later, in measure/, from the unclipped flanks);
 //! 3. **calibration** from rest: accelerometer offset and scale, gyro bias ([`calibrate`]);
-//! 4. **axes** onto the analyser's convention, configured, or inferred on a device configured
-//!    with `infer_axes = true` ([`axes`]; inferred on every unconfigured racket node, it lowered
-//!    the independent simulator's held-out side figure at 100 Hz, 0.708 → 0.678);
+//! 4. **axes** onto the analyser's convention, configured, or inferred (a full rotation) on a
+//!    device configured with `infer_axes = true` ([`axes`]; on by default it raised side on
+//!    turned mounts of the independent simulator's tuning seeds but also false swings in rest,
+//!    1.13 → 1.22 per minute at 100 Hz);
 //! 5. for a **wrist node standing in for a racket** on a device configured with a grip angle
 //!    (`wrist_grip_deg`), the forearm's axes turned into a virtual racket's: the forearm's
 //!    roll, which dominates the wrist's rotation at contact, then reads as rotation across the
@@ -40,7 +41,7 @@ use super::{DeviceProfile, NodeSample};
 use crate::batch::BodyPosition;
 
 use axes::AxisInference;
-pub use axes::AxisMap;
+pub use axes::{AxisMap, NodeRotation};
 use calibrate::RestCalibrator;
 use rate::RateTracker;
 use wrap::Unwrap3;
@@ -82,7 +83,8 @@ impl Spans {
 #[derive(Debug, Clone)]
 enum Frame {
     Configured(AxisMap),
-    Inferred(AxisInference),
+    /// Boxed: the inference's evidence is far larger than a configured map.
+    Inferred(Box<AxisInference>),
     /// No configured axes and no inference asked for (`infer_axes`), or a body node (the
     /// inference reads a racket's physics): the convention is assumed.
     Assumed,
@@ -148,7 +150,7 @@ impl NodeConditioner {
         let frame = match profile.axes.get(&position) {
             Some(map) => Frame::Configured(*map),
             None if position == BodyPosition::Racket && profile.infer_axes => {
-                Frame::Inferred(AxisInference::default())
+                Frame::Inferred(Box::default())
             }
             None => Frame::Assumed,
         };
@@ -206,8 +208,8 @@ impl NodeConditioner {
             c.apply(&mut s.acc, &mut s.gyro);
         }
         let map = match &mut self.frame {
-            Frame::Configured(map) => *map,
-            Frame::Assumed => AxisMap::IDENTITY,
+            Frame::Configured(map) => NodeRotation::from(*map),
+            Frame::Assumed => NodeRotation::IDENTITY,
             Frame::Inferred(inference) => {
                 inference.note(s.t_ms, vm::widen(s.acc), vm::widen(s.gyro));
                 inference.current().0
@@ -265,8 +267,8 @@ impl NodeConditioner {
         // node's axes: a node read as it reads (configured, or nothing said it was turned)
         // is not.
         if let Frame::Inferred(inference) = &self.frame
-            && let (map, Some(confidence)) = inference.current()
-            && map != AxisMap::IDENTITY
+            && let (rotation, Some(confidence)) = inference.current()
+            && rotation != NodeRotation::IDENTITY
         {
             flags.insert(Flag::PlacementInferred);
             q.placement_confidence = Some(confidence);
