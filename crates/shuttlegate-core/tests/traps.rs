@@ -477,7 +477,7 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
         // (its roll goes the other way): its height and speed read through a frame that far
         // off, so only its side is asserted closely.
         let ratio = swing.racket_speed_kmh.unwrap() / truth.racket_speed_kmh.unwrap();
-        if truth.side == Side::Forehand {
+        if truth.side == Some(Side::Forehand) {
             assert_eq!(swing.height, truth.height, "stroke {k}");
             assert!((ratio - 1.0).abs() < 0.08, "stroke {k}: {ratio}");
         } else {
