@@ -17,6 +17,11 @@
 //! calibrated sensor's error ([`ACC_OFF_G`]); the gyro's once rests on either side of a motion
 //! agree on a rate beyond its noise ([`BIAS_MIN_DPS`], [`BIAS_AGREE_DPS`]) — a hand holding a
 //! racket still turns it slowly, each time another way, while a bias stays put.
+//!
+//! What the node reads at rest around a swing ([`rest_reading_g`]) is the gravity the later
+//! stages test against (measure/'s quasi-static anchors, the hand's speed): 1 g on a
+//! calibrated node, near 1.3 g on an uncalibrated part read before its first rest, whose
+//! direction is still gravity's.
 
 use std::collections::VecDeque;
 
@@ -52,6 +57,16 @@ const SCALE_RANGE: (f64, f64) = (0.6, 1.6);
 /// calibrated MEMS parts are within ±3 % (plus the rest test's 2 % spread); an uncalibrated
 /// WitMotion-type node reads 1.2–1.3 g.
 pub const ACC_OFF_G: f64 = 0.05;
+/// Samples turning slower than this across the shaft, °/s, count towards the rest reading
+/// around a swing: half the detector's default swing start (220 °/s), the slow handling
+/// between strokes, where the hand's own acceleration is small beside gravity.
+pub const QUIET_DPS: f64 = 110.0;
+/// A rest reading is believed between these, g: a calibrated part reads 1 g, uncalibrated
+/// MPU-6050-class parts up to ~1.3 g (SEED-SYSTEM.md); further off is a broken part or quiet
+/// samples that were not quiet.
+const REST_READING_G: (f64, f64) = (0.8, 1.45);
+/// Quiet samples needed for a rest reading.
+const MIN_QUIET_SAMPLES: usize = 3;
 /// A rest rate above this, °/s, is a bias worth removing (a calibrated MEMS gyro's zero-rate
 /// offset is within about ±1 °/s).
 pub const BIAS_MIN_DPS: f64 = 1.0;
@@ -220,6 +235,21 @@ impl Sums {
     }
 }
 
+/// What a node reads at rest around a swing, g: the median ‖a‖ of its quiet samples (`quiet`:
+/// their ‖a‖), when there are enough and it lies in a real part's range; `None` otherwise.
+pub fn rest_reading_g(quiet: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut norms: Vec<f64> = quiet.collect();
+    if norms.len() < MIN_QUIET_SAMPLES {
+        return None;
+    }
+    let mid = norms.len() / 2;
+    let (_, median, _) = norms.select_nth_unstable_by(mid, f64::total_cmp);
+    let median = *median;
+    (REST_READING_G.0..=REST_READING_G.1)
+        .contains(&median)
+        .then_some(median)
+}
+
 /// Offset and scale from rest readings in four or more orientations: `|a − o|² = r²` is linear
 /// in (o, r² − |o|²): `2 a·o + k = |a|²`. `None` when the poses do not pin it down or the
 /// result is implausible.
@@ -332,5 +362,19 @@ mod tests {
             t += 10.0;
         }
         assert!(c.calibration.is_none());
+    }
+
+    #[test]
+    fn the_rest_reading_is_the_quiet_samples_median_within_a_parts_range() {
+        assert_eq!(
+            rest_reading_g([1.3, 1.28, 1.31, 2.5].into_iter()),
+            Some(1.31)
+        );
+        assert_eq!(rest_reading_g([1.0, 1.0].into_iter()), None, "too few");
+        assert_eq!(
+            rest_reading_g([3.0, 3.1, 2.9].into_iter()),
+            None,
+            "no part's gravity"
+        );
     }
 }

@@ -136,6 +136,11 @@ pub struct SpanQuality {
     pub acc_wrapped: bool,
     /// Confidence in the node's inferred axes, when inferred.
     pub placement_confidence: Option<f64>,
+    /// What the node reads at rest around the swing on the conditioned output, g
+    /// ([`calibrate::rest_reading_g`] over the window's quiet samples): 1 g once calibrated,
+    /// near 1.3 g on an uncalibrated part before its first rest; `None` when the window has
+    /// too few quiet samples (read as 1 g).
+    pub rest_g: Option<f64>,
 }
 
 impl SpanQuality {
@@ -252,10 +257,22 @@ impl NodeConditioner {
         }
     }
 
-    /// Flags for a swing whose data spans `[from, to]` (its measured window) and whose
-    /// stroke lies in `[swing_from, swing_to]`.
-    pub fn quality(&self, from: f64, to: f64, swing_from: f64, swing_to: f64) -> SpanQuality {
+    /// Flags for a swing whose data spans `[from, to]` (its measured window, `window`: the
+    /// conditioned samples) and whose stroke lies in `[swing_from, swing_to]`.
+    pub fn quality(
+        &self,
+        window: &[NodeSample],
+        (from, to): (f64, f64),
+        (swing_from, swing_to): (f64, f64),
+    ) -> SpanQuality {
+        let rest_g = calibrate::rest_reading_g(
+            window
+                .iter()
+                .filter(|s| f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2])) < calibrate::QUIET_DPS)
+                .map(|s| vm::norm(vm::widen(s.acc))),
+        );
         let mut q = SpanQuality {
+            rest_g,
             gyro_wrapped: self.gyro_ran_on.overlaps(from, to),
             acc_wrapped: self.acc_ran_on.overlaps(from, to),
             ..SpanQuality::default()

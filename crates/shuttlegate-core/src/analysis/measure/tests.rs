@@ -128,6 +128,7 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
         trigger_t: 430.0,
         end_t: 570.0,
         quiet_before: false,
+        rest_g: None,
     };
     let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
     let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
@@ -151,6 +152,7 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
         trigger_t: 430.0,
         end_t: 570.0,
         quiet_before: false,
+        rest_g: None,
     };
     let still = |i: usize| gyro[i][1] < 100.0;
     assert_eq!(
