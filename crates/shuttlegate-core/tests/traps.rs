@@ -273,6 +273,22 @@ fn an_uncalibrated_node_reading_1_3_g_at_rest_is_calibrated_from_rest() {
     );
     assert_eq!(second.stroke, StrokeType::Clear);
     assert_eq!(summary.flags.get(&Flag::Uncalibrated), Some(&1));
+
+    // The same session from a part that reads true: no rest before the first stroke either,
+    // but its quiet samples read 1 g, so nothing needed calibrating and nothing is flagged.
+    let mut s = Session::new(200.0, [0.5, 0.0, 0.86]);
+    s.fidget(1500.0);
+    s.turn_to(Session::start_of(&clear(1600.0)), 100.0);
+    s.stroke(&clear(1600.0));
+    s.still(700.0);
+    let (swings, summary) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let first = matched(&swings, &s.contacts)[0].expect("first");
+    assert!(
+        !first.flags.contains(&Flag::Uncalibrated),
+        "{:?}",
+        first.flags
+    );
+    assert_eq!(summary.flags.get(&Flag::Uncalibrated), None);
 }
 
 /// Every stroke found once, with its height, side and speed, at `rate_hz`.

@@ -284,11 +284,7 @@ impl NodeConditioner {
         if self.clipped.overlaps(swing_from, swing_to) {
             flags.insert(Flag::Clipped);
         }
-        if self
-            .calibrator
-            .calibrated_since()
-            .is_none_or(|t| t > swing_from)
-        {
+        if self.read_uncalibrated(swing_from, rest_g) {
             flags.insert(Flag::Uncalibrated);
         }
         if self.rate.changed_between(from, to) {
@@ -323,6 +319,18 @@ impl NodeConditioner {
             Overflow::Auto => spacing_ms
                 .is_some_and(|dt| wrap::WRAP_JUMP_FS * full_scale > max_rate * dt / 1000.0),
         }
+    }
+
+    /// Whether a swing starting at `swing_from` was read without a calibration: no rest came
+    /// before it, and the node's rest reading around it (`rest_g`) does not show a part that
+    /// reads true (within [`calibrate::ACC_OFF_G`] of 1 g: such a part needs no correction).
+    fn read_uncalibrated(&self, swing_from: f64, rest_g: Option<f64>) -> bool {
+        let rested = self
+            .calibrator
+            .calibrated_since()
+            .is_some_and(|t| t <= swing_from);
+        let reads_true = rest_g.is_some_and(|g| (g - 1.0).abs() <= calibrate::ACC_OFF_G);
+        !rested && !reads_true
     }
 
     /// Counts consecutive samples at the rail per channel; true when any channel has been
