@@ -38,12 +38,18 @@ struct Floor {
 /// side 0.708 / 0.730, chain delays 0.755 / 0.755, peaks 0.735 / 0.755. The stroke floors rose
 /// to 0.28; the chain shares fell 0.03 (two more swings found on the four-node seeds, their
 /// chains off) and sit on their floors.
+///
+/// Sign wraps undone by default and a pinning sensor's wrap ended when it leaves the rail
+/// (branch cond15): F1 0.870 / 0.886, stroke 0.322 / 0.315, side 0.770 / 0.742, chain delays
+/// 0.755 / 0.760, peaks 0.735 / 0.760. The side floors rose to 0.74 / 0.71. F1 at 100 Hz fell
+/// 0.020 (87 of 99 found, 14 false, against 89 and 12) while it rose on the tuning seeds 0–99
+/// (0.879 → 0.881); left as found, not tuned on these seeds.
 #[rustfmt::skip]
 const FLOORS: [Floor; 5] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.86, at_200_hz: 0.85 },
     Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.28, at_200_hz: 0.28 },
-    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.67, at_200_hz: 0.70 },
+    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.74, at_200_hz: 0.71 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.73, at_200_hz: 0.75 },
 ];
