@@ -97,7 +97,9 @@ impl Calibration {
 /// Finds rests in a node's (time-ordered) raw samples and keeps the calibration they give.
 #[derive(Debug, Clone, Default)]
 pub struct RestCalibrator {
-    recent: VecDeque<(f64, Vec3, Vec3)>,
+    /// The samples of the rest test: time, acceleration, rate, and ‖a‖ (kept so that a
+    /// sample leaving the window costs no second root).
+    recent: VecDeque<(f64, Vec3, Vec3, f64)>,
     /// Running sums over `recent` (so the rest test costs the same at 1 kHz as at 50 Hz).
     sums: Sums,
     poses: VecDeque<Vec3>,
@@ -128,13 +130,14 @@ impl RestCalibrator {
             self.moved_since_rest = true;
             return self.calibration;
         }
-        self.recent.push_back((t, acc, gyro));
-        self.sums.add(acc, gyro, 1.0);
+        let acc_norm = vm::norm(acc);
+        self.recent.push_back((t, acc, gyro, acc_norm));
+        self.sums.add(acc, acc_norm, gyro, 1.0);
         while self.recent.len() > MAX_REST_SAMPLES
             || self.recent.front().is_some_and(|f| t - f.0 > REST_MS)
         {
-            if let Some((_, a, g)) = self.recent.pop_front() {
-                self.sums.add(a, g, -1.0);
+            if let Some((_, a, g, a_norm)) = self.recent.pop_front() {
+                self.sums.add(a, a_norm, g, -1.0);
             }
         }
         let spans = self
@@ -161,17 +164,24 @@ impl RestCalibrator {
         if n < 5.0 {
             return None;
         }
-        let sums = &self.sums;
-        let (acc, gyro) = (vm::scale(sums.acc, 1.0 / n), vm::scale(sums.gyro, 1.0 / n));
+        let (sums, inv_n) = (&self.sums, 1.0 / n);
+        // Tested on every quiet sample once the window spans a rest, so squares are compared
+        // (no roots), and the gyro's tests, which fail most windows (slow handling), first.
+        // E‖g − ḡ‖² = E‖g‖² − ‖ḡ‖², and E(‖a‖ − M)² = E‖a‖² − 2M E‖a‖ + M².
+        let gyro = vm::scale(sums.gyro, inv_n);
+        let gyro_mean_sq = vm::dot(gyro, gyro);
+        let gyro_var = sums.gyro_sq * inv_n - gyro_mean_sq;
+        if gyro_mean_sq >= REST_GYRO_DPS * REST_GYRO_DPS
+            || gyro_var >= REST_GYRO_SPREAD_DPS * REST_GYRO_SPREAD_DPS
+        {
+            return None;
+        }
+        let acc = vm::scale(sums.acc, inv_n);
         let magnitude = vm::norm(acc);
-        // E(‖a‖ − M)² = E‖a‖² − 2M E‖a‖ + M², and E‖g − ḡ‖² = E‖g‖² − ‖ḡ‖².
-        let acc_var = sums.acc_sq / n - 2.0 * magnitude * sums.acc_norm / n + magnitude * magnitude;
-        let gyro_var = sums.gyro_sq / n - vm::dot(gyro, gyro);
-        let (acc_spread, gyro_spread) = (acc_var.max(0.0).sqrt(), gyro_var.max(0.0).sqrt());
-        let still = magnitude > 0.3
-            && acc_spread < REST_ACC_SPREAD * magnitude
-            && vm::norm(gyro) < REST_GYRO_DPS
-            && gyro_spread < REST_GYRO_SPREAD_DPS;
+        let acc_var =
+            sums.acc_sq * inv_n - 2.0 * magnitude * sums.acc_norm * inv_n + magnitude * magnitude;
+        let acc_spread_max = REST_ACC_SPREAD * magnitude;
+        let still = magnitude > 0.3 && acc_var < acc_spread_max * acc_spread_max;
         still.then_some((acc, gyro))
     }
 
@@ -225,10 +235,10 @@ struct Sums {
 }
 
 impl Sums {
-    /// Adds (`sign` 1) or removes (−1) one sample.
-    fn add(&mut self, acc: Vec3, gyro: Vec3, sign: f64) {
+    /// Adds (`sign` 1) or removes (−1) one sample (`acc_norm`: its ‖a‖).
+    fn add(&mut self, acc: Vec3, acc_norm: f64, gyro: Vec3, sign: f64) {
         self.acc = vm::add(self.acc, vm::scale(acc, sign));
-        self.acc_norm += sign * vm::norm(acc);
+        self.acc_norm += sign * acc_norm;
         self.acc_sq += sign * vm::dot(acc, acc);
         self.gyro = vm::add(self.gyro, vm::scale(gyro, sign));
         self.gyro_sq += sign * vm::dot(gyro, gyro);
