@@ -103,14 +103,14 @@ async fn a_wrist_band_and_a_wrapping_gyro_give_flagged_swings_through_the_daemon
         "",
     );
     // The band: one node on the wrist, whatever its sensor id. The WitMotion node: on the
-    // racket, in the analyser's axes.
+    // racket, in the analyser's axes; its wraps undone without any `overflow` key.
     toml = toml.replace(
         "code = \"band-1\"\n",
         "code = \"band-1\"\nplacement = \"wrist\"\nwrist_grip_deg = 75.0\n",
     );
     toml = toml.replace(
         "code = \"wit-1\"\n",
-        "code = \"wit-1\"\nsensors = { 9 = \"racket\" }\naxes = [\"x\", \"y\", \"z\"]\noverflow = \"wrap\"\n",
+        "code = \"wit-1\"\nsensors = { 9 = \"racket\" }\naxes = [\"x\", \"y\", \"z\"]\n",
     );
     let gw = Gateway::start(dir.path(), &toml);
 

@@ -213,7 +213,7 @@ mod tests {
             gyro_full_scale_dps: 2000.0,
             axes: Default::default(),
             wrist_grip_deg: None,
-            wraps: false,
+            overflow: Default::default(),
             infer_axes: false,
         }
     }

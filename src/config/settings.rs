@@ -15,7 +15,7 @@ use super::raw::{
 };
 use super::secret::{readable_by_others, resolve_file};
 use super::{Problem, Secret, SecretUrl};
-use shuttlegate_core::analysis::{AxisMap, CourtAnalysis, CourtDevice, DeviceProfile};
+use shuttlegate_core::analysis::{AxisMap, CourtAnalysis, CourtDevice, DeviceProfile, Overflow};
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::court::Court;
 use shuttlegate_core::protocol::FrameClock;
@@ -232,8 +232,8 @@ pub struct DeviceSettings {
     pub axes: BTreeMap<BodyPosition, AxisMap>,
     /// `wrist_grip_deg`: a wrist-only device's wrist read as a racket at this grip angle.
     pub wrist_grip_deg: Option<f64>,
-    /// `overflow = "wrap"`: the nodes wrap to the opposite sign past full scale.
-    pub wraps: bool,
+    /// `overflow`: what the nodes report past full scale.
+    pub overflow: Overflow,
     /// `infer_axes`: a racket node without `axes` has them inferred.
     pub infer_axes: bool,
 }
@@ -346,7 +346,7 @@ impl Settings {
                         .collect(),
                     axes: d.axes.clone(),
                     wrist_grip_deg: d.wrist_grip_deg,
-                    wraps: d.wraps,
+                    overflow: d.overflow,
                     infer_axes: d.infer_axes,
                 },
                 sensors: d.sensors.clone(),
@@ -1175,7 +1175,7 @@ fn validate_devices(raw: &[RawDevice], checker: &mut Checker<'_>) -> Vec<DeviceS
             wrist_grip_deg: device
                 .wrist_grip_deg
                 .map(|deg| checker.in_range(&key("wrist_grip_deg"), deg, 0.0, 90.0)),
-            wraps: overflow_wraps(device, &key, checker),
+            overflow: overflow_of(device, &key, checker),
             infer_axes: device.infer_axes,
             sensors,
             axes,
@@ -1305,22 +1305,24 @@ fn sensor_map(
     map
 }
 
-/// `overflow`: whether the device's nodes wrap past full scale (`"wrap"`) or clip (`"clip"`,
-/// the default).
-fn overflow_wraps(
+/// `overflow`: what the device's nodes report past full scale: `"auto"` (the default: a wrap
+/// undone where the readings show one and the range makes it unambiguous), `"wrap"` (every
+/// wrap found undone) or `"clip"` (wraps only flagged).
+fn overflow_of(
     device: &RawDevice,
     key: &dyn Fn(&str) -> String,
     checker: &mut Checker<'_>,
-) -> bool {
+) -> Overflow {
     match device.overflow.as_deref() {
-        None | Some("clip") => false,
-        Some("wrap") => true,
+        None | Some("auto") => Overflow::Auto,
+        Some("wrap") => Overflow::Wrap,
+        Some("clip") => Overflow::Clip,
         Some(other) => {
             checker.problem(
                 key("overflow"),
-                format!("unknown overflow `{other}` (expected clip or wrap)"),
+                format!("unknown overflow `{other}` (expected auto, wrap or clip)"),
             );
-            false
+            Overflow::Auto
         }
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 
 use super::*;
+use shuttlegate_core::analysis::Overflow;
 use shuttlegate_core::batch::BodyPosition;
 
 const MINIMAL: &str = "[gateway]\nvenue = \"my-venue\"\ncourt = \"court-1\"\n";
@@ -333,15 +334,20 @@ fn overflow_infer_axes_and_wrist_grip_reach_the_profile_and_bad_values_are_named
     let s = load_text(&format!(
         "{MINIMAL}[[devices]]\ncode = \"w\"\nallow_tokenless = true\nplacement = \"wrist\"\nwrist_grip_deg = 75.0\n\
          [[devices]]\ncode = \"r\"\nallow_tokenless = true\nplacement = \"racket\"\noverflow = \"wrap\"\ninfer_axes = true\n\
-         [[devices]]\ncode = \"plain\"\nallow_tokenless = true\n"
+         [[devices]]\ncode = \"plain\"\nallow_tokenless = true\n\
+         [[devices]]\ncode = \"c\"\nallow_tokenless = true\noverflow = \"clip\"\n"
     ))
     .expect("valid");
     let devices = s.court_devices();
     assert_eq!(devices[0].profile.wrist_grip_deg, Some(75.0));
-    assert!(devices[1].profile.wraps && devices[1].profile.infer_axes);
-    // Nothing said: the node clips, is read in the convention, the wrist as it is.
+    assert_eq!(devices[1].profile.overflow, Overflow::Wrap);
+    assert!(devices[1].profile.infer_axes);
+    // Nothing said: wraps undone on evidence, the node read in the convention, the wrist as
+    // it is.
     let plain = &devices[2].profile;
-    assert!(!plain.wraps && !plain.infer_axes && plain.wrist_grip_deg.is_none());
+    assert_eq!(plain.overflow, Overflow::Auto);
+    assert!(!plain.infer_axes && plain.wrist_grip_deg.is_none());
+    assert_eq!(devices[3].profile.overflow, Overflow::Clip);
 
     for (entry, key, needle) in [
         ("overflow = \"saturate\"", "devices[0].overflow", "saturate"),

@@ -8,7 +8,7 @@ mod physics;
 use physics::{Reading, Session, Stroke};
 use shuttlegate_core::analysis::{
     AnalysisEvent, AnalysisSettings, AxisMap, DeviceAnalyser, DeviceProfile, Flag, Height,
-    NodeSample, SessionSummary, Side, Stroke as StrokeType, Swing,
+    NodeSample, Overflow, SessionSummary, Side, Stroke as StrokeType, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
 
@@ -116,15 +116,12 @@ fn assert_speed(s: &Swing, truth_kmh: f64, tolerance: f64) {
 }
 
 #[test]
-fn a_gyro_wrapping_past_full_scale_is_unwrapped_and_speeds_keep_their_order() {
+fn a_gyro_wrapping_past_full_scale_is_unwrapped_by_default_and_speeds_keep_their_order() {
     let strokes = [smash(2900.0), clear(2300.0), clear(1500.0)];
     let mut s = session(200.0, &strokes);
     physics::map_axis(&mut s.readings, true, |v| physics::wrap(v, 2000.0));
-    let wrapping = DeviceProfile {
-        wraps: true,
-        ..racket(2000.0, 16.0)
-    };
-    let (swings, summary) = analyse(wrapping, BodyPosition::Racket, &s.readings);
+    // Nothing in the profile says the node wraps: the readings do.
+    let (swings, summary) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
     let found = matched(&swings, &s.contacts);
     for (k, (stroke, swing)) in strokes.iter().zip(&found).enumerate() {
         let swing = swing.unwrap_or_else(|| panic!("stroke {k} not found: {swings:#?}"));
@@ -147,8 +144,13 @@ fn a_gyro_wrapping_past_full_scale_is_unwrapped_and_speeds_keep_their_order() {
     assert!(v[0] > v[1] && v[1] > v[2], "physics' order: {v:?}");
     assert_eq!(summary.flags.get(&Flag::Wrapped), Some(&2));
 
-    // A device not configured as wrapping: the same wraps flagged, the readings left as read.
-    let (swings, _) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    // A device configured as clipping (`overflow = "clip"`): the same wraps flagged, the
+    // readings left as read.
+    let clipping = DeviceProfile {
+        overflow: Overflow::Clip,
+        ..racket(2000.0, 16.0)
+    };
+    let (swings, _) = analyse(clipping, BodyPosition::Racket, &s.readings);
     let found = matched(&swings, &s.contacts);
     for (stroke, swing) in strokes.iter().zip(&found) {
         if let Some(swing) = swing {
@@ -166,6 +168,30 @@ fn a_gyro_wrapping_past_full_scale_is_unwrapped_and_speeds_keep_their_order() {
         read_smash.is_none_or(|r| r < unwrapped_smash),
         "{read_smash:?} vs {unwrapped_smash}"
     );
+}
+
+#[test]
+fn a_gyro_that_pins_then_wraps_is_read_as_clipped_and_speeds_keep_their_order() {
+    // The ChoongGao WitMotion sets' sensor: past full scale the reading sits on the opposite
+    // rail. Unwrapped, the readings sit on the rail: the peak is hidden as by clipping and is
+    // rebuilt from the flanks, not read as the rail.
+    let strokes = [smash(2900.0), clear(2300.0), clear(1500.0)];
+    let mut s = session(100.0, &strokes);
+    physics::map_axis(&mut s.readings, true, |v| physics::pin_then_wrap(v, 2000.0));
+    let (swings, _) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    for (k, (stroke, swing)) in strokes.iter().zip(&found).enumerate() {
+        let swing = swing.unwrap_or_else(|| panic!("stroke {k} not found: {swings:#?}"));
+        let past = stroke.peak_dps > 2000.0;
+        assert_eq!(swing.flags.contains(&Flag::Wrapped), past, "{k}");
+        assert_eq!(swing.flags.contains(&Flag::Clipped), past, "{k}");
+        assert_speed(swing, stroke.head_speed_kmh(), 0.15);
+    }
+    let v: Vec<f64> = found
+        .iter()
+        .map(|s| s.unwrap().racket_speed_kmh.unwrap())
+        .collect();
+    assert!(v[0] > v[1] && v[1] > v[2], "physics' order: {v:?}");
 }
 
 #[test]
@@ -250,6 +276,22 @@ fn an_uncalibrated_node_reading_1_3_g_at_rest_is_calibrated_from_rest() {
     );
     assert_eq!(second.stroke, StrokeType::Clear);
     assert_eq!(summary.flags.get(&Flag::Uncalibrated), Some(&1));
+
+    // The same session from a part that reads true: no rest before the first stroke either,
+    // but its quiet samples read 1 g, so nothing needed calibrating and nothing is flagged.
+    let mut s = Session::new(200.0, [0.5, 0.0, 0.86]);
+    s.fidget(1500.0);
+    s.turn_to(Session::start_of(&clear(1600.0)), 100.0);
+    s.stroke(&clear(1600.0));
+    s.still(700.0);
+    let (swings, summary) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let first = matched(&swings, &s.contacts)[0].expect("first");
+    assert!(
+        !first.flags.contains(&Flag::Uncalibrated),
+        "{:?}",
+        first.flags
+    );
+    assert_eq!(summary.flags.get(&Flag::Uncalibrated), None);
 }
 
 /// Every stroke found once, with its height, side and speed, at `rate_hz`.

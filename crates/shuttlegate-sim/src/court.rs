@@ -104,7 +104,7 @@ impl SimDevice {
             positions: self.positions.clone(),
             axes: Default::default(),
             wrist_grip_deg: None,
-            wraps: false,
+            overflow: Default::default(),
             infer_axes: false,
         }
     }

@@ -52,6 +52,11 @@ struct Floor {
 /// racket rule missed, all 3 with both delays within ±10 ms (the floor: all of them; a share of
 /// nothing is 0 and fails), 0 on swings it found, 7 on no played swing (not scored as false:
 /// docs/analysis.md, "Chain-only swings").
+/// Sign wraps undone by default and a pinning sensor's wrap ended when it leaves the rail
+/// (branch cond15): F1 0.870 / 0.886, stroke 0.322 / 0.315, side 0.770 / 0.742, chain delays
+/// 0.755 / 0.760, peaks 0.735 / 0.760. The side floors rose to 0.74 / 0.71. F1 at 100 Hz fell
+/// 0.020 (87 of 99 found, 14 false, against 89 and 12) while it rose on the tuning seeds 0–99
+/// (0.879 → 0.881); left as found, not tuned on these seeds.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz

@@ -654,12 +654,13 @@ impl DeviceAnalyser {
         }
         let conditioner = &self.conditioners[slot(primary)];
         conditioner.reframe_early(&mut samples);
-        let quality = conditioner.quality(from, to, p.trigger_t, p.end_t);
+        let quality = conditioner.quality(&samples, (from, to), (p.trigger_t, p.end_t));
         let window = SwingWindow {
             samples: &samples,
             trigger_t: p.trigger_t,
             end_t: p.end_t,
             quiet_before: p.quiet_before,
+            rest_g: quality.rest_g,
         };
         let Some(m) = measure(
             &window,

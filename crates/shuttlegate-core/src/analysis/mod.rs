@@ -39,7 +39,7 @@ pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE}
 pub use device::{AnalysisEvent, DeviceAnalyser, DeviceStats};
 pub use quality::{ANALYSIS_VERSION, Flag, FlagCounts, Flags};
 pub use rally::{Rally, RallyEvent, RallyStats, RallyTracker};
-pub use settings::{AnalysisSettings, DeviceProfile, RomIdeals};
+pub use settings::{AnalysisSettings, DeviceProfile, Overflow, RomIdeals};
 pub use summary::{AnalysisResult, ChainScores, SessionSummary, SpeedStats};
 pub use swing::{Chain, Delays, Height, Segments, Side, Stroke, Swing};
 

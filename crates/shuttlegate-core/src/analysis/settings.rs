@@ -142,16 +142,32 @@ pub struct DeviceProfile {
     /// `wrist_estimate`.
     #[serde(default)]
     pub wrist_grip_deg: Option<f64>,
-    /// The nodes wrap to the opposite sign past full scale (`[[devices]] overflow = "wrap"`,
-    /// WitMotion-type nodes): such wraps are undone. Otherwise they are only flagged
-    /// (`wrapped`), the readings left as they are: on sensors that clip, a wrap-like jump is
-    /// rarer than the harm a wrong unwrap does.
+    /// What the nodes report past full scale (`[[devices]] overflow`): by default a
+    /// wrap-shaped jump is undone on its evidence ([`Overflow`]).
     #[serde(default)]
-    pub wraps: bool,
+    pub overflow: Overflow,
     /// A racket node without configured `axes` has them inferred from its swings
     /// (`[[devices]] infer_axes = true`); otherwise it is read in the convention.
     #[serde(default)]
     pub infer_axes: bool,
+}
+
+/// What a device's nodes report past full scale (`[[devices]] overflow`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overflow {
+    /// Not configured (`"auto"`): a sign wrap is undone where the readings show one (a jump of
+    /// most of the range between readings near opposite rails, following the trend; see
+    /// `condition/wrap.rs`) and the sensor's range is wide enough that no real motion jumps as
+    /// far between two samples; otherwise only flagged `wrapped`.
+    #[default]
+    Auto,
+    /// `"wrap"`: the nodes wrap (WitMotion-type): every wrap the readings show is undone,
+    /// whatever the range and rate.
+    Wrap,
+    /// `"clip"`: the nodes hold the rail. A wrap-shaped jump is only flagged `wrapped`, the
+    /// readings left as read (for a sensor known to clip, such a jump is a glitch).
+    Clip,
 }
 
 impl DeviceProfile {
@@ -166,7 +182,7 @@ impl DeviceProfile {
             positions: BodyPosition::ALL.to_vec(),
             axes: BTreeMap::new(),
             wrist_grip_deg: None,
-            wraps: false,
+            overflow: Overflow::Auto,
             infer_axes: false,
         }
     }

@@ -297,6 +297,20 @@ pub fn wrap(v: f64, fs: f64) -> f64 {
     (v + fs).rem_euclid(2.0 * fs) - fs
 }
 
+/// A sensor of ±`fs` that pins on the rail and then wraps (WitMotion BWT61: its MPU-6050
+/// saturates, the module's output overflows): a value past full scale reads just inside the
+/// opposite rail, unchanging, whatever the true value.
+pub fn pin_then_wrap(v: f64, fs: f64) -> f64 {
+    let rail = fs * (1.0 - 1.0 / 1024.0);
+    if v > fs {
+        -rail
+    } else if v < -fs {
+        rail
+    } else {
+        v
+    }
+}
+
 /// A saturating sensor of ±`fs`.
 pub fn clip(v: f64, fs: f64) -> f64 {
     v.clamp(-fs, fs)

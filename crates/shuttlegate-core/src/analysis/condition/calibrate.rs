@@ -17,6 +17,11 @@
 //! calibrated sensor's error ([`ACC_OFF_G`]); the gyro's once rests on either side of a motion
 //! agree on a rate beyond its noise ([`BIAS_MIN_DPS`], [`BIAS_AGREE_DPS`]) — a hand holding a
 //! racket still turns it slowly, each time another way, while a bias stays put.
+//!
+//! What the node reads at rest around a swing ([`rest_reading_g`]) is the gravity the later
+//! stages test against (measure/'s quasi-static anchors, the hand's speed): 1 g on a
+//! calibrated node, near 1.3 g on an uncalibrated part read before its first rest, whose
+//! direction is still gravity's.
 
 use std::collections::VecDeque;
 
@@ -52,6 +57,16 @@ const SCALE_RANGE: (f64, f64) = (0.6, 1.6);
 /// calibrated MEMS parts are within ±3 % (plus the rest test's 2 % spread); an uncalibrated
 /// WitMotion-type node reads 1.2–1.3 g.
 pub const ACC_OFF_G: f64 = 0.05;
+/// Samples turning slower than this across the shaft, °/s, count towards the rest reading
+/// around a swing: half the detector's default swing start (220 °/s), the slow handling
+/// between strokes, where the hand's own acceleration is small beside gravity.
+pub const QUIET_DPS: f64 = 110.0;
+/// A rest reading is believed between these, g: a calibrated part reads 1 g, uncalibrated
+/// MPU-6050-class parts up to ~1.3 g (SEED-SYSTEM.md); further off is a broken part or quiet
+/// samples that were not quiet.
+const REST_READING_G: (f64, f64) = (0.8, 1.45);
+/// Quiet samples needed for a rest reading.
+const MIN_QUIET_SAMPLES: usize = 3;
 /// A rest rate above this, °/s, is a bias worth removing (a calibrated MEMS gyro's zero-rate
 /// offset is within about ±1 °/s).
 pub const BIAS_MIN_DPS: f64 = 1.0;
@@ -82,7 +97,9 @@ impl Calibration {
 /// Finds rests in a node's (time-ordered) raw samples and keeps the calibration they give.
 #[derive(Debug, Clone, Default)]
 pub struct RestCalibrator {
-    recent: VecDeque<(f64, Vec3, Vec3)>,
+    /// The samples of the rest test: time, acceleration, rate, and ‖a‖ (kept so that a
+    /// sample leaving the window costs no second root).
+    recent: VecDeque<(f64, Vec3, Vec3, f64)>,
     /// Running sums over `recent` (so the rest test costs the same at 1 kHz as at 50 Hz).
     sums: Sums,
     poses: VecDeque<Vec3>,
@@ -113,13 +130,14 @@ impl RestCalibrator {
             self.moved_since_rest = true;
             return self.calibration;
         }
-        self.recent.push_back((t, acc, gyro));
-        self.sums.add(acc, gyro, 1.0);
+        let acc_norm = vm::norm(acc);
+        self.recent.push_back((t, acc, gyro, acc_norm));
+        self.sums.add(acc, acc_norm, gyro, 1.0);
         while self.recent.len() > MAX_REST_SAMPLES
             || self.recent.front().is_some_and(|f| t - f.0 > REST_MS)
         {
-            if let Some((_, a, g)) = self.recent.pop_front() {
-                self.sums.add(a, g, -1.0);
+            if let Some((_, a, g, a_norm)) = self.recent.pop_front() {
+                self.sums.add(a, a_norm, g, -1.0);
             }
         }
         let spans = self
@@ -146,17 +164,24 @@ impl RestCalibrator {
         if n < 5.0 {
             return None;
         }
-        let sums = &self.sums;
-        let (acc, gyro) = (vm::scale(sums.acc, 1.0 / n), vm::scale(sums.gyro, 1.0 / n));
+        let (sums, inv_n) = (&self.sums, 1.0 / n);
+        // Tested on every quiet sample once the window spans a rest, so squares are compared
+        // (no roots), and the gyro's tests, which fail most windows (slow handling), first.
+        // E‖g − ḡ‖² = E‖g‖² − ‖ḡ‖², and E(‖a‖ − M)² = E‖a‖² − 2M E‖a‖ + M².
+        let gyro = vm::scale(sums.gyro, inv_n);
+        let gyro_mean_sq = vm::dot(gyro, gyro);
+        let gyro_var = sums.gyro_sq * inv_n - gyro_mean_sq;
+        if gyro_mean_sq >= REST_GYRO_DPS * REST_GYRO_DPS
+            || gyro_var >= REST_GYRO_SPREAD_DPS * REST_GYRO_SPREAD_DPS
+        {
+            return None;
+        }
+        let acc = vm::scale(sums.acc, inv_n);
         let magnitude = vm::norm(acc);
-        // E(‖a‖ − M)² = E‖a‖² − 2M E‖a‖ + M², and E‖g − ḡ‖² = E‖g‖² − ‖ḡ‖².
-        let acc_var = sums.acc_sq / n - 2.0 * magnitude * sums.acc_norm / n + magnitude * magnitude;
-        let gyro_var = sums.gyro_sq / n - vm::dot(gyro, gyro);
-        let (acc_spread, gyro_spread) = (acc_var.max(0.0).sqrt(), gyro_var.max(0.0).sqrt());
-        let still = magnitude > 0.3
-            && acc_spread < REST_ACC_SPREAD * magnitude
-            && vm::norm(gyro) < REST_GYRO_DPS
-            && gyro_spread < REST_GYRO_SPREAD_DPS;
+        let acc_var =
+            sums.acc_sq * inv_n - 2.0 * magnitude * sums.acc_norm * inv_n + magnitude * magnitude;
+        let acc_spread_max = REST_ACC_SPREAD * magnitude;
+        let still = magnitude > 0.3 && acc_var < acc_spread_max * acc_spread_max;
         still.then_some((acc, gyro))
     }
 
@@ -210,14 +235,29 @@ struct Sums {
 }
 
 impl Sums {
-    /// Adds (`sign` 1) or removes (−1) one sample.
-    fn add(&mut self, acc: Vec3, gyro: Vec3, sign: f64) {
+    /// Adds (`sign` 1) or removes (−1) one sample (`acc_norm`: its ‖a‖).
+    fn add(&mut self, acc: Vec3, acc_norm: f64, gyro: Vec3, sign: f64) {
         self.acc = vm::add(self.acc, vm::scale(acc, sign));
-        self.acc_norm += sign * vm::norm(acc);
+        self.acc_norm += sign * acc_norm;
         self.acc_sq += sign * vm::dot(acc, acc);
         self.gyro = vm::add(self.gyro, vm::scale(gyro, sign));
         self.gyro_sq += sign * vm::dot(gyro, gyro);
     }
+}
+
+/// What a node reads at rest around a swing, g: the median ‖a‖ of its quiet samples (`quiet`:
+/// their ‖a‖), when there are enough and it lies in a real part's range; `None` otherwise.
+pub fn rest_reading_g(quiet: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut norms: Vec<f64> = quiet.collect();
+    if norms.len() < MIN_QUIET_SAMPLES {
+        return None;
+    }
+    let mid = norms.len() / 2;
+    let (_, median, _) = norms.select_nth_unstable_by(mid, f64::total_cmp);
+    let median = *median;
+    (REST_READING_G.0..=REST_READING_G.1)
+        .contains(&median)
+        .then_some(median)
 }
 
 /// Offset and scale from rest readings in four or more orientations: `|a − o|² = r²` is linear
@@ -332,5 +372,19 @@ mod tests {
             t += 10.0;
         }
         assert!(c.calibration.is_none());
+    }
+
+    #[test]
+    fn the_rest_reading_is_the_quiet_samples_median_within_a_parts_range() {
+        assert_eq!(
+            rest_reading_g([1.3, 1.28, 1.31, 2.5].into_iter()),
+            Some(1.31)
+        );
+        assert_eq!(rest_reading_g([1.0, 1.0].into_iter()), None, "too few");
+        assert_eq!(
+            rest_reading_g([3.0, 3.1, 2.9].into_iter()),
+            None,
+            "no part's gravity"
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! reads them — the real sensors' traps undone or marked.
 //!
 //! Per sample, in this order (each step in its own module):
-//! 1. **sign wrap** found per axis, gyro and accelerometer, and undone on a device configured
-//!    with `overflow = "wrap"` ([`wrap`]; elsewhere only flagged: undone on the independent
-//!    simulator's mixed sensors it cost detection and chain figures);
+//! 1. **sign wrap** found per axis, gyro and accelerometer, and undone on its evidence
+//!    ([`wrap`]) where the sensor's range makes a wrap unambiguous at the node's rate (or the
+//!    device says its nodes wrap, `overflow = "wrap"`); otherwise only flagged;
 //! 2. **clipping** marked: an axis held at full scale for two samples or more (the peak is
 //!    rebuilt later, in measure/, from the unclipped flanks);
 //! 3. **calibration** from rest: accelerometer offset and scale, gyro bias ([`calibrate`]);
@@ -37,7 +37,7 @@ use std::collections::VecDeque;
 
 use super::quality::{Flag, Flags};
 use super::vecmath::{self as vm, Vec3};
-use super::{DeviceProfile, NodeSample};
+use super::{DeviceProfile, NodeSample, Overflow};
 use crate::batch::BodyPosition;
 
 use axes::AxisInference;
@@ -54,6 +54,16 @@ const RAIL_SHARE: f64 = 0.98;
 const RAIL_TOP_SHARE: f64 = 1.005;
 /// Spans kept per trap.
 const MAX_SPANS: usize = 64;
+/// A racket's angular acceleration stays under ~2·10⁵ °/s² (a smash's forward swing takes the
+/// racket from rest to 3000–5000 °/s in 20–40 ms; contact and the ring are faster but smaller).
+/// A wrap is unambiguous when its jump (over `wrap::WRAP_JUMP_FS` × full scale) is more than a
+/// real turn can change in one sample: at 100 Hz a gyro's range must exceed ±1333 °/s.
+const MAX_ANGULAR_ACCEL_DPS2: f64 = 2.0e5;
+/// The same for the accelerometer, g/s: a hand builds its 10–20 g of a smash over 30–50 ms
+/// (≈ 500 g/s); twice that leaves room for the racket's own centripetal share. At 100 Hz the
+/// range must exceed ±6.7 g. (Contact transients are faster, but they clip a narrow-range
+/// accelerometer anyway.)
+const MAX_JERK_G_PER_S: f64 = 1000.0;
 /// Samples further apart than this end a span, ms.
 const SPAN_JOIN_MS: f64 = 50.0;
 
@@ -106,12 +116,13 @@ pub struct NodeConditioner {
     wrist_primary: bool,
     /// The virtual racket's grip (sin, cos of the angle), when configured.
     virtual_racket: Option<(f64, f64)>,
-    /// The device's nodes wrap (`overflow = "wrap"`): wraps are undone, not only flagged.
-    undo_wraps: bool,
-    /// Where a wrap was seen (undone or not), and where one was undone, per sensor.
+    /// What the device says its nodes do past full scale.
+    overflow: Overflow,
+    /// Where a wrap was seen (undone or not), and, per sensor, where an undone wrap's values
+    /// ran on past the rail (real readings there, not clipping).
     wrapped: Spans,
-    gyro_unwrapped: Spans,
-    acc_unwrapped: Spans,
+    gyro_ran_on: Spans,
+    acc_ran_on: Spans,
     clipped: Spans,
 }
 
@@ -119,13 +130,19 @@ pub struct NodeConditioner {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanQuality {
     pub flags: Flags,
-    /// The gyro wrapped in the span and was unwrapped: its values past full scale are real,
-    /// not clipped.
+    /// The gyro wrapped in the span, was unwrapped, and its count ran on past the rail: its
+    /// values past full scale are real, not clipped. (A sensor that pins on the rail before
+    /// it wraps reads on the rail once unwrapped: clipped, and measured as such.)
     pub gyro_wrapped: bool,
-    /// The accelerometer wrapped in the span and was unwrapped.
+    /// The same for the accelerometer.
     pub acc_wrapped: bool,
     /// Confidence in the node's inferred axes, when inferred.
     pub placement_confidence: Option<f64>,
+    /// What the node reads at rest around the swing on the conditioned output, g
+    /// ([`calibrate::rest_reading_g`] over the window's quiet samples): 1 g once calibrated,
+    /// near 1.3 g on an uncalibrated part before its first rest; `None` when the window has
+    /// too few quiet samples (read as 1 g).
+    pub rest_g: Option<f64>,
 }
 
 impl SpanQuality {
@@ -168,10 +185,10 @@ impl NodeConditioner {
                 .wrist_grip_deg
                 .filter(|_| wrist_primary)
                 .map(|deg| deg.to_radians().sin_cos()),
-            undo_wraps: profile.wraps,
+            overflow: profile.overflow,
             wrapped: Spans::default(),
-            gyro_unwrapped: Spans::default(),
-            acc_unwrapped: Spans::default(),
+            gyro_ran_on: Spans::default(),
+            acc_ran_on: Spans::default(),
             clipped: Spans::default(),
         }
     }
@@ -186,16 +203,20 @@ impl NodeConditioner {
         let gyro_past = self
             .gyro_unwrap
             .unwrap(s.t_ms, &mut gyro, self.gyro_full_scale);
-        if acc_past || gyro_past {
+        if acc_past.wrapped || gyro_past.wrapped {
             self.wrapped.mark(s.t_ms);
         }
-        if self.undo_wraps {
-            (s.acc, s.gyro) = (acc, gyro);
-            if acc_past {
-                self.acc_unwrapped.mark(s.t_ms);
+        let spacing_ms = self.rate.spacing_ms();
+        if self.undoes_wraps(self.acc_full_scale, MAX_JERK_G_PER_S, spacing_ms) {
+            s.acc = acc;
+            if acc_past.runs_on {
+                self.acc_ran_on.mark(s.t_ms);
             }
-            if gyro_past {
-                self.gyro_unwrapped.mark(s.t_ms);
+        }
+        if self.undoes_wraps(self.gyro_full_scale, MAX_ANGULAR_ACCEL_DPS2, spacing_ms) {
+            s.gyro = gyro;
+            if gyro_past.runs_on {
+                self.gyro_ran_on.mark(s.t_ms);
             }
         }
         if self.note_rails(s) {
@@ -238,12 +259,24 @@ impl NodeConditioner {
         }
     }
 
-    /// Flags for a swing whose data spans `[from, to]` (its measured window) and whose
-    /// stroke lies in `[swing_from, swing_to]`.
-    pub fn quality(&self, from: f64, to: f64, swing_from: f64, swing_to: f64) -> SpanQuality {
+    /// Flags for a swing whose data spans `[from, to]` (its measured window, `window`: the
+    /// conditioned samples) and whose stroke lies in `[swing_from, swing_to]`.
+    pub fn quality(
+        &self,
+        window: &[NodeSample],
+        (from, to): (f64, f64),
+        (swing_from, swing_to): (f64, f64),
+    ) -> SpanQuality {
+        let rest_g = calibrate::rest_reading_g(
+            window
+                .iter()
+                .filter(|s| f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2])) < calibrate::QUIET_DPS)
+                .map(|s| vm::norm(vm::widen(s.acc))),
+        );
         let mut q = SpanQuality {
-            gyro_wrapped: self.gyro_unwrapped.overlaps(from, to),
-            acc_wrapped: self.acc_unwrapped.overlaps(from, to),
+            rest_g,
+            gyro_wrapped: self.gyro_ran_on.overlaps(from, to),
+            acc_wrapped: self.acc_ran_on.overlaps(from, to),
             ..SpanQuality::default()
         };
         let mut flags = Flags::new();
@@ -253,11 +286,7 @@ impl NodeConditioner {
         if self.clipped.overlaps(swing_from, swing_to) {
             flags.insert(Flag::Clipped);
         }
-        if self
-            .calibrator
-            .calibrated_since()
-            .is_none_or(|t| t > swing_from)
-        {
+        if self.read_uncalibrated(swing_from, rest_g) {
             flags.insert(Flag::Uncalibrated);
         }
         if self.rate.changed_between(from, to) {
@@ -278,6 +307,32 @@ impl NodeConditioner {
         }
         q.flags = flags;
         q
+    }
+
+    /// Whether a wrap found on a sensor of ±`full_scale` is undone, at the node's sample
+    /// spacing: always when the device says its nodes wrap, never when it says they clip, and
+    /// otherwise when a wrap's jump is more than the sensor's quantity can really change
+    /// (at `max_rate` per second) between two samples — on a narrow range a real change
+    /// between the rails looks like a wrap, and undoing it would invent a reading.
+    fn undoes_wraps(&self, full_scale: f64, max_rate: f64, spacing_ms: Option<f64>) -> bool {
+        match self.overflow {
+            Overflow::Wrap => true,
+            Overflow::Clip => false,
+            Overflow::Auto => spacing_ms
+                .is_some_and(|dt| wrap::WRAP_JUMP_FS * full_scale > max_rate * dt / 1000.0),
+        }
+    }
+
+    /// Whether a swing starting at `swing_from` was read without a calibration: no rest came
+    /// before it, and the node's rest reading around it (`rest_g`) does not show a part that
+    /// reads true (within [`calibrate::ACC_OFF_G`] of 1 g: such a part needs no correction).
+    fn read_uncalibrated(&self, swing_from: f64, rest_g: Option<f64>) -> bool {
+        let rested = self
+            .calibrator
+            .calibrated_since()
+            .is_some_and(|t| t <= swing_from);
+        let reads_true = rest_g.is_some_and(|g| (g - 1.0).abs() <= calibrate::ACC_OFF_G);
+        !rested && !reads_true
     }
 
     /// Counts consecutive samples at the rail per channel; true when any channel has been

@@ -89,6 +89,11 @@ impl RateTracker {
         }
     }
 
+    /// The node's sample spacing as learned so far, ms (`None` before two samples).
+    pub fn spacing_ms(&self) -> Option<f64> {
+        self.spacing
+    }
+
     /// True when the rate changed within `[from, to]`.
     pub fn changed_between(&self, from: f64, to: f64) -> bool {
         self.changes.iter().any(|&t| t >= from && t <= to)

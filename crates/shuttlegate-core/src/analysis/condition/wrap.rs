@@ -2,24 +2,47 @@
 //!
 //! WitMotion-type sensors report a 16-bit two's-complement value without saturating: a reading
 //! past +full scale comes out near −full scale (and the other way), so one sample jumps by
-//! nearly twice the range. No real motion does that between two samples at 50 Hz or faster (a
-//! racket's angular acceleration stays under ~2·10⁵ °/s², i.e. under 4000 °/s in 20 ms, and
-//! under 2000 °/s in the 5 ms of 200 Hz), so such a jump is read as a wrap and undone by
-//! adding or removing one full range (2 × full scale). Each axis keeps its own count of
-//! wraps; the count returns to zero when the value comes back across the rail.
+//! nearly twice the range. Such a jump is read as a wrap and undone by adding or removing one
+//! full range (2 × full scale). Each axis keeps its own count of wraps.
 //!
-//! A jump is taken for a wrap only on evidence: both readings near opposite rails, and the
-//! unwrapped value where the last two samples' trend points (a clean sensor's steepest real
-//! reversal lands nearer its raw reading than a full range away).
+//! A jump is taken for a wrap only on evidence: both readings on opposite sides, each beyond
+//! half full scale, the jump over 1.5 × full scale, and the unwrapped value where the last two
+//! samples' trend points (a clean sensor's steepest real reversal lands nearer its raw reading
+//! than a full range away).
+//!
+//! Two kinds of wrapping sensor exist, and the return from a wrap differs:
+//! - the count **runs on** past the rail (an int16 overflow after the sensor's filter): the
+//!   wrapped readings move, and the wrap ends with the mirror jump across the rails;
+//! - the sensor **pins then wraps** (WitMotion BWT61: its MPU-6050 saturates, the module's
+//!   output then overflows): the wrapped readings sit on the opposite rail, unchanging. The
+//!   true value can leave full scale at any speed — an impact or a racket's reversal takes
+//!   2000 °/s off in one 10 ms sample — so the return is a reading *off the rail*, whatever
+//!   the jump. Waiting for the mirror jump instead kept a wrap 250 ms on a value read a whole
+//!   range too high (a 4000 °/s plateau), which lost the ChoongGao smashes.
+//!
+//! An axis is taken to pin once a wrapped reading has held on the rail, repeating its code,
+//! for two samples.
 
-/// A jump larger than this share of the full range (2 × full scale) in one sample can be a
-/// wrap: 0.8 of the range is 1.6 × full scale (3200 °/s at ±2000 °/s in one sample), beyond any
-/// real swing's change between samples at 50 Hz and up, while a wrap jumps by the range less
-/// the two samples' distances from the rail.
-const WRAP_JUMP_SHARE: f64 = 0.8;
-/// Both readings of a wrap lie near opposite rails: each beyond this share of full scale, on
-/// opposite sides of zero (a real change that steep would start or end near zero).
-const WRAP_RAIL_SHARE: f64 = 0.6;
+/// A jump larger than this multiple of full scale in one sample can be a wrap (3000 °/s at
+/// ±2000 °/s): beyond a racket's real change between samples at 100 Hz and up (its angular
+/// acceleration stays under ~2·10⁵ °/s², 2000 °/s in 10 ms), while a wrap jumps by twice full
+/// scale less the two samples' distances from the rail. The trend test below guards the rest.
+pub const WRAP_JUMP_FS: f64 = 1.5;
+/// Both readings of a wrap lie on opposite sides, each beyond this share of full scale (a
+/// real change that steep would start or end near zero).
+const WRAP_RAIL_SHARE: f64 = 0.5;
+/// A wrapped reading within this share of full scale sits on the rail (sensors pin a few LSB
+/// under it): the same share the clipping test uses.
+const PINNED_SHARE: f64 = 0.98;
+/// Two wrapped readings closer than this share of full scale held still: within one LSB of a
+/// 16-bit reading. A pinned sensor repeats one code; a count running on past the rail moves
+/// by more than its noise (0.3–1.5 °/s on MEMS gyros, 15–25 LSB at ±2000 °/s) even at the
+/// flat top of a swing's peak.
+const HELD_SHARE: f64 = 1.0 / 32768.0;
+/// A return to the unwrapped reading by a jump over this multiple of full scale back across
+/// the rails, where it follows the trend: a running-on sensor's value falling back under full
+/// scale faster than the mirror jump's test allows.
+const RETURN_JUMP_FS: f64 = 1.0;
 /// Wraps tracked per axis, each way. A reading two ranges away from the true value would need
 /// a rate of ±6000 °/s (±48 g), which no racket reaches; more is noise.
 const MAX_WRAPS: i32 = 1;
@@ -39,33 +62,54 @@ pub struct AxisUnwrap {
     wrapped_since: f64,
     /// The last two unwrapped values, newest first (the trend a wrap must follow).
     recent: [Option<f64>; 2],
+    /// This axis's sensor pins on the rail when it wraps (seen once, kept).
+    pins: bool,
 }
 
 impl AxisUnwrap {
     /// The unwrapped value of `raw` (at `t` ms) on a sensor of ±`full_scale`, and whether it
     /// differs from the raw reading (the sample was past the rail).
     pub fn unwrap(&mut self, t: f64, raw: f64, full_scale: f64) -> (f64, bool) {
-        let range = 2.0 * full_scale;
-        if let Some(prev) = self.prev_raw.replace(raw)
-            && is_wrap(prev, raw, full_scale)
-        {
-            // Down across −FS after rising past +FS: one more wrap upwards, and back.
-            let step = if raw < prev { 1 } else { -1 };
-            let was = self.wraps;
-            let wraps = (was + step).clamp(-MAX_WRAPS, MAX_WRAPS);
-            if self.follows_trend(raw + f64::from(wraps) * range, raw + f64::from(was) * range) {
-                self.wraps = wraps;
-                if was == 0 {
-                    self.wrapped_since = t;
-                }
+        if let Some(prev) = self.prev_raw.replace(raw) {
+            if self.wraps == 0 {
+                self.enter(t, prev, raw, full_scale);
+            } else {
+                self.leave_or_hold(prev, raw, full_scale);
             }
         }
         if self.wraps != 0 && t - self.wrapped_since > MAX_WRAPPED_MS {
             self.wraps = 0;
         }
-        let value = raw + f64::from(self.wraps) * range;
+        let value = raw + f64::from(self.wraps) * 2.0 * full_scale;
         self.recent = [Some(value), self.recent[0]];
         (value, self.wraps != 0)
+    }
+
+    /// Starts a wrap on a wrap-shaped jump that follows the trend.
+    fn enter(&mut self, t: f64, prev: f64, raw: f64, full_scale: f64) {
+        if !is_wrap(prev, raw, full_scale) {
+            return;
+        }
+        // Down across −FS after rising past +FS: one wrap upwards, and the other way.
+        let wraps = if raw < prev { 1 } else { -1 }.clamp(-MAX_WRAPS, MAX_WRAPS);
+        if self.follows_trend(raw + f64::from(wraps) * 2.0 * full_scale, raw) {
+            self.wraps = wraps;
+            self.wrapped_since = t;
+        }
+    }
+
+    /// Ends the wrap when the reading came back under full scale: off the rail on a pinning
+    /// sensor, or by a jump back across the rails that follows the trend. Otherwise notes
+    /// whether the wrapped reading holds on the rail (the sensor pins).
+    fn leave_or_hold(&mut self, prev: f64, raw: f64, full_scale: f64) {
+        let on_rail = raw.abs() >= PINNED_SHARE * full_scale;
+        let back = f64::from(self.wraps) * (raw - prev) > RETURN_JUMP_FS * full_scale
+            && self.follows_trend(raw, raw + f64::from(self.wraps) * 2.0 * full_scale);
+        if (self.pins && !on_rail) || back {
+            self.wraps = 0;
+        } else if on_rail && (raw - prev).abs() < HELD_SHARE * full_scale {
+            self.pins = true;
+        }
     }
 
     /// Whether `unwrapped` lies nearer the linear extrapolation of the last two values than
@@ -79,14 +123,27 @@ impl AxisUnwrap {
     }
 }
 
-/// Whether `prev` → `raw` is a sign wrap: a jump of nearly the whole range between readings
-/// near opposite rails.
+/// Whether `prev` → `raw` is shaped like a sign wrap: a jump of most of the range between
+/// readings on opposite sides, each well away from zero.
 fn is_wrap(prev: f64, raw: f64, full_scale: f64) -> bool {
     let near_rail = WRAP_RAIL_SHARE * full_scale;
-    (raw - prev).abs() > WRAP_JUMP_SHARE * 2.0 * full_scale
+    (raw - prev).abs() > WRAP_JUMP_FS * full_scale
         && prev.abs() > near_rail
         && raw.abs() > near_rail
         && prev.signum() != raw.signum()
+}
+
+/// A wrapped axis's unwrapped value beyond this share of full scale is a reading (the count
+/// ran on past the rail); up to it, a pinned rail (the true value is not known past it).
+const RUN_ON_SHARE: f64 = 1.005;
+
+/// What unwrapping found in one sample of a sensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Past {
+    /// Some axis was past the rail (wrapped, and undone in the returned values).
+    pub wrapped: bool,
+    /// Some wrapped axis's value runs on past the rail: a real reading there, not clipping.
+    pub runs_on: bool,
 }
 
 /// Three axes of one sensor.
@@ -96,15 +153,16 @@ pub struct Unwrap3 {
 }
 
 impl Unwrap3 {
-    /// Unwraps a triple in place; true when any axis was past the rail.
-    pub fn unwrap(&mut self, t: f64, v: &mut [f32; 3], full_scale: f64) -> bool {
-        let mut wrapped = false;
+    /// Unwraps a triple in place.
+    pub fn unwrap(&mut self, t: f64, v: &mut [f32; 3], full_scale: f64) -> Past {
+        let mut past = Past::default();
         for (x, axis) in v.iter_mut().zip(&mut self.axes) {
-            let (value, past) = axis.unwrap(t, f64::from(*x), full_scale);
+            let (value, wrapped) = axis.unwrap(t, f64::from(*x), full_scale);
             *x = value as f32;
-            wrapped |= past;
+            past.wrapped |= wrapped;
+            past.runs_on |= wrapped && value.abs() > RUN_ON_SHARE * full_scale;
         }
-        wrapped
+        past
     }
 }
 
@@ -163,5 +221,46 @@ mod tests {
         assert_eq!(axis.unwrap(10.0, -1900.0, 2000.0), (2100.0, true));
         let late = axis.unwrap(10.0 + MAX_WRAPPED_MS + 10.0, -1900.0, 2000.0);
         assert_eq!(late, (-1900.0, false));
+    }
+
+    #[test]
+    fn a_sensor_that_pins_then_wraps_returns_as_soon_as_it_leaves_the_rail() {
+        // A BWT61-like axis (ChoongGao smash): a fast rise onto the rail reads on the opposite
+        // rail and holds there; contact takes the true value back under full scale in one
+        // sample, a jump much smaller than a wrap's.
+        let mut axis = AxisUnwrap::default();
+        let read = [
+            487.4, 649.8, 1144.2, -1998.7, -1998.7, -1998.7, -269.7, -697.7, -178.5,
+        ];
+        let truth = [
+            487.4, 649.8, 1144.2, 2001.3, 2001.3, 2001.3, -269.7, -697.7, -178.5,
+        ];
+        for (i, (&r, &v)) in read.iter().zip(&truth).enumerate() {
+            let (out, _) = axis.unwrap(i as f64 * 10.0, r, 2000.0);
+            assert!((out - v).abs() < 1e-6, "{i}: {out} vs {v}");
+        }
+        // Once known to pin, a single wrapped sample returns too.
+        for (i, (r, v)) in [(1500.0, 1500.0), (-1998.7, 2001.3), (696.0, 696.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let (out, _) = axis.unwrap(100.0 + i as f64 * 10.0, r, 2000.0);
+            assert!((out - v).abs() < 1e-6, "{out} vs {v}");
+        }
+    }
+
+    #[test]
+    fn a_running_on_wrap_that_falls_back_fast_returns_on_the_trend() {
+        // Past the rail the count runs on; the value then falls 1400 °/s in one sample, a
+        // jump of 2600 in the raw readings, under the entry test's 3000.
+        let mut axis = AxisUnwrap::default();
+        for (i, v) in [1400.0, 1900.0, 2300.0, 2500.0, 2300.0, 900.0, 200.0]
+            .into_iter()
+            .enumerate()
+        {
+            let (out, past) = axis.unwrap(i as f64 * 10.0, wrapped_reading(v), 2000.0);
+            assert!((out - v).abs() < 1e-6, "{out} vs {v}");
+            assert_eq!(past, v > 2000.0);
+        }
     }
 }

@@ -43,10 +43,6 @@ const CAP_STEP_MS: f64 = 0.5;
 const CAP_BISECTIONS: usize = 30;
 /// A cap whose missed area cannot come within this share of the hidden turn is rejected.
 const CAP_AREA_TOLERANCE: f64 = 0.05;
-/// The accelerometer's rest reading (g) is trusted between these: a part whose scale is
-/// off by more than this is broken, not uncalibrated.
-const REST_G_MIN: f64 = 0.8;
-const REST_G_MAX: f64 = 1.45;
 /// Quasi-static samples (for the hidden turn's anchors): |‖a‖ − the rest reading| below this.
 const STILL_ACC_G: f64 = 0.1;
 /// The attitude's gravity anchors average the specific force over the calm samples (turning
@@ -111,6 +107,10 @@ pub struct SwingWindow<'a> {
     pub end_t: f64,
     /// No footwork before the swing (see `AnalysisSettings::serve_quiet_ms`).
     pub quiet_before: bool,
+    /// What the node reads at rest, g: the conditioning stage's reading (`condition/`),
+    /// which an uncalibrated part read before its first rest puts near 1.3 g; `None`
+    /// (nothing known yet) is taken as 1 g.
+    pub rest_g: Option<f64>,
 }
 
 /// Measures a detected swing; `None` when the burst does not have a stroke's shape.
@@ -138,7 +138,7 @@ pub fn measure(
     // as the node's own rest magnitude, which an uncalibrated part puts near 1.3 g rather
     // than 1 g (its direction, all the attitude needs, is still gravity's).
     let calm = |i: usize| perp[i] < 0.5 * settings.swing_start_dps;
-    let rest_g = rest_magnitude_g(&acc, &calm);
+    let rest_g = w.rest_g.unwrap_or(1.0);
     let burst = Burst {
         samples: s,
         acc: &acc,
@@ -346,27 +346,6 @@ fn gyro_wrapped(gyro: &[Vec3], full_scale_dps: f64) -> bool {
     let jump = WRAP_JUMP_SHARE * full_scale_dps;
     gyro.windows(2)
         .any(|w| (0..3).any(|k| (w[1][k] - w[0][k]).abs() > jump))
-}
-
-/// What the accelerometer reads at rest, g: the median magnitude over the samples that do
-/// not turn, when that lies in the range of a real part's gravity reading (a calibrated one
-/// reads 1 g; uncalibrated MPU-6050-class parts read up to ~1.3 g, SEED-SYSTEM.md); 1 g
-/// otherwise.
-fn rest_magnitude_g(acc: &[Vec3], calm: &dyn Fn(usize) -> bool) -> f64 {
-    let mut norms: Vec<f64> = (0..acc.len())
-        .filter(|&i| calm(i))
-        .map(|i| vm::norm(acc[i]))
-        .collect();
-    if norms.len() < 3 {
-        return 1.0;
-    }
-    norms.sort_by(f64::total_cmp);
-    let median = norms[norms.len() / 2];
-    if (REST_G_MIN..=REST_G_MAX).contains(&median) {
-        median
-    } else {
-        1.0
-    }
 }
 
 /// A detected burst as the stroke test sees it: the primary node's window, its |ω⊥|, which

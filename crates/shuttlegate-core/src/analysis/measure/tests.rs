@@ -2,6 +2,7 @@
 //! the turn clipping hides, the contact sample, and a property over arbitrary rate sequences.
 
 use super::*;
+use crate::analysis::condition::calibrate::rest_reading_g;
 
 #[test]
 fn advance_to_turns_by_the_mean_rate_over_the_gap() {
@@ -128,6 +129,7 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
         trigger_t: 430.0,
         end_t: 570.0,
         quiet_before: false,
+        rest_g: None,
     };
     let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
     let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
@@ -151,6 +153,7 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
         trigger_t: 430.0,
         end_t: 570.0,
         quiet_before: false,
+        rest_g: None,
     };
     let still = |i: usize| gyro[i][1] < 100.0;
     assert_eq!(
@@ -306,7 +309,13 @@ fn is_a_stroke_resting_at(peak: f64, sigma: f64, hand_g: f64, rest_g: f64) -> bo
         clipped: &clipped,
         // The crest is sample 80 (t = 0).
         peak_i: 80,
-        rest_g: rest_magnitude_g(&acc, &calm),
+        // As the conditioning stage reads it (calibrate::rest_reading_g), 1 g when unsure.
+        rest_g: rest_reading_g(
+            (0..acc.len())
+                .filter(|&i| calm(i))
+                .map(|i| vm::norm(acc[i])),
+        )
+        .unwrap_or(1.0),
     };
     // The swing spans where the rate is over a tenth of the peak.
     let in_swing = |i: usize| perp[i] > 0.1 * peak;
