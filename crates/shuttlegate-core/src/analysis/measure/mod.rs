@@ -43,15 +43,9 @@ const CAP_STEP_MS: f64 = 0.5;
 const CAP_BISECTIONS: usize = 30;
 /// A cap whose missed area cannot come within this share of the hidden turn is rejected.
 const CAP_AREA_TOLERANCE: f64 = 0.05;
-/// Quasi-static samples (for the hidden turn's anchors): |‖a‖ − the rest reading| below this.
+/// Quasi-static samples (for the gravity anchors and the hidden turn's): |‖a‖ − the rest
+/// reading| below this.
 const STILL_ACC_G: f64 = 0.1;
-/// The attitude's gravity anchors average the specific force over the calm samples (turning
-/// slowly) before and after the swing whose magnitude is within this of the rest reading, g.
-/// The mean of the specific force over a spell is gravity plus the hand's Δv/T, so the hand's
-/// own accelerations cancel in it as its speed comes back to where it was; a per-sample gate
-/// of 0.1 g asked for a stillness that real players rarely give (no anchor: stroke unknown,
-/// height read without gravity). 1 g leaves out only jolts (contacts, landings).
-const ANCHOR_ACC_G: f64 = 1.0;
 /// A badminton forward swing keeps above half its peak rate for 40–120 ms; a pulse held above
 /// half speed for longer than this is either a long stroke (a drive or groundstroke swept
 /// with the whole arm: padel drives and tennis strokes at the wrist stay 200–450 ms above
@@ -198,9 +192,8 @@ pub fn measure(
     };
     let gyro_fixed = desaturate(&gyro, &gyro_clipped, s, pulse);
     let attitude = integrate(s, &gyro_fixed);
-    let anchor = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < ANCHOR_ACC_G && calm(i);
-    let up_before = mean_up(&acc, &attitude, |i| s[i].t_ms <= w.trigger_t && anchor(i));
-    let up_after = mean_up(&acc, &attitude, |i| s[i].t_ms > w.end_t && anchor(i));
+    let up_before = mean_up(&acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i));
+    let up_after = mean_up(&acc, &attitude, |i| s[i].t_ms > w.end_t && still(i));
     // Each anchor's attitude error grows with the rotation hidden by clipping between it and
     // contact; weight them by the inverse of that hidden rotation (degrees, +1 for the
     // unclipped error floor).
