@@ -360,23 +360,7 @@ async fn a_v33_hubs_textbook_kinetic_chain_gives_every_stroke_and_its_chain() {
                 .is_some_and(|c| (0.0..=1.0).contains(&c)),
             "every classified swing carries its confidence: {s}"
         );
-        let chain = &s["chain"];
-        for (segment, turn) in [("waist", WAIST), ("shoulder", SHOULDER), ("wrist", WRIST)] {
-            let peak = turn.peak_dps();
-            assert!(
-                close_to(&chain["peak_dps"][segment], peak, 0.05 * peak),
-                "{segment} peak {} vs {peak:.0} °/s: {s}",
-                chain["peak_dps"][segment]
-            );
-        }
-        assert!(
-            close_to(&chain["delay_ms"]["waist_to_shoulder"], 80.0, 10.0),
-            "{s}"
-        );
-        assert!(
-            close_to(&chain["delay_ms"]["shoulder_to_wrist"], 50.0, 10.0),
-            "{s}"
-        );
+        assert_textbook_chain(s);
         // 1 023 °/s at the 0.55 m default mount radius is 35 km/h; the handle's own motion
         // adds a little.
         assert!(
@@ -426,6 +410,28 @@ async fn a_racket_only_v33_device_whose_clock_is_off_still_gives_every_stroke() 
     assert_eq!(swings.len(), STROKES, "{swings:#?}\n{summary:#}");
 }
 
+/// The swing's chain is the session's: each segment's peak within 5 %, the delays 80 and 50 ms
+/// within 10 ms.
+fn assert_textbook_chain(s: &Value) {
+    let chain = &s["chain"];
+    for (segment, turn) in [("waist", WAIST), ("shoulder", SHOULDER), ("wrist", WRIST)] {
+        let peak = turn.peak_dps();
+        assert!(
+            close_to(&chain["peak_dps"][segment], peak, 0.05 * peak),
+            "{segment} peak {} vs {peak:.0} °/s: {s}",
+            chain["peak_dps"][segment]
+        );
+    }
+    assert!(
+        close_to(&chain["delay_ms"]["waist_to_shoulder"], 80.0, 10.0),
+        "{s}"
+    );
+    assert!(
+        close_to(&chain["delay_ms"]["shoulder_to_wrist"], 50.0, 10.0),
+        "{s}"
+    );
+}
+
 /// Every stroke's chain, measured on a swing flagged `chain_only` whose racket fields are null
 /// with a reason (the racket rule did not fire).
 fn assert_chain_only_strokes(swings: &[Value], summary: &Value) {
@@ -446,23 +452,7 @@ fn assert_chain_only_strokes(swings: &[Value], summary: &Value) {
                 "{field} says why it is null: {s}"
             );
         }
-        let chain = &s["chain"];
-        for (segment, turn) in [("waist", WAIST), ("shoulder", SHOULDER), ("wrist", WRIST)] {
-            let peak = turn.peak_dps();
-            assert!(
-                close_to(&chain["peak_dps"][segment], peak, 0.05 * peak),
-                "{segment} peak {} vs {peak:.0} °/s: {s}",
-                chain["peak_dps"][segment]
-            );
-        }
-        assert!(
-            close_to(&chain["delay_ms"]["waist_to_shoulder"], 80.0, 10.0),
-            "{s}"
-        );
-        assert!(
-            close_to(&chain["delay_ms"]["shoulder_to_wrist"], 50.0, 10.0),
-            "{s}"
-        );
+        assert_textbook_chain(s);
     }
     let result = &summary["analysis_result"];
     assert!(

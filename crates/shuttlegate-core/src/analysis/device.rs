@@ -516,6 +516,12 @@ impl DeviceAnalyser {
             .iter()
             .filter_map(NodeStream::frontier)
             .fold(f64::NEG_INFINITY, f64::max);
+        self.body_nodes_reach(need, newest)
+    }
+
+    /// Every body node the chain reads (not the primary) has released data up to `need`, or
+    /// `lead_t` (the clock that stands in for a node gone quiet) is a reorder window past it.
+    fn body_nodes_reach(&self, need: f64, lead_t: f64) -> bool {
         [
             BodyPosition::Waist,
             BodyPosition::Shoulder,
@@ -527,7 +533,7 @@ impl DeviceAnalyser {
             let f = self.nodes[slot(pos)]
                 .frontier()
                 .unwrap_or(f64::NEG_INFINITY);
-            f >= need || newest >= need + self.settings.reorder_window_ms
+            f >= need || lead_t >= need + self.settings.reorder_window_ms
         })
     }
 
@@ -624,19 +630,7 @@ impl DeviceAnalyser {
         if primary_t < p.end_t + POST_SWING_MS {
             return false;
         }
-        [
-            BodyPosition::Waist,
-            BodyPosition::Shoulder,
-            BodyPosition::Wrist,
-        ]
-        .into_iter()
-        .filter(|&pos| self.profile.carries(pos) && Some(pos) != self.primary)
-        .all(|pos| {
-            let f = self.nodes[slot(pos)]
-                .frontier()
-                .unwrap_or(f64::NEG_INFINITY);
-            f >= need || primary_t >= need + self.settings.reorder_window_ms
-        })
+        self.body_nodes_reach(need, primary_t)
     }
 
     fn finalise_front(&mut self) {
