@@ -3,8 +3,9 @@
 //! own signal problem: the accelerometer's second difference has to tell the impulse of
 //! contact from the swing's own smooth motion.
 
+use super::Burst;
+use crate::analysis::AnalysisSettings;
 use crate::analysis::vecmath::Vec3;
-use crate::analysis::{AnalysisSettings, NodeSample};
 
 /// Contact comes while the racket is turning at least this share of the swing's peak
 /// |ω⊥|. The shuttle is struck in the forward swing, near its fastest: full strokes meet it
@@ -39,31 +40,17 @@ const ONSET_LOOKBACK_MS: f64 = 25.0;
 /// two samples after contact can both read under the threshold.
 const ONSET_MAX_STEPS: usize = 2;
 
-/// How the racket turned: what the contact search needs to know of the gyro.
-pub(super) struct Turning<'a> {
-    /// |ω⊥| per sample, °/s.
-    pub perp: &'a [f64],
-    /// Samples with a gyro axis at full scale (turning at least the clip level).
-    pub clipped: &'a [bool],
-    /// The swing's peak |ω⊥| as measured, °/s.
-    pub peak_dps: f64,
-    /// False when a gyro axis wrapped to the opposite sign in the window: |ω⊥| then does not
-    /// say how fast the racket turns, and the rate condition is not applied.
-    pub rate_readable: bool,
-}
-
 /// First sample whose acceleration breaks from its own linear trend by more than the
 /// threshold, near the swing's peak and while the racket turns fast: the shuttle's contact
 /// transient. Axes at the rail (or wrapping past it) are left out of the second difference.
 pub(super) fn find_impact(
-    acc: &[Vec3],
-    s: &[NodeSample],
-    turning: &Turning,
+    burst: &Burst,
     acc_full_scale_g: f64,
-    peak_t: f64,
     trigger_t: f64,
     settings: &AnalysisSettings,
 ) -> Option<usize> {
+    let (acc, s) = (burst.acc, burst.samples);
+    let peak_t = s[burst.peak_i].t_ms;
     if acc.len() < 3 {
         return None;
     }
@@ -78,12 +65,12 @@ pub(super) fn find_impact(
         .get(swing_residuals.len() / 2)
         .copied()
         .unwrap_or(0.0);
-    let min_rate = CONTACT_MIN_RATE_SHARE * turning.peak_dps;
+    let min_rate = CONTACT_MIN_RATE_SHARE * burst.perp[burst.peak_i];
     let fast = |i: usize| {
-        !turning.rate_readable
-            || turning.clipped[i]
-            || turning.clipped[i - 1]
-            || turning.perp[i].max(turning.perp[i - 1]) >= min_rate
+        !burst.rate_readable
+            || burst.clipped[i]
+            || burst.clipped[i - 1]
+            || burst.perp[i].max(burst.perp[i - 1]) >= min_rate
     };
     // The smooth part of a fast swing has its own second difference; an impact must stand
     // well above the swing's typical one (5× its median) as well as the absolute floor.
@@ -133,6 +120,7 @@ fn second_difference_off_the_rail(acc: &[Vec3], i: usize, rail: f64, full_scale:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::NodeSample;
     use crate::batch::BodyPosition;
 
     const FULL_SCALE_G: f64 = 16.0;
@@ -156,16 +144,28 @@ mod tests {
             .collect()
     }
 
-    fn search(acc: &[Vec3], s: &[NodeSample], perp: &[f64]) -> Option<usize> {
+    /// The contact search over a burst peaking at sample 20 (100 ms), triggered at 60 ms.
+    fn search_with(
+        acc: &[Vec3],
+        s: &[NodeSample],
+        perp: &[f64],
+        rate_readable: bool,
+    ) -> Option<usize> {
         let clipped = vec![false; s.len()];
-        let turning = Turning {
+        let burst = Burst {
+            samples: s,
+            acc,
             perp,
             clipped: &clipped,
-            peak_dps: 2000.0,
-            rate_readable: true,
+            peak_i: 20,
+            rest_g: 1.0,
+            rate_readable,
         };
-        let settings = AnalysisSettings::default();
-        find_impact(acc, s, &turning, FULL_SCALE_G, 100.0, 60.0, &settings)
+        find_impact(&burst, FULL_SCALE_G, 60.0, &AnalysisSettings::default())
+    }
+
+    fn search(acc: &[Vec3], s: &[NodeSample], perp: &[f64]) -> Option<usize> {
+        search_with(acc, s, perp, true)
     }
 
     /// A jolt at 45 ms, while the racket turns at 11 % of its peak (the backswing turning
@@ -190,16 +190,7 @@ mod tests {
         let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
         acc[9][1] += 6.0;
         acc[22][1] -= 8.0;
-        let clipped = vec![false; s.len()];
-        let turning = Turning {
-            perp: &perp,
-            clipped: &clipped,
-            peak_dps: 2000.0,
-            rate_readable: false,
-        };
-        let settings = AnalysisSettings::default();
-        let found = find_impact(&acc, &s, &turning, FULL_SCALE_G, 100.0, 60.0, &settings);
-        assert_eq!(found, Some(9));
+        assert_eq!(search_with(&acc, &s, &perp, false), Some(9));
     }
 
     /// The shaft axis climbing into a ±16 g rail (the centripetal acceleration of a fast

@@ -15,7 +15,7 @@ mod hand;
 mod lever;
 
 pub use classify::{Contact, classify, height_of};
-use contact::{Turning, WRAP_JUMP_SHARE, find_impact};
+use contact::{WRAP_JUMP_SHARE, find_impact};
 
 use super::confidence::{Boundaries, Evidence};
 use super::signal::{Pulse, refine_peak};
@@ -127,7 +127,6 @@ pub fn measure(
         .any(|i| in_swing(i) && (gyro_clipped[i] || acc[i].iter().any(|v| v.abs() >= a_clip)));
     let perp: Vec<f64> = gyro.iter().map(|g| g[1].hypot(g[2])).collect();
     let peak_i = swing_peak_index(&perp, &gyro_clipped, &in_swing);
-    let peak_t = s[peak_i].t_ms;
     // At rest: gravity alone on the accelerometer, and no turn to speak of. Gravity reads
     // as the node's own rest magnitude, which an uncalibrated part puts near 1.3 g rather
     // than 1 g (its direction, all the attitude needs, is still gravity's).
@@ -140,25 +139,12 @@ pub fn measure(
         clipped: &gyro_clipped,
         peak_i,
         rest_g,
+        rate_readable: !gyro_wrapped(&gyro, profile.gyro_full_scale_dps),
     };
     if !has_a_strokes_pulse(&burst, &in_swing) {
         return None;
     }
-    let turning = Turning {
-        perp: &perp,
-        clipped: &gyro_clipped,
-        peak_dps: perp[peak_i],
-        rate_readable: !gyro_wrapped(&gyro, profile.gyro_full_scale_dps),
-    };
-    let impact_i = find_impact(
-        &acc,
-        s,
-        &turning,
-        profile.acc_full_scale_g,
-        peak_t,
-        w.trigger_t,
-        settings,
-    );
+    let impact_i = find_impact(&burst, profile.acc_full_scale_g, w.trigger_t, settings);
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
     let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
     let pulse = if clipped_any {
@@ -341,18 +327,23 @@ fn gyro_wrapped(gyro: &[Vec3], full_scale_dps: f64) -> bool {
         .any(|w| (0..3).any(|k| (w[1][k] - w[0][k]).abs() > jump))
 }
 
-/// A detected burst as the stroke test sees it: the primary node's window, its |ω⊥|, which
-/// samples clipped, the peak, and what the node reads at rest.
+/// A detected burst as the stroke test and the contact search see it: the primary node's
+/// window, its |ω⊥|, which samples clipped, the peak, and what the node reads at rest.
 struct Burst<'a> {
     samples: &'a [NodeSample],
     acc: &'a [Vec3],
+    /// |ω⊥| per sample, °/s.
     perp: &'a [f64],
+    /// Samples with a gyro axis at full scale (turning at least the clip level).
     clipped: &'a [bool],
     peak_i: usize,
     /// The accelerometer's rest magnitude, g (1 when calibrated; ~1.3 on an uncalibrated
     /// part): the hand is driven when the reading departs from *this*, not from 1 g, or an
     /// uncalibrated node held still already reads 0.3 g of "drive".
     rest_g: f64,
+    /// False when a gyro axis wrapped to the opposite sign in the window: |ω⊥| then does not
+    /// say how fast the racket turns, and the contact search's rate condition is not applied.
+    rate_readable: bool,
 }
 
 /// Whether the burst is a stroke's: a short |ω⊥| pulse, or a wide one that is fast (a clipped

@@ -191,13 +191,19 @@ fn impact_while_turning(
 ) -> Option<usize> {
     let perp = vec![1000.0; s.len()];
     let clipped = vec![false; s.len()];
-    let turning = Turning {
+    let burst = Burst {
+        samples: s,
+        acc,
         perp: &perp,
         clipped: &clipped,
-        peak_dps: 1000.0,
+        peak_i: s
+            .iter()
+            .position(|x| x.t_ms == peak_t)
+            .expect("the peak is a sample"),
+        rest_g: 1.0,
         rate_readable: true,
     };
-    find_impact(acc, s, &turning, 16.0, peak_t, trigger_t, settings)
+    find_impact(&burst, 16.0, trigger_t, settings)
 }
 
 #[test]
@@ -316,6 +322,7 @@ fn is_a_stroke_resting_at(peak: f64, sigma: f64, hand_g: f64, rest_g: f64) -> bo
                 .map(|i| vm::norm(acc[i])),
         )
         .unwrap_or(1.0),
+        rate_readable: true,
     };
     // The swing spans where the rate is over a tenth of the peak.
     let in_swing = |i: usize| perp[i] > 0.1 * peak;
