@@ -57,6 +57,15 @@ const RECOVERY_MS: f64 = 350.0;
 /// A recovery turns the racket back slower than the swing: under this share of its peak.
 const RECOVERY_PEAK_SHARE: f64 = 0.6;
 
+/// A backswing is the mirror of a recovery: the racket turned back, against the stroke, just
+/// before it, slower than it (under [`RECOVERY_PEAK_SHARE`] of its peak). The forward swing
+/// follows the backswing's reversal without a pause — the stretch-shortening cycle's benefit
+/// fades within a few hundred ms of the stretch (Wilson, Elliott & Wood 1991, Med Sci Sports
+/// Exerc 23(3)) — so a burst that the opposite, faster one triggers within this time after
+/// its end is that stroke's backswing, ms. (The end is marked where the rate first fell under
+/// `swing_end_dps`; the forward swing's trigger comes as it rises past `swing_start_dps`.)
+const BACKSWING_GAP_MS: f64 = 250.0;
+
 /// What the analyser emits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnalysisEvent {
@@ -77,6 +86,8 @@ pub struct DeviceStats {
     pub rejected_bursts: u64,
     /// Bursts dropped as a swing's recovery.
     pub recoveries: u64,
+    /// Bursts dropped as the next swing's backswing.
+    pub backswings: u64,
     /// Body-node bursts that no racket swing covered and whose segments did not peak in a
     /// proximal-to-distal sequence (no chain-only swing).
     pub rejected_body_bursts: u64,
@@ -104,12 +115,16 @@ enum Phase {
     },
 }
 
+/// A burst of the primary node's rotation, ended, waiting for its decision.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     trigger_t: f64,
     end_t: f64,
     quiet_before: bool,
     recovery_of: Option<f64>,
+    /// Direction of ω⊥ (y, z) at the burst's fastest sample, and that speed, °/s.
+    dir: [f64; 2],
+    peak: f64,
 }
 
 /// One device's analyser for one session.
@@ -251,8 +266,10 @@ impl DeviceAnalyser {
                 end_t: t,
                 quiet_before,
                 recovery_of,
+                dir: peak_dir,
+                peak,
             };
-            self.end_swing(p, peak_dir, peak);
+            self.end_swing(p);
         }
         self.finalise_ready(true);
         let span = match (self.first_t, self.last_t) {
@@ -368,15 +385,17 @@ impl DeviceAnalyser {
                 peak,
                 recovery_of,
             } => {
-                let pending = |end_t| Pending {
+                let pending = |end_t, dir, peak| Pending {
                     trigger_t,
                     end_t,
                     quiet_before,
                     recovery_of,
+                    dir,
+                    peak,
                 };
                 if gap > MAX_GAP_MS {
                     let end_t = prev_t.unwrap_or(s.t_ms);
-                    self.end_swing(pending(end_t), peak_dir, peak);
+                    self.end_swing(pending(end_t, peak_dir, peak));
                     return;
                 }
                 let (peak_dir, peak) = if perp > peak {
@@ -396,7 +415,7 @@ impl DeviceAnalyser {
                     below_since.is_some_and(|b| s.t_ms - b >= self.settings.swing_end_hold_ms);
                 if held || s.t_ms - trigger_t > MAX_SWING_MS {
                     let end_t = below_since.unwrap_or(s.t_ms);
-                    self.end_swing(pending(end_t), peak_dir, peak);
+                    self.end_swing(pending(end_t, peak_dir, peak));
                 } else {
                     self.phase = Phase::Active {
                         trigger_t,
@@ -426,11 +445,11 @@ impl DeviceAnalyser {
         }
     }
 
-    fn end_swing(&mut self, p: Pending, swing_dir: [f64; 2], swing_peak: f64) {
+    fn end_swing(&mut self, p: Pending) {
         self.phase = Phase::Recovery {
             until_t: p.end_t + RECOVERY_MS,
-            swing_dir,
-            swing_peak,
+            swing_dir: p.dir,
+            swing_peak: p.peak,
         };
         self.push_pending(p);
     }
@@ -624,13 +643,32 @@ impl DeviceAnalyser {
         }
     }
 
+    /// Whether the front pending burst (`p`) can be decided from what has been released: the
+    /// primary node's data covers its window, the burst that follows it is known in full if
+    /// it may show `p` was its backswing, and the chain nodes' data covers the chain window.
+    /// Each condition is a fact about samples, so the decision does not depend on how they
+    /// were batched.
     fn chain_ready(&self, p: &Pending) -> bool {
         let need = p.end_t + chain::AFTER_IMPACT_MS;
         let primary_t = self.last_primary_t.unwrap_or(f64::NEG_INFINITY);
-        if primary_t < p.end_t + POST_SWING_MS {
+        if primary_t < p.end_t + POST_SWING_MS || self.next_burst_unsettled(p) {
             return false;
         }
         self.body_nodes_reach(need, primary_t)
+    }
+
+    /// A burst triggered within [`BACKSWING_GAP_MS`] after `p` (the front pending burst) is
+    /// still in progress: its peak so far is not its peak, so whether `p` was its backswing is
+    /// not known yet. The wait is bounded: a burst ends within [`MAX_SWING_MS`], or at a gap
+    /// of [`MAX_GAP_MS`] in the primary node's data.
+    fn next_burst_unsettled(&self, p: &Pending) -> bool {
+        if self.pending.len() > 1 {
+            return false;
+        }
+        match self.phase {
+            Phase::Active { trigger_t, .. } => follows_within_gap(p, trigger_t),
+            Phase::Idle | Phase::Recovery { .. } => false,
+        }
     }
 
     fn finalise_front(&mut self) {
@@ -638,6 +676,16 @@ impl DeviceAnalyser {
             return;
         };
         let Some(primary) = self.primary else { return };
+        if self
+            .pending
+            .front()
+            .is_some_and(|next| is_a_backswing(&p, next))
+        {
+            self.stats.backswings += 1;
+            // The stroke it leads carries the body's motion here.
+            self.note_racket_span(&p, true);
+            return;
+        }
         let (from, to) = (p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS);
         let mut samples: Vec<NodeSample> = self.nodes[slot(primary)]
             .window(from, to)
@@ -785,6 +833,20 @@ impl DeviceAnalyser {
     }
 }
 
+/// Whether a burst triggered at `trigger_t` follows `p` closely enough to have `p` as its
+/// backswing.
+fn follows_within_gap(p: &Pending, trigger_t: f64) -> bool {
+    trigger_t > p.end_t && trigger_t - p.end_t <= BACKSWING_GAP_MS
+}
+
+/// Whether `p` is the backswing of `next`, the burst after it: `next` started within
+/// [`BACKSWING_GAP_MS`] after `p` ended, turning the other way, and `p` was slower than
+/// [`RECOVERY_PEAK_SHARE`] of it.
+fn is_a_backswing(p: &Pending, next: &Pending) -> bool {
+    let against = next.dir[0] * p.dir[0] + next.dir[1] * p.dir[1] < 0.0;
+    follows_within_gap(p, next.trigger_t) && against && p.peak < RECOVERY_PEAK_SHARE * next.peak
+}
+
 /// A swing's stroke after its confidence is weighed.
 struct Judged {
     stroke: Stroke,
@@ -895,6 +957,63 @@ mod tests {
         let inferred = judge(&smash(-40.0), &Flags::new(), Some(0.5), &settings);
         assert_eq!(inferred.stroke, Stroke::Unknown);
         assert!(inferred.confidence.is_some_and(|c| (c - 0.5).abs() < 0.01));
+    }
+
+    /// A racket node at 200 Hz for 3 s, at rest but for Gaussian turns about its z axis:
+    /// (centre ms, signed peak °/s, σ ms).
+    fn racket_turns(turns: &[(f64, f64, f64)]) -> Vec<NodeSample> {
+        (0..600)
+            .map(|k| {
+                let t = k as f64 * 5.0;
+                let rate: f64 = turns
+                    .iter()
+                    .map(|&(c, peak, sigma)| peak * (-0.5 * ((t - c) / sigma).powi(2)).exp())
+                    .sum();
+                NodeSample {
+                    position: BodyPosition::Racket,
+                    t_ms: t,
+                    acc: [0.0, 0.0, 1.0],
+                    gyro: [0.0, 0.0, rate as f32],
+                    angle: None,
+                }
+            })
+            .collect()
+    }
+
+    fn swings_of(samples: &[NodeSample]) -> Vec<Swing> {
+        let profile = DeviceProfile {
+            positions: vec![BodyPosition::Racket],
+            ..DeviceProfile::new("d")
+        };
+        let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
+        a.handle_samples(samples);
+        a.finish();
+        std::iter::from_fn(|| a.poll_event())
+            .map(|AnalysisEvent::Swing(s)| s)
+            .collect()
+    }
+
+    #[test]
+    fn a_slower_turn_the_other_way_just_before_a_stroke_is_its_backswing() {
+        // Back at 500 °/s, ending ~180 ms before the forward swing at 1500 °/s is triggered.
+        let swings = swings_of(&racket_turns(&[
+            (1000.0, -500.0, 40.0),
+            (1300.0, 1500.0, 30.0),
+        ]));
+        assert_eq!(swings.len(), 1, "{swings:#?}");
+        assert!((swings[0].t_impact - 1300.0).abs() < 10.0, "{swings:#?}");
+        // As fast as the stroke: two strokes, not a backswing.
+        let swings = swings_of(&racket_turns(&[
+            (1000.0, -1200.0, 40.0),
+            (1300.0, 1500.0, 30.0),
+        ]));
+        assert_eq!(swings.len(), 2, "{swings:#?}");
+        // The same way as the stroke: not a backswing either.
+        let swings = swings_of(&racket_turns(&[
+            (1000.0, 500.0, 40.0),
+            (1300.0, 1500.0, 30.0),
+        ]));
+        assert_eq!(swings.len(), 2, "{swings:#?}");
     }
 
     #[test]
