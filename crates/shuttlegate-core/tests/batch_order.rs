@@ -277,3 +277,44 @@ fn a_backswing_just_before_the_stroke_is_decided_alike_in_small_late_batches() {
         assert_same_swings(200.0, &plays, &d).unwrap();
     }
 }
+
+/// What must agree when only the time line moves: when (to the ms), what, which side, how
+/// fast (to 0.1 km/h).
+fn facts(swings: &[Swing], shift_ms: f64) -> Vec<String> {
+    swings
+        .iter()
+        .map(|s| {
+            format!(
+                "{:.0} {} {:?} {:?} {:?}",
+                s.t_impact - shift_ms,
+                s.stroke.as_str(),
+                s.side,
+                s.height,
+                s.racket_speed_kmh
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The daemon's evaluation moves every time on the wire by one constant (as if played
+    /// now) and a V3.3 hub's stamps are anchored to the gateway's clock: the session's place on
+    /// the Unix time line, where a ms is a coarser share of an f64, must not change what is
+    /// found.
+    #[test]
+    fn the_same_session_later_on_the_time_line_gives_the_same_swings(
+        plays in proptest::collection::vec(play(), 1..5),
+        shift_ms in 1.6e12..1.9e12f64,
+    ) {
+        let nodes = session(200.0, &plays);
+        let expected = swings(&in_step(&nodes));
+        let moved: Vec<Vec<NodeSample>> = nodes
+            .iter()
+            .map(|n| n.iter().map(|s| NodeSample { t_ms: s.t_ms + shift_ms, ..*s }).collect())
+            .collect();
+        let got = swings(&in_step(&moved));
+        prop_assert_eq!(facts(&got, shift_ms), facts(&expected, 0.0));
+    }
+}
