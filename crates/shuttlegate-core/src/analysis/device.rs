@@ -658,14 +658,16 @@ impl DeviceAnalyser {
     }
 
     /// A burst triggered within [`BACKSWING_GAP_MS`] after `p` (the front pending burst) is
-    /// still in progress: its peak so far is not its peak, so whether `p` was its backswing is
-    /// not known yet. The wait is bounded in the primary node's data: a burst ends within
+    /// still in progress, or its window is not in yet: its peak so far is not its peak, and
+    /// whether it is a stroke is not known, so whether `p` was its backswing is not known yet. The wait is bounded in the primary node's data: a burst ends within
     /// [`MAX_SWING_MS`] of its trigger, or at a gap of [`MAX_GAP_MS`]. (A primary node that
     /// falls silent mid-burst holds `p` until its data resumes or the session ends, as the
     /// 300 ms post-swing window already did; the pending queue's cap bounds the memory.)
     fn next_burst_unsettled(&self, p: &Pending) -> bool {
-        if self.pending.len() > 1 {
-            return false;
+        if let Some(next) = self.pending.get(1) {
+            // Its window must be in to tell whether it is a stroke.
+            let primary_t = self.last_primary_t.unwrap_or(f64::NEG_INFINITY);
+            return follows_within_gap(p, next.trigger_t) && primary_t < next.end_t + POST_SWING_MS;
         }
         match self.phase {
             Phase::Active { trigger_t, .. } => follows_within_gap(p, trigger_t),
@@ -678,39 +680,16 @@ impl DeviceAnalyser {
             return;
         };
         let Some(primary) = self.primary else { return };
-        if self
-            .pending
-            .front()
-            .is_some_and(|next| is_a_backswing(&p, next))
-        {
+        if self.leads_a_stroke(&p) {
             self.stats.backswings += 1;
             // The stroke it leads carries the body's motion here.
             self.note_racket_span(&p, true);
             return;
         }
-        let (from, to) = (p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS);
-        let mut samples: Vec<NodeSample> = self.nodes[slot(primary)]
-            .window(from, to)
-            .copied()
-            .collect();
-        if samples.len() < 4 {
+        let Some((quality, measured)) = self.measure_burst(primary, &p) else {
             return;
-        }
-        let conditioner = &self.conditioners[slot(primary)];
-        conditioner.reframe_early(&mut samples);
-        let quality = conditioner.quality(&samples, (from, to), (p.trigger_t, p.end_t));
-        let window = SwingWindow {
-            samples: &samples,
-            trigger_t: p.trigger_t,
-            end_t: p.end_t,
-            quiet_before: p.quiet_before,
-            rest_g: quality.rest_g,
         };
-        let Some(m) = measure(
-            &window,
-            &quality.measured_profile(&self.profile),
-            &self.settings,
-        ) else {
+        let Some(m) = measured else {
             self.stats.rejected_bursts += 1;
             self.note_racket_span(&p, false);
             return;
@@ -770,6 +749,54 @@ impl DeviceAnalyser {
             null_reasons: reasons,
         };
         self.push_event(swing);
+    }
+
+    /// Whether `p` is the backswing of the burst after it, and that burst has a stroke's shape:
+    /// a backswing belongs to a stroke. (Without the second condition a table-tennis forehand
+    /// flip followed by a faster turn back that is no stroke — a wide, hand-still return — was
+    /// dropped as that turn's backswing.)
+    fn leads_a_stroke(&self, p: &Pending) -> bool {
+        let (Some(next), Some(primary)) = (self.pending.front(), self.primary) else {
+            return false;
+        };
+        is_a_backswing(p, next)
+            && self
+                .measure_burst(primary, next)
+                .is_some_and(|(_, m)| m.is_some())
+    }
+
+    /// A burst's window on the primary node, conditioned, its quality, and its measurement
+    /// (`None` inside when it has no stroke's shape); `None` when the window holds too few
+    /// samples.
+    fn measure_burst(
+        &self,
+        primary: BodyPosition,
+        p: &Pending,
+    ) -> Option<(SpanQuality, Option<Measured>)> {
+        let (from, to) = (p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS);
+        let mut samples: Vec<NodeSample> = self.nodes[slot(primary)]
+            .window(from, to)
+            .copied()
+            .collect();
+        if samples.len() < 4 {
+            return None;
+        }
+        let conditioner = &self.conditioners[slot(primary)];
+        conditioner.reframe_early(&mut samples);
+        let quality = conditioner.quality(&samples, (from, to), (p.trigger_t, p.end_t));
+        let window = SwingWindow {
+            samples: &samples,
+            trigger_t: p.trigger_t,
+            end_t: p.end_t,
+            quiet_before: p.quiet_before,
+            rest_g: quality.rest_g,
+        };
+        let measured = measure(
+            &window,
+            &quality.measured_profile(&self.profile),
+            &self.settings,
+        );
+        Some((quality, measured))
     }
 
     fn chain_of(
