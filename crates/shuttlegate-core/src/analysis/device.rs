@@ -655,6 +655,7 @@ impl DeviceAnalyser {
             end_t: p.end_t,
             quiet_before: p.quiet_before,
             rest_g: quality.rest_g,
+            wraps_left: &quality.wraps_left,
         };
         let Some(m) = measure(
             &window,

@@ -20,10 +20,6 @@ const CONTACT_MIN_RATE_SHARE: f64 = 0.5;
 /// reading has no second difference worth reading (the rail's corner is a kink, ~2 g per
 /// sample when the centripetal acceleration climbs into a 16 g rail at 200 Hz).
 const ACC_RAIL_FRACTION: f64 = 0.98;
-/// A jump of more than this many full scales between two samples is a wrap to the opposite
-/// sign (a wrap jumps by nearly two: +FS reads as −FS), not motion. The shuttle's own
-/// transient can move an axis by more than one full scale in a sample, so one is too few.
-pub(super) const WRAP_JUMP_SHARE: f64 = 1.5;
 
 /// The contact transient's foot, caught by the first sample after contact when contact fell
 /// just before it, must exceed this share of the impact threshold (0.3 g: four times the
@@ -42,7 +38,8 @@ const ONSET_MAX_STEPS: usize = 2;
 
 /// First sample whose acceleration breaks from its own linear trend by more than the
 /// threshold, near the swing's peak and while the racket turns fast: the shuttle's contact
-/// transient. Axes at the rail (or wrapping past it) are left out of the second difference.
+/// transient. Axes at the rail, or read wrapped (the conditioning stage's verdict, which left
+/// the wrap in place), are left out of the second difference.
 pub(super) fn find_impact(
     burst: &Burst,
     acc_full_scale_g: f64,
@@ -55,7 +52,8 @@ pub(super) fn find_impact(
         return None;
     }
     let rail = ACC_RAIL_FRACTION * acc_full_scale_g;
-    let residual = |i: usize| second_difference_off_the_rail(acc, i, rail, acc_full_scale_g);
+    let wrapped = |k: usize, i: usize| burst.wraps_left.acc_wrapped_at(k, s[i].t_ms);
+    let residual = |i: usize| second_difference_off_the_rail(acc, i, rail, &wrapped);
     let mut swing_residuals: Vec<f64> = (2..acc.len())
         .filter(|&i| s[i].t_ms >= trigger_t && s[i].t_ms <= peak_t)
         .map(residual)
@@ -67,7 +65,7 @@ pub(super) fn find_impact(
         .unwrap_or(0.0);
     let min_rate = CONTACT_MIN_RATE_SHARE * burst.perp[burst.peak_i];
     let fast = |i: usize| {
-        !burst.rate_readable
+        burst.wraps_left.gyro
             || burst.clipped[i]
             || burst.clipped[i - 1]
             || burst.perp[i].max(burst.perp[i - 1]) >= min_rate
@@ -101,15 +99,19 @@ pub(super) fn find_impact(
     Some(onset)
 }
 
-/// ‖a_i − 2a_{i−1} + a_{i−2}‖ over the axes that stay off the rail in all three samples (and
-/// do not wrap between them: see [`WRAP_JUMP_SHARE`]).
-fn second_difference_off_the_rail(acc: &[Vec3], i: usize, rail: f64, full_scale: f64) -> f64 {
+/// ‖a_i − 2a_{i−1} + a_{i−2}‖ over the axes that stay off the rail in all three samples and
+/// read none of them wrapped (`wrapped(axis, sample)`).
+fn second_difference_off_the_rail(
+    acc: &[Vec3],
+    i: usize,
+    rail: f64,
+    wrapped: &dyn Fn(usize, usize) -> bool,
+) -> f64 {
     let mut sum = 0.0;
     for k in 0..3 {
         let (a, b, c) = (acc[i][k], acc[i - 1][k], acc[i - 2][k]);
         let at_rail = [a, b, c].iter().any(|v| v.abs() >= rail);
-        let jump = WRAP_JUMP_SHARE * full_scale;
-        let wrapped = (a - b).abs() > jump || (b - c).abs() > jump;
+        let wrapped = (i - 2..=i).any(|j| wrapped(k, j));
         if !at_rail && !wrapped {
             sum += (a - 2.0 * b + c).powi(2);
         }
@@ -121,6 +123,7 @@ fn second_difference_off_the_rail(acc: &[Vec3], i: usize, rail: f64, full_scale:
 mod tests {
     use super::*;
     use crate::analysis::NodeSample;
+    use crate::analysis::condition::WrapsLeft;
     use crate::batch::BodyPosition;
 
     const FULL_SCALE_G: f64 = 16.0;
@@ -149,7 +152,7 @@ mod tests {
         acc: &[Vec3],
         s: &[NodeSample],
         perp: &[f64],
-        rate_readable: bool,
+        wraps_left: &WrapsLeft,
     ) -> Option<usize> {
         let clipped = vec![false; s.len()];
         let burst = Burst {
@@ -159,13 +162,13 @@ mod tests {
             clipped: &clipped,
             peak_i: 20,
             rest_g: 1.0,
-            rate_readable,
+            wraps_left,
         };
         find_impact(&burst, FULL_SCALE_G, 60.0, &AnalysisSettings::default())
     }
 
     fn search(acc: &[Vec3], s: &[NodeSample], perp: &[f64]) -> Option<usize> {
-        search_with(acc, s, perp, true)
+        search_with(acc, s, perp, &WrapsLeft::default())
     }
 
     /// A jolt at 45 ms, while the racket turns at 11 % of its peak (the backswing turning
@@ -190,7 +193,11 @@ mod tests {
         let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
         acc[9][1] += 6.0;
         acc[22][1] -= 8.0;
-        assert_eq!(search_with(&acc, &s, &perp, false), Some(9));
+        let wrapped_gyro = WrapsLeft {
+            gyro: true,
+            ..WrapsLeft::default()
+        };
+        assert_eq!(search_with(&acc, &s, &perp, &wrapped_gyro), Some(9));
     }
 
     /// The shaft axis climbing into a ±16 g rail (the centripetal acceleration of a fast
@@ -219,6 +226,24 @@ mod tests {
         let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
         acc[21][1] = 10.0;
         acc[22][1] = -8.0;
+        assert_eq!(search(&acc, &s, &perp), Some(21));
+    }
+
+    /// A jump the conditioning stage read as a wrap and left in place (here −8 g read as
+    /// +8 g from 105 to 115 ms) is not the contact; the same jump it did not call a wrap is.
+    #[test]
+    fn an_axis_the_conditioning_stage_read_wrapped_is_left_out() {
+        let s = samples(40);
+        let perp = turning_pulse(&s);
+        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
+        for a in &mut acc[21..=23] {
+            a[1] = 8.0;
+        }
+        let wrapped_y = WrapsLeft {
+            acc_axes: [vec![], vec![(105.0, 115.0)], vec![]],
+            ..WrapsLeft::default()
+        };
+        assert_eq!(search_with(&acc, &s, &perp, &wrapped_y), None);
         assert_eq!(search(&acc, &s, &perp), Some(21));
     }
 }
