@@ -426,6 +426,61 @@ fn found_groups(t: &SwingTruth, found: &Swing, aligned: bool) -> Vec<String> {
     g
 }
 
+/// Where a matched swing's speed error comes from (`eval --verbose`, "speed …" lines): how far
+/// its true peak went past the gyro's full scale (per axis the gyro clips or wraps once |ω⊥|
+/// passes it, give or take the split between two axes), against what the analyser flagged,
+/// and whether it found the shuttle's contact or read contact at the rate peak.
+fn speed_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String> {
+    let sensor = &session.device.nodes[0].sensor;
+    let over = t.racket_peak_dps / sensor.gyro_full_scale_dps;
+    let past = if over < 0.9 {
+        "under 0.9"
+    } else if over < 1.4 {
+        "0.9-1.4"
+    } else {
+        "over 1.4"
+    };
+    let flagged = if found.flags.contains(&Flag::Clipped) {
+        "clipped"
+    } else if found.flags.contains(&Flag::Wrapped) {
+        "wrapped"
+    } else {
+        "clean"
+    };
+    let overflow = match sensor.overflow {
+        Overflow::Clip => "clip",
+        Overflow::Wrap => "wrap",
+    };
+    let contact = if found.impact { "found" } else { "at peak" };
+    let mut g = Vec::new();
+    if racket_mount(session) == Some("aligned") {
+        // The racket node in the analyser's convention: clipping, wrap and contact apart
+        // from the mount's and the wrist's errors.
+        g.push(format!(
+            "speed aligned racket peak/FS {past} {flagged} overflow {overflow}"
+        ));
+        g.push(format!(
+            "speed aligned racket peak/FS {past} contact {contact}"
+        ));
+    }
+    g.extend([
+        format!("speed peak/FS {past} flagged {flagged}"),
+        format!("speed peak/FS {past} overflow {overflow}"),
+        format!("speed contact {contact} (true impact {})", t.impact),
+        format!(
+            "speed placement {} mount {}",
+            session.device.placement.name(),
+            if session.device.nodes.iter().any(|n| n.sensor.mount_rotated) {
+                "rotated"
+            } else {
+                "aligned"
+            }
+        ),
+        format!("speed peak/FS {past} contact {contact}"),
+    ]);
+    g
+}
+
 /// Scores one session's swings (on the simulator's clock) against its truth.
 pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) {
     let (chain_only, found): (Vec<&Swing>, Vec<&Swing>) = found
@@ -455,6 +510,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         }
         if let Some((_, s)) = best {
             groups.extend(found_groups(t, s, aligned));
+            groups.extend(speed_groups(t, s, session));
         }
         if let (Some(mount), Some((_, s))) = (racket_mount(session), best) {
             // What the axis inference made of the node: turned or left as it reads.

@@ -790,6 +790,7 @@ impl DeviceAnalyser {
             end_t: p.end_t,
             quiet_before: p.quiet_before,
             rest_g: quality.rest_g,
+            wraps_left: &quality.wraps_left,
         };
         let measured = measure(
             &window,

@@ -45,6 +45,7 @@ pub use axes::{AxisMap, NodeRotation};
 use calibrate::RestCalibrator;
 use rate::RateTracker;
 use wrap::Unwrap3;
+pub use wrap::WrapsLeft;
 
 /// An axis within this share of full scale counts as at the rail (sensors report a few LSB
 /// under it); the same share measure/ uses for the gyro's clipped samples.
@@ -66,6 +67,9 @@ const MAX_ANGULAR_ACCEL_DPS2: f64 = 2.0e5;
 const MAX_JERK_G_PER_S: f64 = 1000.0;
 /// Samples further apart than this end a span, ms.
 const SPAN_JOIN_MS: f64 = 50.0;
+/// A run of marked samples continues across a gap of up to this many sample spacings (the
+/// spacing jitters by a fraction of itself).
+const RUN_JOIN_SPACINGS: f64 = 1.5;
 
 /// Time spans `[from, to]` where something happened, bounded.
 #[derive(Debug, Clone, Default)]
@@ -73,8 +77,21 @@ struct Spans(VecDeque<(f64, f64)>);
 
 impl Spans {
     fn mark(&mut self, t: f64) {
+        self.mark_joining(t, SPAN_JOIN_MS);
+    }
+
+    /// Marks one sample of a run of consecutive samples (`spacing_ms` apart, when known): a
+    /// span then holds exactly the run, not the samples between two runs.
+    fn mark_run(&mut self, t: f64, spacing_ms: Option<f64>) {
+        self.mark_joining(
+            t,
+            spacing_ms.map_or(SPAN_JOIN_MS, |dt| RUN_JOIN_SPACINGS * dt),
+        );
+    }
+
+    fn mark_joining(&mut self, t: f64, join_ms: f64) {
         match self.0.back_mut() {
-            Some(last) if t - last.1 <= SPAN_JOIN_MS => last.1 = t,
+            Some(last) if t - last.1 <= join_ms => last.1 = t,
             _ => {
                 self.0.push_back((t, t));
                 while self.0.len() > MAX_SPANS {
@@ -86,6 +103,15 @@ impl Spans {
 
     fn overlaps(&self, from: f64, to: f64) -> bool {
         self.0.iter().any(|&(a, b)| a <= to && b >= from)
+    }
+
+    /// The spans that overlap `[from, to]`.
+    fn within(&self, from: f64, to: f64) -> Vec<(f64, f64)> {
+        self.0
+            .iter()
+            .copied()
+            .filter(|&(a, b)| a <= to && b >= from)
+            .collect()
     }
 }
 
@@ -124,6 +150,10 @@ pub struct NodeConditioner {
     gyro_ran_on: Spans,
     acc_ran_on: Spans,
     clipped: Spans,
+    /// Where wraps were found and left in place (not undone): the gyro's, and each
+    /// accelerometer axis's (the contact search reads each axis apart).
+    gyro_wrap_left: Spans,
+    acc_wrap_left: [Spans; 3],
 }
 
 /// What conditioning says about a span of one node's data (a swing's window).
@@ -136,6 +166,8 @@ pub struct SpanQuality {
     pub gyro_wrapped: bool,
     /// The same for the accelerometer.
     pub acc_wrapped: bool,
+    /// Wraps found in the span and left in place: the readings there are a full range off.
+    pub wraps_left: WrapsLeft,
     /// Confidence in the node's inferred axes, when inferred.
     pub placement_confidence: Option<f64>,
     /// What the node reads at rest around the swing on the conditioned output, g
@@ -190,6 +222,8 @@ impl NodeConditioner {
             gyro_ran_on: Spans::default(),
             acc_ran_on: Spans::default(),
             clipped: Spans::default(),
+            gyro_wrap_left: Spans::default(),
+            acc_wrap_left: Default::default(),
         }
     }
 
@@ -212,12 +246,23 @@ impl NodeConditioner {
             if acc_past.runs_on {
                 self.acc_ran_on.mark(s.t_ms);
             }
+        } else {
+            for (spans, _) in self
+                .acc_wrap_left
+                .iter_mut()
+                .zip(acc_past.axes)
+                .filter(|x| x.1)
+            {
+                spans.mark_run(s.t_ms, spacing_ms);
+            }
         }
         if self.undoes_wraps(self.gyro_full_scale, MAX_ANGULAR_ACCEL_DPS2, spacing_ms) {
             s.gyro = gyro;
             if gyro_past.runs_on {
                 self.gyro_ran_on.mark(s.t_ms);
             }
+        } else if gyro_past.wrapped {
+            self.gyro_wrap_left.mark(s.t_ms);
         }
         if self.note_rails(s) {
             self.clipped.mark(s.t_ms);
@@ -273,10 +318,15 @@ impl NodeConditioner {
                 .filter(|s| f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2])) < calibrate::QUIET_DPS)
                 .map(|s| vm::norm(vm::widen(s.acc))),
         );
+        let wraps_left = WrapsLeft {
+            gyro: self.gyro_wrap_left.overlaps(from, to),
+            acc_axes: [0, 1, 2].map(|k| self.acc_wrap_left[k].within(from, to)),
+        };
         let mut q = SpanQuality {
             rest_g,
             gyro_wrapped: self.gyro_ran_on.overlaps(from, to),
             acc_wrapped: self.acc_ran_on.overlaps(from, to),
+            wraps_left,
             ..SpanQuality::default()
         };
         let mut flags = Flags::new();
@@ -388,5 +438,44 @@ mod tests {
         assert!((across - 1000.0 * WRIST_GRIP_DEG.to_radians().sin()).abs() < 0.5);
         let n = vm::norm(vm::widen(forearm_to_racket([3.0, 4.0, 12.0], grip)));
         assert!((n - 13.0).abs() < 1e-4, "a rotation keeps lengths");
+    }
+
+    /// A device that says its nodes clip keeps a wrap as read; the conditioning stage's
+    /// verdict names it, per sensor and accelerometer axis, for the swing's window — and a
+    /// wrap it undid leaves none.
+    #[test]
+    fn a_wrap_left_in_place_is_named_for_the_window() {
+        let run = |overflow: Overflow| {
+            let mut profile = DeviceProfile::new("d");
+            profile.overflow = overflow;
+            let mut c = NodeConditioner::new(&profile, BodyPosition::Racket, false);
+            // 100 Hz: gyro z and accelerometer y rise past full scale at 200–220 ms and read
+            // on the opposite rail there.
+            let (gfs, afs) = (profile.gyro_full_scale_dps, profile.acc_full_scale_g);
+            for k in 0..40 {
+                let t = f64::from(k) * 10.0;
+                let past = (200.0..=220.0).contains(&t);
+                let (g, a) = match k {
+                    18 | 24 => (0.8 * gfs, 0.8 * afs),
+                    19 | 23 => (0.95 * gfs, 0.95 * afs),
+                    _ if past => (-0.9 * gfs, -0.9 * afs),
+                    _ => (0.0, 0.0),
+                };
+                let mut s = NodeSample {
+                    position: BodyPosition::Racket,
+                    t_ms: t,
+                    acc: [0.0, a as f32, 1.0],
+                    gyro: [0.0, 0.0, g as f32],
+                    angle: None,
+                };
+                c.condition(&mut s);
+            }
+            c.quality(&[], (0.0, 400.0), (150.0, 250.0)).wraps_left
+        };
+        let kept = run(Overflow::Clip);
+        assert!(kept.gyro);
+        assert_eq!(kept.acc_axes, [vec![], vec![(200.0, 220.0)], vec![]]);
+        assert!(kept.acc_wrapped_at(1, 210.0) && !kept.acc_wrapped_at(1, 230.0));
+        assert_eq!(run(Overflow::Wrap), WrapsLeft::default());
     }
 }

@@ -142,6 +142,8 @@ const RUN_ON_SHARE: f64 = 1.005;
 pub struct Past {
     /// Some axis was past the rail (wrapped, and undone in the returned values).
     pub wrapped: bool,
+    /// Which axes were past the rail.
+    pub axes: [bool; 3],
     /// Some wrapped axis's value runs on past the rail: a real reading there, not clipping.
     pub runs_on: bool,
 }
@@ -156,13 +158,35 @@ impl Unwrap3 {
     /// Unwraps a triple in place.
     pub fn unwrap(&mut self, t: f64, v: &mut [f32; 3], full_scale: f64) -> Past {
         let mut past = Past::default();
-        for (x, axis) in v.iter_mut().zip(&mut self.axes) {
+        for (k, (x, axis)) in v.iter_mut().zip(&mut self.axes).enumerate() {
             let (value, wrapped) = axis.unwrap(t, f64::from(*x), full_scale);
             *x = value as f32;
             past.wrapped |= wrapped;
+            past.axes[k] = wrapped;
             past.runs_on |= wrapped && value.abs() > RUN_ON_SHARE * full_scale;
         }
         past
+    }
+}
+
+/// The wraps the conditioning stage found in a swing's window and left in place (the device
+/// says its nodes clip, or at the node's rate and range a wrap's jump is not unambiguous):
+/// there the readings are a full range off. The measurement reads this verdict rather than
+/// testing for wraps again, so one decision holds for the whole analysis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WrapsLeft {
+    /// Some gyro axis read wrapped in the window: |ω⊥| does not say how fast the racket turns.
+    pub gyro: bool,
+    /// Per accelerometer axis, the time spans `[from, to]` (ms) of its wrapped readings.
+    pub acc_axes: [Vec<(f64, f64)>; 3],
+}
+
+impl WrapsLeft {
+    /// Whether accelerometer axis `k` read wrapped at `t_ms`.
+    pub fn acc_wrapped_at(&self, k: usize, t_ms: f64) -> bool {
+        self.acc_axes[k]
+            .iter()
+            .any(|&(from, to)| from <= t_ms && t_ms <= to)
     }
 }
 

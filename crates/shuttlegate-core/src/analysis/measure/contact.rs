@@ -3,12 +3,12 @@
 //! own signal problem: the accelerometer's second difference has to tell the impulse of
 //! contact from the swing's own smooth motion.
 
-use super::Burst;
+use super::{Burst, Plateau};
 use crate::analysis::AnalysisSettings;
 use crate::analysis::vecmath::Vec3;
 
 /// Contact comes while the racket is turning at least this share of the swing's peak
-/// |ω⊥|. The shuttle is struck in the forward swing, near its fastest: full strokes meet it
+/// |ω⊥| (after the peak; before it, [`CONTACT_MIN_RATE_SHARE_RISING`]). The shuttle is struck in the forward swing, near its fastest: full strokes meet it
 /// above `CHECKED_RATIO` (classify.rs, 0.78) of their peak, and half the peak leaves room for
 /// a drop or a block checked before contact, whose head still moves through the shuttle
 /// [assumption: not measured here]. Before that, the second difference also jumps where the
@@ -16,14 +16,23 @@ use crate::analysis::vecmath::Vec3;
 /// while the racket turns slowly (on the independent simulator's tuning seeds, one swing in
 /// ten had its contact found 25–110 ms early, at 0–45 % of the peak rate).
 const CONTACT_MIN_RATE_SHARE: f64 = 0.5;
+/// Before the swing's peak the racket is still speeding up, and there contact needs this
+/// share of the peak: the distal segment of a striking chain reaches its peak angular speed
+/// at about contact (Putnam 1993, J. Biomech. 26 S1: 125–135), so a racket met by the shuttle
+/// at 60 % of its peak would have to speed up by two thirds after contact; a checked stroke
+/// (a drop, a block) slows *before* contact, on the pulse's falling side, where
+/// [`CONTACT_MIN_RATE_SHARE`] holds. Chosen on the independent simulator's tuning seeds 0–29 at
+/// 200 Hz from 0.5 (the old single share), 0.7, 0.8 and 0.9: speed MAE 33.0 / 32.5 / 32.2 /
+/// 31.9 %, stroke 38.9 / 39.2 / 39.6 / 39.8 %, side 77.3 / 77.4 / 77.4 / 77.1 % (at mixed rates
+/// 0.5 / 0.8 / 0.9: speed MAE 41.1 / 39.8 / 38.8 %, stroke 30.0 / 30.5 / 31.5 %, side 70.0 %
+/// each); 0.8 for the side at 200 Hz, with the real sets also looked at between 0.8 and 0.9
+/// (table-tennis side 66.1 / 66.8 %, one ChoongGao height lost at 0.9), so their figures are
+/// not independent of it.
+const CONTACT_MIN_RATE_SHARE_RISING: f64 = 0.8;
 /// An accelerometer axis within this fraction of full scale is at the rail: a clipped
 /// reading has no second difference worth reading (the rail's corner is a kink, ~2 g per
 /// sample when the centripetal acceleration climbs into a 16 g rail at 200 Hz).
 const ACC_RAIL_FRACTION: f64 = 0.98;
-/// A jump of more than this many full scales between two samples is a wrap to the opposite
-/// sign (a wrap jumps by nearly two: +FS reads as −FS), not motion. The shuttle's own
-/// transient can move an axis by more than one full scale in a sample, so one is too few.
-pub(super) const WRAP_JUMP_SHARE: f64 = 1.5;
 
 /// The contact transient's foot, caught by the first sample after contact when contact fell
 /// just before it, must exceed this share of the impact threshold (0.3 g: four times the
@@ -42,7 +51,8 @@ const ONSET_MAX_STEPS: usize = 2;
 
 /// First sample whose acceleration breaks from its own linear trend by more than the
 /// threshold, near the swing's peak and while the racket turns fast: the shuttle's contact
-/// transient. Axes at the rail (or wrapping past it) are left out of the second difference.
+/// transient. Axes at the rail, or read wrapped (the conditioning stage's verdict, which left
+/// the wrap in place), are left out of the second difference.
 pub(super) fn find_impact(
     burst: &Burst,
     acc_full_scale_g: f64,
@@ -55,7 +65,8 @@ pub(super) fn find_impact(
         return None;
     }
     let rail = ACC_RAIL_FRACTION * acc_full_scale_g;
-    let residual = |i: usize| second_difference_off_the_rail(acc, i, rail, acc_full_scale_g);
+    let wrapped = |k: usize, i: usize| burst.wraps_left.acc_wrapped_at(k, s[i].t_ms);
+    let residual = |i: usize| second_difference_off_the_rail(acc, i, rail, &wrapped);
     let mut swing_residuals: Vec<f64> = (2..acc.len())
         .filter(|&i| s[i].t_ms >= trigger_t && s[i].t_ms <= peak_t)
         .map(residual)
@@ -65,17 +76,25 @@ pub(super) fn find_impact(
         .get(swing_residuals.len() / 2)
         .copied()
         .unwrap_or(0.0);
-    let min_rate = CONTACT_MIN_RATE_SHARE * burst.perp[burst.peak_i];
+    let min_rate = |i: usize| {
+        let share = if s[i].t_ms < peak_t {
+            CONTACT_MIN_RATE_SHARE_RISING
+        } else {
+            CONTACT_MIN_RATE_SHARE
+        };
+        share * burst.perp[burst.peak_i]
+    };
     let fast = |i: usize| {
-        !burst.rate_readable
+        burst.wraps_left.gyro
             || burst.clipped[i]
             || burst.clipped[i - 1]
-            || burst.perp[i].max(burst.perp[i - 1]) >= min_rate
+            || burst.perp[i].max(burst.perp[i - 1]) >= min_rate(i)
     };
     // The smooth part of a fast swing has its own second difference; an impact must stand
     // well above the swing's typical one (5× its median) as well as the absolute floor.
     let threshold = settings.impact_threshold_g.max(5.0 * median);
-    let first = (2..acc.len())
+    let earliest = earliest_after_contact(burst);
+    let first = (earliest.max(2)..acc.len())
         .filter(|&i| {
             s[i].t_ms >= (peak_t - 120.0).max(trigger_t - 50.0) && s[i].t_ms <= peak_t + 80.0
         })
@@ -91,7 +110,7 @@ pub(super) fn find_impact(
         |k: usize| (k - 2..first).all(|j| s[j + 1].t_ms - s[j].t_ms <= ONSET_LOOKBACK_MS);
     let mut onset = first;
     for k in (first.saturating_sub(ONSET_MAX_STEPS)..first).rev() {
-        if k < 3 || !contiguous(k) || residual(k) <= floor {
+        if k < 3.max(earliest) || !contiguous(k) || residual(k) <= floor {
             break;
         }
         if residual(k) > ONSET_JUMP * residual(k - 1) {
@@ -101,15 +120,36 @@ pub(super) fn find_impact(
     Some(onset)
 }
 
-/// ‖a_i − 2a_{i−1} + a_{i−2}‖ over the axes that stay off the rail in all three samples (and
-/// do not wrap between them: see [`WRAP_JUMP_SHARE`]).
-fn second_difference_off_the_rail(acc: &[Vec3], i: usize, rail: f64, full_scale: f64) -> f64 {
+/// The earliest sample that can follow contact: with the gyro at its rail through the swing's
+/// peak, the clipped plateau's first sample (0 otherwise). Before the plateau the racket
+/// turns slower than the clip level and is still speeding up, while contact comes at the top
+/// of the racket's turn: the distal segment of a striking chain reaches its peak angular
+/// speed at about contact (Putnam 1993, J. Biomech. 26 S1: 125–135), and a node on the arm
+/// peaks before the racket does. A jolt on the rising flank is the arm's own push (on the
+/// independent simulator's tuning seeds 0–19 at 200 Hz, 14 of 34 clipped swings on aligned
+/// racket nodes had their contact found 5–90 ms before the plateau, their speed 53 % low; on
+/// the ChoongGao armband every smash had). A gyro wrapped and left so says nothing of the
+/// plateau.
+fn earliest_after_contact(b: &Burst) -> usize {
+    if b.wraps_left.gyro || !b.clipped[b.peak_i] {
+        return 0;
+    }
+    Plateau::run(b.clipped, b.peak_i).first
+}
+
+/// ‖a_i − 2a_{i−1} + a_{i−2}‖ over the axes that stay off the rail in all three samples and
+/// read none of them wrapped (`wrapped(axis, sample)`).
+fn second_difference_off_the_rail(
+    acc: &[Vec3],
+    i: usize,
+    rail: f64,
+    wrapped: &dyn Fn(usize, usize) -> bool,
+) -> f64 {
     let mut sum = 0.0;
     for k in 0..3 {
         let (a, b, c) = (acc[i][k], acc[i - 1][k], acc[i - 2][k]);
         let at_rail = [a, b, c].iter().any(|v| v.abs() >= rail);
-        let jump = WRAP_JUMP_SHARE * full_scale;
-        let wrapped = (a - b).abs() > jump || (b - c).abs() > jump;
+        let wrapped = (i - 2..=i).any(|j| wrapped(k, j));
         if !at_rail && !wrapped {
             sum += (a - 2.0 * b + c).powi(2);
         }
@@ -121,6 +161,7 @@ fn second_difference_off_the_rail(acc: &[Vec3], i: usize, rail: f64, full_scale:
 mod tests {
     use super::*;
     use crate::analysis::NodeSample;
+    use crate::analysis::condition::WrapsLeft;
     use crate::batch::BodyPosition;
 
     const FULL_SCALE_G: f64 = 16.0;
@@ -149,7 +190,7 @@ mod tests {
         acc: &[Vec3],
         s: &[NodeSample],
         perp: &[f64],
-        rate_readable: bool,
+        wraps_left: &WrapsLeft,
     ) -> Option<usize> {
         let clipped = vec![false; s.len()];
         let burst = Burst {
@@ -159,13 +200,13 @@ mod tests {
             clipped: &clipped,
             peak_i: 20,
             rest_g: 1.0,
-            rate_readable,
+            wraps_left,
         };
         find_impact(&burst, FULL_SCALE_G, 60.0, &AnalysisSettings::default())
     }
 
     fn search(acc: &[Vec3], s: &[NodeSample], perp: &[f64]) -> Option<usize> {
-        search_with(acc, s, perp, true)
+        search_with(acc, s, perp, &WrapsLeft::default())
     }
 
     /// A jolt at 45 ms, while the racket turns at 11 % of its peak (the backswing turning
@@ -190,7 +231,11 @@ mod tests {
         let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
         acc[9][1] += 6.0;
         acc[22][1] -= 8.0;
-        assert_eq!(search_with(&acc, &s, &perp, false), Some(9));
+        let wrapped_gyro = WrapsLeft {
+            gyro: true,
+            ..WrapsLeft::default()
+        };
+        assert_eq!(search_with(&acc, &s, &perp, &wrapped_gyro), Some(9));
     }
 
     /// The shaft axis climbing into a ±16 g rail (the centripetal acceleration of a fast
@@ -220,5 +265,69 @@ mod tests {
         acc[21][1] = 10.0;
         acc[22][1] = -8.0;
         assert_eq!(search(&acc, &s, &perp), Some(21));
+    }
+
+    /// A jump the conditioning stage read as a wrap and left in place (here −8 g read as
+    /// +8 g from 105 to 115 ms) is not the contact; the same jump it did not call a wrap is.
+    #[test]
+    fn an_axis_the_conditioning_stage_read_wrapped_is_left_out() {
+        let s = samples(40);
+        let perp = turning_pulse(&s);
+        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
+        for a in &mut acc[21..=23] {
+            a[1] = 8.0;
+        }
+        let wrapped_y = WrapsLeft {
+            acc_axes: [vec![], vec![(105.0, 115.0)], vec![]],
+            ..WrapsLeft::default()
+        };
+        assert_eq!(search_with(&acc, &s, &perp, &wrapped_y), None);
+        assert_eq!(search(&acc, &s, &perp), Some(21));
+    }
+
+    /// On a gyro held at its rail through the peak (samples 18–22), a jolt on the rising
+    /// flank before the plateau (sample 14, at 54 % of the clip level, fast enough for the
+    /// rate condition) is the arm's push, not the contact; the transient in the plateau is.
+    #[test]
+    fn contact_does_not_come_before_a_clipped_plateau() {
+        let s = samples(40);
+        let perp: Vec<f64> = turning_pulse(&s).iter().map(|v| v.min(1800.0)).collect();
+        let clipped: Vec<bool> = perp.iter().map(|&v| v >= 1800.0).collect();
+        assert_eq!(clipped.iter().position(|&c| c), Some(18));
+        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
+        acc[14][1] += 6.0;
+        acc[21][1] -= 8.0;
+        assert!(perp[14] > 0.5 * 1800.0);
+        let wraps_left = WrapsLeft::default();
+        let burst = Burst {
+            samples: &s,
+            acc: &acc,
+            perp: &perp,
+            clipped: &clipped,
+            peak_i: 20,
+            rest_g: 1.0,
+            wraps_left: &wraps_left,
+        };
+        let found = find_impact(&burst, FULL_SCALE_G, 60.0, &AnalysisSettings::default());
+        assert_eq!(found, Some(21));
+    }
+
+    /// A jolt on the rising flank (sample 13; its second difference spans samples 13–15, at
+    /// 38–61 % of the peak rate) is the arm's push: the racket would speed up by two thirds
+    /// after meeting the shuttle. After the peak, 61 % (sample 25) is a checked stroke's
+    /// contact.
+    #[test]
+    fn contact_on_the_rising_flank_needs_most_of_the_peak_rate() {
+        let s = samples(40);
+        let perp = turning_pulse(&s);
+        assert!(perp[15] > 0.5 * 2000.0 && perp[15] < 0.8 * 2000.0);
+        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
+        acc[13][1] += 6.0;
+        acc[22][1] -= 8.0;
+        assert_eq!(search(&acc, &s, &perp), Some(22));
+        let mut after_the_peak = vec![[0.0, 0.0, 1.0]; s.len()];
+        after_the_peak[25][1] += 6.0;
+        assert!(perp[25] > 0.5 * 2000.0 && perp[25] < 0.8 * 2000.0);
+        assert_eq!(search(&after_the_peak, &s, &perp), Some(25));
     }
 }

@@ -15,8 +15,9 @@ mod hand;
 mod lever;
 
 pub use classify::{Contact, classify, height_of};
-use contact::{WRAP_JUMP_SHARE, find_impact};
+use contact::find_impact;
 
+use super::condition::WrapsLeft;
 use super::confidence::{Boundaries, Evidence};
 use super::signal::{Pulse, refine_peak};
 use super::vecmath::{self as vm, Quat, Vec3};
@@ -105,6 +106,8 @@ pub struct SwingWindow<'a> {
     /// which an uncalibrated part read before its first rest puts near 1.3 g; `None`
     /// (nothing known yet) is taken as 1 g.
     pub rest_g: Option<f64>,
+    /// The wraps the conditioning stage found in the window and left in place.
+    pub wraps_left: &'a WrapsLeft,
 }
 
 /// Measures a detected swing; `None` when the burst does not have a stroke's shape.
@@ -139,7 +142,7 @@ pub fn measure(
         clipped: &gyro_clipped,
         peak_i,
         rest_g,
-        rate_readable: !gyro_wrapped(&gyro, profile.gyro_full_scale_dps),
+        wraps_left: w.wraps_left,
     };
     if !has_a_strokes_pulse(&burst, &in_swing) {
         return None;
@@ -318,15 +321,6 @@ pub fn measure(
     })
 }
 
-/// Whether a gyro axis jumps by more than [`WRAP_JUMP_SHARE`] full scales between two
-/// samples: a reading wrapped to the opposite sign past full scale (WitMotion-type parts),
-/// not left undone by the conditioning stage.
-fn gyro_wrapped(gyro: &[Vec3], full_scale_dps: f64) -> bool {
-    let jump = WRAP_JUMP_SHARE * full_scale_dps;
-    gyro.windows(2)
-        .any(|w| (0..3).any(|k| (w[1][k] - w[0][k]).abs() > jump))
-}
-
 /// A detected burst as the stroke test and the contact search see it: the primary node's
 /// window, its |ω⊥|, which samples clipped, the peak, and what the node reads at rest.
 struct Burst<'a> {
@@ -341,9 +335,10 @@ struct Burst<'a> {
     /// part): the hand is driven when the reading departs from *this*, not from 1 g, or an
     /// uncalibrated node held still already reads 0.3 g of "drive".
     rest_g: f64,
-    /// False when a gyro axis wrapped to the opposite sign in the window: |ω⊥| then does not
-    /// say how fast the racket turns, and the contact search's rate condition is not applied.
-    rate_readable: bool,
+    /// Where the conditioning stage left wraps in place: on the gyro, |ω⊥| does not say how
+    /// fast the racket turns (the contact search's rate condition is not applied); on an
+    /// accelerometer axis, its readings there are a full range off.
+    wraps_left: &'a WrapsLeft,
 }
 
 /// Whether the burst is a stroke's: a short |ω⊥| pulse, or a wide one that is fast (a clipped

@@ -130,6 +130,7 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
         end_t: 570.0,
         quiet_before: false,
         rest_g: None,
+        wraps_left: &WrapsLeft::default(),
     };
     let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
     let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
@@ -154,6 +155,7 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
         end_t: 570.0,
         quiet_before: false,
         rest_g: None,
+        wraps_left: &WrapsLeft::default(),
     };
     let still = |i: usize| gyro[i][1] < 100.0;
     assert_eq!(
@@ -201,7 +203,7 @@ fn impact_while_turning(
             .position(|x| x.t_ms == peak_t)
             .expect("the peak is a sample"),
         rest_g: 1.0,
-        rate_readable: true,
+        wraps_left: &WrapsLeft::default(),
     };
     find_impact(&burst, 16.0, trigger_t, settings)
 }
@@ -322,7 +324,7 @@ fn is_a_stroke_resting_at(peak: f64, sigma: f64, hand_g: f64, rest_g: f64) -> bo
                 .map(|i| vm::norm(acc[i])),
         )
         .unwrap_or(1.0),
-        rate_readable: true,
+        wraps_left: &WrapsLeft::default(),
     };
     // The swing spans where the rate is over a tenth of the peak.
     let in_swing = |i: usize| perp[i] > 0.1 * peak;
