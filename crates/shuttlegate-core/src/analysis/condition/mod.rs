@@ -41,7 +41,7 @@ use super::{DeviceProfile, NodeSample, Overflow};
 use crate::batch::BodyPosition;
 
 use axes::AxisInference;
-pub use axes::{AxisMap, NodeRotation};
+pub use axes::{AxisMap, InferenceReport, NodeRotation};
 use calibrate::RestCalibrator;
 use rate::RateTracker;
 use wrap::Unwrap3;
@@ -244,18 +244,23 @@ impl NodeConditioner {
         }
     }
 
-    /// Samples of a window conditioned before the axes were inferred, brought into the
-    /// inferred axes (they went through the identity).
+    /// The axis inference's state, on a node whose axes are inferred (diagnostics).
+    pub fn inference_report(&self) -> Option<axes::InferenceReport> {
+        match &self.frame {
+            Frame::Inferred(inference) => Some(inference.report()),
+            _ => None,
+        }
+    }
+
+    /// Samples of a window conditioned through an earlier inferred frame (or before the
+    /// first), brought into the frame inferred now.
     pub fn reframe_early(&self, samples: &mut [NodeSample]) {
         let Frame::Inferred(inference) = &self.frame else {
             return;
         };
-        let (Some(at), (map, _)) = (inference.decided_at(), inference.current()) else {
-            return;
-        };
-        for s in samples.iter_mut().filter(|s| s.t_ms < at) {
-            s.acc = map.apply(s.acc);
-            s.gyro = map.apply(s.gyro);
+        for s in samples.iter_mut() {
+            s.acc = inference.reframe(s.t_ms, s.acc);
+            s.gyro = inference.reframe(s.t_ms, s.gyro);
         }
     }
 
