@@ -28,6 +28,7 @@ use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
 pub mod daemon;
+pub mod placement;
 
 use crate::eval::ErrorStats;
 use crate::report::{Figure, SourceReport, Target, Unit};
@@ -77,6 +78,10 @@ pub struct Tally {
     pub stroke_ok: usize,
     pub side_ok: usize,
     pub speed_pct: ErrorStats,
+    /// Racket detections inside the simulator's rest windows, and the windows' length (ms):
+    /// counted per device condition only.
+    pub rest_swings: usize,
+    pub rest_ms: f64,
 }
 
 /// How one true swing fared: `None` in [`Tally::add`] when nothing matched it.
@@ -161,6 +166,9 @@ pub struct BiomechReport {
     /// Unmatched racket detections by where they fell (`eval --verbose`): in a rest window,
     /// within a second after a true swing's contact (a recovery or a double), elsewhere.
     pub false_by_place: BTreeMap<&'static str, usize>,
+    /// Per session with an inferred racket node, what the inference decided against the
+    /// simulator's mount ([`placement`], `eval --verbose`).
+    pub placement_lines: Vec<String>,
 }
 
 /// How the chain-only swings fared.
@@ -198,6 +206,12 @@ pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechRepo
         });
         let swings = analyse(&session, settings, options.infer_axes, &mut report);
         score_session(&session, &swings, &mut report);
+        let profile = court_device(&session, options.infer_axes).profile;
+        if profile.infer_axes {
+            report
+                .placement_lines
+                .extend(placement::inference_line(seed, &session, &profile));
+        }
     }
     report
 }
@@ -566,6 +580,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         let in_rest = session.rests.iter().any(|w| w.contains(s.t_impact));
         if in_rest {
             r.rest_swings += 1;
+            fp_tally.rest_swings += 1;
         }
         if !used[k] {
             fp_tally.false_positives += 1;
@@ -576,10 +591,14 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
     }
     score_chain_only(session, found, &used, &chain_only, r);
     r.all.false_positives += fp_tally.false_positives;
+    let rest_ms: f64 = session.rests.iter().map(|w| w.duration_ms()).sum();
     for g in &dev_groups {
-        r.groups.entry(g.clone()).or_default().false_positives += fp_tally.false_positives;
+        let group = r.groups.entry(g.clone()).or_default();
+        group.false_positives += fp_tally.false_positives;
+        group.rest_swings += fp_tally.rest_swings;
+        group.rest_ms += rest_ms;
     }
-    r.rest_ms += session.rests.iter().map(|w| w.duration_ms()).sum::<f64>();
+    r.rest_ms += rest_ms;
 }
 
 /// Where an unmatched racket detection fell: in a rest window, within a second after a true
@@ -904,7 +923,7 @@ impl BiomechReport {
             .iter()
             .map(|(name, t)| {
                 format!(
-                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6} bias {:>7}  false {:>3}",
+                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6} bias {:>7}  false {:>3}  rest {}",
                     t.truth,
                     pct(t.recall()),
                     pct(ratio(t.stroke_ok, t.found)),
@@ -919,10 +938,20 @@ impl BiomechReport {
                     } else {
                         "-".into()
                     },
-                    t.false_positives
+                    t.false_positives,
+                    if t.rest_ms > 0.0 {
+                        format!(
+                            "{} ({:.2}/min)",
+                            t.rest_swings,
+                            t.rest_swings as f64 / (t.rest_ms / 60_000.0)
+                        )
+                    } else {
+                        "-".into()
+                    }
                 )
             })
             .chain(places)
+            .chain(self.placement_lines.iter().cloned())
             .collect()
     }
 }

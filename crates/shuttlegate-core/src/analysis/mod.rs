@@ -34,7 +34,7 @@ mod summary;
 mod swing;
 pub mod vecmath;
 
-pub use condition::AxisMap;
+pub use condition::{AxisMap, InferenceReport, NodeConditioner};
 pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, DeviceAnalyser, DeviceStats};
 pub use quality::{ANALYSIS_VERSION, Flag, FlagCounts, Flags};

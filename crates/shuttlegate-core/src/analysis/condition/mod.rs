@@ -8,10 +8,10 @@
 //! 2. **clipping** marked: an axis held at full scale for two samples or more (the peak is
 //!    rebuilt later, in measure/, from the unclipped flanks);
 //! 3. **calibration** from rest: accelerometer offset and scale, gyro bias ([`calibrate`]);
-//! 4. **axes** onto the analyser's convention, configured, or inferred (a full rotation) on a
-//!    device configured with `infer_axes = true` ([`axes`]; on by default it raised side on
-//!    turned mounts of the independent simulator's tuning seeds but also false swings in rest,
-//!    1.13 → 1.22 per minute at 100 Hz);
+//! 4. **axes** onto the analyser's convention, configured, or inferred (a full rotation,
+//!    provisional from the second drive) on a device configured with `infer_axes = true`
+//!    ([`axes`]; on by default it raises side and stroke on the independent simulator's
+//!    held-out seeds but also false swings in rest, 1.07 → 1.31 per minute at 100 Hz);
 //! 5. for a **wrist node standing in for a racket** on a device configured with a grip angle
 //!    (`wrist_grip_deg`), the forearm's axes turned into a virtual racket's: the forearm's
 //!    roll, which dominates the wrist's rotation at contact, then reads as rotation across the
@@ -41,7 +41,7 @@ use super::{DeviceProfile, NodeSample, Overflow};
 use crate::batch::BodyPosition;
 
 use axes::AxisInference;
-pub use axes::{AxisMap, NodeRotation};
+pub use axes::{AxisMap, InferenceReport, NodeRotation};
 use calibrate::RestCalibrator;
 use rate::RateTracker;
 use wrap::Unwrap3;
@@ -289,18 +289,23 @@ impl NodeConditioner {
         }
     }
 
-    /// Samples of a window conditioned before the axes were inferred, brought into the
-    /// inferred axes (they went through the identity).
+    /// The axis inference's state, on a node whose axes are inferred (diagnostics).
+    pub fn inference_report(&self) -> Option<axes::InferenceReport> {
+        match &self.frame {
+            Frame::Inferred(inference) => Some(inference.report()),
+            _ => None,
+        }
+    }
+
+    /// Samples of a window conditioned through an earlier inferred frame (or before the
+    /// first), brought into the frame inferred now.
     pub fn reframe_early(&self, samples: &mut [NodeSample]) {
         let Frame::Inferred(inference) = &self.frame else {
             return;
         };
-        let (Some(at), (map, _)) = (inference.decided_at(), inference.current()) else {
-            return;
-        };
-        for s in samples.iter_mut().filter(|s| s.t_ms < at) {
-            s.acc = map.apply(s.acc);
-            s.gyro = map.apply(s.gyro);
+        for s in samples.iter_mut() {
+            s.acc = inference.reframe(s.t_ms, s.acc);
+            s.gyro = inference.reframe(s.t_ms, s.gyro);
         }
     }
 

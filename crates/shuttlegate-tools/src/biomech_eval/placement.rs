@@ -1,0 +1,149 @@
+//! What the axis inference made of each simulated racket node, against the simulator's mount
+//! (`eval --verbose`): when it decided, what it turned the node to, how far that is from the
+//! truth, and the evidence it had (drives, their vote, how clear the swing plane was).
+//!
+//! The analyser's own pipeline does not expose its conditioning state, so the racket node's
+//! samples are decoded from the session's wire text and run through a fresh
+//! [`NodeConditioner`] with the device's profile: the same conditioning the device's analyser
+//! applies (wrap, calibration, axes), in time order. Only a breakdown: no figure is scored
+//! from it.
+
+use shuttlegate_biomech::{Segment, Session};
+use shuttlegate_core::analysis::{
+    DeviceProfile, InferenceReport, NodeConditioner, NodeSample, samples_of,
+};
+use shuttlegate_core::batch::BodyPosition;
+use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
+
+/// One line about the racket node of `session` under `profile` (`None` without a racket node
+/// or without inference).
+pub fn inference_line(seed: u64, session: &Session, profile: &DeviceProfile) -> Option<String> {
+    let node = session
+        .device
+        .nodes
+        .iter()
+        .find(|n| n.segment == Segment::Racket)?;
+    let racket_id = Segment::Racket.sensor_id();
+    let mut samples = racket_samples(session, racket_id);
+    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    samples.dedup_by(|a, b| a.t_ms == b.t_ms);
+    let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
+    for s in &mut samples {
+        conditioner.condition(s);
+    }
+    let report = conditioner.inference_report()?;
+    // The analyser's axes in node axes: a body vector v reads as mount⁻¹ v, so e_i reads as
+    // the i-th row of the mount's rotation matrix.
+    let q = node.sensor.mount;
+    let (x, y, z, w) = (q.x, q.y, q.z, q.w);
+    let truth = [
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y - z * w),
+            2.0 * (x * z + y * w),
+        ],
+        [
+            2.0 * (x * y + z * w),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z - x * w),
+        ],
+        [
+            2.0 * (x * z - y * w),
+            2.0 * (y * z + x * w),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
+    ];
+    Some(describe(seed, session, &report, truth))
+}
+
+fn racket_samples(session: &Session, racket_id: u32) -> Vec<NodeSample> {
+    let code = &session.device.device_code;
+    let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
+    let mut out = Vec::new();
+    for m in &session.messages {
+        let Ok(DeviceMessage::Batch(batch)) = parse_device_message(&m.text, code) else {
+            continue;
+        };
+        out.extend(samples_of(
+            &batch,
+            |id| (id == racket_id).then_some(BodyPosition::Racket),
+            |raw| {
+                clock
+                    .to_unix_ms(raw, m.received_ms)
+                    .map(|t| t as f64)
+                    .or(Some(raw as f64))
+            },
+        ));
+    }
+    out
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn angle_deg(a: [f64; 3], b: [f64; 3]) -> f64 {
+    dot(a, b).clamp(-1.0, 1.0).acos().to_degrees()
+}
+
+fn describe(seed: u64, session: &Session, r: &InferenceReport, truth: [[f64; 3]; 3]) -> String {
+    let before = |t: Option<f64>| {
+        session
+            .swings
+            .iter()
+            .filter(|s| t.is_none_or(|t| s.t_contact_ms < t))
+            .count()
+    };
+    let [ex, ey, ez] = [0, 1, 2].map(|k| angle_deg(r.rotation[k], truth[k]));
+    let plane = dot(r.swing_axis, truth[1])
+        .abs()
+        .clamp(0.0, 1.0)
+        .acos()
+        .to_degrees();
+    let radius = dot(r.radius, r.radius).sqrt();
+    let identity = r.rotation == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let at = |t: Option<f64>| {
+        t.map_or("-".into(), |t| {
+            format!("{:.0} s", (t - session.start_ms) / 1000.0)
+        })
+    };
+    format!(
+        "axes seed {:>5}: truth y=({:+.2},{:+.2},{:+.2}) | {} {} first {} ({} of {} swings before) last {} frames {} | err x {:>5.1}° y {:>5.1}° z {:>5.1}° | plane off {:>4.1}° clear {:.2} roll {:.2} | r {:.3} m {:>5.1}° off x | drives {:>3} votes {:>+4} sure {:.2} conf {}",
+        seed,
+        truth[1][0],
+        truth[1][1],
+        truth[1][2],
+        if r.first_at.is_none() {
+            "waiting"
+        } else if identity {
+            "kept"
+        } else {
+            "turned"
+        },
+        if r.settled { "final" } else { "provisional" },
+        at(r.first_at),
+        before(r.first_at),
+        session.swings.len(),
+        at(r.last_at),
+        r.frames,
+        ex,
+        ey,
+        ez,
+        plane,
+        r.spin_clear,
+        r.roll_clear,
+        radius,
+        if radius > 0.0 {
+            (dot(r.radius, truth[0]) / radius)
+                .clamp(-1.0, 1.0)
+                .acos()
+                .to_degrees()
+        } else {
+            0.0
+        },
+        r.drives,
+        r.votes,
+        r.forehand_sure,
+        r.confidence.map_or("-".into(), |c| format!("{c:.2}")),
+    )
+}
