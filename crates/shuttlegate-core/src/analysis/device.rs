@@ -655,6 +655,7 @@ impl DeviceAnalyser {
             end_t: p.end_t,
             quiet_before: p.quiet_before,
             rest_g: quality.rest_g,
+            carried_up: conditioner.carried_gravity(from, p.trigger_t),
         };
         let Some(m) = measure(
             &window,

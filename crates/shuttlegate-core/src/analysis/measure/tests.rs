@@ -130,6 +130,7 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
         end_t: 570.0,
         quiet_before: false,
         rest_g: None,
+        carried_up: None,
     };
     let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
     let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
@@ -154,6 +155,7 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
         end_t: 570.0,
         quiet_before: false,
         rest_g: None,
+        carried_up: None,
     };
     let still = |i: usize| gyro[i][1] < 100.0;
     assert_eq!(
