@@ -92,7 +92,8 @@ pub struct GravityTracker {
     last_anchor_t: Option<f64>,
     /// Evidence gathered since `last_anchor_t`, s.
     pending_s: f64,
-    rest_g: f64,
+    /// What the node reads at rest, g: its first slow sample's ‖a‖, then followed.
+    rest_g: Option<f64>,
     last: Option<(f64, Vec3)>,
     history: VecDeque<Entry>,
 }
@@ -104,7 +105,7 @@ impl Default for GravityTracker {
             evidence_s: 0.0,
             last_anchor_t: None,
             pending_s: 0.0,
-            rest_g: 1.0,
+            rest_g: None,
             last: None,
             history: VecDeque::new(),
         }
@@ -137,15 +138,13 @@ impl GravityTracker {
         }
         let norm = vm::norm(acc);
         let rate = vm::norm(gyro);
-        if rate < REST_LEARN_DPS && dt_s.is_some() && !gap {
-            let k = (dt_s.unwrap_or(0.0) / REST_LEARN_TAU_S).min(1.0);
-            self.rest_g =
-                (self.rest_g + k * (norm - self.rest_g)).clamp(REST_RANGE_G.0, REST_RANGE_G.1);
+        if rate < REST_LEARN_DPS {
+            self.learn_rest(norm, dt_s.filter(|_| !gap));
         }
         let w = if railed {
             0.0
         } else {
-            stillness_weight(norm, self.rest_g, rate)
+            stillness_weight(norm, self.rest_g.unwrap_or(1.0), rate)
         };
         let seen = vm::unit(acc);
         match (self.up, seen) {
@@ -168,6 +167,19 @@ impl GravityTracker {
         }
         self.last = Some((t_ms, gyro));
         self.record(t_ms);
+    }
+
+    /// Follows the rest reading with a slow sample's ‖a‖ (`dt_s` after the previous sample).
+    /// The first one sets it outright: an uncalibrated part's 1.3 g would otherwise take
+    /// seconds of following from 1 g before its gravity counted, longer than a player holds
+    /// the racket ready.
+    fn learn_rest(&mut self, norm: f64, dt_s: Option<f64>) {
+        let norm = norm.clamp(REST_RANGE_G.0, REST_RANGE_G.1);
+        self.rest_g = Some(match (self.rest_g, dt_s) {
+            (None, _) => norm,
+            (Some(g), Some(dt)) => g + (dt / REST_LEARN_TAU_S).min(1.0) * (norm - g),
+            (Some(g), None) => g,
+        });
     }
 
     /// The gyro stopped telling the turn: the estimate is dropped until the accelerometer
@@ -273,8 +285,11 @@ mod tests {
     #[test]
     fn an_uncalibrated_rest_reading_is_still_gravity() {
         let mut g = GravityTracker::default();
-        let t = still(&mut g, 0.0, 3000.0, [0.0, 0.0, 1.3], 10.0);
-        assert!(g.carried_at(0.0, t).is_some());
-        assert!((stillness_weight(1.3, g.rest_g, 0.0) - 1.0).abs() < 0.05);
+        let t = still(&mut g, 0.0, 60.0, [0.0, 0.0, 1.3], 10.0);
+        assert!(
+            g.carried_at(0.0, t).is_some(),
+            "believed after 50 ms of rest"
+        );
+        assert!((stillness_weight(1.3, g.rest_g.unwrap_or(1.0), 0.0) - 1.0).abs() < 1e-9);
     }
 }
