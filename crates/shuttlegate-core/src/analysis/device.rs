@@ -872,6 +872,7 @@ mod tests {
                 rate_dps: 3000.0,
                 sample_interval_ms: 5.0,
                 quiet_before: false,
+                anchor_carried_s: 0.0,
             }),
             reasons: Vec::new(),
         }

@@ -307,6 +307,10 @@ pub fn measure(
                 rate_dps: omega_impact_dps,
                 sample_interval_ms: sample_interval_at(s, pre_i),
                 quiet_before: w.quiet_before,
+                anchor_carried_s: match (still_before, up_after, w.carried_up) {
+                    (None, None, Some(c)) => (c.carried_ms + t_impact - c.t_ms).max(0.0) / 1000.0,
+                    _ => 0.0,
+                },
             };
             (
                 classify(&contact, settings),
