@@ -18,6 +18,9 @@
 //!    virtual shaft, as a racket node would see it. Without the key the wrist is read as it is
 //!    (the turn finds more tennis forehands but also more false swings in table-tennis rest:
 //!    docs/analysis.md, "Conditioning").
+//! 6. on the node that drives detection, **gravity carried** through the motion by a
+//!    complementary filter ([`attitude`]): measure/ anchors a swing's attitude on it when the
+//!    swing's window has no still spell. It reads the conditioned sample and changes nothing.
 //!
 //! Every step acts only on evidence (a wrap's jump, a rest off 1 g or a bias that holds, a
 //! swing plane that is clearly not the convention's) or on configuration, so a node whose data
