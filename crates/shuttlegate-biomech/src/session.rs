@@ -243,6 +243,16 @@ fn contact_attitude(plan: &StrokePlan) -> (DQuat, DVec3) {
     (q, path)
 }
 
+/// The shaft's elevation above the horizontal at contact, °, from the racket's attitude:
+/// recorded in the truth for breakdowns, not used to render anything.
+fn shaft_elevation_deg(r_contact: DQuat) -> f64 {
+    (r_contact * DVec3::X)
+        .z
+        .clamp(-1.0, 1.0)
+        .asin()
+        .to_degrees()
+}
+
 impl Body {
     fn new(rng: &mut SmallRng, n: usize) -> Body {
         let pose = |rng: &mut SmallRng| {
@@ -477,6 +487,8 @@ impl Body {
             jump: plan.jump,
             backswing: plan.backswing,
             shape: plan.shape,
+            elevation_deg: shaft_elevation_deg(r_contact),
+            pitch_deg: path.z.clamp(-1.0, 1.0).asin().to_degrees(),
         }
     }
 

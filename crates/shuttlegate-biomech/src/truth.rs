@@ -156,6 +156,11 @@ pub struct SwingTruth {
     pub jump: bool,
     pub backswing: bool,
     pub shape: Shape,
+    /// The racket shaft's elevation above the horizontal at contact, ° (the attitude the
+    /// swing was rendered with; for breakdowns of the analyser's height, not a label).
+    pub elevation_deg: f64,
+    /// The racket head path's pitch above the horizontal at contact, °.
+    pub pitch_deg: f64,
 }
 
 /// A stretch of non-stroke motion (walking, fetching the shuttle, twirling the racket,

@@ -418,6 +418,44 @@ fn a_wrist_only_device_gives_swings_estimated_from_the_wrist() {
 
 /// The node's readings when its axes are the analyser's turned: the analyser's x (the shaft)
 /// is the node's −y, its y the node's x (`axes = ["-y", "x", "z"]`).
+/// No still spell anywhere near the strokes: after an opening rest the player bounds about,
+/// turning, into each overhead stroke and away from it (never within 0.25 g of 1 g), so the
+/// swing's window has no quasi-static sample to anchor gravity on. Gravity carried by the gyro
+/// since the last calm moment (condition/attitude.rs) still says the shaft points up at
+/// contact.
+#[test]
+fn overhead_strokes_with_no_still_spell_around_them_still_read_overhead() {
+    let strokes = [
+        Stroke::racket(1500.0, true, 50.0, 10.0),
+        Stroke::racket(1800.0, true, 40.0, -15.0),
+        Stroke::racket(1400.0, false, 45.0, 5.0),
+    ];
+    let mut s = Session::new(200.0, [0.5, 0.0, 0.86]);
+    s.still(1200.0);
+    for stroke in &strokes {
+        s.bound_to([0.0, 0.8, 0.6]);
+        s.bound_to(Session::start_of(stroke));
+        s.stroke(stroke);
+    }
+    s.bound_to([0.5, 0.0, 0.86]);
+    s.bound_to([0.0, 0.8, 0.6]);
+    let (swings, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    let listed = listing(&swings, &s.contacts);
+    for (k, m) in found.iter().enumerate() {
+        let w = m.unwrap_or_else(|| panic!("stroke {k} not found\n{listed}"));
+        assert_eq!(w.height, Some(Height::Overhead), "stroke {k}\n{listed}");
+        let unanchored = w
+            .null_reasons
+            .get("stroke")
+            .is_some_and(|why| why.contains("quasi-static"));
+        assert!(
+            !unanchored && w.confidence.is_some(),
+            "stroke {k} assessed\n{listed}"
+        );
+    }
+}
+
 fn turned(v: physics::V3) -> physics::V3 {
     // node x = analyser y, node y = −analyser x, node z = analyser z.
     [v[1], -v[0], v[2]]

@@ -169,6 +169,21 @@ pub struct BiomechReport {
     /// Per session with an inferred racket node, what the inference decided against the
     /// simulator's mount ([`placement`], `eval --verbose`).
     pub placement_lines: Vec<String>,
+    /// Matched swings with a true height, by condition: what height the analyser read
+    /// (`eval --verbose`), to tell a wrong gravity from a cut-off (the true shaft elevation's
+    /// band) and a missing anchor.
+    pub height_groups: BTreeMap<String, HeightTally>,
+}
+
+/// Heights read for one group of swings whose true height is known.
+#[derive(Debug, Clone, Default)]
+pub struct HeightTally {
+    pub overhead: usize,
+    pub sidearm: usize,
+    pub underarm: usize,
+    /// Swings whose stroke could not be assessed (no gravity anchor): height left sidearm.
+    pub unanchored: usize,
+    pub ok: usize,
 }
 
 /// How the chain-only swings fared.
@@ -566,7 +581,11 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         }
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;
-            r.height_ok += usize::from(s.height.is_some_and(|sh| sh.as_str() == h.name()));
+            let ok = s.height.is_some_and(|sh| sh.as_str() == h.name());
+            r.height_ok += usize::from(ok);
+            for g in height_groups(session, t, s, h.name()) {
+                r.height_groups.entry(g).or_default().add(s, ok);
+            }
         }
         if let Some(v) = s.racket_speed_kmh {
             r.speed_by_class.entry(t.stroke).or_default().push(v);
@@ -599,6 +618,56 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         group.rest_ms += rest_ms;
     }
     r.rest_ms += rest_ms;
+}
+
+impl HeightTally {
+    fn add(&mut self, s: &Swing, ok: bool) {
+        let unanchored = s
+            .null_reasons
+            .get("stroke")
+            .is_some_and(|why| why.contains("quasi-static"));
+        match (unanchored, s.height.map(|h| h.as_str())) {
+            (true, _) => self.unanchored += 1,
+            (_, Some("overhead")) => self.overhead += 1,
+            (_, Some("underarm")) => self.underarm += 1,
+            _ => self.sidearm += 1,
+        }
+        self.ok += usize::from(ok);
+    }
+
+    fn n(&self) -> usize {
+        self.overhead + self.sidearm + self.underarm + self.unanchored
+    }
+}
+
+/// The groups a matched swing of true height `height` counts in for the height breakdown: by
+/// mount, clipping and, on aligned racket nodes (where the node's x is the shaft), the true
+/// shaft elevation's 15° band.
+fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str) -> Vec<String> {
+    let clipped = if found.flags.contains(&Flag::Clipped) {
+        "clipped"
+    } else {
+        "unclipped"
+    };
+    let mut g = vec![format!("{height} all"), format!("{height} {clipped}")];
+    let Some(mount) = racket_mount(session) else {
+        g.push(format!("{height} no racket node"));
+        return g;
+    };
+    g.push(format!("{height} racket mount {mount}"));
+    if mount == "aligned" {
+        let band = (t.elevation_deg / 15.0).floor() * 15.0;
+        g.push(format!("{height} aligned racket {clipped}"));
+        g.push(format!(
+            "{height} aligned racket, true shaft {band:+.0}…{:+.0}°",
+            band + 15.0
+        ));
+        g.push(format!(
+            "{height} aligned racket, stroke {}",
+            t.stroke.name()
+        ));
+    }
+    g
 }
 
 /// Where an unmatched racket detection fell: in a rest window, within a second after a true
@@ -919,6 +988,17 @@ impl BiomechReport {
             .false_by_place
             .iter()
             .map(|(place, n)| format!("false swings {place:<34} {n:>4}"));
+        let heights = self.height_groups.iter().map(|(name, h)| {
+            format!(
+                "height {name:<44} n {:>4}  ok {:>6}  read overhead {:>4} sidearm {:>4} underarm {:>4} unanchored {:>4}",
+                h.n(),
+                pct(ratio(h.ok, h.n())),
+                h.overhead,
+                h.sidearm,
+                h.underarm,
+                h.unanchored
+            )
+        });
         self.groups
             .iter()
             .map(|(name, t)| {
@@ -952,6 +1032,7 @@ impl BiomechReport {
             })
             .chain(places)
             .chain(self.placement_lines.iter().cloned())
+            .chain(heights)
             .collect()
     }
 }

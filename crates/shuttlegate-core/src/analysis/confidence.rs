@@ -28,6 +28,10 @@ use super::{Height, Stroke};
 /// mean of quasi-static samples, give the shaft's elevation to 2–4°; the head path adds the
 /// rate direction's error).
 const ATTITUDE_SIGMA_DEG: f64 = 4.0;
+/// Drift of gravity carried by the gyro alone (condition/attitude.rs), °/s of carrying: a
+/// calibrated MEMS gyro's zero-rate offset is within about ±1 °/s (calibrate.rs), and the
+/// carried "up" turns with it.
+const CARRIED_DRIFT_DPS: f64 = 1.0;
 /// Error of the side's angle (head path lean towards the face normal), σ, degrees: the rate
 /// vector's direction at contact, noise and the node's mounting tolerance.
 const SIDE_SIGMA_DEG: f64 = 8.0;
@@ -63,6 +67,9 @@ pub struct Evidence {
     pub sample_interval_ms: f64,
     /// No footwork before the swing (observed): a serve if the shaft points down.
     pub quiet_before: bool,
+    /// How long the gyro alone carried the gravity anchor up to contact, s: 0 for a
+    /// quasi-static anchor in the swing's window.
+    pub anchor_carried_s: f64,
 }
 
 /// The decision boundaries the classifier uses.
@@ -117,7 +124,10 @@ fn sigmas(e: &Evidence, flags: &Flags) -> Sigmas {
         1.0
     };
     Sigmas {
-        angle_deg: geometry * ATTITUDE_SIGMA_DEG.hypot(timing_deg),
+        angle_deg: geometry
+            * ATTITUDE_SIGMA_DEG
+                .hypot(timing_deg)
+                .hypot(CARRIED_DRIFT_DPS * e.anchor_carried_s),
         side_deg: geometry * SIDE_SIGMA_DEG,
         ratio: clipped * RATIO_SIGMA,
         speed_kmh: geometry
@@ -223,6 +233,7 @@ mod tests {
             rate_dps: 3000.0,
             sample_interval_ms: 5.0,
             quiet_before: false,
+            anchor_carried_s: 0.0,
         }
     }
 
@@ -254,6 +265,22 @@ mod tests {
         };
         let c = assess(Stroke::Smash, Height::Overhead, &e, &B, &Flags::new());
         assert!((c.stroke - 0.5).abs() < 0.01, "{c:?}");
+    }
+
+    /// Gravity carried by the gyro for seconds is less sure than a still spell's.
+    #[test]
+    fn a_long_carried_anchor_makes_the_same_margin_less_sure() {
+        let e = Evidence {
+            elevation_deg: 25.0,
+            ..evidence()
+        };
+        let carried = Evidence {
+            anchor_carried_s: 8.0,
+            ..e
+        };
+        let sure = assess(Stroke::Smash, Height::Overhead, &e, &B, &Flags::new());
+        let unsure = assess(Stroke::Smash, Height::Overhead, &carried, &B, &Flags::new());
+        assert!(unsure.height < sure.height, "{sure:?} {unsure:?}");
     }
 
     #[test]

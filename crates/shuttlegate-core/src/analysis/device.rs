@@ -791,6 +791,7 @@ impl DeviceAnalyser {
             quiet_before: p.quiet_before,
             rest_g: quality.rest_g,
             wraps_left: &quality.wraps_left,
+            carried_up: conditioner.carried_gravity(from, p.trigger_t),
         };
         let measured = measure(
             &window,
@@ -963,6 +964,7 @@ mod tests {
                 rate_dps: 3000.0,
                 sample_interval_ms: 5.0,
                 quiet_before: false,
+                anchor_carried_s: 0.0,
             }),
             reasons: Vec::new(),
         }

@@ -233,6 +233,36 @@ impl Session {
         self.up = target;
     }
 
+    /// Turns the node at 90 °/s (about one axis) until "up" reads `target`, while the player
+    /// moves in bounding strides of 240 ms: 160 ms rising off the floor at 0.6 g, 80 ms landing
+    /// at 1.8 g (vertical, averaging 1 g as a stride must), so ‖a‖ is never within 0.4 g of
+    /// 1 g and no sample is quasi-static — a player who never stands still between strokes.
+    pub fn bound_to(&mut self, target: V3) {
+        let target = unit(target);
+        let c = dot(self.up, target).clamp(-1.0, 1.0);
+        let n = cross(self.up, target);
+        let (n, angle) = if norm(n) < 1e-9 {
+            ([1.0, 0.0, 0.0], 0.0)
+        } else {
+            (unit(n), c.acos())
+        };
+        let rate = 90f64.to_radians();
+        let ms = (angle / rate * 1000.0).max(120.0);
+        let (start, t0) = (self.up, self.t);
+        while self.t < t0 + ms {
+            let theta = (rate * (self.t - t0) / 1000.0).min(angle);
+            self.up = rotate(start, n, theta);
+            let turning = if theta < angle { rate } else { 0.0 };
+            let bound = if (self.t - t0) % 240.0 < 160.0 {
+                0.6
+            } else {
+                1.8
+            };
+            self.push(scale(self.up, bound), scale(n, -turning.to_degrees()));
+        }
+        self.up = rotate(start, n, angle);
+    }
+
     /// "Up" in the node's axes when `s` starts.
     pub fn start_of(s: &Stroke) -> V3 {
         let peak = s.peak_dps.to_radians();

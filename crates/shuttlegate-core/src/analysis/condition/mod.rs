@@ -18,6 +18,9 @@
 //!    virtual shaft, as a racket node would see it. Without the key the wrist is read as it is
 //!    (the turn finds more tennis forehands but also more false swings in table-tennis rest:
 //!    docs/analysis.md, "Conditioning").
+//! 6. on the node that drives detection, **gravity carried** through the motion by a
+//!    complementary filter ([`attitude`]): measure/ anchors a swing's attitude on it when the
+//!    swing's window has no still spell. It reads the conditioned sample and changes nothing.
 //!
 //! Every step acts only on evidence (a wrap's jump, a rest off 1 g or a bias that holds, a
 //! swing plane that is clearly not the convention's) or on configuration, so a node whose data
@@ -28,6 +31,7 @@
 //! `placement_inferred`, `wrist_estimate`) by the span of its data. Memory is bounded: a fixed
 //! number of spans per trap, the oldest dropped first.
 
+pub mod attitude;
 pub mod axes;
 pub mod calibrate;
 pub mod rate;
@@ -40,6 +44,8 @@ use super::vecmath::{self as vm, Vec3};
 use super::{DeviceProfile, NodeSample, Overflow};
 use crate::batch::BodyPosition;
 
+pub use attitude::Carried;
+use attitude::GravityTracker;
 use axes::AxisInference;
 pub use axes::{AxisMap, InferenceReport, NodeRotation};
 use calibrate::RestCalibrator;
@@ -154,6 +160,11 @@ pub struct NodeConditioner {
     /// accelerometer axis's (the contact search reads each axis apart).
     gyro_wrap_left: Spans,
     acc_wrap_left: [Spans; 3],
+    /// Gravity carried through the motion ([`attitude`]), on the node that drives detection
+    /// (the racket, or a wrist standing in for it); `None` on body nodes.
+    gravity: Option<GravityTracker>,
+    /// The axes map the tracker's history is expressed in (an inference may decide later).
+    gravity_frame: NodeRotation,
 }
 
 /// What conditioning says about a span of one node's data (a swing's window).
@@ -224,6 +235,9 @@ impl NodeConditioner {
             clipped: Spans::default(),
             gyro_wrap_left: Spans::default(),
             acc_wrap_left: Default::default(),
+            gravity: (position == BodyPosition::Racket || wrist_primary)
+                .then(GravityTracker::default),
+            gravity_frame: NodeRotation::IDENTITY,
         }
     }
 
@@ -256,7 +270,9 @@ impl NodeConditioner {
                 spans.mark_run(s.t_ms, spacing_ms);
             }
         }
-        if self.undoes_wraps(self.gyro_full_scale, MAX_ANGULAR_ACCEL_DPS2, spacing_ms) {
+        let gyro_undone =
+            self.undoes_wraps(self.gyro_full_scale, MAX_ANGULAR_ACCEL_DPS2, spacing_ms);
+        if gyro_undone {
             s.gyro = gyro;
             if gyro_past.runs_on {
                 self.gyro_ran_on.mark(s.t_ms);
@@ -264,6 +280,7 @@ impl NodeConditioner {
         } else if gyro_past.wrapped {
             self.gyro_wrap_left.mark(s.t_ms);
         }
+        let gyro_railed = (gyro_past.wrapped && !gyro_undone) || self.at_gyro_rail(s.gyro);
         if self.note_rails(s) {
             self.clipped.mark(s.t_ms);
         }
@@ -287,6 +304,39 @@ impl NodeConditioner {
             s.acc = forearm_to_racket(s.acc, grip);
             s.gyro = forearm_to_racket(s.gyro, grip);
         }
+        self.carry_gravity(s, map, gyro_railed);
+    }
+
+    /// Feeds the gravity tracker the conditioned sample; when an axis inference has just
+    /// decided, its history is first brought into the inferred axes (as `reframe_early` does
+    /// for the samples).
+    fn carry_gravity(&mut self, s: &NodeSample, map: NodeRotation, railed: bool) {
+        let Some(tracker) = &mut self.gravity else {
+            return;
+        };
+        if map != self.gravity_frame {
+            // The history is in the frame it was carried in, which an earlier (provisional)
+            // inference may have chosen: back out of that one, into this one.
+            let then = self.gravity_frame;
+            tracker.reframe(|v| vm::widen(map.apply(then.unapply(v.map(|x| x as f32)))));
+            self.gravity_frame = map;
+        }
+        tracker.note(s.t_ms, vm::widen(s.acc), vm::widen(s.gyro), railed);
+    }
+
+    /// Gravity in the node's (conditioned) axes, carried by the gyro, at the newest sample
+    /// in `[from, to]` where it is believed.
+    pub fn carried_gravity(&self, from: f64, to: f64) -> Option<Carried> {
+        self.gravity.as_ref()?.carried_at(from, to)
+    }
+
+    /// Whether a gyro axis reads at the rail (clipped; a wrapped value running on past it is
+    /// a real reading).
+    fn at_gyro_rail(&self, gyro: [f32; 3]) -> bool {
+        gyro.iter().any(|v| {
+            let v = f64::from(*v).abs();
+            v >= RAIL_SHARE * self.gyro_full_scale && v <= RAIL_TOP_SHARE * self.gyro_full_scale
+        })
     }
 
     /// The axis inference's state, on a node whose axes are inferred (diagnostics).

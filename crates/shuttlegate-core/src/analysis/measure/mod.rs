@@ -17,6 +17,7 @@ mod lever;
 pub use classify::{Contact, classify, height_of};
 use contact::find_impact;
 
+use super::condition::Carried;
 use super::condition::WrapsLeft;
 use super::confidence::{Boundaries, Evidence};
 use super::signal::{Pulse, refine_peak};
@@ -108,6 +109,10 @@ pub struct SwingWindow<'a> {
     pub rest_g: Option<f64>,
     /// The wraps the conditioning stage found in the window and left in place.
     pub wraps_left: &'a WrapsLeft,
+    /// Gravity carried by the conditioning stage's filter up to the newest believed sample
+    /// before the trigger (`condition/attitude.rs`), in the node's axes: the anchor when the
+    /// window has no quasi-static samples before the swing.
+    pub carried_up: Option<Carried>,
 }
 
 /// Measures a detected swing; `None` when the burst does not have a stroke's shape.
@@ -181,7 +186,12 @@ pub fn measure(
     };
     let gyro_fixed = desaturate(&gyro, &gyro_clipped, s, pulse);
     let attitude = integrate(s, &gyro_fixed);
-    let up_before = mean_up(&acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i));
+    let still_before = mean_up(&acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i));
+    let carried_before = w.carried_up.and_then(|c| carried_anchor(s, &attitude, c));
+    // The quasi-static spell's gravity when the window has one (on the independent
+    // simulator's tuning seeds the carried one does no better there: the two agree within a
+    // few degrees); otherwise gravity carried by the conditioning stage's filter.
+    let up_before = still_before.or(carried_before);
     let up_after = mean_up(&acc, &attitude, |i| s[i].t_ms > w.end_t && still(i));
     // Each anchor's attitude error grows with the rotation hidden by clipping between it and
     // contact; weight them by the inverse of that hidden rotation (degrees, +1 for the
@@ -214,7 +224,8 @@ pub fn measure(
         (Some(a), None) | (None, Some(a)) => Some(to_body(a)),
         (None, None) => None,
     };
-    let up_ref = up_before;
+    // The hand's gravity stays the quasi-static one (a carried anchor is for the attitude).
+    let up_ref = still_before;
 
     let mut reasons = Vec::new();
     let omega_b = gyro_fixed[pre_i];
@@ -299,6 +310,10 @@ pub fn measure(
                 rate_dps: omega_impact_dps,
                 sample_interval_ms: sample_interval_at(s, pre_i),
                 quiet_before: w.quiet_before,
+                anchor_carried_s: match (still_before, up_after, w.carried_up) {
+                    (None, None, Some(c)) => (c.carried_ms + t_impact - c.t_ms).max(0.0) / 1000.0,
+                    _ => 0.0,
+                },
             };
             (
                 classify(&contact, settings),
@@ -533,6 +548,13 @@ fn mean_up(acc: &[Vec3], attitude: &[Quat], pick: impl Fn(usize) -> bool) -> Opt
         return None;
     }
     vm::unit(sum)
+}
+
+/// Gravity carried by the conditioning stage's filter (`c`, in the node's axes at one sample)
+/// in the integration's anchor frame.
+fn carried_anchor(s: &[NodeSample], attitude: &[Quat], c: Carried) -> Option<Vec3> {
+    let i = s.iter().rposition(|x| x.t_ms <= c.t_ms)?;
+    (s[i].t_ms == c.t_ms).then(|| vm::rotate(attitude[i], c.up))
 }
 
 /// |ω⊥| at `t` (just after sample `i`) from the clean samples up to `i`: the parabola

@@ -131,6 +131,7 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
         quiet_before: false,
         rest_g: None,
         wraps_left: &WrapsLeft::default(),
+        carried_up: None,
     };
     let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
     let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
@@ -156,6 +157,7 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
         quiet_before: false,
         rest_g: None,
         wraps_left: &WrapsLeft::default(),
+        carried_up: None,
     };
     let still = |i: usize| gyro[i][1] < 100.0;
     assert_eq!(
