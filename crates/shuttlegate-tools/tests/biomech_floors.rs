@@ -55,6 +55,10 @@ struct Floor {
 /// flank; measure/ reading the conditioning stage's wrap verdict): stroke 0.368 → 0.379 at
 /// 100 Hz, side 0.764 → 0.775 at 200 Hz, every other figure the same; the 100 Hz stroke floor
 /// rose to 0.35 and the 200 Hz side floor to 0.74.
+///
+/// Analysis version 7 (both merged, with att16's carried gravity and axes16's opt-in inference):
+/// F1 0.897 / 0.918, stroke 0.379 / 0.326, side 0.759 / 0.775, chain delays 0.765 / 0.769,
+/// peaks 0.745 / 0.769, chain-only delays 1.0 / 1.0.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
