@@ -659,8 +659,9 @@ impl DeviceAnalyser {
 
     /// A burst triggered within [`BACKSWING_GAP_MS`] after `p` (the front pending burst) is
     /// still in progress, or its window is not in yet: its peak so far is not its peak, and
-    /// whether it is a stroke is not known, so whether `p` was its backswing is not known yet. The wait is bounded in the primary node's data: a burst ends within
-    /// [`MAX_SWING_MS`] of its trigger, or at a gap of [`MAX_GAP_MS`]. (A primary node that
+    /// whether it is a stroke is not known, so whether `p` was its backswing is not known yet.
+    /// The wait is bounded in the primary node's data: a burst ends within [`MAX_SWING_MS`] of
+    /// its trigger, or at a gap of [`MAX_GAP_MS`]. (A primary node that
     /// falls silent mid-burst holds `p` until its data resumes or the session ends, as the
     /// 300 ms post-swing window already did; the pending queue's cap bounds the memory.)
     fn next_burst_unsettled(&self, p: &Pending) -> bool {

@@ -8,10 +8,11 @@ use crate::analysis::AnalysisSettings;
 use crate::analysis::vecmath::Vec3;
 
 /// Contact comes while the racket is turning at least this share of the swing's peak
-/// |ω⊥| (after the peak; before it, [`CONTACT_MIN_RATE_SHARE_RISING`]). The shuttle is struck in the forward swing, near its fastest: full strokes meet it
-/// above `CHECKED_RATIO` (classify.rs, 0.78) of their peak, and half the peak leaves room for
-/// a drop or a block checked before contact, whose head still moves through the shuttle
-/// [assumption: not measured here]. Before that, the second difference also jumps where the
+/// |ω⊥| (after the peak; before it, [`CONTACT_MIN_RATE_SHARE_RISING`]). The shuttle is struck
+/// in the forward swing, near its fastest: full strokes meet it above `CHECKED_RATIO`
+/// (classify.rs, 0.78) of their peak, and half the peak leaves room for a drop or a block
+/// checked before contact, whose head still moves through the shuttle [assumption: not
+/// measured here]. Before that, the second difference also jumps where the
 /// backswing turns into the forward swing and where the hand starts its push — those come
 /// while the racket turns slowly (on the independent simulator's tuning seeds, one swing in
 /// ten had its contact found 25–110 ms early, at 0–45 % of the peak rate).
