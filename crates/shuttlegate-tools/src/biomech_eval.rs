@@ -19,7 +19,8 @@
 use std::collections::BTreeMap;
 
 use shuttlegate_biomech::{
-    Overflow, Placement, Segment, Session, SessionOptions, StrokeClass, SwingTruth, generate,
+    NodeSetup, Overflow, Placement, Segment, Session, SessionOptions, StrokeClass, SwingTruth,
+    generate,
 };
 use shuttlegate_core::analysis::{
     AnalysisOutput, AnalysisSettings, CourtAnalysis, CourtDevice, DeviceProfile, Flag, Swing,
@@ -375,6 +376,30 @@ fn device_groups(session: &Session) -> Vec<String> {
     g
 }
 
+/// The rows of the rotation matrix of a node's mount (sensor axes in the body frame; a body
+/// vector v reads as mount⁻¹ v, so the i-th row is the analyser's axis i in node axes).
+pub(crate) fn mount_rotation(node: &NodeSetup) -> [[f64; 3]; 3] {
+    let q = node.sensor.mount;
+    let (x, y, z, w) = (q.x, q.y, q.z, q.w);
+    [
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y - z * w),
+            2.0 * (x * z + y * w),
+        ],
+        [
+            2.0 * (x * y + z * w),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z - x * w),
+        ],
+        [
+            2.0 * (x * z - y * w),
+            2.0 * (y * z + x * w),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
+    ]
+}
+
 /// How the racket node sits on the racket, when there is one: in the convention, turned by
 /// right angles (a signed permutation of its axes), or by an arbitrary rotation.
 fn racket_mount(session: &Session) -> Option<&'static str> {
@@ -383,20 +408,9 @@ fn racket_mount(session: &Session) -> Option<&'static str> {
         .nodes
         .iter()
         .find(|n| n.segment == Segment::Racket)?;
-    let q = node.sensor.mount;
-    let (x, y, z, w) = (q.x, q.y, q.z, q.w);
     // The rotation matrix's entries: all 0 or ±1 for a board turned by right angles.
-    let m = [
-        1.0 - 2.0 * (y * y + z * z),
-        2.0 * (x * y - z * w),
-        2.0 * (x * z + y * w),
-        2.0 * (x * y + z * w),
-        1.0 - 2.0 * (x * x + z * z),
-        2.0 * (y * z - x * w),
-        2.0 * (x * z - y * w),
-        2.0 * (y * z + x * w),
-        1.0 - 2.0 * (x * x + y * y),
-    ];
+    let rotation = mount_rotation(node);
+    let m = rotation.as_flattened();
     let square = m
         .iter()
         .all(|v| v.abs() < 1e-6 || (v.abs() - 1.0).abs() < 1e-6);

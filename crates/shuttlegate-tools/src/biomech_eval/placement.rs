@@ -32,27 +32,7 @@ pub fn inference_line(seed: u64, session: &Session, profile: &DeviceProfile) -> 
         conditioner.condition(s);
     }
     let report = conditioner.inference_report()?;
-    // The analyser's axes in node axes: a body vector v reads as mount⁻¹ v, so e_i reads as
-    // the i-th row of the mount's rotation matrix.
-    let q = node.sensor.mount;
-    let (x, y, z, w) = (q.x, q.y, q.z, q.w);
-    let truth = [
-        [
-            1.0 - 2.0 * (y * y + z * z),
-            2.0 * (x * y - z * w),
-            2.0 * (x * z + y * w),
-        ],
-        [
-            2.0 * (x * y + z * w),
-            1.0 - 2.0 * (x * x + z * z),
-            2.0 * (y * z - x * w),
-        ],
-        [
-            2.0 * (x * z - y * w),
-            2.0 * (y * z + x * w),
-            1.0 - 2.0 * (x * x + y * y),
-        ],
-    ];
+    let truth = super::mount_rotation(node);
     Some(describe(seed, session, &report, truth))
 }
 
