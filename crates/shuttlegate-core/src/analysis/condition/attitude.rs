@@ -33,6 +33,7 @@
 use std::collections::VecDeque;
 
 use super::super::vecmath::{self as vm, Vec3};
+use super::calibrate::REST_READING_G;
 
 /// ‖a‖ further than this from the rest reading gives the accelerometer no weight, g. At
 /// 0.1 g off, a linear acceleration could tilt the reading by up to asin 0.1 ≈ 6°; the weight
@@ -53,10 +54,10 @@ pub const TRUST_S: f64 = 0.03;
 /// A sample restarts a lost estimate when its weight is at least this.
 const RESTART_WEIGHT: f64 = 0.5;
 /// The rest reading follows the slowest samples (under this rate, °/s) with this time
-/// constant, s, and stays within the range a real part reads at rest, g.
+/// constant, s, and stays within the range a real part reads at rest
+/// ([`REST_READING_G`], the calibration's).
 const REST_LEARN_DPS: f64 = 30.0;
 const REST_LEARN_TAU_S: f64 = 1.0;
-const REST_RANGE_G: (f64, f64) = (0.8, 1.45);
 /// A gap longer than this, ms, is not integrated across (lost data: the turn in it is
 /// unknown).
 const MAX_GAP_MS: f64 = 200.0;
@@ -174,7 +175,7 @@ impl GravityTracker {
     /// seconds of following from 1 g before its gravity counted, longer than a player holds
     /// the racket ready.
     fn learn_rest(&mut self, norm: f64, dt_s: Option<f64>) {
-        let norm = norm.clamp(REST_RANGE_G.0, REST_RANGE_G.1);
+        let norm = norm.clamp(REST_READING_G.0, REST_READING_G.1);
         self.rest_g = Some(match (self.rest_g, dt_s) {
             (None, _) => norm,
             (Some(g), Some(dt)) => g + (dt / REST_LEARN_TAU_S).min(1.0) * (norm - g),

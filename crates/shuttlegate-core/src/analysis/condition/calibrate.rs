@@ -64,7 +64,7 @@ pub const QUIET_DPS: f64 = 110.0;
 /// A rest reading is believed between these, g: a calibrated part reads 1 g, uncalibrated
 /// MPU-6050-class parts up to ~1.3 g (SEED-SYSTEM.md); further off is a broken part or quiet
 /// samples that were not quiet.
-const REST_READING_G: (f64, f64) = (0.8, 1.45);
+pub(super) const REST_READING_G: (f64, f64) = (0.8, 1.45);
 /// Quiet samples needed for a rest reading.
 const MIN_QUIET_SAMPLES: usize = 3;
 /// A rest rate above this, °/s, is a bias worth removing (a calibrated MEMS gyro's zero-rate

@@ -280,10 +280,13 @@ impl NodeConditioner {
         } else if gyro_past.wrapped {
             self.gyro_wrap_left.mark(s.t_ms);
         }
-        let gyro_railed = (gyro_past.wrapped && !gyro_undone) || self.at_gyro_rail(s.gyro);
         if self.note_rails(s) {
             self.clipped.mark(s.t_ms);
         }
+        // A gyro axis at the rail on this sample (clipped), or a wrap left in place: the turn
+        // is not what the gyro says.
+        let gyro_at_rail = self.at_rail[3..].iter().any(|&n| n > 0);
+        let gyro_railed = (gyro_past.wrapped && !gyro_undone) || gyro_at_rail;
         let calibration = self
             .calibrator
             .note(s.t_ms, vm::widen(s.acc), vm::widen(s.gyro));
@@ -328,15 +331,6 @@ impl NodeConditioner {
     /// in `[from, to]` where it is believed.
     pub fn carried_gravity(&self, from: f64, to: f64) -> Option<Carried> {
         self.gravity.as_ref()?.carried_at(from, to)
-    }
-
-    /// Whether a gyro axis reads at the rail (clipped; a wrapped value running on past it is
-    /// a real reading).
-    fn at_gyro_rail(&self, gyro: [f32; 3]) -> bool {
-        gyro.iter().any(|v| {
-            let v = f64::from(*v).abs();
-            v >= RAIL_SHARE * self.gyro_full_scale && v <= RAIL_TOP_SHARE * self.gyro_full_scale
-        })
     }
 
     /// The axis inference's state, on a node whose axes are inferred (diagnostics).
