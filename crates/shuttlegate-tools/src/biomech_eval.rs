@@ -442,11 +442,7 @@ const CONTACT_ON_TIME_MS: f64 = 20.0;
 /// flagged the swing clipped (its peak rebuilt through saturation), and whether the contact
 /// it found was on time (the rate, speed and attitude are all read at that instant).
 fn found_groups(t: &SwingTruth, found: &Swing, aligned: bool) -> Vec<String> {
-    let clipped = if found.flags.contains(&Flag::Clipped) {
-        "clipped"
-    } else {
-        "unclipped"
-    };
+    let clipped = clipped_label(found);
     let off_ms = found.t_impact - t.t_contact_ms;
     let timing = if off_ms < -CONTACT_ON_TIME_MS {
         "early"
@@ -467,6 +463,16 @@ fn found_groups(t: &SwingTruth, found: &Swing, aligned: bool) -> Vec<String> {
         ));
     }
     g
+}
+
+/// "clipped" when the analyser flagged the swing clipped (its peak rebuilt through
+/// saturation), "unclipped" otherwise: the breakdowns' label.
+fn clipped_label(found: &Swing) -> &'static str {
+    if found.flags.contains(&Flag::Clipped) {
+        "clipped"
+    } else {
+        "unclipped"
+    }
 }
 
 /// Where a matched swing's speed error comes from (`eval --verbose`, "speed …" lines): how far
@@ -658,11 +664,7 @@ impl HeightTally {
 /// mount, clipping and, on aligned racket nodes (where the node's x is the shaft), the true
 /// shaft elevation's 15° band.
 fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str) -> Vec<String> {
-    let clipped = if found.flags.contains(&Flag::Clipped) {
-        "clipped"
-    } else {
-        "unclipped"
-    };
+    let clipped = clipped_label(found);
     let mut g = vec![format!("{height} all"), format!("{height} {clipped}")];
     let Some(mount) = racket_mount(session) else {
         g.push(format!("{height} no racket node"));
