@@ -11,6 +11,7 @@
 
 mod classify;
 mod contact;
+mod flanks;
 mod hand;
 mod lever;
 
@@ -160,7 +161,12 @@ pub fn measure(
             let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
             cap_through_plateau(s, &perp, plateau, hidden, impact_i)
         });
-        cap.or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
+        let from_flanks = || {
+            let plateau = Plateau::around(&gyro_clipped, peak_i)?;
+            flanks::cap_from_flanks(s, &perp, &gyro_clipped, plateau, impact_i)
+        };
+        cap.or_else(from_flanks)
+            .or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
             .or_else(|| fit_pulse(s, &perp, &gyro_clipped, peak_i, impact_i))
     } else {
         None
