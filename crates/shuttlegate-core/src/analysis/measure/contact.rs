@@ -6,6 +6,7 @@
 use super::{Burst, Plateau};
 use crate::analysis::AnalysisSettings;
 use crate::analysis::vecmath::Vec3;
+use crate::batch::BodyPosition;
 
 /// Contact comes while the racket is turning at least this share of the swing's peak
 /// |ω⊥| (after the peak; before it, [`CONTACT_MIN_RATE_SHARE_RISING`]). The shuttle is struck
@@ -113,7 +114,17 @@ pub(super) fn find_impact(
             && s[i].t_ms <= peak_t + 80.0
     };
     let candidate = |i: usize| in_window(i) && residual(i) > threshold && fast(i);
-    let first = transient_start(acc.len(), &candidate, &residual)?;
+    // The shuttle rings the racket; a node on the wrist or forearm feels it through the grip
+    // and the hand's soft tissue, damped below the arm's own jolts, so there the largest
+    // jolt is not the contact and the first one over the threshold is kept.
+    let on_the_racket = s
+        .first()
+        .is_some_and(|x| x.position == BodyPosition::Racket);
+    let first = if on_the_racket {
+        transient_start(acc.len(), &candidate, &residual)?
+    } else {
+        (0..acc.len()).find(|&i| candidate(i))?
+    };
     // The transient rises from nothing at contact, so the first sample after contact may
     // catch only its foot, and the second difference of the next one subtracts twice that
     // foot: the detection can come up to two samples late. Step back over samples that

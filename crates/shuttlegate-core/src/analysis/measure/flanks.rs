@@ -32,11 +32,23 @@ pub(super) fn cap_from_flanks(
     plateau: Plateau,
     impact_i: Option<usize>,
 ) -> Option<Pulse> {
+    let ring_end = impact_i.map_or(f64::NEG_INFINITY, |i| s[i].t_ms + IMPACT_RING_MS);
+    let falling_from = |after_t: f64| {
+        (plateau.last + 1..s.len().saturating_sub(1))
+            .find(|&i| s[i].t_ms > after_t && !clipped[i] && !clipped[i + 1])
+    };
+    // Past the shuttle's ring first; at 100 Hz that can leave only the follow-through, so
+    // then the two samples right after the plateau (their rate is the racket's, slowed by
+    // the shuttle, which the falling side's own width takes in).
+    let past_ring = falling_from(ring_end).and_then(|f1| cap_with(s, perp, plateau, f1));
+    past_ring.or_else(|| cap_with(s, perp, plateau, falling_from(f64::NEG_INFINITY)?))
+}
+
+/// The cap through the two clean samples before `plateau` and the falling samples `f1` and
+/// the one after it.
+fn cap_with(s: &[NodeSample], perp: &[f64], plateau: Plateau, f1: usize) -> Option<Pulse> {
     let level = plateau.level(perp);
     let (r1, r2) = (plateau.first.checked_sub(2)?, plateau.first - 1);
-    let ring_end = impact_i.map_or(f64::NEG_INFINITY, |i| s[i].t_ms + IMPACT_RING_MS);
-    let f1 = (plateau.last + 1..s.len().saturating_sub(1))
-        .find(|&i| s[i].t_ms > ring_end && !clipped[i] && !clipped[i + 1])?;
     let f2 = f1 + 1;
     let rising = 0.0 < perp[r1] && perp[r1] < perp[r2] && perp[r2] < level;
     let falling = level > perp[f1] && perp[f1] > perp[f2] && perp[f2] > 0.0;
