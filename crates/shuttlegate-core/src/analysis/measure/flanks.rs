@@ -1,15 +1,21 @@
 //! A clipped plateau's cap rebuilt from both of its clean flanks, when gravity cannot say how
 //! much turn the rail hid (no quasi-static anchor on one side, or a swing about the vertical).
 //!
-//! The shape: near its crest the logarithm of any smooth positive pulse is, to second order,
-//! a parabola in time, so the cap is a Gaussian on each side; the two sides get their own
-//! widths because a racket's forward swing speeds up over 100–150 ms and slows faster after
-//! contact, the shuttle and the wrist's braking taking the head's energy (the two-sided
-//! Gaussian the rest of measure/ already fits). Each side's width and crest time follow from
-//! its two clean samples nearest the plateau for any trial peak; the peak is the one at which
-//! the two sides crest at the same instant. Only samples next to the plateau enter: the
-//! flanks' feet carry the backswing and the recovery, which bend them (why the one-sided
-//! fit of the rising flank, extrapolated from its foot, read some clipped swings double).
+//! The shape: a racket's forward swing is a point-to-point movement whose speed rises from
+//! and falls back to rest, a bell with compact support — the minimum-jerk profile of such
+//! movements (Flash & Hogan 1985, J. Neurosci. 5: 1688–1703), which a sin² pulse follows
+//! within a few percent. Near its crest the logarithm of such a bell falls faster than a
+//! parabola, so a Gaussian through flank samples at 60–90 % of the crest reads the crest
+//! high. The cap is a cos² on each side, `peak · cos²(π (t − t0) / W)`, each side with its
+//! own width because the forward swing speeds up over 100–150 ms and slows faster after
+//! contact. Each side's width and crest time follow from its two clean samples nearest the
+//! plateau for any trial peak; the peak is the one at which the two sides crest at the same
+//! instant. On the independent simulator's tuning seeds 0–39 at 100 Hz (aligned racket
+//! nodes, ±2000 °/s gyros) the cos² cap read the true peak with MAE 15 % (median 3.5 %), the
+//! same construction with a Gaussian 26 % (median 5.7 %). Only samples next to the plateau
+//! enter: the flanks' feet carry the backswing and the recovery, which bend them (why the
+//! one-sided fit of the rising flank, extrapolated from its foot, read some clipped swings
+//! double).
 
 use super::{IMPACT_RING_MS, Plateau};
 use crate::analysis::NodeSample;
@@ -78,10 +84,14 @@ fn cap_with(s: &[NodeSample], perp: &[f64], plateau: Plateau, f1: usize) -> Opti
         }
     }
     let peak = hi.exp();
-    let (t_rise, rise_ms) = rise.crest(peak)?;
-    let (t_fall, fall_ms) = fall.crest(peak)?;
-    let t0 = 0.5 * (t_rise + t_fall);
-    (t0 > s[r2].t_ms && t0 < s[f1].t_ms).then_some(Pulse {
+    let t0 = 0.5 * (rise.crest(peak)?.0 + fall.crest(peak)?.0);
+    // measure/ reads the cap as a two-sided Gaussian (`Pulse`): the one with this crest
+    // through the two samples next to the plateau, which agrees with the cos² cap over the
+    // plateau to within the samples' spacing.
+    let sigma = |(t, y): (f64, f64)| (t - t0).abs() / (2.0 * (peak / y).ln()).sqrt();
+    let (rise_ms, fall_ms) = (sigma(rise.near), sigma(fall.near));
+    let ok = t0 > s[r2].t_ms && t0 < s[f1].t_ms && rise_ms.is_finite() && fall_ms.is_finite();
+    ok.then_some(Pulse {
         peak,
         t0,
         rise_ms,
@@ -96,10 +106,10 @@ struct Side {
 }
 
 impl Side {
-    /// For a trial `peak`, the Gaussian through both samples: its crest time and width (ms).
-    /// A sample at `y` lies `√(2 ln(peak / y))` widths from the crest.
+    /// For a trial `peak`, the cos² side through both samples: its crest time and its
+    /// width W over π (ms). A sample at `y` lies `acos(√(y / peak))` of those from the crest.
     fn crest(&self, peak: f64) -> Option<(f64, f64)> {
-        let widths = |y: f64| (2.0 * (peak / y).ln()).sqrt();
+        let widths = |y: f64| (y / peak).min(1.0).sqrt().acos();
         let (near, far) = (widths(self.near.1), widths(self.far.1));
         let width = (self.near.0 - self.far.0).abs() / (far - near);
         let toward = (self.near.0 - self.far.0).signum();
@@ -123,18 +133,17 @@ mod tests {
         }
     }
 
-    /// A two-sided Gaussian of 3000 °/s (rise 40 ms, fall 25 ms) clipped at 2000 °/s and
-    /// sampled at 100 Hz: both flanks give the peak and its time back.
+    /// A two-sided cos² pulse of 3000 °/s (rising over 120 ms, falling over 80 ms) clipped
+    /// at 2000 °/s and sampled at 100 Hz: both flanks give the peak and its time back.
     #[test]
-    fn both_flanks_give_a_two_sided_gaussian_cap_back() {
-        let truth = Pulse {
-            peak: 3000.0,
-            t0: 203.0,
-            rise_ms: 40.0,
-            fall_ms: 25.0,
+    fn both_flanks_give_a_two_sided_bell_cap_back() {
+        let truth = |t: f64| {
+            let half = if t < 203.0 { 120.0 } else { 80.0 };
+            let x = ((t - 203.0) / half).clamp(-1.0, 1.0);
+            3000.0 * (0.5 * std::f64::consts::PI * x).cos().powi(2)
         };
         let s: Vec<NodeSample> = (0..40).map(|k| sample(k as f64 * 10.0)).collect();
-        let perp: Vec<f64> = s.iter().map(|x| truth.at(x.t_ms).min(2000.0)).collect();
+        let perp: Vec<f64> = s.iter().map(|x| truth(x.t_ms).min(2000.0)).collect();
         let clipped: Vec<bool> = perp.iter().map(|&v| v >= 1960.0).collect();
         let plateau = Plateau::around(&clipped, 20).expect("clipped at the crest");
         let cap = cap_from_flanks(&s, &perp, &clipped, plateau, None).expect("rebuilt");
