@@ -590,3 +590,56 @@ fn a_turned_racket_node_reads_alike_with_configured_axes_and_is_inferred_without
             .all(|s| !s.flags.contains(&Flag::PlacementInferred))
     );
 }
+
+/// A stroke of `stroke` on a ±2000 °/s gyro at 100 Hz, clipped, after a still spell; after it
+/// the player bounds away (`anchored_after` false: no quasi-static sample after the swing, so
+/// gravity cannot tell the turn the rail hid and the plateau is rebuilt from its flanks) or
+/// holds still.
+fn clipped_at_100_hz(stroke: &Stroke, anchored_after: bool) -> Swing {
+    let mut s = Session::new(100.0, [0.5, 0.0, 0.86]);
+    s.still(1200.0);
+    s.ready(stroke);
+    s.stroke(stroke);
+    if anchored_after {
+        s.still(700.0);
+    } else {
+        s.bound_to([0.0, 0.0, 1.0]);
+        s.bound_to([0.5, 0.0, 0.86]);
+    }
+    physics::map_axis(&mut s.readings, true, |v| physics::clip(v, 2000.0));
+    let (swings, _) = analyse(racket(2000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let swing = matched(&swings, &s.contacts)[0]
+        .expect("the stroke")
+        .clone();
+    assert!(swing.flags.contains(&Flag::Clipped), "{:?}", swing.flags);
+    swing
+}
+
+/// clip17: a smash at 1.4× and 1.7× the gyro's full scale, at 100 Hz, its plateau rebuilt
+/// from both flanks (no anchor after the swing) or from gravity's hidden turn: the speed at
+/// contact, read on the rebuilt crest, within 8 % (the target) — not the rail's (−29 % and −41 %).
+#[test]
+fn a_clipped_smash_is_rebuilt_within_eight_percent_with_or_without_gravity_after_it() {
+    for peak in [2800.0, 3400.0] {
+        for anchored_after in [false, true] {
+            let swing = clipped_at_100_hz(&smash(peak), anchored_after);
+            eprintln!(
+                "{peak} anchored {anchored_after}: {:?} truth {}",
+                swing.racket_speed_kmh,
+                smash(peak).head_speed_kmh()
+            );
+            assert_speed(&swing, smash(peak).head_speed_kmh(), 0.08);
+        }
+    }
+}
+
+/// clip17: a clear clipped at 100 Hz stays overhead and a clear: the attitude at contact is
+/// integrated through the rebuilt plateau, not the rail's under-read turn.
+#[test]
+fn a_clipped_clear_is_still_overhead() {
+    for anchored_after in [false, true] {
+        let swing = clipped_at_100_hz(&clear(2800.0), anchored_after);
+        assert_eq!(swing.height, Some(Height::Overhead), "{swing:?}");
+        assert_eq!(swing.stroke, StrokeType::Clear, "{swing:?}");
+    }
+}

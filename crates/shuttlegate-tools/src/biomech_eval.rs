@@ -174,6 +174,37 @@ pub struct BiomechReport {
     /// (`eval --verbose`), to tell a wrong gravity from a cut-off (the true shaft elevation's
     /// band) and a missing anchor.
     pub height_groups: BTreeMap<String, HeightTally>,
+    /// Matched swings by condition: how the contact the analyser read fell against the true
+    /// one (`eval --verbose`, "contact …" lines), to tell a contact found early or late from
+    /// one never found (read at the rate peak).
+    pub contact_groups: BTreeMap<String, ContactTally>,
+}
+
+/// Where the contacts of one group of matched swings fell.
+#[derive(Debug, Clone, Default)]
+pub struct ContactTally {
+    pub n: usize,
+    /// Found more than [`CONTACT_ON_TIME_MS`] before or after the true contact.
+    pub early: usize,
+    pub late: usize,
+    /// Sum of |found − true contact|, ms.
+    pub abs_ms: f64,
+    /// The true impacts among them, and how many of those the analyser found an impact on
+    /// (the rest read at the rate peak).
+    pub impacts: usize,
+    pub impacts_found: usize,
+}
+
+impl ContactTally {
+    fn add(&mut self, t: &SwingTruth, found: &Swing) {
+        let off_ms = found.t_impact - t.t_contact_ms;
+        self.n += 1;
+        self.early += usize::from(off_ms < -CONTACT_ON_TIME_MS);
+        self.late += usize::from(off_ms > CONTACT_ON_TIME_MS);
+        self.abs_ms += off_ms.abs();
+        self.impacts += usize::from(t.impact);
+        self.impacts_found += usize::from(t.impact && found.impact);
+    }
 }
 
 /// Heights read for one group of swings whose true height is known.
@@ -481,21 +512,8 @@ fn clipped_label(found: &Swing) -> &'static str {
 /// and whether it found the shuttle's contact or read contact at the rate peak.
 fn speed_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String> {
     let sensor = &session.device.nodes[0].sensor;
-    let over = t.racket_peak_dps / sensor.gyro_full_scale_dps;
-    let past = if over < 0.9 {
-        "under 0.9"
-    } else if over < 1.4 {
-        "0.9-1.4"
-    } else {
-        "over 1.4"
-    };
-    let flagged = if found.flags.contains(&Flag::Clipped) {
-        "clipped"
-    } else if found.flags.contains(&Flag::Wrapped) {
-        "wrapped"
-    } else {
-        "clean"
-    };
+    let past = peak_band(t, session);
+    let flagged = flagged_label(found);
     let overflow = match sensor.overflow {
         Overflow::Clip => "clip",
         Overflow::Wrap => "wrap",
@@ -530,6 +548,44 @@ fn speed_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String>
     g
 }
 
+/// How far a swing's true racket peak went past the first node's gyro full scale, as a band.
+fn peak_band(t: &SwingTruth, session: &Session) -> &'static str {
+    let over = t.racket_peak_dps / session.device.nodes[0].sensor.gyro_full_scale_dps;
+    if over < 0.9 {
+        "under 0.9"
+    } else if over < 1.4 {
+        "0.9-1.4"
+    } else {
+        "over 1.4"
+    }
+}
+
+/// What the analyser flagged of the sensor's range: "clipped", else "wrapped", else "clean".
+fn flagged_label(found: &Swing) -> &'static str {
+    if found.flags.contains(&Flag::Clipped) {
+        "clipped"
+    } else if found.flags.contains(&Flag::Wrapped) {
+        "wrapped"
+    } else {
+        "clean"
+    }
+}
+
+/// The groups a matched swing counts in for the contact breakdown: all, by flag and peak
+/// band, and on aligned racket nodes (where |ω⊥| is the racket's) by flag, band and stroke.
+fn contact_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String> {
+    let (flagged, past) = (flagged_label(found), peak_band(t, session));
+    let mut g = vec![
+        "contact all".to_owned(),
+        format!("contact {flagged} peak/FS {past}"),
+    ];
+    if racket_mount(session) == Some("aligned") {
+        g.push(format!("contact aligned racket {flagged} peak/FS {past}"));
+        g.push(format!("contact aligned racket stroke {}", t.stroke.name()));
+    }
+    g
+}
+
 /// Scores one session's swings (on the simulator's clock) against its truth.
 pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) {
     let (chain_only, found): (Vec<&Swing>, Vec<&Swing>) = found
@@ -560,6 +616,9 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         if let Some((_, s)) = best {
             groups.extend(found_groups(t, s, aligned));
             groups.extend(speed_groups(t, s, session));
+            for g in contact_groups(t, s, session) {
+                r.contact_groups.entry(g).or_default().add(t, s);
+            }
         }
         if let (Some(mount), Some((_, s))) = (racket_mount(session), best) {
             // What the axis inference made of the node: turned or left as it reads.
@@ -1049,6 +1108,25 @@ impl BiomechReport {
             .chain(places)
             .chain(self.placement_lines.iter().cloned())
             .chain(heights)
+            .chain(self.contact_lines())
+            .collect()
+    }
+
+    /// The contact breakdown, a line per group.
+    fn contact_lines(&self) -> Vec<String> {
+        self.contact_groups
+            .iter()
+            .map(|(name, c)| {
+                format!(
+                    "{name:<48} n {:>4}  early {:>4} late {:>4}  mean |Δt| {:>5.1} ms  impacts found {:>4} of {:>4}",
+                    c.n,
+                    c.early,
+                    c.late,
+                    c.abs_ms / c.n.max(1) as f64,
+                    c.impacts_found,
+                    c.impacts
+                )
+            })
             .collect()
     }
 }

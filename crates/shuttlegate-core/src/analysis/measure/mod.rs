@@ -11,6 +11,7 @@
 
 mod classify;
 mod contact;
+mod flanks;
 mod hand;
 mod lever;
 
@@ -126,13 +127,19 @@ pub fn measure(
     let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
     let g_clip = profile.gyro_full_scale_dps * CLIP_FRACTION;
     let a_clip = profile.acc_full_scale_g * CLIP_FRACTION;
+    // What the rail hides of |ω⊥|: only the axes across the shaft. A rate about the shaft
+    // itself (the forearm's pronation, which pins the x axis of the ChoongGao armband after
+    // its smashes) leaves |ω⊥| as read; counted as clipped, it stretched the plateau over
+    // clean samples at a fifth of the rail and no cap could be rebuilt.
     let gyro_clipped: Vec<bool> = gyro
         .iter()
-        .map(|g| g.iter().any(|v| v.abs() >= g_clip))
+        .map(|g| g[1].abs() >= g_clip || g[2].abs() >= g_clip)
         .collect();
     let in_swing = |i: usize| s[i].t_ms >= w.trigger_t && s[i].t_ms <= w.end_t;
-    let saturated = (0..s.len())
-        .any(|i| in_swing(i) && (gyro_clipped[i] || acc[i].iter().any(|v| v.abs() >= a_clip)));
+    let at_rail = |i: usize| {
+        gyro[i].iter().any(|v| v.abs() >= g_clip) || acc[i].iter().any(|v| v.abs() >= a_clip)
+    };
+    let saturated = (0..s.len()).any(|i| in_swing(i) && at_rail(i));
     let perp: Vec<f64> = gyro.iter().map(|g| g[1].hypot(g[2])).collect();
     let peak_i = swing_peak_index(&perp, &gyro_clipped, &in_swing);
     // At rest: gravity alone on the accelerometer, and no turn to speak of. Gravity reads
@@ -160,7 +167,12 @@ pub fn measure(
             let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
             cap_through_plateau(s, &perp, plateau, hidden, impact_i)
         });
-        cap.or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
+        let from_flanks = || {
+            let plateau = Plateau::around(&gyro_clipped, peak_i)?;
+            flanks::cap_from_flanks(s, &perp, &gyro_clipped, plateau, impact_i)
+        };
+        cap.or_else(from_flanks)
+            .or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
             .or_else(|| fit_pulse(s, &perp, &gyro_clipped, peak_i, impact_i))
     } else {
         None
@@ -181,7 +193,8 @@ pub fn measure(
         (Some(_), _) if !gyro_clipped[pre_i] => {
             extrapolate(s, &perp, &gyro_clipped, pre_i, t_impact)
         }
-        (Some(_), Some(p)) => p.at(t_impact),
+        // A clipped sample's reading is a lower bound on the rate (the rail).
+        (Some(_), Some(p)) => p.at(t_impact).max(perp[pre_i]),
         (Some(_), None) => perp[pre_i],
     };
     let gyro_fixed = desaturate(&gyro, &gyro_clipped, s, pulse);
@@ -472,9 +485,17 @@ fn fit_pulse(
         |(a, b), t| (a.min(t), b.max(t)),
     );
     let pulse = Pulse::fit(&points, t_lo, t_hi)?;
-    // A fit wildly above what the clean samples show is not trusted unless the sensor clipped.
+    // A fit wildly above what the clean samples show is not trusted unless the sensor clipped;
+    // through clipping, a fit below the rail's reading is not the pulse: the rail is a lower
+    // bound on the rate (on the ChoongGao armband's pinned smashes such fits read contact
+    // at half the rail).
     let any_clipped = (lo..=hi).any(|i| clipped[i]);
-    (any_clipped || pulse.peak < 1.3 * peak).then_some(pulse)
+    let fits = if any_clipped {
+        pulse.peak >= peak
+    } else {
+        pulse.peak < 1.3 * peak
+    };
+    fits.then_some(pulse)
 }
 
 /// Gyro with clipped samples rebuilt: the perpendicular part scaled to the fitted pulse.
