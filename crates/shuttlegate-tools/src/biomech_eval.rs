@@ -28,6 +28,7 @@ use shuttlegate_core::analysis::{
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
+pub mod contact;
 pub mod daemon;
 pub mod placement;
 
@@ -174,6 +175,9 @@ pub struct BiomechReport {
     /// (`eval --verbose`), to tell a wrong gravity from a cut-off (the true shaft elevation's
     /// band) and a missing anchor.
     pub height_groups: BTreeMap<String, HeightTally>,
+    /// The classifier's contact figures against the truth, and its rules' ceiling
+    /// ([`contact`], `eval --verbose`).
+    pub contact: contact::ContactBreakdown,
 }
 
 /// Heights read for one group of swings whose true height is known.
@@ -599,6 +603,8 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
                 .entry(s.stroke.as_str().to_owned())
                 .or_default() += 1;
         }
+        r.contact
+            .add_matched(t, s, racket_mount(session).unwrap_or("no racket node"));
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;
             let ok = s.height.is_some_and(|sh| sh.as_str() == h.name());
@@ -629,6 +635,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         }
     }
     score_chain_only(session, found, &used, &chain_only, r);
+    r.contact.add_ceiling(session, &AnalysisSettings::default());
     r.all.false_positives += fp_tally.false_positives;
     let rest_ms: f64 = session.rests.iter().map(|w| w.duration_ms()).sum();
     for g in &dev_groups {
@@ -1049,6 +1056,7 @@ impl BiomechReport {
             .chain(places)
             .chain(self.placement_lines.iter().cloned())
             .chain(heights)
+            .chain(self.contact.lines())
             .collect()
     }
 }
