@@ -413,4 +413,46 @@ mod tests {
         );
         assert!(lift.stroke < 0.6, "{lift:?}");
     }
+
+    /// With a settled reference the speed boundaries are its shares: an expert's 80 km/h
+    /// overhead is surely a drop against a 130 km/h reference, and surely not one against the
+    /// absolute 50 km/h prior.
+    #[test]
+    fn speed_margins_are_taken_to_the_references_shares_once_settled() {
+        let e = Evidence {
+            speed_kmh: 80.0,
+            ..evidence()
+        };
+        let referenced = Evidence {
+            reference_kmh: Some(130.0),
+            ..e
+        };
+        let drop = assess(
+            Stroke::Drop,
+            Height::Overhead,
+            &referenced,
+            &B,
+            &Flags::new(),
+        );
+        let prior = assess(Stroke::Drop, Height::Overhead, &e, &B, &Flags::new());
+        assert!(
+            drop.stroke > 0.9 && prior.stroke < 0.1,
+            "{drop:?} {prior:?}"
+        );
+    }
+
+    /// Below overhead a rising head path makes the contact underarm, as surely as the path
+    /// rises past its bound.
+    #[test]
+    fn a_rising_path_between_the_elevation_bounds_is_underarm_as_surely_as_it_rises() {
+        let e = |pitch_deg| Evidence {
+            elevation_deg: -5.0,
+            pitch_deg,
+            ..evidence()
+        };
+        let steep = assess(Stroke::Lift, Height::Underarm, &e(45.0), &B, &Flags::new());
+        let on_bound = assess(Stroke::Lift, Height::Underarm, &e(20.0), &B, &Flags::new());
+        assert!(steep.height > 0.99, "{steep:?}");
+        assert!((on_bound.height - 0.5).abs() < 0.02, "{on_bound:?}");
+    }
 }
