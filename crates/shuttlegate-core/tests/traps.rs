@@ -643,3 +643,34 @@ fn a_clipped_clear_is_still_overhead() {
         assert_eq!(swing.stroke, StrokeType::Clear, "{swing:?}");
     }
 }
+
+/// A slow player's full clears are slower than the absolute drop cut-off (50 km/h), so with no
+/// history they read as drops; once the device's speed reference has settled on this
+/// player's own full swings, they are clears, and a swing with the speed taken off is the
+/// drop (measure/classify.rs: slow is relative to the player).
+#[test]
+fn a_slow_players_clears_are_clears_once_the_devices_reference_has_settled() {
+    // About 44 km/h of head speed (1350 °/s at 0.55 m, 0.94 of it across the shaft).
+    let mut strokes = vec![clear(1350.0); 11];
+    // The same preparation at 28 km/h: 0.64 of the player's full swing.
+    strokes.push(clear(850.0));
+    let s = session(200.0, &strokes);
+    let (swings, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let found = matched(&swings, &s.contacts);
+    let read: Vec<StrokeType> = found
+        .iter()
+        .map(|f| f.expect("every stroke found").stroke)
+        .collect();
+    assert!(
+        strokes[0].head_speed_kmh() < 50.0,
+        "{}",
+        strokes[0].head_speed_kmh()
+    );
+    assert_eq!(read[0], StrokeType::Drop, "the prior, before any history");
+    assert_eq!(
+        &read[8..11],
+        &[StrokeType::Clear; 3],
+        "the reference settled after 8 swings: {read:?}"
+    );
+    assert_eq!(read[11], StrokeType::Drop, "{read:?}");
+}

@@ -28,6 +28,7 @@ use shuttlegate_core::analysis::{
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
+pub mod contact;
 pub mod daemon;
 pub mod placement;
 
@@ -174,15 +175,18 @@ pub struct BiomechReport {
     /// (`eval --verbose`), to tell a wrong gravity from a cut-off (the true shaft elevation's
     /// band) and a missing anchor.
     pub height_groups: BTreeMap<String, HeightTally>,
+    /// The classifier's contact figures against the truth, and its rules' ceiling
+    /// ([`contact`], `eval --verbose`).
+    pub contact: contact::ContactBreakdown,
     /// Matched swings by condition: how the contact the analyser read fell against the true
     /// one (`eval --verbose`, "contact …" lines), to tell a contact found early or late from
     /// one never found (read at the rate peak).
-    pub contact_groups: BTreeMap<String, ContactTally>,
+    pub contact_timing_groups: BTreeMap<String, ContactTimingTally>,
 }
 
 /// Where the contacts of one group of matched swings fell.
 #[derive(Debug, Clone, Default)]
-pub struct ContactTally {
+pub struct ContactTimingTally {
     pub n: usize,
     /// Found more than [`CONTACT_ON_TIME_MS`] before or after the true contact.
     pub early: usize,
@@ -195,7 +199,7 @@ pub struct ContactTally {
     pub impacts_found: usize,
 }
 
-impl ContactTally {
+impl ContactTimingTally {
     fn add(&mut self, t: &SwingTruth, found: &Swing) {
         let off_ms = found.t_impact - t.t_contact_ms;
         self.n += 1;
@@ -573,7 +577,7 @@ fn flagged_label(found: &Swing) -> &'static str {
 
 /// The groups a matched swing counts in for the contact breakdown: all, by flag and peak
 /// band, and on aligned racket nodes (where |ω⊥| is the racket's) by flag, band and stroke.
-fn contact_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String> {
+fn contact_timing_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String> {
     let (flagged, past) = (flagged_label(found), peak_band(t, session));
     let mut g = vec![
         "contact all".to_owned(),
@@ -616,8 +620,8 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         if let Some((_, s)) = best {
             groups.extend(found_groups(t, s, aligned));
             groups.extend(speed_groups(t, s, session));
-            for g in contact_groups(t, s, session) {
-                r.contact_groups.entry(g).or_default().add(t, s);
+            for g in contact_timing_groups(t, s, session) {
+                r.contact_timing_groups.entry(g).or_default().add(t, s);
             }
         }
         if let (Some(mount), Some((_, s))) = (racket_mount(session), best) {
@@ -658,6 +662,8 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
                 .entry(s.stroke.as_str().to_owned())
                 .or_default() += 1;
         }
+        r.contact
+            .add_matched(t, s, racket_mount(session).unwrap_or("no racket node"));
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;
             let ok = s.height.is_some_and(|sh| sh.as_str() == h.name());
@@ -688,6 +694,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         }
     }
     score_chain_only(session, found, &used, &chain_only, r);
+    r.contact.add_ceiling(session, &AnalysisSettings::default());
     r.all.false_positives += fp_tally.false_positives;
     let rest_ms: f64 = session.rests.iter().map(|w| w.duration_ms()).sum();
     for g in &dev_groups {
@@ -1108,13 +1115,14 @@ impl BiomechReport {
             .chain(places)
             .chain(self.placement_lines.iter().cloned())
             .chain(heights)
-            .chain(self.contact_lines())
+            .chain(self.contact_timing_lines())
+            .chain(self.contact.lines())
             .collect()
     }
 
-    /// The contact breakdown, a line per group.
-    fn contact_lines(&self) -> Vec<String> {
-        self.contact_groups
+    /// The contact-timing breakdown, a line per group.
+    fn contact_timing_lines(&self) -> Vec<String> {
+        self.contact_timing_groups
             .iter()
             .map(|(name, c)| {
                 format!(

@@ -70,6 +70,14 @@ impl ErrorStats {
     pub fn mean(&self) -> f64 {
         self.values.iter().sum::<f64>() / self.values.len().max(1) as f64
     }
+    /// The `q` quantile (0–1) of the signed values, the nearest rank below; 0 with none.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let mut v = self.values.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    }
     /// 95th percentile of |error|.
     pub fn p95_abs(&self) -> f64 {
         let mut v: Vec<f64> = self.values.iter().map(|v| v.abs()).collect();

@@ -59,11 +59,15 @@ struct Floor {
 /// Analysis version 7 (both merged, with att16's carried gravity and axes16's opt-in inference):
 /// F1 0.897 / 0.918, stroke 0.379 / 0.326, side 0.759 / 0.775, chain delays 0.765 / 0.769,
 /// peaks 0.745 / 0.769, chain-only delays 1.0 / 1.0.
+///
+/// cls17 (speed read against the device's own reference; the rising head path below overhead
+/// read as underarm): stroke 0.379 / 0.326 → 0.379 / 0.337, every other figure the same; the
+/// 200 Hz stroke floor rose to 0.31.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.87, at_200_hz: 0.88 },
-    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.35, at_200_hz: 0.30 },
+    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.35, at_200_hz: 0.31 },
     Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.73, at_200_hz: 0.74 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.73, at_200_hz: 0.75 },

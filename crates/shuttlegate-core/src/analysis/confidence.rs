@@ -65,6 +65,9 @@ pub struct Evidence {
     pub rate_dps: f64,
     /// The primary node's sample interval around contact, ms.
     pub sample_interval_ms: f64,
+    /// The device's settled speed reference, km/h (`measure::SpeedReference`): the speed
+    /// boundaries are its shares when present, the absolute priors otherwise.
+    pub reference_kmh: Option<f64>,
     /// No footwork before the swing (observed): a serve if the shaft points down.
     pub quiet_before: bool,
     /// How long the gyro alone carried the gravity anchor up to contact, s: 0 for a
@@ -77,13 +80,29 @@ pub struct Evidence {
 pub struct Boundaries {
     pub overhead_elev_deg: f64,
     pub underarm_elev_deg: f64,
+    /// Below overhead, a head path rising steeper than this is underarm.
+    pub underarm_path_pitch_deg: f64,
     /// A still player's stroke is a serve when the shaft points below this.
     pub serve_max_elev_deg: f64,
     pub smash_pitch_deg: f64,
     pub checked_ratio: f64,
-    /// Overhead contact slower than this is a drop.
+    /// Overhead contact slower than this is a drop (before the device's reference settles).
     pub drop_max_speed_kmh: f64,
     pub net_speed_kmh: f64,
+    /// With a settled reference: overhead contact under this share of it is a drop, other
+    /// contact under `net_max_share` a net shot.
+    pub drop_max_share: f64,
+    pub net_max_share: f64,
+}
+
+impl Boundaries {
+    /// The drop and net speed boundaries, km/h, for a swing on a device with this reference.
+    fn speeds(&self, reference_kmh: Option<f64>) -> (f64, f64) {
+        match reference_kmh {
+            Some(r) => (self.drop_max_share * r, self.net_max_share * r),
+            None => (self.drop_max_speed_kmh, self.net_speed_kmh),
+        }
+    }
 }
 
 /// The probability that each classification is right, 0–1 (a swing's `confidences`).
@@ -149,14 +168,18 @@ fn above(x: f64, boundary: f64, sigma: f64) -> f64 {
     phi((x - boundary) / sigma.max(1e-9))
 }
 
-/// The probability of the height class the classifier chose.
+/// The probability of the height class the classifier chose: overhead above the overhead
+/// elevation; underarm below the underarm elevation, or between the two with the head path
+/// rising past its bound (the two errors taken as independent); sidearm the rest.
 fn height_confidence(height: Height, e: &Evidence, b: &Boundaries, s: &Sigmas) -> f64 {
     let over = above(e.elevation_deg, b.overhead_elev_deg, s.angle_deg);
-    let under = 1.0 - above(e.elevation_deg, b.underarm_elev_deg, s.angle_deg);
+    let low = 1.0 - above(e.elevation_deg, b.underarm_elev_deg, s.angle_deg);
+    let between = (1.0 - over - low).max(0.0);
+    let rising = above(e.pitch_deg, b.underarm_path_pitch_deg, s.angle_deg);
     match height {
         Height::Overhead => over,
-        Height::Underarm => under,
-        Height::Sidearm => (1.0 - over - under).max(0.0),
+        Height::Underarm => low + between * rising,
+        Height::Sidearm => between * (1.0 - rising),
     }
 }
 
@@ -181,11 +204,12 @@ pub fn assess(
     } else {
         0.0
     };
+    let (drop_max_kmh, net_max_kmh) = b.speeds(e.reference_kmh);
     let checked = 1.0 - above(e.rate_ratio, b.checked_ratio, s.ratio);
-    let slow_overhead = 1.0 - above(e.speed_kmh, b.drop_max_speed_kmh, s.speed_kmh);
+    let slow_overhead = 1.0 - above(e.speed_kmh, drop_max_kmh, s.speed_kmh);
     let full_swing = (1.0 - checked) * (1.0 - slow_overhead);
     let down = 1.0 - above(e.pitch_deg, b.smash_pitch_deg, s.angle_deg);
-    let slow = 1.0 - above(e.speed_kmh, b.net_speed_kmh, s.speed_kmh);
+    let slow = 1.0 - above(e.speed_kmh, net_max_kmh, s.speed_kmh);
     let within = match stroke {
         Stroke::Drop => 1.0 - full_swing,
         Stroke::Smash => full_swing * down,
@@ -216,11 +240,14 @@ mod tests {
     const B: Boundaries = Boundaries {
         overhead_elev_deg: 15.0,
         underarm_elev_deg: -20.0,
+        underarm_path_pitch_deg: 20.0,
         serve_max_elev_deg: -20.0,
         smash_pitch_deg: -4.0,
         checked_ratio: 0.78,
         drop_max_speed_kmh: 50.0,
         net_speed_kmh: 30.0,
+        drop_max_share: 0.75,
+        net_max_share: 0.4,
     };
 
     fn evidence() -> Evidence {
@@ -232,6 +259,7 @@ mod tests {
             side_lean_deg: 50.0,
             rate_dps: 3000.0,
             sample_interval_ms: 5.0,
+            reference_kmh: None,
             quiet_before: false,
             anchor_carried_s: 0.0,
         }
@@ -384,5 +412,47 @@ mod tests {
             &Flags::new(),
         );
         assert!(lift.stroke < 0.6, "{lift:?}");
+    }
+
+    /// With a settled reference the speed boundaries are its shares: an expert's 80 km/h
+    /// overhead is surely a drop against a 130 km/h reference, and surely not one against the
+    /// absolute 50 km/h prior.
+    #[test]
+    fn speed_margins_are_taken_to_the_references_shares_once_settled() {
+        let e = Evidence {
+            speed_kmh: 80.0,
+            ..evidence()
+        };
+        let referenced = Evidence {
+            reference_kmh: Some(130.0),
+            ..e
+        };
+        let drop = assess(
+            Stroke::Drop,
+            Height::Overhead,
+            &referenced,
+            &B,
+            &Flags::new(),
+        );
+        let prior = assess(Stroke::Drop, Height::Overhead, &e, &B, &Flags::new());
+        assert!(
+            drop.stroke > 0.9 && prior.stroke < 0.1,
+            "{drop:?} {prior:?}"
+        );
+    }
+
+    /// Below overhead a rising head path makes the contact underarm, as surely as the path
+    /// rises past its bound.
+    #[test]
+    fn a_rising_path_between_the_elevation_bounds_is_underarm_as_surely_as_it_rises() {
+        let e = |pitch_deg| Evidence {
+            elevation_deg: -5.0,
+            pitch_deg,
+            ..evidence()
+        };
+        let steep = assess(Stroke::Lift, Height::Underarm, &e(45.0), &B, &Flags::new());
+        let on_bound = assess(Stroke::Lift, Height::Underarm, &e(20.0), &B, &Flags::new());
+        assert!(steep.height > 0.99, "{steep:?}");
+        assert!((on_bound.height - 0.5).abs() < 0.02, "{on_bound:?}");
     }
 }

@@ -17,11 +17,14 @@ use super::body_burst::{self, BodyBurstDetector, Candidate, RacketSpan, covered,
 use super::chain::{self, measure_chain};
 use super::condition::{NodeConditioner, SpanQuality};
 use super::confidence::assess;
-use super::measure::{Measured, SwingWindow, boundaries, measure};
+use super::measure::{Measured, SpeedReference, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
 use super::summary::SummaryAccumulator;
-use super::{AnalysisSettings, Chain, DeviceProfile, NodeSample, SessionSummary, Stroke, Swing};
+use super::{
+    AnalysisSettings, Chain, ContactReading, DeviceProfile, NodeSample, SessionSummary, Stroke,
+    Swing,
+};
 
 /// Primary-node history kept before a swing's trigger for the gravity anchor, ms.
 const PRE_TRIGGER_MS: f64 = 600.0;
@@ -151,6 +154,9 @@ pub struct DeviceAnalyser {
     events: VecDeque<AnalysisEvent>,
     summary: SummaryAccumulator,
     stats: DeviceStats,
+    /// The racket speed of this device's player's full swings, from the swings measured so
+    /// far: the classifier reads a swing's speed against it (measure/classify.rs).
+    speeds: SpeedReference,
     first_t: Option<f64>,
     last_t: Option<f64>,
 }
@@ -206,6 +212,7 @@ impl DeviceAnalyser {
             events: VecDeque::new(),
             summary: SummaryAccumulator::default(),
             stats: DeviceStats::default(),
+            speeds: SpeedReference::default(),
             first_t: None,
             last_t: None,
         }
@@ -617,6 +624,7 @@ impl DeviceAnalyser {
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain: Some(chain),
             null_reasons: reasons,
+            contact: ContactReading::default(),
         };
         self.push_event(swing);
     }
@@ -703,6 +711,8 @@ impl DeviceAnalyser {
             self.stats.recoveries += 1;
             return;
         }
+        // After its own measurement: a swing is read against the swings before it.
+        self.speeds.add(m.racket_speed_kmh.unwrap_or(f64::NAN));
         let mut reasons: BTreeMap<String, String> = m
             .reasons
             .iter()
@@ -748,6 +758,7 @@ impl DeviceAnalyser {
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain,
             null_reasons: reasons,
+            contact: ContactReading(m.evidence),
         };
         self.push_event(swing);
     }
@@ -792,6 +803,7 @@ impl DeviceAnalyser {
             quiet_before: p.quiet_before,
             rest_g: quality.rest_g,
             wraps_left: &quality.wraps_left,
+            speed_reference_kmh: self.speeds.settled(),
             carried_up: conditioner.carried_gravity(from, p.trigger_t),
         };
         let measured = measure(
@@ -964,6 +976,7 @@ mod tests {
                 side_lean_deg: 50.0,
                 rate_dps: 3000.0,
                 sample_interval_ms: 5.0,
+                reference_kmh: None,
                 quiet_before: false,
                 anchor_carried_s: 0.0,
             }),

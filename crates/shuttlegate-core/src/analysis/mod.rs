@@ -35,13 +35,15 @@ mod swing;
 pub mod vecmath;
 
 pub use condition::{AxisMap, InferenceReport, NodeConditioner};
+pub use confidence::Evidence;
 pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, DeviceAnalyser, DeviceStats};
+pub use measure::{Contact, SpeedReference, classify};
 pub use quality::{ANALYSIS_VERSION, Flag, FlagCounts, Flags};
 pub use rally::{Rally, RallyEvent, RallyStats, RallyTracker};
 pub use settings::{AnalysisSettings, DeviceProfile, Overflow, RomIdeals};
 pub use summary::{AnalysisResult, ChainScores, SessionSummary, SpeedStats};
-pub use swing::{Chain, Delays, Height, Segments, Side, Stroke, Swing};
+pub use swing::{Chain, ContactReading, Delays, Height, Segments, Side, Stroke, Swing};
 
 use crate::batch::{BatchForm, BodyPosition, SensorBatch};
 

@@ -55,7 +55,8 @@ pub struct AnalysisSettings {
     /// low serves are pushed at 10–35 km/h; a club player's lifts and drives reach 40 km/h and
     /// more (half to three quarters of a top speed of 20–34 m/s, Phomsoupha et al. 2020), and
     /// the speed read through a clipped gyro comes out low (docs/analysis.md), so the cut sits
-    /// at 30 km/h.
+    /// at 30 km/h. The prior only: once a device has measured a few swings, a net shot is one
+    /// under a share of that device's own full-swing speed (measure/classify.rs).
     pub net_speed_kmh: f64,
     /// Stillness before a swing (no footwork, no rotation) that makes an underarm stroke a
     /// serve, ms: a server stands still before serving, a receiver steps in before hitting.

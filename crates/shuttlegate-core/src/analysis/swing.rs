@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::confidence::Evidence;
 use super::quality::{Flags, unversioned};
 
 /// Stroke type.
@@ -157,6 +158,22 @@ pub struct Swing {
     /// Why a `null` above is null, by field path (`"chain.delay_ms.waist_to_shoulder"`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub null_reasons: BTreeMap<String, String>,
+    /// What the classifier read at contact, for the evaluation's breakdowns (`eval
+    /// --verbose`, in process): not sent anywhere.
+    #[serde(skip)]
+    pub contact: ContactReading,
+}
+
+/// The contact figures a swing's stroke was decided on (`None`: not assessed, or a swing
+/// read back from the journal). A diagnostic, not a result: it is not serialised, and two
+/// swings that agree on every field of the wire are equal whatever it holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactReading(pub Option<Evidence>);
+
+impl PartialEq for ContactReading {
+    fn eq(&self, _: &ContactReading) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +228,7 @@ mod tests {
                 "chain.peak_dps.wrist".to_string(),
                 "no wrist node".to_string(),
             )]),
+            contact: ContactReading::default(),
         };
         let v = serde_json::to_value(&swing).expect("serialises");
         assert_eq!(v["type"], "swing");

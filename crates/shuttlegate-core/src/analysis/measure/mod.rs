@@ -15,7 +15,7 @@ mod flanks;
 mod hand;
 mod lever;
 
-pub use classify::{Contact, classify, height_of};
+pub use classify::{Contact, SpeedReference, classify, height_of};
 use contact::find_impact;
 
 use super::condition::Carried;
@@ -110,6 +110,9 @@ pub struct SwingWindow<'a> {
     pub rest_g: Option<f64>,
     /// The wraps the conditioning stage found in the window and left in place.
     pub wraps_left: &'a WrapsLeft,
+    /// The device's settled racket-speed reference (`SpeedReference::settled`), km/h: the
+    /// classifier reads speed against it once it is there.
+    pub speed_reference_kmh: Option<f64>,
     /// Gravity carried by the conditioning stage's filter up to the newest believed sample
     /// before the trigger (`condition/attitude.rs`), in the node's axes: the anchor when the
     /// window has no quasi-static samples before the swing.
@@ -312,6 +315,7 @@ pub fn measure(
                 pitch_deg: pitch,
                 rate_share: omega_impact_dps / swing_peak_dps,
                 speed_kmh: racket_speed_kmh.unwrap_or(0.0),
+                reference_kmh: w.speed_reference_kmh,
                 quiet_before: w.quiet_before,
             };
             let evidence = Evidence {
@@ -322,6 +326,7 @@ pub fn measure(
                 side_lean_deg,
                 rate_dps: omega_impact_dps,
                 sample_interval_ms: sample_interval_at(s, pre_i),
+                reference_kmh: w.speed_reference_kmh,
                 quiet_before: w.quiet_before,
                 anchor_carried_s: match (still_before, up_after, w.carried_up) {
                     (None, None, Some(c)) => (c.carried_ms + t_impact - c.t_ms).max(0.0) / 1000.0,
@@ -330,7 +335,7 @@ pub fn measure(
             };
             (
                 classify(&contact, settings),
-                height_of(elev),
+                height_of(elev, pitch),
                 Some(evidence),
             )
         }
@@ -403,11 +408,14 @@ pub fn boundaries(settings: &AnalysisSettings) -> Boundaries {
     Boundaries {
         overhead_elev_deg: classify::OVERHEAD_ELEV_DEG,
         underarm_elev_deg: classify::UNDERARM_ELEV_DEG,
+        underarm_path_pitch_deg: classify::UNDERARM_PATH_PITCH_DEG,
         serve_max_elev_deg: classify::SERVE_MAX_ELEV_DEG,
         smash_pitch_deg: classify::SMASH_PITCH_DEG,
         checked_ratio: classify::CHECKED_RATIO,
         drop_max_speed_kmh: classify::DROP_MAX_SPEED_KMH,
         net_speed_kmh: settings.net_speed_kmh,
+        drop_max_share: classify::DROP_MAX_SHARE,
+        net_max_share: classify::NET_MAX_SHARE,
     }
 }
 

@@ -130,6 +130,7 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
         end_t: 570.0,
         quiet_before: false,
         rest_g: None,
+        speed_reference_kmh: None,
         wraps_left: &WrapsLeft::default(),
         carried_up: None,
     };
@@ -156,6 +157,7 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
         end_t: 570.0,
         quiet_before: false,
         rest_g: None,
+        speed_reference_kmh: None,
         wraps_left: &WrapsLeft::default(),
         carried_up: None,
     };

@@ -1,0 +1,152 @@
+//! Why a matched swing's stroke is wrong: each figure the classifier reads at contact
+//! (shaft elevation, head-path pitch, rate share, racket speed, stillness before) against the
+//! simulator's truth, per true class, and the **ceiling** of the classifier's rules — the
+//! share they get right when fed the true figures instead of measured ones. A low ceiling
+//! says the rules are the limit; a ceiling far above the measured figure says the
+//! measurement is (`eval --verbose`, "contact …" and "ceiling …" lines).
+//!
+//! The figures come from the swing's `contact` reading, which only the in-process path has
+//! (a swing read back from the daemon's journal carries none): through the daemon the error
+//! lines are empty and only the ceiling is printed.
+
+use std::collections::BTreeMap;
+
+use shuttlegate_biomech::{Session, SwingTruth};
+use shuttlegate_core::analysis::{
+    AnalysisSettings, Contact, SpeedReference, Stroke, Swing, classify,
+};
+
+use crate::eval::ErrorStats;
+
+/// The measured contact figures' errors for one group of matched swings.
+#[derive(Debug, Clone, Default)]
+pub struct ContactErrors {
+    /// Measured − true shaft elevation, °.
+    pub elevation_deg: ErrorStats,
+    /// Measured − true head-path pitch, °.
+    pub pitch_deg: ErrorStats,
+    /// Measured over true racket speed − 1, %.
+    pub speed_pct: ErrorStats,
+    /// Rate at contact over the swing's peak, as measured.
+    pub rate_share: ErrorStats,
+    /// Swings whose `quiet_before` (no footwork seen) agreed with the truth's footwork, of
+    /// those assessed.
+    pub quiet_agrees: usize,
+    pub quiet_n: usize,
+}
+
+/// The classifier's rules on the true contact figures, for one true class.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ceiling {
+    pub n: usize,
+    /// Right with the absolute speed cut-offs only (no device reference).
+    pub absolute_ok: usize,
+    /// Right with the device's speed reference, fed the true speeds in order.
+    pub referenced_ok: usize,
+}
+
+/// Every group's errors and every class's ceiling.
+#[derive(Debug, Clone, Default)]
+pub struct ContactBreakdown {
+    /// By "{class} {mount}" (mount: the racket node's, `aligned` when in the convention) and
+    /// "{class} all".
+    pub errors: BTreeMap<String, ContactErrors>,
+    pub ceiling: BTreeMap<&'static str, Ceiling>,
+}
+
+impl ContactBreakdown {
+    /// A matched swing `found` of truth `t`, on a device whose racket node is mounted `mount`.
+    pub fn add_matched(&mut self, t: &SwingTruth, found: &Swing, mount: &str) {
+        let Some(e) = found.contact.0 else { return };
+        for key in [
+            format!("{} all", t.stroke.name()),
+            format!("{} {mount}", t.stroke.name()),
+        ] {
+            let g = self.errors.entry(key).or_default();
+            g.elevation_deg.add(e.elevation_deg - t.elevation_deg);
+            g.pitch_deg.add(e.pitch_deg - t.pitch_deg);
+            g.speed_pct
+                .add((e.speed_kmh / t.racket_speed_kmh - 1.0) * 100.0);
+            g.rate_share.add(e.rate_ratio);
+            g.quiet_n += 1;
+            g.quiet_agrees += usize::from(e.quiet_before != t.footwork);
+        }
+    }
+
+    /// The rules on every played swing's true figures (rate share 1: the truth has none;
+    /// stillness from the truth's footwork), in the session's order so the reference sees
+    /// the swings before each.
+    pub fn add_ceiling(&mut self, session: &Session, settings: &AnalysisSettings) {
+        let mut reference = SpeedReference::default();
+        for t in &session.swings {
+            let truth = Contact {
+                elevation_deg: t.elevation_deg,
+                pitch_deg: t.pitch_deg,
+                rate_share: 1.0,
+                speed_kmh: t.racket_speed_kmh,
+                reference_kmh: None,
+                quiet_before: !t.footwork,
+            };
+            let referenced = Contact {
+                reference_kmh: reference.settled(),
+                ..truth
+            };
+            let right = |s: Stroke| s.as_str() == t.stroke.name();
+            let c = self.ceiling.entry(t.stroke.name()).or_default();
+            c.n += 1;
+            c.absolute_ok += usize::from(right(classify(&truth, settings)));
+            c.referenced_ok += usize::from(right(classify(&referenced, settings)));
+            reference.add(t.racket_speed_kmh);
+        }
+    }
+
+    /// One line per group and per class (`eval --verbose`).
+    pub fn lines(&self) -> Vec<String> {
+        let q = |e: &ErrorStats| {
+            format!(
+                "{:+7.1} [{:+7.1} {:+7.1}]",
+                e.quantile(0.5),
+                e.quantile(0.1),
+                e.quantile(0.9)
+            )
+        };
+        let errors = self.errors.iter().map(|(name, g)| {
+            format!(
+                "contact {name:<22} n {:>4}  median [p10 p90]: elevation error {}°  pitch error {}°  speed error {} %  rate share {:.2} [{:.2} {:.2}]  quiet_before agrees {}/{}",
+                g.elevation_deg.n(),
+                q(&g.elevation_deg),
+                q(&g.pitch_deg),
+                q(&g.speed_pct),
+                g.rate_share.quantile(0.5),
+                g.rate_share.quantile(0.1),
+                g.rate_share.quantile(0.9),
+                g.quiet_agrees,
+                g.quiet_n
+            )
+        });
+        let (mut n, mut abs, mut rel) = (0, 0, 0);
+        let ceilings: Vec<String> = self
+            .ceiling
+            .iter()
+            .map(|(class, c)| {
+                n += c.n;
+                abs += c.absolute_ok;
+                rel += c.referenced_ok;
+                ceiling_line(class, c.n, c.absolute_ok, c.referenced_ok)
+            })
+            .collect();
+        errors
+            .chain(ceilings)
+            .chain((n > 0).then(|| ceiling_line("all", n, abs, rel)))
+            .collect()
+    }
+}
+
+fn ceiling_line(class: &str, n: usize, absolute_ok: usize, referenced_ok: usize) -> String {
+    let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
+    format!(
+        "ceiling {class:<6} (the rules on the true figures) n {n:>4}  absolute cut-offs {:5.1} %  with the device reference {:5.1} %",
+        pct(absolute_ok),
+        pct(referenced_ok)
+    )
+}
