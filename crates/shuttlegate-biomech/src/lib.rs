@@ -63,5 +63,8 @@ pub mod wire;
 
 pub use sensor::{Overflow, RateSchedule, SensorModel};
 pub use session::{DeviceSetup, NodeSetup, Placement, Segment, Session, SessionOptions, generate};
-pub use truth::{ChainTruth, HeightClass, Level, RestWindow, Shape, Side, StrokeClass, SwingTruth};
+pub use truth::{
+    ChainTruth, HeightClass, Level, RestActivity, RestSpan, RestWindow, Shape, Side, StrokeClass,
+    SwingTruth,
+};
 pub use wire::{WireForm, WireMessage};

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use crate::motion::{TICK_MS, Track};
 use crate::sensor::{G, NodeSampler, RateSchedule, Reading, SensorHabits, SensorModel};
 use crate::swing::{self, Player, RacketProfile, StrokePlan, pick, uniform};
-use crate::truth::{ChainTruth, Level, RestWindow, Side, SwingTruth};
+use crate::truth::{ChainTruth, Level, RestActivity, RestSpan, RestWindow, Side, SwingTruth};
 use crate::wire::{self, WireForm, WireMessage};
 
 /// Where a device's nodes are worn.
@@ -100,6 +100,8 @@ pub struct Session {
     pub messages: Vec<WireMessage>,
     pub swings: Vec<SwingTruth>,
     pub rests: Vec<RestWindow>,
+    /// What the player did within the rest windows, in time order.
+    pub rest_activities: Vec<RestSpan>,
 }
 
 /// The body parts' motion tracks and the world-frame linear accelerations on the grid.
@@ -115,6 +117,8 @@ struct Body {
     /// Contact transients and taps on the racket, m/s², world.
     racket_extra: Vec<DVec3>,
     rest_pose: DQuat,
+    /// Each rest activity and its ticks (start, end), as played.
+    activities: Vec<(RestActivity, usize, usize)>,
 }
 
 const SWING_PRE_MS: f64 = 600.0;
@@ -195,6 +199,15 @@ pub fn generate(options: &SessionOptions) -> Session {
     };
     let readings = render(&mut rng, &mut noise_rng, &body, &device, start_ms, n_ticks);
     let messages = encode(&mut noise_rng, &device, readings, start_ms + duration_ms);
+    let rest_activities = body
+        .activities
+        .iter()
+        .map(|&(activity, from, to)| RestSpan {
+            activity,
+            start_ms: start_ms + from as f64 * TICK_MS,
+            end_ms: start_ms + to as f64 * TICK_MS,
+        })
+        .collect();
     Session {
         device,
         start_ms,
@@ -202,6 +215,7 @@ pub fn generate(options: &SessionOptions) -> Session {
         messages,
         swings,
         rests,
+        rest_activities,
     }
 }
 
@@ -273,6 +287,7 @@ impl Body {
             hand_lin: vec![DVec3::ZERO; n],
             racket_extra: vec![DVec3::ZERO; n],
             rest_pose,
+            activities: Vec::new(),
         }
     }
 
@@ -289,6 +304,7 @@ impl Body {
         let mut rests = Vec::new();
         let opening = ticks(rng.random_range(3000.0..5000.0));
         self.hold_all(opening);
+        self.activities.push((RestActivity::Still, 0, opening));
         rests.push(RestWindow {
             start_ms,
             end_ms: start_ms + opening as f64 * TICK_MS,
@@ -580,7 +596,8 @@ impl Body {
         // Activities last at most ~10 s; the block's remainder is held still.
         while self.racket.end_tick() + ticks(11_000.0) < until {
             let now = self.racket.end_tick();
-            match pick(rng, &[0u8, 1, 2, 3], &[0.4, 0.2, 0.2, 0.2]) {
+            let kind = pick(rng, &[0u8, 1, 2, 3], &[0.4, 0.2, 0.2, 0.2]);
+            match kind {
                 0 => {
                     let target = self.rest_pose
                         * DQuat::from_scaled_axis(
@@ -639,8 +656,19 @@ impl Body {
                     self.racket.slerp_to(target, len / 2, now + len);
                 }
             }
+            let activity = [
+                RestActivity::Wander,
+                RestActivity::Twirl,
+                RestActivity::Scoop,
+                RestActivity::Walk,
+            ][usize::from(kind)];
+            self.activities
+                .push((activity, now, self.racket.end_tick()));
         }
+        let held_from = self.racket.end_tick();
         self.racket.hold_until(until);
+        self.activities
+            .push((RestActivity::Still, held_from, until));
         for t in [&mut self.waist, &mut self.shoulder, &mut self.forearm] {
             let now = t.end_tick();
             if now < until {
@@ -873,6 +901,11 @@ impl Session {
             "received_ms": self.messages.iter().map(|m| m.received_ms).collect::<Vec<_>>(),
             "swings": swings,
             "rests": self.rests.iter().map(|r| [r.start_ms, r.end_ms]).collect::<Vec<_>>(),
+            "rest_activities": self
+                .rest_activities
+                .iter()
+                .map(|a| serde_json::json!([a.activity.name(), a.start_ms, a.end_ms]))
+                .collect::<Vec<_>>(),
         })
     }
 }

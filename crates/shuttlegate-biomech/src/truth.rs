@@ -179,3 +179,39 @@ impl RestWindow {
         (self.start_ms..self.end_ms).contains(&t_ms)
     }
 }
+
+/// What the simulated player was doing in a stretch of a rest window: for breaking the false
+/// swings down by the motion that made them (`eval --verbose`); the analyser never sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RestActivity {
+    /// Held still (the opening spell, and a block's remainder).
+    Still,
+    /// The racket moved slowly to another attitude and held there.
+    Wander,
+    /// The racket spun about its shaft in the fingers.
+    Twirl,
+    /// The head dipped to the floor to pick up the shuttle, tapped it, and came back.
+    Scoop,
+    /// Walking: the body's steps, the racket carried.
+    Walk,
+}
+
+impl RestActivity {
+    pub fn name(self) -> &'static str {
+        match self {
+            RestActivity::Still => "still",
+            RestActivity::Wander => "wander",
+            RestActivity::Twirl => "twirl",
+            RestActivity::Scoop => "scoop",
+            RestActivity::Walk => "walk",
+        }
+    }
+}
+
+/// One activity within a rest window, unix ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestSpan {
+    pub activity: RestActivity,
+    pub start_ms: f64,
+    pub end_ms: f64,
+}

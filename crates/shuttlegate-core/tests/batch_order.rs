@@ -53,7 +53,14 @@ fn racket_readings(rate_hz: f64, plays: &[Play]) -> (Vec<Reading>, Vec<f64>) {
     let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
     s.still(1500.0);
     for p in plays {
-        let stroke = Stroke::racket(p.peak_dps, p.forehand, 10.0, 0.0);
+        // Swung from the elbow: the node on the handle 30 cm from the turn's centre, so the
+        // hand moves with the stroke (a turn about a still hand is handling, not a stroke:
+        // handling.rs; at 100 Hz this session's ring falls between samples and no contact
+        // is found).
+        let stroke = Stroke {
+            node_offset: [0.3, 0.0, 0.0],
+            ..Stroke::racket(p.peak_dps, p.forehand, 10.0, 0.0)
+        };
         s.fidget(700.0);
         if let Some((share, gap_ms)) = p.backswing {
             // The racket drawn back about the opposite axis, with no contact.

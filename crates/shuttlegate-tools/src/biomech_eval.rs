@@ -168,6 +168,9 @@ pub struct BiomechReport {
     /// Unmatched racket detections by where they fell (`eval --verbose`): in a rest window,
     /// within a second after a true swing's contact (a recovery or a double), elsewhere.
     pub false_by_place: BTreeMap<&'static str, usize>,
+    /// Racket detections in rest by the racket node's mount and what the simulated player was
+    /// doing (`eval --verbose`): detections, and that activity's time, ms.
+    pub rest_by_activity: BTreeMap<String, (usize, f64)>,
     /// Per session with an inferred racket node, what the inference decided against the
     /// simulator's mount ([`placement`], `eval --verbose`).
     pub placement_lines: Vec<String>,
@@ -680,6 +683,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         }
     }
     let mut fp_tally = Tally::default();
+    tally_rest_activities(session, found, r);
     for (k, s) in found.iter().enumerate() {
         let in_rest = session.rests.iter().any(|w| w.contains(s.t_impact));
         if in_rest {
@@ -750,6 +754,23 @@ fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str)
         ));
     }
     g
+}
+
+/// Counts the session's racket detections in rest by the racket node's mount and the rest
+/// activity their contact fell in, beside each activity's time: which non-stroke motion trips
+/// the detector.
+fn tally_rest_activities(session: &Session, found: &[&Swing], r: &mut BiomechReport) {
+    let mount = racket_mount(session).unwrap_or("none (wrist or forearm primary)");
+    for span in &session.rest_activities {
+        let key = format!("racket mount {mount}, {}", span.activity.name());
+        let entry = r.rest_by_activity.entry(key).or_default();
+        entry.1 += span.end_ms - span.start_ms;
+        entry.0 += found
+            .iter()
+            .filter(|s| (span.start_ms..span.end_ms).contains(&s.t_impact))
+            .filter(|s| session.rests.iter().any(|w| w.contains(s.t_impact)))
+            .count();
+    }
 }
 
 /// Where an unmatched racket detection fell: in a rest window, within a second after a true
@@ -1070,6 +1091,17 @@ impl BiomechReport {
             .false_by_place
             .iter()
             .map(|(place, n)| format!("false swings {place:<34} {n:>4}"));
+        let activities = self.rest_by_activity.iter().map(|(name, &(n, ms))| {
+            format!(
+                "rest swings {name:<44} {n:>4} in {:>6.1} min ({:.2}/min)",
+                ms / 60_000.0,
+                if ms > 0.0 {
+                    n as f64 / (ms / 60_000.0)
+                } else {
+                    0.0
+                }
+            )
+        });
         let heights = self.height_groups.iter().map(|(name, h)| {
             format!(
                 "height {name:<44} n {:>4}  ok {:>6}  read overhead {:>4} sidearm {:>4} underarm {:>4} unanchored {:>4}",
@@ -1113,6 +1145,7 @@ impl BiomechReport {
                 )
             })
             .chain(places)
+            .chain(activities)
             .chain(self.placement_lines.iter().cloned())
             .chain(heights)
             .chain(self.contact_timing_lines())

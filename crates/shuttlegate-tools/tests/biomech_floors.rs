@@ -63,11 +63,19 @@ struct Floor {
 /// cls17 (speed read against the device's own reference; the rising head path below overhead
 /// read as underarm): stroke 0.379 / 0.326 → 0.379 / 0.337, every other figure the same; the
 /// 200 Hz stroke floor rose to 0.31.
+///
+/// det17 (a wide burst that met the shuttle is a stroke; racket handling with no contact is
+/// not, handling.rs): F1 0.897 / 0.918 → 0.953 / 0.979, stroke 0.379 / 0.326 → 0.391 /
+/// 0.347, side 0.759 / 0.775 → 0.750 / 0.768 (more pushes found, some read on the wrong
+/// side), chain delays 0.773 / 0.782, peaks 0.755 / 0.782; chain-only swings on missed
+/// swings 1 / 0 (the racket rule now finds the swing the chain-only rule covered at 200 Hz:
+/// with none to score the figure is not checked, rather than read as 0). F1 floors raised to
+/// 0.92 / 0.95, stroke to 0.36 / 0.32.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
-    Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.87, at_200_hz: 0.88 },
-    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.35, at_200_hz: 0.31 },
+    Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.92, at_200_hz: 0.95 },
+    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.36, at_200_hz: 0.32 },
     Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.73, at_200_hz: 0.74 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.73, at_200_hz: 0.75 },
@@ -132,6 +140,11 @@ fn check(rate_hz: f64, floor_of: fn(&Floor) -> f64) {
     );
     let mut failures = Vec::new();
     for floor in &FLOORS {
+        if floor.metric.starts_with("chain-only") && figures.chain.chain_only.chain_n == 0 {
+            // Every chained swing was found by the racket rule: no chain-only swing to score.
+            println!("{rate_hz} Hz  {:<28} none to score", floor.metric);
+            continue;
+        }
         let value = (floor.figure)(&figures);
         println!(
             "{rate_hz} Hz  {:<28} {value:.4}  (floor {:.4})",

@@ -17,6 +17,7 @@ use super::body_burst::{self, BodyBurstDetector, Candidate, RacketSpan, covered,
 use super::chain::{self, measure_chain};
 use super::condition::{NodeConditioner, SpanQuality};
 use super::confidence::assess;
+use super::handling::drove_the_racket;
 use super::measure::{Measured, SpeedReference, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
@@ -778,7 +779,8 @@ impl DeviceAnalyser {
     }
 
     /// A burst's window on the primary node, conditioned, its quality, and its measurement
-    /// (`None` inside when it has no stroke's shape); `None` when the window holds too few
+    /// (`None` inside when it has no stroke's shape, or met no shuttle and did not drive the
+    /// racket); `None` when the window holds too few
     /// samples.
     fn measure_burst(
         &self,
@@ -806,11 +808,16 @@ impl DeviceAnalyser {
             speed_reference_kmh: self.speeds.settled(),
             carried_up: conditioner.carried_gravity(from, p.trigger_t),
         };
-        let measured = measure(
-            &window,
-            &quality.measured_profile(&self.profile),
-            &self.settings,
-        );
+        let profile = quality.measured_profile(&self.profile);
+        let measured = measure(&window, &profile, &self.settings)
+            // Racket handling turns the racket without driving it; a contact is a stroke's own
+            // evidence (handling.rs). A wrist node standing in for the racket does not see the
+            // racket turned in the fingers: when it turns this fast, the forearm did.
+            .filter(|m| {
+                m.impact
+                    || primary != BodyPosition::Racket
+                    || drove_the_racket(&samples, (p.trigger_t, p.end_t), profile.acc_full_scale_g)
+            });
         Some((quality, measured))
     }
 
@@ -1006,20 +1013,30 @@ mod tests {
     }
 
     /// A racket node at 200 Hz for 3 s, at rest but for Gaussian turns about its z axis:
-    /// (centre ms, signed peak °/s, σ ms).
+    /// (centre ms, signed peak °/s, σ ms). The node sits 30 cm from the turn's centre (swung
+    /// from the elbow), so it feels the turn's centripetal and tangential load.
     fn racket_turns(turns: &[(f64, f64, f64)]) -> Vec<NodeSample> {
+        const R_M: f64 = 0.3;
+        let rate = |t: f64| -> f64 {
+            turns
+                .iter()
+                .map(|&(c, peak, sigma)| peak * (-0.5 * ((t - c) / sigma).powi(2)).exp())
+                .sum()
+        };
         (0..600)
             .map(|k| {
                 let t = k as f64 * 5.0;
-                let rate: f64 = turns
-                    .iter()
-                    .map(|&(c, peak, sigma)| peak * (-0.5 * ((t - c) / sigma).powi(2)).exp())
-                    .sum();
+                let omega = rate(t).to_radians();
+                let alpha = (rate(t + 0.5) - rate(t - 0.5)).to_radians() * 1000.0;
                 NodeSample {
                     position: BodyPosition::Racket,
                     t_ms: t,
-                    acc: [0.0, 0.0, 1.0],
-                    gyro: [0.0, 0.0, rate as f32],
+                    acc: [
+                        (-omega * omega * R_M / 9.81) as f32,
+                        (alpha * R_M / 9.81) as f32,
+                        1.0,
+                    ],
+                    gyro: [0.0, 0.0, rate(t) as f32],
                     angle: None,
                 }
             })

@@ -24,6 +24,7 @@ use super::confidence::{Boundaries, Evidence};
 use super::signal::{Pulse, refine_peak};
 use super::vecmath::{self as vm, Quat, Vec3};
 use super::{AnalysisSettings, DeviceProfile, Height, NodeSample, Side, Stroke};
+use crate::batch::BodyPosition;
 
 /// A full-scale reading within this fraction of the limit counts as clipped (sensors report
 /// a few LSB under the rail).
@@ -54,7 +55,7 @@ const STILL_ACC_G: f64 = 0.1;
 /// with the whole arm: padel drives and tennis strokes at the wrist stay 200–450 ms above
 /// half speed) or the player repositioning the racket (recovery, getting ready, picking up a
 /// shuttle). [`WIDE_STROKE_MIN_DPS`] tells them apart; the width alone does not.
-const MAX_SWING_FWHM_MS: f64 = 200.0;
+pub(crate) const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// A pulse wider than [`MAX_SWING_FWHM_MS`] is a stroke when its peak reaches this, °/s, and
 /// the hand is driven ([`WIDE_STROKE_MIN_HAND_G`]). Physics: a minimum-jerk turn that wide
 /// (T ≈ 370 ms) peaking at 600 °/s sweeps ≈ 120°, a stroke's arc, and moves the head at
@@ -64,7 +65,7 @@ const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// figures for fitted parameters"): the lowest of 400–1000 °/s in 100 °/s steps that lowered
 /// no figure on padel, tennis, the two WitMotion badminton sets or the simulator's tuning seeds
 /// 0–19 (500 and under counted more ChoongGao smashes twice); it was 700 until det15.
-const WIDE_STROKE_MIN_DPS: f64 = 600.0;
+pub(crate) const WIDE_STROKE_MIN_DPS: f64 = 600.0;
 /// A wide, fast turn is a stroke only if the node's acceleration departs from gravity's 1 g
 /// by this much during it, g: a stroke drives the hand (taking it to even 3 m/s in 0.3 s
 /// takes 1 g on average, and the handle adds its centripetal ω²r), while turning the racket
@@ -159,10 +160,13 @@ pub fn measure(
         rest_g,
         wraps_left: w.wraps_left,
     };
-    if !has_a_strokes_pulse(&burst, &in_swing) {
+    let impact_i = find_impact(&burst, profile.acc_full_scale_g, w.trigger_t, settings);
+    // A racket node feels the shuttle ring the frame; a wrist node standing in for it feels
+    // the ring damped through the hand, among the arm's own jolts.
+    let racket_met_it = impact_i.is_some() && profile.carries(BodyPosition::Racket);
+    if !has_a_strokes_pulse(&burst, &in_swing, racket_met_it) {
         return None;
     }
-    let impact_i = find_impact(&burst, profile.acc_full_scale_g, w.trigger_t, settings);
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
     let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
     let pulse = if clipped_any {
@@ -374,10 +378,12 @@ struct Burst<'a> {
     wraps_left: &'a WrapsLeft,
 }
 
-/// Whether the burst is a stroke's: a short |ω⊥| pulse, or a wide one that is fast (a clipped
-/// peak is at least the clip level) and drives the hand (see [`WIDE_STROKE_MIN_DPS`]).
-fn has_a_strokes_pulse(b: &Burst, in_swing: &dyn Fn(usize) -> bool) -> bool {
-    if half_width_ms(b.samples, b.perp, b.clipped, b.peak_i) <= MAX_SWING_FWHM_MS {
+/// Whether the burst is a stroke's: a short |ω⊥| pulse, one in which the racket met the
+/// shuttle (`contact`: repositioning the racket meets nothing, while a net push or a low
+/// serve is as wide as repositioning and as slow), or a wide one that is fast (a clipped peak
+/// is at least the clip level) and drives the hand (see [`WIDE_STROKE_MIN_DPS`]).
+fn has_a_strokes_pulse(b: &Burst, in_swing: &dyn Fn(usize) -> bool, contact: bool) -> bool {
+    if contact || half_width_ms(b.samples, b.perp, b.clipped, b.peak_i) <= MAX_SWING_FWHM_MS {
         return true;
     }
     let fast = b.clipped[b.peak_i] || b.perp[b.peak_i] >= WIDE_STROKE_MIN_DPS;
@@ -389,7 +395,12 @@ fn has_a_strokes_pulse(b: &Burst, in_swing: &dyn Fn(usize) -> bool) -> bool {
 
 /// How long |ω⊥| stays above half its peak around the peak, ms (clipped samples count as
 /// above).
-fn half_width_ms(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -> f64 {
+pub(crate) fn half_width_ms(
+    s: &[NodeSample],
+    perp: &[f64],
+    clipped: &[bool],
+    peak_i: usize,
+) -> f64 {
     let half = 0.5 * perp[peak_i];
     let above = |i: usize| clipped[i] || perp[i] >= half;
     let mut lo = peak_i;

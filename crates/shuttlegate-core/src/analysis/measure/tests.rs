@@ -308,9 +308,13 @@ fn is_a_stroke(peak: f64, sigma: f64, hand_g: f64) -> bool {
     is_a_stroke_resting_at(peak, sigma, hand_g, 1.0)
 }
 
-/// The burst through the stroke test, the node reading `rest_g` at rest (as measure() finds
-/// it from the window's calm samples).
 fn is_a_stroke_resting_at(peak: f64, sigma: f64, hand_g: f64, rest_g: f64) -> bool {
+    passes_the_stroke_test(peak, sigma, hand_g, rest_g, false)
+}
+
+/// The burst through the stroke test, the node reading `rest_g` at rest (as measure() finds
+/// it from the window's calm samples), `contact` when the racket met the shuttle in it.
+fn passes_the_stroke_test(peak: f64, sigma: f64, hand_g: f64, rest_g: f64, contact: bool) -> bool {
     let (s, acc, perp) = burst(peak, sigma, hand_g, rest_g);
     let clipped = vec![false; s.len()];
     let calm = |i: usize| perp[i] < 0.5 * AnalysisSettings::default().swing_start_dps;
@@ -332,7 +336,7 @@ fn is_a_stroke_resting_at(peak: f64, sigma: f64, hand_g: f64, rest_g: f64) -> bo
     };
     // The swing spans where the rate is over a tenth of the peak.
     let in_swing = |i: usize| perp[i] > 0.1 * peak;
-    has_a_strokes_pulse(&burst, &in_swing)
+    has_a_strokes_pulse(&burst, &in_swing, contact)
 }
 
 #[test]
@@ -353,6 +357,14 @@ fn a_wide_pulse_that_is_slow_or_leaves_the_hand_still_is_not_a_stroke() {
     assert!(!is_a_stroke(500.0, 130.0, 3.0));
     // Turning the racket in the fingers: wide and fast, the hand still.
     assert!(!is_a_stroke(900.0, 130.0, 0.3));
+}
+
+#[test]
+fn a_wide_slow_pulse_that_met_the_shuttle_is_a_stroke() {
+    // A net push or a low serve: as wide and as slow as repositioning, but repositioning
+    // meets nothing.
+    assert!(passes_the_stroke_test(400.0, 130.0, 0.3, 1.0, true));
+    assert!(!passes_the_stroke_test(400.0, 130.0, 0.3, 1.0, false));
 }
 
 #[test]
