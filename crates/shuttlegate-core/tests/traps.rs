@@ -604,16 +604,17 @@ fn inferring() -> DeviceProfile {
 fn a_node_turned_over_is_read_turned_over_once_its_drives_vote_clearly() {
     // Turned over on the handle (180° about its shaft): its y and z are the analyser's −y and
     // −z, so its own swing axis is the convention's, read the wrong way round. Mostly
-    // forehands, as most players hit: the drives vote clearly against the node's own sense.
+    // forehands, as most players hit, and a backhand (a match, not a one-wing drill, whose
+    // unanimous vote could not tell): the drives vote clearly against the node's own sense.
     let strokes = [
         clear(1700.0),
         smash(2000.0),
-        drive(1500.0, true),
+        drive(1500.0, false),
         clear(1600.0),
         smash(1900.0),
         drive(1500.0, true),
         clear(1800.0),
-        drive(1500.0, false),
+        drive(1500.0, true),
         smash(2000.0),
         clear(1700.0),
         drive(1500.0, true),
@@ -633,8 +634,9 @@ fn a_node_turned_over_is_read_turned_over_once_its_drives_vote_clearly() {
         .map(|(swing, truth)| swing.is_some_and(|w| w.side == truth.side))
         .collect();
     let first_right = right.iter().position(|&r| r).expect("a side read right");
+    // One backhand among them: seven drives (6 to 1, P 0.97) make the vote clear.
     assert!(
-        first_right <= 6,
+        first_right <= 7,
         "turned over only from stroke {first_right}"
     );
     assert!(

@@ -7,8 +7,8 @@
 //! signed permutation of its axes, or by an inferred rotation (any rotation: a node taped on
 //! askew is not a right-angle turn).
 //!
-//! Without a configured map, on a device with `infer_axes = true` (not the default:
-//! docs/analysis.md, "Conditioning", says why), the racket node's axes are inferred from its
+//! Without a configured map, unless the device opts out (`infer_axes = false`), the racket
+//! node's axes are inferred from its
 //! fast samples (over `FAST_DPS`), by the swing plane: the swing's axis (y) is the main axis of
 //! Σ ω ωᵀ (it turns most), the shaft the next (the forearm's pronation rolls the racket about
 //! it), the face normal the least (a racket seldom turns edge-first). The shaft points the way
@@ -554,8 +554,11 @@ impl AxisInference {
             // The mount as made is the prior: its y is turned over only when the drives vote
             // clearly against it; while they lean against it unclearly, it is read as made
             // and more drives are awaited.
+            // A unanimous vote cannot tell a node turned over from a drill of one wing (every
+            // stroke a backhand): only a match, with both wings, can.
             let against = sense.sign != own;
-            let turned_over = against && sense.sure >= MIN_TURN_OVER_SURE;
+            let turned_over =
+                against && sense.sure >= MIN_TURN_OVER_SURE && !self.drives_unanimous();
             if against && !turned_over && self.drives < MAX_TURN_OVER_DRIVES {
                 return Decision::Wait;
             }
@@ -632,6 +635,12 @@ impl AxisInference {
             return 0.0;
         }
         1.0 - (across / along).min(1.0)
+    }
+
+    /// Whether every drive so far turned the same way about the swing's axis.
+    fn drives_unanimous(&self) -> bool {
+        let (votes, _) = self.forehand_vote(vm::symmetric_eigen(self.spin_moment).1[0]);
+        votes.abs() >= f64::from(self.drives)
     }
 
     /// The votes of the swings' drives for turning along `spin_axis` (+1 each) or against it
