@@ -7,8 +7,8 @@
 //! signed permutation of its axes, or by an inferred rotation (any rotation: a node taped on
 //! askew is not a right-angle turn).
 //!
-//! Without a configured map, on a device with `infer_axes = true` (not the default:
-//! docs/analysis.md, "Conditioning", says why), the racket node's axes are inferred from its
+//! Without a configured map, unless the device opts out (`infer_axes = false`: by default
+//! since axes17), the racket node's axes are inferred from its
 //! fast samples (over `FAST_DPS`), by the swing plane: the swing's axis (y) is the main axis of
 //! Σ ω ωᵀ (it turns most), the shaft the next (the forearm's pronation rolls the racket about
 //! it), the face normal the least (a racket seldom turns edge-first). The shaft points the way
