@@ -177,3 +177,73 @@ async fn a_wrist_band_and_a_wrapping_gyro_give_flagged_swings_through_the_daemon
     assert_eq!(summary["flags"]["wrapped"], 1, "{summary}");
     assert!(gw.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turned_racket_node_without_axes_has_them_inferred_by_default_and_can_opt_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut toml = config(
+        dir.path(),
+        &[
+            ("tape-1", Some("token-tape-1")),
+            ("off-1", Some("token-off-1")),
+        ],
+        "",
+    );
+    // Both racket nodes taped on turned (the board's x along the analyser's y), neither with
+    // `axes`: the first says nothing else, the second opts out.
+    toml = toml.replace(
+        "code = \"tape-1\"\n",
+        "code = \"tape-1\"\nsensors = { 4 = \"racket\" }\n",
+    );
+    toml = toml.replace(
+        "code = \"off-1\"\n",
+        "code = \"off-1\"\nsensors = { 4 = \"racket\" }\ninfer_axes = false\n",
+    );
+    let gw = Gateway::start(dir.path(), &toml);
+
+    // (peak °/s, forehand, shaft elevation °, pitch °): clears, smashes and drives.
+    let plan = [
+        (1700.0, true, 50.0, 10.0),
+        (2000.0, true, 40.0, -25.0),
+        (1500.0, true, 0.0, 5.0),
+        (1600.0, true, 50.0, 10.0),
+        (1900.0, true, 40.0, -25.0),
+        (1500.0, false, 0.0, 5.0),
+        (1800.0, true, 50.0, 10.0),
+        (2000.0, true, 40.0, -25.0),
+        (1500.0, true, 0.0, 5.0),
+        (1700.0, true, 50.0, 10.0),
+    ];
+    let strokes = plan
+        .map(|(peak, forehand, elevation, pitch)| Stroke::racket(peak, forehand, elevation, pitch));
+    let mut s = session(200.0, [0.5, 0.0, 0.86], &strokes);
+    // node x = analyser y, node y = −analyser x, node z = analyser z.
+    physics::remount(&mut s.readings, |v| [v[1], -v[0], v[2]]);
+    whole_ms(&mut s.readings);
+    stream(&gw, "tape-1", 4, 200.0, &s.readings).await;
+    stream(&gw, "off-1", 4, 200.0, &s.readings).await;
+
+    let flagged = |s: &Value| {
+        s["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("placement_inferred"))
+    };
+    let (inferred, summary) = swings_of(&gw, "tape-1").await;
+    let (as_read, _) = swings_of(&gw, "off-1").await;
+    // From the fifth stroke on (four drives have voted) the inferred frame reads every side.
+    for (k, (&(_, forehand, _, _), contact)) in plan.iter().zip(&s.contacts).enumerate().skip(4) {
+        let swing = near(&inferred, *contact);
+        assert!(flagged(swing), "stroke {k}: {swing}");
+        let side = if forehand { "forehand" } else { "backhand" };
+        assert_eq!(swing["side"], side, "stroke {k}: {swing}");
+    }
+    assert!(
+        summary["flags"]["placement_inferred"].as_u64().unwrap() >= 6,
+        "{summary}"
+    );
+    // Opted out: read as the node reads, nothing flagged.
+    assert!(!as_read.is_empty());
+    assert!(as_read.iter().all(|s| !flagged(s)), "{as_read:#?}");
+    assert!(gw.terminate().success());
+}

@@ -234,7 +234,8 @@ pub(crate) struct RawDevice {
     /// What the nodes report past full scale: `"clip"` (hold the rail) or `"wrap"` (jump to
     /// the opposite sign, as WitMotion nodes do). Absent: clip.
     pub overflow: Option<String>,
-    /// Infer a racket node's axes from its swings when `axes` does not give them.
+    /// Infer a racket node's axes from its swings when `axes` does not give them (the
+    /// default; `false` reads such a node in the convention).
     pub infer_axes: bool,
 }
 
@@ -263,7 +264,7 @@ impl Default for RawDevice {
             axes: None,
             wrist_grip_deg: None,
             overflow: None,
-            infer_axes: false,
+            infer_axes: true,
         }
     }
 }

@@ -234,7 +234,7 @@ pub struct DeviceSettings {
     pub wrist_grip_deg: Option<f64>,
     /// `overflow`: what the nodes report past full scale.
     pub overflow: Overflow,
-    /// `infer_axes`: a racket node without `axes` has them inferred.
+    /// `infer_axes` (default true): a racket node without `axes` has them inferred.
     pub infer_axes: bool,
 }
 

@@ -333,7 +333,7 @@ fn placement_and_axes_map_a_devices_nodes_and_name_a_bad_entry() {
 fn overflow_infer_axes_and_wrist_grip_reach_the_profile_and_bad_values_are_named() {
     let s = load_text(&format!(
         "{MINIMAL}[[devices]]\ncode = \"w\"\nallow_tokenless = true\nplacement = \"wrist\"\nwrist_grip_deg = 75.0\n\
-         [[devices]]\ncode = \"r\"\nallow_tokenless = true\nplacement = \"racket\"\noverflow = \"wrap\"\ninfer_axes = true\n\
+         [[devices]]\ncode = \"r\"\nallow_tokenless = true\nplacement = \"racket\"\noverflow = \"wrap\"\ninfer_axes = false\n\
          [[devices]]\ncode = \"plain\"\nallow_tokenless = true\n\
          [[devices]]\ncode = \"c\"\nallow_tokenless = true\noverflow = \"clip\"\n"
     ))
@@ -341,12 +341,12 @@ fn overflow_infer_axes_and_wrist_grip_reach_the_profile_and_bad_values_are_named
     let devices = s.court_devices();
     assert_eq!(devices[0].profile.wrist_grip_deg, Some(75.0));
     assert_eq!(devices[1].profile.overflow, Overflow::Wrap);
-    assert!(devices[1].profile.infer_axes);
-    // Nothing said: wraps undone on evidence, the node read in the convention, the wrist as
-    // it is.
+    assert!(!devices[1].profile.infer_axes, "opted out");
+    // Nothing said: wraps undone on evidence, a racket node's axes inferred, the wrist as it
+    // is.
     let plain = &devices[2].profile;
     assert_eq!(plain.overflow, Overflow::Auto);
-    assert!(!plain.infer_axes && plain.wrist_grip_deg.is_none());
+    assert!(plain.infer_axes && plain.wrist_grip_deg.is_none());
     assert_eq!(devices[3].profile.overflow, Overflow::Clip);
 
     for (entry, key, needle) in [

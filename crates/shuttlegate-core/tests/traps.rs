@@ -674,3 +674,102 @@ fn a_slow_players_clears_are_clears_once_the_devices_reference_has_settled() {
     );
     assert_eq!(read[11], StrokeType::Drop, "{read:?}");
 }
+
+/// A racket node profile without configured axes, inferring them.
+fn inferring() -> DeviceProfile {
+    DeviceProfile {
+        axes: Default::default(),
+        infer_axes: true,
+        ..racket(4000.0, 16.0)
+    }
+}
+
+#[test]
+fn a_node_turned_over_is_read_turned_over_once_its_drives_vote_clearly() {
+    // Turned over on the handle (180° about its shaft): its y and z are the analyser's −y and
+    // −z, so its own swing axis is the convention's, read the wrong way round. Mostly
+    // forehands, as most players hit, and a backhand (a match, not a one-wing drill, whose
+    // unanimous vote could not tell): the drives vote clearly against the node's own sense.
+    let strokes = [
+        clear(1700.0),
+        smash(2000.0),
+        drive(1500.0, false),
+        clear(1600.0),
+        smash(1900.0),
+        drive(1500.0, true),
+        clear(1800.0),
+        drive(1500.0, true),
+        smash(2000.0),
+        clear(1700.0),
+        drive(1500.0, true),
+        clear(1600.0),
+    ];
+    let s = session(200.0, &strokes);
+    let (reference, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    assert_eq!(reference.len(), strokes.len());
+    let mut over = s.readings.clone();
+    physics::remount(&mut over, |v| [v[0], -v[1], -v[2]]);
+    let (swings, _) = analyse(inferring(), BodyPosition::Racket, &over);
+    let found = matched(&swings, &s.contacts);
+    // Read as made (every side inverted) until the vote is clear; from then on turned over.
+    let right: Vec<bool> = found
+        .iter()
+        .zip(&reference)
+        .map(|(swing, truth)| swing.is_some_and(|w| w.side == truth.side))
+        .collect();
+    let first_right = right.iter().position(|&r| r).expect("a side read right");
+    // One backhand among them: seven drives (6 to 1, P 0.97) make the vote clear.
+    assert!(
+        first_right <= 7,
+        "turned over only from stroke {first_right}"
+    );
+    assert!(
+        right[first_right..].iter().all(|&r| r),
+        "every side after the decision: {right:?}"
+    );
+}
+
+#[test]
+fn a_node_in_the_convention_whose_player_hits_more_backhands_is_left_exactly_as_read() {
+    // Six backhands in ten strokes: the drives' vote leans against the node's own sense, but
+    // not clearly; the mount as made stands, and every swing is exactly as without inference.
+    let strokes = [
+        drive(1500.0, false),
+        clear(1700.0),
+        drive(1500.0, false),
+        drive(1600.0, false),
+        smash(1900.0),
+        drive(1500.0, false),
+        clear(1600.0),
+        drive(1500.0, false),
+        smash(2000.0),
+        drive(1600.0, false),
+    ];
+    let s = session(200.0, &strokes);
+    let (reference, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    let (swings, _) = analyse(inferring(), BodyPosition::Racket, &s.readings);
+    assert_eq!(swings, reference);
+    assert!(
+        swings
+            .iter()
+            .all(|s| !s.flags.contains(&Flag::PlacementInferred))
+    );
+}
+
+#[test]
+fn a_short_session_on_a_node_in_the_convention_keeps_every_side() {
+    // Five strokes, too few for a last frame: whatever the first drives suggest, the node as
+    // made is read as made, so a short session loses no side to the inference.
+    let strokes = [
+        drive(1500.0, true),
+        drive(1500.0, false),
+        clear(1700.0),
+        smash(1900.0),
+        drive(1500.0, false),
+    ];
+    let s = session(100.0, &strokes);
+    let (reference, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    assert_eq!(reference.len(), strokes.len());
+    let (swings, _) = analyse(inferring(), BodyPosition::Racket, &s.readings);
+    assert_eq!(swings, reference);
+}

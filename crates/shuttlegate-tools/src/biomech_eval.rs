@@ -259,12 +259,14 @@ pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechRepo
             placement: options.placement,
         });
         let swings = analyse(&session, settings, options.infer_axes, &mut report);
+        let before = (report.all.found, report.all.side_ok);
         score_session(&session, &swings, &mut report);
+        let side = (report.all.found - before.0, report.all.side_ok - before.1);
         let profile = court_device(&session, options.infer_axes).profile;
         if profile.infer_axes {
             report
                 .placement_lines
-                .extend(placement::inference_line(seed, &session, &profile));
+                .extend(placement::inference_line(seed, &session, &profile, side));
         }
     }
     report

@@ -71,12 +71,18 @@ struct Floor {
 /// swings 1 / 0 (the racket rule now finds the swing the chain-only rule covered at 200 Hz:
 /// with none to score the figure is not checked, rather than read as 0). F1 floors raised to
 /// 0.92 / 0.95, stroke to 0.36 / 0.32.
+///
+/// axis inference on by default (axes17; the turned-over rule and the drives' peaks for the
+/// swing plane): side 0.759 / 0.775 → 0.824 / 0.839, floors raised to 0.79 / 0.81; but F1
+/// 0.897 / 0.918 → 0.885 / 0.906 (turned nodes read right give the aligned nodes' false swings
+/// in rest: det17's matter) and stroke at 100 Hz 0.379 → 0.353 (200 Hz 0.326 → 0.333); chain
+/// figures unchanged. Those floors are left where they were (not lowered; not tuned here).
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.92, at_200_hz: 0.95 },
     Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.36, at_200_hz: 0.32 },
-    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.73, at_200_hz: 0.74 },
+    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.79, at_200_hz: 0.81 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.73, at_200_hz: 0.75 },
     Floor { metric: "chain-only delays ±10 ms",   figure: |f| f.chain.chain_only_delays_share(), at_100_hz: 0.97, at_200_hz: 0.97 },

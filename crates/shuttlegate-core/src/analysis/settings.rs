@@ -147,10 +147,15 @@ pub struct DeviceProfile {
     /// wrap-shaped jump is undone on its evidence ([`Overflow`]).
     #[serde(default)]
     pub overflow: Overflow,
-    /// A racket node without configured `axes` has them inferred from its swings
-    /// (`[[devices]] infer_axes = true`); otherwise it is read in the convention.
-    #[serde(default)]
+    /// A racket node without configured `axes` has them inferred from its swings (the
+    /// default); with `[[devices]] infer_axes = false` it is read in the convention.
+    #[serde(default = "infer_axes_by_default")]
     pub infer_axes: bool,
+}
+
+/// `infer_axes` when a profile does not say: a racket node without `axes` is inferred.
+fn infer_axes_by_default() -> bool {
+    true
 }
 
 /// What a device's nodes report past full scale (`[[devices]] overflow`).
@@ -184,7 +189,7 @@ impl DeviceProfile {
             axes: BTreeMap::new(),
             wrist_grip_deg: None,
             overflow: Overflow::Auto,
-            infer_axes: false,
+            infer_axes: true,
         }
     }
 

@@ -1,6 +1,7 @@
 //! What the axis inference made of each simulated racket node, against the simulator's mount
 //! (`eval --verbose`): when it decided, what it turned the node to, how far that is from the
-//! truth, and the evidence it had (drives, their vote, how clear the swing plane was).
+//! truth, and the evidence it had (drives, their vote, how clear the swing plane was), with
+//! the session's side figure (which sessions lose side, and why).
 //!
 //! The analyser's own pipeline does not expose its conditioning state, so the racket node's
 //! samples are decoded from the session's wire text and run through a fresh
@@ -16,8 +17,15 @@ use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
 /// One line about the racket node of `session` under `profile` (`None` without a racket node
-/// or without inference).
-pub fn inference_line(seed: u64, session: &Session, profile: &DeviceProfile) -> Option<String> {
+/// or without inference), ending with the session's side figure, `side` = (found, side
+/// right). The "sense" field says which way along the inferred swing axis the simulator's y
+/// points (truth) and the drives' vote puts it (0: an even vote).
+pub fn inference_line(
+    seed: u64,
+    session: &Session,
+    profile: &DeviceProfile,
+    side: (usize, usize),
+) -> Option<String> {
     let node = session
         .device
         .nodes
@@ -33,7 +41,8 @@ pub fn inference_line(seed: u64, session: &Session, profile: &DeviceProfile) -> 
     }
     let report = conditioner.inference_report()?;
     let truth = super::mount_rotation(node);
-    Some(describe(seed, session, &report, truth))
+    let line = describe(seed, session, &report, truth);
+    Some(format!("{line} | side {} of {}", side.1, side.0))
 }
 
 fn racket_samples(session: &Session, racket_id: u32) -> Vec<NodeSample> {
@@ -66,6 +75,17 @@ fn angle_deg(a: [f64; 3], b: [f64; 3]) -> f64 {
     dot(a, b).clamp(-1.0, 1.0).acos().to_degrees()
 }
 
+/// −1, 0 or +1 (0 for an even vote, where `f64::signum` would say +1).
+fn sign(v: f64) -> i32 {
+    if v > 0.0 {
+        1
+    } else if v < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
 fn describe(seed: u64, session: &Session, r: &InferenceReport, truth: [[f64; 3]; 3]) -> String {
     let before = |t: Option<f64>| {
         session
@@ -88,7 +108,7 @@ fn describe(seed: u64, session: &Session, r: &InferenceReport, truth: [[f64; 3];
         })
     };
     format!(
-        "axes seed {:>5}: truth y=({:+.2},{:+.2},{:+.2}) | {} {} first {} ({} of {} swings before) last {} frames {} | err x {:>5.1}° y {:>5.1}° z {:>5.1}° | plane off {:>4.1}° clear {:.2} roll {:.2} | r {:.3} m {:>5.1}° off x | drives {:>3} votes {:>+4} sure {:.2} conf {}",
+        "axes seed {:>5}: truth y=({:+.2},{:+.2},{:+.2}) | {} {} first {} ({} of {} swings before) last {} ({} before) frames {} | err x {:>5.1}° y {:>5.1}° z {:>5.1}° | plane off {:>4.1}° clear {:.2} roll {:.2} | r {:.3} m {:>5.1}° off x | drives {:>3} votes {:>+4} sure {:.2} conf {} | sense truth {:+} vote {:+}",
         seed,
         truth[1][0],
         truth[1][1],
@@ -105,6 +125,7 @@ fn describe(seed: u64, session: &Session, r: &InferenceReport, truth: [[f64; 3];
         before(r.first_at),
         session.swings.len(),
         at(r.last_at),
+        before(r.last_at),
         r.frames,
         ex,
         ey,
@@ -125,5 +146,7 @@ fn describe(seed: u64, session: &Session, r: &InferenceReport, truth: [[f64; 3];
         r.votes,
         r.forehand_sure,
         r.confidence.map_or("-".into(), |c| format!("{c:.2}")),
+        sign(dot(truth[1], r.swing_axis)),
+        -sign(r.votes),
     )
 }

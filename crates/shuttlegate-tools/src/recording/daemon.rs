@@ -90,12 +90,13 @@ fn daemon_config(dir: &Path, source: &Source) -> String {
     for i in 0..source.files.len() {
         config.push_str(&format!(
             "\n[[devices]]\ncode = \"{}\"\ntoken = \"{}\"\nacc_full_scale_g = {:.1}\n\
-             gyro_full_scale_dps = {:.1}\nsensors = {}\n",
+             gyro_full_scale_dps = {:.1}\nsensors = {}\ninfer_axes = {}\n",
             device_code(i),
             device_token(i),
             source.acc_full_scale_g,
             source.gyro_full_scale_dps,
             sensors_key(source.position),
+            !source.axes_configured(),
         ));
     }
     config

@@ -439,6 +439,7 @@ pub fn source_outcomes(
             positions: vec![source.position],
             acc_full_scale_g: source.acc_full_scale_g,
             gyro_full_scale_dps: source.gyro_full_scale_dps,
+            infer_axes: !source.axes_configured(),
             ..DeviceProfile::new("recording")
         };
         let mut analyser = DeviceAnalyser::new(profile, settings.clone(), "recording");

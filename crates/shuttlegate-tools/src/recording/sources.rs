@@ -507,6 +507,13 @@ pub fn badminton_witmotion_bwt61(dir: &Path) -> Result<Source, std::io::Error> {
 }
 
 impl Source {
+    /// Whether the reader turns the board onto the analyser's axes (a learnt or fitted map):
+    /// that is the map a venue would configure as `axes`, so the analyser's own inference is
+    /// off for it, as it is for a device with `axes`.
+    pub fn axes_configured(&self) -> bool {
+        matches!(&self.format, Format::Table(t) if t.axes != AxisMap::IDENTITY)
+    }
+
     /// The file read as a recording (format, placement, full scales).
     pub fn spec(&self, file: &SourceFile) -> RecordingSpec {
         RecordingSpec {

@@ -8,10 +8,10 @@
 //! 2. **clipping** marked: an axis held at full scale for two samples or more (the peak is
 //!    rebuilt later, in measure/, from the unclipped flanks);
 //! 3. **calibration** from rest: accelerometer offset and scale, gyro bias ([`calibrate`]);
-//! 4. **axes** onto the analyser's convention, configured, or inferred (a full rotation,
-//!    provisional from the second drive) on a device configured with `infer_axes = true`
-//!    ([`axes`]; on by default it raises side and stroke on the independent simulator's
-//!    held-out seeds but also false swings in rest, 1.07 → 1.31 per minute at 100 Hz);
+//! 4. **axes** onto the analyser's convention, configured, or else inferred for a racket node
+//!    (a full rotation, provisional from the second drive) unless the device opts out with
+//!    `infer_axes = false` ([`axes`]; it raises side and stroke on the independent
+//!    simulator, and with them the false swings in rest of the turned nodes read right);
 //! 5. for a **wrist node standing in for a racket** on a device configured with a grip angle
 //!    (`wrist_grip_deg`), the forearm's axes turned into a virtual racket's: the forearm's
 //!    roll, which dominates the wrist's rotation at contact, then reads as rotation across the
@@ -127,7 +127,7 @@ enum Frame {
     Configured(AxisMap),
     /// Boxed: the inference's evidence is far larger than a configured map.
     Inferred(Box<AxisInference>),
-    /// No configured axes and no inference asked for (`infer_axes`), or a body node (the
+    /// No configured axes and the inference opted out of (`infer_axes = false`), or a body node (the
     /// inference reads a racket's physics): the convention is assumed.
     Assumed,
 }
