@@ -17,7 +17,6 @@ use super::body_burst::{self, BodyBurstDetector, Candidate, RacketSpan, covered,
 use super::chain::{self, measure_chain};
 use super::condition::{NodeConditioner, SpanQuality};
 use super::confidence::assess;
-use super::handling::drove_the_racket;
 use super::measure::{Measured, SpeedReference, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
@@ -780,8 +779,7 @@ impl DeviceAnalyser {
 
     /// A burst's window on the primary node, conditioned, its quality, and its measurement
     /// (`None` inside when it has no stroke's shape, or met no shuttle and did not drive the
-    /// racket); `None` when the window holds too few
-    /// samples.
+    /// racket: measure/); `None` when the window holds too few samples.
     fn measure_burst(
         &self,
         primary: BodyPosition,
@@ -808,16 +806,11 @@ impl DeviceAnalyser {
             speed_reference_kmh: self.speeds.settled(),
             carried_up: conditioner.carried_gravity(from, p.trigger_t),
         };
-        let profile = quality.measured_profile(&self.profile);
-        let measured = measure(&window, &profile, &self.settings)
-            // Racket handling turns the racket without driving it; a contact is a stroke's own
-            // evidence (handling.rs). A wrist node standing in for the racket does not see the
-            // racket turned in the fingers: when it turns this fast, the forearm did.
-            .filter(|m| {
-                m.impact
-                    || primary != BodyPosition::Racket
-                    || drove_the_racket(&samples, (p.trigger_t, p.end_t), profile.acc_full_scale_g)
-            });
+        let measured = measure(
+            &window,
+            &quality.measured_profile(&self.profile),
+            &self.settings,
+        );
         Some((quality, measured))
     }
 

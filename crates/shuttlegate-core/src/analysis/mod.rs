@@ -9,7 +9,8 @@
 //!   racket (or wrist) node: swing detector (|ω⊥| hysteresis) ─> pending swing
 //!   once the chain nodes cover it: impact transient, desaturation, attitude from gravity +
 //!   gyro integration, speed, stroke/side/height, kinetic chain ─> poll_event() -> Swing
-//!   (a burst without a contact that did not drive the racket — handling.rs — is dropped)
+//!   (a burst without a contact that did not drive the racket — measure/handling.rs — is
+//!   dropped)
 //! finish() ─> SessionSummary (the seeds' analysis_complete_notification)
 //! RallyTracker (court level): impacts of all devices ─> rallies
 //! CourtAnalysis (court.rs): each stored batch to its device's analyser for its session,
@@ -24,7 +25,6 @@ mod condition;
 mod confidence;
 mod court;
 mod device;
-mod handling;
 mod measure;
 mod quality;
 mod rally;

@@ -13,6 +13,7 @@ mod classify;
 mod contact;
 mod flanks;
 mod hand;
+mod handling;
 mod lever;
 
 pub use classify::{Contact, SpeedReference, classify, height_of};
@@ -55,7 +56,7 @@ const STILL_ACC_G: f64 = 0.1;
 /// with the whole arm: padel drives and tennis strokes at the wrist stay 200–450 ms above
 /// half speed) or the player repositioning the racket (recovery, getting ready, picking up a
 /// shuttle). [`WIDE_STROKE_MIN_DPS`] tells them apart; the width alone does not.
-pub(crate) const MAX_SWING_FWHM_MS: f64 = 200.0;
+const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// A pulse wider than [`MAX_SWING_FWHM_MS`] is a stroke when its peak reaches this, °/s, and
 /// the hand is driven ([`WIDE_STROKE_MIN_HAND_G`]). Physics: a minimum-jerk turn that wide
 /// (T ≈ 370 ms) peaking at 600 °/s sweeps ≈ 120°, a stroke's arc, and moves the head at
@@ -65,7 +66,7 @@ pub(crate) const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// figures for fitted parameters"): the lowest of 400–1000 °/s in 100 °/s steps that lowered
 /// no figure on padel, tennis, the two WitMotion badminton sets or the simulator's tuning seeds
 /// 0–19 (500 and under counted more ChoongGao smashes twice); it was 700 until det15.
-pub(crate) const WIDE_STROKE_MIN_DPS: f64 = 600.0;
+const WIDE_STROKE_MIN_DPS: f64 = 600.0;
 /// A wide, fast turn is a stroke only if the node's acceleration departs from gravity's 1 g
 /// by this much during it, g: a stroke drives the hand (taking it to even 3 m/s in 0.3 s
 /// takes 1 g on average, and the handle adds its centripetal ω²r), while turning the racket
@@ -161,10 +162,22 @@ pub fn measure(
         wraps_left: w.wraps_left,
     };
     let impact_i = find_impact(&burst, profile.acc_full_scale_g, w.trigger_t, settings);
-    // A racket node feels the shuttle ring the frame; a wrist node standing in for it feels
-    // the ring damped through the hand, among the arm's own jolts.
-    let racket_met_it = impact_i.is_some() && profile.carries(BodyPosition::Racket);
+    // The primary node is the racket node whenever the device carries one (device.rs). A
+    // racket node feels the shuttle ring the frame; a wrist node standing in for it feels the
+    // ring damped through the hand, among the arm's own jolts.
+    let on_racket = profile.carries(BodyPosition::Racket);
+    let racket_met_it = impact_i.is_some() && on_racket;
     if !has_a_strokes_pulse(&burst, &in_swing, racket_met_it) {
+        return None;
+    }
+    // Racket handling turns the racket without driving it; a contact is a stroke's own
+    // evidence (handling.rs). A wrist node standing in for the racket does not see the racket
+    // turned in the fingers: when it turns this fast, the forearm did.
+    let swing_span = (w.trigger_t, w.end_t);
+    if on_racket
+        && impact_i.is_none()
+        && !handling::drove_the_racket(s, &perp, swing_span, profile.acc_full_scale_g)
+    {
         return None;
     }
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
@@ -395,12 +408,7 @@ fn has_a_strokes_pulse(b: &Burst, in_swing: &dyn Fn(usize) -> bool, contact: boo
 
 /// How long |ω⊥| stays above half its peak around the peak, ms (clipped samples count as
 /// above).
-pub(crate) fn half_width_ms(
-    s: &[NodeSample],
-    perp: &[f64],
-    clipped: &[bool],
-    peak_i: usize,
-) -> f64 {
+fn half_width_ms(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -> f64 {
     let half = 0.5 * perp[peak_i];
     let above = |i: usize| clipped[i] || perp[i] >= half;
     let mut lo = peak_i;

@@ -19,13 +19,12 @@
 //! the figure means the same at 50 and at 1000 Hz. A rotation of the node changes only the
 //! vector's axes, not the size of a change, so the test needs no axis map. It is applied only
 //! to bursts in which no shuttle contact was found (a contact while the racket turns is a
-//! stroke's own evidence), on a racket node (device.rs), as narrow as a forward swing (a
+//! stroke's own evidence), on a racket node (measure/mod.rs), as narrow as a forward swing (a
 //! wide one passed measure/'s own drive test) and no faster than a net push (600 °/s,
 //! measure/'s bound: handling is not faster than a push, and the padel recordings' long,
 //! smooth drives at 580–890 °/s, whose load changes by 0.66–0.79 g in 20 ms, are strokes).
 
-use super::NodeSample;
-use super::measure::{MAX_SWING_FWHM_MS, WIDE_STROKE_MIN_DPS, half_width_ms};
+use super::{MAX_SWING_FWHM_MS, NodeSample, WIDE_STROKE_MIN_DPS, half_width_ms};
 
 /// The span over which the acceleration's change is read, ms: a stroke's pulse rises to its
 /// peak in 20–150 ms, so 20 ms resolves its load changing, and it is one sample interval at
@@ -83,7 +82,8 @@ pub fn turn_acc_change_g(
     best
 }
 
-/// Whether the burst from `trigger_t` to `end_t` drove the racket (see the module doc): its
+/// Whether the burst from `trigger_t` to `end_t` on `samples`, whose |ω⊥| is `perp` (°/s,
+/// one per sample), drove the racket (see the module doc): its
 /// acceleration changed by at least [`DRIVEN_MIN_CHANGE_G`] within [`JERK_SPAN_MS`] while it
 /// turned at at least half its peak |ω⊥|. A turn faster than the top of a net push
 /// ([`WIDE_STROKE_MIN_DPS`]) is no handling. A burst wider than a forward swing
@@ -93,13 +93,10 @@ pub fn turn_acc_change_g(
 /// the test only ever removes bursts it has evidence against.
 pub fn drove_the_racket(
     samples: &[NodeSample],
+    perp: &[f64],
     (trigger_t, end_t): (f64, f64),
     acc_full_scale_g: f64,
 ) -> bool {
-    let perp: Vec<f64> = samples
-        .iter()
-        .map(|s| f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2])))
-        .collect();
     let Some(peak_i) = (0..samples.len())
         .filter(|&i| samples[i].t_ms >= trigger_t && samples[i].t_ms <= end_t)
         .max_by(|&a, &b| perp[a].total_cmp(&perp[b]))
@@ -113,7 +110,7 @@ pub fn drove_the_racket(
     }
     // A gyro at its rail reads the same there, so the plateau counts as above half already.
     let unclipped = vec![false; samples.len()];
-    if half_width_ms(samples, &perp, &unclipped, peak_i) > MAX_SWING_FWHM_MS {
+    if half_width_ms(samples, perp, &unclipped, peak_i) > MAX_SWING_FWHM_MS {
         return true;
     }
     let min_perp = 0.5 * perp[peak_i];
@@ -129,7 +126,7 @@ pub fn drove_the_racket(
     {
         return true;
     }
-    turn_acc_change_g(samples, &perp, (trigger_t, end_t), min_perp)
+    turn_acc_change_g(samples, perp, (trigger_t, end_t), min_perp)
         .is_none_or(|change| change >= DRIVEN_MIN_CHANGE_G)
 }
 
@@ -160,6 +157,15 @@ mod tests {
             .collect()
     }
 
+    /// `drove_the_racket` on `samples`, with their |ω⊥| as measure/ computes it.
+    fn drove(samples: &[NodeSample], span: (f64, f64), acc_full_scale_g: f64) -> bool {
+        let perp: Vec<f64> = samples
+            .iter()
+            .map(|s| f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2])))
+            .collect();
+        drove_the_racket(samples, &perp, span, acc_full_scale_g)
+    }
+
     /// A minimum-jerk turn of `deg` over `ms` starting at 300 ms: its rate, °/s.
     fn min_jerk_rate(deg: f64, ms: f64) -> impl Fn(f64) -> f64 {
         move |t| {
@@ -181,10 +187,7 @@ mod tests {
                 let angle = ((t - 300.0) / 200.0).clamp(0.0, 1.0) * 60f64.to_radians();
                 [angle.sin(), 0.0, angle.cos()]
             });
-            assert!(
-                !drove_the_racket(&samples, (300.0, 520.0), 16.0),
-                "{rate_hz} Hz"
-            );
+            assert!(!drove(&samples, (300.0, 520.0), 16.0), "{rate_hz} Hz");
         }
     }
 
@@ -199,10 +202,7 @@ mod tests {
                 let push = 2.0 * (std::f64::consts::TAU * s).sin();
                 [0.0, push, 1.0]
             });
-            assert!(
-                drove_the_racket(&samples, (300.0, 520.0), 16.0),
-                "{rate_hz} Hz"
-            );
+            assert!(drove(&samples, (300.0, 520.0), 16.0), "{rate_hz} Hz");
         }
     }
 
@@ -212,8 +212,8 @@ mod tests {
         // full scale, and a pinned axis shows no change).
         let rate = min_jerk_rate(60.0, 200.0);
         let samples = node(100.0, &rate, |_| [0.0, 0.0, 1.0]);
-        assert!(drove_the_racket(&samples, (300.0, 520.0), 1.0));
-        assert!(!drove_the_racket(&samples, (300.0, 520.0), 16.0));
+        assert!(drove(&samples, (300.0, 520.0), 1.0));
+        assert!(!drove(&samples, (300.0, 520.0), 16.0));
     }
 
     #[test]
@@ -223,6 +223,6 @@ mod tests {
             |t| if t == 300.0 { 500.0 } else { 0.0 },
             |_| [0.0, 0.0, 1.0],
         );
-        assert!(drove_the_racket(&samples[15..16], (300.0, 300.0), 16.0));
+        assert!(drove(&samples[15..16], (300.0, 300.0), 16.0));
     }
 }
