@@ -6,7 +6,6 @@
 use super::{Burst, Plateau};
 use crate::analysis::AnalysisSettings;
 use crate::analysis::vecmath::Vec3;
-use crate::batch::BodyPosition;
 
 /// Contact comes while the racket is turning at least this share of the swing's peak
 /// |ω⊥| (after the peak; before it, [`CONTACT_MIN_RATE_SHARE_RISING`]). The shuttle is struck
@@ -117,10 +116,7 @@ pub(super) fn find_impact(
     // The shuttle rings the racket; a node on the wrist or forearm feels it through the grip
     // and the hand's soft tissue, damped below the arm's own jolts, so there the largest
     // jolt is not the contact and the first one over the threshold is kept.
-    let on_the_racket = s
-        .first()
-        .is_some_and(|x| x.position == BodyPosition::Racket);
-    let first = if on_the_racket {
+    let first = if burst.on_racket() {
         transient_start(acc.len(), &candidate, &residual)?
     } else {
         (0..acc.len()).find(|&i| candidate(i))?

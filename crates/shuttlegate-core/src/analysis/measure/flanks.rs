@@ -17,7 +17,7 @@
 //! one-sided fit of the rising flank, extrapolated from its foot, read some clipped swings
 //! double).
 
-use super::{IMPACT_RING_MS, Plateau};
+use super::{Plateau, ring_end_ms};
 use crate::analysis::NodeSample;
 use crate::analysis::signal::Pulse;
 
@@ -38,7 +38,7 @@ pub(super) fn cap_from_flanks(
     plateau: Plateau,
     impact_i: Option<usize>,
 ) -> Option<Pulse> {
-    let ring_end = impact_i.map_or(f64::NEG_INFINITY, |i| s[i].t_ms + IMPACT_RING_MS);
+    let ring_end = ring_end_ms(s, impact_i);
     let falling_from = |after_t: f64| {
         (plateau.last + 1..s.len().saturating_sub(1))
             .find(|&i| s[i].t_ms > after_t && !clipped[i] && !clipped[i + 1])

@@ -32,6 +32,12 @@ use crate::batch::BodyPosition;
 const CLIP_FRACTION: f64 = 0.98;
 /// The shuttle's ring corrupts the gyro for a few ms after contact; the pulse fit skips it.
 const IMPACT_RING_MS: f64 = 25.0;
+
+/// When the shuttle's ring after the contact at `impact_i` has died down, ms (no contact
+/// found: no ring, every sample is past it).
+fn ring_end_ms(s: &[NodeSample], impact_i: Option<usize>) -> f64 {
+    impact_i.map_or(f64::NEG_INFINITY, |i| s[i].t_ms + IMPACT_RING_MS)
+}
 /// Pulse samples below this fraction of the peak are left out of the fit (noise and the
 /// follow-through dominate there).
 const FIT_FLOOR: f64 = 0.08;
@@ -162,10 +168,9 @@ pub fn measure(
         wraps_left: w.wraps_left,
     };
     let impact_i = find_impact(&burst, profile.acc_full_scale_g, w.trigger_t, settings);
-    // The primary node is the racket node whenever the device carries one (device.rs). A
-    // racket node feels the shuttle ring the frame; a wrist node standing in for it feels the
-    // ring damped through the hand, among the arm's own jolts.
-    let on_racket = profile.carries(BodyPosition::Racket);
+    // A racket node feels the shuttle ring the frame; a wrist node standing in for it feels
+    // the ring damped through the hand, among the arm's own jolts.
+    let on_racket = burst.on_racket();
     let racket_met_it = impact_i.is_some() && on_racket;
     if !has_a_strokes_pulse(&burst, &in_swing, racket_met_it) {
         return None;
@@ -389,6 +394,16 @@ struct Burst<'a> {
     /// fast the racket turns (the contact search's rate condition is not applied); on an
     /// accelerometer axis, its readings there are a full range off.
     wraps_left: &'a WrapsLeft,
+}
+
+impl Burst<'_> {
+    /// Whether the window is a racket node's (the primary node is the racket node whenever
+    /// the device carries one, device.rs), rather than a wrist node standing in for it.
+    fn on_racket(&self) -> bool {
+        self.samples
+            .first()
+            .is_some_and(|x| x.position == BodyPosition::Racket)
+    }
 }
 
 /// Whether the burst is a stroke's: a short |ω⊥| pulse, one in which the racket met the
@@ -785,7 +800,7 @@ fn cap_through_plateau(
     impact_i: Option<usize>,
 ) -> Option<Pulse> {
     let (r1, r2) = (plateau.first - 2, plateau.first - 1);
-    let ring_end = impact_i.map_or(f64::NEG_INFINITY, |i| s[i].t_ms + IMPACT_RING_MS);
+    let ring_end = ring_end_ms(s, impact_i);
     let f = (plateau.last + 1..s.len()).find(|&i| s[i].t_ms > ring_end)?;
     let level = plateau.level(perp);
     let ok = perp[r1] > 0.0 && perp[r2] > perp[r1] && perp[f] > 0.0 && perp[f] < level;
