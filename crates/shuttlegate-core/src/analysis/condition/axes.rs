@@ -557,8 +557,7 @@ impl AxisInference {
             // A unanimous vote cannot tell a node turned over from a drill of one wing (every
             // stroke a backhand): only a match, with both wings, can.
             let against = sense.sign != own;
-            let turned_over =
-                against && sense.sure >= MIN_TURN_OVER_SURE && !self.drives_unanimous();
+            let turned_over = against && sense.sure >= MIN_TURN_OVER_SURE && !sense.unanimous;
             if against && !turned_over && self.drives < MAX_TURN_OVER_DRIVES {
                 return Decision::Wait;
             }
@@ -637,12 +636,6 @@ impl AxisInference {
         1.0 - (across / along).min(1.0)
     }
 
-    /// Whether every drive so far turned the same way about the swing's axis.
-    fn drives_unanimous(&self) -> bool {
-        let (votes, _) = self.forehand_vote(vm::symmetric_eigen(self.spin_moment).1[0]);
-        votes.abs() >= f64::from(self.drives)
-    }
-
     /// The votes of the swings' drives for turning along `spin_axis` (+1 each) or against it
     /// (−1), and how sure their majority is: P(the majority is the player's), from the margin
     /// over the vote's size (a binomial's normal approximation).
@@ -660,12 +653,12 @@ impl AxisInference {
     /// the mount as made).
     fn sense(&self, spin_axis: Vec3, own: f64) -> Sense {
         let (votes, sure) = self.forehand_vote(spin_axis);
-        if votes == 0.0 {
-            return Sense { sign: own, sure };
-        }
+        let unanimous = votes.abs() >= f64::from(self.drives);
+        let sign = if votes == 0.0 { own } else { -votes.signum() };
         Sense {
-            sign: -votes.signum(),
+            sign,
             sure,
+            unanimous,
         }
     }
 
@@ -701,6 +694,8 @@ fn vote_sure(votes: f64, voters: u32) -> f64 {
 struct Sense {
     sign: f64,
     sure: f64,
+    /// Every drive so far turned the same way about the swing's axis.
+    unanimous: bool,
 }
 
 /// The peaks of the runs that are a swing's drive, by `now`: the fastest run within
