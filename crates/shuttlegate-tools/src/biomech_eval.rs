@@ -30,6 +30,7 @@ use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message
 
 pub mod contact;
 pub mod daemon;
+pub mod missed;
 pub mod placement;
 
 use crate::eval::ErrorStats;
@@ -168,6 +169,10 @@ pub struct BiomechReport {
     /// Unmatched racket detections by where they fell (`eval --verbose`): in a rest window,
     /// within a second after a true swing's contact (a recovery or a double), elsewhere.
     pub false_by_place: BTreeMap<&'static str, usize>,
+    /// Played swings no racket detection matched, by class, placement, the primary node's
+    /// peak |ω⊥| around the contact and whether it crossed the trigger ([`missed`],
+    /// `eval --verbose`).
+    pub missed: BTreeMap<String, usize>,
     /// Racket detections in rest by the racket node's mount and what the simulated player was
     /// doing (`eval --verbose`): detections, and that activity's time, ms.
     pub rest_by_activity: BTreeMap<String, (usize, f64)>,
@@ -605,6 +610,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
     let dev_groups = device_groups(session);
     let mut used = vec![false; found.len()];
     let aligned = !session.device.nodes.iter().any(|n| n.sensor.mount_rotated);
+    let mut missed = Vec::new();
     for t in &session.swings {
         let best = found
             .iter()
@@ -653,6 +659,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
             r.groups.entry(g).or_default().add(outcome.as_ref());
         }
         let Some((_, s)) = best else {
+            missed.push(t);
             continue;
         };
         *r.confusion
@@ -700,6 +707,14 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         }
     }
     score_chain_only(session, found, &used, &chain_only, r);
+    missed::tally_missed(
+        session,
+        &court_device(session, None).profile,
+        &missed,
+        found,
+        &AnalysisSettings::default(),
+        &mut r.missed,
+    );
     r.contact.add_ceiling(session, &AnalysisSettings::default());
     r.all.false_positives += fp_tally.false_positives;
     let rest_ms: f64 = session.rests.iter().map(|w| w.duration_ms()).sum();
@@ -1093,6 +1108,7 @@ impl BiomechReport {
             .false_by_place
             .iter()
             .map(|(place, n)| format!("false swings {place:<34} {n:>4}"));
+        let missed = self.missed.iter().map(|(key, n)| format!("{key} {n:>4}"));
         let activities = self.rest_by_activity.iter().map(|(name, &(n, ms))| {
             format!(
                 "rest swings {name:<44} {n:>4} in {:>6.1} min ({:.2}/min)",
@@ -1147,6 +1163,7 @@ impl BiomechReport {
                 )
             })
             .chain(places)
+            .chain(missed)
             .chain(activities)
             .chain(self.placement_lines.iter().cloned())
             .chain(heights)

@@ -69,6 +69,21 @@ const RECOVERY_PEAK_SHARE: f64 = 0.6;
 /// `swing_end_dps`; the forward swing's trigger comes as it rises past `swing_start_dps`.)
 const BACKSWING_GAP_MS: f64 = 250.0;
 
+/// After a swing the player brings the racket back to the ready position and the arm settles:
+/// a slow turn, either way, that can come well after the recovery's [`RECOVERY_MS`] (a
+/// WitMotion armband's smashes are followed by one 360–1900 ms after their end). A burst that
+/// starts within this time after a swing's end, meets no shuttle, and turns under
+/// [`SETTLE_PEAK_SHARE`] of that swing's peak is that swing's settling, not a second stroke, ms.
+/// Physics: the same player's next stroke waits for the shuttle to cross the net and come
+/// back (a badminton shot flies 0.5–1.5 s; a smash returned by a block, the fastest exchange a
+/// smasher meets, still takes ≥ 0.8 s contact to contact), and a stroke meets the shuttle.
+const SETTLE_MS: f64 = 1000.0;
+
+/// A settling turns the racket under this share of the swing it follows. A stroke made right
+/// after another is played at a stroke's speed; the return to ready is a positioning movement
+/// (the ChoongGao armband's: 8–34 % of the swing before it).
+const SETTLE_PEAK_SHARE: f64 = 0.35;
+
 /// What the analyser emits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnalysisEvent {
@@ -91,6 +106,8 @@ pub struct DeviceStats {
     pub recoveries: u64,
     /// Bursts dropped as the next swing's backswing.
     pub backswings: u64,
+    /// Bursts dropped as the previous swing's settling (the racket brought back to ready).
+    pub settlings: u64,
     /// Body-node bursts that no racket swing covered and whose segments did not peak in a
     /// proximal-to-distal sequence (no chain-only swing).
     pub rejected_body_bursts: u64,
@@ -130,6 +147,15 @@ struct Pending {
     peak: f64,
 }
 
+/// The swing last measured on the primary node: what a later burst is read against to tell
+/// its settling from a new stroke.
+#[derive(Debug, Clone, Copy)]
+struct LastSwing {
+    end_t: f64,
+    /// Its peak |ω⊥| through clipping, °/s.
+    peak_dps: f64,
+}
+
 /// One device's analyser for one session.
 #[derive(Debug)]
 pub struct DeviceAnalyser {
@@ -144,6 +170,7 @@ pub struct DeviceAnalyser {
     last_primary_t: Option<f64>,
     motion: VecDeque<f64>,
     pending: VecDeque<Pending>,
+    last_swing: Option<LastSwing>,
     /// The body node whose bursts may be chain-only swings (the most distal body node that is
     /// not the primary), its detector, its bursts waiting for a decision, and the recent
     /// racket bursts that may cover them.
@@ -209,6 +236,7 @@ impl DeviceAnalyser {
             last_primary_t: None,
             motion: VecDeque::new(),
             pending: VecDeque::new(),
+            last_swing: None,
             events: VecDeque::new(),
             summary: SummaryAccumulator::default(),
             stats: DeviceStats::default(),
@@ -711,6 +739,14 @@ impl DeviceAnalyser {
             self.stats.recoveries += 1;
             return;
         }
+        if is_a_settling(self.last_swing, &p, &m) {
+            self.stats.settlings += 1;
+            return;
+        }
+        self.last_swing = Some(LastSwing {
+            end_t: p.end_t,
+            peak_dps: m.peak_dps,
+        });
         // After its own measurement: a swing is read against the swings before it.
         self.speeds.add(m.racket_speed_kmh.unwrap_or(f64::NAN));
         let mut reasons: BTreeMap<String, String> = m
@@ -891,6 +927,17 @@ fn is_a_backswing(p: &Pending, next: &Pending) -> bool {
     follows_within_gap(p, next.trigger_t) && against && p.peak < RECOVERY_PEAK_SHARE * next.peak
 }
 
+/// Whether the burst `p`, measured as `m`, is the settling of the swing before it (`last`):
+/// it starts within [`SETTLE_MS`] after that swing's end, met no shuttle, and turned the
+/// racket under [`SETTLE_PEAK_SHARE`] of that swing's peak.
+fn is_a_settling(last: Option<LastSwing>, p: &Pending, m: &Measured) -> bool {
+    last.is_some_and(|l| {
+        !m.impact
+            && p.trigger_t - l.end_t <= SETTLE_MS
+            && m.peak_dps < SETTLE_PEAK_SHARE * l.peak_dps
+    })
+}
+
 /// A swing's stroke after its confidence is weighed.
 struct Judged {
     stroke: Stroke,
@@ -1068,6 +1115,38 @@ mod tests {
         let swings = swings_of(&racket_turns(&[
             (1000.0, 500.0, 40.0),
             (1300.0, 1500.0, 30.0),
+        ]));
+        assert_eq!(swings.len(), 2, "{swings:#?}");
+    }
+
+    #[test]
+    fn a_slow_turn_within_a_second_after_a_stroke_is_its_settling_either_way() {
+        // A stroke at 1950 °/s (under the gyro's rail), then the arm brought back to ready
+        // at 620 °/s (32 % of it), starting ~650 ms after the stroke's end: past the
+        // recovery's 350 ms, and fast enough to pass the handling test on its own. One
+        // swing, whichever way the return turns.
+        for settle_dps in [-620.0, 620.0] {
+            let swings = swings_of(&racket_turns(&[
+                (1000.0, 1950.0, 30.0),
+                (1800.0, settle_dps, 40.0),
+            ]));
+            assert_eq!(swings.len(), 1, "{settle_dps}: {swings:#?}");
+            assert!((swings[0].t_impact - 1000.0).abs() < 10.0, "{swings:#?}");
+        }
+    }
+
+    #[test]
+    fn a_stroke_right_after_a_stroke_is_a_second_stroke() {
+        // The same timing, but the second burst at a stroke's speed (72 % of the first), or a
+        // slow one a second and a half later: both are strokes.
+        let swings = swings_of(&racket_turns(&[
+            (1000.0, 1950.0, 30.0),
+            (1800.0, -1400.0, 40.0),
+        ]));
+        assert_eq!(swings.len(), 2, "{swings:#?}");
+        let swings = swings_of(&racket_turns(&[
+            (1000.0, 1950.0, 30.0),
+            (2500.0, 620.0, 40.0),
         ]));
         assert_eq!(swings.len(), 2, "{swings:#?}");
     }

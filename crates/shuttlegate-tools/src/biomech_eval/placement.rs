@@ -32,7 +32,7 @@ pub fn inference_line(
         .iter()
         .find(|n| n.segment == Segment::Racket)?;
     let racket_id = Segment::Racket.sensor_id();
-    let mut samples = racket_samples(session, racket_id);
+    let mut samples = node_samples(session, racket_id, BodyPosition::Racket);
     samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     samples.dedup_by(|a, b| a.t_ms == b.t_ms);
     let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
@@ -45,7 +45,9 @@ pub fn inference_line(
     Some(format!("{line} | side {} of {}", side.1, side.0))
 }
 
-fn racket_samples(session: &Session, racket_id: u32) -> Vec<NodeSample> {
+/// The samples of the node with sensor id `id`, decoded from the session's wire text as the
+/// daemon decodes them, as `position`'s; in arrival order.
+pub(crate) fn node_samples(session: &Session, id: u32, position: BodyPosition) -> Vec<NodeSample> {
     let code = &session.device.device_code;
     let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
     let mut out = Vec::new();
@@ -55,7 +57,7 @@ fn racket_samples(session: &Session, racket_id: u32) -> Vec<NodeSample> {
         };
         out.extend(samples_of(
             &batch,
-            |id| (id == racket_id).then_some(BodyPosition::Racket),
+            |sensor| (sensor == id).then_some(position),
             |raw| {
                 clock
                     .to_unix_ms(raw, m.received_ms)

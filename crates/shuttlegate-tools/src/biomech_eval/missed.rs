@@ -1,0 +1,103 @@
+//! Where the played swings the racket rule missed went (`eval --verbose`, "missed …" lines):
+//! by the true stroke, the device's placement, and what the primary node showed around the
+//! true contact — whether its |ω⊥| ever crossed the detector's trigger (`swing_start_dps`)
+//! within [`LOOK_MS`] of it, and if it did, whether a detection fell near (found, but too far
+//! from the contact to match) or none did (the burst was rejected, or taken as another's
+//! backswing, recovery or settling). Misses under the trigger cannot be won back by any
+//! rejection rule; misses over it can.
+//!
+//! The primary node's samples are decoded from the session's wire text and run through a
+//! fresh [`NodeConditioner`] with the device's profile, as `placement.rs` does: the same
+//! conditioning the device's analyser applies, in time order. Only a breakdown: no figure is
+//! scored from it.
+
+use std::collections::BTreeMap;
+
+use shuttlegate_biomech::{Segment, Session, SwingTruth};
+use shuttlegate_core::analysis::{AnalysisSettings, DeviceProfile, NodeConditioner, Swing};
+use shuttlegate_core::batch::BodyPosition;
+
+use super::placement::node_samples;
+
+/// How far around a missed swing's true contact the primary node is read, ms: a forward swing
+/// peaks within ~100 ms of contact, and the detector's trigger comes 50–150 ms before it.
+const LOOK_MS: f64 = 200.0;
+
+/// A detection this close to a missed contact is "near" (found, but not matched to it), ms.
+const NEAR_MS: f64 = 1000.0;
+
+/// Counts one session's missed swings (`missed`: the truths no racket detection matched)
+/// into `tally`, keyed by class, placement, the primary node's peak |ω⊥| band around the
+/// contact, and what happened there.
+pub fn tally_missed(
+    session: &Session,
+    profile: &DeviceProfile,
+    missed: &[&SwingTruth],
+    found: &[&Swing],
+    settings: &AnalysisSettings,
+    tally: &mut BTreeMap<String, usize>,
+) {
+    if missed.is_empty() {
+        return;
+    }
+    let Some((id, position)) = primary_node(session) else {
+        return;
+    };
+    let mut samples = node_samples(session, id, position);
+    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    samples.dedup_by(|a, b| a.t_ms == b.t_ms);
+    let mut conditioner = NodeConditioner::new(profile, position, position == BodyPosition::Wrist);
+    for s in &mut samples {
+        conditioner.condition(s);
+    }
+    for t in missed {
+        let around = samples
+            .iter()
+            .filter(|s| (s.t_ms - t.t_contact_ms).abs() <= LOOK_MS);
+        let peak = around
+            .map(|s| f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2])))
+            .fold(0.0, f64::max);
+        let near = found
+            .iter()
+            .any(|s| (s.t_impact - t.t_contact_ms).abs() <= NEAR_MS);
+        let why = if peak < settings.swing_start_dps {
+            "under the trigger"
+        } else if near {
+            "over the trigger, a detection within 1 s"
+        } else {
+            "over the trigger, no detection within 1 s"
+        };
+        let key = format!(
+            "missed {:<6} {:<11} node peak {:<9} {why}",
+            t.stroke.name(),
+            session.device.placement.name(),
+            band(peak)
+        );
+        *tally.entry(key).or_default() += 1;
+    }
+}
+
+/// The node the detector runs on: the racket's, else the wrist's (or forearm's) standing in.
+fn primary_node(session: &Session) -> Option<(u32, BodyPosition)> {
+    let nodes = &session.device.nodes;
+    let find = |seg: Segment| nodes.iter().find(|n| n.segment == seg);
+    find(Segment::Racket)
+        .map(|n| (n.segment.sensor_id(), BodyPosition::Racket))
+        .or_else(|| {
+            find(Segment::Wrist)
+                .or_else(|| find(Segment::Forearm))
+                .map(|n| (n.segment.sensor_id(), BodyPosition::Wrist))
+        })
+}
+
+/// The band of a peak |ω⊥|, °/s, for the breakdown's key.
+fn band(peak_dps: f64) -> &'static str {
+    match peak_dps {
+        p if p < 150.0 => "<150",
+        p if p < 220.0 => "150-220",
+        p if p < 400.0 => "220-400",
+        p if p < 600.0 => "400-600",
+        p if p < 1000.0 => "600-1000",
+        _ => ">=1000",
+    }
+}
