@@ -773,33 +773,3 @@ fn a_short_session_on_a_node_in_the_convention_keeps_every_side() {
     let (swings, _) = analyse(inferring(), BodyPosition::Racket, &s.readings);
     assert_eq!(swings, reference);
 }
-
-/// The stroke read from each contact of a 200 Hz session of `strokes` on a racket node in the
-/// convention (every stroke must be found).
-fn strokes_read(strokes: &[Stroke]) -> Vec<StrokeType> {
-    let s = session(200.0, strokes);
-    let (swings, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
-    matched(&swings, &s.contacts)
-        .iter()
-        .map(|f| f.expect("every stroke found").stroke)
-        .collect()
-}
-
-/// A push met with the shaft level — the racket guided for longer than a full swing — is a
-/// net shot whatever the player's reference: here it reaches 0.7 of the player's drives,
-/// which read by speed alone is a drive. The same speed in a short swing is a drive.
-#[test]
-fn a_push_met_with_the_shaft_level_is_a_net_shot_whatever_the_players_reference() {
-    let mut strokes = vec![drive(2500.0, true); 10];
-    let push = Stroke {
-        // Half-maximum width 220 ms (the pulse's length is twice that).
-        width_ms: 440.0,
-        ..drive(1800.0, true)
-    };
-    strokes.push(push);
-    strokes.push(drive(1800.0, true));
-    let read = strokes_read(&strokes);
-    assert_eq!(read[8..10], [StrokeType::Drive; 2], "{read:?}");
-    assert_eq!(read[10], StrokeType::Net, "the push: {read:?}");
-    assert_eq!(read[11], StrokeType::Drive, "the short swing: {read:?}");
-}

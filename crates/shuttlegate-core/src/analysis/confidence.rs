@@ -74,7 +74,9 @@ pub struct Evidence {
     /// How long the gyro alone carried the gravity anchor up to contact, s: 0 for a
     /// quasi-static anchor in the swing's window.
     pub anchor_carried_s: f64,
-    /// The swing's course up to contact (`measure::Course`).
+    /// The swing's course up to contact (`measure::Course`): measured for the evaluation's
+    /// breakdowns (`eval --verbose`); no decision reads it yet (docs/analysis.md, "What the
+    /// swing's course separates").
     pub course: Course,
 }
 
@@ -96,8 +98,6 @@ pub struct Boundaries {
     /// contact under `net_max_share` a net shot.
     pub drop_max_share: f64,
     pub net_max_share: f64,
-    /// A pulse at least this wide (ms) is a push: a net shot below overhead.
-    pub push_min_width_ms: f64,
 }
 
 impl Boundaries {
@@ -125,9 +125,6 @@ struct Sigmas {
     side_deg: f64,
     ratio: f64,
     speed_kmh: f64,
-    /// The pulse's width is read between two samples' crossings, each known to a sample
-    /// interval (uniform: σ = dt/√12 each, dt/√6 for the two).
-    width_ms: f64,
 }
 
 fn sigmas(e: &Evidence, flags: &Flags) -> Sigmas {
@@ -160,7 +157,6 @@ fn sigmas(e: &Evidence, flags: &Flags) -> Sigmas {
         speed_kmh: geometry
             * clipped
             * (SPEED_SIGMA_SHARE * e.speed_kmh.abs()).max(SPEED_SIGMA_FLOOR_KMH),
-        width_ms: e.sample_interval_ms / 6f64.sqrt(),
     }
 }
 
@@ -218,10 +214,7 @@ pub fn assess(
     let slow_overhead = 1.0 - above(e.speed_kmh, drop_max_kmh, s.speed_kmh);
     let full_swing = (1.0 - checked) * (1.0 - slow_overhead);
     let down = 1.0 - above(e.pitch_deg, b.smash_pitch_deg, s.angle_deg);
-    let slow_only = 1.0 - above(e.speed_kmh, net_max_kmh, s.speed_kmh);
-    let push = above(e.course.width_ms, b.push_min_width_ms, s.width_ms);
-    // A net shot is slow or pushed; a drive or lift neither.
-    let slow = 1.0 - (1.0 - slow_only) * (1.0 - push);
+    let slow = 1.0 - above(e.speed_kmh, net_max_kmh, s.speed_kmh);
     let within = match stroke {
         Stroke::Drop => 1.0 - full_swing,
         Stroke::Smash => full_swing * down,
@@ -260,7 +253,6 @@ mod tests {
         net_speed_kmh: 30.0,
         drop_max_share: 0.75,
         net_max_share: 0.4,
-        push_min_width_ms: 160.0,
     };
 
     fn evidence() -> Evidence {

@@ -101,7 +101,6 @@ impl ContactBreakdown {
                 speed_kmh: t.racket_speed_kmh,
                 reference_kmh: None,
                 quiet_before: !t.footwork,
-                course: Default::default(),
             };
             let referenced = Contact {
                 reference_kmh: reference.settled(),

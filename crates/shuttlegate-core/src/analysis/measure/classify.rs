@@ -1,6 +1,6 @@
-//! Stroke and height from what the racket did at contact and on its way there: the pure
-//! decision, apart from the signal work that measures its inputs (mod.rs, course.rs), and the
-//! device's own speed reference it reads racket speed against.
+//! Stroke and height from what the racket did at contact: the pure decision, apart from the
+//! signal work that measures its inputs (mod.rs), and the device's own speed reference it
+//! reads racket speed against.
 //!
 //! The model (docs/analysis.md, "Classification"):
 //! - **Height** from the shaft's elevation at contact: overhead above [`OVERHEAD_ELEV_DEG`],
@@ -16,9 +16,7 @@
 //!   or slow is a drop; a drop is prepared like a clear and differs "primarily in racket speed"
 //!   (Badminton: Steps to Success, drop-shot chapter). Otherwise the head path's pitch decides:
 //!   going down, smash; level or up, clear.
-//! - **Otherwise**: a net shot is slow against the player's reference *or* pushed — a pulse
-//!   held above half speed for [`PUSH_MIN_WIDTH_MS`] or longer, a guided stroke rather than a
-//!   swing; otherwise a drive (sidearm) or a lift (underarm).
+//! - **Otherwise**: a push is a net shot; faster, a drive (sidearm) or a lift (underarm).
 //!
 //! **Slow is relative to the player.** Players differ in top racket speed by a factor of 1.6
 //! (novices 20.9 ± 4.8 m/s, experts 33.9 ± 5.8 m/s: Phomsoupha et al. 2020), so one player's
@@ -34,7 +32,6 @@
 
 use std::collections::VecDeque;
 
-use super::course::Course;
 use crate::analysis::{AnalysisSettings, Height, Stroke};
 
 /// Shaft elevation (°) above which contact is overhead. An overhead stroke meets the shuttle
@@ -42,13 +39,6 @@ use crate::analysis::{AnalysisSettings, Height, Stroke};
 /// biomechanics-of-badminton notes), so the shaft points well above the horizontal; 15° leaves
 /// room for a late, low overhead contact and for 5–10° of attitude error.
 pub const OVERHEAD_ELEV_DEG: f64 = 15.0;
-/// A pulse held above half its peak for this long (ms) or longer is a push: a net shot (or a
-/// low serve, by the serve rule), met below overhead. Coaching describes the net shot and
-/// the low serve as "pushed" or "guided" with a short backswing and no wrist snap (Badminton:
-/// Steps to Success, net-play and serve chapters), while a full stroke's forward swing stays
-/// above half speed for 40–120 ms (measure/mod.rs). On the tuning seeds the width separates
-/// nets from drives and lifts with balanced accuracy 0.90–0.91; chosen from 140–200 ms.
-pub const PUSH_MIN_WIDTH_MS: f64 = 160.0;
 /// Shaft elevation (°) below which contact is underarm (lifts, low and high serves: the head
 /// hangs below the hand).
 pub const UNDERARM_ELEV_DEG: f64 = -20.0;
@@ -105,8 +95,6 @@ pub struct Contact {
     pub reference_kmh: Option<f64>,
     /// No footwork before the swing (see `AnalysisSettings::serve_quiet_ms`).
     pub quiet_before: bool,
-    /// The swing's course up to contact (course.rs).
-    pub course: Course,
 }
 
 /// The racket speed a device's player reaches in a full swing: the upper percentile of its
@@ -193,16 +181,10 @@ pub fn classify(c: &Contact, settings: &AnalysisSettings) -> Stroke {
         }
         Height::Overhead if c.pitch_deg < SMASH_PITCH_DEG => Stroke::Smash,
         Height::Overhead => Stroke::Clear,
-        _ if c.speed_kmh < bounds.net_max_kmh || is_push(c) => Stroke::Net,
+        _ if c.speed_kmh < bounds.net_max_kmh => Stroke::Net,
         Height::Sidearm => Stroke::Drive,
         Height::Underarm => Stroke::Lift,
     }
-}
-
-/// A wide, slow-building pulse: the racket pushed or guided rather than swung
-/// ([`PUSH_MIN_WIDTH_MS`]).
-fn is_push(c: &Contact) -> bool {
-    c.course.width_ms >= PUSH_MIN_WIDTH_MS
 }
 
 /// Still before and the shaft down: the Laws' serve (module docs).
@@ -222,7 +204,6 @@ mod tests {
             speed_kmh,
             reference_kmh: None,
             quiet_before: false,
-            course: Course::default(),
         }
     }
 
@@ -310,30 +291,6 @@ mod tests {
         assert_eq!(class(push), Stroke::Drive);
         assert_eq!(class(against(130.0, push)), Stroke::Net);
         assert_eq!(class(against(55.0, push)), Stroke::Drive);
-    }
-
-    /// The same contact with a pulse this wide (course.rs).
-    fn swung(width_ms: f64, c: Contact) -> Contact {
-        Contact {
-            course: Course {
-                width_ms,
-                ..Course::default()
-            },
-            ..c
-        }
-    }
-
-    /// A push (a pulse held above half speed for longer than a full swing's) below overhead
-    /// is a net shot even when it is fast against the player's reference; a short pulse at
-    /// the same speed is a drive. Overhead, a wide pulse is left to the overhead rules.
-    #[test]
-    fn a_wide_pulse_below_overhead_is_a_net_shot_whatever_the_speed() {
-        let level = against(80.0, contact(0.0, 5.0, 60.0));
-        assert_eq!(class(swung(90.0, level)), Stroke::Drive);
-        assert_eq!(class(swung(220.0, level)), Stroke::Net);
-        assert_eq!(class(swung(PUSH_MIN_WIDTH_MS - 1.0, level)), Stroke::Drive);
-        let overhead = against(80.0, contact(50.0, 20.0, 75.0));
-        assert_eq!(class(swung(220.0, overhead)), Stroke::Clear);
     }
 
     #[test]

@@ -354,7 +354,6 @@ pub fn measure(
                 speed_kmh: racket_speed_kmh.unwrap_or(0.0),
                 reference_kmh: w.speed_reference_kmh,
                 quiet_before: w.quiet_before,
-                course,
             };
             let evidence = Evidence {
                 elevation_deg: elev,
@@ -467,7 +466,6 @@ pub fn boundaries(settings: &AnalysisSettings) -> Boundaries {
         net_speed_kmh: settings.net_speed_kmh,
         drop_max_share: classify::DROP_MAX_SHARE,
         net_max_share: classify::NET_MAX_SHARE,
-        push_min_width_ms: classify::PUSH_MIN_WIDTH_MS,
     }
 }
 
