@@ -21,6 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::measure::Course;
 use super::quality::{Flag, Flags};
 use super::{Height, Stroke};
 
@@ -73,6 +74,10 @@ pub struct Evidence {
     /// How long the gyro alone carried the gravity anchor up to contact, s: 0 for a
     /// quasi-static anchor in the swing's window.
     pub anchor_carried_s: f64,
+    /// The swing's course up to contact (`measure::Course`): measured for the evaluation's
+    /// breakdowns (`eval --verbose`); no decision reads it yet (docs/analysis.md, "What the
+    /// swing's course separates").
+    pub course: Course,
 }
 
 /// The decision boundaries the classifier uses.
@@ -262,6 +267,7 @@ mod tests {
             reference_kmh: None,
             quiet_before: false,
             anchor_carried_s: 0.0,
+            course: Course::default(),
         }
     }
 

@@ -1026,6 +1026,7 @@ mod tests {
                 reference_kmh: None,
                 quiet_before: false,
                 anchor_carried_s: 0.0,
+                course: Default::default(),
             }),
             reasons: Vec::new(),
         }

@@ -5,6 +5,11 @@
 //! says the rules are the limit; a ceiling far above the measured figure says the
 //! measurement is (`eval --verbose`, "contact …" and "ceiling …" lines).
 //!
+//! With `SHUTTLEGATE_CONTACT_DUMP=FILE` set, every matched swing's truth and measured
+//! figures (contact and course) are appended to FILE as one CSV row (columns in
+//! [`add_matched`](ContactBreakdown::add_matched)): the per-swing table the classifier's
+//! cut-offs are explored on (tuning seeds only).
+//!
 //! The figures come from the swing's `contact` reading, which only the in-process path has
 //! (a swing read back from the daemon's journal carries none): through the daemon the error
 //! lines are empty and only the ceiling is printed.
@@ -13,7 +18,7 @@ use std::collections::BTreeMap;
 
 use shuttlegate_biomech::{Session, SwingTruth};
 use shuttlegate_core::analysis::{
-    AnalysisSettings, Contact, SpeedReference, Stroke, Swing, classify,
+    AnalysisSettings, Contact, Evidence, SpeedReference, Stroke, Swing, classify,
 };
 
 use crate::eval::ErrorStats;
@@ -33,6 +38,11 @@ pub struct ContactErrors {
     /// those assessed.
     pub quiet_agrees: usize,
     pub quiet_n: usize,
+    /// The swing's course as measured (no truth to hold it against: the separation between
+    /// classes is what counts): the pulse's half-maximum width, ms, and the swing plane's
+    /// axis elevation over the approach, °.
+    pub width_ms: ErrorStats,
+    pub axis_elevation_deg: ErrorStats,
 }
 
 /// The classifier's rules on the true contact figures, for one true class.
@@ -58,6 +68,9 @@ impl ContactBreakdown {
     /// A matched swing `found` of truth `t`, on a device whose racket node is mounted `mount`.
     pub fn add_matched(&mut self, t: &SwingTruth, found: &Swing, mount: &str) {
         let Some(e) = found.contact.0 else { return };
+        if let Some(path) = std::env::var_os("SHUTTLEGATE_CONTACT_DUMP") {
+            append_row(&path, &dump_row(t, found, &e, mount));
+        }
         for key in [
             format!("{} all", t.stroke.name()),
             format!("{} {mount}", t.stroke.name()),
@@ -70,6 +83,8 @@ impl ContactBreakdown {
             g.rate_share.add(e.rate_ratio);
             g.quiet_n += 1;
             g.quiet_agrees += usize::from(e.quiet_before != t.footwork);
+            g.width_ms.add(e.course.width_ms);
+            g.axis_elevation_deg.add(e.course.axis_elevation_deg);
         }
     }
 
@@ -112,7 +127,7 @@ impl ContactBreakdown {
         };
         let errors = self.errors.iter().map(|(name, g)| {
             format!(
-                "contact {name:<22} n {:>4}  median [p10 p90]: elevation error {}°  pitch error {}°  speed error {} %  rate share {:.2} [{:.2} {:.2}]  quiet_before agrees {}/{}",
+                "contact {name:<22} n {:>4}  median [p10 p90]: elevation error {}°  pitch error {}°  speed error {} %  rate share {:.2} [{:.2} {:.2}]  quiet_before agrees {}/{}  pulse width {} ms  plane axis {}°",
                 g.elevation_deg.n(),
                 q(&g.elevation_deg),
                 q(&g.pitch_deg),
@@ -121,7 +136,9 @@ impl ContactBreakdown {
                 g.rate_share.quantile(0.1),
                 g.rate_share.quantile(0.9),
                 g.quiet_agrees,
-                g.quiet_n
+                g.quiet_n,
+                q(&g.width_ms),
+                q(&g.axis_elevation_deg)
             )
         });
         let (mut n, mut abs, mut rel) = (0, 0, 0);
@@ -139,6 +156,51 @@ impl ContactBreakdown {
             .chain(ceilings)
             .chain((n > 0).then(|| ceiling_line("all", n, abs, rel)))
             .collect()
+    }
+}
+
+/// One matched swing's dump row. Columns: true class, mount, pulse shape, true elevation,
+/// pitch, speed, footwork, jump, backswing; the analyser's stroke, elevation, pitch, rate
+/// share, speed, reference, quiet_before, sample interval, pulse width, contact lag, approach
+/// pitch, elevation rise, plane axis elevation, confidence.
+fn dump_row(t: &SwingTruth, found: &Swing, e: &Evidence, mount: &str) -> String {
+    format!(
+        "{},{},{:?},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        t.stroke.name(),
+        mount.replace(',', ";"),
+        t.shape,
+        t.elevation_deg,
+        t.pitch_deg,
+        t.racket_speed_kmh,
+        t.footwork,
+        t.jump,
+        t.backswing,
+        found.stroke,
+        e.elevation_deg,
+        e.pitch_deg,
+        e.rate_ratio,
+        e.speed_kmh,
+        e.reference_kmh.unwrap_or(f64::NAN),
+        e.quiet_before,
+        e.sample_interval_ms,
+        e.course.width_ms,
+        e.course.contact_lag_ms,
+        e.course.approach_pitch_deg,
+        e.course.elevation_rise_deg,
+        e.course.axis_elevation_deg,
+        found.confidence.unwrap_or(f64::NAN),
+    )
+}
+
+/// Appends a row to the dump file (a diagnostic: a failed write is not the evaluation's).
+fn append_row(path: &std::ffi::OsStr, row: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(row.as_bytes());
     }
 }
 

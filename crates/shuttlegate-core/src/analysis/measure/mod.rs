@@ -11,6 +11,7 @@
 
 mod classify;
 mod contact;
+mod course;
 mod flanks;
 mod hand;
 mod handling;
@@ -18,6 +19,7 @@ mod lever;
 
 pub use classify::{Contact, SpeedReference, classify, height_of};
 use contact::find_impact;
+pub use course::Course;
 
 use super::condition::Carried;
 use super::condition::WrapsLeft;
@@ -332,6 +334,19 @@ pub fn measure(
                 .clamp(-1.0, 1.0)
                 .asin()
                 .to_degrees();
+            let course = course::Approach {
+                samples: s,
+                gyro: &gyro_fixed,
+                attitude: &attitude,
+                up_anchor: vm::rotate(q_imp, up_b),
+            }
+            .course(
+                pre_i,
+                q_imp,
+                t_impact,
+                half_width_ms(s, &perp, &gyro_clipped, peak_i),
+                pulse.map_or(refined_t, |p| p.t0),
+            );
             let contact = Contact {
                 elevation_deg: elev,
                 pitch_deg: pitch,
@@ -354,6 +369,7 @@ pub fn measure(
                     (None, None, Some(c)) => (c.carried_ms + t_impact - c.t_ms).max(0.0) / 1000.0,
                     _ => 0.0,
                 },
+                course,
             };
             (
                 classify(&contact, settings),
