@@ -4,33 +4,36 @@
 use super::*;
 use crate::analysis::condition::Carried;
 
-/// Sample interval, ms (100 Hz).
-const DT_MS: f64 = 10.0;
 /// The rate peak and the hand's speed peak, ms.
 const PEAK_T_MS: f64 = 600.0;
 const REACH_M: f64 = 0.55;
 
-/// A racket node at the pivot turning about its face normal (z, held vertical) through a
+/// Sampled every `dt_ms`: a racket node at the pivot turning about its face normal (z, held vertical) through a
 /// Gaussian |ω⊥| of `peak_dps` (σ 30 ms) at [`PEAK_T_MS`], while the hand speeds up along
 /// the head's direction at the peak by a Gaussian velocity pulse of `hand_ms` (σ 60 ms);
 /// `bounce_g` of vertical footwork (2 Hz) throughout keeps every sample off 1 g, so the
 /// window has no quasi-static spell. Returns the samples and the true head speed, km/h.
-fn swing_on_the_move(peak_dps: f64, hand_ms: f64, bounce_g: f64) -> (Vec<NodeSample>, f64) {
+fn swing_on_the_move(
+    dt_ms: f64,
+    peak_dps: f64,
+    hand_ms: f64,
+    bounce_g: f64,
+) -> (Vec<NodeSample>, f64) {
     let rate = |t: f64| peak_dps * (-0.5 * ((t - PEAK_T_MS) / 30.0).powi(2)).exp();
     let sigma_s = 0.060;
-    let n = 120;
+    let n = (1200.0 / dt_ms) as usize;
     let mut theta = 0.0f64;
     // The head's direction at the peak in the world: the turn θ_peak about z of body y.
-    let theta_peak: f64 = (0..(PEAK_T_MS / DT_MS) as usize)
-        .map(|k| 0.5 * (rate(k as f64 * DT_MS) + rate((k + 1) as f64 * DT_MS)) * DT_MS / 1000.0)
+    let theta_peak: f64 = (0..(PEAK_T_MS / dt_ms) as usize)
+        .map(|k| 0.5 * (rate(k as f64 * dt_ms) + rate((k + 1) as f64 * dt_ms)) * dt_ms / 1000.0)
         .sum::<f64>()
         .to_radians();
     let path = [-theta_peak.sin(), theta_peak.cos()];
     let samples = (0..n)
         .map(|k| {
-            let t = k as f64 * DT_MS;
+            let t = k as f64 * dt_ms;
             if k > 0 {
-                theta += (0.5 * (rate(t) + rate(t - DT_MS)) * DT_MS / 1000.0).to_radians();
+                theta += (0.5 * (rate(t) + rate(t - dt_ms)) * dt_ms / 1000.0).to_radians();
             }
             let u = (t - PEAK_T_MS) / 1000.0;
             // d/dt of hand_ms · exp(−u²/2σ²), m/s², along the path (world, horizontal).
@@ -54,6 +57,16 @@ fn swing_on_the_move(peak_dps: f64, hand_ms: f64, bounce_g: f64) -> (Vec<NodeSam
         .collect();
     let head_kmh = (peak_dps.to_radians() * REACH_M + hand_ms) * 3.6;
     (samples, head_kmh)
+}
+
+/// Gravity carried up to the last sample before the trigger, level (the node's z up).
+fn carried_before_trigger(s: &[NodeSample]) -> Carried {
+    let before_trigger = s.iter().rposition(|x| x.t_ms < PEAK_T_MS - 60.0).unwrap();
+    Carried {
+        t_ms: s[before_trigger].t_ms,
+        up: [0.0, 0.0, 1.0],
+        carried_ms: 0.0,
+    }
 }
 
 fn speed_of(s: &[NodeSample], carried_up: Option<Carried>) -> f64 {
@@ -80,14 +93,8 @@ fn speed_of(s: &[NodeSample], carried_up: Option<Carried>) -> f64 {
 /// the measured speed, within 5 %; without any gravity anchor the hand is left out.
 #[test]
 fn the_hands_speed_counts_on_a_stroke_played_off_footwork() {
-    let (s, truth_kmh) = swing_on_the_move(2500.0, 6.0, 0.3);
-    let before_trigger = s.iter().rposition(|x| x.t_ms < PEAK_T_MS - 60.0).unwrap();
-    let carried = Carried {
-        t_ms: s[before_trigger].t_ms,
-        up: [0.0, 0.0, 1.0],
-        carried_ms: 0.0,
-    };
-    let with_carried = speed_of(&s, Some(carried));
+    let (s, truth_kmh) = swing_on_the_move(10.0, 2500.0, 6.0, 0.3);
+    let with_carried = speed_of(&s, Some(carried_before_trigger(&s)));
     assert!(
         (with_carried / truth_kmh - 1.0).abs() < 0.05,
         "{with_carried:.1} km/h against {truth_kmh:.1}"
@@ -97,5 +104,20 @@ fn the_hands_speed_counts_on_a_stroke_played_off_footwork() {
     assert!(
         (unanchored / turn_only_kmh - 1.0).abs() < 0.05,
         "{unanchored:.1} km/h against the turn's {turn_only_kmh:.1}"
+    );
+}
+
+/// At 20 Hz (every 50 ms, past [`CARRIED_HAND_MAX_INTERVAL_MS`]) the push is two or three
+/// samples and the carried gravity has been turned through the swing by a gyro sampled far
+/// too slowly: the hand is left out rather than integrated from it, and the speed is the
+/// turn's alone (within the peak's reading between samples).
+#[test]
+fn a_swing_sampled_too_slowly_does_not_integrate_the_hand_from_carried_gravity() {
+    let (s, _) = swing_on_the_move(50.0, 2500.0, 6.0, 0.3);
+    let turn_only_kmh = 2500f64.to_radians() * REACH_M * 3.6;
+    let read = speed_of(&s, Some(carried_before_trigger(&s)));
+    assert!(
+        (read / turn_only_kmh - 1.0).abs() < 0.1,
+        "{read:.1} km/h against the turn's {turn_only_kmh:.1}"
     );
 }
