@@ -86,8 +86,7 @@ struct Floor {
 /// Conditioning step 4): the 100 Hz stroke floor is 0.33, under the new figure; 200 Hz
 /// stroke rose to 0.35.
 ///
-/// speed18 (the lever fitted from 80 % of the peak rate, the carried anchor for the hand;
-/// not split between them): 200 Hz stroke 0.380 → 0.391 (a
+/// speed18 (the lever fitted from 80 % of the peak rate): 200 Hz stroke 0.380 → 0.391 (a
 /// swing's speed against the device's reference), the rest identical; its floor 0.36.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [

@@ -82,9 +82,6 @@ const WIDE_STROKE_MIN_HAND_G: f64 = 1.0;
 /// The rising-flank fit through clipping uses samples above this share of the clip level: the
 /// flank's foot carries the tails of neighbouring motion (backswing, recovery) that bend it.
 const RISING_FLOOR: f64 = 0.2;
-/// The hand's integral takes gravity carried by the conditioning stage's filter only with
-/// samples at most this far apart around contact, ms (50 Hz and faster).
-const CARRIED_HAND_MAX_INTERVAL_MS: f64 = 20.0;
 /// Accelerometer integration for the hand's own speed starts this long before the trigger: the
 /// arm's push builds over ~±200 ms around contact and the trigger comes 50–100 ms before it,
 /// so 300 ms starts where the hand is near rest; longer would integrate more drift.
@@ -265,20 +262,15 @@ pub fn measure(
         (Some(a), None) | (None, Some(a)) => Some(to_body(a)),
         (None, None) => None,
     };
-    // The hand's integral needs gravity's direction to take it out of every sample: the
-    // quasi-static spell's when the window has one, otherwise gravity carried by the
-    // conditioning stage's filter, as for the attitude. Without either the hand's speed is
-    // left out. Rare on the independent simulator (2 of 1429 swings on the tuning seeds at
-    // 100 Hz); on the ChoongGao armband (100 Hz, each file one stroke from a ready position)
-    // it lifted smash over clear from 1.00 to 1.24 (that set is not independent).
-    // The carried anchor only where the samples resolve the swing: gravity carried by the
-    // gyro through a swing sampled every 100 ms (a turn of 100–300° between samples) is not
-    // gravity, and a push of 100–200 ms is one or two samples, under its Nyquist rate.
-    // Chosen in view of the deadpoolcnn set (10 Hz), whose smash > lift order the carried
-    // anchor turned (1.15 → 0.91); the simulator (50–1000 Hz) and ChoongGao (100 Hz) are
-    // above the bound, so that set's figure is not independent of it.
-    let resolved = sample_interval_at(s, pre_i) <= CARRIED_HAND_MAX_INTERVAL_MS;
-    let up_ref = still_before.or(carried_before.filter(|_| resolved));
+    // The hand's gravity stays the quasi-static one (a carried anchor is for the attitude).
+    // speed18 tried the carried one for the hand where no quasi-static spell exists: 2 of
+    // 1429 swings on the independent simulator's tuning seeds at 100 Hz took it, while on
+    // real sets it lifted the ChoongGao armband's smash > clear (1.00 → 1.24, not an
+    // independent set) but turned deadpoolcnn's smash > lift at 10 Hz (1.15 → 0.91) and
+    // lowered the table-tennis wrist's topspin forehand > block at 50 Hz (3.78 → 2.65,
+    // topspin forehands 34 → 18 km/h): gravity carried through continuous play is not good
+    // enough to integrate the hand from. Left out.
+    let up_ref = still_before;
 
     let mut reasons = Vec::new();
     let omega_b = gyro_fixed[pre_i];
@@ -869,7 +861,5 @@ fn cap_through_plateau(
     ((missed(&pulse) / hidden - 1.0).abs() < CAP_AREA_TOLERANCE).then_some(pulse)
 }
 
-#[cfg(test)]
-mod speed_tests;
 #[cfg(test)]
 mod tests;
