@@ -24,12 +24,14 @@ use crate::analysis::vecmath::Vec3;
 /// up) with the sign of the centripetal term, so it reads as a longer lever. At 40 % of the
 /// peak the racket is still 60–90° short of contact and the push's share along the shaft
 /// (tens of m/s² for a hand reaching 5–10 m/s in ~100 ms) is as large as the centripetal
-/// r·ω⊥²; above 80 % the angle still to turn is 30–45° and the centripetal term, at ≥ 64 %
-/// of its peak, dominates. An overestimated r takes ω⊥ × Δr of the turn out of the hand's
+/// r·ω⊥² on those samples (the least-squares weight, ω⊥⁴, keeps the net bias near a
+/// centimetre: the unit test below); above 80 % the angle still to turn is 30–45° and the
+/// centripetal term, at ≥ 64 % of its peak, dominates. An overestimated r takes ω⊥ × Δr of the turn out of the hand's
 /// speed. On the independent simulator's tuning seeds 0–59 at 100 Hz (in process), 0.4 →
 /// 0.8: speed MAE 28.4 → 28.0 %, bias −7.6 → −7.1 %, the hand part's median 4.1 → 4.3 km/h
-/// (7.3 → 7.8 on aligned racket nodes where contact was found) — a small part of what the
-/// hand's speed lacks, not the cause (speed18, docs/analysis.md).
+/// (7.3 → 7.8 on aligned racket nodes where contact was found; measured with a carried
+/// gravity anchor for the hand that speed18 later took out, which 2 of 1429 swings used) —
+/// a small part of what the hand's speed lacks, not the cause (docs/analysis.md).
 const MIN_RATE_SHARE: f64 = 0.8;
 /// Fewer than [`MIN_SAMPLES`] that fast (a short pulse at a low rate): the slope over samples
 /// above this share instead — biased long, but r = 0 would count the node's whole share
