@@ -32,6 +32,7 @@ pub mod contact;
 pub mod daemon;
 pub mod missed;
 pub mod placement;
+pub mod speed_parts;
 
 use crate::eval::ErrorStats;
 use crate::report::{Figure, SourceReport, Target, Unit};
@@ -183,6 +184,8 @@ pub struct BiomechReport {
     /// (`eval --verbose`), to tell a wrong gravity from a cut-off (the true shaft elevation's
     /// band) and a missing anchor.
     pub height_groups: BTreeMap<String, HeightTally>,
+    /// The racket speed's turn and hand parts by condition (`speed_parts.rs`).
+    pub speed_parts: speed_parts::SpeedPartsBreakdown,
     /// The classifier's contact figures against the truth, and its rules' ceiling
     /// ([`contact`], `eval --verbose`).
     pub contact: contact::ContactBreakdown,
@@ -562,6 +565,39 @@ fn speed_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String>
     g
 }
 
+/// The groups of the speed-parts breakdown: all; by sample interval at contact, placement,
+/// gyro range, clipping and contact found, each with the true class.
+fn speed_part_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String> {
+    let interval = found.contact.0.map_or(0.0, |e| e.sample_interval_ms);
+    let rate = format!("{:.0} Hz", 1000.0 / interval.max(1e-3));
+    let placement = session.device.placement.name();
+    let fs = session.device.nodes[0].sensor.gyro_full_scale_dps;
+    let contact = if found.impact { "found" } else { "at peak" };
+    let clipped = clipped_label(found);
+    let stroke = t.stroke.name();
+    let anchor = match found.contact.0 {
+        Some(e) if e.anchor_carried_s > 0.0 => "carried",
+        Some(_) => "quasi-static",
+        None => "none",
+    };
+    let mut g = vec![
+        "all".to_owned(),
+        format!("rate {rate}"),
+        format!("rate {rate} contact {contact}"),
+        format!("placement {placement}"),
+        format!("gyro {fs} dps {clipped}"),
+        format!("contact {contact} (true impact {})", t.impact),
+        format!("stroke {stroke}"),
+        format!("stroke {stroke} {clipped}"),
+        format!("anchor {anchor} rate {rate}"),
+    ];
+    if racket_mount(session) == Some("aligned") {
+        g.push(format!("aligned racket rate {rate} contact {contact}"));
+        g.push(format!("aligned racket {clipped} stroke {stroke}"));
+    }
+    g
+}
+
 /// How far a swing's true racket peak went past the first node's gyro full scale, as a band.
 fn peak_band(t: &SwingTruth, session: &Session) -> &'static str {
     let over = t.racket_peak_dps / session.device.nodes[0].sensor.gyro_full_scale_dps;
@@ -631,6 +667,11 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
         if let Some((_, s)) = best {
             groups.extend(found_groups(t, s, aligned));
             groups.extend(speed_groups(t, s, session));
+            let reach = court_device(session, None).profile.mount_radius_m;
+            // The racket node is the one measured whenever the device has one.
+            let racket_rate = racket_mount(session) == Some("aligned");
+            r.speed_parts
+                .add(t, s, reach, racket_rate, &speed_part_groups(t, s, session));
             for g in contact_timing_groups(t, s, session) {
                 r.contact_timing_groups.entry(g).or_default().add(t, s);
             }
@@ -1135,7 +1176,7 @@ impl BiomechReport {
             .iter()
             .map(|(name, t)| {
                 format!(
-                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6} bias {:>7}  false {:>3}  rest {}",
+                    "{name:<34} truth {:>4}  recall {:>6}  stroke {:>6}  side {:>6}  speed MAE {:>6} bias {:>7} {:>26}  false {:>3}  rest {}",
                     t.truth,
                     pct(t.recall()),
                     pct(ratio(t.stroke_ok, t.found)),
@@ -1150,6 +1191,7 @@ impl BiomechReport {
                     } else {
                         "-".into()
                     },
+                    speed_spread(&t.speed_pct),
                     t.false_positives,
                     if t.rest_ms > 0.0 {
                         format!(
@@ -1169,6 +1211,7 @@ impl BiomechReport {
             .chain(heights)
             .chain(self.contact_timing_lines())
             .chain(self.contact.lines())
+            .chain(self.speed_parts.lines())
             .collect()
     }
 
@@ -1227,4 +1270,18 @@ fn confusion_lines(
 
 fn pct(v: f64) -> String {
     format!("{:.1} %", v * 100.0)
+}
+
+/// A group's signed speed errors as median and spread (10th–90th percentile), "-" with none:
+/// the mean alone hides whether a bias is the whole group reading low or a few far outliers.
+fn speed_spread(e: &ErrorStats) -> String {
+    if e.n() == 0 {
+        return "-".into();
+    }
+    format!(
+        "med {:+.1} [{:+.0}, {:+.0}]",
+        e.quantile(0.5),
+        e.quantile(0.1),
+        e.quantile(0.9)
+    )
 }

@@ -85,11 +85,14 @@ struct Floor {
 /// while it raises stroke 36.5 → 42.2 % on the tuning seeds 0–199 (docs/analysis.md,
 /// Conditioning step 4): the 100 Hz stroke floor is 0.33, under the new figure; 200 Hz
 /// stroke rose to 0.35.
+///
+/// speed18 (the lever fitted from 80 % of the peak rate): 200 Hz stroke 0.380 → 0.391 (a
+/// swing's speed against the device's reference), the rest identical; its floor 0.36.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.92, at_200_hz: 0.95 },
-    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.33, at_200_hz: 0.35 },
+    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.33, at_200_hz: 0.36 },
     Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.79, at_200_hz: 0.81 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.75, at_200_hz: 0.75 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.73, at_200_hz: 0.75 },

@@ -265,6 +265,13 @@ pub fn measure(
         (None, None) => None,
     };
     // The hand's gravity stays the quasi-static one (a carried anchor is for the attitude).
+    // speed18 tried the carried one for the hand where no quasi-static spell exists: 2 of
+    // 1429 swings on the independent simulator's tuning seeds at 100 Hz took it, while on
+    // real sets it lifted the ChoongGao armband's smash > clear (1.00 → 1.24, not an
+    // independent set) but turned deadpoolcnn's smash > lift at 10 Hz (1.15 → 0.91) and
+    // lowered the table-tennis wrist's topspin forehand > block at 50 Hz (3.78 → 2.65,
+    // topspin forehands 34 → 18 km/h): gravity carried through continuous play is not good
+    // enough to integrate the hand from. Left out.
     let up_ref = still_before;
 
     let mut reasons = Vec::new();
