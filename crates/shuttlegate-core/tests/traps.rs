@@ -773,3 +773,51 @@ fn a_short_session_on_a_node_in_the_convention_keeps_every_side() {
     let (swings, _) = analyse(inferring(), BodyPosition::Racket, &s.readings);
     assert_eq!(swings, reference);
 }
+
+#[test]
+fn a_one_wing_drill_on_a_node_in_the_convention_is_not_turned_over() {
+    // Backhand drives only, as in a drill: every drive votes against the node's own sense,
+    // unanimously — which a node turned over on the handle would also do. Only a vote with
+    // both wings in it can say the node is turned over, so the node is read as made.
+    let strokes: Vec<Stroke> = (0..14)
+        .map(|k| drive(1400.0 + 50.0 * f64::from(k % 4), false))
+        .collect();
+    let s = session(200.0, &strokes);
+    let (reference, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    assert_eq!(reference.len(), strokes.len());
+    assert!(
+        reference.iter().all(|w| w.side == Some(Side::Backhand)),
+        "{reference:#?}"
+    );
+    let (swings, _) = analyse(inferring(), BodyPosition::Racket, &s.readings);
+    assert_eq!(swings, reference);
+}
+
+#[test]
+fn a_node_in_the_convention_whose_drives_roll_more_than_they_swing_is_left_as_read() {
+    // Wristy strokes that roll the racket about its shaft faster than they swing it, the roll
+    // one way then the other from stroke to stroke: the rotation energy's main axis is then
+    // the node's x, and read alone it makes an aligned node look turned a right angle. The
+    // centripetal reading (the node 30 cm from the turn's centre, along its own +x) says x is
+    // the shaft, and the drives' peaks turn about y, not z: the node is read as made.
+    let strokes: Vec<Stroke> = (0..12)
+        .map(|k| {
+            let forehand = k % 4 != 3;
+            let mut s = match k % 3 {
+                0 => clear(1600.0),
+                1 => smash(1800.0),
+                _ => drive(1500.0, forehand),
+            };
+            let face = if s.axis[1] < 0.0 { 1.0 } else { -1.0 };
+            let roll = if k % 2 == 0 { 1.5 } else { -1.5 };
+            s.axis = physics::unit([roll, -face, 0.0]);
+            s.node_offset = [0.3, 0.0, 0.0];
+            s
+        })
+        .collect();
+    let s = session(200.0, &strokes);
+    let (reference, _) = analyse(racket(4000.0, 16.0), BodyPosition::Racket, &s.readings);
+    assert_eq!(reference.len(), strokes.len());
+    let (swings, _) = analyse(inferring(), BodyPosition::Racket, &s.readings);
+    assert_eq!(swings, reference);
+}

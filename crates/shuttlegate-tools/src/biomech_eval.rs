@@ -268,9 +268,14 @@ pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechRepo
         });
         let swings = analyse(&session, settings, options.infer_axes, &mut report);
         let before = (report.all.found, report.all.side_ok);
-        score_session(&session, &swings, &mut report);
-        let side = (report.all.found - before.0, report.all.side_ok - before.1);
         let profile = court_device(&session, options.infer_axes).profile;
+        let side_groups = if profile.infer_axes {
+            placement::side_groups(&session, &profile)
+        } else {
+            Vec::new()
+        };
+        score_session_with(&session, &swings, &side_groups, &mut report);
+        let side = (report.all.found - before.0, report.all.side_ok - before.1);
         if profile.infer_axes {
             report
                 .placement_lines
@@ -638,6 +643,17 @@ fn contact_timing_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Ve
 
 /// Scores one session's swings (on the simulator's clock) against its truth.
 pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) {
+    score_session_with(session, found, &[], r);
+}
+
+/// [`score_session`], with `extra` groups (played swing's index, group name) for the
+/// breakdown.
+fn score_session_with(
+    session: &Session,
+    found: &[Swing],
+    extra: &[(usize, String)],
+    r: &mut BiomechReport,
+) {
     let (chain_only, found): (Vec<&Swing>, Vec<&Swing>) = found
         .iter()
         .partition(|s| s.flags.contains(&Flag::ChainOnly));
@@ -647,7 +663,7 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
     let mut used = vec![false; found.len()];
     let aligned = !session.device.nodes.iter().any(|n| n.sensor.mount_rotated);
     let mut missed = Vec::new();
-    for t in &session.swings {
+    for (k_truth, t) in session.swings.iter().enumerate() {
         let best = found
             .iter()
             .enumerate()
@@ -658,6 +674,12 @@ pub fn score_session(session: &Session, found: &[Swing], r: &mut BiomechReport) 
                     .total_cmp(&(b.1.t_impact - t.t_contact_ms).abs())
             });
         let mut groups: Vec<String> = dev_groups.iter().cloned().chain(swing_groups(t)).collect();
+        groups.extend(
+            extra
+                .iter()
+                .filter(|(k, _)| *k == k_truth)
+                .map(|(_, g)| g.clone()),
+        );
         if aligned {
             // The classifier's own errors, apart from the axes': per class and placement.
             let placement = session.device.placement.name();

@@ -26,6 +26,17 @@ pub fn inference_line(
     profile: &DeviceProfile,
     side: (usize, usize),
 ) -> Option<String> {
+    let (report, truth) = inference(session, profile)?;
+    let line = describe(seed, session, &report, truth);
+    Some(format!("{line} | side {} of {}", side.1, side.0))
+}
+
+/// The inference's state at the session's end on its racket node, and the simulator's mount
+/// (rows: the analyser's axes in node axes); `None` without a racket node or inference.
+fn inference(
+    session: &Session,
+    profile: &DeviceProfile,
+) -> Option<(InferenceReport, [[f64; 3]; 3])> {
     let node = session
         .device
         .nodes
@@ -40,9 +51,56 @@ pub fn inference_line(
         conditioner.condition(s);
     }
     let report = conditioner.inference_report()?;
-    let truth = super::mount_rotation(node);
-    let line = describe(seed, session, &report, truth);
-    Some(format!("{line} | side {} of {}", side.1, side.0))
+    Some((report, super::mount_rotation(node)))
+}
+
+/// Side breakdown groups for each played swing the analyser found (`eval --verbose`), as
+/// (played swing's index, group name): why a swing's side was read as it was — the node's
+/// gyro range, its placement and mount, and when the swing fell against the inference's
+/// frames (before any, while provisional, after the last) and whether the last frame's y
+/// points the simulator's way.
+pub fn side_groups(session: &Session, profile: &DeviceProfile) -> Vec<(usize, String)> {
+    let Some((report, truth)) = inference(session, profile) else {
+        return Vec::new();
+    };
+    let y_right = dot(report.rotation[1], truth[1]) > 0.0;
+    let mount = super::racket_mount(session).unwrap_or("none");
+    let head = format!(
+        "side gyro {} dps {} racket mount {mount}",
+        session.device.nodes[0].sensor.gyro_full_scale_dps,
+        session.device.placement.name(),
+    );
+    let outcome = if report.first_at.is_none() {
+        "never framed"
+    } else if report.settled {
+        if y_right {
+            "final y right"
+        } else {
+            "final y wrong"
+        }
+    } else if y_right {
+        "provisional y right"
+    } else {
+        "provisional y wrong"
+    };
+    session
+        .swings
+        .iter()
+        .enumerate()
+        .flat_map(|(k, t)| {
+            let phase = match (report.first_at, report.last_at) {
+                (None, _) => "no frame",
+                (Some(first), _) if t.t_contact_ms < first => "before first frame",
+                (_, Some(last)) if report.settled && t.t_contact_ms >= last => "after last frame",
+                _ => "between frames",
+            };
+            [
+                (k, head.clone()),
+                (k, format!("side racket mount {mount}: {outcome}, {phase}")),
+                (k, format!("side session {outcome}")),
+            ]
+        })
+        .collect()
 }
 
 /// The samples of the node with sensor id `id`, decoded from the session's wire text as the

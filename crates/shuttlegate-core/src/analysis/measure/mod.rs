@@ -16,6 +16,7 @@ mod flanks;
 mod hand;
 mod handling;
 mod lever;
+mod side;
 
 pub use classify::{Contact, SpeedReference, classify, height_of};
 use contact::find_impact;
@@ -277,11 +278,15 @@ pub fn measure(
     let mut reasons = Vec::new();
     let omega_b = gyro_fixed[pre_i];
     let head_dir_b = vm::unit(vm::cross(omega_b, [1.0, 0.0, 0.0])).unwrap_or([0.0, 0.0, 1.0]);
-    let side = if head_dir_b[2] >= 0.0 {
-        Side::Forehand
-    } else {
-        Side::Backhand
-    };
+    let first_in_swing = (0..s.len()).find(|&i| in_swing(i)).unwrap_or(0);
+    let side = side::read(
+        head_dir_b[2],
+        w.wraps_left.gyro,
+        &gyro,
+        first_in_swing,
+        pre_i,
+        profile.gyro_full_scale_dps,
+    );
 
     let rot_speed = omega_impact_dps.to_radians() * profile.mount_radius_m;
     // The node sits up the shaft from the hand and moves with the racket's turn too
