@@ -496,8 +496,7 @@ impl AxisInference {
     /// What the inference has seen and decided so far (the tools' breakdown per session).
     pub fn report(&self) -> InferenceReport {
         let (energy, axes) = vm::symmetric_eigen(self.spin_moment);
-        let vote = self.forehand_vote(axes[0]);
-        let (votes, forehand_sure) = (vote.count, vote.sure);
+        let (votes, forehand_sure) = self.forehand_vote(axes[0]);
         let clear = |more: f64, less: f64| 1.0 - (less.max(0.0) / more.max(1e-9)).min(1.0);
         InferenceReport {
             first_at: self.frames.first().map(|f| f.0),
@@ -665,39 +664,17 @@ impl AxisInference {
     }
 
     /// The votes of the swings' drives for turning along `spin_axis` (+1 each) or against it
-    /// (−1), and how sure their majority is: P(the majority is the player's), from the
-    /// weighted margin over its spread under an even coin (a binomial's normal
-    /// approximation). Each drive weighs as its rotational energy against the session's
-    /// fastest drive's, (ω/ω_max)²: a player's hardest strokes are forehands far more often
-    /// than the rest (the forehand throws the trunk, the upper arm's internal rotation and
-    /// the forearm's pronation into the stroke; the smash records Rusdiana 2021 quotes,
-    /// doi:10.26773/smj.211018, are 332 km/h forehand against 206 km/h backhand), while
-    /// pushes, net shots and serves are played on either wing.
-    fn forehand_vote(&self, spin_axis: Vec3) -> Vote {
+    /// (−1), and how sure their majority is: P(the majority is the player's), from the margin
+    /// over the vote's size (a binomial's normal approximation). Every drive counts the same:
+    /// weighing each by its rotational energy (a player's hardest strokes are mostly
+    /// forehands) was tried (side18) and cost detection and height on the tuning seeds at
+    /// mixed rates (docs/analysis.md, Conditioning step 4).
+    fn forehand_vote(&self, spin_axis: Vec3) -> (f64, f64) {
         let now = self.prev_t.unwrap_or(0.0);
-        let fastest = drives(&self.peaks, now)
-            .map(vm::norm)
-            .fold(0.0, f64::max)
-            .max(1e-9);
-        let (mut count, mut margin, mut spread) = (0.0, 0.0, 0.0);
-        for p in drives(&self.peaks, now) {
-            let vote = vm::dot(p, spin_axis).signum();
-            let weight = (vm::norm(p) / fastest).powi(2);
-            count += vote;
-            margin += weight * vote;
-            spread += weight * weight;
-        }
-        let sure = if spread > 0.0 {
-            let z = margin.abs() / spread.sqrt();
-            0.5 * (1.0 + libm::erf(z / std::f64::consts::SQRT_2))
-        } else {
-            0.5
-        };
-        Vote {
-            count,
-            margin,
-            sure,
-        }
+        let votes: f64 = drives(&self.peaks, now)
+            .map(|p| vm::dot(p, spin_axis).signum())
+            .sum();
+        (votes, vote_sure(votes, self.drives))
     }
 
     /// Which way along `spin_axis` the convention's y points: against the sense most drives
@@ -705,16 +682,12 @@ impl AxisInference {
     /// that majority is; an even vote leaves `own`, the node's own sense (no evidence against
     /// the mount as made).
     fn sense(&self, spin_axis: Vec3, own: f64) -> Sense {
-        let vote = self.forehand_vote(spin_axis);
-        let unanimous = vote.count.abs() >= f64::from(self.drives);
-        let sign = if vote.margin == 0.0 {
-            own
-        } else {
-            -vote.margin.signum()
-        };
+        let (votes, sure) = self.forehand_vote(spin_axis);
+        let unanimous = votes.abs() >= f64::from(self.drives);
+        let sign = if votes == 0.0 { own } else { -votes.signum() };
         Sense {
             sign,
-            sure: vote.sure,
+            sure,
             unanimous,
         }
     }
@@ -740,14 +713,11 @@ impl AxisInference {
     }
 }
 
-/// The drives' vote along one axis.
-struct Vote {
-    /// Σ ±1: drives turning along the axis less those turning against it.
-    count: f64,
-    /// Σ weight × ±1.
-    margin: f64,
-    /// P(the weighted majority is the player's).
-    sure: f64,
+/// How sure a ±1 vote's majority is: P(the majority is the voters' true lean), from the
+/// margin over √voters (a binomial's normal approximation).
+fn vote_sure(votes: f64, voters: u32) -> f64 {
+    let z = votes.abs() / f64::from(voters.max(1)).sqrt();
+    0.5 * (1.0 + libm::erf(z / std::f64::consts::SQRT_2))
 }
 
 /// Which way along the swing's axis the convention's y points (±1), and how sure that is.
