@@ -533,18 +533,20 @@ impl AxisInference {
     }
 
     fn decide(&self) -> Decision {
-        let (mut energy, mut axes) = vm::symmetric_eigen(self.spin_moment);
+        let (energy, mut axes) = vm::symmetric_eigen(self.spin_moment);
         let clear = |more: f64, less: f64| 1.0 - (less.max(0.0) / more.max(1e-9)).min(1.0);
         // Over whole runs the forearm's roll can carry nearly as much energy as the swing;
         // the drives' peaks then still tell the swing's axis.
         let mut spin_clear = clear(energy[0], energy[1]).max(self.peaks_clear(axes[0], axes[1]));
+        // How clearly the second axis (the roll, about the shaft) stands above the third.
+        let mut roll_clear = clear(energy[1], energy[2]);
         if let Some(clear_y) = self.shaft_as_made() {
             // The mount as made is the prior: where the centripetal reading puts the shaft
             // along the node's own x and the drives turn about its y, the node is judged as
             // made (its y kept, or turned over on the vote), whatever the roll did to the
-            // energy's main axis.
+            // energy's main axis; the roll is then about its x, as clearly as can be.
             axes = [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]];
-            energy = [1.0, 1.0 - MIN_ROLL_CLEAR, 0.0];
+            roll_clear = 1.0;
             spin_clear = spin_clear.max(clear_y);
         }
         if spin_clear < MIN_SPIN_CLEAR {
@@ -571,7 +573,7 @@ impl AxisInference {
                 return Decision::Wait;
             }
             let y_sign = if turned_over { -1.0 } else { 1.0 };
-            return match self.turned_about_y(y_sign, axes[1], clear(energy[1], energy[2])) {
+            return match self.turned_about_y(y_sign, axes[1], roll_clear) {
                 // Turned over, it is as sure as the vote that turned it.
                 Some(rotation) if turned_over => Decision::Turn(rotation, confidence, true),
                 Some(rotation) => Decision::Turn(rotation, spin_clear, true),
@@ -579,7 +581,7 @@ impl AxisInference {
             };
         }
         let last = enough && confidence >= MIN_REMAP_CONFIDENCE;
-        let x = self.shaft(y, axes[1], clear(energy[1], energy[2]));
+        let x = self.shaft(y, axes[1], roll_clear);
         let rotation = NodeRotation([x, y, vm::cross(x, y)]);
         let rotation = rotation.squared_up(SQUARE_DEG).unwrap_or(rotation);
         let reported = if last {
