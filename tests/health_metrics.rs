@@ -303,6 +303,9 @@ async fn metrics_parse_with_the_prometheus_parser_and_move_with_real_traffic() {
         ("shuttlegate_journal_compression_ratio", "gauge"),
         ("shuttlegate_journal_cap_used_ratio", "gauge"),
         ("shuttlegate_swings", "counter"),
+        ("shuttlegate_analysis_samples", "counter"),
+        ("shuttlegate_analysis_samples_set_aside", "counter"),
+        ("shuttlegate_analysis_bursts_set_aside", "counter"),
         ("shuttlegate_task_up", "gauge"),
         ("shuttlegate_task_restarts", "counter"),
     ];
@@ -324,6 +327,16 @@ async fn metrics_parse_with_the_prometheus_parser_and_move_with_real_traffic() {
         label_values(&before, "shuttlegate_swings", "stroke"),
         [
             "smash", "clear", "drop", "drive", "net", "lift", "serve", "unknown"
+        ]
+    );
+    assert_eq!(
+        label_values(&before, "shuttlegate_analysis_bursts_set_aside", "reason"),
+        [
+            "no_stroke",
+            "recovery",
+            "backswing",
+            "settling",
+            "body_no_chain"
         ]
     );
     assert!(
@@ -441,6 +454,9 @@ async fn metrics_parse_with_the_prometheus_parser_and_move_with_real_traffic() {
     assert!(moved("shuttlegate_journal_bytes", &[]) > 0.0);
     assert!(value(&after, "shuttlegate_journal_compression_ratio", &[]) > 1.0);
     assert!(value(&after, "shuttlegate_journal_cap_used_ratio", &[]) > 0.0);
+    // The analysis took in the player's samples: 12 s of play on every node, at 50 Hz or more.
+    let analysed = moved("shuttlegate_analysis_samples_total", &[]);
+    assert!(analysed >= 12.0 * 50.0, "{analysed} samples analysed");
     // Swings by stroke: all of them, as journaled.
     assert_eq!(sum(&after, "shuttlegate_swings_total"), swings as f64);
     assert_eq!(

@@ -1,13 +1,14 @@
 //! What the analysis pipeline shows on `/metrics`: how long after the batch that completes a
-//! swing the swing is out (journaled and on the live broadcast), stage by stage, and how many
-//! batches the live analysis skipped because its queue was full.
+//! swing the swing is out (journaled and on the live broadcast), stage by stage, how many
+//! batches the live analysis skipped because its queue was full, and what the device
+//! analysers took in and set aside (samples late or invalid, bursts that were no stroke).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use shuttlegate_core::analysis::Stroke;
+use shuttlegate_core::analysis::{DeviceStats, Stroke};
 
 /// Longest swing latency the histograms tell apart; anything slower is recorded as this.
 pub(super) const LATENCY_CEILING: Duration = Duration::from_secs(60);
@@ -91,6 +92,8 @@ pub struct AnalysisMetrics {
     pub(super) pending: AtomicUsize,
     /// Swings published, per stroke (in `Stroke::ALL` order), resumed ones included.
     strokes: [AtomicU64; Stroke::ALL.len()],
+    /// The device analysers' counters, summed over every session since the daemon started.
+    analysed: Mutex<DeviceStats>,
 }
 
 /// Swing latency figures since the daemon started.
@@ -115,6 +118,9 @@ pub struct AnalysisSnapshot {
     pub pending: usize,
     /// Swings published per stroke, in `Stroke::ALL` order.
     pub strokes: [u64; Stroke::ALL.len()],
+    /// What the device analysers took in and set aside, every session since the start (the
+    /// resume's replay of unfinished sessions included).
+    pub analysed: DeviceStats,
 }
 
 impl Default for AnalysisMetrics {
@@ -133,6 +139,7 @@ impl Default for AnalysisMetrics {
             skipped_batches: AtomicU64::new(0),
             pending: AtomicUsize::new(0),
             strokes: Default::default(),
+            analysed: Mutex::default(),
         }
     }
 }
@@ -147,6 +154,18 @@ impl AnalysisMetrics {
     pub fn count_stroke(&self, stroke: Stroke) {
         let slot = Stroke::ALL.iter().position(|s| *s == stroke).unwrap_or(0);
         self.strokes[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counters the court's analysis gathered since it was last asked
+    /// (`CourtAnalysis::take_stats`).
+    pub fn add_analysed(&self, counted: DeviceStats) {
+        if counted == DeviceStats::default() {
+            return;
+        }
+        // Poisoned only by a panic mid-add elsewhere; the sums are then kept as they are.
+        if let Ok(mut total) = self.analysed.lock() {
+            *total += counted;
+        }
     }
 
     /// One swing published at `published`, from an input that passed the points in `input`.
@@ -179,6 +198,7 @@ impl AnalysisMetrics {
             skipped_batches: self.skipped_batches.load(Ordering::Relaxed),
             pending: self.pending.load(Ordering::Relaxed),
             strokes: std::array::from_fn(|i| self.strokes[i].load(Ordering::Relaxed)),
+            analysed: self.analysed.lock().map(|t| *t).unwrap_or_default(),
         }
     }
 

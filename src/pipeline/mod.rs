@@ -182,6 +182,7 @@ pub async fn run(task: AnalysisTask) -> Result<(), PipelineError> {
                 requested_at,
             ),
         };
+        metrics.add_analysed(court.take_stats());
         if outputs.is_empty() {
             // Most batches: nothing to journal or show, so no need to queue behind results.
             metrics.input_done();

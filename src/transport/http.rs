@@ -37,7 +37,7 @@ use crate::service::Shutdown;
 use crate::supervise::{Supervisor, TaskState};
 use crate::uplink::status::SinkBoard;
 use crate::uplink::status::SinkSnapshot;
-use shuttlegate_core::analysis::Stroke;
+use shuttlegate_core::analysis::{DeviceStats, Stroke};
 use shuttlegate_core::protocol::close;
 use shuttlegate_core::protocol::untrusted::clip;
 
@@ -250,6 +250,7 @@ impl Collector for AnalysisCollector {
         for (stroke, n) in Stroke::ALL.iter().zip(now.strokes) {
             ConstCounter::new(n).encode(strokes.encode_family(&[("stroke", stroke.as_str())])?)?;
         }
+        encode_analysed(&mut encoder, &now.analysed)?;
         let pending = ConstGauge::new(i64::try_from(now.pending).unwrap_or(i64::MAX));
         pending.encode(encoder.encode_descriptor(
             "analysis_pending",
@@ -259,6 +260,62 @@ impl Collector for AnalysisCollector {
         )?)?;
         Ok(())
     }
+}
+
+/// What the device analysers took in and set aside: the samples a hub's clock or batching
+/// made late, and the bursts of motion the detector judged not to be strokes, by reason — so
+/// an operator can tell a court whose swings go missing from one that has no swings.
+fn encode_analysed(
+    encoder: &mut DescriptorEncoder,
+    counted: &DeviceStats,
+) -> Result<(), std::fmt::Error> {
+    encode_counters(
+        encoder,
+        [
+            (
+                "analysis_samples",
+                "Sensor samples the live analysis took in (each node's sample once; the resume's replay of unfinished sessions included)",
+                counted.samples,
+            ),
+            (
+                "analysis_events_dropped",
+                "Swings a device analyser dropped because its bounded event queue was full",
+                counted.events_dropped,
+            ),
+        ],
+    )?;
+    let mut dropped = encoder.encode_descriptor(
+        "analysis_samples_set_aside",
+        "Samples the analysis did not use, by reason: late (older than a sample already analysed: beyond the reorder window), duplicate (a time already analysed), invalid (not finite, or from a node position the device does not carry), overflowed (the node's reorder buffer was full)",
+        None,
+        MetricType::Counter,
+    )?;
+    let samples = [
+        ("late", counted.late),
+        ("duplicate", counted.duplicates),
+        ("invalid", counted.invalid),
+        ("overflowed", counted.overflowed),
+    ];
+    for (reason, n) in samples {
+        ConstCounter::new(n).encode(dropped.encode_family(&[("reason", reason)])?)?;
+    }
+    let mut bursts = encoder.encode_descriptor(
+        "analysis_bursts_set_aside",
+        "Bursts of rotation that crossed the swing trigger but were not reported as swings, by reason: no_stroke (no stroke's shape: handling, a slow wide turn), recovery (the racket coming back against the swing), backswing (the next stroke's backswing), settling (the racket brought back to ready after a swing), body_no_chain (a body node's burst with no racket swing and no proximal-to-distal sequence)",
+        None,
+        MetricType::Counter,
+    )?;
+    let reasons = [
+        ("no_stroke", counted.rejected_bursts),
+        ("recovery", counted.recoveries),
+        ("backswing", counted.backswings),
+        ("settling", counted.settlings),
+        ("body_no_chain", counted.rejected_body_bursts),
+    ];
+    for (reason, n) in reasons {
+        ConstCounter::new(n).encode(bursts.encode_family(&[("reason", reason)])?)?;
+    }
+    Ok(())
 }
 
 /// Each supervised task: up (1 while running) and its restarts, labelled by the task's name.
@@ -753,6 +810,39 @@ mod tests {
             !body.contains("stage=\"total\""),
             "the total is not repeated as a stage"
         );
+    }
+
+    #[test]
+    fn metrics_sum_what_the_analysers_set_aside_by_reason() {
+        let metrics = Arc::new(AnalysisMetrics::default());
+        let counted = DeviceStats {
+            samples: 400,
+            late: 3,
+            settlings: 1,
+            backswings: 2,
+            ..DeviceStats::default()
+        };
+        metrics.add_analysed(counted);
+        metrics.add_analysed(counted);
+        let body = rendered(metrics);
+        assert_eq!(value(&body, "shuttlegate_analysis_samples_total"), 800.0);
+        let set_aside = |reason: &str| {
+            value(
+                &body,
+                &format!("shuttlegate_analysis_samples_set_aside_total{{reason=\"{reason}\"}}"),
+            )
+        };
+        assert_eq!(set_aside("late"), 6.0);
+        assert_eq!(set_aside("invalid"), 0.0);
+        let bursts = |reason: &str| {
+            value(
+                &body,
+                &format!("shuttlegate_analysis_bursts_set_aside_total{{reason=\"{reason}\"}}"),
+            )
+        };
+        assert_eq!(bursts("settling"), 2.0);
+        assert_eq!(bursts("backswing"), 4.0);
+        assert_eq!(bursts("no_stroke"), 0.0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::{
-    AnalysisEvent, AnalysisSettings, DeviceAnalyser, DeviceProfile, RallyEvent, RallyTracker,
-    SessionSummary, Swing, samples_of,
+    AnalysisEvent, AnalysisSettings, DeviceAnalyser, DeviceProfile, DeviceStats, RallyEvent,
+    RallyTracker, SessionSummary, Swing, samples_of,
 };
 use crate::batch::{BodyPosition, SensorBatch};
 use crate::protocol::{FrameClock, FrameTime};
@@ -87,6 +87,8 @@ pub struct CourtAnalysis {
     /// gateway does not believe (see [`HubClock`]).
     hub_clocks: HashMap<(String, String), HubClock>,
     rallies: RallyTracker,
+    /// What the device analysers counted since the last [`CourtAnalysis::take_stats`].
+    counted: DeviceStats,
 }
 
 impl CourtAnalysis {
@@ -113,6 +115,7 @@ impl CourtAnalysis {
             frames,
             sessions: HashMap::new(),
             hub_clocks: HashMap::new(),
+            counted: DeviceStats::default(),
         }
     }
 
@@ -136,7 +139,12 @@ impl CourtAnalysis {
         let mut evicted = None;
         if !open.iter().any(|a| a.session_id() == session_id) {
             if open.len() >= SESSIONS_PER_DEVICE {
-                evicted = open.pop_front().map(|mut old| old.finish());
+                evicted = open.pop_front().map(|mut old| {
+                    let before = old.stats();
+                    let summary = old.finish();
+                    self.counted += old.stats() - before;
+                    summary
+                });
             }
             open.push_back(DeviceAnalyser::new(
                 entry.profile.clone(),
@@ -169,11 +177,14 @@ impl CourtAnalysis {
         let Some((analyser, evicted)) = self.analyser(&batch.device, &batch.session_id) else {
             return out;
         };
+        let before = analyser.stats();
         analyser.handle_samples(&samples);
         let mut swings = Vec::new();
         while let Some(AnalysisEvent::Swing(swing)) = analyser.poll_event() {
             swings.push(swing);
         }
+        let counted = analyser.stats() - before;
+        self.counted += counted;
         if let Some(summary) = evicted {
             log::warn!(
                 "device `{}`: more than {SESSIONS_PER_DEVICE} sessions open at once; summarised `{}` early",
@@ -197,17 +208,27 @@ impl CourtAnalysis {
         out
     }
 
+    /// What the court's device analysers counted (samples taken in and set aside, bursts set
+    /// aside and why) since the last call: for `/metrics`, which adds them up. Taken rather
+    /// than read because sessions' analysers come and go while the totals must only grow.
+    pub fn take_stats(&mut self) -> DeviceStats {
+        std::mem::take(&mut self.counted)
+    }
+
     /// The session's upload is complete: its last swings and its summary.
     pub fn finish(&mut self, device: &str, session_id: &str) -> Vec<AnalysisOutput> {
         let mut out = Vec::new();
         let Some((analyser, evicted)) = self.analyser(device, session_id) else {
             return out;
         };
+        let before = analyser.stats();
         let mut summary = analyser.finish();
         let mut swings = Vec::new();
         while let Some(AnalysisEvent::Swing(swing)) = analyser.poll_event() {
             swings.push(swing);
         }
+        let counted = analyser.stats() - before;
+        self.counted += counted;
         if let Some(open) = self.sessions.get_mut(device) {
             open.retain(|a| a.session_id() != session_id);
         }
@@ -229,6 +250,45 @@ impl CourtAnalysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::{BatchForm, CompactBatch};
+
+    /// One second of a racket node (sensor 4) lying still, 100 Hz, from `t0`.
+    fn still_second(t0: i64) -> SensorBatch {
+        SensorBatch {
+            device: "racket-01".into(),
+            session_id: "s1".into(),
+            seq: None,
+            form: BatchForm::Compact(CompactBatch {
+                sensor_id: 4,
+                t0,
+                rate_hz: 100.0,
+                channels: 6,
+                samples: [0.0, 0.0, 1.0, 0.5, -0.3, 0.1].repeat(100),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_court_hands_over_what_its_analysers_counted_once() {
+        let device = CourtDevice {
+            profile: DeviceProfile::new("racket-01"),
+            sensors: BTreeMap::from([(4, BodyPosition::Racket)]),
+        };
+        let frames = FrameClock::new(chrono_tz::Asia::Shanghai);
+        let mut court = CourtAnalysis::new(AnalysisSettings::default(), [device], frames);
+        let t0 = 1_796_558_400_000i64;
+        court.handle_batch(&still_second(t0), t0 + 1_000);
+        court.handle_batch(&still_second(t0 + 5_000), t0 + 6_000);
+        // The first second again, after the analysis has moved past it: set aside, counted.
+        court.handle_batch(&still_second(t0), t0 + 6_100);
+        let counted = court.take_stats();
+        assert_eq!(counted.samples, 300);
+        assert_eq!(counted.late + counted.duplicates, 100, "{counted:?}");
+        assert_eq!(court.take_stats(), DeviceStats::default(), "taken once");
+        court.handle_batch(&still_second(t0 + 6_000), t0 + 7_000);
+        court.finish("racket-01", "s1");
+        assert_eq!(court.take_stats().samples, 100);
+    }
 
     #[test]
     fn a_hub_clock_hours_off_keeps_its_frames_spacing_on_the_gateways_clock() {

@@ -113,6 +113,56 @@ pub struct DeviceStats {
     pub rejected_body_bursts: u64,
 }
 
+impl DeviceStats {
+    /// Each counter of `self` and `other` combined by `f`. Destructured field by field, so a
+    /// new counter cannot be left out of the sums below without a compile error.
+    fn combine(self, other: DeviceStats, f: impl Fn(u64, u64) -> u64) -> DeviceStats {
+        let DeviceStats {
+            samples,
+            late,
+            duplicates,
+            invalid,
+            overflowed,
+            events_dropped,
+            swings,
+            rejected_bursts,
+            recoveries,
+            backswings,
+            settlings,
+            rejected_body_bursts,
+        } = self;
+        DeviceStats {
+            samples: f(samples, other.samples),
+            late: f(late, other.late),
+            duplicates: f(duplicates, other.duplicates),
+            invalid: f(invalid, other.invalid),
+            overflowed: f(overflowed, other.overflowed),
+            events_dropped: f(events_dropped, other.events_dropped),
+            swings: f(swings, other.swings),
+            rejected_bursts: f(rejected_bursts, other.rejected_bursts),
+            recoveries: f(recoveries, other.recoveries),
+            backswings: f(backswings, other.backswings),
+            settlings: f(settlings, other.settlings),
+            rejected_body_bursts: f(rejected_body_bursts, other.rejected_body_bursts),
+        }
+    }
+}
+
+impl std::ops::AddAssign for DeviceStats {
+    fn add_assign(&mut self, other: DeviceStats) {
+        *self = self.combine(other, u64::saturating_add);
+    }
+}
+
+/// What an analyser counted between two readings (counters only grow, so never negative).
+impl std::ops::Sub for DeviceStats {
+    type Output = DeviceStats;
+
+    fn sub(self, earlier: DeviceStats) -> DeviceStats {
+        self.combine(earlier, u64::saturating_sub)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Phase {
     Idle,
