@@ -691,8 +691,9 @@ async fn a_console_that_vanished_gives_its_seat_back_after_the_idle_timeout() {
     ask(&mut admin, json!({"type": "ping"}), "pong").await;
 }
 
-/// `bind_user` from the console is a journaled court event (so it survives a restart), and a
-/// device the court does not know is refused naming it.
+/// `bind_user` from the console is a journaled court event (so it survives a restart), the
+/// device list names the bound player from then on, and a device the court does not know is
+/// refused naming it.
 #[tokio::test]
 async fn bind_user_is_answered_once_journaled_and_an_unknown_device_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -706,6 +707,20 @@ async fn bind_user_is_answered_once_journaled_and_an_unknown_device_is_refused()
     .await;
     assert_eq!(bound["success"], true, "{bound}");
     assert_eq!(bound["user_id"], "u-42", "{bound}");
+    let list = ask(
+        &mut admin,
+        json!({"type": "get_device_list"}),
+        "device_list",
+    )
+    .await;
+    let racket = list["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["device_code"] == RACKET))
+        .unwrap_or_else(|| panic!("{RACKET} listed: {list}"));
+    assert_eq!(
+        racket["user"], "u-42",
+        "the bound player, not the configured one: {racket}"
+    );
     let refused = ask(
         &mut admin,
         json!({"type": "bind_user", "device_code": "nobody-01", "user_id": "u-42"}),

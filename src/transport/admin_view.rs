@@ -148,7 +148,11 @@ pub fn device_list(
         .map(|d| {
             let state = court.devices.iter().find(|(code, _)| *code == d.code);
             let state = state.map(|(_, s)| s);
-            device(&d.code, d.user.as_deref(), state, sources, now_ms)
+            // The player the console bound, while the configuration still names the one it
+            // was bound over (as phones, the screen and the analysis see it).
+            let configured = d.user.as_deref();
+            let user = state.map_or(configured, |s| s.user(configured));
+            device(&d.code, user, state, sources, now_ms)
         })
         .collect();
     let uptime_ms = i64::try_from(sources.started.elapsed().as_millis()).unwrap_or(i64::MAX);
