@@ -595,6 +595,11 @@ fn speed_part_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<St
         format!("stroke {stroke}"),
         format!("stroke {stroke} {clipped}"),
         format!("anchor {anchor} rate {rate}"),
+        format!("by placement {placement} rate {rate} gyro {fs}"),
+        format!(
+            "by placement {placement} acc {} g",
+            session.device.nodes[0].sensor.acc_full_scale_g
+        ),
     ];
     if racket_mount(session) == Some("aligned") {
         g.push(format!("aligned racket rate {rate} contact {contact}"));

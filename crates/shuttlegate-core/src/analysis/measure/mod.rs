@@ -288,7 +288,8 @@ pub fn measure(
         profile.gyro_full_scale_dps,
     );
 
-    let rot_speed = omega_impact_dps.to_radians() * profile.mount_radius_m;
+    let rot_speed = turn_rate_for_speed(on_racket, omega_impact_dps, swing_peak_dps).to_radians()
+        * profile.mount_radius_m;
     // The node sits up the shaft from the hand and moves with the racket's turn too
     // (lever.rs); hand.rs takes that turn out of each sample before integrating.
     let acc_clean = |i: usize| !gyro_clipped[i] && acc[i].iter().all(|v| v.abs() < a_clip);
@@ -402,6 +403,20 @@ pub fn measure(
         evidence,
         reasons,
     })
+}
+
+/// The rate that turns the racket head in the speed model, °/s. On the racket node, its rate
+/// at contact. A wrist or forearm node standing in for the racket reads the forearm, a
+/// proximal segment: in a striking chain each proximal segment peaks before contact and
+/// slows as the distal ones speed up (Putnam 1993, J Biomech 26 Suppl 1: 125–135), so the
+/// forearm's rate at contact is already falling while the racket's is at its peak. The
+/// forearm's own peak is the nearer stand-in for the racket's turn there.
+fn turn_rate_for_speed(on_racket: bool, at_contact_dps: f64, swing_peak_dps: f64) -> f64 {
+    if on_racket {
+        at_contact_dps
+    } else {
+        swing_peak_dps.max(at_contact_dps)
+    }
 }
 
 /// A detected burst as the stroke test and the contact search see it: the primary node's
