@@ -821,3 +821,70 @@ fn a_node_in_the_convention_whose_drives_roll_more_than_they_swing_is_left_as_re
     let (swings, _) = analyse(inferring(), BodyPosition::Racket, &s.readings);
     assert_eq!(swings, reference);
 }
+
+/// The stroke led by its backswing: the racket turned back the other way at `back_dps` over
+/// `back_ms`, straight into the forward swing (the backswing's end attitude is the stroke's
+/// start), an air turn with no contact of its own.
+fn with_backswing(s: &mut Session, stroke: &Stroke, back_dps: f64, back_ms: f64) {
+    let back_axis = physics::scale(stroke.axis, -1.0);
+    // Half the backswing's sweep (Ω W / 4 for the sin² pulse) before its end.
+    let half_sweep = back_dps.to_radians() * back_ms / 1000.0 / 4.0;
+    let backswing = Stroke {
+        peak_dps: back_dps,
+        width_ms: back_ms,
+        axis: back_axis,
+        up_at_contact: physics::rotate(Session::start_of(stroke), stroke.axis, -half_sweep),
+        ring_g: 0.0,
+        ..*stroke
+    };
+    s.ready(&backswing);
+    s.stroke(&backswing);
+    s.contacts.pop();
+    s.stroke(stroke);
+    s.still(700.0);
+}
+
+/// Strokes of 1500–2500 °/s, each led by a backswing at 700–900 °/s, 300 ms long, read by a
+/// ±250 °/s gyro (a consumer part left at its finest range) through `overflow`; the swings
+/// found, and the contacts.
+fn on_a_250_dps_gyro(overflow: fn(f64, f64) -> f64) -> (Vec<Swing>, Vec<f64>) {
+    let strokes = [smash(2500.0), clear(2000.0), drive(1500.0, true)];
+    let mut s = Session::new(100.0, [0.5, 0.0, 0.86]);
+    s.still(1200.0);
+    for (stroke, back_dps) in strokes.iter().zip([900.0, 800.0, 700.0]) {
+        with_backswing(&mut s, stroke, back_dps, 300.0);
+    }
+    physics::map_axis(&mut s.readings, true, |v| overflow(v, 250.0));
+    let (swings, _) = analyse(racket(250.0, 16.0), BodyPosition::Racket, &s.readings);
+    (swings, s.contacts)
+}
+
+#[test]
+fn on_a_clipping_narrow_gyro_the_stroke_is_read_where_it_loads_the_node_not_on_its_backswing() {
+    // The gyro sits at its rail longer through the backswing than through the stroke, so
+    // its longest plateau is the backswing's. The node's load (ω²r) is the stroke's.
+    let (swings, contacts) = on_a_250_dps_gyro(physics::clip);
+    let found = matched(&swings, &contacts);
+    assert!(
+        found.iter().all(Option::is_some),
+        "{}",
+        listing(&swings, &contacts)
+    );
+}
+
+#[test]
+fn on_a_wrapping_narrow_gyro_the_stroke_is_read_where_it_loads_the_node() {
+    // Wrapped many times over, |ω⊥| is a fold of the rate: where it peaks says nothing. The
+    // stroke is found within the evaluation's ±150 ms of its contact (the jolt where the
+    // backswing turns into the stroke, 80 ms before contact, can pass for contact: the
+    // contact search cannot ask how fast the racket turned there).
+    let (swings, contacts) = on_a_250_dps_gyro(physics::wrap);
+    eprintln!("{}", listing(&swings, &contacts));
+    for c in &contacts {
+        assert!(
+            swings.iter().any(|s| (s.t_impact - c).abs() <= 150.0),
+            "{c}: {}",
+            listing(&swings, &contacts)
+        );
+    }
+}

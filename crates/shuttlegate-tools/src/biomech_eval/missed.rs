@@ -4,7 +4,11 @@
 //! within [`LOOK_MS`] of it, and if it did, whether a detection fell near (found, but too far
 //! from the contact to match) or none did (the burst was rejected, or taken as another's
 //! backswing, recovery or settling). Misses under the trigger cannot be won back by any
-//! rejection rule; misses over it can.
+//! rejection rule; misses over it can. A near detection is told before or after the contact
+//! (the swing read at the wrong instant: its backswing, or its follow-through), and each
+//! miss carries the primary node's gyro range: a gyro far under a stroke's rate sits at its
+//! rail, or wraps, through most of the swing (det20: on the tuning seeds, nearly all the near
+//! detections were on ±250 and ±1000 °/s gyros).
 //!
 //! The primary node's samples are decoded from the session's wire text and run through a
 //! fresh [`NodeConditioner`] with the device's profile, as `placement.rs` does: the same
@@ -57,20 +61,22 @@ pub fn tally_missed(
         let peak = around
             .map(|s| f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2])))
             .fold(0.0, f64::max);
-        let near = found
+        let nearest = found
             .iter()
-            .any(|s| (s.t_impact - t.t_contact_ms).abs() <= NEAR_MS);
-        let why = if peak < settings.swing_start_dps {
-            "under the trigger"
-        } else if near {
-            "over the trigger, a detection within 1 s"
-        } else {
-            "over the trigger, no detection within 1 s"
+            .map(|s| s.t_impact - t.t_contact_ms)
+            .filter(|dt| dt.abs() <= NEAR_MS)
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()));
+        let why = match nearest {
+            _ if peak < settings.swing_start_dps => "under the trigger",
+            Some(dt) if dt < 0.0 => "over the trigger, a detection within 1 s before",
+            Some(_) => "over the trigger, a detection within 1 s after",
+            None => "over the trigger, no detection within 1 s",
         };
         let key = format!(
-            "missed {:<6} {:<11} node peak {:<9} {why}",
+            "missed {:<6} {:<11} gyro ±{:<4} node peak {:<9} {why}",
             t.stroke.name(),
             session.device.placement.name(),
+            gyro_range_dps(session),
             band(peak)
         );
         *tally.entry(key).or_default() += 1;
@@ -88,6 +94,15 @@ fn primary_node(session: &Session) -> Option<(u32, BodyPosition)> {
                 .or_else(|| find(Segment::Forearm))
                 .map(|n| (n.segment.sensor_id(), BodyPosition::Wrist))
         })
+}
+
+/// The device's gyro full scale, °/s (its nodes share one).
+fn gyro_range_dps(session: &Session) -> u32 {
+    session
+        .device
+        .nodes
+        .first()
+        .map_or(0, |n| n.sensor.gyro_full_scale_dps.round() as u32)
 }
 
 /// The band of a peak |ω⊥|, °/s, for the breakdown's key.

@@ -12,6 +12,7 @@
 mod classify;
 mod contact;
 mod course;
+mod fastest;
 mod flanks;
 mod hand;
 mod handling;
@@ -21,6 +22,7 @@ mod side;
 pub use classify::{Contact, SpeedReference, classify, height_of};
 use contact::find_impact;
 pub use course::Course;
+use fastest::swing_peak_index;
 
 use super::condition::Carried;
 use super::condition::WrapsLeft;
@@ -155,7 +157,16 @@ pub fn measure(
     };
     let saturated = (0..s.len()).any(|i| in_swing(i) && at_rail(i));
     let perp: Vec<f64> = gyro.iter().map(|g| g[1].hypot(g[2])).collect();
-    let peak_i = swing_peak_index(&perp, &gyro_clipped, &in_swing);
+    let load: Vec<f64> = acc.iter().map(|&a| vm::norm(a)).collect();
+    let across: Vec<[f64; 2]> = gyro.iter().map(|g| [g[1], g[2]]).collect();
+    let peak_i = swing_peak_index(
+        &perp,
+        &gyro_clipped,
+        &across,
+        &load,
+        w.wraps_left.gyro,
+        &in_swing,
+    );
     // At rest: gravity alone on the accelerometer, and no turn to speak of. Gravity reads
     // as the node's own rest magnitude, which an uncalibrated part puts near 1.3 g rather
     // than 1 g (its direction, all the attitude needs, is still gravity's).
@@ -507,32 +518,6 @@ fn sample_interval_at(s: &[NodeSample], i: usize) -> f64 {
         (Some(a), None, Some(p)) => a.t_ms - p.t_ms,
         _ => 0.0,
     }
-}
-
-/// Index of the swing's peak perpendicular rate; on a clipped plateau, its middle.
-fn swing_peak_index(perp: &[f64], clipped: &[bool], in_swing: &dyn Fn(usize) -> bool) -> usize {
-    let idx: Vec<usize> = (0..perp.len()).filter(|&i| in_swing(i)).collect();
-    // On clipping: the middle of the longest clipped run (the forward swing's plateau).
-    let mut best: Option<(usize, usize)> = None;
-    let mut run: Option<(usize, usize)> = None;
-    for &i in &idx {
-        run = match run {
-            Some((a, b)) if clipped[i] && b + 1 == i => Some((a, i)),
-            _ if clipped[i] => Some((i, i)),
-            _ => None,
-        };
-        if let Some((a, b)) = run
-            && best.is_none_or(|(x, y)| b - a > y - x)
-        {
-            best = Some((a, b));
-        }
-    }
-    if let Some((a, b)) = best {
-        return (a + b) / 2;
-    }
-    idx.into_iter()
-        .max_by(|&a, &b| perp[a].total_cmp(&perp[b]))
-        .unwrap_or(0)
 }
 
 /// The main pulse of |ω⊥| through the clean samples (not clipped, not ringing), if it has the
