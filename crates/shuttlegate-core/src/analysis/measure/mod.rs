@@ -342,8 +342,11 @@ pub fn measure(
             // A racket node's x is the shaft, and so is a stand-in's read as a virtual racket
             // through a configured grip; any other stand-in's x need not be, and a node
             // clearly turned on the arm has its height read along the arm, out from the
-            // swing's centre (radius.rs).
-            let stand_in_out = (!on_racket && profile.wrist_grip_deg.is_none())
+            // swing's centre (radius.rs). Not through a clipped gyro: the fit's premise is
+            // the centripetal term at the fastest samples, and those are the ones clipped
+            // (left out, the fit runs on the flanks, where the push and the rail's finite
+            // differences of α weigh more; on the ChoongGao armband it lost 4 of 12 heights).
+            let stand_in_out = (!on_racket && !clipped_any && profile.wrist_grip_deg.is_none())
                 .then(|| {
                     let t_ms: Vec<f64> = s.iter().map(|x| x.t_ms).collect();
                     let up_contact = vm::rotate(q_imp, up_b);
