@@ -461,21 +461,44 @@ fn racket_mount(session: &Session) -> Option<&'static str> {
         .nodes
         .iter()
         .find(|n| n.segment == Segment::Racket)?;
+    Some(node_mount(node))
+}
+
+/// The measured node's mount when the device has no racket node (its wrist or forearm node
+/// stands in): "wrist aligned", "forearm right-angle", …, for the breakdowns.
+fn stand_in_mount(session: &Session) -> String {
+    session
+        .device
+        .nodes
+        .iter()
+        .find(|n| matches!(n.segment, Segment::Wrist | Segment::Forearm))
+        .map_or_else(
+            || "no racket node".to_owned(),
+            |n| {
+                format!(
+                    "{} {}",
+                    format!("{:?}", n.segment).to_lowercase(),
+                    node_mount(n)
+                )
+            },
+        )
+}
+
+/// How a node sits on its segment: in the convention, turned by right angles, or arbitrarily.
+fn node_mount(node: &NodeSetup) -> &'static str {
     // The rotation matrix's entries: all 0 or ±1 for a board turned by right angles.
     let rotation = mount_rotation(node);
     let m = rotation.as_flattened();
     let square = m
         .iter()
         .all(|v| v.abs() < 1e-6 || (v.abs() - 1.0).abs() < 1e-6);
-    Some(
-        if !node.sensor.mount_rotated || (m[0] > 0.999_999 && m[4] > 0.999_999) {
-            "aligned"
-        } else if square {
-            "right-angle"
-        } else {
-            "arbitrary"
-        },
-    )
+    if !node.sensor.mount_rotated || (m[0] > 0.999_999 && m[4] > 0.999_999) {
+        "aligned"
+    } else if square {
+        "right-angle"
+    } else {
+        "arbitrary"
+    }
 }
 
 fn swing_groups(t: &SwingTruth) -> Vec<String> {
@@ -496,14 +519,7 @@ const CONTACT_ON_TIME_MS: f64 = 20.0;
 /// it found was on time (the rate, speed and attitude are all read at that instant).
 fn found_groups(t: &SwingTruth, found: &Swing, aligned: bool) -> Vec<String> {
     let clipped = clipped_label(found);
-    let off_ms = found.t_impact - t.t_contact_ms;
-    let timing = if off_ms < -CONTACT_ON_TIME_MS {
-        "early"
-    } else if off_ms > CONTACT_ON_TIME_MS {
-        "late"
-    } else {
-        "on time"
-    };
+    let timing = contact_timing(t, found);
     let mut g = vec![
         format!("found {clipped}"),
         format!("found {clipped} stroke {}", t.stroke.name()),
@@ -516,6 +532,19 @@ fn found_groups(t: &SwingTruth, found: &Swing, aligned: bool) -> Vec<String> {
         ));
     }
     g
+}
+
+/// Whether the contact found was early, on time or late against the true one (within
+/// [`CONTACT_ON_TIME_MS`]).
+fn contact_timing(t: &SwingTruth, found: &Swing) -> &'static str {
+    let off_ms = found.t_impact - t.t_contact_ms;
+    if off_ms < -CONTACT_ON_TIME_MS {
+        "early"
+    } else if off_ms > CONTACT_ON_TIME_MS {
+        "late"
+    } else {
+        "on time"
+    }
 }
 
 /// "clipped" when the analyser flagged the swing clipped (its peak rebuilt through
@@ -742,8 +771,8 @@ fn score_session_with(
                 .entry(s.stroke.as_str().to_owned())
                 .or_default() += 1;
         }
-        r.contact
-            .add_matched(t, s, racket_mount(session).unwrap_or("no racket node"));
+        let mount = racket_mount(session).map_or_else(|| stand_in_mount(session), str::to_owned);
+        r.contact.add_matched(t, s, &mount);
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;
             let ok = s.height.is_some_and(|sh| sh.as_str() == h.name());
@@ -820,9 +849,14 @@ impl HeightTally {
 /// shaft elevation's 15° band.
 fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str) -> Vec<String> {
     let clipped = clipped_label(found);
-    let mut g = vec![format!("{height} all"), format!("{height} {clipped}")];
+    let mut g = vec![
+        format!("{height} all"),
+        format!("{height} {clipped}"),
+        format!("{height} contact {}", contact_timing(t, found)),
+        format!("{height} placement {}", session.device.placement.name()),
+    ];
     let Some(mount) = racket_mount(session) else {
-        g.push(format!("{height} no racket node"));
+        g.push(format!("{height} {}", stand_in_mount(session)));
         return g;
     };
     g.push(format!("{height} racket mount {mount}"));

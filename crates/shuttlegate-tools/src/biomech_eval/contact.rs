@@ -162,10 +162,12 @@ impl ContactBreakdown {
 /// One matched swing's dump row. Columns: true class, mount, pulse shape, true elevation,
 /// pitch, speed, footwork, jump, backswing; the analyser's stroke, elevation, pitch, rate
 /// share, speed, reference, quiet_before, sample interval, pulse width, contact lag, approach
-/// pitch, elevation rise, plane axis elevation, confidence.
+/// pitch, elevation rise, plane axis elevation, confidence; then found − true contact (ms),
+/// the swing's flags (`;`-joined), the true height class and the height read.
 fn dump_row(t: &SwingTruth, found: &Swing, e: &Evidence, mount: &str) -> String {
+    let flags: Vec<&str> = found.flags.iter().map(|f| f.as_str()).collect();
     format!(
-        "{},{},{:?},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        "{},{},{:?},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
         t.stroke.name(),
         mount.replace(',', ";"),
         t.shape,
@@ -189,6 +191,10 @@ fn dump_row(t: &SwingTruth, found: &Swing, e: &Evidence, mount: &str) -> String 
         e.course.elevation_rise_deg,
         e.course.axis_elevation_deg,
         found.confidence.unwrap_or(f64::NAN),
+        found.t_impact - t.t_contact_ms,
+        flags.join(";"),
+        t.stroke.height_class().map_or("-", |h| h.name()),
+        found.height.map_or("-", |h| h.as_str()),
     )
 }
 

@@ -17,6 +17,7 @@ mod flanks;
 mod hand;
 mod handling;
 mod lever;
+mod radius;
 mod side;
 
 pub use classify::{Contact, SpeedReference, classify, height_of};
@@ -350,14 +351,37 @@ pub fn measure(
             (Stroke::Unknown, Height::Sidearm, None)
         }
         Some(up_b) => {
-            let elev = vm::dot([1.0, 0.0, 0.0], up_b)
-                .clamp(-1.0, 1.0)
-                .asin()
-                .to_degrees();
-            let pitch = vm::dot(head_dir_b, up_b)
-                .clamp(-1.0, 1.0)
-                .asin()
-                .to_degrees();
+            // A racket node's x is the shaft, and so is a stand-in's read as a virtual racket
+            // through a configured grip; any other stand-in's x need not be, and a node
+            // clearly turned on the arm has its height read along the arm, out from the
+            // swing's centre (radius.rs). Not through a clipped gyro: the fit's premise is
+            // the centripetal term at the fastest samples, and those are the ones clipped
+            // (left out, the fit runs on the flanks, where the push and the rail's finite
+            // differences of α weigh more; on the ChoongGao armband it lost 4 of 12 heights).
+            let stand_in_out = (!on_racket && !clipped_any && profile.wrist_grip_deg.is_none())
+                .then(|| {
+                    let t_ms: Vec<f64> = s.iter().map(|x| x.t_ms).collect();
+                    let up_contact = vm::rotate(q_imp, up_b);
+                    let gravity = |i: usize| {
+                        Some(vm::scale(
+                            vm::rotate(vm::conj(attitude[i]), up_contact),
+                            rest_g,
+                        ))
+                    };
+                    let readings = radius::Readings {
+                        acc: &acc,
+                        gyro: &gyro,
+                        t_ms: &t_ms,
+                        gravity: &gravity,
+                    };
+                    let clean = |i: usize| in_swing(i) && !at_rail(i);
+                    radius::outward_direction(&readings, (0..s.len()).filter(|&i| clean(i)))
+                })
+                .flatten();
+            let shaft_b = radius::height_axis(stand_in_out);
+            let path_b = vm::unit(vm::cross(omega_b, shaft_b)).unwrap_or(head_dir_b);
+            let elev = vm::dot(shaft_b, up_b).clamp(-1.0, 1.0).asin().to_degrees();
+            let pitch = vm::dot(path_b, up_b).clamp(-1.0, 1.0).asin().to_degrees();
             let course = course::Approach {
                 samples: s,
                 gyro: &gyro_fixed,
