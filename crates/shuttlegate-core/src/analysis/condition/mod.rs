@@ -12,6 +12,9 @@
 //!    (a full rotation, provisional from the second drive) unless the device opts out with
 //!    `infer_axes = false` ([`axes`]; it raises side and stroke on the independent
 //!    simulator, and with them the false swings in rest of the turned nodes read right);
+//!    on a wrist or forearm node standing in for the racket only the axis its forehands turn
+//!    about is inferred, and only the side reads through it (its samples are not turned:
+//!    turning them changed what detection sees and cost recall);
 //! 5. for a **wrist node standing in for a racket** on a device configured with a grip angle
 //!    (`wrist_grip_deg`), the forearm's axes turned into a virtual racket's: the forearm's
 //!    roll, which dominates the wrist's rotation at contact, then reads as rotation across the
