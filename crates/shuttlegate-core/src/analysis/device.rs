@@ -891,6 +891,7 @@ impl DeviceAnalyser {
             wraps_left: &quality.wraps_left,
             speed_reference_kmh: self.speeds.settled(),
             carried_up: conditioner.carried_gravity(from, p.trigger_t),
+            forehand_turn: quality.forehand_turn,
         };
         let measured = measure(
             &window,

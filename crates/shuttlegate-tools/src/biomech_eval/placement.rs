@@ -1,7 +1,9 @@
 //! What the axis inference made of each simulated racket node, against the simulator's mount
 //! (`eval --verbose`): when it decided, what it turned the node to, how far that is from the
 //! truth, and the evidence it had (drives, their vote, how clear the swing plane was), with
-//! the session's side figure (which sessions lose side, and why).
+//! the session's side figure (which sessions lose side, and why). The same for the forehand's
+//! turn inferred on a wrist or forearm node standing in for the racket (`arm …` lines and
+//! `side arm …` groups).
 //!
 //! The analyser's own pipeline does not expose its conditioning state, so the racket node's
 //! samples are decoded from the session's wire text and run through a fresh
@@ -9,9 +11,9 @@
 //! applies (wrap, calibration, axes), in time order. Only a breakdown: no figure is scored
 //! from it.
 
-use shuttlegate_biomech::{Segment, Session};
+use shuttlegate_biomech::{NodeSetup, Segment, Session};
 use shuttlegate_core::analysis::{
-    DeviceProfile, InferenceReport, NodeConditioner, NodeSample, samples_of,
+    DeviceProfile, ForehandTurn, InferenceReport, NodeConditioner, NodeSample, samples_of,
 };
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
@@ -101,6 +103,141 @@ pub fn side_groups(session: &Session, profile: &DeviceProfile) -> Vec<(usize, St
             ]
         })
         .collect()
+}
+
+/// How a node sits on its segment: in the convention, turned by right angles (a signed
+/// permutation of its axes), or by an arbitrary rotation.
+pub fn mount_class(node: &NodeSetup) -> &'static str {
+    let rotation = super::mount_rotation(node);
+    let m = rotation.as_flattened();
+    let square = m
+        .iter()
+        .all(|v| v.abs() < 1e-6 || (v.abs() - 1.0).abs() < 1e-6);
+    if !node.sensor.mount_rotated || (m[0] > 0.999_999 && m[4] > 0.999_999) {
+        "aligned"
+    } else if square {
+        "right-angle"
+    } else {
+        "arbitrary"
+    }
+}
+
+/// The node of a wrist-only or forearm device (sent as the wrist node), which stands in for
+/// the racket; `None` on a device with a racket node.
+fn arm_node(session: &Session) -> Option<&NodeSetup> {
+    if session
+        .device
+        .nodes
+        .iter()
+        .any(|n| n.segment == Segment::Racket)
+    {
+        return None;
+    }
+    session
+        .device
+        .nodes
+        .iter()
+        .find(|n| matches!(n.segment, Segment::Wrist | Segment::Forearm))
+}
+
+/// What the forehand-turn inference said on a wrist or forearm device standing in for the
+/// racket, when each played swing was measured (half a second after its contact), and at the
+/// session's end; with the simulator's forehand axis (its −y in node axes).
+struct ArmTrace {
+    at_swing: Vec<Option<ForehandTurn>>,
+    last: Option<ForehandTurn>,
+    truth_turn: [f64; 3],
+    mount: &'static str,
+}
+
+fn arm_trace(session: &Session, profile: &DeviceProfile) -> Option<ArmTrace> {
+    let node = arm_node(session)?;
+    let mut samples = node_samples(session, Segment::Wrist.sensor_id(), BodyPosition::Wrist);
+    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    samples.dedup_by(|a, b| a.t_ms == b.t_ms);
+    let mut conditioner = NodeConditioner::new(profile, BodyPosition::Wrist, true);
+    let mut at_swing = Vec::with_capacity(session.swings.len());
+    for s in &mut samples {
+        while let Some(t) = session.swings.get(at_swing.len())
+            && s.t_ms >= t.t_contact_ms + 500.0
+        {
+            at_swing.push(conditioner.forehand_turn());
+        }
+        conditioner.condition(s);
+    }
+    let last = conditioner.forehand_turn();
+    at_swing.resize(session.swings.len(), last);
+    let truth = super::mount_rotation(node);
+    Some(ArmTrace {
+        at_swing,
+        last,
+        truth_turn: truth[1].map(|v| -v),
+        mount: mount_class(node),
+    })
+}
+
+/// Side breakdown groups for a wrist-only or forearm device (`eval --verbose`), as (played
+/// swing's index, group name): the node's mount on the arm, and what the forehand-turn
+/// inference said when the swing was measured — nothing yet, the node as made, or an
+/// inferred axis on the simulator's side of the turn or not.
+pub fn arm_side_groups(session: &Session, profile: &DeviceProfile) -> Vec<(usize, String)> {
+    let Some(trace) = arm_trace(session, profile) else {
+        return Vec::new();
+    };
+    let placement = session.device.placement.name();
+    trace
+        .at_swing
+        .iter()
+        .enumerate()
+        .map(|(k, turn)| {
+            let state = match turn {
+                None => "no turn yet",
+                Some(t) if t.as_made => "as made",
+                Some(t) if dot(t.axis, trace.truth_turn) > 0.0 => "inferred, axis right",
+                Some(_) => "inferred, axis wrong",
+            };
+            (
+                k,
+                format!("side arm {placement} mount {}: {state}", trace.mount),
+            )
+        })
+        .collect()
+}
+
+/// One line about a wrist-only or forearm device's forehand-turn inference at the session's
+/// end against the simulator's mount, with the session's side figure `side` = (found, side
+/// right); `None` on a device with a racket node.
+pub fn arm_line(
+    seed: u64,
+    session: &Session,
+    profile: &DeviceProfile,
+    side: (usize, usize),
+) -> Option<String> {
+    let trace = arm_trace(session, profile)?;
+    let truth_x = super::mount_rotation(arm_node(session)?)[0];
+    let head = format!(
+        "arm seed {seed:>5}: {} mount {} truth turn=({:+.2},{:+.2},{:+.2})",
+        session.device.placement.name(),
+        trace.mount,
+        trace.truth_turn[0],
+        trace.truth_turn[1],
+        trace.truth_turn[2],
+    );
+    let body = match trace.last {
+        None => "no turn".to_owned(),
+        Some(t) => format!(
+            "{} turn off {:>5.1}° forearm off {:>5.1}° | clear {:.2} drives {:>3} votes {:>+4} sure {:.2} conf {:.2}",
+            if t.as_made { "as made" } else { "inferred" },
+            angle_deg(t.axis, trace.truth_turn),
+            angle_deg(t.forearm, truth_x),
+            t.clear,
+            t.drives,
+            t.votes,
+            t.sure,
+            t.confidence(),
+        ),
+    };
+    Some(format!("{head} | {body} | side {} of {}", side.1, side.0))
 }
 
 /// The samples of the node with sensor id `id`, decoded from the session's wire text as the

@@ -330,6 +330,16 @@ pub struct AxisInference {
     pending: Option<(NodeRotation, f64, bool)>,
     /// The last frame is applied (or pending): no more evidence is gathered.
     settled: bool,
+    /// On a wrist or forearm node, for the least-squares fit of the acceleration beyond
+    /// gravity to the centripetal ω × (ω × r) = W r, W = ω ωᵀ − |ω|² I, plus a constant
+    /// (the hand's own acceleration, a calibration left over): Σ W W, Σ W, Σ W a (ω in
+    /// rad/s, a in g; Σ a is `acc_sum`).
+    cent_ww: vm::Mat3,
+    cent_w: vm::Mat3,
+    cent_wa: Vec3,
+    /// Evidence only: no frame is ever decided (a wrist or forearm node standing in for the
+    /// racket, whose side alone is read through [`AxisInference::forehand_turn`]).
+    evidence_only: bool,
 }
 
 /// What an inference has seen and decided, for diagnostics (`eval --verbose`).
@@ -399,7 +409,11 @@ impl AxisInference {
             // Decided between swings, over whole ones: the tangential α × r goes one way on
             // the rising flank and the other on the falling one, so over a whole swing it
             // does not pass for centripetal.
-            if self.end_run(t) && self.fast >= DECIDE_AFTER && self.drives >= EARLY_DRIVES {
+            if self.end_run(t)
+                && !self.evidence_only
+                && self.fast >= DECIDE_AFTER
+                && self.drives >= EARLY_DRIVES
+            {
                 self.settle();
             }
             return;
@@ -412,6 +426,9 @@ impl AxisInference {
             for j in 0..3 {
                 self.spin_moment[i][j] += gyro[i] * gyro[j];
             }
+        }
+        if self.evidence_only {
+            self.note_centripetal(gyro, acc);
         }
         self.acc_sum = vm::add(self.acc_sum, acc);
         self.acc_w_sum = vm::add(self.acc_w_sum, vm::scale(acc, w));
@@ -715,6 +732,174 @@ impl AxisInference {
     }
 }
 
+/// The forehand's turn on a wrist or forearm node standing in for the racket, inferred from
+/// its swings ([`AxisInference::forehand_turn`]); in node axes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ForehandTurn {
+    /// The axis a forehand's forward swing turns about (the convention's −y).
+    pub axis: Vec3,
+    /// The forearm's long axis, towards the hand: where the centripetal reading puts the node
+    /// from the centre of the swing.
+    pub forearm: Vec3,
+    /// 1 − λ₂/λ₁ of Σ ω ωᵀ across the forearm: how clearly the swings turn about `axis`
+    /// rather than the other axis across the forearm.
+    pub clear: f64,
+    /// The drives' vote along `axis` (Σ ±1, + for turning about it), how many voted, and
+    /// P(the vote's majority is the player's).
+    pub votes: f64,
+    pub drives: u32,
+    pub sure: f64,
+    /// The node's own −y kept: its y is the turn's axis and the vote does not clearly say it
+    /// is turned over.
+    pub as_made: bool,
+}
+
+impl ForehandTurn {
+    /// How sure the side read through `axis` is: the turn's clarity × the vote's.
+    pub fn confidence(&self) -> f64 {
+        self.clear * self.sure
+    }
+}
+
+impl AxisInference {
+    /// An inference that gathers evidence and never turns the node (a wrist or forearm node
+    /// standing in for the racket: detection and speed read it as made, only its side reads
+    /// through [`Self::forehand_turn`]).
+    pub fn evidence_only() -> Self {
+        AxisInference {
+            evidence_only: true,
+            ..AxisInference::default()
+        }
+    }
+
+    /// Adds one fast sample to the centripetal fit (`acc` beyond gravity, g; `gyro` °/s).
+    fn note_centripetal(&mut self, gyro: Vec3, acc: Vec3) {
+        let w = centripetal_matrix(gyro.map(f64::to_radians));
+        let ww = mat_mul(w, w);
+        for i in 0..3 {
+            for j in 0..3 {
+                self.cent_ww[i][j] += ww[i][j];
+                self.cent_w[i][j] += w[i][j];
+            }
+        }
+        self.cent_wa = vm::add(self.cent_wa, mat_vec(w, acc));
+    }
+
+    /// Where the node sits from the centre of the swing, m, in node axes, by the full
+    /// centripetal model (ω × (ω × r), fitted by least squares with a constant): unlike the
+    /// slope on |ω|² ([`Self::radius`]), the forearm's roll about its own axis, which turns
+    /// with the swing and adds ω_x ω_y r across the forearm, does not bend it. Only the part
+    /// of r that the swings' turns reveal (r along a turn's axis reads no centripetal).
+    fn centripetal_radius(&self) -> Vec3 {
+        let n = f64::from(self.fast.max(1));
+        let w_mean_sq = mat_mul(self.cent_w, self.cent_w);
+        let mut a = self.cent_ww;
+        for (i, row) in a.iter_mut().enumerate() {
+            for (j, cell) in row.iter_mut().enumerate() {
+                *cell -= w_mean_sq[i][j] / n;
+            }
+        }
+        let c = vm::sub(
+            self.cent_wa,
+            vm::scale(mat_vec(self.cent_w, self.acc_sum), 1.0 / n),
+        );
+        let (values, vectors) = vm::symmetric_eigen(a);
+        let mut r = [0.0; 3];
+        for (value, vector) in values.into_iter().zip(vectors) {
+            if value > values[0] * 1e-3 && value > 0.0 {
+                r = vm::add(r, vm::scale(vector, vm::dot(vector, c) / value));
+            }
+        }
+        vm::scale(r, STANDARD_GRAVITY)
+    }
+
+    /// The axis a forehand turns about on a wrist or forearm node, from the physics of the
+    /// arm: the centripetal reading (ω²r towards the elbow and shoulder) puts the forearm's
+    /// long axis along r; the forearm's roll (pronation, supination) turns about that axis
+    /// and says nothing of the side, so it is taken out of Σ ω ωᵀ; what is left turns about
+    /// the axis across the forearm that the elbow and shoulder swing the hand about, and the
+    /// sense most drives turn in about it is the forehand's (players hit more forehands). A
+    /// node whose own y is that axis is read as made unless its drives vote clearly against
+    /// it, as a racket node is. `None` before four drives or without a centripetal reading of
+    /// at least `STRONG_RADIUS_M`.
+    pub fn forehand_turn(&self) -> Option<ForehandTurn> {
+        if self.fast < DECIDE_AFTER || self.drives < DECIDE_DRIVES {
+            return None;
+        }
+        let r = self.centripetal_radius();
+        if vm::norm(r) < STRONG_RADIUS_M {
+            return None;
+        }
+        let forearm = vm::unit(r)?;
+        let (energy, axes) = vm::symmetric_eigen(without_turn_about(self.spin_moment, forearm));
+        let clear = 1.0 - (energy[1].max(0.0) / energy[0].max(1e-9)).min(1.0);
+        let turn = axes[0];
+        let own = if turn[1] >= 0.0 { 1.0 } else { -1.0 };
+        let sense = self.sense(turn, own);
+        let (votes, sure) = self.forehand_vote(turn);
+        let mut found = ForehandTurn {
+            // The forehand turns about −y.
+            axis: vm::scale(turn, -sense.sign),
+            forearm,
+            clear,
+            votes,
+            drives: self.drives,
+            sure,
+            as_made: false,
+        };
+        if turn[1].abs() >= ALIGNED_DEG.to_radians().cos() {
+            let turned_over =
+                sense.sign != own && sense.sure >= MIN_TURN_OVER_SURE && !sense.unanimous;
+            found.axis = [0.0, if turned_over { 1.0 } else { -1.0 }, 0.0];
+            found.as_made = !turned_over;
+        }
+        // The vote along the axis found, not along the eigenvector's arbitrary sense.
+        found.votes = votes * vm::dot(found.axis, turn).signum();
+        Some(found)
+    }
+}
+
+/// W with ω × (ω × r) = W r: ω ωᵀ − |ω|² I.
+fn centripetal_matrix(w: Vec3) -> vm::Mat3 {
+    let w2 = vm::dot(w, w);
+    let mut m = [[0.0; 3]; 3];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, cell) in row.iter_mut().enumerate() {
+            *cell = w[i] * w[j] - if i == j { w2 } else { 0.0 };
+        }
+    }
+    m
+}
+
+fn mat_mul(a: vm::Mat3, b: vm::Mat3) -> vm::Mat3 {
+    let mut m = [[0.0; 3]; 3];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, cell) in row.iter_mut().enumerate() {
+            *cell = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    m
+}
+
+fn mat_vec(a: vm::Mat3, v: Vec3) -> Vec3 {
+    a.map(|row| vm::dot(row, v))
+}
+
+/// Σ ω ωᵀ with the turn about `u` (a unit vector) taken out: P M P, P = I − u uᵀ.
+fn without_turn_about(m: vm::Mat3, u: Vec3) -> vm::Mat3 {
+    let p = |i: usize, j: usize| f64::from(u8::from(i == j)) - u[i] * u[j];
+    let mut out = [[0.0; 3]; 3];
+    for (i, row) in out.iter_mut().enumerate() {
+        for (j, cell) in row.iter_mut().enumerate() {
+            *cell = (0..3)
+                .flat_map(|k| (0..3).map(move |l| (k, l)))
+                .map(|(k, l)| p(i, k) * m[k][l] * p(l, j))
+                .sum();
+        }
+    }
+    out
+}
+
 /// How sure a ±1 vote's majority is: P(the majority is the voters' true lean), from the
 /// margin over √voters (a binomial's normal approximation).
 fn vote_sure(votes: f64, voters: u32) -> f64 {
@@ -839,6 +1024,66 @@ mod tests {
             assert!(deg < 3.0, "{deg:.1}° off: {rotation:?} against {truth:?}");
         }
         assert!(confidence.unwrap() > MIN_REMAP_CONFIDENCE, "{confidence:?}");
+    }
+
+    /// A wrist node turned on the arm (`truth`: the convention's axes in node axes), 25 cm
+    /// from the elbow: forehands turn about −y, backhands about +y, and the forearm rolls
+    /// about x at `roll` of the swing's rate, mostly (three swings in four) pronating on a
+    /// forehand and supinating on a backhand — so the centripetal reading's part across the
+    /// forearm, ω_x ω_y r, does not average out over the session.
+    fn arm_session(inf: &mut AxisInference, truth: NodeRotation, roll: f64) {
+        let to_node = |v: Vec3| truth.unapply(v.map(|c| c as f32)).map(f64::from);
+        let mut t = 0.0;
+        let still = |inf: &mut AxisInference, t: &mut f64, ms: f64| {
+            let end = *t + ms;
+            while *t < end {
+                inf.note(*t, to_node([0.0, 0.0, 1.0]), [0.0; 3]);
+                *t += 5.0;
+            }
+        };
+        still(inf, &mut t, 500.0);
+        for swing in 0..10 {
+            let sense = if swing % 3 == 2 { -1.0 } else { 1.0 };
+            let roll = if swing % 4 == 3 { -roll } else { roll };
+            for i in 0..16 {
+                let phase = (f64::from(i) + 0.5) / 16.0;
+                let rate = 1500.0 * (std::f64::consts::PI * phase).sin().powi(2);
+                let omega_a = vm::scale([-roll, -1.0, 0.0], sense * rate);
+                let w = omega_a.map(f64::to_radians);
+                let centripetal = vm::cross(w, vm::cross(w, [0.25, 0.0, 0.0]));
+                let acc_a = vm::add(
+                    [0.0, 0.0, 1.0],
+                    vm::scale(centripetal, 1.0 / STANDARD_GRAVITY),
+                );
+                inf.note(t, to_node(acc_a), to_node(omega_a));
+                t += 5.0;
+            }
+            still(inf, &mut t, 1500.0);
+        }
+    }
+
+    #[test]
+    fn a_wrist_node_turned_on_the_arm_finds_its_forearm_and_its_forehand_turn() {
+        let q = vm::from_rotation_vector([0.9, 0.4, -1.1]);
+        let truth = NodeRotation([
+            vm::rotate(q, [1.0, 0.0, 0.0]),
+            vm::rotate(q, [0.0, 1.0, 0.0]),
+            vm::rotate(q, [0.0, 0.0, 1.0]),
+        ]);
+        let mut inf = AxisInference::evidence_only();
+        // A strong roll (0.8 of the swing's rate): the slope on |ω|² puts the forearm off
+        // by the roll's share of the reading across it; the full centripetal model does not.
+        arm_session(&mut inf, truth, 0.8);
+        let turn = inf.forehand_turn().expect("decided after ten swings");
+        let off = |a: Vec3, b: Vec3| vm::dot(a, b).clamp(-1.0, 1.0).acos().to_degrees();
+        let forearm_off = off(turn.forearm, truth.0[0]);
+        assert!(forearm_off < 3.0, "forearm {forearm_off:.1}° off");
+        let turn_off = off(turn.axis, vm::scale(truth.0[1], -1.0));
+        assert!(turn_off < 3.0, "forehand turn {turn_off:.1}° off");
+        assert!(!turn.as_made);
+        assert!(turn.confidence() > 0.9, "{turn:?}");
+        // Evidence only: the node's samples are never turned.
+        assert_eq!(inf.current().0, NodeRotation::IDENTITY);
     }
 
     #[test]

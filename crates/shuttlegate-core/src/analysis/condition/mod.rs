@@ -12,6 +12,9 @@
 //!    (a full rotation, provisional from the second drive) unless the device opts out with
 //!    `infer_axes = false` ([`axes`]; it raises side and stroke on the independent
 //!    simulator, and with them the false swings in rest of the turned nodes read right);
+//!    on a wrist or forearm node standing in for the racket only the axis its forehands turn
+//!    about is inferred, and only the side reads through it (its samples are not turned:
+//!    turning them changed what detection sees and cost recall);
 //! 5. for a **wrist node standing in for a racket** on a device configured with a grip angle
 //!    (`wrist_grip_deg`), the forearm's axes turned into a virtual racket's: the forearm's
 //!    roll, which dominates the wrist's rotation at contact, then reads as rotation across the
@@ -47,7 +50,7 @@ use crate::batch::BodyPosition;
 pub use attitude::Carried;
 use attitude::GravityTracker;
 use axes::AxisInference;
-pub use axes::{AxisMap, InferenceReport, NodeRotation};
+pub use axes::{AxisMap, ForehandTurn, InferenceReport, NodeRotation};
 use calibrate::RestCalibrator;
 use rate::RateTracker;
 use wrap::Unwrap3;
@@ -165,6 +168,10 @@ pub struct NodeConditioner {
     gravity: Option<GravityTracker>,
     /// The axes map the tracker's history is expressed in (an inference may decide later).
     gravity_frame: NodeRotation,
+    /// On a wrist or forearm node standing in for the racket, read as made (no `axes`, no
+    /// grip): the evidence for the axis its forehands turn about, which only the side reads
+    /// through (`AxisInference::forehand_turn`).
+    arm_turn: Option<Box<AxisInference>>,
 }
 
 /// What conditioning says about a span of one node's data (a swing's window).
@@ -186,6 +193,10 @@ pub struct SpanQuality {
     /// near 1.3 g on an uncalibrated part before its first rest; `None` when the window has
     /// too few quiet samples (read as 1 g).
     pub rest_g: Option<f64>,
+    /// On a wrist or forearm node standing in for the racket whose forehand's turn was
+    /// inferred away from its own −y: that axis, in the node's (conditioned) axes, for the
+    /// side to be read about (`measure/side.rs`); `None` reads the convention's −y.
+    pub forehand_turn: Option<Vec3>,
 }
 
 impl SpanQuality {
@@ -238,6 +249,12 @@ impl NodeConditioner {
             gravity: (position == BodyPosition::Racket || wrist_primary)
                 .then(GravityTracker::default),
             gravity_frame: NodeRotation::IDENTITY,
+            arm_turn: (wrist_primary
+                && position != BodyPosition::Racket
+                && profile.infer_axes
+                && profile.wrist_grip_deg.is_none()
+                && !profile.axes.contains_key(&position))
+            .then(|| Box::new(AxisInference::evidence_only())),
         }
     }
 
@@ -293,6 +310,9 @@ impl NodeConditioner {
         if let Some(c) = calibration {
             c.apply(&mut s.acc, &mut s.gyro);
         }
+        if let Some(arm) = &mut self.arm_turn {
+            arm.note(s.t_ms, vm::widen(s.acc), vm::widen(s.gyro));
+        }
         let map = match &mut self.frame {
             Frame::Configured(map) => NodeRotation::from(*map),
             Frame::Assumed => NodeRotation::IDENTITY,
@@ -339,6 +359,12 @@ impl NodeConditioner {
             Frame::Inferred(inference) => Some(inference.report()),
             _ => None,
         }
+    }
+
+    /// The axis a wrist or forearm node's forehands turn about, when the node stands in for
+    /// the racket, is read as made and its swings have said (diagnostics, and the side).
+    pub fn forehand_turn(&self) -> Option<ForehandTurn> {
+        self.arm_turn.as_ref()?.forehand_turn()
     }
 
     /// Samples of a window conditioned through an earlier inferred frame (or before the
@@ -403,6 +429,13 @@ impl NodeConditioner {
         }
         if self.wrist_primary {
             flags.insert(Flag::WristEstimate);
+        }
+        // The side of a wrist or forearm node read about an inferred axis: flagged, as a
+        // turned racket node is (its confidence is the side's, which is not on the wire, so
+        // the stroke's confidence is left as it is).
+        if let Some(turn) = self.forehand_turn().filter(|t| !t.as_made) {
+            flags.insert(Flag::PlacementInferred);
+            q.forehand_turn = Some(turn.axis);
         }
         q.flags = flags;
         q

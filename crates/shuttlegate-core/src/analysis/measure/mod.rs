@@ -131,6 +131,10 @@ pub struct SwingWindow<'a> {
     /// before the trigger (`condition/attitude.rs`), in the node's axes: the anchor when the
     /// window has no quasi-static samples before the swing.
     pub carried_up: Option<Carried>,
+    /// On a wrist or forearm node turned on the arm, the axis its forehands turn about
+    /// (the conditioning stage's inference, `SpanQuality::forehand_turn`); `None` reads the
+    /// convention's −y.
+    pub forehand_turn: Option<Vec3>,
 }
 
 /// Measures a detected swing; `None` when the burst does not have a stroke's shape.
@@ -291,14 +295,16 @@ pub fn measure(
     let omega_b = gyro_fixed[pre_i];
     let head_dir_b = vm::unit(vm::cross(omega_b, [1.0, 0.0, 0.0])).unwrap_or([0.0, 0.0, 1.0]);
     let first_in_swing = (0..s.len()).find(|&i| in_swing(i)).unwrap_or(0);
-    let side = side::read(
-        head_dir_b[2],
-        w.wraps_left.gyro,
-        &gyro,
-        first_in_swing,
-        pre_i,
-        profile.gyro_full_scale_dps,
-    );
+    let side = side::read(&side::SideEvidence {
+        head_z: head_dir_b[2],
+        omega_at_contact: omega_b,
+        forehand_turn: w.forehand_turn,
+        wraps_left: w.wraps_left.gyro,
+        full_scale_dps: profile.gyro_full_scale_dps,
+        gyro: &gyro,
+        from: first_in_swing,
+        contact: pre_i,
+    });
 
     let rot_speed = turn_rate_for_speed(on_racket, omega_impact_dps, swing_peak_dps).to_radians()
         * profile.mount_radius_m;

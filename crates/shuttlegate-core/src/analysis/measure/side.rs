@@ -9,8 +9,13 @@
 //! sample at contact can say backhand for a forehand. The rising flank before the first wrap
 //! still turns the way the drive does (the racket accelerates about one axis into contact),
 //! so there the sense is read from it.
+//!
+//! A wrist or forearm node standing in for the racket, mounted turned on the arm and read as
+//! made, has its own −y anywhere: its −ω_y says nothing of the side. The conditioning stage
+//! infers the axis its forehands turn about from the arm's physics (`condition/axes.rs`,
+//! `AxisInference::forehand_turn`) and the side is then read as the turn about that axis.
 
-use super::super::vecmath::Vec3;
+use super::super::vecmath::{self as vm, Vec3};
 use super::Side;
 
 /// A change of more than this share of full scale between two samples on one gyro axis is a
@@ -18,21 +23,36 @@ use super::Side;
 /// entry test is 1.5 ranges, so this also catches a wrap it found and left).
 const WRAP_JUMP_SHARE: f64 = 1.0;
 
-/// The side from the head's direction at contact (`head_z`: its component along the face
-/// normal), or, when a wrap was left in the window (`wraps_left`), from the swing's samples
-/// `from..=contact` up to the first wrap's jump on a ±`full_scale_dps` gyro.
-pub(super) fn read(
-    head_z: f64,
-    wraps_left: bool,
-    gyro: &[Vec3],
-    from: usize,
-    contact: usize,
-    full_scale_dps: f64,
-) -> Side {
-    let sense = if wraps_left {
-        flank_sense(gyro, from, contact, full_scale_dps).unwrap_or(head_z)
+/// What the side is read from: the swing's window and where its contact is.
+pub(super) struct SideEvidence<'a> {
+    /// The head's direction at contact along the face normal (+: the forehand face leads).
+    pub head_z: f64,
+    /// The (rebuilt) rate at contact, °/s.
+    pub omega_at_contact: Vec3,
+    /// The axis a forehand turns about, when inferred away from the convention's −y.
+    pub forehand_turn: Option<Vec3>,
+    /// A wrap was left in the window on a ±`full_scale_dps` gyro.
+    pub wraps_left: bool,
+    pub full_scale_dps: f64,
+    pub gyro: &'a [Vec3],
+    /// The swing's first sample and its contact, in `gyro`.
+    pub from: usize,
+    pub contact: usize,
+}
+
+/// The side from the head's direction at contact (its component along the face normal), or
+/// about an inferred forehand turn from the rate at contact; when a wrap was left in the
+/// window, from the swing's samples `from..=contact` up to the first wrap's jump.
+pub(super) fn read(e: &SideEvidence) -> Side {
+    let turn = e.forehand_turn.unwrap_or([0.0, -1.0, 0.0]);
+    let at_contact = match e.forehand_turn {
+        Some(axis) => vm::dot(e.omega_at_contact, axis),
+        None => e.head_z,
+    };
+    let sense = if e.wraps_left {
+        flank_sense(e.gyro, e.from, e.contact, e.full_scale_dps, turn).unwrap_or(at_contact)
     } else {
-        head_z
+        at_contact
     };
     if sense >= 0.0 {
         Side::Forehand
@@ -41,9 +61,16 @@ pub(super) fn read(
     }
 }
 
-/// Σ −ω_y over `from..=to` until the first sample that jumps by a wrap's size from the one
-/// before; `None` when no sample precedes the jump or the sum is nil.
-fn flank_sense(gyro: &[Vec3], from: usize, to: usize, full_scale_dps: f64) -> Option<f64> {
+/// Σ ω·`turn` (the forehand's turn axis) over `from..=to` until the first sample that jumps
+/// by a wrap's size from the one before; `None` when no sample precedes the jump or the sum
+/// is nil.
+fn flank_sense(
+    gyro: &[Vec3],
+    from: usize,
+    to: usize,
+    full_scale_dps: f64,
+    turn: Vec3,
+) -> Option<f64> {
     let jump = WRAP_JUMP_SHARE * full_scale_dps;
     let mut sum = 0.0;
     for i in from..=to.min(gyro.len().saturating_sub(1)) {
@@ -51,7 +78,7 @@ fn flank_sense(gyro: &[Vec3], from: usize, to: usize, full_scale_dps: f64) -> Op
         if wrapped {
             break;
         }
-        sum -= gyro[i][1];
+        sum += vm::dot(gyro[i], turn);
     }
     (sum != 0.0).then_some(sum)
 }
@@ -69,14 +96,48 @@ mod tests {
         let gyro: Vec<Vec3> = ys.iter().map(|&y| [0.0, y, 50.0]).collect();
         // At contact (index 3) the head seems to move against the face normal.
         let head_z = -gyro[3][1];
-        assert_eq!(read(head_z, false, &gyro, 0, 3, fs), Side::Backhand);
-        assert_eq!(read(head_z, true, &gyro, 0, 3, fs), Side::Forehand);
+        assert_eq!(read(&evidence(head_z, false, &gyro, 3, fs)), Side::Backhand);
+        assert_eq!(read(&evidence(head_z, true, &gyro, 3, fs)), Side::Forehand);
     }
 
     #[test]
     fn without_a_clean_flank_the_contact_sample_decides() {
         let gyro: Vec<Vec3> = vec![[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]];
-        assert_eq!(read(-0.5, true, &gyro, 0, 1, 1000.0), Side::Backhand);
-        assert_eq!(read(0.5, true, &gyro, 0, 1, 1000.0), Side::Forehand);
+        assert_eq!(
+            read(&evidence(-0.5, true, &gyro, 1, 1000.0)),
+            Side::Backhand
+        );
+        assert_eq!(read(&evidence(0.5, true, &gyro, 1, 1000.0)), Side::Forehand);
+    }
+
+    /// A forearm node turned on the arm so that its own +z is the axis forehands turn about:
+    /// its −ω_y (here a forearm roll) says backhand, the turn about the inferred axis says
+    /// forehand.
+    #[test]
+    fn a_turned_arm_node_is_read_about_its_inferred_forehand_turn() {
+        let gyro: Vec<Vec3> = vec![[0.0, 0.0, 0.0], [0.0, 300.0, 1500.0]];
+        let mut e = evidence(-gyro[1][1], false, &gyro, 1, 2000.0);
+        assert_eq!(read(&e), Side::Backhand);
+        e.forehand_turn = Some([0.0, 0.0, 1.0]);
+        assert_eq!(read(&e), Side::Forehand);
+    }
+
+    fn evidence(
+        head_z: f64,
+        wraps_left: bool,
+        gyro: &[Vec3],
+        contact: usize,
+        full_scale_dps: f64,
+    ) -> SideEvidence<'_> {
+        SideEvidence {
+            head_z,
+            omega_at_contact: gyro[contact],
+            forehand_turn: None,
+            wraps_left,
+            full_scale_dps,
+            gyro,
+            from: 0,
+            contact,
+        }
     }
 }

@@ -133,6 +133,7 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
         speed_reference_kmh: None,
         wraps_left: &WrapsLeft::default(),
         carried_up: None,
+        forehand_turn: None,
     };
     let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
     let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
@@ -160,6 +161,7 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
         speed_reference_kmh: None,
         wraps_left: &WrapsLeft::default(),
         carried_up: None,
+        forehand_turn: None,
     };
     let still = |i: usize| gyro[i][1] < 100.0;
     assert_eq!(
