@@ -413,6 +413,7 @@ fn a_wrist_node_reads_the_turn_at_the_forearms_peak_not_at_a_later_contact() {
         wraps_left: &wraps_left,
         speed_reference_kmh: None,
         carried_up: None,
+        forehand_turn: None,
     };
     let profile = DeviceProfile {
         mount_radius_m: 0.8,
