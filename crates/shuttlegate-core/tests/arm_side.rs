@@ -7,12 +7,10 @@
 //! (`physics/`), not the analyser's pulse.
 
 mod physics;
+mod through;
 
 use physics::{Reading, Session, Stroke};
-use shuttlegate_core::analysis::{
-    AnalysisEvent, AnalysisSettings, AxisMap, DeviceAnalyser, DeviceProfile, Flag, NodeSample,
-    Side, Swing,
-};
+use shuttlegate_core::analysis::{AxisMap, DeviceProfile, Flag, Side, Swing};
 use shuttlegate_core::batch::BodyPosition;
 
 /// A forearm stroke read by a wrist node in the convention (x along the forearm to the hand,
@@ -66,29 +64,7 @@ fn wrist_only(axes: Option<AxisMap>, infer_axes: bool) -> DeviceProfile {
 }
 
 fn analyse(profile: DeviceProfile, readings: &[Reading]) -> Vec<Swing> {
-    let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
-    let samples: Vec<NodeSample> = readings
-        .iter()
-        .map(|r| NodeSample {
-            position: BodyPosition::Wrist,
-            t_ms: r.t_ms,
-            acc: r.acc.map(|v| v as f32),
-            gyro: r.gyro.map(|v| v as f32),
-            angle: None,
-        })
-        .collect();
-    let mut swings = Vec::new();
-    for chunk in samples.chunks(40) {
-        a.handle_samples(chunk);
-        while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-            swings.push(s);
-        }
-    }
-    a.finish();
-    while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-        swings.push(s);
-    }
-    swings
+    through::analyse(profile, BodyPosition::Wrist, readings).0
 }
 
 /// The sides read for each stroke (`None`: not found), and each stroke's true side.

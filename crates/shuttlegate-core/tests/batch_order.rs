@@ -14,6 +14,7 @@
 //! given up on by design and its data is not read.
 
 mod physics;
+mod through;
 
 use physics::{Reading, Session, Stroke};
 use proptest::prelude::*;
@@ -113,16 +114,7 @@ fn body_samples(
 fn session(rate_hz: f64, plays: &[Play]) -> Vec<Vec<NodeSample>> {
     let (readings, contacts) = racket_readings(rate_hz, plays);
     let times: Vec<f64> = readings.iter().map(|r| r.t_ms).collect();
-    let racket = readings
-        .iter()
-        .map(|r| NodeSample {
-            position: BodyPosition::Racket,
-            t_ms: r.t_ms,
-            acc: r.acc.map(|v| v as f32),
-            gyro: r.gyro.map(|v| v as f32),
-            angle: None,
-        })
-        .collect();
+    let racket = through::node_samples(BodyPosition::Racket, &readings);
     vec![
         body_samples(BodyPosition::Waist, &times, &contacts, 140.0, 500.0),
         body_samples(BodyPosition::Shoulder, &times, &contacts, 70.0, 800.0),

@@ -5,11 +5,10 @@
 //! (`physics/`), not from the analyser's pulse.
 
 mod physics;
+mod through;
 
 use physics::{Reading, Session, Stroke, V3, add, cross, rotate, scale, unit};
-use shuttlegate_core::analysis::{
-    AnalysisEvent, AnalysisSettings, AxisMap, DeviceAnalyser, DeviceProfile, NodeSample, Swing,
-};
+use shuttlegate_core::analysis::{AxisMap, DeviceProfile, Swing};
 use shuttlegate_core::batch::BodyPosition;
 
 const G: f64 = 9.81;
@@ -21,29 +20,7 @@ fn swings_of(readings: &[Reading]) -> Vec<Swing> {
         axes: [(BodyPosition::Racket, AxisMap::IDENTITY)].into(),
         ..DeviceProfile::new("d")
     };
-    let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
-    let samples: Vec<NodeSample> = readings
-        .iter()
-        .map(|r| NodeSample {
-            position: BodyPosition::Racket,
-            t_ms: r.t_ms,
-            acc: r.acc.map(|v| v as f32),
-            gyro: r.gyro.map(|v| v as f32),
-            angle: None,
-        })
-        .collect();
-    let mut swings = Vec::new();
-    for chunk in samples.chunks(40) {
-        a.handle_samples(chunk);
-        while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-            swings.push(s);
-        }
-    }
-    a.finish();
-    while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-        swings.push(s);
-    }
-    swings
+    through::analyse(profile, BodyPosition::Racket, readings).0
 }
 
 /// A racket node held still, then dipped `times` times: its head turned down `deg` about

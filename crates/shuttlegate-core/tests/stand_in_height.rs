@@ -4,11 +4,10 @@
 //! (measure/radius.rs). Signals written from rigid-body physics in `physics/`.
 
 mod physics;
+mod through;
 
 use physics::{Reading, Session, Stroke};
-use shuttlegate_core::analysis::{
-    AnalysisEvent, AnalysisSettings, DeviceAnalyser, DeviceProfile, Height, NodeSample, Swing,
-};
+use shuttlegate_core::analysis::{DeviceProfile, Height, Swing};
 use shuttlegate_core::batch::BodyPosition;
 
 /// Runs a wrist-only device's session through the analyser in batches of 40 readings.
@@ -17,29 +16,7 @@ fn analyse(readings: &[Reading]) -> Vec<Swing> {
         positions: vec![BodyPosition::Wrist],
         ..DeviceProfile::new("w")
     };
-    let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
-    let samples: Vec<NodeSample> = readings
-        .iter()
-        .map(|r| NodeSample {
-            position: BodyPosition::Wrist,
-            t_ms: r.t_ms,
-            acc: r.acc.map(|v| v as f32),
-            gyro: r.gyro.map(|v| v as f32),
-            angle: None,
-        })
-        .collect();
-    let mut swings = Vec::new();
-    for chunk in samples.chunks(40) {
-        a.handle_samples(chunk);
-        while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-            swings.push(s);
-        }
-    }
-    a.finish();
-    while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-        swings.push(s);
-    }
-    swings
+    through::analyse(profile, BodyPosition::Wrist, readings).0
 }
 
 /// The whole arm swung about the shoulder, read by a band on the forearm 0.3 m out from the

@@ -4,45 +4,14 @@
 //! wrist-only device, and a racket node mounted turned, with and without configured axes.
 
 mod physics;
+mod through;
 
 use physics::{Reading, Session, Stroke};
 use shuttlegate_core::analysis::{
-    AnalysisEvent, AnalysisSettings, AxisMap, DeviceAnalyser, DeviceProfile, Flag, Height,
-    NodeSample, Overflow, SessionSummary, Side, Stroke as StrokeType, Swing,
+    AxisMap, DeviceProfile, Flag, Height, Overflow, Side, Stroke as StrokeType, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
-
-/// Runs one device's session through the analyser in batches of 40 readings.
-fn analyse(
-    profile: DeviceProfile,
-    position: BodyPosition,
-    readings: &[Reading],
-) -> (Vec<Swing>, SessionSummary) {
-    let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
-    let samples: Vec<NodeSample> = readings
-        .iter()
-        .map(|r| NodeSample {
-            position,
-            t_ms: r.t_ms,
-            acc: r.acc.map(|v| v as f32),
-            gyro: r.gyro.map(|v| v as f32),
-            angle: None,
-        })
-        .collect();
-    let mut swings = Vec::new();
-    let mut drain = |a: &mut DeviceAnalyser| {
-        while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-            swings.push(s);
-        }
-    };
-    for chunk in samples.chunks(40) {
-        a.handle_samples(chunk);
-        drain(&mut a);
-    }
-    let summary = a.finish();
-    drain(&mut a);
-    (swings, summary)
-}
+use through::analyse;
 
 fn racket(gyro_fs: f64, acc_fs: f64) -> DeviceProfile {
     DeviceProfile {
