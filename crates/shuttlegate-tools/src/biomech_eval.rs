@@ -479,7 +479,7 @@ fn racket_mount(session: &Session) -> Option<&'static str> {
         .nodes
         .iter()
         .find(|n| n.segment == Segment::Racket)?;
-    Some(node_mount(node))
+    Some(placement::mount_class(node))
 }
 
 /// The measured node's mount when the device has no racket node (its wrist or forearm node
@@ -496,27 +496,10 @@ fn stand_in_mount(session: &Session) -> String {
                 format!(
                     "{} {}",
                     format!("{:?}", n.segment).to_lowercase(),
-                    node_mount(n)
+                    placement::mount_class(n)
                 )
             },
         )
-}
-
-/// How a node sits on its segment: in the convention, turned by right angles, or arbitrarily.
-fn node_mount(node: &NodeSetup) -> &'static str {
-    // The rotation matrix's entries: all 0 or ±1 for a board turned by right angles.
-    let rotation = mount_rotation(node);
-    let m = rotation.as_flattened();
-    let square = m
-        .iter()
-        .all(|v| v.abs() < 1e-6 || (v.abs() - 1.0).abs() < 1e-6);
-    if !node.sensor.mount_rotated || (m[0] > 0.999_999 && m[4] > 0.999_999) {
-        "aligned"
-    } else if square {
-        "right-angle"
-    } else {
-        "arbitrary"
-    }
 }
 
 fn swing_groups(t: &SwingTruth) -> Vec<String> {

@@ -108,6 +108,7 @@ pub fn side_groups(session: &Session, profile: &DeviceProfile) -> Vec<(usize, St
 /// How a node sits on its segment: in the convention, turned by right angles (a signed
 /// permutation of its axes), or by an arbitrary rotation.
 pub fn mount_class(node: &NodeSetup) -> &'static str {
+    // The rotation matrix's entries: all 0 or ±1 for a board turned by right angles.
     let rotation = super::mount_rotation(node);
     let m = rotation.as_flattened();
     let square = m
