@@ -177,6 +177,22 @@ pub fn euler_deg(q: Quat) -> Vec3 {
 /// A 3×3 matrix, row by row.
 pub type Mat3 = [Vec3; 3];
 
+/// The product `a b` of two 3×3 matrices.
+pub fn mat_mul(a: Mat3, b: Mat3) -> Mat3 {
+    let mut m = [[0.0; 3]; 3];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, cell) in row.iter_mut().enumerate() {
+            *cell = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    m
+}
+
+/// The product `a v` of a 3×3 matrix and a vector.
+pub fn mat_vec(a: Mat3, v: Vec3) -> Vec3 {
+    a.map(|row| dot(row, v))
+}
+
 /// Eigenvalues (largest first) and unit eigenvectors of a symmetric 3×3 matrix, by cyclic
 /// Jacobi rotations: each sweep zeroes the off-diagonal entries in turn; a 3×3 converges in a
 /// few sweeps to machine precision (Golub & Van Loan, *Matrix Computations*, §8.5). Written

@@ -775,14 +775,14 @@ impl AxisInference {
     /// Adds one fast sample to the centripetal fit (`acc` beyond gravity, g; `gyro` °/s).
     fn note_centripetal(&mut self, gyro: Vec3, acc: Vec3) {
         let w = centripetal_matrix(gyro.map(f64::to_radians));
-        let ww = mat_mul(w, w);
+        let ww = vm::mat_mul(w, w);
         for i in 0..3 {
             for j in 0..3 {
                 self.cent_ww[i][j] += ww[i][j];
                 self.cent_w[i][j] += w[i][j];
             }
         }
-        self.cent_wa = vm::add(self.cent_wa, mat_vec(w, acc));
+        self.cent_wa = vm::add(self.cent_wa, vm::mat_vec(w, acc));
     }
 
     /// Where the node sits from the centre of the swing, m, in node axes, by the full
@@ -792,7 +792,7 @@ impl AxisInference {
     /// of r that the swings' turns reveal (r along a turn's axis reads no centripetal).
     fn centripetal_radius(&self) -> Vec3 {
         let n = f64::from(self.fast.max(1));
-        let w_mean_sq = mat_mul(self.cent_w, self.cent_w);
+        let w_mean_sq = vm::mat_mul(self.cent_w, self.cent_w);
         let mut a = self.cent_ww;
         for (i, row) in a.iter_mut().enumerate() {
             for (j, cell) in row.iter_mut().enumerate() {
@@ -801,7 +801,7 @@ impl AxisInference {
         }
         let c = vm::sub(
             self.cent_wa,
-            vm::scale(mat_vec(self.cent_w, self.acc_sum), 1.0 / n),
+            vm::scale(vm::mat_vec(self.cent_w, self.acc_sum), 1.0 / n),
         );
         let (values, vectors) = vm::symmetric_eigen(a);
         let mut r = [0.0; 3];
@@ -869,20 +869,6 @@ fn centripetal_matrix(w: Vec3) -> vm::Mat3 {
         }
     }
     m
-}
-
-fn mat_mul(a: vm::Mat3, b: vm::Mat3) -> vm::Mat3 {
-    let mut m = [[0.0; 3]; 3];
-    for (i, row) in m.iter_mut().enumerate() {
-        for (j, cell) in row.iter_mut().enumerate() {
-            *cell = (0..3).map(|k| a[i][k] * b[k][j]).sum();
-        }
-    }
-    m
-}
-
-fn mat_vec(a: vm::Mat3, v: Vec3) -> Vec3 {
-    a.map(|row| vm::dot(row, v))
 }
 
 /// Σ ω ωᵀ with the turn about `u` (a unit vector) taken out: P M P, P = I − u uᵀ.
