@@ -360,6 +360,15 @@ async fn a_v33_hubs_textbook_kinetic_chain_gives_every_stroke_and_its_chain() {
                 .is_some_and(|c| (0.0..=1.0).contains(&c)),
             "every classified swing carries its confidence: {s}"
         );
+        for kind in ["stroke", "side", "height"] {
+            assert!(
+                s["confidences"][kind]
+                    .as_f64()
+                    .is_some_and(|c| (0.0..=1.0).contains(&c)),
+                "each classification carries its confidence ({kind}): {s}"
+            );
+        }
+        assert_eq!(s["confidences"]["stroke"], s["confidence"], "{s}");
         assert_textbook_chain(s);
         // 1 023 °/s at the 0.55 m default mount radius is 35 km/h; the handle's own motion
         // adds a little.

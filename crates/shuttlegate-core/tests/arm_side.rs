@@ -125,6 +125,15 @@ fn a_wrist_node_turned_on_the_arm_reads_its_side_once_four_drives_have_voted() {
         .filter(|w| w.flags.contains(&Flag::PlacementInferred))
         .count();
     assert!(flagged >= 7, "{flagged} flagged placement_inferred");
+    // Its side is no surer than the vote that gave the axis its sense (four or five drives):
+    // under the 0.99 a clear lean alone earns; its height is read along the node as made.
+    for w in swings
+        .iter()
+        .filter(|w| w.flags.contains(&Flag::PlacementInferred))
+    {
+        let c = w.confidences.expect("assessed");
+        assert!(c.side < 0.99, "side confidence {c:?} over the vote's");
+    }
 }
 
 #[test]

@@ -15,9 +15,9 @@
 //! assumed geometry. So the same swing is less certain at 100 Hz than at 1 kHz, and less
 //! certain when the sensor clipped — which is what the confidence is for.
 //!
-//! Pure functions; the thresholds are the classifier's (`measure::boundaries`), passed in. Only
-//! the stroke's confidence is carried on the wire (`Swing::confidence`); side and height are
-//! computed for tests and a later field.
+//! Pure functions; the thresholds are the classifier's (`measure::boundaries`), passed in. All
+//! three go on the wire (`Swing::confidences`; `Swing::confidence` is the stroke's), bounded by
+//! the placement they were read through ([`Confidences::through`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +116,22 @@ pub struct Confidences {
     pub stroke: f64,
     pub side: f64,
     pub height: f64,
+}
+
+impl Confidences {
+    /// These confidences for a swing read through an inferred placement: no classification
+    /// is surer than the axes it was read through (`placement`, the inference's confidence
+    /// when it turned the node), and the side no surer than the sense of the forehand's turn
+    /// it was read about (`side_sense`, a stand-in node's inferred turn). `None`: as made or
+    /// configured, taken as sure.
+    pub fn through(self, placement: Option<f64>, side_sense: Option<f64>) -> Confidences {
+        let axes = placement.unwrap_or(1.0);
+        Confidences {
+            stroke: self.stroke * axes,
+            side: self.side * axes * side_sense.unwrap_or(1.0),
+            height: self.height * axes,
+        }
+    }
 }
 
 /// Errors (σ) of the decision quantities for this swing.

@@ -16,7 +16,7 @@ use crate::batch::BodyPosition;
 use super::body_burst::{self, BodyBurstDetector, Candidate, RacketSpan, covered, is_a_sequence};
 use super::chain::{self, measure_chain};
 use super::condition::{NodeConditioner, SpanQuality};
-use super::confidence::assess;
+use super::confidence::{Confidences, assess};
 use super::measure::{Measured, SpeedReference, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
@@ -698,6 +698,7 @@ impl DeviceAnalyser {
             shuttle_speed_kmh: None,
             saturated: false,
             confidence: None,
+            confidences: None,
             flags: [Flag::ChainOnly].into(),
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain: Some(chain),
@@ -816,7 +817,7 @@ impl DeviceAnalyser {
         };
         let chain = self.chain_of(m.t_impact, m.racket_speed_kmh, &mut reasons);
         let mut flags = swing_flags(&quality, m.saturated);
-        let judged = judge(&m, &flags, quality.placement_confidence, &self.settings);
+        let judged = judge(&m, &flags, &quality, &self.settings);
         if let Some(why) = judged.withheld {
             flags.insert(Flag::LowConfidence);
             reasons.insert("stroke".into(), why);
@@ -839,7 +840,8 @@ impl DeviceAnalyser {
             shuttle_speed_kmh: shuttle_speed_kmh.map(round1),
             // For compatibility: `clipped` or `wrapped`.
             saturated: flags.contains(&Flag::Clipped) || flags.contains(&Flag::Wrapped),
-            confidence: judged.confidence,
+            confidence: judged.confidences.map(|c| c.stroke),
+            confidences: judged.confidences,
             flags,
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain,
@@ -992,35 +994,37 @@ fn is_a_settling(last: Option<LastSwing>, p: &Pending, m: &Measured) -> bool {
 /// A swing's stroke after its confidence is weighed.
 struct Judged {
     stroke: Stroke,
-    /// The measured stroke's confidence; `None` when it could not be assessed.
-    confidence: Option<f64>,
+    /// Each classification's confidence; `None` when the swing could not be assessed.
+    confidences: Option<Confidences>,
     /// Why the stroke was withheld (reported `unknown`), with the guess.
     withheld: Option<String>,
 }
 
-/// The stroke, its confidence, and `unknown` when the confidence is under
-/// `min_stroke_confidence`. When the node's axes were inferred rather than configured, the
-/// stroke can be no surer than the inference (`placement`): a wrong axis map turns every
-/// measurement the stroke is read from.
+/// The confidences, and the stroke `unknown` when its confidence is under
+/// `min_stroke_confidence`. When the node's axes were inferred rather than configured, no
+/// classification can be surer than the inference: a wrong axis map turns every measurement
+/// they are read from (`quality.placement_confidence`); a side read about an inferred forehand
+/// turn is no surer than that turn's sense (`quality.side_sense_confidence`).
 fn judge(
     m: &Measured,
     flags: &Flags,
-    placement: Option<f64>,
+    quality: &SpanQuality,
     settings: &AnalysisSettings,
 ) -> Judged {
     let Some(evidence) = m.evidence else {
         return Judged {
             stroke: m.stroke,
-            confidence: None,
+            confidences: None,
             withheld: None,
         };
     };
-    let c = assess(m.stroke, m.height, &evidence, &boundaries(settings), flags).stroke
-        * placement.unwrap_or(1.0);
-    let withheld = (c < settings.min_stroke_confidence).then(|| {
+    let c = assess(m.stroke, m.height, &evidence, &boundaries(settings), flags)
+        .through(quality.placement_confidence, quality.side_sense_confidence);
+    let withheld = (c.stroke < settings.min_stroke_confidence).then(|| {
         format!(
-            "low confidence: {} at {c:.2}, under min_stroke_confidence {:.2}",
+            "low confidence: {} at {:.2}, under min_stroke_confidence {:.2}",
             m.stroke.as_str(),
+            c.stroke,
             settings.min_stroke_confidence
         )
     });
@@ -1030,7 +1034,7 @@ fn judge(
         } else {
             m.stroke
         },
-        confidence: Some(c),
+        confidences: Some(c),
         withheld,
     }
 }
@@ -1090,18 +1094,67 @@ mod tests {
             ..AnalysisSettings::default()
         };
         // On the smash/clear boundary: a coin toss, under 0.6.
-        let unsure = judge(&smash(-4.0), &Flags::new(), None, &settings);
+        let as_made = SpanQuality::default();
+        let unsure = judge(&smash(-4.0), &Flags::new(), &as_made, &settings);
         assert_eq!(unsure.stroke, Stroke::Unknown);
-        assert!(unsure.confidence.is_some_and(|c| (c - 0.5).abs() < 0.01));
+        assert!(
+            unsure
+                .confidences
+                .is_some_and(|c| (c.stroke - 0.5).abs() < 0.01)
+        );
         assert!(unsure.withheld.is_some_and(|w| w.contains("smash")));
         // Far below it: kept, nearly certain.
-        let sure = judge(&smash(-40.0), &Flags::new(), None, &settings);
+        let sure = judge(&smash(-40.0), &Flags::new(), &as_made, &settings);
         assert_eq!(sure.stroke, Stroke::Smash);
-        assert!(sure.confidence.is_some_and(|c| c > 0.99) && sure.withheld.is_none());
+        assert!(sure.confidences.is_some_and(|c| c.stroke > 0.99) && sure.withheld.is_none());
         // The same stroke read through axes inferred at 0.5 is only as sure as they are.
-        let inferred = judge(&smash(-40.0), &Flags::new(), Some(0.5), &settings);
+        let turned = SpanQuality {
+            placement_confidence: Some(0.5),
+            ..SpanQuality::default()
+        };
+        let inferred = judge(&smash(-40.0), &Flags::new(), &turned, &settings);
         assert_eq!(inferred.stroke, Stroke::Unknown);
-        assert!(inferred.confidence.is_some_and(|c| (c - 0.5).abs() < 0.01));
+        assert!(
+            inferred
+                .confidences
+                .is_some_and(|c| (c.stroke - 0.5).abs() < 0.01)
+        );
+    }
+
+    /// Side and height carry their own confidence: an inferred placement bounds all three, the
+    /// sense of an inferred forehand turn only the side.
+    #[test]
+    fn an_inferred_forehand_turn_makes_only_the_side_less_sure() {
+        let settings = AnalysisSettings::default();
+        let as_made = judge(
+            &smash(-40.0),
+            &Flags::new(),
+            &SpanQuality::default(),
+            &settings,
+        )
+        .confidences
+        .expect("assessed");
+        assert!(as_made.side > 0.99 && as_made.height > 0.99, "{as_made:?}");
+        let voted = SpanQuality {
+            side_sense_confidence: Some(0.7),
+            ..SpanQuality::default()
+        };
+        let c = judge(&smash(-40.0), &Flags::new(), &voted, &settings)
+            .confidences
+            .expect("assessed");
+        assert!((c.side - 0.7).abs() < 0.01, "{c:?}");
+        assert_eq!((c.stroke, c.height), (as_made.stroke, as_made.height));
+        let turned = SpanQuality {
+            placement_confidence: Some(0.8),
+            ..voted
+        };
+        let c = judge(&smash(-40.0), &Flags::new(), &turned, &settings)
+            .confidences
+            .expect("assessed");
+        assert!(
+            (c.side - 0.56).abs() < 0.01 && (c.height - 0.8).abs() < 0.01,
+            "{c:?}"
+        );
     }
 
     /// A racket node at 200 Hz for 3 s, at rest but for Gaussian turns about its z axis:
@@ -1210,8 +1263,13 @@ mod tests {
             stroke: Stroke::Unknown,
             ..smash(-40.0)
         };
-        let judged = judge(&m, &Flags::new(), None, &AnalysisSettings::default());
+        let judged = judge(
+            &m,
+            &Flags::new(),
+            &SpanQuality::default(),
+            &AnalysisSettings::default(),
+        );
         assert_eq!(judged.stroke, Stroke::Unknown);
-        assert!(judged.confidence.is_none() && judged.withheld.is_none());
+        assert!(judged.confidences.is_none() && judged.withheld.is_none());
     }
 }

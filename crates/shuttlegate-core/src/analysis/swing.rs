@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::confidence::Evidence;
+use super::confidence::{Confidences, Evidence};
 use super::quality::{Flags, unversioned};
 
 /// Stroke type.
@@ -144,9 +144,14 @@ pub struct Swing {
     /// A gyroscope or accelerometer axis hit its full scale during the swing; the speed was
     /// estimated from the unsaturated part.
     pub saturated: bool,
-    /// How sure the stroke classification is, 0–1; `null` when not assessed.
+    /// How sure the stroke classification is, 0–1; `null` when not assessed. The same as
+    /// `confidences.stroke` (kept for the consumers of analysis versions before 11).
     #[serde(default)]
     pub confidence: Option<f64>,
+    /// How sure each classification is, 0–1: the stroke, the side and the height; `null`
+    /// when not assessed (a `chain_only` swing, a swing without a gravity anchor).
+    #[serde(default)]
+    pub confidences: Option<Confidences>,
     /// What limits this result (a clipped or wrapped sensor, a wrist estimate, …).
     #[serde(default)]
     pub flags: Flags,
@@ -209,6 +214,11 @@ mod tests {
             shuttle_speed_kmh: Some(301.0),
             saturated: false,
             confidence: Some(0.93),
+            confidences: Some(Confidences {
+                stroke: 0.93,
+                side: 0.99,
+                height: 0.97,
+            }),
             flags: [super::super::quality::Flag::Clipped].into(),
             analysis_version: "2".into(),
             chain: Some(Chain {
@@ -240,6 +250,10 @@ mod tests {
         assert!(v["chain"]["peak_dps"]["wrist"].is_null());
         assert_eq!(v["null_reasons"]["chain.peak_dps.wrist"], "no wrist node");
         assert_eq!(v["confidence"], 0.93);
+        assert_eq!(
+            v["confidences"],
+            serde_json::json!({"stroke": 0.93, "side": 0.99, "height": 0.97})
+        );
         assert_eq!(v["flags"], serde_json::json!(["clipped"]));
         assert_eq!(v["analysis_version"], "2");
         let back: Swing = serde_json::from_value(v).expect("deserialises");
@@ -262,5 +276,6 @@ mod compatibility {
         assert_eq!(swing.analysis_version, "1");
         assert!(swing.flags.is_empty());
         assert_eq!(swing.confidence, None);
+        assert_eq!(swing.confidences, None);
     }
 }

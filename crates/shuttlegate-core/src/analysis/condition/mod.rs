@@ -197,6 +197,9 @@ pub struct SpanQuality {
     /// inferred away from its own −y: that axis, in the node's (conditioned) axes, for the
     /// side to be read about (`measure/side.rs`); `None` reads the convention's −y.
     pub forehand_turn: Option<Vec3>,
+    /// How sure that axis's sense is ([`ForehandTurn::confidence`]): the side's confidence is
+    /// no higher; `None` with `forehand_turn`.
+    pub side_sense_confidence: Option<f64>,
 }
 
 impl SpanQuality {
@@ -431,11 +434,12 @@ impl NodeConditioner {
             flags.insert(Flag::WristEstimate);
         }
         // The side of a wrist or forearm node read about an inferred axis: flagged, as a
-        // turned racket node is (its confidence is the side's, which is not on the wire, so
-        // the stroke's confidence is left as it is).
+        // turned racket node is; its confidence bounds the side's alone (the stroke and the
+        // height are read along the node as made).
         if let Some(turn) = self.forehand_turn().filter(|t| !t.as_made) {
             flags.insert(Flag::PlacementInferred);
             q.forehand_turn = Some(turn.axis);
+            q.side_sense_confidence = Some(turn.confidence());
         }
         q.flags = flags;
         q
