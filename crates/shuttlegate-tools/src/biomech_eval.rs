@@ -32,6 +32,7 @@ pub mod contact;
 pub mod daemon;
 pub mod missed;
 pub mod placement;
+pub mod reliability;
 pub mod speed_parts;
 
 use crate::eval::ErrorStats;
@@ -193,6 +194,9 @@ pub struct BiomechReport {
     /// one (`eval --verbose`, "contact …" lines), to tell a contact found early or late from
     /// one never found (read at the rate peak).
     pub contact_timing_groups: BTreeMap<String, ContactTimingTally>,
+    /// Matched swings binned by each classification's confidence, with how many were right
+    /// ([`reliability`], `eval --verbose`).
+    pub reliability: reliability::Reliability,
 }
 
 /// Where the contacts of one group of matched swings fell.
@@ -774,6 +778,7 @@ fn score_session_with(
         }
         let mount = racket_mount(session).map_or_else(|| stand_in_mount(session), str::to_owned);
         r.contact.add_matched(t, s, &mount);
+        r.reliability.add(t, s, &mount);
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;
             let ok = s.height.is_some_and(|sh| sh.as_str() == h.name());
@@ -1274,6 +1279,7 @@ impl BiomechReport {
             .chain(self.contact_timing_lines())
             .chain(self.contact.lines())
             .chain(self.speed_parts.lines())
+            .chain(self.reliability.lines())
             .collect()
     }
 
