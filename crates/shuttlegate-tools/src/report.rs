@@ -54,6 +54,8 @@ pub enum Unit {
     KmPerHour,
     /// A number of swings.
     Count,
+    /// A Brier score: the mean squared gap between confidences and outcomes (0 best).
+    Brier,
 }
 
 impl Unit {
@@ -65,6 +67,7 @@ impl Unit {
             Unit::Ratio => "ratio",
             Unit::KmPerHour => "km_per_h",
             Unit::Count => "count",
+            Unit::Brier => "brier",
         }
     }
 
@@ -75,6 +78,7 @@ impl Unit {
             Unit::Ratio => format!("{v:.2}"),
             Unit::KmPerHour => format!("{v:.0} km/h"),
             Unit::Count => format!("{v:.0}"),
+            Unit::Brier => format!("{v:.3}"),
         }
     }
 }

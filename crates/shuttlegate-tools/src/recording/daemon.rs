@@ -282,6 +282,8 @@ fn detected(record: &Value) -> Option<(String, Detected)> {
             side,
             height,
             racket_speed_kmh: record["racket_speed_kmh"].as_f64(),
+            side_confidence: record["confidences"]["side"].as_f64(),
+            height_confidence: record["confidences"]["height"].as_f64(),
         },
     ))
 }

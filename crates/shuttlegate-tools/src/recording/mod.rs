@@ -457,6 +457,8 @@ pub fn source_outcomes(
                     side,
                     height,
                     racket_speed_kmh: s.racket_speed_kmh,
+                    side_confidence: s.confidences.map(|c| c.side),
+                    height_confidence: s.confidences.map(|c| c.height),
                 });
             }
         };

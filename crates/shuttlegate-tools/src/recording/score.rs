@@ -40,6 +40,9 @@ pub struct Detected {
     pub side: Side,
     pub height: Height,
     pub racket_speed_kmh: Option<f64>,
+    /// How sure the analyser said the side and the height were (`None`: not assessed).
+    pub side_confidence: Option<f64>,
+    pub height_confidence: Option<f64>,
 }
 
 /// A stretch of the recording holding one stroke, ms.
@@ -87,11 +90,46 @@ struct ClassTally {
     swings: usize,
     side_agree: usize,
     height_agree: usize,
+    /// The side's and the height's confidences against their outcomes.
+    side_reliability: Reliability,
+    height_reliability: Reliability,
     speeds: Vec<f64>,
     /// The stroke count is an upper bound (balls fed).
     upper_bound: bool,
     /// The class has no stroke timing (a stated count): "twice" cannot be measured.
     untimed: bool,
+}
+
+/// How a confidence fared: swings that carried one, Σ confidence, Σ (confidence − outcome)².
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Reliability {
+    n: usize,
+    confidence_sum: f64,
+    squared_gap: f64,
+}
+
+impl Reliability {
+    fn add(&mut self, confidence: Option<f64>, right: bool) {
+        if let Some(c) = confidence {
+            self.n += 1;
+            self.confidence_sum += c;
+            self.squared_gap += (c - f64::from(u8::from(right))).powi(2);
+        }
+    }
+
+    fn absorb(&mut self, other: Reliability) {
+        self.n += other.n;
+        self.confidence_sum += other.confidence_sum;
+        self.squared_gap += other.squared_gap;
+    }
+
+    fn brier(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.squared_gap / self.n as f64)
+    }
+
+    fn mean_confidence(&self) -> f64 {
+        self.confidence_sum / self.n.max(1) as f64
+    }
 }
 
 /// False swings over non-stroke time.
@@ -104,8 +142,17 @@ struct IdleTally {
 impl ClassTally {
     fn judge(&mut self, swing: &Detected) {
         self.swings += 1;
-        self.side_agree += usize::from(self.label.side == Some(swing.side));
-        self.height_agree += usize::from(self.label.height == Some(swing.height));
+        let side_right = self.label.side == Some(swing.side);
+        let height_right = self.label.height == Some(swing.height);
+        self.side_agree += usize::from(side_right);
+        self.height_agree += usize::from(height_right);
+        if self.label.side.is_some() {
+            self.side_reliability.add(swing.side_confidence, side_right);
+        }
+        if self.label.height.is_some() {
+            self.height_reliability
+                .add(swing.height_confidence, height_right);
+        }
         if let Some(v) = swing.racket_speed_kmh {
             self.speeds.push(v);
         }
@@ -346,6 +393,33 @@ fn separation(classes: &[(&String, &ClassTally)], figures: &mut Vec<Figure>) {
             });
         }
     }
+    reliability_figures(classes, figures);
+}
+
+/// The Brier score of the side's and the height's confidences over the classes that state
+/// one (docs/analysis.md, "Confidence"): whether the analyser knew when it was right. No
+/// target: reported beside the agreement it qualifies.
+fn reliability_figures(classes: &[(&String, &ClassTally)], figures: &mut Vec<Figure>) {
+    let mut side = Reliability::default();
+    let mut height = Reliability::default();
+    for (_, t) in classes {
+        side.absorb(t.side_reliability);
+        height.absorb(t.height_reliability);
+    }
+    for (name, r) in [
+        ("side: confidence Brier", side),
+        ("height: confidence Brier", height),
+    ] {
+        if r.n > 0 {
+            figures.push(Figure {
+                name: name.into(),
+                value: r.brier(),
+                unit: Unit::Brier,
+                detail: format!("{} swings, mean confidence {:.2}", r.n, r.mean_confidence()),
+                target: None,
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -358,6 +432,8 @@ mod tests {
             side,
             height: Height::Sidearm,
             racket_speed_kmh: Some(speed),
+            side_confidence: Some(0.9),
+            height_confidence: None,
         }
     }
 
@@ -397,6 +473,13 @@ mod tests {
         assert_eq!(value(&r, "false swings per minute"), Some(1.0));
         assert_eq!(value(&r, "side: drive"), Some(75.0));
         assert_eq!(value(&r, "median speed: drive"), Some(85.0));
+        // Four swings in the spans said forehand at 0.9; three were: (3 × 0.1² + 0.9²) / 4.
+        let brier = value(&r, "side: confidence Brier").expect("scored");
+        assert!((brier - 0.21).abs() < 1e-9, "{brier}");
+        assert!(
+            r.figure("height: confidence Brier").is_none(),
+            "no height label, no height confidence"
+        );
     }
 
     #[test]
