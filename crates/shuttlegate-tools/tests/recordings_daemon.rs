@@ -141,27 +141,23 @@ fn check_floors(report: &SourceReport) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn padel_strokes_streamed_through_the_daemon_are_found_once_each_and_noise_gives_none() {
-    let report = streamed("padel_mdpg22").await;
-    check_floors(&report);
-    // The compact form carries the file's own timing (t0 + i/rate), so the daemon's journaled
-    // swings are exactly an in-process analyser's: the wire, the journal and the pipeline lose
-    // or shift nothing.
+/// The daemon's journaled swings are exactly an in-process analyser's fed what the wire
+/// carries (`as_the_wire_carries`: whole-millisecond stamps, the compact form's t0 + i/rate):
+/// the wire, the journal and the pipeline lose or shift nothing, so `eval --in-process`
+/// gives the daemon's figures.
+fn assert_same_as_in_process(report: &SourceReport) {
     let local = evaluate_source(
-        &fixture_source("padel_mdpg22"),
+        &fixture_source(&report.source),
         &AnalysisSettings::default(),
     )
     .expect("reads");
-    // Counts must be equal; values (medians of speeds) may differ in the last bits, as t0 is
-    // sent in whole milliseconds.
     let shape = |r: &SourceReport| {
         r.figures
             .iter()
             .map(|f| (f.name.clone(), f.detail.clone(), f.value.is_some()))
             .collect::<Vec<_>>()
     };
-    assert_eq!(shape(&report), shape(&local), "{}", report.render());
+    assert_eq!(shape(report), shape(&local), "{}", report.render());
     for (a, b) in report.figures.iter().zip(&local.figures) {
         if let (Some(a_v), Some(b_v)) = (a.value, b.value) {
             assert!(
@@ -173,24 +169,35 @@ async fn padel_strokes_streamed_through_the_daemon_are_found_once_each_and_noise
     }
 }
 
+async fn check_streamed(name: &str) {
+    let report = streamed(name).await;
+    check_floors(&report);
+    assert_same_as_in_process(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padel_strokes_streamed_through_the_daemon_are_found_once_each_and_noise_gives_none() {
+    check_streamed("padel_mdpg22").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn padel_sides_separate_with_the_axis_map_learnt_from_the_labels() {
-    check_floors(&streamed("padel_mdpg22_axes_learnt").await);
+    check_streamed("padel_mdpg22_axes_learnt").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_tennis_balls_from_a_robot_are_returned_once_each_and_rest_gives_no_swing() {
-    check_floors(&streamed("tabletennis_mikapower").await);
+    check_streamed("tabletennis_mikapower").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tennis_strokes_at_the_wrist_are_found_through_a_wrist_only_device() {
-    check_floors(&streamed("tennis_wrist_jweaver").await);
+    check_streamed("tennis_wrist_jweaver").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn witmotion_badminton_smashes_at_10_hz_are_found() {
-    check_floors(&streamed("badminton_witmotion_deadpoolcnn").await);
+    check_streamed("badminton_witmotion_deadpoolcnn").await;
 }
 
 #[test]

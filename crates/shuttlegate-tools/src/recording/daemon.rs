@@ -122,6 +122,43 @@ fn batches(samples: &[NodeSample], rate_hz: Option<f64>) -> Vec<&[NodeSample]> {
     out
 }
 
+/// The rate a source's files are sent at in the compact form; `None`: the seed form, each
+/// frame with its own stamp.
+fn wire_rate(source: &Source) -> Option<f64> {
+    match &source.format {
+        Format::Table(t) => match t.time {
+            TimeSource::Rate(rate) => Some(rate),
+            TimeSource::Column { .. } => None,
+        },
+        Format::StrokeWindows { rate_hz } => Some(*rate_hz),
+        Format::WitMotion => None,
+    }
+}
+
+/// `samples` as the daemon reads them once sent: stamps on whole milliseconds from the
+/// first sample, and in the compact form each batch's samples at `t0 + i·1000/rate`
+/// (the recording's jitter of up to 1 ms within a batch is not on the wire), without the
+/// fused angles the six-channel messages leave out. The in-process evaluation feeds these,
+/// so it and the daemon analyse the same samples.
+pub(crate) fn as_the_wire_carries(samples: &[NodeSample], source: &Source) -> Vec<NodeSample> {
+    let rate_hz = wire_rate(source);
+    let first_ms = samples.first().map_or(0.0, |s| s.t_ms);
+    let on_wire = |t_ms: f64| first_ms + (wire_ms(t_ms, first_ms) - WIRE_EPOCH_MS) as f64;
+    let mut out = Vec::with_capacity(samples.len());
+    for batch in batches(samples, rate_hz) {
+        let t0 = on_wire(batch[0].t_ms);
+        out.extend(batch.iter().enumerate().map(|(i, s)| NodeSample {
+            t_ms: match rate_hz {
+                Some(rate) => t0 + i as f64 * 1000.0 / rate,
+                None => on_wire(s.t_ms),
+            },
+            angle: None,
+            ..*s
+        }));
+    }
+    out
+}
+
 fn wire_ms(t_ms: f64, first_ms: f64) -> i64 {
     WIRE_EPOCH_MS + (t_ms - first_ms).round() as i64
 }
@@ -203,14 +240,7 @@ async fn stream_file(
     if hello["type"] != "connection_established" {
         return Err(format!("expected connection_established, got {hello}"));
     }
-    let rate_hz = match &source.format {
-        Format::Table(t) => match t.time {
-            TimeSource::Rate(rate) => Some(rate),
-            TimeSource::Column { .. } => None,
-        },
-        Format::StrokeWindows { rate_hz } => Some(*rate_hz),
-        Format::WitMotion => None,
-    };
+    let rate_hz = wire_rate(source);
     let session = format!("rec-{i:03}");
     let sensor = sensor_id(source.position);
     let first_ms = samples.first().map_or(0.0, |s| s.t_ms);

@@ -462,7 +462,8 @@ pub fn source_outcomes(
                 });
             }
         };
-        for chunk in read.samples.chunks(daemon::BATCH_SAMPLES) {
+        let samples = daemon::as_the_wire_carries(&read.samples, source);
+        for chunk in samples.chunks(daemon::BATCH_SAMPLES) {
             analyser.handle_samples(chunk);
             drain(&mut analyser);
         }
