@@ -197,6 +197,10 @@ pub struct BiomechReport {
     /// Matched swings binned by each classification's confidence, with how many were right
     /// ([`reliability`], `eval --verbose`).
     pub reliability: reliability::Reliability,
+    /// Body segments' peaks by segment, the node's rate at contact and whether the true peak
+    /// passed the node's gyro range (`eval --verbose`, "chain peak …" lines): read, within
+    /// ±5 %, and the errors, %.
+    pub chain_peak_groups: BTreeMap<String, (usize, usize, ErrorStats)>,
 }
 
 /// Where the contacts of one group of matched swings fell.
@@ -792,6 +796,7 @@ fn score_session_with(
         }
         if let Some(chain) = &t.chain {
             score_chain(chain, s, r);
+            tally_chain_peaks(session, chain, t, s, r);
         }
     }
     let mut fp_tally = Tally::default();
@@ -987,6 +992,45 @@ fn chain_within_bounds(
         .zip(truth.peak_dps)
         .all(|(e, t)| e.is_some_and(|e| ((e / t - 1.0) * 100.0).abs() <= PEAK_TOLERANCE_PCT));
     (delays_ok, peaks_ok)
+}
+
+/// Where the body segments' peaks are read wrong: each segment's peak by the node's rate and
+/// whether its true peak passed the gyro's range.
+fn tally_chain_peaks(
+    session: &Session,
+    truth: &shuttlegate_biomech::ChainTruth,
+    t: &SwingTruth,
+    s: &Swing,
+    r: &mut BiomechReport,
+) {
+    let Some(c) = &s.chain else { return };
+    let read = [c.peak_dps.waist, c.peak_dps.shoulder, c.peak_dps.wrist];
+    let segments = [Segment::Waist, Segment::Shoulder, Segment::Wrist];
+    let rate = session.device.rates.rate_at(t.t_contact_ms);
+    for ((segment, est), tru) in segments.into_iter().zip(read).zip(truth.peak_dps) {
+        let Some(node) = session.device.nodes.iter().find(|n| n.segment == segment) else {
+            continue;
+        };
+        let over = if tru > node.sensor.gyro_full_scale_dps {
+            format!(
+                "past ±{:.0} ({:?})",
+                node.sensor.gyro_full_scale_dps, node.sensor.overflow
+            )
+        } else {
+            "in range".to_owned()
+        };
+        let key = format!(
+            "chain peak {:<8} {rate:>4.0} Hz {over}",
+            format!("{segment:?}").to_lowercase()
+        );
+        let g = r.chain_peak_groups.entry(key).or_default();
+        g.0 += 1;
+        if let Some(e) = est {
+            let pct = (e / tru - 1.0) * 100.0;
+            g.1 += usize::from(pct.abs() <= PEAK_TOLERANCE_PCT);
+            g.2.add(pct);
+        }
+    }
 }
 
 fn score_chain(truth: &shuttlegate_biomech::ChainTruth, s: &Swing, r: &mut BiomechReport) {
@@ -1280,6 +1324,15 @@ impl BiomechReport {
             .chain(self.contact.lines())
             .chain(self.speed_parts.lines())
             .chain(self.reliability.lines())
+            .chain(self.chain_peak_groups.iter().map(|(key, (n, ok, e))| {
+                format!(
+                    "{key:<40} n {n:>4}  within ±5 % {:>6}  read {:>4}  median {:+.1} %  MAE {:.1} %",
+                    pct(ratio(*ok, *n)),
+                    e.n(),
+                    e.quantile(0.5),
+                    e.mean_abs()
+                )
+            }))
             .collect()
     }
 
