@@ -227,7 +227,7 @@ pub fn arm_line(
     let body = match trace.last {
         None => "no turn".to_owned(),
         Some(t) => format!(
-            "{} turn off {:>5.1}° forearm off {:>5.1}° | clear {:.2} drives {:>3} votes {:>+4} sure {:.2} conf {:.2}",
+            "{} turn off {:>5.1}° forearm off {:>5.1}° | clear {:.2} drives {:>3} votes {:>+4} sure {:.2} conf {:.2} roll {:>+4} of {:>3}",
             if t.as_made { "as made" } else { "inferred" },
             angle_deg(t.axis, trace.truth_turn),
             angle_deg(t.forearm, truth_x),
@@ -236,6 +236,8 @@ pub fn arm_line(
             t.votes,
             t.sure,
             t.confidence(),
+            t.roll_votes,
+            t.roll_drives,
         ),
     };
     Some(format!("{head} | {body} | side {} of {}", side.1, side.0))

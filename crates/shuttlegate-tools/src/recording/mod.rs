@@ -442,7 +442,7 @@ pub fn source_outcomes(
             infer_axes: !source.axes_configured(),
             ..DeviceProfile::new("recording")
         };
-        let mut analyser = DeviceAnalyser::new(profile, settings.clone(), "recording");
+        let mut analyser = DeviceAnalyser::new(profile.clone(), settings.clone(), "recording");
         let mut swings = Vec::new();
         let mut drain = |analyser: &mut DeviceAnalyser| {
             while let Some(AnalysisEvent::Swing(s)) = analyser.poll_event() {
@@ -469,9 +469,59 @@ pub fn source_outcomes(
         }
         analyser.finish();
         drain(&mut analyser);
+        if std::env::var_os("SHUTTLEGATE_ARM_TRACE").is_some() {
+            arm_trace(
+                &profile,
+                source.position,
+                &read.samples,
+                &file.path.display().to_string(),
+                &swings,
+            );
+        }
         outcomes.extend(read.outcomes(&file.path.display().to_string(), swings));
     }
     Ok(outcomes)
+}
+
+/// Diagnostics (`SHUTTLEGATE_ARM_TRACE`): what a wrist node's forehand-turn inference
+/// concluded over a file, with the file's sides.
+fn arm_trace(
+    profile: &DeviceProfile,
+    position: BodyPosition,
+    samples: &[NodeSample],
+    file: &str,
+    swings: &[score::Detected],
+) {
+    let mut conditioner = shuttlegate_core::analysis::NodeConditioner::new(profile, position, true);
+    for s in samples {
+        let mut s = *s;
+        conditioner.condition(&mut s);
+    }
+    let forehands = swings.iter().filter(|s| s.side == Side::Forehand).count();
+    let turn = conditioner.forehand_turn();
+    eprintln!(
+        "arm {file}: {} swings {forehands} forehand | {}",
+        swings.len(),
+        match turn {
+            None => "no turn".to_owned(),
+            Some(t) => format!(
+                "{} axis ({:+.2},{:+.2},{:+.2}) forearm ({:+.2},{:+.2},{:+.2}) clear {:.2} drives {} votes {:+} sure {:.2} roll {:+} of {}",
+                if t.as_made { "as made" } else { "inferred" },
+                t.axis[0],
+                t.axis[1],
+                t.axis[2],
+                t.forearm[0],
+                t.forearm[1],
+                t.forearm[2],
+                t.clear,
+                t.drives,
+                t.votes,
+                t.sure,
+                t.roll_votes,
+                t.roll_drives
+            ),
+        }
+    );
 }
 
 fn drain_swings(analyser: &mut DeviceAnalyser, r: &mut RecordingResult, found: &mut Vec<Found>) {

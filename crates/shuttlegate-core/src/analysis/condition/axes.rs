@@ -298,6 +298,9 @@ const MAX_TURN_OVER_DRIVES: u32 = 12;
 /// An inferred rotation within this of a right-angle turn on every axis is taken as that turn
 /// (boards are usually taped on square; the inference's own scatter is 10–20°).
 const SQUARE_DEG: f64 = 20.0;
+/// A drive votes on the forearm's roll only when the roll is at least this share of its turn
+/// across the forearm (a smaller roll is within the axes' error).
+const MIN_ROLL_SHARE: f64 = 0.1;
 
 /// Evidence about an unconfigured racket node's axes, gathered from its fast samples.
 #[derive(Debug, Clone, Default)]
@@ -752,6 +755,11 @@ pub struct ForehandTurn {
     /// The node's own −y kept: its y is the turn's axis and the vote does not clearly say it
     /// is turned over.
     pub as_made: bool,
+    /// The forearm's roll at each drive's peak against its turn about `axis` (Σ ±1): +1 when
+    /// the roll is a right hand's pronation on a forehand turn or its supination on a
+    /// backhand one ([`roll_vote`]); how many drives rolled clearly enough to vote.
+    pub roll_votes: f64,
+    pub roll_drives: u32,
 }
 
 impl ForehandTurn {
@@ -846,6 +854,8 @@ impl AxisInference {
             drives: self.drives,
             sure,
             as_made: false,
+            roll_votes: 0.0,
+            roll_drives: 0,
         };
         if turn[1].abs() >= ALIGNED_DEG.to_radians().cos() {
             let turned_over =
@@ -855,7 +865,30 @@ impl AxisInference {
         }
         // The vote along the axis found, not along the eigenvector's arbitrary sense.
         found.votes = votes * vm::dot(found.axis, turn).signum();
+        (found.roll_votes, found.roll_drives) = self.roll_vote(forearm, found.axis);
         Some(found)
+    }
+}
+
+impl AxisInference {
+    /// Each drive's vote for `axis` being the forehand's turn from the forearm's roll at its
+    /// peak: a right hand's forearm pronates (turns about −`forearm`, the elbow-to-hand axis)
+    /// through a forehand's contact and supinates through a backhand's, so
+    /// (ω·forearm)(ω·axis) < 0 on either wing. Drives whose roll is under `MIN_ROLL_SHARE` of
+    /// their turn do not vote.
+    fn roll_vote(&self, forearm: Vec3, axis: Vec3) -> (f64, u32) {
+        let now = self.prev_t.unwrap_or(0.0);
+        let mut votes = 0.0;
+        let mut voters = 0;
+        for p in drives(&self.peaks, now) {
+            let (roll, turn) = (vm::dot(p, forearm), vm::dot(p, axis));
+            if roll.abs() < MIN_ROLL_SHARE * turn.abs() {
+                continue;
+            }
+            votes -= (roll * turn).signum();
+            voters += 1;
+        }
+        (votes, voters)
     }
 }
 

@@ -8,7 +8,11 @@
 //! is the true one less a whole range: past full scale it reads the *opposite* sign, so the
 //! sample at contact can say backhand for a forehand. The rising flank before the first wrap
 //! still turns the way the drive does (the racket accelerates about one axis into contact),
-//! so there the sense is read from it.
+//! so there the sense is read from it — from its fastest clean sample, the one just short of
+//! the rail, not from the flank's sum: the swing's window can open on a backswing, which
+//! turns the other way, more slowly but for longer, and outweighs the short clean part of the
+//! drive in a sum (side21: on the tuning seeds the ±1000 °/s aligned racket nodes at 100 Hz
+//! read 69–77 % right from the sum, 83–94 % from the fastest sample).
 //!
 //! A wrist or forearm node standing in for the racket, mounted turned on the arm and read as
 //! made, has its own −y anywhere: its −ω_y says nothing of the side. The conditioning stage
@@ -61,9 +65,9 @@ pub(super) fn read(e: &SideEvidence) -> Side {
     }
 }
 
-/// Σ ω·`turn` (the forehand's turn axis) over `from..=to` until the first sample that jumps
-/// by a wrap's size from the one before; `None` when no sample precedes the jump or the sum
-/// is nil.
+/// ω·`turn` (the forehand's turn axis) at the fastest sample of `from..=to` before the first
+/// sample that jumps by a wrap's size from the one before (the drive's, just short of the
+/// rail); `None` when no sample precedes the jump or that reading is nil.
 fn flank_sense(
     gyro: &[Vec3],
     from: usize,
@@ -72,15 +76,17 @@ fn flank_sense(
     turn: Vec3,
 ) -> Option<f64> {
     let jump = WRAP_JUMP_SHARE * full_scale_dps;
-    let mut sum = 0.0;
+    let mut fastest: Option<Vec3> = None;
     for i in from..=to.min(gyro.len().saturating_sub(1)) {
         let wrapped = i > 0 && (0..3).any(|k| (gyro[i][k] - gyro[i - 1][k]).abs() > jump);
         if wrapped {
             break;
         }
-        sum += vm::dot(gyro[i], turn);
+        if fastest.is_none_or(|f| vm::norm(gyro[i]) > vm::norm(f)) {
+            fastest = Some(gyro[i]);
+        }
     }
-    (sum != 0.0).then_some(sum)
+    fastest.map(|f| vm::dot(f, turn)).filter(|v| *v != 0.0)
 }
 
 #[cfg(test)]
@@ -98,6 +104,23 @@ mod tests {
         let head_z = -gyro[3][1];
         assert_eq!(read(&evidence(head_z, false, &gyro, 3, fs)), Side::Backhand);
         assert_eq!(read(&evidence(head_z, true, &gyro, 3, fs)), Side::Forehand);
+    }
+
+    /// A forehand whose window opens on a long backswing (turning about +y) before the drive
+    /// wraps past −1000 °/s: the clean samples' sum says backhand (the backswing outweighs
+    /// the drive's short clean part), the fastest clean sample, just short of the rail, says
+    /// forehand.
+    #[test]
+    fn a_backswing_before_a_wrap_does_not_outvote_the_drive() {
+        let fs = 1000.0;
+        let ys = [
+            400.0, 600.0, 600.0, 500.0, 200.0, -300.0, -700.0, -950.0, 600.0, 200.0,
+        ];
+        let gyro: Vec<Vec3> = ys.iter().map(|&y| [0.0, y, 50.0]).collect();
+        let clean_sum: f64 = ys[..8].iter().map(|y| -y).sum();
+        assert!(clean_sum < 0.0, "the sum would read a backhand");
+        let head_z = -gyro[8][1];
+        assert_eq!(read(&evidence(head_z, true, &gyro, 8, fs)), Side::Forehand);
     }
 
     #[test]
