@@ -160,3 +160,101 @@ fn an_air_swing_that_drives_the_racket_is_still_a_swing() {
         }
     }
 }
+
+/// A net push played slower than the detector's trigger: `peak_dps` under `swing_start_dps`
+/// (220 °/s) but over `swing_end_dps` (150 °/s), 150 ms at half its peak, with the shuttle's
+/// ring (`ring_g`, 0 for none).
+fn slow_pushes(rate_hz: f64, peak_dps: f64, ring_g: f64) -> Session {
+    let push = Stroke {
+        width_ms: 300.0,
+        ring_g,
+        ..Stroke::racket(peak_dps, true, 10.0, 5.0)
+    };
+    let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
+    s.still(1200.0);
+    for _ in 0..3 {
+        s.ready(&push);
+        s.stroke(&push);
+        s.still(700.0);
+    }
+    s
+}
+
+#[test]
+fn a_net_push_slower_than_the_trigger_that_meets_the_shuttle_is_a_swing() {
+    // 200 and 1000 Hz: the physics' 150 Hz ring falls between samples of a 100 Hz node
+    // aligned on contact.
+    for rate_hz in [200.0, 1000.0] {
+        let s = slow_pushes(rate_hz, 190.0, 6.0);
+        let swings = swings_of(&s.readings);
+        for c in &s.contacts {
+            assert!(
+                swings
+                    .iter()
+                    .any(|w| (w.t_impact - c).abs() < 150.0 && w.impact),
+                "{rate_hz} Hz: no swing at {c}: {swings:#?}"
+            );
+        }
+        assert_eq!(swings.len(), s.contacts.len(), "{rate_hz} Hz: {swings:#?}");
+    }
+}
+
+#[test]
+fn a_turn_slower_than_the_trigger_that_meets_nothing_is_no_swing() {
+    // The same pushes in the air: the racket carried, as far as the racket node can tell.
+    for rate_hz in [100.0, 200.0, 1000.0] {
+        let s = slow_pushes(rate_hz, 190.0, 0.0);
+        let swings = swings_of(&s.readings);
+        assert!(swings.is_empty(), "{rate_hz} Hz: {swings:#?}");
+    }
+}
+
+/// Wide, slow air pushes (400 °/s, 250 ms at half their peak: wider than a forward swing and
+/// slower than the wide-stroke rule's 600 °/s, no shuttle), the hand pushed along y by
+/// `hand_g` in one sine period of 200 ms around the turn's peak (0: the hand still).
+fn wide_air_pushes(rate_hz: f64, hand_g: f64) -> Session {
+    let push = Stroke {
+        width_ms: 500.0,
+        ring_g: 0.0,
+        ..Stroke::racket(400.0, true, 10.0, 5.0)
+    };
+    let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
+    s.still(1200.0);
+    for _ in 0..3 {
+        s.ready(&push);
+        s.stroke(&push);
+        s.still(700.0);
+    }
+    for r in &mut s.readings {
+        for c in &s.contacts {
+            let phase = (r.t_ms - (c - 100.0)) / 200.0;
+            if (0.0..1.0).contains(&phase) {
+                r.acc[1] += hand_g * (std::f64::consts::TAU * phase).sin();
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn a_wide_slow_push_whose_hand_is_driven_is_a_swing() {
+    for rate_hz in [100.0, 200.0, 1000.0] {
+        let s = wide_air_pushes(rate_hz, 2.0);
+        let swings = swings_of(&s.readings);
+        for c in &s.contacts {
+            assert!(
+                swings.iter().any(|w| (w.t_impact - c).abs() < 150.0),
+                "{rate_hz} Hz: no swing at {c}: {swings:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wide_slow_turn_with_the_hand_still_is_no_swing() {
+    for rate_hz in [100.0, 200.0, 1000.0] {
+        let s = wide_air_pushes(rate_hz, 0.0);
+        let swings = swings_of(&s.readings);
+        assert!(swings.is_empty(), "{rate_hz} Hz: {swings:#?}");
+    }
+}

@@ -195,6 +195,27 @@ struct Pending {
     /// Direction of ω⊥ (y, z) at the burst's fastest sample, and that speed, °/s.
     dir: [f64; 2],
     peak: f64,
+    /// A turn that never reached the trigger ([`SoftBurst`]): a stroke only if it met the
+    /// shuttle.
+    soft: bool,
+}
+
+/// A turn of the racket node between the detector's two thresholds: above `swing_end_dps`
+/// but not (yet) above `swing_start_dps`. Most are nothing — the racket carried, a backswing's
+/// foot, a waggle — but a net shot or a low serve can be played this slowly: the racket
+/// pushes the shuttle over the net at a few m/s, and a node near the handle turns at
+/// 150–220 °/s (on the independent simulator's tuning seeds at 100 Hz, 54 of 67 swings missed
+/// under the trigger met the shuttle with a visible transient). Such a turn is a stroke only
+/// if the contact search finds the shuttle's transient in it (measure/contact.rs): a stroke's
+/// own evidence that repositioning never has. Racket nodes only, as the other contact rule: a
+/// wrist standing in feels the ring damped among the arm's own jolts.
+#[derive(Debug, Clone, Copy)]
+struct SoftBurst {
+    start_t: f64,
+    below_since: Option<f64>,
+    quiet_before: bool,
+    dir: [f64; 2],
+    peak: f64,
 }
 
 /// The swing last measured on the primary node: what a later burst is read against to tell
@@ -220,6 +241,8 @@ pub struct DeviceAnalyser {
     last_primary_t: Option<f64>,
     motion: VecDeque<f64>,
     pending: VecDeque<Pending>,
+    /// A turn between the two thresholds in progress while the detector is idle.
+    soft: Option<SoftBurst>,
     last_swing: Option<LastSwing>,
     /// The body node whose bursts may be chain-only swings (the most distal body node that is
     /// not the primary), its detector, its bursts waiting for a decision, and the recent
@@ -286,6 +309,7 @@ impl DeviceAnalyser {
             last_primary_t: None,
             motion: VecDeque::new(),
             pending: VecDeque::new(),
+            soft: None,
             last_swing: None,
             events: VecDeque::new(),
             summary: SummaryAccumulator::default(),
@@ -353,6 +377,7 @@ impl DeviceAnalyser {
                 recovery_of,
                 dir: peak_dir,
                 peak,
+                soft: false,
             };
             self.end_swing(p);
         }
@@ -446,8 +471,20 @@ impl DeviceAnalyser {
         self.last_primary_t = Some(s.t_ms);
         // Every phase marks motion: a swing, its recovery and footwork all say "in a rally".
         self.mark_motion(s);
+        if !matches!(self.phase, Phase::Idle) {
+            // Within a swing or its recovery, a slow turn is that swing's.
+            self.soft = None;
+        }
         match self.phase {
-            Phase::Idle => self.idle_step(s, perp, None),
+            Phase::Idle => {
+                self.idle_step(s, perp, None);
+                if matches!(self.phase, Phase::Idle) {
+                    self.soft_step(s, perp, prev_t.filter(|_| gap > MAX_GAP_MS));
+                } else {
+                    // It reached the trigger: the detector's own burst from here.
+                    self.soft = None;
+                }
+            }
             Phase::Recovery {
                 until_t,
                 swing_dir,
@@ -477,6 +514,7 @@ impl DeviceAnalyser {
                     recovery_of,
                     dir,
                     peak,
+                    soft: false,
                 };
                 if gap > MAX_GAP_MS {
                     let end_t = prev_t.unwrap_or(s.t_ms);
@@ -513,6 +551,64 @@ impl DeviceAnalyser {
                 }
             }
         }
+    }
+
+    /// One idle sample through the tracker of turns between the two thresholds
+    /// ([`SoftBurst`]), on a racket node. A turn that ends (held under `swing_end_dps` for
+    /// `swing_end_hold_ms`, or cut as a swing is) without reaching the trigger waits for its
+    /// decision as any burst does.
+    /// `gap_from`: the previous sample's time when a gap in the data came before this one
+    /// (a gap ends a turn, as it ends a swing).
+    fn soft_step(&mut self, s: &NodeSample, perp: f64, gap_from: Option<f64>) {
+        if self.primary != Some(BodyPosition::Racket) {
+            return;
+        }
+        if let (Some(b), Some(end_t)) = (self.soft, gap_from) {
+            self.end_soft(b, end_t);
+        }
+        let Some(mut b) = self.soft else {
+            if perp > self.settings.swing_end_dps {
+                self.soft = Some(SoftBurst {
+                    start_t: s.t_ms,
+                    below_since: None,
+                    quiet_before: self.quiet_before(s.t_ms),
+                    dir: [f64::from(s.gyro[1]) / perp, f64::from(s.gyro[2]) / perp],
+                    peak: perp,
+                });
+            }
+            return;
+        };
+        if perp > b.peak {
+            b.dir = [f64::from(s.gyro[1]) / perp, f64::from(s.gyro[2]) / perp];
+            b.peak = perp;
+        }
+        b.below_since = if perp < self.settings.swing_end_dps {
+            Some(b.below_since.unwrap_or(s.t_ms))
+        } else {
+            None
+        };
+        let held = b
+            .below_since
+            .is_some_and(|t| s.t_ms - t >= self.settings.swing_end_hold_ms);
+        if held || s.t_ms - b.start_t > MAX_SWING_MS {
+            self.end_soft(b, b.below_since.unwrap_or(s.t_ms));
+        } else {
+            self.soft = Some(b);
+        }
+    }
+
+    /// A turn between the thresholds ended at `end_t`: it waits for its decision.
+    fn end_soft(&mut self, b: SoftBurst, end_t: f64) {
+        self.soft = None;
+        self.push_pending(Pending {
+            trigger_t: b.start_t,
+            end_t,
+            quiet_before: b.quiet_before,
+            recovery_of: None,
+            dir: b.dir,
+            peak: b.peak,
+            soft: true,
+        });
     }
 
     fn idle_step(&mut self, s: &NodeSample, perp: f64, recovery_of: Option<f64>) {
@@ -604,8 +700,10 @@ impl DeviceAnalyser {
             Phase::Active { trigger_t, .. } => trigger_t <= reach,
             Phase::Idle | Phase::Recovery { .. } => false,
         };
+        let soft_active = self.soft.is_some_and(|b| b.start_t <= reach);
         let racket_settled = self.last_primary_t.is_some_and(|t| t > reach)
             && !racket_active
+            && !soft_active
             && self.pending.iter().all(|p| p.trigger_t > reach);
         let racket_silent = self.last_primary_t.is_none_or(|t| t < c.start_t)
             && body_t >= reach + self.settings.reorder_window_ms;
@@ -769,7 +867,7 @@ impl DeviceAnalyser {
         };
         let Some(primary) = self.primary else { return };
         if self.leads_a_stroke(&p) {
-            self.stats.backswings += 1;
+            self.stats.backswings += u64::from(!p.soft);
             // The stroke it leads carries the body's motion here.
             self.note_racket_span(&p, true);
             return;
@@ -778,10 +876,15 @@ impl DeviceAnalyser {
             return;
         };
         let Some(m) = measured else {
-            self.stats.rejected_bursts += 1;
+            self.stats.rejected_bursts += u64::from(!p.soft);
             self.note_racket_span(&p, false);
             return;
         };
+        if p.soft && !m.impact {
+            // A slow turn that met nothing: the racket carried, not a stroke.
+            self.note_racket_span(&p, false);
+            return;
+        }
         // A recovery belongs to the swing before it, and so does the body's motion in it.
         self.note_racket_span(&p, true);
         if p.recovery_of
@@ -952,10 +1055,11 @@ impl DeviceAnalyser {
             Phase::Active { trigger_t, .. } => Some(trigger_t - PRE_TRIGGER_MS),
             Phase::Idle | Phase::Recovery { .. } => None,
         };
+        let soft = self.soft.map(|b| b.start_t - PRE_TRIGGER_MS);
         for n in &mut self.nodes {
             let Some(f) = n.frontier() else { continue };
             let mut keep = f - HISTORY_MS;
-            for t in [oldest_pending, active, oldest_candidate]
+            for t in [oldest_pending, active, oldest_candidate, soft]
                 .into_iter()
                 .flatten()
             {

@@ -18,7 +18,9 @@
 use std::collections::BTreeMap;
 
 use shuttlegate_biomech::{Segment, Session, SwingTruth};
-use shuttlegate_core::analysis::{AnalysisSettings, DeviceProfile, NodeConditioner, Swing};
+use shuttlegate_core::analysis::{
+    AnalysisSettings, DeviceProfile, NodeConditioner, NodeSample, Swing,
+};
 use shuttlegate_core::batch::BodyPosition;
 
 use super::placement::node_samples;
@@ -26,6 +28,10 @@ use super::placement::node_samples;
 /// How far around a missed swing's true contact the primary node is read, ms: a forward swing
 /// peaks within ~100 ms of contact, and the detector's trigger comes 50–150 ms before it.
 const LOOK_MS: f64 = 200.0;
+
+/// How far around the true contact a contact transient is looked for, ms (a sample or two
+/// at 50–100 Hz).
+const JOLT_LOOK_MS: f64 = 25.0;
 
 /// A detection this close to a missed contact is "near" (found, but not matched to it), ms.
 const NEAR_MS: f64 = 1000.0;
@@ -80,7 +86,101 @@ pub fn tally_missed(
             band(peak)
         );
         *tally.entry(key).or_default() += 1;
+        let shape = format!(
+            "missed shape {why:<48} {:<6} jolt {:<5} fwhm {:<6} load change {}",
+            if t.impact { "struck" } else { "air" },
+            jolt_band(&samples, t.t_contact_ms),
+            fwhm_band(&samples, t.t_contact_ms),
+            load_change_band(&samples, t.t_contact_ms),
+        );
+        *tally.entry(shape).or_default() += 1;
     }
+}
+
+/// The largest second difference of the acceleration vector, g, at the samples from just
+/// before to just after a contact: whether a contact transient was there to be read at this
+/// rate (a 1–2.5 ms impulse falls between two samples at 100 Hz more often than not).
+fn jolt_band(samples: &[NodeSample], contact_ms: f64) -> &'static str {
+    let jolt = (2..samples.len())
+        .filter(|&i| (samples[i].t_ms - contact_ms).abs() <= JOLT_LOOK_MS)
+        .map(|i| {
+            (0..3)
+                .map(|k| {
+                    let (a, b, c) = (
+                        samples[i].acc[k],
+                        samples[i - 1].acc[k],
+                        samples[i - 2].acc[k],
+                    );
+                    f64::from(a - 2.0 * b + c).powi(2)
+                })
+                .sum::<f64>()
+                .sqrt()
+        })
+        .fold(0.0, f64::max);
+    match jolt {
+        j if j < 1.0 => "<1g",
+        j if j < 3.0 => "1-3g",
+        _ => ">=3g",
+    }
+}
+
+/// How long the primary node's |ω⊥| stays above half the peak it reaches within
+/// [`LOOK_MS`] of the contact, ms, banded at the wide-pulse rule's 200 ms.
+fn fwhm_band(samples: &[NodeSample], contact_ms: f64) -> &'static str {
+    let Some((peak_i, peak)) = peak_near(samples, contact_ms) else {
+        return "-";
+    };
+    let above = |i: usize| perp_of(&samples[i]) >= 0.5 * peak;
+    let (mut lo, mut hi) = (peak_i, peak_i);
+    while lo > 0 && above(lo - 1) {
+        lo -= 1;
+    }
+    while hi + 1 < samples.len() && above(hi + 1) {
+        hi += 1;
+    }
+    if samples[hi].t_ms - samples[lo].t_ms > 200.0 {
+        ">200ms"
+    } else {
+        "<=200ms"
+    }
+}
+
+/// The largest change of the acceleration vector over 20 ms while |ω⊥| is at least half its
+/// peak near the contact, g, banded at the handling rule's 0.8 g (measure/handling.rs).
+fn load_change_band(samples: &[NodeSample], contact_ms: f64) -> &'static str {
+    let Some((_, peak)) = peak_near(samples, contact_ms) else {
+        return "-";
+    };
+    let mut best: f64 = 0.0;
+    for (i, s) in samples.iter().enumerate() {
+        if (s.t_ms - contact_ms).abs() > LOOK_MS || perp_of(s) < 0.5 * peak {
+            continue;
+        }
+        let Some(e) = samples[..i].iter().rev().find(|e| s.t_ms - e.t_ms >= 19.0) else {
+            continue;
+        };
+        if s.t_ms - e.t_ms > 40.0 {
+            continue;
+        }
+        let change = (0..3)
+            .map(|k| f64::from(s.acc[k] - e.acc[k]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        best = best.max(change);
+    }
+    if best >= 0.8 { ">=0.8g" } else { "<0.8g" }
+}
+
+fn perp_of(s: &NodeSample) -> f64 {
+    f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2]))
+}
+
+/// The primary node's fastest sample within [`LOOK_MS`] of the contact, and its |ω⊥|.
+fn peak_near(samples: &[NodeSample], contact_ms: f64) -> Option<(usize, f64)> {
+    (0..samples.len())
+        .filter(|&i| (samples[i].t_ms - contact_ms).abs() <= LOOK_MS)
+        .map(|i| (i, perp_of(&samples[i])))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// The node the detector runs on: the racket's, else the wrist's (or forearm's) standing in.

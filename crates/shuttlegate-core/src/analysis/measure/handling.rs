@@ -113,6 +113,48 @@ pub fn drove_the_racket(
     if half_width_ms(samples, perp, &unclipped, peak_i) > MAX_SWING_FWHM_MS {
         return true;
     }
+    load_says_driven(samples, perp, (trigger_t, end_t), peak_i, acc_full_scale_g)
+        .is_none_or(|driven| driven)
+}
+
+/// Whether a wide burst (wider than a forward swing at half its peak, slower than the
+/// wide-stroke rule's bound or with the hand's departure from rest under its 1 g) was
+/// nevertheless thrown: its node's load changed as a stroke's does (see the module doc),
+/// by at least [`DRIVEN_MIN_CHANGE_G`] within [`JERK_SPAN_MS`] while it turned at at least
+/// half its peak, or with an accelerometer axis at its rail then. A net push or a low serve
+/// is as wide as repositioning and as slow (80–300 ms at half its peak, 230–690 °/s) but it
+/// is still pushed by the arm, the hand accelerated along the head's path and the turn
+/// loading the node with ω²r; repositioning and walking with the racket move it smoothly or
+/// not at all. Unlike [`drove_the_racket`], too few samples to tell is no evidence: this
+/// test only ever keeps bursts it has evidence for.
+pub fn wide_burst_thrown(
+    samples: &[NodeSample],
+    perp: &[f64],
+    (trigger_t, end_t): (f64, f64),
+    acc_full_scale_g: f64,
+) -> bool {
+    let Some(peak_i) = (0..samples.len())
+        .filter(|&i| samples[i].t_ms >= trigger_t && samples[i].t_ms <= end_t)
+        .max_by(|&a, &b| perp[a].total_cmp(&perp[b]))
+    else {
+        return false;
+    };
+    load_says_driven(samples, perp, (trigger_t, end_t), peak_i, acc_full_scale_g)
+        .is_some_and(|driven| driven)
+}
+
+/// What the node's load says of the burst from `trigger_t` to `end_t` whose fastest sample
+/// is `peak_i`: driven when an accelerometer axis sat at its rail, or the acceleration
+/// changed by at least [`DRIVEN_MIN_CHANGE_G`] within [`JERK_SPAN_MS`], while the racket
+/// turned at at least half its peak; `None` when no such sample has one [`JERK_SPAN_MS`]
+/// before it.
+fn load_says_driven(
+    samples: &[NodeSample],
+    perp: &[f64],
+    (trigger_t, end_t): (f64, f64),
+    peak_i: usize,
+    acc_full_scale_g: f64,
+) -> Option<bool> {
     let min_perp = 0.5 * perp[peak_i];
     let turning = |i: usize| {
         let t = samples[i].t_ms;
@@ -124,10 +166,10 @@ pub fn drove_the_racket(
     if (0..samples.len())
         .any(|i| turning(i) && samples[i].acc.iter().any(|&a| f64::from(a).abs() >= rail))
     {
-        return true;
+        return Some(true);
     }
     turn_acc_change_g(samples, perp, (trigger_t, end_t), min_perp)
-        .is_none_or(|change| change >= DRIVEN_MIN_CHANGE_G)
+        .map(|change| change >= DRIVEN_MIN_CHANGE_G)
 }
 
 #[cfg(test)]

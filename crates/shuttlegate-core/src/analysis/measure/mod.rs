@@ -191,13 +191,17 @@ pub fn measure(
     // the ring damped through the hand, among the arm's own jolts.
     let on_racket = burst.on_racket();
     let racket_met_it = impact_i.is_some() && on_racket;
-    if !has_a_strokes_pulse(&burst, &in_swing, racket_met_it) {
+    let swing_span = (w.trigger_t, w.end_t);
+    // A wide racket burst thrown as a stroke is (handling.rs); racket nodes only, as the
+    // handling rule: a wrist standing in moves with the arm's every step.
+    let thrown =
+        || on_racket && handling::wide_burst_thrown(s, &perp, swing_span, profile.acc_full_scale_g);
+    if !has_a_strokes_pulse(&burst, &in_swing, racket_met_it, &thrown) {
         return None;
     }
     // Racket handling turns the racket without driving it; a contact is a stroke's own
     // evidence (handling.rs). A wrist node standing in for the racket does not see the racket
     // turned in the fingers: when it turns this fast, the forearm did.
-    let swing_span = (w.trigger_t, w.end_t);
     if on_racket
         && impact_i.is_none()
         && !handling::drove_the_racket(s, &perp, swing_span, profile.acc_full_scale_g)
@@ -493,8 +497,14 @@ impl Burst<'_> {
 /// Whether the burst is a stroke's: a short |ω⊥| pulse, one in which the racket met the
 /// shuttle (`contact`: repositioning the racket meets nothing, while a net push or a low
 /// serve is as wide as repositioning and as slow), or a wide one that is fast (a clipped peak
-/// is at least the clip level) and drives the hand (see [`WIDE_STROKE_MIN_DPS`]).
-fn has_a_strokes_pulse(b: &Burst, in_swing: &dyn Fn(usize) -> bool, contact: bool) -> bool {
+/// is at least the clip level) and drives the hand (see [`WIDE_STROKE_MIN_DPS`]), or a wide
+/// one that was `thrown` (its load changed sharply while it turned: handling.rs).
+fn has_a_strokes_pulse(
+    b: &Burst,
+    in_swing: &dyn Fn(usize) -> bool,
+    contact: bool,
+    thrown: &dyn Fn() -> bool,
+) -> bool {
     if contact || half_width_ms(b.samples, b.perp, b.clipped, b.peak_i) <= MAX_SWING_FWHM_MS {
         return true;
     }
@@ -502,7 +512,7 @@ fn has_a_strokes_pulse(b: &Burst, in_swing: &dyn Fn(usize) -> bool, contact: boo
     let hand_driven = (0..b.samples.len())
         .filter(|&i| in_swing(i))
         .any(|i| (vm::norm(b.acc[i]) - b.rest_g).abs() >= WIDE_STROKE_MIN_HAND_G);
-    fast && hand_driven
+    (fast && hand_driven) || thrown()
 }
 
 /// How long |ω⊥| stays above half its peak around the peak, ms (clipped samples count as

@@ -338,7 +338,7 @@ fn passes_the_stroke_test(peak: f64, sigma: f64, hand_g: f64, rest_g: f64, conta
     };
     // The swing spans where the rate is over a tenth of the peak.
     let in_swing = |i: usize| perp[i] > 0.1 * peak;
-    has_a_strokes_pulse(&burst, &in_swing, contact)
+    has_a_strokes_pulse(&burst, &in_swing, contact, &|| false)
 }
 
 #[test]
