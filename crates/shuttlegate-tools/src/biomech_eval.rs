@@ -781,7 +781,16 @@ fn score_session_with(
                 .or_default() += 1;
         }
         let mount = racket_mount(session).map_or_else(|| stand_in_mount(session), str::to_owned);
-        r.contact.add_matched(t, s, &mount);
+        // The shaft's elevation error by the gyro's range and what the analyser flagged of
+        // it, where the node's x is the shaft (how far the attitude through a rail is off).
+        let rail_key = (racket_mount(session) == Some("aligned")).then(|| {
+            format!(
+                "aligned gyro {} {}",
+                session.device.nodes[0].sensor.gyro_full_scale_dps,
+                flagged_label(s)
+            )
+        });
+        r.contact.add_matched(t, s, &mount, rail_key.as_deref());
         r.reliability.add(t, s, &mount);
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;
@@ -860,9 +869,16 @@ impl HeightTally {
 /// shaft elevation's 15° band.
 fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str) -> Vec<String> {
     let clipped = clipped_label(found);
+    let fs = session.device.nodes[0].sensor.gyro_full_scale_dps;
+    let flagged = flagged_label(found);
     let mut g = vec![
         format!("{height} all"),
         format!("{height} {clipped}"),
+        format!("{height} gyro {fs} dps {flagged}"),
+        format!(
+            "{height} gyro {fs} dps {flagged} contact {}",
+            contact_timing(t, found)
+        ),
         format!("{height} contact {}", contact_timing(t, found)),
         format!("{height} placement {}", session.device.placement.name()),
     ];
@@ -874,6 +890,7 @@ fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str)
     if mount == "aligned" {
         let band = (t.elevation_deg / 15.0).floor() * 15.0;
         g.push(format!("{height} aligned racket {clipped}"));
+        g.push(format!("{height} aligned racket gyro {fs} dps {flagged}"));
         g.push(format!(
             "{height} aligned racket, true shaft {band:+.0}…{:+.0}°",
             band + 15.0

@@ -65,16 +65,21 @@ pub struct ContactBreakdown {
 }
 
 impl ContactBreakdown {
-    /// A matched swing `found` of truth `t`, on a device whose racket node is mounted `mount`.
-    pub fn add_matched(&mut self, t: &SwingTruth, found: &Swing, mount: &str) {
+    /// A matched swing `found` of truth `t`, on a device whose racket node is mounted `mount`;
+    /// `extra`, a further group it counts in (by class).
+    pub fn add_matched(&mut self, t: &SwingTruth, found: &Swing, mount: &str, extra: Option<&str>) {
         let Some(e) = found.contact.0 else { return };
         if let Some(path) = std::env::var_os("SHUTTLEGATE_CONTACT_DUMP") {
             append_row(&path, &dump_row(t, found, &e, mount));
         }
+        let extra = extra.map(|x| format!("{} {x}", t.stroke.name()));
         for key in [
             format!("{} all", t.stroke.name()),
             format!("{} {mount}", t.stroke.name()),
-        ] {
+        ]
+        .into_iter()
+        .chain(extra)
+        {
             let g = self.errors.entry(key).or_default();
             g.elevation_deg.add(e.elevation_deg - t.elevation_deg);
             g.pitch_deg.add(e.pitch_deg - t.pitch_deg);
