@@ -117,11 +117,17 @@ struct Floor {
 /// 0.356 / 0.391 → 0.378 / 0.413 (height20's height along the arm for a stand-in node turned
 /// on it), side 0.744 / 0.761, chain delays 0.732 / 0.741, peaks 0.714 / 0.741. The stroke
 /// floors rise 0.33 / 0.36 → 0.35 / 0.39.
+///
+/// Version 11 (det21, side21, rail21 and conf21 merged): F1 0.9424 / 0.9634 → 0.9588 / 0.9846
+/// (det21: slow turns that met the shuttle and thrown wide bursts are strokes), stroke 0.378 /
+/// 0.413 → 0.398 / 0.427, side 0.744 / 0.761 → 0.753 / 0.760, chain delays 0.732 / 0.741 →
+/// 0.737 / 0.741, peaks 0.714 / 0.741 → 0.719 / 0.741. F1 floors rise to 0.94 / 0.96 and the
+/// 100 Hz stroke floor to 0.37, about 0.02 under; nothing was tuned on these seeds.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
-    Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.92, at_200_hz: 0.95 },
-    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.35, at_200_hz: 0.39 },
+    Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.94, at_200_hz: 0.96 },
+    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.37, at_200_hz: 0.39 },
     Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.72, at_200_hz: 0.74 },
     Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.71, at_200_hz: 0.72 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.69, at_200_hz: 0.72 },
