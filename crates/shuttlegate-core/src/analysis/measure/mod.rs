@@ -177,36 +177,12 @@ pub fn measure(
     // than 1 g (its direction, all the attitude needs, is still gravity's).
     let calm = |i: usize| perp[i] < 0.5 * settings.swing_start_dps;
     let rest_g = w.rest_g.unwrap_or(1.0);
-    let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
-    let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
-    // The pulse through a clipped plateau (the shuttle's ring, after contact at `impact_i`,
-    // left out of the falling flank).
-    let rebuild = |impact_i: Option<usize>| -> Option<Pulse> {
-        if !clipped_any {
-            return None;
-        }
-        let cap = Plateau::around(&gyro_clipped, peak_i).and_then(|plateau| {
-            let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
-            cap_through_plateau(s, &perp, plateau, hidden, impact_i)
-        });
-        let from_flanks = || {
-            let plateau = Plateau::around(&gyro_clipped, peak_i)?;
-            flanks::cap_from_flanks(s, &perp, &gyro_clipped, plateau, impact_i)
-        };
-        cap.or_else(from_flanks)
-            .or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
-            .or_else(|| fit_pulse(s, &perp, &gyro_clipped, peak_i, impact_i))
-    };
-    // The contact search reads the racket's rate against the peak the rail hid, not the
-    // rail's reading: rebuilt before contact is known, so without the ring left out.
-    let rebuilt_peak_dps = rebuild(None).map(|p| p.peak.max(perp[peak_i]));
     let burst = Burst {
         samples: s,
         acc: &acc,
         perp: &perp,
         clipped: &gyro_clipped,
         peak_i,
-        rebuilt_peak_dps,
         rest_g,
         wraps_left: w.wraps_left,
     };
@@ -232,7 +208,23 @@ pub fn measure(
     {
         return None;
     }
-    let pulse = rebuild(impact_i);
+    let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
+    let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
+    let pulse = if clipped_any {
+        let cap = Plateau::around(&gyro_clipped, peak_i).and_then(|plateau| {
+            let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
+            cap_through_plateau(s, &perp, plateau, hidden, impact_i)
+        });
+        let from_flanks = || {
+            let plateau = Plateau::around(&gyro_clipped, peak_i)?;
+            flanks::cap_from_flanks(s, &perp, &gyro_clipped, plateau, impact_i)
+        };
+        cap.or_else(from_flanks)
+            .or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
+            .or_else(|| fit_pulse(s, &perp, &gyro_clipped, peak_i, impact_i))
+    } else {
+        None
+    };
     let (refined_off, refined_peak) = refine_peak(&perp, peak_i);
     let next_t = s[(peak_i + 1).min(s.len() - 1)].t_ms;
     let refined_t = s[peak_i].t_ms + refined_off * (next_t - s[peak_i].t_ms);
@@ -482,9 +474,6 @@ struct Burst<'a> {
     /// Samples with a gyro axis at full scale (turning at least the clip level).
     clipped: &'a [bool],
     peak_i: usize,
-    /// The swing's peak |ω⊥| rebuilt through a clipped plateau, °/s (`None`: nothing
-    /// clipped, or no rebuild; the peak is then `perp[peak_i]`).
-    rebuilt_peak_dps: Option<f64>,
     /// The accelerometer's rest magnitude, g (1 when calibrated; ~1.3 on an uncalibrated
     /// part): the hand is driven when the reading departs from *this*, not from 1 g, or an
     /// uncalibrated node held still already reads 0.3 g of "drive".

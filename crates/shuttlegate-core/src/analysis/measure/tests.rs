@@ -208,7 +208,6 @@ fn impact_while_turning(
             .iter()
             .position(|x| x.t_ms == peak_t)
             .expect("the peak is a sample"),
-        rebuilt_peak_dps: None,
         rest_g: 1.0,
         wraps_left: &WrapsLeft::default(),
     };
@@ -328,7 +327,6 @@ fn passes_the_stroke_test(peak: f64, sigma: f64, hand_g: f64, rest_g: f64, conta
         clipped: &clipped,
         // The crest is sample 80 (t = 0).
         peak_i: 80,
-        rebuilt_peak_dps: None,
         // As the conditioning stage reads it (calibrate::rest_reading_g), 1 g when unsure.
         rest_g: rest_reading_g(
             (0..acc.len())
