@@ -199,8 +199,8 @@ pub struct BiomechReport {
     pub reliability: reliability::Reliability,
     /// Body segments' peaks by segment, the node's rate at contact and whether the true peak
     /// passed the node's gyro range (`eval --verbose`, "chain peak …" lines): read, within
-    /// ±5 %, and the errors, %.
-    pub chain_peak_groups: BTreeMap<String, (usize, usize, ErrorStats)>,
+    /// ±5 %, the errors, %, and how many of those swings were flagged `chain_clipped`.
+    pub chain_peak_groups: BTreeMap<String, (usize, usize, ErrorStats, usize)>,
 }
 
 /// Where the contacts of one group of matched swings fell.
@@ -1042,6 +1042,7 @@ fn tally_chain_peaks(
         );
         let g = r.chain_peak_groups.entry(key).or_default();
         g.0 += 1;
+        g.3 += usize::from(s.flags.contains(&Flag::ChainClipped));
         if let Some(e) = est {
             let pct = (e / tru - 1.0) * 100.0;
             g.1 += usize::from(pct.abs() <= PEAK_TOLERANCE_PCT);
@@ -1341,9 +1342,9 @@ impl BiomechReport {
             .chain(self.contact.lines())
             .chain(self.speed_parts.lines())
             .chain(self.reliability.lines())
-            .chain(self.chain_peak_groups.iter().map(|(key, (n, ok, e))| {
+            .chain(self.chain_peak_groups.iter().map(|(key, (n, ok, e, flagged))| {
                 format!(
-                    "{key:<40} n {n:>4}  within ±5 % {:>6}  read {:>4}  median {:+.1} %  MAE {:.1} %",
+                    "{key:<40} n {n:>4}  within ±5 % {:>6}  read {:>4}  median {:+.1} %  MAE {:.1} %  flagged chain_clipped {flagged:>4}",
                     pct(ratio(*ok, *n)),
                     e.n(),
                     e.quantile(0.5),

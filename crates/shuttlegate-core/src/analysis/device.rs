@@ -797,7 +797,11 @@ impl DeviceAnalyser {
             saturated: false,
             confidence: None,
             confidences: None,
-            flags: [Flag::ChainOnly].into(),
+            flags: if self.chain_clipped(&chain, c.peak_t) {
+                [Flag::ChainOnly, Flag::ChainClipped].into()
+            } else {
+                [Flag::ChainOnly].into()
+            },
             analysis_version: ANALYSIS_VERSION.to_string(),
             chain: Some(chain),
             null_reasons: reasons,
@@ -920,6 +924,12 @@ impl DeviceAnalyser {
         };
         let chain = self.chain_of(m.t_impact, m.racket_speed_kmh, &mut reasons);
         let mut flags = swing_flags(&quality, m.saturated);
+        if chain
+            .as_ref()
+            .is_some_and(|c| self.chain_clipped(c, m.t_impact))
+        {
+            flags.insert(Flag::ChainClipped);
+        }
         let judged = judge(&m, &flags, &quality, &self.settings);
         if let Some(why) = judged.withheld {
             flags.insert(Flag::LowConfidence);
@@ -1004,6 +1014,24 @@ impl DeviceAnalyser {
             &self.settings,
         );
         Some((quality, measured))
+    }
+
+    /// Whether a body segment whose peak the chain reports had its gyro at the rail in the
+    /// chain's window around `t_impact`: its peak is the rail's reading, a lower bound (the
+    /// independent simulator's ±250 °/s body nodes at 50 Hz read 27–70 % low there).
+    fn chain_clipped(&self, chain: &Chain, t_impact: f64) -> bool {
+        let from = t_impact - chain::BEFORE_IMPACT_MS;
+        let to = t_impact + chain::AFTER_IMPACT_MS;
+        let peaks = [
+            (BodyPosition::Waist, chain.peak_dps.waist),
+            (BodyPosition::Shoulder, chain.peak_dps.shoulder),
+            (BodyPosition::Wrist, chain.peak_dps.wrist),
+        ];
+        peaks.into_iter().any(|(p, peak)| {
+            peak.is_some()
+                && Some(p) != self.primary
+                && self.conditioners[slot(p)].gyro_clipped_between(from, to)
+        })
     }
 
     fn chain_of(
@@ -1375,5 +1403,59 @@ mod tests {
         );
         assert_eq!(judged.stroke, Stroke::Unknown);
         assert!(judged.confidences.is_none() && judged.withheld.is_none());
+    }
+
+    /// A racket stroke at 1950 °/s with the waist turning before it, peaking at
+    /// `waist_peak_dps` 80 ms before contact, the waist node's gyro held at its ±2000 °/s rail.
+    fn with_a_waist(waist_peak_dps: f64) -> Vec<Swing> {
+        let racket = racket_turns(&[(1000.0, 1950.0, 30.0)]);
+        let waist = racket.iter().map(|r| {
+            let rate = waist_peak_dps * (-0.5 * ((r.t_ms - 920.0) / 60.0).powi(2)).exp();
+            NodeSample {
+                position: BodyPosition::Waist,
+                gyro: [0.0, 0.0, rate.min(2000.0) as f32],
+                acc: [0.0, 0.0, 1.0],
+                ..*r
+            }
+        });
+        let samples: Vec<NodeSample> = racket
+            .iter()
+            .copied()
+            .zip(waist)
+            .flat_map(|(r, w)| [w, r])
+            .collect();
+        let profile = DeviceProfile {
+            positions: vec![BodyPosition::Waist, BodyPosition::Racket],
+            ..DeviceProfile::new("d")
+        };
+        let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
+        a.handle_samples(&samples);
+        a.finish();
+        std::iter::from_fn(|| a.poll_event())
+            .map(|AnalysisEvent::Swing(s)| s)
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_peak_read_on_a_body_nodes_rail_is_flagged() {
+        let within = with_a_waist(600.0);
+        assert_eq!(within.len(), 1, "{within:#?}");
+        assert!(
+            !within[0].flags.contains(&Flag::ChainClipped),
+            "{:?}",
+            within[0].flags
+        );
+        let railed = with_a_waist(3000.0);
+        assert_eq!(railed.len(), 1, "{railed:#?}");
+        let waist = railed[0].chain.as_ref().and_then(|c| c.peak_dps.waist);
+        assert!(
+            waist.is_some_and(|p| p <= 2050.0),
+            "read on the rail: {waist:?}"
+        );
+        assert!(
+            railed[0].flags.contains(&Flag::ChainClipped),
+            "{:?}",
+            railed[0].flags
+        );
     }
 }

@@ -49,6 +49,9 @@ pub enum Flag {
     LowConfidence,
     /// Found from the body nodes' kinetic chain alone: the racket (or wrist) rule did not fire.
     ChainOnly,
+    /// A body node's gyroscope sat at full scale around the swing: that segment's chain peak
+    /// is the rail's reading, a lower bound on the turn (not rebuilt, as the racket's is).
+    ChainClipped,
 }
 
 impl Flag {
@@ -63,6 +66,7 @@ impl Flag {
             Flag::RateChanged => "rate_changed",
             Flag::LowConfidence => "low_confidence",
             Flag::ChainOnly => "chain_only",
+            Flag::ChainClipped => "chain_clipped",
         }
     }
 }
@@ -88,6 +92,7 @@ mod tests {
             Flag::RateChanged,
             Flag::LowConfidence,
             Flag::ChainOnly,
+            Flag::ChainClipped,
         ] {
             assert_eq!(serde_json::to_value(flag).unwrap(), flag.as_str());
         }

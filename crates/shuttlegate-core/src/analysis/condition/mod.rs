@@ -159,6 +159,8 @@ pub struct NodeConditioner {
     gyro_ran_on: Spans,
     acc_ran_on: Spans,
     clipped: Spans,
+    /// The same for the gyro's axes alone.
+    gyro_clipped: Spans,
     /// Where wraps were found and left in place (not undone): the gyro's, and each
     /// accelerometer axis's (the contact search reads each axis apart).
     gyro_wrap_left: Spans,
@@ -247,6 +249,7 @@ impl NodeConditioner {
             gyro_ran_on: Spans::default(),
             acc_ran_on: Spans::default(),
             clipped: Spans::default(),
+            gyro_clipped: Spans::default(),
             gyro_wrap_left: Spans::default(),
             acc_wrap_left: Default::default(),
             gravity: (position == BodyPosition::Racket || wrist_primary)
@@ -300,8 +303,12 @@ impl NodeConditioner {
         } else if gyro_past.wrapped {
             self.gyro_wrap_left.mark(s.t_ms);
         }
-        if self.note_rails(s) {
+        let (clipped, gyro_clipped) = self.note_rails(s);
+        if clipped {
             self.clipped.mark(s.t_ms);
+        }
+        if gyro_clipped {
+            self.gyro_clipped.mark(s.t_ms);
         }
         // A gyro axis at the rail on this sample (clipped), or a wrap left in place: the turn
         // is not what the gyro says.
@@ -380,6 +387,12 @@ impl NodeConditioner {
             s.acc = inference.reframe(s.t_ms, s.acc);
             s.gyro = inference.reframe(s.t_ms, s.gyro);
         }
+    }
+
+    /// Whether a gyro axis sat at its rail between `from` and `to` (ms): a body node's chain
+    /// peak there is the rail's reading.
+    pub fn gyro_clipped_between(&self, from: f64, to: f64) -> bool {
+        self.gyro_clipped.overlaps(from, to)
     }
 
     /// Flags for a swing whose data spans `[from, to]` (its measured window, `window`: the
@@ -473,8 +486,11 @@ impl NodeConditioner {
 
     /// Counts consecutive samples at the rail per channel; true when any channel has been
     /// there for two samples (a single sample near full scale is a peak, not clipping).
-    fn note_rails(&mut self, s: &NodeSample) -> bool {
+    /// Counts each axis's run at its rail; whether any axis (first) and any gyro axis
+    /// (second) has sat there two samples running.
+    fn note_rails(&mut self, s: &NodeSample) -> (bool, bool) {
         let mut clipped = false;
+        let mut gyro_clipped = false;
         for k in 0..6 {
             let (v, fs) = if k < 3 {
                 (s.acc[k], self.acc_full_scale)
@@ -489,8 +505,9 @@ impl NodeConditioner {
                 0
             };
             clipped |= self.at_rail[k] >= 2;
+            gyro_clipped |= k >= 3 && self.at_rail[k] >= 2;
         }
-        clipped
+        (clipped, gyro_clipped)
     }
 }
 
