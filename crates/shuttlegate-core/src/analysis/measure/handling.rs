@@ -97,10 +97,7 @@ pub fn drove_the_racket(
     (trigger_t, end_t): (f64, f64),
     acc_full_scale_g: f64,
 ) -> bool {
-    let Some(peak_i) = (0..samples.len())
-        .filter(|&i| samples[i].t_ms >= trigger_t && samples[i].t_ms <= end_t)
-        .max_by(|&a, &b| perp[a].total_cmp(&perp[b]))
-    else {
+    let Some(peak_i) = fastest_in(samples, perp, (trigger_t, end_t)) else {
         return true;
     };
     // Handling moves the racket at a push's speed at most: a turn past the top of a net push
@@ -133,14 +130,23 @@ pub fn wide_burst_thrown(
     (trigger_t, end_t): (f64, f64),
     acc_full_scale_g: f64,
 ) -> bool {
-    let Some(peak_i) = (0..samples.len())
-        .filter(|&i| samples[i].t_ms >= trigger_t && samples[i].t_ms <= end_t)
-        .max_by(|&a, &b| perp[a].total_cmp(&perp[b]))
-    else {
+    let Some(peak_i) = fastest_in(samples, perp, (trigger_t, end_t)) else {
         return false;
     };
     load_says_driven(samples, perp, (trigger_t, end_t), peak_i, acc_full_scale_g)
         .is_some_and(|driven| driven)
+}
+
+/// The index of the burst's fastest sample (greatest |ω⊥|) from `trigger_t` to `end_t`;
+/// `None` when no sample falls there.
+fn fastest_in(
+    samples: &[NodeSample],
+    perp: &[f64],
+    (trigger_t, end_t): (f64, f64),
+) -> Option<usize> {
+    (0..samples.len())
+        .filter(|&i| samples[i].t_ms >= trigger_t && samples[i].t_ms <= end_t)
+        .max_by(|&a, &b| perp[a].total_cmp(&perp[b]))
 }
 
 /// What the node's load says of the burst from `trigger_t` to `end_t` whose fastest sample
