@@ -81,15 +81,9 @@ fn sides(profile: DeviceProfile, turned: bool) -> (Vec<Option<Side>>, Vec<Side>,
         physics::remount(&mut s.readings, turned_on_the_arm);
     }
     let swings = analyse(profile, &s.readings);
-    let read = s
-        .contacts
-        .iter()
-        .map(|&c| {
-            swings
-                .iter()
-                .find(|w| (w.t_impact - c).abs() < 60.0)
-                .and_then(|w| w.side)
-        })
+    let read = through::at_contacts(&swings, &s.contacts)
+        .into_iter()
+        .map(|w| w.and_then(|w| w.side))
         .collect();
     let truth = strokes
         .iter()

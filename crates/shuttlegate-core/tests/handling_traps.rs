@@ -23,6 +23,31 @@ fn swings_of(readings: &[Reading]) -> Vec<Swing> {
     through::analyse(profile, BodyPosition::Racket, readings).0
 }
 
+/// A racket node at `rate_hz` held still 1.2 s, then three of `stroke`, each from the ready
+/// position and followed by 0.7 s still.
+fn three_strokes(rate_hz: f64, stroke: &Stroke) -> Session {
+    let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
+    s.still(1200.0);
+    for _ in 0..3 {
+        s.ready(stroke);
+        s.stroke(stroke);
+        s.still(700.0);
+    }
+    s
+}
+
+/// Asserts a swing within 150 ms of each of `contacts` (an impact when `impact`).
+fn assert_each_contact_found(swings: &[Swing], contacts: &[f64], impact: bool, label: &str) {
+    for c in contacts {
+        assert!(
+            swings
+                .iter()
+                .any(|w| (w.t_impact - c).abs() < 150.0 && (w.impact || !impact)),
+            "{label}no swing at {c}: {swings:#?}"
+        );
+    }
+}
+
 /// A racket node held still, then dipped `times` times: its head turned down `deg` about
 /// the node's y axis in `ms` by the wrist, a minimum-jerk turn (Flash & Hogan 1985) with the
 /// hand still and the node 3 cm from the turn's centre, tapped on the floor at the bottom
@@ -115,22 +140,8 @@ fn a_slow_wide_push_that_meets_the_shuttle_is_a_swing() {
     };
     // 200 Hz: the physics' 150 Hz ring falls between samples of a 100 Hz node aligned on
     // contact.
-    let mut s = Session::new(200.0, [0.5, 0.0, 0.86]);
-    s.still(1200.0);
-    for _ in 0..3 {
-        s.ready(&push);
-        s.stroke(&push);
-        s.still(700.0);
-    }
-    let swings = swings_of(&s.readings);
-    for c in &s.contacts {
-        assert!(
-            swings
-                .iter()
-                .any(|w| (w.t_impact - c).abs() < 150.0 && w.impact),
-            "no swing at {c}: {swings:#?}"
-        );
-    }
+    let s = three_strokes(200.0, &push);
+    assert_each_contact_found(&swings_of(&s.readings), &s.contacts, true, "");
 }
 
 #[test]
@@ -144,20 +155,9 @@ fn an_air_swing_that_drives_the_racket_is_still_a_swing() {
         ..Stroke::racket(900.0, true, 0.0, 5.0)
     };
     for rate_hz in [100.0, 1000.0] {
-        let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
-        s.still(1200.0);
-        for _ in 0..3 {
-            s.ready(&shadow);
-            s.stroke(&shadow);
-            s.still(700.0);
-        }
-        let swings = swings_of(&s.readings);
-        for c in &s.contacts {
-            assert!(
-                swings.iter().any(|w| (w.t_impact - c).abs() < 150.0),
-                "{rate_hz} Hz: no swing at {c}: {swings:#?}"
-            );
-        }
+        let s = three_strokes(rate_hz, &shadow);
+        let label = format!("{rate_hz} Hz: ");
+        assert_each_contact_found(&swings_of(&s.readings), &s.contacts, false, &label);
     }
 }
 
@@ -170,14 +170,7 @@ fn slow_pushes(rate_hz: f64, peak_dps: f64, ring_g: f64) -> Session {
         ring_g,
         ..Stroke::racket(peak_dps, true, 10.0, 5.0)
     };
-    let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
-    s.still(1200.0);
-    for _ in 0..3 {
-        s.ready(&push);
-        s.stroke(&push);
-        s.still(700.0);
-    }
-    s
+    three_strokes(rate_hz, &push)
 }
 
 #[test]
@@ -187,14 +180,7 @@ fn a_net_push_slower_than_the_trigger_that_meets_the_shuttle_is_a_swing() {
     for rate_hz in [200.0, 1000.0] {
         let s = slow_pushes(rate_hz, 190.0, 6.0);
         let swings = swings_of(&s.readings);
-        for c in &s.contacts {
-            assert!(
-                swings
-                    .iter()
-                    .any(|w| (w.t_impact - c).abs() < 150.0 && w.impact),
-                "{rate_hz} Hz: no swing at {c}: {swings:#?}"
-            );
-        }
+        assert_each_contact_found(&swings, &s.contacts, true, &format!("{rate_hz} Hz: "));
         assert_eq!(swings.len(), s.contacts.len(), "{rate_hz} Hz: {swings:#?}");
     }
 }
@@ -218,13 +204,7 @@ fn wide_air_pushes(rate_hz: f64, hand_g: f64) -> Session {
         ring_g: 0.0,
         ..Stroke::racket(400.0, true, 10.0, 5.0)
     };
-    let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
-    s.still(1200.0);
-    for _ in 0..3 {
-        s.ready(&push);
-        s.stroke(&push);
-        s.still(700.0);
-    }
+    let mut s = three_strokes(rate_hz, &push);
     for r in &mut s.readings {
         for c in &s.contacts {
             let phase = (r.t_ms - (c - 100.0)) / 200.0;
@@ -240,13 +220,8 @@ fn wide_air_pushes(rate_hz: f64, hand_g: f64) -> Session {
 fn a_wide_slow_push_whose_hand_is_driven_is_a_swing() {
     for rate_hz in [100.0, 200.0, 1000.0] {
         let s = wide_air_pushes(rate_hz, 2.0);
-        let swings = swings_of(&s.readings);
-        for c in &s.contacts {
-            assert!(
-                swings.iter().any(|w| (w.t_impact - c).abs() < 150.0),
-                "{rate_hz} Hz: no swing at {c}: {swings:#?}"
-            );
-        }
+        let label = format!("{rate_hz} Hz: ");
+        assert_each_contact_found(&swings_of(&s.readings), &s.contacts, false, &label);
     }
 }
 

@@ -49,15 +49,9 @@ fn a_band_worn_reversed_on_the_forearm_reads_overhead_and_underarm_along_the_arm
     // other way across the arm (a proper rotation about its z).
     physics::remount(&mut s.readings, |v| [-v[0], -v[1], v[2]]);
     let swings = analyse(&s.readings);
-    let heights: Vec<Option<Height>> = s
-        .contacts
-        .iter()
-        .map(|&c| {
-            swings
-                .iter()
-                .find(|w| (w.t_impact - c).abs() < 60.0)
-                .and_then(|w| w.height)
-        })
+    let heights: Vec<Option<Height>> = through::at_contacts(&swings, &s.contacts)
+        .into_iter()
+        .map(|w| w.and_then(|w| w.height))
         .collect();
     assert_eq!(
         heights,

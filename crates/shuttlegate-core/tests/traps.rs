@@ -66,13 +66,11 @@ fn drive(peak: f64, forehand: bool) -> Stroke {
     Stroke::racket(peak, forehand, 0.0, 5.0)
 }
 
-/// The swing nearest each contact (within 60 ms), in order; `None` where none was found.
+/// The swing found at each contact ([`through::at_contacts`]), the listing printed for a
+/// failure's report.
 fn matched<'a>(swings: &'a [Swing], contacts: &[f64]) -> Vec<Option<&'a Swing>> {
     eprintln!("{}", listing(swings, contacts));
-    contacts
-        .iter()
-        .map(|&c| swings.iter().find(|s| (s.t_impact - c).abs() < 60.0))
-        .collect()
+    through::at_contacts(swings, contacts)
 }
 
 fn assert_speed(s: &Swing, truth_kmh: f64, tolerance: f64) {

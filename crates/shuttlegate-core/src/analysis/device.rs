@@ -1321,8 +1321,13 @@ mod tests {
     }
 
     fn swings_of(samples: &[NodeSample]) -> Vec<Swing> {
+        swings_on(&[BodyPosition::Racket], samples)
+    }
+
+    /// The swings of a device carrying `positions`, fed `samples` in one batch.
+    fn swings_on(positions: &[BodyPosition], samples: &[NodeSample]) -> Vec<Swing> {
         let profile = DeviceProfile {
-            positions: vec![BodyPosition::Racket],
+            positions: positions.to_vec(),
             ..DeviceProfile::new("d")
         };
         let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
@@ -1424,16 +1429,7 @@ mod tests {
             .zip(waist)
             .flat_map(|(r, w)| [w, r])
             .collect();
-        let profile = DeviceProfile {
-            positions: vec![BodyPosition::Waist, BodyPosition::Racket],
-            ..DeviceProfile::new("d")
-        };
-        let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
-        a.handle_samples(&samples);
-        a.finish();
-        std::iter::from_fn(|| a.poll_event())
-            .map(|AnalysisEvent::Swing(s)| s)
-            .collect()
+        swings_on(&[BodyPosition::Waist, BodyPosition::Racket], &samples)
     }
 
     #[test]

@@ -48,3 +48,12 @@ pub fn analyse(
     drain(&mut a);
     (swings, summary)
 }
+
+/// The swing found at each of `contacts`, in order: the first within 60 ms of it (`None`
+/// where none was).
+pub fn at_contacts<'a>(swings: &'a [Swing], contacts: &[f64]) -> Vec<Option<&'a Swing>> {
+    contacts
+        .iter()
+        .map(|&c| swings.iter().find(|s| (s.t_impact - c).abs() < 60.0))
+        .collect()
+}

@@ -976,6 +976,16 @@ mod tests {
         assert!(AxisMap::parse(&["x", "y"]).unwrap_err().contains("three"));
     }
 
+    /// Feeds `inf` the node at rest for `ms` from `*t` (5 ms samples), gravity reading `up`
+    /// in its axes.
+    fn hold_still(inf: &mut AxisInference, t: &mut f64, ms: f64, up: Vec3) {
+        let end = *t + ms;
+        while *t < end {
+            inf.note(*t, up, [0.0; 3]);
+            *t += 5.0;
+        }
+    }
+
     /// Feeds `inf` a session of swings through a node whose axes are `truth` turned from the
     /// analyser's: still first (gravity known), then per swing a slower backswing turning the
     /// other way, a pause, and the drive; `forehands` of the `swings` are forehands.
@@ -994,14 +1004,8 @@ mod tests {
             n
         };
         let mut t = 0.0;
-        let still = |inf: &mut AxisInference, t: &mut f64, ms: f64| {
-            let end = *t + ms;
-            while *t < end {
-                inf.note(*t, to_node([0.0, 0.0, 1.0]), [0.0; 3]);
-                *t += 5.0;
-            }
-        };
-        still(inf, &mut t, 500.0);
+        let up = to_node([0.0, 0.0, 1.0]);
+        hold_still(inf, &mut t, 500.0, up);
         for swing in 0..swings {
             // Forehands turn about −y; a backhand the other way, its forearm supinating.
             // Spread through the session (Bresenham), not all first.
@@ -1020,9 +1024,9 @@ mod tests {
                     inf.note(t, to_node(acc_a), to_node(omega_a));
                     t += 5.0;
                 }
-                still(inf, &mut t, 300.0);
+                hold_still(inf, &mut t, 300.0, up);
             }
-            still(inf, &mut t, 1500.0);
+            hold_still(inf, &mut t, 1500.0, up);
         }
     }
 
@@ -1053,14 +1057,8 @@ mod tests {
     fn arm_session(inf: &mut AxisInference, truth: NodeRotation, roll: f64) {
         let to_node = |v: Vec3| truth.unapply(v.map(|c| c as f32)).map(f64::from);
         let mut t = 0.0;
-        let still = |inf: &mut AxisInference, t: &mut f64, ms: f64| {
-            let end = *t + ms;
-            while *t < end {
-                inf.note(*t, to_node([0.0, 0.0, 1.0]), [0.0; 3]);
-                *t += 5.0;
-            }
-        };
-        still(inf, &mut t, 500.0);
+        let up = to_node([0.0, 0.0, 1.0]);
+        hold_still(inf, &mut t, 500.0, up);
         for swing in 0..10 {
             let sense = if swing % 3 == 2 { -1.0 } else { 1.0 };
             let roll = if swing % 4 == 3 { -roll } else { roll };
@@ -1077,7 +1075,7 @@ mod tests {
                 inf.note(t, to_node(acc_a), to_node(omega_a));
                 t += 5.0;
             }
-            still(inf, &mut t, 1500.0);
+            hold_still(inf, &mut t, 1500.0, up);
         }
     }
 
