@@ -262,6 +262,20 @@ impl Collector for AnalysisCollector {
     }
 }
 
+/// One counter family `name`, a counter per `reason` label.
+fn encode_by_reason(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counts: &[(&str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for &(reason, n) in counts {
+        ConstCounter::new(n).encode(family.encode_family(&[("reason", reason)])?)?;
+    }
+    Ok(())
+}
+
 /// What the device analysers took in and set aside: the samples a hub's clock or batching
 /// made late, and the bursts of motion the detector judged not to be strokes, by reason — so
 /// an operator can tell a court whose swings go missing from one that has no swings.
@@ -284,37 +298,29 @@ fn encode_analysed(
             ),
         ],
     )?;
-    let mut dropped = encoder.encode_descriptor(
+    encode_by_reason(
+        encoder,
         "analysis_samples_set_aside",
         "Samples the analysis did not use, by reason: late (older than a sample already analysed: beyond the reorder window), duplicate (a time already analysed), invalid (not finite, or from a node position the device does not carry), overflowed (the node's reorder buffer was full)",
-        None,
-        MetricType::Counter,
+        &[
+            ("late", counted.late),
+            ("duplicate", counted.duplicates),
+            ("invalid", counted.invalid),
+            ("overflowed", counted.overflowed),
+        ],
     )?;
-    let samples = [
-        ("late", counted.late),
-        ("duplicate", counted.duplicates),
-        ("invalid", counted.invalid),
-        ("overflowed", counted.overflowed),
-    ];
-    for (reason, n) in samples {
-        ConstCounter::new(n).encode(dropped.encode_family(&[("reason", reason)])?)?;
-    }
-    let mut bursts = encoder.encode_descriptor(
+    encode_by_reason(
+        encoder,
         "analysis_bursts_set_aside",
         "Bursts of rotation that crossed the swing trigger but were not reported as swings, by reason: no_stroke (no stroke's shape: handling, a slow wide turn), recovery (the racket coming back against the swing), backswing (the next stroke's backswing), settling (the racket brought back to ready after a swing), body_no_chain (a body node's burst with no racket swing and no proximal-to-distal sequence)",
-        None,
-        MetricType::Counter,
+        &[
+            ("no_stroke", counted.rejected_bursts),
+            ("recovery", counted.recoveries),
+            ("backswing", counted.backswings),
+            ("settling", counted.settlings),
+            ("body_no_chain", counted.rejected_body_bursts),
+        ],
     )?;
-    let reasons = [
-        ("no_stroke", counted.rejected_bursts),
-        ("recovery", counted.recoveries),
-        ("backswing", counted.backswings),
-        ("settling", counted.settlings),
-        ("body_no_chain", counted.rejected_body_bursts),
-    ];
-    for (reason, n) in reasons {
-        ConstCounter::new(n).encode(bursts.encode_family(&[("reason", reason)])?)?;
-    }
     Ok(())
 }
 
