@@ -17,14 +17,41 @@ use shuttlegate_core::analysis::Swing;
 /// Upper edges of the confidence bins; the last takes 1.0 itself.
 const BIN_EDGES: [f64; 5] = [0.3, 0.5, 0.7, 0.9, 1.0];
 
-/// One bin's swings: how many, how many right, and the sum of their confidences.
-#[derive(Debug, Clone, Copy, Default)]
+/// Swings with a confidence (one bin's, or a whole source's): how many, how many right, the
+/// sum of their confidences and Σ (confidence − outcome)², for the Brier score.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Bin {
     pub n: usize,
     pub right: usize,
     pub confidence_sum: f64,
-    /// Σ (confidence − outcome)², for the Brier score.
     pub squared_gap: f64,
+}
+
+impl Bin {
+    /// One classification said with `confidence`, `right` or not.
+    pub fn add(&mut self, confidence: f64, right: bool) {
+        self.n += 1;
+        self.right += usize::from(right);
+        self.confidence_sum += confidence;
+        self.squared_gap += (confidence - f64::from(u8::from(right))).powi(2);
+    }
+
+    /// Another bin's swings added to these.
+    pub fn absorb(&mut self, other: Bin) {
+        self.n += other.n;
+        self.right += other.right;
+        self.confidence_sum += other.confidence_sum;
+        self.squared_gap += other.squared_gap;
+    }
+
+    /// The Brier score; `None` without swings.
+    pub fn brier(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.squared_gap / self.n as f64)
+    }
+
+    pub fn mean_confidence(&self) -> f64 {
+        self.confidence_sum / self.n.max(1) as f64
+    }
 }
 
 /// Every classification's bins.
@@ -57,22 +84,24 @@ impl Reliability {
             .iter()
             .position(|&edge| confidence < edge)
             .unwrap_or(BIN_EDGES.len() - 1);
-        let b = self.bins.entry((kind, group.to_owned(), bin)).or_default();
-        b.n += 1;
-        b.right += usize::from(right);
-        b.confidence_sum += confidence;
-        b.squared_gap += (confidence - f64::from(u8::from(right))).powi(2);
+        self.bins
+            .entry((kind, group.to_owned(), bin))
+            .or_default()
+            .add(confidence, right);
     }
 
     /// The Brier score of one classification in one group over every bin; `None` without
     /// swings.
     pub fn brier(&self, kind: &str, group: &str) -> Option<f64> {
-        let (n, gap) = self
+        let mut all = Bin::default();
+        for (_, b) in self
             .bins
             .iter()
             .filter(|((k, g, _), _)| *k == kind && g == group)
-            .fold((0, 0.0), |(n, gap), (_, b)| (n + b.n, gap + b.squared_gap));
-        (n > 0).then(|| gap / n as f64)
+        {
+            all.absorb(*b);
+        }
+        all.brier()
     }
 
     /// A line per classification, group and bin, then the Brier scores.
@@ -83,7 +112,7 @@ impl Reliability {
                 "reliability {kind:<6} {group:<20} confidence {low:.1}–{:.1}  n {:>5}  mean confidence {:.2}  right {:>5.1} %",
                 BIN_EDGES[*bin],
                 b.n,
-                b.confidence_sum / b.n as f64,
+                b.mean_confidence(),
                 100.0 * b.right as f64 / b.n as f64
             )
         });

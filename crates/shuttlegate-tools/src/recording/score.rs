@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use shuttlegate_core::analysis::{Height, Side};
 
 use super::label::Label;
+use crate::biomech_eval::reliability::Bin;
 use crate::report::{Figure, SourceReport, Target, Unit};
 
 /// Issue 14's targets for real recordings.
@@ -91,45 +92,13 @@ struct ClassTally {
     side_agree: usize,
     height_agree: usize,
     /// The side's and the height's confidences against their outcomes.
-    side_reliability: Reliability,
-    height_reliability: Reliability,
+    side_reliability: Bin,
+    height_reliability: Bin,
     speeds: Vec<f64>,
     /// The stroke count is an upper bound (balls fed).
     upper_bound: bool,
     /// The class has no stroke timing (a stated count): "twice" cannot be measured.
     untimed: bool,
-}
-
-/// How a confidence fared: swings that carried one, Σ confidence, Σ (confidence − outcome)².
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Reliability {
-    n: usize,
-    confidence_sum: f64,
-    squared_gap: f64,
-}
-
-impl Reliability {
-    fn add(&mut self, confidence: Option<f64>, right: bool) {
-        if let Some(c) = confidence {
-            self.n += 1;
-            self.confidence_sum += c;
-            self.squared_gap += (c - f64::from(u8::from(right))).powi(2);
-        }
-    }
-
-    fn absorb(&mut self, other: Reliability) {
-        self.n += other.n;
-        self.confidence_sum += other.confidence_sum;
-        self.squared_gap += other.squared_gap;
-    }
-
-    fn brier(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.squared_gap / self.n as f64)
-    }
-
-    fn mean_confidence(&self) -> f64 {
-        self.confidence_sum / self.n.max(1) as f64
-    }
 }
 
 /// False swings over non-stroke time.
@@ -146,12 +115,11 @@ impl ClassTally {
         let height_right = self.label.height == Some(swing.height);
         self.side_agree += usize::from(side_right);
         self.height_agree += usize::from(height_right);
-        if self.label.side.is_some() {
-            self.side_reliability.add(swing.side_confidence, side_right);
+        if let (Some(_), Some(c)) = (self.label.side, swing.side_confidence) {
+            self.side_reliability.add(c, side_right);
         }
-        if self.label.height.is_some() {
-            self.height_reliability
-                .add(swing.height_confidence, height_right);
+        if let (Some(_), Some(c)) = (self.label.height, swing.height_confidence) {
+            self.height_reliability.add(c, height_right);
         }
         if let Some(v) = swing.racket_speed_kmh {
             self.speeds.push(v);
@@ -400,8 +368,8 @@ fn separation(classes: &[(&String, &ClassTally)], figures: &mut Vec<Figure>) {
 /// one (docs/analysis.md, "Confidence"): whether the analyser knew when it was right. No
 /// target: reported beside the agreement it qualifies.
 fn reliability_figures(classes: &[(&String, &ClassTally)], figures: &mut Vec<Figure>) {
-    let mut side = Reliability::default();
-    let mut height = Reliability::default();
+    let mut side = Bin::default();
+    let mut height = Bin::default();
     for (_, t) in classes {
         side.absorb(t.side_reliability);
         height.absorb(t.height_reliability);
