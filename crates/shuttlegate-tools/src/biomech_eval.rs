@@ -198,9 +198,20 @@ pub struct BiomechReport {
     /// ([`reliability`], `eval --verbose`).
     pub reliability: reliability::Reliability,
     /// Body segments' peaks by segment, the node's rate at contact and whether the true peak
-    /// passed the node's gyro range (`eval --verbose`, "chain peak …" lines): read, within
-    /// ±5 %, the errors, %, and how many of those swings were flagged `chain_clipped`.
-    pub chain_peak_groups: BTreeMap<String, (usize, usize, ErrorStats, usize)>,
+    /// passed the node's gyro range (`eval --verbose`, "chain peak …" lines).
+    pub chain_peak_groups: BTreeMap<String, ChainPeakTally>,
+}
+
+/// One group of body segments' peaks.
+#[derive(Debug, Clone, Default)]
+pub struct ChainPeakTally {
+    /// Segments with a true peak, and how many were read within ±5 %.
+    pub n: usize,
+    pub within: usize,
+    /// The read peaks' errors, %.
+    pub errors: ErrorStats,
+    /// Of those segments, how many were on a swing flagged `chain_clipped`.
+    pub flagged: usize,
 }
 
 /// Where the contacts of one group of matched swings fell.
@@ -1041,12 +1052,12 @@ fn tally_chain_peaks(
             format!("{segment:?}").to_lowercase()
         );
         let g = r.chain_peak_groups.entry(key).or_default();
-        g.0 += 1;
-        g.3 += usize::from(s.flags.contains(&Flag::ChainClipped));
+        g.n += 1;
+        g.flagged += usize::from(s.flags.contains(&Flag::ChainClipped));
         if let Some(e) = est {
             let pct = (e / tru - 1.0) * 100.0;
-            g.1 += usize::from(pct.abs() <= PEAK_TOLERANCE_PCT);
-            g.2.add(pct);
+            g.within += usize::from(pct.abs() <= PEAK_TOLERANCE_PCT);
+            g.errors.add(pct);
         }
     }
 }
@@ -1342,13 +1353,15 @@ impl BiomechReport {
             .chain(self.contact.lines())
             .chain(self.speed_parts.lines())
             .chain(self.reliability.lines())
-            .chain(self.chain_peak_groups.iter().map(|(key, (n, ok, e, flagged))| {
+            .chain(self.chain_peak_groups.iter().map(|(key, g)| {
                 format!(
-                    "{key:<40} n {n:>4}  within ±5 % {:>6}  read {:>4}  median {:+.1} %  MAE {:.1} %  flagged chain_clipped {flagged:>4}",
-                    pct(ratio(*ok, *n)),
-                    e.n(),
-                    e.quantile(0.5),
-                    e.mean_abs()
+                    "{key:<40} n {:>4}  within ±5 % {:>6}  read {:>4}  median {:+.1} %  MAE {:.1} %  flagged chain_clipped {:>4}",
+                    g.n,
+                    pct(ratio(g.within, g.n)),
+                    g.errors.n(),
+                    g.errors.quantile(0.5),
+                    g.errors.mean_abs(),
+                    g.flagged
                 )
             }))
             .collect()
