@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 pub mod bench;
 pub mod biomech_eval;
+pub mod children;
 pub mod eval;
 pub mod every_source;
 pub mod held_out;

@@ -27,6 +27,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging();
+    shuttlegate_tools::children::end_on_signal()?;
     match cli.resolve()? {
         Mode::BenchIngest(scenarios) => {
             let exe = shuttlegate_tools::daemon_exe()?;

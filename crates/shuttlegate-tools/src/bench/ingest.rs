@@ -94,8 +94,7 @@ pub(crate) struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::children::kill(&mut self.child);
     }
 }
 
@@ -117,13 +116,14 @@ pub(crate) fn start_daemon_with(
 ) -> Result<Daemon, BenchError> {
     let path = dir.join("bench.toml");
     std::fs::File::create(&path)?.write_all(config.as_bytes())?;
-    let mut child = Command::new(exe)
-        .args(["run", "-c"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
+    let mut child = crate::children::spawn(
+        Command::new(exe)
+            .args(["run", "-c"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    )?;
     let stdout = child
         .stdout
         .take()

@@ -248,13 +248,14 @@ impl Broker {
             .create(true)
             .append(true)
             .open(self.dir.join("mosquitto.log"))?;
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| UplinkBenchError::Broker(e.to_string()))?;
+        let child = crate::children::spawn(
+            Command::new("mosquitto")
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(log),
+        )
+        .map_err(|e| UplinkBenchError::Broker(e.to_string()))?;
         self.child = Some(child);
         self.wait_listening().await
     }
@@ -286,9 +287,7 @@ impl Broker {
     /// SIGTERM (Mosquitto saves its persistent sessions), then waits for the process.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = child.id().to_string();
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let _ = child.wait();
+            crate::children::terminate(&mut child);
         }
     }
 }
@@ -296,8 +295,7 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::children::kill(&mut child);
         }
     }
 }
@@ -311,8 +309,7 @@ struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::children::kill(&mut self.child);
     }
 }
 
@@ -361,13 +358,14 @@ fn start_daemon(
     std::fs::File::create(&path)?
         .write_all(daemon_config(&state_dir, broker_port, bench).as_bytes())?;
     let log = std::fs::File::create(dir.join("daemon.log"))?;
-    let mut child = Command::new(exe)
-        .args(["run", "-c"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()?;
+    let mut child = crate::children::spawn(
+        Command::new(exe)
+            .args(["run", "-c"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(log),
+    )?;
     let stdout = child
         .stdout
         .take()
@@ -375,8 +373,7 @@ fn start_daemon(
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
     let Some(addr) = line.trim().strip_prefix("shuttlegate listening http=") else {
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::children::kill(&mut child);
         let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
         return Err(UplinkBenchError::Daemon(format!(
             "unexpected first line {line:?}; log: {log}"
