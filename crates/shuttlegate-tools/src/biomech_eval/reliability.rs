@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use shuttlegate_biomech::SwingTruth;
-use shuttlegate_core::analysis::Swing;
+use shuttlegate_core::analysis::{Flag, Swing};
 
 /// Upper edges of the confidence bins; the last takes 1.0 itself.
 const BIN_EDGES: [f64; 5] = [0.3, 0.5, 0.7, 0.9, 1.0];
@@ -57,7 +57,10 @@ impl Bin {
 /// Every classification's bins.
 #[derive(Debug, Clone, Default)]
 pub struct Reliability {
-    /// (classification, group, bin index) → its swings; the group is "all" or a mount.
+    /// (classification, group, bin index) → its swings; the group is "all", a mount, or a mount
+    /// and whether the swing was read through an inferred frame (`framed`, flagged
+    /// `placement_inferred`) or as made (`unframed`): a node taped on turned but read as made,
+    /// before its inference framed it, says so here.
     pub bins: BTreeMap<(&'static str, String, usize), Bin>,
 }
 
@@ -73,9 +76,17 @@ impl Reliability {
         if let (Some(truth), Some(height)) = (t.stroke.height_class(), found.height) {
             outcomes.push(("height", c.height, height.as_str() == truth.name()));
         }
+        let read = if found.flags.contains(&Flag::PlacementInferred) {
+            // Through an inferred frame (a turned racket node, or a stand-in's side).
+            "framed"
+        } else {
+            "unframed"
+        };
+        let by_frame = format!("{mount} {read}");
         for (kind, confidence, right) in outcomes {
             self.add_one(kind, "all", confidence, right);
             self.add_one(kind, mount, confidence, right);
+            self.add_one(kind, &by_frame, confidence, right);
         }
     }
 
@@ -109,7 +120,7 @@ impl Reliability {
         let bins = self.bins.iter().map(|((kind, group, bin), b)| {
             let low = if *bin == 0 { 0.0 } else { BIN_EDGES[bin - 1] };
             format!(
-                "reliability {kind:<6} {group:<20} confidence {low:.1}–{:.1}  n {:>5}  mean confidence {:.2}  right {:>5.1} %",
+                "reliability {kind:<6} {group:<30} confidence {low:.1}–{:.1}  n {:>5}  mean confidence {:.2}  right {:>5.1} %",
                 BIN_EDGES[*bin],
                 b.n,
                 b.mean_confidence(),
@@ -123,7 +134,7 @@ impl Reliability {
             .collect();
         let brier = groups.into_iter().filter_map(|(kind, group)| {
             self.brier(kind, group)
-                .map(|score| format!("reliability {kind:<6} {group:<20} Brier score {score:.3}"))
+                .map(|score| format!("reliability {kind:<6} {group:<30} Brier score {score:.3}"))
         });
         bins.chain(brier).collect()
     }
