@@ -1070,7 +1070,7 @@ impl DeviceAnalyser {
             })
             .collect();
         let segments = [0, 1, 2].map(|k| (body[k], windows[k].as_deref()));
-        let (c, why) = measure_chain(segments, racket_speed_kmh, &self.settings);
+        let (c, why) = measure_chain(segments, racket_speed_kmh, &self.profile, &self.settings);
         reasons.extend(why);
         Some(c)
     }
@@ -1443,10 +1443,12 @@ mod tests {
         );
         let railed = with_a_waist(3000.0);
         assert_eq!(railed.len(), 1, "{railed:#?}");
+        // The crest past the rail is estimated from the clean flanks (chain.rs), not read
+        // on the rail; the flag says the peak is an estimate.
         let waist = railed[0].chain.as_ref().and_then(|c| c.peak_dps.waist);
         assert!(
-            waist.is_some_and(|p| p <= 2050.0),
-            "read on the rail: {waist:?}"
+            waist.is_some_and(|p| (p / 3000.0 - 1.0).abs() < 0.05),
+            "estimated past the rail: {waist:?}"
         );
         assert!(
             railed[0].flags.contains(&Flag::ChainClipped),
