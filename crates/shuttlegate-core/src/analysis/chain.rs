@@ -20,6 +20,7 @@
 use crate::batch::BodyPosition;
 
 use super::condition::at_rail;
+use super::condition::wrap::is_wrap;
 use super::measure::{Bell, cap_over_rail};
 use super::signal::{Pulse, refine_bell_peak, refine_peak, savgol_coefficients, smooth};
 use super::{AnalysisSettings, Chain, DeviceProfile, NodeSample};
@@ -84,7 +85,7 @@ pub fn measure_segment(
     let rom_deg = rom(position, samples, &smoothed, i, smoothed_peak);
     // On the rail the raw maximum is the rail's reading and the smoothed one the plateau's
     // middle; the cap from the flanks has the crest's height and time.
-    let over_rail = crest_over_rail(samples, &raw, full_scale_dps);
+    let over_rail = crest_over_rail(samples, full_scale_dps);
     Ok(SegmentPeak {
         peak_dps: over_rail.map_or(peak, |cap| cap.peak.max(peak)),
         t_peak: over_rail.map_or(t_peak, |cap| cap.t0),
@@ -96,16 +97,73 @@ pub fn measure_segment(
 /// through the clean flanks either side of the plateau (`None`: not clipped, or no cap fits,
 /// and the rail's reading stands). A sample counts as clipped when any axis sat at the rail,
 /// as the conditioning stage counts it; an unwrapped reading past the rail is real.
-fn crest_over_rail(samples: &[NodeSample], raw: &[f64], full_scale_dps: f64) -> Option<Pulse> {
+fn crest_over_rail(samples: &[NodeSample], full_scale_dps: f64) -> Option<Pulse> {
+    let wrapped = wrapped_axes(samples, full_scale_dps);
     let clipped: Vec<bool> = samples
         .iter()
-        .map(|s| {
-            s.gyro
-                .iter()
-                .any(|&g| at_rail(f64::from(g), full_scale_dps))
+        .zip(&wrapped)
+        .map(|(s, w)| {
+            w.iter().any(|&w| w)
+                || s.gyro
+                    .iter()
+                    .any(|&g| at_rail(f64::from(g), full_scale_dps))
         })
         .collect();
-    cap_over_rail(samples, raw, &clipped, argmax(raw), Bell::Gaussian)
+    // A wrapped axis's reading is not its rate; its rate is past the rail, so ‖ω‖ is at
+    // least what the rail and the other axes give.
+    let bounded: Vec<f64> = samples
+        .iter()
+        .zip(&wrapped)
+        .map(|(s, w)| {
+            (0..3)
+                .map(|k| {
+                    if w[k] {
+                        full_scale_dps
+                    } else {
+                        f64::from(s.gyro[k])
+                    }
+                })
+                .map(|g| g * g)
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    cap_over_rail(
+        samples,
+        &bounded,
+        &clipped,
+        argmax(&bounded),
+        Bell::Gaussian,
+    )
+}
+
+/// Per sample and axis, whether the reading is a sign wrap left in place (the conditioning
+/// stage undoes a wrap only where no real turn could jump as far: not on a ±250 °/s gyro
+/// below 1 kHz). Each wrap-shaped jump (`condition/wrap.rs`) counts one range passed, its
+/// sign by the jump's direction; an axis reads wrapped while its count is not zero. A count
+/// the window leaves open marks nothing: with no return seen, the jump may not be a wrap.
+fn wrapped_axes(samples: &[NodeSample], full_scale_dps: f64) -> Vec<[bool; 3]> {
+    let mut out = vec![[false; 3]; samples.len()];
+    for k in 0..3 {
+        let mut count = 0i32;
+        let mut marks = vec![false; samples.len()];
+        for i in 1..samples.len() {
+            let (prev, now) = (
+                f64::from(samples[i - 1].gyro[k]),
+                f64::from(samples[i].gyro[k]),
+            );
+            if is_wrap(prev, now, full_scale_dps) {
+                count += if prev > 0.0 { 1 } else { -1 };
+            }
+            marks[i] = count != 0;
+        }
+        if count == 0 {
+            for (o, m) in out.iter_mut().zip(marks) {
+                o[k] = m;
+            }
+        }
+    }
+    out
 }
 
 /// ‖ω‖ per sample, each gyro axis smoothed with `coefficients` (none: raw).
@@ -350,6 +408,23 @@ mod tests {
     #[test]
     fn a_crest_past_the_rail_is_read_from_the_flanks() {
         let s = clipped_turn(301.3, 600.0, (40.0, 30.0), gaussian, (100.0, 250.0));
+        let p = measure_segment(BodyPosition::Shoulder, &s, 250.0).expect("peak");
+        assert!((p.peak_dps / 600.0 - 1.0).abs() < 0.05, "{p:?}");
+        assert!((p.t_peak - 301.3).abs() < 3.0, "{p:?}");
+    }
+
+    /// A ±250 °/s gyro that wraps past full scale (left in place: at 100 Hz a real turn can
+    /// jump as far) reads the crest on the opposite sign; the crest comes from the flanks
+    /// either side of the wrapped run.
+    #[test]
+    fn a_crest_wrapped_past_the_rail_is_read_from_the_flanks() {
+        let mut s = clipped_turn(301.3, 600.0, (40.0, 30.0), gaussian, (100.0, f64::INFINITY));
+        for x in &mut s {
+            let g = f64::from(x.gyro[1]);
+            if g > 250.0 {
+                x.gyro[1] = (g - 500.0) as f32;
+            }
+        }
         let p = measure_segment(BodyPosition::Shoulder, &s, 250.0).expect("peak");
         assert!((p.peak_dps / 600.0 - 1.0).abs() < 0.05, "{p:?}");
         assert!((p.t_peak - 301.3).abs() < 3.0, "{p:?}");

@@ -402,6 +402,12 @@ impl NodeConditioner {
         self.gyro_clipped.overlaps(from, to)
     }
 
+    /// Whether a gyro wrap was left in place between `from` and `to` (ms): a body node's
+    /// readings there are not its rate, and its chain peak is an estimate at best.
+    pub fn gyro_wrap_left_between(&self, from: f64, to: f64) -> bool {
+        self.gyro_wrap_left.overlaps(from, to)
+    }
+
     /// Flags for a swing whose data spans `[from, to]` (its measured window, `window`: the
     /// conditioned samples) and whose stroke lies in `[swing_from, swing_to]`.
     pub fn quality(
