@@ -200,15 +200,32 @@ pub struct BiomechReport {
     /// Body segments' peaks by segment, the node's rate at contact and whether the true peak
     /// passed the node's gyro range (`eval --verbose`, "chain peak …" lines).
     pub chain_peak_groups: BTreeMap<String, ChainPeakTally>,
+    /// The two chain delays by the node's rate at contact and whether either segment's true
+    /// peak passed its node's gyro range (`eval --verbose`, "chain delay …" lines; errors in
+    /// ms, within ±10 ms).
+    pub chain_delay_groups: BTreeMap<String, ChainPeakTally>,
+    /// Swings with chain truth by the node's rate at contact and the body nodes' gyro range
+    /// (`eval --verbose`, "chain swings …" lines): where the chain shares are lost.
+    pub chain_swing_groups: BTreeMap<String, ChainSwingTally>,
 }
 
-/// One group of body segments' peaks.
+/// One group of swings with chain truth: how many had both delays within ±10 ms, all three
+/// peaks within ±5 %, and no chain at all.
+#[derive(Debug, Clone, Default)]
+pub struct ChainSwingTally {
+    pub n: usize,
+    pub delays_ok: usize,
+    pub peaks_ok: usize,
+    pub no_chain: usize,
+}
+
+/// One group of body segments' peaks (or of chain delays).
 #[derive(Debug, Clone, Default)]
 pub struct ChainPeakTally {
-    /// Segments with a true peak, and how many were read within ±5 %.
+    /// Segments with a true peak, and how many were read within ±5 % (delays: ±10 ms).
     pub n: usize,
     pub within: usize,
-    /// The read peaks' errors, %.
+    /// The read peaks' errors, % (delays: ms).
     pub errors: ErrorStats,
     /// Of those segments, how many were on a swing flagged `chain_clipped`.
     pub flagged: usize,
@@ -817,6 +834,7 @@ fn score_session_with(
         if let Some(chain) = &t.chain {
             score_chain(chain, s, r);
             tally_chain_peaks(session, chain, t, s, r);
+            tally_chain_swing(session, chain, t, s, r);
         }
     }
     let mut fp_tally = Tally::default();
@@ -1035,7 +1053,13 @@ fn tally_chain_peaks(
     let read = [c.peak_dps.waist, c.peak_dps.shoulder, c.peak_dps.wrist];
     let segments = [Segment::Waist, Segment::Shoulder, Segment::Wrist];
     let rate = session.device.rates.rate_at(t.t_contact_ms);
-    for ((segment, est), tru) in segments.into_iter().zip(read).zip(truth.peak_dps) {
+    let mut overs: [Option<String>; 3] = Default::default();
+    for (k, ((segment, est), tru)) in segments
+        .into_iter()
+        .zip(read)
+        .zip(truth.peak_dps)
+        .enumerate()
+    {
         let Some(node) = session.device.nodes.iter().find(|n| n.segment == segment) else {
             continue;
         };
@@ -1047,6 +1071,7 @@ fn tally_chain_peaks(
         } else {
             "in range".to_owned()
         };
+        overs[k] = Some(over.clone());
         let key = format!(
             "chain peak {:<8} {rate:>4.0} Hz {over}",
             format!("{segment:?}").to_lowercase()
@@ -1058,6 +1083,65 @@ fn tally_chain_peaks(
             let pct = (e / tru - 1.0) * 100.0;
             g.within += usize::from(pct.abs() <= PEAK_TOLERANCE_PCT);
             g.errors.add(pct);
+        }
+    }
+    tally_chain_delays(truth, c, rate, &overs, s, r);
+}
+
+/// The swing's chain figures by the node's rate and its body nodes' gyro ranges.
+fn tally_chain_swing(
+    session: &Session,
+    truth: &shuttlegate_biomech::ChainTruth,
+    t: &SwingTruth,
+    s: &Swing,
+    r: &mut BiomechReport,
+) {
+    let rate = session.device.rates.rate_at(t.t_contact_ms);
+    let ranges: Vec<String> = [Segment::Waist, Segment::Shoulder, Segment::Wrist]
+        .iter()
+        .filter_map(|&seg| session.device.nodes.iter().find(|n| n.segment == seg))
+        .map(|n| format!("±{:.0}", n.sensor.gyro_full_scale_dps))
+        .collect();
+    let key = format!("chain swings {rate:>4.0} Hz body {}", ranges.join("/"));
+    let g = r.chain_swing_groups.entry(key).or_default();
+    g.n += 1;
+    match &s.chain {
+        Some(c) => {
+            let (delays_ok, peaks_ok) = chain_within_bounds(truth, c);
+            g.delays_ok += usize::from(delays_ok);
+            g.peaks_ok += usize::from(peaks_ok);
+        }
+        None => g.no_chain += 1,
+    }
+}
+
+/// Each chain delay's error by the node's rate and whether either of its two segments' true
+/// peaks passed its gyro's range (the first such segment names the group).
+fn tally_chain_delays(
+    truth: &shuttlegate_biomech::ChainTruth,
+    c: &shuttlegate_core::analysis::Chain,
+    rate: f64,
+    overs: &[Option<String>; 3],
+    s: &Swing,
+    r: &mut BiomechReport,
+) {
+    let read = [c.delay_ms.waist_to_shoulder, c.delay_ms.shoulder_to_wrist];
+    let names = ["waist→shoulder", "shoulder→wrist"];
+    for (k, (est, tru)) in read.into_iter().zip(truth.delay_ms).enumerate() {
+        let pair = [&overs[k], &overs[k + 1]];
+        let over = pair
+            .iter()
+            .filter_map(|o| o.as_deref())
+            .find(|o| *o != "in range")
+            .unwrap_or("in range");
+        let key = format!("chain delay {:<15} {rate:>4.0} Hz {over}", names[k]);
+        let g = r.chain_delay_groups.entry(key).or_default();
+        g.n += 1;
+        g.flagged += usize::from(s.flags.contains(&Flag::ChainClipped));
+        if let Some(e) = est {
+            let ms = e - tru;
+            g.within += usize::from(ms.abs() <= DELAY_TOLERANCE_MS);
+            g.errors.add(ms);
         }
     }
 }
@@ -1356,6 +1440,26 @@ impl BiomechReport {
             .chain(self.chain_peak_groups.iter().map(|(key, g)| {
                 format!(
                     "{key:<40} n {:>4}  within ±5 % {:>6}  read {:>4}  median {:+.1} %  MAE {:.1} %  flagged chain_clipped {:>4}",
+                    g.n,
+                    pct(ratio(g.within, g.n)),
+                    g.errors.n(),
+                    g.errors.quantile(0.5),
+                    g.errors.mean_abs(),
+                    g.flagged
+                )
+            }))
+            .chain(self.chain_swing_groups.iter().map(|(key, g)| {
+                format!(
+                    "{key:<44} n {:>4}  delays within ±10 ms {:>6}  peaks within ±5 % {:>6}  no chain {:>4}",
+                    g.n,
+                    pct(ratio(g.delays_ok, g.n)),
+                    pct(ratio(g.peaks_ok, g.n)),
+                    g.no_chain
+                )
+            }))
+            .chain(self.chain_delay_groups.iter().map(|(key, g)| {
+                format!(
+                    "{key:<44} n {:>4}  within ±10 ms {:>6}  read {:>4}  median {:+.1} ms  MAE {:.1} ms  flagged chain_clipped {:>4}",
                     g.n,
                     pct(ratio(g.within, g.n)),
                     g.errors.n(),

@@ -5,14 +5,25 @@
 //! Unlike the seed backend (first peak of the whole session, 0.08/0.05 s when none), each
 //! value comes from the swing's own window, with a sub-sample peak time, and is `None` with a
 //! reason when it cannot be measured.
+//!
+//! A body node whose gyro clipped at its rail hides its crest: there the peak and its time
+//! come from the clean flanks either side of the plateau (the racket's cap from both flanks,
+//! `measure/flanks.rs`), not from the rail's reading and the plateau's middle. The cap is a
+//! Gaussian each side, the shape this module reads every unclipped crest as
+//! (`refine_bell_peak`); the shape is what such an estimate rests on (docs/analysis.md,
+//! section 4: a minimum-jerk bell read as a Gaussian reads high, and more so the further the
+//! crest passed the rail).
 
 // Index loops over parallel arrays read like the formulas they implement.
 #![allow(clippy::needless_range_loop)]
 
 use crate::batch::BodyPosition;
 
-use super::signal::{refine_bell_peak, refine_peak, savgol_coefficients, smooth};
-use super::{AnalysisSettings, Chain, NodeSample};
+use super::condition::at_rail;
+use super::condition::wrap::is_wrap;
+use super::measure::{Bell, cap_over_rail};
+use super::signal::{Pulse, refine_bell_peak, refine_peak, savgol_coefficients, smooth};
+use super::{AnalysisSettings, Chain, DeviceProfile, NodeSample};
 
 /// The window searched around contact, ms: the waist peaks up to ~300 ms before contact in a
 /// slow swing, and every segment's peak precedes contact, so 600 before and 150 after holds
@@ -38,10 +49,12 @@ pub struct SegmentPeak {
     pub rom_deg: Option<f64>,
 }
 
-/// Measures one segment from its samples in the window. `Err` carries the reason.
+/// Measures one segment from its samples in the window, read by a gyro of ±`full_scale_dps`.
+/// `Err` carries the reason.
 pub fn measure_segment(
     position: BodyPosition,
     samples: &[NodeSample],
+    full_scale_dps: f64,
 ) -> Result<SegmentPeak, String> {
     if samples.len() < 5 {
         return Err(format!(
@@ -70,11 +83,87 @@ pub fn measure_segment(
     }
     let t_peak = interpolate_time(samples, i, offset);
     let rom_deg = rom(position, samples, &smoothed, i, smoothed_peak);
+    // On the rail the raw maximum is the rail's reading and the smoothed one the plateau's
+    // middle; the cap from the flanks has the crest's height and time.
+    let over_rail = crest_over_rail(samples, full_scale_dps);
     Ok(SegmentPeak {
-        peak_dps: peak,
-        t_peak,
+        peak_dps: over_rail.map_or(peak, |cap| cap.peak.max(peak)),
+        t_peak: over_rail.map_or(t_peak, |cap| cap.t0),
         rom_deg,
     })
+}
+
+/// The crest hidden by the gyro's rail, when the segment's fastest sample sat there: the cap
+/// through the clean flanks either side of the plateau (`None`: not clipped, or no cap fits,
+/// and the rail's reading stands). A sample counts as clipped when any axis sat at the rail,
+/// as the conditioning stage counts it; an unwrapped reading past the rail is real.
+fn crest_over_rail(samples: &[NodeSample], full_scale_dps: f64) -> Option<Pulse> {
+    let wrapped = wrapped_axes(samples, full_scale_dps);
+    let clipped: Vec<bool> = samples
+        .iter()
+        .zip(&wrapped)
+        .map(|(s, w)| {
+            w.iter().any(|&w| w)
+                || s.gyro
+                    .iter()
+                    .any(|&g| at_rail(f64::from(g), full_scale_dps))
+        })
+        .collect();
+    // A wrapped axis's reading is not its rate; its rate is past the rail, so ‖ω‖ is at
+    // least what the rail and the other axes give.
+    let bounded: Vec<f64> = samples
+        .iter()
+        .zip(&wrapped)
+        .map(|(s, w)| {
+            (0..3)
+                .map(|k| {
+                    if w[k] {
+                        full_scale_dps
+                    } else {
+                        f64::from(s.gyro[k])
+                    }
+                })
+                .map(|g| g * g)
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    cap_over_rail(
+        samples,
+        &bounded,
+        &clipped,
+        argmax(&bounded),
+        Bell::Gaussian,
+    )
+}
+
+/// Per sample and axis, whether the reading is a sign wrap left in place (the conditioning
+/// stage undoes a wrap only where no real turn could jump as far: not on a ±250 °/s gyro
+/// below 1 kHz). Each wrap-shaped jump (`condition/wrap.rs`) counts one range passed, its
+/// sign by the jump's direction; an axis reads wrapped while its count is not zero. A count
+/// the window leaves open marks nothing: with no return seen, the jump may not be a wrap.
+fn wrapped_axes(samples: &[NodeSample], full_scale_dps: f64) -> Vec<[bool; 3]> {
+    let mut out = vec![[false; 3]; samples.len()];
+    for k in 0..3 {
+        let mut count = 0i32;
+        let mut marks = vec![false; samples.len()];
+        for i in 1..samples.len() {
+            let (prev, now) = (
+                f64::from(samples[i - 1].gyro[k]),
+                f64::from(samples[i].gyro[k]),
+            );
+            if is_wrap(prev, now, full_scale_dps) {
+                count += if prev > 0.0 { 1 } else { -1 };
+            }
+            marks[i] = count != 0;
+        }
+        if count == 0 {
+            for (o, m) in out.iter_mut().zip(marks) {
+                o[k] = m;
+            }
+        }
+    }
+    out
 }
 
 /// ‖ω‖ per sample, each gyro axis smoothed with `coefficients` (none: raw).
@@ -156,6 +245,7 @@ fn wrap180(d: f64) -> f64 {
 pub fn measure_chain(
     segments: [(BodyPosition, Option<&[NodeSample]>); 3],
     racket_speed_kmh: Option<f64>,
+    profile: &DeviceProfile,
     settings: &AnalysisSettings,
 ) -> (Chain, Vec<(String, String)>) {
     let mut chain = Chain::default();
@@ -165,7 +255,7 @@ pub fn measure_chain(
         let name = position.as_str();
         let result = match samples {
             None => Err(format!("device has no {name} node")),
-            Some(s) => measure_segment(*position, s),
+            Some(s) => measure_segment(*position, s, profile.gyro_full_scale_dps),
         };
         match result {
             Ok(p) => {
@@ -268,7 +358,7 @@ mod tests {
     fn a_bell_of_known_peak_time_and_area_is_measured_within_a_sample() {
         // 300 °/s peak, σ 60 ms: area 300·0.06·√(2π) = 45.1°.
         let s = bell(201.7, 300.0, 60.0, 200.0);
-        let p = measure_segment(BodyPosition::Waist, &s).expect("peak");
+        let p = measure_segment(BodyPosition::Waist, &s, 2000.0).expect("peak");
         assert!((p.t_peak - 201.7).abs() < 2.0, "{p:?}");
         assert!((p.peak_dps / 300.0 - 1.0).abs() < 0.01, "{p:?}");
         assert!((p.rom_deg.expect("rom") - 45.1).abs() < 1.0, "{p:?}");
@@ -277,7 +367,87 @@ mod tests {
     #[test]
     fn a_still_segment_has_no_peak_and_says_why() {
         let s = bell(200.0, 5.0, 60.0, 200.0);
-        let err = measure_segment(BodyPosition::Waist, &s).expect_err("no peak");
+        let err = measure_segment(BodyPosition::Waist, &s, 2000.0).expect_err("no peak");
         assert!(err.contains("no waist rotation peak"), "{err}");
+    }
+
+    /// A two-sided Gaussian bell's share of its crest at `u` widths from it.
+    fn gaussian(u: f64) -> f64 {
+        (-0.5 * u * u).exp()
+    }
+
+    /// A segment turning about one axis as a two-sided bell of `shape` (widths `rise` ms
+    /// before its crest, `fall` ms after), read by a gyro of ±`full_scale` that holds its rail
+    /// past it.
+    fn clipped_turn(
+        t0: f64,
+        peak: f64,
+        (rise, fall): (f64, f64),
+        shape: fn(f64) -> f64,
+        (rate_hz, full_scale): (f64, f64),
+    ) -> Vec<NodeSample> {
+        let dt = 1000.0 / rate_hz;
+        (0..(600.0 / dt) as usize)
+            .map(|i| {
+                let t = i as f64 * dt;
+                let width = if t < t0 { rise } else { fall };
+                let w = peak * shape((t - t0) / width);
+                NodeSample {
+                    position: BodyPosition::Shoulder,
+                    t_ms: t,
+                    acc: [0.0, 0.0, 1.0],
+                    gyro: [0.0, w.min(full_scale) as f32, 0.0],
+                    angle: None,
+                }
+            })
+            .collect()
+    }
+
+    /// A shoulder turning at 600 °/s read by a ±250 °/s gyro at 100 Hz: the rail reads 250
+    /// and the plateau's middle; the flanks give the crest and its time back.
+    #[test]
+    fn a_crest_past_the_rail_is_read_from_the_flanks() {
+        let s = clipped_turn(301.3, 600.0, (40.0, 30.0), gaussian, (100.0, 250.0));
+        let p = measure_segment(BodyPosition::Shoulder, &s, 250.0).expect("peak");
+        assert!((p.peak_dps / 600.0 - 1.0).abs() < 0.05, "{p:?}");
+        assert!((p.t_peak - 301.3).abs() < 3.0, "{p:?}");
+    }
+
+    /// A ±250 °/s gyro that wraps past full scale (left in place: at 100 Hz a real turn can
+    /// jump as far) reads the crest on the opposite sign; the crest comes from the flanks
+    /// either side of the wrapped run.
+    #[test]
+    fn a_crest_wrapped_past_the_rail_is_read_from_the_flanks() {
+        let mut s = clipped_turn(301.3, 600.0, (40.0, 30.0), gaussian, (100.0, f64::INFINITY));
+        for x in &mut s {
+            let g = f64::from(x.gyro[1]);
+            if g > 250.0 {
+                x.gyro[1] = (g - 500.0) as f32;
+            }
+        }
+        let p = measure_segment(BodyPosition::Shoulder, &s, 250.0).expect("peak");
+        assert!((p.peak_dps / 600.0 - 1.0).abs() < 0.05, "{p:?}");
+        assert!((p.t_peak - 301.3).abs() < 3.0, "{p:?}");
+    }
+
+    /// Readings past the rail are an unwrapped gyro's, real: read as they are, not as a
+    /// plateau to rebuild (a Gaussian cap over this compact bell would read it 10–20 % high).
+    #[test]
+    fn a_reading_past_the_rail_is_not_rebuilt() {
+        let compact = |u: f64| {
+            (0.5 * std::f64::consts::PI * u.clamp(-1.0, 1.0))
+                .cos()
+                .powi(2)
+        };
+        let s = clipped_turn(
+            301.3,
+            600.0,
+            (140.0, 110.0),
+            compact,
+            (200.0, f64::INFINITY),
+        );
+        let p = measure_segment(BodyPosition::Shoulder, &s, 250.0).expect("peak");
+        assert!((p.peak_dps / 600.0 - 1.0).abs() < 0.01, "{p:?}");
+        assert!((p.t_peak - 301.3).abs() < 2.0, "{p:?}");
     }
 }

@@ -1016,9 +1016,10 @@ impl DeviceAnalyser {
         Some((quality, measured))
     }
 
-    /// Whether a body segment whose peak the chain reports had its gyro at the rail in the
-    /// chain's window around `t_impact`: its peak is the rail's reading, a lower bound (the
-    /// independent simulator's ±250 °/s body nodes at 50 Hz read 27–70 % low there).
+    /// Whether a body segment whose peak the chain reports had its gyro at the rail, or
+    /// wrapped past it and left in place, in the chain's window around `t_impact`: its peak is
+    /// then estimated from the flanks (chain.rs) or, where no estimate fits, the rail's
+    /// reading, a lower bound.
     fn chain_clipped(&self, chain: &Chain, t_impact: f64) -> bool {
         let from = t_impact - chain::BEFORE_IMPACT_MS;
         let to = t_impact + chain::AFTER_IMPACT_MS;
@@ -1028,9 +1029,11 @@ impl DeviceAnalyser {
             (BodyPosition::Wrist, chain.peak_dps.wrist),
         ];
         peaks.into_iter().any(|(p, peak)| {
+            let conditioner = &self.conditioners[slot(p)];
             peak.is_some()
                 && Some(p) != self.primary
-                && self.conditioners[slot(p)].gyro_clipped_between(from, to)
+                && (conditioner.gyro_clipped_between(from, to)
+                    || conditioner.gyro_wrap_left_between(from, to))
         })
     }
 
@@ -1070,7 +1073,7 @@ impl DeviceAnalyser {
             })
             .collect();
         let segments = [0, 1, 2].map(|k| (body[k], windows[k].as_deref()));
-        let (c, why) = measure_chain(segments, racket_speed_kmh, &self.settings);
+        let (c, why) = measure_chain(segments, racket_speed_kmh, &self.profile, &self.settings);
         reasons.extend(why);
         Some(c)
     }
@@ -1189,7 +1192,7 @@ fn round1(v: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::analysis::confidence::Evidence;
-    use crate::analysis::{Height, Side};
+    use crate::analysis::{Height, Overflow, Side};
 
     /// An overhead swing whose head path pitch is `pitch_deg`, classified a smash.
     fn smash(pitch_deg: f64) -> Measured {
@@ -1413,12 +1416,22 @@ mod tests {
     /// A racket stroke at 1950 °/s with the waist turning before it, peaking at
     /// `waist_peak_dps` 80 ms before contact, the waist node's gyro held at its ±2000 °/s rail.
     fn with_a_waist(waist_peak_dps: f64) -> Vec<Swing> {
+        with_a_waist_read(waist_peak_dps, |rate| rate.min(2000.0), Overflow::Auto)
+    }
+
+    /// [`with_a_waist`], the waist's rate as its gyro `reads` it, on a device whose nodes
+    /// report past full scale as `overflow` says.
+    fn with_a_waist_read(
+        waist_peak_dps: f64,
+        reads: fn(f64) -> f64,
+        overflow: Overflow,
+    ) -> Vec<Swing> {
         let racket = racket_turns(&[(1000.0, 1950.0, 30.0)]);
         let waist = racket.iter().map(|r| {
             let rate = waist_peak_dps * (-0.5 * ((r.t_ms - 920.0) / 60.0).powi(2)).exp();
             NodeSample {
                 position: BodyPosition::Waist,
-                gyro: [0.0, 0.0, rate.min(2000.0) as f32],
+                gyro: [0.0, 0.0, reads(rate) as f32],
                 acc: [0.0, 0.0, 1.0],
                 ..*r
             }
@@ -1429,7 +1442,37 @@ mod tests {
             .zip(waist)
             .flat_map(|(r, w)| [w, r])
             .collect();
-        swings_on(&[BodyPosition::Waist, BodyPosition::Racket], &samples)
+        let profile = DeviceProfile {
+            positions: vec![BodyPosition::Waist, BodyPosition::Racket],
+            overflow,
+            ..DeviceProfile::new("d")
+        };
+        let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
+        a.handle_samples(&samples);
+        a.finish();
+        std::iter::from_fn(|| a.poll_event())
+            .map(|AnalysisEvent::Swing(s)| s)
+            .collect()
+    }
+
+    /// A waist turning at 3000 °/s on a ±2000 °/s gyro that wraps, on a device said to clip
+    /// (a wrap-shaped jump left as read): the chain reads the crest from the flanks and the
+    /// swing says its peak is an estimate.
+    #[test]
+    fn a_chain_peak_through_a_body_nodes_wrap_left_in_place_is_flagged() {
+        let wraps = |rate: f64| if rate > 2000.0 { rate - 4000.0 } else { rate };
+        let swings = with_a_waist_read(3000.0, wraps, Overflow::Clip);
+        assert_eq!(swings.len(), 1, "{swings:#?}");
+        let waist = swings[0].chain.as_ref().and_then(|c| c.peak_dps.waist);
+        assert!(
+            waist.is_some_and(|p| (p / 3000.0 - 1.0).abs() < 0.05),
+            "estimated past the wrap: {waist:?}"
+        );
+        assert!(
+            swings[0].flags.contains(&Flag::ChainClipped),
+            "{:?}",
+            swings[0].flags
+        );
     }
 
     #[test]
@@ -1443,10 +1486,12 @@ mod tests {
         );
         let railed = with_a_waist(3000.0);
         assert_eq!(railed.len(), 1, "{railed:#?}");
+        // The crest past the rail is estimated from the clean flanks (chain.rs), not read
+        // on the rail; the flag says the peak is an estimate.
         let waist = railed[0].chain.as_ref().and_then(|c| c.peak_dps.waist);
         assert!(
-            waist.is_some_and(|p| p <= 2050.0),
-            "read on the rail: {waist:?}"
+            waist.is_some_and(|p| (p / 3000.0 - 1.0).abs() < 0.05),
+            "estimated past the rail: {waist:?}"
         );
         assert!(
             railed[0].flags.contains(&Flag::ChainClipped),

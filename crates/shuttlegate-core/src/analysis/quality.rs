@@ -49,8 +49,10 @@ pub enum Flag {
     LowConfidence,
     /// Found from the body nodes' kinetic chain alone: the racket (or wrist) rule did not fire.
     ChainOnly,
-    /// A body node's gyroscope sat at full scale around the swing: that segment's chain peak
-    /// is the rail's reading, a lower bound on the turn (not rebuilt, as the racket's is).
+    /// A body node's gyroscope sat at full scale around the swing, or wrapped past it and was
+    /// left so: that segment's chain peak and its time are estimated from the clean flanks
+    /// either side (chain.rs), or, where no estimate fits, the peak is the rail's reading, a
+    /// lower bound on the turn.
     ChainClipped,
 }
 

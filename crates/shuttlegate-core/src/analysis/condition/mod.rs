@@ -62,6 +62,13 @@ const RAIL_SHARE: f64 = 0.98;
 /// A value past the rail by more than this share is not clipped but unwrapped (wrapped
 /// sensors' values go on past full scale).
 const RAIL_TOP_SHARE: f64 = 1.005;
+/// Whether a reading sits at the rail of a sensor of ±`full_scale`: within [`RAIL_SHARE`] of
+/// it and not past it by more than [`RAIL_TOP_SHARE`] (an unwrapped reading, real).
+pub(crate) fn at_rail(value: f64, full_scale: f64) -> bool {
+    let v = value.abs();
+    v >= RAIL_SHARE * full_scale && v <= RAIL_TOP_SHARE * full_scale
+}
+
 /// Spans kept per trap.
 const MAX_SPANS: usize = 64;
 /// A racket's angular acceleration stays under ~2·10⁵ °/s² (a smash's forward swing takes the
@@ -395,6 +402,12 @@ impl NodeConditioner {
         self.gyro_clipped.overlaps(from, to)
     }
 
+    /// Whether a gyro wrap was left in place between `from` and `to` (ms): a body node's
+    /// readings there are not its rate, and its chain peak is an estimate at best.
+    pub fn gyro_wrap_left_between(&self, from: f64, to: f64) -> bool {
+        self.gyro_wrap_left.overlaps(from, to)
+    }
+
     /// Flags for a swing whose data spans `[from, to]` (its measured window, `window`: the
     /// conditioned samples) and whose stroke lies in `[swing_from, swing_to]`.
     pub fn quality(
@@ -497,8 +510,7 @@ impl NodeConditioner {
             } else {
                 (s.gyro[k - 3], self.gyro_full_scale)
             };
-            let v = f64::from(v).abs();
-            let at = v >= RAIL_SHARE * fs && v <= RAIL_TOP_SHARE * fs;
+            let at = at_rail(f64::from(v), fs);
             self.at_rail[k] = if at {
                 self.at_rail[k].saturating_add(1)
             } else {

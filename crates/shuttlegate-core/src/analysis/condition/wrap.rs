@@ -125,7 +125,7 @@ impl AxisUnwrap {
 
 /// Whether `prev` → `raw` is shaped like a sign wrap: a jump of most of the range between
 /// readings on opposite sides, each well away from zero.
-fn is_wrap(prev: f64, raw: f64, full_scale: f64) -> bool {
+pub(crate) fn is_wrap(prev: f64, raw: f64, full_scale: f64) -> bool {
     let near_rail = WRAP_RAIL_SHARE * full_scale;
     (raw - prev).abs() > WRAP_JUMP_FS * full_scale
         && prev.abs() > near_rail

@@ -38,6 +38,39 @@ pub(super) fn cap_from_flanks(
     plateau: Plateau,
     impact_i: Option<usize>,
 ) -> Option<Pulse> {
+    cap_shaped(s, perp, clipped, plateau, impact_i, Bell::CosSquared)
+}
+
+/// A bell's shape near its crest, for a cap rebuilt from the flanks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bell {
+    /// `peak · cos²(π (t − t0) / W)`: compact support, the minimum-jerk turn's shape.
+    CosSquared,
+    /// `peak · exp(−(t − t0)² / 2σ²)`: the heaviest-tailed bell a smooth turn is read as
+    /// (chain.rs reads an unclipped segment's crest as one).
+    Gaussian,
+}
+
+impl Bell {
+    /// How far from the crest a sample at `share` of the peak lies, in the side's width.
+    fn distance(self, share: f64) -> f64 {
+        let share = share.min(1.0);
+        match self {
+            Bell::CosSquared => share.sqrt().acos(),
+            Bell::Gaussian => (-2.0 * share.ln()).sqrt(),
+        }
+    }
+}
+
+/// [`cap_from_flanks`] with each side of the given `bell` shape.
+fn cap_shaped(
+    s: &[NodeSample],
+    perp: &[f64],
+    clipped: &[bool],
+    plateau: Plateau,
+    impact_i: Option<usize>,
+    bell: Bell,
+) -> Option<Pulse> {
     let ring_end = ring_end_ms(s, impact_i);
     let falling_from = |after_t: f64| {
         (plateau.last + 1..s.len().saturating_sub(1))
@@ -46,13 +79,34 @@ pub(super) fn cap_from_flanks(
     // Past the shuttle's ring first; at 100 Hz that can leave only the follow-through, so
     // then the two samples right after the plateau (their rate is the racket's, slowed by
     // the shuttle, which the falling side's own width takes in).
-    let past_ring = falling_from(ring_end).and_then(|f1| cap_with(s, perp, plateau, f1));
-    past_ring.or_else(|| cap_with(s, perp, plateau, falling_from(f64::NEG_INFINITY)?))
+    let past_ring = falling_from(ring_end).and_then(|f1| cap_with(s, perp, plateau, f1, bell));
+    past_ring.or_else(|| cap_with(s, perp, plateau, falling_from(f64::NEG_INFINITY)?, bell))
+}
+
+/// The cap over the clipped run of samples through `peak_i` of any node's angular speed
+/// (`magnitude`, with `clipped` marking the samples at the rail), from its clean flanks: for
+/// a body node, whose turn has no shuttle's ring (the kinetic chain, chain.rs). `None` where
+/// `peak_i` is not on a plateau with clean samples either side, or no cap fits.
+pub(crate) fn cap_over_rail(
+    s: &[NodeSample],
+    magnitude: &[f64],
+    clipped: &[bool],
+    peak_i: usize,
+    bell: Bell,
+) -> Option<Pulse> {
+    let plateau = Plateau::around(clipped, peak_i)?;
+    cap_shaped(s, magnitude, clipped, plateau, None, bell)
 }
 
 /// The cap through the two clean samples before `plateau` and the falling samples `f1` and
 /// the one after it.
-fn cap_with(s: &[NodeSample], perp: &[f64], plateau: Plateau, f1: usize) -> Option<Pulse> {
+fn cap_with(
+    s: &[NodeSample],
+    perp: &[f64],
+    plateau: Plateau,
+    f1: usize,
+    bell: Bell,
+) -> Option<Pulse> {
     let level = plateau.level(perp);
     let (r1, r2) = (plateau.first.checked_sub(2)?, plateau.first - 1);
     let f2 = f1 + 1;
@@ -64,6 +118,7 @@ fn cap_with(s: &[NodeSample], perp: &[f64], plateau: Plateau, f1: usize) -> Opti
     let side = |a: usize, b: usize| Side {
         near: (s[a].t_ms, perp[a]),
         far: (s[b].t_ms, perp[b]),
+        bell,
     };
     let (rise, fall) = (side(r2, r1), side(f1, f2));
     // Crest time from the rising side less the falling side's: negative for a trial peak
@@ -103,13 +158,15 @@ fn cap_with(s: &[NodeSample], perp: &[f64], plateau: Plateau, f1: usize) -> Opti
 struct Side {
     near: (f64, f64),
     far: (f64, f64),
+    bell: Bell,
 }
 
 impl Side {
-    /// For a trial `peak`, the cos² side through both samples: its crest time and its
-    /// width W over π (ms). A sample at `y` lies `acos(√(y / peak))` of those from the crest.
+    /// For a trial `peak`, the side of its bell through both samples: its crest time and its
+    /// width (ms; a cos² side's W over π). A sample at `y` lies `bell.distance(y / peak)` of
+    /// those from the crest (cos²: `acos(√(y / peak))`).
     fn crest(&self, peak: f64) -> Option<(f64, f64)> {
-        let widths = |y: f64| (y / peak).min(1.0).sqrt().acos();
+        let widths = |y: f64| self.bell.distance(y / peak);
         let (near, far) = (widths(self.near.1), widths(self.far.1));
         let width = (self.near.0 - self.far.0).abs() / (far - near);
         let toward = (self.near.0 - self.far.0).signum();

@@ -24,6 +24,7 @@ pub use classify::{Contact, SpeedReference, classify, height_of};
 use contact::find_impact;
 pub use course::Course;
 use fastest::swing_peak_index;
+pub(crate) use flanks::{Bell, cap_over_rail};
 
 use super::condition::Carried;
 use super::condition::WrapsLeft;
