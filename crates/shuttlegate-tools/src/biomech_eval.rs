@@ -28,6 +28,7 @@ use shuttlegate_core::analysis::{
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
+pub mod burst_shape;
 pub mod contact;
 pub mod daemon;
 pub mod missed;
@@ -175,6 +176,9 @@ pub struct BiomechReport {
     /// peak |ω⊥| around the contact and whether it crossed the trigger ([`missed`],
     /// `eval --verbose`).
     pub missed: BTreeMap<String, usize>,
+    /// The racket bursts' shapes, false detections by what the player was doing beside the
+    /// played swings the handling rule judges ([`burst_shape`], `eval --verbose`).
+    pub burst_shapes: burst_shape::BurstShapes,
     /// Racket detections in rest by the racket node's mount and what the simulated player was
     /// doing (`eval --verbose`): detections, and that activity's time, ms.
     pub rest_by_activity: BTreeMap<String, (usize, f64)>,
@@ -732,6 +736,7 @@ fn score_session_with(
     r.sessions += 1;
     let dev_groups = device_groups(session);
     let mut used = vec![false; found.len()];
+    let mut matched_stroke: Vec<Option<&str>> = vec![None; found.len()];
     let aligned = !session.device.nodes.iter().any(|n| n.sensor.mount_rotated);
     let mut missed = Vec::new();
     for (k_truth, t) in session.swings.iter().enumerate() {
@@ -780,6 +785,7 @@ fn score_session_with(
         }
         let outcome = best.map(|(k, s)| {
             used[k] = true;
+            matched_stroke[k] = Some(t.stroke.name());
             Outcome {
                 stroke_ok: s.stroke.as_str() == t.stroke.name(),
                 side_ok: s.side.is_some_and(|side| side.as_str() == t.side.name()),
@@ -853,6 +859,13 @@ fn score_session_with(
         }
     }
     score_chain_only(session, found, &used, &chain_only, r);
+    let shape_labels = burst_labels(session, found, &matched_stroke);
+    r.burst_shapes.add_session(
+        session,
+        &court_device(session, None).profile,
+        found,
+        &shape_labels,
+    );
     missed::tally_missed(
         session,
         &court_device(session, None).profile,
@@ -947,6 +960,39 @@ fn tally_rest_activities(session: &Session, found: &[&Swing], r: &mut BiomechRep
             .filter(|s| session.rests.iter().any(|w| w.contains(s.t_impact)))
             .count();
     }
+}
+
+/// The `burst …` breakdown's label of each racket detection ([`burst_shape`]): a false one by
+/// the rest activity it fell in (or where it fell around the played swings) and the racket
+/// node's mount, a matched one by its played stroke (`true`: a played swing).
+fn burst_labels(
+    session: &Session,
+    found: &[&Swing],
+    matched_stroke: &[Option<&str>],
+) -> Vec<Option<(String, bool)>> {
+    let Some(mount) = racket_mount(session) else {
+        return vec![None; found.len()];
+    };
+    found
+        .iter()
+        .zip(matched_stroke)
+        .map(|(s, stroke)| {
+            if let Some(stroke) = stroke {
+                return Some((format!("played {stroke} (no contact, narrow, <600)"), true));
+            }
+            let in_rest = session.rests.iter().any(|w| w.contains(s.t_impact));
+            let activity = session
+                .rest_activities
+                .iter()
+                .find(|a| (a.start_ms..a.end_ms).contains(&s.t_impact))
+                .map(|a| a.activity.name());
+            let place = match (in_rest, activity) {
+                (true, Some(a)) => format!("rest {a}"),
+                _ => false_place(session, s.t_impact, in_rest).to_owned(),
+            };
+            Some((format!("false {place}, {mount}"), false))
+        })
+        .collect()
 }
 
 /// Where an unmatched racket detection fell: in a rest window, within a second after a true
@@ -1430,6 +1476,7 @@ impl BiomechReport {
             })
             .chain(places)
             .chain(missed)
+            .chain(self.burst_shapes.lines())
             .chain(activities)
             .chain(self.placement_lines.iter().cloned())
             .chain(heights)

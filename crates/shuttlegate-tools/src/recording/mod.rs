@@ -444,8 +444,10 @@ pub fn source_outcomes(
         };
         let mut analyser = DeviceAnalyser::new(profile.clone(), settings.clone(), "recording");
         let mut swings = Vec::new();
+        let mut raw = Vec::new();
         let mut drain = |analyser: &mut DeviceAnalyser| {
             while let Some(AnalysisEvent::Swing(s)) = analyser.poll_event() {
+                raw.push(s.clone());
                 // A chain-only swing (no side or height: the racket rule did not fire) is
                 // not a racket detection; the daemon path drops it the same way. These
                 // one-node recordings cannot produce one.
@@ -469,6 +471,15 @@ pub fn source_outcomes(
         }
         analyser.finish();
         drain(&mut analyser);
+        if std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some() {
+            swing_trace(
+                &profile,
+                source.position,
+                &read.samples,
+                &file.path.display().to_string(),
+                &raw,
+            );
+        }
         if std::env::var_os("SHUTTLEGATE_ARM_TRACE").is_some() {
             arm_trace(
                 &profile,
@@ -481,6 +492,36 @@ pub fn source_outcomes(
         outcomes.extend(read.outcomes(&file.path.display().to_string(), swings));
     }
     Ok(outcomes)
+}
+
+/// Diagnostics (`SHUTTLEGATE_SWING_TRACE`): each racket detection of a file, its time from
+/// the file's first sample and from the previous detection, and its burst's figures
+/// (`biomech_eval::burst_shape`), to see what a false or doubled swing was.
+fn swing_trace(
+    profile: &DeviceProfile,
+    position: BodyPosition,
+    samples: &[NodeSample],
+    file: &str,
+    swings: &[shuttlegate_core::analysis::Swing],
+) {
+    let mut conditioner = shuttlegate_core::analysis::NodeConditioner::new(profile, position, true);
+    let mut conditioned: Vec<NodeSample> = samples.to_vec();
+    conditioned.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    for s in &mut conditioned {
+        conditioner.condition(s);
+    }
+    let t0 = conditioned.first().map_or(0.0, |s| s.t_ms);
+    let mut previous: Option<f64> = None;
+    for s in swings.iter().filter(|s| s.side.is_some()) {
+        let shape = crate::biomech_eval::burst_shape::describe(&conditioned, s).unwrap_or_default();
+        println!(
+            "swing {file} t {:.0} after {} width {:.0} {shape}",
+            s.t_impact - t0,
+            previous.map_or("-".into(), |p| format!("{:.0}", s.t_impact - p)),
+            s.t_end - s.t_start,
+        );
+        previous = Some(s.t_impact);
+    }
 }
 
 /// Diagnostics (`SHUTTLEGATE_ARM_TRACE`): what a wrist node's forehand-turn inference

@@ -1,0 +1,236 @@
+//! What the racket did in the bursts the detector kept (`eval --verbose`, "burst …" lines):
+//! the shape of each false racket detection, by what the simulated player was doing (a rest
+//! activity, or where it fell around the played swings), beside the same shape of the played
+//! swings the handling rule has to let through (found on a racket node with no contact, no
+//! wider than a forward swing and no faster than a net push: measure/handling.rs's
+//! population). A rule that separates a scoop from a stroke must separate these two sets of
+//! lines; the lines show which figure of the burst does.
+//!
+//! Each figure is read on the racket node's samples, decoded from the session's wire text and
+//! run through a fresh [`NodeConditioner`] as `missed.rs` does, over the detection's span
+//! (`t_start`…`t_end`): the peak |ω⊥|, its width at half peak, the angle swept, the rise and
+//! fall times at half peak, the largest 20 ms change of the acceleration vector while the
+//! racket turns at half its peak (the handling rule's figure), and the largest departure of
+//! the load from 1 g then. Printed as the 10th, 50th and 90th percentiles per group. Only a
+//! breakdown: no figure is scored from it.
+
+use std::collections::BTreeMap;
+
+use shuttlegate_biomech::Session;
+use shuttlegate_core::analysis::{DeviceProfile, NodeConditioner, NodeSample, Swing};
+use shuttlegate_core::batch::BodyPosition;
+
+use super::placement::node_samples;
+
+/// The handling rule's population: no wider than this at half peak, ms …
+const NARROW_MS: f64 = 200.0;
+/// … and no faster than this, °/s (measure/'s wide-stroke bound).
+const PUSH_DPS: f64 = 600.0;
+
+/// One burst's figures.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    peak_dps: f64,
+    fwhm_ms: f64,
+    swept_deg: f64,
+    rise_ms: f64,
+    fall_ms: f64,
+    load_change_g: f64,
+    load_departure_g: f64,
+    /// The largest second difference of the acceleration vector within [`AFTER_MS`] after
+    /// the turn fell under half its peak, g: a knock once the racket has stopped (a tap on
+    /// the floor) rather than while it turns.
+    after_jolt_g: f64,
+    contact: bool,
+}
+
+/// How long after the turn fell under half its peak a knock is looked for, ms.
+const AFTER_MS: f64 = 150.0;
+
+/// The shapes of one group of bursts.
+#[derive(Debug, Clone, Default)]
+pub struct ShapeGroup {
+    shapes: Vec<Shape>,
+}
+
+/// The bursts' shapes by group.
+#[derive(Debug, Clone, Default)]
+pub struct BurstShapes {
+    groups: BTreeMap<String, ShapeGroup>,
+}
+
+impl BurstShapes {
+    /// Adds one session's racket detections, each under its `label` (`None`: not counted):
+    /// a played swing's (`played: true`) counts only in the handling rule's population.
+    pub fn add_session(
+        &mut self,
+        session: &Session,
+        profile: &DeviceProfile,
+        found: &[&Swing],
+        label: &[Option<(String, bool)>],
+    ) {
+        let Some(id) = session
+            .device
+            .nodes
+            .iter()
+            .find(|n| n.segment == shuttlegate_biomech::Segment::Racket)
+            .map(|n| n.segment.sensor_id())
+        else {
+            return;
+        };
+        if label.iter().all(Option::is_none) {
+            return;
+        }
+        let mut samples = node_samples(session, id, BodyPosition::Racket);
+        samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+        samples.dedup_by(|a, b| a.t_ms == b.t_ms);
+        let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
+        for s in &mut samples {
+            conditioner.condition(s);
+        }
+        for (s, name) in found.iter().zip(label) {
+            let Some((name, played)) = name else { continue };
+            let Some(shape) = shape_of(&samples, s) else {
+                continue;
+            };
+            if *played && !in_handling_population(&shape) {
+                continue;
+            }
+            self.groups
+                .entry(name.clone())
+                .or_default()
+                .shapes
+                .push(shape);
+        }
+    }
+
+    /// One line per group and figure.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, g) in &self.groups {
+            let n = g.shapes.len();
+            let contact = g.shapes.iter().filter(|s| s.contact).count();
+            let fig = |f: fn(&Shape) -> f64| {
+                let mut v: Vec<f64> = g.shapes.iter().map(f).collect();
+                v.sort_by(f64::total_cmp);
+                let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+                format!("{:.2}/{:.2}/{:.2}", q(0.1), q(0.5), q(0.9))
+            };
+            out.push(format!(
+                "burst {name:<52} n {n:>4} contact {contact:>3}  peak {}  fwhm {}  swept {}  rise {}  fall {}  load change {}  load departure {}  after jolt {}",
+                fig(|s| s.peak_dps),
+                fig(|s| s.fwhm_ms),
+                fig(|s| s.swept_deg),
+                fig(|s| s.rise_ms),
+                fig(|s| s.fall_ms),
+                fig(|s| s.load_change_g),
+                fig(|s| s.load_departure_g),
+                fig(|s| s.after_jolt_g),
+            ));
+        }
+        out
+    }
+}
+
+/// Whether a burst belongs to the handling rule's population (module doc).
+fn in_handling_population(s: &Shape) -> bool {
+    !s.contact && s.peak_dps < PUSH_DPS && s.fwhm_ms <= NARROW_MS
+}
+
+fn perp_of(s: &NodeSample) -> f64 {
+    f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2]))
+}
+
+/// The figures of the detection `s` on the racket node's conditioned `samples`.
+fn shape_of(samples: &[NodeSample], s: &Swing) -> Option<Shape> {
+    let idx: Vec<usize> = (0..samples.len())
+        .filter(|&i| samples[i].t_ms >= s.t_start && samples[i].t_ms <= s.t_end)
+        .collect();
+    let &peak_i = idx
+        .iter()
+        .max_by(|&&a, &&b| perp_of(&samples[a]).total_cmp(&perp_of(&samples[b])))?;
+    let peak = perp_of(&samples[peak_i]);
+    let above = |i: usize| perp_of(&samples[i]) >= 0.5 * peak;
+    let (mut lo, mut hi) = (peak_i, peak_i);
+    while lo > 0 && above(lo - 1) {
+        lo -= 1;
+    }
+    while hi + 1 < samples.len() && above(hi + 1) {
+        hi += 1;
+    }
+    let swept_deg = idx
+        .windows(2)
+        .map(|w| {
+            let dt = (samples[w[1]].t_ms - samples[w[0]].t_ms) / 1000.0;
+            0.5 * (perp_of(&samples[w[0]]) + perp_of(&samples[w[1]])) * dt
+        })
+        .sum();
+    let mut load_change: f64 = 0.0;
+    let mut load_departure: f64 = 0.0;
+    for i in lo..=hi {
+        let a = samples[i].acc.map(f64::from);
+        let norm = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
+        load_departure = load_departure.max((norm - 1.0).abs());
+        let Some(e) = samples[..i]
+            .iter()
+            .rev()
+            .find(|e| samples[i].t_ms - e.t_ms >= 19.0)
+        else {
+            continue;
+        };
+        if samples[i].t_ms - e.t_ms > 40.0 {
+            continue;
+        }
+        let change = (0..3)
+            .map(|k| (a[k] - f64::from(e.acc[k])).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        load_change = load_change.max(change);
+    }
+    let end_t = samples[hi].t_ms;
+    let after_jolt_g = (hi.max(2)..samples.len())
+        .take_while(|&i| samples[i].t_ms <= end_t + AFTER_MS)
+        .map(|i| {
+            (0..3)
+                .map(|k| {
+                    let (a, b, c) = (
+                        samples[i].acc[k],
+                        samples[i - 1].acc[k],
+                        samples[i - 2].acc[k],
+                    );
+                    f64::from(a - 2.0 * b + c).powi(2)
+                })
+                .sum::<f64>()
+                .sqrt()
+        })
+        .fold(0.0, f64::max);
+    Some(Shape {
+        after_jolt_g,
+        peak_dps: peak,
+        fwhm_ms: samples[hi].t_ms - samples[lo].t_ms,
+        swept_deg,
+        rise_ms: samples[peak_i].t_ms - samples[lo].t_ms,
+        fall_ms: samples[hi].t_ms - samples[peak_i].t_ms,
+        load_change_g: load_change,
+        load_departure_g: load_departure,
+        contact: s.impact,
+    })
+}
+
+/// One detection's figures as text (`SHUTTLEGATE_SWING_TRACE` on the real sets): the same
+/// figures as the `burst …` lines, on the conditioned `samples` of its node.
+pub fn describe(samples: &[NodeSample], s: &Swing) -> Option<String> {
+    let x = shape_of(samples, s)?;
+    Some(format!(
+        "peak {:.0} fwhm {:.0} swept {:.0} rise {:.0} fall {:.0} load change {:.2} load departure {:.2} after jolt {:.2} contact {}",
+        x.peak_dps,
+        x.fwhm_ms,
+        x.swept_deg,
+        x.rise_ms,
+        x.fall_ms,
+        x.load_change_g,
+        x.load_departure_g,
+        x.after_jolt_g,
+        x.contact
+    ))
+}
