@@ -412,10 +412,6 @@ impl NodeConditioner {
         let wraps_left = WrapsLeft {
             gyro: self.gyro_wrap_left.overlaps(from, to),
             acc_axes: [0, 1, 2].map(|k| self.acc_wrap_left[k].within(from, to)),
-            acc_unwrapped_range_g: self
-                .acc_ran_on
-                .overlaps(from, to)
-                .then_some(self.acc_full_scale),
         };
         let mut q = SpanQuality {
             rest_g,
@@ -549,7 +545,7 @@ mod tests {
 
     /// A device that says its nodes clip keeps a wrap as read; the conditioning stage's
     /// verdict names it, per sensor and accelerometer axis, for the swing's window — and a
-    /// wrap it undid leaves none, but names the accelerometer's range its readings passed.
+    /// wrap it undid leaves none.
     #[test]
     fn a_wrap_left_in_place_is_named_for_the_window() {
         let run = |overflow: Overflow| {
@@ -583,10 +579,6 @@ mod tests {
         assert!(kept.gyro);
         assert_eq!(kept.acc_axes, [vec![], vec![(200.0, 220.0)], vec![]]);
         assert!(kept.acc_wrapped_at(1, 210.0) && !kept.acc_wrapped_at(1, 230.0));
-        let undone = WrapsLeft {
-            acc_unwrapped_range_g: Some(DeviceProfile::new("d").acc_full_scale_g),
-            ..WrapsLeft::default()
-        };
-        assert_eq!(run(Overflow::Wrap), undone);
+        assert_eq!(run(Overflow::Wrap), WrapsLeft::default());
     }
 }

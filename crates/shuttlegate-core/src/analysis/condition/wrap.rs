@@ -179,11 +179,6 @@ pub struct WrapsLeft {
     pub gyro: bool,
     /// Per accelerometer axis, the time spans `[from, to]` (ms) of its wrapped readings.
     pub acc_axes: [Vec<(f64, f64)>; 3],
-    /// The accelerometer's range, g, when the conditioning stage undid its wraps in the
-    /// window and the count ran on past the rail (the measured profile then has no rail):
-    /// readings past it are rebuilt, not measured, and a wrap it missed is a jump of most of
-    /// the range left in the readings. `None` when nothing was undone.
-    pub acc_unwrapped_range_g: Option<f64>,
 }
 
 impl WrapsLeft {

@@ -79,16 +79,7 @@ pub(super) fn find_impact(
     }
     let rail = ACC_RAIL_FRACTION * acc_full_scale_g;
     let wrapped = |k: usize, i: usize| burst.wraps_left.acc_wrapped_at(k, s[i].t_ms);
-    // On a racket node contact is the largest transient, which a range-sized jump always
-    // wins (where this was measured); a stand-in keeps the first jolt over the threshold,
-    // and there leaving such readings out lost the ChoongGao armband 2 of 55 smash heights
-    // (not an independent set) and came out even on the simulator's wrist nodes.
-    let unwrapped_range = burst
-        .wraps_left
-        .acc_unwrapped_range_g
-        .filter(|_| burst.on_racket());
-    let residual =
-        |i: usize| second_difference_off_the_rail(acc, i, rail, unwrapped_range, &wrapped);
+    let residual = |i: usize| second_difference_off_the_rail(acc, i, rail, &wrapped);
     let mut swing_residuals: Vec<f64> = (2..acc.len())
         .filter(|&i| s[i].t_ms >= trigger_t && s[i].t_ms <= peak_t)
         .map(residual)
@@ -190,13 +181,11 @@ fn earliest_after_contact(b: &Burst) -> usize {
 }
 
 /// ‖a_i − 2a_{i−1} + a_{i−2}‖ over the axes that stay off the rail in all three samples and
-/// read none of them wrapped (`wrapped(axis, sample)`), nor, on an accelerometer whose wraps
-/// were undone in the window (`unwrapped_range`), past its range ([`past_the_range`]).
+/// read none of them wrapped (`wrapped(axis, sample)`).
 fn second_difference_off_the_rail(
     acc: &[Vec3],
     i: usize,
     rail: f64,
-    unwrapped_range: Option<f64>,
     wrapped: &dyn Fn(usize, usize) -> bool,
 ) -> f64 {
     let mut sum = 0.0;
@@ -204,29 +193,11 @@ fn second_difference_off_the_rail(
         let (a, b, c) = (acc[i][k], acc[i - 1][k], acc[i - 2][k]);
         let at_rail = [a, b, c].iter().any(|v| v.abs() >= rail);
         let wrapped = (i - 2..=i).any(|j| wrapped(k, j));
-        let past = unwrapped_range.is_some_and(|range| past_the_range([c, b, a], range));
-        if !at_rail && !wrapped && !past {
+        if !at_rail && !wrapped {
             sum += (a - 2.0 * b + c).powi(2);
         }
     }
     sum.sqrt()
-}
-
-/// Whether three successive readings of one axis of an accelerometer whose wraps the
-/// conditioning stage undid (of ±`range`) say nothing of the contact: one of them lies past
-/// the rail (rebuilt, a range added to the raw count: where the wrap's entry or exit was read
-/// a sample off, its neighbour is a range away from it), or two of them jump across zero by
-/// more than the range, each beyond half of it — a wrap's jump that was not undone (the
-/// conditioning stage needs 1.5 ranges, while at 100 Hz the centripetal load along the shaft,
-/// ω²r, 45 g at 2400 °/s and 0.25 m, can pass a ±16 g rail by more than half a range in one
-/// sample). Such readings are a range off, not a transient; the shuttle's transient is read
-/// on the other axes, or not at all.
-fn past_the_range(v: [f64; 3], range: f64) -> bool {
-    let rebuilt = v.iter().any(|x| x.abs() >= ACC_RAIL_FRACTION * range);
-    let wrap_jump = |(p, q): (f64, f64)| {
-        (q - p).abs() > range && p.abs() > 0.5 * range && q.abs() > 0.5 * range && p * q < 0.0
-    };
-    rebuilt || [(v[0], v[1]), (v[1], v[2])].into_iter().any(wrap_jump)
 }
 
 #[cfg(test)]
@@ -401,42 +372,6 @@ mod tests {
         after_the_peak[25][1] += 6.0;
         assert!(perp[25] > 0.5 * 2000.0 && perp[25] < 0.8 * 2000.0);
         assert_eq!(search(&after_the_peak, &s, &perp), Some(25));
-    }
-
-    /// On a ±16 g accelerometer whose wraps the conditioning stage undid in the window, the
-    /// shaft axis's centripetal load passing the rail by more than half a range in one sample
-    /// is a wrap it did not undo: −12.6 g then +12.8 g (−19.2 g read a range high, and held
-    /// there), while the racket turns at 84 % of its peak. Its second difference (32 g) is no
-    /// contact; the shuttle's transient across the face, 25 ms later, is. Read as it stands
-    /// (no wrap undone in the window) the jump is a transient like any other.
-    #[test]
-    fn a_wrap_left_in_the_readings_of_an_unwrapped_accelerometer_is_not_contact() {
-        let s = samples(40);
-        let perp = turning_pulse(&s);
-        let mut acc = vec![[0.0, 0.0, 1.0]; s.len()];
-        for (k, x) in [-2.0, -6.0, -12.6].into_iter().enumerate() {
-            acc[14 + k][0] = x;
-        }
-        for a in &mut acc[17..] {
-            a[0] = 12.8;
-        }
-        acc[22][2] += 8.0;
-        assert!(perp[17] > 0.8 * 2000.0 && perp[16] < 0.8 * 2000.0);
-        let unwrapped = WrapsLeft {
-            acc_unwrapped_range_g: Some(FULL_SCALE_G),
-            ..WrapsLeft::default()
-        };
-        assert_eq!(search_with(&acc, &s, &perp, &unwrapped), Some(22));
-        assert_eq!(search(&acc, &s, &perp), Some(17));
-        // A wrist node standing in keeps the first jolt over the threshold, readings and all.
-        let on_wrist: Vec<NodeSample> = s
-            .iter()
-            .map(|x| NodeSample {
-                position: BodyPosition::Wrist,
-                ..*x
-            })
-            .collect();
-        assert_eq!(search_with(&acc, &on_wrist, &perp, &unwrapped), Some(17));
     }
 
     /// A grip jolt of 1.5 g 30 ms before contact passes the threshold and the rate condition;
