@@ -27,7 +27,7 @@ from sklearn.model_selection import KFold, cross_val_score
 COLUMNS = (
     "stroke mount shape t_elev t_pitch t_speed t_foot t_jump t_back found m_elev m_pitch m_rate "
     "m_speed m_ref m_quiet m_dt c_width c_lag c_appr c_rise c_axis conf contact_off_ms flags "
-    "t_height m_height"
+    "t_height m_height gyro_fs overflow rate_hz t_peak_dps impact t_impact"
 ).split()
 TRUE = ["t_elev", "t_pitch", "t_speed", "t_foot", "t_jump", "t_back"]
 MEASURED = ["m_elev", "m_pitch", "m_speed", "m_quiet", "m_rate", "m_rel"]

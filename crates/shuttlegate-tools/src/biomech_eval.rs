@@ -824,7 +824,8 @@ fn score_session_with(
                 flagged_label(s)
             )
         });
-        r.contact.add_matched(t, s, &mount, rail_key.as_deref());
+        r.contact
+            .add_matched(session, t, s, &mount, rail_key.as_deref());
         r.reliability.add(t, s, &mount);
         if let Some(h) = t.stroke.height_class() {
             r.height_n += 1;

@@ -67,10 +67,17 @@ pub struct ContactBreakdown {
 impl ContactBreakdown {
     /// A matched swing `found` of truth `t`, on a device whose racket node is mounted `mount`;
     /// `extra`, a further group it counts in (by class).
-    pub fn add_matched(&mut self, t: &SwingTruth, found: &Swing, mount: &str, extra: Option<&str>) {
+    pub fn add_matched(
+        &mut self,
+        session: &Session,
+        t: &SwingTruth,
+        found: &Swing,
+        mount: &str,
+        extra: Option<&str>,
+    ) {
         let Some(e) = found.contact.0 else { return };
         if let Some(path) = std::env::var_os("SHUTTLEGATE_CONTACT_DUMP") {
-            append_row(&path, &dump_row(t, found, &e, mount));
+            append_row(&path, &dump_row(session, t, found, &e, mount));
         }
         let extra = extra.map(|x| format!("{} {x}", t.stroke.name()));
         for key in [
@@ -169,10 +176,11 @@ impl ContactBreakdown {
 /// share, speed, reference, quiet_before, sample interval, pulse width, contact lag, approach
 /// pitch, elevation rise, plane axis elevation, confidence; then found − true contact (ms),
 /// the swing's flags (`;`-joined), the true height class and the height read.
-fn dump_row(t: &SwingTruth, found: &Swing, e: &Evidence, mount: &str) -> String {
+fn dump_row(session: &Session, t: &SwingTruth, found: &Swing, e: &Evidence, mount: &str) -> String {
     let flags: Vec<&str> = found.flags.iter().map(|f| f.as_str()).collect();
+    let sensor = &session.device.nodes[0].sensor;
     format!(
-        "{},{},{:?},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        "{},{},{:?},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:?},{},{},{},{}\n",
         t.stroke.name(),
         mount.replace(',', ";"),
         t.shape,
@@ -200,6 +208,12 @@ fn dump_row(t: &SwingTruth, found: &Swing, e: &Evidence, mount: &str) -> String 
         flags.join(";"),
         t.stroke.height_class().map_or("-", |h| h.name()),
         found.height.map_or("-", |h| h.as_str()),
+        sensor.gyro_full_scale_dps,
+        sensor.overflow,
+        session.device.rates.rate_at(t.t_contact_ms),
+        t.racket_peak_dps,
+        found.impact,
+        found.t_impact,
     )
 }
 
