@@ -56,9 +56,15 @@ pub struct Span {
 /// What one file is known to hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Truth {
-    /// One stroke per span (fixed-length trigger captures, labelled runs); `idle_ms` of
-    /// recorded time outside every span, where a swing is a false one.
-    Strokes { spans: Vec<Span>, idle_ms: f64 },
+    /// Strokes in spans (fixed-length trigger captures, labelled runs); `idle_ms` of recorded
+    /// time outside every span, where a swing is a false one. `one_each`: a span is one stroke
+    /// (a capture); otherwise it is an activity window holding one or more (a labelled run), so
+    /// a second swing in it is no double count and "twice" cannot be measured.
+    Strokes {
+        spans: Vec<Span>,
+        idle_ms: f64,
+        one_each: bool,
+    },
     /// No stroke at all: every swing is false.
     Idle { recorded_ms: f64 },
     /// A ball robot fed one ball every `interval_ms` for at most `recorded_ms`: the ball count
@@ -97,8 +103,9 @@ struct ClassTally {
     speeds: Vec<f64>,
     /// The stroke count is an upper bound (balls fed).
     upper_bound: bool,
-    /// The class has no stroke timing (a stated count): "twice" cannot be measured.
-    untimed: bool,
+    /// Nothing says where one stroke ends and the next begins (a stated count, or activity
+    /// windows holding several): "twice" cannot be measured.
+    twice_unmeasurable: bool,
 }
 
 /// False swings over non-stroke time.
@@ -129,7 +136,12 @@ impl ClassTally {
 
 fn tally_file(outcome: &FileOutcome, class: &mut ClassTally, idle: &mut IdleTally) {
     match &outcome.truth {
-        Truth::Strokes { spans, idle_ms } => {
+        Truth::Strokes {
+            spans,
+            idle_ms,
+            one_each,
+        } => {
+            class.twice_unmeasurable |= !one_each;
             let mut per_span = vec![0usize; spans.len()];
             idle.ms += idle_ms;
             for swing in &outcome.swings {
@@ -173,7 +185,7 @@ fn tally_file(outcome: &FileOutcome, class: &mut ClassTally, idle: &mut IdleTall
             }
         }
         Truth::Counted(n) => {
-            class.untimed = true;
+            class.twice_unmeasurable = true;
             class.strokes += n;
             class.found += outcome.swings.len().min(*n);
             for swing in &outcome.swings {
@@ -233,7 +245,7 @@ pub fn score(
             detail: format!("{}/{} strokes{bound}", t.found, t.strokes),
             target: Some(Target::AtLeast(FOUND_TARGET_PCT)),
         });
-        if !t.untimed {
+        if !t.twice_unmeasurable {
             figures.push(Figure {
                 name: format!("twice: {name}"),
                 value: pct(t.twice, t.found.max(t.twice)),
@@ -424,6 +436,7 @@ mod tests {
             truth: Truth::Strokes {
                 spans,
                 idle_ms: 60_000.0,
+                one_each: true,
             },
             swings: vec![
                 swing(500.0, Side::Forehand, 80.0),
@@ -448,6 +461,39 @@ mod tests {
             r.figure("height: confidence Brier").is_none(),
             "no height label, no height confidence"
         );
+    }
+
+    /// A labelled run is an activity window: two swings in one are two strokes, not one
+    /// counted twice, and nothing can say which they are.
+    #[test]
+    fn activity_windows_are_found_but_not_scored_for_double_counts() {
+        let outcome = FileOutcome {
+            file: "backhand.csv".into(),
+            class: "backhand".into(),
+            label: Label::parse("backhand").expect("valid"),
+            truth: Truth::Strokes {
+                spans: vec![
+                    Span {
+                        t_start: 0.0,
+                        t_end: 10_000.0,
+                    },
+                    Span {
+                        t_start: 20_000.0,
+                        t_end: 21_000.0,
+                    },
+                ],
+                idle_ms: 0.0,
+                one_each: false,
+            },
+            swings: vec![
+                swing(1000.0, Side::Backhand, 60.0),
+                swing(4000.0, Side::Backhand, 60.0),
+            ],
+        };
+        let r = score("t", "t", "test", &[outcome], &[]);
+        assert_eq!(value(&r, "found: backhand"), Some(50.0));
+        assert!(r.figure("twice: backhand").is_none(), "not measurable");
+        assert_eq!(value(&r, "side: backhand"), Some(100.0));
     }
 
     #[test]

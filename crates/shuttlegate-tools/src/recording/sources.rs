@@ -21,8 +21,9 @@ use super::{Format, Label, RecordingError, RecordingSpec, read_recording};
 pub enum FileKind {
     /// Fixed-length trigger captures, one stroke each.
     Captures,
-    /// Rows labelled per stroke: these label values are strokes (value, class, implied side
-    /// and height), every other value is not.
+    /// Rows labelled by activity: these label values are strokes (value, class, implied side
+    /// and height), every other value is not. A run of one value is a window holding one
+    /// stroke or several (the tennis set's runs hold 1–7 wrist peaks over 300 °/s).
     LabelledRuns(Vec<(String, String, Label)>),
     /// A ball robot feeding one ball per interval.
     Fed { interval_ms: f64 },
@@ -245,8 +246,8 @@ pub fn tennis(dir: &Path) -> Result<Source, std::io::Error> {
         files,
         speed_order: Vec::new(),
         notes: vec![
-            "a labelled run is an activity window, not one stroke (runs hold 0–7 gyro peaks): \
-             `twice` over-counts"
+            "a labelled run is an activity window, not one stroke (runs hold 1–7 wrist peaks \
+             over 300 °/s): `found` counts windows with a swing, `twice` is not measured"
                 .into(),
             "which wrist and which way the watch faces is not stated".into(),
         ],
@@ -615,6 +616,7 @@ fn truth_of(file: &SourceFile, table: &Table) -> Vec<(String, Label, Truth)> {
         FileKind::Captures => one(Truth::Strokes {
             spans: captures(samples),
             idle_ms: 0.0,
+            one_each: true,
         }),
         FileKind::Idle => one(Truth::Idle {
             recorded_ms: recorded_ms(samples, |_| true),
@@ -649,6 +651,7 @@ fn truth_of(file: &SourceFile, table: &Table) -> Vec<(String, Label, Truth)> {
                         spans,
                         // Idle time is counted once per file, with the first part.
                         idle_ms: if parts.is_empty() { idle_ms } else { 0.0 },
+                        one_each: false,
                     },
                 ));
             }
