@@ -123,13 +123,19 @@ struct Floor {
 /// 0.413 → 0.398 / 0.427, side 0.744 / 0.761 → 0.753 / 0.760, chain delays 0.732 / 0.741 →
 /// 0.737 / 0.741, peaks 0.714 / 0.741 → 0.719 / 0.741. F1 floors rise to 0.94 / 0.96 and the
 /// 100 Hz stroke floor to 0.37, about 0.02 under; nothing was tuned on these seeds.
+///
+/// Version 12 (peaks22: a body segment's crest past its gyro's rail, or through a sign wrap
+/// left in place, estimated from the clean flanks): chain delays 0.737 / 0.741 → 0.965 /
+/// 0.983 (the crest's time, not the plateau's first sample), peaks 0.719 / 0.741 unchanged (the
+/// ±250 °/s wrists of these chain seeds peak at 4–6 times their range), every other figure
+/// identical. The chain-delay floors rise to 0.94 / 0.96.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.94, at_200_hz: 0.96 },
     Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.37, at_200_hz: 0.39 },
     Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.72, at_200_hz: 0.74 },
-    Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.71, at_200_hz: 0.72 },
+    Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.94, at_200_hz: 0.96 },
     Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.69, at_200_hz: 0.72 },
     Floor { metric: "chain-only delays ±10 ms",   figure: |f| f.chain.chain_only_delays_share(), at_100_hz: 0.97, at_200_hz: 0.97 },
 ];
