@@ -28,6 +28,7 @@ use shuttlegate_core::analysis::{
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
+mod burst_figures;
 pub mod burst_shape;
 pub mod contact;
 pub mod daemon;

@@ -20,6 +20,7 @@ use shuttlegate_biomech::Session;
 use shuttlegate_core::analysis::{DeviceProfile, NodeConditioner, NodeSample, Swing};
 use shuttlegate_core::batch::BodyPosition;
 
+use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
 use super::placement::node_samples;
 
 /// The handling rule's population: no wider than this at half peak, ms …
@@ -137,10 +138,6 @@ fn in_handling_population(s: &Shape) -> bool {
     !s.contact && s.peak_dps < PUSH_DPS && s.fwhm_ms <= NARROW_MS
 }
 
-fn perp_of(s: &NodeSample) -> f64 {
-    f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2]))
-}
-
 /// The figures of the detection `s` on the racket node's conditioned `samples`.
 fn shape_of(samples: &[NodeSample], s: &Swing) -> Option<Shape> {
     let idx: Vec<usize> = (0..samples.len())
@@ -148,61 +145,29 @@ fn shape_of(samples: &[NodeSample], s: &Swing) -> Option<Shape> {
         .collect();
     let &peak_i = idx
         .iter()
-        .max_by(|&&a, &&b| perp_of(&samples[a]).total_cmp(&perp_of(&samples[b])))?;
-    let peak = perp_of(&samples[peak_i]);
-    let above = |i: usize| perp_of(&samples[i]) >= 0.5 * peak;
-    let (mut lo, mut hi) = (peak_i, peak_i);
-    while lo > 0 && above(lo - 1) {
-        lo -= 1;
-    }
-    while hi + 1 < samples.len() && above(hi + 1) {
-        hi += 1;
-    }
+        .max_by(|&&a, &&b| perp(&samples[a]).total_cmp(&perp(&samples[b])))?;
+    let peak = perp(&samples[peak_i]);
+    let (lo, hi) = half_peak_run(samples, peak_i, peak);
     let swept_deg = idx
         .windows(2)
         .map(|w| {
             let dt = (samples[w[1]].t_ms - samples[w[0]].t_ms) / 1000.0;
-            0.5 * (perp_of(&samples[w[0]]) + perp_of(&samples[w[1]])) * dt
+            0.5 * (perp(&samples[w[0]]) + perp(&samples[w[1]])) * dt
         })
         .sum();
-    let mut load_change: f64 = 0.0;
-    let mut load_departure: f64 = 0.0;
-    for i in lo..=hi {
-        let a = samples[i].acc.map(f64::from);
-        let norm = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
-        load_departure = load_departure.max((norm - 1.0).abs());
-        let Some(e) = samples[..i]
-            .iter()
-            .rev()
-            .find(|e| samples[i].t_ms - e.t_ms >= 19.0)
-        else {
-            continue;
-        };
-        if samples[i].t_ms - e.t_ms > 40.0 {
-            continue;
-        }
-        let change = (0..3)
-            .map(|k| (a[k] - f64::from(e.acc[k])).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        load_change = load_change.max(change);
-    }
+    let load_change = (lo..=hi)
+        .filter_map(|i| load_change_g(samples, i))
+        .fold(0.0, f64::max);
+    let load_departure = (lo..=hi)
+        .map(|i| {
+            let a = samples[i].acc.map(f64::from);
+            ((a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt() - 1.0).abs()
+        })
+        .fold(0.0, f64::max);
     let end_t = samples[hi].t_ms;
     let after_jolt_g = (hi.max(2)..samples.len())
         .take_while(|&i| samples[i].t_ms <= end_t + AFTER_MS)
-        .map(|i| {
-            (0..3)
-                .map(|k| {
-                    let (a, b, c) = (
-                        samples[i].acc[k],
-                        samples[i - 1].acc[k],
-                        samples[i - 2].acc[k],
-                    );
-                    f64::from(a - 2.0 * b + c).powi(2)
-                })
-                .sum::<f64>()
-                .sqrt()
-        })
+        .map(|i| jolt_g(samples, i))
         .fold(0.0, f64::max);
     Some(Shape {
         after_jolt_g,

@@ -23,6 +23,7 @@ use shuttlegate_core::analysis::{
 };
 use shuttlegate_core::batch::BodyPosition;
 
+use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
 use super::placement::node_samples;
 
 /// How far around a missed swing's true contact the primary node is read, ms: a forward swing
@@ -103,19 +104,7 @@ pub fn tally_missed(
 fn jolt_band(samples: &[NodeSample], contact_ms: f64) -> &'static str {
     let jolt = (2..samples.len())
         .filter(|&i| (samples[i].t_ms - contact_ms).abs() <= JOLT_LOOK_MS)
-        .map(|i| {
-            (0..3)
-                .map(|k| {
-                    let (a, b, c) = (
-                        samples[i].acc[k],
-                        samples[i - 1].acc[k],
-                        samples[i - 2].acc[k],
-                    );
-                    f64::from(a - 2.0 * b + c).powi(2)
-                })
-                .sum::<f64>()
-                .sqrt()
-        })
+        .map(|i| jolt_g(samples, i))
         .fold(0.0, f64::max);
     match jolt {
         j if j < 1.0 => "<1g",
@@ -130,14 +119,7 @@ fn fwhm_band(samples: &[NodeSample], contact_ms: f64) -> &'static str {
     let Some((peak_i, peak)) = peak_near(samples, contact_ms) else {
         return "-";
     };
-    let above = |i: usize| perp_of(&samples[i]) >= 0.5 * peak;
-    let (mut lo, mut hi) = (peak_i, peak_i);
-    while lo > 0 && above(lo - 1) {
-        lo -= 1;
-    }
-    while hi + 1 < samples.len() && above(hi + 1) {
-        hi += 1;
-    }
+    let (lo, hi) = half_peak_run(samples, peak_i, peak);
     if samples[hi].t_ms - samples[lo].t_ms > 200.0 {
         ">200ms"
     } else {
@@ -151,35 +133,21 @@ fn load_change_band(samples: &[NodeSample], contact_ms: f64) -> &'static str {
     let Some((_, peak)) = peak_near(samples, contact_ms) else {
         return "-";
     };
-    let mut best: f64 = 0.0;
-    for (i, s) in samples.iter().enumerate() {
-        if (s.t_ms - contact_ms).abs() > LOOK_MS || perp_of(s) < 0.5 * peak {
-            continue;
-        }
-        let Some(e) = samples[..i].iter().rev().find(|e| s.t_ms - e.t_ms >= 19.0) else {
-            continue;
-        };
-        if s.t_ms - e.t_ms > 40.0 {
-            continue;
-        }
-        let change = (0..3)
-            .map(|k| f64::from(s.acc[k] - e.acc[k]).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        best = best.max(change);
-    }
+    let best = (0..samples.len())
+        .filter(|&i| {
+            let s = &samples[i];
+            (s.t_ms - contact_ms).abs() <= LOOK_MS && perp(s) >= 0.5 * peak
+        })
+        .filter_map(|i| load_change_g(samples, i))
+        .fold(0.0, f64::max);
     if best >= 0.8 { ">=0.8g" } else { "<0.8g" }
-}
-
-fn perp_of(s: &NodeSample) -> f64 {
-    f64::from(s.gyro[1]).hypot(f64::from(s.gyro[2]))
 }
 
 /// The primary node's fastest sample within [`LOOK_MS`] of the contact, and its |ω⊥|.
 fn peak_near(samples: &[NodeSample], contact_ms: f64) -> Option<(usize, f64)> {
     (0..samples.len())
         .filter(|&i| (samples[i].t_ms - contact_ms).abs() <= LOOK_MS)
-        .map(|i| (i, perp_of(&samples[i])))
+        .map(|i| (i, perp(&samples[i])))
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
