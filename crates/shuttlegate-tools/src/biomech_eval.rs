@@ -236,6 +236,22 @@ pub struct ChainPeakTally {
     pub flagged: usize,
 }
 
+impl ChainPeakTally {
+    /// The group's `eval --verbose` line: `key` (padded), the share within `bound`, and the
+    /// errors' median and mean in `unit`.
+    fn line(&self, key: &str, bound: &str, unit: &str) -> String {
+        format!(
+            "{key} n {:>4}  within {bound} {:>6}  read {:>4}  median {:+.1} {unit}  MAE {:.1} {unit}  flagged chain_clipped {:>4}",
+            self.n,
+            pct(ratio(self.within, self.n)),
+            self.errors.n(),
+            self.errors.quantile(0.5),
+            self.errors.mean_abs(),
+            self.flagged
+        )
+    }
+}
+
 /// Where the contacts of one group of matched swings fell.
 #[derive(Debug, Clone, Default)]
 pub struct ContactTimingTally {
@@ -1486,17 +1502,11 @@ impl BiomechReport {
             .chain(self.contact.lines())
             .chain(self.speed_parts.lines())
             .chain(self.reliability.lines())
-            .chain(self.chain_peak_groups.iter().map(|(key, g)| {
-                format!(
-                    "{key:<40} n {:>4}  within ±5 % {:>6}  read {:>4}  median {:+.1} %  MAE {:.1} %  flagged chain_clipped {:>4}",
-                    g.n,
-                    pct(ratio(g.within, g.n)),
-                    g.errors.n(),
-                    g.errors.quantile(0.5),
-                    g.errors.mean_abs(),
-                    g.flagged
-                )
-            }))
+            .chain(
+                self.chain_peak_groups
+                    .iter()
+                    .map(|(key, g)| g.line(&format!("{key:<40}"), "±5 %", "%")),
+            )
             .chain(self.chain_swing_groups.iter().map(|(key, g)| {
                 format!(
                     "{key:<44} n {:>4}  delays within ±10 ms {:>6}  peaks within ±5 % {:>6}  no chain {:>4}",
@@ -1506,17 +1516,11 @@ impl BiomechReport {
                     g.no_chain
                 )
             }))
-            .chain(self.chain_delay_groups.iter().map(|(key, g)| {
-                format!(
-                    "{key:<44} n {:>4}  within ±10 ms {:>6}  read {:>4}  median {:+.1} ms  MAE {:.1} ms  flagged chain_clipped {:>4}",
-                    g.n,
-                    pct(ratio(g.within, g.n)),
-                    g.errors.n(),
-                    g.errors.quantile(0.5),
-                    g.errors.mean_abs(),
-                    g.flagged
-                )
-            }))
+            .chain(
+                self.chain_delay_groups
+                    .iter()
+                    .map(|(key, g)| g.line(&format!("{key:<44}"), "±10 ms", "ms")),
+            )
             .collect()
     }
 
