@@ -116,26 +116,40 @@ pub(crate) fn start_daemon_with(
 ) -> Result<Daemon, BenchError> {
     let path = dir.join("bench.toml");
     std::fs::File::create(&path)?.write_all(config.as_bytes())?;
+    let (child, addr) = spawn_daemon(exe, &path, Stdio::inherit())?
+        .map_err(|line| BenchError::Daemon(format!("unexpected first line {line:?}")))?;
+    Ok(Daemon { child, addr })
+}
+
+/// Starts `exe run -c config_path`, its stderr to `stderr`, and reads the first line it
+/// prints: the child and the address it listens on; or, when it says anything else, the line,
+/// the child killed (it would otherwise be left running).
+pub(crate) fn spawn_daemon(
+    exe: &Path,
+    config_path: &Path,
+    stderr: impl Into<Stdio>,
+) -> std::io::Result<Result<(Child, String), String>> {
     let mut child = crate::children::spawn(
         Command::new(exe)
             .args(["run", "-c"])
-            .arg(&path)
+            .arg(config_path)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
+            .stderr(stderr),
     )?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| BenchError::Daemon("no stdout".into()))?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("shuttlegate listening http=")
-        .ok_or_else(|| BenchError::Daemon(format!("unexpected first line {line:?}")))?
-        .to_owned();
-    Ok(Daemon { child, addr })
+    if let Some(stdout) = child.stdout.take() {
+        BufReader::new(stdout).read_line(&mut line)?;
+    }
+    Ok(
+        match line.trim().strip_prefix("shuttlegate listening http=") {
+            Some(addr) => Ok((child, addr.to_owned())),
+            None => {
+                crate::children::kill(&mut child);
+                Err(line)
+            }
+        },
+    )
 }
 
 /// CPU seconds (user + system) and current and peak RSS (MiB) of `pid`, from /proc.

@@ -12,7 +12,7 @@
 //! once the backlog is gone. The subscriber's session exists before the
 //! daemon can connect, so nothing published is missed whatever the sink's reconnect timing.
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::device::Latency;
 use super::device::{self, PHASE_NONE, Pacing, Phases, Ws, sample_blocks};
+use super::ingest::spawn_daemon;
 
 /// The topic prefix the bench configures; the subscriber takes `{PREFIX}/#`.
 const PREFIX: &str = "bench";
@@ -358,29 +359,12 @@ fn start_daemon(
     std::fs::File::create(&path)?
         .write_all(daemon_config(&state_dir, broker_port, bench).as_bytes())?;
     let log = std::fs::File::create(dir.join("daemon.log"))?;
-    let mut child = crate::children::spawn(
-        Command::new(exe)
-            .args(["run", "-c"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log),
-    )?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| UplinkBenchError::Daemon("no stdout".into()))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let Some(addr) = line.trim().strip_prefix("shuttlegate listening http=") else {
-        crate::children::kill(&mut child);
+    let (child, addr) = spawn_daemon(exe, &path, log)?.map_err(|line| {
         let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
-        return Err(UplinkBenchError::Daemon(format!(
-            "unexpected first line {line:?}; log: {log}"
-        )));
-    };
+        UplinkBenchError::Daemon(format!("unexpected first line {line:?}; log: {log}"))
+    })?;
     Ok(Daemon {
-        addr: addr.to_owned(),
+        addr,
         child,
         state_dir,
     })
