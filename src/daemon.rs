@@ -81,7 +81,7 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The TLS listener's bound address, when `http.tls_listen` is set.
     pub tls_addr: Option<SocketAddr>,
-    /// The court's settings, reloadable (SIGHUP will call `reload` on it).
+    /// The court's settings, reloadable (SIGHUP calls `reload_file` on it).
     pub settings: SettingsHandle,
     /// The court: sessions, commands, its change stream.
     pub court: CourtHandle,
@@ -255,6 +255,7 @@ pub async fn start_with(
         sinks: Some(sinks.clone()),
         time_sync: Some(time_sync.clone()),
         watch: Some(watch.clone()),
+        reloads: Some(settings_handle.reload_counts()),
     };
     let health = HealthSources {
         supervisor: supervisor.clone(),
@@ -798,6 +799,7 @@ mod tests {
             sinks: None,
             time_sync: None,
             watch: None,
+            reloads: None,
         });
         assert!(
             metrics.contains("shuttlegate_task_restarts_total{task=\"uplink-mqtt\"} 1"),
@@ -856,7 +858,7 @@ mod tests {
         }
     }
 
-    /// The seam SIGHUP will use: a reload applies to the next handshake (tokens, devices) and
+    /// What SIGHUP does, in process: a reload applies to the next handshake (tokens, devices) and
     /// the court adopts the devices it adds.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_reload_applies_to_the_next_handshake_and_the_court_adopts_new_devices() {

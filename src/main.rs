@@ -155,7 +155,8 @@ enum ExportFormatArg {
 
 /// What the gateway runs, resolved from [`Cli`].
 enum Mode {
-    Run(Box<Settings>),
+    /// `run`: the file (SIGHUP loads it again) and its settings.
+    Run(PathBuf, Box<Settings>),
     /// `check-config`: the file and whether it loaded.
     CheckConfig(PathBuf, Result<Box<Settings>, ConfigError>),
     PrintConfig,
@@ -172,7 +173,10 @@ impl Cli {
     fn resolve(self) -> Result<Mode> {
         let load = |path: &Path| config::load(path).map(Box::new);
         Ok(match self.command {
-            Command::Run { config } => Mode::Run(load(&config)?),
+            Command::Run { config } => {
+                let settings = load(&config)?;
+                Mode::Run(config, settings)
+            }
             Command::CheckConfig { config } => Mode::CheckConfig(config.clone(), load(&config)),
             Command::PrintConfig => Mode::PrintConfig,
             Command::Demo { config } => Mode::Demo(match config {
@@ -236,8 +240,8 @@ fn main() -> Result<()> {
         .format_timestamp_millis()
         .init();
     match cli.resolve()? {
-        // The daemon until SIGTERM/SIGINT.
-        Mode::Run(settings) => Runtime::new()?.block_on(run(&settings))?,
+        // The daemon until SIGTERM/SIGINT; SIGHUP reloads the file.
+        Mode::Run(path, settings) => Runtime::new()?.block_on(run(&path, &settings))?,
         // One OK line and exit 0, or every problem and a non-zero exit.
         // Warnings (a secret file others can read) go to stderr: the file still loads.
         Mode::CheckConfig(path, Ok(settings)) => {
@@ -294,8 +298,10 @@ fn main() -> Result<()> {
 }
 
 /// The daemon until SIGTERM/SIGINT, or until a critical task dies (then non-zero, saying which).
-async fn run(settings: &Settings) -> Result<()> {
+/// SIGHUP loads `path` again and applies what may change without a restart.
+async fn run(path: &Path, settings: &Settings) -> Result<()> {
     let signal = shuttlegate::service::termination_signal()?;
+    let mut hangups = shuttlegate::service::hangup_signal()?;
     let running = shuttlegate::daemon::start(settings, shuttlegate::court::system_clock()).await?;
     // Machine-readable lines on stdout: tests and scripts read the bound addresses here (the
     // TLS one first: the http line is the readiness signal).
@@ -304,10 +310,19 @@ async fn run(settings: &Settings) -> Result<()> {
     }
     println!("shuttlegate listening http={}", running.http_addr);
     log::info!("ready: listening on {}", running.http_addr);
-    tokio::select! {
-        signal = signal => log::info!("{signal}: shutting down"),
-        // A critical task died and the supervisor began the shutdown (it logged why).
-        () = running.shutdown.token.cancelled() => {}
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        tokio::select! {
+            signal = &mut signal => {
+                log::info!("{signal}: shutting down");
+                break;
+            }
+            // A critical task died and the supervisor began the shutdown (it logged why).
+            () = running.shutdown.token.cancelled() => break,
+            Some(()) = hangups.recv() => {
+                shuttlegate::service::reload_and_log(&running.settings, path);
+            }
+        }
     }
     let supervisor = running.supervisor.clone();
     let stopped = running.stop().await;

@@ -1,4 +1,5 @@
-//! Process life: signals and two-phase shutdown with a deadline.
+//! Process life: signals, the configuration reload on SIGHUP, and two-phase shutdown with a
+//! deadline.
 //!
 //! Phase one: a `CancellationToken` tells every task to stop taking new work (listeners stop
 //! accepting, connections stop reading). Phase two: the `TaskTracker` waits for tasks to finish
@@ -47,6 +48,28 @@ pub fn termination_signal() -> std::io::Result<impl std::future::Future<Output =
             _ = int.recv() => "SIGINT",
         }
     })
+}
+
+/// Installs the SIGHUP handler now and returns its stream of hangups. Install before
+/// announcing readiness: until then SIGHUP keeps its default action, which ends the process.
+pub fn hangup_signal() -> std::io::Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup())
+}
+
+/// What SIGHUP does: loads `path` again into `settings` and logs the outcome, naming what
+/// changed, or why nothing did (the current settings stay in force on any error).
+pub fn reload_and_log(settings: &crate::config::SettingsHandle, path: &std::path::Path) {
+    let file = path.display();
+    match settings.reload_file(path) {
+        Ok(changed) => {
+            log::info!("SIGHUP: reloaded {file}: {changed}");
+            for warning in &settings.current().warnings {
+                log::warn!("{file}: {warning}");
+            }
+        }
+        Err(e) => log::error!("SIGHUP: not reloaded, the running configuration stays: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! One reloadable settings handle: [`SettingsHandle`] holds the current [`Settings`] in a
 //! `tokio::sync::watch`, so readers take the current value cheaply ([`SettingsHandle::current`])
-//! or wait for the next one ([`SettingsHandle::subscribe`]). This is the seam SIGHUP will use:
-//! load and validate the file again, then [`SettingsHandle::reload`]. (Wiring it into the
-//! daemon comes later.)
+//! or wait for the next one ([`SettingsHandle::subscribe`]). The daemon reloads on SIGHUP
+//! through [`SettingsHandle::reload_file`]: load and validate the file again (with the same
+//! environment overrides as at start), then [`SettingsHandle::reload`]. Every attempt is
+//! counted by outcome ([`ReloadCounts`], `/metrics`).
 //!
 //! # What a reload may change
 //!
@@ -26,11 +27,14 @@
 //! in [`Reloaded`]; it takes effect wherever the value is next read through the handle (a new
 //! connection, a new session), not for work already under way.
 
+use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::watch;
 
-use super::Settings;
+use super::{ConfigError, Settings};
 
 /// A key that cannot change without a restart, with how to compare it.
 type RestartKey = (&'static str, fn(&Settings, &Settings) -> bool);
@@ -139,18 +143,112 @@ impl Reloaded {
     }
 }
 
+/// One line for the log: what changed, or that nothing did.
+impl fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("nothing changed");
+        }
+        let mut parts = Vec::new();
+        for (what, codes) in [
+            ("devices added", &self.devices_added),
+            ("devices removed", &self.devices_removed),
+            ("devices changed", &self.devices_changed),
+        ] {
+            if !codes.is_empty() {
+                parts.push(format!("{what}: {}", codes.join(", ")));
+            }
+        }
+        for (section, changed) in [
+            ("[limits]", self.limits),
+            ("[auth]", self.auth),
+            ("[analysis]", self.analysis),
+        ] {
+            if changed {
+                parts.push(format!("{section} changed"));
+            }
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Why a reload from the file did not apply; the current settings stay in force either way.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadFailure {
+    /// The file does not load (unreadable, not TOML, or a key is wrong: the error names it).
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    /// The file loads but changes a key read only at start.
+    #[error(transparent)]
+    Refused(#[from] ReloadError),
+}
+
+/// Reload attempts since start, by outcome (`shuttlegate_config_reloads_total{outcome}`).
+#[derive(Debug, Default)]
+pub struct ReloadCounts {
+    /// Accepted, and something changed.
+    pub applied: AtomicU64,
+    /// Accepted; the file says what is already in force.
+    pub unchanged: AtomicU64,
+    /// The file changes a key that needs a restart.
+    pub refused: AtomicU64,
+    /// The file does not load.
+    pub invalid: AtomicU64,
+}
+
+impl ReloadCounts {
+    /// `(outcome label, count)` for each outcome, in a fixed order.
+    pub fn snapshot(&self) -> [(&'static str, u64); 4] {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("applied", read(&self.applied)),
+            ("unchanged", read(&self.unchanged)),
+            ("refused", read(&self.refused)),
+            ("invalid", read(&self.invalid)),
+        ]
+    }
+
+    fn count(&self, outcome: &Result<Reloaded, ReloadFailure>) {
+        let counter = match outcome {
+            Ok(changed) if changed.is_empty() => &self.unchanged,
+            Ok(_) => &self.applied,
+            Err(ReloadFailure::Refused(_)) => &self.refused,
+            Err(ReloadFailure::Invalid(_)) => &self.invalid,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The daemon's settings, shared and reloadable. Cheap to clone; all clones see one value.
 #[derive(Debug, Clone)]
 pub struct SettingsHandle {
     /// The one sender; receivers come from `subscribe`.
     tx: Arc<watch::Sender<Arc<Settings>>>,
+    /// Outcomes of [`SettingsHandle::reload_file`].
+    counts: Arc<ReloadCounts>,
 }
 
 impl SettingsHandle {
     pub fn new(settings: Settings) -> SettingsHandle {
         SettingsHandle {
             tx: Arc::new(watch::Sender::new(Arc::new(settings))),
+            counts: Arc::default(),
         }
+    }
+
+    /// Reload attempts from the file so far, by outcome.
+    pub fn reload_counts(&self) -> Arc<ReloadCounts> {
+        self.counts.clone()
+    }
+
+    /// Loads `path` again (file, secret files and `SHUTTLEGATE_*` overrides, as at start),
+    /// validates it and [`reload`](Self::reload)s it; counts the outcome. What SIGHUP does.
+    pub fn reload_file(&self, path: &Path) -> Result<Reloaded, ReloadFailure> {
+        let outcome = super::load(path)
+            .map_err(ReloadFailure::from)
+            .and_then(|new| self.reload(new).map_err(ReloadFailure::from));
+        self.counts.count(&outcome);
+        outcome
     }
 
     /// The settings in force now.
@@ -290,6 +388,58 @@ mod tests {
             assert_eq!(*handle.current(), base(), "{key}: nothing reloaded");
             assert!(!rx.has_changed().unwrap());
         }
+    }
+
+    #[test]
+    fn what_changed_reads_as_one_log_line() {
+        let changed = Reloaded {
+            devices_added: vec!["a2".into(), "a3".into()],
+            devices_changed: vec!["a1".into()],
+            limits: true,
+            ..Reloaded::default()
+        };
+        assert_eq!(
+            changed.to_string(),
+            "devices added: a2, a3; devices changed: a1; [limits] changed"
+        );
+        assert_eq!(Reloaded::default().to_string(), "nothing changed");
+    }
+
+    #[test]
+    fn reloading_from_the_file_counts_each_outcome_and_keeps_the_settings_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("court.toml");
+        let court = "[gateway]\nvenue = \"v\"\ncourt = \"c\"\n";
+        std::fs::write(&path, court).unwrap();
+        let handle = SettingsHandle::new(super::super::load(&path).unwrap());
+        let counts = |h: &SettingsHandle| h.reload_counts().snapshot().map(|(_, n)| n);
+
+        assert!(handle.reload_file(&path).unwrap().is_empty());
+        let added = format!("{court}\n[[devices]]\ncode = \"a1\"\nallow_tokenless = true\n");
+        std::fs::write(&path, &added).unwrap();
+        assert_eq!(handle.reload_file(&path).unwrap().devices_added, ["a1"]);
+        let moved = added.replace("court = \"c\"", "court = \"d\"");
+        std::fs::write(&path, moved).unwrap();
+        let refused = handle.reload_file(&path).unwrap_err();
+        assert!(matches!(refused, ReloadFailure::Refused(_)), "{refused}");
+        std::fs::write(&path, format!("{added}\n[limits]\nnot_a_key = 1\n")).unwrap();
+        let invalid = handle.reload_file(&path).unwrap_err();
+        assert!(
+            invalid.to_string().contains("limits.not_a_key"),
+            "{invalid}"
+        );
+
+        assert_eq!(
+            counts(&handle),
+            [1, 1, 1, 1],
+            "applied, unchanged, refused, invalid"
+        );
+        assert_eq!(
+            handle.current().devices.len(),
+            1,
+            "the applied reload stays"
+        );
+        assert_eq!(handle.current().gateway.court, "c");
     }
 
     #[test]

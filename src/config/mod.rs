@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
-pub use handle::{RESTART_KEYS, ReloadError, Reloaded, SettingsHandle};
+pub use handle::{
+    RESTART_KEYS, ReloadCounts, ReloadError, ReloadFailure, Reloaded, SettingsHandle,
+};
 pub use secret::{CREDENTIALS_DIRECTORY, Secret, SecretUrl, redact_url};
 pub use settings::{
     AuthSettings, DeviceAuth, DeviceSettings, Endpoint, GatewaySettings, HttpSettings, HubSettings,

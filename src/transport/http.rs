@@ -90,6 +90,8 @@ pub struct MetricsSources {
     pub time_sync: Option<crate::time_sync::TimeSync>,
     /// The device conditions active (skewed clocks, stuck nodes).
     pub watch: Option<crate::device_watch::Watch>,
+    /// Configuration reloads (SIGHUP) by outcome.
+    pub reloads: Option<Arc<crate::config::ReloadCounts>>,
 }
 
 impl MetricsSources {
@@ -106,6 +108,7 @@ impl MetricsSources {
             sinks: None,
             time_sync: None,
             watch: None,
+            reloads: None,
         }
     }
 }
@@ -163,6 +166,9 @@ fn registry(sources: MetricsSources) -> Registry {
     }
     if let Some(watch) = sources.watch {
         registry.register_collector(Box::new(crate::device_watch::WatchCollector(watch)));
+    }
+    if let Some(reloads) = sources.reloads {
+        registry.register_collector(Box::new(ReloadCollector(reloads)));
     }
     registry
 }
@@ -258,6 +264,26 @@ impl Collector for AnalysisCollector {
             None,
             pending.metric_type(),
         )?)?;
+        Ok(())
+    }
+}
+
+/// Configuration reloads by outcome: applied, unchanged, refused (a restart key changed),
+/// invalid (the file does not load). An operator's check that a SIGHUP took.
+#[derive(Debug)]
+struct ReloadCollector(Arc<crate::config::ReloadCounts>);
+
+impl Collector for ReloadCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "config_reloads",
+            "Configuration reloads (SIGHUP) by outcome: applied, unchanged, refused (a key that needs a restart changed), invalid (the file does not load)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, n) in self.0.snapshot() {
+            ConstCounter::new(n).encode(family.encode_family(&[("outcome", outcome)])?)?;
+        }
         Ok(())
     }
 }
