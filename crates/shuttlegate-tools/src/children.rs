@@ -1,17 +1,20 @@
-//! The tools' child processes end with the tools.
+//! The tools' child processes, and the scratch directories they work in, end with the tools.
 //!
-//! `eval` and the benchmarks start a real daemon (and Mosquitto) as children, and each owner
-//! kills its child when it is dropped. A signal's default action, though, ends the process
-//! without running destructors: `shuttlegate-tools eval` stopped by SIGTERM left its daemon
-//! running, orphaned, holding its port and its temporary state directory. So every child is
-//! started through [`spawn`], which records its pid until the owner ends it ([`kill`],
-//! [`terminate`]), and the binary calls [`end_on_signal`] once: SIGINT, SIGTERM or SIGHUP then
-//! sends SIGTERM to every recorded child (the daemon's clean shutdown), waits up to
-//! [`GRACE`] for them, kills what is left, and exits with 128 + the signal's number, as the
-//! default action would have.
+//! `eval` and the benchmarks start a real daemon (and Mosquitto) as children, each in a
+//! temporary state directory, and each owner kills its child and removes its directory when it
+//! is dropped. A signal's default action, though, ends the process without running
+//! destructors: `shuttlegate-tools eval` stopped by SIGTERM left its daemon running, orphaned,
+//! holding its port, and its temporary state directory on disk. So every child is started
+//! through [`spawn`], which records its pid until the owner ends it ([`kill`], [`terminate`]),
+//! every such directory is made by [`scratch_dir`], which records its path until it is
+//! dropped, and the binary calls [`end_on_signal`] once: SIGINT, SIGTERM or SIGHUP then sends
+//! SIGTERM to every recorded child (the daemon's clean shutdown), waits up to [`GRACE`] for
+//! them, kills what is left, removes the recorded directories (nothing writes there any more),
+//! and exits with 128 + the signal's number, as the default action would have.
 
 use std::collections::BTreeSet;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,6 +30,40 @@ static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
     // A panic elsewhere while holding the lock leaves the set itself intact.
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The scratch directories made by [`scratch_dir`] and not yet dropped.
+static SCRATCH: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+fn scratch() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    SCRATCH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A temporary directory removed when dropped, or by [`end_on_signal`]'s handler if a signal
+/// ends the tools first.
+#[derive(Debug)]
+pub struct ScratchDir(tempfile::TempDir);
+
+impl ScratchDir {
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // The record goes first; the TempDir then removes the directory.
+        scratch().remove(self.0.path());
+    }
+}
+
+/// Makes a temporary directory and records it, so a signal to the tools removes it too.
+pub fn scratch_dir() -> io::Result<ScratchDir> {
+    let dir = tempfile::tempdir()?;
+    scratch().insert(dir.path().to_owned());
+    Ok(ScratchDir(dir))
 }
 
 /// Starts `command` and records the child, so a signal to the tools ends it too.
@@ -89,6 +126,7 @@ pub fn end_on_signal() -> io::Result<()> {
                 }
             });
             end_children();
+            remove_scratch_dirs();
             std::process::exit(128 + number);
         })?;
     Ok(())
@@ -111,6 +149,14 @@ fn end_children() {
         while !reaped(pid) && Instant::now() < deadline + GRACE {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Removes every recorded scratch directory; called once the children are gone. The lock is
+/// held, so an owner dropping its directory meanwhile waits (and then finds it gone).
+fn remove_scratch_dirs() {
+    for dir in scratch().iter() {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

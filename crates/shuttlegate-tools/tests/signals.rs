@@ -1,5 +1,6 @@
-//! A signal to the tools ends the daemon they started (src/children.rs): `eval` stopped with
-//! SIGTERM used to leave its `shuttlegate run` child running, orphaned.
+//! A signal to the tools ends the daemon they started and removes its temporary state
+//! directory (src/children.rs): `eval` stopped with SIGTERM used to leave its `shuttlegate run`
+//! child running, orphaned, and the directory on disk.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,10 +56,26 @@ fn eval_with_its_daemon() -> (Child, u32) {
     }
 }
 
+/// The directory of the configuration file the daemon `pid` runs on (`run -c FILE`): the
+/// tools' scratch directory for it.
+fn config_dir_of(pid: u32) -> std::path::PathBuf {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the daemon's cmdline");
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let file = args
+        .iter()
+        .position(|a| *a == b"-c")
+        .and_then(|i| args.get(i + 1))
+        .expect("run -c FILE");
+    let file = std::path::Path::new(std::str::from_utf8(file).expect("a UTF-8 path"));
+    file.parent().expect("a directory").to_owned()
+}
+
 #[test]
-fn sigterm_to_eval_ends_the_daemon_it_started() {
+fn sigterm_to_eval_ends_the_daemon_it_started_and_removes_its_state() {
     let (mut eval, daemon) = eval_with_its_daemon();
     assert!(running(daemon));
+    let scratch = config_dir_of(daemon);
+    assert!(scratch.is_dir(), "{}", scratch.display());
     signal(eval.id(), rustix::process::Signal::TERM);
 
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -81,6 +98,11 @@ fn sigterm_to_eval_ends_the_daemon_it_started() {
         status.code(),
         Some(128 + 15),
         "exits as a SIGTERM would: {status}"
+    );
+    assert!(
+        !scratch.exists(),
+        "the daemon's scratch directory {} outlived the eval",
+        scratch.display()
     );
 }
 

@@ -174,7 +174,7 @@ pub(super) fn process_usage(pid: u32) -> Option<(f64, f64, f64)> {
 
 /// Runs the benchmark against a fresh daemon started from `exe`.
 pub async fn run(exe: &Path, bench: IngestBench) -> Result<IngestReport, BenchError> {
-    let dir = tempfile::tempdir()?;
+    let dir = crate::children::scratch_dir()?;
     let daemon = start_daemon(exe, dir.path(), &bench)?;
     let pid = daemon.child.id();
     let blocks = Arc::new(device::sample_blocks(bench.batch_samples));

@@ -216,7 +216,7 @@ async fn run_once(
     bench: &PhoneBench,
     watched: bool,
 ) -> Result<(RunFigures, ClientFigures), BenchError> {
-    let dir = tempfile::tempdir()?;
+    let dir = crate::children::scratch_dir()?;
     let daemon = start_daemon_with(exe, dir.path(), &config(dir.path(), bench))?;
     let pid = daemon.child.id();
     let addr = daemon.addr.clone();

@@ -121,7 +121,7 @@ impl std::fmt::Display for SwingReport {
 
 /// Runs the benchmark against a fresh daemon started from `exe`.
 pub async fn run(exe: &Path, bench: SwingBench) -> Result<SwingReport, BenchError> {
-    let dir = tempfile::tempdir()?;
+    let dir = crate::children::scratch_dir()?;
     let daemon = start_daemon_with(exe, dir.path(), &config(dir.path(), &bench))?;
     let pid = daemon.child.id();
     let addr = daemon.addr.clone();

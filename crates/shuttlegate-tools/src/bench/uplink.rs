@@ -623,7 +623,7 @@ pub async fn run(exe: &Path, bench: UplinkBench) -> Result<UplinkReport, UplinkB
             "devices, batch samples and rate must be positive".into(),
         ));
     }
-    let dir = tempfile::tempdir()?;
+    let dir = crate::children::scratch_dir()?;
     let port = free_port()?;
     let mut broker = Broker::start(dir.path(), port).await?;
     create_cloud_session(port).await?;

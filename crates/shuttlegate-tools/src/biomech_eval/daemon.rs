@@ -269,7 +269,7 @@ pub async fn swings_through_daemon(
     exe: &Path,
     sessions: &[Session],
 ) -> Result<Vec<Vec<Swing>>, StreamError> {
-    let dir = tempfile::tempdir()?;
+    let dir = crate::children::scratch_dir()?;
     let mut config = daemon_config_head(dir.path(), Duration::from_millis(2));
     for session in sessions {
         config.push_str(&device_config(session));

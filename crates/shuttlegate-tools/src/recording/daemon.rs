@@ -358,7 +358,7 @@ pub(crate) fn journaled_results(
 /// Streams every file of `source` through a daemon started from `exe` (state in a temporary
 /// directory) and scores the journaled swings.
 pub async fn through_daemon(exe: &Path, source: &Source) -> Result<SourceReport, StreamError> {
-    let dir = tempfile::tempdir()?;
+    let dir = crate::children::scratch_dir()?;
     let read: Vec<ReadFile> = source
         .files
         .iter()
