@@ -1100,8 +1100,13 @@ fn chain_within_bounds(
     let peaks_ok = peaks
         .into_iter()
         .zip(truth.peak_dps)
-        .all(|(e, t)| e.is_some_and(|e| ((e / t - 1.0) * 100.0).abs() <= PEAK_TOLERANCE_PCT));
+        .all(|(e, t)| e.is_some_and(|e| peak_error_pct(e, t).abs() <= PEAK_TOLERANCE_PCT));
     (delays_ok, peaks_ok)
+}
+
+/// A segment peak's error against the truth, %.
+fn peak_error_pct(read: f64, truth: f64) -> f64 {
+    (read / truth - 1.0) * 100.0
 }
 
 /// Where the body segments' peaks are read wrong: each segment's peak by the node's rate and
@@ -1144,7 +1149,7 @@ fn tally_chain_peaks(
         g.n += 1;
         g.flagged += usize::from(s.flags.contains(&Flag::ChainClipped));
         if let Some(e) = est {
-            let pct = (e / tru - 1.0) * 100.0;
+            let pct = peak_error_pct(e, tru);
             g.within += usize::from(pct.abs() <= PEAK_TOLERANCE_PCT);
             g.errors.add(pct);
         }
@@ -1210,34 +1215,26 @@ fn tally_chain_delays(
     }
 }
 
+/// The chain's delay and peak errors into the report's distributions, and whether it is within
+/// bounds ([`chain_within_bounds`]).
 fn score_chain(truth: &shuttlegate_biomech::ChainTruth, s: &Swing, r: &mut BiomechReport) {
     r.chain_n += 1;
     let Some(c) = &s.chain else {
         return;
     };
     let delays = [c.delay_ms.waist_to_shoulder, c.delay_ms.shoulder_to_wrist];
-    let mut delays_ok = true;
     for (est, tru) in delays.into_iter().zip(truth.delay_ms) {
-        match est {
-            Some(e) => {
-                r.delay_ms.add(e - tru);
-                delays_ok &= (e - tru).abs() <= DELAY_TOLERANCE_MS;
-            }
-            None => delays_ok = false,
+        if let Some(e) = est {
+            r.delay_ms.add(e - tru);
         }
     }
     let peaks = [c.peak_dps.waist, c.peak_dps.shoulder, c.peak_dps.wrist];
-    let mut peaks_ok = true;
     for (est, tru) in peaks.into_iter().zip(truth.peak_dps) {
-        match est {
-            Some(e) => {
-                let pct = (e / tru - 1.0) * 100.0;
-                r.peak_pct.add(pct);
-                peaks_ok &= pct.abs() <= PEAK_TOLERANCE_PCT;
-            }
-            None => peaks_ok = false,
+        if let Some(e) = est {
+            r.peak_pct.add(peak_error_pct(e, tru));
         }
     }
+    let (delays_ok, peaks_ok) = chain_within_bounds(truth, c);
     r.chain_delays_ok += usize::from(delays_ok);
     r.chain_peaks_ok += usize::from(peaks_ok);
 }
