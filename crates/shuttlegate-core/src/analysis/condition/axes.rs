@@ -333,10 +333,9 @@ pub struct AxisInference {
     pending: Option<(NodeRotation, f64, bool)>,
     /// The last frame is applied (or pending): no more evidence is gathered.
     settled: bool,
-    /// For the least-squares fit of the acceleration beyond
-    /// gravity to the centripetal ω × (ω × r) = W r, W = ω ωᵀ − |ω|² I, plus a constant
-    /// (the hand's own acceleration, a calibration left over): Σ W W, Σ W, Σ W a (ω in
-    /// rad/s, a in g; Σ a is `acc_sum`).
+    /// For the least-squares fit of the acceleration beyond gravity to the centripetal
+    /// ω × (ω × r) = W r, W = ω ωᵀ − |ω|² I, plus a constant (the hand's own acceleration,
+    /// a calibration left over): Σ W W, Σ W, Σ W a (ω in rad/s, a in g; Σ a is `acc_sum`).
     cent_ww: vm::Mat3,
     cent_w: vm::Mat3,
     cent_wa: Vec3,
