@@ -122,13 +122,23 @@ impl Confidences {
     /// These confidences for a swing read through an inferred placement: no classification
     /// is surer than the axes it was read through (`placement`, the inference's confidence
     /// when it turned the node), and the side no surer than the sense of the forehand's turn
-    /// it was read about (`side_sense`, a stand-in node's inferred turn). `None`: as made or
-    /// configured, taken as sure.
+    /// it was read about (`side_sense`: a stand-in node's inferred turn, or the centripetal
+    /// reading's word on an undecided node read as made). `None`: as made or configured,
+    /// taken as sure.
+    ///
+    /// The side comes out right when the lean and the sense are both read right or both
+    /// wrong (two independent sign errors cancel): `s·p + (1 − s)(1 − p)`. A product would
+    /// make a coin-toss sense on a coin-toss lean surer of the *other* side (0.25) than of a
+    /// coin toss.
     pub fn through(self, placement: Option<f64>, side_sense: Option<f64>) -> Confidences {
         let axes = placement.unwrap_or(1.0);
+        let side = match side_sense {
+            Some(p) => self.side * p + (1.0 - self.side) * (1.0 - p),
+            None => self.side,
+        };
         Confidences {
             stroke: self.stroke * axes,
-            side: self.side * axes * side_sense.unwrap_or(1.0),
+            side: side * axes,
             height: self.height * axes,
         }
     }
@@ -257,6 +267,23 @@ fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A side whose lean is a coin toss, read about a sense that is a coin toss, is a coin
+    /// toss (a product would say 0.25: surer of the other side); a sure lean keeps the
+    /// sense's confidence.
+    #[test]
+    fn a_side_sense_and_its_lean_combine_as_independent_sign_errors() {
+        let c = |side: f64| Confidences {
+            stroke: 0.9,
+            side,
+            height: 0.8,
+        };
+        let tossed = c(0.5).through(None, Some(0.5));
+        assert!((tossed.side - 0.5).abs() < 1e-12, "{tossed:?}");
+        let sure = c(1.0).through(None, Some(0.7));
+        assert!((sure.side - 0.7).abs() < 1e-12, "{sure:?}");
+        assert_eq!((sure.stroke, sure.height), (0.9, 0.8));
+    }
 
     const B: Boundaries = Boundaries {
         overhead_elev_deg: 15.0,

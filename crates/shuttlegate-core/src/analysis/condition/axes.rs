@@ -333,10 +333,9 @@ pub struct AxisInference {
     pending: Option<(NodeRotation, f64, bool)>,
     /// The last frame is applied (or pending): no more evidence is gathered.
     settled: bool,
-    /// On a wrist or forearm node, for the least-squares fit of the acceleration beyond
-    /// gravity to the centripetal ω × (ω × r) = W r, W = ω ωᵀ − |ω|² I, plus a constant
-    /// (the hand's own acceleration, a calibration left over): Σ W W, Σ W, Σ W a (ω in
-    /// rad/s, a in g; Σ a is `acc_sum`).
+    /// For the least-squares fit of the acceleration beyond gravity to the centripetal
+    /// ω × (ω × r) = W r, W = ω ωᵀ − |ω|² I, plus a constant (the hand's own acceleration,
+    /// a calibration left over): Σ W W, Σ W, Σ W a (ω in rad/s, a in g; Σ a is `acc_sum`).
     cent_ww: vm::Mat3,
     cent_w: vm::Mat3,
     cent_wa: Vec3,
@@ -430,9 +429,9 @@ impl AxisInference {
                 self.spin_moment[i][j] += gyro[i] * gyro[j];
             }
         }
-        if self.evidence_only {
-            self.note_centripetal(gyro, acc);
-        }
+        // Every node: a stand-in's forehand turn reads the fit, and so does the bound on a
+        // side read as made before anything decided the mount (`as_made_side_bound`).
+        self.note_centripetal(gyro, acc);
         self.acc_sum = vm::add(self.acc_sum, acc);
         self.acc_w_sum = vm::add(self.acc_w_sum, vm::scale(acc, w));
         self.w_sum += w;
@@ -799,6 +798,32 @@ impl AxisInference {
     /// with the swing and adds ω_x ω_y r across the forearm, does not bend it. Only the part
     /// of r that the swings' turns reveal (r along a turn's axis reads no centripetal).
     fn centripetal_radius(&self) -> Vec3 {
+        let (values, vectors, c) = self.centripetal_system();
+        let mut r = [0.0; 3];
+        for (value, vector) in values.into_iter().zip(vectors) {
+            if seen(value, values[0]) {
+                r = vm::add(r, vm::scale(vector, vm::dot(vector, c) / value));
+            }
+        }
+        vm::scale(r, STANDARD_GRAVITY)
+    }
+
+    /// `v`'s part that the centripetal fit can see: along the directions the swings' turns
+    /// reveal r in ([`Self::centripetal_radius`]).
+    fn centripetal_seen(&self, v: Vec3) -> Vec3 {
+        let (values, vectors, _) = self.centripetal_system();
+        let mut part = [0.0; 3];
+        for (value, vector) in values.into_iter().zip(vectors) {
+            if seen(value, values[0]) {
+                part = vm::add(part, vm::scale(vector, vm::dot(vector, v)));
+            }
+        }
+        part
+    }
+
+    /// The centripetal fit's normal equations with the constant taken out: the eigenvalues
+    /// (largest first) and eigenvectors of Σ W W − (Σ W)²/n, and Σ W a − Σ W Σ a / n.
+    fn centripetal_system(&self) -> ([f64; 3], [Vec3; 3], Vec3) {
         let n = f64::from(self.fast.max(1));
         let w_mean_sq = vm::mat_mul(self.cent_w, self.cent_w);
         let mut a = self.cent_ww;
@@ -812,13 +837,7 @@ impl AxisInference {
             vm::scale(vm::mat_vec(self.cent_w, self.acc_sum), 1.0 / n),
         );
         let (values, vectors) = vm::symmetric_eigen(a);
-        let mut r = [0.0; 3];
-        for (value, vector) in values.into_iter().zip(vectors) {
-            if value > values[0] * 1e-3 && value > 0.0 {
-                r = vm::add(r, vm::scale(vector, vm::dot(vector, c) / value));
-            }
-        }
-        vm::scale(r, STANDARD_GRAVITY)
+        (values, vectors, c)
     }
 
     /// The axis a forehand turns about on a wrist or forearm node, from the physics of the
@@ -871,6 +890,56 @@ impl AxisInference {
 }
 
 impl AxisInference {
+    /// Whether nothing has decided this node's mount yet: read as made (no frame, or the
+    /// identity provisionally) and not settled. A stand-in's evidence-only inference never
+    /// frames, so it is undecided until it finds its forehand turn.
+    pub fn undecided(&self) -> bool {
+        if self.evidence_only {
+            return self.forehand_turn().is_none();
+        }
+        !self.settled && self.current().0 == NodeRotation::IDENTITY
+    }
+
+    /// How sure a side read through the node as made can be, from where the centripetal
+    /// reading so far puts the node from the centre of the swing; `None` while that reading
+    /// is under `STRONG_RADIUS_M` (no evidence either way).
+    ///
+    /// Read as made, the head moves along ω × x̂ (x the shaft) and the side is its lean
+    /// along z: right only if the node's +x is the shaft. The rigid body's ω × (ω × r)
+    /// points from the node towards the centre of the swing, along the shaft for a node on
+    /// the racket (along the forearm for a stand-in), so r's direction is the shaft's. It is
+    /// read by the full model (`centripetal_radius`, as `forehand_turn` reads a stand-in):
+    /// the slope on |ω|² that `shaft_as_made` decides with is bent by a roll about the shaft
+    /// (ω_x ω_y r across it), which a session's first swings do not average out, and would
+    /// doubt an aligned node that rolls. Along +x the mount as made stands (as sure as the
+    /// measurement: 1); across it (a board turned about its own y, its z up the shaft) the
+    /// face the side leans towards is the node's x, of unknown sense, and down −x the node
+    /// is turned half round about y or about z, one reading the side right and the other
+    /// inverted: either way a coin toss (0.5). Within 45° of +x the reading counts as the
+    /// shaft's, the tolerance `shaft_as_made` allows (the fit's own scatter: on the tuning
+    /// seeds' stand-ins its 90th percentile was 39°, wrist20); from there to 90° it falls to
+    /// a coin toss in proportion to r̂·x̂.
+    pub fn as_made_side_bound(&self) -> Option<f64> {
+        if self.fast < 2 {
+            return None;
+        }
+        let r = self.centripetal_radius();
+        let reach = vm::norm(r);
+        // Compared where the fit sees: r along a turn's axis is not seen, nor is x's part
+        // there (a first swing that rolls about the shaft hides much of the shaft); with
+        // under half of x in sight (60° or more out of it), nothing is said.
+        let x_seen = self.centripetal_seen([1.0, 0.0, 0.0]);
+        if vm::norm(x_seen) < 0.5 {
+            return None;
+        }
+        let shaft = vm::unit(x_seen)?;
+        let along_x = vm::dot(r, shaft) / reach;
+        let support = (along_x / std::f64::consts::FRAC_1_SQRT_2).clamp(0.0, 1.0);
+        (reach >= STRONG_RADIUS_M).then_some(0.5 + 0.5 * support)
+    }
+}
+
+impl AxisInference {
     /// Each drive's vote for `axis` being the forehand's turn from the forearm's roll at its
     /// peak: a right hand's forearm pronates (turns about −`forearm`, the elbow-to-hand axis)
     /// through a forehand's contact and supinates through a backhand's, so
@@ -890,6 +959,12 @@ impl AxisInference {
         }
         (votes, voters)
     }
+}
+
+/// Whether a direction of the centripetal fit (its eigenvalue `value`, the largest
+/// `largest`) is seen: r along a turn's axis reads no centripetal.
+fn seen(value: f64, largest: f64) -> bool {
+    value > largest * 1e-3 && value > 0.0
 }
 
 /// W with ω × (ω × r) = W r: ω ωᵀ − |ω|² I.

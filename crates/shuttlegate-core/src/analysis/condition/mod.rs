@@ -206,8 +206,10 @@ pub struct SpanQuality {
     /// inferred away from its own −y: that axis, in the node's (conditioned) axes, for the
     /// side to be read about (`measure/side.rs`); `None` reads the convention's −y.
     pub forehand_turn: Option<Vec3>,
-    /// How sure that axis's sense is ([`ForehandTurn::confidence`]): the side's confidence is
-    /// no higher; `None` with `forehand_turn`.
+    /// How sure that axis's sense is ([`ForehandTurn::confidence`]), or, on a node read as
+    /// made before anything decided its mount, how sure the centripetal reading is that its
+    /// +x is the shaft (`AxisInference::as_made_side_bound`): the side's confidence is no
+    /// higher; `None` with neither.
     pub side_sense_confidence: Option<f64>,
 }
 
@@ -466,9 +468,28 @@ impl NodeConditioner {
             flags.insert(Flag::PlacementInferred);
             q.forehand_turn = Some(turn.axis);
             q.side_sense_confidence = Some(turn.confidence());
+        } else if let Some(bound) = self.undecided_side_bound() {
+            q.side_sense_confidence = Some(bound);
         }
         q.flags = flags;
         q
+    }
+
+    /// A side read through a node as made while nothing has decided its mount (a racket
+    /// node before its inference frames or keeps it, a stand-in before it finds its forehand
+    /// turn) is no surer than the centripetal reading's word that its +x is the shaft
+    /// (`AxisInference::as_made_side_bound`); `None` where the mount is configured, decided,
+    /// or the reading is too weak to say.
+    fn undecided_side_bound(&self) -> Option<f64> {
+        let inference = match (&self.frame, &self.arm_turn) {
+            (Frame::Inferred(inference), _) => inference.as_ref(),
+            (_, Some(arm)) => arm.as_ref(),
+            _ => return None,
+        };
+        inference
+            .undecided()
+            .then(|| inference.as_made_side_bound())
+            .flatten()
     }
 
     /// Whether a wrap found on a sensor of ±`full_scale` is undone, at the node's sample
