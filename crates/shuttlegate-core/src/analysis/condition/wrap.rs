@@ -8,7 +8,12 @@
 //! A jump is taken for a wrap only on evidence: both readings on opposite sides, each beyond
 //! half full scale, the jump over 1.5 × full scale, and the unwrapped value where the last two
 //! samples' trend points (a clean sensor's steepest real reversal lands nearer its raw reading
-//! than a full range away).
+//! than a full range away). Where the sensor's quantity cannot change by more than full scale
+//! in one sample, a wrap cannot jump by less than twice full scale less that change, and the
+//! bar falls to it (at 100 Hz a ±2000 °/s gyro's wrap can jump by one full scale only: at 1.5
+//! such wraps were missed, the readings left a range off). And a wrap-shaped jump back soon
+//! after one not taken is that one's return, not a wrap of its own (taken, it put a range on
+//! readings that had none until the wrap was let go: 4,900 °/s read after a swing).
 //!
 //! Two kinds of wrapping sensor exist, and the return from a wrap differs:
 //! - the count **runs on** past the rail (an int16 overflow after the sensor's filter): the
