@@ -193,6 +193,10 @@ pub struct Reading {
     pub gyro: [f64; 3],
     /// Fused attitude (roll, pitch, yaw), °.
     pub angle: [f64; 3],
+    /// Per channel (acc x, y, z, gyro x, y, z), the full ranges (2 × full scale) the int16
+    /// count wrapped by: the true value is the reading plus `wraps × 2 × full scale`. Always 0
+    /// on a clipping node. Truth for the evaluation, never on the wire.
+    pub wraps: [i8; 6],
 }
 
 /// Samples a node's true motion through its sensor. Fed every internal tick in order; emits a
@@ -288,6 +292,7 @@ impl NodeSampler {
 
     fn output(&self, rng: &mut SmallRng, t_rel: f64, filtered: [f64; 6], q: DQuat) -> Reading {
         let mut v = [0.0; 6];
+        let mut wraps = [0i8; 6];
         for k in 0..6 {
             let noise = if k < 3 {
                 self.acc_noise.sample(rng)
@@ -301,6 +306,8 @@ impl NodeSampler {
                 Overflow::Clip => x = x.clamp(-fs, fs - lsb),
                 Overflow::Wrap => {
                     // int16 overflow: past +FS the count runs on from −FS.
+                    let ranges = ((x + fs) / (2.0 * fs)).floor();
+                    wraps[k] = ranges.clamp(-100.0, 100.0) as i8;
                     x = (x + fs).rem_euclid(2.0 * fs) - fs;
                 }
             }
@@ -313,6 +320,7 @@ impl NodeSampler {
             acc: [v[0], v[1], v[2]],
             gyro: [v[3], v[4], v[5]],
             angle: [roll.to_degrees(), pitch.to_degrees(), yaw.to_degrees()],
+            wraps,
         }
     }
 }

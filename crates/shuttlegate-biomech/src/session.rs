@@ -90,6 +90,10 @@ pub struct DeviceSetup {
     pub reach_m: f64,
 }
 
+/// A reading whose int16 count wrapped: its time (the node's clock, as sent) and its wraps per
+/// channel ([`Reading::wraps`]).
+pub type WrappedReading = (f64, [i8; 6]);
+
 /// A simulated session: what the device sent, and what really happened.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -102,6 +106,10 @@ pub struct Session {
     pub rests: Vec<RestWindow>,
     /// What the player did within the rest windows, in time order.
     pub rest_activities: Vec<RestSpan>,
+    /// Per node (`sensor_id`), the readings whose int16 count wrapped: each one's time (the
+    /// node's clock, as sent) and its wraps per channel ([`Reading::wraps`]); readings not
+    /// listed did not wrap. Truth for the evaluation's wrap breakdown.
+    pub wrap_truth: Vec<(u32, Vec<WrappedReading>)>,
 }
 
 /// The body parts' motion tracks and the world-frame linear accelerations on the grid.
@@ -198,6 +206,7 @@ pub fn generate(options: &SessionOptions) -> Session {
         reach_m: player.reach_m,
     };
     let readings = render(&mut rng, &mut noise_rng, &body, &device, start_ms, n_ticks);
+    let wrap_truth = wrapped_readings(&readings);
     let messages = encode(&mut noise_rng, &device, readings, start_ms + duration_ms);
     let rest_activities = body
         .activities
@@ -216,7 +225,23 @@ pub fn generate(options: &SessionOptions) -> Session {
         swings,
         rests,
         rest_activities,
+        wrap_truth,
     }
+}
+
+/// Per node, the readings whose count wrapped ([`Session::wrap_truth`]).
+fn wrapped_readings(readings: &[(u32, Vec<Reading>)]) -> Vec<(u32, Vec<WrappedReading>)> {
+    readings
+        .iter()
+        .map(|(id, node)| {
+            let wrapped = node
+                .iter()
+                .filter(|r| r.wraps != [0; 6])
+                .map(|r| (r.t_ms, r.wraps))
+                .collect();
+            (*id, wrapped)
+        })
+        .collect()
 }
 
 fn rate_schedule(rng: &mut SmallRng, fixed: Option<f64>, duration_ms: f64) -> RateSchedule {

@@ -212,6 +212,7 @@ mod tests {
             acc: [0.0, 0.0, 1.0],
             gyro: [0.0; 3],
             angle: [0.0; 3],
+            wraps: [0; 6],
         };
         let nodes = vec![
             (

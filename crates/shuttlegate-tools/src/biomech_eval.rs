@@ -36,6 +36,7 @@ pub mod missed;
 pub mod placement;
 pub mod reliability;
 pub mod speed_parts;
+pub mod wrap_truth;
 
 use crate::eval::ErrorStats;
 use crate::report::{Figure, SourceReport, Target, Unit};
@@ -180,6 +181,9 @@ pub struct BiomechReport {
     /// The racket bursts' shapes, false detections by what the player was doing beside the
     /// played swings the handling rule judges ([`burst_shape`], `eval --verbose`).
     pub burst_shapes: burst_shape::BurstShapes,
+    /// The conditioning stage's unwrapping against the simulator's true wraps, by node kind
+    /// ([`wrap_truth`], `eval --verbose`).
+    pub wraps: wrap_truth::WrapBreakdown,
     /// Racket detections in rest by the racket node's mount and what the simulated player was
     /// doing (`eval --verbose`): detections, and that activity's time, ms.
     pub rest_by_activity: BTreeMap<String, (usize, f64)>,
@@ -884,6 +888,8 @@ fn score_session_with(
         found,
         &shape_labels,
     );
+    r.wraps
+        .add_session(session, &court_device(session, None).profile);
     missed::tally_missed(
         session,
         &court_device(session, None).profile,
@@ -1492,6 +1498,7 @@ impl BiomechReport {
             .chain(places)
             .chain(missed)
             .chain(self.burst_shapes.lines())
+            .chain(self.wraps.lines())
             .chain(activities)
             .chain(self.placement_lines.iter().cloned())
             .chain(heights)

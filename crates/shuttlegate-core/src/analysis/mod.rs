@@ -36,7 +36,7 @@ mod summary;
 mod swing;
 pub mod vecmath;
 
-pub use condition::{AxisMap, ForehandTurn, InferenceReport, NodeConditioner};
+pub use condition::{AxisMap, ForehandTurn, InferenceReport, NodeConditioner, UnwrapSeen};
 pub use confidence::Evidence;
 pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, DeviceAnalyser, DeviceStats};

@@ -54,7 +54,7 @@ pub use axes::{AxisMap, ForehandTurn, InferenceReport, NodeRotation};
 use calibrate::RestCalibrator;
 use rate::RateTracker;
 use wrap::Unwrap3;
-pub use wrap::WrapsLeft;
+pub use wrap::{UnwrapSeen, WrapsLeft};
 
 /// An axis within this share of full scale counts as at the rail (sensors report a few LSB
 /// under it); the same share measure/ uses for the gyro's clipped samples.
@@ -181,6 +181,8 @@ pub struct NodeConditioner {
     /// grip): the evidence for the axis its forehands turn about, which only the side reads
     /// through (`AxisInference::forehand_turn`).
     arm_turn: Option<Box<AxisInference>>,
+    /// The last sample's unwrapping, as [`NodeConditioner::last_unwrap`] reports it.
+    last_unwrap: UnwrapSeen,
 }
 
 /// What conditioning says about a span of one node's data (a swing's window).
@@ -270,19 +272,29 @@ impl NodeConditioner {
                 && profile.wrist_grip_deg.is_none()
                 && !profile.axes.contains_key(&position))
             .then(|| Box::new(AxisInference::evidence_only())),
+            last_unwrap: UnwrapSeen::default(),
         }
+    }
+
+    /// What the unwrapping step made of the last sample conditioned (its values before
+    /// calibration and axes): the evaluation compares it with a simulator's true wraps.
+    pub fn last_unwrap(&self) -> UnwrapSeen {
+        self.last_unwrap
     }
 
     /// Conditions one released sample in place (samples come in time order).
     pub fn condition(&mut self, s: &mut NodeSample) {
         self.rate.note(s.t_ms);
         let (mut acc, mut gyro) = (s.acc, s.gyro);
-        let acc_past = self
-            .acc_unwrap
-            .unwrap(s.t_ms, &mut acc, self.acc_full_scale);
-        let gyro_past = self
-            .gyro_unwrap
-            .unwrap(s.t_ms, &mut gyro, self.gyro_full_scale);
+        let acc_past =
+            self.acc_unwrap
+                .unwrap(s.t_ms, &mut acc, self.acc_full_scale, MAX_JERK_G_PER_S);
+        let gyro_past = self.gyro_unwrap.unwrap(
+            s.t_ms,
+            &mut gyro,
+            self.gyro_full_scale,
+            MAX_ANGULAR_ACCEL_DPS2,
+        );
         if acc_past.wrapped || gyro_past.wrapped {
             self.wrapped.mark(s.t_ms);
         }
@@ -304,6 +316,12 @@ impl NodeConditioner {
         }
         let gyro_undone =
             self.undoes_wraps(self.gyro_full_scale, MAX_ANGULAR_ACCEL_DPS2, spacing_ms);
+        self.last_unwrap = UnwrapSeen {
+            acc,
+            gyro,
+            acc_undone: self.undoes_wraps(self.acc_full_scale, MAX_JERK_G_PER_S, spacing_ms),
+            gyro_undone,
+        };
         if gyro_undone {
             s.gyro = gyro;
             if gyro_past.runs_on {

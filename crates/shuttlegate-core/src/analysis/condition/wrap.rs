@@ -8,7 +8,12 @@
 //! A jump is taken for a wrap only on evidence: both readings on opposite sides, each beyond
 //! half full scale, the jump over 1.5 × full scale, and the unwrapped value where the last two
 //! samples' trend points (a clean sensor's steepest real reversal lands nearer its raw reading
-//! than a full range away).
+//! than a full range away). Where the sensor's quantity cannot change by more than full scale
+//! in one sample, a wrap cannot jump by less than twice full scale less that change, and the
+//! bar falls to it (at 100 Hz a ±2000 °/s gyro's wrap can jump by one full scale only: at 1.5
+//! such wraps were missed, the readings left a range off). And a wrap-shaped jump back soon
+//! after one not taken is that one's return, not a wrap of its own (taken, it put a range on
+//! readings that had none until the wrap was let go: 4,900 °/s read after a swing).
 //!
 //! Two kinds of wrapping sensor exist, and the return from a wrap differs:
 //! - the count **runs on** past the rail (an int16 overflow after the sensor's filter): the
@@ -28,6 +33,11 @@
 /// acceleration stays under ~2·10⁵ °/s², 2000 °/s in 10 ms), while a wrap jumps by twice full
 /// scale less the two samples' distances from the rail. The trend test below guards the rest.
 pub const WRAP_JUMP_FS: f64 = 1.5;
+/// The smallest jump, as a multiple of full scale, that can be a wrap at any rate: past it
+/// the two readings lie a full scale apart across zero, which a wrap's return to a value
+/// still beyond the rail needs; under it a running-on count cannot be told from the real
+/// changes between samples.
+const MIN_WRAP_JUMP_FS: f64 = 1.0;
 /// Both readings of a wrap lie on opposite sides, each beyond this share of full scale (a
 /// real change that steep would start or end near zero).
 const WRAP_RAIL_SHARE: f64 = 0.5;
@@ -46,6 +56,8 @@ const RETURN_JUMP_FS: f64 = 1.0;
 /// Wraps tracked per axis, each way. A reading two ranges away from the true value would need
 /// a rate of ±6000 °/s (±48 g), which no racket reaches; more is noise.
 const MAX_WRAPS: i32 = 1;
+/// A value past the rail is a swing's peak, and lasts no longer than this past it, ms.
+const PEAK_PAST_RAIL_MS: f64 = 100.0;
 /// A wrap lasts no longer than this, ms: a value past full scale is a swing's peak (under
 /// 100 ms past the rail); a longer one means the jump was not a wrap (a glitch, a reset), and
 /// the raw readings are taken as they are again.
@@ -56,6 +68,8 @@ const MAX_WRAPPED_MS: f64 = 250.0;
 pub struct AxisUnwrap {
     /// The previous raw reading.
     prev_raw: Option<f64>,
+    /// When it was read, ms.
+    prev_t: f64,
     /// Full ranges added to the raw reading (−1, 0 or +1).
     wraps: i32,
     /// When the current wrap began, ms.
@@ -64,15 +78,27 @@ pub struct AxisUnwrap {
     recent: [Option<f64>; 2],
     /// This axis's sensor pins on the rail when it wraps (seen once, kept).
     pins: bool,
+    /// The last wrap-shaped jump (over [`MIN_WRAP_JUMP_FS`]) not taken for a wrap: when, and
+    /// the wraps it would have added.
+    untaken: Option<(f64, i32)>,
 }
 
 impl AxisUnwrap {
-    /// The unwrapped value of `raw` (at `t` ms) on a sensor of ±`full_scale`, and whether it
-    /// differs from the raw reading (the sample was past the rail).
-    pub fn unwrap(&mut self, t: f64, raw: f64, full_scale: f64) -> (f64, bool) {
+    /// The unwrapped value of `raw` (at `t` ms) on a sensor of ±`full_scale` whose quantity
+    /// really changes by at most `max_change_per_s`, and whether it differs from the raw
+    /// reading (the sample was past the rail).
+    pub fn unwrap(
+        &mut self,
+        t: f64,
+        raw: f64,
+        full_scale: f64,
+        max_change_per_s: f64,
+    ) -> (f64, bool) {
+        let prev_t = std::mem::replace(&mut self.prev_t, t);
         if let Some(prev) = self.prev_raw.replace(raw) {
             if self.wraps == 0 {
-                self.enter(t, prev, raw, full_scale);
+                let jump_fs = wrap_jump_fs(full_scale, max_change_per_s, t - prev_t);
+                self.enter(t, prev, raw, full_scale, jump_fs);
             } else {
                 self.leave_or_hold(prev, raw, full_scale);
             }
@@ -85,17 +111,40 @@ impl AxisUnwrap {
         (value, self.wraps != 0)
     }
 
-    /// Starts a wrap on a wrap-shaped jump that follows the trend.
-    fn enter(&mut self, t: f64, prev: f64, raw: f64, full_scale: f64) {
-        if !is_wrap(prev, raw, full_scale) {
+    /// Starts a wrap on a wrap-shaped jump (over `jump_fs` × full scale) that follows the
+    /// trend.
+    fn enter(&mut self, t: f64, prev: f64, raw: f64, full_scale: f64, jump_fs: f64) {
+        if !is_wrap_over(prev, raw, full_scale, MIN_WRAP_JUMP_FS) {
             return;
         }
         // Down across −FS after rising past +FS: one wrap upwards, and the other way.
         let wraps = if raw < prev { 1 } else { -1 }.clamp(-MAX_WRAPS, MAX_WRAPS);
-        if self.follows_trend(raw + f64::from(wraps) * 2.0 * full_scale, raw) {
+        if self.returns_from_untaken(t, wraps) {
+            self.untaken = None;
+            return;
+        }
+        // Under the rate-free bar a real change of that size is possible too: only the trend
+        // can tell them apart, so it must be known.
+        let lowered = (raw - prev).abs() <= WRAP_JUMP_FS * full_scale;
+        let taken = (raw - prev).abs() > jump_fs * full_scale
+            && !(lowered && self.recent[1].is_none())
+            && self.follows_trend(raw + f64::from(wraps) * 2.0 * full_scale, raw);
+        if taken {
             self.wraps = wraps;
             self.wrapped_since = t;
+            self.untaken = None;
+        } else {
+            self.untaken = Some((t, wraps));
         }
+    }
+
+    /// Whether a wrap-shaped jump the other way than one not taken shortly before is that
+    /// one's return: had the first been a wrap missed, the readings since were a range off,
+    /// and the value coming back under the rail jumps back across the rails. Taken for a wrap,
+    /// that return would put a range on readings that had none, until the wrap is let go.
+    fn returns_from_untaken(&self, t: f64, wraps: i32) -> bool {
+        self.untaken
+            .is_some_and(|(since, w)| w == -wraps && t - since <= PEAK_PAST_RAIL_MS)
     }
 
     /// Ends the wrap when the reading came back under full scale: off the rail on a pinning
@@ -126,11 +175,36 @@ impl AxisUnwrap {
 /// Whether `prev` → `raw` is shaped like a sign wrap: a jump of most of the range between
 /// readings on opposite sides, each well away from zero.
 pub(crate) fn is_wrap(prev: f64, raw: f64, full_scale: f64) -> bool {
+    is_wrap_over(prev, raw, full_scale, WRAP_JUMP_FS)
+}
+
+/// [`is_wrap`] with a jump over `jump_fs` × full scale.
+fn is_wrap_over(prev: f64, raw: f64, full_scale: f64, jump_fs: f64) -> bool {
     let near_rail = WRAP_RAIL_SHARE * full_scale;
-    (raw - prev).abs() > WRAP_JUMP_FS * full_scale
+    (raw - prev).abs() > jump_fs * full_scale
         && prev.abs() > near_rail
         && raw.abs() > near_rail
         && prev.signum() != raw.signum()
+}
+
+/// The jump, as a multiple of full scale, past which a sample `dt_ms` after the last can be a
+/// wrap on a sensor whose quantity changes by at most `max_change_per_s`. A wrap jumps by
+/// twice full scale less the real change between the two samples, so where that real change
+/// is at most one full scale, the smallest wrap's jump is at least the largest real change,
+/// and the bar can fall to it, under the rate-free [`WRAP_JUMP_FS`] (at 100 Hz a racket
+/// turning at 2·10⁵ °/s² changes by 2000 °/s: a ±2000 °/s gyro's wrap jumps by as little as
+/// one full scale; a ±16 g accelerometer's, at 1000 g/s, by 1.375). Where a sample's real
+/// change can exceed full scale the jump's size says nothing, and the rate-free bar stays.
+/// Never under [`MIN_WRAP_JUMP_FS`]; the trend test guards the real changes it lets in.
+fn wrap_jump_fs(full_scale: f64, max_change_per_s: f64, dt_ms: f64) -> f64 {
+    if dt_ms.is_nan() || dt_ms <= 0.0 {
+        return WRAP_JUMP_FS;
+    }
+    let real_change_fs = max_change_per_s * dt_ms / 1000.0 / full_scale;
+    if real_change_fs > 1.0 {
+        return WRAP_JUMP_FS;
+    }
+    (2.0 - real_change_fs).clamp(MIN_WRAP_JUMP_FS, WRAP_JUMP_FS)
 }
 
 /// A wrapped axis's unwrapped value beyond this share of full scale is a reading (the count
@@ -148,6 +222,18 @@ pub struct Past {
     pub runs_on: bool,
 }
 
+/// What the unwrapping step made of one sample (for the evaluation's wrap breakdown, which
+/// compares it with a simulator's truth): each sensor's values as the unwrapper reads them,
+/// and whether the conditioning stage applied them (a wrap it does not undo at the node's
+/// rate and range is only flagged, the raw reading kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct UnwrapSeen {
+    pub acc: [f32; 3],
+    pub gyro: [f32; 3],
+    pub acc_undone: bool,
+    pub gyro_undone: bool,
+}
+
 /// Three axes of one sensor.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Unwrap3 {
@@ -155,11 +241,18 @@ pub struct Unwrap3 {
 }
 
 impl Unwrap3 {
-    /// Unwraps a triple in place.
-    pub fn unwrap(&mut self, t: f64, v: &mut [f32; 3], full_scale: f64) -> Past {
+    /// Unwraps a triple in place (a sensor of ±`full_scale`, whose quantity really changes by
+    /// at most `max_change_per_s`).
+    pub fn unwrap(
+        &mut self,
+        t: f64,
+        v: &mut [f32; 3],
+        full_scale: f64,
+        max_change_per_s: f64,
+    ) -> Past {
         let mut past = Past::default();
         for (k, (x, axis)) in v.iter_mut().zip(&mut self.axes).enumerate() {
-            let (value, wrapped) = axis.unwrap(t, f64::from(*x), full_scale);
+            let (value, wrapped) = axis.unwrap(t, f64::from(*x), full_scale, max_change_per_s);
             *x = value as f32;
             past.wrapped |= wrapped;
             past.axes[k] = wrapped;
@@ -194,6 +287,9 @@ impl WrapsLeft {
 mod tests {
     use super::*;
 
+    /// A racket's largest angular acceleration, °/s² (condition/mod.rs's).
+    const GYRO: f64 = 2.0e5;
+
     /// What a wrapping ±2000 °/s sensor reports for a true value.
     fn wrapped_reading(v: f64) -> f64 {
         (v + 2000.0).rem_euclid(4000.0) - 2000.0
@@ -206,7 +302,7 @@ mod tests {
             .collect();
         let mut axis = AxisUnwrap::default();
         for (i, &v) in truth.iter().enumerate() {
-            let (out, past) = axis.unwrap(i as f64 * 5.0, wrapped_reading(v), 2000.0);
+            let (out, past) = axis.unwrap(i as f64 * 5.0, wrapped_reading(v), 2000.0, GYRO);
             assert!((out - v).abs() < 1e-6, "{out} vs {v}");
             assert_eq!(past, v > 2000.0);
         }
@@ -219,31 +315,31 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let (out, _) = axis.unwrap(i as f64 * 5.0, wrapped_reading(v), 2000.0);
+            let (out, _) = axis.unwrap(i as f64 * 5.0, wrapped_reading(v), 2000.0, GYRO);
             assert!((out - v).abs() < 1e-6, "{out} vs {v}");
         }
         // 2500 °/s in one sample is steep but under 1.6 × full scale: real.
         let mut axis = AxisUnwrap::default();
-        axis.unwrap(0.0, -1200.0, 2000.0);
-        assert_eq!(axis.unwrap(20.0, 1300.0, 2000.0), (1300.0, false));
+        axis.unwrap(0.0, -1200.0, 2000.0, GYRO);
+        assert_eq!(axis.unwrap(20.0, 1300.0, 2000.0, GYRO), (1300.0, false));
         // A clipping (not wrapping) sensor's plateau and a fall from it are not wraps.
         let mut axis = AxisUnwrap::default();
         for (i, v) in [1500.0, 2000.0, 2000.0, 2000.0, 400.0, -900.0]
             .into_iter()
             .enumerate()
         {
-            assert_eq!(axis.unwrap(i as f64 * 20.0, v, 2000.0), (v, false));
+            assert_eq!(axis.unwrap(i as f64 * 20.0, v, 2000.0, GYRO), (v, false));
         }
     }
 
     #[test]
     fn a_jump_that_never_comes_back_is_let_go() {
         let mut axis = AxisUnwrap::default();
-        axis.unwrap(0.0, 1900.0, 2000.0);
+        axis.unwrap(0.0, 1900.0, 2000.0, GYRO);
         // A wrap-like jump, then the readings stay at −1900: after MAX_WRAPPED_MS they are
         // taken as read.
-        assert_eq!(axis.unwrap(10.0, -1900.0, 2000.0), (2100.0, true));
-        let late = axis.unwrap(10.0 + MAX_WRAPPED_MS + 10.0, -1900.0, 2000.0);
+        assert_eq!(axis.unwrap(10.0, -1900.0, 2000.0, GYRO), (2100.0, true));
+        let late = axis.unwrap(10.0 + MAX_WRAPPED_MS + 10.0, -1900.0, 2000.0, GYRO);
         assert_eq!(late, (-1900.0, false));
     }
 
@@ -260,7 +356,7 @@ mod tests {
             487.4, 649.8, 1144.2, 2001.3, 2001.3, 2001.3, -269.7, -697.7, -178.5,
         ];
         for (i, (&r, &v)) in read.iter().zip(&truth).enumerate() {
-            let (out, _) = axis.unwrap(i as f64 * 10.0, r, 2000.0);
+            let (out, _) = axis.unwrap(i as f64 * 10.0, r, 2000.0, GYRO);
             assert!((out - v).abs() < 1e-6, "{i}: {out} vs {v}");
         }
         // Once known to pin, a single wrapped sample returns too.
@@ -268,7 +364,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let (out, _) = axis.unwrap(100.0 + i as f64 * 10.0, r, 2000.0);
+            let (out, _) = axis.unwrap(100.0 + i as f64 * 10.0, r, 2000.0, GYRO);
             assert!((out - v).abs() < 1e-6, "{out} vs {v}");
         }
     }
@@ -282,9 +378,62 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let (out, past) = axis.unwrap(i as f64 * 10.0, wrapped_reading(v), 2000.0);
+            let (out, past) = axis.unwrap(i as f64 * 10.0, wrapped_reading(v), 2000.0, GYRO);
             assert!((out - v).abs() < 1e-6, "{out} vs {v}");
             assert_eq!(past, v > 2000.0);
+        }
+    }
+
+    #[test]
+    fn a_wrap_at_100_hz_whose_jump_is_under_one_and_a_half_ranges_is_undone_and_returns() {
+        // A racket's turn at 100 Hz falling past −2000 °/s by 1130 °/s in one sample (the
+        // evaluation's example): the wrap jumps by 1.44 full scales only. Missed, the readings
+        // stay a range off and the return's jump is then taken for a wrap the other way.
+        let truth = [
+            -800.0, -1200.0, -1550.0, -2679.0, -3348.0, -3343.0, -2856.0, -2170.0, -1506.0, -961.0,
+            -568.0,
+        ];
+        let mut axis = AxisUnwrap::default();
+        for (i, &v) in truth.iter().enumerate() {
+            let (out, past) = axis.unwrap(i as f64 * 10.0, wrapped_reading(v), 2000.0, GYRO);
+            assert!((out - v).abs() < 1e-6, "{i}: {out} vs {v}");
+            assert_eq!(past, v < -2000.0);
+        }
+        // Without the trend's history the same jump is not taken: at 50 Hz a real change of
+        // 2500 °/s is possible.
+        let mut axis = AxisUnwrap::default();
+        axis.unwrap(0.0, -1550.0, 2000.0, GYRO);
+        assert_eq!(axis.unwrap(10.0, 1321.0, 2000.0, GYRO), (1321.0, false));
+    }
+
+    #[test]
+    fn the_wrap_bar_falls_to_the_smallest_wrap_jump_only_where_it_exceeds_any_real_change() {
+        assert_eq!(wrap_jump_fs(2000.0, GYRO, 10.0), 1.0);
+        assert_eq!(wrap_jump_fs(2000.0, GYRO, 5.0), 1.5);
+        assert_eq!(wrap_jump_fs(2000.0, GYRO, 1.0), 1.5);
+        assert!((wrap_jump_fs(16.0, 1000.0, 10.0) - 1.375).abs() < 1e-12);
+        assert_eq!(wrap_jump_fs(2000.0, GYRO, 0.0), 1.5);
+        // At 50 Hz a real change can exceed full scale: the jump says nothing.
+        assert_eq!(wrap_jump_fs(2000.0, GYRO, 20.0), 1.5);
+        assert_eq!(wrap_jump_fs(16.0, 1000.0, 20.0), 1.5);
+    }
+
+    #[test]
+    fn the_return_of_a_wrap_not_taken_is_not_taken_for_a_wrap_the_other_way() {
+        // At 200 Hz the bar stays at 1.5 ranges: a fall of 1100 °/s in 5 ms past −2000 °/s
+        // jumps by 1.45 and is not taken, so those readings stay a range off. When the value
+        // comes back under the rail the readings jump back by 1.8 ranges, along the wrong
+        // readings' trend: taken for a wrap, it would add a range to readings that had none
+        // (held up to MAX_WRAPPED_MS).
+        let truth = [
+            -800.0, -1200.0, -1500.0, -2600.0, -2900.0, -2300.0, -1900.0, -1500.0, -1000.0, -600.0,
+        ];
+        let mut axis = AxisUnwrap::default();
+        for (i, &v) in truth.iter().enumerate() {
+            let read = wrapped_reading(v);
+            let (out, _) = axis.unwrap(i as f64 * 5.0, read, 2000.0, GYRO);
+            let expected = if v < -2000.0 { read } else { v };
+            assert!((out - expected).abs() < 1e-6, "{i}: {out} vs {expected}");
         }
     }
 }
