@@ -57,17 +57,28 @@ fn eval_with_its_daemon() -> (Child, u32) {
 }
 
 /// The directory of the configuration file the daemon `pid` runs on (`run -c FILE`): the
-/// tools' scratch directory for it.
+/// tools' scratch directory for it. Polled: the child is seen as soon as it is forked, and
+/// until it execs the daemon its command line is still the tools'.
 fn config_dir_of(pid: u32) -> std::path::PathBuf {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the daemon's cmdline");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(file) = config_file_of(pid) {
+            return file.parent().expect("a directory").to_owned();
+        }
+        assert!(Instant::now() < deadline, "no `run -c FILE` in 30 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The FILE of `run -c FILE` in `pid`'s command line, once it has one.
+fn config_file_of(pid: u32) -> Option<std::path::PathBuf> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
     let file = args
         .iter()
         .position(|a| *a == b"-c")
-        .and_then(|i| args.get(i + 1))
-        .expect("run -c FILE");
-    let file = std::path::Path::new(std::str::from_utf8(file).expect("a UTF-8 path"));
-    file.parent().expect("a directory").to_owned()
+        .and_then(|i| args.get(i + 1))?;
+    Some(std::str::from_utf8(file).ok()?.into())
 }
 
 #[test]
