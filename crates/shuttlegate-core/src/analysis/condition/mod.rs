@@ -299,7 +299,8 @@ impl NodeConditioner {
             self.wrapped.mark(s.t_ms);
         }
         let spacing_ms = self.rate.spacing_ms();
-        if self.undoes_wraps(self.acc_full_scale, MAX_JERK_G_PER_S, spacing_ms) {
+        let acc_undone = self.undoes_wraps(self.acc_full_scale, MAX_JERK_G_PER_S, spacing_ms);
+        if acc_undone {
             s.acc = acc;
             if acc_past.runs_on {
                 self.acc_ran_on.mark(s.t_ms);
@@ -319,7 +320,7 @@ impl NodeConditioner {
         self.last_unwrap = UnwrapSeen {
             acc,
             gyro,
-            acc_undone: self.undoes_wraps(self.acc_full_scale, MAX_JERK_G_PER_S, spacing_ms),
+            acc_undone,
             gyro_undone,
         };
         if gyro_undone {

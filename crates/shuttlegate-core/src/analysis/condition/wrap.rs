@@ -97,8 +97,8 @@ impl AxisUnwrap {
         let prev_t = std::mem::replace(&mut self.prev_t, t);
         if let Some(prev) = self.prev_raw.replace(raw) {
             if self.wraps == 0 {
-                let jump_fs = wrap_jump_fs(full_scale, max_change_per_s, t - prev_t);
-                self.enter(t, prev, raw, full_scale, jump_fs);
+                let real_change = max_change_per_s * (t - prev_t) / 1000.0;
+                self.enter(t, prev, raw, full_scale, real_change);
             } else {
                 self.leave_or_hold(prev, raw, full_scale);
             }
@@ -111,12 +111,14 @@ impl AxisUnwrap {
         (value, self.wraps != 0)
     }
 
-    /// Starts a wrap on a wrap-shaped jump (over `jump_fs` × full scale) that follows the
-    /// trend.
-    fn enter(&mut self, t: f64, prev: f64, raw: f64, full_scale: f64, jump_fs: f64) {
+    /// Starts a wrap on a wrap-shaped jump (over [`wrap_jump_fs`]'s bar for a real change of
+    /// at most `real_change` since the last sample) that follows the trend.
+    fn enter(&mut self, t: f64, prev: f64, raw: f64, full_scale: f64, real_change: f64) {
+        // The shape first: it rules out nearly every sample before the bar is worked out.
         if !is_wrap_over(prev, raw, full_scale, MIN_WRAP_JUMP_FS) {
             return;
         }
+        let jump_fs = wrap_jump_fs(full_scale, real_change);
         // Down across −FS after rising past +FS: one wrap upwards, and the other way.
         let wraps = if raw < prev { 1 } else { -1 }.clamp(-MAX_WRAPS, MAX_WRAPS);
         if self.returns_from_untaken(t, wraps) {
@@ -187,20 +189,21 @@ fn is_wrap_over(prev: f64, raw: f64, full_scale: f64, jump_fs: f64) -> bool {
         && prev.signum() != raw.signum()
 }
 
-/// The jump, as a multiple of full scale, past which a sample `dt_ms` after the last can be a
-/// wrap on a sensor whose quantity changes by at most `max_change_per_s`. A wrap jumps by
-/// twice full scale less the real change between the two samples, so where that real change
-/// is at most one full scale, the smallest wrap's jump is at least the largest real change,
-/// and the bar can fall to it, under the rate-free [`WRAP_JUMP_FS`] (at 100 Hz a racket
-/// turning at 2·10⁵ °/s² changes by 2000 °/s: a ±2000 °/s gyro's wrap jumps by as little as
-/// one full scale; a ±16 g accelerometer's, at 1000 g/s, by 1.375). Where a sample's real
-/// change can exceed full scale the jump's size says nothing, and the rate-free bar stays.
-/// Never under [`MIN_WRAP_JUMP_FS`]; the trend test guards the real changes it lets in.
-fn wrap_jump_fs(full_scale: f64, max_change_per_s: f64, dt_ms: f64) -> f64 {
-    if dt_ms.is_nan() || dt_ms <= 0.0 {
+/// The jump, as a multiple of full scale, past which a sample can be a wrap on a sensor whose
+/// quantity changed by at most `real_change` since the last sample. A wrap jumps by twice full
+/// scale less the real change between the two samples, so where that real change is at most
+/// one full scale, the smallest wrap's jump is at least the largest real change, and the bar
+/// can fall to it, under the rate-free [`WRAP_JUMP_FS`] (at 100 Hz a racket turning at
+/// 2·10⁵ °/s² changes by 2000 °/s: a ±2000 °/s gyro's wrap jumps by as little as one full
+/// scale; a ±16 g accelerometer's, at 1000 g/s, by 1.375). Where a sample's real change can
+/// exceed full scale the jump's size says nothing, and the rate-free bar stays (so it does
+/// without a sample interval: a first sample, or time running backwards). Never under
+/// [`MIN_WRAP_JUMP_FS`]; the trend test guards the real changes it lets in.
+fn wrap_jump_fs(full_scale: f64, real_change: f64) -> f64 {
+    if real_change.is_nan() || real_change <= 0.0 {
         return WRAP_JUMP_FS;
     }
-    let real_change_fs = max_change_per_s * dt_ms / 1000.0 / full_scale;
+    let real_change_fs = real_change / full_scale;
     if real_change_fs > 1.0 {
         return WRAP_JUMP_FS;
     }
@@ -408,14 +411,16 @@ mod tests {
 
     #[test]
     fn the_wrap_bar_falls_to_the_smallest_wrap_jump_only_where_it_exceeds_any_real_change() {
-        assert_eq!(wrap_jump_fs(2000.0, GYRO, 10.0), 1.0);
-        assert_eq!(wrap_jump_fs(2000.0, GYRO, 5.0), 1.5);
-        assert_eq!(wrap_jump_fs(2000.0, GYRO, 1.0), 1.5);
-        assert!((wrap_jump_fs(16.0, 1000.0, 10.0) - 1.375).abs() < 1e-12);
-        assert_eq!(wrap_jump_fs(2000.0, GYRO, 0.0), 1.5);
+        // The largest real change over `dt_ms` at `per_s`.
+        let change = |per_s: f64, dt_ms: f64| per_s * dt_ms / 1000.0;
+        assert_eq!(wrap_jump_fs(2000.0, change(GYRO, 10.0)), 1.0);
+        assert_eq!(wrap_jump_fs(2000.0, change(GYRO, 5.0)), 1.5);
+        assert_eq!(wrap_jump_fs(2000.0, change(GYRO, 1.0)), 1.5);
+        assert!((wrap_jump_fs(16.0, change(1000.0, 10.0)) - 1.375).abs() < 1e-12);
+        assert_eq!(wrap_jump_fs(2000.0, change(GYRO, 0.0)), 1.5);
         // At 50 Hz a real change can exceed full scale: the jump says nothing.
-        assert_eq!(wrap_jump_fs(2000.0, GYRO, 20.0), 1.5);
-        assert_eq!(wrap_jump_fs(16.0, 1000.0, 20.0), 1.5);
+        assert_eq!(wrap_jump_fs(2000.0, change(GYRO, 20.0)), 1.5);
+        assert_eq!(wrap_jump_fs(16.0, change(1000.0, 20.0)), 1.5);
     }
 
     #[test]
