@@ -881,18 +881,15 @@ fn score_session_with(
         }
     }
     score_chain_only(session, found, &used, &chain_only, r);
+    // The device as the court analyses it, for the breakdowns that condition its nodes again.
+    let profile = court_device(session, None).profile;
     let shape_labels = burst_labels(session, found, &matched_stroke);
-    r.burst_shapes.add_session(
-        session,
-        &court_device(session, None).profile,
-        found,
-        &shape_labels,
-    );
-    r.wraps
-        .add_session(session, &court_device(session, None).profile);
+    r.burst_shapes
+        .add_session(session, &profile, found, &shape_labels);
+    r.wraps.add_session(session, &profile);
     missed::tally_missed(
         session,
-        &court_device(session, None).profile,
+        &profile,
         &missed,
         found,
         &AnalysisSettings::default(),

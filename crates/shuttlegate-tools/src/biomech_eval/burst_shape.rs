@@ -83,8 +83,6 @@ impl BurstShapes {
             return;
         }
         let mut samples = node_samples(session, id, BodyPosition::Racket);
-        samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-        samples.dedup_by(|a, b| a.t_ms == b.t_ms);
         let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
         for s in &mut samples {
             conditioner.condition(s);

@@ -55,8 +55,6 @@ pub fn tally_missed(
         return;
     };
     let mut samples = node_samples(session, id, position);
-    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    samples.dedup_by(|a, b| a.t_ms == b.t_ms);
     let mut conditioner = NodeConditioner::new(profile, position, position == BodyPosition::Wrist);
     for s in &mut samples {
         conditioner.condition(s);

@@ -46,8 +46,6 @@ fn inference(
         .find(|n| n.segment == Segment::Racket)?;
     let racket_id = Segment::Racket.sensor_id();
     let mut samples = node_samples(session, racket_id, BodyPosition::Racket);
-    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    samples.dedup_by(|a, b| a.t_ms == b.t_ms);
     let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
     for s in &mut samples {
         conditioner.condition(s);
@@ -126,12 +124,7 @@ pub fn mount_class(node: &NodeSetup) -> &'static str {
 /// The node of a wrist-only or forearm device (sent as the wrist node), which stands in for
 /// the racket; `None` on a device with a racket node.
 fn arm_node(session: &Session) -> Option<&NodeSetup> {
-    if session
-        .device
-        .nodes
-        .iter()
-        .any(|n| n.segment == Segment::Racket)
-    {
+    if has_racket_node(session) {
         return None;
     }
     session
@@ -154,8 +147,6 @@ struct ArmTrace {
 fn arm_trace(session: &Session, profile: &DeviceProfile) -> Option<ArmTrace> {
     let node = arm_node(session)?;
     let mut samples = node_samples(session, Segment::Wrist.sensor_id(), BodyPosition::Wrist);
-    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    samples.dedup_by(|a, b| a.t_ms == b.t_ms);
     let mut conditioner = NodeConditioner::new(profile, BodyPosition::Wrist, true);
     let mut at_swing = Vec::with_capacity(session.swings.len());
     for s in &mut samples {
@@ -244,7 +235,8 @@ pub fn arm_line(
 }
 
 /// The samples of the node with sensor id `id`, decoded from the session's wire text as the
-/// daemon decodes them, as `position`'s; in arrival order.
+/// daemon decodes them, as `position`'s; in time order, one per time stamp (as the analyser's
+/// ordering stage releases them to the conditioning stage).
 pub(crate) fn node_samples(session: &Session, id: u32, position: BodyPosition) -> Vec<NodeSample> {
     let code = &session.device.device_code;
     let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
@@ -264,7 +256,18 @@ pub(crate) fn node_samples(session: &Session, id: u32, position: BodyPosition) -
             },
         ));
     }
+    out.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    out.dedup_by(|a, b| a.t_ms == b.t_ms);
     out
+}
+
+/// Whether the simulated device carries a racket node.
+pub(crate) fn has_racket_node(session: &Session) -> bool {
+    session
+        .device
+        .nodes
+        .iter()
+        .any(|n| n.segment == Segment::Racket)
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use shuttlegate_biomech::{Segment, Session};
 use shuttlegate_core::analysis::{DeviceProfile, NodeConditioner, NodeSample, UnwrapSeen};
 
-use super::placement::node_samples;
+use super::placement::{has_racket_node, node_samples};
 use super::position;
 
 /// A wrong sample this near a played swing's contact counts against the swing, ms.
@@ -131,13 +131,11 @@ impl WrapBreakdown {
         truth: &Truth,
     ) {
         let pos = position(segment);
-        let mut samples = node_samples(session, segment.sensor_id(), pos);
-        samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-        samples.dedup_by(|a, b| a.t_ms == b.t_ms);
+        let samples = node_samples(session, segment.sensor_id(), pos);
         let mut conditioner = NodeConditioner::new(
             profile,
             pos,
-            segment != Segment::Racket && !has_racket(session),
+            segment != Segment::Racket && !has_racket_node(session),
         );
         let fs = [profile.acc_full_scale_g, profile.gyro_full_scale_dps];
         let racket = segment == Segment::Racket;
@@ -156,10 +154,11 @@ impl WrapBreakdown {
                 .map_or(10.0, |j| raw.t_ms - samples[j].t_ms);
             let true_wraps = truth.at(raw.t_ms, (0.45 * spacing).max(0.6));
             for ch in 0..6 {
-                let (sensor, k, undone) = channel(&seen, ch);
+                let (sensor, undone) = channel(&seen, ch);
                 let full = fs[ch / 3];
-                let raw_v = f64::from(if ch < 3 { raw.acc[k] } else { raw.gyro[k] });
-                let found = ((seen_value(&seen, ch) - raw_v) / (2.0 * full)).round() as i32;
+                let raw_v = channel_value(raw.acc, raw.gyro, ch);
+                let found = ((channel_value(seen.acc, seen.gyro, ch) - raw_v) / (2.0 * full))
+                    .round() as i32;
                 let t = i32::from(true_wraps[ch]);
                 let v = verdict(t, found, prev_found[ch]);
                 let key = format!(
@@ -175,7 +174,7 @@ impl WrapBreakdown {
                     Verdict::Missed => {
                         g.missed += 1;
                         if let Some(p) = prev_raw.filter(|_| prev_found[ch] == 0) {
-                            let pv = f64::from(if ch < 3 { p.acc[k] } else { p.gyro[k] });
+                            let pv = channel_value(p.acc, p.gyro, ch);
                             if !runs[ch].as_ref().is_some_and(|r| r.verdict == v) {
                                 g.missed_entry_jumps.push((raw_v - pv).abs() / full);
                             }
@@ -347,29 +346,18 @@ struct Run {
     raws: Vec<f64>,
 }
 
-fn has_racket(session: &Session) -> bool {
-    session
-        .device
-        .nodes
-        .iter()
-        .any(|n| n.segment == Segment::Racket)
-}
-
-/// Channel `ch` (acc x, y, z, gyro x, y, z): its sensor, axis, and whether its wraps are undone.
-fn channel(seen: &UnwrapSeen, ch: usize) -> (&'static str, usize, bool) {
+/// Channel `ch` (acc x, y, z, gyro x, y, z): its sensor, and whether its wraps are undone.
+fn channel(seen: &UnwrapSeen, ch: usize) -> (&'static str, bool) {
     if ch < 3 {
-        ("acc", ch, seen.acc_undone)
+        ("acc", seen.acc_undone)
     } else {
-        ("gyro", ch - 3, seen.gyro_undone)
+        ("gyro", seen.gyro_undone)
     }
 }
 
-fn seen_value(seen: &UnwrapSeen, ch: usize) -> f64 {
-    f64::from(if ch < 3 {
-        seen.acc[ch]
-    } else {
-        seen.gyro[ch - 3]
-    })
+/// Channel `ch` (acc x, y, z, gyro x, y, z) of a sample's two sensors.
+fn channel_value(acc: [f32; 3], gyro: [f32; 3], ch: usize) -> f64 {
+    f64::from(if ch < 3 { acc[ch] } else { gyro[ch - 3] })
 }
 
 /// The node's rate from its sample spacing, to the nearest usual rate.
