@@ -19,12 +19,19 @@ fn court(dir: &Path, devices: &[(&str, Option<&str>)]) -> String {
     common::config(dir, devices, "")
 }
 
-fn hang_up(gw: &Gateway) {
+/// Writes `court` as the daemon's file, sends SIGHUP, and returns the log line that answers
+/// it (starting `SIGHUP: reloaded` or `SIGHUP: not reloaded`, as `answer` says), once the
+/// daemon is seen still running.
+fn reload_with(gw: &mut Gateway, court: &str, answer: &str) -> String {
+    std::fs::write(&gw.config_path, court).unwrap();
     let status = Command::new("kill")
         .args(["-HUP", &gw.child.id().to_string()])
         .status()
         .expect("kill -HUP");
     assert!(status.success());
+    let line = gw.wait_log(answer, LOG_WAIT);
+    still_running(gw);
+    line
 }
 
 /// The handshake's HTTP status for `device` with `token` (101 when accepted).
@@ -73,22 +80,18 @@ async fn sighup_applies_the_new_device_list_from_the_next_handshake() {
         dir.path(),
         &[("a1", Some("new-token-a1")), ("a2", Some("token-a2"))],
     );
-    std::fs::write(&gw.config_path, after).unwrap();
-    hang_up(&gw);
-    let line = gw.wait_log("SIGHUP: reloaded", LOG_WAIT);
+    let line = reload_with(&mut gw, &after, "SIGHUP: reloaded");
     assert!(
         line.contains("devices added: a2") && line.contains("devices changed: a1"),
         "{line}"
     );
-    still_running(&mut gw);
     assert_eq!(handshake(&gw, "a2", "token-a2").await, 101);
     assert_eq!(handshake(&gw, "a1", "new-token-a1").await, 101);
     assert_eq!(handshake(&gw, "a1", "old-token-a1").await, 401);
     assert_eq!(reloads(&gw, "applied"), 1);
 
     // The same file again: accepted, nothing to apply.
-    hang_up(&gw);
-    let line = gw.wait_log("SIGHUP: reloaded", LOG_WAIT);
+    let line = reload_with(&mut gw, &after, "SIGHUP: reloaded");
     assert!(line.contains("nothing changed"), "{line}");
     assert_eq!(reloads(&gw, "unchanged"), 1);
     assert!(gw.terminate().success());
@@ -107,21 +110,15 @@ async fn a_file_that_needs_a_restart_or_does_not_load_is_refused_and_the_running
     // A new device, but also a new listening address: a key bound once at start.
     let moved = with_a2.replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\"");
     assert_ne!(moved, with_a2, "the test's edit applies");
-    std::fs::write(&gw.config_path, moved).unwrap();
-    hang_up(&gw);
-    let line = gw.wait_log("SIGHUP: not reloaded", LOG_WAIT);
+    let line = reload_with(&mut gw, &moved, "SIGHUP: not reloaded");
     assert!(line.contains("`http.listen` changed"), "{line}");
-    still_running(&mut gw);
     assert_eq!(handshake(&gw, "a2", "token-a2").await, 401);
     assert_eq!(handshake(&gw, "a1", "token-a1").await, 101);
 
     // A new device, and a key with a bad value: the error names the key.
     let bad = with_a2.replace("[auth]", "[limits]\nmax_connections = \"many\"\n\n[auth]");
-    std::fs::write(&gw.config_path, bad).unwrap();
-    hang_up(&gw);
-    let line = gw.wait_log("SIGHUP: not reloaded", LOG_WAIT);
+    let line = reload_with(&mut gw, &bad, "SIGHUP: not reloaded");
     assert!(line.contains("limits.max_connections"), "{line}");
-    still_running(&mut gw);
     assert_eq!(handshake(&gw, "a2", "token-a2").await, 401);
     assert_eq!(handshake(&gw, "a1", "token-a1").await, 101);
 
@@ -130,9 +127,7 @@ async fn a_file_that_needs_a_restart_or_does_not_load_is_refused_and_the_running
     assert_eq!(reloads(&gw, "applied"), 0);
 
     // Fixed: the next hangup applies it.
-    std::fs::write(&gw.config_path, &with_a2).unwrap();
-    hang_up(&gw);
-    gw.wait_log("SIGHUP: reloaded", LOG_WAIT);
+    reload_with(&mut gw, &with_a2, "SIGHUP: reloaded");
     assert_eq!(handshake(&gw, "a2", "token-a2").await, 101);
     assert!(gw.terminate().success());
 }
