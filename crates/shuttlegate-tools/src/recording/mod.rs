@@ -433,6 +433,8 @@ pub fn source_outcomes(
     settings: &AnalysisSettings,
 ) -> Result<Vec<score::FileOutcome>, RecordingError> {
     let mut outcomes = Vec::new();
+    // Diagnostics only: the swings are kept whole for the trace when it is asked for.
+    let trace = std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some();
     for file in &source.files {
         let read = source.read(file)?;
         let profile = DeviceProfile {
@@ -447,7 +449,9 @@ pub fn source_outcomes(
         let mut raw = Vec::new();
         let mut drain = |analyser: &mut DeviceAnalyser| {
             while let Some(AnalysisEvent::Swing(s)) = analyser.poll_event() {
-                raw.push(s.clone());
+                if trace {
+                    raw.push(s.clone());
+                }
                 // A chain-only swing (no side or height: the racket rule did not fire) is
                 // not a racket detection; the daemon path drops it the same way. These
                 // one-node recordings cannot produce one.
@@ -471,7 +475,7 @@ pub fn source_outcomes(
         }
         analyser.finish();
         drain(&mut analyser);
-        if std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some() {
+        if trace {
             swing_trace(
                 &profile,
                 source.position,
