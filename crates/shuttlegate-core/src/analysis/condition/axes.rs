@@ -792,38 +792,9 @@ impl AxisInference {
         self.cent_wa = vm::add(self.cent_wa, vm::mat_vec(w, acc));
     }
 
-    /// Where the node sits from the centre of the swing, m, in node axes, by the full
-    /// centripetal model (ω × (ω × r), fitted by least squares with a constant): unlike the
-    /// slope on |ω|² ([`Self::radius`]), the forearm's roll about its own axis, which turns
-    /// with the swing and adds ω_x ω_y r across the forearm, does not bend it. Only the part
-    /// of r that the swings' turns reveal (r along a turn's axis reads no centripetal).
-    fn centripetal_radius(&self) -> Vec3 {
-        let (values, vectors, c) = self.centripetal_system();
-        let mut r = [0.0; 3];
-        for (value, vector) in values.into_iter().zip(vectors) {
-            if seen(value, values[0]) {
-                r = vm::add(r, vm::scale(vector, vm::dot(vector, c) / value));
-            }
-        }
-        vm::scale(r, STANDARD_GRAVITY)
-    }
-
-    /// `v`'s part that the centripetal fit can see: along the directions the swings' turns
-    /// reveal r in ([`Self::centripetal_radius`]).
-    fn centripetal_seen(&self, v: Vec3) -> Vec3 {
-        let (values, vectors, _) = self.centripetal_system();
-        let mut part = [0.0; 3];
-        for (value, vector) in values.into_iter().zip(vectors) {
-            if seen(value, values[0]) {
-                part = vm::add(part, vm::scale(vector, vm::dot(vector, v)));
-            }
-        }
-        part
-    }
-
-    /// The centripetal fit's normal equations with the constant taken out: the eigenvalues
-    /// (largest first) and eigenvectors of Σ W W − (Σ W)²/n, and Σ W a − Σ W Σ a / n.
-    fn centripetal_system(&self) -> ([f64; 3], [Vec3; 3], Vec3) {
+    /// The centripetal fit's normal equations with the constant taken out, solved: the
+    /// eigenvalues (largest first) and eigenvectors of Σ W W − (Σ W)²/n, and Σ W a − Σ W Σ a / n.
+    fn centripetal_fit(&self) -> CentripetalFit {
         let n = f64::from(self.fast.max(1));
         let w_mean_sq = vm::mat_mul(self.cent_w, self.cent_w);
         let mut a = self.cent_ww;
@@ -837,7 +808,7 @@ impl AxisInference {
             vm::scale(vm::mat_vec(self.cent_w, self.acc_sum), 1.0 / n),
         );
         let (values, vectors) = vm::symmetric_eigen(a);
-        (values, vectors, c)
+        CentripetalFit { values, vectors, c }
     }
 
     /// The axis a forehand turns about on a wrist or forearm node, from the physics of the
@@ -853,7 +824,7 @@ impl AxisInference {
         if self.fast < DECIDE_AFTER || self.drives < DECIDE_DRIVES {
             return None;
         }
-        let r = self.centripetal_radius();
+        let r = self.centripetal_fit().radius();
         if vm::norm(r) < STRONG_RADIUS_M {
             return None;
         }
@@ -908,7 +879,7 @@ impl AxisInference {
     /// along z: right only if the node's +x is the shaft. The rigid body's ω × (ω × r)
     /// points from the node towards the centre of the swing, along the shaft for a node on
     /// the racket (along the forearm for a stand-in), so r's direction is the shaft's. It is
-    /// read by the full model (`centripetal_radius`, as `forehand_turn` reads a stand-in):
+    /// read by the full model (`CentripetalFit::radius`, as `forehand_turn` reads a stand-in):
     /// the slope on |ω|² that `shaft_as_made` decides with is bent by a roll about the shaft
     /// (ω_x ω_y r across it), which a session's first swings do not average out, and would
     /// doubt an aligned node that rolls. Along +x the mount as made stands (as sure as the
@@ -923,12 +894,13 @@ impl AxisInference {
         if self.fast < 2 {
             return None;
         }
-        let r = self.centripetal_radius();
+        let fit = self.centripetal_fit();
+        let r = fit.radius();
         let reach = vm::norm(r);
         // Compared where the fit sees: r along a turn's axis is not seen, nor is x's part
         // there (a first swing that rolls about the shaft hides much of the shaft); with
         // under half of x in sight (60° or more out of it), nothing is said.
-        let x_seen = self.centripetal_seen([1.0, 0.0, 0.0]);
+        let x_seen = fit.seen_part([1.0, 0.0, 0.0]);
         if vm::norm(x_seen) < 0.5 {
             return None;
         }
@@ -958,6 +930,46 @@ impl AxisInference {
             voters += 1;
         }
         (votes, voters)
+    }
+}
+
+/// The centripetal fit ω × (ω × r) solved ([`AxisInference::centripetal_fit`]): the
+/// directions the swings' turns reveal r in (an eigenvalue `seen` against the largest) and r.
+struct CentripetalFit {
+    values: [f64; 3],
+    vectors: [Vec3; 3],
+    c: Vec3,
+}
+
+impl CentripetalFit {
+    /// The eigenvectors the fit sees along, each with its eigenvalue.
+    fn seen_directions(&self) -> impl Iterator<Item = (f64, Vec3)> + '_ {
+        self.values
+            .into_iter()
+            .zip(self.vectors)
+            .filter(|&(value, _)| seen(value, self.values[0]))
+    }
+
+    /// Where the node sits from the centre of the swing, m, in node axes, by the full
+    /// centripetal model (ω × (ω × r), fitted by least squares with a constant): unlike the
+    /// slope on |ω|² (`AxisInference::radius`), the forearm's roll about its own axis, which
+    /// turns with the swing and adds ω_x ω_y r across the forearm, does not bend it. Only the
+    /// part of r that the swings' turns reveal (r along a turn's axis reads no centripetal).
+    fn radius(&self) -> Vec3 {
+        let mut r = [0.0; 3];
+        for (value, vector) in self.seen_directions() {
+            r = vm::add(r, vm::scale(vector, vm::dot(vector, self.c) / value));
+        }
+        vm::scale(r, STANDARD_GRAVITY)
+    }
+
+    /// `v`'s part that the fit can see: along the directions the swings' turns reveal r in.
+    fn seen_part(&self, v: Vec3) -> Vec3 {
+        let mut part = [0.0; 3];
+        for (_, vector) in self.seen_directions() {
+            part = vm::add(part, vm::scale(vector, vm::dot(vector, v)));
+        }
+        part
     }
 }
 
