@@ -132,15 +132,15 @@ def main():
         print(
             f"{cls}: {len(r)} swings, fused attitude jumped before contact on {int(r[:, 3].sum())}, "
             f"gyro at its rail on {int(r[:, 4].sum())}; x up at contact, median deg "
-            f"(swings > {OVERHEAD_DEG:.0f} deg): analyser {np.median(r[:, 0]):+.0f} ({up(0)}), "
-            f"fused {np.median(r[:, 1]):+.0f} ({up(1)}), gyro from the fused anchor "
-            f"{np.median(r[:, 2]):+.0f} ({up(2)})"
+            f"(swings > {OVERHEAD_DEG:.0f} deg): analyser {np.nanmedian(r[:, 0]):+.0f} ({up(0)}), "
+            f"fused {np.nanmedian(r[:, 1]):+.0f} ({up(1)}), gyro from the fused anchor "
+            f"{np.nanmedian(r[:, 2]):+.0f} ({up(2)})"
         )
         nj = r[r[:, 3] == 0]
         if len(nj):
             print(
-                f"   without a jump ({len(nj)}): analyser {np.median(nj[:, 0]):+.0f}, fused "
-                f"{np.median(nj[:, 1]):+.0f}, gyro from the fused anchor {np.median(nj[:, 2]):+.0f}"
+                f"   without a jump ({len(nj)}): analyser {np.nanmedian(nj[:, 0]):+.0f}, fused "
+                f"{np.nanmedian(nj[:, 1]):+.0f}, gyro from the fused anchor {np.nanmedian(nj[:, 2]):+.0f}"
             )
 
 
