@@ -154,7 +154,7 @@ pub fn height_axis(out: Option<Vec3>) -> Vec3 {
 /// that instant is not the racket's at contact. In an overhead stroke the arm reaches up to
 /// meet the shuttle "high above the head, almost at full extension" (quoted in the module
 /// docs) and then swings forward and down through the forearm's fastest turn — on the
-/// ChoongGao armband the node's x rises from a median −59° at the ready position to +26…+46°
+/// ChoongGao armband the node's x rises from a median −59° at the ready position to +20…+46°
 /// 50–100 ms before the gyro's peak and is falling through the horizontal at it (the raw
 /// gyro integrated from the accelerometer's gravity at the last calm sample; the sensor's own
 /// fused angles are no truth there, docs/analysis.md "height24"; the rule was chosen looking
