@@ -434,7 +434,8 @@ pub fn source_outcomes(
 ) -> Result<Vec<score::FileOutcome>, RecordingError> {
     let mut outcomes = Vec::new();
     // Diagnostics only: the swings are kept whole for the trace when it is asked for.
-    let trace = std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some();
+    let trace = std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some()
+        || std::env::var_os("SHUTTLEGATE_HEIGHT_TRACE").is_some();
     for file in &source.files {
         let read = source.read(file)?;
         let profile = DeviceProfile {
@@ -475,7 +476,7 @@ pub fn source_outcomes(
         }
         analyser.finish();
         drain(&mut analyser);
-        if trace {
+        if std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some() {
             swing_trace(
                 &profile,
                 source.position,
@@ -483,6 +484,9 @@ pub fn source_outcomes(
                 &file.path.display().to_string(),
                 &raw,
             );
+        }
+        if std::env::var_os("SHUTTLEGATE_HEIGHT_TRACE").is_some() {
+            height_trace(&read.samples, &file.path.display().to_string(), &raw);
         }
         if std::env::var_os("SHUTTLEGATE_ARM_TRACE").is_some() {
             arm_trace(
@@ -525,6 +529,27 @@ fn swing_trace(
             s.t_end - s.t_start,
         );
         previous = Some(s.t_impact);
+    }
+}
+
+/// Diagnostics (`SHUTTLEGATE_HEIGHT_TRACE`): each racket detection's contact time from the
+/// file's first sample and the height figures it was read on (shaft elevation and head-path
+/// pitch at contact), so a script can set them beside an attitude the sensor itself reports
+/// (`scripts/bwt61_attitude.py`: the WitMotion BWT61's fused angles, which the analyser never
+/// reads).
+fn height_trace(samples: &[NodeSample], file: &str, swings: &[shuttlegate_core::analysis::Swing]) {
+    let t0 = samples.iter().map(|s| s.t_ms).fold(f64::INFINITY, f64::min);
+    for s in swings.iter().filter(|s| s.side.is_some()) {
+        let (elevation, pitch) = s
+            .contact
+            .0
+            .map_or((f64::NAN, f64::NAN), |e| (e.elevation_deg, e.pitch_deg));
+        println!(
+            "height {file} t {:.1} elevation {elevation:.1} pitch {pitch:.1} height {} flags {}",
+            s.t_impact - t0,
+            s.height.map_or("-", |h| h.as_str()),
+            serde_json::to_string(&s.flags).unwrap_or_default(),
+        );
     }
 }
 

@@ -392,6 +392,21 @@ pub fn measure(
             let shaft_b = radius::height_axis(stand_in_out);
             let path_b = vm::unit(vm::cross(omega_b, shaft_b)).unwrap_or(head_dir_b);
             let elev = vm::dot(shaft_b, up_b).clamp(-1.0, 1.0).asin().to_degrees();
+            // A stand-in reads the forearm, not the shaft: see radius.rs's
+            // `stand_in_elevation` for why its highest over the approach can speak for an
+            // overhead contact.
+            let elev = if !on_racket && profile.wrist_grip_deg.is_none() {
+                let from = t_impact - course::APPROACH_MS;
+                radius::stand_in_elevation(
+                    shaft_b,
+                    &attitude,
+                    vm::rotate(q_imp, up_b),
+                    (0..=pre_i).filter(|&i| s[i].t_ms >= from),
+                    elev,
+                )
+            } else {
+                elev
+            };
             let pitch = vm::dot(path_b, up_b).clamp(-1.0, 1.0).asin().to_degrees();
             let course = course::Approach {
                 samples: s,

@@ -36,6 +36,13 @@ use crate::analysis::vecmath::{self as vm, Vec3};
 /// centripetal term is at least 0.36 of its peak, 3 g and more at stroke rates, while the
 /// slower flanks carry the hand's push and gravity at a larger share.
 const MIN_RATE_SHARE: f64 = 0.6;
+/// A stand-in's forearm that stood higher than this above the horizontal on the approach to
+/// contact met the shuttle overhead, °. Twice the classifier's overhead boundary for the
+/// shaft (`classify::OVERHEAD_ELEV_DEG`, 15°): a forearm reaching up "almost at full
+/// extension" stands well above it, while a drive's forearm, carried near shoulder height,
+/// can pass 15° on its approach (at 15° the independent simulator's tuning seeds 0–49 lost
+/// 4 drives to overhead strokes at 100 Hz and 4 at mixed rates; at 30° none at 100 Hz).
+const APPROACH_OVERHEAD_DEG: f64 = 30.0;
 /// Fewer samples than this give no fit worth trusting (three unknowns).
 const MIN_SAMPLES: usize = 3;
 /// The fitted radius must lie in this range, m, to be the arm's: a forearm band sits 0.1–0.3 m
@@ -138,9 +145,93 @@ pub fn height_axis(out: Option<Vec3>) -> Vec3 {
     }
 }
 
+/// A stand-in's elevation for its height (°): its highest over the approach to contact
+/// (`approach`: the samples of the last [`super::course::APPROACH_MS`] before it) when that
+/// stood above [`APPROACH_OVERHEAD_DEG`], else its elevation at contact.
+///
+/// Why: the node measures the forearm, and its contact is read on the forearm's pulse, not
+/// the racket's (a stand-in feels no clean shuttle transient), so the forearm's attitude at
+/// that instant is not the racket's at contact. In an overhead stroke the arm reaches up to
+/// meet the shuttle "high above the head, almost at full extension" (quoted in the module
+/// docs) and then swings forward and down through the forearm's fastest turn — on the
+/// ChoongGao armband the node's x rises from a median −59° at the ready position to +20…+46°
+/// 50–100 ms before the gyro's peak and is falling through the horizontal at it (the raw
+/// gyro integrated from the accelerometer's gravity at the last calm sample; the sensor's own
+/// fused angles are no truth there, docs/analysis.md "height24"; the rule was chosen looking
+/// at that set, so it is not independent of it). A forearm that stood clearly overhead
+/// within the approach met the shuttle overhead. Only upwards, and only across that bar: an
+/// underarm stroke's forearm often falls to meet a low shuttle, so its highest point says
+/// nothing about contact (read at its highest always, the independent simulator's stand-ins
+/// lost 12 of 153 underarm swings on the tuning seeds).
+pub fn stand_in_elevation(
+    axis: Vec3,
+    attitude: &[vm::Quat],
+    up_anchor: Vec3,
+    approach: impl Iterator<Item = usize>,
+    at_contact_deg: f64,
+) -> f64 {
+    let highest = approach
+        .map(|i| {
+            vm::dot(vm::rotate(attitude[i], axis), up_anchor)
+                .clamp(-1.0, 1.0)
+                .asin()
+                .to_degrees()
+        })
+        .fold(at_contact_deg, f64::max);
+    if highest > APPROACH_OVERHEAD_DEG {
+        highest
+    } else {
+        at_contact_deg
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Attitudes (node → anchor frame, up = +z) that put the node's x at these elevations.
+    fn raised(elevations_deg: &[f64]) -> Vec<vm::Quat> {
+        elevations_deg
+            .iter()
+            .map(|e| vm::from_rotation_vector([0.0, -e.to_radians(), 0.0]))
+            .collect()
+    }
+
+    fn elevation_of(elevations_deg: &[f64]) -> f64 {
+        let attitude = raised(elevations_deg);
+        let at_contact = *elevations_deg.last().unwrap();
+        stand_in_elevation(
+            [1.0, 0.0, 0.0],
+            &attitude,
+            [0.0, 0.0, 1.0],
+            0..attitude.len(),
+            at_contact,
+        )
+    }
+
+    /// The ChoongGao armband's overhead course: the forearm up at 45° on the approach and
+    /// falling through the horizontal by the contact read on its fastest turn.
+    #[test]
+    fn a_forearm_that_stood_overhead_on_the_approach_reads_overhead() {
+        let e = elevation_of(&[-10.0, 10.0, 30.0, 45.0, 20.0, -5.0]);
+        assert!((e - 45.0).abs() < 1e-6, "{e}");
+    }
+
+    /// A drive's forearm that passes a little above the shaft's overhead boundary on its
+    /// approach is not taken for an overhead stroke: its contact elevation stands.
+    #[test]
+    fn a_forearm_a_little_above_level_on_the_approach_keeps_its_contact_elevation() {
+        let e = elevation_of(&[0.0, 12.0, 22.0, 10.0, -2.0]);
+        assert!((e + 2.0).abs() < 1e-6, "{e}");
+    }
+
+    /// An underarm stroke whose forearm falls to a low shuttle from nearly level keeps its
+    /// contact elevation: the approach's highest point is not overhead.
+    #[test]
+    fn a_forearm_falling_to_a_low_contact_keeps_its_contact_elevation() {
+        let e = elevation_of(&[10.0, 0.0, -15.0, -30.0]);
+        assert!((e + 30.0).abs() < 1e-6, "{e}");
+    }
 
     /// A node at `r` (m, node axes) turning at `omega` (°/s) and speeding up at `alpha`
     /// (°/s²), with gravity's reading `up` (g) on top.
