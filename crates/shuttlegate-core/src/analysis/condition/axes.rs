@@ -238,6 +238,9 @@ impl From<AxisMap> for NodeRotation {
 const QUIET_DPS: f64 = 100.0;
 /// Angular rate above which a racket sample is "fast": a swing, not handling (°/s).
 const FAST_DPS: f64 = 600.0;
+/// A gyro axis within this share of its range is at the rail (sensors report a few LSB under
+/// it, and the rest calibration takes the bias off); the conditioning's own `RAIL_SHARE`.
+const RAIL_SHARE: f64 = super::RAIL_SHARE;
 /// "Still" for the gravity estimate: under this rate, °/s, and within this of 1 g.
 const STILL_DPS: f64 = 30.0;
 const STILL_G: f64 = 0.05;
@@ -314,12 +317,14 @@ pub struct AxisInference {
     w_sum: f64,
     w2_sum: f64,
     fast: u32,
-    /// Inside a run of fast samples; its start and its fastest ω.
+    /// Inside a run of fast samples; its start, its fastest ω and how fast that is
+    /// ([`AxisInference::strength`]).
     in_run: bool,
     run_start: f64,
     run_peak: Vec3,
-    /// Each finished run's start and peak (bounded by `MAX_PEAKS`).
-    peaks: Vec<(f64, Vec3)>,
+    run_strength: f64,
+    /// Each finished run's start, peak and strength (bounded by `MAX_PEAKS`).
+    peaks: Vec<(f64, Vec3, f64)>,
     /// How many of them are a swing's drive (see [`drives`]).
     drives: u32,
     /// Gravity's "up" in node axes: taken from the accelerometer when the node is still,
@@ -342,6 +347,11 @@ pub struct AxisInference {
     /// Evidence only: no frame is ever decided (a wrist or forearm node standing in for the
     /// racket, whose side alone is read through [`AxisInference::forehand_turn`]).
     evidence_only: bool,
+    /// On an evidence-only inference, the node's gyro range, °/s, when it is under
+    /// `FAST_DPS`: such a gyro never reads "fast", and a sample pinned at its rail is one
+    /// ([`AxisInference::is_fast`]). `None` on racket nodes (their samples are turned, and
+    /// side18 found a narrow gyro's clipped drives turn them wrong).
+    narrow_gyro_dps: Option<f64>,
 }
 
 /// What an inference has seen and decided, for diagnostics (`eval --verbose`).
@@ -407,7 +417,7 @@ impl AxisInference {
             self.up = Some(vm::rotate(turn, up));
         }
         let Some(up) = self.up else { return };
-        if vm::norm(gyro) < FAST_DPS {
+        if !self.is_fast(gyro) {
             // Decided between swings, over whole ones: the tangential α × r goes one way on
             // the rising flank and the other on the falling one, so over a whole swing it
             // does not pass for centripetal.
@@ -420,9 +430,9 @@ impl AxisInference {
             }
             return;
         }
-        self.note_run(t, gyro);
         // The node's own acceleration: what the accelerometer reads beyond gravity.
         let acc = vm::sub(acc, up);
+        self.note_run(t, gyro, self.strength(gyro, acc));
         let w = vm::dot(gyro, gyro).to_radians().to_radians();
         for i in 0..3 {
             for j in 0..3 {
@@ -439,11 +449,35 @@ impl AxisInference {
         self.fast += 1;
     }
 
-    fn note_run(&mut self, t: f64, gyro: Vec3) {
+    /// Whether a sample turns fast enough to be a swing's: over `FAST_DPS`, or, on a stand-in
+    /// whose gyro's range is under `FAST_DPS` (a ±250 °/s part: a forearm turns at 1,000 °/s
+    /// and more in a stroke), pinned at the rail on some axis — the rail is a floor on the
+    /// true rate, and the pinned axis keeps its sign, which is what the forehand vote and the
+    /// turn's axis read.
+    fn is_fast(&self, gyro: Vec3) -> bool {
+        vm::norm(gyro) >= FAST_DPS
+            || self
+                .narrow_gyro_dps
+                .is_some_and(|range| gyro.iter().any(|w| w.abs() >= RAIL_SHARE * range))
+    }
+
+    /// How fast a fast sample turns, to find each run's peak and each swing's drive: |ω|,
+    /// or on a narrow gyro, where every fast sample reads the rail, the acceleration beyond
+    /// gravity, g — the centripetal ω²r goes on growing past the rail (a backswing and the
+    /// drive both pin a ±250 °/s gyro; the drive pulls several times harder).
+    fn strength(&self, gyro: Vec3, acc_beyond_gravity: Vec3) -> f64 {
+        match self.narrow_gyro_dps {
+            Some(_) => vm::norm(acc_beyond_gravity),
+            None => vm::norm(gyro),
+        }
+    }
+
+    fn note_run(&mut self, t: f64, gyro: Vec3, strength: f64) {
         if !self.in_run {
-            (self.in_run, self.run_start, self.run_peak) = (true, t, gyro);
-        } else if vm::norm(gyro) > vm::norm(self.run_peak) {
-            self.run_peak = gyro;
+            (self.in_run, self.run_start) = (true, t);
+            (self.run_peak, self.run_strength) = (gyro, strength);
+        } else if strength > self.run_strength {
+            (self.run_peak, self.run_strength) = (gyro, strength);
         }
     }
 
@@ -454,7 +488,8 @@ impl AxisInference {
         }
         self.in_run = false;
         if self.peaks.len() < MAX_PEAKS {
-            self.peaks.push((self.run_start, self.run_peak));
+            self.peaks
+                .push((self.run_start, self.run_peak, self.run_strength));
         }
         self.drives = drives(&self.peaks, t).count() as u32;
         true
@@ -762,9 +797,14 @@ pub struct ForehandTurn {
 }
 
 impl ForehandTurn {
-    /// How sure the side read through `axis` is: the turn's clarity × the vote's.
+    /// How sure the side read through `axis` is: P(its sense is the forehand's). The vote's
+    /// `sure` where the turn is clear, falling to a coin toss (0.5) as the clarity falls —
+    /// an unclear axis says nothing about the sense either way. Not `clear × sure`, which
+    /// went under 0.5 on an unclear axis and so, combined with the lean as a sign error
+    /// (`Confidences::through`), made the side surer of the other face (side24: on the
+    /// tuning seeds 13 wrist swings at 0.0–0.3 were 92 % right).
     pub fn confidence(&self) -> f64 {
-        self.clear * self.sure
+        0.5 + self.clear.clamp(0.0, 1.0) * (self.sure - 0.5)
     }
 }
 
@@ -776,6 +816,15 @@ impl AxisInference {
         AxisInference {
             evidence_only: true,
             ..AxisInference::default()
+        }
+    }
+
+    /// [`Self::evidence_only`] on a node whose gyro reads up to ±`gyro_full_scale_dps`: a
+    /// range under `FAST_DPS` makes a sample at the rail count as fast (`is_fast`).
+    pub fn evidence_only_with_range(gyro_full_scale_dps: f64) -> Self {
+        AxisInference {
+            narrow_gyro_dps: (gyro_full_scale_dps < FAST_DPS).then_some(gyro_full_scale_dps),
+            ..AxisInference::evidence_only()
         }
     }
 
@@ -1022,16 +1071,17 @@ struct Sense {
 }
 
 /// The peaks of the runs that are a swing's drive, by `now`: the fastest run within
-/// `SWING_SPAN_MS`, judged once that span after it has been seen. The backswing turns the
+/// `SWING_SPAN_MS` (by each run's strength, `AxisInference::strength`), judged once that
+/// span after it has been seen. The backswing turns the
 /// other way and crosses zero before the drive, so it is a run of its own; counted, it would
 /// vote for the other face.
-fn drives(peaks: &[(f64, Vec3)], now: f64) -> impl Iterator<Item = Vec3> + '_ {
-    peaks.iter().filter_map(move |&(t, p)| {
+fn drives(peaks: &[(f64, Vec3, f64)], now: f64) -> impl Iterator<Item = Vec3> + '_ {
+    peaks.iter().filter_map(move |&(t, p, strength)| {
         let fastest = t + SWING_SPAN_MS <= now
             && peaks
                 .iter()
-                .filter(|(u, _)| (u - t).abs() <= SWING_SPAN_MS)
-                .all(|(_, q)| vm::norm(*q) <= vm::norm(p));
+                .filter(|(u, _, _)| (u - t).abs() <= SWING_SPAN_MS)
+                .all(|(_, _, other)| *other <= strength);
         fastest.then_some(p)
     })
 }
@@ -1164,6 +1214,28 @@ mod tests {
             }
             hold_still(inf, &mut t, 1500.0, up);
         }
+    }
+
+    /// An unclear turn says nothing of the sense: its confidence falls to a coin toss, never
+    /// under it (under 0.5 it would make the side surer of the other face); a clear one is
+    /// as sure as its vote.
+    #[test]
+    fn an_unclear_forehand_turn_is_a_coin_toss_not_the_other_face() {
+        let turn = |clear: f64, sure: f64| ForehandTurn {
+            axis: [0.0, -1.0, 0.0],
+            forearm: [1.0, 0.0, 0.0],
+            clear,
+            votes: 9.0,
+            drives: 13,
+            sure,
+            as_made: false,
+            roll_votes: 0.0,
+            roll_drives: 0,
+        };
+        let unclear = turn(0.1, 0.99).confidence();
+        assert!((0.5..0.6).contains(&unclear), "unclear turn: {unclear}");
+        assert!((turn(1.0, 0.9).confidence() - 0.9).abs() < 1e-12);
+        assert!((turn(0.0, 0.99).confidence() - 0.5).abs() < 1e-12);
     }
 
     #[test]

@@ -69,6 +69,13 @@ pub(crate) fn at_rail(value: f64, full_scale: f64) -> bool {
     v >= RAIL_SHARE * full_scale && v <= RAIL_TOP_SHARE * full_scale
 }
 
+/// How sure a stand-in's side read as made is while most of its drives turn the other way
+/// about its own y (`ForehandTurn::as_made` with its votes against): the mount as made is
+/// the prior and the vote is not yet clear enough to turn the node over, so the two say
+/// opposite things and neither decides — a coin toss, not the lean's 1.00 (side24: on the
+/// tuning seeds such swings were right 0 of 6 times at 1.00).
+const AS_MADE_AGAINST_THE_VOTE: f64 = 0.5;
+
 /// Spans kept per trap.
 const MAX_SPANS: usize = 64;
 /// A racket's angular acceleration stays under ~2·10⁵ °/s² (a smash's forward swing takes the
@@ -271,7 +278,11 @@ impl NodeConditioner {
                 && profile.infer_axes
                 && profile.wrist_grip_deg.is_none()
                 && !profile.axes.contains_key(&position))
-            .then(|| Box::new(AxisInference::evidence_only())),
+            .then(|| {
+                Box::new(AxisInference::evidence_only_with_range(
+                    profile.gyro_full_scale_dps,
+                ))
+            }),
             last_unwrap: UnwrapSeen::default(),
         }
     }
@@ -483,10 +494,13 @@ impl NodeConditioner {
         // The side of a wrist or forearm node read about an inferred axis: flagged, as a
         // turned racket node is; its confidence bounds the side's alone (the stroke and the
         // height are read along the node as made).
-        if let Some(turn) = self.forehand_turn().filter(|t| !t.as_made) {
+        let turn = self.forehand_turn();
+        if let Some(turn) = turn.filter(|t| !t.as_made) {
             flags.insert(Flag::PlacementInferred);
             q.forehand_turn = Some(turn.axis);
             q.side_sense_confidence = Some(turn.confidence());
+        } else if turn.is_some_and(|t| t.as_made && t.votes < 0.0) {
+            q.side_sense_confidence = Some(AS_MADE_AGAINST_THE_VOTE);
         } else if let Some(bound) = self.undecided_side_bound() {
             q.side_sense_confidence = Some(bound);
         }
