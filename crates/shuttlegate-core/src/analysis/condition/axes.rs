@@ -317,14 +317,12 @@ pub struct AxisInference {
     w_sum: f64,
     w2_sum: f64,
     fast: u32,
-    /// Inside a run of fast samples; its start, its fastest ω and how fast that is
-    /// ([`AxisInference::strength`]).
+    /// Inside a run of fast samples; its start and its fastest ω.
     in_run: bool,
     run_start: f64,
     run_peak: Vec3,
-    run_strength: f64,
-    /// Each finished run's start, peak and strength (bounded by `MAX_PEAKS`).
-    peaks: Vec<(f64, Vec3, f64)>,
+    /// Each finished run's start and peak (bounded by `MAX_PEAKS`).
+    peaks: Vec<(f64, Vec3)>,
     /// How many of them are a swing's drive (see [`drives`]).
     drives: u32,
     /// Gravity's "up" in node axes: taken from the accelerometer when the node is still,
@@ -430,9 +428,9 @@ impl AxisInference {
             }
             return;
         }
+        self.note_run(t, gyro);
         // The node's own acceleration: what the accelerometer reads beyond gravity.
         let acc = vm::sub(acc, up);
-        self.note_run(t, gyro, self.strength(gyro, acc));
         let w = vm::dot(gyro, gyro).to_radians().to_radians();
         for i in 0..3 {
             for j in 0..3 {
@@ -461,23 +459,11 @@ impl AxisInference {
                 .is_some_and(|range| gyro.iter().any(|w| w.abs() >= RAIL_SHARE * range))
     }
 
-    /// How fast a fast sample turns, to find each run's peak and each swing's drive: |ω|,
-    /// or on a narrow gyro, where every fast sample reads the rail, the acceleration beyond
-    /// gravity, g — the centripetal ω²r goes on growing past the rail (a backswing and the
-    /// drive both pin a ±250 °/s gyro; the drive pulls several times harder).
-    fn strength(&self, gyro: Vec3, acc_beyond_gravity: Vec3) -> f64 {
-        match self.narrow_gyro_dps {
-            Some(_) => vm::norm(acc_beyond_gravity),
-            None => vm::norm(gyro),
-        }
-    }
-
-    fn note_run(&mut self, t: f64, gyro: Vec3, strength: f64) {
+    fn note_run(&mut self, t: f64, gyro: Vec3) {
         if !self.in_run {
-            (self.in_run, self.run_start) = (true, t);
-            (self.run_peak, self.run_strength) = (gyro, strength);
-        } else if strength > self.run_strength {
-            (self.run_peak, self.run_strength) = (gyro, strength);
+            (self.in_run, self.run_start, self.run_peak) = (true, t, gyro);
+        } else if vm::norm(gyro) > vm::norm(self.run_peak) {
+            self.run_peak = gyro;
         }
     }
 
@@ -488,8 +474,7 @@ impl AxisInference {
         }
         self.in_run = false;
         if self.peaks.len() < MAX_PEAKS {
-            self.peaks
-                .push((self.run_start, self.run_peak, self.run_strength));
+            self.peaks.push((self.run_start, self.run_peak));
         }
         self.drives = drives(&self.peaks, t).count() as u32;
         true
@@ -1071,17 +1056,16 @@ struct Sense {
 }
 
 /// The peaks of the runs that are a swing's drive, by `now`: the fastest run within
-/// `SWING_SPAN_MS` (by each run's strength, `AxisInference::strength`), judged once that
-/// span after it has been seen. The backswing turns the
+/// `SWING_SPAN_MS`, judged once that span after it has been seen. The backswing turns the
 /// other way and crosses zero before the drive, so it is a run of its own; counted, it would
 /// vote for the other face.
-fn drives(peaks: &[(f64, Vec3, f64)], now: f64) -> impl Iterator<Item = Vec3> + '_ {
-    peaks.iter().filter_map(move |&(t, p, strength)| {
+fn drives(peaks: &[(f64, Vec3)], now: f64) -> impl Iterator<Item = Vec3> + '_ {
+    peaks.iter().filter_map(move |&(t, p)| {
         let fastest = t + SWING_SPAN_MS <= now
             && peaks
                 .iter()
-                .filter(|(u, _, _)| (u - t).abs() <= SWING_SPAN_MS)
-                .all(|(_, _, other)| *other <= strength);
+                .filter(|(u, _)| (u - t).abs() <= SWING_SPAN_MS)
+                .all(|(_, q)| vm::norm(*q) <= vm::norm(p));
         fastest.then_some(p)
     })
 }
