@@ -69,14 +69,6 @@ pub(crate) fn at_rail(value: f64, full_scale: f64) -> bool {
     v >= RAIL_SHARE * full_scale && v <= RAIL_TOP_SHARE * full_scale
 }
 
-/// How sure a stand-in's side read as made is while most of its drives turn the other way
-/// about its own y (`ForehandTurn::as_made` with its votes against): the mount as made is
-/// the prior and the vote is not yet clear enough to turn the node over, so the two say
-/// opposite things and neither decides — a coin toss, not the lean's 1.00 (side24: on the
-/// tuning seeds at 100 Hz two sessions were read so, one all 25 swings wrong, the other all
-/// 20 right, every one at 1.00).
-const AS_MADE_AGAINST_THE_VOTE: f64 = 0.5;
-
 /// Spans kept per trap.
 const MAX_SPANS: usize = 64;
 /// A racket's angular acceleration stays under ~2·10⁵ °/s² (a smash's forward swing takes the
@@ -500,8 +492,8 @@ impl NodeConditioner {
             flags.insert(Flag::PlacementInferred);
             q.forehand_turn = Some(turn.axis);
             q.side_sense_confidence = Some(turn.confidence());
-        } else if turn.is_some_and(|t| t.as_made && t.votes < 0.0) {
-            q.side_sense_confidence = Some(AS_MADE_AGAINST_THE_VOTE);
+        } else if let Some(kept) = turn.and_then(|t| t.as_made_against_the_vote()) {
+            q.side_sense_confidence = Some(kept);
         } else if let Some(bound) = self.undecided_side_bound() {
             q.side_sense_confidence = Some(bound);
         }
