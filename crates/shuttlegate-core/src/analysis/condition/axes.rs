@@ -238,6 +238,9 @@ impl From<AxisMap> for NodeRotation {
 const QUIET_DPS: f64 = 100.0;
 /// Angular rate above which a racket sample is "fast": a swing, not handling (°/s).
 const FAST_DPS: f64 = 600.0;
+/// A gyro axis within this share of its range is at the rail (sensors report a few LSB under
+/// it, and the rest calibration takes the bias off); the conditioning's own `RAIL_SHARE`.
+const RAIL_SHARE: f64 = super::RAIL_SHARE;
 /// "Still" for the gravity estimate: under this rate, °/s, and within this of 1 g.
 const STILL_DPS: f64 = 30.0;
 const STILL_G: f64 = 0.05;
@@ -342,6 +345,11 @@ pub struct AxisInference {
     /// Evidence only: no frame is ever decided (a wrist or forearm node standing in for the
     /// racket, whose side alone is read through [`AxisInference::forehand_turn`]).
     evidence_only: bool,
+    /// On an evidence-only inference, the node's gyro range, °/s, when it is under
+    /// `FAST_DPS`: such a gyro never reads "fast", and a sample pinned at its rail is one
+    /// ([`AxisInference::is_fast`]). `None` on racket nodes (their samples are turned, and
+    /// side18 found a narrow gyro's clipped drives turn them wrong).
+    narrow_gyro_dps: Option<f64>,
 }
 
 /// What an inference has seen and decided, for diagnostics (`eval --verbose`).
@@ -407,7 +415,7 @@ impl AxisInference {
             self.up = Some(vm::rotate(turn, up));
         }
         let Some(up) = self.up else { return };
-        if vm::norm(gyro) < FAST_DPS {
+        if !self.is_fast(gyro) {
             // Decided between swings, over whole ones: the tangential α × r goes one way on
             // the rising flank and the other on the falling one, so over a whole swing it
             // does not pass for centripetal.
@@ -437,6 +445,18 @@ impl AxisInference {
         self.w_sum += w;
         self.w2_sum += w * w;
         self.fast += 1;
+    }
+
+    /// Whether a sample turns fast enough to be a swing's: over `FAST_DPS`, or, on a stand-in
+    /// whose gyro's range is under `FAST_DPS` (a ±250 °/s part: a forearm turns at 1,000 °/s
+    /// and more in a stroke), pinned at the rail on some axis — the rail is a floor on the
+    /// true rate, and the pinned axis keeps its sign, which is what the forehand vote and the
+    /// turn's axis read.
+    fn is_fast(&self, gyro: Vec3) -> bool {
+        vm::norm(gyro) >= FAST_DPS
+            || self
+                .narrow_gyro_dps
+                .is_some_and(|range| gyro.iter().any(|w| w.abs() >= RAIL_SHARE * range))
     }
 
     fn note_run(&mut self, t: f64, gyro: Vec3) {
@@ -762,9 +782,34 @@ pub struct ForehandTurn {
 }
 
 impl ForehandTurn {
-    /// How sure the side read through `axis` is: the turn's clarity × the vote's.
+    /// How sure the side read through `axis` is: P(its sense is the forehand's), the turn's
+    /// clarity × the vote's, but never under a coin toss: an unclear axis says nothing about
+    /// the sense either way, and under 0.5, combined with the lean as a sign error
+    /// (`Confidences::through`), the side would be surer of the other face (side24: on the
+    /// tuning seeds 13 wrist swings at 0.0–0.3 were 92 % right).
     pub fn confidence(&self) -> f64 {
-        self.clear * self.sure
+        (self.clear * self.sure).max(0.5)
+    }
+
+    /// How sure a side read through the node as made is while the drives' vote leans against
+    /// its own y (`as_made`, votes under 0): the mount as made against the vote, weighed as
+    /// the rule that keeps it weighs them. A node is turned over only at a vote of
+    /// `MIN_TURN_OVER_SURE`, so the prior odds for the mount as made are
+    /// `MIN_TURN_OVER_SURE / (1 − MIN_TURN_OVER_SURE)` (19:1) and a vote sure `s` of the other
+    /// sense leaves P(as made) = 19(1 − s) / (19(1 − s) + s): 0.5 at the bar, near 1 on a
+    /// vote near even. `None` when the node is not read as made, the vote does not lean
+    /// against it, or leans unanimously: as the rule that keeps it reads it, a unanimous
+    /// vote is a drill of one wing as much as a node turned over, no evidence against the
+    /// mount (side24: bounding those cost the table-tennis watch's one-wing backhand drills,
+    /// read right as made, side Brier 0.253 → 0.270).
+    pub fn as_made_against_the_vote(&self) -> Option<f64> {
+        let unanimous = self.votes.abs() >= f64::from(self.drives);
+        if !self.as_made || self.votes >= 0.0 || unanimous {
+            return None;
+        }
+        let prior_odds = MIN_TURN_OVER_SURE / (1.0 - MIN_TURN_OVER_SURE);
+        let kept = prior_odds * (1.0 - self.sure);
+        Some(kept / (kept + self.sure))
     }
 }
 
@@ -776,6 +821,15 @@ impl AxisInference {
         AxisInference {
             evidence_only: true,
             ..AxisInference::default()
+        }
+    }
+
+    /// [`Self::evidence_only`] on a node whose gyro reads up to ±`gyro_full_scale_dps`: a
+    /// range under `FAST_DPS` makes a sample at the rail count as fast (`is_fast`).
+    pub fn evidence_only_with_range(gyro_full_scale_dps: f64) -> Self {
+        AxisInference {
+            narrow_gyro_dps: (gyro_full_scale_dps < FAST_DPS).then_some(gyro_full_scale_dps),
+            ..AxisInference::evidence_only()
         }
     }
 
@@ -1164,6 +1218,29 @@ mod tests {
             }
             hold_still(inf, &mut t, 1500.0, up);
         }
+    }
+
+    /// An unclear turn says nothing of the sense: its confidence falls to a coin toss, never
+    /// under it (under 0.5 it would make the side surer of the other face); a clear one is
+    /// as sure as its vote.
+    #[test]
+    fn an_unclear_forehand_turn_is_a_coin_toss_not_the_other_face() {
+        let turn = |clear: f64, sure: f64| ForehandTurn {
+            axis: [0.0, -1.0, 0.0],
+            forearm: [1.0, 0.0, 0.0],
+            clear,
+            votes: 9.0,
+            drives: 13,
+            sure,
+            as_made: false,
+            roll_votes: 0.0,
+            roll_drives: 0,
+        };
+        let unclear = turn(0.1, 0.99).confidence();
+        assert!((0.5..0.6).contains(&unclear), "unclear turn: {unclear}");
+        assert!((turn(1.0, 0.9).confidence() - 0.9).abs() < 1e-12);
+        assert!((turn(0.9, 0.9).confidence() - 0.81).abs() < 1e-12);
+        assert!((turn(0.0, 0.99).confidence() - 0.5).abs() < 1e-12);
     }
 
     #[test]

@@ -271,7 +271,11 @@ impl NodeConditioner {
                 && profile.infer_axes
                 && profile.wrist_grip_deg.is_none()
                 && !profile.axes.contains_key(&position))
-            .then(|| Box::new(AxisInference::evidence_only())),
+            .then(|| {
+                Box::new(AxisInference::evidence_only_with_range(
+                    profile.gyro_full_scale_dps,
+                ))
+            }),
             last_unwrap: UnwrapSeen::default(),
         }
     }
@@ -483,10 +487,13 @@ impl NodeConditioner {
         // The side of a wrist or forearm node read about an inferred axis: flagged, as a
         // turned racket node is; its confidence bounds the side's alone (the stroke and the
         // height are read along the node as made).
-        if let Some(turn) = self.forehand_turn().filter(|t| !t.as_made) {
+        let turn = self.forehand_turn();
+        if let Some(turn) = turn.filter(|t| !t.as_made) {
             flags.insert(Flag::PlacementInferred);
             q.forehand_turn = Some(turn.axis);
             q.side_sense_confidence = Some(turn.confidence());
+        } else if let Some(kept) = turn.and_then(|t| t.as_made_against_the_vote()) {
+            q.side_sense_confidence = Some(kept);
         } else if let Some(bound) = self.undecided_side_bound() {
             q.side_sense_confidence = Some(bound);
         }
