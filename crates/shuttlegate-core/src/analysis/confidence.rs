@@ -75,8 +75,8 @@ pub struct Evidence {
     /// quasi-static anchor in the swing's window.
     pub anchor_carried_s: f64,
     /// The swing's course up to contact (`measure::Course`): measured for the evaluation's
-    /// breakdowns (`eval --verbose`); no decision reads it yet (docs/analysis.md, "What the
-    /// swing's course separates").
+    /// breakdowns (`eval --verbose`); no decision reads it yet (docs/analysis-history.md,
+    /// "What the swing's course separates").
     pub course: Course,
 }
 

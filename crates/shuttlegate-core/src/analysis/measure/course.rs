@@ -14,8 +14,8 @@
 //! separates drives from overhead strokes and lifts (balanced accuracy 0.86–0.90 on aligned
 //! mounts), but every rule built on it took more overhead strokes to sidearm than it gained
 //! drives, and the pulse's width added nothing the speed share did not already carry
-//! (docs/analysis-history.md, "What the swing's course separates"). The figures ride on the swing's
-//! `Evidence` for `eval --verbose` and its per-swing dump.
+//! (docs/analysis-history.md, "What the swing's course separates"). The figures ride on the
+//! swing's `Evidence` for `eval --verbose` and its per-swing dump.
 
 use crate::analysis::NodeSample;
 use crate::analysis::vecmath::{self as vm, Quat, Vec3};
