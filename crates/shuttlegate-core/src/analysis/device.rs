@@ -17,7 +17,7 @@ use super::body_burst::{self, BodyBurstDetector, Candidate, RacketSpan, covered,
 use super::chain::{self, measure_chain};
 use super::condition::{NodeConditioner, SpanQuality};
 use super::confidence::{Confidences, assess};
-use super::measure::{Measured, SpeedReference, SwingWindow, boundaries, measure};
+use super::measure::{Measured, NoStroke, SpeedReference, SwingWindow, boundaries, measure};
 use super::quality::{ANALYSIS_VERSION, Flag, Flags};
 use super::stream::NodeStream;
 use super::summary::SummaryAccumulator;
@@ -104,6 +104,38 @@ const LATE_SETTLE_PEAK_SHARE: f64 = 0.12;
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnalysisEvent {
     Swing(Swing),
+}
+
+/// What the detector decided about one burst of the primary node. Diagnostics: the
+/// detection breakdowns read why a labelled stroke was not found (`eval`'s swing trace).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BurstFate {
+    /// Measured and emitted as a swing.
+    Swing,
+    /// Turned away by a stroke rule (the wide-pulse rule, or handling on a racket node).
+    NoStroke(NoStroke),
+    /// A turn between the detector's two thresholds that met no shuttle.
+    SoftUnmet,
+    /// The previous swing's recovery.
+    Recovery,
+    /// The next stroke's backswing.
+    Backswing,
+    /// The previous swing's settling within [`SETTLE_MS`].
+    Settling,
+    /// The previous swing's late settling within [`LATE_SETTLE_MS`].
+    LateSettling,
+    /// Too few samples in its window to measure.
+    TooFewSamples,
+}
+
+/// One burst of the primary node and what became of it (see [`BurstFate`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BurstDecision {
+    pub trigger_t: f64,
+    pub end_t: f64,
+    /// Its fastest |ω⊥| as the detector read it (not through clipping), °/s.
+    pub peak_dps: f64,
+    pub fate: BurstFate,
 }
 
 /// Counters for the admin view and metrics.
@@ -275,6 +307,8 @@ pub struct DeviceAnalyser {
     speeds: SpeedReference,
     first_t: Option<f64>,
     last_t: Option<f64>,
+    /// Every burst's decision, kept only when asked for ([`DeviceAnalyser::keep_burst_log`]).
+    burst_log: Option<Vec<BurstDecision>>,
 }
 
 fn slot(p: BodyPosition) -> usize {
@@ -333,6 +367,29 @@ impl DeviceAnalyser {
             speeds: SpeedReference::default(),
             first_t: None,
             last_t: None,
+            burst_log: None,
+        }
+    }
+
+    /// Keeps every burst's decision from now on (diagnostics; unbounded, so not for the
+    /// daemon).
+    pub fn keep_burst_log(&mut self) {
+        self.burst_log.get_or_insert_with(Vec::new);
+    }
+
+    /// The bursts decided since [`keep_burst_log`](Self::keep_burst_log), oldest first.
+    pub fn burst_log(&self) -> &[BurstDecision] {
+        self.burst_log.as_deref().unwrap_or(&[])
+    }
+
+    fn log_burst(&mut self, p: &Pending, fate: BurstFate) {
+        if let Some(log) = self.burst_log.as_mut() {
+            log.push(BurstDecision {
+                trigger_t: p.trigger_t,
+                end_t: p.end_t,
+                peak_dps: p.peak,
+                fate,
+            });
         }
     }
 
@@ -888,20 +945,27 @@ impl DeviceAnalyser {
         let Some(primary) = self.primary else { return };
         if self.leads_a_stroke(&p) {
             self.stats.backswings += u64::from(!p.soft);
+            self.log_burst(&p, BurstFate::Backswing);
             // The stroke it leads carries the body's motion here.
             self.note_racket_span(&p, true);
             return;
         }
         let Some((quality, measured)) = self.measure_burst(primary, &p) else {
+            self.log_burst(&p, BurstFate::TooFewSamples);
             return;
         };
-        let Some(m) = measured else {
-            self.stats.rejected_bursts += u64::from(!p.soft);
-            self.note_racket_span(&p, false);
-            return;
+        let m = match measured {
+            Ok(m) => m,
+            Err(why) => {
+                self.stats.rejected_bursts += u64::from(!p.soft);
+                self.log_burst(&p, BurstFate::NoStroke(why));
+                self.note_racket_span(&p, false);
+                return;
+            }
         };
         if p.soft && !m.impact {
             // A slow turn that met nothing: the racket carried, not a stroke.
+            self.log_burst(&p, BurstFate::SoftUnmet);
             self.note_racket_span(&p, false);
             return;
         }
@@ -911,12 +975,15 @@ impl DeviceAnalyser {
             .is_some_and(|prev| m.peak_dps < RECOVERY_PEAK_SHARE * prev)
         {
             self.stats.recoveries += 1;
+            self.log_burst(&p, BurstFate::Recovery);
             return;
         }
-        if is_a_settling(self.last_swing, &p, &m) {
+        if let Some(settling) = settling_of(self.last_swing, &p, &m) {
             self.stats.settlings += 1;
+            self.log_burst(&p, settling);
             return;
         }
+        self.log_burst(&p, BurstFate::Swing);
         self.last_swing = Some(LastSwing {
             end_t: p.end_t,
             peak_dps: m.peak_dps,
@@ -991,7 +1058,7 @@ impl DeviceAnalyser {
         is_a_backswing(p, next)
             && self
                 .measure_burst(primary, next)
-                .is_some_and(|(_, m)| m.is_some())
+                .is_some_and(|(_, m)| m.is_ok())
     }
 
     /// A burst's window on the primary node, conditioned, its quality, and its measurement
@@ -1001,7 +1068,7 @@ impl DeviceAnalyser {
         &self,
         primary: BodyPosition,
         p: &Pending,
-    ) -> Option<(SpanQuality, Option<Measured>)> {
+    ) -> Option<(SpanQuality, Result<Measured, NoStroke>)> {
         let (from, to) = (p.trigger_t - PRE_TRIGGER_MS, p.end_t + POST_SWING_MS);
         let mut samples: Vec<NodeSample> = self.nodes[slot(primary)]
             .window(from, to)
@@ -1131,18 +1198,21 @@ fn is_a_backswing(p: &Pending, next: &Pending) -> bool {
     follows_within_gap(p, next.trigger_t) && against && p.peak < RECOVERY_PEAK_SHARE * next.peak
 }
 
-/// Whether the burst `p`, measured as `m`, is the settling of the swing before it (`last`):
-/// it met no shuttle, and it starts within [`SETTLE_MS`] after that swing's end turning the
-/// racket under [`SETTLE_PEAK_SHARE`] of that swing's peak, or within [`LATE_SETTLE_MS`]
-/// under [`LATE_SETTLE_PEAK_SHARE`] of it.
-fn is_a_settling(last: Option<LastSwing>, p: &Pending, m: &Measured) -> bool {
-    last.is_some_and(|l| {
-        let after_ms = p.trigger_t - l.end_t;
-        let share = m.peak_dps / l.peak_dps;
-        !m.impact
-            && ((after_ms <= SETTLE_MS && share < SETTLE_PEAK_SHARE)
-                || (after_ms <= LATE_SETTLE_MS && share < LATE_SETTLE_PEAK_SHARE))
-    })
+/// Whether the burst `p`, measured as `m`, is the settling of the swing before it (`last`),
+/// and which: it met no shuttle, and it starts within [`SETTLE_MS`] after that swing's end
+/// turning the racket under [`SETTLE_PEAK_SHARE`] of that swing's peak (a settling), or
+/// within [`LATE_SETTLE_MS`] under [`LATE_SETTLE_PEAK_SHARE`] of it (a late one).
+fn settling_of(last: Option<LastSwing>, p: &Pending, m: &Measured) -> Option<BurstFate> {
+    let l = last.filter(|_| !m.impact)?;
+    let after_ms = p.trigger_t - l.end_t;
+    let share = m.peak_dps / l.peak_dps;
+    if after_ms <= SETTLE_MS && share < SETTLE_PEAK_SHARE {
+        Some(BurstFate::Settling)
+    } else if after_ms <= LATE_SETTLE_MS && share < LATE_SETTLE_PEAK_SHARE {
+        Some(BurstFate::LateSettling)
+    } else {
+        None
+    }
 }
 
 /// A swing's stroke after its confidence is weighed.

@@ -20,6 +20,7 @@
 
 pub mod daemon;
 pub mod label;
+mod missed;
 pub mod score;
 pub mod sources;
 pub mod table;
@@ -446,6 +447,9 @@ pub fn source_outcomes(
             ..DeviceProfile::new("recording")
         };
         let mut analyser = DeviceAnalyser::new(profile.clone(), settings.clone(), "recording");
+        if trace {
+            analyser.keep_burst_log();
+        }
         let mut swings = Vec::new();
         let mut raw = Vec::new();
         let mut drain = |analyser: &mut DeviceAnalyser| {
@@ -497,7 +501,20 @@ pub fn source_outcomes(
                 &swings,
             );
         }
-        outcomes.extend(read.outcomes(&file.path.display().to_string(), swings));
+        let file_outcomes = read.outcomes(&file.path.display().to_string(), swings);
+        if trace {
+            missed::print_missed(
+                &file.path.display().to_string(),
+                read.samples
+                    .iter()
+                    .map(|s| s.t_ms)
+                    .fold(f64::INFINITY, f64::min),
+                &samples,
+                analyser.burst_log(),
+                &file_outcomes,
+            );
+        }
+        outcomes.extend(file_outcomes);
     }
     Ok(outcomes)
 }

@@ -138,12 +138,25 @@ pub struct SwingWindow<'a> {
     pub forehand_turn: Option<Vec3>,
 }
 
-/// Measures a detected swing; `None` when the burst does not have a stroke's shape.
+/// Why a burst was not measured as a swing: which of the stroke rules turned it away (read
+/// by the detection breakdowns, `eval`'s swing trace).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoStroke {
+    /// Wider than a forward swing at half its peak, and too slow or with the hand not driven
+    /// (the wide-pulse rule, [`WIDE_STROKE_MIN_DPS`]): its width at half peak, ms, and the
+    /// hand's largest departure from the node's rest reading, g.
+    WidePulse { width_ms: f64, hand_g: f64 },
+    /// A racket burst that met nothing and did not drive the racket (handling.rs).
+    Handling,
+}
+
+/// Measures a detected swing; the rule that turned it away when the burst does not have a
+/// stroke's shape.
 pub fn measure(
     w: &SwingWindow,
     profile: &DeviceProfile,
     settings: &AnalysisSettings,
-) -> Option<Measured> {
+) -> Result<Measured, NoStroke> {
     let s = w.samples;
     let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
     let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
@@ -198,7 +211,10 @@ pub fn measure(
     let thrown =
         || on_racket && handling::wide_burst_thrown(s, &perp, swing_span, profile.acc_full_scale_g);
     if !has_a_strokes_pulse(&burst, &in_swing, racket_met_it, &thrown) {
-        return None;
+        return Err(NoStroke::WidePulse {
+            width_ms: half_width_ms(s, &perp, &gyro_clipped, peak_i),
+            hand_g: hand_departure_g(&burst, &in_swing),
+        });
     }
     // Racket handling turns the racket without driving it; a contact is a stroke's own
     // evidence (handling.rs). A wrist node standing in for the racket does not see the racket
@@ -207,7 +223,7 @@ pub fn measure(
         && impact_i.is_none()
         && !handling::drove_the_racket(s, &perp, swing_span, profile.acc_full_scale_g)
     {
-        return None;
+        return Err(NoStroke::Handling);
     }
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
     let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
@@ -452,7 +468,7 @@ pub fn measure(
             )
         }
     };
-    Some(Measured {
+    Ok(Measured {
         t_impact,
         impact: impact_i.is_some(),
         stroke,
@@ -525,10 +541,17 @@ fn has_a_strokes_pulse(
         return true;
     }
     let fast = b.clipped[b.peak_i] || b.perp[b.peak_i] >= WIDE_STROKE_MIN_DPS;
-    let hand_driven = (0..b.samples.len())
-        .filter(|&i| in_swing(i))
-        .any(|i| (vm::norm(b.acc[i]) - b.rest_g).abs() >= WIDE_STROKE_MIN_HAND_G);
+    let hand_driven = hand_departure_g(b, in_swing) >= WIDE_STROKE_MIN_HAND_G;
     (fast && hand_driven) || thrown()
+}
+
+/// The largest departure of the node's acceleration from its rest reading during the swing,
+/// g: how hard the arm drove the hand.
+fn hand_departure_g(b: &Burst, in_swing: &dyn Fn(usize) -> bool) -> f64 {
+    (0..b.samples.len())
+        .filter(|&i| in_swing(i))
+        .map(|i| (vm::norm(b.acc[i]) - b.rest_g).abs())
+        .fold(0.0, f64::max)
 }
 
 /// How long |ω⊥| stays above half its peak around the peak, ms (clipped samples count as
