@@ -80,6 +80,31 @@ const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// no figure on padel, tennis, the two WitMotion badminton sets or the simulator's tuning seeds
 /// 0–19 (500 and under counted more ChoongGao smashes twice); it was 700 until det15.
 const WIDE_STROKE_MIN_DPS: f64 = 600.0;
+/// [`WIDE_STROKE_MIN_DPS`] for a wrist (or forearm) node standing in for the racket, °/s. The
+/// bound is a head speed (a net push's ≈ 21 km/h) read through the node's reach to the racket
+/// head. A racket node turns with the racket about the wrist, 0.55 m from the sweet spot; a
+/// node on the forearm turns with the forearm, whose turn carries the hand and racket about
+/// the elbow, ≈ 0.8 m from the sweet spot (forearm 0.146 of body height, 0.25 m at 1.75 m:
+/// Winter 2009, Biomechanics and Motor Control of Human Movement, table 4.1; plus the
+/// racket's 0.55 m), so the same head speed turns it slower: 600 × 0.55 / 0.8 ≈ 410 °/s.
+/// A wide tennis backhand or overhead at the wrist peaks at 440–600 °/s with the hand driven
+/// 1–3.6 g (`eval` swing trace: turned away by the racket's bound). Scanned over 300–600 °/s
+/// (docs/analysis.md, "The wide-pulse rule's bound on the wrist"): below 450 the ChoongGao
+/// armband's slow return after a drop (439 °/s, 36 % of the drop's peak, 1.4 s after it)
+/// becomes a second detection, so 450 (the same 21–23 km/h head speed at 0.74–0.8 m); chosen
+/// with ChoongGao and the independent simulator in view, tennis and table tennis held out in
+/// turn (each alone gives the same value).
+const WIDE_STROKE_MIN_DPS_ON_ARM: f64 = 450.0;
+
+/// The wide-pulse rule's peak bound for the primary node, °/s: the racket's own, or a node on
+/// the arm's (a longer reach to the head: [`WIDE_STROKE_MIN_DPS_ON_ARM`]).
+fn wide_stroke_min_dps(on_racket: bool) -> f64 {
+    if on_racket {
+        WIDE_STROKE_MIN_DPS
+    } else {
+        WIDE_STROKE_MIN_DPS_ON_ARM
+    }
+}
 /// A wide, fast turn is a stroke only if the node's acceleration departs from gravity's 1 g
 /// by this much during it, g: a stroke drives the hand (taking it to even 3 m/s in 0.3 s
 /// takes 1 g on average, and the handle adds its centripetal ω²r), while turning the racket
@@ -540,7 +565,7 @@ fn has_a_strokes_pulse(
     if contact || half_width_ms(b.samples, b.perp, b.clipped, b.peak_i) <= MAX_SWING_FWHM_MS {
         return true;
     }
-    let fast = b.clipped[b.peak_i] || b.perp[b.peak_i] >= WIDE_STROKE_MIN_DPS;
+    let fast = b.clipped[b.peak_i] || b.perp[b.peak_i] >= wide_stroke_min_dps(b.on_racket());
     let hand_driven = hand_departure_g(b, in_swing) >= WIDE_STROKE_MIN_HAND_G;
     (fast && hand_driven) || thrown()
 }
