@@ -85,11 +85,11 @@ const WIDE_STROKE_MIN_DPS: f64 = 600.0;
 /// head. A racket node turns with the racket about the wrist, 0.55 m from the sweet spot; a
 /// node on the forearm turns with the forearm, whose turn carries the hand and racket about
 /// the elbow, ≈ 0.8 m from the sweet spot (forearm 0.146 of body height, 0.25 m at 1.75 m:
-/// Winter 2009, Biomechanics and Motor Control of Human Movement, table 4.1; plus the
+/// Winter 2009, Biomechanics and Motor Control of Human Movement, fig. 4.1; plus the
 /// racket's 0.55 m), so the same head speed turns it slower: 600 × 0.55 / 0.8 ≈ 410 °/s.
 /// A wide tennis backhand or overhead at the wrist peaks at 440–600 °/s with the hand driven
 /// 1–3.6 g (`eval` swing trace: turned away by the racket's bound). Scanned over 300–600 °/s
-/// (docs/analysis.md, "The wide-pulse rule's bound on the wrist"): below 450 the ChoongGao
+/// (docs/analysis.md, "The wide-pulse rule's bound on the arm"): below 450 the ChoongGao
 /// armband's slow return after a drop (439 °/s, 36 % of the drop's peak, 1.4 s after it)
 /// becomes a second detection, so 450 (the same 21–23 km/h head speed at 0.74–0.8 m); chosen
 /// with ChoongGao and the independent simulator in view, tennis and table tennis held out in
