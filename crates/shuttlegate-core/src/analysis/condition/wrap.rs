@@ -117,7 +117,11 @@ impl AxisUnwrap {
     /// Starts a wrap on a wrap-shaped jump (over [`wrap_jump_fs`]'s bar for a real change of
     /// at most `real_change` since the last sample) that follows the trend.
     fn enter(&mut self, t: f64, prev: f64, raw: f64, full_scale: f64, real_change: f64) {
-        // The shape first: it rules out nearly every sample before the bar is worked out.
+        // The shape first: it rules out nearly every sample before the bar and the share of
+        // full scale the readings must lie beyond are worked out.
+        if !is_wrap_shaped(prev, raw, full_scale, MIN_WRAP_JUMP_FS, 0.0) {
+            return;
+        }
         let rail_share = wrap_rail_share(full_scale, real_change);
         if !is_wrap_shaped(prev, raw, full_scale, MIN_WRAP_JUMP_FS, rail_share) {
             return;
