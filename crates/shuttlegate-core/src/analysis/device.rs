@@ -311,6 +311,10 @@ pub struct DeviceAnalyser {
     burst_log: Option<Vec<BurstDecision>>,
 }
 
+/// Burst decisions a log keeps at most: hours of play (a stroke's bursts every second or
+/// so), so that a log asked for and never read stays bounded.
+pub const BURST_LOG_CAP: usize = 1 << 16;
+
 fn slot(p: BodyPosition) -> usize {
     match p {
         BodyPosition::Waist => 0,
@@ -371,8 +375,8 @@ impl DeviceAnalyser {
         }
     }
 
-    /// Keeps every burst's decision from now on (diagnostics; unbounded, so not for the
-    /// daemon).
+    /// Keeps every burst's decision from now on, up to [`BURST_LOG_CAP`] (diagnostics for the
+    /// evaluation; the daemon never asks).
     pub fn keep_burst_log(&mut self) {
         self.burst_log.get_or_insert_with(Vec::new);
     }
@@ -383,7 +387,7 @@ impl DeviceAnalyser {
     }
 
     fn log_burst(&mut self, p: &Pending, fate: BurstFate) {
-        if let Some(log) = self.burst_log.as_mut() {
+        if let Some(log) = self.burst_log.as_mut().filter(|l| l.len() < BURST_LOG_CAP) {
             log.push(BurstDecision {
                 trigger_t: p.trigger_t,
                 end_t: p.end_t,
