@@ -235,12 +235,7 @@ pub fn measure(
     // handling rule: a wrist standing in moves with the arm's every step.
     let thrown =
         || on_racket && handling::wide_burst_thrown(s, &perp, swing_span, profile.acc_full_scale_g);
-    if !has_a_strokes_pulse(&burst, &in_swing, racket_met_it, &thrown) {
-        return Err(NoStroke::WidePulse {
-            width_ms: half_width_ms(s, &perp, &gyro_clipped, peak_i),
-            hand_g: hand_departure_g(&burst, &in_swing),
-        });
-    }
+    strokes_pulse(&burst, &in_swing, racket_met_it, &thrown)?;
     // Racket handling turns the racket without driving it; a contact is a stroke's own
     // evidence (handling.rs). A wrist node standing in for the racket does not see the racket
     // turned in the fingers: when it turns this fast, the forearm did.
@@ -555,19 +550,28 @@ impl Burst<'_> {
 /// shuttle (`contact`: repositioning the racket meets nothing, while a net push or a low
 /// serve is as wide as repositioning and as slow), or a wide one that is fast (a clipped peak
 /// is at least the clip level) and drives the hand (see [`WIDE_STROKE_MIN_DPS`]), or a wide
-/// one that was `thrown` (its load changed sharply while it turned: handling.rs).
-fn has_a_strokes_pulse(
+/// one that was `thrown` (its load changed sharply while it turned: handling.rs). Otherwise
+/// the wide pulse's width and hand drive, as the test read them.
+fn strokes_pulse(
     b: &Burst,
     in_swing: &dyn Fn(usize) -> bool,
     contact: bool,
     thrown: &dyn Fn() -> bool,
-) -> bool {
-    if contact || half_width_ms(b.samples, b.perp, b.clipped, b.peak_i) <= MAX_SWING_FWHM_MS {
-        return true;
+) -> Result<(), NoStroke> {
+    if contact {
+        return Ok(());
+    }
+    let width_ms = half_width_ms(b.samples, b.perp, b.clipped, b.peak_i);
+    if width_ms <= MAX_SWING_FWHM_MS {
+        return Ok(());
     }
     let fast = b.clipped[b.peak_i] || b.perp[b.peak_i] >= wide_stroke_min_dps(b.on_racket());
-    let hand_driven = hand_departure_g(b, in_swing) >= WIDE_STROKE_MIN_HAND_G;
-    (fast && hand_driven) || thrown()
+    let hand_g = hand_departure_g(b, in_swing);
+    if (fast && hand_g >= WIDE_STROKE_MIN_HAND_G) || thrown() {
+        Ok(())
+    } else {
+        Err(NoStroke::WidePulse { width_ms, hand_g })
+    }
 }
 
 /// The largest departure of the node's acceleration from its rest reading during the swing,

@@ -353,7 +353,7 @@ fn passes_the_stroke_test_on(
     };
     // The swing spans where the rate is over a tenth of the peak.
     let in_swing = |i: usize| perp[i] > 0.1 * peak;
-    has_a_strokes_pulse(&burst, &in_swing, contact, &|| false)
+    strokes_pulse(&burst, &in_swing, contact, &|| false).is_ok()
 }
 
 #[test]
