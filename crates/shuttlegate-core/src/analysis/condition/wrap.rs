@@ -185,15 +185,11 @@ impl AxisUnwrap {
 /// Whether `prev` → `raw` is shaped like a sign wrap: a jump of most of the range between
 /// readings on opposite sides, each well away from zero.
 pub(crate) fn is_wrap(prev: f64, raw: f64, full_scale: f64) -> bool {
-    is_wrap_over(prev, raw, full_scale, WRAP_JUMP_FS)
+    is_wrap_shaped(prev, raw, full_scale, WRAP_JUMP_FS, WRAP_RAIL_SHARE)
 }
 
-/// [`is_wrap`] with a jump over `jump_fs` × full scale.
-fn is_wrap_over(prev: f64, raw: f64, full_scale: f64, jump_fs: f64) -> bool {
-    is_wrap_shaped(prev, raw, full_scale, jump_fs, WRAP_RAIL_SHARE)
-}
-
-/// [`is_wrap_over`] with both readings beyond `rail_share` × full scale.
+/// [`is_wrap`] with a jump over `jump_fs` × full scale between readings beyond `rail_share` ×
+/// full scale.
 fn is_wrap_shaped(prev: f64, raw: f64, full_scale: f64, jump_fs: f64, rail_share: f64) -> bool {
     let near_rail = rail_share * full_scale;
     (raw - prev).abs() > jump_fs * full_scale
@@ -213,14 +209,9 @@ fn is_wrap_shaped(prev: f64, raw: f64, full_scale: f64, jump_fs: f64, rail_share
 /// without a sample interval: a first sample, or time running backwards). Never under
 /// [`MIN_WRAP_JUMP_FS`]; the trend test guards the real changes it lets in.
 fn wrap_jump_fs(full_scale: f64, real_change: f64) -> f64 {
-    if real_change.is_nan() || real_change <= 0.0 {
-        return WRAP_JUMP_FS;
-    }
-    let real_change_fs = real_change / full_scale;
-    if real_change_fs > 1.0 {
-        return WRAP_JUMP_FS;
-    }
-    (2.0 - real_change_fs).clamp(MIN_WRAP_JUMP_FS, WRAP_JUMP_FS)
+    change_within_full_scale(full_scale, real_change).map_or(WRAP_JUMP_FS, |c| {
+        (2.0 - c).clamp(MIN_WRAP_JUMP_FS, WRAP_JUMP_FS)
+    })
 }
 
 /// The share of full scale both readings of a wrap lie beyond, on a sensor whose quantity
@@ -231,12 +222,16 @@ fn wrap_jump_fs(full_scale: f64, real_change: f64) -> f64 {
 /// a wrap to −1985 was not taken, and the jump back out was then taken for a wrap the other
 /// way, 4,800 °/s read after a swing). The trend test guards what it lets in.
 fn wrap_rail_share(full_scale: f64, real_change: f64) -> f64 {
-    let real_change_fs = real_change / full_scale;
-    // As for the bar: where a sample's real change can pass full scale, the rate-free share.
-    if real_change.is_nan() || real_change <= 0.0 || real_change_fs > 1.0 {
-        return WRAP_RAIL_SHARE;
-    }
-    (1.0 - real_change_fs).min(WRAP_RAIL_SHARE)
+    change_within_full_scale(full_scale, real_change)
+        .map_or(WRAP_RAIL_SHARE, |c| (1.0 - c).min(WRAP_RAIL_SHARE))
+}
+
+/// A sample's largest real change as a share of full scale, where it is known (a positive
+/// sample interval) and at most one full scale: the only case in which a wrap's jump and
+/// readings say more than the rate-free tests do (`None`: the rate-free bar and share stand).
+fn change_within_full_scale(full_scale: f64, real_change: f64) -> Option<f64> {
+    let c = real_change / full_scale;
+    (real_change > 0.0 && c <= 1.0).then_some(c)
 }
 
 /// A wrapped axis's unwrapped value beyond this share of full scale is a reading (the count
