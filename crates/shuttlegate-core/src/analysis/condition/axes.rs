@@ -38,6 +38,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::super::vecmath::{self as vm, Vec3};
+use super::RAIL_SHARE;
 
 /// One analyser axis: which node axis (0 = x, 1 = y, 2 = z) and its sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -238,9 +239,6 @@ impl From<AxisMap> for NodeRotation {
 const QUIET_DPS: f64 = 100.0;
 /// Angular rate above which a racket sample is "fast": a swing, not handling (°/s).
 const FAST_DPS: f64 = 600.0;
-/// A gyro axis within this share of its range is at the rail (sensors report a few LSB under
-/// it, and the rest calibration takes the bias off); the conditioning's own `RAIL_SHARE`.
-const RAIL_SHARE: f64 = super::RAIL_SHARE;
 /// "Still" for the gravity estimate: under this rate, °/s, and within this of 1 g.
 const STILL_DPS: f64 = 30.0;
 const STILL_G: f64 = 0.05;
@@ -449,7 +447,7 @@ impl AxisInference {
 
     /// Whether a sample turns fast enough to be a swing's: over `FAST_DPS`, or, on a stand-in
     /// whose gyro's range is under `FAST_DPS` (a ±250 °/s part: a forearm turns at 1,000 °/s
-    /// and more in a stroke), pinned at the rail on some axis — the rail is a floor on the
+    /// and more in a stroke), at or past the rail on some axis — the rail is a floor on the
     /// true rate, and the pinned axis keeps its sign, which is what the forehand vote and the
     /// turn's axis read.
     fn is_fast(&self, gyro: Vec3) -> bool {
@@ -915,13 +913,10 @@ impl AxisInference {
 }
 
 impl AxisInference {
-    /// Whether nothing has decided this node's mount yet: read as made (no frame, or the
-    /// identity provisionally) and not settled. A stand-in's evidence-only inference never
-    /// frames, so it is undecided until it finds its forehand turn.
+    /// Whether nothing has decided this racket node's mount yet: read as made (no frame, or
+    /// the identity provisionally) and not settled. (A stand-in's evidence-only inference
+    /// never frames: it is undecided until [`Self::forehand_turn`] finds its turn.)
     pub fn undecided(&self) -> bool {
-        if self.evidence_only {
-            return self.forehand_turn().is_none();
-        }
         !self.settled && self.current().0 == NodeRotation::IDENTITY
     }
 

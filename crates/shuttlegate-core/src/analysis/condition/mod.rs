@@ -494,7 +494,7 @@ impl NodeConditioner {
             q.side_sense_confidence = Some(turn.confidence());
         } else if let Some(kept) = turn.and_then(|t| t.as_made_against_the_vote()) {
             q.side_sense_confidence = Some(kept);
-        } else if let Some(bound) = self.undecided_side_bound() {
+        } else if let Some(bound) = self.undecided_side_bound(turn.is_some()) {
             q.side_sense_confidence = Some(bound);
         }
         q.flags = flags;
@@ -505,17 +505,15 @@ impl NodeConditioner {
     /// node before its inference frames or keeps it, a stand-in before it finds its forehand
     /// turn) is no surer than the centripetal reading's word that its +x is the shaft
     /// (`AxisInference::as_made_side_bound`); `None` where the mount is configured, decided,
-    /// or the reading is too weak to say.
-    fn undecided_side_bound(&self) -> Option<f64> {
-        let inference = match (&self.frame, &self.arm_turn) {
-            (Frame::Inferred(inference), _) => inference.as_ref(),
-            (_, Some(arm)) => arm.as_ref(),
-            _ => return None,
+    /// or the reading is too weak to say. `turn_found`: the stand-in's forehand turn, as
+    /// [`Self::forehand_turn`] just found it or not.
+    fn undecided_side_bound(&self, turn_found: bool) -> Option<f64> {
+        let undecided = match (&self.frame, &self.arm_turn) {
+            (Frame::Inferred(inference), _) => inference.undecided().then_some(inference),
+            (_, Some(arm)) => (!turn_found).then_some(arm),
+            _ => None,
         };
-        inference
-            .undecided()
-            .then(|| inference.as_made_side_bound())
-            .flatten()
+        undecided?.as_made_side_bound()
     }
 
     /// Whether a wrap found on a sensor of ±`full_scale` is undone, at the node's sample
