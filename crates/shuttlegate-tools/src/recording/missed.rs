@@ -55,11 +55,7 @@ pub(crate) fn print_missed(
             continue;
         };
         for span in spans {
-            let found = outcome.swings.iter().any(|s| {
-                s.t_impact >= span.t_start - SPAN_SLACK_MS
-                    && s.t_impact <= span.t_end + SPAN_SLACK_MS
-            });
-            if found {
+            if outcome.swings.iter().any(|s| span.holds(s.t_impact)) {
                 continue;
             }
             let mut fates = Vec::new();

@@ -480,39 +480,25 @@ pub fn source_outcomes(
         }
         analyser.finish();
         drain(&mut analyser);
+        let name = file.path.display().to_string();
+        // The traces count time from the file's first sample.
+        let t0 = read
+            .samples
+            .iter()
+            .map(|s| s.t_ms)
+            .fold(f64::INFINITY, f64::min);
         if std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some() {
-            swing_trace(
-                &profile,
-                source.position,
-                &read.samples,
-                &file.path.display().to_string(),
-                &raw,
-            );
+            swing_trace(&profile, source.position, &read.samples, &name, &raw);
         }
         if std::env::var_os("SHUTTLEGATE_HEIGHT_TRACE").is_some() {
-            height_trace(&read.samples, &file.path.display().to_string(), &raw);
+            height_trace(t0, &name, &raw);
         }
         if std::env::var_os("SHUTTLEGATE_ARM_TRACE").is_some() {
-            arm_trace(
-                &profile,
-                source.position,
-                &read.samples,
-                &file.path.display().to_string(),
-                &swings,
-            );
+            arm_trace(&profile, source.position, &read.samples, &name, &swings);
         }
-        let file_outcomes = read.outcomes(&file.path.display().to_string(), swings);
+        let file_outcomes = read.outcomes(&name, swings);
         if trace {
-            missed::print_missed(
-                &file.path.display().to_string(),
-                read.samples
-                    .iter()
-                    .map(|s| s.t_ms)
-                    .fold(f64::INFINITY, f64::min),
-                &samples,
-                analyser.burst_log(),
-                &file_outcomes,
-            );
+            missed::print_missed(&name, t0, &samples, analyser.burst_log(), &file_outcomes);
         }
         outcomes.extend(file_outcomes);
     }
@@ -550,12 +536,11 @@ fn swing_trace(
 }
 
 /// Diagnostics (`SHUTTLEGATE_HEIGHT_TRACE`): each racket detection's contact time from the
-/// file's first sample and the height figures it was read on (shaft elevation and head-path
+/// file's first sample (at `t0`) and the height figures it was read on (shaft elevation and head-path
 /// pitch at contact), so a script can set them beside an attitude the sensor itself reports
 /// (`scripts/bwt61_attitude.py`: the WitMotion BWT61's fused angles, which the analyser never
 /// reads).
-fn height_trace(samples: &[NodeSample], file: &str, swings: &[shuttlegate_core::analysis::Swing]) {
-    let t0 = samples.iter().map(|s| s.t_ms).fold(f64::INFINITY, f64::min);
+fn height_trace(t0: f64, file: &str, swings: &[shuttlegate_core::analysis::Swing]) {
     for s in swings.iter().filter(|s| s.side.is_some()) {
         let (elevation, pitch) = s
             .contact

@@ -53,6 +53,14 @@ pub struct Span {
     pub t_end: f64,
 }
 
+impl Span {
+    /// Whether a swing whose contact is at `t_impact` counts for this span (within it, with
+    /// [`SPAN_SLACK_MS`] either side).
+    pub fn holds(&self, t_impact: f64) -> bool {
+        t_impact >= self.t_start - SPAN_SLACK_MS && t_impact <= self.t_end + SPAN_SLACK_MS
+    }
+}
+
 /// What one file is known to hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Truth {
@@ -145,10 +153,7 @@ fn tally_file(outcome: &FileOutcome, class: &mut ClassTally, idle: &mut IdleTall
             let mut per_span = vec![0usize; spans.len()];
             idle.ms += idle_ms;
             for swing in &outcome.swings {
-                let owner = spans.iter().position(|s| {
-                    swing.t_impact >= s.t_start - SPAN_SLACK_MS
-                        && swing.t_impact <= s.t_end + SPAN_SLACK_MS
-                });
+                let owner = spans.iter().position(|s| s.holds(swing.t_impact));
                 match owner {
                     Some(k) => {
                         per_span[k] += 1;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use shuttlegate_core::analysis::NodeSample;
 use shuttlegate_core::batch::BodyPosition;
 
-use super::score::{Detected, FileOutcome, GAP_MS, SPAN_SLACK_MS, Span, Truth};
+use super::score::{Detected, FileOutcome, GAP_MS, Span, Truth};
 use super::table::{AccUnit, AxisMap, GyroUnit, Table, TableFormat, TimeSource, TimeUnit};
 use super::{Format, Label, RecordingError, RecordingSpec, read_recording};
 
@@ -558,10 +558,7 @@ impl ReadFile {
                 .parts
                 .iter()
                 .position(|(_, _, truth)| match truth {
-                    Truth::Strokes { spans, .. } => spans.iter().any(|s| {
-                        swing.t_impact >= s.t_start - SPAN_SLACK_MS
-                            && swing.t_impact <= s.t_end + SPAN_SLACK_MS
-                    }),
+                    Truth::Strokes { spans, .. } => spans.iter().any(|s| s.holds(swing.t_impact)),
                     _ => false,
                 })
                 .unwrap_or(0);
