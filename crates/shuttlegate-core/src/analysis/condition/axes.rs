@@ -237,6 +237,13 @@ impl From<AxisMap> for NodeRotation {
 /// the detector's default end threshold (150 °/s of |ω⊥|), so no frame switch falls inside a
 /// burst it is measuring.
 const QUIET_DPS: f64 = 100.0;
+/// A sense turned over after the last frame is applied only once the racket has been quiet
+/// this long, ms: longer than the detector compares a burst's direction with the next one's
+/// across (a backswing's gap to its drive, 250 ms, and a recovery's window, 350 ms, in
+/// device.rs), so a backswing read in one sense is never set against its drive read in the
+/// other. (On the held-out seeds at 100 and 200 Hz a turn-over applied at the first quiet
+/// sample, between a backswing and its drive, made the backswing a false swing.)
+const TURN_OVER_QUIET_MS: f64 = 500.0;
 /// Angular rate above which a racket sample is "fast": a swing, not handling (°/s).
 const FAST_DPS: f64 = 600.0;
 /// "Still" for the gravity estimate: under this rate, °/s, and within this of 1 g.
@@ -351,6 +358,10 @@ pub struct AxisInference {
     /// The vote the last frame was decided on, along its y (diagnostics): drives, votes for
     /// the frame's sense (Σ ±1), P(its majority is the player's).
     decided_on: Option<(u32, f64, f64)>,
+    /// Since when the racket has turned slower than `QUIET_DPS` (`None` while it turns
+    /// faster), and how long it must have been so before the pending frame is applied, ms.
+    quiet_since: Option<f64>,
+    pending_quiet_ms: f64,
 }
 
 /// What an inference has seen and decided, for diagnostics (`eval --verbose`).
@@ -398,10 +409,22 @@ enum Decision {
 impl AxisInference {
     /// Notes one calibrated sample in node axes (time order); decides once there is enough.
     pub fn note(&mut self, t: f64, acc: Vec3, gyro: Vec3) {
+        let quiet = vm::norm(gyro) < QUIET_DPS;
+        self.quiet_since = if quiet {
+            self.quiet_since.or(Some(t))
+        } else {
+            None
+        };
         if let Some((rotation, confidence, last)) = self.pending {
             // Applied only while the racket is quiet: the detector then reads under its end
             // threshold in any frame (|ω⊥| ≤ ‖ω‖), so a switch never falls inside a burst.
-            if vm::norm(gyro) < QUIET_DPS {
+            // A sense turned over after the last frame waits for a longer quiet spell
+            // (`TURN_OVER_QUIET_MS`).
+            let waited = self
+                .quiet_since
+                .is_some_and(|since| t - since >= self.pending_quiet_ms);
+            if quiet && waited {
+                self.pending_quiet_ms = 0.0;
                 self.frames.push((t, rotation, confidence));
                 self.pending = None;
                 self.settled |= last;
@@ -483,6 +506,7 @@ impl AxisInference {
             && let Some(flipped) = self.sense_turned_over()
         {
             self.pending = Some(flipped);
+            self.pending_quiet_ms = TURN_OVER_QUIET_MS;
         }
     }
 
@@ -1241,7 +1265,9 @@ mod tests {
     }
 
     /// [`swing_session`] with the strokes in the order given (`true`: a forehand).
-    fn swings_in_order(inf: &mut AxisInference, truth: NodeRotation, sides: &[bool]) {
+    /// Returns the times of the samples turning at `QUIET_DPS` or faster.
+    fn swings_in_order(inf: &mut AxisInference, truth: NodeRotation, sides: &[bool]) -> Vec<f64> {
+        let mut moving = Vec::new();
         // Back to the node's axes: node = Rᵀ analyser.
         let to_node = |v: Vec3| {
             let mut n = [0.0; 3];
@@ -1267,12 +1293,16 @@ mod tests {
                     let w2 = vm::dot(omega_a, omega_a).to_radians().to_radians();
                     let acc_a = [-w2 * 0.3 / STANDARD_GRAVITY, 0.0, 1.0];
                     inf.note(t, to_node(acc_a), to_node(omega_a));
+                    if vm::norm(omega_a) >= QUIET_DPS {
+                        moving.push(t);
+                    }
                     t += 5.0;
                 }
                 hold_still(inf, &mut t, 300.0, up);
             }
             hold_still(inf, &mut t, 1500.0, up);
         }
+        moving
     }
 
     #[test]
@@ -1452,9 +1482,17 @@ mod tests {
         );
         let mut inf = AxisInference::default();
         let sides: Vec<bool> = first.into_iter().chain([true; 16]).collect();
-        swings_in_order(&mut inf, truth, &sides);
+        let moving = swings_in_order(&mut inf, truth, &sides);
         let (rotation, confidence) = inf.current();
         assert_eq!(rotation, truth);
+        // Turned over only after a quiet spell longer than a backswing's gap to its drive,
+        // never between the two (the detector compares their senses).
+        let at = inf.report().last_at.unwrap();
+        let last_moving = moving.iter().rfind(|&&m| m < at).unwrap();
+        assert!(
+            at - last_moving >= TURN_OVER_QUIET_MS,
+            "{at} after {last_moving}"
+        );
         assert!(vm::dot(rotation.rows()[0], x) > 0.99, "the shaft kept");
         // Turned over as soon as the vote clears the bar it was decided at.
         assert!(
