@@ -493,7 +493,7 @@ impl AxisInference {
     /// racket nodes whose last frame was decided on a 3–2 or even vote, or kept as made at
     /// 12 drives on an 8–4 vote against, and never looked at again). So the vote goes on, and
     /// the frame is turned over about its shaft when it comes to speak against the frame's
-    /// sense as clearly as turning a node over needs ([`Self::sense_turned_over`]).
+    /// sense as clearly as the frame's kind of decision needs ([`Self::sense_turned_over`]).
     fn note_after_last_frame(&mut self, t: f64, gyro: Vec3) {
         if self.evidence_only || self.frames.len() >= MAX_FRAMES || self.peaks.len() >= MAX_PEAKS {
             return;
