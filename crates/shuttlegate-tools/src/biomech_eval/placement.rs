@@ -311,7 +311,7 @@ fn describe(seed: u64, session: &Session, r: &InferenceReport, truth: [[f64; 3];
         })
     };
     format!(
-        "axes seed {:>5}: truth y=({:+.2},{:+.2},{:+.2}) | {} {} first {} ({} of {} swings before) last {} ({} before) frames {} | err x {:>5.1}° y {:>5.1}° z {:>5.1}° | plane off {:>4.1}° clear {:.2} roll {:.2} | r {:.3} m {:>5.1}° off x | drives {:>3} votes {:>+4} sure {:.2} conf {} | sense truth {:+} vote {:+}",
+        "axes seed {:>5}: truth y=({:+.2},{:+.2},{:+.2}) | {} {} first {} ({} of {} swings before) last {} ({} before) frames {} | err x {:>5.1}° y {:>5.1}° z {:>5.1}° | plane off {:>4.1}° clear {:.2} roll {:.2} | r {:.3} m {:>5.1}° off x | drives {:>3} votes {:>+4} sure {:.2} conf {} | sense truth {:+} vote {:+} | decided on {}",
         seed,
         truth[1][0],
         truth[1][1],
@@ -351,5 +351,9 @@ fn describe(seed: u64, session: &Session, r: &InferenceReport, truth: [[f64; 3];
         r.confidence.map_or("-".into(), |c| format!("{c:.2}")),
         sign(dot(truth[1], r.swing_axis)),
         -sign(r.votes),
+        r.decided_on
+            .map_or("-".into(), |(drives, votes, sure)| format!(
+                "{drives} drives votes {votes:+} sure {sure:.2}"
+            )),
     )
 }

@@ -237,6 +237,13 @@ impl From<AxisMap> for NodeRotation {
 /// the detector's default end threshold (150 °/s of |ω⊥|), so no frame switch falls inside a
 /// burst it is measuring.
 const QUIET_DPS: f64 = 100.0;
+/// A sense turned over after the last frame is applied only once the racket has been quiet
+/// this long, ms: longer than the detector compares a burst's direction with the next one's
+/// across (a backswing's gap to its drive, 250 ms, and a recovery's window, 350 ms, in
+/// device.rs), so a backswing read in one sense is never set against its drive read in the
+/// other. (On the held-out seeds at 100 and 200 Hz a turn-over applied at the first quiet
+/// sample, between a backswing and its drive, made the backswing a false swing.)
+const TURN_OVER_QUIET_MS: f64 = 500.0;
 /// Angular rate above which a racket sample is "fast": a swing, not handling (°/s).
 const FAST_DPS: f64 = 600.0;
 /// "Still" for the gravity estimate: under this rate, °/s, and within this of 1 g.
@@ -348,6 +355,13 @@ pub struct AxisInference {
     /// ([`AxisInference::is_fast`]). `None` on racket nodes (their samples are turned, and
     /// side18 found a narrow gyro's clipped drives turn them wrong).
     narrow_gyro_dps: Option<f64>,
+    /// The vote the last frame was decided on, along its y (diagnostics): drives, votes for
+    /// the frame's sense (Σ ±1), P(its majority is the player's).
+    decided_on: Option<(u32, f64, f64)>,
+    /// Since when the racket has turned slower than `QUIET_DPS` (`None` while it turns
+    /// faster), and how long it must have been so before the pending frame is applied, ms.
+    quiet_since: Option<f64>,
+    pending_quiet_ms: f64,
 }
 
 /// What an inference has seen and decided, for diagnostics (`eval --verbose`).
@@ -374,6 +388,9 @@ pub struct InferenceReport {
     pub swing_axis: Vec3,
     /// Where the centripetal reading puts the node from the centre of the swing, m.
     pub radius: Vec3,
+    /// The vote the last frame was decided on, along its y: drives, votes for the frame's
+    /// sense, P(its majority is the player's); `None` before the last frame.
+    pub decided_on: Option<(u32, f64, f64)>,
 }
 
 /// What the evidence so far says.
@@ -392,16 +409,29 @@ enum Decision {
 impl AxisInference {
     /// Notes one calibrated sample in node axes (time order); decides once there is enough.
     pub fn note(&mut self, t: f64, acc: Vec3, gyro: Vec3) {
+        let quiet = vm::norm(gyro) < QUIET_DPS;
+        self.quiet_since = if quiet {
+            self.quiet_since.or(Some(t))
+        } else {
+            None
+        };
         if let Some((rotation, confidence, last)) = self.pending {
             // Applied only while the racket is quiet: the detector then reads under its end
             // threshold in any frame (|ω⊥| ≤ ‖ω‖), so a switch never falls inside a burst.
-            if vm::norm(gyro) < QUIET_DPS {
+            // A sense turned over after the last frame waits for a longer quiet spell
+            // (`TURN_OVER_QUIET_MS`).
+            let waited = self
+                .quiet_since
+                .is_some_and(|since| t - since >= self.pending_quiet_ms);
+            if quiet && waited {
+                self.pending_quiet_ms = 0.0;
                 self.frames.push((t, rotation, confidence));
                 self.pending = None;
                 self.settled |= last;
             }
         }
         if self.settled {
+            self.note_after_last_frame(t, gyro);
             return;
         }
         let dt = self.prev_t.replace(t).map_or(0.0, |p| (t - p) / 1000.0);
@@ -457,6 +487,67 @@ impl AxisInference {
                 .is_some_and(|range| gyro.iter().any(|w| w.abs() >= RAIL_SHARE * range))
     }
 
+    /// After the last frame only the drives are counted (the plane and the shaft are
+    /// decided): the forehand's sense rests on a vote, and a vote of four or five drives can
+    /// be the minority's (side25: on the tuning seeds the largest group of wrong sides were
+    /// racket nodes whose last frame was decided on a 3–2 or even vote, or kept as made at
+    /// 12 drives on an 8–4 vote against, and never looked at again). So the vote goes on, and
+    /// the frame is turned over about its shaft when it comes to speak against the frame's
+    /// sense as clearly as the frame's kind of decision needs ([`Self::sense_turned_over`]).
+    fn note_after_last_frame(&mut self, t: f64, gyro: Vec3) {
+        if self.evidence_only || self.frames.len() >= MAX_FRAMES || self.peaks.len() >= MAX_PEAKS {
+            return;
+        }
+        self.prev_t = Some(t);
+        if self.is_fast(gyro) {
+            self.note_run(t, gyro);
+        } else if self.end_run(t)
+            && self.pending.is_none()
+            && let Some(flipped) = self.sense_turned_over()
+        {
+            self.pending = Some(flipped);
+            self.pending_quiet_ms = TURN_OVER_QUIET_MS;
+        }
+    }
+
+    /// The last frame turned over about its shaft (y and z negated: the plane and the shaft,
+    /// which height, stroke and speed read through, stay), when the drives since it was
+    /// decided make the vote lean against its y, not unanimously, as clearly as the frame's
+    /// kind of decision needs (the vote now counts every drive, those the frame was decided
+    /// on too): a frame along the node's own ±y (the mount as made, or turned over on the
+    /// handle) at P ≥ `MIN_TURN_OVER_SURE`, the bar a node as made is turned over at; any
+    /// other frame, whose sense a vote alone gave, when the plane's clarity × the vote reaches
+    /// `MIN_REMAP_CONFIDENCE`, the bar it was decided at. Its confidence is that product.
+    fn sense_turned_over(&self) -> Option<(NodeRotation, f64, bool)> {
+        let &(_, rotation, _) = self.frames.last()?;
+        let [x, y, z] = rotation.rows();
+        // Forehands turn about −y: a drive turning about +y votes against the frame.
+        let (votes, sure) = self.forehand_vote(y);
+        let unanimous = votes.abs() >= f64::from(self.drives);
+        let confidence = self.plane_clear() * sure;
+        let clear_enough = if y[1].abs() >= ALIGNED_DEG.to_radians().cos() {
+            sure >= MIN_TURN_OVER_SURE
+        } else {
+            confidence >= MIN_REMAP_CONFIDENCE
+        };
+        if votes <= 0.0 || !clear_enough || unanimous {
+            return None;
+        }
+        let flipped = NodeRotation([x, vm::scale(y, -1.0), vm::scale(z, -1.0)]);
+        Some((flipped, confidence, true))
+    }
+
+    /// How clear the swing plane is, as [`Self::decide`] judges it: the energy's main axis
+    /// over the next, or the drives' peaks about it, or about the node's own y where the
+    /// centripetal reading puts the shaft along its +x.
+    fn plane_clear(&self) -> f64 {
+        let (energy, axes) = vm::symmetric_eigen(self.spin_moment);
+        let clear = 1.0 - (energy[1].max(0.0) / energy[0].max(1e-9)).min(1.0);
+        clear
+            .max(self.peaks_clear(axes[0], axes[1]))
+            .max(self.shaft_as_made().unwrap_or(0.0))
+    }
+
     fn note_run(&mut self, t: f64, gyro: Vec3) {
         if !self.in_run {
             (self.in_run, self.run_start, self.run_peak) = (true, t, gyro);
@@ -501,6 +592,10 @@ impl AxisInference {
         let moved = !rotation.within(&latest, PROVISIONAL_MOVE_DEG);
         if !(last || (moved && self.frames.len() + 1 < MAX_FRAMES)) {
             return;
+        }
+        if last {
+            let (votes, sure) = self.forehand_vote(rotation.rows()[1]);
+            self.decided_on = Some((self.drives, -votes, sure));
         }
         self.pending = Some((rotation, confidence, last));
     }
@@ -548,6 +643,7 @@ impl AxisInference {
             spin_clear: clear(energy[0], energy[1]),
             roll_clear: clear(energy[1], energy[2]),
             swing_axis: axes[0],
+            decided_on: self.decided_on,
             radius: if self.fast > 1 {
                 self.radius()
             } else {
@@ -920,6 +1016,36 @@ impl AxisInference {
         !self.settled && self.current().0 == NodeRotation::IDENTITY
     }
 
+    /// How sure a side read through this racket node's last frame is while the drives' vote
+    /// leans against that frame's forehand sense (not unanimously, and not yet clearly enough
+    /// to turn it over: [`Self::sense_turned_over`]); `None` while the vote does not lean
+    /// against it, or before the last frame.
+    ///
+    /// A frame whose y is the node's own +y keeps the mount as made, the prior a vote must
+    /// beat at `MIN_TURN_OVER_SURE` (odds 19:1), so a vote sure `s` against it leaves
+    /// P(as made) = 19(1 − s) / (19(1 − s) + s), as [`ForehandTurn::as_made_against_the_vote`]
+    /// weighs a stand-in read as made. Any other frame's sense came from a vote with no
+    /// prior for either face: the majority now against it leaves it 1 − s. Without this a
+    /// racket node turned over on the handle but kept as made read its sides at 1.00.
+    pub fn frame_side_bound(&self) -> Option<f64> {
+        if !self.settled || self.evidence_only {
+            return None;
+        }
+        let &(_, rotation, _) = self.frames.last()?;
+        let y = rotation.rows()[1];
+        let (votes, sure) = self.forehand_vote(y);
+        let unanimous = votes.abs() >= f64::from(self.drives);
+        if votes <= 0.0 || unanimous {
+            return None;
+        }
+        if y[1] >= ALIGNED_DEG.to_radians().cos() {
+            let prior_odds = MIN_TURN_OVER_SURE / (1.0 - MIN_TURN_OVER_SURE);
+            let kept = prior_odds * (1.0 - sure);
+            return Some(kept / (kept + sure));
+        }
+        Some(1.0 - sure)
+    }
+
     /// How sure a side read through the node as made can be, from where the centripetal
     /// reading so far puts the node from the centre of the swing; `None` while that reading
     /// is under `STRONG_RADIUS_M` (no evidence either way).
@@ -1131,6 +1257,17 @@ mod tests {
         swings: usize,
         forehands: usize,
     ) {
+        // Spread through the session (Bresenham), not all first.
+        let sides: Vec<bool> = (0..swings)
+            .map(|swing| (swing + 1) * forehands / swings > swing * forehands / swings)
+            .collect();
+        swings_in_order(inf, truth, &sides);
+    }
+
+    /// [`swing_session`] with the strokes in the order given (`true`: a forehand).
+    /// Returns the times of the samples turning at `QUIET_DPS` or faster.
+    fn swings_in_order(inf: &mut AxisInference, truth: NodeRotation, sides: &[bool]) -> Vec<f64> {
+        let mut moving = Vec::new();
         // Back to the node's axes: node = Rᵀ analyser.
         let to_node = |v: Vec3| {
             let mut n = [0.0; 3];
@@ -1142,10 +1279,8 @@ mod tests {
         let mut t = 0.0;
         let up = to_node([0.0, 0.0, 1.0]);
         hold_still(inf, &mut t, 500.0, up);
-        for swing in 0..swings {
+        for &forehand in sides {
             // Forehands turn about −y; a backhand the other way, its forearm supinating.
-            // Spread through the session (Bresenham), not all first.
-            let forehand = (swing + 1) * forehands / swings > swing * forehands / swings;
             let sense = if forehand { 1.0 } else { -1.0 };
             for (peak, ms) in [(-800.0, 60.0), (1500.0, 80.0)] {
                 for i in 0..(ms / 5.0) as usize {
@@ -1158,12 +1293,16 @@ mod tests {
                     let w2 = vm::dot(omega_a, omega_a).to_radians().to_radians();
                     let acc_a = [-w2 * 0.3 / STANDARD_GRAVITY, 0.0, 1.0];
                     inf.note(t, to_node(acc_a), to_node(omega_a));
+                    if vm::norm(omega_a) >= QUIET_DPS {
+                        moving.push(t);
+                    }
                     t += 5.0;
                 }
                 hold_still(inf, &mut t, 300.0, up);
             }
             hold_still(inf, &mut t, 1500.0, up);
         }
+        moving
     }
 
     #[test]
@@ -1323,6 +1462,99 @@ mod tests {
         swing_session(&mut inf, truth, 10, 9);
         assert_eq!(inf.current().0, truth);
         assert!(inf.report().settled);
+    }
+
+    /// A last frame decided on the first drives' vote, three backhands to one, has the
+    /// forehand's sense wrong; the drives after it (sixteen forehands) turn it over about its
+    /// shaft once they outvote it as clearly as it was decided: the plane and the shaft
+    /// stay, the sense becomes the forehand's.
+    #[test]
+    fn a_last_frame_decided_on_a_minority_vote_is_turned_over_by_the_drives_after_it() {
+        let truth = NodeRotation::from(AxisMap::parse(&["-y", "x", "z"]).unwrap());
+        let first = [false, true, false, false, false];
+        let mut inf = AxisInference::default();
+        swings_in_order(&mut inf, truth, &first);
+        let [x, y, _] = inf.current().0.rows();
+        assert!(inf.report().settled, "decided on the first four drives");
+        assert!(
+            vm::dot(y, truth.0[1]) < -0.99,
+            "the minority's sense: {y:?}"
+        );
+        let mut inf = AxisInference::default();
+        let sides: Vec<bool> = first.into_iter().chain([true; 16]).collect();
+        let moving = swings_in_order(&mut inf, truth, &sides);
+        let (rotation, confidence) = inf.current();
+        assert_eq!(rotation, truth);
+        // Turned over only after a quiet spell longer than a backswing's gap to its drive,
+        // never between the two (the detector compares their senses).
+        let at = inf.report().last_at.unwrap();
+        let last_moving = moving.iter().rfind(|&&m| m < at).unwrap();
+        assert!(
+            at - last_moving >= TURN_OVER_QUIET_MS,
+            "{at} after {last_moving}"
+        );
+        assert!(vm::dot(rotation.rows()[0], x) > 0.99, "the shaft kept");
+        // Turned over as soon as the vote clears the bar it was decided at.
+        assert!(
+            confidence.is_some_and(|c| c >= MIN_REMAP_CONFIDENCE),
+            "{confidence:?}"
+        );
+        // Eight forehands after it are enough (8 to 4 by the last drive counted, P 0.88):
+        // its sense came from a vote, not from the mount as made, so the bar is the one it
+        // was decided at, not the turn-over bar of a node as made (0.95).
+        let mut inf = AxisInference::default();
+        let sides: Vec<bool> = first.into_iter().chain([true; 8]).collect();
+        swings_in_order(&mut inf, truth, &sides);
+        assert_eq!(inf.current().0, truth);
+    }
+
+    /// A node read as made whose drives lean against it only unclearly by the twelfth drive
+    /// is kept; if more drives make the vote clear (and not unanimous), it is turned over.
+    #[test]
+    fn a_node_kept_as_made_on_an_unclear_vote_is_turned_over_when_it_becomes_clear() {
+        let truth = NodeRotation::from(AxisMap::parse(&["x", "-y", "-z"]).unwrap());
+        // 7 forehands of 12 (P 0.72 against the node's own y), then 12 more, 10 forehands.
+        let mut sides = vec![
+            true, false, true, false, true, false, true, true, false, true,
+        ];
+        sides.extend([false, true]);
+        let kept = sides.clone();
+        sides.extend([
+            true, true, false, true, true, true, true, false, true, true, true, true,
+        ]);
+        let mut inf = AxisInference::default();
+        swings_in_order(&mut inf, truth, &kept);
+        assert!(inf.report().settled);
+        assert_eq!(inf.current().0, NodeRotation::IDENTITY, "kept as made");
+        let mut inf = AxisInference::default();
+        swings_in_order(&mut inf, truth, &sides);
+        assert_eq!(inf.current().0, truth);
+    }
+
+    /// A node turned over on the handle, kept as made at its twelfth drive on a vote that
+    /// leans against it unclearly (7 forehands of 12): its side is no longer sure, but the
+    /// mount as made still outweighs the vote (its 19:1 prior against a vote sure 0.72);
+    /// the same node in the convention, whose vote agrees with it, gets no bound.
+    #[test]
+    fn a_side_read_through_a_frame_its_vote_leans_against_is_not_sure() {
+        let sides = [
+            true, false, true, false, true, false, true, true, false, true, false, true,
+        ];
+        let mut turned_over = AxisInference::default();
+        let truth = NodeRotation::from(AxisMap::parse(&["x", "-y", "-z"]).unwrap());
+        swings_in_order(&mut turned_over, truth, &sides);
+        assert_eq!(
+            turned_over.current().0,
+            NodeRotation::IDENTITY,
+            "kept as made"
+        );
+        let bound = turned_over
+            .frame_side_bound()
+            .expect("the vote leans against");
+        assert!((0.8..0.95).contains(&bound), "{bound}");
+        let mut aligned = AxisInference::default();
+        swings_in_order(&mut aligned, NodeRotation::IDENTITY, &sides);
+        assert_eq!(aligned.frame_side_bound(), None);
     }
 
     #[test]

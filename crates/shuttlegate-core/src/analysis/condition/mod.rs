@@ -496,6 +496,10 @@ impl NodeConditioner {
             q.side_sense_confidence = Some(kept);
         } else if let Some(bound) = self.undecided_side_bound(turn.is_some()) {
             q.side_sense_confidence = Some(bound);
+        } else if let Frame::Inferred(inference) = &self.frame
+            && let Some(bound) = inference.frame_side_bound()
+        {
+            q.side_sense_confidence = Some(bound);
         }
         q.flags = flags;
         q
