@@ -662,7 +662,9 @@ fn speed_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String>
 }
 
 /// The groups of the speed-parts breakdown: all; by sample interval at contact, placement,
-/// gyro range, clipping and contact found, each with the true class.
+/// gyro range, clipping and contact found, each with the true class; and gyro range × how
+/// the sensor overflows (clip or wrap) × what the analyser flagged × placement (which narrow
+/// gyros' error is the wrap's, which the rail's).
 fn speed_part_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<String> {
     let interval = found.contact.0.map_or(0.0, |e| e.sample_interval_ms);
     let rate = format!("{:.0} Hz", 1000.0 / interval.max(1e-3));
@@ -682,6 +684,11 @@ fn speed_part_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<St
         format!("rate {rate} contact {contact}"),
         format!("placement {placement}"),
         format!("gyro {fs} dps {clipped}"),
+        format!(
+            "gyro {fs} dps overflow {} {} placement {placement}",
+            overflow_label(session),
+            flagged_label(found)
+        ),
         format!("contact {contact} (true impact {})", t.impact),
         format!("stroke {stroke}"),
         format!("stroke {stroke} {clipped}"),
@@ -697,6 +704,14 @@ fn speed_part_groups(t: &SwingTruth, found: &Swing, session: &Session) -> Vec<St
         g.push(format!("aligned racket {clipped} stroke {stroke}"));
     }
     g
+}
+
+/// How the first node's sensor overflows its range: "clip" or "wrap".
+fn overflow_label(session: &Session) -> &'static str {
+    match session.device.nodes[0].sensor.overflow {
+        Overflow::Clip => "clip",
+        Overflow::Wrap => "wrap",
+    }
 }
 
 /// How far a swing's true racket peak went past the first node's gyro full scale, as a band.

@@ -171,6 +171,9 @@ pub struct NodeConditioner {
     /// Where wraps were found and left in place (not undone): the gyro's, and each
     /// accelerometer axis's (the contact search reads each axis apart).
     gyro_wrap_left: Spans,
+    /// The gyro's wrapped samples left in place, run by run (a span ends with its run, where
+    /// `gyro_wrap_left` joins runs up to 50 ms apart): the samples measure/ rebuilds over.
+    gyro_wrap_left_runs: Spans,
     acc_wrap_left: [Spans; 3],
     /// Gravity carried through the motion ([`attitude`]), on the node that drives detection
     /// (the racket, or a wrist standing in for it); `None` on body nodes.
@@ -262,6 +265,7 @@ impl NodeConditioner {
             clipped: Spans::default(),
             gyro_clipped: Spans::default(),
             gyro_wrap_left: Spans::default(),
+            gyro_wrap_left_runs: Spans::default(),
             acc_wrap_left: Default::default(),
             gravity: (position == BodyPosition::Racket || wrist_primary)
                 .then(GravityTracker::default),
@@ -334,6 +338,7 @@ impl NodeConditioner {
             }
         } else if gyro_past.wrapped {
             self.gyro_wrap_left.mark(s.t_ms);
+            self.gyro_wrap_left_runs.mark_run(s.t_ms, spacing_ms);
         }
         let (clipped, gyro_clipped) = self.note_rails(s);
         if clipped {
@@ -449,6 +454,7 @@ impl NodeConditioner {
         );
         let wraps_left = WrapsLeft {
             gyro: self.gyro_wrap_left.overlaps(from, to),
+            gyro_spans: self.gyro_wrap_left_runs.within(from, to),
             acc_axes: [0, 1, 2].map(|k| self.acc_wrap_left[k].within(from, to)),
         };
         let mut q = SpanQuality {

@@ -297,11 +297,21 @@ impl Unwrap3 {
 pub struct WrapsLeft {
     /// Some gyro axis read wrapped in the window: |ω⊥| does not say how fast the racket turns.
     pub gyro: bool,
+    /// The time spans `[from, to]` (ms) of the gyro's wrapped readings: runs of samples whose
+    /// rate was past the rail on some axis (measure/ rebuilds the crest over them).
+    pub gyro_spans: Vec<(f64, f64)>,
     /// Per accelerometer axis, the time spans `[from, to]` (ms) of its wrapped readings.
     pub acc_axes: [Vec<(f64, f64)>; 3],
 }
 
 impl WrapsLeft {
+    /// Whether some gyro axis read wrapped, left in place, at `t_ms`.
+    pub fn gyro_wrapped_at(&self, t_ms: f64) -> bool {
+        self.gyro_spans
+            .iter()
+            .any(|&(from, to)| from <= t_ms && t_ms <= to)
+    }
+
     /// Whether accelerometer axis `k` read wrapped at `t_ms`.
     pub fn acc_wrapped_at(&self, k: usize, t_ms: f64) -> bool {
         self.acc_axes[k]

@@ -56,6 +56,20 @@ pub(super) fn swing_peak_index(
         .unwrap_or(0)
 }
 
+/// Where to rebuild the crest of a window whose gyro wraps were left in place: `peak_i` (the
+/// greatest load) when its rate was `past` the rail, else the nearest sample among those
+/// `in_swing` that was (`peak_i` when none was).
+pub(super) fn nearest_past_rail(
+    past: &[bool],
+    peak_i: usize,
+    in_swing: &dyn Fn(usize) -> bool,
+) -> usize {
+    (0..past.len())
+        .filter(|&i| past[i] && in_swing(i))
+        .min_by_key(|&i| (i.abs_diff(peak_i), i))
+        .unwrap_or(peak_i)
+}
+
 /// Whether some clipped run turns against the run `l` (its middle's (ω_y, ω_z) opposed).
 fn turn_both_ways(runs: &[(usize, usize)], l: (usize, usize), across: &[[f64; 2]]) -> bool {
     let dir = across[(l.0 + l.1) / 2];

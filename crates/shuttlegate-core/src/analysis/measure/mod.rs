@@ -247,18 +247,31 @@ pub fn measure(
     }
     let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
     let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
-    let pulse = if clipped_any {
-        let cap = Plateau::around(&gyro_clipped, peak_i).and_then(|plateau| {
-            let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
-            cap_through_plateau(s, &perp, plateau, hidden, impact_i)
-        });
+    // The crest is rebuilt over every sample whose rate passed the rail: clipped, or read
+    // through a wrap left in place (condition/wrap.rs), which is a fold of the rate.
+    let rail = PastRail::read(s, &perp, &gyro_clipped, w.wraps_left, g_clip);
+    let crest_i = if w.wraps_left.gyro {
+        fastest::nearest_past_rail(&rail.past, peak_i, &in_swing)
+    } else {
+        peak_i
+    };
+    let past_rail_any = (0..s.len()).any(|i| in_swing(i) && rail.past[i]);
+    let pulse = if past_rail_any {
+        // Gravity's hidden turn integrates the readings as they are: a fold's are not the
+        // rate, so it speaks only where nothing was left wrapped.
+        let cap = Plateau::around(&gyro_clipped, peak_i)
+            .filter(|_| !w.wraps_left.gyro)
+            .and_then(|plateau| {
+                let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
+                cap_through_plateau(s, &perp, plateau, hidden, impact_i)
+            });
         let from_flanks = || {
-            let plateau = Plateau::around(&gyro_clipped, peak_i)?;
-            flanks::cap_from_flanks(s, &perp, &gyro_clipped, plateau, impact_i)
+            let plateau = Plateau::around(&rail.past, crest_i)?;
+            flanks::cap_from_flanks(s, &rail.perp, &rail.past, plateau, impact_i)
         };
         cap.or_else(from_flanks)
-            .or_else(|| rising_fit(s, &perp, &gyro_clipped, peak_i))
-            .or_else(|| fit_pulse(s, &perp, &gyro_clipped, peak_i, impact_i))
+            .or_else(|| rising_fit(s, &rail.perp, &rail.past, crest_i))
+            .or_else(|| fit_pulse(s, &rail.perp, &rail.past, crest_i, impact_i))
     } else {
         None
     };
@@ -272,15 +285,15 @@ pub fn measure(
     };
     // Last sample before contact: its gyro is clean (the ring comes after).
     let pre_i = s.iter().rposition(|x| x.t_ms <= t_impact).unwrap_or(0);
-    let swing_peak_dps = pulse.map_or(refined_peak, |p| p.peak.max(perp[peak_i]));
+    let swing_peak_dps = pulse.map_or(refined_peak, |p| p.peak.max(rail.perp[crest_i]));
     let omega_impact_dps = match (impact_i, pulse) {
         (None, _) => swing_peak_dps,
-        (Some(_), _) if !gyro_clipped[pre_i] => {
-            extrapolate(s, &perp, &gyro_clipped, pre_i, t_impact)
+        (Some(_), _) if !rail.past[pre_i] => {
+            extrapolate(s, &rail.perp, &rail.past, pre_i, t_impact)
         }
         // A clipped sample's reading is a lower bound on the rate (the rail).
-        (Some(_), Some(p)) => p.at(t_impact).max(perp[pre_i]),
-        (Some(_), None) => perp[pre_i],
+        (Some(_), Some(p)) => p.at(t_impact).max(rail.perp[pre_i]),
+        (Some(_), None) => rail.perp[pre_i],
     };
     let gyro_fixed = desaturate(&gyro, &gyro_clipped, s, pulse);
     let attitude = integrate(s, &gyro_fixed);
@@ -351,7 +364,7 @@ pub fn measure(
         * profile.mount_radius_m;
     // The node sits up the shaft from the hand and moves with the racket's turn too
     // (lever.rs); hand.rs takes that turn out of each sample before integrating.
-    let acc_clean = |i: usize| !gyro_clipped[i] && acc[i].iter().all(|v| v.abs() < a_clip);
+    let acc_clean = |i: usize| !rail.past[i] && acc[i].iter().all(|v| v.abs() < a_clip);
     let node_offset = lever::node_offset_m(
         &acc,
         &perp,
@@ -844,6 +857,38 @@ fn rising_fit(s: &[NodeSample], perp: &[f64], clipped: &[bool], peak_i: usize) -
         rise_ms: rise,
         fall_ms: fall.clamp(1.0, 200.0),
     })
+}
+
+/// Which samples turned past the gyro's rail, and |ω⊥| as the crest's rebuild reads it.
+struct PastRail {
+    /// Clipped, or read through a gyro wrap the conditioning stage left in place.
+    past: Vec<bool>,
+    /// |ω⊥| as read, but the rail's level on a wrapped sample: a fold of a rate past full
+    /// scale says only that the rate passed it, as a clipped sample does.
+    perp: Vec<f64>,
+}
+
+impl PastRail {
+    fn read(
+        s: &[NodeSample],
+        perp: &[f64],
+        clipped: &[bool],
+        wraps_left: &WrapsLeft,
+        rail_dps: f64,
+    ) -> PastRail {
+        let wrapped = |i: usize| wraps_left.gyro_wrapped_at(s[i].t_ms);
+        let past = (0..s.len()).map(|i| clipped[i] || wrapped(i)).collect();
+        let perp = (0..s.len())
+            .map(|i| {
+                if wrapped(i) && !clipped[i] {
+                    rail_dps
+                } else {
+                    perp[i]
+                }
+            })
+            .collect();
+        PastRail { past, perp }
+    }
 }
 
 /// The run of clipped samples `first..=last` around a swing's peak, with clean samples on

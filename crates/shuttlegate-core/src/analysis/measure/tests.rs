@@ -463,3 +463,64 @@ fn a_wrist_node_reads_the_turn_at_the_forearms_peak_not_at_a_later_contact() {
         "{speed} km/h against {at_peak}"
     );
 }
+
+/// What a wrapping (int16, count running on) gyro of ±`full_scale` reports for `v`.
+fn folded(v: f64, full_scale: f64) -> f64 {
+    (v + full_scale).rem_euclid(2.0 * full_scale) - full_scale
+}
+
+/// A ±250 °/s racket node turning at a two-sided cos² pulse of 1500 °/s (rising over 60 ms,
+/// falling over 45 ms) at 200 Hz and meeting the shuttle 2 ms after the crest, its gyro
+/// wrapping through three ranges and left so by the conditioning stage: the readings past
+/// the rail are a fold of the rate (at the crest, 0 °/s). Read as past the rail, the flanks
+/// rebuild the crest.
+#[test]
+fn a_crest_read_through_wraps_left_in_place_is_rebuilt_from_its_flanks() {
+    let (peak, crest, contact, fs) = (1500.0, 200.0, 202.0, 250.0);
+    let rate = |t: f64| {
+        let half = if t < crest { 60.0 } else { 45.0 };
+        let x = ((t - crest) / half).clamp(-1.0, 1.0);
+        peak * (0.5 * std::f64::consts::PI * x).cos().powi(2)
+    };
+    let times: Vec<f64> = (0..=60).map(|k| 100.0 + k as f64 * 5.0).collect();
+    let s: Vec<NodeSample> = times
+        .iter()
+        .map(|&t| {
+            let u = t - contact;
+            let ring = if u > 0.0 {
+                6.0 * u / 3.0 * (1.0 - u / 3.0).exp()
+            } else {
+                0.0
+            };
+            sample(t, [ring, 0.0, 1.0], [0.0, folded(rate(t), fs), 0.0])
+        })
+        .collect();
+    let past: Vec<f64> = times.iter().copied().filter(|&t| rate(t) > fs).collect();
+    let wraps_left = WrapsLeft {
+        gyro: true,
+        gyro_spans: vec![(past[0], past[past.len() - 1])],
+        ..WrapsLeft::default()
+    };
+    let window = SwingWindow {
+        samples: &s,
+        trigger_t: 120.0,
+        end_t: 280.0,
+        quiet_before: false,
+        rest_g: Some(1.0),
+        wraps_left: &wraps_left,
+        speed_reference_kmh: None,
+        carried_up: None,
+        forehand_turn: None,
+    };
+    let profile = DeviceProfile {
+        gyro_full_scale_dps: fs,
+        ..DeviceProfile::new("racket")
+    };
+    let m = measure(&window, &profile, &AnalysisSettings::default()).expect("a stroke");
+    assert!(m.impact, "the contact was found");
+    assert!(
+        (m.peak_dps / peak - 1.0).abs() < 0.1,
+        "peak {} °/s against {peak}",
+        m.peak_dps
+    );
+}
