@@ -434,9 +434,11 @@ pub fn source_outcomes(
     settings: &AnalysisSettings,
 ) -> Result<Vec<score::FileOutcome>, RecordingError> {
     let mut outcomes = Vec::new();
-    // Diagnostics only: the swings are kept whole for the trace when it is asked for.
-    let trace = std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some()
-        || std::env::var_os("SHUTTLEGATE_HEIGHT_TRACE").is_some();
+    // Diagnostics only: the swings (and, for the swing trace, the detector's burst log) are
+    // kept whole when a trace is asked for.
+    let swing_trace_on = std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some();
+    let height_trace_on = std::env::var_os("SHUTTLEGATE_HEIGHT_TRACE").is_some();
+    let trace = swing_trace_on || height_trace_on;
     for file in &source.files {
         let read = source.read(file)?;
         let profile = DeviceProfile {
@@ -447,7 +449,7 @@ pub fn source_outcomes(
             ..DeviceProfile::new("recording")
         };
         let mut analyser = DeviceAnalyser::new(profile.clone(), settings.clone(), "recording");
-        if trace {
+        if swing_trace_on {
             analyser.keep_burst_log();
         }
         let mut swings = Vec::new();
@@ -487,17 +489,17 @@ pub fn source_outcomes(
             .iter()
             .map(|s| s.t_ms)
             .fold(f64::INFINITY, f64::min);
-        if std::env::var_os("SHUTTLEGATE_SWING_TRACE").is_some() {
+        if swing_trace_on {
             swing_trace(&profile, source.position, &read.samples, &name, &raw);
         }
-        if std::env::var_os("SHUTTLEGATE_HEIGHT_TRACE").is_some() {
+        if height_trace_on {
             height_trace(t0, &name, &raw);
         }
         if std::env::var_os("SHUTTLEGATE_ARM_TRACE").is_some() {
             arm_trace(&profile, source.position, &read.samples, &name, &swings);
         }
         let file_outcomes = read.outcomes(&name, swings);
-        if trace {
+        if swing_trace_on {
             missed::print_missed(&name, t0, &samples, analyser.burst_log(), &file_outcomes);
         }
         outcomes.extend(file_outcomes);
