@@ -33,6 +33,27 @@ fn sample(t_ms: f64, acc: Vec3, gyro: Vec3) -> NodeSample {
     }
 }
 
+/// A swing's window over `samples` from `trigger_t` to `end_t` (ms), with no quiet spell
+/// before it, no speed reference, carried gravity or forehand turn.
+fn window<'a>(
+    samples: &'a [NodeSample],
+    (trigger_t, end_t): (f64, f64),
+    rest_g: Option<f64>,
+    wraps_left: &'a WrapsLeft,
+) -> SwingWindow<'a> {
+    SwingWindow {
+        samples,
+        trigger_t,
+        end_t,
+        quiet_before: false,
+        rest_g,
+        wraps_left,
+        speed_reference_kmh: None,
+        carried_up: None,
+        forehand_turn: None,
+    }
+}
+
 /// A Gaussian rate pulse about the body y axis: `(t, rate)`.
 fn gaussian(peak: f64, t0: f64, sigma: f64) -> impl Fn(f64) -> f64 {
     move |t: f64| peak * (-0.5 * ((t - t0) / sigma).powi(2)).exp()
@@ -124,17 +145,8 @@ fn gravity_reveals_the_turn_hidden_by_clipping() {
     let clipped: Vec<bool> = gyro.iter().map(|g| g[1] >= CLIP_FRACTION * clip).collect();
     let plateau = Plateau::around(&clipped, 50).expect("clipped");
     let still = |i: usize| gyro[i][1] < 100.0;
-    let w = SwingWindow {
-        samples: &s,
-        trigger_t: 430.0,
-        end_t: 570.0,
-        quiet_before: false,
-        rest_g: None,
-        speed_reference_kmh: None,
-        wraps_left: &WrapsLeft::default(),
-        carried_up: None,
-        forehand_turn: None,
-    };
+    let none_left = WrapsLeft::default();
+    let w = window(&s, (430.0, 570.0), None, &none_left);
     let hidden = hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w).expect("seen");
     let expected = missed_turn(&rate, clip, 10.0, 0.0, 1190.0);
     assert!((hidden - expected).abs() < 0.5, "{hidden} vs {expected}");
@@ -152,17 +164,8 @@ fn a_turn_about_the_vertical_hides_from_gravity() {
     let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
     let clipped: Vec<bool> = gyro.iter().map(|g| g[1] >= 1960.0).collect();
     let plateau = Plateau::around(&clipped, 50).expect("clipped");
-    let w = SwingWindow {
-        samples: &s,
-        trigger_t: 430.0,
-        end_t: 570.0,
-        quiet_before: false,
-        rest_g: None,
-        speed_reference_kmh: None,
-        wraps_left: &WrapsLeft::default(),
-        carried_up: None,
-        forehand_turn: None,
-    };
+    let none_left = WrapsLeft::default();
+    let w = window(&s, (430.0, 570.0), None, &none_left);
     let still = |i: usize| gyro[i][1] < 100.0;
     assert_eq!(
         hidden_turn(&s, &gyro, &acc, &clipped, plateau, &still, &w),
@@ -439,22 +442,12 @@ fn a_wrist_node_reads_the_turn_at_the_forearms_peak_not_at_a_later_contact() {
         })
         .collect();
     let wraps_left = WrapsLeft::default();
-    let window = SwingWindow {
-        samples: &s,
-        trigger_t: 160.0,
-        end_t: 260.0,
-        quiet_before: false,
-        rest_g: Some(1.0),
-        wraps_left: &wraps_left,
-        speed_reference_kmh: None,
-        carried_up: None,
-        forehand_turn: None,
-    };
+    let w = window(&s, (160.0, 260.0), Some(1.0), &wraps_left);
     let profile = DeviceProfile {
         mount_radius_m: 0.8,
         ..DeviceProfile::new("wrist")
     };
-    let m = measure(&window, &profile, &AnalysisSettings::default()).expect("a stroke");
+    let m = measure(&w, &profile, &AnalysisSettings::default()).expect("a stroke");
     assert!(m.impact, "the contact was found");
     let speed = m.racket_speed_kmh.expect("a speed");
     let at_peak = 1500f64.to_radians() * 0.8 * 3.6;
@@ -501,22 +494,12 @@ fn a_crest_read_through_wraps_left_in_place_is_rebuilt_from_its_flanks() {
         gyro_spans: vec![(past[0], past[past.len() - 1])],
         ..WrapsLeft::default()
     };
-    let window = SwingWindow {
-        samples: &s,
-        trigger_t: 120.0,
-        end_t: 280.0,
-        quiet_before: false,
-        rest_g: Some(1.0),
-        wraps_left: &wraps_left,
-        speed_reference_kmh: None,
-        carried_up: None,
-        forehand_turn: None,
-    };
+    let w = window(&s, (120.0, 280.0), Some(1.0), &wraps_left);
     let profile = DeviceProfile {
         gyro_full_scale_dps: fs,
         ..DeviceProfile::new("racket")
     };
-    let m = measure(&window, &profile, &AnalysisSettings::default()).expect("a stroke");
+    let m = measure(&w, &profile, &AnalysisSettings::default()).expect("a stroke");
     assert!(m.impact, "the contact was found");
     assert!(
         (m.peak_dps / peak - 1.0).abs() < 0.1,
