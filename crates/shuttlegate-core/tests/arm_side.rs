@@ -72,11 +72,7 @@ fn sides(profile: DeviceProfile, turned: bool) -> (Vec<Option<Side>>, Vec<Side>,
     let strokes = strokes();
     let mut s = Session::new(200.0, [0.0, 0.0, 1.0]);
     s.still(1500.0);
-    for stroke in &strokes {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(800.0);
-    }
+    s.play(&strokes, 800.0);
     if turned {
         physics::remount(&mut s.readings, turned_on_the_arm);
     }

@@ -10,8 +10,7 @@ mod through;
 
 use physics::{Reading, Session, Stroke};
 use shuttlegate_core::analysis::{
-    AnalysisEvent, AnalysisSettings, AxisMap, BurstDecision, BurstFate, DeviceAnalyser,
-    DeviceProfile, NoStroke, Swing,
+    AxisMap, BurstDecision, BurstFate, DeviceProfile, NoStroke, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
 
@@ -35,11 +34,7 @@ fn wide_turn(peak_dps: f64, reach_m: f64) -> Stroke {
 fn three(rate_hz: f64, stroke: &Stroke) -> Session {
     let mut s = Session::new(rate_hz, [0.0, 1.0, 0.0]);
     s.still(1500.0);
-    for _ in 0..3 {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(800.0);
-    }
+    s.play(std::iter::repeat_n(stroke, 3), 800.0);
     s
 }
 
@@ -54,17 +49,7 @@ fn profile(position: BodyPosition) -> DeviceProfile {
 /// The node's readings at `position` through the analyser: its swings, and what became of
 /// each burst.
 fn analyse(position: BodyPosition, readings: &[Reading]) -> (Vec<Swing>, Vec<BurstDecision>) {
-    let mut a = DeviceAnalyser::new(profile(position), AnalysisSettings::default(), "s");
-    a.keep_burst_log();
-    let mut swings = Vec::new();
-    for chunk in through::node_samples(position, readings).chunks(40) {
-        a.handle_samples(chunk);
-    }
-    a.finish();
-    while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
-        swings.push(s);
-    }
-    (swings, a.burst_log().to_vec())
+    through::analyse_logged(profile(position), position, readings)
 }
 
 /// The strokes (by contact time) whose burst the wide-pulse rule turned away.

@@ -28,11 +28,7 @@ fn swings_of(readings: &[Reading]) -> Vec<Swing> {
 fn three_strokes(rate_hz: f64, stroke: &Stroke) -> Session {
     let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
     s.still(1200.0);
-    for _ in 0..3 {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(700.0);
-    }
+    s.play(std::iter::repeat_n(stroke, 3), 700.0);
     s
 }
 

@@ -62,11 +62,7 @@ fn session(backhands: &[usize], range_dps: f64) -> (Vec<physics::Reading>, Vec<f
         .collect();
     let mut s = Session::new(200.0, [0.0, 0.0, 1.0]);
     s.still(1500.0);
-    for (stroke, _) in &strokes {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(800.0);
-    }
+    s.play(strokes.iter().map(|(stroke, _)| stroke), 800.0);
     physics::remount(&mut s.readings, |v| [v[0], -v[1], -v[2]]);
     physics::map_axis(&mut s.readings, true, |w| physics::clip(w, range_dps));
     let truth = strokes.into_iter().map(|(_, side)| side).collect();

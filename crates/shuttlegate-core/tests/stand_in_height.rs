@@ -40,11 +40,7 @@ fn a_band_worn_reversed_on_the_forearm_reads_overhead_and_underarm_along_the_arm
     let strokes = [arm_swing(50.0), arm_swing(-45.0), arm_swing(60.0)];
     let mut s = Session::new(200.0, [0.0, 0.0, 1.0]);
     s.still(1200.0);
-    for stroke in &strokes {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(700.0);
-    }
+    s.play(&strokes, 700.0);
     // The band turned half round on the forearm: its x points back to the elbow, its y the
     // other way across the arm (a proper rotation about its z).
     physics::remount(&mut s.readings, |v| [-v[0], -v[1], v[2]]);

@@ -28,11 +28,7 @@ fn racket(gyro_fs: f64, acc_fs: f64) -> DeviceProfile {
 fn session(rate_hz: f64, strokes: &[Stroke]) -> Session {
     let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
     s.still(1200.0);
-    for stroke in strokes {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(700.0);
-    }
+    s.play(strokes, 700.0);
     s
 }
 
@@ -357,11 +353,7 @@ fn a_wrist_only_device_gives_swings_estimated_from_the_wrist() {
     let strokes = [Stroke::forearm(1500.0, 45.0), Stroke::forearm(1200.0, 45.0)];
     let mut s = Session::new(200.0, [0.0, 0.7, 0.7]);
     s.still(1200.0);
-    for stroke in &strokes {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(700.0);
-    }
+    s.play(&strokes, 700.0);
     let profile = DeviceProfile {
         positions: vec![BodyPosition::Wrist],
         wrist_grip_deg: Some(75.0),

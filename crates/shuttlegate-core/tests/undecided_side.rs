@@ -54,11 +54,7 @@ fn arm_stroke(forehand: bool) -> Stroke {
 fn record(strokes: &[Stroke], remount: Option<fn(physics::V3) -> physics::V3>) -> Session {
     let mut s = Session::new(200.0, [0.5, 0.0, 0.86]);
     s.still(1200.0);
-    for stroke in strokes {
-        s.ready(stroke);
-        s.stroke(stroke);
-        s.still(700.0);
-    }
+    s.play(strokes, 700.0);
     if let Some(node_of) = remount {
         physics::remount(&mut s.readings, node_of);
     }

@@ -282,6 +282,16 @@ impl Session {
         self.still(500.0);
     }
 
+    /// Each of `strokes` from the ready position ([`Session::ready`]), the node then held
+    /// still `still_ms`.
+    pub fn play<'a>(&mut self, strokes: impl IntoIterator<Item = &'a Stroke>, still_ms: f64) {
+        for stroke in strokes {
+            self.ready(stroke);
+            self.stroke(stroke);
+            self.still(still_ms);
+        }
+    }
+
     /// A stroke starting now; the node is left at its final attitude.
     pub fn stroke(&mut self, s: &Stroke) {
         let w = s.width_ms;

@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use shuttlegate_core::analysis::{
-    AnalysisEvent, AnalysisSettings, DeviceAnalyser, DeviceProfile, NodeSample, SessionSummary,
-    Swing,
+    AnalysisEvent, AnalysisSettings, BurstDecision, DeviceAnalyser, DeviceProfile, NodeSample,
+    SessionSummary, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
 
@@ -34,6 +34,27 @@ pub fn analyse(
     readings: &[Reading],
 ) -> (Vec<Swing>, SessionSummary) {
     let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
+    feed(&mut a, position, readings)
+}
+
+/// [`analyse`] with the detector's burst log kept: the swings, and what became of each burst.
+pub fn analyse_logged(
+    profile: DeviceProfile,
+    position: BodyPosition,
+    readings: &[Reading],
+) -> (Vec<Swing>, Vec<BurstDecision>) {
+    let mut a = DeviceAnalyser::new(profile, AnalysisSettings::default(), "s");
+    a.keep_burst_log();
+    let (swings, _) = feed(&mut a, position, readings);
+    (swings, a.burst_log().to_vec())
+}
+
+/// The readings through `a` in batches of 40, then the session's end: its swings and summary.
+fn feed(
+    a: &mut DeviceAnalyser,
+    position: BodyPosition,
+    readings: &[Reading],
+) -> (Vec<Swing>, SessionSummary) {
     let mut swings = Vec::new();
     let mut drain = |a: &mut DeviceAnalyser| {
         while let Some(AnalysisEvent::Swing(s)) = a.poll_event() {
@@ -42,10 +63,10 @@ pub fn analyse(
     };
     for chunk in node_samples(position, readings).chunks(40) {
         a.handle_samples(chunk);
-        drain(&mut a);
+        drain(a);
     }
     let summary = a.finish();
-    drain(&mut a);
+    drain(a);
     (swings, summary)
 }
 
