@@ -168,12 +168,10 @@ pub struct NodeConditioner {
     clipped: Spans,
     /// The same for the gyro's axes alone.
     gyro_clipped: Spans,
-    /// Where wraps were found and left in place (not undone): the gyro's, and each
-    /// accelerometer axis's (the contact search reads each axis apart).
+    /// Where wraps were found and left in place (not undone): the gyro's, run by run (a span
+    /// ends with its run: the samples measure/ rebuilds over), and each accelerometer axis's
+    /// (the contact search reads each axis apart).
     gyro_wrap_left: Spans,
-    /// The gyro's wrapped samples left in place, run by run (a span ends with its run, where
-    /// `gyro_wrap_left` joins runs up to 50 ms apart): the samples measure/ rebuilds over.
-    gyro_wrap_left_runs: Spans,
     acc_wrap_left: [Spans; 3],
     /// Gravity carried through the motion ([`attitude`]), on the node that drives detection
     /// (the racket, or a wrist standing in for it); `None` on body nodes.
@@ -265,7 +263,6 @@ impl NodeConditioner {
             clipped: Spans::default(),
             gyro_clipped: Spans::default(),
             gyro_wrap_left: Spans::default(),
-            gyro_wrap_left_runs: Spans::default(),
             acc_wrap_left: Default::default(),
             gravity: (position == BodyPosition::Racket || wrist_primary)
                 .then(GravityTracker::default),
@@ -337,8 +334,7 @@ impl NodeConditioner {
                 self.gyro_ran_on.mark(s.t_ms);
             }
         } else if gyro_past.wrapped {
-            self.gyro_wrap_left.mark(s.t_ms);
-            self.gyro_wrap_left_runs.mark_run(s.t_ms, spacing_ms);
+            self.gyro_wrap_left.mark_run(s.t_ms, spacing_ms);
         }
         let (clipped, gyro_clipped) = self.note_rails(s);
         if clipped {
@@ -453,8 +449,7 @@ impl NodeConditioner {
                 .map(|s| vm::norm(vm::widen(s.acc))),
         );
         let wraps_left = WrapsLeft {
-            gyro: self.gyro_wrap_left.overlaps(from, to),
-            gyro_spans: self.gyro_wrap_left_runs.within(from, to),
+            gyro_spans: self.gyro_wrap_left.within(from, to),
             acc_axes: [0, 1, 2].map(|k| self.acc_wrap_left[k].within(from, to)),
         };
         let mut q = SpanQuality {
@@ -643,7 +638,7 @@ mod tests {
             c.quality(&[], (0.0, 400.0), (150.0, 250.0)).wraps_left
         };
         let kept = run(Overflow::Clip);
-        assert!(kept.gyro);
+        assert!(kept.gyro());
         assert_eq!(kept.acc_axes, [vec![], vec![(200.0, 220.0)], vec![]]);
         assert!(kept.acc_wrapped_at(1, 210.0) && !kept.acc_wrapped_at(1, 230.0));
         assert_eq!(run(Overflow::Wrap), WrapsLeft::default());

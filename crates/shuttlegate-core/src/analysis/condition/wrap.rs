@@ -295,8 +295,6 @@ impl Unwrap3 {
 /// testing for wraps again, so one decision holds for the whole analysis.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WrapsLeft {
-    /// Some gyro axis read wrapped in the window: |ω⊥| does not say how fast the racket turns.
-    pub gyro: bool,
     /// The time spans `[from, to]` (ms) of the gyro's wrapped readings: runs of samples whose
     /// rate was past the rail on some axis (measure/ rebuilds the crest over them).
     pub gyro_spans: Vec<(f64, f64)>,
@@ -305,6 +303,12 @@ pub struct WrapsLeft {
 }
 
 impl WrapsLeft {
+    /// Whether some gyro axis read wrapped in the window: |ω⊥| does not say how fast the
+    /// racket turns.
+    pub fn gyro(&self) -> bool {
+        !self.gyro_spans.is_empty()
+    }
+
     /// Whether some gyro axis read wrapped, left in place, at `t_ms`.
     pub fn gyro_wrapped_at(&self, t_ms: f64) -> bool {
         self.gyro_spans

@@ -98,7 +98,7 @@ pub(super) fn find_impact(
         share * burst.perp[burst.peak_i]
     };
     let fast = |i: usize| {
-        burst.wraps_left.gyro
+        burst.wraps_left.gyro()
             || burst.clipped[i]
             || burst.clipped[i - 1]
             || burst.perp[i].max(burst.perp[i - 1]) >= min_rate(i)
@@ -174,7 +174,7 @@ fn transient_start(
 /// the ChoongGao armband every smash had). A gyro wrapped and left so says nothing of the
 /// plateau.
 fn earliest_after_contact(b: &Burst) -> usize {
-    if b.wraps_left.gyro || !b.clipped[b.peak_i] {
+    if b.wraps_left.gyro() || !b.clipped[b.peak_i] {
         return 0;
     }
     Plateau::run(b.clipped, b.peak_i).first
@@ -275,7 +275,7 @@ mod tests {
         acc[9][1] += 10.0;
         acc[22][1] -= 8.0;
         let wrapped_gyro = WrapsLeft {
-            gyro: true,
+            gyro_spans: vec![(s[0].t_ms, s[s.len() - 1].t_ms)],
             ..WrapsLeft::default()
         };
         assert_eq!(search_with(&acc, &s, &perp, &wrapped_gyro), Some(9));

@@ -208,7 +208,7 @@ pub fn measure(
         &gyro_clipped,
         &across,
         &load,
-        w.wraps_left.gyro,
+        w.wraps_left.gyro(),
         &in_swing,
     );
     // At rest: gravity alone on the accelerometer, and no turn to speak of. Gravity reads
@@ -250,7 +250,7 @@ pub fn measure(
     // The crest is rebuilt over every sample whose rate passed the rail: clipped, or read
     // through a wrap left in place (condition/wrap.rs), which is a fold of the rate.
     let rail = PastRail::read(s, &perp, &gyro_clipped, w.wraps_left, g_clip);
-    let crest_i = if w.wraps_left.gyro {
+    let crest_i = if w.wraps_left.gyro() {
         fastest::nearest_past_rail(&rail.past, peak_i, &in_swing)
     } else {
         peak_i
@@ -260,7 +260,7 @@ pub fn measure(
         // Gravity's hidden turn integrates the readings as they are: a fold's are not the
         // rate, so it speaks only where nothing was left wrapped.
         let cap = Plateau::around(&gyro_clipped, peak_i)
-            .filter(|_| !w.wraps_left.gyro)
+            .filter(|_| !w.wraps_left.gyro())
             .and_then(|plateau| {
                 let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
                 cap_through_plateau(s, &perp, plateau, hidden, impact_i)
@@ -353,7 +353,7 @@ pub fn measure(
         head_z: head_dir_b[2],
         omega_at_contact: omega_b,
         forehand_turn: w.forehand_turn,
-        wraps_left: w.wraps_left.gyro,
+        wraps_left: w.wraps_left.gyro(),
         full_scale_dps: profile.gyro_full_scale_dps,
         gyro: &gyro,
         from: first_in_swing,

@@ -490,7 +490,6 @@ fn a_crest_read_through_wraps_left_in_place_is_rebuilt_from_its_flanks() {
         .collect();
     let past: Vec<f64> = times.iter().copied().filter(|&t| rate(t) > fs).collect();
     let wraps_left = WrapsLeft {
-        gyro: true,
         gyro_spans: vec![(past[0], past[past.len() - 1])],
         ..WrapsLeft::default()
     };
