@@ -87,6 +87,12 @@ pub fn rotate(q: Quat, v: Vec3) -> Vec3 {
     add(add(v, scale(t, q[0])), cross(u, t))
 }
 
+/// How far the unit vector `v` stands above the plane normal to the unit vector `up`, °
+/// (negative below it).
+pub fn elevation_deg(v: Vec3, up: Vec3) -> f64 {
+    dot(v, up).clamp(-1.0, 1.0).asin().to_degrees()
+}
+
 /// The rotation by angle `|r|` (rad) about `r` (the exponential map of a rotation vector).
 pub fn from_rotation_vector(r: Vec3) -> Quat {
     let angle = norm(r);

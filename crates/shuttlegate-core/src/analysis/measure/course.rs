@@ -108,10 +108,7 @@ impl Approach<'_> {
 
     /// The shaft's elevation above the horizontal at attitude `q`, °.
     fn elevation_deg(&self, q: Quat) -> f64 {
-        vm::dot(vm::rotate(q, [1.0, 0.0, 0.0]), self.up_anchor)
-            .clamp(-1.0, 1.0)
-            .asin()
-            .to_degrees()
+        vm::elevation_deg(vm::rotate(q, [1.0, 0.0, 0.0]), self.up_anchor)
     }
 }
 

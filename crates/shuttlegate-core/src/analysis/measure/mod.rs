@@ -440,7 +440,7 @@ pub fn measure(
                 .flatten();
             let shaft_b = radius::height_axis(stand_in_out);
             let path_b = vm::unit(vm::cross(omega_b, shaft_b)).unwrap_or(head_dir_b);
-            let elev = vm::dot(shaft_b, up_b).clamp(-1.0, 1.0).asin().to_degrees();
+            let elev = vm::elevation_deg(shaft_b, up_b);
             // A stand-in reads the forearm, not the shaft: see radius.rs's
             // `stand_in_elevation` for why its highest over the approach can speak for an
             // overhead contact.
@@ -456,7 +456,7 @@ pub fn measure(
             } else {
                 elev
             };
-            let pitch = vm::dot(path_b, up_b).clamp(-1.0, 1.0).asin().to_degrees();
+            let pitch = vm::elevation_deg(path_b, up_b);
             let course = course::Approach {
                 samples: s,
                 gyro: &gyro_fixed,

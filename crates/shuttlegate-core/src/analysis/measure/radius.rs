@@ -171,12 +171,7 @@ pub fn stand_in_elevation(
     at_contact_deg: f64,
 ) -> f64 {
     let highest = approach
-        .map(|i| {
-            vm::dot(vm::rotate(attitude[i], axis), up_anchor)
-                .clamp(-1.0, 1.0)
-                .asin()
-                .to_degrees()
-        })
+        .map(|i| vm::elevation_deg(vm::rotate(attitude[i], axis), up_anchor))
         .fold(at_contact_deg, f64::max);
     if highest > APPROACH_OVERHEAD_DEG {
         highest
