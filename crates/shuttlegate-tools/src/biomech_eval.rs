@@ -943,8 +943,9 @@ impl HeightTally {
 }
 
 /// The groups a matched swing of true height `height` counts in for the height breakdown: by
-/// mount, clipping and, on aligned racket nodes (where the node's x is the shaft), the true
-/// shaft elevation's 15° band.
+/// mount, clipping, on racket nodes how contact was read (off a transient or at the crest)
+/// and when, and on aligned racket nodes (where the node's x is the shaft), the true shaft
+/// elevation's 15° band.
 fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str) -> Vec<String> {
     let clipped = clipped_label(found);
     let fs = session.device.nodes[0].sensor.gyro_full_scale_dps;
@@ -965,6 +966,18 @@ fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str)
         return g;
     };
     g.push(format!("{height} racket mount {mount}"));
+    // Where the shuttle's transient was not found, contact is read at the rate's crest
+    // (measure/contact.rs): height26 measured whether that, or a transient taken off time,
+    // is what costs the height at 100 Hz.
+    let read = if found.impact {
+        "off a transient"
+    } else {
+        "at the crest"
+    };
+    g.push(format!(
+        "{height} racket, contact {read} {}",
+        contact_timing(t, found)
+    ));
     if mount == "aligned" {
         let band = (t.elevation_deg / 15.0).floor() * 15.0;
         g.push(format!("{height} aligned racket {clipped}"));
