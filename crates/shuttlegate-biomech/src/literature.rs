@@ -178,7 +178,8 @@ pub const DLPF_HZ: [f64; 5] = [260.0, 184.0, 94.0, 44.0, 21.0];
 pub const PLAYER_STROKES_PER_RALLY: (u32, u32) = (1, 8);
 pub const PAUSE_BETWEEN_RALLIES_MS: (f64, f64) = (10_000.0, 30_000.0);
 /// One player's consecutive strokes within a rally, ms apart. [derived] a rally's shots
-/// come about one a second in elite singles (the sources above: ~9.5 shots in 7–12 s), so a
+/// come about one a second in elite singles (the sources above: 8.7–10.4 shots per rally in
+/// women's singles, rallies of 7.5–12.3 s in men's singles), so a
 /// player strikes every ~2 s; [assumption] up to 4.5 s for high clears and lifts and for a
 /// doubles player whose partner takes a shot.
 pub const STROKE_GAP_MS: (f64, f64) = (1_700.0, 4_500.0);

@@ -230,8 +230,8 @@ pub fn assess(
 ) -> Confidences {
     let s = sigmas(e, flags);
     let height_p = height_confidence(height, e, b, &s);
-    // The classifier's decisions (measure/classify.rs): a still player with the shaft down
-    // serves; overhead, checked or slow is a drop, else the path's pitch splits smash and
+    // The classifier's decisions (measure/classify.rs): a still player opening a rally with
+    // the shaft down serves; overhead, checked or slow is a drop, else the path's pitch splits smash and
     // clear; otherwise slow is a net shot, else a drive or lift by height.
     let serve = if e.quiet_before && e.opens_rally {
         1.0 - above(e.elevation_deg, b.serve_max_elev_deg, s.angle_deg)
