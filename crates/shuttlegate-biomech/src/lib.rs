@@ -5,7 +5,7 @@
 //! cannot import the analysis, its types, its signal models or its constants, and the crate
 //! boundary is the proof. It shares none of the analyser's numbers either — no height
 //! cut-offs, no smash pitch, no checked-swing ratio, no net-speed bound, no shuttle/racket
-//! ratio, no swing width limit, no detection thresholds, no serve-timing rule. Every label
+//! ratio, no swing width limit, no detection thresholds, no rally gap. Every label
 //! (stroke, side, overhead/underarm) is the stroke the simulated player *meant*, drawn
 //! before any signal exists; no threshold is ever applied to generated values to label them.
 //!
@@ -18,9 +18,11 @@
 //!                flat-top), with or without backswing and follow-through
 //! motion.rs      each body part's attitude as rotations about body-fixed axes on a 2 kHz
 //!                grid (gyro and gravity always agree)
-//! session.rs     the session: an opening still spell, swings with or without footwork or a
-//!                jump, rest blocks (walking, racket twirls, scoops) — and the device: 4 nodes
-//!                (waist, shoulder, wrist, racket), racket-only, wrist-only or forearm
+//! session.rs     the session: an opening still spell, then rallies — the player's strokes
+//!                in each (a serve opens the rallies the player serves), with or without
+//!                footwork or a jump, and the pause before the next (walking, racket
+//!                twirls, scoops) — and the device: 4 nodes (waist, shoulder, wrist,
+//!                racket), racket-only, wrist-only or forearm
 //! sensor.rs      mount rotation, bias, scale, uncalibrated accelerometers (~1.3 g at rest),
 //!                anti-alias filter, clipping or WitMotion-style sign wrap, noise, int16
 //!                quantisation, 50–1000 Hz and a rate change mid-session
@@ -48,6 +50,11 @@
 //!   overheads slower than forehand ones (record speeds quoted there).
 //! - *Badminton: Steps to Success*, drop-shot chapter (123dok.com copy) — a drop differs from a
 //!   clear "primarily in racket speed".
+//! - Iizuka T. et al. (2020). Changes in duration and intensity of the world's top-level
+//!   badminton matches. *Sports* 8(2) 19. doi:10.3390/sports8020019 — shots per rally.
+//! - Hoffmann D., Vogt T. (2023). Does a decade of the rally-point scoring system impact the
+//!   characteristics of elite badminton matches? *Int. J. Perform. Anal. Sport*.
+//!   doi:10.1080/24748668.2023.2272121 — rally and rest times.
 //! - The project's SEED-SYSTEM notes — WitMotion sign wrap, ~1.3 g uncalibrated rest reading,
 //!   V3.3 wire forms and node ids.
 //!

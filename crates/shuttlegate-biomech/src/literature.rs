@@ -167,3 +167,22 @@ pub const UNCALIBRATED_SCALE: (f64, f64) = (1.22, 1.36);
 /// Anti-alias filter bandwidth by output rate, Hz. [assumption] the MPU-6050's digital
 /// low-pass settings (260, 184, 94, 44, 21 Hz), the highest below half the output rate.
 pub const DLPF_HZ: [f64; 5] = [260.0, 184.0, 94.0, 44.0, 21.0];
+
+/// The rally: how many strokes one player plays in it (inclusive range), and the pause
+/// between rallies, ms. [derived] from elite singles: 8.7–10.4 shots per rally, shared by the
+/// two players (Iizuka et al. 2020, *Sports* 8(2) 19, doi:10.3390/sports8020019): 4–5 each;
+/// [assumption] club rallies are often shorter and doubles partners share the shots, so 1–8.
+/// [cited] rest between rallies in elite men's singles 20.4 ± 0.9 s (2006) to 29.7 ± 3.3 s
+/// (2017) (Hoffmann & Vogt 2023, *Int. J. Perform. Anal. Sport*, doi:10.1080/
+/// 24748668.2023.2272121); [assumption] recreational play also pauses less, so 10–30 s.
+pub const PLAYER_STROKES_PER_RALLY: (u32, u32) = (1, 8);
+pub const PAUSE_BETWEEN_RALLIES_MS: (f64, f64) = (10_000.0, 30_000.0);
+/// One player's consecutive strokes within a rally, ms apart. [derived] a rally's shots
+/// come about one a second in elite singles (the sources above: 8.7–10.4 shots per rally in
+/// women's singles, rallies of 7.5–12.3 s in men's singles), so a
+/// player strikes every ~2 s; [assumption] up to 4.5 s for high clears and lifts and for a
+/// doubles player whose partner takes a shot.
+pub const STROKE_GAP_MS: (f64, f64) = (1_700.0, 4_500.0);
+/// Share of rallies the player serves. [assumption] the winner of a rally serves the next
+/// (the Laws of Badminton); between evenly matched players about half.
+pub const SERVING_SHARE: f64 = 0.5;

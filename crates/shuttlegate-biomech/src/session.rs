@@ -5,10 +5,13 @@ use glam::{DQuat, DVec3, EulerRot};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::literature as lit;
 use crate::motion::{TICK_MS, Track};
 use crate::sensor::{G, NodeSampler, RateSchedule, Reading, SensorHabits, SensorModel};
 use crate::swing::{self, Player, RacketProfile, StrokePlan, pick, uniform};
-use crate::truth::{ChainTruth, Level, RestActivity, RestSpan, RestWindow, Side, SwingTruth};
+use crate::truth::{
+    ChainTruth, Level, RestActivity, RestSpan, RestWindow, Side, StrokeClass, SwingTruth,
+};
 use crate::wire::{self, WireForm, WireMessage};
 
 /// Where a device's nodes are worn.
@@ -316,7 +319,8 @@ impl Body {
         }
     }
 
-    /// The whole session's timeline: an opening still spell, then swings and rest blocks.
+    /// The whole session's timeline: an opening still spell, then rallies and the pauses
+    /// between them.
     fn play(
         &mut self,
         rng: &mut SmallRng,
@@ -335,27 +339,36 @@ impl Body {
             end_ms: start_ms + opening as f64 * TICK_MS,
         });
         let end_margin = ticks(2500.0);
-        loop {
+        // Rallies, each the player's strokes in it, then the pause before the next serve.
+        'session: loop {
+            let serving = rng.random_bool(lit::SERVING_SHARE);
+            let (fewest, most) = lit::PLAYER_STROKES_PER_RALLY;
+            for k in 0..rng.random_range(fewest..=most) {
+                let now = self.end_tick();
+                let gap = ticks(uniform(rng, lit::STROKE_GAP_MS));
+                let contact = now + gap.max(ticks(BODY_PRE_MS + 500.0));
+                if contact + ticks(SWING_POST_MS) + end_margin >= n {
+                    break 'session;
+                }
+                let class = if serving && k == 0 {
+                    StrokeClass::Serve
+                } else {
+                    swing::rally_stroke(rng)
+                };
+                let plan = swing::plan(rng, player, class, true);
+                swings.push(self.stroke(rng, player, placement, &plan, contact, start_ms));
+            }
             let now = self.end_tick();
-            if now + end_margin + ticks(2000.0) >= n {
+            if now + end_margin >= n {
                 break;
             }
-            if now > ticks(10_000.0) && rng.random_bool(0.12) {
-                let len = ticks(rng.random_range(15_000.0..45_000.0)).min(n - end_margin - now);
-                self.rest_block(rng, now + len);
-                rests.push(RestWindow {
-                    start_ms: start_ms + now as f64 * TICK_MS,
-                    end_ms: start_ms + (now + len) as f64 * TICK_MS,
-                });
-                continue;
-            }
-            let gap = ticks(rng.random_range(1700.0..4500.0));
-            let contact = now + gap.max(ticks(BODY_PRE_MS + 500.0));
-            if contact + ticks(SWING_POST_MS) + end_margin >= n {
-                break;
-            }
-            let plan = swing::plan(rng, player, true);
-            swings.push(self.stroke(rng, player, placement, &plan, contact, start_ms));
+            let pause =
+                ticks(uniform(rng, lit::PAUSE_BETWEEN_RALLIES_MS)).min(n - end_margin - now);
+            self.rest_block(rng, now + pause);
+            rests.push(RestWindow {
+                start_ms: start_ms + now as f64 * TICK_MS,
+                end_ms: start_ms + (now + pause) as f64 * TICK_MS,
+            });
         }
         let end = n;
         self.hold_all(end);
@@ -976,7 +989,7 @@ mod tests {
     fn the_rendered_racket_meets_the_planned_head_speed_at_contact() {
         let mut rng = SmallRng::seed_from_u64(11);
         let player = Player::draw(&mut rng, Level::Club);
-        let n = ticks(60_000.0);
+        let n = ticks(120_000.0);
         let mut body = Body::new(&mut rng, n);
         let (swings, _) = body.play(&mut rng, &player, Placement::RacketOnly, n, 0.0);
         assert!(swings.len() > 5);

@@ -86,12 +86,30 @@ pub struct StrokePlan {
     pub cock_rad: f64,
 }
 
-/// Stroke mix of a session, [smash, clear, drop, drive, net, lift, serve]. [assumption]
-const CLASS_WEIGHTS: [f64; 7] = [0.14, 0.16, 0.14, 0.16, 0.14, 0.14, 0.12];
+/// The strokes played within a rally (all but the serve) and their mix. [assumption]
+const RALLY_CLASSES: [StrokeClass; 6] = [
+    StrokeClass::Smash,
+    StrokeClass::Clear,
+    StrokeClass::Drop,
+    StrokeClass::Drive,
+    StrokeClass::Net,
+    StrokeClass::Lift,
+];
+const RALLY_CLASS_WEIGHTS: [f64; 6] = [0.14, 0.16, 0.14, 0.16, 0.14, 0.14];
 
-/// Draws the stroke the player means next, and how they play it.
-pub fn plan(rng: &mut SmallRng, player: &Player, allow_jump: bool) -> StrokePlan {
-    let class = pick(rng, &StrokeClass::ALL, &CLASS_WEIGHTS);
+/// Draws a stroke played within a rally: a return or any later shot (a serve only opens a
+/// rally; the session decides when).
+pub fn rally_stroke(rng: &mut SmallRng) -> StrokeClass {
+    pick(rng, &RALLY_CLASSES, &RALLY_CLASS_WEIGHTS)
+}
+
+/// Draws how the player plays the stroke `class`.
+pub fn plan(
+    rng: &mut SmallRng,
+    player: &Player,
+    class: StrokeClass,
+    allow_jump: bool,
+) -> StrokePlan {
     let forehand_share = match class {
         StrokeClass::Smash | StrokeClass::Clear | StrokeClass::Drop => 0.85,
         StrokeClass::Drive => 0.55,

@@ -71,6 +71,9 @@ pub struct Evidence {
     pub reference_kmh: Option<f64>,
     /// No footwork before the swing (observed): a serve if the shaft points down.
     pub quiet_before: bool,
+    /// Long enough after the device's previous swing to open a rally (observed,
+    /// `measure::classify::opens_rally`): only then can it be a serve.
+    pub opens_rally: bool,
     /// How long the gyro alone carried the gravity anchor up to contact, s: 0 for a
     /// quasi-static anchor in the swing's window.
     pub anchor_carried_s: f64,
@@ -215,9 +218,9 @@ fn height_confidence(height: Height, e: &Evidence, b: &Boundaries, s: &Sigmas) -
 }
 
 /// Confidences of a classified swing. `stroke` is the class chosen (before any low-confidence
-/// rule). A serve is the observed stillness and the shaft pointing down: its confidence is the
-/// probability the shaft pointed below the serve bound; for a still player's other strokes,
-/// that the shaft did not.
+/// rule). A serve is the observed stillness at a rally's opening and the shaft pointing down:
+/// its confidence is the probability the shaft pointed below the serve bound; for a still
+/// player's other strokes opening a rally, that the shaft did not.
 pub fn assess(
     stroke: Stroke,
     height: Height,
@@ -227,10 +230,10 @@ pub fn assess(
 ) -> Confidences {
     let s = sigmas(e, flags);
     let height_p = height_confidence(height, e, b, &s);
-    // The classifier's decisions (measure/classify.rs): a still player with the shaft down
-    // serves; overhead, checked or slow is a drop, else the path's pitch splits smash and
+    // The classifier's decisions (measure/classify.rs): a still player opening a rally with
+    // the shaft down serves; overhead, checked or slow is a drop, else the path's pitch splits smash and
     // clear; otherwise slow is a net shot, else a drive or lift by height.
-    let serve = if e.quiet_before {
+    let serve = if e.quiet_before && e.opens_rally {
         1.0 - above(e.elevation_deg, b.serve_max_elev_deg, s.angle_deg)
     } else {
         0.0
@@ -309,6 +312,7 @@ mod tests {
             sample_interval_ms: 5.0,
             reference_kmh: None,
             quiet_before: false,
+            opens_rally: true,
             anchor_carried_s: 0.0,
             course: Course::default(),
         }
@@ -433,6 +437,7 @@ mod tests {
         let still = |elevation_deg| Evidence {
             elevation_deg,
             quiet_before: true,
+            opens_rally: true,
             speed_kmh: 40.0,
             ..evidence()
         };

@@ -271,6 +271,9 @@ struct SoftBurst {
 #[derive(Debug, Clone, Copy)]
 struct LastSwing {
     end_t: f64,
+    /// Its contact instant: a swing within a rally's reach of it is no serve
+    /// (measure/classify.rs, `opens_rally`).
+    t_impact: f64,
     /// Its peak |ω⊥| through clipping, °/s.
     peak_dps: f64,
 }
@@ -990,6 +993,7 @@ impl DeviceAnalyser {
         self.log_burst(&p, BurstFate::Swing);
         self.last_swing = Some(LastSwing {
             end_t: p.end_t,
+            t_impact: m.t_impact,
             peak_dps: m.peak_dps,
         });
         // After its own measurement: a swing is read against the swings before it.
@@ -1092,6 +1096,7 @@ impl DeviceAnalyser {
             rest_g: quality.rest_g,
             wraps_left: &quality.wraps_left,
             speed_reference_kmh: self.speeds.settled(),
+            previous_swing_ms: self.last_swing.map(|l| l.t_impact),
             carried_up: conditioner.carried_gravity(from, p.trigger_t),
             forehand_turn: quality.forehand_turn,
         };
@@ -1308,6 +1313,7 @@ mod tests {
                 sample_interval_ms: 5.0,
                 reference_kmh: None,
                 quiet_before: false,
+                opens_rally: true,
                 anchor_carried_s: 0.0,
                 course: Default::default(),
             }),

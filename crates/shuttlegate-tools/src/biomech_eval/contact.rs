@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use shuttlegate_biomech::{Session, SwingTruth};
 use shuttlegate_core::analysis::{
-    AnalysisSettings, Contact, Evidence, SpeedReference, Stroke, Swing, classify,
+    AnalysisSettings, Contact, Evidence, SpeedReference, Stroke, Swing, classify, opens_rally,
 };
 
 use crate::eval::ErrorStats;
@@ -101,11 +101,14 @@ impl ContactBreakdown {
     }
 
     /// The rules on every played swing's true figures (rate share 1: the truth has none;
-    /// stillness from the truth's footwork), in the session's order so the reference sees
-    /// the swings before each.
+    /// stillness from the truth's footwork, a rally's opening from the true contact times),
+    /// in the session's order so the reference sees the swings before each.
     pub fn add_ceiling(&mut self, session: &Session, settings: &AnalysisSettings) {
         let mut reference = SpeedReference::default();
+        let mut previous_swing_ms = None;
         for t in &session.swings {
+            let opens_rally = opens_rally(previous_swing_ms, t.t_contact_ms, settings);
+            previous_swing_ms = Some(t.t_contact_ms);
             let truth = Contact {
                 elevation_deg: t.elevation_deg,
                 pitch_deg: t.pitch_deg,
@@ -113,6 +116,7 @@ impl ContactBreakdown {
                 speed_kmh: t.racket_speed_kmh,
                 reference_kmh: None,
                 quiet_before: !t.footwork,
+                opens_rally,
             };
             let referenced = Contact {
                 reference_kmh: reference.settled(),

@@ -11,7 +11,10 @@
 //!   contact. The Laws of Badminton require the shuttle to be struck below the server's waist
 //!   (Law 9.1.6; before 2018 it read "the shaft of the racket shall be pointing in a downward
 //!   direction"). Stillness alone is not a serve: a drive or net shot played without a step
-//!   is still a drive or a net shot.
+//!   is still a drive or a net shot. And a serve opens a rally (the Laws of Badminton start
+//!   every rally with a service, once the previous one has ended and the server stands in
+//!   the service court), so a swing played soon after the same device's previous swing is
+//!   no serve however still and low ([`opens_rally`]).
 //! - **Overhead**: a swing checked before contact (rate at contact well under the swing's peak)
 //!   or slow is a drop; a drop is prepared like a clear and differs "primarily in racket speed"
 //!   (Badminton: Steps to Success, drop-shot chapter). Otherwise the head path's pitch decides:
@@ -95,6 +98,8 @@ pub struct Contact {
     pub reference_kmh: Option<f64>,
     /// No footwork before the swing (see `AnalysisSettings::serve_quiet_ms`).
     pub quiet_before: bool,
+    /// Long enough after the device's previous swing to open a rally ([`opens_rally`]).
+    pub opens_rally: bool,
 }
 
 /// The racket speed a device's player reaches in a full swing: the upper percentile of its
@@ -187,9 +192,29 @@ pub fn classify(c: &Contact, settings: &AnalysisSettings) -> Stroke {
     }
 }
 
-/// Still before and the shaft down: the Laws' serve (module docs).
+/// Still before, opening a rally, and the shaft down: the Laws' serve (module docs).
 fn is_serve(c: &Contact) -> bool {
-    c.quiet_before && c.elevation_deg < SERVE_MAX_ELEV_DEG
+    c.opens_rally && c.quiet_before && c.elevation_deg < SERVE_MAX_ELEV_DEG
+}
+
+/// Whether a swing whose contact is at `t_impact` (ms) can open a rally, given the contact of
+/// the same device's previous swing. Within a rally one player's strokes are two flights
+/// apart at most — the player's own shot crossing the net and the opponent's reply — and a
+/// flight lasts at most `rally_max_gap_ms` (the court's own bound on the pause between two
+/// impacts of a rally, settings.rs). A serve comes after the previous rally has ended: the
+/// shuttle has landed and been picked up, and the server has taken position; elite singles
+/// players rest 20–30 s between rallies (Hoffmann & Vogt 2023, Int. J. Perform. Anal. Sport,
+/// doi 10.1080/24748668.2023.2272121: 20.4 ± 0.9 s in 2006, 29.7 ± 3.3 s in 2017). So a
+/// swing within two flights of the player's previous one is still in that rally. A
+/// swing whose contact the analyser did not find counts (at 100 Hz the search misses the
+/// shuttle's transient on a third of racket swings), and so does a practice swing just
+/// before a serve, which then hides it. A device's first swing may open a rally.
+pub fn opens_rally(
+    previous_swing_ms: Option<f64>,
+    t_impact: f64,
+    settings: &AnalysisSettings,
+) -> bool {
+    previous_swing_ms.is_none_or(|prev| t_impact - prev > 2.0 * settings.rally_max_gap_ms)
 }
 
 #[cfg(test)]
@@ -204,6 +229,7 @@ mod tests {
             speed_kmh,
             reference_kmh: None,
             quiet_before: false,
+            opens_rally: true,
         }
     }
 
@@ -253,6 +279,33 @@ mod tests {
         assert_eq!(class(still(contact(0.0, 0.0, 70.0))), Stroke::Drive);
         assert_eq!(class(contact(-50.0, 30.0, 60.0)), Stroke::Lift);
         assert_eq!(class(still(contact(50.0, -20.0, 110.0))), Stroke::Smash);
+    }
+
+    /// A still, low swing soon after the player's previous one is in the same rally: a lift
+    /// or net shot, not a serve.
+    #[test]
+    fn a_serve_opens_a_rally() {
+        let mid_rally = Contact {
+            quiet_before: true,
+            opens_rally: false,
+            ..contact(-50.0, 30.0, 60.0)
+        };
+        assert_eq!(class(mid_rally), Stroke::Lift);
+        let pushed = Contact {
+            speed_kmh: 20.0,
+            ..mid_rally
+        };
+        assert_eq!(class(pushed), Stroke::Net);
+    }
+
+    #[test]
+    fn a_rally_opens_after_more_than_two_flights_without_a_swing() {
+        let settings = AnalysisSettings::default();
+        let two_flights = 2.0 * settings.rally_max_gap_ms;
+        assert!(opens_rally(None, 1_000.0, &settings));
+        assert!(!opens_rally(Some(0.0), 2_000.0, &settings));
+        assert!(!opens_rally(Some(0.0), two_flights, &settings));
+        assert!(opens_rally(Some(0.0), two_flights + 1.0, &settings));
     }
 
     #[test]

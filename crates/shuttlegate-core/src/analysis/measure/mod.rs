@@ -20,7 +20,7 @@ mod lever;
 mod radius;
 mod side;
 
-pub use classify::{Contact, SpeedReference, classify, height_of};
+pub use classify::{Contact, SpeedReference, classify, height_of, opens_rally};
 use contact::find_impact;
 pub use course::Course;
 use fastest::swing_peak_index;
@@ -153,6 +153,9 @@ pub struct SwingWindow<'a> {
     /// The device's settled racket-speed reference (`SpeedReference::settled`), km/h: the
     /// classifier reads speed against it once it is there.
     pub speed_reference_kmh: Option<f64>,
+    /// The contact instant of the device's previous swing, ms: whether this swing can open a
+    /// rally, and so be a serve (`classify::opens_rally`).
+    pub previous_swing_ms: Option<f64>,
     /// Gravity carried by the conditioning stage's filter up to the newest believed sample
     /// before the trigger (`condition/attitude.rs`), in the node's axes: the anchor when the
     /// window has no quasi-static samples before the swing.
@@ -470,6 +473,7 @@ pub fn measure(
                 half_width_ms(s, &perp, &gyro_clipped, peak_i),
                 pulse.map_or(refined_t, |p| p.t0),
             );
+            let opens_rally = classify::opens_rally(w.previous_swing_ms, t_impact, settings);
             let contact = Contact {
                 elevation_deg: elev,
                 pitch_deg: pitch,
@@ -477,6 +481,7 @@ pub fn measure(
                 speed_kmh: racket_speed_kmh.unwrap_or(0.0),
                 reference_kmh: w.speed_reference_kmh,
                 quiet_before: w.quiet_before,
+                opens_rally,
             };
             let evidence = Evidence {
                 elevation_deg: elev,
@@ -488,6 +493,7 @@ pub fn measure(
                 sample_interval_ms: sample_interval_at(s, pre_i),
                 reference_kmh: w.speed_reference_kmh,
                 quiet_before: w.quiet_before,
+                opens_rally,
                 anchor_carried_s: match (still_before, up_after, w.carried_up) {
                     (None, None, Some(c)) => (c.carried_ms + t_impact - c.t_ms).max(0.0) / 1000.0,
                     _ => 0.0,

@@ -49,6 +49,7 @@ fn window<'a>(
         rest_g,
         wraps_left,
         speed_reference_kmh: None,
+        previous_swing_ms: None,
         carried_up: None,
         forehand_turn: None,
     }
