@@ -1140,6 +1140,19 @@ fn peak_error_pct(read: f64, truth: f64) -> f64 {
     (read / truth - 1.0) * 100.0
 }
 
+/// The device's output rate at the swing's contact. The rate schedule counts from the
+/// session's start (`RateSchedule`'s first entry is from 0), and contact is unix ms: read at
+/// the contact's absolute time, a session that changes rate mid-way put every swing under
+/// its last rate (peaks26: seed 58's 50 Hz wrists were counted at 500 Hz).
+fn rate_at_contact(session: &Session, t: &SwingTruth) -> f64 {
+    rate_at_unix_ms(&session.device.rates, session.start_ms, t.t_contact_ms)
+}
+
+/// The rate of `rates` (counted from `start_ms`) at unix time `t_ms`.
+fn rate_at_unix_ms(rates: &shuttlegate_biomech::RateSchedule, start_ms: f64, t_ms: f64) -> f64 {
+    rates.rate_at(t_ms - start_ms)
+}
+
 /// Where the body segments' peaks are read wrong: each segment's peak by the node's rate and
 /// whether its true peak passed the gyro's range.
 fn tally_chain_peaks(
@@ -1152,7 +1165,7 @@ fn tally_chain_peaks(
     let Some(c) = &s.chain else { return };
     let read = [c.peak_dps.waist, c.peak_dps.shoulder, c.peak_dps.wrist];
     let segments = [Segment::Waist, Segment::Shoulder, Segment::Wrist];
-    let rate = session.device.rates.rate_at(t.t_contact_ms);
+    let rate = rate_at_contact(session, t);
     let mut overs: [Option<String>; 3] = Default::default();
     for (k, ((segment, est), tru)) in segments
         .into_iter()
@@ -1196,7 +1209,7 @@ fn tally_chain_swing(
     s: &Swing,
     r: &mut BiomechReport,
 ) {
-    let rate = session.device.rates.rate_at(t.t_contact_ms);
+    let rate = rate_at_contact(session, t);
     let ranges: Vec<String> = [Segment::Waist, Segment::Shoulder, Segment::Wrist]
         .iter()
         .filter_map(|&seg| session.device.nodes.iter().find(|n| n.segment == seg))
@@ -1622,4 +1635,20 @@ fn speed_spread(e: &ErrorStats) -> String {
         e.quantile(0.1),
         e.quantile(0.9)
     )
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    /// A device that drops from 500 to 50 Hz ten seconds in: a contact at 5 s is a 500 Hz
+    /// swing and one at 60 s a 50 Hz one, though both are unix times far past the switch's
+    /// offset from the session's start.
+    #[test]
+    fn the_rate_at_contact_counts_from_the_session_start() {
+        let rates = shuttlegate_biomech::RateSchedule(vec![(0.0, 500.0), (10_000.0, 50.0)]);
+        let start = 1_795_000_000_000.0;
+        assert_eq!(rate_at_unix_ms(&rates, start, start + 5_000.0), 500.0);
+        assert_eq!(rate_at_unix_ms(&rates, start, start + 60_000.0), 50.0);
+    }
 }
