@@ -214,7 +214,7 @@ fn dump_row(session: &Session, t: &SwingTruth, found: &Swing, e: &Evidence, moun
         found.height.map_or("-", |h| h.as_str()),
         sensor.gyro_full_scale_dps,
         sensor.overflow,
-        session.device.rates.rate_at(t.t_contact_ms),
+        super::rate_at_contact(session, t),
         t.racket_peak_dps,
         found.impact,
         found.t_impact,
