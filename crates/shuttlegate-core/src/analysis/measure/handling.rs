@@ -25,11 +25,11 @@
 //! smooth drives at 580–890 °/s, whose load changes by 0.66–0.79 g in 20 ms, are strokes).
 //!
 //! A load that changes sharply is not yet a driven one: a head dipped quickly about the
-//! still hand changes the node's load by the turn's own α × r and ω²r, over 0.8 g in 20 ms at
-//! a node 0.2–0.3 m out (on the simulator's tuning seeds at 100 Hz, every false swing in rest
-//! was such a dip that passed the 0.8 g). So the rule also asks what the turn leaves: the
-//! load beyond gravity fitted as a rigid turn about one fixed centre, whatever the mount
-//! (the centre and the node's lever are the fit's unknowns). What it cannot explain is the
+//! still hand changes the node's load by the turn's own α × r and ω²r (a 60° dip in 200 ms at
+//! a node 0.3 m out: past 0.8 g in 20 ms), and on the simulator's tuning seeds at 100 Hz every
+//! false swing in rest was such a dip that passed the 0.8 g. So the rule also asks what the
+//! turn leaves: the load beyond gravity fitted as a rigid turn about one fixed centre,
+//! whatever the mount (the centre and the node's lever are the fit's unknowns). What it cannot explain is the
 //! centre's own acceleration — the hand pushed by the arm; a turn that leaves under
 //! [`HAND_STILL_MAX_G`] was made with the hand held still, and is handling (det26).
 
