@@ -40,7 +40,9 @@ pub use condition::{AxisMap, ForehandTurn, InferenceReport, NodeConditioner, Unw
 pub use confidence::Evidence;
 pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, BurstDecision, BurstFate, DeviceAnalyser, DeviceStats};
-pub use measure::{Contact, NoStroke, SpeedReference, classify, opens_rally};
+pub use measure::{
+    Contact, NoStroke, SpeedReference, centre_acceleration_rms_g, classify, opens_rally,
+};
 pub use quality::{ANALYSIS_VERSION, Flag, FlagCounts, Flags};
 pub use rally::{Rally, RallyEvent, RallyStats, RallyTracker};
 pub use settings::{AnalysisSettings, DeviceProfile, Overflow, RomIdeals};

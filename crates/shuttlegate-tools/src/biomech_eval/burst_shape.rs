@@ -11,13 +11,18 @@
 //! (`t_start`…`t_end`): the peak |ω⊥|, its width at half peak, the angle swept, the rise and
 //! fall times at half peak, the largest 20 ms change of the acceleration vector while the
 //! racket turns at half its peak (the handling rule's figure), and the largest departure of
-//! the load from 1 g then. Printed as the 10th, 50th and 90th percentiles per group. Only a
-//! breakdown: no figure is scored from it.
+//! the load from 1 g then, the largest second difference of the acceleration within 150 ms
+//! after the turn fell under half its peak ("after jolt"), and what a rigid turn about one
+//! fixed centre leaves of the load at half its peak ("hand": the handling rule's hand-still
+//! figure, `centre_acceleration_rms_g`; NaN where it has none). Printed as the 10th, 50th and
+//! 90th percentiles per group. Only a breakdown: no figure is scored from it.
 
 use std::collections::BTreeMap;
 
 use shuttlegate_biomech::Session;
-use shuttlegate_core::analysis::{DeviceProfile, NodeConditioner, NodeSample, Swing};
+use shuttlegate_core::analysis::{
+    DeviceProfile, NodeConditioner, NodeSample, Swing, centre_acceleration_rms_g,
+};
 use shuttlegate_core::batch::BodyPosition;
 
 use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
@@ -42,6 +47,9 @@ struct Shape {
     /// the turn fell under half its peak, g: a knock once the racket has stopped (a tap on
     /// the floor) rather than while it turns.
     after_jolt_g: f64,
+    /// What a rigid turn about one fixed centre leaves of the load at half the peak, g RMS
+    /// (measure/handling.rs's hand-still figure; NaN where it has none).
+    hand_g: f64,
     contact: bool,
 }
 
@@ -116,7 +124,7 @@ impl BurstShapes {
                 format!("{:.2}/{:.2}/{:.2}", q(0.1), q(0.5), q(0.9))
             };
             out.push(format!(
-                "burst {name:<52} n {n:>4} contact {contact:>3}  peak {}  fwhm {}  swept {}  rise {}  fall {}  load change {}  load departure {}  after jolt {}",
+                "burst {name:<52} n {n:>4} contact {contact:>3}  peak {}  fwhm {}  swept {}  rise {}  fall {}  load change {}  load departure {}  after jolt {}  hand {}",
                 fig(|s| s.peak_dps),
                 fig(|s| s.fwhm_ms),
                 fig(|s| s.swept_deg),
@@ -125,6 +133,7 @@ impl BurstShapes {
                 fig(|s| s.load_change_g),
                 fig(|s| s.load_departure_g),
                 fig(|s| s.after_jolt_g),
+                fig(|s| s.hand_g),
             ));
         }
         out
@@ -167,7 +176,10 @@ fn shape_of(samples: &[NodeSample], s: &Swing) -> Option<Shape> {
         .take_while(|&i| samples[i].t_ms <= end_t + AFTER_MS)
         .map(|i| jolt_g(samples, i))
         .fold(0.0, f64::max);
+    let fit: Vec<usize> = (lo.max(1)..=hi.min(samples.len().saturating_sub(2))).collect();
+    let hand_g = centre_acceleration_rms_g(samples, &fit, 0.25 * peak).unwrap_or(f64::NAN);
     Some(Shape {
+        hand_g,
         after_jolt_g,
         peak_dps: peak,
         fwhm_ms: samples[hi].t_ms - samples[lo].t_ms,
@@ -185,7 +197,7 @@ fn shape_of(samples: &[NodeSample], s: &Swing) -> Option<Shape> {
 pub fn describe(samples: &[NodeSample], s: &Swing) -> Option<String> {
     let x = shape_of(samples, s)?;
     Some(format!(
-        "peak {:.0} fwhm {:.0} swept {:.0} rise {:.0} fall {:.0} load change {:.2} load departure {:.2} after jolt {:.2} contact {}",
+        "peak {:.0} fwhm {:.0} swept {:.0} rise {:.0} fall {:.0} load change {:.2} load departure {:.2} after jolt {:.2} hand {:.2} contact {}",
         x.peak_dps,
         x.fwhm_ms,
         x.swept_deg,
@@ -194,6 +206,7 @@ pub fn describe(samples: &[NodeSample], s: &Swing) -> Option<String> {
         x.load_change_g,
         x.load_departure_g,
         x.after_jolt_g,
+        x.hand_g,
         x.contact
     ))
 }

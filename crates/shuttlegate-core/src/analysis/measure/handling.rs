@@ -23,8 +23,18 @@
 //! wide one passed measure/'s own drive test) and no faster than a net push (600 °/s,
 //! measure/'s bound: handling is not faster than a push, and the padel recordings' long,
 //! smooth drives at 580–890 °/s, whose load changes by 0.66–0.79 g in 20 ms, are strokes).
+//!
+//! A load that changes sharply is not yet a driven one: a head dipped quickly about the
+//! still hand changes the node's load by the turn's own α × r and ω²r (a 60° dip in 200 ms at
+//! a node 0.3 m out: past 0.8 g in 20 ms), and on the simulator's tuning seeds at 100 Hz every
+//! false swing in rest was such a dip that passed the 0.8 g. So the rule also asks what the
+//! turn leaves: the load beyond gravity fitted as a rigid turn about one fixed centre,
+//! whatever the mount (the centre and the node's lever are the fit's unknowns). What it cannot explain is the
+//! centre's own acceleration — the hand pushed by the arm; a turn that leaves under
+//! [`HAND_STILL_MAX_G`] was made with the hand held still, and is handling (det26).
 
 use super::{MAX_SWING_FWHM_MS, NodeSample, WIDE_STROKE_MIN_DPS, half_width_ms};
+use crate::analysis::vecmath::{self as vm, Vec3};
 
 /// The span over which the acceleration's change is read, ms: a stroke's pulse rises to its
 /// peak in 20–150 ms, so 20 ms resolves its load changing, and it is one sample interval at
@@ -40,6 +50,22 @@ pub const JERK_SPAN_MS: f64 = 20.0;
 /// push's 400 °/s a node 10 cm up the shaft feels ω²r ≈ 0.5 g, rising from nothing over the
 /// pulse's 100 ms rise, and the hand's push adds its own.
 pub const DRIVEN_MIN_CHANGE_G: f64 = 0.8;
+
+/// The hand was held still through a turn when the node's load beyond gravity is a rigid
+/// turn's about one fixed centre to within this RMS, g: what the turn leaves is the centre's
+/// own acceleration, the hand's (or the wrist's) push. For scale: a hand moved 4–14 mm by a
+/// minimum-jerk movement (Flash & Hogan 1985) over 100–200 ms has an RMS acceleration of
+/// 0.15 g, so under it the hand stayed within about a centimetre. Chosen on the independent
+/// simulator's tuning seeds 0–99 at 100 Hz from 0.15 and 0.25 g: both removed the same 13 of
+/// 26 rest scoops; 0.25 g also lost 5 played pushes (2 nets, 3 serves), 0.15 g none
+/// (docs/analysis.md, detection, det26).
+pub const HAND_STILL_MAX_G: f64 = 0.15;
+
+/// Gravity is carried into the turn from the calmest sample this long before it, ms.
+const CALM_LOOKBACK_MS: f64 = 300.0;
+
+/// That sample is calm when its turn is under this share of the burst's peak |ω⊥|.
+const CALM_SHARE: f64 = 0.25;
 
 /// An accelerometer axis within this fraction of its full scale is at the rail (sensors
 /// report a few LSB under it; measure/ reads clipping at the same share).
@@ -89,8 +115,10 @@ pub fn turn_acc_change_g(
 /// ([`WIDE_STROKE_MIN_DPS`]) is no handling. A burst wider than a forward swing
 /// ([`MAX_SWING_FWHM_MS`] at half its peak) is a stroke only if the wide-stroke test already
 /// found the hand driven (measure/), so it is not asked again: a long stroke (a padel drive)
-/// drives the hand steadily rather than sharply. Too few samples to tell counts as driven:
-/// the test only ever removes bursts it has evidence against.
+/// drives the hand steadily rather than sharply. A turn that changed the load enough but
+/// about a fixed centre with the hand held still is no drive either ([`hand_held_still`],
+/// det26). Too few samples to tell counts as driven: the test only ever removes bursts it
+/// has evidence against.
 pub fn drove_the_racket(
     samples: &[NodeSample],
     perp: &[f64],
@@ -110,8 +138,143 @@ pub fn drove_the_racket(
     if half_width_ms(samples, perp, &unclipped, peak_i) > MAX_SWING_FWHM_MS {
         return true;
     }
-    load_says_driven(samples, perp, (trigger_t, end_t), peak_i, acc_full_scale_g)
-        .is_none_or(|driven| driven)
+    let driven = load_says_driven(samples, perp, (trigger_t, end_t), peak_i, acc_full_scale_g)
+        .is_none_or(|driven| driven);
+    driven && !hand_held_still(samples, perp, (trigger_t, end_t), peak_i, acc_full_scale_g)
+}
+
+/// Whether the burst turned the racket about a fixed centre with the hand held still: over
+/// its samples at half its peak or more, the node's load beyond gravity is a rigid turn's,
+/// (\[α\]× + \[ω\]×²) r for one r, to within [`HAND_STILL_MAX_G`] RMS. A stroke's hand is
+/// pushed along the head's path by the arm (the centre of the racket's turn, the wrist,
+/// accelerates with the forearm: Putnam 1993), so what the turn leaves is the push; dipping
+/// the head or turning the racket in the fingers leaves nothing. False when it cannot tell
+/// (an accelerometer axis at its rail, samples more than [`JERK_SPAN_MS`] apart, no calm
+/// sample before the turn to carry gravity from): this test only removes bursts.
+fn hand_held_still(
+    samples: &[NodeSample],
+    perp: &[f64],
+    (trigger_t, end_t): (f64, f64),
+    peak_i: usize,
+    acc_full_scale_g: f64,
+) -> bool {
+    let min_perp = 0.5 * perp[peak_i];
+    let rail = ACC_RAIL_FRACTION * acc_full_scale_g;
+    let fit: Vec<usize> = (1..samples.len().saturating_sub(1))
+        .filter(|&i| {
+            let t = samples[i].t_ms;
+            t >= trigger_t && t <= end_t && perp[i] >= min_perp
+        })
+        .collect();
+    if fit
+        .iter()
+        .any(|&i| samples[i].acc.iter().any(|&a| f64::from(a).abs() >= rail))
+    {
+        return false;
+    }
+    centre_acceleration_rms_g(samples, &fit, CALM_SHARE * perp[peak_i])
+        .is_some_and(|rms| rms < HAND_STILL_MAX_G)
+}
+
+/// The RMS of what a rigid turn about one fixed centre leaves of the node's load beyond
+/// gravity, g, over the samples `fit` (interior indices, in order): gravity is carried from
+/// the calmest sample within [`CALM_LOOKBACK_MS`] before them (turning under `calm_dps`)
+/// along the gyro; r is the least-squares solution of a − g = (\[α\]× + \[ω\]×²) r, α from
+/// the gyro's central difference. `None` with fewer than three samples, samples further
+/// apart than [`JERK_SPAN_MS`], or no calm sample.
+pub fn centre_acceleration_rms_g(
+    samples: &[NodeSample],
+    fit: &[usize],
+    calm_dps: f64,
+) -> Option<f64> {
+    const G: f64 = 9.806_65;
+    let (&first, &last) = (fit.first()?, fit.last()?);
+    if fit.len() < 3 {
+        return None;
+    }
+    let rad = |i: usize| vm::scale(vm::widen(samples[i].gyro), std::f64::consts::PI / 180.0);
+    let calm_i = (0..first)
+        .rev()
+        .take_while(|&i| samples[i].t_ms >= samples[first].t_ms - CALM_LOOKBACK_MS)
+        .min_by(|&a, &b| vm::norm(rad(a)).total_cmp(&vm::norm(rad(b))))?;
+    // α needs the turn's change resolved, and carrying gravity across a gap guesses.
+    let resolved =
+        (calm_i + 1..=last + 1).all(|i| samples[i].t_ms - samples[i - 1].t_ms <= JERK_SPAN_MS);
+    if !resolved || vm::norm(vm::widen(samples[calm_i].gyro)) > calm_dps {
+        return None;
+    }
+    // Gravity in the node's axes, carried from the calm sample: a fixed vector seen from a
+    // node turning at ω turns by −ω dt.
+    let mut gravity = vm::widen(samples[calm_i].acc);
+    let mut rows: Vec<([Vec3; 3], Vec3)> = Vec::with_capacity(fit.len());
+    let mut next = fit.iter().peekable();
+    for i in calm_i..=last {
+        if next.peek() == Some(&&i) {
+            next.next();
+            let dt = (samples[i + 1].t_ms - samples[i - 1].t_ms) / 1000.0;
+            let alpha = vm::scale(vm::sub(rad(i + 1), rad(i - 1)), 1.0 / dt);
+            let w = rad(i);
+            let turn = |r: Vec3| vm::add(vm::cross(alpha, r), vm::cross(w, vm::cross(w, r)));
+            let columns = [
+                turn([1.0, 0.0, 0.0]),
+                turn([0.0, 1.0, 0.0]),
+                turn([0.0, 0.0, 1.0]),
+            ];
+            rows.push((
+                columns,
+                vm::scale(vm::sub(vm::widen(samples[i].acc), gravity), G),
+            ));
+        }
+        let dt = (samples[i + 1].t_ms - samples[i].t_ms) / 1000.0;
+        let w = vm::scale(vm::add(rad(i), rad(i + 1)), 0.5 * dt);
+        gravity = vm::rotate(vm::from_rotation_vector(vm::scale(w, -1.0)), gravity);
+    }
+    let r = least_squares_lever(&rows)?;
+    let sum_sq: f64 = rows
+        .iter()
+        .map(|(c, y)| {
+            let turn = vm::add(
+                vm::add(vm::scale(c[0], r[0]), vm::scale(c[1], r[1])),
+                vm::scale(c[2], r[2]),
+            );
+            vm::norm(vm::sub(*y, turn)).powi(2)
+        })
+        .sum();
+    Some((sum_sq / rows.len() as f64).sqrt() / G)
+}
+
+/// The r minimising Σ ‖y − Σₖ rₖ cₖ‖² over `rows` of (columns c, reading y); a ridge of 10⁻³
+/// of the normal equations' trace holds the component along a turn axis that hardly moves
+/// (which the turn does not see) near zero. `None` when singular.
+fn least_squares_lever(rows: &[([Vec3; 3], Vec3)]) -> Option<Vec3> {
+    let mut normal = [[0.0; 3]; 3];
+    let mut rhs = [0.0; 3];
+    for (c, y) in rows {
+        for a in 0..3 {
+            for b in 0..3 {
+                normal[a][b] += vm::dot(c[a], c[b]);
+            }
+            rhs[a] += vm::dot(c[a], *y);
+        }
+    }
+    let ridge = 1e-3 * (normal[0][0] + normal[1][1] + normal[2][2]);
+    for (a, row) in normal.iter_mut().enumerate() {
+        row[a] += ridge;
+    }
+    let det = |m: &[[f64; 3]; 3]| vm::dot(m[0], vm::cross(m[1], m[2]));
+    let d = det(&normal);
+    if d.abs() < 1e-12 {
+        return None;
+    }
+    let mut r = [0.0; 3];
+    for (k, rk) in r.iter_mut().enumerate() {
+        let mut m = normal;
+        for (row, &b) in m.iter_mut().zip(&rhs) {
+            row[k] = b;
+        }
+        *rk = det(&m) / d;
+    }
+    Some(r)
 }
 
 /// Whether a wide burst (wider than a forward swing at half its peak, slower than the
@@ -252,6 +415,102 @@ mod tests {
             });
             assert!(drove(&samples, (300.0, 520.0), 16.0), "{rate_hz} Hz");
         }
+    }
+
+    /// A node `lever_m` out along x from the centre of a minimum-jerk pitch (about y) of
+    /// `deg` over `ms` from 300 ms, flat at rest (z up), with `hand(t)` (g, node axes at
+    /// rest) added to its load: the rigid turn's α × r and ω × (ω × r), and gravity turning in
+    /// the node's axes.
+    fn pitch(
+        rate_hz: f64,
+        lever_m: f64,
+        (deg, ms): (f64, f64),
+        hand: impl Fn(f64) -> [f64; 3],
+    ) -> Vec<NodeSample> {
+        const G: f64 = 9.806_65;
+        let theta = deg.to_radians();
+        let s_of = |t: f64| ((t - 300.0) / ms).clamp(0.0, 1.0);
+        let in_turn = |t: f64| (300.0..=300.0 + ms).contains(&t);
+        let t_s = ms / 1000.0;
+        let angle = |t: f64| {
+            let s = s_of(t);
+            theta * s * s * s * (10.0 - 15.0 * s + 6.0 * s * s)
+        };
+        let rate = |t: f64| {
+            let s = s_of(t);
+            if in_turn(t) {
+                theta / t_s * 30.0 * s * s * (1.0 - s) * (1.0 - s)
+            } else {
+                0.0
+            }
+        };
+        let accel = |t: f64| {
+            let s = s_of(t);
+            if in_turn(t) {
+                theta / (t_s * t_s) * 60.0 * s * (1.0 - s) * (1.0 - 2.0 * s)
+            } else {
+                0.0
+            }
+        };
+        let n = rate_hz as usize;
+        (0..n)
+            .map(|k| {
+                let t = k as f64 * 1000.0 / rate_hz;
+                let (w, a, th) = (rate(t), accel(t), angle(t));
+                let h = hand(t);
+                let acc = [
+                    -w * w * lever_m / G - th.sin() + h[0],
+                    h[1],
+                    -a * lever_m / G + th.cos() + h[2],
+                ];
+                NodeSample {
+                    position: BodyPosition::Racket,
+                    t_ms: t,
+                    acc: acc.map(|v| v as f32),
+                    gyro: [0.0, w.to_degrees() as f32, 0.0],
+                    angle: None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dip_about_the_still_hand_did_not_drive_the_racket_however_its_load_changed() {
+        // 60° in 200 ms (peak 560 °/s) with the node 0.3 m out: the turn's own loads change
+        // by over 2 g in 20 ms, which the load-change test alone reads as driven.
+        for rate_hz in [100.0, 200.0, 1000.0] {
+            let samples = pitch(rate_hz, 0.3, (60.0, 200.0), |_| [0.0; 3]);
+            let perp: Vec<f64> = samples.iter().map(|s| f64::from(s.gyro[1])).collect();
+            let change = turn_acc_change_g(&samples, &perp, (300.0, 520.0), 280.0);
+            assert!(
+                change.is_some_and(|c| c > DRIVEN_MIN_CHANGE_G),
+                "{rate_hz} Hz: {change:?}"
+            );
+            assert!(!drove(&samples, (300.0, 520.0), 16.0), "{rate_hz} Hz");
+        }
+    }
+
+    #[test]
+    fn the_same_dip_with_the_hand_pushed_drove_the_racket() {
+        // The hand taken forward (x) and checked as the head turns: 1 g, one sine period.
+        for rate_hz in [100.0, 200.0, 1000.0] {
+            let samples = pitch(rate_hz, 0.3, (60.0, 200.0), |t| {
+                let s = ((t - 300.0) / 200.0).clamp(0.0, 1.0);
+                [(std::f64::consts::TAU * s).sin(), 0.0, 0.0]
+            });
+            assert!(drove(&samples, (300.0, 520.0), 16.0), "{rate_hz} Hz");
+        }
+    }
+
+    #[test]
+    fn a_dip_read_under_50_hz_says_nothing_of_the_hand() {
+        // Samples 25 ms apart (40 Hz) resolve no α: no figure, so the test removes nothing.
+        let samples = pitch(40.0, 0.3, (60.0, 200.0), |_| [0.0; 3]);
+        let perp: Vec<f64> = samples.iter().map(|s| f64::from(s.gyro[1])).collect();
+        let fit: Vec<usize> = (1..samples.len() - 1)
+            .filter(|&i| perp[i] >= 280.0)
+            .collect();
+        assert_eq!(centre_acceleration_rms_g(&samples, &fit, 140.0), None);
     }
 
     #[test]

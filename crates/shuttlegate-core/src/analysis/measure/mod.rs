@@ -25,6 +25,7 @@ use contact::find_impact;
 pub use course::Course;
 use fastest::swing_peak_index;
 pub(crate) use flanks::{Bell, cap_over_rail};
+pub use handling::centre_acceleration_rms_g;
 
 use super::condition::Carried;
 use super::condition::WrapsLeft;
