@@ -136,14 +136,22 @@ struct Floor {
 /// 0.758, stroke 0.398 → 0.379 (37 of 93 → 36 of 95); 200 Hz and the chain figures identical.
 /// The 100 Hz F1 floor rises to 0.96; the stroke floor stays 0.37 (deterministic, not tuned
 /// here).
+///
+/// Version 16: the simulator plays rallies (rally26), so every seed's session changed and the
+/// floors were measured again on the new sessions, with rally26's serve rule, det26's
+/// hand-still handling rule and peaks26's narrow-crest peak merged (100 / 200 Hz): F1 0.9659 /
+/// 0.9758, stroke 0.414 / 0.465, side 0.889 / 0.891, chain delays 1.000 / 0.967, peaks
+/// 0.776 / 0.767; chain-only delays 1.000 at 100 Hz, none to score at 200 Hz. Floors about
+/// 0.02–0.03 under: stroke 0.39 / 0.44, side 0.86 / 0.86, chain delays 0.97 / 0.94, peaks
+/// 0.74 / 0.74; F1 stays 0.96 / 0.96. Nothing was tuned on these seeds.
 #[rustfmt::skip]
 const FLOORS: [Floor; 6] = [
     //      metric                               figure                                       100 Hz           200 Hz
     Floor { metric: "detection F1",               figure: |f| f.mixed.all.f1(),               at_100_hz: 0.96, at_200_hz: 0.96 },
-    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.37, at_200_hz: 0.39 },
-    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.72, at_200_hz: 0.74 },
-    Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.94, at_200_hz: 0.96 },
-    Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.69, at_200_hz: 0.72 },
+    Floor { metric: "stroke type",                figure: |f| f.mixed.stroke_accuracy(),      at_100_hz: 0.39, at_200_hz: 0.44 },
+    Floor { metric: "forehand/backhand",          figure: |f| f.mixed.side_accuracy(),        at_100_hz: 0.86, at_200_hz: 0.86 },
+    Floor { metric: "chain delays within ±10 ms", figure: |f| f.chain.chain_delays_share(),   at_100_hz: 0.97, at_200_hz: 0.94 },
+    Floor { metric: "segment peaks within ±5 %",  figure: |f| f.chain.chain_peaks_share(),    at_100_hz: 0.74, at_200_hz: 0.74 },
     Floor { metric: "chain-only delays ±10 ms",   figure: |f| f.chain.chain_only_delays_share(), at_100_hz: 0.97, at_200_hz: 0.97 },
 ];
 
