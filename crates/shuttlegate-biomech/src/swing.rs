@@ -86,21 +86,18 @@ pub struct StrokePlan {
     pub cock_rad: f64,
 }
 
-/// The strokes played within a rally (all but the serve) and their mix. [assumption]
-const RALLY_CLASSES: [StrokeClass; 6] = [
-    StrokeClass::Smash,
-    StrokeClass::Clear,
-    StrokeClass::Drop,
-    StrokeClass::Drive,
-    StrokeClass::Net,
-    StrokeClass::Lift,
-];
+/// The mix of the strokes played within a rally: every class of [`StrokeClass::ALL`] but the
+/// serve, which comes last there, in its order. [assumption]
 const RALLY_CLASS_WEIGHTS: [f64; 6] = [0.14, 0.16, 0.14, 0.16, 0.14, 0.14];
 
 /// Draws a stroke played within a rally: a return or any later shot (a serve only opens a
 /// rally; the session decides when).
 pub fn rally_stroke(rng: &mut SmallRng) -> StrokeClass {
-    pick(rng, &RALLY_CLASSES, &RALLY_CLASS_WEIGHTS)
+    let (serve, within_rally) = StrokeClass::ALL
+        .split_last()
+        .expect("there are stroke classes");
+    debug_assert_eq!(*serve, StrokeClass::Serve);
+    pick(rng, within_rally, &RALLY_CLASS_WEIGHTS)
 }
 
 /// Draws how the player plays the stroke `class`.
