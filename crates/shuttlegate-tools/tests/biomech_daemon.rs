@@ -18,7 +18,7 @@ use shuttlegate_tools::biomech_eval::{
 fn session(seed: u64) -> Session {
     generate(&SessionOptions {
         seed,
-        duration_s: 20.0,
+        duration_s: 60.0,
         rate_hz: Some(100.0),
         placement: None,
     })
