@@ -180,8 +180,9 @@ fn hand_held_still(
 /// gravity, g, over the samples `fit` (interior indices, in order): gravity is carried from
 /// the calmest sample within [`CALM_LOOKBACK_MS`] before them (turning under `calm_dps`)
 /// along the gyro; r is the least-squares solution of a − g = (\[α\]× + \[ω\]×²) r, α from
-/// the gyro's central difference. `None` with fewer than three samples, samples further
-/// apart than [`JERK_SPAN_MS`], or no calm sample.
+/// the gyro's central difference. `None` with fewer than three samples, the window's first
+/// or last sample among them, samples further apart than [`JERK_SPAN_MS`], or no calm
+/// sample.
 pub fn centre_acceleration_rms_g(
     samples: &[NodeSample],
     fit: &[usize],
@@ -189,7 +190,8 @@ pub fn centre_acceleration_rms_g(
 ) -> Option<f64> {
     const G: f64 = 9.806_65;
     let (&first, &last) = (fit.first()?, fit.last()?);
-    if fit.len() < 3 {
+    // α is a central difference: the first and last samples have no neighbour on one side.
+    if fit.len() < 3 || first == 0 || last + 1 >= samples.len() {
         return None;
     }
     let rad = |i: usize| vm::scale(vm::widen(samples[i].gyro), std::f64::consts::PI / 180.0);
@@ -511,6 +513,18 @@ mod tests {
             .filter(|&i| perp[i] >= 280.0)
             .collect();
         assert_eq!(centre_acceleration_rms_g(&samples, &fit, 140.0), None);
+    }
+
+    #[test]
+    fn a_fit_reaching_the_windows_ends_gives_no_figure() {
+        let rate = min_jerk_rate(60.0, 200.0);
+        let samples = node(100.0, &rate, |_| [0.0; 3]);
+        // Through the last sample, which has no neighbour after it.
+        let to_the_end: Vec<usize> = (1..samples.len()).collect();
+        assert_eq!(
+            centre_acceleration_rms_g(&samples, &to_the_end, 140.0),
+            None
+        );
     }
 
     #[test]
