@@ -53,10 +53,12 @@ fn play() -> impl Strategy<Value = Play> {
 fn racket_readings(rate_hz: f64, plays: &[Play]) -> (Vec<Reading>, Vec<f64>) {
     let mut s = Session::new(rate_hz, [0.5, 0.0, 0.86]);
     s.still(1500.0);
+    let mut forward = Vec::with_capacity(plays.len());
     for p in plays {
         // Swung from the elbow: the node on the handle 30 cm from the turn's centre, so the
-        // hand moves with the stroke (a turn about a still hand is handling, not a stroke:
-        // handling.rs; at 100 Hz this session's ring falls between samples and no contact
+        // hand moves with the stroke, and the elbow itself pushed by the upper arm's turn
+        // (`elbow_pushed`): a turn about one still centre is handling, not a stroke
+        // (handling.rs; at 100 Hz this session's ring falls between samples and no contact
         // is found).
         let stroke = Stroke {
             node_offset: [0.3, 0.0, 0.0],
@@ -76,11 +78,28 @@ fn racket_readings(rate_hz: f64, plays: &[Play]) -> (Vec<Reading>, Vec<f64>) {
             s.still(gap_ms);
         }
         s.stroke(&stroke);
+        forward.push((*s.contacts.last().expect("the stroke's contact"), *p));
         s.still(300.0 + p.after_ms);
     }
     s.still(1500.0);
     let contacts = s.contacts.clone();
-    (s.readings, contacts)
+    let mut readings = s.readings;
+    elbow_pushed(&mut readings, &forward);
+    (readings, contacts)
+}
+
+/// The elbow, the racket's turn centre, pushed along the head's path by the upper arm, whose
+/// turn peaks 50 ms before the racket's (a stroke's segments peak in turn, proximal first:
+/// Putnam 1993): 1 g per 1000 °/s of the stroke's peak, σ 40 ms, on the node's z (the
+/// forehand face's normal; a backhand's path runs the other way).
+fn elbow_pushed(readings: &mut [Reading], forward: &[(f64, Play)]) {
+    for &(c, p) in forward {
+        let sense = if p.forehand { 1.0 } else { -1.0 };
+        for r in readings.iter_mut() {
+            let u = (r.t_ms - (c - 50.0)) / 40.0;
+            r.acc[2] += sense * p.peak_dps / 1000.0 * (-0.5 * u * u).exp();
+        }
+    }
 }
 
 /// A body node at the racket's sample times: gravity, and an angular-speed pulse about its z
