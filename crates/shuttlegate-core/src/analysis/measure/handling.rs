@@ -33,6 +33,7 @@
 //! centre's own acceleration — the hand pushed by the arm; a turn that leaves under
 //! [`HAND_STILL_MAX_G`] was made with the hand held still, and is handling (det26).
 
+use super::radius::{fit_lever, rigid_turn_columns};
 use super::{MAX_SWING_FWHM_MS, NodeSample, WIDE_STROKE_MIN_DPS, half_width_ms};
 use crate::analysis::vecmath::{self as vm, Vec3};
 
@@ -216,14 +217,8 @@ pub fn centre_acceleration_rms_g(
             let dt = (samples[i + 1].t_ms - samples[i - 1].t_ms) / 1000.0;
             let alpha = vm::scale(vm::sub(rad(i + 1), rad(i - 1)), 1.0 / dt);
             let w = rad(i);
-            let turn = |r: Vec3| vm::add(vm::cross(alpha, r), vm::cross(w, vm::cross(w, r)));
-            let columns = [
-                turn([1.0, 0.0, 0.0]),
-                turn([0.0, 1.0, 0.0]),
-                turn([0.0, 0.0, 1.0]),
-            ];
             rows.push((
-                columns,
+                rigid_turn_columns(w, alpha),
                 vm::scale(vm::sub(vm::widen(samples[i].acc), gravity), G),
             ));
         }
@@ -231,7 +226,7 @@ pub fn centre_acceleration_rms_g(
         let w = vm::scale(vm::add(rad(i), rad(i + 1)), 0.5 * dt);
         gravity = vm::rotate(vm::from_rotation_vector(vm::scale(w, -1.0)), gravity);
     }
-    let r = least_squares_lever(&rows)?;
+    let r = fit_lever(&rows)?;
     let sum_sq: f64 = rows
         .iter()
         .map(|(c, y)| {
@@ -243,40 +238,6 @@ pub fn centre_acceleration_rms_g(
         })
         .sum();
     Some((sum_sq / rows.len() as f64).sqrt() / G)
-}
-
-/// The r minimising Σ ‖y − Σₖ rₖ cₖ‖² over `rows` of (columns c, reading y); a ridge of 10⁻³
-/// of the normal equations' trace holds the component along a turn axis that hardly moves
-/// (which the turn does not see) near zero. `None` when singular.
-fn least_squares_lever(rows: &[([Vec3; 3], Vec3)]) -> Option<Vec3> {
-    let mut normal = [[0.0; 3]; 3];
-    let mut rhs = [0.0; 3];
-    for (c, y) in rows {
-        for a in 0..3 {
-            for b in 0..3 {
-                normal[a][b] += vm::dot(c[a], c[b]);
-            }
-            rhs[a] += vm::dot(c[a], *y);
-        }
-    }
-    let ridge = 1e-3 * (normal[0][0] + normal[1][1] + normal[2][2]);
-    for (a, row) in normal.iter_mut().enumerate() {
-        row[a] += ridge;
-    }
-    let det = |m: &[[f64; 3]; 3]| vm::dot(m[0], vm::cross(m[1], m[2]));
-    let d = det(&normal);
-    if d.abs() < 1e-12 {
-        return None;
-    }
-    let mut r = [0.0; 3];
-    for (k, rk) in r.iter_mut().enumerate() {
-        let mut m = normal;
-        for (row, &b) in m.iter_mut().zip(&rhs) {
-            row[k] = b;
-        }
-        *rk = det(&m) / d;
-    }
-    Some(r)
 }
 
 /// Whether a wide burst (wider than a forward swing at half its peak, slower than the

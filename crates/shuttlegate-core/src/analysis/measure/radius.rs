@@ -97,21 +97,39 @@ pub fn outward_direction(readings: &Readings, picked: impl Iterator<Item = usize
             let w = vm::scale(gyro[i], 1f64.to_radians());
             let dt = (t[i + 1] - t[i - 1]) / 1000.0;
             let alpha = vm::scale(vm::sub(gyro[i + 1], gyro[i - 1]), 1f64.to_radians() / dt);
-            let col = |e: Vec3| vm::add(vm::cross(alpha, e), vm::cross(w, vm::cross(w, e)));
-            let m_cols = [
-                col([1.0, 0.0, 0.0]),
-                col([0.0, 1.0, 0.0]),
-                col([0.0, 0.0, 1.0]),
-            ];
-            Some((m_cols, vm::scale(vm::sub(acc[i], g), G)))
+            Some((
+                rigid_turn_columns(w, alpha),
+                vm::scale(vm::sub(acc[i], g), G),
+            ))
         })
         .collect();
     if rows.len() < MIN_SAMPLES {
         return None;
     }
+    let r = fit_lever(&rows)?;
+    (MIN_RADIUS_M..=MAX_RADIUS_M)
+        .contains(&vm::norm(r))
+        .then(|| vm::unit(r))
+        .flatten()
+}
+
+/// The columns of [α]× + [ω]×² (ω in rad/s, α in rad/s²): a rigid turn's load at a point r
+/// from its centre is their sum weighted by r's components, so the fits here are linear in r.
+pub(super) fn rigid_turn_columns(w: Vec3, alpha: Vec3) -> [Vec3; 3] {
+    let col = |e: Vec3| vm::add(vm::cross(alpha, e), vm::cross(w, vm::cross(w, e)));
+    [
+        col([1.0, 0.0, 0.0]),
+        col([0.0, 1.0, 0.0]),
+        col([0.0, 0.0, 1.0]),
+    ]
+}
+
+/// The lever r minimising Σ ‖y − Σₖ rₖ cₖ‖² over `rows` of (columns c, reading y), with a
+/// ridge of [`RIDGE_SHARE`] of the normal equations' trace. `None` when singular.
+pub(super) fn fit_lever(rows: &[([Vec3; 3], Vec3)]) -> Option<Vec3> {
     let mut ata = vec![vec![0.0; 3]; 3];
     let mut atb = vec![0.0; 3];
-    for (m_cols, y) in &rows {
+    for (m_cols, y) in rows {
         for r in 0..3 {
             for c in 0..3 {
                 ata[r][c] += vm::dot(m_cols[r], m_cols[c]);
@@ -124,11 +142,7 @@ pub fn outward_direction(readings: &Readings, picked: impl Iterator<Item = usize
         row[k] += ridge;
     }
     let r = crate::analysis::signal::solve_small(ata, atb)?;
-    let r = [r[0], r[1], r[2]];
-    (MIN_RADIUS_M..=MAX_RADIUS_M)
-        .contains(&vm::norm(r))
-        .then(|| vm::unit(r))
-        .flatten()
+    Some([r[0], r[1], r[2]])
 }
 
 /// The axis a node's height is read along: its own x when nothing says otherwise (a racket
