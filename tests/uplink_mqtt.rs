@@ -323,7 +323,7 @@ async fn a_cloud_command_reaches_the_daemon_and_its_ack_comes_back() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path());
-    let mut results = Subscriber::start(
+    let results = Subscriber::start(
         broker.port,
         "test-results",
         "sg/venue1/court1/commands/results",
@@ -351,9 +351,25 @@ async fn a_cloud_command_reaches_the_daemon_and_its_ack_comes_back() {
     });
 
     let cloud = Subscriber::start(broker.port, "test-cloud", "sg/unused").await;
-    // The subscription is made on connect; give the sink's SUBSCRIBE a moment by sending the
-    // command until a result comes back (QoS 1 on both sides).
     let topic = "sg/venue1/court1/commands";
+    // "Connected" is the ConnAck; the sink's SUBSCRIBE goes out after it, and a command
+    // published before the broker holds that subscription is dropped. So probe with a command
+    // for no device (refused, never reaching the daemon) until its error comes back.
+    let probe = r#"{"device":"nobody","command":"sync","command_id":"probe"}"#;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while results.snapshot().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no command result within {WAIT:?}: the sink never subscribed"
+        );
+        cloud
+            .client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, probe)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     let good = r#"{"device":"racket-01","command":"set_batch","params":{"batch_size":50},"command_id":"c-1"}"#;
     let bad = r#"{"device":"nobody","command":"sync","command_id":"c-2"}"#;
     cloud
@@ -366,11 +382,7 @@ async fn a_cloud_command_reaches_the_daemon_and_its_ack_comes_back() {
         .publish(topic, rumqttc::QoS::AtLeastOnce, false, bad)
         .await
         .unwrap();
-    let got = results.wait_for(2, WAIT).await;
-    let results: Vec<serde_json::Value> = got
-        .iter()
-        .map(|r| serde_json::from_slice(&r.payload).unwrap())
-        .collect();
+    let results = wait_for_results(&results, &["c-1", "c-2"]).await;
     let ack = results
         .iter()
         .find(|r| r["command_id"] == "c-1")
@@ -393,6 +405,29 @@ async fn a_cloud_command_reaches_the_daemon_and_its_ack_comes_back() {
         "only the valid command reaches the daemon: {seen:?}"
     );
     assert_eq!(seen[0].2["batch_size"], 50);
+}
+
+/// The command results received until one for each of `ids` is among them (bounded by `WAIT`).
+async fn wait_for_results(results: &Subscriber, ids: &[&str]) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let got: Vec<serde_json::Value> = results
+            .snapshot()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.payload).unwrap())
+            .collect();
+        if ids
+            .iter()
+            .all(|id| got.iter().any(|r| r["command_id"] == *id))
+        {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "results for {ids:?} within {WAIT:?}; got {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
