@@ -180,155 +180,393 @@ pub enum NoStroke {
 }
 
 /// Measures a detected swing; the rule that turned it away when the burst does not have a
-/// stroke's shape.
+/// stroke's shape. The stages, in order: the readings as the rails left them, the stroke
+/// test, the crest and contact instant, the attitude at contact, then side, speed, and the
+/// stroke and height read at contact.
 pub fn measure(
     w: &SwingWindow,
     profile: &DeviceProfile,
     settings: &AnalysisSettings,
 ) -> Result<Measured, NoStroke> {
-    let s = w.samples;
-    let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
-    let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
-    let g_clip = profile.gyro_full_scale_dps * CLIP_FRACTION;
-    let a_clip = profile.acc_full_scale_g * CLIP_FRACTION;
-    // What the rail hides of |ω⊥|: only the axes across the shaft. A rate about the shaft
-    // itself (the forearm's pronation, which pins the x axis of the ChoongGao armband after
-    // its smashes) leaves |ω⊥| as read; counted as clipped, it stretched the plateau over
-    // clean samples at a fifth of the rail and no cap could be rebuilt.
-    let gyro_clipped: Vec<bool> = gyro
-        .iter()
-        .map(|g| g[1].abs() >= g_clip || g[2].abs() >= g_clip)
-        .collect();
-    let in_swing = |i: usize| s[i].t_ms >= w.trigger_t && s[i].t_ms <= w.end_t;
-    let at_rail = |i: usize| {
-        gyro[i].iter().any(|v| v.abs() >= g_clip) || acc[i].iter().any(|v| v.abs() >= a_clip)
-    };
-    let saturated = (0..s.len()).any(|i| in_swing(i) && at_rail(i));
-    let perp: Vec<f64> = gyro.iter().map(|g| g[1].hypot(g[2])).collect();
-    let load: Vec<f64> = acc.iter().map(|&a| vm::norm(a)).collect();
-    let across: Vec<[f64; 2]> = gyro.iter().map(|g| [g[1], g[2]]).collect();
-    let peak_i = swing_peak_index(
-        &perp,
-        &gyro_clipped,
-        &across,
-        &load,
-        w.wraps_left.gyro(),
-        &in_swing,
-    );
-    // At rest: gravity alone on the accelerometer, and no turn to speak of. Gravity reads
-    // as the node's own rest magnitude, which an uncalibrated part puts near 1.3 g rather
-    // than 1 g (its direction, all the attitude needs, is still gravity's).
-    let calm = |i: usize| perp[i] < 0.5 * settings.swing_start_dps;
-    let rest_g = w.rest_g.unwrap_or(1.0);
-    let burst = Burst {
-        samples: s,
-        acc: &acc,
-        perp: &perp,
-        clipped: &gyro_clipped,
-        peak_i,
-        rest_g,
-        wraps_left: w.wraps_left,
-    };
+    let r = Readings::of(w, profile, settings);
+    let peak_i = r.peak_index();
+    let burst = r.burst(peak_i);
     let impact_i = find_impact(&burst, profile.acc_full_scale_g, w.trigger_t, settings);
     // A racket node feels the shuttle ring the frame; a wrist node standing in for it feels
     // the ring damped through the hand, among the arm's own jolts.
     let on_racket = burst.on_racket();
-    let racket_met_it = impact_i.is_some() && on_racket;
-    let swing_span = (w.trigger_t, w.end_t);
+    is_a_stroke(&r, &burst, impact_i, profile)?;
+    let crest = Crest::read(&r, peak_i, impact_i);
+    let pose = Pose::at_contact(&r, &crest);
+    let side = side::read(&side::SideEvidence {
+        head_z: pose.head_dir_b[2],
+        omega_at_contact: pose.omega_b,
+        forehand_turn: w.forehand_turn,
+        wraps_left: w.wraps_left.gyro(),
+        full_scale_dps: profile.gyro_full_scale_dps,
+        gyro: &r.gyro,
+        from: r.swing_indices().next().unwrap_or(0),
+        contact: crest.pre_i,
+    });
+
+    let mut reasons = Vec::new();
+    let racket_speed_kmh = racket_speed_kmh(&r, &crest, &pose, on_racket, profile);
+    if racket_speed_kmh.is_none() {
+        reasons.push((
+            "racket_speed_kmh",
+            "angular rate not measurable".to_string(),
+        ));
+    }
+    let (stroke, height, evidence) = match pose.up_b {
+        None => {
+            reasons.push((
+                "stroke",
+                "no quasi-static samples before the swing to anchor the attitude".to_string(),
+            ));
+            (Stroke::Unknown, Height::Sidearm, None)
+        }
+        Some(up_b) => {
+            let at = AtContact {
+                r: &r,
+                crest: &crest,
+                pose: &pose,
+                up_b,
+                on_racket,
+                speed_kmh: racket_speed_kmh.unwrap_or(0.0),
+            };
+            let evidence = at.evidence(profile, settings);
+            let contact = at.contact(&evidence);
+            (
+                classify(&contact, settings),
+                height_of(evidence.elevation_deg, evidence.pitch_deg),
+                Some(evidence),
+            )
+        }
+    };
+    Ok(Measured {
+        t_impact: crest.t_impact,
+        impact: impact_i.is_some(),
+        stroke,
+        side,
+        height,
+        racket_speed_kmh,
+        saturated: r.swing_indices().any(|i| r.at_rail(i)),
+        peak_dps: crest.swing_peak_dps,
+        evidence,
+        reasons,
+    })
+}
+
+/// The swing window's readings as the measurement works on them: widened to `f64`, with the
+/// samples the rails hide marked, and the window's spans as predicates.
+struct Readings<'a> {
+    w: &'a SwingWindow<'a>,
+    s: &'a [NodeSample],
+    gyro: Vec<Vec3>,
+    acc: Vec<Vec3>,
+    /// Readings within [`CLIP_FRACTION`] of full scale count as at the rail, °/s and g.
+    g_clip: f64,
+    a_clip: f64,
+    /// Samples whose rate across the shaft is at the gyro's rail. Only the axes across the
+    /// shaft: a rate about the shaft itself (the forearm's pronation, which pins the x axis
+    /// of the ChoongGao armband after its smashes) leaves |ω⊥| as read; counted as clipped,
+    /// it stretched the plateau over clean samples at a fifth of the rail and no cap could be
+    /// rebuilt.
+    gyro_clipped: Vec<bool>,
+    /// |ω⊥| per sample, °/s.
+    perp: Vec<f64>,
+    /// What the node reads at rest, g: gravity alone on the accelerometer, which an
+    /// uncalibrated part puts near 1.3 g rather than 1 g (its direction, all the attitude
+    /// needs, is still gravity's).
+    rest_g: f64,
+    /// Below this |ω⊥| the node is calm: no turn to speak of, °/s.
+    calm_dps: f64,
+}
+
+impl<'a> Readings<'a> {
+    fn of(w: &'a SwingWindow<'a>, profile: &DeviceProfile, settings: &AnalysisSettings) -> Self {
+        let s = w.samples;
+        let gyro: Vec<Vec3> = s.iter().map(|x| vm::widen(x.gyro)).collect();
+        let acc: Vec<Vec3> = s.iter().map(|x| vm::widen(x.acc)).collect();
+        let g_clip = profile.gyro_full_scale_dps * CLIP_FRACTION;
+        let gyro_clipped = gyro
+            .iter()
+            .map(|g| g[1].abs() >= g_clip || g[2].abs() >= g_clip)
+            .collect();
+        let perp = gyro.iter().map(|g| g[1].hypot(g[2])).collect();
+        Readings {
+            w,
+            s,
+            gyro,
+            acc,
+            g_clip,
+            a_clip: profile.acc_full_scale_g * CLIP_FRACTION,
+            gyro_clipped,
+            perp,
+            rest_g: w.rest_g.unwrap_or(1.0),
+            calm_dps: 0.5 * settings.swing_start_dps,
+        }
+    }
+
+    fn in_swing(&self, i: usize) -> bool {
+        let t = self.s[i].t_ms;
+        t >= self.w.trigger_t && t <= self.w.end_t
+    }
+
+    /// The samples from the trigger to the swing's end.
+    fn swing_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.s.len()).filter(|&i| self.in_swing(i))
+    }
+
+    /// Any axis of either sensor at its rail.
+    fn at_rail(&self, i: usize) -> bool {
+        self.gyro[i].iter().any(|v| v.abs() >= self.g_clip)
+            || self.acc[i].iter().any(|v| v.abs() >= self.a_clip)
+    }
+
+    /// At rest: gravity alone on the accelerometer, and no turn to speak of.
+    fn still(&self, i: usize) -> bool {
+        (vm::norm(self.acc[i]) - self.rest_g).abs() < STILL_ACC_G && self.perp[i] < self.calm_dps
+    }
+
+    fn peak_index(&self) -> usize {
+        let load: Vec<f64> = self.acc.iter().map(|&a| vm::norm(a)).collect();
+        let across: Vec<[f64; 2]> = self.gyro.iter().map(|g| [g[1], g[2]]).collect();
+        swing_peak_index(
+            &self.perp,
+            &self.gyro_clipped,
+            &across,
+            &load,
+            self.w.wraps_left.gyro(),
+            &|i| self.in_swing(i),
+        )
+    }
+
+    fn burst(&self, peak_i: usize) -> Burst<'_> {
+        Burst {
+            samples: self.s,
+            acc: &self.acc,
+            perp: &self.perp,
+            clipped: &self.gyro_clipped,
+            peak_i,
+            rest_g: self.rest_g,
+            wraps_left: self.w.wraps_left,
+        }
+    }
+}
+
+/// The stroke test: a pulse with a stroke's shape ([`strokes_pulse`]), and on a racket node
+/// one that met the shuttle or drove the racket (handling.rs: racket handling turns the
+/// racket without driving it). A wrist node standing in for the racket does not see the
+/// racket turned in the fingers: when it turns this fast, the forearm did.
+fn is_a_stroke(
+    r: &Readings,
+    burst: &Burst,
+    impact_i: Option<usize>,
+    profile: &DeviceProfile,
+) -> Result<(), NoStroke> {
+    let on_racket = burst.on_racket();
+    let swing_span = (r.w.trigger_t, r.w.end_t);
     // A wide racket burst thrown as a stroke is (handling.rs); racket nodes only, as the
     // handling rule: a wrist standing in moves with the arm's every step.
-    let thrown =
-        || on_racket && handling::wide_burst_thrown(s, &perp, swing_span, profile.acc_full_scale_g);
-    strokes_pulse(&burst, &in_swing, racket_met_it, &thrown)?;
-    // Racket handling turns the racket without driving it; a contact is a stroke's own
-    // evidence (handling.rs). A wrist node standing in for the racket does not see the racket
-    // turned in the fingers: when it turns this fast, the forearm did.
+    let thrown = || {
+        on_racket && handling::wide_burst_thrown(r.s, &r.perp, swing_span, profile.acc_full_scale_g)
+    };
+    strokes_pulse(
+        burst,
+        &|i| r.in_swing(i),
+        impact_i.is_some() && on_racket,
+        &thrown,
+    )?;
     if on_racket
         && impact_i.is_none()
-        && !handling::drove_the_racket(s, &perp, swing_span, profile.acc_full_scale_g)
+        && !handling::drove_the_racket(r.s, &r.perp, swing_span, profile.acc_full_scale_g)
     {
         return Err(NoStroke::Handling);
     }
-    let clipped_any = (0..s.len()).any(|i| in_swing(i) && gyro_clipped[i]);
-    let still = |i: usize| (vm::norm(acc[i]) - rest_g).abs() < STILL_ACC_G && calm(i);
-    // The crest is rebuilt over every sample whose rate passed the rail: clipped, or read
-    // through a wrap left in place (condition/wrap.rs), which is a fold of the rate.
-    let rail = PastRail::read(s, &perp, &gyro_clipped, w.wraps_left, g_clip);
-    let crest_i = if w.wraps_left.gyro() {
-        fastest::nearest_past_rail(&rail.past, peak_i, &in_swing)
-    } else {
-        peak_i
-    };
-    let past_rail_any = (0..s.len()).any(|i| in_swing(i) && rail.past[i]);
-    let pulse = if past_rail_any {
-        // Gravity's hidden turn integrates the readings as they are: a fold's are not the
-        // rate, so it speaks only where nothing was left wrapped.
-        let cap = Plateau::around(&gyro_clipped, peak_i)
-            .filter(|_| !w.wraps_left.gyro())
-            .and_then(|plateau| {
-                let hidden = hidden_turn(s, &gyro, &acc, &gyro_clipped, plateau, &still, w)?;
-                cap_through_plateau(s, &perp, plateau, hidden, impact_i)
-            });
-        let from_flanks = || {
-            let plateau = Plateau::around(&rail.past, crest_i)?;
-            flanks::cap_from_flanks(s, &rail.perp, &rail.past, plateau, impact_i)
+    Ok(())
+}
+
+/// The swing's crest and contact as the gyro reads them through its rail.
+struct Crest {
+    /// The samples past the rail and |ω⊥| with the rail's level on them.
+    rail: PastRail,
+    /// The fastest sample of the swing.
+    peak_i: usize,
+    /// The pulse rebuilt over the samples past the rail, where there are any.
+    pulse: Option<Pulse>,
+    /// The crest's instant between samples (no pulse rebuilt), ms.
+    refined_t: f64,
+    t_impact: f64,
+    /// The last sample before contact: its gyro is clean (the ring comes after).
+    pre_i: usize,
+    /// The swing's peak |ω⊥| through the rail, °/s.
+    swing_peak_dps: f64,
+    /// |ω⊥| at contact, °/s.
+    omega_impact_dps: f64,
+}
+
+impl Crest {
+    fn read(r: &Readings, peak_i: usize, impact_i: Option<usize>) -> Crest {
+        let s = r.s;
+        // The crest is rebuilt over every sample whose rate passed the rail: clipped, or
+        // read through a wrap left in place (condition/wrap.rs), which is a fold of the rate.
+        let rail = PastRail::read(s, &r.perp, &r.gyro_clipped, r.w.wraps_left, r.g_clip);
+        let crest_i = if r.w.wraps_left.gyro() {
+            fastest::nearest_past_rail(&rail.past, peak_i, &|i| r.in_swing(i))
+        } else {
+            peak_i
         };
-        cap.or_else(from_flanks)
-            .or_else(|| rising_fit(s, &rail.perp, &rail.past, crest_i))
-            .or_else(|| fit_pulse(s, &rail.perp, &rail.past, crest_i, impact_i))
-    } else {
-        None
-    };
-    let (refined_off, refined_peak) = refine_peak(&perp, peak_i);
-    let next_t = s[(peak_i + 1).min(s.len() - 1)].t_ms;
-    let refined_t = s[peak_i].t_ms + refined_off * (next_t - s[peak_i].t_ms);
-    let t_impact = match (impact_i, pulse) {
-        (Some(i), _) => 0.5 * (s[i - 1].t_ms + s[i].t_ms),
-        (None, Some(p)) => p.t0,
-        (None, None) => refined_t,
-    };
-    // Last sample before contact: its gyro is clean (the ring comes after).
-    let pre_i = s.iter().rposition(|x| x.t_ms <= t_impact).unwrap_or(0);
-    let swing_peak_dps = pulse.map_or(refined_peak, |p| p.peak.max(rail.perp[crest_i]));
-    let omega_impact_dps = match (impact_i, pulse) {
-        (None, _) => swing_peak_dps,
-        (Some(_), _) if !rail.past[pre_i] => {
-            extrapolate(s, &rail.perp, &rail.past, pre_i, t_impact)
+        let pulse = rebuilt_pulse(r, &rail, peak_i, crest_i, impact_i);
+        let (refined_off, refined_peak) = refine_peak(&r.perp, peak_i);
+        let next_t = s[(peak_i + 1).min(s.len() - 1)].t_ms;
+        let refined_t = s[peak_i].t_ms + refined_off * (next_t - s[peak_i].t_ms);
+        let t_impact = match (impact_i, pulse) {
+            (Some(i), _) => 0.5 * (s[i - 1].t_ms + s[i].t_ms),
+            (None, Some(p)) => p.t0,
+            (None, None) => refined_t,
+        };
+        let pre_i = s.iter().rposition(|x| x.t_ms <= t_impact).unwrap_or(0);
+        let swing_peak_dps = pulse.map_or(refined_peak, |p| p.peak.max(rail.perp[crest_i]));
+        let omega_impact_dps = match (impact_i, pulse) {
+            (None, _) => swing_peak_dps,
+            (Some(_), _) if !rail.past[pre_i] => {
+                extrapolate(s, &rail.perp, &rail.past, pre_i, t_impact)
+            }
+            // A clipped sample's reading is a lower bound on the rate (the rail).
+            (Some(_), Some(p)) => p.at(t_impact).max(rail.perp[pre_i]),
+            (Some(_), None) => rail.perp[pre_i],
+        };
+        Crest {
+            rail,
+            peak_i,
+            pulse,
+            refined_t,
+            t_impact,
+            pre_i,
+            swing_peak_dps,
+            omega_impact_dps,
         }
-        // A clipped sample's reading is a lower bound on the rate (the rail).
-        (Some(_), Some(p)) => p.at(t_impact).max(rail.perp[pre_i]),
-        (Some(_), None) => rail.perp[pre_i],
+    }
+}
+
+/// The |ω⊥| pulse rebuilt over the samples past the rail, if the swing has any: the cap
+/// gravity's hidden turn says the plateau hid, else one from the flanks either side, else a
+/// fit of the rising flank, else of the whole clean pulse.
+fn rebuilt_pulse(
+    r: &Readings,
+    rail: &PastRail,
+    peak_i: usize,
+    crest_i: usize,
+    impact_i: Option<usize>,
+) -> Option<Pulse> {
+    if !r.swing_indices().any(|i| rail.past[i]) {
+        return None;
+    }
+    let (s, w) = (r.s, r.w);
+    // Gravity's hidden turn integrates the readings as they are: a fold's are not the rate,
+    // so it speaks only where nothing was left wrapped.
+    let cap = Plateau::around(&r.gyro_clipped, peak_i)
+        .filter(|_| !w.wraps_left.gyro())
+        .and_then(|plateau| {
+            let still = |i: usize| r.still(i);
+            let hidden = hidden_turn(s, &r.gyro, &r.acc, &r.gyro_clipped, plateau, &still, w)?;
+            cap_through_plateau(s, &r.perp, plateau, hidden, impact_i)
+        });
+    let from_flanks = || {
+        let plateau = Plateau::around(&rail.past, crest_i)?;
+        flanks::cap_from_flanks(s, &rail.perp, &rail.past, plateau, impact_i)
     };
-    let gyro_fixed = desaturate(&gyro, &gyro_clipped, s, pulse);
-    let attitude = integrate(s, &gyro_fixed);
-    let still_before = mean_up(&acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i));
-    let carried_before = w.carried_up.and_then(|c| carried_anchor(s, &attitude, c));
-    // The quasi-static spell's gravity when the window has one (on the independent
-    // simulator's tuning seeds the carried one does no better there: the two agree within a
-    // few degrees); otherwise gravity carried by the conditioning stage's filter.
-    let up_before = still_before.or(carried_before);
-    let up_after = mean_up(&acc, &attitude, |i| s[i].t_ms > w.end_t && still(i));
-    // Each anchor's attitude error grows with the rotation hidden by clipping between it and
-    // contact; weight them by the inverse of that hidden rotation (degrees, +1 for the
-    // unclipped error floor).
+    cap.or_else(from_flanks)
+        .or_else(|| rising_fit(s, &rail.perp, &rail.past, crest_i))
+        .or_else(|| fit_pulse(s, &rail.perp, &rail.past, crest_i, impact_i))
+}
+
+/// The racket's attitude through the window and at contact, and gravity's direction there.
+struct Pose {
+    /// The gyro with the rebuilt pulse over its clipped samples.
+    gyro_fixed: Vec<Vec3>,
+    /// The node's attitude per sample, from the window's first.
+    attitude: Vec<Quat>,
+    /// Gravity from the quasi-static spell before the swing, in the first sample's frame.
+    still_before: Option<Vec3>,
+    /// Gravity from the quasi-static spell after the swing.
+    up_after: Option<Vec3>,
+    /// The attitude at the contact instant.
+    q_imp: Quat,
+    /// Gravity's direction at contact in the node's axes; `None` without an anchor.
+    up_b: Option<Vec3>,
+    /// The rate at the last sample before contact, in the node's axes, °/s.
+    omega_b: Vec3,
+    /// The head's direction of travel at contact, `ω × x̂`, in the node's axes.
+    head_dir_b: Vec3,
+}
+
+impl Pose {
+    fn at_contact(r: &Readings, crest: &Crest) -> Pose {
+        let (s, w) = (r.s, r.w);
+        let gyro_fixed = desaturate(&r.gyro, &r.gyro_clipped, s, crest.pulse);
+        let attitude = integrate(s, &gyro_fixed);
+        let still = |i: usize| r.still(i);
+        let still_before = mean_up(&r.acc, &attitude, |i| s[i].t_ms <= w.trigger_t && still(i));
+        let carried_before = w.carried_up.and_then(|c| carried_anchor(s, &attitude, c));
+        // The quasi-static spell's gravity when the window has one (on the independent
+        // simulator's tuning seeds the carried one does no better there: the two agree within
+        // a few degrees); otherwise gravity carried by the conditioning stage's filter.
+        let up_before = still_before.or(carried_before);
+        let up_after = mean_up(&r.acc, &attitude, |i| s[i].t_ms > w.end_t && still(i));
+        let pre_i = crest.pre_i;
+        let q_imp = advance_to(
+            attitude[pre_i],
+            gyro_fixed[pre_i],
+            crest.omega_impact_dps,
+            crest.t_impact - s[pre_i].t_ms,
+        );
+        let up_b = gravity_at_contact(r, crest, q_imp, up_before, up_after);
+        let omega_b = gyro_fixed[pre_i];
+        let head_dir_b = vm::unit(vm::cross(omega_b, [1.0, 0.0, 0.0])).unwrap_or([0.0, 0.0, 1.0]);
+        Pose {
+            gyro_fixed,
+            attitude,
+            still_before,
+            up_after,
+            q_imp,
+            up_b,
+            omega_b,
+            head_dir_b,
+        }
+    }
+
+    /// Gravity's direction at contact, in the world frame the attitude is integrated in.
+    fn up_contact(&self, up_b: Vec3) -> Vec3 {
+        vm::rotate(self.q_imp, up_b)
+    }
+}
+
+/// Gravity's direction at contact in the node's axes, from the anchors before and after the
+/// swing. Each anchor's attitude error grows with the rotation hidden by clipping between it
+/// and contact; they are weighted by the inverse of that hidden rotation (degrees, +1 for the
+/// unclipped error floor).
+fn gravity_at_contact(
+    r: &Readings,
+    crest: &Crest,
+    q_imp: Quat,
+    before: Option<Vec3>,
+    after: Option<Vec3>,
+) -> Option<Vec3> {
+    let s = r.s;
     let hidden = |before: bool| -> f64 {
-        pulse.map_or(0.0, |p| {
+        crest.pulse.map_or(0.0, |p| {
             (1..s.len())
-                .filter(|&i| gyro_clipped[i] && ((s[i].t_ms < t_impact) == before))
+                .filter(|&i| r.gyro_clipped[i] && ((s[i].t_ms < crest.t_impact) == before))
                 .map(|i| {
-                    (p.at(s[i].t_ms) - perp[i]).max(0.0) * (s[i].t_ms - s[i - 1].t_ms) / 1000.0
+                    (p.at(s[i].t_ms) - r.perp[i]).max(0.0) * (s[i].t_ms - s[i - 1].t_ms) / 1000.0
                 })
                 .sum()
         })
     };
-    let q_imp = advance_to(
-        attitude[pre_i],
-        gyro_fixed[pre_i],
-        omega_impact_dps,
-        t_impact - s[pre_i].t_ms,
-    );
     let to_body = |up: Vec3| vm::rotate(vm::conj(q_imp), up);
-    let up_b = match (up_before, up_after) {
+    match (before, after) {
         (Some(a), Some(b)) => {
             let (wa, wb) = (1.0 / (hidden(true) + 1.0), 1.0 / (hidden(false) + 1.0));
             vm::unit(vm::add(
@@ -338,7 +576,38 @@ pub fn measure(
         }
         (Some(a), None) | (None, Some(a)) => Some(to_body(a)),
         (None, None) => None,
-    };
+    }
+}
+
+/// The racket head's speed at contact, km/h: the turn's rate times the mount radius, plus the
+/// hand's own speed along the head's path. `None` when the rate is not measurable.
+fn racket_speed_kmh(
+    r: &Readings,
+    crest: &Crest,
+    pose: &Pose,
+    on_racket: bool,
+    profile: &DeviceProfile,
+) -> Option<f64> {
+    let s = r.s;
+    let pre_i = crest.pre_i;
+    let rot_speed = turn_rate_for_speed(on_racket, crest.omega_impact_dps, crest.swing_peak_dps)
+        .to_radians()
+        * profile.mount_radius_m;
+    // The node sits up the shaft from the hand and moves with the racket's turn too
+    // (lever.rs); hand.rs takes that turn out of each sample before integrating.
+    let acc_clean = |i: usize| !crest.rail.past[i] && r.acc[i].iter().all(|v| v.abs() < r.a_clip);
+    let node_offset = lever::node_offset_m(
+        &r.acc,
+        &r.perp,
+        &acc_clean,
+        (0..=pre_i).filter(|&i| r.in_swing(i)),
+        crest.swing_peak_dps,
+        profile.mount_radius_m,
+    )
+    .unwrap_or(0.0);
+    let start = s
+        .iter()
+        .position(|x| x.t_ms >= r.w.trigger_t - HAND_INTEGRATION_LEAD_MS);
     // The hand's gravity stays the quasi-static one (a carried anchor is for the attitude).
     // speed18 tried the carried one for the hand where no quasi-static spell exists: 2 of
     // 1429 swings on the independent simulator's tuning seeds at 100 Hz took it, while on
@@ -347,179 +616,144 @@ pub fn measure(
     // lowered the table-tennis wrist's topspin forehand > block at 50 Hz (3.78 → 2.65,
     // topspin forehands 34 → 18 km/h): gravity carried through continuous play is not good
     // enough to integrate the hand from. Left out.
-    let up_ref = still_before;
-
-    let mut reasons = Vec::new();
-    let omega_b = gyro_fixed[pre_i];
-    let head_dir_b = vm::unit(vm::cross(omega_b, [1.0, 0.0, 0.0])).unwrap_or([0.0, 0.0, 1.0]);
-    let first_in_swing = (0..s.len()).find(|&i| in_swing(i)).unwrap_or(0);
-    let side = side::read(&side::SideEvidence {
-        head_z: head_dir_b[2],
-        omega_at_contact: omega_b,
-        forehand_turn: w.forehand_turn,
-        wraps_left: w.wraps_left.gyro(),
-        full_scale_dps: profile.gyro_full_scale_dps,
-        gyro: &gyro,
-        from: first_in_swing,
-        contact: pre_i,
-    });
-
-    let rot_speed = turn_rate_for_speed(on_racket, omega_impact_dps, swing_peak_dps).to_radians()
-        * profile.mount_radius_m;
-    // The node sits up the shaft from the hand and moves with the racket's turn too
-    // (lever.rs); hand.rs takes that turn out of each sample before integrating.
-    let acc_clean = |i: usize| !rail.past[i] && acc[i].iter().all(|v| v.abs() < a_clip);
-    let node_offset = lever::node_offset_m(
-        &acc,
-        &perp,
-        &acc_clean,
-        (0..=pre_i).filter(|&i| in_swing(i)),
-        swing_peak_dps,
-        profile.mount_radius_m,
-    )
-    .unwrap_or(0.0);
-    let start = s
-        .iter()
-        .position(|x| x.t_ms >= w.trigger_t - HAND_INTEGRATION_LEAD_MS);
-    let hand_speed = match (up_ref, start) {
+    let hand_speed = match (pose.still_before, start) {
         (Some(up), Some(start)) => {
             let strapdown = hand::Strapdown {
                 s,
-                acc: &acc,
-                gyro: &gyro_fixed,
-                attitude: &attitude,
-                gravity: vm::scale(up, rest_g),
-                acc_rail_g: a_clip,
+                acc: &r.acc,
+                gyro: &pose.gyro_fixed,
+                attitude: &pose.attitude,
+                gravity: vm::scale(up, r.rest_g),
+                acc_rail_g: r.a_clip,
                 node_offset_m: node_offset,
             };
-            hand::pivot_speed_along(&strapdown, vm::rotate(q_imp, head_dir_b), start, pre_i)
+            let head_dir = vm::rotate(pose.q_imp, pose.head_dir_b);
+            hand::pivot_speed_along(&strapdown, head_dir, start, pre_i)
         }
         _ => 0.0,
     };
-    let racket_speed_kmh = (rot_speed + hand_speed).max(0.0) * 3.6;
-    let racket_speed_kmh = racket_speed_kmh.is_finite().then_some(racket_speed_kmh);
-    if racket_speed_kmh.is_none() {
-        reasons.push((
-            "racket_speed_kmh",
-            "angular rate not measurable".to_string(),
-        ));
+    let kmh = (rot_speed + hand_speed).max(0.0) * 3.6;
+    kmh.is_finite().then_some(kmh)
+}
+
+/// A swing read at its contact, with gravity's direction there known: what the stroke and
+/// height are decided on.
+struct AtContact<'x, 'a> {
+    r: &'x Readings<'a>,
+    crest: &'x Crest,
+    pose: &'x Pose,
+    /// Gravity's direction at contact, in the node's axes.
+    up_b: Vec3,
+    on_racket: bool,
+    speed_kmh: f64,
+}
+
+impl AtContact<'_, '_> {
+    /// The figures the classifier and the confidence model read.
+    fn evidence(&self, profile: &DeviceProfile, settings: &AnalysisSettings) -> Evidence {
+        let (r, crest, pose, w) = (self.r, self.crest, self.pose, self.r.w);
+        let shaft_b = radius::height_axis(self.stand_in_out(profile));
+        let path_b = vm::unit(vm::cross(pose.omega_b, shaft_b)).unwrap_or(pose.head_dir_b);
+        let elevation_deg = self.elevation_deg(shaft_b, profile);
+        let course = course::Approach {
+            samples: r.s,
+            gyro: &pose.gyro_fixed,
+            attitude: &pose.attitude,
+            up_anchor: pose.up_contact(self.up_b),
+        }
+        .course(
+            crest.pre_i,
+            pose.q_imp,
+            crest.t_impact,
+            half_width_ms(r.s, &r.perp, &r.gyro_clipped, crest.peak_i),
+            crest.pulse.map_or(crest.refined_t, |p| p.t0),
+        );
+        Evidence {
+            elevation_deg,
+            pitch_deg: vm::elevation_deg(path_b, self.up_b),
+            rate_ratio: crest.omega_impact_dps / crest.swing_peak_dps.max(1e-9),
+            speed_kmh: self.speed_kmh,
+            side_lean_deg: pose.head_dir_b[2].clamp(-1.0, 1.0).asin().to_degrees(),
+            rate_dps: crest.omega_impact_dps,
+            sample_interval_ms: sample_interval_at(r.s, crest.pre_i),
+            reference_kmh: w.speed_reference_kmh,
+            quiet_before: w.quiet_before,
+            opens_rally: classify::opens_rally(w.previous_swing_ms, crest.t_impact, settings),
+            anchor_carried_s: match (pose.still_before, pose.up_after, w.carried_up) {
+                (None, None, Some(c)) => (c.carried_ms + crest.t_impact - c.t_ms).max(0.0) / 1000.0,
+                _ => 0.0,
+            },
+            course,
+        }
     }
 
-    let side_lean_deg = head_dir_b[2].clamp(-1.0, 1.0).asin().to_degrees();
-    let (stroke, height, evidence) = match up_b {
-        None => {
-            reasons.push((
-                "stroke",
-                "no quasi-static samples before the swing to anchor the attitude".to_string(),
-            ));
-            (Stroke::Unknown, Height::Sidearm, None)
+    /// What the classifier reads of the evidence.
+    fn contact(&self, e: &Evidence) -> Contact {
+        Contact {
+            elevation_deg: e.elevation_deg,
+            pitch_deg: e.pitch_deg,
+            rate_share: self.crest.omega_impact_dps / self.crest.swing_peak_dps,
+            speed_kmh: e.speed_kmh,
+            reference_kmh: e.reference_kmh,
+            quiet_before: e.quiet_before,
+            opens_rally: e.opens_rally,
         }
-        Some(up_b) => {
-            // A racket node's x is the shaft, and so is a stand-in's read as a virtual racket
-            // through a configured grip; any other stand-in's x need not be, and a node
-            // clearly turned on the arm has its height read along the arm, out from the
-            // swing's centre (radius.rs). Not through a clipped gyro: the fit's premise is
-            // the centripetal term at the fastest samples, and those are the ones clipped
-            // (left out, the fit runs on the flanks, where the push and the rail's finite
-            // differences of α weigh more; on the ChoongGao armband it lost 4 of 12 heights).
-            let stand_in_out = (!on_racket && !clipped_any && profile.wrist_grip_deg.is_none())
-                .then(|| {
-                    let t_ms: Vec<f64> = s.iter().map(|x| x.t_ms).collect();
-                    let up_contact = vm::rotate(q_imp, up_b);
-                    let gravity = |i: usize| {
-                        Some(vm::scale(
-                            vm::rotate(vm::conj(attitude[i]), up_contact),
-                            rest_g,
-                        ))
-                    };
-                    let readings = radius::Readings {
-                        acc: &acc,
-                        gyro: &gyro,
-                        t_ms: &t_ms,
-                        gravity: &gravity,
-                    };
-                    let clean = |i: usize| in_swing(i) && !at_rail(i);
-                    radius::outward_direction(&readings, (0..s.len()).filter(|&i| clean(i)))
-                })
-                .flatten();
-            let shaft_b = radius::height_axis(stand_in_out);
-            let path_b = vm::unit(vm::cross(omega_b, shaft_b)).unwrap_or(head_dir_b);
-            let elev = vm::elevation_deg(shaft_b, up_b);
-            // A stand-in reads the forearm, not the shaft: see radius.rs's
-            // `stand_in_elevation` for why its highest over the approach can speak for an
-            // overhead contact.
-            let elev = if !on_racket && profile.wrist_grip_deg.is_none() {
-                let from = t_impact - course::APPROACH_MS;
-                radius::stand_in_elevation(
-                    shaft_b,
-                    &attitude,
-                    vm::rotate(q_imp, up_b),
-                    (0..=pre_i).filter(|&i| s[i].t_ms >= from),
-                    elev,
-                )
-            } else {
-                elev
-            };
-            let pitch = vm::elevation_deg(path_b, up_b);
-            let course = course::Approach {
-                samples: s,
-                gyro: &gyro_fixed,
-                attitude: &attitude,
-                up_anchor: vm::rotate(q_imp, up_b),
-            }
-            .course(
-                pre_i,
-                q_imp,
-                t_impact,
-                half_width_ms(s, &perp, &gyro_clipped, peak_i),
-                pulse.map_or(refined_t, |p| p.t0),
-            );
-            let opens_rally = classify::opens_rally(w.previous_swing_ms, t_impact, settings);
-            let contact = Contact {
-                elevation_deg: elev,
-                pitch_deg: pitch,
-                rate_share: omega_impact_dps / swing_peak_dps,
-                speed_kmh: racket_speed_kmh.unwrap_or(0.0),
-                reference_kmh: w.speed_reference_kmh,
-                quiet_before: w.quiet_before,
-                opens_rally,
-            };
-            let evidence = Evidence {
-                elevation_deg: elev,
-                pitch_deg: pitch,
-                rate_ratio: omega_impact_dps / swing_peak_dps.max(1e-9),
-                speed_kmh: racket_speed_kmh.unwrap_or(0.0),
-                side_lean_deg,
-                rate_dps: omega_impact_dps,
-                sample_interval_ms: sample_interval_at(s, pre_i),
-                reference_kmh: w.speed_reference_kmh,
-                quiet_before: w.quiet_before,
-                opens_rally,
-                anchor_carried_s: match (still_before, up_after, w.carried_up) {
-                    (None, None, Some(c)) => (c.carried_ms + t_impact - c.t_ms).max(0.0) / 1000.0,
-                    _ => 0.0,
-                },
-                course,
-            };
-            (
-                classify(&contact, settings),
-                height_of(elev, pitch),
-                Some(evidence),
-            )
+    }
+
+    /// A stand-in read without a configured grip: whether its x need not be the shaft.
+    fn stand_in(&self, profile: &DeviceProfile) -> bool {
+        !self.on_racket && profile.wrist_grip_deg.is_none()
+    }
+
+    /// Out from the swing's centre along the arm, for a stand-in clearly turned on it
+    /// (radius.rs). A racket node's x is the shaft, and so is a stand-in's read as a virtual
+    /// racket through a configured grip; any other stand-in's x need not be. Not through a
+    /// clipped gyro: the fit's premise is the centripetal term at the fastest samples, and
+    /// those are the ones clipped (left out, the fit runs on the flanks, where the push and
+    /// the rail's finite differences of α weigh more; on the ChoongGao armband it lost 4 of
+    /// 12 heights).
+    fn stand_in_out(&self, profile: &DeviceProfile) -> Option<Vec3> {
+        let (r, pose) = (self.r, self.pose);
+        let clipped_any = r.swing_indices().any(|i| r.gyro_clipped[i]);
+        if !self.stand_in(profile) || clipped_any {
+            return None;
         }
-    };
-    Ok(Measured {
-        t_impact,
-        impact: impact_i.is_some(),
-        stroke,
-        side,
-        height,
-        racket_speed_kmh,
-        saturated,
-        peak_dps: swing_peak_dps,
-        evidence,
-        reasons,
-    })
+        let t_ms: Vec<f64> = r.s.iter().map(|x| x.t_ms).collect();
+        let up_contact = pose.up_contact(self.up_b);
+        let gravity = |i: usize| {
+            Some(vm::scale(
+                vm::rotate(vm::conj(pose.attitude[i]), up_contact),
+                r.rest_g,
+            ))
+        };
+        let readings = radius::Readings {
+            acc: &r.acc,
+            gyro: &r.gyro,
+            t_ms: &t_ms,
+            gravity: &gravity,
+        };
+        let clean = |i: usize| r.in_swing(i) && !r.at_rail(i);
+        radius::outward_direction(&readings, (0..r.s.len()).filter(|&i| clean(i)))
+    }
+
+    /// The height axis's elevation at contact, °. A stand-in reads the forearm, not the
+    /// shaft: see radius.rs's `stand_in_elevation` for why its highest over the approach can
+    /// speak for an overhead contact.
+    fn elevation_deg(&self, shaft_b: Vec3, profile: &DeviceProfile) -> f64 {
+        let at_contact = vm::elevation_deg(shaft_b, self.up_b);
+        if !self.stand_in(profile) {
+            return at_contact;
+        }
+        let (s, crest) = (self.r.s, self.crest);
+        let from = crest.t_impact - course::APPROACH_MS;
+        radius::stand_in_elevation(
+            shaft_b,
+            &self.pose.attitude,
+            self.pose.up_contact(self.up_b),
+            (0..=crest.pre_i).filter(|&i| s[i].t_ms >= from),
+            at_contact,
+        )
+    }
 }
 
 /// The rate that turns the racket head in the speed model, °/s. On the racket node, its rate
