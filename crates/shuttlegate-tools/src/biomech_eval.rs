@@ -943,9 +943,10 @@ impl HeightTally {
 }
 
 /// The groups a matched swing of true height `height` counts in for the height breakdown: by
-/// mount, clipping, on racket nodes how contact was read (off a transient or at the crest)
-/// and when, and on aligned racket nodes (where the node's x is the shaft), the true shaft
-/// elevation's 15° band.
+/// mount, clipping, the device's rate at the true contact (and by placement, mount and contact
+/// timing at that rate), on racket nodes how contact was read (off a transient or at the
+/// crest) and when, and on aligned racket nodes (where the node's x is the shaft), the true
+/// shaft elevation's 15° band.
 fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str) -> Vec<String> {
     let clipped = clipped_label(found);
     let fs = session.device.nodes[0].sensor.gyro_full_scale_dps;
@@ -961,11 +962,31 @@ fn height_groups(session: &Session, t: &SwingTruth, found: &Swing, height: &str)
         format!("{height} contact {}", contact_timing(t, found)),
         format!("{height} placement {}", session.device.placement.name()),
     ];
+    // Held out, height at mixed rates is 12 points under a fixed 100 or 200 Hz: which rates,
+    // and which placements at each, lose it (height27 found the placements each rate drew,
+    // not the rate).
+    let rate = rate_at_contact(session, t);
+    let rate_changes = session.device.rates.0.len() > 1;
+    g.push(format!("{height} rate {rate:.0} Hz"));
+    g.push(format!(
+        "{height} rate {rate:.0} Hz placement {}{}",
+        session.device.placement.name(),
+        if rate_changes { " (rate changes)" } else { "" }
+    ));
     let Some(mount) = racket_mount(session) else {
         g.push(format!("{height} {}", stand_in_mount(session)));
+        g.push(format!(
+            "{height} rate {rate:.0} Hz {}",
+            stand_in_mount(session)
+        ));
         return g;
     };
     g.push(format!("{height} racket mount {mount}"));
+    g.push(format!("{height} rate {rate:.0} Hz racket mount {mount}"));
+    g.push(format!(
+        "{height} rate {rate:.0} Hz racket, contact {}",
+        contact_timing(t, found)
+    ));
     // Where the shuttle's transient was not found, contact is read at the rate's crest
     // (measure/contact.rs): height26 measured whether that, or a transient taken off time,
     // is what costs the height at 100 Hz.
