@@ -369,8 +369,12 @@ pub fn measure(
     // The node sits up the shaft from the hand and moves with the racket's turn too
     // (lever.rs); hand.rs takes that turn out of each sample before integrating.
     let acc_clean = |i: usize| !rail.past[i] && acc[i].iter().all(|v| v.abs() < a_clip);
+    // Gravity comes out of the shaft's reading before the fit (lever.rs): any anchor will
+    // do for a 1 g term, the quasi-static one first.
+    let shaft_ms2 =
+        lever::shaft_beyond_gravity_ms2(&acc, &attitude, up_before.or(up_after), rest_g);
     let node_offset = lever::node_offset_m(
-        &acc,
+        &shaft_ms2,
         &perp,
         &acc_clean,
         (0..=pre_i).filter(|&i| in_swing(i)),
@@ -461,7 +465,7 @@ pub fn measure(
                 elev
             };
             let pitch = vm::elevation_deg(path_b, up_b);
-            let course = course::Approach {
+            let mut course = course::Approach {
                 samples: s,
                 gyro: &gyro_fixed,
                 attitude: &attitude,
@@ -474,6 +478,8 @@ pub fn measure(
                 half_width_ms(s, &perp, &gyro_clipped, peak_i),
                 pulse.map_or(refined_t, |p| p.t0),
             );
+            course.node_offset_m = node_offset;
+            course.hand_speed_ms = hand_speed;
             let opens_rally = classify::opens_rally(w.previous_swing_ms, t_impact, settings);
             let contact = Contact {
                 elevation_deg: elev,
