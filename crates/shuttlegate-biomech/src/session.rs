@@ -536,6 +536,7 @@ impl Body {
             impact: plan.impact,
             racket_speed_kmh: plan.head_speed_ms * 3.6,
             racket_peak_dps,
+            hand_speed_kmh: hand_at_contact * 3.6,
             chain: (placement == Placement::FourNode).then_some(chain),
             footwork: plan.footwork,
             jump: plan.jump,

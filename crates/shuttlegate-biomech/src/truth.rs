@@ -150,6 +150,9 @@ pub struct SwingTruth {
     pub racket_speed_kmh: f64,
     /// Peak angular speed of the racket perpendicular to its shaft, °/s.
     pub racket_peak_dps: f64,
+    /// The hand's (the turn's pivot's) own speed along the head's path at contact, km/h:
+    /// the part of the head speed the turn does not give (for breakdowns, not a label).
+    pub hand_speed_kmh: f64,
     /// The device carried waist, shoulder and wrist nodes.
     pub chain: Option<ChainTruth>,
     pub footwork: bool,

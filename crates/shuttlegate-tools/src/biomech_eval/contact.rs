@@ -184,7 +184,7 @@ fn dump_row(session: &Session, t: &SwingTruth, found: &Swing, e: &Evidence, moun
     let flags: Vec<&str> = found.flags.iter().map(|f| f.as_str()).collect();
     let sensor = &session.device.nodes[0].sensor;
     format!(
-        "{},{},{:?},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:?},{},{},{},{}\n",
+        "{},{},{:?},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{}\n",
         t.stroke.name(),
         mount.replace(',', ";"),
         t.shape,
@@ -218,6 +218,14 @@ fn dump_row(session: &Session, t: &SwingTruth, found: &Swing, e: &Evidence, moun
         t.racket_peak_dps,
         found.impact,
         found.t_impact,
+        t.hand_speed_kmh,
+        e.rate_dps,
+        e.course.node_offset_m,
+        e.course.hand_speed_ms,
+        session.device.placement.name(),
+        sensor.acc_full_scale_g,
+        super::court_device(session, None).profile.mount_radius_m,
+        t.t_contact_ms,
     )
 }
 

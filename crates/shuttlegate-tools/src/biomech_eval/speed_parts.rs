@@ -31,6 +31,13 @@ pub struct SpeedParts {
     pub peak_pct: ErrorStats,
     /// Rate at contact over the measured peak.
     pub rate_share: ErrorStats,
+    /// The turn part over the true turn part (true head speed − the true hand's) − 1, %:
+    /// the rate read at contact against the racket's true rate there.
+    pub turn_vs_true_pct: ErrorStats,
+    /// The hand part − the true hand's speed along the path at contact, km/h.
+    pub hand_err_kmh: ErrorStats,
+    /// The true hand's share of the true head speed, %.
+    pub true_hand_pct: ErrorStats,
     /// The measured head speed over the true one − 1, %: the group's MAE, bias and share
     /// of the whole run's absolute error (which group to mend first).
     pub speed_pct: ErrorStats,
@@ -70,6 +77,15 @@ impl SpeedPartsBreakdown {
                 .add((turn_kmh / t.racket_speed_kmh - 1.0) * 100.0);
             p.hand_kmh.add(e.speed_kmh - turn_kmh);
             p.rate_share.add(e.rate_ratio);
+            let true_turn_kmh = t.racket_speed_kmh - t.hand_speed_kmh;
+            if true_turn_kmh > 0.0 {
+                p.turn_vs_true_pct
+                    .add((turn_kmh / true_turn_kmh - 1.0) * 100.0);
+            }
+            p.hand_err_kmh
+                .add(e.speed_kmh - turn_kmh - t.hand_speed_kmh);
+            p.true_hand_pct
+                .add(100.0 * t.hand_speed_kmh / t.racket_speed_kmh);
             p.speed_pct
                 .add((e.speed_kmh / t.racket_speed_kmh - 1.0) * 100.0);
             p.contact_dt_ms.add(found.t_impact - t.t_contact_ms);
@@ -104,10 +120,13 @@ impl SpeedPartsBreakdown {
             .iter()
             .map(|(name, p)| {
                 format!(
-                    "speed parts {name:<44} n {:>4}  turn/true {:>20}  hand km/h {:>20}  peak {:>20} (n {:>4})  share {:.2}  MAE {:>5.1} bias {:>+6.1} of |err| {:>4.1} %  contact dt ms {}",
+                    "speed parts {name:<44} n {:>4}  turn/true {:>20}  hand km/h {:>20}  turn/true turn {:>20}  hand-true hand km/h {:>20}  true hand % {:>18}  peak {:>20} (n {:>4})  share {:.2}  MAE {:>5.1} bias {:>+6.1} of |err| {:>4.1} %  contact dt ms {}",
                     p.turn_pct.n(),
                     med(&p.turn_pct),
                     med(&p.hand_kmh),
+                    med(&p.turn_vs_true_pct),
+                    med(&p.hand_err_kmh),
+                    med(&p.true_hand_pct),
                     med(&p.peak_pct),
                     p.peak_pct.n(),
                     p.rate_share.quantile(0.5),

@@ -42,6 +42,11 @@ pub struct Course {
     /// °: near 90° the racket sweeps a level plane (a drive), near 0° an upright one (an
     /// overhead or an underarm swing).
     pub axis_elevation_deg: f64,
+    /// The racket speed's parts, for the evaluation's speed breakdowns: the node's fitted
+    /// distance up the shaft from the pivot (lever.rs), m, and the hand's own speed along
+    /// the head's path at contact (hand.rs), m/s.
+    pub node_offset_m: f64,
+    pub hand_speed_ms: f64,
 }
 
 /// What the course is measured from: the window's samples, |ω⊥|, the desaturated gyro, the
@@ -91,6 +96,7 @@ impl Approach<'_> {
             approach_pitch_deg: mean_deg(rise),
             elevation_rise_deg: self.elevation_deg(q_imp) - self.elevation_deg(before),
             axis_elevation_deg: mean_deg(axis),
+            ..Course::default()
         }
     }
 

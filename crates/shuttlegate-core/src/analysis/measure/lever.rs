@@ -14,8 +14,16 @@
 //! the forward swing ω⊥² reaches 500–1500 rad²/s², so a 10 cm offset reads 5–15 g along the
 //! shaft, far above gravity's ≤ 1 g and the hand's own push, which runs across the shaft.
 //! A least-squares slope of a_x against ω⊥² over the swing's fast, unclipped samples is r.
+//!
+//! Gravity is taken out of a_x first (speed27, [`shaft_beyond_gravity_ms2`]): the
+//! accelerometer reads the specific force, so a shaft pointing down reads −1 g along x at
+//! rest, the sign of the centripetal term, and one pointing up +1 g. On a slow stroke that
+//! is no small part: a serve or net shot turns at 8–15 rad/s at contact, where r·ω⊥² is
+//! 1–3 g for a 15 cm offset, so 1 g of gravity reads as 4–15 cm of lever — longer on the
+//! underarm strokes (shaft down), shorter on the overhead ones (shaft up), and every
+//! centimetre too long takes ω⊥ × Δr off the hand's speed.
 
-use crate::analysis::vecmath::Vec3;
+use crate::analysis::vecmath::{self as vm, Quat, Vec3};
 
 /// The slope is taken over samples turning at least this share of the swing's peak first.
 /// The hand's own push runs along the head's path at contact, across the shaft there, but
@@ -41,11 +49,32 @@ const FALLBACK_RATE_SHARE: f64 = 0.4;
 const MIN_SAMPLES: usize = 3;
 const G: f64 = 9.806_65;
 
-/// The node's distance from the pivot along the shaft (m, ≥ 0, at most `reach_m`), from the
-/// samples `picked` out of the swing: `acc` in g, `perp_dps` the |ω⊥| of each sample, `clean`
-/// false for samples with any clipped or wrapped axis. `None` with too few fast clean samples.
-pub fn node_offset_m(
+/// The shaft axis's (x) reading beyond gravity per sample, m/s²: `acc` in units of the
+/// node's rest reading `rest_g` (an uncalibrated part reads ~1.3 at rest), `attitude` body
+/// → anchor, `up` gravity's direction in the anchor frame. Without an anchor gravity stays
+/// in (the fit before speed27).
+pub fn shaft_beyond_gravity_ms2(
     acc: &[Vec3],
+    attitude: &[Quat],
+    up: Option<Vec3>,
+    rest_g: f64,
+) -> Vec<f64> {
+    let rest_g = if rest_g > 0.0 { rest_g } else { 1.0 };
+    acc.iter()
+        .zip(attitude)
+        .map(|(a, q)| {
+            let gravity_x = up.map_or(0.0, |up| vm::rotate(vm::conj(*q), up)[0] * rest_g);
+            (a[0] - gravity_x) * G / rest_g
+        })
+        .collect()
+}
+
+/// The node's distance from the pivot along the shaft (m, ≥ 0, at most `reach_m`), from the
+/// samples `picked` out of the swing: `shaft_ms2` the shaft axis's reading beyond gravity
+/// ([`shaft_beyond_gravity_ms2`]), `perp_dps` the |ω⊥| of each sample, `clean` false for
+/// samples with any clipped or wrapped axis. `None` with too few fast clean samples.
+pub fn node_offset_m(
+    shaft_ms2: &[f64],
     perp_dps: &[f64],
     clean: &dyn Fn(usize) -> bool,
     picked: impl Iterator<Item = usize>,
@@ -55,13 +84,13 @@ pub fn node_offset_m(
     let picked: Vec<usize> = picked.filter(|&i| clean(i)).collect();
     [MIN_RATE_SHARE, FALLBACK_RATE_SHARE]
         .into_iter()
-        .find_map(|share| slope_above(acc, perp_dps, &picked, share * peak_dps, reach_m))
+        .find_map(|share| slope_above(shaft_ms2, perp_dps, &picked, share * peak_dps, reach_m))
 }
 
 /// The least-squares r over the `picked` samples turning at `min_dps` or faster; `None` with
 /// fewer than [`MIN_SAMPLES`].
 fn slope_above(
-    acc: &[Vec3],
+    shaft_ms2: &[f64],
     perp_dps: &[f64],
     picked: &[usize],
     min_dps: f64,
@@ -73,7 +102,7 @@ fn slope_above(
             continue;
         }
         let w2 = perp_dps[i].to_radians().powi(2);
-        sxy += -acc[i][0] * G * w2;
+        sxy += -shaft_ms2[i] * w2;
         sxx += w2 * w2;
         n += 1;
     }
@@ -88,6 +117,12 @@ fn slope_above(
 mod tests {
     use super::*;
 
+    /// The shaft axis in m/s² with nothing taken out (no gravity anchor, a calibrated part).
+    fn shaft(acc: &[Vec3]) -> Vec<f64> {
+        let still = vec![vm::from_rotation_vector([0.0; 3]); acc.len()];
+        shaft_beyond_gravity_ms2(acc, &still, None, 1.0)
+    }
+
     /// A node 12 cm up the shaft of a racket turning at a Gaussian rate, with 1 g of gravity
     /// along the shaft and a hand push across it: the slope finds the 12 cm.
     #[test]
@@ -100,7 +135,7 @@ mod tests {
             .iter()
             .map(|w| [-0.12 * w.to_radians().powi(2) / G + 0.7, 3.0, 0.4])
             .collect();
-        let r = node_offset_m(&acc, &perp, &|_| true, 0..40, peak, 0.6).unwrap();
+        let r = node_offset_m(&shaft(&acc), &perp, &|_| true, 0..40, peak, 0.6).unwrap();
         assert!((r - 0.12).abs() < 0.01, "{r}");
     }
 
@@ -142,10 +177,10 @@ mod tests {
             })
             .collect();
         let n = times.len();
-        let found = node_offset_m(&acc, &perp, &|_| true, 0..n, peak_dps, 0.6).unwrap();
+        let found = node_offset_m(&shaft(&acc), &perp, &|_| true, 0..n, peak_dps, 0.6).unwrap();
         assert!((found - r).abs() < 0.008, "{found}");
         let from_40 = slope_above(
-            &acc,
+            &shaft(&acc),
             &perp,
             &(0..n).collect::<Vec<_>>(),
             0.4 * peak_dps,
@@ -160,12 +195,12 @@ mod tests {
         let perp = vec![2000.0; 10];
         let acc = vec![[-16.0, 0.0, 0.0]; 10];
         assert_eq!(
-            node_offset_m(&acc, &perp, &|_| false, 0..10, 2000.0, 0.6),
+            node_offset_m(&shaft(&acc), &perp, &|_| false, 0..10, 2000.0, 0.6),
             None
         );
         let slow = vec![100.0; 10];
         assert_eq!(
-            node_offset_m(&acc, &slow, &|_| true, 0..10, 2000.0, 0.6),
+            node_offset_m(&shaft(&acc), &slow, &|_| true, 0..10, 2000.0, 0.6),
             None
         );
     }
@@ -175,8 +210,33 @@ mod tests {
         let perp = vec![2000.0; 10];
         let acc = vec![[-200.0, 0.0, 0.0]; 10];
         assert_eq!(
-            node_offset_m(&acc, &perp, &|_| true, 0..10, 2000.0, 0.55),
+            node_offset_m(&shaft(&acc), &perp, &|_| true, 0..10, 2000.0, 0.55),
             Some(0.55)
         );
+    }
+
+    /// A slow underarm stroke (a serve: 700 °/s at its peak) with the shaft pointing down,
+    /// the node 12 cm up it, on an uncalibrated part reading 1.3 at rest. The shaft axis
+    /// reads −r·ω⊥² and −1 g of gravity (scaled by 1.3): taken as it reads, the fit puts the
+    /// node several centimetres further out (gravity has the centripetal term's sign, and
+    /// the scale lengthens it by 30 %); with gravity and the rest reading's scale taken out,
+    /// it finds the 12 cm.
+    #[test]
+    fn gravity_along_a_downward_shaft_is_not_read_as_lever() {
+        let (r, peak, rest_g) = (0.12, 700.0, 1.3);
+        let perp: Vec<f64> = (0..40)
+            .map(|i| peak * (-((i as f64 - 20.0) / 6.0).powi(2) / 2.0).exp())
+            .collect();
+        let acc: Vec<Vec3> = perp
+            .iter()
+            .map(|w| [(-r * w.to_radians().powi(2) / G - 1.0) * rest_g, 0.2, 0.0])
+            .collect();
+        let still = vec![vm::from_rotation_vector([0.0; 3]); acc.len()];
+        // Up is the body's −x: the shaft points down.
+        let beyond = shaft_beyond_gravity_ms2(&acc, &still, Some([-1.0, 0.0, 0.0]), rest_g);
+        let found = node_offset_m(&beyond, &perp, &|_| true, 0..40, peak, 0.6).unwrap();
+        assert!((found - r).abs() < 0.005, "{found}");
+        let as_read = node_offset_m(&shaft(&acc), &perp, &|_| true, 0..40, peak, 0.6).unwrap();
+        assert!(as_read - r > 0.05, "{as_read}");
     }
 }

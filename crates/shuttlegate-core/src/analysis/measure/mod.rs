@@ -210,7 +210,8 @@ pub fn measure(
     });
 
     let mut reasons = Vec::new();
-    let racket_speed_kmh = racket_speed_kmh(&r, &crest, &pose, on_racket, profile);
+    let speed = racket_speed(&r, &crest, &pose, on_racket, profile);
+    let racket_speed_kmh = speed.kmh;
     if racket_speed_kmh.is_none() {
         reasons.push((
             "racket_speed_kmh",
@@ -232,7 +233,7 @@ pub fn measure(
                 pose: &pose,
                 up_b,
                 on_racket,
-                speed_kmh: racket_speed_kmh.unwrap_or(0.0),
+                speed: &speed,
             };
             let evidence = at.evidence(profile, settings);
             let contact = at.contact(&evidence);
@@ -490,6 +491,8 @@ struct Pose {
     attitude: Vec<Quat>,
     /// Gravity from the quasi-static spell before the swing, in the first sample's frame.
     still_before: Option<Vec3>,
+    /// Gravity before the swing: the quasi-static spell's, else the one carried in.
+    up_before: Option<Vec3>,
     /// Gravity from the quasi-static spell after the swing.
     up_after: Option<Vec3>,
     /// The attitude at the contact instant.
@@ -529,6 +532,7 @@ impl Pose {
             gyro_fixed,
             attitude,
             still_before,
+            up_before,
             up_after,
             q_imp,
             up_b,
@@ -579,15 +583,24 @@ fn gravity_at_contact(
     }
 }
 
-/// The racket head's speed at contact, km/h: the turn's rate times the mount radius, plus the
-/// hand's own speed along the head's path. `None` when the rate is not measurable.
-fn racket_speed_kmh(
+/// The racket head's speed at contact and its parts.
+struct RacketSpeed {
+    /// The turn's rate times the mount radius plus the hand's own speed along the head's
+    /// path, km/h; `None` when the rate is not measurable.
+    kmh: Option<f64>,
+    /// The node's fitted distance up the shaft from the turn's pivot (lever.rs), m.
+    node_offset_m: f64,
+    /// The hand's own speed along the head's path at contact (hand.rs), m/s.
+    hand_speed_ms: f64,
+}
+
+fn racket_speed(
     r: &Readings,
     crest: &Crest,
     pose: &Pose,
     on_racket: bool,
     profile: &DeviceProfile,
-) -> Option<f64> {
+) -> RacketSpeed {
     let s = r.s;
     let pre_i = crest.pre_i;
     let rot_speed = turn_rate_for_speed(on_racket, crest.omega_impact_dps, crest.swing_peak_dps)
@@ -596,8 +609,16 @@ fn racket_speed_kmh(
     // The node sits up the shaft from the hand and moves with the racket's turn too
     // (lever.rs); hand.rs takes that turn out of each sample before integrating.
     let acc_clean = |i: usize| !crest.rail.past[i] && r.acc[i].iter().all(|v| v.abs() < r.a_clip);
-    let node_offset = lever::node_offset_m(
+    // Gravity comes out of the shaft's reading before the fit (lever.rs): any anchor will
+    // do for a 1 g term, the quasi-static one first.
+    let shaft_ms2 = lever::shaft_beyond_gravity_ms2(
         &r.acc,
+        &pose.attitude,
+        pose.up_before.or(pose.up_after),
+        r.rest_g,
+    );
+    let node_offset = lever::node_offset_m(
+        &shaft_ms2,
         &r.perp,
         &acc_clean,
         (0..=pre_i).filter(|&i| r.in_swing(i)),
@@ -633,7 +654,11 @@ fn racket_speed_kmh(
         _ => 0.0,
     };
     let kmh = (rot_speed + hand_speed).max(0.0) * 3.6;
-    kmh.is_finite().then_some(kmh)
+    RacketSpeed {
+        kmh: kmh.is_finite().then_some(kmh),
+        node_offset_m: node_offset,
+        hand_speed_ms: hand_speed,
+    }
 }
 
 /// A swing read at its contact, with gravity's direction there known: what the stroke and
@@ -645,7 +670,7 @@ struct AtContact<'x, 'a> {
     /// Gravity's direction at contact, in the node's axes.
     up_b: Vec3,
     on_racket: bool,
-    speed_kmh: f64,
+    speed: &'x RacketSpeed,
 }
 
 impl AtContact<'_, '_> {
@@ -655,7 +680,7 @@ impl AtContact<'_, '_> {
         let shaft_b = radius::height_axis(self.stand_in_out(profile));
         let path_b = vm::unit(vm::cross(pose.omega_b, shaft_b)).unwrap_or(pose.head_dir_b);
         let elevation_deg = self.elevation_deg(shaft_b, profile);
-        let course = course::Approach {
+        let mut course = course::Approach {
             samples: r.s,
             gyro: &pose.gyro_fixed,
             attitude: &pose.attitude,
@@ -668,11 +693,13 @@ impl AtContact<'_, '_> {
             half_width_ms(r.s, &r.perp, &r.gyro_clipped, crest.peak_i),
             crest.pulse.map_or(crest.refined_t, |p| p.t0),
         );
+        course.node_offset_m = self.speed.node_offset_m;
+        course.hand_speed_ms = self.speed.hand_speed_ms;
         Evidence {
             elevation_deg,
             pitch_deg: vm::elevation_deg(path_b, self.up_b),
             rate_ratio: crest.omega_impact_dps / crest.swing_peak_dps.max(1e-9),
-            speed_kmh: self.speed_kmh,
+            speed_kmh: self.speed.kmh.unwrap_or(0.0),
             side_lean_deg: pose.head_dir_b[2].clamp(-1.0, 1.0).asin().to_degrees(),
             rate_dps: crest.omega_impact_dps,
             sample_interval_ms: sample_interval_at(r.s, crest.pre_i),
