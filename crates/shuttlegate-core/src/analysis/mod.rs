@@ -19,6 +19,9 @@
 //!
 //! `seed_method` re-implements the seed backend's once-per-session analysis for comparison.
 
+/// Standard gravity, m/s² per g (3rd CGPM, 1901): the accelerometers read in g.
+pub(crate) const STANDARD_GRAVITY: f64 = 9.806_65;
+
 mod body_burst;
 mod chain;
 mod condition;

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::vecmath::{self as vm, Vec3};
 use super::RAIL_SHARE;
+use crate::analysis::STANDARD_GRAVITY;
 
 /// One analyser axis: which node axis (0 = x, 1 = y, 2 = z) and its sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -249,8 +250,6 @@ const FAST_DPS: f64 = 600.0;
 /// "Still" for the gravity estimate: under this rate, °/s, and within this of 1 g.
 const STILL_DPS: f64 = 30.0;
 const STILL_G: f64 = 0.05;
-/// m/s² per g.
-const STANDARD_GRAVITY: f64 = 9.806_65;
 /// Fast samples needed before deciding (two swings' worth at 100 Hz).
 const DECIDE_AFTER: u32 = 16;
 /// Swing drives needed before a provisional frame: the swing plane and the shaft (what

@@ -14,9 +14,8 @@
 //! turn's tens of g).
 
 use crate::analysis::NodeSample;
+use crate::analysis::STANDARD_GRAVITY as G;
 use crate::analysis::vecmath::{self as vm, Quat, Vec3};
-
-const G: f64 = 9.806_65;
 
 /// What the pivot's velocity is integrated from.
 pub(super) struct Strapdown<'a> {

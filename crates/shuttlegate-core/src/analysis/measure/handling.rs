@@ -35,6 +35,7 @@
 
 use super::radius::{fit_lever, rigid_turn_columns};
 use super::{MAX_SWING_FWHM_MS, NodeSample, WIDE_STROKE_MIN_DPS, half_width_ms};
+use crate::analysis::STANDARD_GRAVITY as G;
 use crate::analysis::vecmath::{self as vm, Vec3};
 
 /// The span over which the acceleration's change is read, ms: a stroke's pulse rises to its
@@ -189,7 +190,6 @@ pub fn centre_acceleration_rms_g(
     fit: &[usize],
     calm_dps: f64,
 ) -> Option<f64> {
-    const G: f64 = 9.806_65;
     let (&first, &last) = (fit.first()?, fit.last()?);
     // α is a central difference: the first and last samples have no neighbour on one side.
     if fit.len() < 3 || first == 0 || last + 1 >= samples.len() {
@@ -390,7 +390,6 @@ mod tests {
         (deg, ms): (f64, f64),
         hand: impl Fn(f64) -> [f64; 3],
     ) -> Vec<NodeSample> {
-        const G: f64 = 9.806_65;
         let theta = deg.to_radians();
         let s_of = |t: f64| ((t - 300.0) / ms).clamp(0.0, 1.0);
         let in_turn = |t: f64| (300.0..=300.0 + ms).contains(&t);

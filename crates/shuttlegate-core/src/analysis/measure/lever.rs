@@ -23,6 +23,7 @@
 //! underarm strokes (shaft down), shorter on the overhead ones (shaft up), and every
 //! centimetre too long takes ω⊥ × Δr off the hand's speed.
 
+use crate::analysis::STANDARD_GRAVITY as G;
 use crate::analysis::vecmath::{self as vm, Quat, Vec3};
 
 /// The slope is taken over samples turning at least this share of the swing's peak first.
@@ -47,7 +48,6 @@ const MIN_RATE_SHARE: f64 = 0.8;
 const FALLBACK_RATE_SHARE: f64 = 0.4;
 /// Fewer fast samples than this give no slope worth trusting.
 const MIN_SAMPLES: usize = 3;
-const G: f64 = 9.806_65;
 
 /// The shaft axis's (x) reading beyond gravity per sample, m/s²: `acc` in units of the
 /// node's rest reading `rest_g` (an uncalibrated part reads ~1.3 at rest), `attitude` body

@@ -30,6 +30,7 @@
 //! overhead swings 27 → 17 of 36 right; with the prior 22), while turned ones gained
 //! (docs/analysis.md, Pipeline section 3, "Height").
 
+use crate::analysis::STANDARD_GRAVITY as G;
 use crate::analysis::vecmath::{self as vm, Vec3};
 
 /// Samples turning at least this share of the swing's fastest ‖ω‖ enter the fit: their
@@ -55,7 +56,6 @@ const MAX_RADIUS_M: f64 = 1.2;
 /// a turn axis that hardly moves is unobservable (the centripetal term does not see it), and
 /// is held near zero instead of fitted to noise.
 const RIDGE_SHARE: f64 = 1e-3;
-const G: f64 = 9.806_65;
 
 /// What the fit reads for each sample: the accelerometer (g), the gyro (°/s), the sample
 /// times (ms) and gravity's direction in the node's axes where the attitude knows it.
