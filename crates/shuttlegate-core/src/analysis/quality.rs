@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Version 1 is the analyser before results carried a version: records journaled without the
 /// field deserialise as version 1.
-pub const ANALYSIS_VERSION: &str = "16";
+pub const ANALYSIS_VERSION: &str = "17";
 
 /// What the version of a result journaled without one was.
 pub fn unversioned() -> String {
