@@ -23,7 +23,8 @@ use shuttlegate_biomech::{
     generate,
 };
 use shuttlegate_core::analysis::{
-    AnalysisOutput, AnalysisSettings, CourtAnalysis, CourtDevice, DeviceProfile, Flag, Swing,
+    AnalysisOutput, AnalysisSettings, BurstDecision, BurstFate, CourtAnalysis, CourtDevice,
+    DeviceProfile, Flag, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
 use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
@@ -902,11 +903,19 @@ fn score_session_with(
     r.burst_shapes
         .add_session(session, &profile, found, &shape_labels);
     r.wraps.add_session(session, &profile);
+    // The detector's decision on every burst: a second pass over the session, so only when
+    // asked (`SHUTTLEGATE_BURST_FATES`).
+    let log = missed::burst_fates_asked()
+        .then(|| missed::burst_log(session, &AnalysisSettings::default()));
+    if let Some(log) = &log {
+        r.burst_shapes
+            .add_rejected(session, &profile, &rejected_labels(session, log));
+    }
     missed::tally_missed(
         session,
         &profile,
-        &missed,
-        found,
+        (&missed, found),
+        log.as_deref(),
         &AnalysisSettings::default(),
         &mut r.missed,
     );
@@ -1061,6 +1070,44 @@ fn burst_labels(
                 _ => false_place(session, s.t_impact, in_rest).to_owned(),
             };
             Some((format!("false {place}, {mount}"), false))
+        })
+        .collect()
+}
+
+/// The `rejected …` breakdown's label of each racket burst the handling or wide-pulse rule
+/// turned away ([`burst_shape`]): by its fate and by the played swing whose contact it
+/// spans (±200 ms), else the rest activity it fell in, else where it fell.
+fn rejected_labels(session: &Session, log: &[BurstDecision]) -> Vec<((f64, f64), String)> {
+    let Some(mount) = racket_mount(session) else {
+        return Vec::new();
+    };
+    log.iter()
+        .filter(|b| matches!(b.fate, BurstFate::NoStroke(_)))
+        .map(|b| {
+            let mid = 0.5 * (b.trigger_t + b.end_t);
+            let played = session.swings.iter().find(|x| {
+                b.trigger_t <= x.t_contact_ms + 200.0 && b.end_t >= x.t_contact_ms - 200.0
+            });
+            let in_rest = session.rests.iter().any(|w| w.contains(mid));
+            let activity = session
+                .rest_activities
+                .iter()
+                .find(|a| (a.start_ms..a.end_ms).contains(&mid))
+                .map(|a| a.activity.name());
+            let place = match (played, in_rest, activity) {
+                (Some(x), _, _) => format!(
+                    "played {} {}",
+                    x.stroke.name(),
+                    if x.impact { "struck" } else { "air" }
+                ),
+                (None, true, Some(a)) => format!("rest {a}"),
+                _ => false_place(session, mid, in_rest).to_owned(),
+            };
+            let fate = missed::fate_word(b.fate);
+            (
+                (b.trigger_t, b.end_t),
+                format!("rejected {fate}: {place}, {mount}"),
+            )
         })
         .collect()
 }

@@ -16,6 +16,11 @@
 //! fixed centre leaves of the load at half its peak ("hand": the handling rule's hand-still
 //! figure, `centre_acceleration_rms_g`; NaN where it has none). Printed as the 10th, 50th and
 //! 90th percentiles per group. Only a breakdown: no figure is scored from it.
+//!
+//! With `SHUTTLEGATE_BURST_FATES` set (`missed.rs`), the racket bursts the handling or
+//! wide-pulse rule turned away are added too (`burst rejected …` lines), by the played swing
+//! whose contact they span, else the rest activity or place they fell in: what a rule that
+//! keeps more bursts would take back, played and not.
 
 use std::collections::BTreeMap;
 
@@ -111,6 +116,43 @@ impl BurstShapes {
         }
     }
 
+    /// Adds bursts the detector turned away on the racket node: each span (trigger to end)
+    /// under its label, whatever its shape (`rejected …` lines: what the rules threw away,
+    /// played or not).
+    pub fn add_rejected(
+        &mut self,
+        session: &Session,
+        profile: &DeviceProfile,
+        spans: &[((f64, f64), String)],
+    ) {
+        let Some(id) = session
+            .device
+            .nodes
+            .iter()
+            .find(|n| n.segment == shuttlegate_biomech::Segment::Racket)
+            .map(|n| n.segment.sensor_id())
+        else {
+            return;
+        };
+        if spans.is_empty() {
+            return;
+        }
+        let mut samples = node_samples(session, id, BodyPosition::Racket);
+        let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
+        for s in &mut samples {
+            conditioner.condition(s);
+        }
+        for (span, name) in spans {
+            if let Some(shape) = shape_over(&samples, *span, false) {
+                self.groups
+                    .entry(name.clone())
+                    .or_default()
+                    .shapes
+                    .push(shape);
+            }
+        }
+    }
+
     /// One line per group and figure.
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -147,8 +189,18 @@ fn in_handling_population(s: &Shape) -> bool {
 
 /// The figures of the detection `s` on the racket node's conditioned `samples`.
 fn shape_of(samples: &[NodeSample], s: &Swing) -> Option<Shape> {
+    shape_over(samples, (s.t_start, s.t_end), s.impact)
+}
+
+/// The figures of a burst from `t_start` to `t_end` on a node's conditioned `samples`;
+/// `contact`: whether the analyser found the shuttle in it.
+fn shape_over(
+    samples: &[NodeSample],
+    (t_start, t_end): (f64, f64),
+    contact: bool,
+) -> Option<Shape> {
     let idx: Vec<usize> = (0..samples.len())
-        .filter(|&i| samples[i].t_ms >= s.t_start && samples[i].t_ms <= s.t_end)
+        .filter(|&i| samples[i].t_ms >= t_start && samples[i].t_ms <= t_end)
         .collect();
     let &peak_i = idx
         .iter()
@@ -188,14 +240,20 @@ fn shape_of(samples: &[NodeSample], s: &Swing) -> Option<Shape> {
         fall_ms: samples[hi].t_ms - samples[peak_i].t_ms,
         load_change_g: load_change,
         load_departure_g: load_departure,
-        contact: s.impact,
+        contact,
     })
 }
 
 /// One detection's figures as text (`SHUTTLEGATE_SWING_TRACE` on the real sets): the same
 /// figures as the `burst …` lines, on the conditioned `samples` of its node.
 pub fn describe(samples: &[NodeSample], s: &Swing) -> Option<String> {
-    let x = shape_of(samples, s)?;
+    describe_span(samples, (s.t_start, s.t_end), s.impact)
+}
+
+/// [`describe`] for a burst from `t_start` to `t_end` (one the detector turned away, for
+/// the `missed trace` lines).
+pub fn describe_span(samples: &[NodeSample], span: (f64, f64), contact: bool) -> Option<String> {
+    let x = shape_over(samples, span, contact)?;
     Some(format!(
         "peak {:.0} fwhm {:.0} swept {:.0} rise {:.0} fall {:.0} load change {:.2} load departure {:.2} after jolt {:.2} hand {:.2} contact {}",
         x.peak_dps,

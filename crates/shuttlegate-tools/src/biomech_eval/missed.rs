@@ -10,6 +10,12 @@
 //! rail, or wraps, through most of the swing (det20: on the tuning seeds, nearly all the near
 //! detections were on ±250 and ±1000 °/s gyros).
 //!
+//! With `SHUTTLEGATE_BURST_FATES` set, each miss is also counted by what the detector
+//! decided over its contact (`missed fate …`: the rule that turned the fastest burst there
+//! away, from the detector's own burst log, or "no burst"), and printed with every burst
+//! near it (`missed trace …` on stdout), so a miss at 100 Hz can be paired with the same
+//! session at 200 Hz (the simulator draws the same sessions at a fixed rate).
+//!
 //! The primary node's samples are decoded from the session's wire text and run through a
 //! fresh [`NodeConditioner`] with the device's profile, as `placement.rs` does: the same
 //! conditioning the device's analyser applies, in time order. Only a breakdown: no figure is
@@ -19,9 +25,11 @@ use std::collections::BTreeMap;
 
 use shuttlegate_biomech::{Segment, Session, SwingTruth};
 use shuttlegate_core::analysis::{
-    AnalysisSettings, DeviceProfile, NodeConditioner, NodeSample, Swing,
+    AnalysisEvent, AnalysisSettings, BurstDecision, BurstFate, DeviceAnalyser, DeviceProfile,
+    NoStroke, NodeConditioner, NodeSample, Swing, samples_of,
 };
 use shuttlegate_core::batch::BodyPosition;
+use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
 use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
 use super::placement::node_samples;
@@ -43,8 +51,8 @@ const NEAR_MS: f64 = 1000.0;
 pub fn tally_missed(
     session: &Session,
     profile: &DeviceProfile,
-    missed: &[&SwingTruth],
-    found: &[&Swing],
+    (missed, found): (&[&SwingTruth], &[&Swing]),
+    log: Option<&[BurstDecision]>,
     settings: &AnalysisSettings,
     tally: &mut BTreeMap<String, usize>,
 ) {
@@ -93,6 +101,145 @@ pub fn tally_missed(
             load_change_band(&samples, t.t_contact_ms),
         );
         *tally.entry(shape).or_default() += 1;
+        if let Some(log) = log {
+            tally_fate(session, t, (peak, why), log, &samples, tally);
+        }
+    }
+}
+
+/// Whether the detector's burst fates were asked for (`SHUTTLEGATE_BURST_FATES` set): the
+/// `missed fate …` and `burst rejected …` lines of `eval --verbose`, and a `missed trace`
+/// line per missed swing on stdout. They take a second pass of the analyser over each
+/// session, so they are not part of every run.
+pub fn burst_fates_asked() -> bool {
+    std::env::var_os("SHUTTLEGATE_BURST_FATES").is_some()
+}
+
+/// Counts a missed swing `t` by what the detector decided over its contact (the fastest
+/// burst within [`LOOK_MS`], or none) and prints its `missed trace` line. `peak`, `why`: the
+/// node's peak |ω⊥| near the contact and the miss's kind, as the `missed …` lines.
+fn tally_fate(
+    session: &Session,
+    t: &SwingTruth,
+    (peak, why): (f64, &str),
+    log: &[BurstDecision],
+    samples: &[NodeSample],
+    tally: &mut BTreeMap<String, usize>,
+) {
+    let fates = fates_near(log, t.t_contact_ms);
+    let fate = format!(
+        "missed fate {:<6} {:<11} {:<6} {}",
+        t.stroke.name(),
+        session.device.placement.name(),
+        if t.impact { "struck" } else { "air" },
+        fates.first().map_or("no burst", |(_, f)| f.as_str()),
+    );
+    *tally.entry(fate).or_default() += 1;
+    print_trace(session, t, (peak, why), &fates, samples);
+}
+
+/// One missed swing's `missed trace` line: the session, the contact's time from its start,
+/// the class, the true and read peaks, every burst near the contact with its fate, span
+/// (from the contact) and peak, and the fastest one's figures (`burst_shape`).
+fn print_trace(
+    session: &Session,
+    t: &SwingTruth,
+    (peak, why): (f64, &str),
+    fates: &[(BurstDecision, String)],
+    samples: &[NodeSample],
+) {
+    let figures = fates
+        .first()
+        .and_then(|(b, _)| {
+            super::burst_shape::describe_span(samples, (b.trigger_t, b.end_t), false)
+        })
+        .unwrap_or_default();
+    println!(
+        "missed trace {} t {:.0} {} {} {} gyro ±{} true peak {:.0} node peak {:.0} {why}: {} | {figures}",
+        session.device.session_id,
+        t.t_contact_ms - session.start_ms,
+        t.stroke.name(),
+        if t.impact { "struck" } else { "air" },
+        session.device.placement.name(),
+        gyro_range_dps(session),
+        t.racket_peak_dps,
+        peak,
+        fates
+            .iter()
+            .map(|(b, f)| format!(
+                "{f} [{:+.0}..{:+.0} ms, {:.0}°/s]",
+                b.trigger_t - t.t_contact_ms,
+                b.end_t - t.t_contact_ms,
+                b.peak_dps
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// The detector's decision on every burst of the session's primary node: the session's
+/// messages through one [`DeviceAnalyser`] with the court's profile for the device, in the
+/// order the gateway receives them, with its burst log kept (the court's analyser keeps
+/// none).
+pub fn burst_log(session: &Session, settings: &AnalysisSettings) -> Vec<BurstDecision> {
+    let device = super::court_device(session, None);
+    let code = &session.device.device_code;
+    let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
+    let mut analyser = DeviceAnalyser::new(
+        device.profile.clone(),
+        settings.clone(),
+        &session.device.session_id,
+    );
+    analyser.keep_burst_log();
+    for m in &session.messages {
+        let Ok(DeviceMessage::Batch(batch)) = parse_device_message(&m.text, code) else {
+            continue;
+        };
+        let samples = samples_of(
+            &batch,
+            |id| device.sensors.get(&id).copied(),
+            |raw| {
+                clock
+                    .to_unix_ms(raw, m.received_ms)
+                    .map(|t| t as f64)
+                    .or(Some(raw as f64))
+            },
+        );
+        analyser.handle_samples(&samples);
+        while let Some(AnalysisEvent::Swing(_)) = analyser.poll_event() {}
+    }
+    analyser.finish();
+    analyser.burst_log().to_vec()
+}
+
+/// The bursts the detector decided within [`LOOK_MS`] of a contact at `contact_ms`, fastest
+/// first, each with its fate as a word (the wide-pulse rule's with the hand's drive banded
+/// at its 1 g).
+fn fates_near(log: &[BurstDecision], contact_ms: f64) -> Vec<(BurstDecision, String)> {
+    let mut near: Vec<(BurstDecision, String)> = log
+        .iter()
+        .filter(|b| b.trigger_t <= contact_ms + LOOK_MS && b.end_t >= contact_ms - LOOK_MS)
+        .map(|b| (*b, fate_word(b.fate)))
+        .collect();
+    near.sort_by(|a, b| b.0.peak_dps.total_cmp(&a.0.peak_dps));
+    near
+}
+
+/// A burst's fate as one word for the breakdown's key.
+pub fn fate_word(fate: BurstFate) -> String {
+    match fate {
+        BurstFate::Swing => "swing (unmatched)".into(),
+        BurstFate::NoStroke(NoStroke::WidePulse { hand_g, .. }) => format!(
+            "wide_pulse (hand {})",
+            if hand_g < 1.0 { "<1g" } else { ">=1g" }
+        ),
+        BurstFate::NoStroke(NoStroke::Handling) => "handling".into(),
+        BurstFate::SoftUnmet => "soft_unmet".into(),
+        BurstFate::Recovery => "recovery".into(),
+        BurstFate::Backswing => "backswing".into(),
+        BurstFate::Settling => "settling".into(),
+        BurstFate::LateSettling => "late_settling".into(),
+        BurstFate::TooFewSamples => "too_few_samples".into(),
     }
 }
 
@@ -180,5 +327,49 @@ fn band(peak_dps: f64) -> &'static str {
         p if p < 600.0 => "400-600",
         p if p < 1000.0 => "600-1000",
         _ => ">=1000",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn burst(trigger_t: f64, end_t: f64, peak_dps: f64, fate: BurstFate) -> BurstDecision {
+        BurstDecision {
+            trigger_t,
+            end_t,
+            peak_dps,
+            fate,
+        }
+    }
+
+    #[test]
+    fn the_bursts_near_a_contact_come_fastest_first_and_far_ones_are_left_out() {
+        let log = [
+            burst(
+                900.0,
+                1000.0,
+                300.0,
+                BurstFate::NoStroke(NoStroke::Handling),
+            ),
+            burst(1050.0, 1150.0, 450.0, BurstFate::SoftUnmet),
+            // Ends 250 ms before the contact: past LOOK_MS.
+            burst(600.0, 750.0, 900.0, BurstFate::Swing),
+        ];
+        let near = fates_near(&log, 1000.0);
+        let words: Vec<&str> = near.iter().map(|(_, w)| w.as_str()).collect();
+        assert_eq!(words, ["soft_unmet", "handling"]);
+    }
+
+    #[test]
+    fn a_wide_pulse_is_named_with_its_hand_drive_banded_at_1_g() {
+        let wide = |hand_g| {
+            fate_word(BurstFate::NoStroke(NoStroke::WidePulse {
+                width_ms: 250.0,
+                hand_g,
+            }))
+        };
+        assert_eq!(wide(0.6), "wide_pulse (hand <1g)");
+        assert_eq!(wide(1.4), "wide_pulse (hand >=1g)");
     }
 }
