@@ -44,7 +44,8 @@ pub use confidence::Evidence;
 pub use court::{AnalysisOutput, CourtAnalysis, CourtDevice, SESSIONS_PER_DEVICE};
 pub use device::{AnalysisEvent, BurstDecision, BurstFate, DeviceAnalyser, DeviceStats};
 pub use measure::{
-    Contact, NoStroke, SpeedReference, centre_acceleration_rms_g, classify, opens_rally,
+    Contact, MAX_SWING_FWHM_MS, NoStroke, SpeedReference, WIDE_STROKE_MIN_DPS,
+    centre_acceleration_rms_g, classify, opens_rally,
 };
 pub use quality::{ANALYSIS_VERSION, Flag, FlagCounts, Flags};
 pub use rally::{Rally, RallyEvent, RallyStats, RallyTracker};

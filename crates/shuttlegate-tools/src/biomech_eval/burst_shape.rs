@@ -26,17 +26,13 @@ use std::collections::BTreeMap;
 
 use shuttlegate_biomech::Session;
 use shuttlegate_core::analysis::{
-    DeviceProfile, NodeConditioner, NodeSample, Swing, centre_acceleration_rms_g,
+    DeviceProfile, MAX_SWING_FWHM_MS, NodeConditioner, NodeSample, Swing, WIDE_STROKE_MIN_DPS,
+    centre_acceleration_rms_g,
 };
 use shuttlegate_core::batch::BodyPosition;
 
 use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
 use super::placement::node_samples;
-
-/// The handling rule's population: no wider than this at half peak, ms …
-const NARROW_MS: f64 = 200.0;
-/// … and no faster than this, °/s (measure/'s wide-stroke bound).
-const PUSH_DPS: f64 = 600.0;
 
 /// One burst's figures.
 #[derive(Debug, Clone, Copy)]
@@ -182,9 +178,11 @@ impl BurstShapes {
     }
 }
 
-/// Whether a burst belongs to the handling rule's population (module doc).
+/// Whether a burst belongs to the handling rule's population (module doc): met nothing, no
+/// faster than the wide-stroke bound and no wider than a forward swing at half its peak
+/// (the core's own bounds).
 fn in_handling_population(s: &Shape) -> bool {
-    !s.contact && s.peak_dps < PUSH_DPS && s.fwhm_ms <= NARROW_MS
+    !s.contact && s.peak_dps < WIDE_STROKE_MIN_DPS && s.fwhm_ms <= MAX_SWING_FWHM_MS
 }
 
 /// The figures of the detection `s` on the racket node's conditioned `samples`.

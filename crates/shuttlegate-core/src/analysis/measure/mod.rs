@@ -70,7 +70,7 @@ const STILL_ACC_G: f64 = 0.1;
 /// with the whole arm: padel drives and tennis strokes at the wrist stay 200–450 ms above
 /// half speed) or the player repositioning the racket (recovery, getting ready, picking up a
 /// shuttle). [`WIDE_STROKE_MIN_DPS`] tells them apart; the width alone does not.
-const MAX_SWING_FWHM_MS: f64 = 200.0;
+pub const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// A pulse wider than [`MAX_SWING_FWHM_MS`] is a stroke when its peak reaches this, °/s, and
 /// the hand is driven ([`WIDE_STROKE_MIN_HAND_G`]). Physics: a minimum-jerk turn that wide
 /// (T ≈ 370 ms) peaking at 600 °/s sweeps ≈ 120°, a stroke's arc, and moves the head at
@@ -80,7 +80,7 @@ const MAX_SWING_FWHM_MS: f64 = 200.0;
 /// figures for fitted parameters"): the lowest of 400–1000 °/s in 100 °/s steps that lowered
 /// no figure on padel, tennis, the two WitMotion badminton sets or the simulator's tuning seeds
 /// 0–19 (500 and under counted more ChoongGao smashes twice); it was 700 until det15.
-const WIDE_STROKE_MIN_DPS: f64 = 600.0;
+pub const WIDE_STROKE_MIN_DPS: f64 = 600.0;
 /// [`WIDE_STROKE_MIN_DPS`] for a wrist (or forearm) node standing in for the racket, °/s. The
 /// bound is a head speed (a net push's ≈ 21 km/h) read through the node's reach to the racket
 /// head. A racket node turns with the racket about the wrist, 0.55 m from the sweet spot; a
