@@ -128,6 +128,23 @@ pub enum BurstFate {
     TooFewSamples,
 }
 
+impl BurstFate {
+    /// The rule's name, one word, for the diagnostics' lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            BurstFate::Swing => "swing",
+            BurstFate::NoStroke(NoStroke::WidePulse { .. }) => "wide_pulse",
+            BurstFate::NoStroke(NoStroke::Handling) => "handling",
+            BurstFate::SoftUnmet => "soft_unmet",
+            BurstFate::Recovery => "recovery",
+            BurstFate::Backswing => "backswing",
+            BurstFate::Settling => "settling",
+            BurstFate::LateSettling => "late_settling",
+            BurstFate::TooFewSamples => "too_few_samples",
+        }
+    }
+}
+
 /// One burst of the primary node and what became of it (see [`BurstFate`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BurstDecision {

@@ -79,13 +79,7 @@ impl BurstShapes {
         found: &[&Swing],
         label: &[Option<(String, bool)>],
     ) {
-        let Some(id) = session
-            .device
-            .nodes
-            .iter()
-            .find(|n| n.segment == shuttlegate_biomech::Segment::Racket)
-            .map(|n| n.segment.sensor_id())
-        else {
+        let Some(id) = racket_sensor(session) else {
             return;
         };
         if label.iter().all(Option::is_none) {
@@ -121,13 +115,7 @@ impl BurstShapes {
         profile: &DeviceProfile,
         spans: &[((f64, f64), String)],
     ) {
-        let Some(id) = session
-            .device
-            .nodes
-            .iter()
-            .find(|n| n.segment == shuttlegate_biomech::Segment::Racket)
-            .map(|n| n.segment.sensor_id())
-        else {
+        let Some(id) = racket_sensor(session) else {
             return;
         };
         if spans.is_empty() {
@@ -176,6 +164,16 @@ impl BurstShapes {
         }
         out
     }
+}
+
+/// The session's racket node's sensor id, if its device has one.
+fn racket_sensor(session: &Session) -> Option<u32> {
+    session
+        .device
+        .nodes
+        .iter()
+        .find(|n| n.segment == shuttlegate_biomech::Segment::Racket)
+        .map(|n| n.segment.sensor_id())
 }
 
 /// Whether a burst belongs to the handling rule's population (module doc): met nothing, no

@@ -233,13 +233,7 @@ pub fn fate_word(fate: BurstFate) -> String {
             "wide_pulse (hand {})",
             if hand_g < 1.0 { "<1g" } else { ">=1g" }
         ),
-        BurstFate::NoStroke(NoStroke::Handling) => "handling".into(),
-        BurstFate::SoftUnmet => "soft_unmet".into(),
-        BurstFate::Recovery => "recovery".into(),
-        BurstFate::Backswing => "backswing".into(),
-        BurstFate::Settling => "settling".into(),
-        BurstFate::LateSettling => "late_settling".into(),
-        BurstFate::TooFewSamples => "too_few_samples".into(),
+        _ => fate.name().into(),
     }
 }
 

@@ -12,17 +12,10 @@ use super::score::{FileOutcome, SPAN_SLACK_MS, Span, Truth};
 /// A burst's fate as one word (and its figures, for the wide-pulse rule).
 pub(crate) fn fate_text(fate: BurstFate) -> String {
     match fate {
-        BurstFate::Swing => "swing".into(),
         BurstFate::NoStroke(NoStroke::WidePulse { width_ms, hand_g }) => {
             format!("wide_pulse(width {width_ms:.0} ms, hand {hand_g:.2} g)")
         }
-        BurstFate::NoStroke(NoStroke::Handling) => "handling".into(),
-        BurstFate::SoftUnmet => "soft_unmet".into(),
-        BurstFate::Recovery => "recovery".into(),
-        BurstFate::Backswing => "backswing".into(),
-        BurstFate::Settling => "settling".into(),
-        BurstFate::LateSettling => "late_settling".into(),
-        BurstFate::TooFewSamples => "too_few_samples".into(),
+        _ => fate.name().into(),
     }
 }
 
