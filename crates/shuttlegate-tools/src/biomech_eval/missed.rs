@@ -26,13 +26,12 @@ use std::collections::BTreeMap;
 use shuttlegate_biomech::{Segment, Session, SwingTruth};
 use shuttlegate_core::analysis::{
     AnalysisEvent, AnalysisSettings, BurstDecision, BurstFate, DeviceAnalyser, DeviceProfile,
-    NoStroke, NodeConditioner, NodeSample, Swing, samples_of,
+    NoStroke, NodeConditioner, NodeSample, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
-use shuttlegate_core::protocol::{DeviceMessage, FrameClock, parse_device_message};
 
 use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
-use super::placement::node_samples;
+use super::placement::{decoded_batches, node_samples};
 
 /// How far around a missed swing's true contact the primary node is read, ms: a forward swing
 /// peaks within ~100 ms of contact, and the detector's trigger comes 50–150 ms before it.
@@ -183,28 +182,13 @@ fn print_trace(
 /// none).
 pub fn burst_log(session: &Session, settings: &AnalysisSettings) -> Vec<BurstDecision> {
     let device = super::court_device(session, None);
-    let code = &session.device.device_code;
-    let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
     let mut analyser = DeviceAnalyser::new(
         device.profile.clone(),
         settings.clone(),
         &session.device.session_id,
     );
     analyser.keep_burst_log();
-    for m in &session.messages {
-        let Ok(DeviceMessage::Batch(batch)) = parse_device_message(&m.text, code) else {
-            continue;
-        };
-        let samples = samples_of(
-            &batch,
-            |id| device.sensors.get(&id).copied(),
-            |raw| {
-                clock
-                    .to_unix_ms(raw, m.received_ms)
-                    .map(|t| t as f64)
-                    .or(Some(raw as f64))
-            },
-        );
+    for samples in decoded_batches(session, |id| device.sensors.get(&id).copied()) {
         analyser.handle_samples(&samples);
         while let Some(AnalysisEvent::Swing(_)) = analyser.poll_event() {}
     }

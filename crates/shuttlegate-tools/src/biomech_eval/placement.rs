@@ -238,27 +238,35 @@ pub fn arm_line(
 /// daemon decodes them, as `position`'s; in time order, one per time stamp (as the analyser's
 /// ordering stage releases them to the conditioning stage).
 pub(crate) fn node_samples(session: &Session, id: u32, position: BodyPosition) -> Vec<NodeSample> {
-    let code = &session.device.device_code;
-    let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
-    let mut out = Vec::new();
-    for m in &session.messages {
-        let Ok(DeviceMessage::Batch(batch)) = parse_device_message(&m.text, code) else {
-            continue;
-        };
-        out.extend(samples_of(
-            &batch,
-            |sensor| (sensor == id).then_some(position),
-            |raw| {
-                clock
-                    .to_unix_ms(raw, m.received_ms)
-                    .map(|t| t as f64)
-                    .or(Some(raw as f64))
-            },
-        ));
-    }
+    let mut out: Vec<NodeSample> =
+        decoded_batches(session, |sensor| (sensor == id).then_some(position))
+            .flatten()
+            .collect();
     out.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     out.dedup_by(|a, b| a.t_ms == b.t_ms);
     out
+}
+
+/// Each batch message of the session decoded as the daemon decodes it (its parser, the
+/// frame clock, each sensor id placed by `position_of`), in the order the gateway receives
+/// them; other messages are skipped.
+pub(crate) fn decoded_batches<'a>(
+    session: &'a Session,
+    position_of: impl Fn(u32) -> Option<BodyPosition> + 'a,
+) -> impl Iterator<Item = Vec<NodeSample>> + 'a {
+    let code = &session.device.device_code;
+    let clock = FrameClock::new(chrono_tz::Asia::Shanghai);
+    session.messages.iter().filter_map(move |m| {
+        let Ok(DeviceMessage::Batch(batch)) = parse_device_message(&m.text, code) else {
+            return None;
+        };
+        Some(samples_of(&batch, &position_of, |raw| {
+            clock
+                .to_unix_ms(raw, m.received_ms)
+                .map(|t| t as f64)
+                .or(Some(raw as f64))
+        }))
+    })
 }
 
 /// Whether the simulated device carries a racket node.
