@@ -26,13 +26,13 @@ use std::collections::BTreeMap;
 
 use shuttlegate_biomech::Session;
 use shuttlegate_core::analysis::{
-    DeviceProfile, MAX_SWING_FWHM_MS, NodeConditioner, NodeSample, Swing, WIDE_STROKE_MIN_DPS,
+    DeviceProfile, MAX_SWING_FWHM_MS, NodeSample, Swing, WIDE_STROKE_MIN_DPS,
     centre_acceleration_rms_g,
 };
 use shuttlegate_core::batch::BodyPosition;
 
 use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
-use super::placement::node_samples;
+use super::placement::conditioned_primary_samples;
 
 /// One burst's figures.
 #[derive(Debug, Clone, Copy)]
@@ -85,11 +85,7 @@ impl BurstShapes {
         if label.iter().all(Option::is_none) {
             return;
         }
-        let mut samples = node_samples(session, id, BodyPosition::Racket);
-        let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
-        for s in &mut samples {
-            conditioner.condition(s);
-        }
+        let samples = conditioned_primary_samples(session, id, BodyPosition::Racket, profile);
         for (s, name) in found.iter().zip(label) {
             let Some((name, played)) = name else { continue };
             let Some(shape) = shape_of(&samples, s) else {
@@ -121,11 +117,7 @@ impl BurstShapes {
         if spans.is_empty() {
             return;
         }
-        let mut samples = node_samples(session, id, BodyPosition::Racket);
-        let mut conditioner = NodeConditioner::new(profile, BodyPosition::Racket, false);
-        for s in &mut samples {
-            conditioner.condition(s);
-        }
+        let samples = conditioned_primary_samples(session, id, BodyPosition::Racket, profile);
         for (span, name) in spans {
             if let Some(shape) = shape_over(&samples, *span, false) {
                 self.groups

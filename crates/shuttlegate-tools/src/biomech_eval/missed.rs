@@ -26,12 +26,12 @@ use std::collections::BTreeMap;
 use shuttlegate_biomech::{Segment, Session, SwingTruth};
 use shuttlegate_core::analysis::{
     AnalysisEvent, AnalysisSettings, BurstDecision, BurstFate, DeviceAnalyser, DeviceProfile,
-    NoStroke, NodeConditioner, NodeSample, Swing,
+    NoStroke, NodeSample, Swing,
 };
 use shuttlegate_core::batch::BodyPosition;
 
 use super::burst_figures::{half_peak_run, jolt_g, load_change_g, perp};
-use super::placement::{decoded_batches, node_samples};
+use super::placement::{conditioned_primary_samples, decoded_batches};
 
 /// How far around a missed swing's true contact the primary node is read, ms: a forward swing
 /// peaks within ~100 ms of contact, and the detector's trigger comes 50–150 ms before it.
@@ -61,11 +61,7 @@ pub fn tally_missed(
     let Some((id, position)) = primary_node(session) else {
         return;
     };
-    let mut samples = node_samples(session, id, position);
-    let mut conditioner = NodeConditioner::new(profile, position, position == BodyPosition::Wrist);
-    for s in &mut samples {
-        conditioner.condition(s);
-    }
+    let samples = conditioned_primary_samples(session, id, position, profile);
     for t in missed {
         let around = samples
             .iter()

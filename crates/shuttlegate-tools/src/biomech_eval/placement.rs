@@ -247,6 +247,23 @@ pub(crate) fn node_samples(session: &Session, id: u32, position: BodyPosition) -
     out
 }
 
+/// The primary node's samples ([`node_samples`]) run in time order through a fresh
+/// [`NodeConditioner`] with the device's `profile`, as the device's analyser conditions them
+/// (a wrist node is the primary one only when the device has no racket node).
+pub(crate) fn conditioned_primary_samples(
+    session: &Session,
+    id: u32,
+    position: BodyPosition,
+    profile: &DeviceProfile,
+) -> Vec<NodeSample> {
+    let mut samples = node_samples(session, id, position);
+    let mut conditioner = NodeConditioner::new(profile, position, position == BodyPosition::Wrist);
+    for s in &mut samples {
+        conditioner.condition(s);
+    }
+    samples
+}
+
 /// Each batch message of the session decoded as the daemon decodes it (its parser, the
 /// frame clock, each sensor id placed by `position_of`), in the order the gateway receives
 /// them; other messages are skipped.
